@@ -1,0 +1,144 @@
+/* goplugin-c: the host side. Launch a plugin, handshake, connect, kill.
+ *
+ *   const char *argv[] = {"./kv-plugin", NULL};
+ *   gp_client_config cfg = {
+ *       .argv = argv,
+ *       .handshake = {.protocol_version = 1,
+ *                     .magic_cookie_key = "BASIC_PLUGIN",
+ *                     .magic_cookie_value = "hello"},
+ *       .allowed_protocols = GP_PROTO_GRPC,
+ *   };
+ *   gp_client *c;  gp_conn *conn;  gp_stub *kv;
+ *   if (gp_client_new(&cfg, &c) || gp_client_start(c) ||
+ *       gp_client_connect(c, &conn) || gp_conn_dispense(conn, "kv", &kv, NULL))
+ *       fprintf(stderr, "%s\n", gp_client_error(c));
+ *   ...
+ *   gp_stub_free(kv);
+ *   gp_client_free(c);          // graceful shutdown, grace period, SIGKILL
+ */
+#ifndef GOPLUGIN_CLIENT_H
+#define GOPLUGIN_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <goplugin/conn.h>
+#include <goplugin/err.h>
+#include <goplugin/log.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gp_protocol {
+    GP_PROTO_NONE = 0,
+    GP_PROTO_NETRPC = 1 << 0,
+    GP_PROTO_GRPC = 1 << 1
+} gp_protocol;
+
+/* "netrpc" / "grpc" / "" ; and back (GP_PROTO_NONE when unknown). */
+const char *gp_protocol_name(gp_protocol p);
+gp_protocol gp_protocol_parse(const char *name);
+
+/* What both sides must agree on before anything else (go-plugin's
+ * HandshakeConfig). The cookie is a guard against running a plugin by hand,
+ * not a security feature. */
+typedef struct gp_handshake_config {
+    unsigned protocol_version;        /* app protocol version; 0 = none */
+    const char *magic_cookie_key;
+    const char *magic_cookie_value;
+} gp_handshake_config;
+
+/* Where to find an already running plugin (go-plugin's ReattachConfig). */
+typedef struct gp_reattach_config {
+    gp_protocol protocol;             /* NONE = netrpc, as go-plugin */
+    unsigned protocol_version;
+    pid_t pid;                        /* 0: unknown, kill by protocol only */
+    const char *network;              /* "unix" | "tcp" */
+    const char *address;
+    bool test;                        /* test mode: kill does nothing */
+} gp_reattach_config;
+
+typedef struct gp_client_config {
+    /* The plugin command: argv[0] is the path; NULL-terminated. Borrowed
+     * until gp_client_start returns. */
+    const char *const *argv;
+    /* Extra "KEY=VALUE" entries for the child, NULL-terminated; they come
+     * before the host's environment and go-plugin's variables. */
+    const char *const *env;
+    bool skip_host_env;               /* do not pass the host's environment */
+
+    gp_handshake_config handshake;
+    /* More app protocol versions this host accepts, besides
+     * handshake.protocol_version (go-plugin's VersionedPlugins keys). */
+    const unsigned *versions;
+    size_t nversions;
+
+    unsigned allowed_protocols;       /* gp_protocol bits; 0 = netrpc only */
+    int start_timeout_ms;             /* 0 = 60000 */
+    int kill_grace_ms;                /* wait after graceful shutdown; 0 = 2000 */
+    int call_timeout_ms;              /* per RPC deadline; 0 = none */
+
+    gp_logger logger;                 /* plugin stderr and our own messages */
+    bool managed;                     /* killed by gp_cleanup_clients() */
+
+    /* SecureConfig: SHA-256 the plugin binary must have (32 bytes), or NULL. */
+    const uint8_t *sha256;
+
+    unsigned min_port, max_port;      /* PLUGIN_MIN/MAX_PORT; 0,0 = 10000..25000 */
+    const char *unix_socket_dir;      /* PLUGIN_UNIX_SOCKET_DIR, or NULL */
+    const char *unix_socket_group;    /* PLUGIN_UNIX_SOCKET_GROUP, or NULL */
+
+    /* Attach to a running plugin instead of launching argv. */
+    const gp_reattach_config *reattach;
+} gp_client_config;
+
+typedef struct gp_client gp_client;   /* opaque */
+
+/* Check `cfg` and make a client; nothing is launched yet. `cfg` strings are
+ * copied. Caller owns *out: free with gp_client_free.
+ * Errors: GP_EINVAL naming the bad field, GP_ENOMEM. */
+gp_err gp_client_new(const gp_client_config *cfg, gp_client **out);
+
+/* Launch the plugin (or check the reattach target) and read its handshake
+ * line within the start timeout. Idempotent. On failure the child is killed
+ * and reaped and gp_client_error says what was expected, what came, and the
+ * tail of the plugin's stderr. Thread safety: one caller at a time. */
+gp_err gp_client_start(gp_client *c);
+
+/* Start if needed, then connect (once) and health-check. The connection is
+ * owned by the client and valid until gp_client_kill/gp_client_free. */
+gp_err gp_client_connect(gp_client *c, gp_conn **out);
+
+/* Graceful shutdown (GRPCController.Shutdown / Control.Quit), wait up to the
+ * grace period, then SIGKILL the plugin's process group; always reaps.
+ * Safe to call repeatedly and from any thread. */
+void gp_client_kill(gp_client *c);
+
+/* Kill (if running) and free. NULL is a no-op. */
+void gp_client_free(gp_client *c);
+
+/* True once the plugin process has exited (and been reaped). */
+bool gp_client_exited(gp_client *c);
+
+/* The message of the last failure on this client, "" if none. Valid until
+ * the next call on the client. */
+const char *gp_client_error(const gp_client *c);
+
+/* After start: the plugin's pid, negotiated version and protocol. */
+pid_t gp_client_pid(const gp_client *c);
+unsigned gp_client_protocol_version(const gp_client *c);
+gp_protocol gp_client_protocol(const gp_client *c);
+
+/* After start: how to reattach later. Strings point into the client. */
+gp_err gp_client_reattach_config(const gp_client *c, gp_reattach_config *out);
+
+/* Kill every client made with .managed = true (go-plugin CleanupClients). */
+void gp_cleanup_clients(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

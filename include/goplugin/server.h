@@ -1,0 +1,84 @@
+/* goplugin-c: the plugin side. Serve an implementation to a host.
+ *
+ *   static const gp_service_method kv_methods[] = {
+ *       {&kv_get_method, kv_get}, {&kv_put_method, kv_put}};
+ *   static const gp_service kv = {.name = "kv", .methods = kv_methods,
+ *                                 .nmethods = 2, .impl = &store};
+ *   int main(void) {
+ *       gp_serve_config cfg = {
+ *           .handshake = {.protocol_version = 1,
+ *                         .magic_cookie_key = "BASIC_PLUGIN",
+ *                         .magic_cookie_value = "hello"},
+ *           .services = &kv, .nservices = 1,
+ *       };
+ *       return gp_serve(&cfg);
+ *   }
+ */
+#ifndef GOPLUGIN_SERVER_H
+#define GOPLUGIN_SERVER_H
+
+#include <stddef.h>
+
+#include <goplugin/client.h>
+#include <goplugin/err.h>
+#include <goplugin/log.h>
+#include <goplugin/method.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A method implementation. `req` is decoded and borrowed; `resp` is zeroed
+ * and the handler fills it (pointer fields malloc'd: the transport frees
+ * them after sending). Return GP_OK, or an error with words in st->msg
+ * (the host sees them as the RPC's error text). Called from server threads,
+ * concurrently. */
+typedef gp_err (*gp_handler)(void *impl, const void *req, void *resp,
+                             gp_status *st);
+
+typedef struct gp_service_method {
+    const gp_method *method;
+    gp_handler handler;
+} gp_service_method;
+
+/* One plugin: the name a host dispenses, and its methods. */
+typedef struct gp_service {
+    const char *name;                  /* "kv" */
+    const gp_service_method *methods;
+    size_t nmethods;
+    void *impl;                        /* passed to every handler */
+} gp_service;
+
+/* The plugins offered at one app protocol version (VersionedPlugins). */
+typedef struct gp_plugin_set {
+    unsigned version;
+    const gp_service *services;
+    size_t nservices;
+} gp_plugin_set;
+
+typedef struct gp_serve_config {
+    gp_handshake_config handshake;
+    /* The plugins at handshake.protocol_version ... */
+    const gp_service *services;
+    size_t nservices;
+    /* ... and at other versions. The highest version both sides accept wins. */
+    const gp_plugin_set *versions;
+    size_t nversions;
+
+    gp_protocol protocol;       /* wire to serve; NONE = grpc */
+    const char *network;        /* "unix" (NULL: default, as go-plugin on
+                                   Linux) or "tcp" (127.0.0.1, port range) */
+    int workers;                /* server threads; 0 = 2 */
+    gp_logger logger;           /* NULL fn: hclog JSON lines on stderr */
+} gp_serve_config;
+
+/* Run the plugin: check the cookie, negotiate the version, listen, print the
+ * handshake line on stdout, serve until the host shuts us down (or SIGTERM).
+ * Returns the process exit status to use: 0 after a clean stop, 1 when run
+ * without the cookie or on a setup error (the reason is on stderr). */
+int gp_serve(const gp_serve_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

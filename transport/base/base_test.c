@@ -1,0 +1,63 @@
+#include <goplugin/err.h>
+#include <goplugin/log.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/base/strbuf.h"
+#include "transport/testing/gp_test.h"
+
+GP_TEST(strerror_covers_every_code)
+{
+    for (int e = 0; e < GP_ERR_COUNT_; e++)
+        GP_CHECK(strcmp(gp_strerror((gp_err)e), "unknown error") != 0);
+    GP_CHECK_STR(gp_strerror((gp_err)999), "unknown error");
+    GP_CHECK_STR(gp_strerror(GP_ETIMEDOUT), "timed out");
+}
+
+GP_TEST(strbuf_json_escapes)
+{
+    gp_strbuf b;
+    gp_strbuf_init(&b);
+    gp_strbuf_json_string(&b, "a\"b\\c\n\x01");
+    GP_CHECK(b.ok);
+    GP_CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    gp_strbuf_free(&b);
+}
+
+GP_TEST(strbuf_quote_truncates_and_escapes)
+{
+    gp_strbuf b;
+    gp_strbuf_init(&b);
+    gp_strbuf_quote(&b, "ab\x7f" "cdef", 7, 4);
+    GP_CHECK_STR(b.data, "\"ab\\x7fc\"... (7 bytes)");
+    gp_strbuf_free(&b);
+}
+
+GP_TEST(strbuf_cap_latches_failure)
+{
+    gp_strbuf b;
+    gp_strbuf_init(&b);
+    b.max = 8;
+    gp_strbuf_append(&b, "1234567");
+    GP_CHECK(b.ok);
+    gp_strbuf_append(&b, "8");
+    GP_CHECK(!b.ok);
+    gp_strbuf_free(&b);
+}
+
+GP_TEST(level_names)
+{
+    GP_CHECK_STR(gp_log_level_name(GP_LOG_WARN), "warn");
+    GP_CHECK_STR(gp_log_level_name(GP_LOG_TRACE), "trace");
+}
+
+int main(void)
+{
+    GP_RUN(strerror_covers_every_code);
+    GP_RUN(strbuf_json_escapes);
+    GP_RUN(strbuf_quote_truncates_and_escapes);
+    GP_RUN(strbuf_cap_latches_failure);
+    GP_RUN(level_names);
+    return gp_test_done();
+}

@@ -1,0 +1,133 @@
+#include "transport/base/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX ((size_t)64 << 20)
+
+void gp_strbuf_init(gp_strbuf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = b->max = 0;
+    b->ok = 1;
+}
+
+void gp_strbuf_free(gp_strbuf *b)
+{
+    free(b->data);
+    gp_strbuf_init(b);
+}
+
+void gp_strbuf_reset(gp_strbuf *b)
+{
+    b->len = 0;
+    b->ok = 1;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+static int reserve(gp_strbuf *b, size_t extra)
+{
+    size_t max = b->max ? b->max : DEFAULT_MAX;
+    if (!b->ok || extra > max || b->len + 1 > max - extra) {
+        b->ok = 0;
+        return 0;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->ok = 0;
+        return 0;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 1;
+}
+
+void gp_strbuf_appendn(gp_strbuf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void gp_strbuf_append(gp_strbuf *b, const char *s)
+{
+    gp_strbuf_appendn(b, s, strlen(s));
+}
+
+void gp_strbuf_vprintf(gp_strbuf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || !reserve(b, (size_t)n)) {
+        b->ok = 0;
+        return;
+    }
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void gp_strbuf_printf(gp_strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gp_strbuf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void gp_strbuf_json_string(gp_strbuf *b, const char *s)
+{
+    gp_strbuf_append(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': gp_strbuf_append(b, "\\\""); break;
+        case '\\': gp_strbuf_append(b, "\\\\"); break;
+        case '\n': gp_strbuf_append(b, "\\n"); break;
+        case '\r': gp_strbuf_append(b, "\\r"); break;
+        case '\t': gp_strbuf_append(b, "\\t"); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *p);
+                gp_strbuf_append(b, esc);
+            } else {
+                gp_strbuf_appendn(b, (const char *)p, 1);
+            }
+        }
+    }
+    gp_strbuf_append(b, "\"");
+}
+
+void gp_strbuf_quote(gp_strbuf *b, const char *s, size_t n, size_t limit)
+{
+    gp_strbuf_append(b, "\"");
+    size_t shown = n < limit ? n : limit;
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            gp_strbuf_appendn(b, esc, 2);
+        } else if (c >= 0x20 && c < 0x7f) {
+            gp_strbuf_appendn(b, (const char *)&c, 1);
+        } else {
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            gp_strbuf_append(b, esc);
+        }
+    }
+    gp_strbuf_append(b, "\"");
+    if (shown < n)
+        gp_strbuf_printf(b, "... (%zu bytes)", n);
+}

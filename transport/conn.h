@@ -1,0 +1,41 @@
+/* Internal: the gp_conn vtable that each wire implements.
+ *
+ * An implementation embeds `struct gp_conn` as its first member, so a
+ * pointer to it is a gp_conn. Likewise for gp_stub.
+ */
+#ifndef GP_TRANSPORT_CONN_H
+#define GP_TRANSPORT_CONN_H
+
+#include <goplugin/conn.h>
+
+typedef struct gp_conn_ops {
+    const char *name;   /* "grpc" | "netrpc" */
+    gp_err (*dispense)(gp_conn *c, const char *name, gp_stub **out, gp_status *st);
+    gp_err (*invoke)(gp_stub *s, const gp_method *m, const void *req, void *resp,
+                     gp_status *st);
+    gp_err (*ping)(gp_conn *c, gp_status *st);
+    void (*stub_free)(gp_stub *s);
+    /* Ask the plugin to exit (GRPCController.Shutdown / Control.Quit).
+     * GP_OK means the request was delivered. Bounded by timeout_ms. */
+    gp_err (*shutdown)(gp_conn *c, int timeout_ms, gp_status *st);
+    /* Close the connection and free it. Pending calls fail with GP_ECLOSED. */
+    void (*close)(gp_conn *c);
+} gp_conn_ops;
+
+struct gp_conn {
+    const gp_conn_ops *ops;
+};
+
+struct gp_stub {
+    gp_conn *conn;
+};
+
+/* Helpers for implementations: fill a status and return its code. */
+gp_err gp__status_set(gp_status *st, gp_err err, int grpc_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Shutdown and close through the vtable (used by gp_client). */
+gp_err gp__conn_shutdown(gp_conn *c, int timeout_ms, gp_status *st);
+void gp__conn_close(gp_conn *c);
+
+#endif

@@ -1,0 +1,63 @@
+/* Internal: the gRPC wire, on the gRPC C core surface API with nanopb.
+ *
+ * Client: a gp_conn over a socket we dialled ourselves (so errors are ours
+ * and TCP keepalive is on), with the go-plugin host behaviour: health check,
+ * broker stream held open, GRPCController.Shutdown on close.
+ * Server: the standard plugin services (grpc.health.v1.Health,
+ * plugin.GRPCController, plugin.GRPCBroker, plugin.GRPCStdio) plus the
+ * application's gp_service methods; unknown methods get UNIMPLEMENTED.
+ * grpc_init/grpc_shutdown are paired inside; callers never see gRPC types.
+ */
+#ifndef GP_GRPC_GRPC_H
+#define GP_GRPC_GRPC_H
+
+#include <goplugin/conn.h>
+#include <goplugin/log.h>
+#include <goplugin/server.h>
+
+#include <stddef.h>
+
+typedef struct gp__grpc_client_opts {
+    int call_timeout_ms;        /* per-call deadline; 0 = none */
+    const gp_logger *logger;    /* borrowed for the conn's life; may be NULL */
+    const char *log_name;       /* logger name for our messages */
+} gp__grpc_client_opts;
+
+/* A gp_conn over the connected socket `fd` (blocking or not; we set
+ * O_NONBLOCK). Takes ownership of fd, on failure too. Does not health-check
+ * (the caller pings). Free with gp__conn_close. */
+gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **out, char *err,
+                             size_t errlen);
+
+typedef struct gp__grpc_server gp__grpc_server;
+
+typedef struct gp__grpc_server_opts {
+    const gp_service *services; /* borrowed for the server's life */
+    size_t nservices;
+    int workers;                /* threads polling the server cq; 0 = 2 */
+    const gp_logger *logger;    /* may be NULL */
+} gp__grpc_server_opts;
+
+gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,
+                           size_t errlen);
+
+/* Before start: listen on "unix:/abs/path" or "127.0.0.1:PORT" (PORT 0 =
+ * any). *port (may be NULL) gets the bound TCP port. GP_ECONNECT when the
+ * address cannot be bound. */
+gp_err gp__grpc_server_listen(gp__grpc_server *s, const char *addr, int *port, char *err,
+                              size_t errlen);
+
+gp_err gp__grpc_server_start(gp__grpc_server *s, char *err, size_t errlen);
+
+/* Block until a stop is requested: GRPCController.Shutdown (after its reply
+ * is sent) or gp__grpc_server_stop. */
+void gp__grpc_server_wait(gp__grpc_server *s);
+
+/* Request a stop from any thread (not from a signal handler). */
+void gp__grpc_server_stop(gp__grpc_server *s);
+
+/* Stop serving (in-flight calls are cancelled), join the workers, free.
+ * NULL is a no-op. */
+void gp__grpc_server_free(gp__grpc_server *s);
+
+#endif
