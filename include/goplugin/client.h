@@ -124,8 +124,14 @@ void gp_client_free(gp_client *c);
 bool gp_client_exited(gp_client *c);
 
 /* The message of the last failure on this client, "" if none. Valid until
- * the next call on the client. */
+ * the next call on the client. With c == NULL: the message of this
+ * thread's last failed gp_client_new (which has no client to carry it). */
 const char *gp_client_error(const gp_client *c);
+
+/* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
+ * NUL-terminated) into buf; returns the length copied. For error reports
+ * after a call failed. Thread safety: safe. */
+size_t gp_client_stderr_tail(const gp_client *c, char *buf, size_t cap);
 
 /* After start: the plugin's pid, negotiated version and protocol. */
 pid_t gp_client_pid(const gp_client *c);

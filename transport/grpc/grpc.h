@@ -21,11 +21,21 @@ typedef struct gp__grpc_client_opts {
     int call_timeout_ms;        /* per-call deadline; 0 = none */
     const gp_logger *logger;    /* borrowed for the conn's life; may be NULL */
     const char *log_name;       /* logger name for our messages */
+    /* HTTP/2 keepalive ping interval and ack timeout; 0 = 6 min / 20 s
+     * (grpc-go and grpcio servers GOAWAY pings more often than 5 min). */
+    int keepalive_ms;
+    int keepalive_timeout_ms;
+    /* The idle poller reads the socket only after this long without a call
+     * in flight; 0 = 1 s. -1 = poll always, even during calls (what a
+     * parked cq_next thread costs: calls then hop threads; for measuring). */
+    int idle_after_ms;
 } gp__grpc_client_opts;
 
 /* A gp_conn over the connected socket `fd` (blocking or not; we set
  * O_NONBLOCK). Takes ownership of fd, on failure too. Does not health-check
- * (the caller pings). Free with gp__conn_close. */
+ * (the caller pings). Free with gp__conn_close; it cancels calls in flight
+ * (they return GP_ECLOSED) and waits for them. Stubs may outlive the close:
+ * calls on them fail with GP_ECLOSED, and gp_stub_free stays valid. */
 gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **out, char *err,
                              size_t errlen);
 
@@ -36,6 +46,8 @@ typedef struct gp__grpc_server_opts {
     size_t nservices;
     int workers;                /* threads polling the server cq; 0 = 2 */
     const gp_logger *logger;    /* may be NULL */
+    /* Shortest client ping interval tolerated without GOAWAY; 0 = 5 min. */
+    int min_ping_interval_ms;
 } gp__grpc_server_opts;
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,

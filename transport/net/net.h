@@ -17,6 +17,12 @@ gp_err gp__net_unix_path(const char *dir, char *out, size_t cap, char *err, size
  * Returns the listening fd in *fd. */
 gp_err gp__net_listen_unix(const char *path, const char *group, int *fd, char *err, size_t errlen);
 
+/* Give the existing unix socket at `path` to `group` (name or numeric gid)
+ * and make it 0660, as go-plugin does for PLUGIN_UNIX_SOCKET_GROUP; for
+ * sockets bound elsewhere (the gRPC server binds its own). Errors:
+ * GP_EINVAL (unknown group), GP_ESYS (chown/chmod failed). */
+gp_err gp__net_unix_set_group(const char *path, const char *group, char *err, size_t errlen);
+
 /* Listen on 127.0.0.1, trying ports min..max in order (0,0: any port).
  * *port gets the bound port. */
 gp_err gp__net_listen_tcp(unsigned min, unsigned max, int *fd, unsigned *port, char *err,

@@ -1,0 +1,33 @@
+# goplugin-c. Quick start on a fresh Debian machine: `make demo`, `make test`.
+# Both install what is missing (apt-get, see scripts/deps.sh), then run Bazel.
+
+BAZEL ?= bazel
+
+.PHONY: all deps build demo test test-quick fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(BAZEL) build //...
+
+# The C KV host drives the C KV plugin over gRPC: puts, gets, plugin logs.
+demo: deps
+	@scripts/demo.sh
+
+# Every test (unit, bad input, interop with Go and Python peers), plain and
+# under ASan+UBSan. Ends with "N passed, N failed".
+test: deps
+	@scripts/test.sh
+
+# Plain build only (faster while developing).
+test-quick: deps
+	@GP_TEST_CONFIGS=plain scripts/test.sh
+
+bench: deps
+	@bench/run.sh
+
+clean:
+	$(BAZEL) clean

@@ -1,0 +1,43 @@
+/* kv-host internals: one plugin session, and the bench modes. */
+#ifndef GP_EXAMPLES_KV_BENCH_H
+#define GP_EXAMPLES_KV_BENCH_H
+
+#include <goplugin/goplugin.h>
+
+#include <stddef.h>
+
+typedef struct kv_host_opts {
+    const char *plugin;
+    gp_protocol proto;
+    int start_timeout_s;
+    gp_log_level log_level;
+} kv_host_opts;
+
+typedef struct kv_session {
+    gp_client *client;
+    gp_conn *conn;
+    gp_stub *kv;
+} kv_session;
+
+/* Launch the plugin, connect, dispense "kv". On failure prints the error
+ * (and the plugin's stderr tail) and returns -1 with nothing left open. */
+int kv_session_open(const kv_host_opts *o, kv_session *s);
+void kv_session_print_stderr_tail(const kv_session *s);
+/* Graceful kill and free. */
+void kv_session_close(kv_session *s);
+
+typedef struct kv_bench_opts {
+    const char *mode;     /* latency | throughput | startup */
+    long n;               /* calls (or starts); 0 = mode default */
+    size_t size;          /* value size in bytes */
+    int size_set;
+    int threads;          /* throughput threads; 0 = 8 */
+} kv_bench_opts;
+
+/* Run one bench mode and print its JSON line on stdout. Exit status. */
+int kv_bench(const kv_host_opts *o, const kv_bench_opts *b);
+
+/* VmHWM of a process in KiB (pid 0 = ourselves), or 0 if unreadable. */
+long kv_vmhwm_kib(int pid);
+
+#endif

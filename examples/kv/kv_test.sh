@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# End to end: the C KV host drives the C KV plugin through real processes.
+# Usage: kv_test.sh KV_HOST KV_PLUGIN
+set -uo pipefail
+host=$1 plugin=$2
+fails=0 passes=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # name, then the command's success
+  if [ "$2" -eq 0 ]; then passes=$((passes + 1)); echo "ok   $1"; else fails=$((fails + 1)); echo "FAIL $1"; fi
+}
+expect_eq() { # name expected actual
+  if [ "$2" == "$3" ]; then check "$1" 0; else echo "  expected: $(printf %q "$2")"; echo "  got:      $(printf %q "$3")"; check "$1" 1; fi
+}
+expect_contains() { # name haystack needle
+  case "$2" in *"$3"*) check "$1" 0 ;; *) echo "  expected to contain: $3"; echo "  got: $2"; check "$1" 1 ;; esac
+}
+
+out=$("$host" --plugin "$plugin" put a 1 put b two get a get b get missing 2>"$tmp/err")
+rc=$?
+expect_eq "puts and gets in one session (exit 0)" 0 "$rc"
+expect_eq "gets print values, missing key prints an empty line" $'1\ntwo\n' "$out"$'\n'
+
+out=$("$host" --plugin "$plugin" --proto grpc --start-timeout 10 -- get a 2>/dev/null)
+expect_eq "each run is a new plugin session" "" "$out"
+
+# Past nanopb's 64 KiB bytes limit (argv caps one argument at 128 KiB).
+big=$(head -c 100000 /dev/zero | tr '\0' 'x')
+out=$("$host" --plugin "$plugin" put big "$big" get big 2>"$tmp/err")
+expect_eq "a 100 KB value round-trips" 100000 "${#out}"
+
+# 1 MiB through the bench mode, which checks every reply's size.
+out=$("$host" --plugin "$plugin" bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+expect_contains "a 1 MiB value round-trips (bench)" "$out" '"size":1048576'
+
+out=$("$host" --plugin "$plugin" bench --mode throughput -n 800 -c 8 2>"$tmp/err")
+expect_contains "8 concurrent callers" "$out" '"threads":8'
+
+"$host" --plugin "$plugin" bogus >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "bad command exits 1" 1 "$rc"
+expect_contains "bad command names what was expected" "$(cat "$tmp/err")" "expected put KEY VALUE or get KEY"
+
+"$host" --plugin "$tmp/no-such-plugin" get a >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "missing plugin binary exits 1" 1 "$rc"
+expect_contains "missing plugin binary is named" "$(cat "$tmp/err")" "no-such-plugin"
+
+KV_PLUGIN_PROTO=bogus "$plugin" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect_eq "plugin run by hand without the cookie exits 1" 1 "$rc"
+expect_eq "plugin run by hand prints nothing on stdout" "" "$(cat "$tmp/out")"
+expect_contains "plugin run by hand explains itself" "$(cat "$tmp/err")" "plugin"
+
+BASIC_PLUGIN=hello KV_PLUGIN_PROTO=bogus "$plugin" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect_eq "unknown KV_PLUGIN_PROTO exits 1" 1 "$rc"
+expect_contains "unknown KV_PLUGIN_PROTO is named" "$(cat "$tmp/err")" 'unknown KV_PLUGIN_PROTO "bogus"'
+
+# Plugin log lines (hclog JSON on its stderr) reach the host's logger.
+KV_PLUGIN_LOG_LEVEL=debug KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" put k v >/dev/null 2>"$tmp/err"
+expect_contains "plugin debug log lines reach the host" "$(cat "$tmp/err")" "put (1 bytes)"
+
+# No plugin left behind by any run above.
+left=$(pgrep -f "^$plugin\$" | wc -l)
+expect_eq "no plugin process left running" 0 "$left"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,180 @@
+/* kv-plugin: an in-memory key/value store served as a go-plugin plugin.
+ *
+ * Environment: KV_PLUGIN_PROTO = grpc (default) | netrpc;
+ * KV_PLUGIN_LOG_LEVEL = trace|debug|info|warn|error (default info; every
+ * put and get is logged at debug). */
+#include <goplugin/goplugin.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "examples/kv/kv_methods.h"
+
+typedef struct entry {
+    struct entry *next;
+    char *key;
+    uint8_t *val;
+    size_t len;
+} entry;
+
+#define NBUCKETS 1024
+
+typedef struct store {
+    pthread_mutex_t mu;
+    entry *buckets[NBUCKETS];
+    gp_logger log;
+} store;
+
+static size_t hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h % NBUCKETS;
+}
+
+static entry **find(store *st, const char *key)
+{
+    entry **p = &st->buckets[hash(key)];
+    while (*p && strcmp((*p)->key, key) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static gp_err kv_get(void *impl, const void *req, void *resp, gp_status *status)
+{
+    (void)status;
+    store *st = impl;
+    const proto_GetRequest *in = req;
+    proto_GetResponse *out = resp;
+    const char *key = in->key ? in->key : "";
+    gp_err err = GP_OK;
+
+    pthread_mutex_lock(&st->mu);
+    entry *e = *find(st, key);
+    if (e && e->len) {
+        out->value.data = malloc(e->len);
+        if (out->value.data) {
+            memcpy(out->value.data, e->val, e->len);
+            out->value.len = e->len;
+        } else {
+            err = GP_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    /* A key never put reads as an empty value, as in go-plugin's example. */
+    gp_logf(&st->log, GP_LOG_DEBUG, "kv", (gp_log_kv[]){{"key", key}}, 1, "get (%zu bytes)",
+            out->value.len);
+    return err;
+}
+
+static gp_err kv_put(void *impl, const void *req, void *resp, gp_status *status)
+{
+    (void)resp;
+    store *st = impl;
+    const proto_PutRequest *in = req;
+    const char *key = in->key ? in->key : "";
+
+    uint8_t *val = NULL;
+    if (in->value.len) {
+        val = malloc(in->value.len);
+        if (!val) {
+            snprintf(status->msg, sizeof status->msg, "out of memory storing %zu bytes",
+                     in->value.len);
+            return GP_ENOMEM;
+        }
+        memcpy(val, in->value.data, in->value.len);
+    }
+
+    pthread_mutex_lock(&st->mu);
+    entry **p = find(st, key);
+    entry *e = *p;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        char *k = strdup(key);
+        if (!e || !k) {
+            pthread_mutex_unlock(&st->mu);
+            free(e);
+            free(k);
+            free(val);
+            snprintf(status->msg, sizeof status->msg, "out of memory storing key");
+            return GP_ENOMEM;
+        }
+        e->key = k;
+        *p = e;
+    }
+    free(e->val);
+    e->val = val;
+    e->len = in->value.len;
+    pthread_mutex_unlock(&st->mu);
+    gp_logf(&st->log, GP_LOG_DEBUG, "kv", (gp_log_kv[]){{"key", key}}, 1, "put (%zu bytes)",
+            in->value.len);
+    return GP_OK;
+}
+
+static void store_free(store *st)
+{
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        entry *e = st->buckets[i];
+        while (e) {
+            entry *next = e->next;
+            free(e->key);
+            free(e->val);
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&st->mu);
+}
+
+static gp_log_level parse_level(const char *s)
+{
+    static const char *const names[] = {"trace", "debug", "info", "warn", "error"};
+    for (int i = 0; s && i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (gp_log_level)(GP_LOG_TRACE + i);
+    return GP_LOG_INFO;
+}
+
+int main(void)
+{
+    const char *proto_env = getenv("KV_PLUGIN_PROTO");
+    gp_protocol proto = GP_PROTO_GRPC;
+    if (proto_env && *proto_env) {
+        proto = gp_protocol_parse(proto_env);
+        if (proto == GP_PROTO_NONE) {
+            fprintf(stderr, "kv-plugin: unknown KV_PLUGIN_PROTO \"%s\" (expected grpc or netrpc)\n",
+                    proto_env);
+            return 1;
+        }
+    }
+
+    static store st = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    st.log = (gp_logger){.fn = gp_log_json_stderr,
+                         .level = parse_level(getenv("KV_PLUGIN_LOG_LEVEL"))};
+
+    static const gp_service_method methods[] = {
+        {&kv_get_method, kv_get},
+        {&kv_put_method, kv_put},
+    };
+    const gp_service kv = {
+        .name = KV_PLUGIN_NAME,
+        .methods = methods,
+        .nmethods = sizeof methods / sizeof methods[0],
+        .impl = &st,
+    };
+    gp_serve_config cfg = {
+        .handshake = {.protocol_version = KV_PROTOCOL_VERSION,
+                      .magic_cookie_key = KV_COOKIE_KEY,
+                      .magic_cookie_value = KV_COOKIE_VALUE},
+        .services = &kv,
+        .nservices = 1,
+        .protocol = proto,
+        .logger = st.log,
+    };
+    int rc = gp_serve(&cfg);
+    store_free(&st);
+    return rc;
+}

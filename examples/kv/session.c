@@ -1,0 +1,60 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "examples/kv/bench.h"
+#include "examples/kv/kv_methods.h"
+
+int kv_session_open(const kv_host_opts *o, kv_session *s)
+{
+    memset(s, 0, sizeof *s);
+    const char *argv[] = {o->plugin, NULL};
+    char proto_env[64];
+    snprintf(proto_env, sizeof proto_env, "KV_PLUGIN_PROTO=%s", gp_protocol_name(o->proto));
+    /* The cookie comes from the handshake config; the protocol choice is
+     * the KV example's own contract. */
+    const char *env[] = {proto_env, NULL};
+    gp_client_config cfg = {
+        .argv = argv,
+        .env = env,
+        .handshake = {.protocol_version = KV_PROTOCOL_VERSION,
+                      .magic_cookie_key = KV_COOKIE_KEY,
+                      .magic_cookie_value = KV_COOKIE_VALUE},
+        .allowed_protocols = o->proto,
+        .start_timeout_ms = o->start_timeout_s * 1000,
+        .logger = {.level = o->log_level},
+    };
+    if (gp_client_new(&cfg, &s->client) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", s->client ? gp_client_error(s->client) : "out of memory");
+        gp_client_free(s->client);
+        s->client = NULL;
+        return -1;
+    }
+    gp_status st = {0};
+    if (gp_client_connect(s->client, &s->conn) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", gp_client_error(s->client));
+        kv_session_close(s);
+        return -1;
+    }
+    if (gp_conn_dispense(s->conn, KV_PLUGIN_NAME, &s->kv, &st) != GP_OK) {
+        fprintf(stderr, "kv-host: dispense %s: %s\n", KV_PLUGIN_NAME, st.msg);
+        kv_session_print_stderr_tail(s);
+        kv_session_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+void kv_session_print_stderr_tail(const kv_session *s)
+{
+    char tail[2048];
+    if (s->client && gp_client_stderr_tail(s->client, tail, sizeof tail) > 0)
+        fprintf(stderr, "plugin stderr (last lines):\n%s%s", tail,
+                tail[strlen(tail) - 1] == '\n' ? "" : "\n");
+}
+
+void kv_session_close(kv_session *s)
+{
+    gp_stub_free(s->kv);
+    gp_client_free(s->client);
+    memset(s, 0, sizeof *s);
+}

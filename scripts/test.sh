@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every Bazel test in each configuration (plain, then ASan+UBSan) and
+# ends with one line "N passed, N failed" (one count per test target and
+# configuration). Exit status is non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BAZEL=${BAZEL:-bazel}
+CONFIGS=${GP_TEST_CONFIGS:-"plain asan"}
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+for cfg in $CONFIGS; do
+  flags=()
+  [ "$cfg" = plain ] || flags=(--config="$cfg")
+  echo "== bazel test ${flags[*]} //..." >&2
+  # Two jobs: the machine has two cores and the interop tests spawn peers.
+  "$BAZEL" test "${flags[@]}" --jobs=2 --local_test_jobs=2 --test_summary=short //... 2>&1 | tee "$log" >&2
+  rc=${PIPESTATUS[0]}
+  p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+  f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|FAILED TO BUILD)' "$log")
+  # A build failure may leave no per-target line at all: count it once.
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "== $cfg: bazel exited $rc with no failed test listed (build failure)" >&2
+    f=1
+  fi
+  echo "== $cfg: $p passed, $f failed" >&2
+  passed=$((passed + p))
+  failed=$((failed + f))
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

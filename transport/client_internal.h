@@ -1,0 +1,76 @@
+/* Internal to the client files: the gp_client handle and what they share.
+ * client.c: start, connect, kill, queries. client_config.c: checking and
+ * copying the config, freeing. client_registry.c: managed clients. */
+#ifndef GP_TRANSPORT_CLIENT_INTERNAL_H
+#define GP_TRANSPORT_CLIENT_INTERNAL_H
+
+#include <goplugin/client.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport/handshake/handshake.h"
+#include "transport/process/proc.h"
+
+#define GP__CLIENT_ERR_MAX 8192
+
+enum { GP__CLIENT_NEW, GP__CLIENT_RUNNING, GP__CLIENT_FAILED, GP__CLIENT_KILLED };
+
+struct gp_client {
+    pthread_mutex_t mu;         /* state, conn, errmsg */
+    pthread_mutex_t conn_mu;    /* one connect at a time */
+    pthread_mutex_t kill_mu;    /* one kill at a time */
+
+    /* Configuration, owned copies. */
+    char **argv;
+    char **env;
+    bool skip_host_env;
+    char *cookie_key, *cookie_value;
+    unsigned *versions;
+    size_t nversions;
+    unsigned allowed;
+    int start_timeout_ms, kill_grace_ms, call_timeout_ms;
+    gp_logger logger;
+    bool managed;
+    bool has_sha;
+    uint8_t sha256[32];
+    unsigned min_port, max_port;
+    char *unix_dir, *unix_group;
+    bool reattach;
+    gp_reattach_config ra;      /* strings point to ra_network/ra_address */
+    char *ra_network, *ra_address;
+    char *log_name;
+
+    /* State. */
+    int state;
+    bool dying;                 /* gp_client_kill has begun */
+    gp_err start_err;
+    gp__proc *proc;             /* launched plugins */
+    int ra_pidfd;               /* reattached plugins with a pid; else -1 */
+    pid_t pid;
+    unsigned version;
+    gp_protocol protocol;
+    char network[8];
+    char address[GP_HS_ADDR_MAX];
+    gp_conn *conn;
+    char errmsg[GP__CLIENT_ERR_MAX];
+
+    /* Managed registry links (guarded by reg_mu). */
+    struct gp_client *reg_next;
+    bool registered;
+};
+
+/* Record the failure message on `c` (with the plugin's stderr tail when a
+ * process was started) and return `code`. */
+gp_err gp__client_fail(gp_client *c, gp_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Free everything the client owns (the process is killed if needed). */
+void gp__client_destroy(gp_client *c);
+
+/* The managed-client registry (client_registry.c). */
+void gp__client_registry_add(gp_client *c);
+void gp__client_registry_remove(gp_client *c);
+
+#endif

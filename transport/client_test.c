@@ -1,0 +1,880 @@
+/* gp_client against misbehaving plugins: this binary re-executes itself
+ * (/proc/self/exe --gp-plugin MODE) as each one. Every case checks the
+ * error words (what was expected, what came), that it came within the
+ * start timeout, and that no child, zombie or descriptor is left. */
+#include <goplugin/client.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/process/checksum.h"
+#include "transport/testing/gp_test.h"
+
+#define COOKIE_KEY "GP_CLIENT_TEST_COOKIE"
+#define COOKIE_VALUE "d1e5b2f0"
+#define START_MS 2000
+
+static char self_exe[4096];
+
+/* ---- the misbehaving plugins ---- */
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void say(const char *line)
+{
+    write_all(1, line, strlen(line));
+}
+
+/* A port on 127.0.0.1 where nobody listens (bound then closed). */
+static int dead_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) != 0)
+        return 1;
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static int plugin_main(const char *mode)
+{
+    /* Like go-plugin's Serve: no cookie, no service. */
+    const char *cookie = getenv(COOKIE_KEY);
+    if (!cookie || strcmp(cookie, COOKIE_VALUE) != 0) {
+        fprintf(stderr, "This binary is a plugin. These are not meant to be executed "
+                        "directly. Please execute the program that consumes these plugins, "
+                        "which will load any plugins automatically\n");
+        return 1;
+    }
+    char line[256];
+    if (strcmp(mode, "silent") == 0) {
+        sleep(30);
+    } else if (strcmp(mode, "garbage") == 0) {
+        say("hello there, I am not a handshake\n");
+        sleep(30);
+    } else if (strcmp(mode, "noise") == 0) {
+        say("Starting plugin v2...\n1|1|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "core2") == 0) {
+        say("2|1|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "app9") == 0) {
+        say("1|9|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "udp") == 0) {
+        say("1|1|udp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "proto_unknown") == 0) {
+        say("1|1|tcp|127.0.0.1:1234|carrier-pigeon\n");
+        sleep(30);
+    } else if (strcmp(mode, "proto_empty") == 0) {
+        say("1|1|tcp|127.0.0.1:1234|\n");
+        sleep(30);
+    } else if (strcmp(mode, "netrpc") == 0) {
+        say("1|1|tcp|127.0.0.1:1234|netrpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "exit_msg") == 0) {
+        fprintf(stderr, "{\"@level\":\"error\",\"@message\":\"config file missing\","
+                        "\"path\":\"/etc/kv.conf\"}\n");
+        fprintf(stderr, "fatal: cannot continue without /etc/kv.conf\n");
+        return 3;
+    } else if (strcmp(mode, "nolisten") == 0) {
+        snprintf(line, sizeof line, "1|1|tcp|127.0.0.1:%d|grpc\n", dead_port());
+        say(line);
+        sleep(30);
+    } else if (strcmp(mode, "nolisten_unix") == 0) {
+        say("1|1|unix|/tmp/gp-client-test-nobody-here.sock|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "huge") == 0) {
+        size_t n = 1 << 20;
+        char *b = malloc(n);
+        memset(b, 'z', n);
+        write_all(1, b, n);
+        free(b);
+        sleep(30);
+    } else if (strcmp(mode, "grandchild") == 0) {
+        pid_t kid = fork();
+        if (kid == 0) {
+            sleep(60);
+            _exit(0);
+        }
+        fprintf(stderr, "grandchild %d\n", (int)kid);
+        say("1|1|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "ignore_term") == 0) {
+        signal(SIGTERM, SIG_IGN);
+        say("1|1|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "env") == 0) {
+        const char *keys[] = {"PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS",
+                              "PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_UNIX_SOCKET_GROUP", "GP_FROM_CFG",
+                              "GP_FROM_HOST", "GP_BOTH"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const char *v = getenv(keys[i]);
+            fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"env\",\"key\":\"%s\","
+                            "\"value\":\"%s\"}\n",
+                    keys[i], v ? v : "<unset>");
+        }
+        say("1|3|tcp|127.0.0.1:1234|grpc\n");
+        sleep(30);
+    } else if (strcmp(mode, "good") == 0) {
+        /* A real socket file, left behind when we are SIGKILLed. */
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "/tmp/gp-client-test-%d.sock", (int)getpid());
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 4) != 0)
+            return 4;
+        snprintf(line, sizeof line, "1|3|unix|%s|grpc\n", a.sun_path);
+        say(line);
+        sleep(30);
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- a logger that records what arrives ---- */
+
+typedef struct rec {
+    gp_log_level level;
+    char name[64];
+    char msg[128];
+    char kv[256];
+} rec;
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static rec logs[128];
+static int nlogs;
+
+static void capture(void *ctx, gp_log_level level, const char *name, const char *msg,
+                    const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx;
+    pthread_mutex_lock(&log_mu);
+    if (nlogs < 128) {
+        rec *r = &logs[nlogs++];
+        r->level = level;
+        snprintf(r->name, sizeof r->name, "%s", name);
+        snprintf(r->msg, sizeof r->msg, "%s", msg);
+        r->kv[0] = '\0';
+        for (size_t i = 0; i < nkv; i++) {
+            size_t l = strlen(r->kv);
+            snprintf(r->kv + l, sizeof r->kv - l, "%s=%s;", kv[i].key, kv[i].value);
+        }
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void logs_reset(void)
+{
+    pthread_mutex_lock(&log_mu);
+    nlogs = 0;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Is there a record whose kv text contains `needle`? */
+static bool logged_kv(const char *needle)
+{
+    pthread_mutex_lock(&log_mu);
+    bool found = false;
+    for (int i = 0; i < nlogs && !found; i++)
+        found = strstr(logs[i].kv, needle) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return found;
+}
+
+/* ---- helpers ---- */
+
+static gp_client_config config(const char *mode)
+{
+    static const char *argv[4];
+    argv[0] = self_exe;
+    argv[1] = "--gp-plugin";
+    argv[2] = mode;
+    argv[3] = NULL;
+    gp_client_config cfg = {
+        .argv = argv,
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .allowed_protocols = GP_PROTO_GRPC,
+        .start_timeout_ms = START_MS,
+        .logger = {.fn = capture, .level = GP_LOG_TRACE},
+    };
+    return cfg;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void check_gone(pid_t pid)
+{
+    GP_CHECK(pid > 0);
+    errno = 0;
+    GP_CHECK_INT(kill(pid, 0), ==, -1);
+    GP_CHECK_INT(errno, ==, ESRCH);
+    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
+}
+
+/* Start a plugin that must fail; check code, words, time and cleanup. */
+static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err want,
+                                 const char *const *words)
+{
+    int fds = gp_test_count_fds();
+    gp_client *c = NULL;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    if (!c)
+        return;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gp_conn *conn = NULL;
+    gp_err rc = gp_client_connect(c, &conn);
+    long ms = ms_since(&t0);
+    if (rc != want)
+        GP_FAILF("mode %s: expected %s, got %s: %s", mode, gp_strerror(want), gp_strerror(rc),
+                 gp_client_error(c));
+    if (getenv("GP_TEST_VERBOSE"))
+        fprintf(stderr, "--- %s (%ld ms): %s\n", mode, ms, gp_client_error(c));
+    GP_CHECK(conn == NULL);
+    GP_CHECK(ms < START_MS + 1000);
+    for (size_t i = 0; words[i]; i++)
+        GP_CHECK_CONTAINS(gp_client_error(c), words[i]);
+    pid_t pid = gp_client_pid(c);
+    /* Failed starts leave nothing running even before free. */
+    if (pid > 0) {
+        GP_CHECK(gp_client_exited(c));
+        check_gone(pid);
+    }
+    /* A failed start gives the same error again and runs nothing new; a
+     * failed connect has killed the plugin, so the client is spent. */
+    GP_CHECK_INT(gp_client_start(c), ==, want == GP_ECONNECT ? GP_ESTATE : want);
+    GP_CHECK_INT(gp_client_pid(c), ==, pid);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+#define WORDS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- bad input ---- */
+
+GP_TEST(no_handshake_before_timeout)
+{
+    expect_start_failure("silent", config("silent"), GP_ETIMEDOUT,
+                         WORDS("timeout while waiting for plugin to start",
+                               "expected a handshake line", "within 2000 ms"));
+}
+
+GP_TEST(garbage_line)
+{
+    expect_start_failure("garbage", config("garbage"), GP_EPROTO,
+                         WORDS("expected CORE|APP|NETWORK|ADDRESS|PROTOCOL",
+                               "hello there, I am not a handshake"));
+}
+
+GP_TEST(stdout_noise_before_handshake)
+{
+    expect_start_failure("noise", config("noise"), GP_EPROTO,
+                         WORDS("unrecognized handshake line", "Starting plugin v2..."));
+}
+
+GP_TEST(wrong_core_version)
+{
+    expect_start_failure("core2", config("core2"), GP_EVERSION,
+                         WORDS("core protocol version", "plugin offered 2", "host speaks 1"));
+}
+
+GP_TEST(app_version_not_offered)
+{
+    gp_client_config cfg = config("app9");
+    static const unsigned more[] = {3};
+    cfg.versions = more;
+    cfg.nversions = 1;
+    expect_start_failure("app9", cfg, GP_EVERSION,
+                         WORDS("incompatible API version", "plugin offered 9",
+                               "host accepts 1,3"));
+}
+
+GP_TEST(unknown_network)
+{
+    expect_start_failure("udp", config("udp"), GP_EPROTO,
+                         WORDS("unknown network \"udp\"", "expected unix or tcp"));
+}
+
+GP_TEST(unknown_protocol)
+{
+    expect_start_failure("proto_unknown", config("proto_unknown"), GP_EPROTO,
+                         WORDS("unknown protocol \"carrier-pigeon\"", "expected grpc or netrpc"));
+}
+
+GP_TEST(empty_protocol)
+{
+    expect_start_failure("proto_empty", config("proto_empty"), GP_EPROTO,
+                         WORDS("empty protocol", "expected grpc or netrpc"));
+}
+
+GP_TEST(protocol_not_allowed)
+{
+    expect_start_failure("netrpc", config("netrpc"), GP_EPROTO,
+                         WORDS("unsupported plugin protocol \"netrpc\"", "host allows grpc"));
+}
+
+GP_TEST(early_exit_with_stderr)
+{
+    logs_reset();
+    expect_start_failure("exit_msg", config("exit_msg"), GP_EEXITED,
+                         WORDS("plugin exited before we could connect", "exit status 3",
+                               "plugin stderr (last lines):",
+                               "fatal: cannot continue without /etc/kv.conf"));
+    /* Its hclog line reached the logger at ERROR, with its pair. */
+    GP_CHECK(logged_kv("path=/etc/kv.conf;"));
+}
+
+GP_TEST(address_where_nobody_listens)
+{
+    expect_start_failure("nolisten", config("nolisten"), GP_ECONNECT,
+                         WORDS("connect to plugin", "127.0.0.1:", "refused"));
+    expect_start_failure("nolisten_unix", config("nolisten_unix"), GP_ECONNECT,
+                         WORDS("connect to plugin", "/tmp/gp-client-test-nobody-here.sock"));
+}
+
+GP_TEST(megabyte_line_without_newline)
+{
+    expect_start_failure("huge", config("huge"), GP_EMSGSIZE,
+                         WORDS("handshake line longer than 65536 bytes"));
+}
+
+GP_TEST(plugin_run_without_the_cookie)
+{
+    gp_client_config cfg = config("silent");
+    cfg.handshake.magic_cookie_value = "not-the-cookie";
+    expect_start_failure("cookie", cfg, GP_EEXITED,
+                         WORDS("plugin exited before we could connect", "exit status 1",
+                               "This binary is a plugin"));
+}
+
+GP_TEST(checksum_mismatch_runs_nothing)
+{
+    gp_client_config cfg = config("good");
+    static const uint8_t zero[32];
+    cfg.sha256 = zero;
+    int fds = gp_test_count_fds();
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_ECHECKSUM);
+    GP_CHECK_CONTAINS(gp_client_error(c), "checksums did not match: expected 000000");
+    GP_CHECK_CONTAINS(gp_client_error(c), "binary has ");
+    GP_CHECK_INT(gp_client_pid(c), <=, 0);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+/* ---- what works up to the handshake ---- */
+
+GP_TEST(handshake_parsed_with_checksum)
+{
+    int fds = gp_test_count_fds();
+    int f = open(self_exe, O_RDONLY | O_CLOEXEC);
+    uint8_t sum[32];
+    GP_CHECK_INT(gp__sha256_fd(f, sum), ==, GP_OK);
+    close(f);
+    gp_client_config cfg = config("good");
+    static const unsigned more[] = {3, 2};
+    cfg.versions = more;
+    cfg.nversions = 2;
+    cfg.sha256 = sum;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK); /* idempotent */
+    GP_CHECK_STR(gp_client_error(c), "");
+    GP_CHECK_INT(gp_client_protocol_version(c), ==, 3);
+    GP_CHECK_INT(gp_client_protocol(c), ==, GP_PROTO_GRPC);
+    pid_t pid = gp_client_pid(c);
+    GP_CHECK(pid > 0);
+    GP_CHECK(!gp_client_exited(c));
+    gp_reattach_config ra;
+    GP_CHECK_INT(gp_client_reattach_config(c, &ra), ==, GP_OK);
+    char sock[64];
+    snprintf(sock, sizeof sock, "/tmp/gp-client-test-%d.sock", (int)pid);
+    GP_CHECK_STR(ra.network, "unix");
+    GP_CHECK_STR(ra.address, sock);
+    GP_CHECK_INT(ra.pid, ==, pid);
+    GP_CHECK_INT(ra.protocol_version, ==, 3);
+    GP_CHECK_INT(ra.protocol, ==, GP_PROTO_GRPC);
+    struct stat st;
+    GP_CHECK_INT(lstat(sock, &st), ==, 0);
+    gp_client_kill(c);
+    GP_CHECK(gp_client_exited(c));
+    check_gone(pid);
+    /* The socket file the killed plugin left is gone too. */
+    GP_CHECK_INT(lstat(sock, &st), ==, -1);
+    gp_client_kill(c);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_ESTATE);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(child_environment)
+{
+    logs_reset();
+    setenv("GP_FROM_HOST", "host", 1);
+    setenv("GP_BOTH", "host", 1);
+    gp_client_config cfg = config("env");
+    static const char *env[] = {"GP_FROM_CFG=cfg", "GP_BOTH=cfg", "PLUGIN_MIN_PORT=1", NULL};
+    static const unsigned more[] = {3};
+    cfg.env = env;
+    cfg.versions = more;
+    cfg.nversions = 1;
+    cfg.unix_socket_dir = "/tmp/gp-sockets";
+    cfg.unix_socket_group = "plugins";
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    gp_client_free(c); /* drains stderr before it returns */
+    GP_CHECK(logged_kv("key=PLUGIN_MIN_PORT;value=10000;"));
+    GP_CHECK(logged_kv("key=PLUGIN_MAX_PORT;value=25000;"));
+    GP_CHECK(logged_kv("key=PLUGIN_PROTOCOL_VERSIONS;value=1,3;"));
+    GP_CHECK(logged_kv("key=PLUGIN_UNIX_SOCKET_DIR;value=/tmp/gp-sockets;"));
+    GP_CHECK(logged_kv("key=PLUGIN_UNIX_SOCKET_GROUP;value=plugins;"));
+    GP_CHECK(logged_kv("key=GP_FROM_CFG;value=cfg;"));
+    GP_CHECK(logged_kv("key=GP_FROM_HOST;value=host;"));
+    GP_CHECK(logged_kv("key=GP_BOTH;value=host;"));
+
+    /* skip_host_env: only the config and go-plugin's variables. */
+    logs_reset();
+    cfg.skip_host_env = true;
+    cfg.unix_socket_dir = NULL;
+    cfg.unix_socket_group = NULL;
+    cfg.min_port = 2000;
+    cfg.max_port = 3000;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    gp_client_free(c);
+    GP_CHECK(logged_kv("key=GP_FROM_HOST;value=<unset>;"));
+    GP_CHECK(logged_kv("key=GP_BOTH;value=cfg;"));
+    GP_CHECK(logged_kv("key=PLUGIN_MIN_PORT;value=2000;"));
+    GP_CHECK(logged_kv("key=PLUGIN_MAX_PORT;value=3000;"));
+    GP_CHECK(logged_kv("key=PLUGIN_UNIX_SOCKET_DIR;value=<unset>;"));
+    pthread_mutex_lock(&log_mu);
+    int env_logs = 0;
+    for (int i = 0; i < nlogs; i++) {
+        if (strcmp(logs[i].msg, "env") != 0)
+            continue;
+        env_logs++;
+        GP_CHECK_STR(logs[i].name, strrchr(self_exe, '/') + 1);
+        GP_CHECK_INT(logs[i].level, ==, GP_LOG_INFO);
+    }
+    GP_CHECK_INT(env_logs, ==, 8);
+    pthread_mutex_unlock(&log_mu);
+    unsetenv("GP_FROM_HOST");
+    unsetenv("GP_BOTH");
+}
+
+GP_TEST(kill_reaches_grandchild)
+{
+    int fds = gp_test_count_fds();
+    logs_reset();
+    gp_client_config cfg = config("grandchild");
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    pid_t kid = 0;
+    for (int i = 0; i < 300 && kid == 0; i++) {
+        pthread_mutex_lock(&log_mu);
+        for (int j = 0; j < nlogs; j++)
+            if (strncmp(logs[j].msg, "grandchild ", 11) == 0)
+                kid = (pid_t)atoi(logs[j].msg + 11);
+        pthread_mutex_unlock(&log_mu);
+        if (kid == 0)
+            usleep(10000);
+    }
+    GP_CHECK(kid > 0);
+    GP_CHECK_INT(kill(kid, 0), ==, 0);
+    pid_t pid = gp_client_pid(c);
+    gp_client_kill(c);
+    check_gone(pid);
+    bool alive = true;
+    for (int i = 0; i < 200 && alive; i++) {
+        alive = kill(kid, 0) == 0;
+        if (alive)
+            usleep(10000);
+    }
+    GP_CHECK(!alive);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+/* Without a connection, kill asks with SIGTERM, waits the grace period,
+ * then SIGKILLs. */
+GP_TEST(kill_without_conn_terms_then_kills)
+{
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("ignore_term");
+    cfg.kill_grace_ms = 400;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    pid_t pid = gp_client_pid(c);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gp_client_kill(c);
+    long ms = ms_since(&t0);
+    GP_CHECK(ms >= 390 && ms < 2000);
+    check_gone(pid);
+    gp_client_free(c);
+
+    /* One that obeys SIGTERM does not cost the grace period. */
+    cfg = config("silent");
+    cfg.kill_grace_ms = 5000;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_ETIMEDOUT);
+    gp_client_free(c);
+    static const unsigned more[] = {3};
+    cfg = config("good");
+    cfg.versions = more;
+    cfg.nversions = 1;
+    cfg.kill_grace_ms = 5000;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    pid = gp_client_pid(c);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gp_client_kill(c);
+    GP_CHECK(ms_since(&t0) < 1000);
+    check_gone(pid);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(netrpc_not_built_yet)
+{
+    gp_client_config cfg = config("netrpc");
+    cfg.allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    gp_conn *conn;
+    GP_CHECK_INT(gp_client_connect(c, &conn), ==, GP_EUNSUPPORTED);
+    GP_CHECK_CONTAINS(gp_client_error(c), "netrpc is not built yet");
+    pid_t pid = gp_client_pid(c);
+    gp_client_free(c);
+    check_gone(pid);
+}
+
+/* ---- config and reattach ---- */
+
+GP_TEST(config_errors_name_the_field)
+{
+    gp_client *c = (gp_client *)1;
+    gp_client_config cfg = config("good");
+    cfg.handshake.magic_cookie_key = "";
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK(c == NULL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_key");
+
+    cfg = config("good");
+    cfg.handshake.magic_cookie_value = NULL;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_value");
+
+    cfg = config("good");
+    cfg.argv = NULL;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "argv");
+
+    cfg = config("good");
+    static const char *env[] = {"OK=1", "NOEQUALS", NULL};
+    cfg.env = env;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "env[1]: expected KEY=VALUE, got \"NOEQUALS\"");
+
+    cfg = config("good");
+    cfg.min_port = 30000;
+    cfg.max_port = 20000;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "min_port/max_port");
+
+    cfg = config("good");
+    cfg.handshake.protocol_version = 0;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.protocol_version");
+
+    cfg = config("good");
+    cfg.start_timeout_ms = -1;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "start_timeout_ms");
+
+    cfg = config("good");
+    cfg.allowed_protocols = 8;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "allowed_protocols");
+
+    gp_reattach_config ra = {.protocol = GP_PROTO_GRPC, .network = "udp", .address = "x"};
+    cfg = config("good");
+    cfg.argv = NULL;
+    cfg.reattach = &ra;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "reattach->network");
+
+    ra.network = "unix";
+    cfg = config("good");
+    cfg.reattach = &ra;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gp_client_error(NULL), "argv and reattach");
+
+    GP_CHECK_INT(gp_client_new(NULL, &c), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_client_new(&cfg, NULL), ==, GP_EINVAL);
+}
+
+GP_TEST(reattach_failure_kills_nothing)
+{
+    int fds = gp_test_count_fds();
+    /* A live process of ours that is no plugin. */
+    pid_t bystander = fork();
+    if (bystander == 0) {
+        sleep(30);
+        _exit(0);
+    }
+    gp_reattach_config ra = {.protocol = GP_PROTO_GRPC,
+                             .protocol_version = 1,
+                             .pid = bystander,
+                             .network = "unix",
+                             .address = "/tmp/gp-client-test-nobody-here.sock"};
+    gp_client_config cfg = {.reattach = &ra, .start_timeout_ms = START_MS,
+                            .allowed_protocols = GP_PROTO_GRPC,
+                            .logger = {.fn = capture, .level = GP_LOG_TRACE}};
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(gp_client_error(c), "expected a plugin listening on unix");
+    gp_client_free(c);
+    GP_CHECK_INT(kill(bystander, 0), ==, 0);
+    GP_CHECK_INT(waitpid(bystander, NULL, WNOHANG), ==, 0);
+
+    /* A pid that is gone. */
+    kill(bystander, SIGKILL);
+    waitpid(bystander, NULL, 0);
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(gp_client_error(c), "no such process");
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+/* A listening unix socket at a fresh path; returns the fd. */
+static int listen_unix(char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/gp-client-test-ra-%d.sock", (int)getpid());
+    unlink(path);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 8) != 0)
+        return -1;
+    return s;
+}
+
+GP_TEST(reattach_then_kill_by_pidfd)
+{
+    int fds = gp_test_count_fds();
+    char path[108];
+    int ls = listen_unix(path, sizeof path);
+    GP_CHECK(ls >= 0);
+    pid_t plugin = fork();
+    if (plugin == 0) {
+        sleep(30);
+        _exit(0);
+    }
+    gp_reattach_config ra = {.protocol = GP_PROTO_GRPC,
+                             .protocol_version = 5,
+                             .pid = plugin,
+                             .network = "unix",
+                             .address = path};
+    gp_client_config cfg = {.reattach = &ra, .start_timeout_ms = START_MS, .kill_grace_ms = 100,
+                            .allowed_protocols = GP_PROTO_GRPC,
+                            .logger = {.fn = capture, .level = GP_LOG_TRACE}};
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_pid(c), ==, plugin);
+    GP_CHECK_INT(gp_client_protocol_version(c), ==, 5);
+    GP_CHECK(!gp_client_exited(c));
+    gp_client_kill(c);
+    GP_CHECK(gp_client_exited(c));
+    int status = 0;
+    GP_CHECK_INT(waitpid(plugin, &status, 0), ==, plugin);
+    GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    gp_client_free(c);
+
+    /* Test mode: kill leaves the plugin alone. */
+    plugin = fork();
+    if (plugin == 0) {
+        sleep(30);
+        _exit(0);
+    }
+    ra.pid = plugin;
+    ra.test = true;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    gp_client_free(c);
+    GP_CHECK_INT(kill(plugin, 0), ==, 0);
+    kill(plugin, SIGKILL);
+    waitpid(plugin, NULL, 0);
+    close(ls);
+    unlink(path);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(cleanup_kills_managed_clients)
+{
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("good");
+    static const unsigned more[] = {3};
+    cfg.versions = more;
+    cfg.nversions = 1;
+    cfg.managed = true;
+    gp_client *a, *b;
+    GP_CHECK_INT(gp_client_new(&cfg, &a), ==, GP_OK);
+    GP_CHECK_INT(gp_client_new(&cfg, &b), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(a), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(b), ==, GP_OK);
+    pid_t pa = gp_client_pid(a), pb = gp_client_pid(b);
+    gp_cleanup_clients();
+    GP_CHECK(gp_client_exited(a));
+    GP_CHECK(gp_client_exited(b));
+    check_gone(pa);
+    check_gone(pb);
+    gp_client_free(a);
+    gp_client_free(b);
+    gp_cleanup_clients(); /* nothing left: no-op */
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+typedef struct race {
+    gp_client *c;
+} race;
+
+static void *kill_from_thread(void *arg)
+{
+    gp_client_kill(((race *)arg)->c);
+    (void)gp_client_exited(((race *)arg)->c);
+    (void)gp_client_error(((race *)arg)->c);
+    return NULL;
+}
+
+GP_TEST(kill_from_several_threads)
+{
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("good");
+    static const unsigned more[] = {3};
+    cfg.versions = more;
+    cfg.nversions = 1;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    pid_t pid = gp_client_pid(c);
+    race r = {c};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, kill_from_thread, &r);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    GP_CHECK(gp_client_exited(c));
+    check_gone(pid);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+static void *kill_soon(void *arg)
+{
+    usleep(200000);
+    gp_client_kill(arg);
+    return NULL;
+}
+
+GP_TEST(kill_during_start)
+{
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("silent");
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, kill_soon, c);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gp_err rc = gp_client_start(c);
+    long ms = ms_since(&t0);
+    pthread_join(t, NULL);
+    GP_CHECK(rc != GP_OK);
+    GP_CHECK(ms < START_MS - 500); /* the kill ended the wait, not the timeout */
+    GP_CHECK(gp_client_exited(c));
+    pid_t pid = gp_client_pid(c);
+    if (pid > 0)
+        check_gone(pid);
+    GP_CHECK_INT(gp_client_start(c), !=, GP_OK);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0)
+        return plugin_main(argv[2]);
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+        return 2;
+    self_exe[n] = '\0';
+    GP_RUN(no_handshake_before_timeout);
+    GP_RUN(garbage_line);
+    GP_RUN(stdout_noise_before_handshake);
+    GP_RUN(wrong_core_version);
+    GP_RUN(app_version_not_offered);
+    GP_RUN(unknown_network);
+    GP_RUN(unknown_protocol);
+    GP_RUN(empty_protocol);
+    GP_RUN(protocol_not_allowed);
+    GP_RUN(early_exit_with_stderr);
+    GP_RUN(address_where_nobody_listens);
+    GP_RUN(megabyte_line_without_newline);
+    GP_RUN(plugin_run_without_the_cookie);
+    GP_RUN(checksum_mismatch_runs_nothing);
+    GP_RUN(handshake_parsed_with_checksum);
+    GP_RUN(child_environment);
+    GP_RUN(kill_reaches_grandchild);
+    GP_RUN(kill_without_conn_terms_then_kills);
+    GP_RUN(netrpc_not_built_yet);
+    GP_RUN(config_errors_name_the_field);
+    GP_RUN(reattach_failure_kills_nothing);
+    GP_RUN(reattach_then_kill_by_pidfd);
+    GP_RUN(cleanup_kills_managed_clients);
+    GP_RUN(kill_from_several_threads);
+    GP_RUN(kill_during_start);
+    return gp_test_done();
+}

@@ -1,0 +1,64 @@
+/* Fuzz the handshake line parser. Besides "no crash, no leak" it checks:
+ * a parsed line formats, the formatted text parses back to the same value,
+ * a failure always explains itself, and check() copes with any parsed line. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/handshake/handshake.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void expect(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_line invariant broken: %s\n", what);
+        abort();
+    }
+}
+
+static int same(const gp_hs_line *a, const gp_hs_line *b)
+{
+    return a->core_version == b->core_version && a->app_version == b->app_version &&
+           strcmp(a->network, b->network) == 0 && strcmp(a->address, b->address) == 0 &&
+           a->protocol == b->protocol && a->mux == b->mux &&
+           (a->cert_b64 ? b->cert_b64 && strcmp(a->cert_b64, b->cert_b64) == 0 : !b->cert_b64);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[512];
+    gp_hs_line l;
+    gp_err e = gp__hs_parse((const char *)data, size, &l, err, sizeof err);
+    if (e != GP_OK) {
+        expect(e == GP_EPROTO || e == GP_ENOMEM, "parse error code is EPROTO");
+        expect(err[0] != 0, "a failed parse says why");
+        expect(l.cert_b64 == NULL, "a failed parse owns nothing");
+        return 0;
+    }
+    expect(strcmp(l.network, "unix") == 0 || strcmp(l.network, "tcp") == 0, "network word");
+    expect(l.protocol == GP_PROTO_GRPC || l.protocol == GP_PROTO_NETRPC, "protocol word");
+    expect(l.address[0] != 0, "address non-empty");
+
+    size_t cap = size + 64;
+    char *buf = malloc(cap);
+    expect(buf != NULL, "malloc");
+    int n = gp__hs_format(&l, buf, cap);
+    expect(n > 0 && (size_t)n < cap && buf[n - 1] == '\n', "a parsed line formats");
+    gp_hs_line again;
+    e = gp__hs_parse(buf, (size_t)n, &again, err, sizeof err);
+    expect(e == GP_OK, "a formatted line parses");
+    expect(same(&l, &again), "format then parse gives the same value");
+
+    static const unsigned versions[] = {1, 2, 5};
+    for (unsigned allowed = 0; allowed < 4; allowed++) {
+        e = gp__hs_check(&l, versions, 3, allowed, err, sizeof err);
+        expect(e == GP_OK || ((e == GP_EVERSION || e == GP_EPROTO) && err[0]),
+               "check fails with words");
+    }
+    gp__hs_line_free(&again);
+    gp__hs_line_free(&l);
+    free(buf);
+    return 0;
+}

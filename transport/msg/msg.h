@@ -1,0 +1,55 @@
+/* Internal: nanopb messages in goplugin-c's memory style (goplugin/method.h):
+ * strings are FT_POINTER `char *`, bytes are FT_CALLBACK gp_bytes handled by
+ * gp__pb_field_callback, so values of any length work with Debian's 16-bit
+ * nanopb build. gp_msg_release (public) frees both kinds.
+ *
+ * An .options file selects this style with:
+ *   *                 include:"goplugin/method.h" callback_function:"gp__pb_field_callback"
+ *   pkg.*.some_string type:FT_POINTER
+ *   pkg.*.some_bytes  type:FT_CALLBACK callback_datatype:"gp_bytes"
+ */
+#ifndef GP_MSG_MSG_H
+#define GP_MSG_MSG_H
+
+#include <goplugin/err.h>
+#include <goplugin/method.h>
+
+#include <pb.h>
+#include <pb_common.h>
+#include <pb_decode.h>
+#include <pb_encode.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* nanopb's per-message field callback for gp_bytes fields (named by the
+ * generated code). Decoding allocates exactly the field's length, which the
+ * enclosing stream has already checked is present; encoding skips the empty
+ * value as proto3 does. */
+bool gp__pb_field_callback(pb_istream_t *istream, pb_ostream_t *ostream, const pb_field_t *field);
+
+/* Decode a message from `in` into `msg`, which must be zeroed. On failure
+ * `msg` holds nothing to free and err says what broke ("decode <what>:
+ * parent stream too short"). `what` names the message for the error. */
+gp_err gp__msg_decode(const pb_msgdesc_t *desc, pb_istream_t *in, void *msg, const char *what,
+                      char *err, size_t errlen);
+
+/* Same, from a buffer. */
+gp_err gp__msg_decode_buf(const pb_msgdesc_t *desc, const uint8_t *buf, size_t len, void *msg,
+                          const char *what, char *err, size_t errlen);
+
+/* The encoded size of `msg` (runs the field callbacks once). */
+gp_err gp__msg_size(const pb_msgdesc_t *desc, const void *msg, size_t *size, const char *what,
+                    char *err, size_t errlen);
+
+/* Encode `msg` into buf[cap]; *len (may be NULL) gets the bytes written. */
+gp_err gp__msg_encode_buf(const pb_msgdesc_t *desc, const void *msg, uint8_t *buf, size_t cap,
+                          size_t *len, const char *what, char *err, size_t errlen);
+
+/* An upper bound (rounded to 8) on sizeof the struct `desc` describes,
+ * from its field offsets, for callers that only have the descriptor (a
+ * server allocating a handler's request and response). 0 when the message
+ * is too large to measure (over 64 KiB of struct). */
+size_t gp__msg_struct_size(const pb_msgdesc_t *desc);
+
+#endif

@@ -1,0 +1,244 @@
+/* gp_bytes fields, release and hostile input, on the real generated KV and
+ * plugin-service messages. */
+#include <goplugin/method.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/proto/grpc_broker.pb.h"
+#include "codegen/proto/grpc_stdio.pb.h"
+#include "codegen/proto/health.pb.h"
+#include "examples/kv/kv.pb.h"
+#include "transport/msg/msg.h"
+#include "transport/testing/gp_test.h"
+
+static uint8_t *encode(const pb_msgdesc_t *d, const void *m, size_t *n)
+{
+    char err[128] = "";
+    if (gp__msg_size(d, m, n, "msg", err, sizeof err) != GP_OK) {
+        GP_FAILF("size: %s", err);
+        return NULL;
+    }
+    uint8_t *buf = malloc(*n ? *n : 1);
+    size_t w = 0;
+    if (gp__msg_encode_buf(d, m, buf, *n, &w, "msg", err, sizeof err) != GP_OK) {
+        GP_FAILF("encode: %s", err);
+        free(buf);
+        return NULL;
+    }
+    GP_CHECK_INT(w, ==, *n);
+    return buf;
+}
+
+GP_TEST(put_request_round_trips_one_mib)
+{
+    size_t big = 1 << 20;
+    proto_PutRequest req;
+    memset(&req, 0, sizeof req);
+    req.key = "k";
+    req.value.data = malloc(big);
+    req.value.len = big;
+    for (size_t i = 0; i < big; i++)
+        req.value.data[i] = (uint8_t)(i * 7);
+    size_t n = 0;
+    uint8_t *buf = encode(proto_PutRequest_fields, &req, &n);
+    GP_CHECK_INT(n, ==, big + 3 + 4); /* key tag+len+1, value tag + 3-byte len */
+
+    proto_PutRequest out;
+    memset(&out, 0, sizeof out);
+    char err[128] = "";
+    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, buf, n, &out, "PutRequest", err,
+                                    sizeof err),
+                 ==, GP_OK);
+    GP_CHECK_STR(out.key, "k");
+    GP_CHECK_INT(out.value.len, ==, big);
+    GP_CHECK(out.value.data && memcmp(out.value.data, req.value.data, big) == 0);
+    gp_msg_release(proto_PutRequest_fields, &out);
+    GP_CHECK(out.key == NULL && out.value.data == NULL && out.value.len == 0);
+    free(req.value.data);
+    free(buf);
+}
+
+GP_TEST(empty_values_encode_to_nothing)
+{
+    proto_PutRequest req;
+    memset(&req, 0, sizeof req);
+    size_t n = 99;
+    uint8_t *buf = encode(proto_PutRequest_fields, &req, &n);
+    GP_CHECK_INT(n, ==, 0);
+    proto_PutRequest out;
+    memset(&out, 0, sizeof out);
+    char err[128];
+    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, buf, 0, &out, "PutRequest", err,
+                                    sizeof err),
+                 ==, GP_OK);
+    GP_CHECK(out.key == NULL && out.value.data == NULL && out.value.len == 0);
+    gp_msg_release(proto_PutRequest_fields, &out);
+    free(buf);
+    gp_msg_release(proto_PutRequest_fields, NULL); /* no-op */
+}
+
+GP_TEST(repeated_bytes_field_keeps_the_last)
+{
+    /* value=2 twice: "ab" then "xyz"; the first must be freed (ASan). */
+    const uint8_t in[] = {0x12, 2, 'a', 'b', 0x12, 3, 'x', 'y', 'z'};
+    proto_PutRequest out;
+    memset(&out, 0, sizeof out);
+    char err[128];
+    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, in, sizeof in, &out, "PutRequest",
+                                    err, sizeof err),
+                 ==, GP_OK);
+    GP_CHECK_INT(out.value.len, ==, 3);
+    GP_CHECK(out.value.data && memcmp(out.value.data, "xyz", 3) == 0);
+    gp_msg_release(proto_PutRequest_fields, &out);
+}
+
+GP_TEST(declared_two_gib_fails_before_allocating)
+{
+    /* Length varint 0x80000000 for the bytes field and for the string. */
+    const uint8_t bytes2g[] = {0x12, 0x80, 0x80, 0x80, 0x80, 0x08, 'x'};
+    const uint8_t str2g[] = {0x0a, 0x80, 0x80, 0x80, 0x80, 0x08, 'x'};
+    proto_PutRequest out;
+    memset(&out, 0, sizeof out);
+    char err[128] = "";
+    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, bytes2g, sizeof bytes2g, &out,
+                                    "PutRequest", err, sizeof err),
+                 ==, GP_EPROTO);
+    /* The stream-length check fires, not an allocation failure. */
+    GP_CHECK_CONTAINS(err, "decode PutRequest: parent stream too short");
+    GP_CHECK(out.key == NULL && out.value.data == NULL);
+    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, str2g, sizeof str2g, &out,
+                                    "PutRequest", err, sizeof err),
+                 ==, GP_EPROTO);
+    GP_CHECK_CONTAINS(err, "decode PutRequest:");
+    GP_CHECK(strstr(err, "memory") == NULL);
+    GP_CHECK(out.key == NULL && out.value.data == NULL);
+}
+
+GP_TEST(truncated_input_fails_and_frees)
+{
+    proto_PutRequest req;
+    memset(&req, 0, sizeof req);
+    req.key = "hello";
+    uint8_t val[300];
+    memset(val, 'v', sizeof val);
+    req.value.data = val;
+    req.value.len = sizeof val;
+    size_t n = 0;
+    uint8_t *buf = encode(proto_PutRequest_fields, &req, &n);
+    int failures = 0;
+    for (size_t cut = 1; cut < n; cut++) {
+        proto_PutRequest out;
+        memset(&out, 0, sizeof out);
+        char err[128] = "";
+        gp_err e = gp__msg_decode_buf(proto_PutRequest_fields, buf, cut, &out, "PutRequest",
+                                      err, sizeof err);
+        if (e != GP_OK) {
+            failures++;
+            GP_CHECK(out.key == NULL && out.value.data == NULL); /* nothing left to free */
+            GP_CHECK_CONTAINS(err, "decode PutRequest: ");
+        } else {
+            gp_msg_release(proto_PutRequest_fields, &out); /* cut at a field boundary */
+        }
+    }
+    GP_CHECK_INT(failures, >=, (int)n - 3);
+    free(buf);
+}
+
+GP_TEST(garbage_fails_cleanly)
+{
+    const uint8_t junk[][4] = {{0xff, 0xff, 0xff, 0xff}, {0x0f, 0, 0, 0}, {0x0a, 0x05, 'a', 0}};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        proto_PutRequest out;
+        memset(&out, 0, sizeof out);
+        char err[128] = "";
+        GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, junk[i], 4, &out, "PutRequest",
+                                        err, sizeof err),
+                     ==, GP_EPROTO);
+        GP_CHECK(err[0] != '\0');
+    }
+}
+
+GP_TEST(release_recurses_into_submessages)
+{
+    plugin_ConnInfo ci;
+    memset(&ci, 0, sizeof ci);
+    ci.service_id = 7;
+    ci.network = "unix";
+    ci.address = "/tmp/x";
+    ci.has_knock = true;
+    ci.knock.knock = true;
+    ci.knock.error = "no listener";
+    size_t n = 0;
+    uint8_t *buf = encode(plugin_ConnInfo_fields, &ci, &n);
+    plugin_ConnInfo out;
+    memset(&out, 0, sizeof out);
+    char err[128];
+    GP_CHECK_INT(gp__msg_decode_buf(plugin_ConnInfo_fields, buf, n, &out, "ConnInfo", err,
+                                    sizeof err),
+                 ==, GP_OK);
+    GP_CHECK_INT(out.service_id, ==, 7);
+    GP_CHECK_STR(out.address, "/tmp/x");
+    GP_CHECK(out.has_knock && out.knock.knock);
+    GP_CHECK_STR(out.knock.error, "no listener");
+    gp_msg_release(plugin_ConnInfo_fields, &out);
+    GP_CHECK(out.knock.error == NULL && out.network == NULL);
+    free(buf);
+}
+
+GP_TEST(stdio_data_and_health_round_trip)
+{
+    plugin_StdioData sd;
+    memset(&sd, 0, sizeof sd);
+    sd.channel = plugin_StdioData_Channel_STDERR;
+    sd.data.data = (uint8_t *)"line\n";
+    sd.data.len = 5;
+    size_t n = 0;
+    uint8_t *buf = encode(plugin_StdioData_fields, &sd, &n);
+    plugin_StdioData out;
+    memset(&out, 0, sizeof out);
+    char err[128];
+    GP_CHECK_INT(gp__msg_decode_buf(plugin_StdioData_fields, buf, n, &out, "StdioData", err,
+                                    sizeof err),
+                 ==, GP_OK);
+    GP_CHECK_INT(out.channel, ==, plugin_StdioData_Channel_STDERR);
+    GP_CHECK(out.data.len == 5 && memcmp(out.data.data, "line\n", 5) == 0);
+    gp_msg_release(plugin_StdioData_fields, &out);
+    free(buf);
+
+    /* Check{service:"plugin"} is 0a 06 "plugin" on the wire. */
+    grpc_health_v1_HealthCheckRequest hc = {.service = "plugin"};
+    buf = encode(grpc_health_v1_HealthCheckRequest_fields, &hc, &n);
+    GP_CHECK_INT(n, ==, 8);
+    GP_CHECK(buf && buf[0] == 0x0a && buf[1] == 6 && memcmp(buf + 2, "plugin", 6) == 0);
+    free(buf);
+}
+
+GP_TEST(struct_size_covers_the_generated_structs)
+{
+    GP_CHECK_INT(gp__msg_struct_size(proto_GetRequest_fields), >=, sizeof(proto_GetRequest));
+    GP_CHECK_INT(gp__msg_struct_size(proto_PutRequest_fields), >=, sizeof(proto_PutRequest));
+    GP_CHECK_INT(gp__msg_struct_size(proto_PutRequest_fields), <=, sizeof(proto_PutRequest) + 8);
+    GP_CHECK_INT(gp__msg_struct_size(proto_GetResponse_fields), >=, sizeof(proto_GetResponse));
+    GP_CHECK_INT(gp__msg_struct_size(proto_Empty_fields), >=, sizeof(proto_Empty));
+    GP_CHECK_INT(gp__msg_struct_size(plugin_ConnInfo_fields), >=, sizeof(plugin_ConnInfo));
+    GP_CHECK_INT(gp__msg_struct_size(plugin_ConnInfo_fields), <=, sizeof(plugin_ConnInfo) + 8);
+    GP_CHECK_INT(gp__msg_struct_size(plugin_StdioData_fields), >=, sizeof(plugin_StdioData));
+    GP_CHECK_INT(gp__msg_struct_size(grpc_health_v1_HealthCheckResponse_fields), >=,
+                 sizeof(grpc_health_v1_HealthCheckResponse));
+}
+
+int main(void)
+{
+    GP_RUN(struct_size_covers_the_generated_structs);
+    GP_RUN(put_request_round_trips_one_mib);
+    GP_RUN(empty_values_encode_to_nothing);
+    GP_RUN(repeated_bytes_field_keeps_the_last);
+    GP_RUN(declared_two_gib_fails_before_allocating);
+    GP_RUN(truncated_input_fails_and_frees);
+    GP_RUN(garbage_fails_cleanly);
+    GP_RUN(release_recurses_into_submessages);
+    GP_RUN(stdio_data_and_health_round_trip);
+    return gp_test_done();
+}

@@ -1,0 +1,486 @@
+/* The process layer against real misbehaving children: this binary runs
+ * itself (/proc/self/exe --gp-plugin MODE) as each plugin. Every case also
+ * checks that no child, zombie or descriptor is left behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/process/checksum.h"
+#include "transport/process/proc.h"
+#include "transport/testing/gp_test.h"
+
+static char self_exe[4096];
+
+/* ---- the misbehaving plugins ---- */
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static int plugin_main(const char *mode)
+{
+    if (strcmp(mode, "good") == 0) {
+        printf("1|1|tcp|127.0.0.1:1234|grpc\n");
+        fflush(stdout);
+        printf("later stdout\n");
+        fflush(stdout);
+        sleep(30);
+    } else if (strcmp(mode, "silent") == 0) {
+        sleep(30);
+    } else if (strcmp(mode, "huge_line") == 0) {
+        size_t n = 1 << 20;
+        char *b = malloc(n);
+        memset(b, 'x', n);
+        write_all(1, b, n);
+        free(b);
+        sleep(30);
+    } else if (strcmp(mode, "exit_msg") == 0) {
+        fprintf(stderr, "first words\nfatal: cannot open config file /etc/nope\n");
+        return 3;
+    } else if (strcmp(mode, "grandchild") == 0) {
+        pid_t kid = fork();
+        if (kid == 0) {
+            sleep(60);
+            _exit(0);
+        }
+        printf("%d\n", (int)kid);
+        fflush(stdout);
+        sleep(30);
+    } else if (strcmp(mode, "hclog") == 0) {
+        fprintf(stderr, "{\"@level\":\"warn\",\"@message\":\"disk low\","
+                        "\"@timestamp\":\"2026-11-23T06:46:12.527071Z\",\"free\":12,"
+                        "\"unit\":\"MiB\"}\n");
+        fprintf(stderr, "[ERROR] plain error\n");
+        fprintf(stderr, "just text\n");
+        size_t n = 200 * 1024;
+        char *b = malloc(n + 1);
+        memset(b, 'y', n);
+        b[n] = '\n';
+        write_all(2, b, n + 1);
+        free(b);
+        fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"after long\"}\n");
+        fprintf(stderr, "plain before panic\npanic: oh no\ngoroutine 1 [running]:\n");
+        printf("ready\n");
+        fflush(stdout);
+        sleep(30);
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- a logger that records what arrives ---- */
+
+typedef struct rec {
+    gp_log_level level;
+    char name[64];
+    char msg[128];
+    size_t msg_len;
+    char kv[256];
+} rec;
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static rec logs[64];
+static int nlogs;
+static size_t ybytes; /* 'y' bytes delivered (the 200 KiB line) */
+
+static void capture(void *ctx, gp_log_level level, const char *name, const char *msg,
+                    const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx;
+    pthread_mutex_lock(&log_mu);
+    if (msg[0] == 'y')
+        ybytes += strlen(msg);
+    if (nlogs < 64) {
+        rec *r = &logs[nlogs++];
+        r->level = level;
+        snprintf(r->name, sizeof r->name, "%s", name);
+        snprintf(r->msg, sizeof r->msg, "%s", msg);
+        r->msg_len = strlen(msg);
+        r->kv[0] = '\0';
+        for (size_t i = 0; i < nkv; i++) {
+            size_t l = strlen(r->kv);
+            snprintf(r->kv + l, sizeof r->kv - l, "%s=%s;", kv[i].key, kv[i].value);
+        }
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static const gp_logger logger = {.fn = capture, .level = GP_LOG_TRACE};
+
+static const rec *find_log(const char *msg)
+{
+    for (int i = 0; i < nlogs; i++)
+        if (strcmp(logs[i].msg, msg) == 0)
+            return &logs[i];
+    return NULL;
+}
+
+/* ---- helpers ---- */
+
+static gp_err start(const char *mode, int exec_fd, gp__proc **p, char *err, size_t errlen)
+{
+    char *argv[] = {self_exe, "--gp-plugin", (char *)mode, NULL};
+    char *envp[] = {"GP_TEST_CHILD=1", NULL};
+    gp__proc_opts o = {.path = self_exe, .argv = argv, .envp = envp, .exec_fd = exec_fd,
+                       .logger = &logger, .log_name = "proc_test"};
+    return gp__proc_start(&o, p, err, errlen);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* No such process and no zombie of ours with that pid. */
+static void check_gone(pid_t pid)
+{
+    GP_CHECK(pid > 0);
+    errno = 0;
+    GP_CHECK_INT(kill(pid, 0), ==, -1);
+    GP_CHECK_INT(errno, ==, ESRCH);
+    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
+}
+
+/* ---- cases ---- */
+
+GP_TEST(good_line_then_kill)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("good", -1, &p, err, sizeof err), ==, GP_OK);
+    char *line;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_STR(line, "1|1|tcp|127.0.0.1:1234|grpc");
+    GP_CHECK_INT(len, ==, strlen("1|1|tcp|127.0.0.1:1234|grpc"));
+    free(line);
+    GP_CHECK(!gp__proc_exited(p, NULL));
+    pid_t pid = gp__proc_pid(p);
+    gp__proc_kill(p, 0, NULL, NULL);
+    gp__proc_kill(p, 0, NULL, NULL); /* idempotent */
+    int status = 0;
+    GP_CHECK(gp__proc_exited(p, &status));
+    GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    gp__proc_free(p);
+    check_gone(pid);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(no_handshake_times_out)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("silent", -1, &p, err, sizeof err), ==, GP_OK);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *line;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 300, &line, &len, err, sizeof err), ==, GP_ETIMEDOUT);
+    long ms = ms_since(&t0);
+    GP_CHECK(ms >= 290 && ms < 2000);
+    GP_CHECK(line == NULL);
+    GP_CHECK_CONTAINS(err, "timeout while waiting for plugin to start");
+    GP_CHECK_CONTAINS(err, "within 300 ms");
+    pid_t pid = gp__proc_pid(p);
+    gp__proc_free(p);
+    check_gone(pid);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(megabyte_line_is_an_error_quickly)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("huge_line", -1, &p, err, sizeof err), ==, GP_OK);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *line;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_EMSGSIZE);
+    GP_CHECK(ms_since(&t0) < 4000);
+    GP_CHECK_CONTAINS(err, "handshake line longer than 65536 bytes");
+    pid_t pid = gp__proc_pid(p);
+    gp__proc_free(p);
+    check_gone(pid);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(early_exit_keeps_stderr)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("exit_msg", -1, &p, err, sizeof err), ==, GP_OK);
+    char *line;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_EEXITED);
+    GP_CHECK_CONTAINS(err, "plugin exited before we could connect");
+    GP_CHECK_CONTAINS(err, "exit status 3");
+    char tail[4200];
+    gp__proc_stderr_tail(p, tail, sizeof tail);
+    GP_CHECK_STR(tail, "first words\nfatal: cannot open config file /etc/nope");
+    int status;
+    GP_CHECK(gp__proc_exited(p, &status));
+    pid_t pid = gp__proc_pid(p);
+    /* Exited on its own: reaped already, before any kill. */
+    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
+    gp__proc_free(p);
+    check_gone(pid);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(kill_reaches_grandchild)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("grandchild", -1, &p, err, sizeof err), ==, GP_OK);
+    char *line = NULL;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    pid_t kid = line ? (pid_t)atoi(line) : 0;
+    free(line);
+    GP_CHECK(kid > 0);
+    GP_CHECK_INT(kill(kid, 0), ==, 0);
+    pid_t pid = gp__proc_pid(p);
+    gp__proc_kill(p, 0, NULL, NULL);
+    check_gone(pid);
+    /* The grandchild is not ours to reap: its parent died, init reaps it.
+     * Give that a moment. */
+    int alive = 1;
+    for (int i = 0; i < 200 && alive; i++) {
+        alive = kill(kid, 0) == 0;
+        if (alive)
+            usleep(10000);
+    }
+    GP_CHECK(!alive);
+    gp__proc_free(p);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+typedef struct graceful_ctx {
+    pid_t pid;
+    int calls;
+} graceful_ctx;
+
+static gp_err graceful_term(void *ctx)
+{
+    graceful_ctx *g = ctx;
+    g->calls++;
+    kill(g->pid, SIGTERM);
+    return GP_OK;
+}
+
+GP_TEST(graceful_kill_does_not_wait_the_grace)
+{
+    int fds = gp_test_count_fds();
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("silent", -1, &p, err, sizeof err), ==, GP_OK);
+    graceful_ctx g = {.pid = gp__proc_pid(p)};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gp__proc_kill(p, 5000, graceful_term, &g);
+    GP_CHECK(ms_since(&t0) < 2500);
+    GP_CHECK_INT(g.calls, ==, 1);
+    int status = 0;
+    GP_CHECK(gp__proc_exited(p, &status));
+    GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    gp__proc_free(p);
+    check_gone(g.pid);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(stderr_lines_reach_the_logger)
+{
+    int fds = gp_test_count_fds();
+    pthread_mutex_lock(&log_mu);
+    nlogs = 0;
+    ybytes = 0;
+    pthread_mutex_unlock(&log_mu);
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_INT(start("hclog", -1, &p, err, sizeof err), ==, GP_OK);
+    char *line = NULL;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    free(line);
+    /* stderr may trail stdout a little. */
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&log_mu);
+        int done = find_log("goroutine 1 [running]:") != NULL;
+        pthread_mutex_unlock(&log_mu);
+        if (done)
+            break;
+        usleep(10000);
+    }
+    gp__proc_free(p);
+    pthread_mutex_lock(&log_mu);
+    const rec *r = find_log("disk low");
+    GP_CHECK(r != NULL);
+    if (r) {
+        GP_CHECK_INT(r->level, ==, GP_LOG_WARN);
+        GP_CHECK_STR(r->name, "proc_test");
+        GP_CHECK_CONTAINS(r->kv, "free=12;");
+        GP_CHECK_CONTAINS(r->kv, "unit=MiB;");
+    }
+    r = find_log("[ERROR] plain error");
+    GP_CHECK(r != NULL && r->level == GP_LOG_ERROR);
+    r = find_log("just text");
+    GP_CHECK(r != NULL && r->level == GP_LOG_DEBUG);
+    r = find_log("after long");
+    GP_CHECK(r != NULL && r->level == GP_LOG_INFO);
+    r = find_log("plain before panic");
+    GP_CHECK(r != NULL && r->level == GP_LOG_DEBUG);
+    r = find_log("panic: oh no");
+    GP_CHECK(r != NULL && r->level == GP_LOG_ERROR);
+    r = find_log("goroutine 1 [running]:");
+    GP_CHECK(r != NULL && r->level == GP_LOG_ERROR);
+    GP_CHECK_INT(ybytes, ==, 200 * 1024);
+    pthread_mutex_unlock(&log_mu);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(exec_failure_is_reported)
+{
+    int fds = gp_test_count_fds();
+    char *argv[] = {"/nonexistent/plugin", NULL};
+    char *envp[] = {NULL};
+    gp__proc_opts o = {.path = "/nonexistent/plugin", .argv = argv, .envp = envp, .exec_fd = -1,
+                       .logger = &logger, .log_name = "x"};
+    gp__proc *p = NULL;
+    char err[512] = "";
+    GP_CHECK_INT(gp__proc_start(&o, &p, err, sizeof err), ==, GP_ESYS);
+    GP_CHECK(p == NULL);
+    GP_CHECK_CONTAINS(err, "exec plugin /nonexistent/plugin: No such file or directory");
+    GP_CHECK_INT(waitpid(-1, NULL, WNOHANG), ==, -1);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(exec_through_the_hashed_fd)
+{
+    int fds = gp_test_count_fds();
+    int f = open(self_exe, O_RDONLY | O_CLOEXEC);
+    uint8_t sum[32];
+    GP_CHECK_INT(gp__sha256_fd(f, sum), ==, GP_OK);
+    close(f);
+    char err[512] = "";
+    int fd = -1;
+    GP_CHECK_INT(gp__checksum_open(self_exe, sum, &fd, err, sizeof err), ==, GP_OK);
+    gp__proc *p;
+    GP_CHECK_INT(start("good", fd, &p, err, sizeof err), ==, GP_OK);
+    close(fd);
+    char *line = NULL;
+    size_t len;
+    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_STR(line, "1|1|tcp|127.0.0.1:1234|grpc");
+    free(line);
+    gp__proc_free(p);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+/* Dead, or a zombie waiting for whoever reaps orphans here. */
+static bool is_dead(pid_t pid)
+{
+    if (kill(pid, 0) != 0)
+        return errno == ESRCH;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+/* A host that starts a plugin, reports its pid, then waits to be killed. */
+static int host_main(void)
+{
+    gp__proc *p;
+    char err[512];
+    if (start("silent", -1, &p, err, sizeof err) != GP_OK)
+        return 1;
+    printf("%d\n", (int)gp__proc_pid(p));
+    fflush(stdout);
+    sleep(30);
+    return 0;
+}
+
+GP_TEST(plugin_dies_with_its_host)
+{
+    int fds = gp_test_count_fds();
+    int pp[2];
+    GP_CHECK_INT(pipe2(pp, O_CLOEXEC), ==, 0);
+    pid_t host = fork();
+    if (host == 0) {
+        dup2(pp[1], 1);
+        execl(self_exe, self_exe, "--gp-host", (char *)NULL);
+        _exit(127);
+    }
+    close(pp[1]);
+    char buf[32] = "";
+    ssize_t r = read(pp[0], buf, sizeof buf - 1);
+    close(pp[0]);
+    pid_t plugin = r > 0 ? (pid_t)atoi(buf) : 0;
+    GP_CHECK(plugin > 0);
+    GP_CHECK(plugin > 0 && !is_dead(plugin));
+    /* SIGKILL: no cleanup code runs in the host; only PDEATHSIG helps. */
+    kill(host, SIGKILL);
+    waitpid(host, NULL, 0);
+    bool dead = false;
+    for (int i = 0; i < 300 && plugin > 0 && !dead; i++) {
+        dead = is_dead(plugin);
+        if (!dead)
+            usleep(10000);
+    }
+    GP_CHECK(dead);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+int main(int argc, char **argv)
+{
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+        return 2;
+    self_exe[n] = '\0';
+    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0)
+        return plugin_main(argv[2]);
+    if (argc >= 2 && strcmp(argv[1], "--gp-host") == 0)
+        return host_main();
+    GP_RUN(good_line_then_kill);
+    GP_RUN(no_handshake_times_out);
+    GP_RUN(megabyte_line_is_an_error_quickly);
+    GP_RUN(early_exit_keeps_stderr);
+    GP_RUN(kill_reaches_grandchild);
+    GP_RUN(graceful_kill_does_not_wait_the_grace);
+    GP_RUN(stderr_lines_reach_the_logger);
+    GP_RUN(exec_failure_is_reported);
+    GP_RUN(exec_through_the_hashed_fd);
+    GP_RUN(plugin_dies_with_its_host);
+    return gp_test_done();
+}

@@ -1,0 +1,200 @@
+/* fork/exec with a close-on-exec status pipe: the parent learns of an exec
+ * failure (and its errno) instead of seeing a child that merely exits 127. */
+#include "transport/process/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+int gp__pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int gp__pidfd_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+gp_err gp__find_exec(const char *cmd, const char *path_env, char *out, size_t cap, char *err,
+                     size_t errlen)
+{
+    if (strchr(cmd, '/')) {
+        if ((size_t)snprintf(out, cap, "%s", cmd) >= cap) {
+            snprintf(err, errlen, "plugin path is longer than %zu bytes", cap - 1);
+            return GP_EINVAL;
+        }
+        return GP_OK;
+    }
+    const char *p = path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+    while (*p) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        const char *dir = n ? p : ".";
+        int dn = n ? (int)n : 1;
+        if ((size_t)snprintf(out, cap, "%.*s/%s", dn, dir, cmd) < cap) {
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+                return GP_OK;
+        }
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    snprintf(err, errlen, "plugin command %s: not found in PATH", cmd);
+    return GP_ENOTFOUND;
+}
+
+/* The child between fork and exec: only async-signal-safe calls. Any
+ * failure writes {stage, errno} to the status pipe and exits. */
+static void child(const gp__spawn_opts *o, pid_t parent, int out_w, int err_w, int status_w)
+{
+    int stage = 0;
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    /* Own group: killpg reaches the plugin's children too. */
+    stage = 1;
+    if (setpgid(0, 0) != 0)
+        goto fail;
+    stage = 2;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        goto fail;
+    /* The parent may have died before prctl took effect. */
+    if (getppid() != parent)
+        _exit(127);
+    stage = 3;
+    if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+        goto fail;
+    /* Nothing of ours but 0, 1, 2 (and the status pipe, until exec)
+     * reaches the plugin. exec_fd may be close-on-exec: the kernel opens it
+     * before closing. */
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        struct rlimit rl;
+        int max = 65536;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t)max)
+            max = (int)rl.rlim_cur;
+        for (int fd = 3; fd < max; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    stage = 4;
+    if (o->exec_fd >= 0)
+        fexecve(o->exec_fd, o->argv, o->envp);
+    else
+        execve(o->path, o->argv, o->envp);
+fail:;
+    int msg[2] = {stage, errno};
+    ssize_t w = write(status_w, msg, sizeof msg);
+    (void)w;
+    _exit(127);
+}
+
+static const char *stage_name(int stage)
+{
+    switch (stage) {
+    case 1: return "setpgid";
+    case 2: return "prctl(PR_SET_PDEATHSIG)";
+    case 3: return "dup2";
+    default: return "exec";
+    }
+}
+
+/* Move a descriptor above 2: if the host closed its stdin/stdout/stderr, a
+ * new pipe can land there, and the child's dup2 onto 1 and 2 would then
+ * clobber it (or keep its close-on-exec flag). */
+static int above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+gp_err gp__spawn(const gp__spawn_opts *o, gp__spawned *out, char *err, size_t errlen)
+{
+    out->pid = -1;
+    out->pidfd = out->out_fd = out->err_fd = -1;
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(st, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe for the plugin: %s", strerror(errno));
+        goto fail;
+    }
+    int *all[] = {&outp[0], &outp[1], &errp[0], &errp[1], &st[0], &st[1]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        *all[i] = above_stdio(*all[i]);
+        if (*all[i] < 0) {
+            snprintf(err, errlen, "pipe for the plugin: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork plugin %s: %s", o->path, strerror(errno));
+        goto fail;
+    }
+    if (pid == 0)
+        child(o, parent, outp[1], errp[1], st[1]);
+    /* Also set the group from here: whichever of us runs first, the group
+     * exists before we ever signal it. EACCES after exec is harmless. */
+    setpgid(pid, pid);
+    close(outp[1]);
+    close(errp[1]);
+    close(st[1]);
+    outp[1] = errp[1] = st[1] = -1;
+    int msg[2];
+    ssize_t r;
+    do
+        r = read(st[0], msg, sizeof msg);
+    while (r < 0 && errno == EINTR);
+    close(st[0]);
+    st[0] = -1;
+    if (r > 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (r == (ssize_t)sizeof msg)
+            snprintf(err, errlen, "%s plugin %s: %s", stage_name(msg[0]), o->path,
+                     strerror(msg[1]));
+        else
+            snprintf(err, errlen, "start plugin %s: failed before exec", o->path);
+        goto fail;
+    }
+    fcntl(outp[0], F_SETFL, O_NONBLOCK);
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    out->pid = pid;
+    out->pidfd = gp__pidfd_open(pid);
+    out->out_fd = outp[0];
+    out->err_fd = errp[0];
+    return GP_OK;
+fail:;
+    int save[] = {outp[0], outp[1], errp[0], errp[1], st[0], st[1]};
+    for (size_t i = 0; i < sizeof save / sizeof save[0]; i++)
+        if (save[i] >= 0)
+            close(save[i]);
+    return GP_ESYS;
+}

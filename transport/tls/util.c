@@ -1,0 +1,44 @@
+/* Random generator and error wording for the tls layer. */
+#include "transport/tls/util.h"
+
+#include <mbedtls/error.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void gp__tls_rng_init(gp__tls_rng *r)
+{
+    mbedtls_entropy_init(&r->entropy);
+    mbedtls_ctr_drbg_init(&r->drbg);
+}
+
+int gp__tls_rng_seed(gp__tls_rng *r, const char *who)
+{
+    return mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
+                                 (const unsigned char *)who, strlen(who));
+}
+
+void gp__tls_rng_free(gp__tls_rng *r)
+{
+    mbedtls_ctr_drbg_free(&r->drbg);
+    mbedtls_entropy_free(&r->entropy);
+}
+
+void gp__tls_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void gp__tls_mbed_text(int code, char *buf, size_t cap)
+{
+    char text[200];
+    mbedtls_strerror(code, text, sizeof text);
+    unsigned mag = code < 0 ? (unsigned)-code : (unsigned)code;
+    snprintf(buf, cap, "%s (%s0x%04X)", text, code < 0 ? "-" : "", mag);
+}
