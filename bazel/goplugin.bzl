@@ -20,8 +20,9 @@ Behind it:
   - <name>_protos: the .proto files, for libraries that import these.
 
 deps are other goplugin_c_proto_library targets whose protos srcs import.
-google/protobuf/empty.proto is always available; other well-known types are
-not (docs/codegen.md, limits).
+The well-known types Debian ships (google/protobuf/empty.proto, timestamp,
+duration, any, struct, wrappers, field_mask, api, type, source_context) can
+be imported without any deps entry: their nanopb C is always linked.
 """
 
 load("//bazel:defs.bzl", "GP_COPTS")
@@ -31,10 +32,10 @@ _PROTOC = "@system_tools//:protoc"
 _WKT = "@system_tools//:well_known_protos"
 _GENERATOR = "//codegen/protoc-gen-goplugin-c:protoc-gen-goplugin-c"
 _WKT_EMPTY = "//codegen:wkt_empty_pb"
+_WKT_REST = "//codegen/protoc-gen-goplugin-c:wkt_pb"
 
-# Generated C compiles under the project's flags; nanopb's headers need the
-# one exception nanopb_library makes too.
-_GP_GEN_COPTS = GP_COPTS + ["-Wno-missing-field-initializers"]
+# Generated C compiles under the project's flags, no exceptions.
+_GP_GEN_COPTS = GP_COPTS
 
 def _protos_of(dep):
     """The <name>_protos filegroup beside a goplugin_c_proto_library label."""
@@ -96,7 +97,7 @@ def goplugin_c_proto_library(name, srcs, deps = [], options = [], visibility = N
         srcs = srcs,
         options = options + gen_options,
         imports = dep_protos,
-        deps = deps + [_WKT_EMPTY],
+        deps = deps + [_WKT_EMPTY, _WKT_REST],
         visibility = visibility,
     )
 

@@ -22,9 +22,8 @@ _PROTOC = "@system_tools//:protoc"
 _PLUGIN = "@system_tools//:protoc-gen-nanopb"
 _WKT = "@system_tools//:well_known_protos"
 
-# Generated code is not ours to restyle; keep every warning an error except
-# the ones nanopb's output cannot satisfy.
-_GEN_COPTS = GP_COPTS + ["-Wno-missing-field-initializers"]
+# nanopb 0.4.7's output compiles clean under the project's warnings.
+_GEN_COPTS = GP_COPTS
 
 def _protoc_cmd(srcs_expr, out_dir, options_roots):
     # The well-known protos root is the directory above google/protobuf/.
@@ -87,7 +86,7 @@ def nanopb_library(name, srcs, options = [], deps = [], includes = [], imports =
         **kwargs
     )
 
-def nanopb_well_known_library(name, protos, options = None, visibility = None):
+def nanopb_well_known_library(name, protos, options = None, deps = [], visibility = None):
     """nanopb C for google/protobuf/<p>.proto, included as "google/protobuf/<p>.pb.h".
 
     Args:
@@ -95,6 +94,7 @@ def nanopb_well_known_library(name, protos, options = None, visibility = None):
       protos: base names under google/protobuf/ ("empty", "descriptor").
       options: optional label of one .options file applied to all of them
         (fully qualified names, e.g. google.protobuf.FileDescriptorProto.name).
+      deps: what the options' include lines need (e.g. //transport/msg).
       visibility: as usual.
     """
     outs = []
@@ -106,8 +106,9 @@ def nanopb_well_known_library(name, protos, options = None, visibility = None):
         [],
     )
     if options:
-        # nanopb's -f with no %s in it names one file for every proto.
-        cmd = cmd.replace("--nanopb_out=", "--nanopb_opt=-f$(location %s) --nanopb_out=" % options)
+        # nanopb's -f with no %s in it names one file for every proto; -q
+        # keeps it from listing the lines that match only in other protos.
+        cmd = cmd.replace("--nanopb_out=", "--nanopb_opt=-f$(location %s) --nanopb_opt=-q --nanopb_out=" % options)
     native.genrule(
         name = name + "_gen",
         srcs = [_WKT] + ([options] if options else []),
@@ -122,6 +123,6 @@ def nanopb_well_known_library(name, protos, options = None, visibility = None):
         hdrs = [o for o in outs if o.endswith(".h")],
         includes = ["wkt"],
         copts = _GEN_COPTS,
-        deps = ["@nanopb//:nanopb"],
+        deps = ["@nanopb//:nanopb"] + deps,
         visibility = visibility,
     )

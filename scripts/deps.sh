@@ -11,7 +11,7 @@ PKGS=(
   golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev
   golang-golang-x-net-dev golang-github-golang-protobuf-1-3-dev
   golang-goprotobuf-dev golang-github-hashicorp-yamux-dev
-  python3-grpcio python3-protobuf
+  python3-grpcio python3-protobuf openssl
 )
 
 missing=()

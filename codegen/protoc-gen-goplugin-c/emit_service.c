@@ -23,13 +23,6 @@ static const char *kind_name(const method_desc *m)
     return "GP_UNARY";
 }
 
-static const char *kind_words(const method_desc *m)
-{
-    if (m->client_streaming && m->server_streaming)
-        return "bidirectional streaming";
-    return m->client_streaming ? "client streaming" : "server streaming";
-}
-
 /* "pkg_sub_Service" (nanopb's prefix style) or "Service" without a package. */
 static void service_c_name(gp_strbuf *b, const gp__cg_file *f, const service_desc *s)
 {
@@ -158,6 +151,34 @@ static void banner(gp_strbuf *b, const gp__cg_file *f)
                      f->name);
 }
 
+/* A type as the .proto spells it: relative to the file's package when
+ * inside it ("Wide"), else fully qualified ("google.protobuf.Empty"). */
+static void proto_type_name(gp_strbuf *b, const gp__cg_file *f, const char *type)
+{
+    const char *t = type[0] == '.' ? type + 1 : type;
+    size_t pl = f->package ? strlen(f->package) : 0;
+    if (pl && strncmp(t, f->package, pl) == 0 && t[pl] == '.')
+        t += pl + 1;
+    gp_strbuf_append(b, t);
+}
+
+/* "Watch, Upload: streaming; no stubs yet ..." for the service's streaming
+ * RPCs, if any. */
+static void streaming_note(gp_strbuf *b, const service_desc *s, const char *what)
+{
+    gp_strbuf names;
+    gp_strbuf_init(&names);
+    for (pb_size_t j = 0; j < s->method_count; j++)
+        if (is_streaming(&s->method[j]))
+            gp_strbuf_printf(&names, "%s%s", names.len ? ", " : "", s->method[j].name);
+    if (names.len)
+        gp_strbuf_printf(b,
+                         "/* Streaming RPCs (%s): %s yet, goplugin-c has no streaming\n"
+                         " * call or handler API; their descriptors above are complete. */\n",
+                         str(&names), what);
+    gp_strbuf_free(&names);
+}
+
 static void register_head(gp_strbuf *b, const char *n, const char *tail)
 {
     gp_strbuf head, p0, p2;
@@ -184,31 +205,35 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
     const char *n = sn.data ? sn.data : "";
 
     gp_strbuf_printf(b, "\n/* ---- service %s ---- */\n\n", full.data ? full.data : "");
-    gp_strbuf_append(b, "/* Method descriptors, for gp_invoke and gp_service. */\n");
+    /* The RPCs as the .proto declares them, then their descriptors. */
+    int width = 0;
+    for (pb_size_t j = 0; j < s->method_count; j++)
+        if ((int)strlen(s->method[j].name) > width)
+            width = (int)strlen(s->method[j].name);
+    gp_strbuf_append(b, "/* Method descriptors, for gp_invoke and gp_service:\n");
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        gp_strbuf_printf(b, "extern const gp_method %s_%s_method; /* ", n, m->name);
-        gp__cg_append_c_name(b, m->input_type);
-        gp_strbuf_append(b, " -> ");
-        gp__cg_append_c_name(b, m->output_type);
-        if (is_streaming(m))
-            gp_strbuf_printf(b, ", %s", kind_words(m));
-        gp_strbuf_append(b, " */\n");
+        gp_strbuf_printf(b, " *   %-*s  %s", width, m->name, m->client_streaming ? "stream " : "");
+        proto_type_name(b, f, m->input_type);
+        gp_strbuf_printf(b, " -> %s", m->server_streaming ? "stream " : "");
+        proto_type_name(b, f, m->output_type);
+        gp_strbuf_append(b, "\n");
     }
+    gp_strbuf_append(b, " */\n");
+    for (pb_size_t j = 0; j < s->method_count; j++)
+        gp_strbuf_printf(b, "extern const gp_method %s_%s_method;\n", n, s->method[j].name);
 
-    gp_strbuf_append(b, "\n/* Client: call the method on a stub from gp_conn_dispense. `req` is\n"
-                        " * borrowed; `resp` must be zeroed. On GP_OK free `resp` with\n"
-                        " * gp_msg_release(<Method>_method.resp_pb, resp); on error it holds\n"
-                        " * nothing to free. `st` may be NULL. Same contract as gp_invoke. */\n");
+    size_t nu = unary_count(s);
+    gp_strbuf_append(b, "\n");
+    if (nu)
+        gp_strbuf_append(b, "/* Client: call the method on a stub from gp_conn_dispense. `req` is\n"
+                            " * borrowed; `resp` must be zeroed. On GP_OK free `resp` with\n"
+                            " * gp_msg_release(<Method>_method.resp_pb, resp); on error it holds\n"
+                            " * nothing to free. `st` may be NULL. Same contract as gp_invoke. */\n");
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m)) {
-            gp_strbuf_printf(b,
-                             "/* %s: %s; no stub, goplugin-c has no streaming call API "
-                             "yet (the descriptor above is complete). */\n",
-                             m->name, kind_words(m));
+        if (is_streaming(m))
             continue;
-        }
         gp_strbuf head, rq, rs;
         gp_strbuf_init(&head);
         gp_strbuf_init(&rq);
@@ -222,7 +247,8 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_free(&rs);
     }
 
-    size_t nu = unary_count(s);
+    streaming_note(b, s, "no stubs");
+
     gp_strbuf_printf(b,
                      "\n/* Server: the plugin's implementation, one function per unary RPC, each\n"
                      " * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`\n"
@@ -232,10 +258,8 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
                      n);
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m)) {
-            gp_strbuf_printf(b, "    /* %s: %s, not servable yet */\n", m->name, kind_words(m));
+        if (is_streaming(m))
             continue;
-        }
         gp_strbuf head, rq, rs;
         gp_strbuf_init(&head);
         gp_strbuf_init(&rq);
@@ -250,13 +274,15 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
     }
     if (nu == 0)
         gp_strbuf_append(b, "    char unused_; /* no unary RPCs */\n");
+    if (nu < s->method_count)
+        gp_strbuf_append(b, "    /* streaming RPCs have no entry: no handler API yet */\n");
     gp_strbuf_printf(b, "} %s_server;\n\n", n);
 
     gp_strbuf_printf(b, "#define %s_SERVED_METHODS %zu\n\n", n, nu);
     gp_strbuf_printf(b,
-                     "/* A served %s: its gp_service and what the handlers need. Storage is\n"
-                     " * the caller's (static, or alive until gp_serve returns); fill it with\n"
-                     " * %s_register. */\n"
+                     "/* A served %s: its gp_service and what the handlers\n"
+                     " * need. Storage is the caller's (static, or alive until gp_serve\n"
+                     " * returns); fill it with %s_register. */\n"
                      "typedef struct %s_service {\n"
                      "    gp_service service; /* pass this (a copy is fine) to gp_serve */\n"
                      "    gp_service_method methods[%zu];\n"

@@ -6,8 +6,11 @@
  * for repeated, map and recursive fields, all freed by gp_msg_release). */
 #include "codegen/protoc-gen-goplugin-c/testdata/kv.gp.h"
 #include "codegen/protoc-gen-goplugin-c/testdata/nopkg.gp.h"
+#include "codegen/protoc-gen-goplugin-c/testdata/opts.gp.h"
 #include "codegen/protoc-gen-goplugin-c/testdata/wide.gp.h"
+#include "codegen/protoc-gen-goplugin-c/testdata/wkt.gp.h"
 
+#include "codegen/protoc-gen-goplugin-c/wide_fixture.h"
 #include "transport/conn.h"
 #include "transport/msg/msg.h"
 #include "transport/testing/gp_test.h"
@@ -134,6 +137,10 @@ GP_TEST(descriptors_name_paths_and_tables)
     GP_CHECK_INT(Lonely_Call_method.kind, ==, GP_BIDI_STREAM);
     GP_CHECK_INT(Lonely_SERVED_METHODS, ==, 0);
 }
+
+/* The caller's own .options replace the generated ones. */
+_Static_assert(sizeof(((gp_test_opts_Req *)0)->code) == 8, "opts.options max_size:8 applies");
+_Static_assert(sizeof(((gp_test_opts_Req *)0)->name) == sizeof(char *), "name is a pointer");
 
 /* ---- KV: register, trampolines, stubs ---- */
 
@@ -266,133 +273,21 @@ static const gp_test_wide_Wider_server wider_vtable = {
     .Echo = wide_echo, .Walk = wide_walk, .Where = wide_where, /* Ping: NULL */
 };
 
-static pb_bytes_array_t *bytes_array(const char *s)
-{
-    size_t n = strlen(s);
-    pb_bytes_array_t *b = malloc(PB_BYTES_ARRAY_T_ALLOCSIZE(n));
-    if (b) {
-        b->size = (pb_size_t)n;
-        memcpy(b->bytes, s, n);
-    }
-    return b;
-}
-
-static int bytes_eq(gp_bytes b, const char *s)
-{
-    return b.len == strlen(s) && (b.len == 0 || memcmp(b.data, s, b.len) == 0);
-}
-
-static int array_eq(const pb_bytes_array_t *b, const char *s)
-{
-    return b && b->size == strlen(s) && memcmp(b->bytes, s, b->size) == 0;
-}
-
 GP_TEST(wide_messages_round_trip)
 {
     gp_test_wide_Wider_service svc;
     loop l;
     gp_stub *stub = loop_open(&l, gp_test_wide_Wider_register(&svc, "wide", &wider_vtable, NULL));
 
-    /* The request is the caller's: stack and literals are fine. */
-    int32_t numbers[] = {1, -2, 3};
-    gp_test_wide_Wide_Inner inners[2] = {
-        {.name = "first", .blob = {(uint8_t *)"\0\1\2", 3}},
-        {.name = "second", .numbers_count = 3, .numbers = numbers},
-    };
-    char *tags[] = {"x", "", "z"};
-    pb_bytes_array_t *blobs[] = {bytes_array("b1"), bytes_array("")};
-    gp_test_wide_Color colors[] = {gp_test_wide_Color_RED, gp_test_wide_Color_GREEN};
-    gp_test_wide_Wide_CountsEntry counts[] = {{.key = "a", .value = -7}, {.key = "b", .value = 1LL << 40}};
-    gp_test_wide_Wide_FilesEntry files[] = {{.key = "f", .value = {(uint8_t *)"data", 4}}};
-    gp_test_wide_Wide_ByIdEntry by_id[] = {{.key = 9, .has_value = true, .value = {.name = "nine"}}};
-    gp_test_common_Point path[] = {{.x = 1, .y = 2, .label = "p"}};
-    gp_test_wide_Wide req = {
-        .has_scalars = true,
-        .scalars = {
-            .f_double = 2.5, .f_float = -1.25f, .f_int32 = -5, .f_int64 = -(1LL << 50),
-            .f_uint32 = 4000000000u, .f_uint64 = 1ULL << 63, .f_sint32 = -123,
-            .f_sint64 = -(1LL << 40), .f_fixed32 = 7, .f_fixed64 = 8, .f_sfixed32 = -9,
-            .f_sfixed64 = -10, .f_bool = true, .f_string = "str", .f_bytes = {(uint8_t *)"by", 2},
-            .f_color = gp_test_wide_Color_GREEN, .maybe_name = "maybe",
-        },
-        .has_inner = true,
-        .inner = {.name = "in", .blob = {(uint8_t *)"blob", 4}},
-        .inners_count = 2, .inners = inners,
-        .tags_count = 3, .tags = tags,
-        .blobs_count = 2, .blobs = blobs,
-        .colors_count = 2, .colors = colors,
-        .counts_count = 2, .counts = counts,
-        .files_count = 1, .files = files,
-        .by_id_count = 1, .by_id = by_id,
-        .which_choice = gp_test_wide_Wide_nested_tag,
-        .choice = {.nested = {.name = "chosen", .blob = {(uint8_t *)"cb", 2}}},
-        .has_where = true,
-        .where = {.x = 3, .y = 4, .label = "w"},
-        .path_count = 1, .path = path,
-    };
+    wide_fixture fx;
+    wide_fixture_fill(&fx);
     gp_test_wide_Wide resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &req, &resp, &st), ==, GP_OK);
-    free(blobs[0]);
-    free(blobs[1]);
-
-    const gp_test_wide_Scalars *s = &resp.scalars;
-    GP_CHECK(resp.has_scalars);
-    GP_CHECK(s->f_double == 2.5 && s->f_float == -1.25f);
-    GP_CHECK_INT(s->f_int32, ==, -5);
-    GP_CHECK_INT(s->f_int64, ==, -(1LL << 50));
-    GP_CHECK(s->f_uint32 == 4000000000u && s->f_uint64 == 1ULL << 63);
-    GP_CHECK_INT(s->f_sint32, ==, -123);
-    GP_CHECK_INT(s->f_sint64, ==, -(1LL << 40));
-    GP_CHECK(s->f_fixed32 == 7 && s->f_fixed64 == 8);
-    GP_CHECK_INT(s->f_sfixed32, ==, -9);
-    GP_CHECK_INT(s->f_sfixed64, ==, -10);
-    GP_CHECK(s->f_bool);
-    GP_CHECK_STR(s->f_string, "str");
-    GP_CHECK(bytes_eq(s->f_bytes, "by"));
-    GP_CHECK_INT(s->f_color, ==, gp_test_wide_Color_GREEN);
-    GP_CHECK_STR(s->maybe_name, "maybe");
-    GP_CHECK(resp.has_inner);
-    GP_CHECK_STR(resp.inner.name, "in");
-    GP_CHECK(bytes_eq(resp.inner.blob, "blob"));
-    GP_CHECK_INT(resp.inners_count, ==, 2);
-    if (resp.inners_count == 2) {
-        GP_CHECK_STR(resp.inners[0].name, "first");
-        GP_CHECK(resp.inners[0].blob.len == 3 && memcmp(resp.inners[0].blob.data, "\0\1\2", 3) == 0);
-        GP_CHECK_INT(resp.inners[1].numbers_count, ==, 3);
-        GP_CHECK(resp.inners[1].numbers_count == 3 && resp.inners[1].numbers[1] == -2);
-    }
-    GP_CHECK_INT(resp.tags_count, ==, 3);
-    if (resp.tags_count == 3) {
-        GP_CHECK_STR(resp.tags[0], "x");
-        GP_CHECK_STR(resp.tags[1], "");
-        GP_CHECK_STR(resp.tags[2], "z");
-    }
-    GP_CHECK_INT(resp.blobs_count, ==, 2);
-    if (resp.blobs_count == 2) {
-        GP_CHECK(array_eq(resp.blobs[0], "b1"));
-        GP_CHECK(resp.blobs[1] == NULL || resp.blobs[1]->size == 0);
-    }
-    GP_CHECK(resp.colors_count == 2 && resp.colors[1] == gp_test_wide_Color_GREEN);
-    GP_CHECK_INT(resp.counts_count, ==, 2);
-    if (resp.counts_count == 2) {
-        GP_CHECK_STR(resp.counts[1].key, "b");
-        GP_CHECK_INT(resp.counts[1].value, ==, 1LL << 40);
-    }
-    GP_CHECK(resp.files_count == 1 && bytes_eq(resp.files[0].value, "data"));
-    GP_CHECK(resp.by_id_count == 1 && resp.by_id[0].key == 9 && resp.by_id[0].has_value);
-    if (resp.by_id_count == 1)
-        GP_CHECK_STR(resp.by_id[0].value.name, "nine");
-    GP_CHECK_INT(resp.which_choice, ==, gp_test_wide_Wide_nested_tag);
-    if (resp.which_choice == gp_test_wide_Wide_nested_tag) {
-        GP_CHECK_STR(resp.choice.nested.name, "chosen");
-        GP_CHECK(bytes_eq(resp.choice.nested.blob, "cb"));
-    }
-    GP_CHECK(resp.has_where && resp.where.x == 3);
-    GP_CHECK_STR(resp.where.label, "w");
-    GP_CHECK(resp.path_count == 1 && resp.path[0].y == 2);
+    GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &fx.msg, &resp, &st), ==, GP_OK);
+    wide_fixture_check(&resp);
     gp_msg_release(gp_test_wide_Wider_Echo_method.resp_pb, &resp);
     GP_CHECK(resp.tags == NULL && resp.inner.blob.data == NULL);
+    wide_fixture_free(&fx);
 
     /* Oneof members of other kinds: a string, raw bytes (a pointer). */
     gp_test_wide_Wide one = {.which_choice = gp_test_wide_Wide_text_tag, .choice = {.text = "t"}};
@@ -401,11 +296,12 @@ GP_TEST(wide_messages_round_trip)
     if (resp.which_choice == gp_test_wide_Wide_text_tag)
         GP_CHECK_STR(resp.choice.text, "t");
     gp_msg_release(gp_test_wide_Wide_fields, &resp);
-    pb_bytes_array_t *raw = bytes_array("raw!");
+    pb_bytes_array_t *raw = wide_bytes_array("raw!");
     one.which_choice = gp_test_wide_Wide_raw_tag;
     one.choice.raw = raw;
     GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &one, &resp, &st), ==, GP_OK);
-    GP_CHECK(resp.which_choice == gp_test_wide_Wide_raw_tag && array_eq(resp.choice.raw, "raw!"));
+    GP_CHECK(resp.which_choice == gp_test_wide_Wide_raw_tag && resp.choice.raw &&
+             resp.choice.raw->size == 4 && memcmp(resp.choice.raw->bytes, "raw!", 4) == 0);
     gp_msg_release(gp_test_wide_Wide_fields, &resp);
     free(raw);
 }
@@ -430,7 +326,7 @@ GP_TEST(oneof_member_switch_frees_the_old_one)
     GP_CHECK_INT(out.which_choice, ==, gp_test_wide_Wide_nested_tag);
     if (out.which_choice == gp_test_wide_Wide_nested_tag) {
         GP_CHECK_STR(out.choice.nested.name, "new");
-        GP_CHECK(bytes_eq(out.choice.nested.blob, "xy"));
+        GP_CHECK(out.choice.nested.blob.len == 2 && memcmp(out.choice.nested.blob.data, "xy", 2) == 0);
     }
     gp_msg_release(gp_test_wide_Wide_fields, &out);
 }
@@ -480,6 +376,64 @@ GP_TEST(services_without_unary_methods_register_empty)
     GP_CHECK(g->methods[0].method == &gp_test_wide_Second_Get_method);
 }
 
+/* ---- well-known types ---- */
+
+static gp_err record(void *impl, const gp_test_wkt_Event *req, google_protobuf_Timestamp *resp,
+                     gp_status *st)
+{
+    (void)impl;
+    if (!req->has_at || !req->has_took || !req->has_who || !req->who.value ||
+        !req->has_payload || !req->has_detail || !req->detail.type_url ||
+        req->detail.value.len != 3 || !req->has_attrs || req->attrs.fields_count != 1 ||
+        !req->has_mask || req->mask.paths_count != 2) {
+        snprintf(st->msg, sizeof st->msg, "event arrived incomplete");
+        return GP_EINVAL;
+    }
+    const google_protobuf_Struct_FieldsEntry *e = &req->attrs.fields[0];
+    if (!e->key || strcmp(e->key, "k") != 0 || !e->has_value ||
+        e->value.which_kind != google_protobuf_Value_string_value_tag ||
+        strcmp(e->value.kind.string_value, "v") != 0 || req->payload.value.len != 2) {
+        snprintf(st->msg, sizeof st->msg, "event fields arrived wrong");
+        return GP_EINVAL;
+    }
+    resp->seconds = req->at.seconds + req->took.seconds;
+    resp->nanos = (int32_t)strlen(req->who.value);
+    return GP_OK;
+}
+
+GP_TEST(well_known_types_round_trip)
+{
+    static const gp_test_wkt_Events_server vt = {.Record = record};
+    gp_test_wkt_Events_service svc;
+    loop l;
+    gp_stub *stub = loop_open(&l, gp_test_wkt_Events_register(&svc, "events", &vt, NULL));
+
+    char *paths[] = {"a.b", "c"};
+    google_protobuf_Struct_FieldsEntry fields[] = {{
+        .key = "k",
+        .has_value = true,
+        .value = {.which_kind = google_protobuf_Value_string_value_tag, .kind = {.string_value = "v"}},
+    }};
+    gp_test_wkt_Event ev = {
+        .has_at = true, .at = {.seconds = 1000},
+        .has_took = true, .took = {.seconds = 5},
+        .has_who = true, .who = {.value = "someone"},
+        .has_payload = true, .payload = {.value = {(uint8_t *)"pl", 2}},
+        .has_detail = true, .detail = {.type_url = "type.googleapis.com/x.Y",
+                                       .value = {(uint8_t *)"abc", 3}},
+        .has_attrs = true, .attrs = {.fields_count = 1, .fields = fields},
+        .has_mask = true, .mask = {.paths_count = 2, .paths = paths},
+    };
+    google_protobuf_Timestamp ts = {0};
+    gp_status st = {0};
+    GP_CHECK_INT(gp_test_wkt_Events_Record(stub, &ev, &ts, &st), ==, GP_OK);
+    GP_CHECK_STR(st.msg, "");
+    GP_CHECK_INT(ts.seconds, ==, 1005);
+    GP_CHECK_INT(ts.nanos, ==, 7);
+    GP_CHECK(gp_test_wkt_Events_Record_method.resp_pb == google_protobuf_Timestamp_fields);
+    gp_msg_release(google_protobuf_Timestamp_fields, &ts);
+}
+
 int main(void)
 {
     GP_RUN(descriptors_name_paths_and_tables);
@@ -489,5 +443,6 @@ int main(void)
     GP_RUN(oneof_member_switch_frees_the_old_one);
     GP_RUN(recursive_and_imported_types);
     GP_RUN(services_without_unary_methods_register_empty);
+    GP_RUN(well_known_types_round_trip);
     return gp_test_done();
 }

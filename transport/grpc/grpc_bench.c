@@ -2,14 +2,16 @@
  * unix socket (the numbers in docs/grpc.md):
  *
  *   grpc_bench [-n CALLS] [--size BYTES] [--idle-after-ms MS] [--after-idle N]
- *              [--dial /unix/socket]
+ *              [--dial /unix/socket] [--threads T]
  *
  * prints one JSON line: sequential unary Get latency p50/p99/mean in µs and
  * calls/s, then (with --after-idle N) the latency of the first call after
  * each of N idle spells of 1.5 s. --idle-after-ms -1 keeps the idle poller
  * polling during calls (the "thread parked in cq_next" design). --dial runs
  * against a server already listening there (serving /proto.KV/Get and
- * health), e.g. a Go or Python plugin. */
+ * health), e.g. a Go or Python plugin. --threads T adds a throughput run:
+ * T threads sharing the connection, n calls each. */
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -90,9 +92,23 @@ static int one_call(gp_stub *stub)
     return 0;
 }
 
+typedef struct tp_arg {
+    gp_stub *stub;
+    int n;
+} tp_arg;
+
+static void *tp_run(void *p)
+{
+    tp_arg *a = p;
+    for (int i = 0; i < a->n; i++)
+        if (one_call(a->stub))
+            break;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    int n = 20000, idle_after = 0, after_idle = 0;
+    int n = 20000, idle_after = 0, after_idle = 0, threads = 0;
     const char *dial = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--serve") == 0 && i + 2 < argc) {
@@ -104,6 +120,8 @@ int main(int argc, char **argv)
             g_size = (size_t)atol(argv[++i]);
         } else if (strcmp(argv[i], "--idle-after-ms") == 0 && i + 1 < argc) {
             idle_after = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--dial") == 0 && i + 1 < argc) {
             dial = argv[++i];
         } else if (strcmp(argv[i], "--after-idle") == 0 && i + 1 < argc) {
@@ -111,7 +129,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s [-n CALLS] [--size BYTES] [--idle-after-ms MS] [--after-idle N]"
-                    " [--dial PATH]\n",
+                    " [--dial PATH] [--threads T]\n",
                     argv[0]);
             return 2;
         }
@@ -178,6 +196,19 @@ int main(int argc, char **argv)
     printf("{\"calls\":%d,\"size\":%zu,\"idle_after_ms\":%d,\"lat_us_p50\":%.1f,"
            "\"lat_us_p99\":%.1f,\"lat_us_mean\":%.1f,\"calls_per_s\":%.0f",
            n, g_size, idle_after, lat[n / 2], lat[n * 99 / 100], sum / n, n / (total / 1e6));
+    if (threads > 0) {
+        pthread_t th[64];
+        tp_arg ta = {.stub = stub, .n = n};
+        if (threads > 64)
+            threads = 64;
+        double a = now_us();
+        for (int i = 0; i < threads; i++)
+            pthread_create(&th[i], NULL, tp_run, &ta);
+        for (int i = 0; i < threads; i++)
+            pthread_join(th[i], NULL);
+        printf(",\"threads\":%d,\"threads_calls_per_s\":%.0f", threads,
+               (double)n * threads / ((now_us() - a) / 1e6));
+    }
     if (after_idle > 0) {
         printf(",\"after_idle_us\":[");
         for (int i = 0; i < after_idle; i++) {

@@ -59,6 +59,7 @@ struct gp__grpc_server {
     pthread_mutex_t mu;    /* guards re-arming against shutdown */
     pthread_cond_t cv;
     int started, shutting_down, shutdown_seen, stop_req;
+    int cq_shut;           /* no batch may start after the queue shuts down */
     stag shutdown_tag;
 };
 
@@ -143,6 +144,20 @@ static void arm(gp__grpc_server *s, smethod *sm)
         scall_free(c);
 }
 
+/* Start a batch unless the queue is shutting down (core aborts on a batch
+ * whose tag cannot be queued). Workers start follow-up batches while
+ * gp__grpc_server_free drains, so this is serialised with the shutdown. */
+static grpc_call_error start(scall *c, const grpc_op *ops, size_t n, stag *tag)
+{
+    gp__grpc_server *s = c->s;
+    grpc_call_error e = GRPC_CALL_ERROR;
+    pthread_mutex_lock(&s->mu);
+    if (!s->cq_shut)
+        e = gp__grpc_start(c->call, ops, n, tag);
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
 static void request_stop(gp__grpc_server *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -179,7 +194,7 @@ static void finish_unary(scall *c, grpc_status_code code, const char *msg)
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->t_main.fn = on_unary_done;
-    if (gp__grpc_start(c->call, ops, n, &c->t_main) != GRPC_CALL_OK)
+    if (start(c, ops, n, &c->t_main) != GRPC_CALL_OK)
         on_unary_done(&c->t_main, 0);
 }
 
@@ -329,7 +344,7 @@ static void on_broker_recv(stag *t, int ok)
         op.data.send_status_from_server.status_details = &c->status_details;
         c->t_main.fn = on_stream_done;
     }
-    if (gp__grpc_start(c->call, &op, 1, &c->t_main) != GRPC_CALL_OK)
+    if (start(c, &op, 1, &c->t_main) != GRPC_CALL_OK)
         unref(c);
 }
 
@@ -341,7 +356,7 @@ static void start_stream(scall *c, int recv)
     memset(op, 0, sizeof op);
     op[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op[0].data.recv_close_on_server.cancelled = &c->cancelled;
-    if (gp__grpc_start(c->call, op, 1, &c->t_close) != GRPC_CALL_OK)
+    if (start(c, op, 1, &c->t_close) != GRPC_CALL_OK)
         unref(c);
     memset(op, 0, sizeof op);
     op[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -353,7 +368,7 @@ static void start_stream(scall *c, int recv)
     }
     /* Stdio: open with no data until the call ends (we capture no output). */
     c->t_main.fn = recv ? on_broker_recv : on_stream_done;
-    if (gp__grpc_start(c->call, op, n, &c->t_main) != GRPC_CALL_OK)
+    if (start(c, op, n, &c->t_main) != GRPC_CALL_OK)
         unref(c);
 }
 
@@ -610,7 +625,10 @@ void gp__grpc_server_free(gp__grpc_server *s)
             pthread_cond_wait(&s->cv, &s->mu);
         pthread_mutex_unlock(&s->mu);
     }
+    pthread_mutex_lock(&s->mu);
+    s->cq_shut = 1;
     grpc_completion_queue_shutdown(s->cq);
+    pthread_mutex_unlock(&s->mu);
     if (s->nrunning > 0) {
         for (int i = 0; i < s->nrunning; i++)
             pthread_join(s->workers[i], NULL);

@@ -10,52 +10,12 @@
 #define GP_NETRPC_GOB_H
 
 #include <goplugin/err.h>
+#include <goplugin/gob.h>
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "transport/netrpc/gob_wire.h"
-
-/* Kinds 1-8 are gob's predefined types and equal their type ids. */
-typedef enum gp_gob_kind {
-    GP_GOB_BOOL = 1,
-    GP_GOB_INT = 2,
-    GP_GOB_UINT = 3,
-    GP_GOB_FLOAT = 4,
-    GP_GOB_BYTES = 5,
-    GP_GOB_STRING = 6,
-    GP_GOB_COMPLEX = 7,
-    GP_GOB_INTERFACE = 8,
-    GP_GOB_STRUCT = 9,
-    GP_GOB_SLICE = 10,
-    GP_GOB_ARRAY = 11,
-    GP_GOB_MAP = 12,
-    GP_GOB_OPAQUE = 13 /* GobEncoder / BinaryMarshaler / TextMarshaler: bytes */
-} gp_gob_kind;
-
-typedef struct gp_gob_type gp_gob_type;
-
-typedef struct gp_gob_field {
-    const char *name;
-    const gp_gob_type *type;
-} gp_gob_field;
-
-struct gp_gob_type {
-    gp_gob_kind kind;
-    const char *name;          /* Go's type name; informational, may be NULL */
-    const gp_gob_type *elem;   /* SLICE, ARRAY, MAP (the value) */
-    const gp_gob_type *key;    /* MAP */
-    uint64_t len;              /* ARRAY */
-    const gp_gob_field *fields;/* STRUCT, in field-number order */
-    size_t nfields;
-};
-
-/* The predefined types. Static storage. */
-extern const gp_gob_type gp_gob_bool_type, gp_gob_int_type, gp_gob_uint_type,
-    gp_gob_float_type, gp_gob_bytes_type, gp_gob_string_type, gp_gob_complex_type,
-    gp_gob_interface_type;
-/* struct{} */
-extern const gp_gob_type gp_gob_empty_struct_type;
 
 typedef struct gp_gob_value gp_gob_value;
 struct gp_gob_value {

@@ -5,16 +5,16 @@
 #include <string.h>
 
 static const gp_gob_field request_fields[] = {
-    {"ServiceMethod", &gp_gob_string_type},
-    {"Seq", &gp_gob_uint_type},
+    {"ServiceMethod", &gp_gob_string_type, 0},
+    {"Seq", &gp_gob_uint_type, 0},
 };
 const gp_gob_type gp_gob_rpc_request_type = {
     .kind = GP_GOB_STRUCT, .name = "Request", .fields = request_fields, .nfields = 2};
 
 static const gp_gob_field response_fields[] = {
-    {"ServiceMethod", &gp_gob_string_type},
-    {"Seq", &gp_gob_uint_type},
-    {"Error", &gp_gob_string_type},
+    {"ServiceMethod", &gp_gob_string_type, 0},
+    {"Seq", &gp_gob_uint_type, 0},
+    {"Error", &gp_gob_string_type, 0},
 };
 const gp_gob_type gp_gob_rpc_response_type = {
     .kind = GP_GOB_STRUCT, .name = "Response", .fields = response_fields, .nfields = 3};

@@ -268,14 +268,14 @@ GP_TEST(decodes_the_plugin_replies)
 
 /* Args{Name string; Tags []string; Meta map[string]string; In Inner{N int};
  *      Data []byte; Neg int64; F float64; OK bool} */
-static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type}};
+static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type, 0}};
 static const gp_gob_type inner_type = {.kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
 static const gp_gob_type strings_type = {.kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
 static const gp_gob_type map_type = {.kind = GP_GOB_MAP, .name = "map[string]string", .key = &gp_gob_string_type, .elem = &gp_gob_string_type};
 static const gp_gob_field args_fields[] = {
-    {"Name", &gp_gob_string_type}, {"Tags", &strings_type}, {"Meta", &map_type},
-    {"In", &inner_type},           {"Data", &gp_gob_bytes_type}, {"Neg", &gp_gob_int_type},
-    {"F", &gp_gob_float_type},     {"OK", &gp_gob_bool_type},
+    {"Name", &gp_gob_string_type, 0}, {"Tags", &strings_type, 0}, {"Meta", &map_type, 0},
+    {"In", &inner_type, 0},           {"Data", &gp_gob_bytes_type, 0}, {"Neg", &gp_gob_int_type, 0},
+    {"F", &gp_gob_float_type, 0},     {"OK", &gp_gob_bool_type, 0},
 };
 static const gp_gob_type args_type = {.kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
 
@@ -376,7 +376,7 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
 
 GP_TEST(interfaces_round_trip_and_nil_interfaces_are_one_byte)
 {
-    static const gp_gob_field f[] = {{"Any", &gp_gob_interface_type}, {"Tag", &gp_gob_string_type}};
+    static const gp_gob_field f[] = {{"Any", &gp_gob_interface_type, 0}, {"Tag", &gp_gob_string_type, 0}};
     static const gp_gob_type holder = {.kind = GP_GOB_STRUCT, .name = "Holder", .fields = f, .nfields = 2};
     gp_gob_value inner = sv("hi");
     gp_gob_value items[2] = {{.type = &gp_gob_interface_type}, sv("t")};

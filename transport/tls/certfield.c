@@ -11,8 +11,10 @@
 #include "transport/tls/util.h"
 
 #include <mbedtls/base64.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,5 +183,47 @@ gp_err gp__tls_certfield_to_pem(const char *field, size_t len, char **pem, char 
         return rc;
     rc = gp__tls_der_to_pem(der, n, pem, err, errlen);
     free(der);
+    return rc;
+}
+
+gp_err gp__tls_autocert_check(const unsigned char *der, size_t len, bool as_server, const char *who,
+                              char *err, size_t errlen)
+{
+    const char *role = as_server ? "server" : "client";
+    if (!der || !len || !who) {
+        gp__tls_seterr(err, errlen, "certificate check: missing argument");
+        return GP_EINVAL;
+    }
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    char text[512];
+    gp_err rc = GP_OK;
+    int ret = mbedtls_x509_crt_parse_der(&crt, der, len);
+    if (ret != 0) {
+        gp__tls_mbed_text(ret, text, sizeof text);
+        gp__tls_seterr(err, errlen, "%s: not a DER X.509 certificate: %s", who, text);
+        rc = GP_ETLS;
+        goto done;
+    }
+    /* The handshake will verify the peer's chain against this very cert. */
+    uint32_t flags = 0;
+    ret = mbedtls_x509_crt_verify(&crt, &crt, NULL, as_server ? "localhost" : NULL, &flags, NULL,
+                                  NULL);
+    if (ret != 0) {
+        gp__tls_verify_text(flags, text, sizeof text);
+        gp__tls_seterr(err, errlen, "%s: not usable as the %s's certificate: %s", who, role, text);
+        rc = GP_ETLS;
+        goto done;
+    }
+    const char *oid = as_server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+    if (mbedtls_x509_crt_check_extended_key_usage(&crt, oid,
+                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0) {
+        gp__tls_seterr(err, errlen,
+                       "%s: not usable as the %s's certificate: its extended key usage lacks %s",
+                       who, role, as_server ? "serverAuth" : "clientAuth");
+        rc = GP_ETLS;
+    }
+done:
+    mbedtls_x509_crt_free(&crt);
     return rc;
 }

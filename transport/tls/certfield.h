@@ -40,4 +40,14 @@ gp_err gp__tls_certfield_decode(const char *field, size_t len, unsigned char **d
 gp_err gp__tls_certfield_to_pem(const char *field, size_t len, char **pem, char *err,
                                 size_t errlen);
 
+/* Checks, before any connection, that a peer's AutoMTLS certificate will
+ * pass the TLS handshake as its own trust root: self-signed and valid now,
+ * EKU fit for `as_server` (serverAuth, name "localhost") or not
+ * (clientAuth). Gives clear words early, where gRPC core would only say
+ * "handshake failed". Errors: GP_ETLS ("handshake certificate field: not
+ * usable as the server's certificate: The certificate validity has
+ * expired"), GP_EINVAL. `who` names the source in the message. */
+gp_err gp__tls_autocert_check(const unsigned char *der, size_t len, bool as_server, const char *who,
+                              char *err, size_t errlen);
+
 #endif

@@ -1,10 +1,12 @@
 /* The handshake's 6th field: Go's RawStdEncoding rules and DER checks. */
 #include "transport/tls/certfield.h"
 #include "transport/tls/certgen.h"
+#include "transport/tls/pem.h"
 #include "transport/testing/gp_test.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static gp__tls_keypair kp;
 static char *field; /* kp's certificate as the plugin prints it */
@@ -159,6 +161,66 @@ GP_TEST(oversize_refused)
     GP_CHECK_INT(gp__tls_certfield_decode(NULL, 3, &der, &n, err, sizeof err), ==, GP_EINVAL);
 }
 
+static unsigned char *file_der(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char pem[8192] = "";
+    if (f) {
+        size_t r = fread(pem, 1, sizeof pem - 1, f);
+        pem[r] = '\0';
+        fclose(f);
+    }
+    unsigned char *der = NULL;
+    char err[256];
+    if (gp__tls_pem_to_der(pem, &der, n, err, sizeof err) != GP_OK)
+        GP_FAILF("%s: %s", path, err);
+    return der;
+}
+
+GP_TEST(autocert_check_before_connecting)
+{
+    char err[512] = "";
+    GP_CHECK_INT(
+        gp__tls_autocert_check(kp.cert_der, kp.cert_der_len, true, "field 6", err, sizeof err), ==,
+        GP_OK);
+    GP_CHECK_INT(gp__tls_autocert_check(kp.cert_der, kp.cert_der_len, false, "PLUGIN_CLIENT_CERT",
+                                        err, sizeof err),
+                 ==, GP_OK);
+
+    gp__tls_keypair old;
+    time_t now = time(NULL);
+    gp__tls_certgen_opts o = {.not_before = now - 7200, .not_after = now - 3600};
+    GP_CHECK_INT(gp__tls_certgen(&o, &old, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(gp__tls_autocert_check(old.cert_der, old.cert_der_len, true,
+                                        "handshake certificate field", err, sizeof err),
+                 ==, GP_ETLS);
+    GP_CHECK_STR(err, "handshake certificate field: not usable as the server's certificate: The "
+                      "certificate validity has expired");
+    gp__tls_keypair_free(&old);
+
+    /* CA-signed, not self-signed: cannot be its own trust root */
+    size_t n = 0;
+    unsigned char *der = file_der("transport/tls/testdata/userpki/server.pem", &n);
+    if (der) {
+        GP_CHECK_INT(gp__tls_autocert_check(der, n, true, "field 6", err, sizeof err), ==, GP_ETLS);
+        GP_CHECK_CONTAINS(err, "The certificate is not correctly signed by the trusted CA");
+        free(der);
+    }
+    /* self-signed, but not for localhost */
+    der = file_der("transport/tls/testdata/userpki/ca.pem", &n);
+    if (der) {
+        GP_CHECK_INT(gp__tls_autocert_check(der, n, true, "field 6", err, sizeof err), ==, GP_ETLS);
+        GP_CHECK_CONTAINS(err, "field 6: not usable as the server's certificate: The certificate "
+                               "Common Name (CN) does not match with the expected CN");
+        free(der);
+    }
+    static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    GP_CHECK_INT(
+        gp__tls_autocert_check(junk, sizeof junk, false, "PLUGIN_CLIENT_CERT", err, sizeof err), ==,
+        GP_ETLS);
+    GP_CHECK_CONTAINS(err, "PLUGIN_CLIENT_CERT: not a DER X.509 certificate: ");
+}
+
 int main(void)
 {
     char err[512];
@@ -174,6 +236,7 @@ int main(void)
     GP_RUN(illegal_bytes_named_with_offset);
     GP_RUN(not_a_certificate);
     GP_RUN(oversize_refused);
+    GP_RUN(autocert_check_before_connecting);
     free(field);
     gp__tls_keypair_free(&kp);
     return gp_test_done();

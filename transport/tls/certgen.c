@@ -250,25 +250,27 @@ static int build(const gp__tls_certgen_opts *opts, mbedtls_pk_context *pk,
     if ((ret = mbedtls_x509write_crt_set_validity(crt, nbs, nas)) != 0)
         return ret;
 
+    /* In Go's order (key usage, EKU, basic constraints, SKI, SAN): mbedTLS
+     * writes extensions in the order they are set. */
     *what = "writing the certificate extensions";
-    if ((ret = mbedtls_x509write_crt_set_basic_constraints(crt, 1, -1)) != 0 ||
-        (ret = mbedtls_x509write_crt_set_key_usage(
-             crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT |
-                      MBEDTLS_X509_KU_KEY_AGREEMENT | MBEDTLS_X509_KU_KEY_CERT_SIGN)) != 0 ||
-        (ret = mbedtls_x509write_crt_set_subject_key_identifier(crt)) != 0)
-        return ret;
-
     unsigned char ext[64], *start;
-    if ((ret = write_san(ext, sizeof ext, &start)) < 0)
-        return ret;
-    if ((ret = mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                                   0, start, (size_t)ret)) != 0)
+    if ((ret = mbedtls_x509write_crt_set_key_usage(
+             crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT |
+                      MBEDTLS_X509_KU_KEY_AGREEMENT | MBEDTLS_X509_KU_KEY_CERT_SIGN)) != 0)
         return ret;
     if ((ret = write_eku(ext, sizeof ext, &start)) < 0)
         return ret;
     if ((ret = mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
                                                    MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
+                                                   0, start, (size_t)ret)) != 0)
+        return ret;
+    if ((ret = mbedtls_x509write_crt_set_basic_constraints(crt, 1, -1)) != 0 ||
+        (ret = mbedtls_x509write_crt_set_subject_key_identifier(crt)) != 0)
+        return ret;
+    if ((ret = write_san(ext, sizeof ext, &start)) < 0)
+        return ret;
+    if ((ret = mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
                                                    0, start, (size_t)ret)) != 0)
         return ret;
 

@@ -160,27 +160,6 @@ static int is_cert_alert(int a)
            a == 116;
 }
 
-/* mbedtls_x509_crt_verify_info's lines joined with "; ". */
-static void verify_text(uint32_t flags, char *out, size_t cap)
-{
-    char raw[512];
-    int n = mbedtls_x509_crt_verify_info(raw, sizeof raw, "", flags);
-    if (n < 0)
-        snprintf(raw, sizeof raw, "verification flags 0x%08x", (unsigned)flags);
-    size_t o = 0;
-    for (const char *p = raw; *p && o + 3 < cap; p++) {
-        if (*p == '\n') {
-            if (p[1] && o + 3 < cap) {
-                out[o++] = ';';
-                out[o++] = ' ';
-            }
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
 /* The small mbedTLS-code -> gp_err table, for failures after a handshake. */
 static gp_err code_of(int ret)
 {
@@ -220,6 +199,19 @@ static gp_err io_error(gp__tls *t, const char *op, int ret, int io_err, char *er
         gp__tls_seterr(err, errlen, "tls: %s: socket %s failed: %s", op,
                        ret == MBEDTLS_ERR_NET_SEND_FAILED ? "send" : "recv",
                        strerror(io_err ? io_err : EIO));
+        break;
+    case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: /* also: a record length beyond the buffer */
+    case MBEDTLS_ERR_SSL_INVALID_RECORD:
+        if (t->ssl.in_hdr && strcmp(op, "write") != 0) { /* quote the bad record header */
+            gp_strbuf b;
+            gp_strbuf_init(&b);
+            gp_strbuf_quote(&b, (const char *)t->ssl.in_hdr, 5, 5);
+            gp__tls_seterr(err, errlen,
+                           "tls: %s: the %s sent data that is not a TLS record (header %s)", op,
+                           peer_name(t), b.ok ? b.data : "?");
+            gp_strbuf_free(&b);
+            return GP_EPROTO;
+        }
         break;
     case MBEDTLS_ERR_SSL_INVALID_MAC:
         gp__tls_seterr(err, errlen,
@@ -295,7 +287,7 @@ static gp_err handshake_error_words(gp__tls *t, int ret, int io_err, char *err, 
         ret = MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE;
     else if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
              (verified && flags != 0 && ret != MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)) {
-        verify_text(flags, text, sizeof text);
+        gp__tls_verify_text(flags, text, sizeof text);
         gp__tls_seterr(err, errlen,
                        "tls: peer certificate not trusted: %s (the %s's certificate, checked by "
                        "this %s)",
@@ -337,17 +329,6 @@ static gp_err handshake_error_words(gp__tls *t, int ret, int io_err, char *err, 
                        "tls: no common protocol version with the %s (TLS 1.2 required)",
                        peer_name(t));
         return GP_ETLS;
-    case MBEDTLS_ERR_SSL_INVALID_RECORD:
-        if (t->ssl.in_hdr) { /* quote the record header that made no sense */
-            gp_strbuf b;
-            gp_strbuf_init(&b);
-            gp_strbuf_quote(&b, (const char *)t->ssl.in_hdr, 5, 5);
-            gp__tls_seterr(err, errlen, "tls: handshake: the %s sent data that is not TLS: %s",
-                           peer_name(t), b.ok ? b.data : "?");
-            gp_strbuf_free(&b);
-            return GP_EPROTO;
-        }
-        break;
     case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
         gp__tls_seterr(err, errlen, "tls: no cipher suite in common with the %s", peer_name(t));
         return GP_ETLS;

@@ -50,7 +50,10 @@ gp_err gp__tls_open(int fd, const gp__tls_params *p, gp__tls **out, char *err, s
 /* Reads up to cap decrypted bytes. GP_OK with *n > 0; GP_OK with *n == 0
  * is a clean end (the peer's close_notify). timeout_ms < 0 waits forever,
  * 0 does not wait. Errors: GP_ETIMEDOUT, GP_ECLOSED (socket closed without
- * close_notify, or gp__tls_shutdown), GP_EIO, GP_ETLS (bad record). */
+ * close_notify, or gp__tls_shutdown), GP_EPROTO (bytes that are not a TLS
+ * record, e.g. a forged length; the header is quoted), GP_ETLS (a record
+ * failed its integrity check, a fatal alert), GP_EIO. After any error the
+ * stream is dead. */
 gp_err gp__tls_read(gp__tls *t, void *buf, size_t cap, int timeout_ms, size_t *n, char *err,
                     size_t errlen);
 

@@ -9,6 +9,7 @@
 #include <mbedtls/ssl.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -141,6 +142,9 @@ GP_TEST(mutual_auth_and_a_mebibyte_each_way)
     int fds = gp_test_count_fds();
     int sv[2];
     pair(sv);
+    /* one side non-blocking (as the netrpc multiplexer leaves its fd), the
+     * other blocking: both must work */
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     side c = {.fd = sv[0], .bytes = 1 << 20}, s = {.fd = sv[1], .bytes = 1 << 20};
     params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
     params(&s, GP_TLS_SERVER, &plugin_kp, &host_kp);
@@ -367,7 +371,8 @@ GP_TEST(garbage_from_server)
     run_side(&c);
     pthread_join(th, NULL);
     GP_CHECK_INT(c.rc, ==, GP_EPROTO);
-    GP_CHECK_CONTAINS(c.err, "tls: handshake: the server sent data that is not TLS: \"HTTP/\"");
+    GP_CHECK_CONTAINS(
+        c.err, "tls: handshake: the server sent data that is not a TLS record (header \"HTTP/\")");
     fprintf(stderr, "    client: %s\n", c.err);
     close(sv[0]);
     close(sv[1]);
@@ -454,6 +459,32 @@ GP_TEST(tampered_record_is_refused)
     pthread_join(td, NULL);
     close(a[1]);
     close(b[0]);
+}
+
+GP_TEST(forged_record_length_after_handshake)
+{
+    int sv[2];
+    pair(sv);
+    side c = {.fd = sv[0]}, s = {.fd = sv[1]};
+    params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
+    params(&s, GP_TLS_SERVER, &plugin_kp, &host_kp);
+    run_both(&c, &s);
+    GP_CHECK(c.t && s.t);
+    if (c.t && s.t) {
+        /* an application-data record claiming 65535 bytes, beyond TLS's limit */
+        static const unsigned char forged[] = {0x17, 0x03, 0x03, 0xFF, 0xFF, 0, 0, 0};
+        GP_CHECK(send(gp__tls_fd(s.t), forged, sizeof forged, MSG_NOSIGNAL) ==
+                 (ssize_t)sizeof forged);
+        char err[256] = "", buf[64];
+        size_t n = 0;
+        int64_t t0 = now_ms();
+        GP_CHECK_INT(gp__tls_read(c.t, buf, sizeof buf, 2000, &n, err, sizeof err), ==, GP_EPROTO);
+        GP_CHECK_INT(now_ms() - t0, <, 1000);
+        GP_CHECK_STR(err, "tls: read: the server sent data that is not a TLS record (header "
+                          "\"\\x17\\x03\\x03\\xff\\xff\")");
+    }
+    finish(&c);
+    finish(&s);
 }
 
 static void open_pair(side *c, side *s)
@@ -588,6 +619,7 @@ int main(void)
     GP_RUN(garbage_from_server);
     GP_RUN(silent_server_times_out);
     GP_RUN(tampered_record_is_refused);
+    GP_RUN(forged_record_length_after_handshake);
     GP_RUN(shutdown_wakes_blocked_reader);
     GP_RUN(read_timeout_and_write_after_peer_gone_no_sigpipe);
     GP_RUN(bad_parameters_say_what);

@@ -73,7 +73,8 @@ int main(int argc, char **argv)
         size_t flen = strlen(peer);
         if (!gp__tls_certfield_present(peer, flen) ||
             gp__tls_certfield_to_pem(peer, flen, &pem, err, sizeof err) != GP_OK) {
-            printf("tls_peer_tool: %s\n", gp__tls_certfield_present(peer, flen) ? err : "field too short");
+            printf("tls_peer_tool: %s\n",
+                   gp__tls_certfield_present(peer, flen) ? err : "field too short");
             return 1;
         }
         free(peer);

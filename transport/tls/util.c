@@ -2,6 +2,7 @@
 #include "transport/tls/util.h"
 
 #include <mbedtls/error.h>
+#include <mbedtls/x509_crt.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,4 +42,25 @@ void gp__tls_mbed_text(int code, char *buf, size_t cap)
     mbedtls_strerror(code, text, sizeof text);
     unsigned mag = code < 0 ? (unsigned)-code : (unsigned)code;
     snprintf(buf, cap, "%s (%s0x%04X)", text, code < 0 ? "-" : "", mag);
+}
+
+/* mbedtls_x509_crt_verify_info's lines joined with "; ". */
+void gp__tls_verify_text(uint32_t flags, char *out, size_t cap)
+{
+    char raw[512];
+    int n = mbedtls_x509_crt_verify_info(raw, sizeof raw, "", flags);
+    if (n < 0)
+        snprintf(raw, sizeof raw, "verification flags 0x%08x", (unsigned)flags);
+    size_t o = 0;
+    for (const char *p = raw; *p && o + 3 < cap; p++) {
+        if (*p == '\n') {
+            if (p[1] && o + 3 < cap) {
+                out[o++] = ';';
+                out[o++] = ' ';
+            }
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
 }

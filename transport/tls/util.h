@@ -7,6 +7,7 @@
 #include <mbedtls/entropy.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* One CTR-DRBG over the system entropy. Not thread-safe: each user (one
  * certificate generation, one TLS connection) owns its own. */
@@ -28,5 +29,8 @@ void gp__tls_seterr(char *err, size_t errlen, const char *fmt, ...)
 /* mbedTLS's text for an error code, with the code in hex:
  * "X509 - The date tag or value is invalid (-0x2400)". */
 void gp__tls_mbed_text(int code, char *buf, size_t cap);
+
+/* mbedtls_x509_crt_verify_info's lines for `flags`, joined with "; ". */
+void gp__tls_verify_text(uint32_t flags, char *out, size_t cap);
 
 #endif

@@ -19,7 +19,7 @@ static const char *peer_path;
 
 /* ---- the Go test types, described for C ---- */
 
-static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type}};
+static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type, 0}};
 static const gp_gob_type inner_type = {.kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
 static const gp_gob_type strings_type = {.kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
 static const gp_gob_type deep_type = {.kind = GP_GOB_SLICE, .name = "[][]string", .elem = &strings_type};
@@ -28,15 +28,15 @@ static const gp_gob_type imap_type = {.kind = GP_GOB_MAP, .name = "map[string]in
 static const gp_gob_type arr_type = {.kind = GP_GOB_ARRAY, .name = "[3]int", .elem = &gp_gob_int_type, .len = 3};
 static const gp_gob_type inners_type = {.kind = GP_GOB_SLICE, .name = "[]main.Inner", .elem = &inner_type};
 static const gp_gob_field args_fields[] = {
-    {"Name", &gp_gob_string_type}, {"Tags", &strings_type},      {"Meta", &smap_type},
-    {"In", &inner_type},           {"Data", &gp_gob_bytes_type}, {"Neg", &gp_gob_int_type},
-    {"F", &gp_gob_float_type},     {"OK", &gp_gob_bool_type},
+    {"Name", &gp_gob_string_type, 0}, {"Tags", &strings_type, 0},      {"Meta", &smap_type, 0},
+    {"In", &inner_type, 0},           {"Data", &gp_gob_bytes_type, 0}, {"Neg", &gp_gob_int_type, 0},
+    {"F", &gp_gob_float_type, 0},     {"OK", &gp_gob_bool_type, 0},
 };
 static const gp_gob_type args_type = {.kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
 static const gp_gob_field rich_fields[] = {
-    {"Any", &gp_gob_interface_type}, {"Nil", &gp_gob_interface_type}, {"Arr", &arr_type},
-    {"C", &gp_gob_complex_type},     {"F32", &gp_gob_float_type},     {"U8", &gp_gob_uint_type},
-    {"Nested", &inners_type},        {"M", &imap_type},               {"Deep", &deep_type},
+    {"Any", &gp_gob_interface_type, 0}, {"Nil", &gp_gob_interface_type, 0}, {"Arr", &arr_type, 0},
+    {"C", &gp_gob_complex_type, 0},     {"F32", &gp_gob_float_type, 0},     {"U8", &gp_gob_uint_type, 0},
+    {"Nested", &inners_type, 0},        {"M", &imap_type, 0},               {"Deep", &deep_type, 0},
 };
 static const gp_gob_type rich_type = {.kind = GP_GOB_STRUCT, .name = "Rich", .fields = rich_fields, .nfields = 9};
 

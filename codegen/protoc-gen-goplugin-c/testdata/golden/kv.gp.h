@@ -18,9 +18,12 @@ extern "C" {
 
 /* ---- service proto.KV ---- */
 
-/* Method descriptors, for gp_invoke and gp_service. */
-extern const gp_method proto_KV_Get_method; /* proto_GetRequest -> proto_GetResponse */
-extern const gp_method proto_KV_Put_method; /* proto_PutRequest -> proto_Empty */
+/* Method descriptors, for gp_invoke and gp_service:
+ *   Get  GetRequest -> GetResponse
+ *   Put  PutRequest -> Empty
+ */
+extern const gp_method proto_KV_Get_method;
+extern const gp_method proto_KV_Put_method;
 
 /* Client: call the method on a stub from gp_conn_dispense. `req` is
  * borrowed; `resp` must be zeroed. On GP_OK free `resp` with
@@ -44,9 +47,9 @@ typedef struct proto_KV_server {
 
 #define proto_KV_SERVED_METHODS 2
 
-/* A served proto.KV: its gp_service and what the handlers need. Storage is
- * the caller's (static, or alive until gp_serve returns); fill it with
- * proto_KV_register. */
+/* A served proto.KV: its gp_service and what the handlers
+ * need. Storage is the caller's (static, or alive until gp_serve
+ * returns); fill it with proto_KV_register. */
 typedef struct proto_KV_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[2];

@@ -18,29 +18,28 @@ extern "C" {
 
 /* ---- service Lonely ---- */
 
-/* Method descriptors, for gp_invoke and gp_service. */
-extern const gp_method Lonely_Call_method; /* Msg -> Msg, bidirectional streaming */
+/* Method descriptors, for gp_invoke and gp_service:
+ *   Call  stream Msg -> stream Msg
+ */
+extern const gp_method Lonely_Call_method;
 
-/* Client: call the method on a stub from gp_conn_dispense. `req` is
- * borrowed; `resp` must be zeroed. On GP_OK free `resp` with
- * gp_msg_release(<Method>_method.resp_pb, resp); on error it holds
- * nothing to free. `st` may be NULL. Same contract as gp_invoke. */
-/* Call: bidirectional streaming; no stub, goplugin-c has no streaming call API yet (the descriptor above is complete). */
+/* Streaming RPCs (Call): no stubs yet, goplugin-c has no streaming
+ * call or handler API; their descriptors above are complete. */
 
 /* Server: the plugin's implementation, one function per unary RPC, each
  * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
  * is zeroed and filled with malloc'd pointers that the transport frees.
  * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct Lonely_server {
-    /* Call: bidirectional streaming, not servable yet */
     char unused_; /* no unary RPCs */
+    /* streaming RPCs have no entry: no handler API yet */
 } Lonely_server;
 
 #define Lonely_SERVED_METHODS 0
 
-/* A served Lonely: its gp_service and what the handlers need. Storage is
- * the caller's (static, or alive until gp_serve returns); fill it with
- * Lonely_register. */
+/* A served Lonely: its gp_service and what the handlers
+ * need. Storage is the caller's (static, or alive until gp_serve
+ * returns); fill it with Lonely_register. */
 typedef struct Lonely_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[1];

@@ -18,14 +18,22 @@ extern "C" {
 
 /* ---- service gp.test.wide.Wider ---- */
 
-/* Method descriptors, for gp_invoke and gp_service. */
-extern const gp_method gp_test_wide_Wider_Echo_method; /* gp_test_wide_Wide -> gp_test_wide_Wide */
-extern const gp_method gp_test_wide_Wider_Walk_method; /* gp_test_wide_Node -> gp_test_wide_Node */
-extern const gp_method gp_test_wide_Wider_Ping_method; /* google_protobuf_Empty -> google_protobuf_Empty */
-extern const gp_method gp_test_wide_Wider_Where_method; /* gp_test_common_Point -> gp_test_wide_Scalars */
-extern const gp_method gp_test_wide_Wider_Watch_method; /* gp_test_wide_Scalars -> gp_test_wide_Scalars, server streaming */
-extern const gp_method gp_test_wide_Wider_Upload_method; /* gp_test_wide_Wide -> google_protobuf_Empty, client streaming */
-extern const gp_method gp_test_wide_Wider_Chat_method; /* gp_test_wide_Scalars -> gp_test_wide_Scalars, bidirectional streaming */
+/* Method descriptors, for gp_invoke and gp_service:
+ *   Echo    Wide -> Wide
+ *   Walk    Node -> Node
+ *   Ping    google.protobuf.Empty -> google.protobuf.Empty
+ *   Where   gp.test.common.Point -> Scalars
+ *   Watch   Scalars -> stream Scalars
+ *   Upload  stream Wide -> google.protobuf.Empty
+ *   Chat    stream Scalars -> stream Scalars
+ */
+extern const gp_method gp_test_wide_Wider_Echo_method;
+extern const gp_method gp_test_wide_Wider_Walk_method;
+extern const gp_method gp_test_wide_Wider_Ping_method;
+extern const gp_method gp_test_wide_Wider_Where_method;
+extern const gp_method gp_test_wide_Wider_Watch_method;
+extern const gp_method gp_test_wide_Wider_Upload_method;
+extern const gp_method gp_test_wide_Wider_Chat_method;
 
 /* Client: call the method on a stub from gp_conn_dispense. `req` is
  * borrowed; `resp` must be zeroed. On GP_OK free `resp` with
@@ -39,9 +47,8 @@ gp_err gp_test_wide_Wider_Ping(gp_stub *s, const google_protobuf_Empty *req,
                                google_protobuf_Empty *resp, gp_status *st);
 gp_err gp_test_wide_Wider_Where(gp_stub *s, const gp_test_common_Point *req,
                                 gp_test_wide_Scalars *resp, gp_status *st);
-/* Watch: server streaming; no stub, goplugin-c has no streaming call API yet (the descriptor above is complete). */
-/* Upload: client streaming; no stub, goplugin-c has no streaming call API yet (the descriptor above is complete). */
-/* Chat: bidirectional streaming; no stub, goplugin-c has no streaming call API yet (the descriptor above is complete). */
+/* Streaming RPCs (Watch, Upload, Chat): no stubs yet, goplugin-c has no streaming
+ * call or handler API; their descriptors above are complete. */
 
 /* Server: the plugin's implementation, one function per unary RPC, each
  * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
@@ -56,16 +63,14 @@ typedef struct gp_test_wide_Wider_server {
                    google_protobuf_Empty *resp, gp_status *st);
     gp_err (*Where)(void *impl, const gp_test_common_Point *req,
                     gp_test_wide_Scalars *resp, gp_status *st);
-    /* Watch: server streaming, not servable yet */
-    /* Upload: client streaming, not servable yet */
-    /* Chat: bidirectional streaming, not servable yet */
+    /* streaming RPCs have no entry: no handler API yet */
 } gp_test_wide_Wider_server;
 
 #define gp_test_wide_Wider_SERVED_METHODS 4
 
-/* A served gp.test.wide.Wider: its gp_service and what the handlers need. Storage is
- * the caller's (static, or alive until gp_serve returns); fill it with
- * gp_test_wide_Wider_register. */
+/* A served gp.test.wide.Wider: its gp_service and what the handlers
+ * need. Storage is the caller's (static, or alive until gp_serve
+ * returns); fill it with gp_test_wide_Wider_register. */
 typedef struct gp_test_wide_Wider_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[4];
@@ -83,8 +88,10 @@ const gp_service *gp_test_wide_Wider_register(gp_test_wide_Wider_service *svc,
 
 /* ---- service gp.test.wide.Second ---- */
 
-/* Method descriptors, for gp_invoke and gp_service. */
-extern const gp_method gp_test_wide_Second_Get_method; /* google_protobuf_Empty -> gp_test_wide_Scalars */
+/* Method descriptors, for gp_invoke and gp_service:
+ *   Get  google.protobuf.Empty -> Scalars
+ */
+extern const gp_method gp_test_wide_Second_Get_method;
 
 /* Client: call the method on a stub from gp_conn_dispense. `req` is
  * borrowed; `resp` must be zeroed. On GP_OK free `resp` with
@@ -104,9 +111,9 @@ typedef struct gp_test_wide_Second_server {
 
 #define gp_test_wide_Second_SERVED_METHODS 1
 
-/* A served gp.test.wide.Second: its gp_service and what the handlers need. Storage is
- * the caller's (static, or alive until gp_serve returns); fill it with
- * gp_test_wide_Second_register. */
+/* A served gp.test.wide.Second: its gp_service and what the handlers
+ * need. Storage is the caller's (static, or alive until gp_serve
+ * returns); fill it with gp_test_wide_Second_register. */
 typedef struct gp_test_wide_Second_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[1];
