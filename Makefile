@@ -26,6 +26,11 @@ test: deps
 test-quick: deps
 	@GP_TEST_CONFIGS=plain scripts/test.sh
 
+# Every libFuzzer target (clang) for FUZZ_SECONDS each (default 30) from a
+# copy of its seed corpus. Ends with "fuzz: N targets, M crashes".
+fuzz: deps
+	@scripts/fuzz.sh
+
 bench: deps
 	@bench/run.sh
 

@@ -12,9 +12,36 @@ def _system_library_impl(rctx):
     probe = "/usr/" + rctx.attr.probe
     if not rctx.path(probe).exists:
         fail("%s not found: run 'apt-get install %s' (or 'make deps')" % (probe, rctx.attr.package))
+    libdir = "/usr/lib/" + _multiarch(rctx)
     rctx.symlink("/usr/include", "include")
-    rctx.symlink("/usr/lib/" + _multiarch(rctx), "lib")
-    rctx.template("BUILD.bazel", rctx.attr.build_file, {})
+    rctx.symlink(libdir, "lib")
+    rctx.template("BUILD.bazel", rctx.attr.build_file, {
+        "%{STATIC_LINKOPTS}": repr(_static_linkopts(rctx, libdir)),
+    })
+
+def _static_linkopts(rctx, libdir):
+    """Link flags that pull rctx.attr.static_pkgconfig's libraries in from
+    their static archives (one group, so their order does not matter);
+    libraries without an archive stay dynamic."""
+    if not rctx.attr.static_pkgconfig:
+        return []
+    res = rctx.execute(["pkg-config", "--libs", "--static", rctx.attr.static_pkgconfig])
+    if res.return_code != 0:
+        fail("pkg-config %s failed: %s (apt-get install pkg-config %s)" %
+             (rctx.attr.static_pkgconfig, res.stderr, rctx.attr.package))
+    static, dynamic = [], []
+    for flag in res.stdout.strip().replace("\n", " ").split(" "):
+        if not flag.startswith("-l"):
+            continue
+        lib = flag[2:]
+        if rctx.path("%s/lib%s.a" % (libdir, lib)).exists:
+            if flag not in static:
+                static.append(flag)
+        elif flag not in dynamic:
+            dynamic.append(flag)
+    return (["-Wl,-Bstatic", "-Wl,--start-group"] + static +
+            ["-Wl,--end-group", "-Wl,-Bdynamic"] + dynamic +
+            ["-lstdc++", "-lm", "-ldl", "-lrt", "-pthread"])
 
 system_library = repository_rule(
     implementation = _system_library_impl,
@@ -22,6 +49,7 @@ system_library = repository_rule(
         "build_file": attr.label(mandatory = True),
         "package": attr.string(mandatory = True),
         "probe": attr.string(mandatory = True),
+        "static_pkgconfig": attr.string(doc = "link this pkg-config module statically"),
     },
     local = True,
 )

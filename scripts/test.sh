@@ -31,5 +31,21 @@ for cfg in $CONFIGS; do
   failed=$((failed + f))
 done
 
+# Fuzz smoke test: every libFuzzer target for a few seconds (one count per
+# target). GP_TEST_FUZZ_SECONDS=0 skips it.
+fuzz_s=${GP_TEST_FUZZ_SECONDS:-3}
+if [ "$fuzz_s" -gt 0 ]; then
+  echo "== scripts/fuzz.sh (${fuzz_s}s per target)" >&2
+  FUZZ_SECONDS=$fuzz_s scripts/fuzz.sh >"$log" 2>&1
+  rc=$?
+  cat "$log" >&2
+  p=$(grep -c '^fuzz: PASS ' "$log")
+  f=$(grep -c '^fuzz: CRASH ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "== fuzz: $p passed, $f failed" >&2
+  passed=$((passed + p))
+  failed=$((failed + f))
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

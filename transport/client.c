@@ -16,14 +16,17 @@
 
 #include "transport/base/strbuf.h"
 #include "transport/client_internal.h"
+#include "transport/client_tls.h"
 #include "transport/conn.h"
 #include "transport/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
 #include "transport/net/net.h"
 #include "transport/process/checksum.h"
 #include "transport/process/env.h"
+#include "transport/process/pidstat.h"
 #include "transport/process/proc.h"
 #include "transport/process/spawn.h"
+#include "transport/wire.h"
 
 extern char **environ;
 
@@ -66,8 +69,13 @@ static gp_err build_env(gp_client *c, char ***envp)
     char ver[GP_HS_MAX_VERSIONS * 11 + 1] = "";
     if (gp__hs_format_versions(c->versions, c->nversions, ver, sizeof ver) < 0)
         return gp__client_fail(c, GP_EINVAL, "cannot format PLUGIN_PROTOCOL_VERSIONS");
+    const char *cert_var = NULL;
+    char terr[512];
+    gp_err trc = gp__client_tls_prepare(c->tls, &cert_var, terr, sizeof terr);
+    if (trc)
+        return gp__client_fail(c, trc, "AutoMTLS: cannot make the host's certificate: %s", terr);
     gp_strbuf vars[6];
-    const char *list[7];
+    const char *list[8];
     size_t n = 0;
     for (size_t i = 0; i < 6; i++)
         gp_strbuf_init(&vars[i]);
@@ -84,6 +92,8 @@ static gp_err build_env(gp_client *c, char ***envp)
         ok = ok && vars[i].ok;
         list[i] = vars[i].data;
     }
+    if (cert_var) /* AutoMTLS: our certificate */
+        list[n++] = cert_var;
     list[n] = NULL;
     gp_err rc = ok ? gp__env_build((const char *const *)c->env,
                                    c->skip_host_env ? NULL : (const char *const *)environ, list,
@@ -117,7 +127,8 @@ static gp_err launch(gp_client *c)
         return rc;
     }
     gp__proc_opts po = {.path = path, .argv = c->argv, .envp = envp, .exec_fd = exec_fd,
-                        .logger = &c->logger, .log_name = c->log_name};
+                        .logger = &c->logger, .log_name = c->log_name,
+                        .detached = c->detached};
     gp__proc *proc = NULL;
     rc = gp__proc_start(&po, &proc, err, sizeof err);
     free(envp);
@@ -128,6 +139,8 @@ static gp_err launch(gp_client *c)
     pthread_mutex_lock(&c->mu);
     c->proc = proc;
     c->pid = gp__proc_pid(proc);
+    /* Our unreaped child: the pid cannot name anyone else yet. */
+    gp__pid_start_time(c->pid, &c->start_time);
     bool dying = c->dying;
     pthread_mutex_unlock(&c->mu);
     if (dying) {
@@ -145,6 +158,8 @@ static gp_err launch(gp_client *c)
         rc = gp__hs_parse(line, len, &hs, err, sizeof err);
     if (!rc)
         rc = gp__hs_check(&hs, c->versions, c->nversions, c->allowed, err, sizeof err);
+    if (!rc) /* field 6 against our TLS setting */
+        rc = gp__client_tls_check_line(c->tls, &hs, &c->logger, c->log_name, err, sizeof err);
     free(line);
     if (rc) {
         gp__hs_line_free(&hs);
@@ -205,6 +220,12 @@ static gp_err reattach(gp_client *c)
                     r->network, r->address, err);
     }
     close(fd);
+    rc = gp__client_verify_pid(c, pidfd);
+    if (rc) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return rc;
+    }
     pthread_mutex_lock(&c->mu);
     if (c->dying) {
         pthread_mutex_unlock(&c->mu);
@@ -272,18 +293,35 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
         *out = conn;
         return conn ? GP_OK : gp__client_fail(c, GP_ESTATE, "client was killed; expected a running plugin");
     }
-    if (proto != GP_PROTO_GRPC) {
+    /* netrpc goes through the wire table (wire.h); gRPC as before. */
+    const gp__wire *w = proto == GP_PROTO_GRPC ? NULL : gp__wire_find(proto);
+    if (proto != GP_PROTO_GRPC && !w) {
         pthread_mutex_unlock(&c->conn_mu);
-        return gp__client_fail(c, GP_EUNSUPPORTED, "plugin speaks %s: netrpc is not built yet",
-                    gp_protocol_name(proto));
+        return gp__client_fail(c, GP_EUNSUPPORTED, "plugin speaks %s, which this host does not "
+                                                   "have built in",
+                               gp_protocol_name(proto));
     }
     char err[1024] = "";
     int fd = -1;
-    rc = gp__net_dial(network, address, c->start_timeout_ms, 0, &fd, err, sizeof err);
+    bool use_tls = c->tls != NULL; /* core dials (client_tls.c) */
+    if (w && use_tls) {
+        pthread_mutex_unlock(&c->conn_mu);
+        if (!c->reattach)
+            gp_client_kill(c);
+        return gp__client_fail(c, GP_EUNSUPPORTED,
+                               "plugin speaks netrpc, and TLS over netrpc is not supported yet");
+    }
+    rc = use_tls ? GP_OK
+                 : gp__net_dial(network, address, c->start_timeout_ms, 0, &fd, err, sizeof err);
     if (!rc) {
         gp__grpc_client_opts o = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
                                   .log_name = c->log_name};
-        rc = gp__grpc_conn_from_fd(fd, &o, &conn, err, sizeof err);
+        gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms,
+                                   .logger = &c->logger, .log_name = c->log_name};
+        rc = w ? w->conn_from_fd(fd, &wo, &conn, err, sizeof err)
+             : use_tls ? gp__client_tls_dial(c->tls, network, address, c->start_timeout_ms, &o,
+                                              &conn, err, sizeof err)
+                     : gp__grpc_conn_from_fd(fd, &o, &conn, err, sizeof err);
         if (rc)
             conn = NULL;
     }
@@ -292,9 +330,9 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
         memset(&st, 0, sizeof st);
         rc = gp_conn_ping(conn, &st);
         if (rc) {
-            snprintf(err, sizeof err, "health check of the plugin at %s %s failed: expected "
-                                      "SERVING, got: %s",
-                     network, address, st.msg[0] ? st.msg : gp_strerror(rc));
+            snprintf(err, sizeof err, "%s of the plugin at %s %s failed: expected %s, got: %s",
+                     w ? "Control.Ping" : "health check", network, address,
+                     w ? "a reply" : "SERVING", st.msg[0] ? st.msg : gp_strerror(rc));
             gp__conn_close(conn);
             conn = NULL;
         }
@@ -307,6 +345,7 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
             gp_client_kill(c);
         return gp__client_fail(c, rc, "connect to plugin: %s", err);
     }
+    gp__client_exit_watch(c, conn);
     pthread_mutex_lock(&c->mu);
     c->conn = conn;
     pthread_mutex_unlock(&c->mu);
@@ -402,8 +441,10 @@ void gp_client_kill(gp_client *c)
     c->conn = NULL;
     c->state = GP__CLIENT_KILLED;
     pthread_mutex_unlock(&c->mu);
-    if (conn)
+    if (conn) {
+        gp__client_exit_unwatch(conn);
         gp__conn_close(conn);
+    }
     pthread_mutex_lock(&c->mu);
     if (c->ra_pidfd >= 0) {
         close(c->ra_pidfd);
@@ -474,6 +515,7 @@ gp_err gp_client_reattach_config(const gp_client *c, gp_reattach_config *out)
     out->network = c->network;
     out->address = c->address;
     out->test = false;
+    out->start_time = c->reattach ? c->ra.start_time : c->start_time;
     return GP_OK;
 }
 
@@ -482,6 +524,7 @@ void gp_client_free(gp_client *c)
     if (!c)
         return;
     gp__client_registry_remove(c);
-    gp_client_kill(c);
+    if (!gp__client_release(c))
+        gp_client_kill(c);
     gp__client_destroy(c);
 }

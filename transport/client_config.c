@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "transport/client_internal.h"
+#include "transport/client_tls.h"
 
 #define DEFAULT_START_TIMEOUT_MS 60000
 #define DEFAULT_KILL_GRACE_MS 2000
@@ -158,9 +159,19 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
     gp_err rc = validate(cfg);
     if (rc)
         return rc;
+    struct gp__client_tls *tls = NULL;
+    rc = gp__client_tls_new(cfg, &tls, new_err, sizeof new_err);
+    if (rc) {
+        gp_logf(&cfg->logger, GP_LOG_ERROR, "goplugin", NULL, 0, "invalid client config: %s",
+                new_err);
+        return rc;
+    }
     gp_client *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        gp__client_tls_free(tls);
         return GP_ENOMEM;
+    }
+    c->tls = tls;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->conn_mu, NULL);
     pthread_mutex_init(&c->kill_mu, NULL);
@@ -173,6 +184,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
     c->call_timeout_ms = cfg->call_timeout_ms;
     c->logger = cfg->logger;
     c->managed = cfg->managed;
+    c->detached = cfg->detached;
     if (cfg->sha256) {
         c->has_sha = true;
         memcpy(c->sha256, cfg->sha256, 32);
@@ -231,6 +243,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
 
 void gp__client_destroy(gp_client *c)
 {
+    gp__client_tls_free(c->tls);
     gp__proc_free(c->proc);
     if (c->ra_pidfd >= 0)
         close(c->ra_pidfd);

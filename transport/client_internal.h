@@ -41,6 +41,8 @@ struct gp_client {
     gp_reattach_config ra;      /* strings point to ra_network/ra_address */
     char *ra_network, *ra_address;
     char *log_name;
+    bool detached;              /* free leaves the plugin running */
+    struct gp__client_tls *tls; /* TLS on (client_tls.c), or NULL */
 
     /* State. */
     int state;
@@ -55,6 +57,7 @@ struct gp_client {
     char address[GP_HS_ADDR_MAX];
     gp_conn *conn;
     char errmsg[GP__CLIENT_ERR_MAX];
+    uint64_t start_time;        /* the plugin's /proc start time; 0 = unknown */
 
     /* Managed registry links (guarded by reg_mu). */
     struct gp_client *reg_next;
@@ -68,6 +71,20 @@ gp_err gp__client_fail(gp_client *c, gp_err code, const char *fmt, ...)
 
 /* Free everything the client owns (the process is killed if needed). */
 void gp__client_destroy(gp_client *c);
+
+/* Detach and reattach checks (client_detach.c). */
+/* Reattach: before we keep `pidfd` (may be -1) for signals, check that
+ * c->ra.pid is still the process the reattach config describes (its start
+ * time, when known). Fails (recording the message) if not; kills nothing. */
+gp_err gp__client_verify_pid(gp_client *c, int pidfd);
+/* gp_client_free of a detached client: close the connection, let the
+ * process go. Returns false (doing nothing) if c is not detached. */
+bool gp__client_release(gp_client *c);
+
+/* Exit words for failed calls (client_exit.c): watch a launched plugin's
+ * conn after connect; unwatch before the conn is closed. */
+void gp__client_exit_watch(gp_client *c, const gp_conn *conn);
+void gp__client_exit_unwatch(const gp_conn *conn);
 
 /* The managed-client registry (client_registry.c). */
 void gp__client_registry_add(gp_client *c);

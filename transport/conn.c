@@ -2,6 +2,7 @@
 #include "transport/conn.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,18 +37,27 @@ gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *
     return c->ops->dispense(c, name, out, st);
 }
 
+_Atomic(gp__conn_lost_fn) gp__conn_lost_hook;
+
+static gp_err after_call(const gp_conn *c, gp_status *st, gp_err rc)
+{
+    gp__conn_lost_fn lost = rc == GP_ECLOSED || rc == GP_EIO ? atomic_load(&gp__conn_lost_hook)
+                                                            : NULL;
+    return lost ? lost(c, st, rc) : rc;
+}
+
 gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp_status *st)
 {
     if (!s || !m || !req || !resp)
         return bad_arg(st, !s ? "stub" : !m ? "method" : !req ? "req" : "resp");
-    return s->conn->ops->invoke(s, m, req, resp, st);
+    return after_call(s->conn, st, s->conn->ops->invoke(s, m, req, resp, st));
 }
 
 gp_err gp_conn_ping(gp_conn *c, gp_status *st)
 {
     if (!c)
         return bad_arg(st, "conn");
-    return c->ops->ping(c, st);
+    return after_call(c, st, c->ops->ping(c, st));
 }
 
 void gp_stub_free(gp_stub *s)

@@ -34,6 +34,13 @@ struct gp_stub {
 gp_err gp__status_set(gp_status *st, gp_err err, int grpc_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Set by gp_client (client_exit.c) once it has a conn: gp_invoke and
+ * gp_conn_ping pass a failure through it, so a call whose plugin died
+ * under it says so (GP_EEXITED, "plugin exited (...) during the call").
+ * Returns the code to give the caller. NULL until then. */
+typedef gp_err (*gp__conn_lost_fn)(const gp_conn *c, gp_status *st, gp_err rc);
+extern _Atomic(gp__conn_lost_fn) gp__conn_lost_hook;
+
 /* Shutdown and close through the vtable (used by gp_client). */
 gp_err gp__conn_shutdown(gp_conn *c, int timeout_ms, gp_status *st);
 void gp__conn_close(gp_conn *c);

@@ -101,11 +101,7 @@ gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol,
 {
     errf(err, errlen, "");
     gp_protocol p = cfg->protocol == GP_PROTO_NONE ? GP_PROTO_GRPC : cfg->protocol;
-    if (p == GP_PROTO_NETRPC) {
-        errf(err, errlen, "netrpc is not built into this plugin yet");
-        return GP_EUNSUPPORTED;
-    }
-    if (p != GP_PROTO_GRPC) {
+    if (p != GP_PROTO_GRPC && p != GP_PROTO_NETRPC) {
         if (err && errlen)
             snprintf(err, errlen, "gp_serve: unknown protocol %d (expected grpc or netrpc)",
                      (int)cfg->protocol);

@@ -35,8 +35,8 @@ gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions,
                         size_t errlen);
 
 /* The wire and network to serve: protocol NONE = grpc; network NULL or ""
- * = "unix". GP_EUNSUPPORTED for netrpc (not built in yet), GP_EINVAL for
- * unknown values. *network points to a static string. */
+ * = "unix". GP_EINVAL for unknown values. *network points to a static
+ * string. (Whether the wire is linked in is gp_serve's check.) */
 gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol,
                            const char **network, char *err, size_t errlen);
 

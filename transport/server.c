@@ -1,6 +1,7 @@
 /* gp_serve: the plugin side of go-plugin (spec §1.2, §7). Check the
  * cookie, negotiate the version, listen, print the handshake line, serve
- * gRPC until the host shuts us down or SIGTERM arrives. */
+ * the chosen wire (gRPC or netrpc, through the wire table of wire.h) until
+ * the host shuts us down or SIGTERM arrives. */
 #include <goplugin/server.h>
 
 #include <errno.h>
@@ -13,10 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "transport/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
 #include "transport/net/net.h"
 #include "transport/serve_config.h"
+#include "transport/serve_tls.h"
+#include "transport/wire.h"
 
 #define ERR_MAX 1024
 
@@ -34,13 +36,14 @@ static void write_all(int fd, const char *p, size_t n)
 }
 
 /* SIGTERM and SIGINT are blocked in every thread and taken here with
- * sigwait, so no gRPC call ever runs in a signal handler. */
+ * sigwait, so no wire call ever runs in a signal handler. */
 typedef struct sig_watch {
     pthread_t thread;
     bool running;
     sigset_t set;
     sigset_t old_mask;
-    gp__grpc_server *server;
+    const gp__wire *wire;
+    void *server;
     const gp_logger *log;
     atomic_int done;
 } sig_watch;
@@ -66,11 +69,11 @@ static void *watch_signals(void *arg)
             continue;
         }
         gp_logf(w->log, GP_LOG_INFO, "", NULL, 0, "plugin received SIGTERM, stopping");
-        gp__grpc_server_stop(w->server);
+        w->wire->server_stop(w->server);
     }
 }
 
-/* Block the signals before any gRPC thread exists so that all of them
+/* Block the signals before any server thread exists so that all of them
  * inherit the mask. */
 static void block_signals(sig_watch *w)
 {
@@ -100,7 +103,7 @@ static void unblock_signals(sig_watch *w)
     pthread_sigmask(SIG_SETMASK, &w->old_mask, NULL);
 }
 
-static gp_err listen_unix(gp__grpc_server *srv, char *path, size_t cap, char *err,
+static gp_err listen_unix(const gp__wire *w, void *srv, char *path, size_t cap, char *err,
                           size_t errlen)
 {
     gp_err e = gp__net_unix_path(getenv("PLUGIN_UNIX_SOCKET_DIR"), path, cap, err, errlen);
@@ -108,7 +111,7 @@ static gp_err listen_unix(gp__grpc_server *srv, char *path, size_t cap, char *er
         return e;
     char addr[GP_HS_ADDR_MAX + 8];
     snprintf(addr, sizeof addr, "unix:%s", path);
-    if ((e = gp__grpc_server_listen(srv, addr, NULL, err, errlen))) {
+    if ((e = w->server_listen(srv, addr, NULL, err, errlen))) {
         path[0] = 0;
         return e;
     }
@@ -119,9 +122,9 @@ static gp_err listen_unix(gp__grpc_server *srv, char *path, size_t cap, char *er
 }
 
 /* go-plugin's order: ports min..max ascending, the first that binds wins.
- * A plain bind probe skips busy ports cheaply; gRPC then binds the port
- * the probe found (and we move on if it lost a race for it). */
-static gp_err listen_tcp(gp__grpc_server *srv, char *address, size_t cap, char *err,
+ * A plain bind probe skips busy ports cheaply; the wire then binds the
+ * port the probe found (and we move on if it lost a race for it). */
+static gp_err listen_tcp(const gp__wire *w, void *srv, char *address, size_t cap, char *err,
                          size_t errlen)
 {
     unsigned min, max;
@@ -132,7 +135,7 @@ static gp_err listen_tcp(gp__grpc_server *srv, char *address, size_t cap, char *
     char addr[64];
     if (min == 0 && max == 0) {
         int port = 0;
-        if ((e = gp__grpc_server_listen(srv, "127.0.0.1:0", &port, err, errlen)))
+        if ((e = w->server_listen(srv, "127.0.0.1:0", &port, err, errlen)))
             return e;
         snprintf(address, cap, "127.0.0.1:%d", port);
         return GP_OK;
@@ -146,7 +149,7 @@ static gp_err listen_tcp(gp__grpc_server *srv, char *address, size_t cap, char *
         close(fd);
         snprintf(addr, sizeof addr, "127.0.0.1:%u", got);
         int port = 0;
-        if (gp__grpc_server_listen(srv, addr, &port, last, sizeof last) == GP_OK) {
+        if (w->server_listen(srv, addr, &port, last, sizeof last) == GP_OK) {
             snprintf(address, cap, "127.0.0.1:%d", port);
             return GP_OK;
         }
@@ -159,7 +162,7 @@ static gp_err listen_tcp(gp__grpc_server *srv, char *address, size_t cap, char *
 
 static gp_err print_handshake(const gp_hs_line *l, char *err, size_t errlen)
 {
-    char line[GP_HS_ADDR_MAX + 64];
+    char line[GP_HS_ADDR_MAX + 64 + 4096]; /* + an AutoMTLS certificate */
     int n = gp__hs_format(l, line, sizeof line);
     if (n < 0) {
         snprintf(err, errlen, "cannot format the handshake line for address %s", l->address);
@@ -222,11 +225,14 @@ int gp_serve(const gp_serve_config *cfg)
         gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "bad PLUGIN_PROTOCOL_VERSIONS from host");
     }
 
-    const char *cert = getenv("PLUGIN_CLIENT_CERT");
-    if (cert && *cert)
-        gp_logf(&log, GP_LOG_WARN, "", NULL, 0,
-                "host asked for automatic mTLS (PLUGIN_CLIENT_CERT), which this plugin does "
-                "not support yet; serving without TLS");
+    /* TLS: our tls config, or AutoMTLS when the host sent its certificate
+     * (serve_tls.c). */
+    gp__serve_tls tls;
+    if ((e = gp__serve_tls_setup(cfg, getenv("PLUGIN_CLIENT_CERT"), &tls, err, sizeof err))) {
+        gp_log_kv kv = {"error", err};
+        gp_logf(&log, GP_LOG_ERROR, "", &kv, 1, "plugin init error");
+        return 1;
+    }
 
     sig_watch watch;
     memset(&watch, 0, sizeof watch);
@@ -235,12 +241,24 @@ int gp_serve(const gp_serve_config *cfg)
     gp_hs_line line = {.core_version = GP_HS_CORE_VERSION, .app_version = choice.version,
                        .protocol = protocol};
     snprintf(line.network, sizeof line.network, "%s", network);
+    line.cert_b64 = tls.cert_b64; /* AutoMTLS: field 6 */
     char unix_path[GP_HS_ADDR_MAX] = "";
-    gp__grpc_server *srv = NULL;
-    gp__grpc_server_opts opts = {.services = choice.services, .nservices = choice.nservices,
-                                 .workers = cfg->workers, .logger = &log};
-    e = gp__grpc_server_new(&opts, &srv, err, sizeof err);
+    void *srv = NULL;
+    /* Only the chosen wire starts: serving netrpc never initialises gRPC. */
+    const gp__wire *w = gp__wire_find(protocol);
+    if (!w) {
+        snprintf(err, sizeof err, "%s is not built into this plugin (link //transport:goplugin)",
+                 gp_protocol_name(protocol));
+        e = GP_EUNSUPPORTED;
+    } else {
+        gp__wire_server_opts opts = {.services = choice.services, .nservices = choice.nservices,
+                                     .workers = cfg->workers, .logger = &log};
+        e = w->server_new(&opts, &srv, err, sizeof err);
+        if (!e)
+            e = gp__serve_tls_apply(&tls, w, srv, err, sizeof err);
+    }
     if (!e) {
+        watch.wire = w;
         watch.server = srv;
         watch.log = &log;
         if (pthread_create(&watch.thread, NULL, watch_signals, &watch) == 0) {
@@ -251,20 +269,20 @@ int gp_serve(const gp_serve_config *cfg)
         }
     }
     if (!e && strcmp(network, "unix") == 0) {
-        e = listen_unix(srv, unix_path, sizeof unix_path, err, sizeof err);
+        e = listen_unix(w, srv, unix_path, sizeof unix_path, err, sizeof err);
         snprintf(line.address, sizeof line.address, "%s", unix_path);
     } else if (!e) {
-        e = listen_tcp(srv, line.address, sizeof line.address, err, sizeof err);
+        e = listen_tcp(w, srv, line.address, sizeof line.address, err, sizeof err);
     }
     if (!e)
-        e = gp__grpc_server_start(srv, err, sizeof err);
+        e = w->server_start(srv, err, sizeof err);
     if (!e) {
         gp_log_kv kv[2] = {{"network", line.network}, {"address", line.address}};
         gp_logf(&log, GP_LOG_DEBUG, "", kv, 2, "plugin address");
         e = print_handshake(&line, err, sizeof err);
     }
     if (!e)
-        gp__grpc_server_wait(srv);
+        w->server_wait(srv);
 
     int status = 0;
     if (e) {
@@ -274,7 +292,9 @@ int gp_serve(const gp_serve_config *cfg)
     }
     /* The signal thread may still call stop on srv: end it first. */
     unblock_signals(&watch);
-    gp__grpc_server_free(srv);
+    if (srv)
+        w->server_free(srv);
+    gp__serve_tls_free(&tls);
     if (unix_path[0])
         unlink(unix_path);
     if (!e)

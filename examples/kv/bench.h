@@ -11,6 +11,8 @@ typedef struct kv_host_opts {
     gp_protocol proto;
     int start_timeout_s;
     gp_log_level log_level;
+    int automtls;         /* --automtls: go-plugin's AutoMTLS */
+    int detached;         /* --detach: the plugin outlives kv-host (detach.h) */
 } kv_host_opts;
 
 typedef struct kv_session {

@@ -1,9 +1,13 @@
 /* kv-host: drives a KV plugin (any language, grpc or netrpc).
  *
- *   kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--] CMD...
+ *   kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls]
+ *           [--] CMD...
  *       CMD: put KEY VALUE | get KEY   (run in order in one plugin session)
  *   kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup
  *           [-n N] [--size BYTES] [-c THREADS]
+ *   kv-host --plugin PATH [--proto P] --detach FILE -- CMD...   (leave it running)
+ *   kv-host --reattach FILE -- CMD...                          (use it again)
+ *   kv-host --reattach FILE --kill                             (stop it, remove FILE)
  *
  * The command lines are a contract other tools drive: keep them exact.
  * Exit 0 on success; 1 with a one-line error (then the plugin's stderr tail).
@@ -16,15 +20,20 @@
 #include <string.h>
 
 #include "examples/kv/bench.h"
+#include "examples/kv/detach.h"
 #include "examples/kv/kv_methods.h"
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--] CMD...\n"
+            "usage: kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS]\n"
+            "               [--automtls] [--] CMD...\n"
             "       CMD: put KEY VALUE | get KEY\n"
             "       kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup\n"
-            "               [-n N] [--size BYTES] [-c THREADS]\n");
+            "               [-n N] [--size BYTES] [-c THREADS]\n"
+            "       kv-host --plugin PATH [--proto P] --detach FILE -- CMD...\n"
+            "       kv-host --reattach FILE -- CMD...\n"
+            "       kv-host --reattach FILE --kill\n");
 }
 
 static int fail(const char *fmt, const char *arg)
@@ -69,7 +78,7 @@ static int run_commands(kv_host_opts *o, char **cmd, int ncmd)
     }
 
     kv_session s;
-    if (kv_session_open(o, &s) != 0)
+    if (kv_detach_open(o, &s) != 0)
         return 1;
     int rc = 0;
     for (int i = 0; i < ncmd && rc == 0;) {
@@ -102,8 +111,7 @@ static int run_commands(kv_host_opts *o, char **cmd, int ncmd)
     }
     if (rc)
         kv_session_print_stderr_tail(&s);
-    kv_session_close(&s);
-    return rc;
+    return kv_detach_close(&s, rc);
 }
 
 int main(int argc, char **argv)
@@ -127,6 +135,14 @@ int main(int argc, char **argv)
             if (parse_num(argv[++i], 1, 86400, &v) != 0)
                 return fail("bad --start-timeout \"%s\" (expected seconds, 1..86400)", argv[i]);
             o.start_timeout_s = (int)v;
+        } else if (strcmp(a, "--automtls") == 0) {
+            o.automtls = 1;
+        } else if (strcmp(a, "--detach") == 0 && i + 1 < argc) {
+            kv_detach.detach_file = argv[++i];
+        } else if (strcmp(a, "--reattach") == 0 && i + 1 < argc) {
+            kv_detach.reattach_file = argv[++i];
+        } else if (strcmp(a, "--kill") == 0) {
+            kv_detach.kill = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage();
             return 0;
@@ -137,7 +153,10 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (!o.plugin) {
+    int detach_rc = kv_detach_check(&o, argv + i, argc - i);
+    if (detach_rc >= 0)
+        return detach_rc;
+    if (!o.plugin && !kv_detach.reattach_file) {
         usage();
         return fail("%s", "--plugin PATH is required");
     }

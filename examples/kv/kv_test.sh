@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end: the C KV host drives the C KV plugin through real processes.
-# Usage: kv_test.sh KV_HOST KV_PLUGIN
+# Usage: kv_test.sh KV_HOST KV_PLUGIN [KV_PLUGIN_NETRPC_ONLY]
 set -uo pipefail
-host=$1 plugin=$2
+host=$1 plugin=$2 plugin_netrpc=${3:-}
 fails=0 passes=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,6 +37,35 @@ expect_contains "a 1 MiB value round-trips (bench)" "$out" '"size":1048576'
 out=$("$host" --plugin "$plugin" bench --mode throughput -n 800 -c 8 2>"$tmp/err")
 expect_contains "8 concurrent callers" "$out" '"threads":8'
 
+# The same over netrpc (yamux + net/rpc + gob).
+out=$("$host" --plugin "$plugin" --proto netrpc put a 1 put b two get a get b get missing 2>"$tmp/err")
+rc=$?
+expect_eq "netrpc: puts and gets in one session (exit 0)" 0 "$rc"
+expect_eq "netrpc: gets print values, missing key prints an empty line" $'1\ntwo\n' "$out"$'\n'
+
+out=$("$host" --plugin "$plugin" --proto netrpc put big "$big" get big 2>"$tmp/err")
+expect_eq "netrpc: a 100 KB value round-trips" 100000 "${#out}"
+
+out=$("$host" --plugin "$plugin" --proto netrpc bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+expect_contains "netrpc: a 1 MiB value round-trips (bench)" "$out" '"size":1048576'
+
+out=$("$host" --plugin "$plugin" --proto netrpc bench --mode throughput -n 800 -c 8 2>"$tmp/err")
+expect_contains "netrpc: 8 concurrent callers" "$out" '"threads":8'
+
+# A plugin built with //transport:goplugin_netrpc (no gRPC in the binary).
+if [ -n "${plugin_netrpc:-}" ]; then
+  out=$("$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a 2>"$tmp/err")
+  expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
+  if nm -D "$plugin_netrpc" 2>/dev/null | grep -q grpc_init || nm "$plugin_netrpc" 2>/dev/null | grep -q ' grpc_init$'; then
+    check "netrpc-only plugin binary has no gRPC core" 1
+  else
+    check "netrpc-only plugin binary has no gRPC core" 0
+  fi
+  "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
+  expect_eq "netrpc-only plugin asked for grpc exits 1" 1 "$rc"
+  expect_contains "netrpc-only plugin says grpc is not built in" "$(cat "$tmp/err")" "grpc is not built into this plugin"
+fi
+
 "$host" --plugin "$plugin" bogus >/dev/null 2>"$tmp/err"; rc=$?
 expect_eq "bad command exits 1" 1 "$rc"
 expect_contains "bad command names what was expected" "$(cat "$tmp/err")" "expected put KEY VALUE or get KEY"
@@ -54,12 +83,20 @@ BASIC_PLUGIN=hello KV_PLUGIN_PROTO=bogus "$plugin" >"$tmp/out" 2>"$tmp/err"; rc=
 expect_eq "unknown KV_PLUGIN_PROTO exits 1" 1 "$rc"
 expect_contains "unknown KV_PLUGIN_PROTO is named" "$(cat "$tmp/err")" 'unknown KV_PLUGIN_PROTO "bogus"'
 
+# AutoMTLS over gRPC (more, with bad certificates, in kv_tls_test.sh).
+out=$("$host" --plugin "$plugin" --automtls put a 1 put b two get a get b 2>"$tmp/err")
+rc=$?
+expect_eq "--automtls: puts and gets (exit 0)" 0 "$rc"
+expect_eq "--automtls: values come back" $'1\ntwo' "$out"
+out=$("$host" --plugin "$plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+expect_contains "--automtls: 8 concurrent callers, 64 KiB values" "$out" '"threads":8'
+
 # Plugin log lines (hclog JSON on its stderr) reach the host's logger.
 KV_PLUGIN_LOG_LEVEL=debug KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" put k v >/dev/null 2>"$tmp/err"
 expect_contains "plugin debug log lines reach the host" "$(cat "$tmp/err")" "put (1 bytes)"
 
 # No plugin left behind by any run above.
-left=$(pgrep -f "^$plugin\$" | wc -l)
+left=$( (pgrep -f "^$plugin\$"; [ -n "$plugin_netrpc" ] && pgrep -f "^$plugin_netrpc\$") | wc -l)
 expect_eq "no plugin process left running" 0 "$left"
 
 echo "$passes passed, $fails failed"

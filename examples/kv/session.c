@@ -22,6 +22,8 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .allowed_protocols = o->proto,
         .start_timeout_ms = o->start_timeout_s * 1000,
         .logger = {.level = o->log_level},
+        .auto_mtls = o->automtls,
+        .detached = o->detached,
     };
     if (gp_client_new(&cfg, &s->client) != GP_OK) {
         fprintf(stderr, "kv-host: %s\n", s->client ? gp_client_error(s->client) : "out of memory");

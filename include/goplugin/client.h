@@ -27,6 +27,7 @@
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
 #include <goplugin/log.h>
+#include <goplugin/tls.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,10 @@ typedef struct gp_reattach_config {
     const char *network;              /* "unix" | "tcp" */
     const char *address;
     bool test;                        /* test mode: kill does nothing */
+    /* The process's start time, field 22 of /proc/<pid>/stat (clock ticks
+     * since boot); 0 = unknown. With it, reattach refuses a pid that now
+     * names another process ("PidStartTime" in reattach files). */
+    uint64_t start_time;
 } gp_reattach_config;
 
 typedef struct gp_client_config {
@@ -93,6 +98,20 @@ typedef struct gp_client_config {
 
     /* Attach to a running plugin instead of launching argv. */
     const gp_reattach_config *reattach;
+
+    /* The plugin outlives this host: launched without the parent-death
+     * signal, and gp_client_free closes the connection but leaves the
+     * plugin running (also for a reattached one). gp_client_kill still
+     * stops it. Write gp_client_reattach_config to a file to find it again. */
+    bool detached;
+
+    /* TLS on the connection (docs/security.md); at most one of the two.
+     * auto_mtls: go-plugin's AutoMTLS — fresh certificates on both sides,
+     * exchanged at launch, each side trusting only the other's (the plugin
+     * must support it; not with reattach). tls: your own certificates
+     * (borrowed; read and checked by gp_client_new). */
+    bool auto_mtls;
+    const gp_tls_config *tls;
 } gp_client_config;
 
 typedef struct gp_client gp_client;   /* opaque */
@@ -122,6 +141,12 @@ void gp_client_free(gp_client *c);
 
 /* True once the plugin process has exited (and been reaped). */
 bool gp_client_exited(gp_client *c);
+
+/* Wait up to timeout_ms (< 0: no limit) for the plugin process to exit;
+ * true if it has. Then, if why is non-NULL, it gets how ("exit status 3",
+ * "killed by signal 9 (Killed)", "exited" for a reattached plugin).
+ * Thread safety: safe. */
+bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
 
 /* The message of the last failure on this client, "" if none. Valid until
  * the next call on the client. With c == NULL: the message of this

@@ -23,6 +23,7 @@
 #include <goplugin/err.h>
 #include <goplugin/log.h>
 #include <goplugin/method.h>
+#include <goplugin/tls.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,9 @@ typedef struct gp_serve_config {
                                    Linux) or "tcp" (127.0.0.1, port range) */
     int workers;                /* server threads; 0 = 2 */
     gp_logger logger;           /* NULL fn: hclog JSON lines on stderr */
+    /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
+     * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */
+    const gp_tls_config *tls;
 } gp_serve_config;
 
 /* Run the plugin: check the cookie, negotiate the version, listen, print the

@@ -319,6 +319,98 @@ unsigned gp_backoff_failures(const gp_backoff *b);
 /* Forget the history (e.g. after a deliberate stop). Keeps cfg. */
 void gp_backoff_reset(gp_backoff *b);
 
+/* ------------------------------------------------------------------------
+ * Supervisor: keep a plugin running.
+ *
+ * One thread owns the plugin's gp_client: it starts it (gp_client_connect),
+ * watches for the process to exit and pings it every health interval, and
+ * when it exits or fails a ping it kills it and starts a new one after the
+ * backoff delay. Callbacks run on that thread, in order:
+ *
+ *   STARTED (conn) -> EXITED (reason) -> RESTARTING (delay) -> STARTED ...
+ *                                     -> STOPPED (after gp_supervisor_stop)
+ *
+ *   static void on_event(const gp_sup_event *ev, void *ctx) {
+ *       if (ev->kind == GP_SUP_STARTED)
+ *           gp_conn_dispense(ev->conn, "kv", &my->kv, NULL);   // re-dispense
+ *       else if (ev->kind == GP_SUP_EXITED)
+ *           { gp_stub_free(my->kv); my->kv = NULL; }
+ *   }
+ *   gp_supervisor_config sc = {.client = &cfg, .on_event = on_event, .ctx = my};
+ *   gp_supervisor *s;
+ *   gp_supervisor_new(&sc, &s);
+ *   gp_supervisor_start(s);
+ *   ...
+ *   gp_supervisor_stop(s);      // graceful: Shutdown, grace period, SIGKILL
+ *   gp_supervisor_free(s);
+ */
+typedef enum gp_sup_event_kind {
+    GP_SUP_STARTED = 1,   /* a plugin is up: conn is new, re-dispense from it */
+    GP_SUP_EXITED,        /* it exited, failed its health check, or failed to
+                           * start; reason says which. It is dead and reaped
+                           * by now; conn (the last STARTED one) is still
+                           * open until the callback returns, then closed:
+                           * drop every stub of it here. */
+    GP_SUP_RESTARTING,    /* the next start comes after delay_ms */
+    GP_SUP_STOPPED        /* final: gp_supervisor_stop ran; nothing follows */
+} gp_sup_event_kind;
+
+typedef struct gp_sup_event {
+    gp_sup_event_kind kind;
+    gp_client *client;      /* STARTED, EXITED: the current client (owned by the
+                             * supervisor; valid during the callback) */
+    gp_conn *conn;          /* STARTED, EXITED: its connection (NULL if the start failed) */
+    const char *reason;     /* EXITED: e.g. "exit status 3", "health check failed: ...",
+                             * "start failed: ...", "stopped"; else "" */
+    int64_t delay_ms;       /* RESTARTING */
+    unsigned starts;        /* start attempts so far, this one included */
+} gp_sup_event;
+
+/* Called on the supervisor thread. It may call RPCs on ev->conn and
+ * dispense, but must not call gp_supervisor_stop/free (that would wait for
+ * itself). */
+typedef void (*gp_sup_callback)(const gp_sup_event *ev, void *ctx);
+
+typedef struct gp_supervisor_config {
+    /* The plugin to run. Borrowed, with everything it points to, until
+     * gp_supervisor_free: each (re)start makes a new client from it.
+     * reattach and detached are not allowed (a supervisor launches). */
+    const gp_client_config *client;
+    /* Restart policy; NULL = gp_backoff_defaults() (3 at once, then 1 s
+     * doubling to 60 s, up 10 s resets). */
+    const gp_backoff_config *backoff;
+    int health_interval_ms;   /* ping every; 0 = 5000, < 0 = never */
+    int health_timeout_ms;    /* a ping slower than this fails; 0 = 2000 */
+    gp_sup_callback on_event; /* may be NULL */
+    void *ctx;
+} gp_supervisor_config;
+
+typedef struct gp_supervisor gp_supervisor;   /* opaque */
+
+/* Check and copy the config (not cfg->client, borrowed). Caller owns *out:
+ * gp_supervisor_free. Errors: GP_EINVAL (the reason is in
+ * gp_client_error(NULL) and logged on cfg->client->logger), GP_ENOMEM. */
+gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out);
+
+/* Start the supervisor thread, which starts the plugin. Returns at once;
+ * STARTED (or EXITED with "start failed: ...") follows on that thread.
+ * Errors: GP_ESTATE (already started), GP_ESYS (no thread). */
+gp_err gp_supervisor_start(gp_supervisor *s);
+
+/* Stop for good and wait: wakes the thread wherever it is (a backoff wait
+ * ends at once; a start in progress is aborted), stops the plugin
+ * gracefully (Shutdown, the client's kill_grace_ms, SIGKILL), delivers
+ * EXITED ("stopped") and STOPPED, joins the thread. Never races a restart:
+ * only the supervisor thread starts or kills. Idempotent; not from a
+ * callback. */
+void gp_supervisor_stop(gp_supervisor *s);
+
+/* Stop if needed and free. NULL is a no-op. */
+void gp_supervisor_free(gp_supervisor *s);
+
+/* Start attempts so far. Thread safety: safe. */
+unsigned gp_supervisor_starts(const gp_supervisor *s);
+
 #ifdef __cplusplus
 }
 #endif

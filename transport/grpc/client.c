@@ -28,6 +28,7 @@
 #include "codegen/proto/grpc_controller.pb.h"
 #include "codegen/proto/health.pb.h"
 #include "transport/conn.h"
+#include "transport/grpc/channel.h"
 #include "transport/grpc/core.h"
 #include "transport/grpc/grpc.h"
 
@@ -106,6 +107,9 @@ typedef struct gconn {
     pthread_t poller;
     int poller_started;
 } gconn;
+
+/* The health check's deadline when the conn has no call timeout. */
+#define PING_DEFAULT_MS 30000
 
 #define LOG(c, lvl, ...) gp_logf(&(c)->logger, (lvl), (c)->name, NULL, 0, __VA_ARGS__)
 
@@ -378,7 +382,11 @@ static gp_err conn_ping(gp_conn *base, gp_status *st)
     grpc_health_v1_HealthCheckResponse resp;
     memset(&resp, 0, sizeof resp);
     grpc_status_code code;
-    gp_err e = call_unary(c, &health_check, &req, &resp, c->call_timeout_ms, st, &code);
+    /* Never unbounded: a plugin that handshakes and then stays silent
+     * must not hang gp_client_connect (the netrpc wire's Control.Ping has
+     * the same default). */
+    int ms = c->call_timeout_ms > 0 ? c->call_timeout_ms : PING_DEFAULT_MS;
+    gp_err e = call_unary(c, &health_check, &req, &resp, ms, st, &code);
     if (e != GP_OK)
         return e;
     static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
@@ -589,22 +597,23 @@ static const gp_conn_ops grpc_conn_ops = {
     .close = conn_close,
 };
 
-gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **out, char *err,
-                             size_t errlen)
+static void conn_abort(gconn *c)
+{
+    if (c->ch)
+        grpc_channel_destroy(c->ch);
+    grpc_metadata_array_destroy(&c->broker_md);
+    grpc_metadata_array_destroy(&c->broker_trailing);
+    gp__grpc_core_unref(c->logger_arg);
+    free_struct(c);
+}
+
+gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_maker *mk,
+                          gp_conn **out, char *err, size_t errlen)
 {
     *out = NULL;
-    int fl = fcntl(fd, F_GETFL);
-    /* core 1.51 does not set it, and its first read would block forever */
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        snprintf(err, errlen, "grpc: cannot make fd %d non-blocking: %s", fd, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return GP_ESYS;
-    }
     gconn *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "grpc: out of memory");
-        close(fd);
         return GP_ENOMEM;
     }
     c->base.ops = &grpc_conn_ops;
@@ -647,14 +656,27 @@ gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **ou
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = -1},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, .value.integer = -1},
-        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_DEFAULT_AUTHORITY, .value.string = "unused"},
+        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_DEFAULT_AUTHORITY,
+         .value.string = (char *)(mk->authority ? mk->authority : "unused")},
+        /* Room for the maker's own (TLS: the name checked in the peer's
+         * certificate). */
+        {.type = GRPC_ARG_INTEGER, .key = NULL},
     };
-    grpc_channel_args ch_args = {.num_args = sizeof args / sizeof args[0], .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    c->ch = grpc_channel_create_from_fd("unused", fd, creds, &ch_args);
-    grpc_channel_credentials_release(creds);
+    size_t nargs = sizeof args / sizeof args[0] - 1;
+    if (mk->extra) {
+        args[nargs++] = *mk->extra;
+    }
+    grpc_channel_args ch_args = {.num_args = nargs, .args = args};
+    c->ch = mk->make(&ch_args, mk->ctx);
     /* Core gives a lame channel, never NULL, on failure; calls then fail
      * with UNAVAILABLE (GP_ECLOSED). */
+    if (mk->ready) {
+        gp_err e = mk->ready(c->ch, mk->ctx, err, errlen);
+        if (e != GP_OK) {
+            conn_abort(c);
+            return e;
+        }
+    }
     c->bg_cq = grpc_completion_queue_create_for_next(NULL);
     /* As the Go host: keep the broker stream open from the start. */
     pthread_mutex_lock(&c->mu);
@@ -666,4 +688,32 @@ gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **ou
         LOG(c, GP_LOG_WARN, "grpc: no idle poller thread: keepalive on idle channels is off");
     *out = &c->base;
     return GP_OK;
+}
+
+static grpc_channel *make_from_fd(const grpc_channel_args *args, void *ctx)
+{
+    int fd = *(int *)ctx;
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create_from_fd("unused", fd, creds, args);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **out, char *err,
+                             size_t errlen)
+{
+    *out = NULL;
+    int fl = fcntl(fd, F_GETFL);
+    /* core 1.51 does not set it, and its first read would block forever */
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "grpc: cannot make fd %d non-blocking: %s", fd, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return GP_ESYS;
+    }
+    gp__grpc_channel_maker mk = {.make = make_from_fd, .ctx = &fd};
+    gp_err e = gp__grpc_conn_make(o, &mk, out, err, errlen);
+    if (e != GP_OK) /* only the allocation can fail, before core took fd */
+        close(fd);
+    return e;
 }

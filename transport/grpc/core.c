@@ -14,12 +14,50 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_refs;
 static gp_logger g_logger;
 static int g_have_logger;
+static gp__grpc_log_capture *g_captures;
+
+/* Under g_mu. */
+static void capture_line(const gpr_log_func_args *a)
+{
+    if (a->severity < GPR_LOG_SEVERITY_ERROR || !a->message)
+        return;
+    for (gp__grpc_log_capture *c = g_captures; c; c = c->next) {
+        size_t cap = sizeof c->text;
+        if (c->len + 4 >= cap)
+            continue;
+        int n = snprintf(c->text + c->len, cap - c->len, "%s%s", c->len ? "; " : "",
+                         a->message);
+        c->len = n < 0 ? c->len : c->len + (size_t)n >= cap ? cap - 1 : c->len + (size_t)n;
+    }
+}
+
+void gp__grpc_capture_begin(gp__grpc_log_capture *cap)
+{
+    cap->text[0] = 0;
+    cap->len = 0;
+    pthread_mutex_lock(&g_mu);
+    cap->next = g_captures;
+    g_captures = cap;
+    pthread_mutex_unlock(&g_mu);
+}
+
+void gp__grpc_capture_end(gp__grpc_log_capture *cap)
+{
+    pthread_mutex_lock(&g_mu);
+    for (gp__grpc_log_capture **p = &g_captures; *p; p = &(*p)->next)
+        if (*p == cap) {
+            *p = cap->next;
+            break;
+        }
+    pthread_mutex_unlock(&g_mu);
+}
 
 static void route_log(gpr_log_func_args *a)
 {
     pthread_mutex_lock(&g_mu);
     gp_logger lg = g_logger;
     int have = g_have_logger;
+    capture_line(a);
     pthread_mutex_unlock(&g_mu);
     if (!have)
         return; /* never core's own stderr: that is the plugin's log channel */

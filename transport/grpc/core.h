@@ -21,6 +21,21 @@
 void gp__grpc_core_ref(const gp_logger *lg);
 void gp__grpc_core_unref(const gp_logger *lg);
 
+/* Core reports why a TLS handshake failed only in its log (ERROR lines
+ * such as "Handshake failed with fatal error SSL_ERROR_SSL: ... certificate
+ * verify failed"). A capture collects the ERROR lines core logs between
+ * begin and end, from any thread, for the error message of a connect.
+ * Lines of other connections made at the same time may land in it too.
+ * Hold a core ref while capturing. */
+typedef struct gp__grpc_log_capture {
+    char text[1024];   /* lines joined with "; ", truncated */
+    size_t len;
+    struct gp__grpc_log_capture *next;
+} gp__grpc_log_capture;
+
+void gp__grpc_capture_begin(gp__grpc_log_capture *cap);
+void gp__grpc_capture_end(gp__grpc_log_capture *cap);
+
 /* Encode `msg` into a new byte buffer (*out; destroy it). */
 gp_err gp__grpc_encode(const pb_msgdesc_t *desc, const void *msg, grpc_byte_buffer **out,
                        const char *what, char *err, size_t errlen);

@@ -39,6 +39,31 @@ typedef struct gp__grpc_client_opts {
 gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **out, char *err,
                              size_t errlen);
 
+/* Mutual TLS for one side of a gRPC connection: PEM texts, borrowed (core
+ * copies them). Both sides present their certificate and require the
+ * peer's, which must chain to root_pem (AutoMTLS: the peer's own
+ * self-signed certificate, the only one trusted). TLS 1.2 and up. */
+typedef struct gp__grpc_tls {
+    const char *root_pem;     /* trusted roots for the peer */
+    const char *cert_pem;     /* own certificate, then any intermediates
+                                 (client: NULL with key_pem NULL = present
+                                 none, which our servers refuse) */
+    const char *key_pem;      /* own private key */
+    const char *server_name;  /* client: name the server's certificate must
+                                 carry; NULL = "localhost" */
+} gp__grpc_tls;
+
+/* Dial `network` ("unix" | "tcp") `address` with TLS (core dials: its TLS
+ * needs a channel it connects itself, so there is no TCP keepalive, only
+ * HTTP/2 pings), wait up to connect_timeout_ms (0 = 10 s) for the TLS
+ * handshake, and health-check once, so a refused certificate fails here
+ * with words: GP_ETLS "TLS handshake with the plugin at unix /tmp/x
+ * failed: ... (core: ... certificate verify failed)". GP_ECONNECT when
+ * nothing answers, GP_ETIMEDOUT. The conn is as gp__grpc_conn_from_fd's. */
+gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp__grpc_tls *tls,
+                              int connect_timeout_ms, const gp__grpc_client_opts *o,
+                              gp_conn **out, char *err, size_t errlen);
+
 typedef struct gp__grpc_server gp__grpc_server;
 
 typedef struct gp__grpc_server_opts {
@@ -58,6 +83,12 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
  * address cannot be bound. */
 gp_err gp__grpc_server_listen(gp__grpc_server *s, const char *addr, int *port, char *err,
                               size_t errlen);
+
+/* Before any listen: every later gp__grpc_server_listen serves mutual TLS
+ * with `tls` (own cert/key, clients must present a certificate that chains
+ * to root_pem). GP_ESTATE after a listen, GP_EINVAL without cert/key/root. */
+gp_err gp__grpc_server_use_tls(gp__grpc_server *s, const gp__grpc_tls *tls, char *err,
+                               size_t errlen);
 
 gp_err gp__grpc_server_start(gp__grpc_server *s, char *err, size_t errlen);
 

@@ -60,6 +60,8 @@ struct gp__grpc_server {
     pthread_cond_t cv;
     int started, shutting_down, shutdown_seen, stop_req;
     int cq_shut;           /* no batch may start after the queue shuts down */
+    int listened;
+    grpc_server_credentials *creds; /* TLS (gp__grpc_server_use_tls), or NULL */
     stag shutdown_tag;
 };
 
@@ -554,9 +556,12 @@ gp_err gp__grpc_server_listen(gp__grpc_server *s, const char *addr, int *port, c
         snprintf(err, errlen, "grpc server: listen %s: the server is already started", addr);
         return GP_ESTATE;
     }
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds =
+        s->creds ? s->creds : grpc_insecure_server_credentials_create();
     int p = grpc_server_add_http2_port(s->srv, addr, creds);
-    grpc_server_credentials_release(creds);
+    if (creds != s->creds)
+        grpc_server_credentials_release(creds);
+    s->listened = 1;
     if (p == 0) {
         snprintf(err, errlen,
                  "grpc server: cannot listen on %s (address in use, bad path or bad "
@@ -566,6 +571,28 @@ gp_err gp__grpc_server_listen(gp__grpc_server *s, const char *addr, int *port, c
     }
     if (port)
         *port = strncmp(addr, "unix:", 5) == 0 ? 0 : p;
+    return GP_OK;
+}
+
+gp_err gp__grpc_server_use_tls(gp__grpc_server *s, const gp__grpc_tls *tls, char *err,
+                               size_t errlen)
+{
+    if (s->started || s->listened || s->creds) {
+        snprintf(err, errlen, "grpc server: TLS must be set once, before the first listen");
+        return GP_ESTATE;
+    }
+    if (!tls || !tls->root_pem || !tls->cert_pem || !tls->key_pem) {
+        snprintf(err, errlen, "grpc server: TLS needs a root, a certificate and a key");
+        return GP_EINVAL;
+    }
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem, .cert_chain = tls->cert_pem};
+    /* Core copies the PEM texts. */
+    s->creds = grpc_ssl_server_credentials_create_ex(
+        tls->root_pem, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+    if (!s->creds) {
+        snprintf(err, errlen, "grpc server: gRPC core refused the TLS credentials");
+        return GP_ETLS;
+    }
     return GP_OK;
 }
 
@@ -637,6 +664,8 @@ void gp__grpc_server_free(gp__grpc_server *s)
     }
     grpc_server_destroy(s->srv);
     grpc_completion_queue_destroy(s->cq);
+    if (s->creds)
+        grpc_server_credentials_release(s->creds);
     gp__grpc_core_unref(s->logger_arg);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -390,68 +390,219 @@ void gp__rpc_client_free(gp_rpc_client *c)
 
 /* ---- server ------------------------------------------------------------------ */
 
-gp_err gp__rpc_serve(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
-                     char *err, size_t errlen)
-{
-    msg_reader rd = {.io = io};
-    gp_gob_encoder *enc = NULL;
+/* Leader/follower: the threads take turns reading. The reader of a call
+ * hands the reading role on (unlocking rmu wakes a waiting thread) and runs
+ * the call itself, so a call costs no thread hop; while it runs the next
+ * thread reads, so calls overlap. A new thread is started when a call is
+ * taken and nobody else is waiting to read, up to `workers`. */
+typedef struct server {
+    gp_rpc_io io;
+    gp_rpc_serve_opts o;
+    msg_reader rd;
+    pthread_mutex_t rmu; /* the reading role: rd, stop, first error */
+    int stop;            /* EOF or error seen: no more reading */
+    gp_err err;
+    char errmsg[GP_STATUS_MSG_MAX];
+
+    gp_gob_encoder *enc;
     gp_gob_buf out;
-    gp__gob_buf_init(&out, lim && lim->max_message ? lim->max_message + 16 : 0);
-    gp_err e = gp__gob_decoder_new(lim, &rd.dec);
+    pthread_mutex_t wmu; /* enc, out, the write side */
+
+    pthread_mutex_t mu; /* the counts below and the thread list */
+    int waiting;        /* threads waiting for (or holding) the reading role */
+    int nthreads;
+    pthread_t *threads;
+} server;
+
+static void set_error(server *s, gp_err e, const char *msg)
+{
+    if (s->err == GP_OK) {
+        s->err = e;
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+    }
+    s->stop = 1;
+}
+
+/* Runs one call and writes its reply. */
+static void run_call(server *s, const char *method, uint64_t seq, gp_gob_value *args)
+{
+    gp_rpc_reply reply;
+    memset(&reply, 0, sizeof reply);
+    char msg[GP_STATUS_MSG_MAX] = "";
+    gp_err he;
+    if (!strchr(method, '.')) {
+        he = GP_ENOTFOUND;
+        snprintf(msg, sizeof msg, "rpc: service/method request ill-formed: %s", method);
+    } else {
+        he = s->o.call(s->o.ctx, method, args, &reply, msg, sizeof msg);
+        if (he != GP_OK && !msg[0])
+            snprintf(msg, sizeof msg, "%s", gp_strerror(he));
+        if (he == GP_OK && !reply.value.type)
+            reply.value.type = &gp_gob_empty_struct_type;
+    }
+    char err[GP_STATUS_MSG_MAX];
+    pthread_mutex_lock(&s->wmu);
+    s->out.len = 0;
+    gp_err e = gp__gob_put_response(s->enc, &s->out, method, seq, he == GP_OK ? "" : msg, err,
+                                    sizeof err);
+    if (e == GP_OK) {
+        if (he == GP_OK)
+            e = gp__gob_encode(s->enc, &reply.value, &s->out, err, sizeof err);
+        else
+            e = gp__gob_put_empty_struct(s->enc, &s->out, err, sizeof err);
+    }
+    if (e == GP_OK && (e = s->io.write(s->io.ctx, s->out.data, s->out.len, -1)) != GP_OK)
+        snprintf(err, sizeof err, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
+    if (s->out.cap > (1u << 20)) { /* do not keep a big reply's buffer */
+        size_t max = s->out.max;
+        gp__gob_buf_free(&s->out);
+        gp__gob_buf_init(&s->out, max);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    if (reply.release)
+        reply.release(&reply);
+    else
+        gp__gob_value_clear(&reply.value);
+    if (e != GP_OK) {
+        /* The stream is broken: wake the reader (it may hold rmu in a
+         * read), then record why. */
+        if (s->io.abort)
+            s->io.abort(s->io.ctx);
+        pthread_mutex_lock(&s->rmu);
+        set_error(s, e, err);
+        pthread_mutex_unlock(&s->rmu);
+    }
+    if (s->o.after_reply)
+        s->o.after_reply(s->o.ctx, method, e != GP_OK ? e : he);
+}
+
+static void *serve_thread(void *arg);
+
+/* One turn: read a call (holding the reading role), hand the role on,
+ * run the call. Returns 0 when serving is over. */
+static int serve_one(server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->waiting++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->rmu);
+    pthread_mutex_lock(&s->mu);
+    s->waiting--;
+    pthread_mutex_unlock(&s->mu);
+    if (s->stop) {
+        pthread_mutex_unlock(&s->rmu);
+        return 0;
+    }
+    char err[GP_STATUS_MSG_MAX];
+    gp_gob_value *hdr = NULL, *args = NULL;
+    const char *method = NULL;
+    uint64_t seq = 0;
+    gp_err e = read_value(&s->rd, -1, &hdr, err, sizeof err);
+    if (e == GP_ECLOSED && strcmp(err, "EOF") == 0) {
+        s->stop = 1; /* a clean end */
+        pthread_mutex_unlock(&s->rmu);
+        return 0;
+    }
     if (e == GP_OK)
-        e = gp__gob_encoder_new(&enc);
-    while (e == GP_OK) {
-        gp_gob_value *hdr = NULL, *args = NULL;
-        const char *method;
-        uint64_t seq;
-        e = read_value(&rd, -1, &hdr, err, errlen);
-        if (e == GP_ECLOSED && strcmp(err, "EOF") == 0) {
-            e = GP_OK;
-            err[0] = '\0';
-            break;
-        }
-        if (e == GP_OK)
-            e = gp__gob_get_request(hdr, &method, &seq, err, errlen);
-        if (e == GP_OK) {
-            e = read_value(&rd, -1, &args, err, errlen);
-            if (e == GP_ECLOSED)
-                e = GP_EPROTO; /* EOF between header and body */
-        }
-        if (e != GP_OK) {
-            gp__gob_value_free(hdr);
-            break;
-        }
-        gp_gob_value reply = {0};
-        char msg[GP_STATUS_MSG_MAX] = "";
-        gp_err he;
-        if (!strchr(method, '.')) {
-            he = GP_ENOTFOUND;
-            snprintf(msg, sizeof msg, "rpc: service/method request ill-formed: %s", method);
-        } else {
-            he = h(ctx, method, args, &reply, msg, sizeof msg);
-            if (he != GP_OK && !msg[0])
-                snprintf(msg, sizeof msg, "%s", gp_strerror(he));
-            if (he == GP_OK && !reply.type)
-                reply.type = &gp_gob_empty_struct_type;
-        }
-        out.len = 0;
-        e = gp__gob_put_response(enc, &out, method, seq, he == GP_OK ? "" : msg, err, errlen);
-        if (e == GP_OK) {
-            if (he == GP_OK)
-                e = gp__gob_encode(enc, &reply, &out, err, errlen);
-            else
-                e = gp__gob_put_empty_struct(enc, &out, err, errlen);
-        }
-        if (e == GP_OK && (e = io.write(io.ctx, out.data, out.len, -1)) != GP_OK)
-            snprintf(err, errlen, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
-        gp__gob_value_clear(&reply);
-        gp__gob_value_free(args);
+        e = gp__gob_get_request(hdr, &method, &seq, err, sizeof err);
+    if (e == GP_OK) {
+        e = read_value(&s->rd, -1, &args, err, sizeof err);
+        if (e == GP_ECLOSED)
+            e = GP_EPROTO; /* EOF between header and body */
+    }
+    if (e != GP_OK) {
+        set_error(s, e, err);
+        pthread_mutex_unlock(&s->rmu);
         gp__gob_value_free(hdr);
+        return 0;
+    }
+    /* Someone must read the next call while this one runs. */
+    pthread_mutex_lock(&s->mu);
+    if (s->waiting == 0 && s->nthreads < s->o.workers - 1 &&
+        pthread_create(&s->threads[s->nthreads], NULL, serve_thread, s) == 0)
+        s->nthreads++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
+    run_call(s, method, seq, args);
+    gp__gob_value_free(args);
+    gp__gob_value_free(hdr);
+    return 1;
+}
+
+static void *serve_thread(void *arg)
+{
+    server *s = arg;
+    while (serve_one(s))
+        ;
+    return NULL;
+}
+
+gp_err gp__rpc_serve_ex(gp_rpc_io io, const gp_rpc_serve_opts *o, char *err, size_t errlen)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "net/rpc: out of memory");
+        if (io.close)
+            io.close(io.ctx);
+        return GP_ENOMEM;
+    }
+    s->io = io;
+    s->o = *o;
+    s->rd.io = io;
+    const gp_gob_limits *lim = o->lim;
+    gp__gob_buf_init(&s->out, lim && lim->max_message ? lim->max_message + 16 : 0);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    gp_err e = gp__gob_decoder_new(lim, &s->rd.dec);
+    if (e == GP_OK)
+        e = gp__gob_encoder_new(&s->enc);
+    if (e == GP_OK && o->workers > 1 &&
+        !(s->threads = calloc((size_t)o->workers, sizeof *s->threads)))
+        e = GP_ENOMEM;
+    if (e != GP_OK) {
+        snprintf(err, errlen, "net/rpc: out of memory");
+    } else {
+        if (!s->threads)
+            s->o.workers = 1;
+        serve_thread(s);
+        /* Every thread ends at the stop; the calls they were running end
+         * first (their replies may still go out). */
+        for (int i = 0; i < s->nthreads; i++)
+            pthread_join(s->threads[i], NULL);
+        e = s->err;
+        snprintf(err, errlen, "%s", e != GP_OK ? s->errmsg : "");
     }
     if (io.close)
         io.close(io.ctx);
-    gp__gob_encoder_free(enc);
-    gp__gob_buf_free(&out);
-    reader_free(&rd);
+    gp__gob_encoder_free(s->enc);
+    gp__gob_buf_free(&s->out);
+    reader_free(&s->rd);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->mu);
+    free(s->threads);
+    free(s);
     return e;
+}
+
+/* The simple handler form on top of the general server. */
+typedef struct simple {
+    gp_rpc_handler h;
+    void *ctx;
+} simple;
+
+static gp_err simple_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+                          char *errmsg, size_t errlen)
+{
+    simple *sm = ctx;
+    return sm->h(sm->ctx, method, args, &reply->value, errmsg, errlen);
+}
+
+gp_err gp__rpc_serve(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
+                     char *err, size_t errlen)
+{
+    simple sm = {h, ctx};
+    gp_rpc_serve_opts o = {.lim = lim, .call = simple_call, .ctx = &sm, .workers = 1};
+    return gp__rpc_serve_ex(io, &o, err, errlen);
 }

@@ -69,4 +69,39 @@ typedef gp_err (*gp_rpc_handler)(void *ctx, const char *method, const gp_gob_val
 gp_err gp__rpc_serve(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
                      char *err, size_t errlen);
 
+/* The general server: replies that borrow memory, concurrent calls, and a
+ * hook after each reply is on the wire. */
+typedef struct gp_rpc_reply {
+    gp_gob_value value; /* zeroed on entry; the reply to encode */
+    /* Called once the reply was written (or dropped); NULL means
+     * gp__gob_value_clear(&value). Lets a reply borrow from `owner`. */
+    void (*release)(struct gp_rpc_reply *r);
+    void *owner;
+} gp_rpc_reply;
+
+/* Handles one call. args belongs to the codec but the handler may move
+ * strings and items out of it (it is freed, as a tree, afterwards). Return
+ * GP_OK and fill reply, or an error with the Response's Error text in
+ * errmsg (empty: gp_strerror); then reply->release still runs and the body
+ * sent is struct{}. */
+typedef gp_err (*gp_rpc_call_fn)(void *ctx, const char *method, gp_gob_value *args,
+                                 gp_rpc_reply *reply, char *errmsg, size_t errlen);
+
+typedef struct gp_rpc_serve_opts {
+    const gp_gob_limits *lim;   /* NULL: gob defaults */
+    gp_rpc_call_fn call;
+    void *ctx;
+    /* 0 or 1: each call runs on the reading thread, in order. N > 1: calls
+     * run on up to N worker threads (started as needed), so replies may go
+     * out of order, as from Go's server (one goroutine per call). */
+    int workers;
+    /* After a call's reply was written (result: the handler's code, or the
+     * write error). May be NULL. Runs on the thread that ran the call. */
+    void (*after_reply)(void *ctx, const char *method, gp_err result);
+} gp_rpc_serve_opts;
+
+/* Serves until EOF (GP_OK, after the calls in flight finished) or an error
+ * (returned, words in err). Closes the io at the end. */
+gp_err gp__rpc_serve_ex(gp_rpc_io io, const gp_rpc_serve_opts *o, char *err, size_t errlen);
+
 #endif

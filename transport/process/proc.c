@@ -312,7 +312,7 @@ gp_err gp__proc_start(const gp__proc_opts *o, gp__proc **out, char *err, size_t 
     p->sp.pid = -1;
     p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
     p->sopts = (gp__spawn_opts){.path = o->path, .argv = o->argv, .envp = o->envp,
-                                .exec_fd = o->exec_fd};
+                                .exec_fd = o->exec_fd, .detached = o->detached};
     p->logger = o->logger;
     p->log_name = strdup(o->log_name ? o->log_name : "");
     if (p->wake_fd < 0 || !p->log_name || gp__lines_init(&p->out_lines, GP__PROC_LINE_MAX) ||
@@ -476,6 +476,35 @@ void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, voi
         gp_logf(p->logger, GP_LOG_ERROR, p->log_name, NULL, 0,
                 "plugin pid %d did not die within %d ms of SIGKILL", (int)p->sp.pid,
                 REAP_WAIT_MS);
+    uint64_t one = 1;
+    ssize_t w = write(p->wake_fd, &one, sizeof one);
+    (void)w;
+    pthread_join(p->thread, NULL);
+    pthread_mutex_lock(&p->mu);
+    if (p->sp.pidfd >= 0)
+        close(p->sp.pidfd);
+    if (p->sp.out_fd >= 0)
+        close(p->sp.out_fd);
+    if (p->sp.err_fd >= 0)
+        close(p->sp.err_fd);
+    p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
+    p->killed = true;
+    p->thread_live = false;
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->kill_mu);
+}
+
+void gp__proc_release(gp__proc *p)
+{
+    pthread_mutex_lock(&p->kill_mu);
+    pthread_mutex_lock(&p->mu);
+    bool killed = p->killed;
+    p->stop = true;
+    pthread_mutex_unlock(&p->mu);
+    if (killed) {
+        pthread_mutex_unlock(&p->kill_mu);
+        return;
+    }
     uint64_t one = 1;
     ssize_t w = write(p->wake_fd, &one, sizeof one);
     (void)w;

@@ -40,6 +40,7 @@ typedef struct gp__proc_opts {
     int exec_fd;                /* >= 0: fexecve it (checksummed); borrowed */
     const gp_logger *logger;    /* borrowed for the proc's life; NULL = stderr text */
     const char *log_name;       /* copied */
+    bool detached;              /* see gp__spawn_opts.detached */
 } gp__proc_opts;
 
 /* Spawn. Returns after the exec succeeded or failed; o's path, argv, envp
@@ -78,6 +79,12 @@ size_t gp__proc_stderr_tail(gp__proc *p, char *out, size_t cap);
 
 /* "exit status 3" / "killed by signal 9" for a wait status. */
 void gp__proc_describe_status(int status, char *out, size_t cap);
+
+/* Let a detached plugin go: stop the owner thread and close our pipes and
+ * pidfd, but neither signal nor reap the process (it keeps running; if it
+ * exits while this host still runs it stays a zombie until the host exits,
+ * and then init reaps it). Later kills are no-ops. Idempotent. */
+void gp__proc_release(gp__proc *p);
 
 /* Kill (no grace) if needed and free. NULL is a no-op. */
 void gp__proc_free(gp__proc *p);

@@ -80,12 +80,19 @@ static void child(const gp__spawn_opts *o, pid_t parent, int out_w, int err_w, i
     if (setpgid(0, 0) != 0)
         goto fail;
     stage = 2;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    if (!o->detached && prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
         goto fail;
     /* The parent may have died before prctl took effect. */
-    if (getppid() != parent)
+    if (!o->detached && getppid() != parent)
         _exit(127);
     stage = 3;
+    if (o->detached) {
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd < 0 || dup2(null_fd, 0) < 0)
+            goto fail;
+        if (null_fd != 0)
+            close(null_fd);
+    }
     if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         goto fail;
     /* Nothing of ours but 0, 1, 2 (and the status pipe, until exec)

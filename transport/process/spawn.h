@@ -13,6 +13,7 @@
 
 #include <goplugin/err.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,6 +22,9 @@ typedef struct gp__spawn_opts {
     char *const *argv;          /* NULL-terminated */
     char *const *envp;          /* NULL-terminated */
     int exec_fd;                /* >= 0: fexecve this (hashed) file instead of path */
+    /* Outlives its host: no parent-death signal, stdin from /dev/null (the
+     * host's stdin may be a terminal or pipe that goes away with it). */
+    bool detached;
 } gp__spawn_opts;
 
 typedef struct gp__spawned {

@@ -163,6 +163,13 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
             }
             out->pid = (pid_t)n;
             have_pid = true;
+        } else if (strcmp(key, "PidStartTime") == 0) {
+            /* Ours, optional: go-plugin ignores keys it does not know. */
+            if (!get_int(v, INT64_MAX, &n)) {
+                rc = bad_value(st, "\"PidStartTime\"", "an integer 0..9223372036854775807", v);
+                goto done;
+            }
+            out->start_time = (uint64_t)n;
         } else if (strcmp(key, "Test") == 0) {
             if (!json_is_boolean(v)) {
                 rc = bad_value(st, "\"Test\"", "true or false", v);
@@ -179,7 +186,7 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
             gp_strbuf_quote(&q, key, strlen(key), 40);
             rc = say(st, GP_EPROTO,
                      "reattach: unknown key %s; expected \"Protocol\", \"ProtocolVersion\", "
-                     "\"Addr\", \"Pid\", \"Test\"", q.ok ? q.data : "?");
+                     "\"Addr\", \"Pid\", \"Test\", \"PidStartTime\"", q.ok ? q.data : "?");
             gp_strbuf_free(&q);
             goto done;
         }
@@ -232,7 +239,10 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
         json_object_set_new(a, "String", json_string(rc->address)) ||
         json_object_set(o, "Addr", a) ||
         json_object_set_new(o, "Pid", json_integer(rc->pid)) ||
-        json_object_set_new(o, "Test", json_boolean(rc->test))) {
+        json_object_set_new(o, "Test", json_boolean(rc->test)) ||
+        (rc->start_time > (uint64_t)INT64_MAX) ||
+        (rc->start_time &&
+         json_object_set_new(o, "PidStartTime", json_integer((json_int_t)rc->start_time)))) {
         json_decref(a);
         json_decref(o);
         return say(st, GP_EINVAL, "reattach: cannot build JSON (bad UTF-8 in the address?)");

@@ -60,9 +60,9 @@ GP_TEST(write_read_round_trip)
     char path[4200];
     snprintf(path, sizeof path, "%s/plugin.json", dir);
     gp_reattach_config cases[] = {
-        {GP_PROTO_GRPC, 1, 4242, "unix", "/tmp/plugin123", false},
-        {GP_PROTO_NETRPC, 0, 7, "tcp", "127.0.0.1:10001", true},
-        {GP_PROTO_NONE, 2, 0, "tcp", "[::1]:65535", false},
+        {GP_PROTO_GRPC, 1, 4242, "unix", "/tmp/plugin123", false, 0},
+        {GP_PROTO_NETRPC, 0, 7, "tcp", "127.0.0.1:10001", true, 987654321012},
+        {GP_PROTO_NONE, 2, 0, "tcp", "[::1]:65535", false, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gp_status st = {0};
@@ -73,6 +73,7 @@ GP_TEST(write_read_round_trip)
         GP_CHECK_INT(got.protocol_version, ==, cases[i].protocol_version);
         GP_CHECK_INT(got.pid, ==, cases[i].pid);
         GP_CHECK_INT(got.test, ==, cases[i].test);
+        GP_CHECK(got.start_time == cases[i].start_time);
         GP_CHECK_STR(got.network, cases[i].network);
         GP_CHECK_STR(got.address, cases[i].address);
         gp_reattach_config_clear(&got);
@@ -88,7 +89,7 @@ GP_TEST(write_replaces_by_rename)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/swap.json", dir);
-    gp_reattach_config rc = {GP_PROTO_GRPC, 1, 1, "unix", "/a", false};
+    gp_reattach_config rc = {GP_PROTO_GRPC, 1, 1, "unix", "/a", false, 0};
     gp_status st = {0};
     GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_OK);
     /* A reader holding the old file keeps the old contents: the new one is
@@ -109,7 +110,7 @@ GP_TEST(write_replaces_by_rename)
 
 GP_TEST(write_errors_leave_nothing)
 {
-    gp_reattach_config rc = {GP_PROTO_GRPC, 1, 1, "unix", "/a", false};
+    gp_reattach_config rc = {GP_PROTO_GRPC, 1, 1, "unix", "/a", false, 0};
     gp_status st = {0};
     char path[4200];
     snprintf(path, sizeof path, "%s/no/such/dir/x.json", dir);
@@ -186,6 +187,12 @@ GP_TEST(strict_parsing)
                "\"ProtocolVersion\"");
     expect_bad("{\"Protocol\":\"grpc\"," ADDR ",\"Pid\":1,\"Test\":\"yes\"}", GP_EPROTO,
                "\"Test\": expected true or false");
+    expect_bad("{\"Protocol\":\"grpc\"," ADDR ",\"Pid\":1,\"PidStartTime\":-1}", GP_EPROTO,
+               "\"PidStartTime\": expected an integer");
+    expect_bad("{\"Protocol\":\"grpc\"," ADDR ",\"Pid\":1,\"PidStartTime\":\"5\"}", GP_EPROTO,
+               "\"PidStartTime\"");
+    expect_bad("{\"Protocol\":\"grpc\"," ADDR ",\"Pid\":1,\"PidStartTime\":1e30}", GP_EPROTO,
+               "\"PidStartTime\"");
     expect_bad("{\"Protocol\":\"grpc\",\"Pid\":1}", GP_EPROTO, "missing \"Addr\"");
     expect_bad("{" ADDR ",\"Pid\":1}", GP_EPROTO, "missing \"Protocol\"");
     expect_bad("{\"Protocol\":\"grpc\"," ADDR "}", GP_EPROTO, "missing \"Pid\"");

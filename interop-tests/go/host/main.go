@@ -2,7 +2,7 @@
 // kv-plugin is tested against. Same command line and output as
 // //examples/kv:kv-host:
 //
-//	go-kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--] CMD...
+//	go-kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls] [--] CMD...
 //	CMD: put KEY VALUE | get KEY | putfile KEY FILE | hammer THREADS CALLS
 //
 // Go host only: putfile puts a file's bytes (one argv string cannot exceed

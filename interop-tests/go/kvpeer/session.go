@@ -16,12 +16,13 @@ import (
 )
 
 // HostOptions are kv-host's common flags:
-// --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--].
+// --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls] [--].
 type HostOptions struct {
 	Plugin       string
 	Proto        string
 	StartTimeout time.Duration
 	LogLevel     string
+	AutoMTLS     bool // --automtls: go-plugin's ClientConfig.AutoMTLS
 }
 
 // ParseHostOptions reads the common flags and returns the rest (the
@@ -40,9 +41,14 @@ func ParseHostOptions(args []string, defaultLogLevel string) (HostOptions, []str
 		if !strings.HasPrefix(a, "--") {
 			break
 		}
+		if a == "--automtls" {
+			o.AutoMTLS = true
+			i++
+			continue
+		}
 		name, val, hasVal := strings.Cut(a, "=")
 		if name != "--plugin" && name != "--proto" && name != "--start-timeout" && name != "--log-level" {
-			return o, nil, fmt.Errorf("unknown option %q (expected --plugin, --proto, --start-timeout, --log-level or --)", a)
+			return o, nil, fmt.Errorf("unknown option %q (expected --plugin, --proto, --start-timeout, --log-level, --automtls or --)", a)
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
@@ -131,6 +137,7 @@ func Open(o HostOptions) (*Session, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.Protocol(o.Proto)},
 		StartTimeout:     o.StartTimeout,
 		Logger:           logger,
+		AutoMTLS:         o.AutoMTLS,
 	})
 	s := &Session{client: client, watch: watch}
 	proto, err := client.Client()

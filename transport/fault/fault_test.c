@@ -1,0 +1,843 @@
+/* Faults a host must survive, end to end through gp_client over gRPC: a
+ * plugin killed or stopped mid-call, a host killed under its plugins, a
+ * plugin with a grandchild, many start/call/kill cycles (no fd, thread or
+ * child leaks), a plugin that turns hostile after a correct handshake, and
+ * SIGPIPE on both sides. This binary re-executes itself as each plugin
+ * (argv[1] = "--gp-plugin", argv[2] = mode) and as a host (--gp-host).
+ *
+ * GP_FAULT_CYCLES: start/call/kill cycles (default 1000; 200 under ASan). */
+#include <goplugin/client.h>
+#include <goplugin/server.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "examples/kv/kv_methods.h"
+#include "transport/testing/gp_test.h"
+
+#define COOKIE_KEY "GP_FAULT_TEST"
+#define COOKIE_VALUE "c0ffee"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GP_FAULT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GP_FAULT_ASAN 1
+#endif
+#endif
+
+static char self_exe[4096];
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void now(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+}
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* True if the process behind pidfd exits within ms. */
+static bool pidfd_gone(int pidfd, int ms)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int r;
+    do
+        r = poll(&p, 1, ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+/* ---------------- the plugins ---------------- */
+
+static void say_err(const char *fmt, long v)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, fmt, v);
+    if (write(2, buf, (size_t)n) < 0) {
+        /* the host is gone: nothing to tell */
+    }
+}
+
+/* Get: key "hang" never answers; "slow-big" answers 1 MiB after 600 ms,
+ * writing to stdout and stderr first (the host may be gone by then);
+ * anything else answers "v". Put: accepted. */
+static gp_err kv_get(void *impl, const void *req, void *resp, gp_status *st)
+{
+    (void)impl;
+    (void)st;
+    const proto_GetRequest *in = req;
+    proto_GetResponse *out = resp;
+    const char *key = in->key ? in->key : "";
+    if (strcmp(key, "hang") == 0) {
+        say_err("in-call %ld\n", (long)getpid());
+        for (;;)
+            sleep(100);
+    }
+    size_t n = 1;
+    if (strcmp(key, "slow-big") == 0) {
+        usleep(600 * 1000);
+        for (int i = 0; i < 64; i++) {
+            printf("stdout noise after the host left %d\n", i);
+            fflush(stdout);
+            say_err("stderr noise after the host left %ld\n", i);
+        }
+        n = 1 << 20;
+    }
+    out->value.data = malloc(n);
+    if (!out->value.data)
+        return GP_ENOMEM;
+    memset(out->value.data, 'v', n);
+    out->value.len = n;
+    return GP_OK;
+}
+
+static gp_err kv_put(void *impl, const void *req, void *resp, gp_status *st)
+{
+    (void)impl;
+    (void)req;
+    (void)resp;
+    (void)st;
+    return GP_OK;
+}
+
+static int serve_kv(void)
+{
+    static const gp_service_method methods[] = {{&kv_get_method, kv_get},
+                                                {&kv_put_method, kv_put}};
+    static const gp_service kv = {.name = "kv", .methods = methods, .nmethods = 2};
+    gp_serve_config cfg = {
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .services = &kv,
+        .nservices = 1,
+        .logger = {.fn = gp_log_json_stderr, .level = GP_LOG_WARN},
+    };
+    return gp_serve(&cfg);
+}
+
+/* A plugin that leaves a grandchild in its process group, then serves. */
+static int forker_main(void)
+{
+    pid_t g = fork();
+    if (g == 0) {
+        for (;;)
+            sleep(100);
+    }
+    say_err("grandchild %ld\n", (long)g);
+    return serve_kv();
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+/* One hostile answer on a connection that has just been accepted. */
+static void hostile_conn(int fd, const char *kind)
+{
+    char buf[4096];
+    /* Let the client's preface arrive first, so what follows is an answer. */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 2000) > 0 && recv(fd, buf, sizeof buf, 0) < 0)
+        return;
+    if (strcmp(kind, "random") == 0) {
+        for (int i = 0; i < 64; i++) {
+            if (getrandom(buf, sizeof buf, 0) < 0)
+                memset(buf, 0x5a, sizeof buf);
+            write_all(fd, buf, sizeof buf);
+        }
+    } else if (strcmp(kind, "bigframe") == 0) {
+        /* An empty SETTINGS frame (valid), then a DATA frame header
+         * claiming the largest length HTTP/2 can say (2^24-1; the 24-bit
+         * field cannot say 4 GiB) on stream 1, followed by a trickle. */
+        static const unsigned char settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+        static const unsigned char big[9] = {0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1};
+        write_all(fd, settings, sizeof settings);
+        write_all(fd, big, sizeof big);
+        memset(buf, 0, sizeof buf);
+        write_all(fd, buf, sizeof buf);
+    } else if (strcmp(kind, "reset") == 0) {
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        close(fd);
+        return;
+    } else if (strcmp(kind, "silent") == 0) {
+        /* accept, read, never answer */
+    }
+    /* Keep the connection open (silent from now on) until killed. */
+    for (;;)
+        if (recv(fd, buf, sizeof buf, 0) <= 0)
+            break;
+    close(fd);
+}
+
+/* Prints a correct handshake line for a unix socket, then misbehaves on
+ * every connection. */
+static int hostile_main(const char *kind)
+{
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/gp-fault-%ld.sock", (long)getpid());
+    unlink(a.sun_path);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 8) != 0) {
+        perror("hostile plugin: listen");
+        return 1;
+    }
+    printf("1|1|unix|%s|grpc\n", a.sun_path);
+    fflush(stdout);
+    for (;;) {
+        int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        hostile_conn(fd, kind);
+    }
+}
+
+/* ---------------- host side helpers ---------------- */
+
+typedef struct watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_call;
+    long grandchild;
+} watch;
+
+static watch w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+/* The plugin's stderr lines arrive here. */
+static void capture(void *ctx, gp_log_level level, const char *name, const char *msg,
+                    const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx;
+    (void)level;
+    (void)name;
+    (void)kv;
+    (void)nkv;
+    long v;
+    pthread_mutex_lock(&w.mu);
+    if (strncmp(msg, "in-call ", 8) == 0)
+        w.in_call = 1;
+    else if (sscanf(msg, "grandchild %ld", &v) == 1)
+        w.grandchild = v;
+    pthread_cond_broadcast(&w.cv);
+    pthread_mutex_unlock(&w.mu);
+    if (getenv("GP_TEST_VERBOSE"))
+        fprintf(stderr, "  plugin: %s\n", msg);
+}
+
+static void watch_reset(void)
+{
+    pthread_mutex_lock(&w.mu);
+    w.in_call = 0;
+    w.grandchild = 0;
+    pthread_mutex_unlock(&w.mu);
+}
+
+/* Wait up to ms for *field to become non-zero. */
+static long watch_wait(long *lfield, int *ifield, int ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&w.mu);
+    while (!(lfield ? *lfield : *ifield))
+        if (pthread_cond_timedwait(&w.cv, &w.mu, &dl) == ETIMEDOUT)
+            break;
+    long v = lfield ? *lfield : *ifield;
+    pthread_mutex_unlock(&w.mu);
+    return v;
+}
+
+static gp_client_config config(const char *mode)
+{
+    static const char *argv[4];
+    argv[0] = self_exe;
+    argv[1] = "--gp-plugin";
+    argv[2] = mode;
+    argv[3] = NULL;
+    gp_client_config cfg = {
+        .argv = argv,
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .allowed_protocols = GP_PROTO_GRPC,
+        .start_timeout_ms = 10000,
+        .kill_grace_ms = 1000,
+        .logger = {.fn = capture, .level = GP_LOG_DEBUG},
+    };
+    return cfg;
+}
+
+/* Start mode and connect; dispense "kv". NULL client on failure (reported). */
+static gp_client *open_kv(gp_client_config *cfg, gp_stub **kv)
+{
+    gp_client *c = NULL;
+    *kv = NULL;
+    if (gp_client_new(cfg, &c) != GP_OK) {
+        GP_FAILF("gp_client_new: %s", gp_client_error(NULL));
+        return NULL;
+    }
+    gp_conn *conn;
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn);
+    if (rc == GP_OK)
+        rc = gp_conn_dispense(conn, "kv", kv, &st);
+    if (rc != GP_OK) {
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
+        gp_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+typedef struct call {
+    gp_stub *kv;
+    const char *key;
+    gp_err rc;
+    gp_status st;
+    struct timespec done;
+    atomic_int finished;
+} call;
+
+static void *call_thread(void *arg)
+{
+    call *cl = arg;
+    proto_GetRequest req = {.key = (char *)cl->key};
+    proto_GetResponse resp;
+    memset(&resp, 0, sizeof resp);
+    cl->rc = gp_invoke(cl->kv, &kv_get_method, &req, &resp, &cl->st);
+    gp_msg_release(proto_GetResponse_fields, &resp);
+    now(&cl->done);
+    atomic_store(&cl->finished, 1);
+    return NULL;
+}
+
+static long elapsed_ms(const struct timespec *a, const struct timespec *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Join t, waiting at most ms; false if the call is still running. */
+static bool join_within(pthread_t t, call *cl, int ms)
+{
+    struct timespec t0;
+    now(&t0);
+    while (!atomic_load(&cl->finished) && ms_since(&t0) < ms)
+        usleep(5000);
+    if (!atomic_load(&cl->finished))
+        return false;
+    pthread_join(t, NULL);
+    return true;
+}
+
+/* ---------------- the tests ---------------- */
+
+GP_TEST(plugin_killed_mid_call)
+{
+    watch_reset();
+    gp_client_config cfg = config("kv");
+    gp_stub *kv;
+    gp_client *c = open_kv(&cfg, &kv);
+    if (!c)
+        return;
+    pid_t pid = gp_client_pid(c);
+    call cl = {.kv = kv, .key = "hang"};
+    pthread_t t;
+    pthread_create(&t, NULL, call_thread, &cl);
+    GP_CHECK(watch_wait(NULL, &w.in_call, 5000));
+    struct timespec t0;
+    now(&t0);
+    kill(pid, SIGKILL);
+    if (!join_within(t, &cl, 5000)) {
+        GP_FAILF("call still running 5 s after the plugin was killed");
+        gp_client_kill(c);
+        pthread_join(t, NULL);
+    } else {
+        long ms = elapsed_ms(&t0, &cl.done);
+        if (ms >= 1000)
+            GP_FAILF("call failed %ld ms after SIGKILL; expected under 1000", ms);
+        GP_CHECK_INT(cl.rc, ==, GP_EEXITED);
+        GP_CHECK_CONTAINS(cl.st.msg, "plugin exited");
+        GP_CHECK_CONTAINS(cl.st.msg, "killed by signal 9");
+        GP_CHECK_CONTAINS(cl.st.msg, "during the call");
+    }
+    GP_CHECK(gp_client_exited(c));
+    /* Later calls fail the same way, quickly. */
+    proto_GetRequest req = {.key = "x"};
+    proto_GetResponse resp;
+    memset(&resp, 0, sizeof resp);
+    gp_status st;
+    GP_CHECK(gp_invoke(kv, &kv_get_method, &req, &resp, &st) != GP_OK);
+    gp_stub_free(kv);
+    gp_client_free(c);
+}
+
+static void stopped_mid_call(bool sigstop)
+{
+    watch_reset();
+    gp_client_config cfg = config("kv");
+    cfg.call_timeout_ms = 800;
+    gp_stub *kv;
+    gp_client *c = open_kv(&cfg, &kv);
+    if (!c)
+        return;
+    pid_t pid = gp_client_pid(c);
+    call cl = {.kv = kv, .key = sigstop ? "x" : "hang"};
+    if (sigstop)
+        kill(pid, SIGSTOP);
+    struct timespec t0;
+    now(&t0);
+    pthread_t t;
+    pthread_create(&t, NULL, call_thread, &cl);
+    if (!join_within(t, &cl, 5000)) {
+        GP_FAILF("call still running 5 s after its 800 ms deadline");
+        gp_client_kill(c);
+        pthread_join(t, NULL);
+    } else {
+        long ms = elapsed_ms(&t0, &cl.done);
+        GP_CHECK_INT(cl.rc, ==, GP_ETIMEDOUT);
+        if (ms < 700 || ms > 2000)
+            GP_FAILF("deadline ended the call after %ld ms; expected about 800", ms);
+        GP_CHECK_CONTAINS(cl.st.msg, "800 ms");
+    }
+    /* Kill still works: graceful Shutdown cannot be answered, so the grace
+     * period (1 s) passes and SIGKILL (which works on a stopped process)
+     * follows. */
+    now(&t0);
+    gp_client_kill(c);
+    long ms = ms_since(&t0);
+    if (ms > 4000)
+        GP_FAILF("kill took %ld ms; expected within grace (1000 ms) + shutdown call + 1 s", ms);
+    GP_CHECK(gp_client_exited(c));
+    GP_CHECK_INT(kill(pid, 0), ==, -1);
+    gp_stub_free(kv);
+    gp_client_free(c);
+}
+
+GP_TEST(plugin_handler_hangs_deadline_then_kill)
+{
+    stopped_mid_call(false);
+}
+
+GP_TEST(plugin_sigstopped_deadline_then_kill)
+{
+    stopped_mid_call(true);
+}
+
+/* --gp-host: start a kv plugin, print its pid, wait to be killed. */
+static int host_main(void)
+{
+    gp_client_config cfg = config("kv");
+    cfg.logger = (gp_logger){0};
+    gp_client *c;
+    gp_conn *conn;
+    if (gp_client_new(&cfg, &c) || gp_client_connect(c, &conn)) {
+        fprintf(stderr, "host: %s\n", gp_client_error(c));
+        return 1;
+    }
+    printf("%ld\n", (long)gp_client_pid(c));
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+GP_TEST(host_killed_takes_its_plugin)
+{
+    int p[2];
+    GP_CHECK_INT(pipe2(p, O_CLOEXEC), ==, 0);
+    pid_t host = fork();
+    if (host == 0) {
+        dup2(p[1], 1);
+        execl(self_exe, self_exe, "--gp-host", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char line[64] = "";
+    size_t n = 0;
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    while (n < sizeof line - 1 && poll(&pf, 1, 10000) > 0) {
+        ssize_t r = read(p[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (memchr(line, '\n', n))
+            break;
+    }
+    close(p[0]);
+    long plugin = strtol(line, NULL, 10);
+    if (plugin <= 0) {
+        GP_FAILF("host printed no plugin pid: \"%s\"", line);
+        kill(host, SIGKILL);
+        waitpid(host, NULL, 0);
+        return;
+    }
+    int pidfd = pidfd_open_((pid_t)plugin);
+    GP_CHECK(pidfd >= 0);
+    struct timespec t0;
+    now(&t0);
+    kill(host, SIGKILL);
+    int status;
+    waitpid(host, &status, 0);
+    if (pidfd >= 0) {
+        if (!pidfd_gone(pidfd, 1000))
+            GP_FAILF("plugin %ld still running 1 s after its host was killed", plugin);
+        else
+            GP_CHECK(ms_since(&t0) < 1000);
+        close(pidfd);
+    }
+    kill((pid_t)plugin, SIGKILL); /* in case */
+}
+
+GP_TEST(kill_reaches_the_grandchild)
+{
+    watch_reset();
+    gp_client_config cfg = config("forker");
+    gp_stub *kv;
+    gp_client *c = open_kv(&cfg, &kv);
+    if (!c)
+        return;
+    long g = watch_wait(&w.grandchild, NULL, 5000);
+    GP_CHECK(g > 0);
+    int gfd = g > 0 ? pidfd_open_((pid_t)g) : -1;
+    GP_CHECK(gfd >= 0);
+    gp_stub_free(kv);
+    gp_client_kill(c);
+    if (gfd >= 0) {
+        if (!pidfd_gone(gfd, 1000))
+            GP_FAILF("grandchild %ld survived the kill of its plugin", g);
+        close(gfd);
+    }
+    gp_client_free(c);
+}
+
+/* Children of this process: -1 = none (ECHILD), else 1 (some exist). */
+static int have_children(void)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+    return r < 0 && errno == ECHILD ? 0 : 1;
+}
+
+static int count_threads(void)
+{
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "r");
+    int n = -1;
+    while (f && fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static bool one_cycle(int i)
+{
+    gp_client_config cfg = config("kv");
+    cfg.logger = (gp_logger){.fn = capture, .level = GP_LOG_WARN};
+    gp_stub *kv;
+    gp_client *c = open_kv(&cfg, &kv);
+    if (!c) {
+        GP_FAILF("cycle %d: no client", i);
+        return false;
+    }
+    proto_PutRequest req = {.key = "k"};
+    proto_Empty resp;
+    gp_status st;
+    gp_err rc = gp_invoke(kv, &kv_put_method, &req, &resp, &st);
+    if (rc != GP_OK)
+        GP_FAILF("cycle %d: put: %s: %s", i, gp_strerror(rc), st.msg);
+    gp_stub_free(kv);
+    gp_client_free(c);
+    return rc == GP_OK;
+}
+
+GP_TEST(many_start_call_kill_cycles_leak_nothing)
+{
+#ifdef GP_FAULT_ASAN
+    int cycles = 200;
+#else
+    int cycles = 1000;
+#endif
+    const char *env = getenv("GP_FAULT_CYCLES");
+    if (env && *env)
+        cycles = atoi(env);
+    /* Warm-up: gRPC keeps a process-wide poller and a few threads. */
+    one_cycle(-1);
+    usleep(200 * 1000);
+    int fds = gp_test_count_fds(), threads = count_threads();
+    struct timespec t0;
+    now(&t0);
+    int i;
+    for (i = 0; i < cycles; i++)
+        if (!one_cycle(i))
+            break;
+    long ms = ms_since(&t0);
+    fprintf(stderr, "  %d start/call/kill cycles in %ld ms\n", i, ms);
+    GP_CHECK_INT(have_children(), ==, 0);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    /* gRPC's executor threads come and go on their own: give them time. */
+    int th = count_threads();
+    for (int k = 0; k < 50 && th > threads; k++) {
+        usleep(100 * 1000);
+        th = count_threads();
+    }
+    GP_CHECK_INT(th, <=, threads);
+}
+
+/* A plugin that handshakes correctly, then answers with `kind`. */
+static void hostile(const char *kind)
+{
+    gp_client_config cfg = config(kind);
+    /* No call deadline: the connect's own bounds must end it, except for
+     * a peer that says nothing at all: the health check then waits for
+     * the call deadline (30 s without one, as netrpc's Control.Ping). */
+    if (strcmp(kind, "silent") == 0)
+        cfg.call_timeout_ms = 2000;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    long rss0 = 0, rss1 = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%*d %ld", &rss0) != 1)
+        rss0 = 0;
+    if (f)
+        fclose(f);
+    struct timespec t0;
+    now(&t0);
+    gp_conn *conn = NULL;
+    gp_err rc = gp_client_connect(c, &conn);
+    long ms = ms_since(&t0);
+    f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%*d %ld", &rss1) != 1)
+        rss1 = 0;
+    if (f)
+        fclose(f);
+    pid_t pid = gp_client_pid(c);
+    if (getenv("GP_TEST_VERBOSE"))
+        fprintf(stderr, "  %s: %s after %ld ms: %s\n", kind, gp_strerror(rc), ms,
+                gp_client_error(c));
+    GP_CHECK(rc != GP_OK);
+    GP_CHECK(conn == NULL);
+    if (ms > 15000)
+        GP_FAILF("%s: connect failed only after %ld ms; expected within seconds", kind, ms);
+    GP_CHECK_CONTAINS(gp_client_error(c), "connect to plugin");
+    /* No plugin left running. */
+    GP_CHECK(gp_client_exited(c));
+    if (pid > 0)
+        GP_CHECK_INT(kill(pid, 0), ==, -1);
+    long grown_kib = (rss1 - rss0) * (sysconf(_SC_PAGESIZE) / 1024);
+    if (grown_kib > 64 * 1024)
+        GP_FAILF("%s: resident memory grew by %ld KiB during the connect", kind, grown_kib);
+    gp_client_free(c);
+}
+
+GP_TEST(hostile_random_bytes)
+{
+    hostile("random");
+}
+
+GP_TEST(hostile_forged_frame_length)
+{
+    hostile("bigframe");
+}
+
+GP_TEST(hostile_connection_reset)
+{
+    hostile("reset");
+}
+
+GP_TEST(hostile_silent_after_handshake)
+{
+    hostile("silent");
+}
+
+GP_TEST(host_writes_to_a_dead_plugin_no_sigpipe)
+{
+    signal(SIGPIPE, SIG_DFL); /* a host that never thought about it */
+    gp_client_config cfg = config("kv");
+    gp_stub *kv;
+    gp_client *c = open_kv(&cfg, &kv);
+    if (!c)
+        return;
+    pid_t pid = gp_client_pid(c);
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 50 && !gp_client_exited(c); i++)
+        usleep(20 * 1000);
+    GP_CHECK(gp_client_exited(c));
+    size_t n = 1 << 20;
+    uint8_t *big = calloc(1, n);
+    proto_PutRequest req = {.key = "k", .value = {.data = big, .len = n}};
+    for (int i = 0; i < 5; i++) {
+        proto_Empty resp;
+        gp_status st;
+        GP_CHECK(gp_invoke(kv, &kv_put_method, &req, &resp, &st) != GP_OK);
+    }
+    free(big);
+    gp_stub_free(kv);
+    gp_client_free(c);
+    /* Reaching here is the check: SIGPIPE would have killed the test. */
+}
+
+/* The plugin as a plain child of ours (not through gp_client), so we hold
+ * its stdout and stderr and can close them, as a dead host would. */
+GP_TEST(plugin_writes_to_a_dead_host_no_sigpipe)
+{
+    int out[2], err[2];
+    GP_CHECK_INT(pipe2(out, O_CLOEXEC), ==, 0);
+    GP_CHECK_INT(pipe2(err, O_CLOEXEC), ==, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        setenv(COOKIE_KEY, COOKIE_VALUE, 1);
+        setenv("PLUGIN_PROTOCOL_VERSIONS", "1", 1);
+        setenv("PLUGIN_UNIX_SOCKET_DIR", "/tmp", 1);
+        execl(self_exe, self_exe, "--gp-plugin", "kv", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    char line[512] = "";
+    size_t n = 0;
+    struct pollfd pf = {.fd = out[0], .events = POLLIN};
+    while (n < sizeof line - 1 && poll(&pf, 1, 10000) > 0) {
+        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (memchr(line, '\n', n))
+            break;
+    }
+    /* The host's ends of the pipes go away. */
+    close(out[0]);
+    close(err[0]);
+    char network[16] = "", address[300] = "";
+    if (sscanf(line, "%*u|%*u|%15[^|]|%299[^|]|", network, address) != 2) {
+        GP_FAILF("no handshake line from the plugin: \"%s\"", line);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return;
+    }
+    gp_reattach_config ra = {.protocol = GP_PROTO_GRPC, .protocol_version = 1, .pid = pid,
+                             .network = network, .address = address, .test = true};
+    gp_client_config cfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
+                            .call_timeout_ms = 200, .kill_grace_ms = 1000};
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    gp_conn *conn;
+    gp_stub *kv = NULL;
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn);
+    if (rc == GP_OK)
+        rc = gp_conn_dispense(conn, "kv", &kv, &st);
+    if (rc != GP_OK) {
+        GP_FAILF("reattach: %s: %s", gp_strerror(rc), gp_client_error(c));
+    } else {
+        call cl = {.kv = kv, .key = "slow-big"};
+        call_thread(&cl);
+        GP_CHECK_INT(cl.rc, ==, GP_ETIMEDOUT);
+        gp_stub_free(kv);
+    }
+    /* Test mode: this closes our connection and leaves the plugin alone;
+     * its handler then writes 1 MiB to the closed socket and lines to the
+     * closed pipes. */
+    gp_client_free(c);
+    usleep(1500 * 1000);
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid && WIFSIGNALED(status))
+        GP_FAILF("plugin died of signal %d after its host went away", WTERMSIG(status));
+    else
+        GP_CHECK_INT(r, ==, 0);
+    if (r == 0) {
+        /* Still serving: a new host can talk to it and stop it. */
+        ra.test = false;
+        GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+        rc = gp_client_connect(c, &conn);
+        if (rc != GP_OK)
+            GP_FAILF("reattach after: %s: %s", gp_strerror(rc), gp_client_error(c));
+        else
+            GP_CHECK_INT(gp_conn_ping(conn, &st), ==, GP_OK);
+        gp_client_free(c);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+        return 2;
+    self_exe[n] = '\0';
+    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0) {
+        if (strcmp(argv[2], "kv") == 0)
+            return serve_kv();
+        if (strcmp(argv[2], "forker") == 0)
+            return forker_main();
+        return hostile_main(argv[2]);
+    }
+    if (argc >= 2 && strcmp(argv[1], "--gp-host") == 0)
+        return host_main();
+    const char *only = getenv("GP_FAULT_ONLY");
+#define RUN(t)                                                                                   \
+    do {                                                                                         \
+        if (!only || strstr(#t, only))                                                           \
+            GP_RUN(t);                                                                           \
+    } while (0)
+    RUN(plugin_killed_mid_call);
+    RUN(plugin_handler_hangs_deadline_then_kill);
+    RUN(plugin_sigstopped_deadline_then_kill);
+    RUN(host_killed_takes_its_plugin);
+    RUN(kill_reaches_the_grandchild);
+    RUN(hostile_random_bytes);
+    RUN(hostile_forged_frame_length);
+    RUN(hostile_connection_reset);
+    RUN(hostile_silent_after_handshake);
+    RUN(host_writes_to_a_dead_plugin_no_sigpipe);
+    RUN(plugin_writes_to_a_dead_host_no_sigpipe);
+    RUN(many_start_call_kill_cycles_leak_nothing);
+    return gp_test_done();
+}
