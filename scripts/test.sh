@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Bazel test in each configuration (plain, then ASan+UBSan) and
 # ends with one line "N passed, N failed" (one count per test target and
-# configuration). Exit status is non-zero when anything failed.
+# configuration), then fuzzes every libFuzzer target for a few seconds
+# (scripts/fuzz.sh; one count per target). Exit status is non-zero when
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -43,6 +43,26 @@ static int good_plugin(const char *network)
     return gp_serve(&cfg);
 }
 
+#define PKI "transport/tls/testdata/userpki/"
+
+/* gp_serve with the user's TLS (the test PKI's server certificate). */
+static int user_tls_plugin(void)
+{
+    static const gp_service noop = {.name = "noop"};
+    gp_tls_config tls = {.cert = {.path = PKI "server.pem"},
+                         .key = {.path = PKI "server.key"},
+                         .ca = {.path = PKI "ca.pem"}};
+    gp_serve_config cfg = {
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .services = &noop,
+        .nservices = 1,
+        .tls = &tls,
+    };
+    return gp_serve(&cfg);
+}
+
 static int die(const char *what, const char *err)
 {
     fprintf(stderr, "test plugin: %s: %s\n", what, err);
@@ -250,9 +270,9 @@ GP_TEST(plugin_refuses_the_hosts_cert)
     gp_client_config cfg = config("distrust-host", true);
     GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
     GP_CHECK_CONTAINS(e, "the plugin at unix /tmp/gp-tls-test-");
-    GP_CHECK_CONTAINS(e, "TLS connection refused by the plugin");
-    GP_CHECK_CONTAINS(e, "it did not accept this host's certificate");
+    GP_CHECK_CONTAINS(e, "TLS session with the plugin at unix /tmp/gp-tls-test-");
     GP_CHECK_CONTAINS(e, "a TLS handshake of our own says: tls: the server");
+    GP_CHECK_CONTAINS(e, "refused this client's certificate");
     fprintf(stderr, "(the host's words: %s)\n", e);
 }
 
@@ -333,6 +353,61 @@ GP_TEST(config_checks)
     GP_CHECK_CONTAINS(e, "tls config");
 }
 
+GP_TEST(user_tls_both_sides)
+{
+    gp_tls_config tls = {.cert = {.path = PKI "client.pem"},
+                         .key = {.path = PKI "client_encrypted.key"},
+                         .key_password = "secret",
+                         .ca = {.path = PKI "ca.pem"}};
+    gp_client_config cfg = config("user-tls", false);
+    cfg.tls = &tls;
+    gp_client *c;
+    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    gp_conn *conn = NULL;
+    gp_err rc = gp_client_connect(c, &conn);
+    if (rc)
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
+    gp_status st;
+    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+    /* Reattach with the same TLS config. */
+    gp_reattach_config ra;
+    GP_CHECK_INT(gp_client_reattach_config(c, &ra), ==, GP_OK);
+    gp_client_config rcfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
+                             .kill_grace_ms = 3000, .tls = &tls};
+    gp_client *again;
+    GP_CHECK_INT(gp_client_new(&rcfg, &again), ==, GP_OK);
+    gp_conn *conn2 = NULL;
+    rc = gp_client_connect(again, &conn2);
+    if (rc)
+        GP_FAILF("reattach over TLS: %s: %s", gp_strerror(rc), gp_client_error(again));
+    GP_CHECK(conn2 && gp_conn_ping(conn2, &st) == GP_OK);
+    gp_client_free(again);
+    gp_client_free(c);
+
+    /* The plugin's certificate is for "localhost", not this name. */
+    char e[8192];
+    tls.server_name = "plugin.example";
+    cfg.tls = &tls;
+    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_CONTAINS(e, "TLS session with the plugin at unix /");
+    GP_CHECK_CONTAINS(e, "a TLS handshake of our own says: tls: peer certificate not trusted");
+    GP_CHECK_CONTAINS(e, "(the server's certificate, checked by this client)");
+
+    /* AutoMTLS against a plugin with its own TLS: it sends no field 6. */
+    cfg = config("user-tls", true);
+    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_CONTAINS(e, "expected the plugin's certificate in handshake field 6");
+
+    /* The host's own certificate as its CA: the plugin's is not trusted. */
+    gp_tls_config self = {.cert = {.path = PKI "client.pem"},
+                          .key = {.path = PKI "client.key"},
+                          .ca = {.path = PKI "client.pem"}};
+    cfg = config("user-tls", false);
+    cfg.tls = &self;
+    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_CONTAINS(e, "certificate verify failed");
+}
+
 /* ---- a host that is not ours: no client certificate, or one the plugin
  * does not trust, against gp_serve ---- */
 
@@ -404,7 +479,7 @@ GP_TEST(plugin_refuses_hosts_without_its_cert)
                                        sizeof err);
     GP_CHECK_INT(rc, ==, GP_ETLS);
     GP_CHECK(conn == NULL);
-    GP_CHECK_CONTAINS(err, "TLS connection refused by the plugin at unix /");
+    GP_CHECK_CONTAINS(err, "TLS session with the plugin at unix /");
     /* A certificate, but not the one the plugin was given. */
     gp__grpc_tls wrong = {.root_pem = root, .cert_pem = stranger.cert_pem,
                           .key_pem = stranger.key_pem};
@@ -434,6 +509,8 @@ int main(int argc, char **argv)
             return good_plugin(NULL);
         if (strcmp(argv[2], "good-tcp") == 0)
             return good_plugin("tcp");
+        if (strcmp(argv[2], "user-tls") == 0)
+            return user_tls_plugin();
         if (strcmp(argv[2], "no-automtls") == 0) {
             unsetenv("PLUGIN_CLIENT_CERT");
             return good_plugin(NULL);
@@ -454,6 +531,7 @@ int main(int argc, char **argv)
     GP_RUN(cert_offered_to_a_host_without_tls);
     GP_RUN(plugin_refuses_bad_host_certs);
     GP_RUN(config_checks);
+    GP_RUN(user_tls_both_sides);
     GP_RUN(plugin_refuses_hosts_without_its_cert);
     return gp_test_done();
 }

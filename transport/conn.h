@@ -20,7 +20,28 @@ typedef struct gp_conn_ops {
     gp_err (*shutdown)(gp_conn *c, int timeout_ms, gp_status *st);
     /* Close the connection and free it. Pending calls fail with GP_ECLOSED. */
     void (*close)(gp_conn *c);
+    /* The connection's broker (include/goplugin/broker.h); NULL: none. */
+    struct gp_broker *(*broker)(gp_conn *c);
+    /* Start a streaming call (goplugin/conn.h gp_call_open; m is checked
+     * streaming). NULL: the wire has none (netrpc). */
+    gp_err (*call_open)(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
 } gp_conn_ops;
+
+/* A streaming call; each wire (and side) implements the ops and embeds
+ * struct gp_call first. transport/call.c dispatches the public calls. */
+typedef struct gp_call_ops {
+    gp_err (*send)(gp_call *c, const void *msg, gp_status *st);
+    gp_err (*close_send)(gp_call *c, gp_status *st);
+    gp_err (*recv)(gp_call *c, void *msg, gp_status *st);
+    gp_err (*finish)(gp_call *c, gp_status *st);
+    void (*cancel)(gp_call *c);
+    void (*free)(gp_call *c);   /* NULL: not the caller's to free (plugin side) */
+} gp_call_ops;
+
+struct gp_call {
+    const gp_call_ops *ops;
+    const gp_method *m;
+};
 
 struct gp_conn {
     const gp_conn_ops *ops;

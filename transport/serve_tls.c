@@ -9,16 +9,17 @@
 #include "transport/tls/certfield.h"
 #include "transport/tls/pem.h"
 
-static gp_err auto_mtls(gp__serve_tls *t, const char *env_cert, char *err, size_t errlen)
+gp_err gp__serve_tls_host_cert(const char *pem, char **host_pem, char *err, size_t errlen)
 {
+    *host_pem = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     char why[768];
-    gp_err e = gp__tls_pem_to_der(env_cert, &der, &der_len, why, sizeof why);
+    gp_err e = gp__tls_pem_to_der(pem, &der, &der_len, why, sizeof why);
     if (e != GP_OK) {
         gp_strbuf q;
         gp_strbuf_init(&q);
-        gp_strbuf_quote(&q, env_cert, strlen(env_cert), 60);
+        gp_strbuf_quote(&q, pem, strlen(pem), 60);
         snprintf(err, errlen,
                  "AutoMTLS: the plugin refuses the host's certificate: PLUGIN_CLIENT_CERT is "
                  "not a PEM certificate (%s); got %s",
@@ -29,12 +30,19 @@ static gp_err auto_mtls(gp__serve_tls *t, const char *env_cert, char *err, size_
     e = gp__tls_autocert_check(der, der_len, false, "the host's PLUGIN_CLIENT_CERT", why,
                                sizeof why);
     if (e == GP_OK)
-        e = gp__tls_der_to_pem(der, der_len, &t->host_pem, why, sizeof why);
+        e = gp__tls_der_to_pem(der, der_len, host_pem, why, sizeof why);
     free(der);
-    if (e != GP_OK) {
+    if (e != GP_OK)
         snprintf(err, errlen, "AutoMTLS: the plugin refuses the host's certificate: %s", why);
+    return e;
+}
+
+static gp_err auto_mtls(gp__serve_tls *t, const char *env_cert, char *err, size_t errlen)
+{
+    char why[768];
+    gp_err e = gp__serve_tls_host_cert(env_cert, &t->host_pem, err, errlen);
+    if (e != GP_OK)
         return e;
-    }
     if ((e = gp__tls_certgen(NULL, &t->own, why, sizeof why)) != GP_OK ||
         (e = gp__tls_certfield_encode(t->own.cert_der, t->own.cert_der_len, &t->cert_b64, why,
                                       sizeof why)) != GP_OK) {

@@ -40,4 +40,11 @@ gp_err gp__serve_tls_apply(const gp__serve_tls *t, const gp__wire *w, void *srv,
 
 void gp__serve_tls_free(gp__serve_tls *t);
 
+/* The AutoMTLS check of the host's certificate (PLUGIN_CLIENT_CERT, a
+ * NUL-terminated PEM text from the peer): parse, fit for client use, valid
+ * now. *host_pem gets it re-encoded (only that certificate, nothing else
+ * from the text), malloc'd. Errors: GP_ETLS, GP_EINVAL, GP_ENOMEM, with
+ * the offending text quoted. */
+gp_err gp__serve_tls_host_cert(const char *pem, char **host_pem, char *err, size_t errlen);
+
 #endif

@@ -233,6 +233,9 @@ int gp_serve(const gp_serve_config *cfg)
         gp_logf(&log, GP_LOG_ERROR, "", &kv, 1, "plugin init error");
         return 1;
     }
+    if (tls.on) /* go-plugin's words */
+        gp_logf(&log, GP_LOG_INFO, "", NULL, 0, "%s",
+                tls.cert_b64 ? "configuring server automatic mTLS" : "configuring server TLS");
 
     sig_watch watch;
     memset(&watch, 0, sizeof watch);

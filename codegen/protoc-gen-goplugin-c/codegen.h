@@ -42,9 +42,26 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp);
 void gp__cg_response_free(gp__cg_response *resp);
 
 /* Emitters for one file. On error `err` has the reason (GP_EINVAL). */
-gp_err gp__cg_emit_header(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err);
-gp_err gp__cg_emit_source(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err);
-gp_err gp__cg_emit_options(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err);
+gp_err gp__cg_emit_header(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                          gp_strbuf *err);
+gp_err gp__cg_emit_source(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                          gp_strbuf *err);
+gp_err gp__cg_emit_options(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                           gp_strbuf *err);
+/* The static gob types (goplugin/gob.h) of every message f's RPCs reach,
+ * named gob_<nanopb C name>; `req` supplies the imported files. */
+gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                       gp_strbuf *err);
+
+/* Streaming RPCs (emit_stream.c), for service prefix `n`: the typed
+ * client and handler functions (declarations, or definitions when
+ * `define`), the vtable member, and the static gp_stream_handler
+ * trampoline n_M_stream. */
+void gp__cg_stream_client(gp_strbuf *b, const char *n,
+                          const google_protobuf_MethodDescriptorProto *m, int define);
+void gp__cg_stream_entry(gp_strbuf *b, const google_protobuf_MethodDescriptorProto *m);
+void gp__cg_stream_trampoline(gp_strbuf *b, const char *n,
+                              const google_protobuf_MethodDescriptorProto *m);
 
 /* Names (names.c). */
 

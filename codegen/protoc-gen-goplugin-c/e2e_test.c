@@ -1,6 +1,7 @@
-/* Generated code over the real gRPC wire: this binary re-executes itself as
- * a plugin serving two generated services (proto.KV and gp.test.wide.Wider)
- * through gp_serve, and as the host calls them through the generated stubs,
+/* Generated code over the real wires: this binary re-executes itself as a
+ * plugin serving two generated services (proto.KV and gp.test.wide.Wider)
+ * through gp_serve, over grpc and then over netrpc (the generated gob
+ * descriptors), and as the host calls them through the generated stubs,
  * field for field. */
 #include "codegen/protoc-gen-goplugin-c/testdata/kv.gp.h"
 #include "codegen/protoc-gen-goplugin-c/wide_fixture.h"
@@ -9,9 +10,11 @@
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COOKIE_KEY "GP_CODEGEN_E2E"
 #define COOKIE_VALUE "generated"
@@ -90,11 +93,97 @@ static gp_err wide_echo(void *impl, const gp_test_wide_Wide *req, gp_test_wide_W
     return e;
 }
 
-static int plugin_main(void)
+/* Streaming handlers (grpc only). Watch sends req.f_int32 messages
+ * numbered 0.. (f_int64), then finishes OK; f_int32 < 0 sends -f_int32 and
+ * then fails; f_int32 >= 1000000 streams until the host cancels. Upload
+ * counts Wide messages and refuses one whose oneof text is "fail". Chat
+ * answers each Scalars with f_int64 doubled. Where reports (f_int32) how
+ * many handlers saw their call cancelled. */
+static atomic_int cancelled_streams;
+
+static gp_err wide_watch(void *impl, const gp_test_wide_Scalars *req, gp_call *call,
+                         gp_status *st)
+{
+    (void)impl;
+    long n = req->f_int32 < 0 ? -(long)req->f_int32 : req->f_int32;
+    for (long i = 0; i < n; i++) {
+        gp_test_wide_Scalars out = {.f_int64 = i, .f_string = "tick"};
+        gp_err e = gp_test_wide_Wider_Watch_reply(call, &out, st);
+        if (e != GP_OK) {
+            atomic_fetch_add(&cancelled_streams, 1);
+            return e;
+        }
+    }
+    if (req->f_int32 < 0) {
+        snprintf(st->msg, sizeof st->msg, "watch failed after %ld messages", n);
+        return GP_EINVAL;
+    }
+    return GP_OK;
+}
+
+static gp_err wide_upload(void *impl, gp_call *call, gp_status *st)
+{
+    (void)impl;
+    for (int count = 0;; count++) {
+        gp_test_wide_Wide in = {0};
+        gp_err e = gp_test_wide_Wider_Upload_next(call, &in, st);
+        if (e == GP_EOF) {
+            if (count != 3) {
+                snprintf(st->msg, sizeof st->msg, "upload: expected 3 messages, got %d", count);
+                return GP_EINVAL;
+            }
+            google_protobuf_Empty done = {0};
+            return gp_test_wide_Wider_Upload_reply(call, &done, st);
+        }
+        if (e != GP_OK)
+            return e;
+        int fail = in.which_choice == gp_test_wide_Wide_text_tag && in.choice.text &&
+                   strcmp(in.choice.text, "fail") == 0;
+        int ok = in.tags_count == 3 && in.has_scalars && in.scalars.f_sint64 == -(1LL << 40);
+        gp_msg_release(gp_test_wide_Wide_fields, &in);
+        if (fail || !ok) {
+            snprintf(st->msg, sizeof st->msg, "upload refused at message %d (%s)", count,
+                     fail ? "asked to fail" : "fields differ");
+            return GP_EINVAL;
+        }
+    }
+}
+
+static gp_err wide_chat(void *impl, gp_call *call, gp_status *st)
+{
+    (void)impl;
+    for (;;) {
+        gp_test_wide_Scalars in = {0};
+        gp_err e = gp_test_wide_Wider_Chat_next(call, &in, st);
+        if (e == GP_EOF)
+            return GP_OK;
+        if (e != GP_OK)
+            return e;
+        gp_test_wide_Scalars out = {.f_int64 = in.f_int64 * 2, .f_string = in.f_string};
+        e = gp_test_wide_Wider_Chat_reply(call, &out, st);
+        gp_msg_release(gp_test_wide_Scalars_fields, &in);
+        if (e != GP_OK)
+            return e;
+    }
+}
+
+static gp_err wide_where(void *impl, const gp_test_common_Point *req, gp_test_wide_Scalars *resp,
+                         gp_status *st)
+{
+    (void)impl;
+    (void)req;
+    (void)st;
+    resp->f_int32 = atomic_load(&cancelled_streams);
+    return GP_OK;
+}
+
+static int plugin_main(const char *wire)
 {
     static store kv_store = {.mu = PTHREAD_MUTEX_INITIALIZER};
     static const proto_KV_server kv_vt = {.Get = kv_get, .Put = kv_put};
-    static const gp_test_wide_Wider_server wide_vt = {.Echo = wide_echo}; /* the rest: NULL */
+    static const gp_test_wide_Wider_server wide_vt = {
+        .Echo = wide_echo, .Where = wide_where, .Watch = wide_watch, .Upload = wide_upload,
+        .Chat = wide_chat}; /* the rest: NULL */
     static proto_KV_service kv;
     static gp_test_wide_Wider_service wide;
     gp_service services[2];
@@ -106,7 +195,7 @@ static int plugin_main(void)
                       .magic_cookie_value = COOKIE_VALUE},
         .services = services,
         .nservices = 2,
-        .protocol = GP_PROTO_GRPC,
+        .protocol = strcmp(wire, "netrpc") == 0 ? GP_PROTO_NETRPC : GP_PROTO_GRPC,
     };
     int rc = gp_serve(&cfg);
     free(kv_store.key);
@@ -119,15 +208,17 @@ static int plugin_main(void)
 static gp_client *client;
 static gp_conn *conn;
 
+static const char *wire = "grpc";
+
 static int connect_plugin(void)
 {
-    const char *argv[] = {"/proc/self/exe", "plugin", NULL};
+    const char *argv[] = {"/proc/self/exe", "plugin", wire, NULL};
     gp_client_config cfg = {
         .argv = argv,
         .handshake = {.protocol_version = 1,
                       .magic_cookie_key = COOKIE_KEY,
                       .magic_cookie_value = COOKIE_VALUE},
-        .allowed_protocols = GP_PROTO_GRPC,
+        .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
         .start_timeout_ms = 20000,
         .logger = {.level = GP_LOG_WARN},
     };
@@ -138,8 +229,9 @@ static int connect_plugin(void)
     return 0;
 }
 
-GP_TEST(kv_over_grpc)
+GP_TEST(kv_calls)
 {
+    GP_CHECK_STR(gp_conn_protocol(conn), wire);
     gp_stub *kv = NULL;
     gp_status st = {0};
     GP_CHECK_INT(gp_conn_dispense(conn, "kv", &kv, &st), ==, GP_OK);
@@ -162,7 +254,7 @@ GP_TEST(kv_over_grpc)
     gp_stub_free(kv);
 }
 
-GP_TEST(wide_over_grpc)
+GP_TEST(wide_calls)
 {
     gp_stub *wide = NULL;
     gp_status st = {0};
@@ -173,6 +265,8 @@ GP_TEST(wide_over_grpc)
     wide_fixture_fill(&fx);
     gp_test_wide_Wide resp = {0};
     GP_CHECK_INT(gp_test_wide_Wider_Echo(wide, &fx.msg, &resp, &st), ==, GP_OK);
+    if (st.err)
+        fprintf(stderr, "Echo over %s: %s\n", wire, st.msg);
     wide_fixture_check(&resp);
     gp_msg_release(gp_test_wide_Wider_Echo_method.resp_pb, &resp);
     wide_fixture_free(&fx);
@@ -184,16 +278,166 @@ GP_TEST(wide_over_grpc)
     gp_stub_free(wide);
 }
 
+/* ---- streaming ---- */
+
+GP_TEST(streams)
+{
+    gp_stub *wide = NULL;
+    gp_status st = {0};
+    GP_CHECK_INT(gp_conn_dispense(conn, "wide", &wide, &st), ==, GP_OK);
+    if (!wide)
+        return;
+    gp_call *call = NULL;
+    gp_test_wide_Scalars req = {.f_int32 = 3};
+    if (strcmp(wire, "netrpc") == 0) {
+        GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_EUNSUPPORTED);
+        GP_CHECK_CONTAINS(st.msg, "streaming RPCs need the grpc protocol (method "
+                                  "/gp.test.wide.Wider/Watch)");
+        GP_CHECK(call == NULL);
+        GP_CHECK_INT(gp_test_wide_Wider_Chat_open(wide, &call, &st), ==, GP_EUNSUPPORTED);
+        gp_stub_free(wide);
+        return;
+    }
+
+    /* Server streaming: three messages, then the end. */
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    for (int i = 0; call && i < 3; i++) {
+        gp_test_wide_Scalars ev = {0};
+        GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &ev, &st), ==, GP_OK);
+        GP_CHECK_INT(ev.f_int64, ==, i);
+        GP_CHECK_STR(ev.f_string, "tick");
+        gp_msg_release(gp_test_wide_Scalars_fields, &ev);
+    }
+    gp_test_wide_Scalars none = {0};
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &none, &st), ==, GP_EOF);
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &none, &st), ==, GP_EOF);
+    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_OK);
+    gp_call_free(call);
+    call = NULL;
+
+    /* A server that fails mid-stream: two messages, then its error. */
+    req.f_int32 = -2;
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    int got = 0;
+    gp_err e;
+    gp_test_wide_Scalars ev = {0};
+    while ((e = gp_test_wide_Wider_Watch_recv(call, &ev, &st)) == GP_OK) {
+        got++;
+        gp_msg_release(gp_test_wide_Scalars_fields, &ev);
+    }
+    GP_CHECK_INT(got, ==, 2);
+    GP_CHECK_INT(e, ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "watch failed after 2 messages");
+    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_EREMOTE);
+    gp_call_free(call);
+    call = NULL;
+
+    /* Client streaming: three full messages, then the one response. */
+    wide_fixture fx;
+    wide_fixture_fill(&fx);
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_open(wide, &call, &st), ==, GP_OK);
+    for (int i = 0; call && i < 3; i++)
+        GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_OK);
+    google_protobuf_Empty empty = {0};
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_ESTATE);
+    gp_call_free(call);
+    call = NULL;
+
+    /* ... and one the server refuses mid-way: its words come back. */
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_open(wide, &call, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_OK);
+    fx.msg.which_choice = gp_test_wide_Wide_text_tag;
+    fx.msg.choice.text = "fail";
+    gp_test_wide_Wider_Upload_send(call, &fx.msg, &st); /* may already see the end */
+    GP_CHECK_INT(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "upload refused at message 1 (asked to fail)");
+    gp_call_free(call);
+    call = NULL;
+    wide_fixture_free(&fx);
+
+    /* Bidi: each answer as it comes. */
+    GP_CHECK_INT(gp_test_wide_Wider_Chat_open(wide, &call, &st), ==, GP_OK);
+    for (int i = 1; call && i <= 3; i++) {
+        gp_test_wide_Scalars q = {.f_int64 = i, .f_string = "q"}, a = {0};
+        GP_CHECK_INT(gp_test_wide_Wider_Chat_send(call, &q, &st), ==, GP_OK);
+        GP_CHECK_INT(gp_test_wide_Wider_Chat_recv(call, &a, &st), ==, GP_OK);
+        GP_CHECK_INT(a.f_int64, ==, 2 * i);
+        GP_CHECK_STR(a.f_string, "q");
+        gp_msg_release(gp_test_wide_Scalars_fields, &a);
+    }
+    GP_CHECK_INT(gp_call_close_send(call, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_test_wide_Wider_Chat_recv(call, &none, &st), ==, GP_EOF);
+    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_OK);
+    gp_call_free(call);
+    call = NULL;
+
+    /* Cancelled mid-way: the host stops reading an endless stream; the
+     * plugin's handler sees its send fail and returns. */
+    req.f_int32 = 1000000;
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    for (int i = 0; call && i < 5; i++) {
+        GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &ev, &st), ==, GP_OK);
+        gp_msg_release(gp_test_wide_Scalars_fields, &ev);
+    }
+    gp_call_cancel(call);
+    do /* messages already in flight may still arrive */
+        gp_msg_release(gp_test_wide_Scalars_fields, &ev);
+    while ((e = gp_test_wide_Wider_Watch_recv(call, &ev, &st)) == GP_OK);
+    GP_CHECK_INT(e, ==, GP_ECLOSED);
+    GP_CHECK_CONTAINS(st.msg, "the call was cancelled");
+    gp_call_free(call);
+    call = NULL;
+    gp_test_wide_Scalars seen = {0};
+    gp_test_common_Point pt = {0};
+    for (int i = 0; i < 200; i++) {
+        GP_CHECK_INT(gp_test_wide_Wider_Where(wide, &pt, &seen, &st), ==, GP_OK);
+        if (seen.f_int32 >= 1)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    GP_CHECK_INT(seen.f_int32, ==, 1);
+
+    /* A method the plugin does not serve, and a unary method as a stream. */
+    static const gp_method nope = {.grpc_path = "/gp.test.wide.Wider/Nope",
+                                   .netrpc_name = "Plugin.Nope",
+                                   .req_pb = gp_test_wide_Scalars_fields,
+                                   .resp_pb = gp_test_wide_Scalars_fields,
+                                   .kind = GP_BIDI_STREAM};
+    GP_CHECK_INT(gp_call_open(wide, &nope, &call, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_call_recv(call, &none, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(st.msg, "unknown method /gp.test.wide.Wider/Nope");
+    gp_call_free(call);
+    call = NULL;
+    GP_CHECK_INT(gp_call_open(wide, &gp_test_wide_Wider_Echo_method, &call, &st), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "is a unary method");
+
+    /* A call left open when the stub goes: freeing it later is fine. */
+    req.f_int32 = 1000000;
+    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    gp_stub_free(wide);
+    gp_call_free(call);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "plugin") == 0)
-        return plugin_main();
-    if (connect_plugin() != 0) {
+    if (argc > 2 && strcmp(argv[1], "plugin") == 0)
+        return plugin_main(argv[2]);
+    static const char *const wires[] = {"grpc", "netrpc"};
+    for (size_t i = 0; i < 2; i++) {
+        wire = wires[i];
+        fprintf(stderr, "-- over %s\n", wire);
+        if (connect_plugin() != 0) {
+            gp_client_free(client);
+            return 1;
+        }
+        GP_RUN(kv_calls);
+        GP_RUN(wide_calls);
+        GP_RUN(streams);
         gp_client_free(client);
-        return 1;
+        client = NULL;
+        conn = NULL;
     }
-    GP_RUN(kv_over_grpc);
-    GP_RUN(wide_over_grpc);
-    gp_client_free(client);
     return gp_test_done();
 }

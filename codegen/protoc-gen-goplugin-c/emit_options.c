@@ -102,8 +102,10 @@ static int in_real_oneof(const field_desc *fd)
     return fd->has_oneof_index && !fd->proto3_optional;
 }
 
-gp_err gp__cg_emit_options(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err)
+gp_err gp__cg_emit_options(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                           gp_strbuf *err)
 {
+    (void)req;
     if (f->package && *f->package && !gp__cg_is_ident(f->package, 1)) {
         gp_strbuf_printf(err, "%s: package ", f->name);
         gp_strbuf_quote(err, f->package, strlen(f->package), 80);

@@ -151,6 +151,13 @@ static void banner(gp_strbuf *b, const gp__cg_file *f)
                      f->name);
 }
 
+/* "gob_pkg_Msg": the static gob type emit_gob.c writes for ".pkg.Msg". */
+static void gob_ident(gp_strbuf *b, const char *type)
+{
+    gp_strbuf_append(b, "gob_");
+    gp__cg_append_c_name(b, type);
+}
+
 /* A type as the .proto spells it: relative to the file's package when
  * inside it ("Wide"), else fully qualified ("google.protobuf.Empty"). */
 static void proto_type_name(gp_strbuf *b, const gp__cg_file *f, const char *type)
@@ -160,23 +167,6 @@ static void proto_type_name(gp_strbuf *b, const gp__cg_file *f, const char *type
     if (pl && strncmp(t, f->package, pl) == 0 && t[pl] == '.')
         t += pl + 1;
     gp_strbuf_append(b, t);
-}
-
-/* "Watch, Upload: streaming; no stubs yet ..." for the service's streaming
- * RPCs, if any. */
-static void streaming_note(gp_strbuf *b, const service_desc *s, const char *what)
-{
-    gp_strbuf names;
-    gp_strbuf_init(&names);
-    for (pb_size_t j = 0; j < s->method_count; j++)
-        if (is_streaming(&s->method[j]))
-            gp_strbuf_printf(&names, "%s%s", names.len ? ", " : "", s->method[j].name);
-    if (names.len)
-        gp_strbuf_printf(b,
-                         "/* Streaming RPCs (%s): %s yet, goplugin-c has no streaming\n"
-                         " * call or handler API; their descriptors above are complete. */\n",
-                         str(&names), what);
-    gp_strbuf_free(&names);
 }
 
 static void register_head(gp_strbuf *b, const char *n, const char *tail)
@@ -247,19 +237,34 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_free(&rs);
     }
 
-    streaming_note(b, s, "no stubs");
+    if (nu < s->method_count)
+        gp_strbuf_append(b,
+                         "\n/* Streaming RPCs (grpc wire only; goplugin/conn.h gp_call). Client:\n"
+                         " * _open starts the call (a server-streaming one sends its request\n"
+                         " * and closes the send side), _send/_recv move messages (_recv gives\n"
+                         " * GP_EOF after the last; free each message with gp_msg_release),\n"
+                         " * _close_and_recv ends a client stream and takes the one response;\n"
+                         " * then gp_call_free. Handler: _next receives (GP_EOF when the host\n"
+                         " * closed its side), _reply sends. */\n");
+    for (pb_size_t j = 0; j < s->method_count; j++)
+        if (is_streaming(&s->method[j]))
+            gp__cg_stream_client(b, n, &s->method[j], 0);
 
     gp_strbuf_printf(b,
-                     "\n/* Server: the plugin's implementation, one function per unary RPC, each\n"
-                     " * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`\n"
-                     " * is zeroed and filled with malloc'd pointers that the transport frees.\n"
-                     " * A NULL entry answers GP_EUNSUPPORTED \"not implemented\". */\n"
+                     "\n/* Server: the plugin's implementation, one function per RPC. Unary ones\n"
+                     " * are called as a gp_handler (goplugin/server.h): `req` is borrowed,\n"
+                     " * `resp` is zeroed and filled with malloc'd pointers that the transport\n"
+                     " * frees. Streaming ones run on a thread of their own per call until they\n"
+                     " * return (a server-streaming one gets its request, borrowed). A NULL\n"
+                     " * entry answers GP_EUNSUPPORTED \"not implemented\". */\n"
                      "typedef struct %s_server {\n",
                      n);
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m))
+        if (is_streaming(m)) {
+            gp__cg_stream_entry(b, m);
             continue;
+        }
         gp_strbuf head, rq, rs;
         gp_strbuf_init(&head);
         gp_strbuf_init(&rq);
@@ -272,13 +277,12 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_free(&rq);
         gp_strbuf_free(&rs);
     }
-    if (nu == 0)
-        gp_strbuf_append(b, "    char unused_; /* no unary RPCs */\n");
-    if (nu < s->method_count)
-        gp_strbuf_append(b, "    /* streaming RPCs have no entry: no handler API yet */\n");
+    if (s->method_count == 0)
+        gp_strbuf_append(b, "    char unused_; /* no RPCs */\n");
     gp_strbuf_printf(b, "} %s_server;\n\n", n);
 
-    gp_strbuf_printf(b, "#define %s_SERVED_METHODS %zu\n\n", n, nu);
+    gp_strbuf_printf(b, "#define %s_SERVED_METHODS %zu\n", n, nu);
+    gp_strbuf_printf(b, "#define %s_SERVED_STREAMS %zu\n\n", n, (size_t)s->method_count - nu);
     gp_strbuf_printf(b,
                      "/* A served %s: its gp_service and what the handlers\n"
                      " * need. Storage is the caller's (static, or alive until gp_serve\n"
@@ -286,10 +290,12 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
                      "typedef struct %s_service {\n"
                      "    gp_service service; /* pass this (a copy is fine) to gp_serve */\n"
                      "    gp_service_method methods[%zu];\n"
+                     "    gp_service_stream streams[%zu];\n"
                      "    const %s_server *vtable;\n"
                      "    void *impl;\n"
                      "} %s_service;\n\n",
-                     full.data ? full.data : "", n, n, nu ? nu : 1, n, n);
+                     full.data ? full.data : "", n, n, nu ? nu : 1,
+                     s->method_count - nu ? (size_t)s->method_count - nu : 1, n, n);
     gp_strbuf_append(b,
                      "/* Make svc->service serve `vtable` under the plugin name `name` (\"kv\"):\n"
                      " * each handler gets `impl`. `name` and `vtable` are borrowed for as long\n"
@@ -299,8 +305,10 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
     gp_strbuf_free(&full);
 }
 
-gp_err gp__cg_emit_header(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err)
+gp_err gp__cg_emit_header(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                          gp_strbuf *err)
 {
+    (void)req;
     gp_err e = check_file(f, err);
     if (e)
         return e;
@@ -355,14 +363,20 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_append(b, "_fields,\n    .resp_pb = ");
         gp__cg_append_c_name(b, m->output_type);
         gp_strbuf_append(b, "_fields,\n");
-        gp_strbuf_append(b, "    .req_gob = NULL, /* gob descriptors: not generated yet */\n"
-                            "    .resp_gob = NULL,\n");
+        gp_strbuf_append(b, "    .req_gob = &");
+        gob_ident(b, m->input_type);
+        gp_strbuf_append(b, ",\n    .resp_gob = &");
+        gob_ident(b, m->output_type);
+        gp_strbuf_append(b, ",\n");
         gp_strbuf_printf(b, "    .kind = %s,\n};\n", kind_name(m));
     }
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m))
+        if (is_streaming(m)) {
+            gp_strbuf_append(b, "\n");
+            gp__cg_stream_client(b, n, m, 1);
             continue;
+        }
         gp_strbuf head, rq, rs;
         gp_strbuf_init(&head);
         gp_strbuf_init(&rq);
@@ -385,8 +399,10 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
      * ever called through a type it was not defined with. */
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m))
+        if (is_streaming(m)) {
+            gp__cg_stream_trampoline(b, n, m);
             continue;
+        }
         gp_strbuf head;
         gp_strbuf_init(&head);
         gp_strbuf_printf(&head, "static gp_err %s_%s_handler(", n, m->name);
@@ -406,11 +422,17 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
     gp_strbuf_append(b, "\n");
     register_head(b, n, ")\n");
     gp_strbuf_append(b, "{\n    memset(svc, 0, sizeof *svc);\n");
-    size_t k = 0;
+    size_t k = 0, ks = 0;
     for (pb_size_t j = 0; j < s->method_count; j++) {
         const method_desc *m = &s->method[j];
-        if (is_streaming(m))
+        if (is_streaming(m)) {
+            gp_strbuf_printf(b,
+                             "    svc->streams[%zu].method = &%s_%s_method;\n"
+                             "    svc->streams[%zu].handler = %s_%s_stream;\n",
+                             ks, n, m->name, ks, n, m->name);
+            ks++;
             continue;
+        }
         gp_strbuf_printf(b,
                          "    svc->methods[%zu].method = &%s_%s_method;\n"
                          "    svc->methods[%zu].handler = %s_%s_handler;\n",
@@ -423,15 +445,18 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
                      "    svc->service.name = name;\n"
                      "    svc->service.methods = svc->methods;\n"
                      "    svc->service.nmethods = %s_SERVED_METHODS;\n"
+                     "    svc->service.streams = svc->streams;\n"
+                     "    svc->service.nstreams = %s_SERVED_STREAMS;\n"
                      "    svc->service.impl = svc;\n"
                      "    return &svc->service;\n"
                      "}\n",
-                     n);
+                     n, n);
     gp_strbuf_free(&sn);
     gp_strbuf_free(&full);
 }
 
-gp_err gp__cg_emit_source(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err)
+gp_err gp__cg_emit_source(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                          gp_strbuf *err)
 {
     gp_err e = check_file(f, err);
     if (e)
@@ -445,10 +470,12 @@ gp_err gp__cg_emit_source(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err)
     banner(out, f);
     gp_strbuf_printf(out, "#include \"%s\"\n", gph.data);
     gp_strbuf_free(&gph);
+    if (f->service_count)
+        gp_strbuf_append(out, "\n#include <goplugin/gob.h>\n");
 
     size_t nu = 0;
     for (pb_size_t i = 0; i < f->service_count; i++)
-        nu += unary_count(&f->service[i]);
+        nu += f->service[i].method_count;
     if (nu) {
         gp_strbuf_append(out, "\n#include <stdio.h>\n#include <string.h>\n");
         gp_strbuf_append(out,
@@ -463,6 +490,8 @@ gp_err gp__cg_emit_source(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err)
     } else if (f->service_count) {
         gp_strbuf_append(out, "\n#include <string.h>\n");
     }
+    if ((e = gp__cg_emit_gob(req, f, out, err)))
+        return e;
     for (pb_size_t i = 0; i < f->service_count; i++)
         source_service(out, f, &f->service[i]);
     return GP_OK;

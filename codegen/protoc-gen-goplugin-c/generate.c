@@ -9,7 +9,8 @@ typedef google_protobuf_compiler_CodeGeneratorResponse_File out_file;
 /* protoc's FEATURE_PROTO3_OPTIONAL: nanopb generates proto3 optional fields. */
 #define FEATURE_PROTO3_OPTIONAL 1u
 
-typedef gp_err (*emitter)(const gp__cg_file *f, gp_strbuf *out, gp_strbuf *err);
+typedef gp_err (*emitter)(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
+                          gp_strbuf *err);
 
 static const gp__cg_file *find_file(const gp__cg_request *req, const char *name)
 {
@@ -99,7 +100,7 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
             gp_strbuf_init(&content);
             e = gp__cg_output_name(want, options_mode ? opt_suffix[k] : gp_suffix[k], &name, &err);
             if (!e)
-                e = (options_mode ? opt_emit[k] : gp_emit[k])(f, &content, &err);
+                e = (options_mode ? opt_emit[k] : gp_emit[k])(req, f, &content, &err);
             if (!e)
                 e = add_file(resp, cap, &name, &content);
             gp_strbuf_free(&name);

@@ -4,6 +4,8 @@
  * decodes every message with nanopb (as both real wires do), and the memory
  * style the generated .options give (malloc'd strings, gp_bytes, pointers
  * for repeated, map and recursive fields, all freed by gp_msg_release). */
+#include <goplugin/gob.h>
+
 #include "codegen/protoc-gen-goplugin-c/testdata/kv.gp.h"
 #include "codegen/protoc-gen-goplugin-c/testdata/nopkg.gp.h"
 #include "codegen/protoc-gen-goplugin-c/testdata/opts.gp.h"
@@ -116,7 +118,17 @@ GP_TEST(descriptors_name_paths_and_tables)
     GP_CHECK(proto_KV_Get_method.req_pb == proto_GetRequest_fields);
     GP_CHECK(proto_KV_Get_method.resp_pb == proto_GetResponse_fields);
     GP_CHECK(proto_KV_Put_method.resp_pb == proto_Empty_fields);
-    GP_CHECK(proto_KV_Get_method.req_gob == NULL && proto_KV_Get_method.resp_gob == NULL);
+    /* Gob types with Go's names and nanopb's tags: the netrpc wire. */
+    const gp_gob_type *g = proto_KV_Put_method.req_gob;
+    GP_CHECK(g != NULL && proto_KV_Get_method.resp_gob != NULL);
+    if (g) {
+        GP_CHECK_INT(g->kind, ==, GP_GOB_STRUCT);
+        GP_CHECK_INT(g->nfields, ==, 2);
+        GP_CHECK_STR(g->fields[0].name, "Key");
+        GP_CHECK(g->fields[0].type == &gp_gob_string_type && g->fields[0].tag == 1);
+        GP_CHECK_STR(g->fields[1].name, "Value");
+        GP_CHECK(g->fields[1].type == &gp_gob_bytes_type && g->fields[1].tag == 2);
+    }
     GP_CHECK_INT(proto_KV_Put_method.kind, ==, GP_UNARY);
 
     GP_CHECK_STR(gp_test_wide_Wider_Echo_method.grpc_path, "/gp.test.wide.Wider/Echo");

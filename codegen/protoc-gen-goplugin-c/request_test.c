@@ -165,6 +165,8 @@ typedef struct fixture {
     gp__cg_file file;
     google_protobuf_ServiceDescriptorProto svc;
     google_protobuf_MethodDescriptorProto method;
+    google_protobuf_DescriptorProto msgs[2];       /* Req, Resp */
+    google_protobuf_FieldDescriptorProto fields[3]; /* Req's */
     char *to_generate[1];
 } fixture;
 
@@ -181,6 +183,28 @@ static void fixture_init(fixture *fx)
     fx->file.package = "pkg";
     fx->file.service_count = 1;
     fx->file.service = &fx->svc;
+    /* Req {string user_id = 1; int32 _x = 2; uint64 string = 3;} and Resp {}: the
+     * gob field names protoc-gen-go would give them. */
+    static const char *const names[] = {"user_id", "_x", "string"};
+    static const google_protobuf_FieldDescriptorProto_Type types[] = {
+        google_protobuf_FieldDescriptorProto_Type_TYPE_STRING,
+        google_protobuf_FieldDescriptorProto_Type_TYPE_INT32,
+        google_protobuf_FieldDescriptorProto_Type_TYPE_UINT64};
+    for (int i = 0; i < 3; i++) {
+        fx->fields[i].name = (char *)names[i];
+        fx->fields[i].has_number = true;
+        fx->fields[i].number = i + 1;
+        fx->fields[i].has_type = true;
+        fx->fields[i].type = types[i];
+        fx->fields[i].has_label = true;
+        fx->fields[i].label = google_protobuf_FieldDescriptorProto_Label_LABEL_OPTIONAL;
+    }
+    fx->msgs[0].name = "Req";
+    fx->msgs[0].field_count = 3;
+    fx->msgs[0].field = fx->fields;
+    fx->msgs[1].name = "Resp";
+    fx->file.message_type_count = 2;
+    fx->file.message_type = fx->msgs;
     fx->to_generate[0] = "a/b.proto";
     fx->req.file_to_generate_count = 1;
     fx->req.file_to_generate = fx->to_generate;
@@ -203,11 +227,41 @@ static void expect_error(const fixture *fx, const char *words)
     gp__cg_response_free(&resp);
 }
 
+GP_TEST(gob_names_are_protoc_gen_go_names)
+{
+    fixture fx;
+    fixture_init(&fx);
+    gp__cg_response resp;
+    GP_CHECK_INT(gp__cg_generate(&fx.req, &resp), ==, GP_OK);
+    GP_CHECK(resp.error == NULL);
+    GP_CHECK_INT(resp.file_count, ==, 2);
+    if (resp.file_count == 2) {
+        const char *c = resp.file[1].content;
+        GP_CHECK_CONTAINS(c, "{\"UserId\", &gp_gob_string_type, 1}");
+        GP_CHECK_CONTAINS(c, "{\"XX\", &gp_gob_int_type, 2}");
+        /* "String" is a generated method's name: Go appends '_'. */
+        GP_CHECK_CONTAINS(c, "{\"String_\", &gp_gob_uint_type, 3}");
+        GP_CHECK_CONTAINS(c, ".req_gob = &gob_pkg_Req,");
+        GP_CHECK_CONTAINS(c, ".resp_gob = &gob_pkg_Resp,");
+    }
+    gp__cg_response_free(&resp);
+}
+
 GP_TEST(bad_requests_are_answered_in_words)
 {
     fixture fx;
     fixture_init(&fx);
     expect_error(&fx, NULL);
+
+    fx.method.output_type = ".pkg.Missing";
+    expect_error(&fx, "message type \".pkg.Missing\" is not in the request's files");
+    fx.method.output_type = ".pkg.Resp";
+    fx.fields[1].name = "a b";
+    expect_error(&fx, "has a name that is not an identifier: \"a b\"");
+    fx.fields[1].name = "_x";
+    fx.fields[1].number = 0;
+    expect_error(&fx, "field pkg.Req._x has no field number");
+    fx.fields[1].number = 2;
 
     fx.req.parameter = "lite";
     expect_error(&fx, "unknown parameter \"lite\"");
@@ -274,6 +328,7 @@ int main(void)
     GP_RUN(garbage_is_named);
     GP_RUN(oversize_is_refused_before_decoding);
     GP_RUN(deep_nesting_is_refused);
+    GP_RUN(gob_names_are_protoc_gen_go_names);
     GP_RUN(bad_requests_are_answered_in_words);
     GP_RUN(names_follow_nanopb);
     return gp_test_done();

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "examples/kv/bench.h"
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 
 #define BENCH_KEY "bench-key"
 
@@ -67,7 +67,7 @@ static int put_value(kv_session *s, size_t size)
     proto_PutRequest req = {.key = BENCH_KEY, .value = {val, size}};
     proto_Empty resp = {0};
     gp_status st = {0};
-    gp_err err = gp_invoke(s->kv, &kv_put_method, &req, &resp, &st);
+    gp_err err = proto_KV_Put(s->kv, &req, &resp, &st);
     free(val);
     if (err != GP_OK) {
         fprintf(stderr, "kv-host: bench put: %s\n", st.msg);
@@ -82,7 +82,7 @@ static int get_once(gp_stub *kv, size_t size)
     proto_GetRequest req = {.key = BENCH_KEY};
     proto_GetResponse resp = {0};
     gp_status st = {0};
-    gp_err err = gp_invoke(kv, &kv_get_method, &req, &resp, &st);
+    gp_err err = proto_KV_Get(kv, &req, &resp, &st);
     int rc = 0;
     if (err != GP_OK) {
         fprintf(stderr, "kv-host: bench get: %s\n", st.msg);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 
 kv_detach_opts kv_detach;
 

@@ -21,7 +21,7 @@
 
 #include "examples/kv/bench.h"
 #include "examples/kv/detach.h"
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 
 static void usage(void)
 {
@@ -87,7 +87,7 @@ static int run_commands(kv_host_opts *o, char **cmd, int ncmd)
             proto_PutRequest req = {.key = cmd[i + 1],
                                     .value = {(uint8_t *)cmd[i + 2], strlen(cmd[i + 2])}};
             proto_Empty resp = {0};
-            if (gp_invoke(s.kv, &kv_put_method, &req, &resp, &st) != GP_OK) {
+            if (proto_KV_Put(s.kv, &req, &resp, &st) != GP_OK) {
                 fprintf(stderr, "kv-host: put %s: %s\n", cmd[i + 1], st.msg);
                 rc = 1;
             }
@@ -96,7 +96,7 @@ static int run_commands(kv_host_opts *o, char **cmd, int ncmd)
         } else {
             proto_GetRequest req = {.key = cmd[i + 1]};
             proto_GetResponse resp = {0};
-            if (gp_invoke(s.kv, &kv_get_method, &req, &resp, &st) != GP_OK) {
+            if (proto_KV_Get(s.kv, &req, &resp, &st) != GP_OK) {
                 fprintf(stderr, "kv-host: get %s: %s\n", cmd[i + 1], st.msg);
                 rc = 1;
             } else {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 
 typedef struct entry {
     struct entry *next;
@@ -43,12 +43,11 @@ static entry **find(store *st, const char *key)
     return p;
 }
 
-static gp_err kv_get(void *impl, const void *req, void *resp, gp_status *status)
+static gp_err kv_get(void *impl, const proto_GetRequest *in, proto_GetResponse *out,
+                     gp_status *status)
 {
     (void)status;
     store *st = impl;
-    const proto_GetRequest *in = req;
-    proto_GetResponse *out = resp;
     const char *key = in->key ? in->key : "";
     gp_err err = GP_OK;
 
@@ -70,11 +69,11 @@ static gp_err kv_get(void *impl, const void *req, void *resp, gp_status *status)
     return err;
 }
 
-static gp_err kv_put(void *impl, const void *req, void *resp, gp_status *status)
+static gp_err kv_put(void *impl, const proto_PutRequest *in, proto_Empty *out,
+                     gp_status *status)
 {
-    (void)resp;
+    (void)out;
     store *st = impl;
-    const proto_PutRequest *in = req;
     const char *key = in->key ? in->key : "";
 
     uint8_t *val = NULL;
@@ -155,21 +154,15 @@ int main(void)
     st.log = (gp_logger){.fn = gp_log_json_stderr,
                          .level = parse_level(getenv("KV_PLUGIN_LOG_LEVEL"))};
 
-    static const gp_service_method methods[] = {
-        {&kv_get_method, kv_get},
-        {&kv_put_method, kv_put},
-    };
-    const gp_service kv = {
-        .name = KV_PLUGIN_NAME,
-        .methods = methods,
-        .nmethods = sizeof methods / sizeof methods[0],
-        .impl = &st,
-    };
+    /* One implementation; the generated descriptors carry it over grpc
+     * (protobuf) and netrpc (gob) alike. */
+    static const proto_KV_server impl = {.Get = kv_get, .Put = kv_put};
+    static proto_KV_service kv;
     gp_serve_config cfg = {
         .handshake = {.protocol_version = KV_PROTOCOL_VERSION,
                       .magic_cookie_key = KV_COOKIE_KEY,
                       .magic_cookie_value = KV_COOKIE_VALUE},
-        .services = &kv,
+        .services = proto_KV_register(&kv, KV_PLUGIN_NAME, &impl, &st),
         .nservices = 1,
         .protocol = proto,
         .logger = st.log,

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "examples/kv/bench.h"
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 
 int kv_session_open(const kv_host_opts *o, kv_session *s)
 {

@@ -44,6 +44,73 @@ gp_err gp_conn_ping(gp_conn *c, gp_status *st);
 /* Free a stub. NULL is a no-op. */
 void gp_stub_free(gp_stub *s);
 
+/* ---- Streaming calls (server, client and bidi streaming methods) ----
+ *
+ * Only the grpc wire carries them; on netrpc gp_call_open fails with
+ * GP_EUNSUPPORTED "streaming RPCs need the grpc protocol (method /p.S/M)".
+ *
+ *   gp_call *call;
+ *   if (gp_call_open(stub, &pkg_S_Watch_method, &call, &st) == GP_OK) {
+ *       gp_call_send(call, &req, &st);          // what the client streams
+ *       gp_call_close_send(call, &st);
+ *       pkg_Event ev = {0};
+ *       while (gp_call_recv(call, &ev, &st) == GP_OK) {
+ *           use(&ev);
+ *           gp_msg_release(pkg_S_Watch_method.resp_pb, &ev);
+ *       }
+ *       // GP_EOF: the server finished with OK; anything else: st says why
+ *       gp_call_free(call);
+ *   }
+ *
+ * Messages: send borrows `msg` (of m->req_pb's type); recv fills a zeroed
+ * `msg` of m->resp_pb's type whose pointers the caller frees with
+ * gp_msg_release, as gp_invoke's response. On the plugin side (a
+ * gp_stream_handler, goplugin/server.h) the same calls send m->resp_pb
+ * messages and receive m->req_pb ones.
+ * Thread safety: one thread may send (and close_send) while another
+ * receives; no two threads may send, or receive, at once. finish, cancel
+ * and free are for when no send or recv is running (cancel: any time). */
+typedef struct gp_call gp_call;
+
+/* Start method `m` (a streaming one) on a dispensed stub. *out is the
+ * caller's: free with gp_call_free, before the stub. The call has no
+ * deadline (the conn's call timeout is for unary calls); cancel it.
+ * Errors: GP_EINVAL (a unary method: use gp_invoke), GP_EUNSUPPORTED
+ * (netrpc), GP_ECLOSED. `st` may be NULL (in every gp_call function). */
+gp_err gp_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
+
+/* Send one message. Errors: GP_ESTATE (after close_send), GP_ECLOSED
+ * (the call ended: the server finished or failed, the connection went;
+ * gp_call_finish then gives the server's status), encoding errors. */
+gp_err gp_call_send(gp_call *c, const void *msg, gp_status *st);
+
+/* Client: say that no more messages follow (the server's recv sees
+ * GP_EOF). Idempotent. On the plugin side GP_ESTATE. */
+gp_err gp_call_close_send(gp_call *c, gp_status *st);
+
+/* Receive the next message. GP_EOF when the peer has sent its last one
+ * (client side: the server finished with OK; server side: the client
+ * closed its send side). When the server finished with an error, the
+ * error (GP_EREMOTE with its text, GP_ENOTFOUND for an unknown method,
+ * ...). GP_ECLOSED when the call was cancelled or the connection lost;
+ * GP_EPROTO/GP_EMSGSIZE when a message does not decode as m's type. */
+gp_err gp_call_recv(gp_call *c, void *msg, gp_status *st);
+
+/* Client: close the send side if still open and wait for the server's
+ * final status: GP_OK, or the error recv would give. Read every message
+ * up to GP_EOF first (or cancel): a server blocked sending to a reader
+ * that stopped never finishes. On the plugin side GP_ESTATE. */
+gp_err gp_call_finish(gp_call *c, gp_status *st);
+
+/* Cancel the call (either side): sends and receives in progress or later
+ * return GP_ECLOSED; the peer sees the call cancelled. NULL is a no-op. */
+void gp_call_cancel(gp_call *c);
+
+/* Client: free a call from gp_call_open, cancelling it if the server has
+ * not finished. NULL is a no-op. (The plugin side's call belongs to the
+ * transport: never free it.) */
+void gp_call_free(gp_call *c);
+
 #ifdef __cplusplus
 }
 #endif

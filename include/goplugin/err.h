@@ -30,6 +30,7 @@ typedef enum gp_err {
     GP_EUNSUPPORTED,/* valid, but not supported by this build or protocol */
     GP_ESYS,        /* an operating system call failed */
     GP_ETLS,        /* TLS or certificate failure */
+    GP_EOF,         /* a stream ended: the peer sent its last message (not a failure) */
     GP_ERR_COUNT_   /* not an error: the number of codes */
 } gp_err;
 

@@ -2,6 +2,7 @@
 #ifndef GOPLUGIN_GOPLUGIN_H
 #define GOPLUGIN_GOPLUGIN_H
 
+#include <goplugin/broker.h>
 #include <goplugin/client.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include <goplugin/client.h>
+#include <goplugin/conn.h>
 #include <goplugin/err.h>
 #include <goplugin/log.h>
 #include <goplugin/method.h>
@@ -37,10 +38,25 @@ extern "C" {
 typedef gp_err (*gp_handler)(void *impl, const void *req, void *resp,
                              gp_status *st);
 
+/* A streaming method implementation (method->kind is not GP_UNARY; grpc
+ * wire only). Receive the client's messages with gp_call_recv (GP_EOF when
+ * it closed its side) and send with gp_call_send (goplugin/conn.h); the
+ * call belongs to the transport and ends when the handler returns: GP_OK
+ * finishes it with OK, an error with st->msg as the status text. Runs on
+ * a thread of its own per call; gp_serve's stop waits for it to return
+ * (its recv/send fail with GP_ECLOSED once the call is cancelled). */
+typedef gp_err (*gp_stream_handler)(void *impl, gp_call *call, gp_status *st);
+
 typedef struct gp_service_method {
     const gp_method *method;
     gp_handler handler;
 } gp_service_method;
+
+/* A streaming method of a service (method->kind is not GP_UNARY). */
+typedef struct gp_service_stream {
+    const gp_method *method;
+    gp_stream_handler handler;
+} gp_service_stream;
 
 /* One plugin: the name a host dispenses, and its methods. */
 typedef struct gp_service {
@@ -48,6 +64,10 @@ typedef struct gp_service {
     const gp_service_method *methods;
     size_t nmethods;
     void *impl;                        /* passed to every handler */
+    /* Streaming methods, served on the grpc wire only (a netrpc host
+     * cannot call them: gp_call_open refuses). */
+    const gp_service_stream *streams;
+    size_t nstreams;
 } gp_service;
 
 /* The plugins offered at one app protocol version (VersionedPlugins). */

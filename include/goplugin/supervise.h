@@ -1,6 +1,6 @@
 /* goplugin-c: keeping plugin processes alive and handing them what they need.
  *
- * Four independent pieces, each usable alone:
+ * Independent pieces, each usable alone:
  *
  *  - Hand-off: a host gives a child a key/value configuration and a secret
  *    over an inherited pipe (never argv or the environment, which other users
@@ -13,6 +13,11 @@
  *    atomically, read strictly.
  *  - Restart backoff: a pure state machine (time is passed in) that says how
  *    long to wait before the next restart.
+ *  - Supervisor: keeps a plugin running with that backoff (exit and health
+ *    watch, callbacks on each change, graceful stop); it needs the client,
+ *    so it is its own library, //transport/supervise:supervisor.
+ *
+ * Detaching a plugin from its host is gp_client_config.detached (client.h).
  *
  * docs/supervision.md has an example of each.
  */
@@ -238,6 +243,9 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
  *
  * Protocol ("grpc" | "netrpc" | ""), Addr and Pid are required;
  * ProtocolVersion and Test are optional (go-plugin 1.0.1 has neither).
+ * "PidStartTime" (ours, optional, written when start_time != 0) is the
+ * plugin's /proc start time, so a reattach can tell a reused pid; Go's
+ * encoding/json ignores it.
  * Unknown or duplicate keys, wrong types, non-integers, and values out of
  * range are errors. At most GP_REATTACH_FILE_MAX bytes.
  */

@@ -4,6 +4,7 @@
  *   greeter_host_test GO_GREETER_PLUGIN */
 #include <goplugin/goplugin.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,29 @@
 
 static const char *plugin_path;
 
+/* Records forwarded from the plugin's stdout/stderr streams. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int saw_stdout, saw_stderr;
+
+static void capture(void *ctx, gp_log_level level, const char *name, const char *msg,
+                    const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx;
+    (void)name;
+    for (size_t i = 0; i < nkv; i++) {
+        if (strcmp(kv[i].key, "stream") != 0)
+            continue;
+        pthread_mutex_lock(&log_mu);
+        if (strcmp(kv[i].value, "stdout") == 0 && level == GP_LOG_DEBUG &&
+            strcmp(msg, "greet: a line on stdout") == 0)
+            saw_stdout = 1;
+        if (strcmp(kv[i].value, "stderr") == 0 && level == GP_LOG_INFO &&
+            strcmp(msg, "greet: a line on stderr") == 0)
+            saw_stderr = 1;
+        pthread_mutex_unlock(&log_mu);
+    }
+}
+
 static const gp_gob_type ints_type = {.kind = GP_GOB_SLICE, .name = "[]int",
                                       .elem = &gp_gob_int_type};
 
@@ -28,7 +52,7 @@ GP_TEST(greeter_with_interface_arguments)
         .handshake = {.protocol_version = 1, .magic_cookie_key = "BASIC_PLUGIN",
                       .magic_cookie_value = "hello"},
         .allowed_protocols = GP_PROTO_NETRPC,
-        .logger = {.level = GP_LOG_WARN},
+        .logger = {.fn = capture, .level = GP_LOG_DEBUG},
         .call_timeout_ms = 3000,
     };
     gp_client *c = NULL;
@@ -96,6 +120,19 @@ GP_TEST(greeter_with_interface_arguments)
     GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.Nope", &name, &reply, &st), ==, GP_ENOTFOUND);
     GP_CHECK_STR(st.msg, "rpc: can't find method Plugin.Nope");
     GP_CHECK_INT(gp_conn_ping(conn, &st), ==, GP_OK);
+
+    /* What the plugin wrote on os.Stdout / os.Stderr came over streams 3
+     * and 5 to our logger: stdout lines at DEBUG, stderr lines at INFO. */
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&log_mu);
+        int both = saw_stdout && saw_stderr;
+        pthread_mutex_unlock(&log_mu);
+        if (both)
+            break;
+        usleep(20000);
+    }
+    GP_CHECK(saw_stdout);
+    GP_CHECK(saw_stderr);
 
     gp_stub_free(stub);
     pid_t pid = gp_client_pid(c);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # AutoMTLS on the gRPC wire between real peers: hashicorp/go-plugin 1.0.1
 # (Go) and goplugin-c (C), both directions, and the refusals.
-# Usage: automtls_test.sh MODE C_HOST C_PLUGIN GO_HOST GO_PLUGIN AUTOCERT_TOOL GO_TLSPEER
+# Usage: automtls_test.sh MODE C_HOST C_PLUGIN GO_HOST GO_PLUGIN AUTOCERT_TOOL GO_TLSPEER PY_PLUGIN
 #   MODE: go-host-c-plugin | c-host-go-plugin | refusals
 set -uo pipefail
-mode=$1 c_host=$2 c_plugin=$3 go_host=$4 go_plugin=$5 autocert=$6 tlspeer=$7
-for f in "$c_host" "$c_plugin" "$go_host" "$go_plugin" "$autocert" "$tlspeer"; do
+mode=$1 c_host=$2 c_plugin=$3 go_host=$4 go_plugin=$5 autocert=$6 tlspeer=$7 py_plugin=$8
+for f in "$c_host" "$c_plugin" "$go_host" "$go_plugin" "$autocert" "$tlspeer" "$py_plugin"; do
   [ -x "$f" ] || { echo "FAIL peer missing: $f"; exit 1; }
 done
 fails=0 passes=0
@@ -99,6 +99,12 @@ refusals)
   kill "$pid"; wait "$pid" 2>/dev/null
   expect_contains "the C plugin logs why: no certificate" "$(cat "$tmp/plugin_err")" "peer did not return a certificate"
   expect_contains "the C plugin logs why: not trusted" "$(cat "$tmp/plugin_err")" "certificate verify failed"
+
+  # A plugin without AutoMTLS (grpcio ignores PLUGIN_CLIENT_CERT): no field 6.
+  "$c_host" --plugin "$py_plugin" --automtls get a >/dev/null 2>"$tmp/err"; rc=$?
+  expect_eq "C host AutoMTLS, plugin without AutoMTLS (Python): exit 1" 1 "$rc"
+  expect_contains "C host AutoMTLS, plugin without AutoMTLS (Python): says why" "$(cat "$tmp/err")" \
+    "AutoMTLS: expected the plugin's certificate in handshake field 6, got no field 6"
 
   # AutoMTLS with netrpc is not built yet: both sides say so.
   "$c_host" --plugin "$go_plugin" --proto netrpc --automtls get a >/dev/null 2>"$tmp/err"; rc=$?

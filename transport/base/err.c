@@ -20,6 +20,7 @@ static const char *const names[GP_ERR_COUNT_] = {
     [GP_EUNSUPPORTED] = "not supported",
     [GP_ESYS] = "system error",
     [GP_ETLS] = "tls error",
+    [GP_EOF] = "end of stream",
 };
 
 const char *gp_strerror(gp_err err)

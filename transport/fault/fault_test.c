@@ -4,8 +4,11 @@
  * child leaks), a plugin that turns hostile after a correct handshake, and
  * SIGPIPE on both sides. This binary re-executes itself as each plugin
  * (argv[1] = "--gp-plugin", argv[2] = mode) and as a host (--gp-host).
+ * Every test runs over gRPC, then over netrpc (the wire is passed to the
+ * children in GP_FAULT_WIRE).
  *
- * GP_FAULT_CYCLES: start/call/kill cycles (default 1000; 200 under ASan). */
+ * GP_FAULT_CYCLES: start/call/kill cycles (default 1000; 200 under TSan).
+ * GP_FAULT_ONLY: run only the tests whose name contains it. */
 #include <goplugin/client.h>
 #include <goplugin/server.h>
 
@@ -26,21 +29,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "examples/kv/kv_methods.h"
+#include "examples/kv/kv.h"
 #include "transport/testing/gp_test.h"
 
 #define COOKIE_KEY "GP_FAULT_TEST"
 #define COOKIE_VALUE "c0ffee"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GP_FAULT_ASAN 1
+#if defined(__SANITIZE_THREAD__)
+#define GP_FAULT_TSAN 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GP_FAULT_ASAN 1
+#if __has_feature(thread_sanitizer)
+#define GP_FAULT_TSAN 1
 #endif
 #endif
 
 static char self_exe[4096];
+/* The wire under test; the children read it from GP_FAULT_WIRE. */
+static gp_protocol wire = GP_PROTO_GRPC;
 
 static long ms_since(const struct timespec *t0)
 {
@@ -125,8 +130,10 @@ static gp_err kv_put(void *impl, const void *req, void *resp, gp_status *st)
 
 static int serve_kv(void)
 {
-    static const gp_service_method methods[] = {{&kv_get_method, kv_get},
-                                                {&kv_put_method, kv_put}};
+    static const gp_service_method methods[] = {
+        {.method = &proto_KV_Get_method, .handler = kv_get},
+        {.method = &proto_KV_Put_method, .handler = kv_put},
+    };
     static const gp_service kv = {.name = "kv", .methods = methods, .nmethods = 2};
     gp_serve_config cfg = {
         .handshake = {.protocol_version = 1,
@@ -134,6 +141,7 @@ static int serve_kv(void)
                       .magic_cookie_value = COOKIE_VALUE},
         .services = &kv,
         .nservices = 1,
+        .protocol = wire,
         .logger = {.fn = gp_log_json_stderr, .level = GP_LOG_WARN},
     };
     return gp_serve(&cfg);
@@ -179,6 +187,21 @@ static void hostile_conn(int fd, const char *kind)
                 memset(buf, 0x5a, sizeof buf);
             write_all(fd, buf, sizeof buf);
         }
+    } else if (strcmp(kind, "bigframe") == 0 && wire == GP_PROTO_NETRPC) {
+        /* A yamux Data frame (ACK of the host's stream 1) of 4 GiB - 1. */
+        static const unsigned char big[12] = {0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff};
+        write_all(fd, big, sizeof big);
+        memset(buf, 0, sizeof buf);
+        write_all(fd, buf, sizeof buf);
+    } else if (strcmp(kind, "badversion") == 0 && wire == GP_PROTO_NETRPC) {
+        /* A yamux WindowUpdate ACK for stream 1, but version 1. */
+        static const unsigned char hdr[12] = {1, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
+        write_all(fd, hdr, sizeof hdr);
+    } else if (strcmp(kind, "badversion") == 0) {
+        /* Some other protocol's answer where an HTTP/2 server preface
+         * (SETTINGS) belongs. */
+        static const char http1[] = "HTTP/1.1 505 HTTP Version Not Supported\r\n\r\n";
+        write_all(fd, http1, sizeof http1 - 1);
     } else if (strcmp(kind, "bigframe") == 0) {
         /* An empty SETTINGS frame (valid), then a DATA frame header
          * claiming the largest length HTTP/2 can say (2^24-1; the 24-bit
@@ -216,7 +239,7 @@ static int hostile_main(const char *kind)
         perror("hostile plugin: listen");
         return 1;
     }
-    printf("1|1|unix|%s|grpc\n", a.sun_path);
+    printf("1|1|unix|%s|%s\n", a.sun_path, gp_protocol_name(wire));
     fflush(stdout);
     for (;;) {
         int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
@@ -301,7 +324,7 @@ static gp_client_config config(const char *mode)
         .handshake = {.protocol_version = 1,
                       .magic_cookie_key = COOKIE_KEY,
                       .magic_cookie_value = COOKIE_VALUE},
-        .allowed_protocols = GP_PROTO_GRPC,
+        .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
         .start_timeout_ms = 10000,
         .kill_grace_ms = 1000,
         .logger = {.fn = capture, .level = GP_LOG_DEBUG},
@@ -346,7 +369,7 @@ static void *call_thread(void *arg)
     proto_GetRequest req = {.key = (char *)cl->key};
     proto_GetResponse resp;
     memset(&resp, 0, sizeof resp);
-    cl->rc = gp_invoke(cl->kv, &kv_get_method, &req, &resp, &cl->st);
+    cl->rc = gp_invoke(cl->kv, &proto_KV_Get_method, &req, &resp, &cl->st);
     gp_msg_release(proto_GetResponse_fields, &resp);
     now(&cl->done);
     atomic_store(&cl->finished, 1);
@@ -408,9 +431,28 @@ GP_TEST(plugin_killed_mid_call)
     proto_GetResponse resp;
     memset(&resp, 0, sizeof resp);
     gp_status st;
-    GP_CHECK(gp_invoke(kv, &kv_get_method, &req, &resp, &st) != GP_OK);
+    GP_CHECK(gp_invoke(kv, &proto_KV_Get_method, &req, &resp, &st) != GP_OK);
     gp_stub_free(kv);
     gp_client_free(c);
+}
+
+/* Wait up to ms for /proc/pid/stat to show state `want`. */
+static bool wait_state(pid_t pid, char want, int ms)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int waited = 0; waited <= ms; waited += 10) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        const char *rp = strrchr(buf, ')');
+        if (rp && rp[1] == ' ' && rp[2] == want)
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
 }
 
 static void stopped_mid_call(bool sigstop)
@@ -424,8 +466,11 @@ static void stopped_mid_call(bool sigstop)
         return;
     pid_t pid = gp_client_pid(c);
     call cl = {.kv = kv, .key = sigstop ? "x" : "hang"};
-    if (sigstop)
+    if (sigstop) {
         kill(pid, SIGSTOP);
+        if (!wait_state(pid, 'T', 2000))
+            GP_FAILF("plugin %d not stopped 2 s after SIGSTOP", (int)pid);
+    }
     struct timespec t0;
     now(&t0);
     pthread_t t;
@@ -586,7 +631,7 @@ static bool one_cycle(int i)
     proto_PutRequest req = {.key = "k"};
     proto_Empty resp;
     gp_status st;
-    gp_err rc = gp_invoke(kv, &kv_put_method, &req, &resp, &st);
+    gp_err rc = gp_invoke(kv, &proto_KV_Put_method, &req, &resp, &st);
     if (rc != GP_OK)
         GP_FAILF("cycle %d: put: %s: %s", i, gp_strerror(rc), st.msg);
     gp_stub_free(kv);
@@ -596,10 +641,10 @@ static bool one_cycle(int i)
 
 GP_TEST(many_start_call_kill_cycles_leak_nothing)
 {
-#ifdef GP_FAULT_ASAN
-    int cycles = 200;
+#ifdef GP_FAULT_TSAN
+    int cycles = 200; /* TSan is ~10x slower per cycle */
 #else
-    int cycles = 1000;
+    int cycles = 1000; /* ~7 s plain, ~32 s under ASan here */
 #endif
     const char *env = getenv("GP_FAULT_CYCLES");
     if (env && *env)
@@ -663,6 +708,17 @@ static void hostile(const char *kind)
     if (ms > 15000)
         GP_FAILF("%s: connect failed only after %ld ms; expected within seconds", kind, ms);
     GP_CHECK_CONTAINS(gp_client_error(c), "connect to plugin");
+    /* The words say what went wrong. */
+    if (strcmp(kind, "silent") == 0)
+        GP_CHECK_CONTAINS(gp_client_error(c), "2000 ms");
+    else if (wire == GP_PROTO_NETRPC && strcmp(kind, "reset") != 0)
+        GP_CHECK_CONTAINS(gp_client_error(c), "session ended: yamux: ");
+    if (wire == GP_PROTO_NETRPC && strcmp(kind, "bigframe") == 0)
+        GP_CHECK_CONTAINS(gp_client_error(c), "4294967295 bytes");
+    if (wire == GP_PROTO_NETRPC && strcmp(kind, "badversion") == 0)
+        GP_CHECK_CONTAINS(gp_client_error(c), "expected version 0, got 1");
+    if (wire == GP_PROTO_GRPC && strcmp(kind, "badversion") == 0)
+        GP_CHECK_CONTAINS(gp_client_error(c), "http1");
     /* No plugin left running. */
     GP_CHECK(gp_client_exited(c));
     if (pid > 0)
@@ -681,6 +737,11 @@ GP_TEST(hostile_random_bytes)
 GP_TEST(hostile_forged_frame_length)
 {
     hostile("bigframe");
+}
+
+GP_TEST(hostile_wrong_version)
+{
+    hostile("badversion");
 }
 
 GP_TEST(hostile_connection_reset)
@@ -712,7 +773,7 @@ GP_TEST(host_writes_to_a_dead_plugin_no_sigpipe)
     for (int i = 0; i < 5; i++) {
         proto_Empty resp;
         gp_status st;
-        GP_CHECK(gp_invoke(kv, &kv_put_method, &req, &resp, &st) != GP_OK);
+        GP_CHECK(gp_invoke(kv, &proto_KV_Put_method, &req, &resp, &st) != GP_OK);
     }
     free(big);
     gp_stub_free(kv);
@@ -760,9 +821,9 @@ GP_TEST(plugin_writes_to_a_dead_host_no_sigpipe)
         waitpid(pid, NULL, 0);
         return;
     }
-    gp_reattach_config ra = {.protocol = GP_PROTO_GRPC, .protocol_version = 1, .pid = pid,
+    gp_reattach_config ra = {.protocol = wire, .protocol_version = 1, .pid = pid,
                              .network = network, .address = address, .test = true};
-    gp_client_config cfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
+    gp_client_config cfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
                             .call_timeout_ms = 200, .kill_grace_ms = 1000};
     gp_client *c;
     GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
@@ -812,6 +873,9 @@ int main(int argc, char **argv)
     if (n <= 0)
         return 2;
     self_exe[n] = '\0';
+    const char *wenv = getenv("GP_FAULT_WIRE");
+    if (wenv && *wenv)
+        wire = gp_protocol_parse(wenv);
     if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0) {
         if (strcmp(argv[2], "kv") == 0)
             return serve_kv();
@@ -822,22 +886,32 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--gp-host") == 0)
         return host_main();
     const char *only = getenv("GP_FAULT_ONLY");
+    const char *wires = getenv("GP_FAULT_WIRES"); /* e.g. "grpc"; default both */
+    static const gp_protocol all[] = {GP_PROTO_GRPC, GP_PROTO_NETRPC};
+    for (size_t k = 0; k < 2; k++) {
+        wire = all[k];
+        if (wires && !strstr(wires, gp_protocol_name(wire)))
+            continue;
+        setenv("GP_FAULT_WIRE", gp_protocol_name(wire), 1);
 #define RUN(t)                                                                                   \
     do {                                                                                         \
         if (!only || strstr(#t, only))                                                           \
-            GP_RUN(t);                                                                           \
+            gp_test_run(wire == GP_PROTO_NETRPC ? "netrpc: " #t : "grpc: " #t, t);               \
     } while (0)
-    RUN(plugin_killed_mid_call);
-    RUN(plugin_handler_hangs_deadline_then_kill);
-    RUN(plugin_sigstopped_deadline_then_kill);
-    RUN(host_killed_takes_its_plugin);
-    RUN(kill_reaches_the_grandchild);
-    RUN(hostile_random_bytes);
-    RUN(hostile_forged_frame_length);
-    RUN(hostile_connection_reset);
-    RUN(hostile_silent_after_handshake);
-    RUN(host_writes_to_a_dead_plugin_no_sigpipe);
-    RUN(plugin_writes_to_a_dead_host_no_sigpipe);
-    RUN(many_start_call_kill_cycles_leak_nothing);
+        RUN(plugin_killed_mid_call);
+        RUN(plugin_handler_hangs_deadline_then_kill);
+        RUN(plugin_sigstopped_deadline_then_kill);
+        RUN(host_killed_takes_its_plugin);
+        RUN(kill_reaches_the_grandchild);
+        RUN(hostile_random_bytes);
+        RUN(hostile_forged_frame_length);
+        RUN(hostile_wrong_version);
+        RUN(hostile_connection_reset);
+        RUN(hostile_silent_after_handshake);
+        RUN(host_writes_to_a_dead_plugin_no_sigpipe);
+        RUN(plugin_writes_to_a_dead_host_no_sigpipe);
+        RUN(many_start_call_kill_cycles_leak_nothing);
+#undef RUN
+    }
     return gp_test_done();
 }

@@ -29,8 +29,10 @@
 #include "codegen/proto/health.pb.h"
 #include "transport/conn.h"
 #include "transport/grpc/channel.h"
+#include "transport/grpc/broker.h"
 #include "transport/grpc/core.h"
 #include "transport/grpc/grpc.h"
+#include "transport/grpc/stream.h"
 
 enum {
     IDLE_AFTER_MS = 1000,   /* no call for this long: the idle poller takes over */
@@ -68,7 +70,7 @@ typedef struct active {
     struct active *prev, *next;
 } active;
 
-enum bg_kind { BG_RECV, BG_STATUS, BG_KICK };
+enum bg_kind { BG_RECV, BG_STATUS, BG_KICK, BG_SEND };
 typedef struct bg_tag {
     enum bg_kind kind;
 } bg_tag;
@@ -106,6 +108,13 @@ typedef struct gconn {
     grpc_slice broker_details;
     pthread_t poller;
     int poller_started;
+    /* The broker (transport/grpc/broker.h): ConnInfo out through bq on the
+     * broker call; while a send or a dial's wait is pending (bg_want > 0,
+     * under mu) the poller reads the background queue even during calls. */
+    gp__grpc_broker *gb;
+    gp__grpc_sendq bq;
+    bg_tag t_send;
+    int bg_want;
 } gconn;
 
 /* The health check's deadline when the conn has no call timeout. */
@@ -152,6 +161,15 @@ static grpc_completion_queue *take_cq(gconn *c)
     return cq ? cq : grpc_completion_queue_create_for_pluck(NULL);
 }
 
+static void drop_cq(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_completion_queue_destroy(cq);
+}
+
+/* Only while the call counts as in flight: close frees the pool once
+ * nothing is. */
 static void put_cq(gconn *c, grpc_completion_queue *cq)
 {
     pthread_mutex_lock(&c->mu);
@@ -168,11 +186,8 @@ static void put_cq(gconn *c, grpc_completion_queue *cq)
         cq = NULL;
     }
     pthread_mutex_unlock(&c->mu);
-    if (cq) { /* no room to keep it */
-        grpc_completion_queue_shutdown(cq);
-        grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        grpc_completion_queue_destroy(cq);
-    }
+    if (cq) /* no room to keep it */
+        drop_cq(cq);
 }
 
 /* Under mu: wake the idle poller out of its poll with a zero-op batch on
@@ -230,7 +245,7 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
     if (c->closed) {
         pthread_mutex_unlock(&c->mu);
         grpc_call_unref(call);
-        put_cq(c, cq);
+        drop_cq(cq); /* close may have freed the pool already */
         grpc_byte_buffer_destroy(send);
         return gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", m->grpc_path);
     }
@@ -271,8 +286,12 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
     }
 
     pthread_mutex_lock(&c->mu);
-    a.prev->next = a.next;
+    a.prev->next = a.next; /* close no longer cancels it */
     a.next->prev = a.prev;
+    pthread_mutex_unlock(&c->mu);
+    grpc_call_unref(call);
+    put_cq(c, cq); /* before the in-flight count drops (close frees the pool) */
+    pthread_mutex_lock(&c->mu);
     c->last_active_ms = gp__grpc_now_ms();
     if (--c->inflight == 0 && c->closed)
         pthread_cond_broadcast(&c->cv);
@@ -280,8 +299,6 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
     if (status == GRPC_STATUS_UNAVAILABLE)
         c->broken = 1;
     pthread_mutex_unlock(&c->mu);
-    grpc_call_unref(call);
-    put_cq(c, cq);
     grpc_byte_buffer_destroy(send);
     grpc_metadata_array_destroy(&md_in);
     grpc_metadata_array_destroy(&trailing);
@@ -426,8 +443,26 @@ static void bg_event(gconn *c, bg_tag *t, int ok)
     int stopping = c->stopping;
     if (t == &c->t_kick)
         c->kicking = 0;
+    if (t == &c->t_send)
+        c->bg_want--;
     pthread_mutex_unlock(&c->mu);
-    if (t == &c->t_recv) {
+    if (t == &c->t_send) {
+        gp__grpc_sendq_done(&c->bq);
+    } else if (t == &c->t_recv && c->gb && ok && c->broker_msg) {
+        gp__grpc_broker_received(c->gb, c->broker_msg);
+        grpc_byte_buffer_destroy(c->broker_msg);
+        c->broker_msg = NULL;
+        if (stopping)
+            return;
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &c->broker_msg;
+        pthread_mutex_lock(&c->mu);
+        if (gp__grpc_start(c->broker, &op, 1, &c->t_recv) == GRPC_CALL_OK)
+            c->bg_pending++;
+        pthread_mutex_unlock(&c->mu);
+    } else if (t == &c->t_recv) {
         if (!ok || !c->broker_msg)
             return; /* the stream ended; its status says why */
         plugin_ConnInfo ci;
@@ -476,7 +511,7 @@ static void *idle_poller(void *arg)
     while (!c->stopping) {
         long long now = gp__grpc_now_ms();
         long long idle_at = c->last_active_ms + c->idle_after_ms;
-        if ((c->inflight == 0 && now >= idle_at) || c->idle_after_ms < 0) {
+        if ((c->inflight == 0 && now >= idle_at) || c->idle_after_ms < 0 || c->bg_want > 0) {
             c->polling = 1;
             pthread_mutex_unlock(&c->mu);
             grpc_event ev = grpc_completion_queue_next(c->bg_cq, deadline_in(IDLE_POLL_MS), NULL);
@@ -494,6 +529,47 @@ static void *idle_poller(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* The broker's send queue: one ConnInfo at a time on the broker call. */
+static int broker_start_send(void *ctx, grpc_byte_buffer *bb)
+{
+    gconn *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    int r = -1;
+    if (c->broker && !c->stopping) {
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = bb;
+        if (gp__grpc_start(c->broker, &op, 1, &c->t_send) == GRPC_CALL_OK) {
+            c->bg_pending++;
+            c->bg_want++;
+            pthread_cond_broadcast(&c->cv); /* the poller reads its completion */
+            r = 1;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+static gp_err broker_send(void *ctx, grpc_byte_buffer *bb)
+{
+    return gp__grpc_sendq_push(&((gconn *)ctx)->bq, bb);
+}
+
+static void broker_want_recv(void *ctx, int want)
+{
+    gconn *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    c->bg_want += want ? 1 : -1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static gp_broker *conn_broker(gp_conn *base)
+{
+    return gp__grpc_broker_base(((gconn *)base)->gb);
 }
 
 static void start_broker(gconn *c)
@@ -538,6 +614,7 @@ static void conn_close(gp_conn *base)
         pthread_join(c->poller, NULL);
 
     /* Now this thread is the only consumer of the background queue. */
+    gp__grpc_sendq_close(&c->bq);
     if (c->broker)
         grpc_call_cancel(c->broker, NULL);
     for (;;) {
@@ -553,6 +630,9 @@ static void conn_close(gp_conn *base)
         GP_TAG_ACQUIRE(ev.tag);
         bg_event(c, ev.tag, ev.success);
     }
+    gp__grpc_broker_free(c->gb);
+    c->gb = NULL;
+    gp__grpc_sendq_destroy(&c->bq);
     if (c->broker)
         grpc_call_unref(c->broker);
     grpc_byte_buffer_destroy(c->broker_msg);
@@ -595,7 +675,68 @@ static const gp_conn_ops grpc_conn_ops = {
     .stub_free = conn_stub_free,
     .shutdown = conn_shutdown,
     .close = conn_close,
+    .broker = conn_broker,
+    .call_open = gp__grpc_call_open,
 };
+
+/* ---- streaming calls (stream.c drives them) ----
+ * Listed with the unary calls, so close cancels them, but not counted in
+ * flight: close does not wait for a call its owner holds open. Each holds
+ * the conn's memory like a stub does (nstubs). */
+grpc_call *gp__grpc_conn_stream_begin(gp_stub *s, const gp_method *m, grpc_completion_queue *cq,
+                                      void **link, gp_status *st)
+{
+    gconn *c = (gconn *)s->conn;
+    active *a = calloc(1, sizeof *a);
+    if (!a) {
+        gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
+        return NULL;
+    }
+    pthread_mutex_lock(&c->mu);
+    if (c->closed) {
+        pthread_mutex_unlock(&c->mu);
+        free(a);
+        gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", m->grpc_path);
+        return NULL;
+    }
+    grpc_slice method = grpc_slice_from_copied_string(m->grpc_path);
+    a->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
+                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_slice_unref(method);
+    a->next = c->calls.next;
+    a->prev = &c->calls;
+    a->next->prev = a;
+    c->calls.next = a;
+    c->nstubs++;
+    c->last_active_ms = gp__grpc_now_ms();
+    pthread_mutex_unlock(&c->mu);
+    *link = a;
+    return a->call;
+}
+
+void gp__grpc_conn_stream_end(gp_stub *s, void *link)
+{
+    gconn *c = (gconn *)s->conn;
+    active *a = link;
+    pthread_mutex_lock(&c->mu);
+    a->prev->next = a->next;
+    a->next->prev = a->prev;
+    c->last_active_ms = gp__grpc_now_ms();
+    int last = --c->nstubs == 0 && c->torn_down;
+    pthread_mutex_unlock(&c->mu);
+    free(a);
+    if (last)
+        free_struct(c);
+}
+
+int gp__grpc_conn_is_closed(gp_stub *s)
+{
+    gconn *c = (gconn *)s->conn;
+    pthread_mutex_lock(&c->mu);
+    int closed = c->closed;
+    pthread_mutex_unlock(&c->mu);
+    return closed;
+}
 
 static void conn_abort(gconn *c)
 {
@@ -603,6 +744,7 @@ static void conn_abort(gconn *c)
         grpc_channel_destroy(c->ch);
     grpc_metadata_array_destroy(&c->broker_md);
     grpc_metadata_array_destroy(&c->broker_trailing);
+    gp__grpc_sendq_destroy(&c->bq);
     gp__grpc_core_unref(c->logger_arg);
     free_struct(c);
 }
@@ -628,6 +770,8 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
     c->t_recv.kind = BG_RECV;
     c->t_status.kind = BG_STATUS;
     c->t_kick.kind = BG_KICK;
+    c->t_send.kind = BG_SEND;
+    gp__grpc_sendq_init(&c->bq, broker_start_send, c);
     grpc_metadata_array_init(&c->broker_md);
     grpc_metadata_array_init(&c->broker_trailing);
     pthread_mutex_init(&c->mu, NULL);
@@ -678,6 +822,11 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
         }
     }
     c->bg_cq = grpc_completion_queue_create_for_next(NULL);
+    gp__grpc_broker_opts bo = {.send = broker_send, .send_ctx = c, .logger = c->logger_arg,
+                               .log_name = c->name, .call_timeout_ms = c->call_timeout_ms,
+                               .want_recv = broker_want_recv};
+    if (gp__grpc_broker_new(&bo, &c->gb) != GP_OK)
+        LOG(c, GP_LOG_WARN, "%s", "grpc: out of memory for the broker; gp_conn_broker is NULL");
     /* As the Go host: keep the broker stream open from the start. */
     pthread_mutex_lock(&c->mu);
     start_broker(c);

@@ -116,16 +116,17 @@ static gp_err wait_ready(grpc_channel *ch, void *ctx, char *err, size_t errlen)
         return GP_ETLS;
     }
     /* No reason logged: a server that refuses our certificate after a TLS
-     * 1.3 handshake just hangs up. Whether the socket answers tells that
-     * apart from nothing listening. */
+     * 1.3 handshake just hangs up, and a wrong name in the server's
+     * certificate is not logged as an error either. Whether the socket
+     * answers at least tells that apart from nothing listening. */
     char why[256];
     int fd = -1;
     if (gp__net_dial(d->network, d->address, d->timeout_ms, 0, &fd, why, sizeof why) == GP_OK) {
         close(fd);
         snprintf(err, errlen,
-                 "TLS connection refused by the plugin at %s: it accepts connections but "
-                 "ended the TLS session (it did not accept this host's certificate, or it "
-                 "does not speak TLS); channel %s%s",
+                 "TLS session with the plugin at %s failed: it accepts connections, but the "
+                 "session ended before it was usable (a certificate refused by either side, "
+                 "or a peer without TLS; gRPC core gives no reason); channel %s%s",
                  d->where, state_name(st), reason(d));
         return GP_ETLS;
     }

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -68,6 +69,8 @@ static void route_log(gpr_log_func_args *a)
     gp_logf(&lg, GP_LOG_DEBUG, "grpc", kv, 3, "%s", a->message ? a->message : "");
 }
 
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+
 void gp__grpc_core_ref(const gp_logger *lg)
 {
     pthread_mutex_lock(&g_mu);
@@ -78,12 +81,18 @@ void gp__grpc_core_ref(const gp_logger *lg)
         g_have_logger = 1;
     }
     pthread_mutex_unlock(&g_mu);
-    grpc_init();
+    pthread_once(&g_init_once, grpc_init); /* never shut down: see unref */
 }
 
 void gp__grpc_core_unref(const gp_logger *lg)
 {
-    grpc_shutdown();
+    /* No grpc_shutdown: core is initialised once and kept for the process's
+     * life. grpc_shutdown joins core's executor threads, and one of them can
+     * sit in epoll_wait for ~10 s; a plugin asked to exit then outlived the
+     * host's 2 s grace period and was SIGKILLed (seen 1 run in 3 under load
+     * with a go-plugin host). Core's globals stay reachable, so leak checkers
+     * are quiet, and a process that exits with core up is what grpc expects
+     * of most programs. */
     pthread_mutex_lock(&g_mu);
     /* Its ctx may die with its owner. */
     if (lg && g_have_logger && lg->fn == g_logger.fn && lg->ctx == g_logger.ctx)

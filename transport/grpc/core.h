@@ -15,7 +15,7 @@
 #include <pb.h>
 #include <stddef.h>
 
-/* grpc_init, and route core's log lines (file:line message) to `lg` at
+/* grpc_init (once per process; core is never shut down), and route core's log lines (file:line message) to `lg` at
  * DEBUG; core never writes to stderr while a client or server lives. The
  * last non-NULL logger given wins. Pair with gp__grpc_core_unref. */
 void gp__grpc_core_ref(const gp_logger *lg);

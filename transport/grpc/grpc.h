@@ -73,6 +73,10 @@ typedef struct gp__grpc_server_opts {
     const gp_logger *logger;    /* may be NULL */
     /* Shortest client ping interval tolerated without GOAWAY; 0 = 5 min. */
     int min_ping_interval_ms;
+    /* What handlers see as gp_serve_broker() (a brokered server gets its
+     * parent's). NULL: the server runs its own GRPCBroker on the host's
+     * StartStream stream (transport/grpc/broker.h). */
+    struct gp_broker *broker;
 } gp__grpc_server_opts;
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,

@@ -24,17 +24,26 @@
 #include "codegen/proto/grpc_broker.pb.h"
 #include "codegen/proto/grpc_controller.pb.h"
 #include "codegen/proto/health.pb.h"
+#include "transport/broker/broker.h"
+#include "transport/grpc/broker.h"
 #include "transport/grpc/core.h"
 #include "transport/grpc/grpc.h"
+#include "transport/grpc/stream.h"
 #include "transport/msg/msg.h"
 
 enum { MIN_PING_INTERVAL_MS = 5 * 60 * 1000 };
 
-typedef struct stag {
-    void (*fn)(struct stag *t, int ok);
-} stag;
+typedef gp__grpc_tag stag;
 
-typedef enum mkind { M_APP, M_HEALTH, M_SHUTDOWN, M_BROKER, M_STDIO, M_UNKNOWN } mkind;
+typedef enum mkind {
+    M_APP,
+    M_HEALTH,
+    M_SHUTDOWN,
+    M_BROKER,
+    M_STDIO,
+    M_UNKNOWN,
+    M_APP_STREAM /* a streaming gp_service method (stream.c runs it) */
+} mkind;
 
 typedef struct smethod {
     mkind kind;
@@ -43,6 +52,7 @@ typedef struct smethod {
     int payload;           /* request arrives with the call */
     const gp_method *m;    /* M_APP */
     gp_handler handler;
+    gp_stream_handler stream;  /* M_APP_STREAM */
     void *impl;
     size_t req_size, resp_size;
 } smethod;
@@ -63,6 +73,13 @@ struct gp__grpc_server {
     int listened;
     grpc_server_credentials *creds; /* TLS (gp__grpc_server_use_tls), or NULL */
     stag shutdown_tag;
+    /* The broker: handlers' gp_serve_broker(); our own one (ConnInfo in and
+     * out on the host's StartStream call, bcall, holding a ref) or NULL. */
+    gp_broker *hbroker;
+    gp__grpc_broker *own_broker;
+    gp__grpc_sendq bq;
+    struct scall *bcall; /* under mu */
+    int nstreams;        /* streaming handlers running (stream.c), under mu */
 };
 
 typedef struct scall {
@@ -81,6 +98,7 @@ typedef struct scall {
     grpc_slice status_details;
     int cancelled;
     int stop_after;        /* Controller.Shutdown: stop once the reply is out */
+    stag t_send;           /* broker: a ConnInfo we sent */
 } scall;
 
 #define LOG(s, lvl, ...) gp_logf(&(s)->logger, (lvl), "grpc-server", NULL, 0, __VA_ARGS__)
@@ -244,7 +262,9 @@ static void serve_app(scall *c)
     }
     gp_status st;
     memset(&st, 0, sizeof st);
+    gp_broker *prev = gp__broker_enter(c->s->hbroker);
     gp_err e = sm->handler(sm->impl, req, resp, &st);
+    gp__broker_leave(prev);
     gp_msg_release(sm->m->req_pb, req);
     free(req);
     if (e == GP_OK) {
@@ -304,7 +324,58 @@ static void serve_unknown(scall *c)
 static void on_stream_closed(stag *t, int ok)
 {
     (void)ok;
-    unref(of_close(t));
+    scall *c = of_close(t);
+    gp__grpc_server *s = c->s;
+    int was_bcall = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->bcall == c) {
+        s->bcall = NULL;
+        was_bcall = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (was_bcall)
+        unref(c);
+    unref(c);
+}
+
+/* The broker's send queue: ConnInfo out on the host's StartStream call. */
+static void on_broker_sent(stag *t, int ok)
+{
+    (void)ok;
+    scall *c = (scall *)((char *)t - offsetof(scall, t_send));
+    gp__grpc_sendq_done(&c->s->bq);
+    unref(c);
+}
+
+static int broker_start_send(void *ctx, grpc_byte_buffer *bb)
+{
+    gp__grpc_server *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    scall *c = s->bcall;
+    if (!c || s->cq_shut) {
+        int keep = !c && !s->cq_shut;
+        pthread_mutex_unlock(&s->mu);
+        return keep ? 0 : -1;
+    }
+    atomic_fetch_add(&c->refs, 1);
+    c->t_send.fn = on_broker_sent;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    grpc_call_error e = gp__grpc_start(c->call, &op, 1, &c->t_send);
+    pthread_mutex_unlock(&s->mu);
+    if (e != GRPC_CALL_OK) {
+        LOG(s, GP_LOG_DEBUG, "broker: cannot send a ConnInfo (core error %d)", (int)e);
+        unref(c);
+        return -1;
+    }
+    return 1;
+}
+
+static gp_err broker_send(void *ctx, grpc_byte_buffer *bb)
+{
+    return gp__grpc_sendq_push(&((gp__grpc_server *)ctx)->bq, bb);
 }
 
 static void on_stream_done(stag *t, int ok)
@@ -326,9 +397,12 @@ static void on_broker_recv(stag *t, int ok)
         plugin_ConnInfo ci;
         memset(&ci, 0, sizeof ci);
         char err[200];
-        if (gp__grpc_decode(c->recv_bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err,
-                            sizeof err) == GP_OK) {
-            LOG(c->s, GP_LOG_DEBUG, "broker: ConnInfo for service %u ignored (no brokering yet)",
+        if (c->s->own_broker) {
+            gp__grpc_broker_received(c->s->own_broker, c->recv_bb);
+        } else if (gp__grpc_decode(c->recv_bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err,
+                                   sizeof err) == GP_OK) {
+            LOG(c->s, GP_LOG_DEBUG, "broker: ConnInfo for service %u ignored (a brokered "
+                "server has no broker of its own)",
                 (unsigned)ci.service_id);
             gp_msg_release(plugin_ConnInfo_fields, &ci);
         } else {
@@ -372,6 +446,61 @@ static void start_stream(scall *c, int recv)
     c->t_main.fn = recv ? on_broker_recv : on_stream_done;
     if (start(c, op, n, &c->t_main) != GRPC_CALL_OK)
         unref(c);
+    if (recv && c->s->own_broker) { /* our ConnInfo goes out on the newest stream */
+        gp__grpc_server *s = c->s;
+        scall *old;
+        atomic_fetch_add(&c->refs, 1);
+        pthread_mutex_lock(&s->mu);
+        old = s->bcall;
+        s->bcall = c;
+        pthread_mutex_unlock(&s->mu);
+        if (old)
+            unref(old);
+        gp__grpc_sendq_kick(&s->bq);
+    }
+}
+
+/* ---- streaming app methods: stream.c runs the handler on its thread ---- */
+
+static grpc_call_error stream_start(void *ctx, grpc_call *call, const grpc_op *ops, size_t n,
+                                    gp__grpc_tag *tag)
+{
+    gp__grpc_server *s = ctx;
+    grpc_call_error e = GRPC_CALL_ERROR;
+    pthread_mutex_lock(&s->mu);
+    if (!s->cq_shut)
+        e = gp__grpc_start(call, ops, n, tag);
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static void stream_done(void *ctx)
+{
+    gp__grpc_server *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->nstreams--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void serve_stream(scall *c)
+{
+    gp__grpc_server *s = c->s;
+    gp__grpc_stream_host h = {.start = stream_start, .done = stream_done, .ctx = s,
+                              .broker = s->hbroker, .logger = &s->logger};
+    pthread_mutex_lock(&s->mu);
+    s->nstreams++;
+    pthread_mutex_unlock(&s->mu);
+    gp_err e = gp__grpc_stream_serve(&h, c->call, c->sm->m, c->sm->stream, c->sm->impl);
+    if (e == GP_OK) {
+        c->call = NULL; /* the stream's now */
+        scall_free(c);
+        return;
+    }
+    stream_done(s);
+    LOG(s, GP_LOG_ERROR, "%s: cannot start the handler thread (%s)", c->sm->path,
+        gp_strerror(e));
+    finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "plugin cannot start a handler thread");
 }
 
 static void on_request(stag *t, int ok)
@@ -385,6 +514,9 @@ static void on_request(stag *t, int ok)
     switch (c->sm->kind) {
     case M_APP:
         serve_app(c);
+        break;
+    case M_APP_STREAM:
+        serve_stream(c);
         break;
     case M_HEALTH:
         serve_health(c);
@@ -466,9 +598,11 @@ static gp_err add_app_methods(gp__grpc_server *s, const gp__grpc_server_opts *o,
                 return GP_EINVAL;
             }
             if (m->kind != GP_UNARY) {
-                snprintf(err, errlen, "grpc server: %s: only unary methods are served yet",
+                snprintf(err, errlen,
+                         "grpc server: %s is a streaming method: list it in the service's "
+                         "streams (gp_service_stream), not its methods",
                          m->grpc_path);
-                return GP_EUNSUPPORTED;
+                return GP_EINVAL;
             }
             smethod x = {.kind = M_APP, .path = m->grpc_path, .payload = 1, .m = m,
                          .handler = sm->handler, .impl = svc->impl,
@@ -483,6 +617,23 @@ static gp_err add_app_methods(gp__grpc_server *s, const gp__grpc_server_opts *o,
             if (e != GP_OK)
                 return e;
         }
+        for (size_t j = 0; j < svc->nstreams; j++) {
+            const gp_service_stream *ss = &svc->streams[j];
+            const gp_method *m = ss->method;
+            if (!m || !ss->handler || !m->grpc_path || m->grpc_path[0] != '/' || !m->req_pb ||
+                !m->resp_pb || m->kind == GP_UNARY) {
+                snprintf(err, errlen,
+                         "grpc server: service %s stream %zu: expected a streaming method "
+                         "with a \"/pkg.Service/Method\" path, messages and a handler",
+                         svc->name ? svc->name : "(unnamed)", j);
+                return GP_EINVAL;
+            }
+            smethod x = {.kind = M_APP_STREAM, .path = m->grpc_path, .payload = 0, .m = m,
+                         .stream = ss->handler, .impl = svc->impl};
+            gp_err e = add_method(s, x, err, errlen);
+            if (e != GP_OK)
+                return e;
+        }
     }
     return GP_OK;
 }
@@ -493,7 +644,7 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     *out = NULL;
     size_t napp = 0;
     for (size_t i = 0; o && i < o->nservices; i++)
-        napp += o->services[i].nmethods;
+        napp += o->services[i].nmethods + o->services[i].nstreams;
     gp__grpc_server *s = calloc(1, sizeof *s);
     if (s)
         s->methods = calloc(napp + 5, sizeof *s->methods);
@@ -508,6 +659,15 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     s->nworkers = o && o->workers > 0 ? o->workers : 2;
     s->shutdown_tag.fn = on_shutdown_notified;
     pthread_mutex_init(&s->mu, NULL);
+    gp__grpc_sendq_init(&s->bq, broker_start_send, s);
+    if (o && o->broker) {
+        s->hbroker = o->broker;
+    } else {
+        gp__grpc_broker_opts bo = {.send = broker_send, .send_ctx = s,
+                                   .logger = o ? o->logger : NULL, .log_name = "grpc-broker"};
+        if (gp__grpc_broker_new(&bo, &s->own_broker) == GP_OK)
+            s->hbroker = gp__grpc_broker_base(s->own_broker);
+    }
     pthread_cond_init(&s->cv, NULL);
     gp__grpc_core_ref(s->logger_arg);
 
@@ -640,12 +800,19 @@ void gp__grpc_server_free(gp__grpc_server *s)
 {
     if (!s)
         return;
+    gp__grpc_sendq_close(&s->bq);
     pthread_mutex_lock(&s->mu);
     s->shutting_down = 1;
     GP_TAG_RELEASE(&s->shutdown_tag);
     grpc_server_shutdown_and_notify(s->srv, s->cq, &s->shutdown_tag);
     pthread_mutex_unlock(&s->mu);
     grpc_server_cancel_all_calls(s->srv);
+    /* Streaming handlers see their calls cancelled (through the workers,
+     * which still run) and return. */
+    pthread_mutex_lock(&s->mu);
+    while (s->nstreams > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     if (s->nrunning > 0) {
         pthread_mutex_lock(&s->mu);
         while (!s->shutdown_seen)
@@ -662,6 +829,11 @@ void gp__grpc_server_free(gp__grpc_server *s)
     } else { /* never started: drain here */
         worker(s);
     }
+    if (s->bcall) /* its close never came back */
+        unref(s->bcall);
+    s->bcall = NULL;
+    gp__grpc_broker_free(s->own_broker);
+    gp__grpc_sendq_destroy(&s->bq);
     grpc_server_destroy(s->srv);
     grpc_completion_queue_destroy(s->cq);
     if (s->creds)

@@ -253,7 +253,11 @@ static int is_zero(const gp_gob_value *v)
     case GP_GOB_SLICE:
     case GP_GOB_MAP: return v->u.list.len == 0;
     case GP_GOB_INTERFACE: return !v->u.iface.name || !v->u.iface.name[0] || !v->u.iface.value;
-    default: return 0; /* structs and arrays are always sent, as Go */
+    /* A struct value with no items is a nil pointer (a message field that is
+     * not set, or a type that contains itself): Go omits those. Other
+     * structs and arrays are always sent, as Go. */
+    case GP_GOB_STRUCT: return !v->u.list.items && v->type->nfields > 0;
+    default: return 0;
     }
 }
 

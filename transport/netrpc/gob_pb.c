@@ -60,8 +60,10 @@ static bool fits(gp_gob_kind k, const pb_field_iter_t *it)
     switch (k) {
     case GP_GOB_BOOL: return lt == PB_LTYPE_BOOL;
     case GP_GOB_INT:
+        /* UVARINT: nanopb stores an enum without negative values unsigned,
+         * while Go's enum types are int32 (the sign is checked on decode). */
         return lt == PB_LTYPE_VARINT || lt == PB_LTYPE_SVARINT || lt == PB_LTYPE_FIXED32 ||
-               lt == PB_LTYPE_FIXED64;
+               lt == PB_LTYPE_FIXED64 || lt == PB_LTYPE_UVARINT;
     case GP_GOB_UINT: return lt == PB_LTYPE_UVARINT || lt == PB_LTYPE_FIXED32 || lt == PB_LTYPE_FIXED64;
     case GP_GOB_FLOAT:
         return (lt == PB_LTYPE_FIXED32 && it->data_size == sizeof(float)) ||
@@ -157,7 +159,12 @@ static gp_err elem_to_tree(ctx *c, const gp_gob_type *et, const pb_field_iter_t 
         return GP_OK;
     switch (et->kind) {
     case GP_GOB_BOOL: out->u.b = *(const bool *)p ? 1 : 0; return GP_OK;
-    case GP_GOB_INT: out->u.i = load_int(p, it->data_size); return GP_OK;
+    case GP_GOB_INT:
+        if (PB_LTYPE(it->type) == PB_LTYPE_UVARINT)
+            out->u.i = (int64_t)load_uint(p, it->data_size);
+        else
+            out->u.i = load_int(p, it->data_size);
+        return GP_OK;
     case GP_GOB_UINT: out->u.u = load_uint(p, it->data_size); return GP_OK;
     case GP_GOB_FLOAT:
         if (it->data_size == sizeof(float))
@@ -316,6 +323,9 @@ static gp_err elem_from_tree(ctx *c, gp_gob_value *v, const gp_gob_type *et, con
     switch (k) {
     case GP_GOB_BOOL: *(bool *)p = v->u.b != 0; return GP_OK;
     case GP_GOB_INT:
+        if (PB_LTYPE(it->type) == PB_LTYPE_UVARINT && v->u.i < 0)
+            return fail(c, GP_EPROTO, "gob: field %s: value %lld for an unsigned enum",
+                        fname, (long long)v->u.i);
         if (!store_int(p, ds, v->u.i))
             return fail(c, GP_EPROTO, "gob: field %s: value %lld out of range for a %zu-byte int",
                         fname, (long long)v->u.i, ds);

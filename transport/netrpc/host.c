@@ -13,6 +13,7 @@
 #include "transport/msg/msg.h"
 #include "transport/netrpc/gob_pb.h"
 #include "transport/netrpc/gob_rpc.h"
+#include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
 #include "transport/netrpc/rpc_codec.h"
 
@@ -43,6 +44,10 @@ struct nconn {
     stdio_fwd out, errs;
     pthread_t broker;
     int broker_running;
+    gp__mux_broker *mb; /* gp_conn_broker: callbacks the host serves */
+    pthread_mutex_t mu; /* closing, ctl_busy */
+    pthread_cond_t cv;
+    int closing, ctl_busy;
     gp_logger log;
     int has_log;
     char log_name[64];
@@ -58,8 +63,11 @@ typedef struct nstub {
 
 static void conn_unref(nconn *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1)
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
         free(c);
+    }
 }
 
 static int timeout_of(const nconn *c)
@@ -110,11 +118,10 @@ static void *stdio_main(void *arg)
     return NULL;
 }
 
-/* ---- the host's MuxBroker: we serve no callbacks ------------------------- */
+/* ---- the host's MuxBroker ------------------------------------------------ */
 
-/* Every stream the plugin opens is a broker dial; no id is ever reserved on
- * our side, so each is closed at once (the plugin's dial fails on the ack
- * instead of waiting). */
+/* Every stream the plugin opens is a broker dial: the broker matches its id
+ * with gp_broker_accept_and_serve (mux_broker.c). */
 static void *broker_main(void *arg)
 {
     nconn *c = arg;
@@ -122,13 +129,14 @@ static void *broker_main(void *arg)
         gp_mux_stream *st = NULL;
         if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
             break;
-        char id[16];
-        snprintf(id, sizeof id, "%u", gp__mux_stream_id(st));
-        logf_(c, GP_LOG_DEBUG, NULL,
-              "plugin opened broker stream %s; this host serves no broker ids, closing it", id);
-        gp__mux_stream_free(st);
+        gp__mux_broker_take(c->mb, st, 0, 0);
     }
     return NULL;
+}
+
+static gp_broker *nc_broker(gp_conn *gc)
+{
+    return gp__mux_broker_base(((nconn *)gc)->mb);
 }
 
 /* ---- calls ------------------------------------------------------------- */
@@ -139,6 +147,23 @@ static gp_err remote_code(const char *msg, const char *what)
     return strncmp(msg, what, n) == 0 ? GP_ENOTFOUND : GP_EREMOTE;
 }
 
+/* A call that failed because the session ended says why it ended (a
+ * yamux protocol error from a hostile peer reads better than "connection
+ * closed"). */
+static gp_err add_session_reason(nconn *c, gp_err rc, gp_status *st)
+{
+    if ((rc != GP_ECLOSED && rc != GP_EIO) || !st)
+        return rc;
+    const char *why = gp__mux_session_error(c->sess);
+    if (why && *why && !strstr(st->msg, why)) {
+        size_t n = strlen(st->msg);
+        snprintf(st->msg + n, sizeof st->msg - n, " (session ended: %s)", why);
+    }
+    return rc;
+}
+
+/* Control calls may race a close (gp_conn_ping during gp_client_kill):
+ * close waits for them after the session is gone, which ends them. */
 static gp_err ctl_call(nconn *c, const char *method, const gp_gob_value *arg, gp_gob_value **reply,
                        int timeout_ms, gp_status *st)
 {
@@ -146,7 +171,20 @@ static gp_err ctl_call(nconn *c, const char *method, const gp_gob_value *arg, gp
     if (!st)
         st = &tmp;
     memset(st, 0, sizeof *st);
-    return gp__rpc_call(c->ctl_rpc, method, arg, reply, timeout_ms, st);
+    pthread_mutex_lock(&c->mu);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->mu);
+        return gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", method);
+    }
+    c->ctl_busy++;
+    pthread_mutex_unlock(&c->mu);
+    gp_err rc = gp__rpc_call(c->ctl_rpc, method, arg, reply, timeout_ms, st);
+    rc = add_session_reason(c, rc, st);
+    pthread_mutex_lock(&c->mu);
+    if (--c->ctl_busy == 0)
+        pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 static gp_err nc_ping(gp_conn *gc, gp_status *st)
@@ -277,6 +315,7 @@ static gp_err nc_invoke(gp_stub *gs, const gp_method *m, const void *req, void *
         st = &tmp;
     memset(st, 0, sizeof *st);
     rc = gp__rpc_call(s->rpc, name, &args, &reply, s->call_timeout_ms, st);
+    rc = add_session_reason((nconn *)gs->conn, rc, st);
     gp__gob_pb_tree_free(&args);
     if (rc == GP_EREMOTE) {
         /* Go's texts: "rpc: can't find method Plugin.X" / "... service X". */
@@ -325,13 +364,22 @@ static void nc_stub_free(gp_stub *gs)
 static void nc_close(gp_conn *gc)
 {
     nconn *c = (nconn *)gc;
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    pthread_mutex_unlock(&c->mu);
     gp__mux_session_close(c->sess);
+    pthread_mutex_lock(&c->mu);
+    while (c->ctl_busy)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
     if (c->out.running)
         pthread_join(c->out.thread, NULL);
     if (c->errs.running)
         pthread_join(c->errs.thread, NULL);
     if (c->broker_running)
         pthread_join(c->broker, NULL);
+    gp__mux_broker_free(c->mb);
+    c->mb = NULL;
     gp__rpc_client_free(c->ctl_rpc);
     gp__mux_stream_free(c->ctl);
     gp__mux_stream_free(c->out.st);
@@ -348,6 +396,7 @@ static const gp_conn_ops ops = {
     .stub_free = nc_stub_free,
     .shutdown = nc_shutdown,
     .close = nc_close,
+    .broker = nc_broker,
 };
 
 static int start_stdio(nconn *c, stdio_fwd *f, const char *stream, gp_log_level lv)
@@ -371,6 +420,8 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     }
     c->base.ops = &ops;
     atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
     if (o && o->logger) {
         c->log = *o->logger;
         c->has_log = 1;
@@ -381,7 +432,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     gp_err rc = gp__mux_session_new(fd, GP_MUX_CLIENT, &mc, &c->sess);
     if (rc) {
         close(fd);
-        free(c);
+        conn_unref(c);
         snprintf(err, errlen, "starting the yamux session: %s", gp_strerror(rc));
         return rc;
     }
@@ -393,6 +444,11 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
         rc = gp__mux_open(c->sess, &c->errs.st);
     if (!rc)
         rc = gp__rpc_client_new(gp__rpc_io_mux(c->ctl), NULL, &c->ctl_rpc);
+    if (!rc) {
+        gp__mux_broker_opts bo = {.sess = c->sess, .logger = c->has_log ? &c->log : NULL,
+                                  .log_name = c->log_name, .call_timeout_ms = c->call_timeout_ms};
+        rc = gp__mux_broker_new(&bo, &c->mb);
+    }
     if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||
                 !start_stdio(c, &c->errs, "stderr", GP_LOG_INFO) ||
                 !(c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0)))

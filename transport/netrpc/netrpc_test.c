@@ -16,6 +16,9 @@
 #include "transport/msg/msg.h"
 #include "transport/net/net.h"
 #include "transport/netrpc/gob_pb_test.pb.h"
+#include "transport/netrpc/gob_rpc.h"
+#include "transport/netrpc/mux_session.h"
+#include "transport/netrpc/rpc_codec.h"
 #include "transport/testing/gp_test.h"
 
 static const gp_gob_field get_request_fields[] = {{"Key", &gp_gob_string_type, 1}};
@@ -284,11 +287,115 @@ GP_TEST(listen_addresses)
     gp__netrpc_server_free(s);
 }
 
+/* A host that misbehaves, driven through the raw session and codec. */
+typedef struct raw_host {
+    gp_mux_session *sess;
+    gp_mux_stream *ctl, *out, *errs;
+    gp_rpc_client *rpc;
+} raw_host;
+
+static int raw_connect(const fixture *f, raw_host *h)
+{
+    char err[256];
+    int fd = -1;
+    memset(h, 0, sizeof *h);
+    if (gp__net_dial("unix", f->path, 5000, 0, &fd, err, sizeof err) != GP_OK)
+        return -1;
+    if (gp__mux_session_new(fd, GP_MUX_CLIENT, NULL, &h->sess) != GP_OK) {
+        close(fd);
+        return -1;
+    }
+    if (gp__mux_open(h->sess, &h->ctl) || gp__mux_open(h->sess, &h->out) ||
+        gp__mux_open(h->sess, &h->errs) || gp__rpc_client_new(gp__rpc_io_mux(h->ctl), NULL, &h->rpc))
+        return -1;
+    return 0;
+}
+
+static void raw_close(raw_host *h)
+{
+    gp__rpc_client_free(h->rpc);
+    gp__mux_stream_free(h->ctl);
+    gp__mux_stream_free(h->out);
+    gp__mux_stream_free(h->errs);
+    gp__mux_session_free(h->sess);
+}
+
+GP_TEST(hostile_hosts_get_errors_and_the_server_goes_on)
+{
+    int fds = gp_test_count_fds();
+    fixture f;
+    if (setup(&f) != 0)
+        return;
+    raw_host h;
+    GP_CHECK_INT(raw_connect(&f, &h), ==, 0);
+    gp_status st;
+    gp_gob_value str = {.type = &gp_gob_string_type};
+    str.u.bytes.data = (uint8_t *)"x";
+    str.u.bytes.len = 1;
+    /* Wrong argument types, unknown methods and services: Go's texts. */
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Control.Ping", &str, NULL, 5000, &st), ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "Control.Ping: ");
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Control.Nope", &str, NULL, 5000, &st), ==, GP_EREMOTE);
+    GP_CHECK_STR(st.msg, "rpc: can't find method Control.Nope");
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Foo.Bar", &str, NULL, 5000, &st), ==, GP_EREMOTE);
+    GP_CHECK_STR(st.msg, "rpc: can't find service Foo.Bar");
+    gp_gob_value b = {.type = &gp_gob_bool_type, .u.b = 1};
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Dispenser.Dispense", &b, NULL, 5000, &st), ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "Dispenser.Dispense: ");
+
+    /* A broker stream for an id nobody reserved is reset. */
+    gp_mux_stream *bs = NULL;
+    GP_CHECK_INT(gp__mux_open(h.sess, &bs), ==, GP_OK);
+    uint8_t id[4] = {77, 0, 0, 0}, ack[4];
+    GP_CHECK_INT(gp__mux_stream_write(bs, id, 4, 5000), ==, GP_OK);
+    GP_CHECK(gp__mux_stream_read_full(bs, ack, 4, 5000) != GP_OK);
+    gp__mux_stream_free(bs);
+    /* A reserved id answered with another id: reset too; the reserved one
+     * still works afterwards. */
+    gp_gob_value kv = {.type = &gp_gob_string_type};
+    kv.u.bytes.data = (uint8_t *)"kv";
+    kv.u.bytes.len = 2;
+    gp_gob_value *reply = NULL;
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Dispenser.Dispense", &kv, &reply, 5000, &st), ==, GP_OK);
+    GP_CHECK(reply && reply->type && reply->type->kind == GP_GOB_UINT && reply->u.u == 1);
+    gp__gob_value_free(reply);
+    GP_CHECK_INT(gp__mux_open(h.sess, &bs), ==, GP_OK);
+    id[0] = 2;
+    GP_CHECK_INT(gp__mux_stream_write(bs, id, 4, 5000), ==, GP_OK);
+    GP_CHECK(gp__mux_stream_read_full(bs, ack, 4, 5000) != GP_OK);
+    gp__mux_stream_free(bs);
+    GP_CHECK_INT(gp__mux_open(h.sess, &bs), ==, GP_OK);
+    id[0] = 1;
+    GP_CHECK_INT(gp__mux_stream_write(bs, id, 4, 5000), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_stream_read_full(bs, ack, 4, 5000), ==, GP_OK);
+    GP_CHECK(memcmp(ack, id, 4) == 0);
+    /* Garbage on the dispensed stream ends that stream only. */
+    GP_CHECK_INT(gp__mux_stream_write(bs, "\x05\xff\xff\xff\xff\xff", 6, 5000), ==, GP_OK);
+    size_t n = 1;
+    char buf[16];
+    gp_err rc = gp__mux_stream_read(bs, buf, sizeof buf, 5000, &n);
+    GP_CHECK(rc != GP_OK || n == 0);
+    gp__mux_stream_free(bs);
+    GP_CHECK_INT(gp__rpc_call(h.rpc, "Control.Ping", &b, NULL, 5000, &st), ==, GP_OK);
+
+    /* Garbage on the control stream ends the connection... */
+    GP_CHECK_INT(gp__mux_stream_write(h.ctl, "\x03\x00\x00\x00", 4, 5000), ==, GP_OK);
+    for (int i = 0; i < 100 && !gp__mux_session_is_closed(h.sess); i++)
+        usleep(10000);
+    GP_CHECK(gp__mux_session_is_closed(h.sess));
+    raw_close(&h);
+    /* ... and the server still serves new ones. */
+    GP_CHECK_INT(gp_conn_ping(f.conn, &st), ==, GP_OK);
+    teardown(&f);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
 int main(void)
 {
     GP_RUN(ping_dispense_call_and_go_error_texts);
     GP_RUN(eight_concurrent_callers_on_one_stub_overlap);
     GP_RUN(quit_stops_the_server_and_stubs_outlive_the_conn);
     GP_RUN(listen_addresses);
+    GP_RUN(hostile_hosts_get_errors_and_the_server_goes_on);
     return gp_test_done();
 }

@@ -17,10 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/broker/broker.h"
 #include "transport/msg/msg.h"
 #include "transport/net/net.h"
 #include "transport/netrpc/gob_pb.h"
 #include "transport/netrpc/gob_rpc.h"
+#include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
 #include "transport/netrpc/rpc_codec.h"
 
@@ -45,6 +47,7 @@ typedef struct reservation {
 typedef struct pstream {
     sconn *c;
     const gp_service *svc;
+    gp_broker *broker; /* gp_serve_broker() in handlers */
     gp_mux_stream *st;
     pthread_t thread;
     struct pstream *next;
@@ -58,6 +61,7 @@ struct sconn {
     int done; /* the connection thread has finished (under srv->mu) */
     pthread_mutex_t mu; /* ids, reservations, streams */
     uint32_t next_id;
+    gp__mux_broker *mb; /* ids, and streams for ids that are not Dispense's */
     reservation *res;
     pstream *streams;
     int closing;
@@ -166,7 +170,9 @@ static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_
     }
     gp_status st;
     memset(&st, 0, sizeof st);
+    gp_broker *prev = gp__broker_enter(p->broker);
     rc = sm->handler(p->svc->impl, req, resp, &st);
+    gp__broker_leave(prev);
     gp_msg_release(m->req_pb, req);
     free(req);
     h->desc = m->resp_pb;
@@ -194,6 +200,15 @@ static void *pstream_main(void *arg)
     if (rc && !gp__mux_session_is_closed(p->c->sess))
         logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
     return NULL;
+}
+
+gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
+                                int workers, char *err, size_t errlen)
+{
+    pstream p = {.svc = svc, .broker = broker, .st = st};
+    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
+                           .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
 }
 
 /* ---- the MuxBroker: streams the host opens after stdout/stderr ----------- */
@@ -230,6 +245,10 @@ static void broker_stream(sconn *c, gp_mux_stream *st)
     pthread_mutex_lock(&c->mu);
     reservation *r = claim(c, id);
     pthread_mutex_unlock(&c->mu);
+    if (!r && c->mb) { /* not a Dispense: maybe gp_broker_accept_and_serve's */
+        gp__mux_broker_take(c->mb, st, 1, id);
+        return;
+    }
     pstream *p = r ? calloc(1, sizeof *p) : NULL;
     if (!p || gp__mux_stream_write(st, b, 4, BROKER_WAIT_MS) != GP_OK) {
         char m[64];
@@ -244,6 +263,7 @@ static void broker_stream(sconn *c, gp_mux_stream *st)
     }
     p->c = c;
     p->svc = r->svc;
+    p->broker = gp__mux_broker_base(c->mb);
     p->st = st;
     free(r);
     pthread_mutex_lock(&c->mu);
@@ -306,7 +326,8 @@ static gp_err control_call(void *ctx, const char *method, gp_gob_value *args, gp
             return GP_ENOMEM;
         }
         pthread_mutex_lock(&c->mu);
-        r->id = ++c->next_id;
+        claim(c, 0); /* drops reservations nobody came for (ids start at 1) */
+        r->id = c->mb ? gp__mux_broker_next_id(c->mb) : ++c->next_id;
         r->svc = svc;
         deadline_in(&r->deadline, BROKER_WAIT_MS);
         r->next = c->res;
@@ -337,6 +358,10 @@ static void *conn_main(void *arg)
     sconn *c = arg;
     gp__netrpc_server *s = c->srv;
     gp_mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
+    gp__mux_broker_opts bo = {.sess = c->sess, .logger = s->has_log ? &s->log : NULL,
+                              .log_name = "netrpc-broker", .workers = s->o.workers};
+    if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
+        logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: Dispense only");
     /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. A C
      * plugin forwards nothing on 3 and 5: they are ACKed and half-closed,
      * so the host's copiers see EOF. */
@@ -388,6 +413,8 @@ static void *conn_main(void *arg)
         c->res = r->next;
         free(r);
     }
+    gp__mux_broker_free(c->mb);
+    c->mb = NULL;
     gp__mux_stream_free(ctl);
     gp__mux_stream_free(out);
     gp__mux_stream_free(errs);

@@ -57,7 +57,9 @@ static gp_err read_value(msg_reader *r, int timeout_ms, gp_gob_value **out, char
     for (;;) {
         const uint8_t *body;
         size_t blen, used;
-        gp_err e = gp__gob_frame(r->buf + r->off, r->len, max, &body, &blen, &used, err, errlen);
+        /* Nothing buffered yet: buf is NULL, and NULL + 0 is undefined. */
+        const uint8_t *at = r->buf ? r->buf + r->off : NULL;
+        gp_err e = gp__gob_frame(at, r->len, max, &body, &blen, &used, err, errlen);
         if (e != GP_OK)
             return e;
         if (body) {
@@ -116,6 +118,10 @@ static void reader_free(msg_reader *r)
 
 /* ---- client ------------------------------------------------------------------ */
 
+/* No reader thread: a caller waiting for its reply takes the reading role
+ * when nobody holds it, reads responses and hands each to its caller until
+ * its own arrives, then gives the role up (the next waiter takes it). A
+ * lone caller thus reads its own reply, with no thread hop. */
 typedef struct pending {
     uint64_t seq;
     int done, abandoned;
@@ -127,15 +133,15 @@ typedef struct pending {
 
 struct gp_rpc_client {
     gp_rpc_io io;
-    msg_reader rd;
+    msg_reader rd;       /* owned by whoever holds the reading role */
     gp_gob_encoder *enc;
     gp_gob_buf out;
     pthread_mutex_t wmu; /* encoder, out buffer, the write side */
-    pthread_mutex_t mu;  /* seq, pending list, dead */
+    pthread_mutex_t mu;  /* seq, pending list, dead, reading */
     pthread_cond_t cv;
-    pthread_t reader;
     uint64_t seq;
     pending *calls;
+    int reading;
     int dead;
     gp_err dead_err;
     char dead_msg[GP_STATUS_MSG_MAX];
@@ -177,62 +183,78 @@ static pending *unlink_seq_locked(gp_rpc_client *c, uint64_t seq)
     return NULL;
 }
 
-static void *client_reader(void *arg)
+static int ms_left(const struct timespec *dl)
 {
-    gp_rpc_client *c = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long ms = (long long)(dl->tv_sec - now.tv_sec) * 1000 + (dl->tv_nsec - now.tv_nsec) / 1000000;
+    return ms <= 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Reads one response (holding the reading role) and hands it to its
+ * caller. GP_ETIMEDOUT: nothing complete arrived in time (a partial
+ * message stays buffered for the next reader). Other errors kill the
+ * client. */
+static gp_err read_response(gp_rpc_client *c, int timeout_ms)
+{
     char err[GP_STATUS_MSG_MAX];
-    for (;;) {
-        gp_gob_value *hdr = NULL, *body = NULL;
-        gp_err e = read_value(&c->rd, -1, &hdr, err, sizeof err);
-        if (e != GP_OK) {
-            pthread_mutex_lock(&c->mu);
-            if (e == GP_ECLOSED && strcmp(err, "EOF") == 0)
-                kill_locked(c, GP_ECLOSED, "net/rpc: connection closed by the server");
-            else
-                kill_locked(c, e, "%s", err);
-            pthread_mutex_unlock(&c->mu);
-            break;
-        }
-        const char *method, *rpc_err;
-        uint64_t seq;
-        e = gp__gob_get_response(hdr, &method, &seq, &rpc_err, err, sizeof err);
-        if (e == GP_OK)
-            e = read_value(&c->rd, -1, &body, err, sizeof err);
+    gp_gob_value *hdr = NULL, *body = NULL;
+    gp_err e = read_value(&c->rd, timeout_ms, &hdr, err, sizeof err);
+    if (e == GP_ETIMEDOUT)
+        return e;
+    if (e != GP_OK) {
         pthread_mutex_lock(&c->mu);
-        if (e != GP_OK) {
-            kill_locked(c, e == GP_ECLOSED ? GP_EPROTO : e, "%s",
-                        e == GP_ECLOSED ? "net/rpc: EOF between a response header and its body" : err);
-            pthread_mutex_unlock(&c->mu);
-            gp__gob_value_free(hdr);
-            break;
-        }
-        pending *p = unlink_seq_locked(c, seq);
-        if (!p) {
-            kill_locked(c, GP_EPROTO, "net/rpc: response for unknown Seq %llu (method %s)",
-                        (unsigned long long)seq, method);
-            pthread_mutex_unlock(&c->mu);
-            gp__gob_value_free(hdr);
-            gp__gob_value_free(body);
-            break;
-        }
-        if (p->abandoned) {
-            free(p);
-        } else {
-            p->done = 1;
-            if (rpc_err[0]) {
-                p->err = GP_EREMOTE;
-                snprintf(p->msg, sizeof p->msg, "%s", rpc_err);
-            } else {
-                p->reply = body;
-                body = NULL;
-            }
-            pthread_cond_broadcast(&c->cv);
-        }
+        if (e == GP_ECLOSED && strcmp(err, "EOF") == 0)
+            kill_locked(c, GP_ECLOSED, "net/rpc: connection closed by the server");
+        else
+            kill_locked(c, e, "%s", err);
+        pthread_mutex_unlock(&c->mu);
+        return e;
+    }
+    const char *method, *rpc_err;
+    uint64_t seq;
+    e = gp__gob_get_response(hdr, &method, &seq, &rpc_err, err, sizeof err);
+    if (e == GP_OK) {
+        /* The body follows the header at once; a server that stalls in
+         * between has broken the stream. */
+        e = read_value(&c->rd, timeout_ms < 0 ? -1 : timeout_ms + 5000, &body, err, sizeof err);
+        if (e == GP_ETIMEDOUT)
+            snprintf(err, sizeof err, "net/rpc: no response body after the header of %s", method);
+    }
+    pthread_mutex_lock(&c->mu);
+    if (e != GP_OK) {
+        kill_locked(c, e == GP_ECLOSED || e == GP_ETIMEDOUT ? GP_EPROTO : e, "%s",
+                    e == GP_ECLOSED ? "net/rpc: EOF between a response header and its body" : err);
+        pthread_mutex_unlock(&c->mu);
+        gp__gob_value_free(hdr);
+        return GP_EPROTO;
+    }
+    pending *p = unlink_seq_locked(c, seq);
+    if (!p) {
+        kill_locked(c, GP_EPROTO, "net/rpc: response for unknown Seq %llu (method %s)",
+                    (unsigned long long)seq, method);
         pthread_mutex_unlock(&c->mu);
         gp__gob_value_free(hdr);
         gp__gob_value_free(body);
+        return GP_EPROTO;
     }
-    return NULL;
+    if (p->abandoned) {
+        free(p);
+    } else {
+        p->done = 1;
+        if (rpc_err[0]) {
+            p->err = GP_EREMOTE;
+            snprintf(p->msg, sizeof p->msg, "%s", rpc_err);
+        } else {
+            p->reply = body;
+            body = NULL;
+        }
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    gp__gob_value_free(hdr);
+    gp__gob_value_free(body);
+    return GP_OK;
 }
 
 gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client **out)
@@ -256,15 +278,6 @@ gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client 
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &a);
     pthread_condattr_destroy(&a);
-    if (pthread_create(&c->reader, NULL, client_reader, c) != 0) {
-        gp__gob_encoder_free(c->enc);
-        gp__gob_decoder_free(c->rd.dec);
-        pthread_mutex_destroy(&c->wmu);
-        pthread_mutex_destroy(&c->mu);
-        pthread_cond_destroy(&c->cv);
-        free(c);
-        return GP_ESYS;
-    }
     *out = c;
     return GP_OK;
 }
@@ -325,15 +338,24 @@ gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *ar
         set_status(st, e != GP_OK ? e : we, err);
         return e != GP_OK ? e : we;
     }
-    while (!p->done && !c->dead) {
+    int timed_out = 0;
+    while (!p->done && !c->dead && !timed_out) {
+        if (!c->reading) {
+            c->reading = 1;
+            pthread_mutex_unlock(&c->mu);
+            int left = timeout_ms < 0 ? -1 : ms_left(&dl);
+            gp_err re = left == 0 ? GP_ETIMEDOUT : read_response(c, left);
+            pthread_mutex_lock(&c->mu);
+            c->reading = 0;
+            pthread_cond_broadcast(&c->cv); /* another waiter may read now */
+            if (re == GP_ETIMEDOUT && !p->done)
+                timed_out = 1;
+            continue;
+        }
         if (timeout_ms < 0)
             pthread_cond_wait(&c->cv, &c->mu);
-        else if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) != 0) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec))
-                break;
-        }
+        else if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
+            timed_out = 1;
     }
     if (!p->done) {
         gp_err fe = c->dead ? c->dead_err : GP_ETIMEDOUT;
@@ -345,7 +367,7 @@ gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *ar
             char m[160];
             snprintf(m, sizeof m, "net/rpc: %s: no reply within %d ms", method, timeout_ms);
             set_status(st, fe, m);
-            p->abandoned = 1; /* the reader drops the late reply and frees p */
+            p->abandoned = 1; /* a later reader drops the late reply and frees p */
         }
         pthread_mutex_unlock(&c->mu);
         return fe;
@@ -372,7 +394,7 @@ void gp__rpc_client_free(gp_rpc_client *c)
         c->io.abort(c->io.ctx);
     else if (c->io.close)
         c->io.close(c->io.ctx);
-    pthread_join(c->reader, NULL);
+    /* No call is in progress (the contract), so nobody reads. */
     while (c->calls) {
         pending *p = c->calls;
         c->calls = p->next;
@@ -453,11 +475,6 @@ static void run_call(server *s, const char *method, uint64_t seq, gp_gob_value *
     }
     if (e == GP_OK && (e = s->io.write(s->io.ctx, s->out.data, s->out.len, -1)) != GP_OK)
         snprintf(err, sizeof err, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
-    if (s->out.cap > (1u << 20)) { /* do not keep a big reply's buffer */
-        size_t max = s->out.max;
-        gp__gob_buf_free(&s->out);
-        gp__gob_buf_init(&s->out, max);
-    }
     pthread_mutex_unlock(&s->wmu);
     if (reply.release)
         reply.release(&reply);

@@ -2,9 +2,10 @@
  * Each direction is one gob stream: the client sends (Request header,
  * argument) pairs, the server (Response header, reply) pairs.
  *
- * The client allows concurrent calls: requests go out under a lock, one
- * reader thread matches responses to callers by Seq. The server side here
- * is a sequential loop around a handler (go-plugin's services on top). */
+ * The client allows concurrent calls: requests go out under a lock; a
+ * waiting caller takes the reading role and hands responses to their
+ * callers by Seq (no reader thread: a lone caller reads its own reply).
+ * The server runs calls in order or on a leader/follower pool. */
 #ifndef GP_NETRPC_RPC_CODEC_H
 #define GP_NETRPC_RPC_CODEC_H
 
@@ -34,7 +35,7 @@ gp_rpc_io gp__rpc_io_mux(gp_mux_stream *st);
 
 typedef struct gp_rpc_client gp_rpc_client;
 
-/* Starts the reader thread. io is copied; its ctx must outlive the client.
+/* io is copied; its ctx must outlive the client.
  * lim may be NULL (gob defaults). Caller owns *out. */
 gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client **out);
 

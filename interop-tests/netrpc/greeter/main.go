@@ -16,8 +16,12 @@ import (
 // GreeterServer is the net/rpc receiver (exported, as net/rpc requires).
 type GreeterServer struct{}
 
-// Greet ignores its argument, as the basic example does.
+// Greet ignores its argument, as the basic example does. It also writes
+// to os.Stdout and os.Stderr, which go-plugin forwards over yamux streams
+// 3 and 5 (the test checks they reach the host's logger).
 func (GreeterServer) Greet(args interface{}, resp *string) error {
+	fmt.Fprintln(os.Stdout, "greet: a line on stdout")
+	fmt.Fprintln(os.Stderr, "greet: a line on stderr")
 	*resp = "Hello!"
 	return nil
 }

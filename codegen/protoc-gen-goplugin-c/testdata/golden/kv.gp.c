@@ -7,6 +7,8 @@
  */
 #include "codegen/protoc-gen-goplugin-c/testdata/kv.gp.h"
 
+#include <goplugin/gob.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,50 @@ static gp_err unimplemented(const gp_method *m, gp_status *st)
     return GP_EUNSUPPORTED;
 }
 
+/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go
+ * writes them), nanopb's tags. Maps travel as slices of their
+ * XEntry{Key, Value} structs; oneof members as plain fields. */
+static const gp_gob_type gob_proto_GetRequest;
+static const gp_gob_type gob_proto_GetResponse;
+static const gp_gob_type gob_proto_PutRequest;
+static const gp_gob_type gob_proto_Empty;
+
+static const gp_gob_field gob_proto_GetRequest_fields[] = {
+    {"Key", &gp_gob_string_type, 1},
+};
+static const gp_gob_type gob_proto_GetRequest = {
+    .kind = GP_GOB_STRUCT,
+    .name = "GetRequest",
+    .fields = gob_proto_GetRequest_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_field gob_proto_GetResponse_fields[] = {
+    {"Value", &gp_gob_bytes_type, 1},
+};
+static const gp_gob_type gob_proto_GetResponse = {
+    .kind = GP_GOB_STRUCT,
+    .name = "GetResponse",
+    .fields = gob_proto_GetResponse_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_field gob_proto_PutRequest_fields[] = {
+    {"Key", &gp_gob_string_type, 1},
+    {"Value", &gp_gob_bytes_type, 2},
+};
+static const gp_gob_type gob_proto_PutRequest = {
+    .kind = GP_GOB_STRUCT,
+    .name = "PutRequest",
+    .fields = gob_proto_PutRequest_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_type gob_proto_Empty = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Empty",
+};
+
 /* ---- service proto.KV ---- */
 
 const gp_method proto_KV_Get_method = {
@@ -26,8 +72,8 @@ const gp_method proto_KV_Get_method = {
     .netrpc_name = "Plugin.Get",
     .req_pb = proto_GetRequest_fields,
     .resp_pb = proto_GetResponse_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_proto_GetRequest,
+    .resp_gob = &gob_proto_GetResponse,
     .kind = GP_UNARY,
 };
 
@@ -36,8 +82,8 @@ const gp_method proto_KV_Put_method = {
     .netrpc_name = "Plugin.Put",
     .req_pb = proto_PutRequest_fields,
     .resp_pb = proto_Empty_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_proto_PutRequest,
+    .resp_gob = &gob_proto_Empty,
     .kind = GP_UNARY,
 };
 
@@ -84,6 +130,8 @@ const gp_service *proto_KV_register(proto_KV_service *svc, const char *name,
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = proto_KV_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = proto_KV_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }

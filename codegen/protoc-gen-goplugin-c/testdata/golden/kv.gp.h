@@ -34,10 +34,12 @@ gp_err proto_KV_Get(gp_stub *s, const proto_GetRequest *req, proto_GetResponse *
 gp_err proto_KV_Put(gp_stub *s, const proto_PutRequest *req, proto_Empty *resp,
                     gp_status *st);
 
-/* Server: the plugin's implementation, one function per unary RPC, each
- * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
- * is zeroed and filled with malloc'd pointers that the transport frees.
- * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
+/* Server: the plugin's implementation, one function per RPC. Unary ones
+ * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
+ * `resp` is zeroed and filled with malloc'd pointers that the transport
+ * frees. Streaming ones run on a thread of their own per call until they
+ * return (a server-streaming one gets its request, borrowed). A NULL
+ * entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct proto_KV_server {
     gp_err (*Get)(void *impl, const proto_GetRequest *req, proto_GetResponse *resp,
                   gp_status *st);
@@ -46,6 +48,7 @@ typedef struct proto_KV_server {
 } proto_KV_server;
 
 #define proto_KV_SERVED_METHODS 2
+#define proto_KV_SERVED_STREAMS 0
 
 /* A served proto.KV: its gp_service and what the handlers
  * need. Storage is the caller's (static, or alive until gp_serve
@@ -53,6 +56,7 @@ typedef struct proto_KV_server {
 typedef struct proto_KV_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[2];
+    gp_service_stream streams[1];
     const proto_KV_server *vtable;
     void *impl;
 } proto_KV_service;

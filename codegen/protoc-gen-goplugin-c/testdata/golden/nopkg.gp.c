@@ -7,7 +7,34 @@
  */
 #include "codegen/protoc-gen-goplugin-c/testdata/nopkg.gp.h"
 
+#include <goplugin/gob.h>
+
+#include <stdio.h>
 #include <string.h>
+
+/* The answer of a vtable entry left NULL. */
+static gp_err unimplemented(const gp_method *m, gp_status *st)
+{
+    if (st)
+        snprintf(st->msg, sizeof st->msg,
+                 "%s is not implemented by this plugin", m->grpc_path);
+    return GP_EUNSUPPORTED;
+}
+
+/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go
+ * writes them), nanopb's tags. Maps travel as slices of their
+ * XEntry{Key, Value} structs; oneof members as plain fields. */
+static const gp_gob_type gob_Msg;
+
+static const gp_gob_field gob_Msg_fields[] = {
+    {"Text", &gp_gob_string_type, 1},
+};
+static const gp_gob_type gob_Msg = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Msg",
+    .fields = gob_Msg_fields,
+    .nfields = 1,
+};
 
 /* ---- service Lonely ---- */
 
@@ -16,20 +43,53 @@ const gp_method Lonely_Call_method = {
     .netrpc_name = "Plugin.Call",
     .req_pb = Msg_fields,
     .resp_pb = Msg_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_Msg,
+    .resp_gob = &gob_Msg,
     .kind = GP_BIDI_STREAM,
 };
+
+gp_err Lonely_Call_open(gp_stub *s, gp_call **call, gp_status *st)
+{
+    return gp_call_open(s, &Lonely_Call_method, call, st);
+}
+gp_err Lonely_Call_send(gp_call *call, const Msg *req, gp_status *st)
+{
+    return gp_call_send(call, req, st);
+}
+gp_err Lonely_Call_recv(gp_call *call, Msg *resp, gp_status *st)
+{
+    return gp_call_recv(call, resp, st);
+}
+gp_err Lonely_Call_reply(gp_call *call, const Msg *resp, gp_status *st)
+{
+    return gp_call_send(call, resp, st);
+}
+gp_err Lonely_Call_next(gp_call *call, Msg *req, gp_status *st)
+{
+    return gp_call_recv(call, req, st);
+}
+
+static gp_err Lonely_Call_stream(void *impl, gp_call *call, gp_status *st)
+{
+    const Lonely_service *svc = impl;
+    if (!svc->vtable->Call)
+        return unimplemented(&Lonely_Call_method, st);
+    return svc->vtable->Call(svc->impl, call, st);
+}
 
 const gp_service *Lonely_register(Lonely_service *svc, const char *name,
                                   const Lonely_server *vtable, void *impl)
 {
     memset(svc, 0, sizeof *svc);
+    svc->streams[0].method = &Lonely_Call_method;
+    svc->streams[0].handler = Lonely_Call_stream;
     svc->vtable = vtable;
     svc->impl = impl;
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = Lonely_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = Lonely_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }

@@ -23,19 +23,32 @@ extern "C" {
  */
 extern const gp_method Lonely_Call_method;
 
-/* Streaming RPCs (Call): no stubs yet, goplugin-c has no streaming
- * call or handler API; their descriptors above are complete. */
 
-/* Server: the plugin's implementation, one function per unary RPC, each
- * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
- * is zeroed and filled with malloc'd pointers that the transport frees.
- * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
+/* Streaming RPCs (grpc wire only; goplugin/conn.h gp_call). Client:
+ * _open starts the call (a server-streaming one sends its request
+ * and closes the send side), _send/_recv move messages (_recv gives
+ * GP_EOF after the last; free each message with gp_msg_release),
+ * _close_and_recv ends a client stream and takes the one response;
+ * then gp_call_free. Handler: _next receives (GP_EOF when the host
+ * closed its side), _reply sends. */
+gp_err Lonely_Call_open(gp_stub *s, gp_call **call, gp_status *st);
+gp_err Lonely_Call_send(gp_call *call, const Msg *req, gp_status *st);
+gp_err Lonely_Call_recv(gp_call *call, Msg *resp, gp_status *st);
+gp_err Lonely_Call_reply(gp_call *call, const Msg *resp, gp_status *st);
+gp_err Lonely_Call_next(gp_call *call, Msg *req, gp_status *st);
+
+/* Server: the plugin's implementation, one function per RPC. Unary ones
+ * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
+ * `resp` is zeroed and filled with malloc'd pointers that the transport
+ * frees. Streaming ones run on a thread of their own per call until they
+ * return (a server-streaming one gets its request, borrowed). A NULL
+ * entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct Lonely_server {
-    char unused_; /* no unary RPCs */
-    /* streaming RPCs have no entry: no handler API yet */
+    gp_err (*Call)(void *impl, gp_call *call, gp_status *st);
 } Lonely_server;
 
 #define Lonely_SERVED_METHODS 0
+#define Lonely_SERVED_STREAMS 1
 
 /* A served Lonely: its gp_service and what the handlers
  * need. Storage is the caller's (static, or alive until gp_serve
@@ -43,6 +56,7 @@ typedef struct Lonely_server {
 typedef struct Lonely_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[1];
+    gp_service_stream streams[1];
     const Lonely_server *vtable;
     void *impl;
 } Lonely_service;

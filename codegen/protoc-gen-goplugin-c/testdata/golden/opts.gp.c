@@ -7,6 +7,8 @@
  */
 #include "codegen/protoc-gen-goplugin-c/testdata/opts.gp.h"
 
+#include <goplugin/gob.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,22 @@ static gp_err unimplemented(const gp_method *m, gp_status *st)
     return GP_EUNSUPPORTED;
 }
 
+/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go
+ * writes them), nanopb's tags. Maps travel as slices of their
+ * XEntry{Key, Value} structs; oneof members as plain fields. */
+static const gp_gob_type gob_gp_test_opts_Req;
+
+static const gp_gob_field gob_gp_test_opts_Req_fields[] = {
+    {"Name", &gp_gob_string_type, 1},
+    {"Code", &gp_gob_string_type, 2},
+};
+static const gp_gob_type gob_gp_test_opts_Req = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Req",
+    .fields = gob_gp_test_opts_Req_fields,
+    .nfields = 2,
+};
+
 /* ---- service gp.test.opts.Opts ---- */
 
 const gp_method gp_test_opts_Opts_Call_method = {
@@ -26,8 +44,8 @@ const gp_method gp_test_opts_Opts_Call_method = {
     .netrpc_name = "Plugin.Call",
     .req_pb = gp_test_opts_Req_fields,
     .resp_pb = gp_test_opts_Req_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_opts_Req,
+    .resp_gob = &gob_gp_test_opts_Req,
     .kind = GP_UNARY,
 };
 
@@ -59,6 +77,8 @@ const gp_service *gp_test_opts_Opts_register(gp_test_opts_Opts_service *svc,
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = gp_test_opts_Opts_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = gp_test_opts_Opts_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }

@@ -7,6 +7,8 @@
  */
 #include "codegen/protoc-gen-goplugin-c/testdata/wide.gp.h"
 
+#include <goplugin/gob.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,164 @@ static gp_err unimplemented(const gp_method *m, gp_status *st)
     return GP_EUNSUPPORTED;
 }
 
+/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go
+ * writes them), nanopb's tags. Maps travel as slices of their
+ * XEntry{Key, Value} structs; oneof members as plain fields. */
+static const gp_gob_type gob_gp_test_wide_Wide;
+static const gp_gob_type gob_gp_test_wide_Node;
+static const gp_gob_type gob_google_protobuf_Empty;
+static const gp_gob_type gob_gp_test_common_Point;
+static const gp_gob_type gob_gp_test_wide_Scalars;
+static const gp_gob_type gob_gp_test_wide_Wide_Inner;
+static const gp_gob_type gob_gp_test_wide_Wide_CountsEntry;
+static const gp_gob_type gob_gp_test_wide_Wide_FilesEntry;
+static const gp_gob_type gob_gp_test_wide_Wide_ByIdEntry;
+
+static const gp_gob_type gob_gp_test_wide_Wide_inners_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_wide_Wide_Inner};
+static const gp_gob_type gob_gp_test_wide_Wide_tags_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gp_gob_string_type};
+static const gp_gob_type gob_gp_test_wide_Wide_blobs_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gp_gob_bytes_type};
+static const gp_gob_type gob_gp_test_wide_Wide_colors_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gp_gob_int_type};
+static const gp_gob_type gob_gp_test_wide_Wide_counts_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_wide_Wide_CountsEntry};
+static const gp_gob_type gob_gp_test_wide_Wide_files_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_wide_Wide_FilesEntry};
+static const gp_gob_type gob_gp_test_wide_Wide_by_id_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_wide_Wide_ByIdEntry};
+static const gp_gob_type gob_gp_test_wide_Wide_path_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_common_Point};
+static const gp_gob_field gob_gp_test_wide_Wide_fields[] = {
+    {"Scalars", &gob_gp_test_wide_Scalars, 1},
+    {"Inner", &gob_gp_test_wide_Wide_Inner, 2},
+    {"Inners", &gob_gp_test_wide_Wide_inners_slice, 3},
+    {"Tags", &gob_gp_test_wide_Wide_tags_slice, 4},
+    {"Blobs", &gob_gp_test_wide_Wide_blobs_slice, 5},
+    {"Colors", &gob_gp_test_wide_Wide_colors_slice, 6},
+    {"Counts", &gob_gp_test_wide_Wide_counts_slice, 7},
+    {"Files", &gob_gp_test_wide_Wide_files_slice, 8},
+    {"ById", &gob_gp_test_wide_Wide_by_id_slice, 9},
+    {"Text", &gp_gob_string_type, 10},
+    {"Number", &gp_gob_int_type, 11},
+    {"Nested", &gob_gp_test_wide_Wide_Inner, 12},
+    {"Raw", &gp_gob_bytes_type, 13},
+    {"Where", &gob_gp_test_common_Point, 14},
+    {"Path", &gob_gp_test_wide_Wide_path_slice, 15},
+};
+static const gp_gob_type gob_gp_test_wide_Wide = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Wide",
+    .fields = gob_gp_test_wide_Wide_fields,
+    .nfields = 15,
+};
+
+static const gp_gob_type gob_gp_test_wide_Node_children_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_gp_test_wide_Node};
+static const gp_gob_field gob_gp_test_wide_Node_fields[] = {
+    {"Name", &gp_gob_string_type, 1},
+    {"Left", &gob_gp_test_wide_Node, 2},
+    {"Right", &gob_gp_test_wide_Node, 3},
+    {"Children", &gob_gp_test_wide_Node_children_slice, 4},
+};
+static const gp_gob_type gob_gp_test_wide_Node = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Node",
+    .fields = gob_gp_test_wide_Node_fields,
+    .nfields = 4,
+};
+
+static const gp_gob_type gob_google_protobuf_Empty = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Empty",
+};
+
+static const gp_gob_field gob_gp_test_common_Point_fields[] = {
+    {"X", &gp_gob_int_type, 1},
+    {"Y", &gp_gob_int_type, 2},
+    {"Label", &gp_gob_string_type, 3},
+};
+static const gp_gob_type gob_gp_test_common_Point = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Point",
+    .fields = gob_gp_test_common_Point_fields,
+    .nfields = 3,
+};
+
+static const gp_gob_field gob_gp_test_wide_Scalars_fields[] = {
+    {"FDouble", &gp_gob_float_type, 1},
+    {"FFloat", &gp_gob_float_type, 2},
+    {"FInt32", &gp_gob_int_type, 3},
+    {"FInt64", &gp_gob_int_type, 4},
+    {"FUint32", &gp_gob_uint_type, 5},
+    {"FUint64", &gp_gob_uint_type, 6},
+    {"FSint32", &gp_gob_int_type, 7},
+    {"FSint64", &gp_gob_int_type, 8},
+    {"FFixed32", &gp_gob_uint_type, 9},
+    {"FFixed64", &gp_gob_uint_type, 10},
+    {"FSfixed32", &gp_gob_int_type, 11},
+    {"FSfixed64", &gp_gob_int_type, 12},
+    {"FBool", &gp_gob_bool_type, 13},
+    {"FString", &gp_gob_string_type, 14},
+    {"FBytes", &gp_gob_bytes_type, 15},
+    {"FColor", &gp_gob_int_type, 16},
+    {"MaybeName", &gp_gob_string_type, 17},
+};
+static const gp_gob_type gob_gp_test_wide_Scalars = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Scalars",
+    .fields = gob_gp_test_wide_Scalars_fields,
+    .nfields = 17,
+};
+
+static const gp_gob_type gob_gp_test_wide_Wide_Inner_numbers_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gp_gob_int_type};
+static const gp_gob_field gob_gp_test_wide_Wide_Inner_fields[] = {
+    {"Name", &gp_gob_string_type, 1},
+    {"Blob", &gp_gob_bytes_type, 2},
+    {"Numbers", &gob_gp_test_wide_Wide_Inner_numbers_slice, 3},
+};
+static const gp_gob_type gob_gp_test_wide_Wide_Inner = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Wide_Inner",
+    .fields = gob_gp_test_wide_Wide_Inner_fields,
+    .nfields = 3,
+};
+
+static const gp_gob_field gob_gp_test_wide_Wide_CountsEntry_fields[] = {
+    {"Key", &gp_gob_string_type, 1},
+    {"Value", &gp_gob_int_type, 2},
+};
+static const gp_gob_type gob_gp_test_wide_Wide_CountsEntry = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Wide_CountsEntry",
+    .fields = gob_gp_test_wide_Wide_CountsEntry_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_field gob_gp_test_wide_Wide_FilesEntry_fields[] = {
+    {"Key", &gp_gob_string_type, 1},
+    {"Value", &gp_gob_bytes_type, 2},
+};
+static const gp_gob_type gob_gp_test_wide_Wide_FilesEntry = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Wide_FilesEntry",
+    .fields = gob_gp_test_wide_Wide_FilesEntry_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_field gob_gp_test_wide_Wide_ByIdEntry_fields[] = {
+    {"Key", &gp_gob_int_type, 1},
+    {"Value", &gob_gp_test_wide_Wide_Inner, 2},
+};
+static const gp_gob_type gob_gp_test_wide_Wide_ByIdEntry = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Wide_ByIdEntry",
+    .fields = gob_gp_test_wide_Wide_ByIdEntry_fields,
+    .nfields = 2,
+};
+
 /* ---- service gp.test.wide.Wider ---- */
 
 const gp_method gp_test_wide_Wider_Echo_method = {
@@ -26,8 +186,8 @@ const gp_method gp_test_wide_Wider_Echo_method = {
     .netrpc_name = "Plugin.Echo",
     .req_pb = gp_test_wide_Wide_fields,
     .resp_pb = gp_test_wide_Wide_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wide_Wide,
+    .resp_gob = &gob_gp_test_wide_Wide,
     .kind = GP_UNARY,
 };
 
@@ -36,8 +196,8 @@ const gp_method gp_test_wide_Wider_Walk_method = {
     .netrpc_name = "Plugin.Walk",
     .req_pb = gp_test_wide_Node_fields,
     .resp_pb = gp_test_wide_Node_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wide_Node,
+    .resp_gob = &gob_gp_test_wide_Node,
     .kind = GP_UNARY,
 };
 
@@ -46,8 +206,8 @@ const gp_method gp_test_wide_Wider_Ping_method = {
     .netrpc_name = "Plugin.Ping",
     .req_pb = google_protobuf_Empty_fields,
     .resp_pb = google_protobuf_Empty_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_google_protobuf_Empty,
+    .resp_gob = &gob_google_protobuf_Empty,
     .kind = GP_UNARY,
 };
 
@@ -56,8 +216,8 @@ const gp_method gp_test_wide_Wider_Where_method = {
     .netrpc_name = "Plugin.Where",
     .req_pb = gp_test_common_Point_fields,
     .resp_pb = gp_test_wide_Scalars_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_common_Point,
+    .resp_gob = &gob_gp_test_wide_Scalars,
     .kind = GP_UNARY,
 };
 
@@ -66,8 +226,8 @@ const gp_method gp_test_wide_Wider_Watch_method = {
     .netrpc_name = "Plugin.Watch",
     .req_pb = gp_test_wide_Scalars_fields,
     .resp_pb = gp_test_wide_Scalars_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wide_Scalars,
+    .resp_gob = &gob_gp_test_wide_Scalars,
     .kind = GP_SERVER_STREAM,
 };
 
@@ -76,8 +236,8 @@ const gp_method gp_test_wide_Wider_Upload_method = {
     .netrpc_name = "Plugin.Upload",
     .req_pb = gp_test_wide_Wide_fields,
     .resp_pb = google_protobuf_Empty_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wide_Wide,
+    .resp_gob = &gob_google_protobuf_Empty,
     .kind = GP_CLIENT_STREAM,
 };
 
@@ -86,8 +246,8 @@ const gp_method gp_test_wide_Wider_Chat_method = {
     .netrpc_name = "Plugin.Chat",
     .req_pb = gp_test_wide_Scalars_fields,
     .resp_pb = gp_test_wide_Scalars_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wide_Scalars,
+    .resp_gob = &gob_gp_test_wide_Scalars,
     .kind = GP_BIDI_STREAM,
 };
 
@@ -113,6 +273,86 @@ gp_err gp_test_wide_Wider_Where(gp_stub *s, const gp_test_common_Point *req,
                                 gp_test_wide_Scalars *resp, gp_status *st)
 {
     return gp_invoke(s, &gp_test_wide_Wider_Where_method, req, resp, st);
+}
+
+gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req, gp_call **call,
+                                     gp_status *st)
+{
+    gp_err e = gp_call_open(s, &gp_test_wide_Wider_Watch_method, call, st);
+    if (e == GP_OK && (e = gp_call_send(*call, req, st)) == GP_OK)
+        e = gp_call_close_send(*call, st);
+    if (e != GP_OK && *call) {
+        gp_call_free(*call);
+        *call = NULL;
+    }
+    return e;
+}
+gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st)
+{
+    return gp_call_recv(call, resp, st);
+}
+gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st)
+{
+    return gp_call_send(call, resp, st);
+}
+
+gp_err gp_test_wide_Wider_Upload_open(gp_stub *s, gp_call **call, gp_status *st)
+{
+    return gp_call_open(s, &gp_test_wide_Wider_Upload_method, call, st);
+}
+gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req, gp_status *st)
+{
+    return gp_call_send(call, req, st);
+}
+gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call, google_protobuf_Empty *resp, gp_status *st)
+{
+    gp_err e = gp_call_close_send(call, st);
+    if (e == GP_OK)
+        e = gp_call_recv(call, resp, st);
+    if (e == GP_EOF) { /* the plugin finished OK but sent nothing */
+        if (st) {
+            st->err = GP_EPROTO;
+            snprintf(st->msg, sizeof st->msg,
+                     "%s: the plugin finished without a response",
+                     gp_test_wide_Wider_Upload_method.grpc_path);
+        }
+        return GP_EPROTO;
+    }
+    if (e != GP_OK)
+        return e;
+    e = gp_call_finish(call, st);
+    if (e != GP_OK)
+        gp_msg_release(gp_test_wide_Wider_Upload_method.resp_pb, resp);
+    return e;
+}
+gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp, gp_status *st)
+{
+    return gp_call_send(call, resp, st);
+}
+gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req, gp_status *st)
+{
+    return gp_call_recv(call, req, st);
+}
+
+gp_err gp_test_wide_Wider_Chat_open(gp_stub *s, gp_call **call, gp_status *st)
+{
+    return gp_call_open(s, &gp_test_wide_Wider_Chat_method, call, st);
+}
+gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req, gp_status *st)
+{
+    return gp_call_send(call, req, st);
+}
+gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st)
+{
+    return gp_call_recv(call, resp, st);
+}
+gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st)
+{
+    return gp_call_send(call, resp, st);
+}
+gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req, gp_status *st)
+{
+    return gp_call_recv(call, req, st);
 }
 
 static gp_err gp_test_wide_Wider_Echo_handler(void *impl, const void *req, void *resp,
@@ -151,6 +391,42 @@ static gp_err gp_test_wide_Wider_Where_handler(void *impl, const void *req, void
     return svc->vtable->Where(svc->impl, req, resp, st);
 }
 
+static gp_err gp_test_wide_Wider_Watch_stream(void *impl, gp_call *call, gp_status *st)
+{
+    const gp_test_wide_Wider_service *svc = impl;
+    if (!svc->vtable->Watch)
+        return unimplemented(&gp_test_wide_Wider_Watch_method, st);
+    gp_test_wide_Scalars req;
+    memset(&req, 0, sizeof req);
+    gp_err e = gp_call_recv(call, &req, st);
+    if (e == GP_EOF) {
+        snprintf(st->msg, sizeof st->msg, "%s: expected the request message, the host sent none",
+                 gp_test_wide_Wider_Watch_method.grpc_path);
+        return GP_EINVAL;
+    }
+    if (e != GP_OK)
+        return e;
+    e = svc->vtable->Watch(svc->impl, &req, call, st);
+    gp_msg_release(gp_test_wide_Wider_Watch_method.req_pb, &req);
+    return e;
+}
+
+static gp_err gp_test_wide_Wider_Upload_stream(void *impl, gp_call *call, gp_status *st)
+{
+    const gp_test_wide_Wider_service *svc = impl;
+    if (!svc->vtable->Upload)
+        return unimplemented(&gp_test_wide_Wider_Upload_method, st);
+    return svc->vtable->Upload(svc->impl, call, st);
+}
+
+static gp_err gp_test_wide_Wider_Chat_stream(void *impl, gp_call *call, gp_status *st)
+{
+    const gp_test_wide_Wider_service *svc = impl;
+    if (!svc->vtable->Chat)
+        return unimplemented(&gp_test_wide_Wider_Chat_method, st);
+    return svc->vtable->Chat(svc->impl, call, st);
+}
+
 const gp_service *gp_test_wide_Wider_register(gp_test_wide_Wider_service *svc,
                                               const char *name,
                                               const gp_test_wide_Wider_server *vtable,
@@ -165,11 +441,19 @@ const gp_service *gp_test_wide_Wider_register(gp_test_wide_Wider_service *svc,
     svc->methods[2].handler = gp_test_wide_Wider_Ping_handler;
     svc->methods[3].method = &gp_test_wide_Wider_Where_method;
     svc->methods[3].handler = gp_test_wide_Wider_Where_handler;
+    svc->streams[0].method = &gp_test_wide_Wider_Watch_method;
+    svc->streams[0].handler = gp_test_wide_Wider_Watch_stream;
+    svc->streams[1].method = &gp_test_wide_Wider_Upload_method;
+    svc->streams[1].handler = gp_test_wide_Wider_Upload_stream;
+    svc->streams[2].method = &gp_test_wide_Wider_Chat_method;
+    svc->streams[2].handler = gp_test_wide_Wider_Chat_stream;
     svc->vtable = vtable;
     svc->impl = impl;
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = gp_test_wide_Wider_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = gp_test_wide_Wider_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }
@@ -181,8 +465,8 @@ const gp_method gp_test_wide_Second_Get_method = {
     .netrpc_name = "Plugin.Get",
     .req_pb = google_protobuf_Empty_fields,
     .resp_pb = gp_test_wide_Scalars_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_google_protobuf_Empty,
+    .resp_gob = &gob_gp_test_wide_Scalars,
     .kind = GP_UNARY,
 };
 
@@ -214,6 +498,8 @@ const gp_service *gp_test_wide_Second_register(gp_test_wide_Second_service *svc,
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = gp_test_wide_Second_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = gp_test_wide_Second_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }

@@ -47,13 +47,35 @@ gp_err gp_test_wide_Wider_Ping(gp_stub *s, const google_protobuf_Empty *req,
                                google_protobuf_Empty *resp, gp_status *st);
 gp_err gp_test_wide_Wider_Where(gp_stub *s, const gp_test_common_Point *req,
                                 gp_test_wide_Scalars *resp, gp_status *st);
-/* Streaming RPCs (Watch, Upload, Chat): no stubs yet, goplugin-c has no streaming
- * call or handler API; their descriptors above are complete. */
 
-/* Server: the plugin's implementation, one function per unary RPC, each
- * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
- * is zeroed and filled with malloc'd pointers that the transport frees.
- * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
+/* Streaming RPCs (grpc wire only; goplugin/conn.h gp_call). Client:
+ * _open starts the call (a server-streaming one sends its request
+ * and closes the send side), _send/_recv move messages (_recv gives
+ * GP_EOF after the last; free each message with gp_msg_release),
+ * _close_and_recv ends a client stream and takes the one response;
+ * then gp_call_free. Handler: _next receives (GP_EOF when the host
+ * closed its side), _reply sends. */
+gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req, gp_call **call,
+                                     gp_status *st);
+gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_open(gp_stub *s, gp_call **call, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call, google_protobuf_Empty *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_open(gp_stub *s, gp_call **call, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req, gp_status *st);
+
+/* Server: the plugin's implementation, one function per RPC. Unary ones
+ * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
+ * `resp` is zeroed and filled with malloc'd pointers that the transport
+ * frees. Streaming ones run on a thread of their own per call until they
+ * return (a server-streaming one gets its request, borrowed). A NULL
+ * entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct gp_test_wide_Wider_server {
     gp_err (*Echo)(void *impl, const gp_test_wide_Wide *req, gp_test_wide_Wide *resp,
                    gp_status *st);
@@ -63,10 +85,13 @@ typedef struct gp_test_wide_Wider_server {
                    google_protobuf_Empty *resp, gp_status *st);
     gp_err (*Where)(void *impl, const gp_test_common_Point *req,
                     gp_test_wide_Scalars *resp, gp_status *st);
-    /* streaming RPCs have no entry: no handler API yet */
+    gp_err (*Watch)(void *impl, const gp_test_wide_Scalars *req, gp_call *call, gp_status *st);
+    gp_err (*Upload)(void *impl, gp_call *call, gp_status *st);
+    gp_err (*Chat)(void *impl, gp_call *call, gp_status *st);
 } gp_test_wide_Wider_server;
 
 #define gp_test_wide_Wider_SERVED_METHODS 4
+#define gp_test_wide_Wider_SERVED_STREAMS 3
 
 /* A served gp.test.wide.Wider: its gp_service and what the handlers
  * need. Storage is the caller's (static, or alive until gp_serve
@@ -74,6 +99,7 @@ typedef struct gp_test_wide_Wider_server {
 typedef struct gp_test_wide_Wider_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[4];
+    gp_service_stream streams[3];
     const gp_test_wide_Wider_server *vtable;
     void *impl;
 } gp_test_wide_Wider_service;
@@ -100,16 +126,19 @@ extern const gp_method gp_test_wide_Second_Get_method;
 gp_err gp_test_wide_Second_Get(gp_stub *s, const google_protobuf_Empty *req,
                                gp_test_wide_Scalars *resp, gp_status *st);
 
-/* Server: the plugin's implementation, one function per unary RPC, each
- * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
- * is zeroed and filled with malloc'd pointers that the transport frees.
- * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
+/* Server: the plugin's implementation, one function per RPC. Unary ones
+ * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
+ * `resp` is zeroed and filled with malloc'd pointers that the transport
+ * frees. Streaming ones run on a thread of their own per call until they
+ * return (a server-streaming one gets its request, borrowed). A NULL
+ * entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct gp_test_wide_Second_server {
     gp_err (*Get)(void *impl, const google_protobuf_Empty *req,
                   gp_test_wide_Scalars *resp, gp_status *st);
 } gp_test_wide_Second_server;
 
 #define gp_test_wide_Second_SERVED_METHODS 1
+#define gp_test_wide_Second_SERVED_STREAMS 0
 
 /* A served gp.test.wide.Second: its gp_service and what the handlers
  * need. Storage is the caller's (static, or alive until gp_serve
@@ -117,6 +146,7 @@ typedef struct gp_test_wide_Second_server {
 typedef struct gp_test_wide_Second_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[1];
+    gp_service_stream streams[1];
     const gp_test_wide_Second_server *vtable;
     void *impl;
 } gp_test_wide_Second_service;

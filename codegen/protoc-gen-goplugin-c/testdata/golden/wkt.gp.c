@@ -7,6 +7,8 @@
  */
 #include "codegen/protoc-gen-goplugin-c/testdata/wkt.gp.h"
 
+#include <goplugin/gob.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,152 @@ static gp_err unimplemented(const gp_method *m, gp_status *st)
     return GP_EUNSUPPORTED;
 }
 
+/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go
+ * writes them), nanopb's tags. Maps travel as slices of their
+ * XEntry{Key, Value} structs; oneof members as plain fields. */
+static const gp_gob_type gob_gp_test_wkt_Event;
+static const gp_gob_type gob_google_protobuf_Timestamp;
+static const gp_gob_type gob_google_protobuf_Duration;
+static const gp_gob_type gob_google_protobuf_StringValue;
+static const gp_gob_type gob_google_protobuf_BytesValue;
+static const gp_gob_type gob_google_protobuf_Any;
+static const gp_gob_type gob_google_protobuf_Struct;
+static const gp_gob_type gob_google_protobuf_FieldMask;
+static const gp_gob_type gob_google_protobuf_Struct_FieldsEntry;
+static const gp_gob_type gob_google_protobuf_Value;
+static const gp_gob_type gob_google_protobuf_ListValue;
+
+static const gp_gob_field gob_gp_test_wkt_Event_fields[] = {
+    {"At", &gob_google_protobuf_Timestamp, 1},
+    {"Took", &gob_google_protobuf_Duration, 2},
+    {"Who", &gob_google_protobuf_StringValue, 3},
+    {"Payload", &gob_google_protobuf_BytesValue, 4},
+    {"Detail", &gob_google_protobuf_Any, 5},
+    {"Attrs", &gob_google_protobuf_Struct, 6},
+    {"Mask", &gob_google_protobuf_FieldMask, 7},
+};
+static const gp_gob_type gob_gp_test_wkt_Event = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Event",
+    .fields = gob_gp_test_wkt_Event_fields,
+    .nfields = 7,
+};
+
+static const gp_gob_field gob_google_protobuf_Timestamp_fields[] = {
+    {"Seconds", &gp_gob_int_type, 1},
+    {"Nanos", &gp_gob_int_type, 2},
+};
+static const gp_gob_type gob_google_protobuf_Timestamp = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Timestamp",
+    .fields = gob_google_protobuf_Timestamp_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_field gob_google_protobuf_Duration_fields[] = {
+    {"Seconds", &gp_gob_int_type, 1},
+    {"Nanos", &gp_gob_int_type, 2},
+};
+static const gp_gob_type gob_google_protobuf_Duration = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Duration",
+    .fields = gob_google_protobuf_Duration_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_field gob_google_protobuf_StringValue_fields[] = {
+    {"Value", &gp_gob_string_type, 1},
+};
+static const gp_gob_type gob_google_protobuf_StringValue = {
+    .kind = GP_GOB_STRUCT,
+    .name = "StringValue",
+    .fields = gob_google_protobuf_StringValue_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_field gob_google_protobuf_BytesValue_fields[] = {
+    {"Value", &gp_gob_bytes_type, 1},
+};
+static const gp_gob_type gob_google_protobuf_BytesValue = {
+    .kind = GP_GOB_STRUCT,
+    .name = "BytesValue",
+    .fields = gob_google_protobuf_BytesValue_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_field gob_google_protobuf_Any_fields[] = {
+    {"TypeUrl", &gp_gob_string_type, 1},
+    {"Value", &gp_gob_bytes_type, 2},
+};
+static const gp_gob_type gob_google_protobuf_Any = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Any",
+    .fields = gob_google_protobuf_Any_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_type gob_google_protobuf_Struct_fields_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_google_protobuf_Struct_FieldsEntry};
+static const gp_gob_field gob_google_protobuf_Struct_fields[] = {
+    {"Fields", &gob_google_protobuf_Struct_fields_slice, 1},
+};
+static const gp_gob_type gob_google_protobuf_Struct = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Struct",
+    .fields = gob_google_protobuf_Struct_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_type gob_google_protobuf_FieldMask_paths_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gp_gob_string_type};
+static const gp_gob_field gob_google_protobuf_FieldMask_fields[] = {
+    {"Paths", &gob_google_protobuf_FieldMask_paths_slice, 1},
+};
+static const gp_gob_type gob_google_protobuf_FieldMask = {
+    .kind = GP_GOB_STRUCT,
+    .name = "FieldMask",
+    .fields = gob_google_protobuf_FieldMask_fields,
+    .nfields = 1,
+};
+
+static const gp_gob_field gob_google_protobuf_Struct_FieldsEntry_fields[] = {
+    {"Key", &gp_gob_string_type, 1},
+    {"Value", &gob_google_protobuf_Value, 2},
+};
+static const gp_gob_type gob_google_protobuf_Struct_FieldsEntry = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Struct_FieldsEntry",
+    .fields = gob_google_protobuf_Struct_FieldsEntry_fields,
+    .nfields = 2,
+};
+
+static const gp_gob_field gob_google_protobuf_Value_fields[] = {
+    {"NullValue", &gp_gob_int_type, 1},
+    {"NumberValue", &gp_gob_float_type, 2},
+    {"StringValue", &gp_gob_string_type, 3},
+    {"BoolValue", &gp_gob_bool_type, 4},
+    {"StructValue", &gob_google_protobuf_Struct, 5},
+    {"ListValue", &gob_google_protobuf_ListValue, 6},
+};
+static const gp_gob_type gob_google_protobuf_Value = {
+    .kind = GP_GOB_STRUCT,
+    .name = "Value",
+    .fields = gob_google_protobuf_Value_fields,
+    .nfields = 6,
+};
+
+static const gp_gob_type gob_google_protobuf_ListValue_values_slice = {
+    .kind = GP_GOB_SLICE, .elem = &gob_google_protobuf_Value};
+static const gp_gob_field gob_google_protobuf_ListValue_fields[] = {
+    {"Values", &gob_google_protobuf_ListValue_values_slice, 1},
+};
+static const gp_gob_type gob_google_protobuf_ListValue = {
+    .kind = GP_GOB_STRUCT,
+    .name = "ListValue",
+    .fields = gob_google_protobuf_ListValue_fields,
+    .nfields = 1,
+};
+
 /* ---- service gp.test.wkt.Events ---- */
 
 const gp_method gp_test_wkt_Events_Record_method = {
@@ -26,8 +174,8 @@ const gp_method gp_test_wkt_Events_Record_method = {
     .netrpc_name = "Plugin.Record",
     .req_pb = gp_test_wkt_Event_fields,
     .resp_pb = google_protobuf_Timestamp_fields,
-    .req_gob = NULL, /* gob descriptors: not generated yet */
-    .resp_gob = NULL,
+    .req_gob = &gob_gp_test_wkt_Event,
+    .resp_gob = &gob_google_protobuf_Timestamp,
     .kind = GP_UNARY,
 };
 
@@ -59,6 +207,8 @@ const gp_service *gp_test_wkt_Events_register(gp_test_wkt_Events_service *svc,
     svc->service.name = name;
     svc->service.methods = svc->methods;
     svc->service.nmethods = gp_test_wkt_Events_SERVED_METHODS;
+    svc->service.streams = svc->streams;
+    svc->service.nstreams = gp_test_wkt_Events_SERVED_STREAMS;
     svc->service.impl = svc;
     return &svc->service;
 }

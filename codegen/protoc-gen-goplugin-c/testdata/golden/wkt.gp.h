@@ -30,16 +30,19 @@ extern const gp_method gp_test_wkt_Events_Record_method;
 gp_err gp_test_wkt_Events_Record(gp_stub *s, const gp_test_wkt_Event *req,
                                  google_protobuf_Timestamp *resp, gp_status *st);
 
-/* Server: the plugin's implementation, one function per unary RPC, each
- * called as a gp_handler (goplugin/server.h): `req` is borrowed, `resp`
- * is zeroed and filled with malloc'd pointers that the transport frees.
- * A NULL entry answers GP_EUNSUPPORTED "not implemented". */
+/* Server: the plugin's implementation, one function per RPC. Unary ones
+ * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
+ * `resp` is zeroed and filled with malloc'd pointers that the transport
+ * frees. Streaming ones run on a thread of their own per call until they
+ * return (a server-streaming one gets its request, borrowed). A NULL
+ * entry answers GP_EUNSUPPORTED "not implemented". */
 typedef struct gp_test_wkt_Events_server {
     gp_err (*Record)(void *impl, const gp_test_wkt_Event *req,
                      google_protobuf_Timestamp *resp, gp_status *st);
 } gp_test_wkt_Events_server;
 
 #define gp_test_wkt_Events_SERVED_METHODS 1
+#define gp_test_wkt_Events_SERVED_STREAMS 0
 
 /* A served gp.test.wkt.Events: its gp_service and what the handlers
  * need. Storage is the caller's (static, or alive until gp_serve
@@ -47,6 +50,7 @@ typedef struct gp_test_wkt_Events_server {
 typedef struct gp_test_wkt_Events_service {
     gp_service service; /* pass this (a copy is fine) to gp_serve */
     gp_service_method methods[1];
+    gp_service_stream streams[1];
     const gp_test_wkt_Events_server *vtable;
     void *impl;
 } gp_test_wkt_Events_service;

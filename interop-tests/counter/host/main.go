@@ -1,0 +1,103 @@
+// go-counter-host: the Counter host on go-plugin 1.0.1 (the Go peer of
+// //examples/counter:counter-plugin). Same command line and output as
+// //examples/counter:counter-host:
+//
+//	go-counter-host --plugin PATH [--proto grpc|netrpc] [--] CMD...
+//	CMD: put KEY N | get KEY
+package main
+
+import (
+	"fmt"
+	"io/ioutil"
+	"os"
+	"os/exec"
+	"strconv"
+
+	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+
+	"counterpeer"
+)
+
+func fail(format string, a ...interface{}) {
+	fmt.Fprintf(os.Stderr, "go-counter-host: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	path, proto := "", "grpc"
+	args := os.Args[1:]
+	for len(args) > 0 {
+		if args[0] == "--" {
+			args = args[1:]
+			break
+		} else if args[0] == "--plugin" && len(args) > 1 {
+			path, args = args[1], args[2:]
+		} else if args[0] == "--proto" && len(args) > 1 {
+			proto, args = args[1], args[2:]
+		} else {
+			break
+		}
+	}
+	if path == "" || len(args) == 0 {
+		fail("usage: go-counter-host --plugin PATH [--proto grpc|netrpc] -- put KEY N | get KEY ...")
+	}
+	allowed := []plugin.Protocol{plugin.ProtocolGRPC}
+	if proto == "netrpc" {
+		allowed = []plugin.Protocol{plugin.ProtocolNetRPC}
+	} else if proto != "grpc" {
+		fail("unknown protocol %q (expected grpc or netrpc)", proto)
+	}
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), "COUNTER_PLUGIN_PROTO="+proto)
+	level := hclog.Warn
+	if os.Getenv("COUNTER_HOST_LOG_LEVEL") == "debug" {
+		level = hclog.Debug
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  counterpeer.Handshake,
+		Plugins:          counterpeer.PluginMap(nil),
+		Cmd:              cmd,
+		AllowedProtocols: allowed,
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-counter-host", Level: level, Output: os.Stderr}),
+		SyncStderr:       ioutil.Discard,
+	})
+	defer client.Kill()
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		fail("%v", err)
+	}
+	raw, err := rpcClient.Dispense("counter")
+	if err != nil {
+		client.Kill()
+		fail("dispense counter: %v", err)
+	}
+	counter := raw.(counterpeer.Counter)
+	for i := 0; i < len(args); {
+		switch {
+		case args[i] == "put" && i+2 < len(args):
+			n, err := strconv.ParseInt(args[i+2], 10, 64)
+			if err != nil {
+				client.Kill()
+				fail("put %s: bad number %q", args[i+1], args[i+2])
+			}
+			if err := counter.Put(args[i+1], n, counterpeer.Adder{}); err != nil {
+				client.Kill()
+				fail("put %s: %v", args[i+1], err)
+			}
+			i += 3
+		case args[i] == "get" && i+1 < len(args):
+			v, err := counter.Get(args[i+1])
+			if err != nil {
+				client.Kill()
+				fail("get %s: %v", args[i+1], err)
+			}
+			fmt.Println(v)
+			i += 2
+		default:
+			client.Kill()
+			fail("bad command at %q (expected put KEY N or get KEY)", args[i])
+		}
+	}
+}

@@ -1,0 +1,79 @@
+/* Internal to transport/grpc: go-plugin's non-multiplexed GRPCBroker
+ * (spec §3.5), the gp_broker of the gRPC wire, for either side.
+ *
+ * Serving an id: a new unix socket (PLUGIN_UNIX_SOCKET_DIR, else TMPDIR,
+ * else /tmp), a new gRPC server on it with the one service, and a
+ * ConnInfo{id, "unix", path} sent on the StartStream stream. Dialing an id:
+ * wait GP_BROKER_WAIT_MS for the peer's ConnInfo with that id (entries
+ * expire GP_BROKER_WAIT_MS after arrival), dial it, gRPC client on it.
+ * The stream itself belongs to client.c (host) or server.c (plugin): they
+ * pass what arrives to gp__grpc_broker_received and send through `send`.
+ * No TLS on brokered connections yet (go-plugin 1.0.1 has none either).
+ */
+#ifndef GP_GRPC_BROKER_H
+#define GP_GRPC_BROKER_H
+
+#include <goplugin/broker.h>
+#include <goplugin/log.h>
+
+#include <grpc/grpc.h>
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct gp__grpc_broker gp__grpc_broker;
+
+typedef struct gp__grpc_broker_opts {
+    /* Sends one encoded ConnInfo on the StartStream stream; takes bb (on
+     * failure too). GP_ECLOSED when there is no stream. */
+    gp_err (*send)(void *ctx, grpc_byte_buffer *bb);
+    void *send_ctx;
+    const gp_logger *logger; /* copied; NULL: none */
+    const char *log_name;
+    int call_timeout_ms;     /* calls on dialed stubs; 0 = none */
+    /* Called while a dial waits for a ConnInfo (want = 1) and after (0):
+     * the host makes its idle poller read the stream meanwhile. May be NULL. */
+    void (*want_recv)(void *ctx, int want);
+} gp__grpc_broker_opts;
+
+gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out);
+
+gp_broker *gp__grpc_broker_base(gp__grpc_broker *b);
+
+/* A ConnInfo message arrived on the stream (bb borrowed). Bad ones are
+ * logged and dropped. */
+void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb);
+
+/* Stops and frees the brokered servers (removing their sockets), wakes
+ * dials. Call before the stream's owner goes away. NULL is a no-op. */
+void gp__grpc_broker_free(gp__grpc_broker *b);
+
+/* A queue of messages for one streaming call: core takes one send at a
+ * time. start(ctx, bb) starts a SEND_MESSAGE batch for bb and returns 1
+ * (its completion must call gp__grpc_sendq_done), 0 when the stream is not
+ * there yet (bb stays queued: call gp__grpc_sendq_kick once it is), or -1
+ * (bb is dropped). */
+typedef struct gp__grpc_sendq {
+    pthread_mutex_t mu;
+    grpc_byte_buffer **items;
+    size_t n, cap;
+    grpc_byte_buffer *cur; /* in flight */
+    int closed;
+    int (*start)(void *ctx, grpc_byte_buffer *bb);
+    void *ctx;
+} gp__grpc_sendq;
+
+void gp__grpc_sendq_init(gp__grpc_sendq *q, int (*start)(void *, grpc_byte_buffer *), void *ctx);
+/* Takes bb. GP_ECLOSED after close. */
+gp_err gp__grpc_sendq_push(gp__grpc_sendq *q, grpc_byte_buffer *bb);
+/* The in-flight send completed: free it, start the next. */
+void gp__grpc_sendq_done(gp__grpc_sendq *q);
+/* The stream appeared: start what is queued. */
+void gp__grpc_sendq_kick(gp__grpc_sendq *q);
+/* No more sends start; queued ones are dropped. The one in flight (if
+ * any) still completes through gp__grpc_sendq_done. */
+void gp__grpc_sendq_close(gp__grpc_sendq *q);
+/* After close and the last completion. */
+void gp__grpc_sendq_destroy(gp__grpc_sendq *q);
+
+#endif
