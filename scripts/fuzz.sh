@@ -39,7 +39,9 @@ if [ "${#targets[@]}" -eq 0 ]; then
 fi
 
 echo "== bazel build --config=fuzz (${#targets[@]} targets)" >&2
-if ! "$BAZEL" build --config=fuzz --jobs=2 "${targets[@]}" >"$FUZZ_OUT/build.log" 2>&1; then
+# --symlink_prefix=/: leave bazel-bin pointing at the normal build.
+if ! "$BAZEL" build --config=fuzz --symlink_prefix=/ --jobs=2 "${targets[@]}" \
+    >"$FUZZ_OUT/build.log" 2>&1; then
   grep -E 'ERROR|error:' "$FUZZ_OUT/build.log" | head -20 >&2
   for t in "${targets[@]}"; do echo "fuzz: CRASH $t (build failed)"; done
   echo "fuzz: ${#targets[@]} targets, ${#targets[@]} crashes"

@@ -53,6 +53,11 @@ gp_err gp__cg_emit_options(const gp__cg_request *req, const gp__cg_file *f, gp_s
 gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
                        gp_strbuf *err);
 
+/* Append head(params...)tail, breaking lines before 90 columns with the
+ * parameters aligned after the parenthesis (emit_service.c). */
+void gp__cg_wrap_call(gp_strbuf *b, const char *head, const char *const *params, size_t n,
+                      const char *tail);
+
 /* Streaming RPCs (emit_stream.c), for service prefix `n`: the typed
  * client and handler functions (declarations, or definitions when
  * `define`), the vtable member, and the static gp_stream_handler

@@ -19,6 +19,8 @@ typedef google_protobuf_FieldDescriptorProto field_desc;
  * underscore becomes 'X'. */
 static void go_camel(gp_strbuf *b, const char *s)
 {
+    if (!s)
+        s = ""; /* a nameless field in a broken request */
     size_t n = strlen(s), i = 0;
     if (n && s[0] == '_') {
         gp_strbuf_append(b, "X");
@@ -93,6 +95,10 @@ typedef struct todo {
 static gp_err todo_add(todo *t, const gp__cg_request *req, const char *full, gp_strbuf *err,
                        const char *user)
 {
+    if (!full || !*full) {
+        gp_strbuf_printf(err, "%s: a message field names no message type", user);
+        return GP_EINVAL;
+    }
     if (!full)
         full = ""; /* no type name in the request: refused below, with words */
     for (size_t i = 0; i < t->n; i++)
@@ -216,6 +222,8 @@ typedef struct go_names {
 
 static int used(char *const *set, size_t n, const char *s)
 {
+    if (!s)
+        s = ""; /* an empty strbuf (a nameless field) has no data yet */
     for (size_t i = 0; i < n; i++)
         if (set[i] && strcmp(set[i], s) == 0)
             return 1;

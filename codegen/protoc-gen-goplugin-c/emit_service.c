@@ -101,7 +101,7 @@ static gp_err check_file(const gp__cg_file *f, gp_strbuf *err)
 /* Append head(params...)tail, breaking lines before 90 columns with the
  * parameters aligned after the parenthesis, as a person would. */
 #define WRAP_AT 90
-static void wrap_call(gp_strbuf *b, const char *head, const char *const *params, size_t n,
+void gp__cg_wrap_call(gp_strbuf *b, const char *head, const char *const *params, size_t n,
                       const char *tail)
 {
     size_t indent = strlen(head), col = indent;
@@ -179,7 +179,7 @@ static void register_head(gp_strbuf *b, const char *n, const char *tail)
     gp_strbuf_printf(&p0, "%s_service *svc", n);
     gp_strbuf_printf(&p2, "const %s_server *vtable", n);
     const char *params[] = {str(&p0), "const char *name", str(&p2), "void *impl"};
-    wrap_call(b, str(&head), params, 4, tail);
+    gp__cg_wrap_call(b, str(&head), params, 4, tail);
     gp_strbuf_free(&head);
     gp_strbuf_free(&p0);
     gp_strbuf_free(&p2);
@@ -231,7 +231,7 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_printf(&head, "gp_err %s_%s(", n, m->name);
         typed_params(m, &rq, &rs);
         const char *params[] = {"gp_stub *s", str(&rq), str(&rs), "gp_status *st"};
-        wrap_call(b, str(&head), params, 4, ");\n");
+        gp__cg_wrap_call(b, str(&head), params, 4, ");\n");
         gp_strbuf_free(&head);
         gp_strbuf_free(&rq);
         gp_strbuf_free(&rs);
@@ -272,7 +272,7 @@ static void header_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_printf(&head, "    gp_err (*%s)(", m->name);
         typed_params(m, &rq, &rs);
         const char *params[] = {"void *impl", str(&rq), str(&rs), "gp_status *st"};
-        wrap_call(b, str(&head), params, 4, ");\n");
+        gp__cg_wrap_call(b, str(&head), params, 4, ");\n");
         gp_strbuf_free(&head);
         gp_strbuf_free(&rq);
         gp_strbuf_free(&rs);
@@ -385,7 +385,7 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         typed_params(m, &rq, &rs);
         const char *params[] = {"gp_stub *s", str(&rq), str(&rs), "gp_status *st"};
         gp_strbuf_append(b, "\n");
-        wrap_call(b, str(&head), params, 4, ")\n");
+        gp__cg_wrap_call(b, str(&head), params, 4, ")\n");
         gp_strbuf_free(&head);
         gp_strbuf_free(&rq);
         gp_strbuf_free(&rs);
@@ -408,7 +408,7 @@ static void source_service(gp_strbuf *b, const gp__cg_file *f, const service_des
         gp_strbuf_printf(&head, "static gp_err %s_%s_handler(", n, m->name);
         const char *params[] = {"void *impl", "const void *req", "void *resp", "gp_status *st"};
         gp_strbuf_append(b, "\n");
-        wrap_call(b, str(&head), params, 4, ")\n");
+        gp__cg_wrap_call(b, str(&head), params, 4, ")\n");
         gp_strbuf_free(&head);
         gp_strbuf_printf(b,
                          "{\n"

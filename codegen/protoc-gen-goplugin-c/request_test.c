@@ -262,6 +262,12 @@ GP_TEST(bad_requests_are_answered_in_words)
     fx.fields[1].number = 0;
     expect_error(&fx, "field pkg.Req._x has no field number");
     fx.fields[1].number = 2;
+    fx.fields[2].type = google_protobuf_FieldDescriptorProto_Type_TYPE_MESSAGE;
+    expect_error(&fx, "a message field names no message type");
+    fx.fields[2].type_name = ".pkg.Nowhere";
+    expect_error(&fx, "message type \".pkg.Nowhere\" is not in the request's files");
+    fx.fields[2].type_name = NULL;
+    fx.fields[2].type = google_protobuf_FieldDescriptorProto_Type_TYPE_UINT64;
 
     fx.req.parameter = "lite";
     expect_error(&fx, "unknown parameter \"lite\"");

@@ -19,25 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "examples/counter/counter_methods.h"
+#include "examples/counter/counter.h"
 
 static atomic_int sums; /* AddHelper.Sum calls served */
 
-static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
+static gp_err sum(void *impl, const proto_SumRequest *q, proto_SumResponse *r, gp_status *st)
 {
     (void)impl;
     (void)st;
-    const proto_SumRequest *q = req;
-    proto_SumResponse *r = resp;
     r->r = q->a + q->b;
     atomic_fetch_add(&sums, 1);
     return GP_OK;
 }
 
-static const gp_service_method add_helper_methods[] = {
-    {.method = &add_helper_sum_method, .handler = sum}};
-static const gp_service add_helper = {.name = "add_helper", .methods = add_helper_methods,
-                                      .nmethods = 1};
+static const proto_AddHelper_server add_helper_vtable = {.Sum = sum};
+static proto_AddHelper_service add_helper; /* registered in main */
 
 static int fail(const char *fmt, const char *arg)
 {
@@ -72,14 +68,14 @@ static int put(gp_conn *conn, gp_stub *counter, const char *key, int64_t n)
     gp_status st = {0};
     gp_broker *b = gp_conn_broker(conn);
     uint32_t id = gp_broker_next_id(b);
-    if (gp_broker_accept_and_serve(b, id, &add_helper, &st) != GP_OK) {
+    if (gp_broker_accept_and_serve(b, id, &add_helper.service, &st) != GP_OK) {
         fprintf(stderr, "counter-host: put %s: serving AddHelper: %s\n", key, st.msg);
         return 1;
     }
     proto_PutRequest req = {.add_server = id, .key = (char *)key, .value = n};
     proto_Empty resp = {0};
     int rc = 0;
-    if (gp_invoke(counter, &counter_put_method, &req, &resp, &st) != GP_OK) {
+    if (proto_Counter_Put(counter, &req, &resp, &st) != GP_OK) {
         fprintf(stderr, "counter-host: put %s: %s\n", key, st.msg);
         rc = 1;
     }
@@ -92,7 +88,7 @@ static int get(gp_stub *counter, const char *key)
     gp_status st = {0};
     proto_GetRequest req = {.key = (char *)key};
     proto_GetResponse resp = {0};
-    if (gp_invoke(counter, &counter_get_method, &req, &resp, &st) != GP_OK) {
+    if (proto_Counter_Get(counter, &req, &resp, &st) != GP_OK) {
         fprintf(stderr, "counter-host: get %s: %s\n", key, st.msg);
         return 1;
     }
@@ -139,6 +135,7 @@ int main(int argc, char **argv)
             return fail("bad command at \"%s\" (expected put KEY N or get KEY)", argv[j]);
     }
 
+    proto_AddHelper_register(&add_helper, "add_helper", &add_helper_vtable, NULL);
     char envp[64];
     snprintf(envp, sizeof envp, "COUNTER_PLUGIN_PROTO=%s", gp_protocol_name(proto));
     const char *env[] = {envp, NULL};
@@ -160,22 +157,29 @@ int main(int argc, char **argv)
         gp_client_free(c);
         return 1;
     }
-    if (gp_conn_dispense(conn, "counter", &counter, &st) != GP_OK) {
+    if (gp_conn_dispense(conn, COUNTER_PLUGIN_NAME, &counter, &st) != GP_OK) {
         fprintf(stderr, "counter-host: dispense counter: %s\n", st.msg);
         gp_client_free(c);
         return 1;
     }
-    int rc = 0;
+    int rc = 0, puts = 0;
     for (int j = i; j < argc && rc == 0;) {
         if (strcmp(argv[j], "put") == 0) {
             int64_t n = 0;
             parse_i64(argv[j + 2], &n);
             rc = put(conn, counter, argv[j + 1], n);
+            puts++;
             j += 3;
         } else {
             rc = get(counter, argv[j + 1]);
             j += 2;
         }
+    }
+    /* Each put must have come back to us through the broker. */
+    if (rc == 0 && atomic_load(&sums) != puts) {
+        fprintf(stderr, "counter-host: expected %d AddHelper.Sum callbacks, served %d\n", puts,
+                atomic_load(&sums));
+        rc = 1;
     }
     gp_stub_free(counter);
     gp_client_free(c);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "examples/counter/counter_methods.h"
+#include "examples/counter/counter.h"
 
 typedef struct entry {
     char *key;
@@ -31,12 +31,10 @@ static entry *find(store *s, const char *key)
     return NULL;
 }
 
-static gp_err get(void *impl, const void *req, void *resp, gp_status *st)
+static gp_err get(void *impl, const proto_GetRequest *q, proto_GetResponse *r, gp_status *st)
 {
     (void)st;
     store *s = impl;
-    const proto_GetRequest *q = req;
-    proto_GetResponse *r = resp;
     pthread_mutex_lock(&s->mu);
     entry *e = find(s, q->key ? q->key : "");
     r->value = e ? e->count : 0;
@@ -44,11 +42,10 @@ static gp_err get(void *impl, const void *req, void *resp, gp_status *st)
     return GP_OK;
 }
 
-static gp_err put(void *impl, const void *req, void *resp, gp_status *st)
+static gp_err put(void *impl, const proto_PutRequest *q, proto_Empty *resp, gp_status *st)
 {
     (void)resp;
     store *s = impl;
-    const proto_PutRequest *q = req;
     const char *key = q->key ? q->key : "";
     gp_stub *helper = NULL;
     gp_err rc = gp_broker_dial(gp_serve_broker(), q->add_server, &helper, st);
@@ -59,7 +56,7 @@ static gp_err put(void *impl, const void *req, void *resp, gp_status *st)
     proto_SumRequest sq = {.a = e ? e->count : 0, .b = q->value};
     pthread_mutex_unlock(&s->mu);
     proto_SumResponse sr = {0};
-    rc = gp_invoke(helper, &add_helper_sum_method, &sq, &sr, st);
+    rc = proto_AddHelper_Sum(helper, &sq, &sr, st);
     gp_stub_free(helper);
     if (rc)
         return rc;
@@ -87,14 +84,12 @@ int main(void)
 {
     static store s;
     pthread_mutex_init(&s.mu, NULL);
-    static const gp_service_method methods[] = {
-        {.method = &counter_get_method, .handler = get},
-        {.method = &counter_put_method, .handler = put}};
-    const gp_service counter = {.name = "counter", .methods = methods, .nmethods = 2, .impl = &s};
+    static const proto_Counter_server vtable = {.Get = get, .Put = put};
+    static proto_Counter_service counter;
     const char *p = getenv("COUNTER_PLUGIN_PROTO");
     gp_serve_config cfg = {
         .handshake = COUNTER_HANDSHAKE,
-        .services = &counter,
+        .services = proto_Counter_register(&counter, COUNTER_PLUGIN_NAME, &vtable, &s),
         .nservices = 1,
         .protocol = p && strcmp(p, "netrpc") == 0 ? GP_PROTO_NETRPC : GP_PROTO_GRPC,
     };

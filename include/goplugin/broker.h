@@ -3,11 +3,11 @@
  *
  *   host:   gp_broker *b = gp_conn_broker(conn);
  *           uint32_t id = gp_broker_next_id(b);
- *           gp_broker_accept_and_serve(b, id, &add_helper, &st);
+ *           gp_broker_accept_and_serve(b, id, &add_helper.service, &st);
  *           ... pass id to the plugin in an RPC (Counter.Put) ...
  *   plugin, inside that RPC's handler:
  *           gp_stub *h;  gp_broker_dial(gp_serve_broker(), req->add_server, &h, &st);
- *           gp_invoke(h, &add_sum_method, &sum_req, &sum_resp, &st);
+ *           proto_AddHelper_Sum(h, &sum_req, &sum_resp, &st);   // or gp_invoke
  *           gp_stub_free(h);
  *
  * Both sides may serve and dial; the side that serves allocates the id.

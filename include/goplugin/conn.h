@@ -73,7 +73,8 @@ void gp_stub_free(gp_stub *s);
 typedef struct gp_call gp_call;
 
 /* Start method `m` (a streaming one) on a dispensed stub. *out is the
- * caller's: free with gp_call_free, before the stub. The call has no
+ * caller's: free with gp_call_free (it may outlive the stub, and the
+ * connection's close, which cancels it; not the gp_client). The call has no
  * deadline (the conn's call timeout is for unary calls); cancel it.
  * Errors: GP_EINVAL (a unary method: use gp_invoke), GP_EUNSUPPORTED
  * (netrpc), GP_ECLOSED. `st` may be NULL (in every gp_call function). */

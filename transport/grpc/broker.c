@@ -332,12 +332,23 @@ static gp_err bs_ping(gp_conn *c, gp_status *st)
     return s->inner->ops->ping(s->inner, st);
 }
 
+/* Streaming methods run on the inner (real) gRPC stub. */
+static gp_err bs_call_open(gp_stub *gs, const gp_method *m, gp_call **out, gp_status *st)
+{
+    bstub *s = (bstub *)gs;
+    if (!s->inner->ops->call_open)
+        return gp__status_set(st, GP_EUNSUPPORTED, 0, "%s: no streaming on this connection",
+                              m->grpc_path ? m->grpc_path : "(unnamed)");
+    return s->inner->ops->call_open(s->inner_stub, m, out, st);
+}
+
 static const gp_conn_ops bstub_ops = {
     .name = "grpc",
     .dispense = bs_dispense,
     .invoke = bs_invoke,
     .ping = bs_ping,
     .stub_free = bs_free,
+    .call_open = bs_call_open,
 };
 
 static gp_err gb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)

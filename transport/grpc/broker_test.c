@@ -4,6 +4,8 @@
  * network, ids nobody dials, addresses nobody listens on). */
 #include "transport/grpc/broker.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,7 +13,7 @@
 #include <unistd.h>
 
 #include "codegen/proto/grpc_broker.pb.h"
-#include "examples/counter/counter_methods.h"
+#include "examples/counter/counter.h"
 #include "transport/grpc/core.h"
 #include "transport/testing/gp_test.h"
 
@@ -70,7 +72,7 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static gp_broker *seen_broker;
+static _Atomic(gp_broker *) seen_broker; /* handlers run on server threads */
 static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
 {
     (void)impl;
@@ -81,7 +83,7 @@ static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
     return GP_OK;
 }
 static const gp_service_method sum_methods[] = {
-    {.method = &add_helper_sum_method, .handler = sum}};
+    {.method = &proto_AddHelper_Sum_method, .handler = sum}};
 static const gp_service adder = {.name = "adder", .methods = sum_methods, .nmethods = 1};
 
 static void call_sum(gp_broker *dialer, uint32_t id)
@@ -96,7 +98,7 @@ static void call_sum(gp_broker *dialer, uint32_t id)
     }
     proto_SumRequest q = {.a = -7, .b = 10};
     proto_SumResponse r = {0};
-    GP_CHECK_INT(gp_invoke(s, &add_helper_sum_method, &q, &r, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_invoke(s, &proto_AddHelper_Sum_method, &q, &r, &st), ==, GP_OK);
     GP_CHECK_INT(r.r, ==, 3);
     gp_stub_free(s);
 }
@@ -211,10 +213,44 @@ GP_TEST(accept_fails_when_the_stream_is_gone)
     pair_stop(&p);
 }
 
+/* Many callbacks at once, both directions: ids, offers and dials race. */
+typedef struct racer {
+    gp_broker *server, *dialer;
+} racer;
+
+static void *race_main(void *arg)
+{
+    racer *r = arg;
+    for (int i = 0; i < 5; i++) {
+        gp_status st;
+        uint32_t id = gp_broker_next_id(r->server);
+        GP_CHECK_INT(gp_broker_accept_and_serve(r->server, id, &adder, &st), ==, GP_OK);
+        call_sum(r->dialer, id);
+    }
+    return NULL;
+}
+
+GP_TEST(concurrent_callbacks_both_ways)
+{
+    pair p;
+    pair_start(&p);
+    gp_broker *h = gp__grpc_broker_base(p.host), *pl = gp__grpc_broker_base(p.plugin);
+    racer rs[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        rs[i] = i % 2 ? (racer){h, pl} : (racer){pl, h};
+        pthread_create(&t[i], NULL, race_main, &rs[i]);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(t[i], NULL);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     gp__grpc_core_ref(NULL);
     GP_RUN(serves_and_dials_both_ways);
+    GP_RUN(concurrent_callbacks_both_ways);
     GP_RUN(bad_conninfo_is_dropped);
     GP_RUN(conninfo_for_a_dead_address_fails_the_dial_with_words);
     GP_RUN(accept_fails_when_the_stream_is_gone);

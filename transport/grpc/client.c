@@ -683,10 +683,10 @@ static const gp_conn_ops grpc_conn_ops = {
  * Listed with the unary calls, so close cancels them, but not counted in
  * flight: close does not wait for a call its owner holds open. Each holds
  * the conn's memory like a stub does (nstubs). */
-grpc_call *gp__grpc_conn_stream_begin(gp_stub *s, const gp_method *m, grpc_completion_queue *cq,
-                                      void **link, gp_status *st)
+grpc_call *gp__grpc_conn_stream_begin(gp_conn *base, const gp_method *m,
+                                      grpc_completion_queue *cq, void **link, gp_status *st)
 {
-    gconn *c = (gconn *)s->conn;
+    gconn *c = (gconn *)base;
     active *a = calloc(1, sizeof *a);
     if (!a) {
         gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
@@ -714,9 +714,9 @@ grpc_call *gp__grpc_conn_stream_begin(gp_stub *s, const gp_method *m, grpc_compl
     return a->call;
 }
 
-void gp__grpc_conn_stream_end(gp_stub *s, void *link)
+void gp__grpc_conn_stream_end(gp_conn *base, void *link)
 {
-    gconn *c = (gconn *)s->conn;
+    gconn *c = (gconn *)base;
     active *a = link;
     pthread_mutex_lock(&c->mu);
     a->prev->next = a->next;
@@ -729,9 +729,9 @@ void gp__grpc_conn_stream_end(gp_stub *s, void *link)
         free_struct(c);
 }
 
-int gp__grpc_conn_is_closed(gp_stub *s)
+int gp__grpc_conn_is_closed(gp_conn *base)
 {
-    gconn *c = (gconn *)s->conn;
+    gconn *c = (gconn *)base;
     pthread_mutex_lock(&c->mu);
     int closed = c->closed;
     pthread_mutex_unlock(&c->mu);

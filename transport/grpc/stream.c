@@ -46,7 +46,7 @@ struct gstream {
     grpc_slice details;
     const char *error_string;
     /* client */
-    gp_stub *stub;
+    gp_conn *conn;             /* its memory outlives the call (client.c) */
     void *link;
     grpc_completion_queue *cq;
     /* server */
@@ -157,7 +157,7 @@ static gp_err status_err(gstream *g, gp_status *st)
         if (atomic_load(&g->cancelled))
             return gp__status_set(st, GP_ECLOSED, g->status, "%s: the call was cancelled",
                                   path_of(g));
-        if (gp__grpc_conn_is_closed(g->stub))
+        if (gp__grpc_conn_is_closed(g->conn))
             return gp__status_set(st, GP_ECLOSED, g->status, "%s: the connection was closed",
                                   path_of(g));
         return gp__status_set(st, GP_ECLOSED, g->status, "%s: cancelled (%s)", path_of(g),
@@ -294,7 +294,7 @@ static void c_free(gp_call *base)
         any_cancel(base);
         fetch_status(g); /* completes at once after the cancel */
     }
-    gp__grpc_conn_stream_end(g->stub, g->link);
+    gp__grpc_conn_stream_end(g->conn, g->link);
     grpc_call_unref(g->call);
     drop_cq(g->cq);
     destroy(g);
@@ -335,9 +335,9 @@ gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_stat
     gstream *g = gstream_new(m, &client_ops);
     if (!g)
         return gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
-    g->stub = s;
+    g->conn = s->conn;
     g->cq = grpc_completion_queue_create_for_pluck(NULL);
-    g->call = gp__grpc_conn_stream_begin(s, m, g->cq, &g->link, st);
+    g->call = gp__grpc_conn_stream_begin(s->conn, m, g->cq, &g->link, st);
     if (!g->call) {
         gp_err e = st ? st->err : GP_ECLOSED;
         drop_cq(g->cq);

@@ -24,15 +24,15 @@ typedef struct gp__grpc_tag {
 
 /* ---- client (client.c provides these two) ---- */
 
-/* A new call of m on the stub's channel, bound to `cq`, with no deadline,
+/* A new call of m on the conn's channel, bound to `cq`, with no deadline,
  * listed for cancelling at close; *link is its entry for
  * gp__grpc_conn_stream_end. NULL with st set (GP_ECLOSED, GP_ENOMEM). */
-grpc_call *gp__grpc_conn_stream_begin(gp_stub *s, const gp_method *m, grpc_completion_queue *cq,
+grpc_call *gp__grpc_conn_stream_begin(gp_conn *c, const gp_method *m, grpc_completion_queue *cq,
                                       void **link, gp_status *st);
 /* Unlist the call (before grpc_call_unref); may free a closed conn. */
-void gp__grpc_conn_stream_end(gp_stub *s, void *link);
+void gp__grpc_conn_stream_end(gp_conn *c, void *link);
 /* Whether the conn was closed (a cancelled call then says GP_ECLOSED). */
-int gp__grpc_conn_is_closed(gp_stub *s);
+int gp__grpc_conn_is_closed(gp_conn *c);
 
 /* gp_conn_ops.call_open of the grpc conn. */
 gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);

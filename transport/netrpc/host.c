@@ -16,6 +16,7 @@
 #include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
 #include "transport/netrpc/rpc_codec.h"
+#include "transport/netrpc/service.h"
 
 /* Waits on the MuxBroker handshake, as go-plugin's broker. */
 #define BROKER_WAIT_MS 5000
@@ -298,38 +299,12 @@ static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_statu
 static gp_err nc_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp, gp_status *st)
 {
     nstub *s = (nstub *)gs;
-    const char *name = m->netrpc_name ? m->netrpc_name : "(unnamed)";
-    if (!m->netrpc_name || !m->req_gob || !m->resp_gob || !m->req_pb || !m->resp_pb)
-        return gp__status_set(st, GP_EUNSUPPORTED, 0,
-                              "method %s has no netrpc name or gob descriptors: it cannot be "
-                              "called over netrpc",
-                              name);
-    char err[GP_STATUS_MSG_MAX];
-    gp_gob_value args;
-    gp_err rc = gp__gob_pb_to_tree(m->req_gob, m->req_pb, req, &args, err, sizeof err);
-    if (rc)
-        return gp__status_set(st, rc, 0, "%s request: %s", name, err);
-    gp_gob_value *reply = NULL;
     gp_status tmp;
     if (!st)
         st = &tmp;
     memset(st, 0, sizeof *st);
-    rc = gp__rpc_call(s->rpc, name, &args, &reply, s->call_timeout_ms, st);
-    rc = add_session_reason((nconn *)gs->conn, rc, st);
-    gp__gob_pb_tree_free(&args);
-    if (rc == GP_EREMOTE) {
-        /* Go's texts: "rpc: can't find method Plugin.X" / "... service X". */
-        if (strncmp(st->msg, "rpc: can't find ", 16) == 0)
-            st->err = rc = GP_ENOTFOUND;
-        return rc;
-    }
-    if (rc)
-        return rc;
-    rc = gp__gob_pb_from_tree(reply, m->resp_gob, m->resp_pb, resp, err, sizeof err);
-    gp__gob_value_free(reply);
-    if (rc)
-        return gp__status_set(st, rc, 0, "%s reply: %s", name, err);
-    return GP_OK;
+    gp_err rc = gp__netrpc_invoke(s->rpc, m, req, resp, s->call_timeout_ms, st);
+    return add_session_reason((nconn *)gs->conn, rc, st);
 }
 
 gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp_gob_value *args,

@@ -9,8 +9,8 @@
 
 #include "transport/broker/broker.h"
 #include "transport/conn.h"
-#include "transport/netrpc/gob_pb.h"
 #include "transport/netrpc/rpc_codec.h"
+#include "transport/netrpc/service.h"
 
 #define DEFAULT_WORKERS 8
 
@@ -53,7 +53,7 @@ typedef struct bstub {
     gp_stub base;
     gp_conn conn;
     gp_mux_stream *st;
-    struct gp_rpc_client *rpc;
+    gp_rpc_client *rpc;
     int call_timeout_ms;
 } bstub;
 
@@ -265,34 +265,6 @@ static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return gp__status_set(st, GP_OK, 0, "%s", "");
-}
-
-gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const void *req,
-                         void *resp, int timeout_ms, gp_status *st)
-{
-    const char *name = m->netrpc_name ? m->netrpc_name : "(unnamed)";
-    if (!m->netrpc_name || !m->req_gob || !m->resp_gob || !m->req_pb || !m->resp_pb)
-        return gp__status_set(st, GP_EUNSUPPORTED, 0,
-                              "method %s has no netrpc name or gob descriptors: it cannot be "
-                              "called over netrpc",
-                              name);
-    char err[GP_STATUS_MSG_MAX];
-    gp_gob_value args;
-    gp_err rc = gp__gob_pb_to_tree(m->req_gob, m->req_pb, req, &args, err, sizeof err);
-    if (rc)
-        return gp__status_set(st, rc, 0, "%s request: %s", name, err);
-    gp_gob_value *reply = NULL;
-    rc = gp__rpc_call(rpc, name, &args, &reply, timeout_ms, st);
-    gp__gob_pb_tree_free(&args);
-    if (rc == GP_EREMOTE && strncmp(st->msg, "rpc: can't find ", 16) == 0)
-        st->err = rc = GP_ENOTFOUND;
-    if (rc)
-        return rc;
-    rc = gp__gob_pb_from_tree(reply, m->resp_gob, m->resp_pb, resp, err, sizeof err);
-    gp__gob_value_free(reply);
-    if (rc)
-        return gp__status_set(st, rc, 0, "%s reply: %s", name, err);
-    return GP_OK;
 }
 
 static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp,

@@ -41,15 +41,4 @@ void gp__mux_broker_take(gp__mux_broker *b, gp_mux_stream *st, int have_id, uint
  * thread and frees. NULL is a no-op. */
 void gp__mux_broker_free(gp__mux_broker *b);
 
-/* plugin.c: serves `svc` as net/rpc service "Plugin" on `st` until EOF or
- * an error (words in err); handlers see gp_serve_broker() == broker. */
-gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
-                                int workers, char *err, size_t errlen);
-
-/* A gp_method call over a net/rpc client (shared by host stubs and
- * brokered stubs): gob encode, call, decode. */
-struct gp_rpc_client;
-gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const void *req,
-                         void *resp, int timeout_ms, gp_status *st);
-
 #endif

@@ -4,12 +4,13 @@
 #include "transport/netrpc/mux_broker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "examples/counter/counter_methods.h"
+#include "examples/counter/counter.h"
 #include "transport/testing/gp_test.h"
 
 typedef struct side {
@@ -76,7 +77,7 @@ static double now_s(void)
 }
 
 /* AddHelper.Sum; records which broker its handler saw. */
-static gp_broker *seen_broker;
+static _Atomic(gp_broker *) seen_broker; /* handlers run on server threads */
 static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
 {
     (void)impl;
@@ -87,7 +88,7 @@ static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
     return GP_OK;
 }
 static const gp_service_method sum_methods[] = {
-    {.method = &add_helper_sum_method, .handler = sum}};
+    {.method = &proto_AddHelper_Sum_method, .handler = sum}};
 static const gp_service adder = {.name = "adder", .methods = sum_methods, .nmethods = 1};
 
 static void call_sum(gp_broker *dialer, uint32_t id, int64_t want)
@@ -102,7 +103,7 @@ static void call_sum(gp_broker *dialer, uint32_t id, int64_t want)
     }
     proto_SumRequest q = {.a = 40, .b = 2};
     proto_SumResponse r = {0};
-    GP_CHECK_INT(gp_invoke(s, &add_helper_sum_method, &q, &r, &st), ==, GP_OK);
+    GP_CHECK_INT(gp_invoke(s, &proto_AddHelper_Sum_method, &q, &r, &st), ==, GP_OK);
     GP_CHECK_INT(r.r, ==, want);
     gp_stub_free(s);
 }
@@ -270,9 +271,43 @@ GP_TEST(an_offer_nobody_dials_expires)
     pair_stop(&p);
 }
 
+/* Many callbacks at once, both directions: ids, offers and dials race. */
+typedef struct racer {
+    gp_broker *server, *dialer;
+} racer;
+
+static void *race_main(void *arg)
+{
+    racer *r = arg;
+    for (int i = 0; i < 5; i++) {
+        gp_status st;
+        uint32_t id = gp_broker_next_id(r->server);
+        GP_CHECK_INT(gp_broker_accept_and_serve(r->server, id, &adder, &st), ==, GP_OK);
+        call_sum(r->dialer, id, 42);
+    }
+    return NULL;
+}
+
+GP_TEST(concurrent_callbacks_both_ways)
+{
+    pair p;
+    pair_start(&p, 1, 1);
+    gp_broker *h = gp__mux_broker_base(p.host.b), *pl = gp__mux_broker_base(p.plugin.b);
+    racer rs[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        rs[i] = i % 2 ? (racer){h, pl} : (racer){pl, h};
+        pthread_create(&t[i], NULL, race_main, &rs[i]);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(t[i], NULL);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     GP_RUN(serves_and_dials_both_ways);
+    GP_RUN(concurrent_callbacks_both_ways);
     GP_RUN(stream_waits_for_a_late_accept);
     GP_RUN(bad_arguments);
     GP_RUN(wrong_ack_id_is_refused);

@@ -25,6 +25,7 @@
 #include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
 #include "transport/netrpc/rpc_codec.h"
+#include "transport/netrpc/service.h"
 
 /* go-plugin's MuxBroker waits: for the host's stream after Dispense, and
  * for the 4-byte id on a stream the host opened. */

@@ -9,7 +9,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 )
 
-// Handshake matches examples/counter/counter_methods.h.
+// Handshake matches examples/counter/counter.h.
 var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  1,
 	MagicCookieKey:   "BASIC_PLUGIN",

@@ -6,7 +6,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 )
 
-// The gob structs; the C side's descriptors (examples/counter/counter_methods.c)
+// The gob structs; the C side's descriptors (generated from examples/counter/counter.proto)
 // use these field names.
 type PutArgs struct {
 	AddServer uint32
