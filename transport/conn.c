@@ -50,6 +50,11 @@ gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp
 {
     if (!s || !m || !req || !resp)
         return bad_arg(st, !s ? "stub" : !m ? "method" : !req ? "req" : "resp");
+    if (m->kind != GP_UNARY)
+        return gp__status_set(st, GP_EUNSUPPORTED, 0,
+                              "%s is a streaming method: call it with gp_call_open, not "
+                              "gp_invoke",
+                              m->grpc_path ? m->grpc_path : m->netrpc_name ? m->netrpc_name : "");
     return after_call(s->conn, st, s->conn->ops->invoke(s, m, req, resp, st));
 }
 

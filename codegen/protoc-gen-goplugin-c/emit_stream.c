@@ -22,17 +22,39 @@ static void c_type(gp_strbuf *b, const char *type)
     gp__cg_append_c_name(b, type);
 }
 
+/* "gp_err n_name_suffix(params...)" wrapped as the unary stubs are, then
+ * ";" (declaration) or nothing (a body follows). */
+static void sig(gp_strbuf *b, const char *n, const char *name, const char *suffix,
+                const char *const *params, size_t np, int define)
+{
+    gp_strbuf head;
+    gp_strbuf_init(&head);
+    gp_strbuf_printf(&head, "gp_err %s_%s_%s(", n, name, suffix);
+    gp__cg_wrap_call(b, head.data ? head.data : "", params, np, define ? ")\n" : ");\n");
+    gp_strbuf_free(&head);
+}
+
+/* "const pkg_T *var" or "pkg_T *var". */
+static void param(gp_strbuf *p, int is_const, const char *type, const char *var)
+{
+    gp_strbuf_reset(p);
+    if (is_const)
+        gp_strbuf_append(p, "const ");
+    c_type(p, type);
+    gp_strbuf_printf(p, " *%s", var);
+}
+
 void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int define)
 {
-    const char *end = define ? "\n" : ";\n";
     const char *name = m->name;
     int server_only = m->server_streaming && !m->client_streaming;
+    gp_strbuf p;
+    gp_strbuf_init(&p);
     /* open */
     if (server_only) {
-        gp_strbuf_printf(b, "gp_err %s_%s_open(gp_stub *s, const ", n, name);
-        c_type(b, m->input_type);
-        gp_strbuf_printf(b, " *req, gp_call **call,\n%*sgp_status *st)%s",
-                         (int)(strlen(n) + strlen(name) + 14), "", end);
+        param(&p, 1, m->input_type, "req");
+        const char *ps[] = {"gp_stub *s", p.data ? p.data : "", "gp_call **call", "gp_status *st"};
+        sig(b, n, name, "open", ps, 4, define);
         if (define)
             gp_strbuf_printf(b,
                              "{\n"
@@ -47,31 +69,28 @@ void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int
                              "}\n",
                              n, name);
     } else {
-        gp_strbuf_printf(b, "gp_err %s_%s_open(gp_stub *s, gp_call **call, gp_status *st)%s", n,
-                         name, end);
+        const char *ps[] = {"gp_stub *s", "gp_call **call", "gp_status *st"};
+        sig(b, n, name, "open", ps, 3, define);
         if (define)
             gp_strbuf_printf(b,
                              "{\n"
                              "    return gp_call_open(s, &%s_%s_method, call, st);\n"
                              "}\n",
                              n, name);
-        /* send */
-        gp_strbuf_printf(b, "gp_err %s_%s_send(gp_call *call, const ", n, name);
-        c_type(b, m->input_type);
-        gp_strbuf_printf(b, " *req, gp_status *st)%s", end);
+        param(&p, 1, m->input_type, "req");
+        const char *pq[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
+        sig(b, n, name, "send", pq, 3, define);
         if (define)
             gp_strbuf_append(b, "{\n    return gp_call_send(call, req, st);\n}\n");
     }
+    param(&p, 0, m->output_type, "resp");
+    const char *pr[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
     if (m->server_streaming) {
-        gp_strbuf_printf(b, "gp_err %s_%s_recv(gp_call *call, ", n, name);
-        c_type(b, m->output_type);
-        gp_strbuf_printf(b, " *resp, gp_status *st)%s", end);
+        sig(b, n, name, "recv", pr, 3, define);
         if (define)
             gp_strbuf_append(b, "{\n    return gp_call_recv(call, resp, st);\n}\n");
     } else {
-        gp_strbuf_printf(b, "gp_err %s_%s_close_and_recv(gp_call *call, ", n, name);
-        c_type(b, m->output_type);
-        gp_strbuf_printf(b, " *resp, gp_status *st)%s", end);
+        sig(b, n, name, "close_and_recv", pr, 3, define);
         if (define)
             gp_strbuf_printf(b,
                              "{\n"
@@ -97,26 +116,33 @@ void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int
                              n, name, n, name);
     }
     /* The handler's side. */
-    gp_strbuf_printf(b, "gp_err %s_%s_reply(gp_call *call, const ", n, name);
-    c_type(b, m->output_type);
-    gp_strbuf_printf(b, " *resp, gp_status *st)%s", end);
+    param(&p, 1, m->output_type, "resp");
+    const char *pp[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
+    sig(b, n, name, "reply", pp, 3, define);
     if (define)
         gp_strbuf_append(b, "{\n    return gp_call_send(call, resp, st);\n}\n");
     if (m->client_streaming) {
-        gp_strbuf_printf(b, "gp_err %s_%s_next(gp_call *call, ", n, name);
-        c_type(b, m->input_type);
-        gp_strbuf_printf(b, " *req, gp_status *st)%s", end);
+        param(&p, 0, m->input_type, "req");
+        const char *pn[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
+        sig(b, n, name, "next", pn, 3, define);
         if (define)
             gp_strbuf_append(b, "{\n    return gp_call_recv(call, req, st);\n}\n");
     }
+    gp_strbuf_free(&p);
 }
 
 void gp__cg_stream_entry(gp_strbuf *b, const method_desc *m)
 {
     if (m->server_streaming && !m->client_streaming) {
-        gp_strbuf_printf(b, "    gp_err (*%s)(void *impl, const ", m->name);
-        c_type(b, m->input_type);
-        gp_strbuf_append(b, " *req, gp_call *call, gp_status *st);\n");
+        gp_strbuf head, p;
+        gp_strbuf_init(&head);
+        gp_strbuf_init(&p);
+        gp_strbuf_printf(&head, "    gp_err (*%s)(", m->name);
+        param(&p, 1, m->input_type, "req");
+        const char *ps[] = {"void *impl", p.data ? p.data : "", "gp_call *call", "gp_status *st"};
+        gp__cg_wrap_call(b, head.data ? head.data : "", ps, 4, ");\n");
+        gp_strbuf_free(&head);
+        gp_strbuf_free(&p);
     } else {
         gp_strbuf_printf(b, "    gp_err (*%s)(void *impl, gp_call *call, gp_status *st);\n",
                          m->name);

@@ -128,6 +128,23 @@ GP_TEST(echo_every_field)
     gp_msg_release(gp_interop_All_fields, &got);
 }
 
+GP_TEST(an_oversized_repeated_field_from_go)
+{
+    /* Go answers with 70000 tags; nanopb's counts hold 65535. */
+    gp_interop_All req = {.f_string = "big"}, got = {0};
+    gp_status st = {0};
+    gp_err e = gp_interop_Wide_Echo(wide, &req, &got, &st);
+    GP_CHECK(e == GP_EPROTO || e == GP_EMSGSIZE);
+    GP_CHECK_CONTAINS(st.msg, strcmp(wire, "grpc") == 0 ? "/gp.interop.Wide/Echo response"
+                                                         : "exceed");
+    GP_CHECK(got.tags == NULL && got.f_string == NULL);
+    /* The connection still works. */
+    gp_interop_All small = {.f_string = "small"};
+    GP_CHECK_INT(gp_interop_Wide_Echo(wide, &small, &got, &st), ==, GP_OK);
+    GP_CHECK_STR(got.f_string, "small");
+    gp_msg_release(gp_interop_All_fields, &got);
+}
+
 GP_TEST(server_streaming_and_wkt)
 {
     gp_status st = {0};
@@ -221,6 +238,7 @@ int main(int argc, char **argv)
             return 1;
         }
         GP_RUN(echo_every_field);
+        GP_RUN(an_oversized_repeated_field_from_go);
         GP_RUN(server_streaming_and_wkt);
         gp_stub_free(wide);
         wide = NULL;

@@ -1,6 +1,7 @@
 #include "transport/testing/gp_test.h"
 
 #include <dirent.h>
+#include <string.h>
 
 int gp_test_failed_checks;
 int gp_test_cases_passed;
@@ -40,4 +41,38 @@ int gp_test_count_fds(void)
             n++;
     closedir(d);
     return n - 1; /* the DIR's own descriptor */
+}
+
+static int is_grpc_pool_thread(const char *comm)
+{
+    static const char *const pools[] = {"default-executo", "resolver-execut", "event_engine",
+                                        "grpc_global_tim", "timer_manager"};
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
+        if (strncmp(comm, pools[i], strlen(pools[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int gp_test_count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(comm, sizeof comm, f))
+                comm[0] = 0;
+            fclose(f);
+        }
+        n += !is_grpc_pool_thread(comm);
+    }
+    closedir(d);
+    return n;
 }

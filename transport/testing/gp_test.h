@@ -65,4 +65,9 @@ int gp_test_done(void);
 /* Open file descriptors of this process (counts /proc/self/fd). */
 int gp_test_count_fds(void);
 
+/* Threads of this process, not counting gRPC core's own pools (executor,
+ * timer and event-engine threads): core is kept up for the process's life
+ * and grows those pools on demand, so they are not ours to leak. */
+int gp_test_count_threads(void);
+
 #endif

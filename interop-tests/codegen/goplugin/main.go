@@ -30,7 +30,14 @@ var handshake = plugin.HandshakeConfig{
 
 type wideServer struct{}
 
+// bigTags: the reply's tags when the request asks for "big", over the
+// 65535 elements nanopb's 16-bit counts hold (the C host must refuse it).
+const bigTags = 70000
+
 func (wideServer) Echo(_ context.Context, req *widepb.All) (*widepb.All, error) {
+	if req.FString == "big" {
+		req.Tags = make([]string, bigTags)
+	}
 	return req, nil
 }
 
@@ -99,6 +106,12 @@ type RPCServer struct{}
 // Echo is Plugin.Echo.
 func (RPCServer) Echo(req All, resp *All) error {
 	*resp = req
+	if req.FString == "big" {
+		resp.Tags = make([]string, bigTags)
+		for i := range resp.Tags {
+			resp.Tags[i] = "t"
+		}
+	}
 	return nil
 }
 

@@ -275,8 +275,8 @@ gp_err gp_test_wide_Wider_Where(gp_stub *s, const gp_test_common_Point *req,
     return gp_invoke(s, &gp_test_wide_Wider_Where_method, req, resp, st);
 }
 
-gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req, gp_call **call,
-                                     gp_status *st)
+gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req,
+                                     gp_call **call, gp_status *st)
 {
     gp_err e = gp_call_open(s, &gp_test_wide_Wider_Watch_method, call, st);
     if (e == GP_OK && (e = gp_call_send(*call, req, st)) == GP_OK)
@@ -287,11 +287,13 @@ gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req
     }
     return e;
 }
-gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp,
+                                     gp_status *st)
 {
     return gp_call_recv(call, resp, st);
 }
-gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp,
+                                      gp_status *st)
 {
     return gp_call_send(call, resp, st);
 }
@@ -300,11 +302,14 @@ gp_err gp_test_wide_Wider_Upload_open(gp_stub *s, gp_call **call, gp_status *st)
 {
     return gp_call_open(s, &gp_test_wide_Wider_Upload_method, call, st);
 }
-gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req, gp_status *st)
+gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req,
+                                      gp_status *st)
 {
     return gp_call_send(call, req, st);
 }
-gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call, google_protobuf_Empty *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call,
+                                                google_protobuf_Empty *resp,
+                                                gp_status *st)
 {
     gp_err e = gp_call_close_send(call, st);
     if (e == GP_OK)
@@ -325,11 +330,13 @@ gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call, google_protobuf_E
         gp_msg_release(gp_test_wide_Wider_Upload_method.resp_pb, resp);
     return e;
 }
-gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp,
+                                       gp_status *st)
 {
     return gp_call_send(call, resp, st);
 }
-gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req, gp_status *st)
+gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req,
+                                      gp_status *st)
 {
     return gp_call_recv(call, req, st);
 }
@@ -338,19 +345,23 @@ gp_err gp_test_wide_Wider_Chat_open(gp_stub *s, gp_call **call, gp_status *st)
 {
     return gp_call_open(s, &gp_test_wide_Wider_Chat_method, call, st);
 }
-gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req, gp_status *st)
+gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req,
+                                    gp_status *st)
 {
     return gp_call_send(call, req, st);
 }
-gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp,
+                                    gp_status *st)
 {
     return gp_call_recv(call, resp, st);
 }
-gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st)
+gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp,
+                                     gp_status *st)
 {
     return gp_call_send(call, resp, st);
 }
-gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req, gp_status *st)
+gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req,
+                                    gp_status *st)
 {
     return gp_call_recv(call, req, st);
 }

@@ -55,20 +55,31 @@ gp_err gp_test_wide_Wider_Where(gp_stub *s, const gp_test_common_Point *req,
  * _close_and_recv ends a client stream and takes the one response;
  * then gp_call_free. Handler: _next receives (GP_EOF when the host
  * closed its side), _reply sends. */
-gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req, gp_call **call,
+gp_err gp_test_wide_Wider_Watch_open(gp_stub *s, const gp_test_wide_Scalars *req,
+                                     gp_call **call, gp_status *st);
+gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp,
                                      gp_status *st);
-gp_err gp_test_wide_Wider_Watch_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st);
-gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st);
+gp_err gp_test_wide_Wider_Watch_reply(gp_call *call, const gp_test_wide_Scalars *resp,
+                                      gp_status *st);
 gp_err gp_test_wide_Wider_Upload_open(gp_stub *s, gp_call **call, gp_status *st);
-gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req, gp_status *st);
-gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call, google_protobuf_Empty *resp, gp_status *st);
-gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp, gp_status *st);
-gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req, gp_status *st);
+gp_err gp_test_wide_Wider_Upload_send(gp_call *call, const gp_test_wide_Wide *req,
+                                      gp_status *st);
+gp_err gp_test_wide_Wider_Upload_close_and_recv(gp_call *call,
+                                                google_protobuf_Empty *resp,
+                                                gp_status *st);
+gp_err gp_test_wide_Wider_Upload_reply(gp_call *call, const google_protobuf_Empty *resp,
+                                       gp_status *st);
+gp_err gp_test_wide_Wider_Upload_next(gp_call *call, gp_test_wide_Wide *req,
+                                      gp_status *st);
 gp_err gp_test_wide_Wider_Chat_open(gp_stub *s, gp_call **call, gp_status *st);
-gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req, gp_status *st);
-gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp, gp_status *st);
-gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp, gp_status *st);
-gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req, gp_status *st);
+gp_err gp_test_wide_Wider_Chat_send(gp_call *call, const gp_test_wide_Scalars *req,
+                                    gp_status *st);
+gp_err gp_test_wide_Wider_Chat_recv(gp_call *call, gp_test_wide_Scalars *resp,
+                                    gp_status *st);
+gp_err gp_test_wide_Wider_Chat_reply(gp_call *call, const gp_test_wide_Scalars *resp,
+                                     gp_status *st);
+gp_err gp_test_wide_Wider_Chat_next(gp_call *call, gp_test_wide_Scalars *req,
+                                    gp_status *st);
 
 /* Server: the plugin's implementation, one function per RPC. Unary ones
  * are called as a gp_handler (goplugin/server.h): `req` is borrowed,
@@ -85,7 +96,8 @@ typedef struct gp_test_wide_Wider_server {
                    google_protobuf_Empty *resp, gp_status *st);
     gp_err (*Where)(void *impl, const gp_test_common_Point *req,
                     gp_test_wide_Scalars *resp, gp_status *st);
-    gp_err (*Watch)(void *impl, const gp_test_wide_Scalars *req, gp_call *call, gp_status *st);
+    gp_err (*Watch)(void *impl, const gp_test_wide_Scalars *req, gp_call *call,
+                    gp_status *st);
     gp_err (*Upload)(void *impl, gp_call *call, gp_status *st);
     gp_err (*Chat)(void *impl, gp_call *call, gp_status *st);
 } gp_test_wide_Wider_server;
