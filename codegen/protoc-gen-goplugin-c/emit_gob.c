@@ -230,6 +230,8 @@ static int used(char *const *set, size_t n, const char *s)
     return 0;
 }
 
+static void names_free(go_names *g);
+
 static gp_err field_names(const msg_desc *m, go_names *out)
 {
     static const char *const methods[] = {"Reset",     "String",      "ProtoMessage",
@@ -251,6 +253,10 @@ static gp_err field_names(const msg_desc *m, go_names *out)
         set[ns++] = strdup(methods[i]);
     gp_err e = GP_OK;
     for (pb_size_t i = 0; i < m->field_count && !e; i++) {
+        if (!m->field[i].name || !*m->field[i].name) {
+            e = GP_EINVAL; /* a nameless field: the caller says so */
+            break;
+        }
         gp_strbuf name, getter;
         gp_strbuf_init(&name);
         gp_strbuf_init(&getter);
@@ -276,6 +282,8 @@ static gp_err field_names(const msg_desc *m, go_names *out)
     for (size_t i = 0; i < ns; i++)
         free(set[i]);
     free(set);
+    if (e)
+        names_free(out);
     return e;
 }
 
@@ -316,6 +324,11 @@ static gp_err emit_message(gp_strbuf *b, const gp__cg_file *f, const char *full,
     const msg_desc *m = at->msg;
     go_names gn = {0};
     gp_err e = field_names(m, &gn);
+    if (e == GP_EINVAL) {
+        gp_strbuf_printf(err, "%s: message type ", f->name);
+        gp_strbuf_quote(err, full, strlen(full), 80);
+        gp_strbuf_append(err, " has a field with no name");
+    }
     if (e)
         return e;
     gp_strbuf id;
