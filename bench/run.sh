@@ -33,11 +33,16 @@ TPUT_N=${TPUT_N:-80000}
 TPUT_C=${TPUT_C:-8}
 START_N=${START_N:-20}
 SIZE=${SIZE:-16}
+BIG_N=${BIG_N:-200}
+BIG_SIZE=${BIG_SIZE:-1048576}
 
 cd "$(dirname "$0")/.."
 targets=()
 [ "$only" = c ] || targets+=(//bench:go-bench-host //interop-tests/go:go-kv-plugin)
-[ "$only" = go ] || targets+=(//examples/kv:kv-host //examples/kv:kv-plugin)
+# A plugin that only needs netrpc is built without gRPC (:kv-plugin-netrpc).
+c_plugin_target=kv-plugin
+[ "$proto" = netrpc ] && c_plugin_target=kv-plugin-netrpc
+[ "$only" = go ] || targets+=(//examples/kv:kv-host //examples/kv:$c_plugin_target)
 echo "building (bazel -c opt): ${targets[*]}" >&2
 bazel build -c opt "${targets[@]}" >&2
 # The opt tree, whatever the bazel-bin symlink points at now.
@@ -46,7 +51,7 @@ bin=$(bazel info -c opt bazel-bin 2>/dev/null)
 go_host=$bin/bench/go-bench-host
 go_plugin=$bin/interop-tests/go/go-kv-plugin
 c_host=$bin/examples/kv/kv-host
-c_plugin=$bin/examples/kv/kv-plugin
+c_plugin=$bin/examples/kv/$c_plugin_target
 
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/goplugin-c-bench.XXXXXX")}
 runs=$OUT/runs.jsonl
@@ -72,7 +77,7 @@ one() {
 # A repetition: every measurement for each stack in $order.
 measure() {
   local pair host plugin
-  for mode in latency throughput startup; do
+  for mode in latency big throughput startup; do
     for pair in $order; do
       case $pair in
         go) host=$go_host plugin=$go_plugin ;;
@@ -80,6 +85,7 @@ measure() {
       esac
       case $mode in
         latency) one "$pair" "$host" "$plugin" latency -n "$LAT_N" --size "$SIZE" ;;
+        big) one "$pair" "$host" "$plugin" latency -n "$BIG_N" --size "$BIG_SIZE" ;;
         throughput) one "$pair" "$host" "$plugin" throughput -n "$TPUT_N" --size "$SIZE" -c "$TPUT_C" ;;
         startup) one "$pair" "$host" "$plugin" startup -n "$START_N" ;;
       esac
@@ -103,23 +109,32 @@ for rep in $(seq 1 "$reps"); do
 done
 echo >&2
 
-/usr/bin/python3 - "$runs" "$reps" "$proto" "$LAT_N" "$SIZE" "$TPUT_N" "$TPUT_C" "$START_N" <<'EOF'
+/usr/bin/python3 - "$runs" "$reps" "$proto" "$LAT_N" "$SIZE" "$TPUT_N" "$TPUT_C" "$START_N" "$BIG_SIZE" <<'EOF'
 import json, statistics, sys, os, subprocess
-path, reps, proto, lat_n, size, tput_n, tput_c, start_n = sys.argv[1:]
+path, reps, proto, lat_n, size, tput_n, tput_c, start_n, big_size = sys.argv[1:]
 runs = [json.loads(l) for l in open(path)]
 
 def med(pair, mode, field):
-    v = [r["run"][field] for r in runs if r["pair"] == pair and r["run"]["mode"] == mode]
+    # "big" is a latency run with the large value size.
+    want_size = int(big_size) if mode == "big" else None
+    m = "latency" if mode == "big" else mode
+    v = [r["run"][field] for r in runs if r["pair"] == pair and r["run"]["mode"] == m
+         and (want_size is None and r["run"]["size"] != int(big_size) or r["run"]["size"] == want_size)]
     return statistics.median(v) if v else None
+
+# The issues' targets, as C/Go ratios: gRPC (issue 3), netrpc (issue 4).
+T = {"grpc": {"p50": "<= 0.5", "tput": ">= 1.5", "start": "<= 1.0", "rss": "<= 0.5", "big": ""},
+     "netrpc": {"p50": "<= 0.25", "tput": ">= 2.0", "start": "<= 0.33", "rss": "<= 0.2", "big": "<= 1.0"}}[proto]
 
 rows = [
     # label, mode, field, target (C/Go), better when
-    ("Get %s B latency p50 (us)" % size, "latency", "lat_us_p50", "<= 0.5"),
+    ("Get %s B latency p50 (us)" % size, "latency", "lat_us_p50", T["p50"]),
     ("Get %s B latency p99 (us)" % size, "latency", "lat_us_p99", ""),
     ("Get %s B latency mean (us)" % size, "latency", "lat_us_mean", ""),
-    ("throughput, %s threads (calls/s)" % tput_c, "throughput", "calls_per_s", ">= 1.5"),
-    ("exec -> first Get p50 (ms)", "startup", "startup_ms_p50", "<= 1.0"),
-    ("plugin peak RSS, own host (KiB)", "latency", "plugin_rss_peak_kib", "<= 0.5"),
+    ("Get %s B latency p50 (us)" % big_size, "big", "lat_us_p50", T["big"]),
+    ("throughput, %s threads (calls/s)" % tput_c, "throughput", "calls_per_s", T["tput"]),
+    ("exec -> first Get p50 (ms)", "startup", "startup_ms_p50", T["start"]),
+    ("plugin peak RSS, own host (KiB)", "latency", "plugin_rss_peak_kib", T["rss"]),
     ("host peak RSS, latency (KiB)", "latency", "host_rss_peak_kib", ""),
     ("host peak RSS, throughput (KiB)", "throughput", "host_rss_peak_kib", ""),
 ]
@@ -146,7 +161,7 @@ g2 = med("go", "latency", "plugin_rss_peak_kib")
 c2 = med("go-host/c-plugin", "latency", "plugin_rss_peak_kib")
 if g is not None or c2 is not None:
     print()
-    print("plugin peak RSS under the same host (KiB), target C/Go <= 0.5:")
+    print("plugin peak RSS under the same host (KiB), target C/Go %s:" % T["rss"])
     for host, gv, cv in (("C host", g, c), ("Go host", g2, c2)):
         ratio = "%.2f" % (cv / gv) if gv and cv is not None else "-"
         print("  %-34s %12s %12s %8s" % (host, fmt(gv), fmt(cv), ratio))
