@@ -303,21 +303,16 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
     }
     char err[1024] = "";
     int fd = -1;
-    bool use_tls = c->tls != NULL; /* core dials (client_tls.c) */
-    if (w && use_tls) {
-        pthread_mutex_unlock(&c->conn_mu);
-        if (!c->reattach)
-            gp_client_kill(c);
-        return gp__client_fail(c, GP_EUNSUPPORTED,
-                               "plugin speaks netrpc, and TLS over netrpc is not supported yet");
-    }
-    rc = use_tls ? GP_OK
-                 : gp__net_dial(network, address, c->start_timeout_ms, 0, &fd, err, sizeof err);
+    bool use_tls = c->tls != NULL; /* gRPC: core dials (client_tls.c); netrpc: TLS on our fd */
+    rc = use_tls && !w ? GP_OK
+                       : gp__net_dial(network, address, c->start_timeout_ms, 0, &fd, err, sizeof err);
     if (!rc) {
         gp__grpc_client_opts o = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
                                   .log_name = c->log_name};
         gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms,
                                    .logger = &c->logger, .log_name = c->log_name};
+        if (w && use_tls)
+            gp__client_tls_wire_opts(c->tls, c->start_timeout_ms, &wo);
         rc = w ? w->conn_from_fd(fd, &wo, &conn, err, sizeof err)
              : use_tls ? gp__client_tls_dial(c->tls, network, address, c->start_timeout_ms, &o,
                                               &conn, err, sizeof err)

@@ -109,12 +109,6 @@ gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const 
         }
         return GP_OK;
     }
-    if (hs->protocol == GP_PROTO_NETRPC) {
-        snprintf(err, errlen, "plugin speaks netrpc: TLS over netrpc is not built yet (this "
-                              "host has %s on); expected grpc",
-                 t->auto_mtls ? "AutoMTLS" : "TLS");
-        return GP_EUNSUPPORTED;
-    }
     if (!t->auto_mtls) {
         if (present)
             gp_logf(lg, GP_LOG_WARN, log_name, NULL, 0,
@@ -187,6 +181,17 @@ static void diagnose(const gp__grpc_tls *m, const char *network, const char *add
     }
     close(fd);
     snprintf(why, cap, "%s", err);
+}
+
+void gp__client_tls_wire_opts(const gp__client_tls *t, int timeout_ms, gp__wire_client_opts *o)
+{
+    gp__grpc_tls m;
+    grpc_material(t, &m);
+    o->tls_root_pem = m.root_pem;
+    o->tls_cert_pem = m.cert_pem;
+    o->tls_key_pem = m.key_pem;
+    o->tls_server_name = m.server_name;
+    o->tls_timeout_ms = timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000;
 }
 
 gp_err gp__client_tls_dial(gp__client_tls *t, const char *network, const char *address,

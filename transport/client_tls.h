@@ -12,6 +12,7 @@
 
 #include "transport/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
+#include "transport/wire.h"
 
 typedef struct gp__client_tls gp__client_tls;
 
@@ -32,8 +33,8 @@ gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err
  * for. AutoMTLS: the certificate must be there, decode, and be usable as
  * the plugin's server certificate; it becomes the only trusted root. No
  * TLS (t NULL): a certificate is refused (go-plugin's host panics here).
- * The user's TLS: field 6 is ignored. TLS over netrpc: GP_EUNSUPPORTED for
- * now. Errors: GP_ETLS, GP_EPROTO, GP_EUNSUPPORTED, GP_ENOMEM. */
+ * The user's TLS: field 6 is ignored. Either wire (gRPC, netrpc).
+ * Errors: GP_ETLS, GP_EPROTO, GP_ENOMEM. */
 gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const gp_logger *lg,
                                  const char *log_name, char *err, size_t errlen);
 
@@ -42,6 +43,11 @@ gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const 
  * finds out which side refused what, since gRPC core often logs no reason
  * (a refused client certificate under TLS 1.3 is just a closed channel).
  * Errors: GP_ETLS, GP_ECONNECT, GP_ETIMEDOUT, GP_ENOMEM. */
+/* For the netrpc wire (TLS under yamux on the socket the client dialled):
+ * the same material as the gRPC dial into o's tls_* fields (borrowed from
+ * t), and the handshake timeout from the start timeout (at most 10 s). */
+void gp__client_tls_wire_opts(const gp__client_tls *t, int timeout_ms, gp__wire_client_opts *o);
+
 gp_err gp__client_tls_dial(gp__client_tls *t, const char *network, const char *address,
                            int timeout_ms, const gp__grpc_client_opts *o, gp_conn **out,
                            char *err, size_t errlen);

@@ -17,6 +17,10 @@ typedef struct gp__wire_client_opts {
     int call_timeout_ms;     /* 0 = none */
     const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
     const char *log_name;
+    /* TLS on the dialled socket when tls_cert_pem or tls_root_pem is set (borrowed
+     * for the call; client_tls.c fills them); NULL server name: "localhost". */
+    const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
+    int tls_timeout_ms; /* handshake; 0 = 10 s */
 } gp__wire_client_opts;
 
 typedef struct gp__wire_server_opts {

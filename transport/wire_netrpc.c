@@ -7,7 +7,10 @@ static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out,
                            size_t errlen)
 {
     gp__netrpc_client_opts g = {.call_timeout_ms = o->call_timeout_ms, .logger = o->logger,
-                              .log_name = o->log_name};
+                              .log_name = o->log_name, .tls_cert_pem = o->tls_cert_pem,
+                              .tls_key_pem = o->tls_key_pem, .tls_root_pem = o->tls_root_pem,
+                              .tls_server_name = o->tls_server_name,
+                              .tls_timeout_ms = o->tls_timeout_ms};
     return gp__netrpc_conn_from_fd(fd, &g, out, err, errlen);
 }
 
@@ -41,6 +44,12 @@ static void server_stop(void *s)
     gp__netrpc_server_stop(s);
 }
 
+static gp_err server_use_tls(void *s, const char *root_pem, const char *cert_pem,
+                             const char *key_pem, char *err, size_t errlen)
+{
+    return gp__netrpc_server_use_tls(s, root_pem, cert_pem, key_pem, err, errlen);
+}
+
 static void server_free(void *s)
 {
     gp__netrpc_server_free(s);
@@ -55,4 +64,5 @@ const gp__wire gp__wire_netrpc = {
     .server_wait = server_wait,
     .server_stop = server_stop,
     .server_free = server_free,
+    .server_use_tls = server_use_tls,
 };

@@ -91,6 +91,16 @@ expect_eq "--automtls: values come back" $'1\ntwo' "$out"
 out=$("$host" --plugin "$plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
 expect_contains "--automtls: 8 concurrent callers, 64 KiB values" "$out" '"threads":8'
 
+# AutoMTLS over netrpc: TLS under yamux.
+out=$("$host" --plugin "$plugin" --automtls --proto netrpc put a 1 put b two get a get b 2>"$tmp/err")
+rc=$?
+expect_eq "--automtls --proto netrpc: puts and gets (exit 0)" 0 "$rc"
+expect_eq "--automtls --proto netrpc: values come back" $'1\ntwo' "$out"
+out=$("$host" --plugin "$plugin" --automtls --proto netrpc bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+expect_contains "--automtls --proto netrpc: 8 concurrent callers, 64 KiB values" "$out" '"threads":8'
+out=$("$host" --plugin "$plugin" --automtls --proto netrpc bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+expect_contains "--automtls --proto netrpc: a 1 MiB value round-trips" "$out" '"size":1048576'
+
 # Plugin log lines (hclog JSON on its stderr) reach the host's logger.
 KV_PLUGIN_LOG_LEVEL=debug KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" put k v >/dev/null 2>"$tmp/err"
 expect_contains "plugin debug log lines reach the host" "$(cat "$tmp/err")" "put (1 bytes)"

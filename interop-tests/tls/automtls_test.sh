@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AutoMTLS on the gRPC wire between real peers: hashicorp/go-plugin 1.0.1
+# AutoMTLS on the gRPC and netrpc wires between real peers: hashicorp/go-plugin 1.0.1
 # (Go) and goplugin-c (C), both directions, and the refusals.
 # Usage: automtls_test.sh MODE C_HOST C_PLUGIN GO_HOST GO_PLUGIN AUTOCERT_TOOL GO_TLSPEER PY_PLUGIN
 #   MODE: go-host-c-plugin | c-host-go-plugin | refusals
@@ -27,12 +27,13 @@ expect_not_contains() { case "$2" in *"$3"*) echo "  expected not to contain: $3
 # A plugin run by hand as a host would: cookie, versions, our certificate.
 # Waits for its handshake line; sets $line and $pid.
 start_plugin() { # plugin cert_pem_file proto
+  : >"$tmp/line" # not the line of an earlier plugin
   BASIC_PLUGIN=hello PLUGIN_PROTOCOL_VERSIONS=1 KV_PLUGIN_PROTO=$3 KV_PLUGIN_LOG_LEVEL=debug \
     PLUGIN_CLIENT_CERT="$(cat "$2")" "$1" >"$tmp/line" 2>"$tmp/plugin_err" &
   pid=$!
   bg+=("$pid")
   for _ in $(seq 100); do
-    [ -s "$tmp/line" ] && grep -q $'\n' "$tmp/line" 2>/dev/null && break
+    [ "$(wc -l <"$tmp/line")" -ge 1 ] 2>/dev/null && break # a whole line, not a part
     sleep 0.05
   done
   line=$(head -n1 "$tmp/line")
@@ -49,6 +50,14 @@ go-host-c-plugin)
   head -c 1048576 /dev/urandom >"$tmp/big"
   out=$("$go_host" --plugin "$c_plugin" --automtls putfile big "$tmp/big" hammer 4 50 2>"$tmp/err")
   expect_contains "1 MiB and 400 concurrent calls over TLS" "$out" "hammer: 400 calls ok"
+  # netrpc: TLS under yamux.
+  out=$("$go_host" --plugin "$c_plugin" --proto netrpc --automtls --log-level info put a 1 put b two get a get b 2>"$tmp/err")
+  rc=$?
+  expect_eq "Go host (AutoMTLS) -> C plugin, netrpc: exit 0" 0 "$rc"
+  expect_eq "Go host (AutoMTLS) -> C plugin, netrpc: values" $'1\ntwo' "$out"
+  expect_contains "netrpc: the Go host did configure AutoMTLS" "$(cat "$tmp/err")" "configuring client automatic mTLS"
+  out=$("$go_host" --plugin "$c_plugin" --proto netrpc --automtls putfile big "$tmp/big" hammer 4 50 2>"$tmp/err")
+  expect_contains "netrpc: 1 MiB and 400 concurrent calls over TLS" "$out" "hammer: 400 calls ok"
   ;;
 c-host-go-plugin)
   out=$("$c_host" --plugin "$go_plugin" --automtls put a 1 put b two get a get b 2>"$tmp/err")
@@ -59,6 +68,15 @@ c-host-go-plugin)
   expect_contains "the Go plugin did configure AutoMTLS" "$(cat "$tmp/err")" "configuring server automatic mTLS"
   out=$("$c_host" --plugin "$go_plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
   expect_contains "8 concurrent callers, 64 KiB values over TLS" "$out" '"threads":8'
+  # netrpc: TLS under yamux.
+  out=$("$c_host" --plugin "$go_plugin" --proto netrpc --automtls put a 1 put b two get a get b 2>"$tmp/err")
+  rc=$?
+  expect_eq "C host (AutoMTLS) -> Go plugin, netrpc: exit 0" 0 "$rc"
+  expect_eq "C host (AutoMTLS) -> Go plugin, netrpc: values" $'1\ntwo' "$out"
+  KV_HOST_LOG_LEVEL=info "$c_host" --plugin "$go_plugin" --proto netrpc --automtls get a >/dev/null 2>"$tmp/err"
+  expect_contains "netrpc: the Go plugin did configure AutoMTLS" "$(cat "$tmp/err")" "configuring server automatic mTLS"
+  out=$("$c_host" --plugin "$go_plugin" --proto netrpc --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+  expect_contains "netrpc: 8 concurrent callers, 64 KiB values over TLS" "$out" '"threads":8'
   ;;
 refusals)
   mkdir -p "$tmp/host" "$tmp/old" "$tmp/stranger"
@@ -106,14 +124,27 @@ refusals)
   expect_contains "C host AutoMTLS, plugin without AutoMTLS (Python): says why" "$(cat "$tmp/err")" \
     "AutoMTLS: expected the plugin's certificate in handshake field 6, got no field 6"
 
-  # AutoMTLS with netrpc is not built yet: both sides say so.
+  # AutoMTLS over netrpc (TLS under yamux) works both ways now.
   "$c_host" --plugin "$go_plugin" --proto netrpc --automtls get a >/dev/null 2>"$tmp/err"; rc=$?
-  expect_eq "C host AutoMTLS, Go netrpc plugin: exit 1" 1 "$rc"
-  expect_contains "C host AutoMTLS, Go netrpc plugin: says why" "$(cat "$tmp/err")" "TLS over netrpc is not built yet"
+  expect_eq "C host AutoMTLS, Go netrpc plugin: exit 0 ($(head -c 300 "$tmp/err"))" 0 "$rc"
   "$go_host" --plugin "$c_plugin" --proto netrpc --automtls get a >/dev/null 2>"$tmp/err"; rc=$?
-  expect_eq "Go host AutoMTLS, C netrpc plugin: exit 1" 1 "$rc"
-  expect_contains "Go host AutoMTLS, C netrpc plugin: the plugin says why" "$(cat "$tmp/err")" \
-    "AutoMTLS (the host sent PLUGIN_CLIENT_CERT) over netrpc is not built into this plugin yet"
+  expect_eq "Go host AutoMTLS, C netrpc plugin: exit 0 ($(head -c 300 "$tmp/err"))" 0 "$rc"
+
+  # Hosts without the certificate the C netrpc plugin was given: the
+  # plugin refuses them on the connection's thread and logs why.
+  start_plugin "$c_plugin" "$tmp/host/cert.pem" netrpc
+  IFS='|' read -r _ _ net addr _ field <<<"$line"
+  expect_eq "C netrpc plugin with PLUGIN_CLIENT_CERT prints field 6" 1 "$([ ${#field} -gt 50 ] && echo 1 || echo 0)"
+  printf '%s' "$field" >"$tmp/field.txt"
+  out=$("$tlspeer" client "$addr" none "$tmp/field.txt" 10 2>&1); rc=$?
+  expect_eq "netrpc: Go TLS client without a certificate: refused ($out)" 1 "$rc"
+  expect_contains "netrpc: refused by the plugin's TLS, no certificate" "$out" "remote error: tls:"
+  out=$("$tlspeer" client "$addr" "$tmp/stranger" "$tmp/field.txt" 10 2>&1); rc=$?
+  expect_eq "netrpc: Go TLS client with a certificate the plugin was not given: refused ($out)" 1 "$rc"
+  expect_contains "netrpc: refused by the plugin's TLS, stranger" "$out" "remote error: tls:"
+  sleep 0.2
+  kill "$pid"; wait "$pid" 2>/dev/null
+  expect_contains "the C netrpc plugin logs why it refused" "$(cat "$tmp/plugin_err")" "refused a connection: tls:"
   ;;
 *) echo "FAIL unknown mode $mode"; exit 1 ;;
 esac

@@ -15,6 +15,7 @@
 #include "transport/netrpc/gob_rpc.h"
 #include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
+#include "transport/netrpc/mux_tls.h"
 #include "transport/netrpc/rpc_codec.h"
 #include "transport/netrpc/service.h"
 
@@ -404,9 +405,32 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     snprintf(c->log_name, sizeof c->log_name, "%s", o && o->log_name ? o->log_name : "netrpc");
     c->call_timeout_ms = o ? o->call_timeout_ms : 0;
     gp_mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
-    gp_err rc = gp__mux_session_new(fd, GP_MUX_CLIENT, &mc, &c->sess);
+    gp_err rc;
+    if (o && (o->tls_cert_pem || o->tls_root_pem)) {
+        gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,
+                            .key_pem = o->tls_key_pem, .peer_ca_pem = o->tls_root_pem,
+                            .server_name = o->tls_server_name,
+                            .handshake_timeout_ms = o->tls_timeout_ms};
+        gp__tls *t = NULL;
+        char why[512];
+        rc = gp__tls_open(fd, &p, &t, why, sizeof why);
+        if (rc) {
+            close(fd);
+            conn_unref(c);
+            snprintf(err, errlen, "TLS handshake with the plugin (netrpc): %s", why);
+            return rc;
+        }
+        rc = gp__mux_session_new_tls(t, GP_MUX_CLIENT, &mc, &c->sess);
+        if (rc) {
+            gp__tls_close(t);
+            fd = -1;
+        }
+    } else {
+        rc = gp__mux_session_new(fd, GP_MUX_CLIENT, &mc, &c->sess);
+    }
     if (rc) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         conn_unref(c);
         snprintf(err, errlen, "starting the yamux session: %s", gp_strerror(rc));
         return rc;

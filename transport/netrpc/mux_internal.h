@@ -33,7 +33,8 @@ struct gp_mux_stream {
 };
 
 struct gp_mux_session {
-    int fd;
+    int fd;       /* -1 when the session runs over io */
+    gp_mux_io io; /* io.read NULL: the plain socket fd */
     gp_mux_role role;
     gp_mux_config cfg;
     pthread_mutex_t mu, wmu;

@@ -84,16 +84,56 @@ static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
-    shutdown(s->fd, SHUT_RDWR);
+    if (s->io.read)
+        s->io.shutdown(s->io.ctx);
+    else
+        shutdown(s->fd, SHUT_RDWR);
     wake_all_locked(s);
 }
 
 /* ---- socket writes ----------------------------------------------------- */
 
+/* Over io: the iovecs gathered into records of at most 16 KiB, so a
+ * frame's header and (the start of) its payload go out as one TLS record. */
+static gp_err send_all_io(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
+                          char *why, size_t whylen)
+{
+    uint8_t rec[16384];
+    while (iovcnt > 0) {
+        size_t n = 0;
+        while (iovcnt > 0 && n < sizeof rec) {
+            size_t k = iov->iov_len < sizeof rec - n ? iov->iov_len : sizeof rec - n;
+            memcpy(rec + n, iov->iov_base, k);
+            n += k;
+            iov->iov_base = (uint8_t *)iov->iov_base + k;
+            iov->iov_len -= k;
+            if (iov->iov_len == 0) {
+                iov++;
+                iovcnt--;
+            }
+        }
+        int64_t left = deadline - gp__mux_now_ns();
+        if (left <= 0) {
+            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                     s->cfg.write_timeout_ms);
+            return GP_ETIMEDOUT;
+        }
+        gp_err e = s->io.write(s->io.ctx, rec, n, (int)((left + 999999) / 1000000), why, whylen);
+        if (e == GP_ETIMEDOUT)
+            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                     s->cfg.write_timeout_ms);
+        if (e != GP_OK)
+            return e;
+    }
+    return GP_OK;
+}
+
 /* Writes the iovecs completely or fails. Caller holds wmu. */
 static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
                        char *why, size_t whylen)
 {
+    if (s->io.read)
+        return send_all_io(s, iov, iovcnt, deadline, why, whylen);
     while (iovcnt > 0) {
         struct msghdr m = {0};
         m.msg_iov = iov;
@@ -244,8 +284,13 @@ static void go_away_now(gp_mux_session *s, uint32_t code)
     uint8_t hb[GP_MUX_HEADER_SIZE];
     gp_mux_header h = {GP_MUX_VERSION, GP_MUX_TYPE_GO_AWAY, 0, 0, code};
     gp__mux_header_encode(&h, hb);
-    ssize_t r = send(s->fd, hb, sizeof hb, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)r;
+    if (s->io.read) {
+        char why[160];
+        (void)s->io.write(s->io.ctx, hb, sizeof hb, 0, why, sizeof why);
+    } else {
+        ssize_t r = send(s->fd, hb, sizeof hb, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)r;
+    }
     pthread_mutex_unlock(&s->wmu);
 }
 
@@ -554,19 +599,36 @@ static void *reader_main(void *arg)
     while (!s->closed) {
         int timeout = poll_timeout_locked(s);
         pthread_mutex_unlock(&s->mu);
-        struct pollfd pfd = {s->fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, timeout);
         ssize_t n = 0;
-        int err = 0;
-        if (pr > 0) {
-            n = recv(s->fd, s->rdbuf, sizeof s->rdbuf, MSG_DONTWAIT);
-            err = n < 0 ? errno : 0;
-        } else if (pr < 0) {
-            err = errno;
+        int err = 0, pr;
+        char why[200] = "";
+        gp_err ioe = GP_OK;
+        if (s->io.read) {
+            /* Not poll(fd): TLS may hold decrypted bytes the socket no
+             * longer shows. The read's own timeout drives the keepalive. */
+            size_t got = 0;
+            ioe = s->io.read(s->io.ctx, s->rdbuf, sizeof s->rdbuf, timeout, &got, why, sizeof why);
+            pr = ioe == GP_ETIMEDOUT ? 0 : 1;
+            n = (ssize_t)got;
+            if (ioe == GP_ETIMEDOUT)
+                ioe = GP_OK;
+        } else {
+            struct pollfd pfd = {s->fd, POLLIN, 0};
+            pr = poll(&pfd, 1, timeout);
+            if (pr > 0) {
+                n = recv(s->fd, s->rdbuf, sizeof s->rdbuf, MSG_DONTWAIT);
+                err = n < 0 ? errno : 0;
+            } else if (pr < 0) {
+                err = errno;
+            }
         }
         pthread_mutex_lock(&s->mu);
         if (s->closed)
             break;
+        if (ioe != GP_OK) {
+            teardown_locked(s, "yamux: read: %s", why[0] ? why : "the stream failed");
+            break;
+        }
         if (pr > 0 && n == 0) {
             teardown_locked(s, "yamux: connection closed by the peer");
             break;
@@ -614,16 +676,19 @@ static void *reader_main(void *arg)
 
 /* ---- session API -------------------------------------------------------- */
 
-gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
-                           gp_mux_session **out)
+static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
+                          const gp_mux_config *cfg, gp_mux_session **out)
 {
     *out = NULL;
-    if (fd < 0 || (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
+    if ((!io && fd < 0) || (io && (!io->read || !io->write || !io->shutdown || !io->close)) ||
+        (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
         return GP_EINVAL;
     gp_mux_session *s = calloc(1, sizeof *s);
     if (!s)
         return GP_ENOMEM;
-    s->fd = fd;
+    s->fd = io ? -1 : fd;
+    if (io)
+        s->io = *io;
     s->role = role;
     if (cfg)
         s->cfg = *cfg;
@@ -641,18 +706,34 @@ gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
     pthread_mutex_init(&s->wmu, NULL);
     init_cond(&s->accept_cond);
     init_cond(&s->ping_cond);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    int fl = 0;
+    if (!io && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
         gp__mux_session_destroy(s);
         return GP_ESYS;
     }
     if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
-        fcntl(fd, F_SETFL, fl);
+        if (!io)
+            fcntl(fd, F_SETFL, fl);
         gp__mux_session_destroy(s);
         return GP_ESYS;
     }
     *out = s;
     return GP_OK;
+}
+
+gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
+                           gp_mux_session **out)
+{
+    return session_new(fd, NULL, role, cfg, out);
+}
+
+gp_err gp__mux_session_new_io(const gp_mux_io *io, gp_mux_role role, const gp_mux_config *cfg,
+                              gp_mux_session **out)
+{
+    *out = NULL;
+    if (!io)
+        return GP_EINVAL;
+    return session_new(-1, io, role, cfg, out);
 }
 
 void gp__mux_session_close(gp_mux_session *s)
@@ -670,7 +751,12 @@ void gp__mux_session_free(gp_mux_session *s)
     pthread_join(s->reader, NULL);
     pthread_mutex_lock(&s->wmu); /* no writer is mid-frame on the fd */
     pthread_mutex_lock(&s->mu);
-    close(s->fd);
+    if (s->io.read) {
+        s->io.close(s->io.ctx);
+        s->io.read = NULL;
+    } else {
+        close(s->fd);
+    }
     s->fd = -1;
     pthread_mutex_unlock(&s->wmu);
     int destroy = 0;

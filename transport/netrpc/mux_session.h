@@ -36,6 +36,28 @@ typedef struct gp_mux_config {
 gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
                            gp_mux_session **out);
 
+/* The byte stream under a session when it is not a plain socket (TLS,
+ * transport/netrpc/mux_tls.c). One thread reads while another writes.
+ * read: GP_OK with *n > 0; GP_OK with *n == 0 is the peer's clean end;
+ * GP_ETIMEDOUT when nothing came within timeout_ms (< 0 waits forever);
+ * other errors end the session with the sentence in why. write: all len
+ * bytes or an error. shutdown wakes a blocked read and write (thread-safe,
+ * idempotent, no blocking); close frees ctx once nothing runs. */
+typedef struct gp_mux_io {
+    void *ctx;
+    gp_err (*read)(void *ctx, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
+                   size_t whylen);
+    gp_err (*write)(void *ctx, const void *buf, size_t len, int timeout_ms, char *why,
+                    size_t whylen);
+    void (*shutdown)(void *ctx);
+    void (*close)(void *ctx);
+} gp_mux_io;
+
+/* As gp__mux_session_new over `io` (copied). Takes ownership of io->ctx on
+ * success only (gp__mux_session_free calls io->close). */
+gp_err gp__mux_session_new_io(const gp_mux_io *io, gp_mux_role role, const gp_mux_config *cfg,
+                              gp_mux_session **out);
+
 /* Ends the session: wakes every blocked call with GP_ECLOSED, shuts the
  * socket down. Sends no GoAway (as Go's Close). Idempotent, thread-safe,
  * does not block. */

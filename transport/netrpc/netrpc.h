@@ -23,9 +23,16 @@ typedef struct gp__netrpc_client_opts {
     const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
     const char *log_name;    /* logger name for our messages */
     int keepalive_ms;        /* yamux keepalive interval; 0 = 30 s, < 0 off */
+    /* TLS under yamux when tls_cert_pem or tls_root_pem is set: our
+     * certificate and key, the plugin's certificate as the only root, the
+     * name to check (NULL = "localhost"). Borrowed for the call. */
+    const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
+    int tls_timeout_ms;      /* handshake; 0 = 10 s */
 } gp__netrpc_client_opts;
 
-/* A gp_conn over the connected socket `fd`: starts the yamux session and
+/* A gp_conn over the connected socket `fd`: with TLS first runs the TLS
+ * handshake as the client (GP_ETLS and friends, see tls/stream.h), then
+ * starts the yamux session and
  * opens streams 1, 3, 5. Takes ownership of fd, on failure too. Does not
  * ping (the caller does). Free with gp__conn_close: calls in flight fail
  * with GP_ECLOSED. Stubs may outlive the close: calls on them fail with
@@ -61,6 +68,13 @@ gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server 
  * address cannot be bound. (Same contract as the gRPC server's listen.) */
 gp_err gp__netrpc_server_listen(gp__netrpc_server *s, const char *addr, int *port, char *err,
                                 size_t errlen);
+
+/* Before start: every connection runs a TLS handshake as the server first
+ * (on its own thread, so a stalled one does not block accepting); the
+ * client must present a certificate chaining to root_pem. PEM texts are
+ * copied. Errors: GP_ENOMEM, GP_EINVAL. */
+gp_err gp__netrpc_server_use_tls(gp__netrpc_server *s, const char *root_pem, const char *cert_pem,
+                                 const char *key_pem, char *err, size_t errlen);
 
 /* Starts accepting connections on a thread. */
 gp_err gp__netrpc_server_start(gp__netrpc_server *s, char *err, size_t errlen);

@@ -24,6 +24,7 @@
 #include "transport/netrpc/gob_rpc.h"
 #include "transport/netrpc/mux_broker.h"
 #include "transport/netrpc/mux_session.h"
+#include "transport/netrpc/mux_tls.h"
 #include "transport/netrpc/rpc_codec.h"
 #include "transport/netrpc/service.h"
 
@@ -56,7 +57,8 @@ typedef struct pstream {
 
 struct sconn {
     gp__netrpc_server *srv;
-    gp_mux_session *sess;
+    gp_mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
+    int fd;               /* with TLS: the socket until the session owns it (under srv->mu) */
     pthread_t thread, broker;
     int broker_running;
     int done; /* the connection thread has finished (under srv->mu) */
@@ -80,6 +82,8 @@ struct gp__netrpc_server {
     pthread_mutex_t mu; /* conns, stop */
     pthread_cond_t cv;
     int stop;
+    int cut;  /* free is ending every session: new ones end at once */
+    char *tls_root, *tls_cert, *tls_key; /* gp__netrpc_server_use_tls; NULL: plain */
     sconn *conns;
 };
 
@@ -354,10 +358,50 @@ static void control_after(void *ctx, const char *method, gp_err result)
         gp__netrpc_server_stop(c->srv);
 }
 
+/* The TLS handshake as the server, then the session over it. Here, on
+ * the connection's thread, so a stalled handshake holds up nobody. */
+static int open_tls_session(sconn *c)
+{
+    gp__netrpc_server *s = c->srv;
+    gp__tls_params p = {.role = GP_TLS_SERVER, .cert_pem = s->tls_cert, .key_pem = s->tls_key,
+                        .peer_ca_pem = s->tls_root};
+    gp__tls *t = NULL;
+    char why[512];
+    gp_err e = gp__tls_open(c->fd, &p, &t, why, sizeof why);
+    gp_mux_session *sess = NULL;
+    if (e == GP_OK && gp__mux_session_new_tls(t, GP_MUX_SERVER, NULL, &sess) != GP_OK) {
+        snprintf(why, sizeof why, "cannot start the yamux session");
+        e = GP_ESYS;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (e != GP_OK) {
+        if (t)
+            gp__tls_close(t); /* closes the fd; sends close_notify without waiting */
+        else
+            close(c->fd);
+    } else {
+        c->sess = sess;
+        if (s->cut)
+            gp__mux_session_close(sess);
+    }
+    c->fd = -1;
+    pthread_mutex_unlock(&s->mu);
+    if (e != GP_OK)
+        logf_(s, GP_LOG_WARN, "refused a connection: %s", why);
+    return e == GP_OK;
+}
+
 static void *conn_main(void *arg)
 {
     sconn *c = arg;
     gp__netrpc_server *s = c->srv;
+    if (!c->sess && !open_tls_session(c)) {
+        pthread_mutex_lock(&s->mu);
+        c->done = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+    }
     gp_mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
     gp__mux_broker_opts bo = {.sess = c->sess, .logger = s->has_log ? &s->log : NULL,
                               .log_name = "netrpc-broker", .workers = s->o.workers};
@@ -465,8 +509,11 @@ static void start_conn(gp__netrpc_server *s, int fd)
         return;
     }
     c->srv = s;
+    c->fd = -1;
     pthread_mutex_init(&c->mu, NULL);
-    if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &c->sess) != GP_OK) {
+    if (s->tls_cert) {
+        c->fd = fd; /* the handshake runs on the connection's thread */
+    } else if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &c->sess) != GP_OK) {
         close(fd);
         pthread_mutex_destroy(&c->mu);
         free(c);
@@ -475,6 +522,8 @@ static void start_conn(gp__netrpc_server *s, int fd)
     pthread_mutex_lock(&s->mu);
     if (s->stop || pthread_create(&c->thread, NULL, conn_main, c) != 0) {
         pthread_mutex_unlock(&s->mu);
+        if (c->fd >= 0)
+            close(c->fd);
         gp__mux_session_free(c->sess);
         pthread_mutex_destroy(&c->mu);
         free(c);
@@ -573,6 +622,34 @@ gp_err gp__netrpc_server_listen(gp__netrpc_server *s, const char *addr, int *por
     return GP_OK;
 }
 
+gp_err gp__netrpc_server_use_tls(gp__netrpc_server *s, const char *root_pem, const char *cert_pem,
+                                 const char *key_pem, char *err, size_t errlen)
+{
+    if (!root_pem || !cert_pem || !key_pem) {
+        snprintf(err, errlen, "netrpc server: TLS needs a root, a certificate and a key");
+        return GP_EINVAL;
+    }
+    if (s->accepting) {
+        snprintf(err, errlen, "netrpc server: TLS must be set before start");
+        return GP_ESTATE;
+    }
+    char *r = strdup(root_pem), *c = strdup(cert_pem), *k = strdup(key_pem);
+    if (!r || !c || !k) {
+        free(r);
+        free(c);
+        free(k);
+        snprintf(err, errlen, "out of memory");
+        return GP_ENOMEM;
+    }
+    free(s->tls_root);
+    free(s->tls_cert);
+    free(s->tls_key);
+    s->tls_root = r;
+    s->tls_cert = c;
+    s->tls_key = k;
+    return GP_OK;
+}
+
 gp_err gp__netrpc_server_start(gp__netrpc_server *s, char *err, size_t errlen)
 {
     if (s->lfd < 0) {
@@ -631,8 +708,13 @@ void gp__netrpc_server_free(gp__netrpc_server *s)
     }
     sconn *conns = s->conns;
     s->conns = NULL;
-    for (sconn *c = conns; c; c = c->next)
-        gp__mux_session_close(c->sess);
+    s->cut = 1;
+    for (sconn *c = conns; c; c = c->next) {
+        if (c->sess)
+            gp__mux_session_close(c->sess);
+        else if (c->fd >= 0)
+            shutdown(c->fd, SHUT_RDWR); /* ends a handshake in progress */
+    }
     pthread_mutex_unlock(&s->mu);
     while (conns) {
         sconn *c = conns;
@@ -641,6 +723,9 @@ void gp__netrpc_server_free(gp__netrpc_server *s)
     }
     close(s->wake[0]);
     close(s->wake[1]);
+    free(s->tls_root);
+    free(s->tls_cert);
+    free(s->tls_key);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

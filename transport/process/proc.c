@@ -448,6 +448,28 @@ size_t gp__proc_stderr_tail(gp__proc *p, char *out, size_t cap)
     return n;
 }
 
+/* Wake the owner thread (p->stop is set), join it, close the child's
+ * descriptors and mark the process done. Called with kill_mu held; drops it. */
+static void stop_owner(gp__proc *p)
+{
+    uint64_t one = 1;
+    ssize_t w = write(p->wake_fd, &one, sizeof one);
+    (void)w;
+    pthread_join(p->thread, NULL);
+    pthread_mutex_lock(&p->mu);
+    if (p->sp.pidfd >= 0)
+        close(p->sp.pidfd);
+    if (p->sp.out_fd >= 0)
+        close(p->sp.out_fd);
+    if (p->sp.err_fd >= 0)
+        close(p->sp.err_fd);
+    p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
+    p->killed = true;
+    p->thread_live = false;
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->kill_mu);
+}
+
 void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, void *ctx)
 {
     pthread_mutex_lock(&p->kill_mu);
@@ -476,22 +498,7 @@ void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, voi
         gp_logf(p->logger, GP_LOG_ERROR, p->log_name, NULL, 0,
                 "plugin pid %d did not die within %d ms of SIGKILL", (int)p->sp.pid,
                 REAP_WAIT_MS);
-    uint64_t one = 1;
-    ssize_t w = write(p->wake_fd, &one, sizeof one);
-    (void)w;
-    pthread_join(p->thread, NULL);
-    pthread_mutex_lock(&p->mu);
-    if (p->sp.pidfd >= 0)
-        close(p->sp.pidfd);
-    if (p->sp.out_fd >= 0)
-        close(p->sp.out_fd);
-    if (p->sp.err_fd >= 0)
-        close(p->sp.err_fd);
-    p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
-    p->killed = true;
-    p->thread_live = false;
-    pthread_mutex_unlock(&p->mu);
-    pthread_mutex_unlock(&p->kill_mu);
+    stop_owner(p);
 }
 
 void gp__proc_release(gp__proc *p)
@@ -505,22 +512,7 @@ void gp__proc_release(gp__proc *p)
         pthread_mutex_unlock(&p->kill_mu);
         return;
     }
-    uint64_t one = 1;
-    ssize_t w = write(p->wake_fd, &one, sizeof one);
-    (void)w;
-    pthread_join(p->thread, NULL);
-    pthread_mutex_lock(&p->mu);
-    if (p->sp.pidfd >= 0)
-        close(p->sp.pidfd);
-    if (p->sp.out_fd >= 0)
-        close(p->sp.out_fd);
-    if (p->sp.err_fd >= 0)
-        close(p->sp.err_fd);
-    p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
-    p->killed = true;
-    p->thread_live = false;
-    pthread_mutex_unlock(&p->mu);
-    pthread_mutex_unlock(&p->kill_mu);
+    stop_owner(p);
 }
 
 void gp__proc_free(gp__proc *p)
