@@ -520,7 +520,9 @@ GP_TEST(close_with_calls_pending)
     fx f;
     if (fx_up(&f) == 0) {
         atomic_store(&g_store.slow_entered, 0);
+        pthread_mutex_lock(&g_store.mu); /* workers read it under mu */
         g_store.release_slow = 0;
+        pthread_mutex_unlock(&g_store.mu);
         slow_arg a = {.f = &f, .stub = f.stub};
         pthread_t th;
         pthread_create(&th, NULL, slow_call, &a);
@@ -552,7 +554,9 @@ GP_TEST(deadline_is_timedout)
     fx f;
     gp__grpc_client_opts co = {.call_timeout_ms = 200, .log_name = "test"};
     if (fx_up_opts(&f, &co, 0) == 0) {
+        pthread_mutex_lock(&g_store.mu); /* workers read it under mu */
         g_store.release_slow = 0;
+        pthread_mutex_unlock(&g_store.mu);
         proto_GetResponse r;
         gp_status st;
         long long t0 = now_ms();
