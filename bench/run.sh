@@ -43,6 +43,7 @@ targets=()
 c_plugin_target=kv-plugin
 [ "$proto" = netrpc ] && c_plugin_target=kv-plugin-netrpc
 [ "$only" = go ] || targets+=(//examples/kv:kv-host //examples/kv:$c_plugin_target)
+targets+=(//bench:pingpong)
 echo "building (bazel -c opt): ${targets[*]}" >&2
 bazel build -c opt "${targets[@]}" >&2
 # The opt tree, whatever the bazel-bin symlink points at now.
@@ -52,6 +53,7 @@ go_host=$bin/bench/go-bench-host
 go_plugin=$bin/interop-tests/go/go-kv-plugin
 c_host=$bin/examples/kv/kv-host
 c_plugin=$bin/examples/kv/$c_plugin_target
+pingpong=$bin/bench/pingpong
 
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/goplugin-c-bench.XXXXXX")}
 runs=$OUT/runs.jsonl
@@ -91,6 +93,9 @@ measure() {
       esac
     done
   done
+  # The raw floor, in the same minute as the rest.
+  line=$("$pingpong" "$LAT_N")
+  echo "{\"pair\":\"raw\",\"rep\":$rep,\"run\":$line}" >>"$runs"
   # Both plugins under the same host, for the plugin RSS target.
   if [ -z "$only" ]; then
     one go-host/c-plugin "$go_host" "$c_plugin" latency -n "$LAT_N" --size "$SIZE"
@@ -154,6 +159,15 @@ for label, mode, field, target in rows:
     g, c = med("go", mode, field), med("c", mode, field)
     ratio = "%.2f" % (c / g) if g and c is not None else "-"
     print("%-36s %12s %12s %8s  %s" % (label, fmt(g), fmt(c), ratio, target))
+
+raw = [r["run"]["lat_us_p50"] for r in runs if r["pair"] == "raw"]
+if raw:
+    c = med("c", "latency", "lat_us_p50")
+    print()
+    print("raw floor: 64 B unix socketpair ping-pong between two processes, p50 %.1f us"
+          % statistics.median(raw))
+    if c:
+        print("  C<->C Get p50 is %.2fx the floor" % (c / statistics.median(raw)))
 
 g = med("c-host/go-plugin", "latency", "plugin_rss_peak_kib")
 c = med("c", "latency", "plugin_rss_peak_kib")
