@@ -1,4 +1,5 @@
 /* go-plugin's non-multiplexed GRPCBroker; see broker.h. */
+#include "transport/base/sync.h"
 #include "transport/grpc/broker.h"
 
 #include <stdio.h>
@@ -439,11 +440,7 @@ gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
     b->o.log_name = b->log_name;
     b->o.logger = NULL;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    gp__cond_init_monotonic(&b->cv);
     *out = b;
     return GP_OK;
 }

@@ -27,6 +27,7 @@
 #include "codegen/proto/grpc_broker.pb.h"
 #include "codegen/proto/grpc_controller.pb.h"
 #include "codegen/proto/health.pb.h"
+#include "transport/base/sync.h"
 #include "transport/conn.h"
 #include "transport/grpc/channel.h"
 #include "transport/grpc/broker.h"
@@ -775,11 +776,7 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
     grpc_metadata_array_init(&c->broker_md);
     grpc_metadata_array_init(&c->broker_trailing);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    gp__cond_init_monotonic(&c->cv);
     c->last_active_ms = gp__grpc_now_ms();
 
     gp__grpc_core_ref(c->logger_arg);

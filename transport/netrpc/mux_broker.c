@@ -1,4 +1,5 @@
 /* go-plugin's MuxBroker on a yamux session; see mux_broker.h. */
+#include "transport/base/sync.h"
 #include "transport/netrpc/mux_broker.h"
 
 #include <pthread.h>
@@ -384,11 +385,7 @@ gp_err gp__mux_broker_new(const gp__mux_broker_opts *o, gp__mux_broker **out)
     b->workers = o->workers > 0 ? o->workers : DEFAULT_WORKERS;
     b->call_timeout_ms = o->call_timeout_ms;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    gp__cond_init_monotonic(&b->cv);
     *out = b;
     return GP_OK;
 }

@@ -6,6 +6,7 @@
  * for refused streams, window credit of orphaned streams, keepalive pings)
  * go to `ctrl`, which whoever holds `wmu` flushes before its own frame and
  * re-checks after releasing it; the reader itself flushes with trylock. */
+#include "transport/base/sync.h"
 #include "transport/netrpc/mux_session.h"
 
 #include "transport/netrpc/mux_frame.h"
@@ -48,15 +49,6 @@ gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadl
     struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
     pthread_cond_timedwait(cv, mu, &ts);
     return GP_OK;
-}
-
-static void init_cond(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
 }
 
 /* ---- teardown ---------------------------------------------------------- */
@@ -345,8 +337,8 @@ gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
     st->in_table = 1;
     st->recv_window = GP_MUX_INITIAL_WINDOW;
     st->send_window = GP_MUX_INITIAL_WINDOW;
-    init_cond(&st->rcond);
-    init_cond(&st->wcond);
+    gp__cond_init_monotonic(&st->rcond);
+    gp__cond_init_monotonic(&st->wcond);
     gp_mux_stream **b = &s->buckets[(id >> 1) % NBUCKETS];
     st->next = *b;
     *b = st;
@@ -704,8 +696,8 @@ static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
     s->refs = 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
-    init_cond(&s->accept_cond);
-    init_cond(&s->ping_cond);
+    gp__cond_init_monotonic(&s->accept_cond);
+    gp__cond_init_monotonic(&s->ping_cond);
     int fl = 0;
     if (!io && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
         gp__mux_session_destroy(s);

@@ -2,6 +2,7 @@
  * server session on each, serve Control and Dispenser on stream 1 and the
  * dispensed `Plugin` services on MuxBroker streams. See netrpc.h and spec
  * §2.2-§2.5. */
+#include "transport/base/sync.h"
 #include "transport/netrpc/netrpc.h"
 
 #include <errno.h>
@@ -586,11 +587,7 @@ gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server 
         return GP_ESYS;
     }
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &a);
-    pthread_condattr_destroy(&a);
+    gp__cond_init_monotonic(&s->cv);
     *out = s;
     return GP_OK;
 }

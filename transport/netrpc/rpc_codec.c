@@ -1,4 +1,5 @@
 /* net/rpc over gob: see rpc_codec.h. */
+#include "transport/base/sync.h"
 #include "transport/netrpc/rpc_codec.h"
 
 #include "transport/netrpc/gob_rpc.h"
@@ -273,11 +274,7 @@ gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client 
     }
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &a);
-    pthread_condattr_destroy(&a);
+    gp__cond_init_monotonic(&c->cv);
     *out = c;
     return GP_OK;
 }

@@ -1,4 +1,5 @@
 /* The owner thread of a plugin process: spawn, watch, drain, reap. */
+#include "transport/base/sync.h"
 #include "transport/process/proc.h"
 
 #include <errno.h>
@@ -303,11 +304,7 @@ gp_err gp__proc_start(const gp__proc_opts *o, gp__proc **out, char *err, size_t 
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->kill_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    gp__cond_init_monotonic(&p->cv);
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->sp.pid = -1;
     p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
