@@ -22,9 +22,9 @@ demo: deps
 test: deps
 	@scripts/test.sh
 
-# Plain build only (faster while developing).
+# Plain build only, no sanitizers and no fuzzing (faster while developing).
 test-quick: deps
-	@GP_TEST_CONFIGS=plain scripts/test.sh
+	@GP_TEST_CONFIGS=plain GP_TEST_FUZZ_SECONDS=0 scripts/test.sh
 
 # Every libFuzzer target (clang) for FUZZ_SECONDS each (default 30) from a
 # copy of its seed corpus. Ends with "fuzz: N targets, M crashes".
