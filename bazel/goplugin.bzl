@@ -118,7 +118,7 @@ def goplugin_c_proto_library(name, srcs, deps = [], options = [], visibility = N
         deps = [
             ":" + name + "_pb",
             "//include:goplugin_headers",
-            "//transport:conn",
+            "//transport/core",
         ],
         visibility = visibility,
     )

@@ -13,11 +13,11 @@ CONFIGS=${GP_TEST_CONFIGS:-"plain asan tsan"}
 # session, both brokers, the netrpc wire, the client and the supervisor.
 # (gRPC core itself is an uninstrumented archive: TSan sees our side only.)
 TSAN_TARGETS=(
-  //transport/grpc:grpc_test //transport/grpc:broker_test //transport/grpc:stream_test
-  //transport/netrpc:mux_session_test //transport/netrpc:mux_broker_test
-  //transport/netrpc:netrpc_test //transport/netrpc:rpc_codec_test
-  //transport:client_test //transport:client_grpc_test //transport/process:proc_test
-  //transport/supervise:supervisor_test //transport/tls:stream_test
+  //transport/wire/grpc:grpc_test //transport/wire/grpc:broker_test //transport/wire/grpc:stream_test
+  //transport/wire/netrpc/yamux:mux_session_test //transport/wire/netrpc:mux_broker_test
+  //transport/wire/netrpc:netrpc_test //transport/wire/netrpc/rpc:rpc_codec_test
+  //transport/host:client_test //transport/host:client_grpc_test //transport/process:proc_test
+  //transport/host:supervisor_test //transport/tls:stream_test
 )
 passed=0
 failed=0

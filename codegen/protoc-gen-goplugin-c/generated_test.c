@@ -13,7 +13,7 @@
 #include "codegen/protoc-gen-goplugin-c/testdata/wkt.gp.h"
 
 #include "codegen/protoc-gen-goplugin-c/wide_fixture.h"
-#include "transport/conn.h"
+#include "transport/core/conn.h"
 #include "transport/msg/msg.h"
 #include "transport/testing/gp_test.h"
 

@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "transport/netrpc/gob.h"
-#include "transport/netrpc/gob_rpc.h"
-#include "transport/netrpc/netrpc.h"
+#include "transport/wire/netrpc/gob/gob.h"
+#include "transport/wire/netrpc/gob/gob_rpc.h"
+#include "transport/wire/netrpc/netrpc.h"
 #include "transport/testing/gp_test.h"
 
 static const char *plugin_path;

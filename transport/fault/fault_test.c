@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "examples/kv/kv.h"
+#include "transport/testing/proto/kv.gp.h"
 #include "transport/testing/gp_test.h"
 
 #define COOKIE_KEY "GP_FAULT_TEST"

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/proto/grpc_broker.pb.h"
-#include "codegen/proto/grpc_controller.pb.h"
-#include "codegen/proto/grpc_stdio.pb.h"
-#include "codegen/proto/health.pb.h"
-#include "examples/kv/kv.pb.h"
+#include "transport/wire/grpc/proto/grpc_broker.pb.h"
+#include "transport/wire/grpc/proto/grpc_controller.pb.h"
+#include "transport/wire/grpc/proto/grpc_stdio.pb.h"
+#include "transport/wire/grpc/proto/health.pb.h"
+#include "transport/testing/proto/kv.pb.h"
 #include "transport/msg/msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,0 +1,478 @@
+/* go-plugin's non-multiplexed GRPCBroker; see broker.h. */
+#include "transport/base/sync.h"
+#include "transport/wire/grpc/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/wire/grpc/proto/grpc_broker.pb.h"
+#include "transport/core/broker.h"
+#include "transport/core/conn.h"
+#include "transport/wire/grpc/core.h"
+#include "transport/wire/grpc/grpc.h"
+#include "transport/net/net.h"
+
+/* A peer's ConnInfo not yet dialed. */
+typedef struct info {
+    uint32_t id;
+    char *network, *address;
+    long long expires_ms;
+    struct info *next;
+} info;
+
+/* A service we serve on an id: its own socket and server. */
+typedef struct served {
+    uint32_t id;
+    gp__grpc_server *srv;
+    char path[108];
+    struct served *next;
+} served;
+
+struct gp__grpc_broker {
+    gp_broker base;
+    gp__grpc_broker_opts o;
+    gp_logger log;
+    int has_log;
+    char log_name[64];
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a ConnInfo arrived, or closing */
+    uint32_t next_id;
+    info *infos;
+    served *servers;
+    int closing;
+};
+
+/* A dialed brokered connection: a stub owning its own gRPC conn. */
+typedef struct bstub {
+    gp_stub base;
+    gp_conn conn; /* forwards to inner */
+    gp_conn *inner;
+    gp_stub *inner_stub;
+} bstub;
+
+#define LOGF(b, lvl, ...)                                                                  \
+    do {                                                                                   \
+        if ((b)->has_log)                                                                  \
+            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__);                 \
+    } while (0)
+
+/* ---- send queue --------------------------------------------------------- */
+
+void gp__grpc_sendq_init(gp__grpc_sendq *q, int (*start)(void *, grpc_byte_buffer *), void *ctx)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    q->start = start;
+    q->ctx = ctx;
+}
+
+/* Under mu: start the next queued message if none is in flight. */
+static void kick_locked(gp__grpc_sendq *q)
+{
+    while (!q->cur && q->n > 0 && !q->closed) {
+        grpc_byte_buffer *bb = q->items[0];
+        q->cur = bb;
+        int r = q->start(q->ctx, bb);
+        if (r == 0) { /* no stream yet: keep it first in line */
+            q->cur = NULL;
+            return;
+        }
+        memmove(q->items, q->items + 1, (q->n - 1) * sizeof *q->items);
+        q->n--;
+        if (r < 0) {
+            q->cur = NULL;
+            grpc_byte_buffer_destroy(bb);
+        }
+    }
+}
+
+void gp__grpc_sendq_kick(gp__grpc_sendq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    kick_locked(q);
+    pthread_mutex_unlock(&q->mu);
+}
+
+gp_err gp__grpc_sendq_push(gp__grpc_sendq *q, grpc_byte_buffer *bb)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        grpc_byte_buffer_destroy(bb);
+        return GP_ECLOSED;
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 4;
+        grpc_byte_buffer **p = realloc(q->items, cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&q->mu);
+            grpc_byte_buffer_destroy(bb);
+            return GP_ENOMEM;
+        }
+        q->items = p;
+        q->cap = cap;
+    }
+    q->items[q->n++] = bb;
+    kick_locked(q);
+    pthread_mutex_unlock(&q->mu);
+    return GP_OK;
+}
+
+void gp__grpc_sendq_done(gp__grpc_sendq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    grpc_byte_buffer_destroy(q->cur);
+    q->cur = NULL;
+    kick_locked(q);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void gp__grpc_sendq_close(gp__grpc_sendq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    for (size_t i = 0; i < q->n; i++)
+        grpc_byte_buffer_destroy(q->items[i]);
+    q->n = 0;
+    pthread_mutex_unlock(&q->mu);
+}
+
+void gp__grpc_sendq_destroy(gp__grpc_sendq *q)
+{
+    grpc_byte_buffer_destroy(q->cur);
+    q->cur = NULL;
+    free(q->items);
+    q->items = NULL;
+    pthread_mutex_destroy(&q->mu);
+}
+
+/* ---- ConnInfo table ------------------------------------------------------ */
+
+static void info_free(info *i)
+{
+    free(i->network);
+    free(i->address);
+    free(i);
+}
+
+/* Under mu: removes and returns the ConnInfo for id, dropping expired ones. */
+static info *take_locked(gp__grpc_broker *b, uint32_t id)
+{
+    long long now = gp__grpc_now_ms();
+    info *found = NULL;
+    for (info **p = &b->infos; *p;) {
+        if ((*p)->expires_ms <= now) {
+            info *old = *p;
+            *p = old->next;
+            LOGF(b, GP_LOG_DEBUG, "broker: ConnInfo for id %u not dialed within %d ms; dropped",
+                 (unsigned)old->id, GP_BROKER_WAIT_MS);
+            info_free(old);
+        } else if ((*p)->id == id && !found) {
+            found = *p;
+            *p = found->next;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    return found;
+}
+
+void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
+{
+    plugin_ConnInfo ci;
+    memset(&ci, 0, sizeof ci);
+    char err[200];
+    if (gp__grpc_decode(bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err, sizeof err) != GP_OK) {
+        LOGF(b, GP_LOG_WARN, "broker: dropped a message on the broker stream: %s", err);
+        return;
+    }
+    const char *net = ci.network ? ci.network : "", *addr = ci.address ? ci.address : "";
+    if (ci.service_id == 0 || (strcmp(net, "unix") != 0 && strcmp(net, "tcp") != 0) || !*addr) {
+        LOGF(b, GP_LOG_WARN,
+             "broker: dropped a ConnInfo: expected an id > 0, network unix or tcp and an "
+             "address, got id %u, network \"%.40s\", address \"%.100s\"",
+             (unsigned)ci.service_id, net, addr);
+        gp_msg_release(plugin_ConnInfo_fields, &ci);
+        return;
+    }
+    info *i = calloc(1, sizeof *i);
+    if (i) {
+        i->id = ci.service_id;
+        i->network = strdup(net);
+        i->address = strdup(addr);
+        i->expires_ms = gp__grpc_now_ms() + GP_BROKER_WAIT_MS;
+    }
+    gp_msg_release(plugin_ConnInfo_fields, &ci);
+    if (!i || !i->network || !i->address) {
+        if (i)
+            info_free(i);
+        LOGF(b, GP_LOG_WARN, "%s", "broker: out of memory for a ConnInfo");
+        return;
+    }
+    LOGF(b, GP_LOG_DEBUG, "broker: peer serves id %u at %s %s", (unsigned)i->id, i->network,
+         i->address);
+    pthread_mutex_lock(&b->mu);
+    info *old = take_locked(b, i->id); /* a newer announcement replaces it */
+    if (old)
+        info_free(old);
+    i->next = b->infos;
+    b->infos = i;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the gp_broker vtable ------------------------------------------------ */
+
+static uint32_t gb_next_id(gp_broker *gb)
+{
+    gp__grpc_broker *b = (gp__grpc_broker *)gb;
+    pthread_mutex_lock(&b->mu);
+    uint32_t id = ++b->next_id;
+    pthread_mutex_unlock(&b->mu);
+    return id;
+}
+
+static void served_free(served *s)
+{
+    gp__grpc_server_stop(s->srv);
+    gp__grpc_server_free(s->srv);
+    unlink(s->path); /* core does not remove the socket file */
+    free(s);
+}
+
+static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc,
+                                  gp_status *st)
+{
+    gp__grpc_broker *b = (gp__grpc_broker *)gb;
+    char err[GP_STATUS_MSG_MAX] = "";
+    served *s = calloc(1, sizeof *s);
+    if (!s)
+        return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
+    s->id = id;
+    pthread_mutex_lock(&b->mu);
+    int dup = 0;
+    for (served *o = b->servers; o; o = o->next)
+        dup |= o->id == id;
+    int closing = b->closing;
+    pthread_mutex_unlock(&b->mu);
+    if (closing || dup) {
+        free(s);
+        return closing ? gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed")
+                       : gp__status_set(st, GP_ESTATE, 0,
+                                        "broker: id %u is already being served", (unsigned)id);
+    }
+    gp__grpc_server_opts so = {.services = svc, .nservices = 1, .workers = 1,
+                               .logger = b->has_log ? &b->log : NULL, .broker = gb};
+    char addr[120];
+    gp_err rc = gp__net_unix_path(getenv("PLUGIN_UNIX_SOCKET_DIR"), s->path, sizeof s->path, err,
+                                  sizeof err);
+    if (!rc)
+        rc = gp__grpc_server_new(&so, &s->srv, err, sizeof err);
+    if (!rc) {
+        snprintf(addr, sizeof addr, "unix:%s", s->path);
+        rc = gp__grpc_server_listen(s->srv, addr, NULL, err, sizeof err);
+    }
+    if (!rc)
+        rc = gp__grpc_server_start(s->srv, err, sizeof err);
+    if (rc) {
+        if (s->srv)
+            gp__grpc_server_free(s->srv);
+        if (s->path[0])
+            unlink(s->path);
+        free(s);
+        return gp__status_set(st, rc, 0, "broker: serving id %u: %s", (unsigned)id, err);
+    }
+    plugin_ConnInfo ci = {.service_id = id, .network = "unix", .address = s->path};
+    grpc_byte_buffer *bb = NULL;
+    rc = gp__grpc_encode(plugin_ConnInfo_fields, &ci, &bb, "ConnInfo", err, sizeof err);
+    if (!rc)
+        rc = b->o.send(b->o.send_ctx, bb);
+    if (rc) {
+        served_free(s);
+        return gp__status_set(st, rc, 0, "broker: announcing id %u on the broker stream: %s",
+                              (unsigned)id, err[0] ? err : gp_strerror(rc));
+    }
+    pthread_mutex_lock(&b->mu);
+    s->next = b->servers;
+    b->servers = s;
+    pthread_mutex_unlock(&b->mu);
+    LOGF(b, GP_LOG_DEBUG, "broker: serving id %u at unix %s", (unsigned)id, s->path);
+    return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp,
+                        gp_status *st)
+{
+    bstub *s = (bstub *)gs;
+    return s->inner->ops->invoke(s->inner_stub, m, req, resp, st);
+}
+
+static void bs_free(gp_stub *gs)
+{
+    bstub *s = (bstub *)gs;
+    s->inner->ops->stub_free(s->inner_stub);
+    gp__conn_close(s->inner);
+    free(s);
+}
+
+static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st)
+{
+    (void)c;
+    (void)out;
+    return gp__status_set(st, GP_EUNSUPPORTED, 0,
+                          "dispense %s: a brokered connection serves one service; call it "
+                          "through the stub gp_broker_dial returned", name);
+}
+
+static gp_err bs_ping(gp_conn *c, gp_status *st)
+{
+    bstub *s = (bstub *)((char *)c - offsetof(bstub, conn));
+    return s->inner->ops->ping(s->inner, st);
+}
+
+/* Streaming methods run on the inner (real) gRPC stub. */
+static gp_err bs_call_open(gp_stub *gs, const gp_method *m, gp_call **out, gp_status *st)
+{
+    bstub *s = (bstub *)gs;
+    if (!s->inner->ops->call_open)
+        return gp__status_set(st, GP_EUNSUPPORTED, 0, "%s: no streaming on this connection",
+                              m->grpc_path ? m->grpc_path : "(unnamed)");
+    return s->inner->ops->call_open(s->inner_stub, m, out, st);
+}
+
+static const gp_conn_ops bstub_ops = {
+    .name = "grpc",
+    .dispense = bs_dispense,
+    .invoke = bs_invoke,
+    .ping = bs_ping,
+    .stub_free = bs_free,
+    .call_open = bs_call_open,
+};
+
+static gp_err gb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
+{
+    gp__grpc_broker *b = (gp__grpc_broker *)gb;
+    if (b->o.want_recv)
+        b->o.want_recv(b->o.send_ctx, 1);
+    long long until = gp__grpc_now_ms() + GP_BROKER_WAIT_MS;
+    pthread_mutex_lock(&b->mu);
+    info *i = NULL;
+    for (;;) {
+        i = take_locked(b, id);
+        if (i || b->closing)
+            break;
+        long long now = gp__grpc_now_ms();
+        if (now >= until)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long ms = until - now;
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+    }
+    int closing = b->closing;
+    pthread_mutex_unlock(&b->mu);
+    if (b->o.want_recv)
+        b->o.want_recv(b->o.send_ctx, 0);
+    if (!i)
+        return closing ? gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed")
+                       : gp__status_set(st, GP_ETIMEDOUT, 0,
+                                        "broker: timeout waiting for connection info for id "
+                                        "%u (the peer announced none within %d ms)",
+                                        (unsigned)id, GP_BROKER_WAIT_MS);
+    char err[GP_STATUS_MSG_MAX] = "";
+    int fd = -1;
+    gp_err rc = gp__net_dial(i->network, i->address, GP_BROKER_WAIT_MS, 0, &fd, err, sizeof err);
+    info_free(i);
+    if (rc)
+        return gp__status_set(st, rc, 0, "broker: dialing id %u: %s", (unsigned)id, err);
+    gp__grpc_client_opts co = {.call_timeout_ms = b->o.call_timeout_ms,
+                               .logger = b->has_log ? &b->log : NULL,
+                               .log_name = b->log_name};
+    gp_conn *conn = NULL;
+    rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);
+    if (rc)
+        return gp__status_set(st, rc, 0, "broker: gRPC client for id %u: %s", (unsigned)id, err);
+    bstub *s = calloc(1, sizeof *s);
+    if (!s) {
+        gp__conn_close(conn);
+        return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
+    }
+    rc = conn->ops->dispense(conn, "", &s->inner_stub, st);
+    if (rc) {
+        gp__conn_close(conn);
+        free(s);
+        return rc;
+    }
+    s->inner = conn;
+    s->conn.ops = &bstub_ops;
+    s->base.conn = &s->conn;
+    *out = &s->base;
+    return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+static const gp__broker_ops grpc_broker_ops = {
+    .next_id = gb_next_id,
+    .accept_and_serve = gb_accept_and_serve,
+    .dial = gb_dial,
+};
+
+gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
+{
+    gp__grpc_broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return GP_ENOMEM;
+    b->base.ops = &grpc_broker_ops;
+    b->o = *o;
+    if (o->logger) {
+        b->log = *o->logger;
+        b->has_log = 1;
+    }
+    snprintf(b->log_name, sizeof b->log_name, "%s", o->log_name ? o->log_name : "grpc-broker");
+    b->o.log_name = b->log_name;
+    b->o.logger = NULL;
+    pthread_mutex_init(&b->mu, NULL);
+    gp__cond_init_monotonic(&b->cv);
+    *out = b;
+    return GP_OK;
+}
+
+gp_broker *gp__grpc_broker_base(gp__grpc_broker *b)
+{
+    return b ? &b->base : NULL;
+}
+
+void gp__grpc_broker_free(gp__grpc_broker *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->closing = 1;
+    pthread_cond_broadcast(&b->cv);
+    served *servers = b->servers;
+    b->servers = NULL;
+    info *infos = b->infos;
+    b->infos = NULL;
+    pthread_mutex_unlock(&b->mu);
+    while (servers) {
+        served *s = servers;
+        servers = s->next;
+        served_free(s);
+    }
+    while (infos) {
+        info *i = infos;
+        infos = i->next;
+        info_free(i);
+    }
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+}

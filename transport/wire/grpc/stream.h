@@ -1,0 +1,59 @@
+/* Internal to transport/grpc: streaming calls (gp_call, goplugin/conn.h)
+ * on gRPC core, for both sides.
+ *
+ * Client: each call has its own pluck queue and plucks its batches on the
+ * caller's thread; client.c lends it the channel and keeps it in the conn's
+ * books (close cancels it; the conn's memory outlives it).
+ * Server: the handler runs on a thread of its own; its batches complete
+ * on the server's queue, whose workers call the tag and wake it. */
+#ifndef GP_GRPC_STREAM_H
+#define GP_GRPC_STREAM_H
+
+#include <goplugin/conn.h>
+#include <goplugin/server.h>
+
+#include <grpc/grpc.h>
+
+#include "transport/core/conn.h"
+
+/* A tag on a completion queue the server's workers drain: they call fn.
+ * server.c's own tags have this type too. */
+typedef struct gp__grpc_tag {
+    void (*fn)(struct gp__grpc_tag *t, int ok);
+} gp__grpc_tag;
+
+/* ---- client (client.c provides these two) ---- */
+
+/* A new call of m on the conn's channel, bound to `cq`, with no deadline,
+ * listed for cancelling at close; *link is its entry for
+ * gp__grpc_conn_stream_end. NULL with st set (GP_ECLOSED, GP_ENOMEM). */
+grpc_call *gp__grpc_conn_stream_begin(gp_conn *c, const gp_method *m, grpc_completion_queue *cq,
+                                      void **link, gp_status *st);
+/* Unlist the call (before grpc_call_unref); may free a closed conn. */
+void gp__grpc_conn_stream_end(gp_conn *c, void *link);
+/* Whether the conn was closed (a cancelled call then says GP_ECLOSED). */
+int gp__grpc_conn_is_closed(gp_conn *c);
+
+/* gp_conn_ops.call_open of the grpc conn. */
+gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
+
+/* ---- server (server.c calls these) ---- */
+
+typedef struct gp__grpc_stream_host {
+    /* Start a batch on the server's queue unless it is shutting down. */
+    grpc_call_error (*start)(void *ctx, grpc_call *call, const grpc_op *ops, size_t n,
+                             gp__grpc_tag *tag);
+    /* The handler's thread is done with everything the host lent. */
+    void (*done)(void *ctx);
+    void *ctx;
+    struct gp_broker *broker;   /* gp_serve_broker() inside the handler */
+    const gp_logger *logger;
+} gp__grpc_stream_host;
+
+/* Serve `call` (taken over: unref'd at the end) with `fn` on a new thread.
+ * On GP_OK host->done is called once, when it has finished; on error the
+ * caller still owns the call (cancel and unref it) and done is not called. */
+gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call,
+                             const gp_method *m, gp_stream_handler fn, void *impl);
+
+#endif

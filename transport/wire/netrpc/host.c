@@ -1,0 +1,463 @@
+/* The host side of the netrpc wire: a gp_conn (transport/conn.h) over a
+ * yamux client session. See netrpc.h and spec §2.2-§2.5. */
+#include "transport/wire/netrpc/netrpc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport/core/conn.h"
+#include "transport/msg/msg.h"
+#include "transport/wire/netrpc/gob/gob_pb.h"
+#include "transport/wire/netrpc/gob/gob_rpc.h"
+#include "transport/wire/netrpc/mux_broker.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/wire/netrpc/yamux/mux_tls.h"
+#include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/wire/netrpc/service.h"
+
+/* Waits on the MuxBroker handshake, as go-plugin's broker. */
+#define BROKER_WAIT_MS 5000
+/* Ping's deadline when the client sets no call timeout. */
+#define PING_DEFAULT_MS 30000
+/* Longest line forwarded from the plugin's stdout/stderr in one record. */
+#define STDIO_LINE_MAX 4096
+
+typedef struct nconn nconn;
+
+typedef struct stdio_fwd {
+    nconn *c;
+    gp_mux_stream *st;
+    const char *stream; /* "stdout" | "stderr" */
+    gp_log_level level;
+    pthread_t thread;
+    int running;
+} stdio_fwd;
+
+struct nconn {
+    gp_conn base;
+    atomic_int refs; /* the conn itself + one per stub */
+    gp_mux_session *sess;
+    gp_mux_stream *ctl;
+    gp_rpc_client *ctl_rpc;
+    stdio_fwd out, errs;
+    pthread_t broker;
+    int broker_running;
+    gp__mux_broker *mb; /* gp_conn_broker: callbacks the host serves */
+    pthread_mutex_t mu; /* closing, ctl_busy */
+    pthread_cond_t cv;
+    int closing, ctl_busy;
+    gp_logger log;
+    int has_log;
+    char log_name[64];
+    int call_timeout_ms;
+};
+
+typedef struct nstub {
+    gp_stub base;
+    gp_mux_stream *st;
+    gp_rpc_client *rpc;
+    int call_timeout_ms;
+} nstub;
+
+static void conn_unref(nconn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+    }
+}
+
+static int timeout_of(const nconn *c)
+{
+    return c->call_timeout_ms > 0 ? c->call_timeout_ms : -1;
+}
+
+static void logf_(nconn *c, gp_log_level lv, const char *stream, const char *fmt, const char *arg)
+{
+    if (!c->has_log)
+        return;
+    gp_log_kv kv = {"stream", stream};
+    gp_logf(&c->log, lv, c->log_name, stream ? &kv : NULL, stream ? 1 : 0, fmt, arg);
+}
+
+/* ---- stdout / stderr streams (3 and 5) ---------------------------------- */
+
+/* Forwards the plugin's bytes line by line to the logger (go-plugin copies
+ * them to SyncStdout/SyncStderr, which discard by default). */
+static void *stdio_main(void *arg)
+{
+    stdio_fwd *f = arg;
+    char line[STDIO_LINE_MAX + 1];
+    size_t len = 0;
+    for (;;) {
+        char buf[4096];
+        size_t n = 0;
+        if (gp__mux_stream_read(f->st, buf, sizeof buf, -1, &n) != GP_OK || n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            if (buf[i] != '\n' && len < STDIO_LINE_MAX) {
+                line[len++] = buf[i];
+                continue;
+            }
+            if (buf[i] != '\n')
+                i--; /* full: flush, then take this byte again */
+            if (len && line[len - 1] == '\r')
+                len--;
+            line[len] = '\0';
+            logf_(f->c, f->level, f->stream, "%s", line);
+            len = 0;
+        }
+    }
+    if (len) {
+        line[len] = '\0';
+        logf_(f->c, f->level, f->stream, "%s", line);
+    }
+    return NULL;
+}
+
+/* ---- the host's MuxBroker ------------------------------------------------ */
+
+/* Every stream the plugin opens is a broker dial: the broker matches its id
+ * with gp_broker_accept_and_serve (mux_broker.c). */
+static void *broker_main(void *arg)
+{
+    nconn *c = arg;
+    for (;;) {
+        gp_mux_stream *st = NULL;
+        if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
+            break;
+        gp__mux_broker_take(c->mb, st, 0, 0);
+    }
+    return NULL;
+}
+
+static gp_broker *nc_broker(gp_conn *gc)
+{
+    return gp__mux_broker_base(((nconn *)gc)->mb);
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+static gp_err remote_code(const char *msg, const char *what)
+{
+    size_t n = strlen(what);
+    return strncmp(msg, what, n) == 0 ? GP_ENOTFOUND : GP_EREMOTE;
+}
+
+/* A call that failed because the session ended says why it ended (a
+ * yamux protocol error from a hostile peer reads better than "connection
+ * closed"). */
+static gp_err add_session_reason(nconn *c, gp_err rc, gp_status *st)
+{
+    if ((rc != GP_ECLOSED && rc != GP_EIO) || !st)
+        return rc;
+    const char *why = gp__mux_session_error(c->sess);
+    if (why && *why && !strstr(st->msg, why)) {
+        size_t n = strlen(st->msg);
+        snprintf(st->msg + n, sizeof st->msg - n, " (session ended: %s)", why);
+    }
+    return rc;
+}
+
+/* Control calls may race a close (gp_conn_ping during gp_client_kill):
+ * close waits for them after the session is gone, which ends them. */
+static gp_err ctl_call(nconn *c, const char *method, const gp_gob_value *arg, gp_gob_value **reply,
+                       int timeout_ms, gp_status *st)
+{
+    gp_status tmp;
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&c->mu);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->mu);
+        return gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", method);
+    }
+    c->ctl_busy++;
+    pthread_mutex_unlock(&c->mu);
+    gp_err rc = gp__rpc_call(c->ctl_rpc, method, arg, reply, timeout_ms, st);
+    rc = add_session_reason(c, rc, st);
+    pthread_mutex_lock(&c->mu);
+    if (--c->ctl_busy == 0)
+        pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static gp_err nc_ping(gp_conn *gc, gp_status *st)
+{
+    nconn *c = (nconn *)gc;
+    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    return ctl_call(c, "Control.Ping", &t, NULL,
+                    c->call_timeout_ms > 0 ? c->call_timeout_ms : PING_DEFAULT_MS, st);
+}
+
+static gp_err nc_shutdown(gp_conn *gc, int timeout_ms, gp_status *st)
+{
+    nconn *c = (nconn *)gc;
+    if (gp__mux_session_is_closed(c->sess))
+        return gp__status_set(st, GP_ECLOSED, 0, "Control.Quit: the session is closed already: %s",
+                              gp__mux_session_error(c->sess));
+    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp_err rc = ctl_call(c, "Control.Quit", &t, NULL, timeout_ms, st);
+    if (rc == GP_ECLOSED || rc == GP_EIO) {
+        /* The session was alive when we asked; a plugin that exits before
+         * its reply is on the wire (go-plugin 1.0.1 does, half the time)
+         * got the request all the same. */
+        rc = gp__status_set(st, GP_OK, 0, "%s", "");
+    }
+    if (rc == GP_OK) {
+        /* As go-plugin's Close: after Quit the session goes, so the plugin
+         * sees EOF at once instead of waiting for us. Calls still in
+         * flight fail with GP_ECLOSED. */
+        gp__mux_session_close(c->sess);
+    }
+    return rc;
+}
+
+static gp_err broker_dial(nconn *c, uint32_t id, gp_mux_stream **out, gp_status *st)
+{
+    gp_mux_stream *s = NULL;
+    gp_err rc = gp__mux_open(c->sess, &s);
+    if (rc)
+        return gp__status_set(st, rc, 0, "MuxBroker: open a stream for id %u: %s", id,
+                              rc == GP_ECLOSED ? gp__mux_session_error(c->sess) : gp_strerror(rc));
+    uint8_t b[4] = {(uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16), (uint8_t)(id >> 24)};
+    uint8_t ack[4];
+    rc = gp__mux_stream_write(s, b, 4, BROKER_WAIT_MS);
+    if (!rc)
+        rc = gp__mux_stream_read_full(s, ack, 4, BROKER_WAIT_MS);
+    if (rc) {
+        gp__mux_stream_reset(s);
+        gp__mux_stream_free(s);
+        return gp__status_set(st, rc, 0, "MuxBroker: expected the plugin to ack id %u within %d ms, got: %s",
+                              id, BROKER_WAIT_MS, gp_strerror(rc));
+    }
+    uint32_t got = (uint32_t)ack[0] | (uint32_t)ack[1] << 8 | (uint32_t)ack[2] << 16 |
+                   (uint32_t)ack[3] << 24;
+    if (got != id) {
+        gp__mux_stream_reset(s);
+        gp__mux_stream_free(s);
+        return gp__status_set(st, GP_EPROTO, 0, "MuxBroker: bad ack: expected id %u, got %u", id, got);
+    }
+    *out = s;
+    return GP_OK;
+}
+
+static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_status *st)
+{
+    nconn *c = (nconn *)gc;
+    gp_gob_value arg = {.type = &gp_gob_string_type};
+    arg.u.bytes.data = (uint8_t *)(uintptr_t)name;
+    arg.u.bytes.len = strlen(name);
+    gp_gob_value *reply = NULL;
+    gp_status tmp;
+    if (!st)
+        st = &tmp;
+    gp_err rc = ctl_call(c, "Dispenser.Dispense", &arg, &reply, timeout_of(c), st);
+    if (rc == GP_EREMOTE) {
+        st->err = rc = remote_code(st->msg, "unknown plugin type");
+        return rc;
+    }
+    if (rc)
+        return rc;
+    uint64_t id = 0;
+    char err[GP_STATUS_MSG_MAX];
+    rc = gp__gob_get_uint(reply, &id, err, sizeof err);
+    gp__gob_value_free(reply);
+    if (rc)
+        return gp__status_set(st, rc, 0, "Dispenser.Dispense(%s) reply: %s", name, err);
+    if (id > UINT32_MAX)
+        return gp__status_set(st, GP_EPROTO, 0,
+                              "Dispenser.Dispense(%s): expected a uint32 broker id, got %llu", name,
+                              (unsigned long long)id);
+    nstub *s = calloc(1, sizeof *s);
+    if (!s)
+        return gp__status_set(st, GP_ENOMEM, 0, "out of memory");
+    rc = broker_dial(c, (uint32_t)id, &s->st, st);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    if ((rc = gp__rpc_client_new(gp__rpc_io_mux(s->st), NULL, &s->rpc))) {
+        gp__mux_stream_free(s->st);
+        free(s);
+        return gp__status_set(st, rc, 0, "starting the net/rpc client for %s: %s", name,
+                              gp_strerror(rc));
+    }
+    s->base.conn = gc;
+    s->call_timeout_ms = timeout_of(c);
+    atomic_fetch_add(&c->refs, 1);
+    *out = &s->base;
+    return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+static gp_err nc_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp, gp_status *st)
+{
+    nstub *s = (nstub *)gs;
+    gp_status tmp;
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof *st);
+    gp_err rc = gp__netrpc_invoke(s->rpc, m, req, resp, s->call_timeout_ms, st);
+    return add_session_reason((nconn *)gs->conn, rc, st);
+}
+
+gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp_gob_value *args,
+                            gp_gob_value **reply, gp_status *st)
+{
+    if (reply)
+        *reply = NULL;
+    if (!gs || !method || !args || strcmp(gs->conn->ops->name, "netrpc") != 0)
+        return gp__status_set(st, GP_EINVAL, 0, "gp__netrpc_stub_call: expected a netrpc stub, "
+                                                "a method and arguments");
+    nstub *s = (nstub *)gs;
+    gp_status tmp;
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof *st);
+    gp_err rc = gp__rpc_call(s->rpc, method, args, reply, s->call_timeout_ms, st);
+    if (rc == GP_EREMOTE && strncmp(st->msg, "rpc: can't find ", 16) == 0)
+        st->err = rc = GP_ENOTFOUND;
+    return rc;
+}
+
+static void nc_stub_free(gp_stub *gs)
+{
+    nstub *s = (nstub *)gs;
+    nconn *c = (nconn *)gs->conn;
+    gp__rpc_client_free(s->rpc);
+    gp__mux_stream_free(s->st);
+    free(s);
+    conn_unref(c);
+}
+
+static void nc_close(gp_conn *gc)
+{
+    nconn *c = (nconn *)gc;
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    pthread_mutex_unlock(&c->mu);
+    gp__mux_session_close(c->sess);
+    pthread_mutex_lock(&c->mu);
+    while (c->ctl_busy)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    if (c->out.running)
+        pthread_join(c->out.thread, NULL);
+    if (c->errs.running)
+        pthread_join(c->errs.thread, NULL);
+    if (c->broker_running)
+        pthread_join(c->broker, NULL);
+    gp__mux_broker_free(c->mb);
+    c->mb = NULL;
+    gp__rpc_client_free(c->ctl_rpc);
+    gp__mux_stream_free(c->ctl);
+    gp__mux_stream_free(c->out.st);
+    gp__mux_stream_free(c->errs.st);
+    gp__mux_session_free(c->sess);
+    conn_unref(c);
+}
+
+static const gp_conn_ops ops = {
+    .name = "netrpc",
+    .dispense = nc_dispense,
+    .invoke = nc_invoke,
+    .ping = nc_ping,
+    .stub_free = nc_stub_free,
+    .shutdown = nc_shutdown,
+    .close = nc_close,
+    .broker = nc_broker,
+};
+
+static int start_stdio(nconn *c, stdio_fwd *f, const char *stream, gp_log_level lv)
+{
+    f->c = c;
+    f->stream = stream;
+    f->level = lv;
+    f->running = pthread_create(&f->thread, NULL, stdio_main, f) == 0;
+    return f->running;
+}
+
+gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    nconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return GP_ENOMEM;
+    }
+    c->base.ops = &ops;
+    atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (o && o->logger) {
+        c->log = *o->logger;
+        c->has_log = 1;
+    }
+    snprintf(c->log_name, sizeof c->log_name, "%s", o && o->log_name ? o->log_name : "netrpc");
+    c->call_timeout_ms = o ? o->call_timeout_ms : 0;
+    gp_mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
+    gp_err rc;
+    if (o && (o->tls_cert_pem || o->tls_root_pem)) {
+        gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,
+                            .key_pem = o->tls_key_pem, .peer_ca_pem = o->tls_root_pem,
+                            .server_name = o->tls_server_name,
+                            .handshake_timeout_ms = o->tls_timeout_ms};
+        gp__tls *t = NULL;
+        char why[512];
+        rc = gp__tls_open(fd, &p, &t, why, sizeof why);
+        if (rc) {
+            close(fd);
+            conn_unref(c);
+            snprintf(err, errlen, "TLS handshake with the plugin (netrpc): %s", why);
+            return rc;
+        }
+        rc = gp__mux_session_new_tls(t, GP_MUX_CLIENT, &mc, &c->sess);
+        if (rc) {
+            gp__tls_close(t);
+            fd = -1;
+        }
+    } else {
+        rc = gp__mux_session_new(fd, GP_MUX_CLIENT, &mc, &c->sess);
+    }
+    if (rc) {
+        if (fd >= 0)
+            close(fd);
+        conn_unref(c);
+        snprintf(err, errlen, "starting the yamux session: %s", gp_strerror(rc));
+        return rc;
+    }
+    /* Streams 1, 3, 5 in this order: the plugin assigns roles by order. */
+    rc = gp__mux_open(c->sess, &c->ctl);
+    if (!rc)
+        rc = gp__mux_open(c->sess, &c->out.st);
+    if (!rc)
+        rc = gp__mux_open(c->sess, &c->errs.st);
+    if (!rc)
+        rc = gp__rpc_client_new(gp__rpc_io_mux(c->ctl), NULL, &c->ctl_rpc);
+    if (!rc) {
+        gp__mux_broker_opts bo = {.sess = c->sess, .logger = c->has_log ? &c->log : NULL,
+                                  .log_name = c->log_name, .call_timeout_ms = c->call_timeout_ms};
+        rc = gp__mux_broker_new(&bo, &c->mb);
+    }
+    if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||
+                !start_stdio(c, &c->errs, "stderr", GP_LOG_INFO) ||
+                !(c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0)))
+        rc = GP_ESYS;
+    if (rc) {
+        snprintf(err, errlen, "opening the control and stdio streams: %s%s%s", gp_strerror(rc),
+                 gp__mux_session_error(c->sess)[0] ? ": " : "", gp__mux_session_error(c->sess));
+        nc_close(&c->base);
+        return rc;
+    }
+    *out = &c->base;
+    return GP_OK;
+}

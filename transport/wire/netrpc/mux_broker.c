@@ -1,0 +1,423 @@
+/* go-plugin's MuxBroker on a yamux session; see mux_broker.h. */
+#include "transport/base/sync.h"
+#include "transport/wire/netrpc/mux_broker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "transport/core/broker.h"
+#include "transport/core/conn.h"
+#include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/wire/netrpc/service.h"
+
+#define DEFAULT_WORKERS 8
+
+/* An id offered by accept_and_serve, waiting for the peer's stream. */
+typedef struct reg {
+    uint32_t id;
+    const gp_service *svc;
+    struct timespec deadline;
+    struct reg *next;
+} reg;
+
+/* A stream the peer opened: matched, acked and served on its own thread. */
+typedef struct bstream {
+    gp__mux_broker *b;
+    gp_mux_stream *st;
+    uint32_t id;
+    int have_id;
+    int done; /* under b->mu: the thread has finished */
+    pthread_t thread;
+    struct bstream *next;
+} bstream;
+
+struct gp__mux_broker {
+    gp_broker base;
+    gp_mux_session *sess;
+    gp_logger log;
+    int has_log;
+    char log_name[64];
+    int workers, call_timeout_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a registration arrived, or closing */
+    uint32_t next_id;
+    reg *regs;
+    bstream *streams;
+    int closing;
+};
+
+/* A dialed brokered connection, as a stub with its own tiny conn. */
+typedef struct bstub {
+    gp_stub base;
+    gp_conn conn;
+    gp_mux_stream *st;
+    gp_rpc_client *rpc;
+    int call_timeout_ms;
+} bstub;
+
+#define LOGF(b, lvl, ...)                                                                  \
+    do {                                                                                   \
+        if ((b)->has_log)                                                                  \
+            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__);                 \
+    } while (0)
+
+static void deadline_in(struct timespec *t, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+static int passed(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void put_le32(uint8_t b[4], uint32_t v)
+{
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    b[2] = (uint8_t)(v >> 16);
+    b[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t b[4])
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Under mu: removes and returns the registration for id; drops expired
+ * ones on the way (their dialer never came). */
+static reg *claim_locked(gp__mux_broker *b, uint32_t id)
+{
+    reg *found = NULL;
+    for (reg **r = &b->regs; *r;) {
+        if (passed(&(*r)->deadline)) {
+            reg *old = *r;
+            *r = old->next;
+            LOGF(b, GP_LOG_DEBUG, "broker: nobody dialed id %u within %d ms; dropped",
+                 (unsigned)old->id, GP_BROKER_WAIT_MS);
+            free(old);
+        } else if ((*r)->id == id && !found) {
+            found = *r;
+            *r = found->next;
+        } else {
+            r = &(*r)->next;
+        }
+    }
+    return found;
+}
+
+static void *stream_main(void *arg)
+{
+    bstream *s = arg;
+    gp__mux_broker *b = s->b;
+    const gp_service *svc = NULL;
+    uint8_t idb[4];
+    if (!s->have_id) {
+        gp_err rc = gp__mux_stream_read_full(s->st, idb, 4, GP_BROKER_WAIT_MS);
+        if (rc) {
+            LOGF(b, GP_LOG_DEBUG,
+                 "broker: expected a 4-byte id on stream %u within %d ms, got: %s",
+                 (unsigned)gp__mux_stream_id(s->st), GP_BROKER_WAIT_MS, gp_strerror(rc));
+            goto out;
+        }
+        s->id = get_le32(idb);
+    }
+    struct timespec until;
+    deadline_in(&until, GP_BROKER_WAIT_MS);
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        reg *r = claim_locked(b, s->id);
+        if (r) {
+            svc = r->svc;
+            free(r);
+            break;
+        }
+        if (b->closing || passed(&until))
+            break;
+        pthread_cond_timedwait(&b->cv, &b->mu, &until);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (!svc) {
+        LOGF(b, GP_LOG_DEBUG, "broker: stream for id %u, which nobody accepted within %d ms: closed",
+             (unsigned)s->id, GP_BROKER_WAIT_MS);
+        goto out;
+    }
+    put_le32(idb, s->id);
+    gp_err rc = gp__mux_stream_write(s->st, idb, 4, GP_BROKER_WAIT_MS);
+    if (rc) {
+        LOGF(b, GP_LOG_DEBUG, "broker: acking id %u: %s", (unsigned)s->id, gp_strerror(rc));
+        goto out;
+    }
+    char err[GP_STATUS_MSG_MAX] = "";
+    rc = gp__netrpc_serve_service(s->st, svc, &b->base, b->workers, err, sizeof err);
+    if (rc && !gp__mux_session_is_closed(b->sess))
+        LOGF(b, GP_LOG_DEBUG, "broker: serving id %u ended: %s", (unsigned)s->id, err);
+    pthread_mutex_lock(&b->mu);
+    s->done = 1;
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+out:
+    gp__mux_stream_reset(s->st);
+    pthread_mutex_lock(&b->mu);
+    s->done = 1;
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Under mu: joins and frees finished stream threads. */
+static void reap_locked(gp__mux_broker *b)
+{
+    for (bstream **p = &b->streams; *p;) {
+        bstream *s = *p;
+        if (!s->done) {
+            p = &s->next;
+            continue;
+        }
+        *p = s->next;
+        pthread_join(s->thread, NULL);
+        gp__mux_stream_free(s->st);
+        free(s);
+    }
+}
+
+void gp__mux_broker_take(gp__mux_broker *b, gp_mux_stream *st, int have_id, uint32_t id)
+{
+    bstream *s = calloc(1, sizeof *s);
+    pthread_mutex_lock(&b->mu);
+    reap_locked(b);
+    if (!s || b->closing) {
+        pthread_mutex_unlock(&b->mu);
+        free(s);
+        gp__mux_stream_reset(st);
+        gp__mux_stream_free(st);
+        return;
+    }
+    s->b = b;
+    s->st = st;
+    s->have_id = have_id;
+    s->id = id;
+    if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
+        pthread_mutex_unlock(&b->mu);
+        LOGF(b, GP_LOG_WARN, "broker: no thread for stream %u; closed",
+             (unsigned)gp__mux_stream_id(st));
+        free(s);
+        gp__mux_stream_reset(st);
+        gp__mux_stream_free(st);
+        return;
+    }
+    s->next = b->streams;
+    b->streams = s;
+    pthread_mutex_unlock(&b->mu);
+}
+
+uint32_t gp__mux_broker_next_id(gp__mux_broker *b)
+{
+    pthread_mutex_lock(&b->mu);
+    uint32_t id = ++b->next_id;
+    pthread_mutex_unlock(&b->mu);
+    return id;
+}
+
+/* ---- the gp_broker vtable ----------------------------------------------- */
+
+static uint32_t mb_next_id(gp_broker *gb)
+{
+    return gp__mux_broker_next_id((gp__mux_broker *)gb);
+}
+
+static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc,
+                                  gp_status *st)
+{
+    gp__mux_broker *b = (gp__mux_broker *)gb;
+    reg *r = calloc(1, sizeof *r);
+    if (!r)
+        return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
+    r->id = id;
+    r->svc = svc;
+    deadline_in(&r->deadline, GP_BROKER_WAIT_MS);
+    pthread_mutex_lock(&b->mu);
+    if (b->closing) {
+        pthread_mutex_unlock(&b->mu);
+        free(r);
+        return gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed");
+    }
+    reg *dup = claim_locked(b, id);
+    if (dup) { /* put it back: the first offer stands */
+        dup->next = b->regs;
+        b->regs = dup;
+        pthread_mutex_unlock(&b->mu);
+        free(r);
+        return gp__status_set(st, GP_ESTATE, 0, "broker: id %u is already being served",
+                              (unsigned)id);
+    }
+    r->next = b->regs;
+    b->regs = r;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp,
+                        gp_status *st)
+{
+    bstub *s = (bstub *)gs;
+    gp_status tmp;
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof *st);
+    return gp__netrpc_invoke(s->rpc, m, req, resp, s->call_timeout_ms, st);
+}
+
+static void bs_free(gp_stub *gs)
+{
+    bstub *s = (bstub *)gs;
+    gp__rpc_client_free(s->rpc);
+    gp__mux_stream_free(s->st);
+    free(s);
+}
+
+static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st)
+{
+    (void)c;
+    (void)out;
+    return gp__status_set(st, GP_EUNSUPPORTED, 0,
+                          "dispense %s: a brokered connection serves one service; call it "
+                          "through the stub gp_broker_dial returned", name);
+}
+
+static gp_err bs_ping(gp_conn *c, gp_status *st)
+{
+    (void)c;
+    return gp__status_set(st, GP_EUNSUPPORTED, 0, "a brokered netrpc connection has no ping");
+}
+
+static const gp_conn_ops bstub_ops = {
+    .name = "netrpc",
+    .dispense = bs_dispense,
+    .invoke = bs_invoke,
+    .ping = bs_ping,
+    .stub_free = bs_free,
+};
+
+static gp_err mb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
+{
+    gp__mux_broker *b = (gp__mux_broker *)gb;
+    gp_mux_stream *s = NULL;
+    gp_err rc = gp__mux_open(b->sess, &s);
+    if (rc)
+        return gp__status_set(st, rc, 0, "broker: opening a stream for id %u: %s", (unsigned)id,
+                              rc == GP_ECLOSED ? gp__mux_session_error(b->sess)
+                                               : gp_strerror(rc));
+    uint8_t idb[4], ack[4];
+    put_le32(idb, id);
+    rc = gp__mux_stream_write(s, idb, 4, GP_BROKER_WAIT_MS);
+    if (!rc)
+        rc = gp__mux_stream_read_full(s, ack, 4, GP_BROKER_WAIT_MS);
+    if (rc) {
+        gp__mux_stream_reset(s);
+        gp__mux_stream_free(s);
+        if (rc == GP_ETIMEDOUT)
+            return gp__status_set(st, rc, 0,
+                                  "broker: timeout waiting for the peer to accept id %u "
+                                  "(no ack within %d ms)",
+                                  (unsigned)id, GP_BROKER_WAIT_MS);
+        return gp__status_set(st, rc, 0,
+                              "broker: expected the peer to ack id %u, got: %s (nobody serves "
+                              "that id?)",
+                              (unsigned)id, gp_strerror(rc));
+    }
+    uint32_t got = get_le32(ack);
+    if (got != id) {
+        gp__mux_stream_reset(s);
+        gp__mux_stream_free(s);
+        return gp__status_set(st, GP_EPROTO, 0, "broker: bad ack: expected id %u, got %u",
+                              (unsigned)id, (unsigned)got);
+    }
+    bstub *bs = calloc(1, sizeof *bs);
+    if (!bs) {
+        gp__mux_stream_free(s);
+        return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
+    }
+    bs->st = s;
+    rc = gp__rpc_client_new(gp__rpc_io_mux(s), NULL, &bs->rpc);
+    if (rc) {
+        gp__mux_stream_free(s);
+        free(bs);
+        return gp__status_set(st, rc, 0, "broker: starting a net/rpc client for id %u: %s",
+                              (unsigned)id, gp_strerror(rc));
+    }
+    bs->conn.ops = &bstub_ops;
+    bs->base.conn = &bs->conn;
+    bs->call_timeout_ms = b->call_timeout_ms > 0 ? b->call_timeout_ms : -1;
+    *out = &bs->base;
+    return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+static const gp__broker_ops mux_broker_ops = {
+    .next_id = mb_next_id,
+    .accept_and_serve = mb_accept_and_serve,
+    .dial = mb_dial,
+};
+
+gp_err gp__mux_broker_new(const gp__mux_broker_opts *o, gp__mux_broker **out)
+{
+    gp__mux_broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return GP_ENOMEM;
+    b->base.ops = &mux_broker_ops;
+    b->sess = o->sess;
+    if (o->logger) {
+        b->log = *o->logger;
+        b->has_log = 1;
+    }
+    snprintf(b->log_name, sizeof b->log_name, "%s", o->log_name ? o->log_name : "netrpc");
+    b->workers = o->workers > 0 ? o->workers : DEFAULT_WORKERS;
+    b->call_timeout_ms = o->call_timeout_ms;
+    pthread_mutex_init(&b->mu, NULL);
+    gp__cond_init_monotonic(&b->cv);
+    *out = b;
+    return GP_OK;
+}
+
+gp_broker *gp__mux_broker_base(gp__mux_broker *b)
+{
+    return b ? &b->base : NULL;
+}
+
+void gp__mux_broker_free(gp__mux_broker *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->closing = 1;
+    pthread_cond_broadcast(&b->cv);
+    bstream *all = b->streams;
+    b->streams = NULL;
+    pthread_mutex_unlock(&b->mu);
+    while (all) {
+        bstream *s = all;
+        all = s->next;
+        pthread_join(s->thread, NULL);
+        gp__mux_stream_free(s->st);
+        free(s);
+    }
+    while (b->regs) {
+        reg *r = b->regs;
+        b->regs = r->next;
+        free(r);
+    }
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+}

@@ -1,0 +1,729 @@
+/* The plugin side of the netrpc wire: accept connections, run a yamux
+ * server session on each, serve Control and Dispenser on stream 1 and the
+ * dispensed `Plugin` services on MuxBroker streams. See netrpc.h and spec
+ * §2.2-§2.5. */
+#include "transport/base/sync.h"
+#include "transport/wire/netrpc/netrpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/core/broker.h"
+#include "transport/msg/msg.h"
+#include "transport/net/net.h"
+#include "transport/wire/netrpc/gob/gob_pb.h"
+#include "transport/wire/netrpc/gob/gob_rpc.h"
+#include "transport/wire/netrpc/mux_broker.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/wire/netrpc/yamux/mux_tls.h"
+#include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/wire/netrpc/service.h"
+
+/* go-plugin's MuxBroker waits: for the host's stream after Dispense, and
+ * for the 4-byte id on a stream the host opened. */
+#define BROKER_WAIT_MS 5000
+#define DEFAULT_WORKERS 8
+/* How long a stopping server lets hosts close their sessions themselves. */
+#define CLOSE_GRACE_MS 500
+
+typedef struct sconn sconn;
+
+/* A broker id handed out by Dispense, waiting for the host's stream. */
+typedef struct reservation {
+    uint32_t id;
+    const gp_service *svc;
+    struct timespec deadline;
+    struct reservation *next;
+} reservation;
+
+/* A dispensed plugin: net/rpc service `Plugin` on a broker stream. */
+typedef struct pstream {
+    sconn *c;
+    const gp_service *svc;
+    gp_broker *broker; /* gp_serve_broker() in handlers */
+    gp_mux_stream *st;
+    pthread_t thread;
+    struct pstream *next;
+} pstream;
+
+struct sconn {
+    gp__netrpc_server *srv;
+    gp_mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
+    int fd;               /* with TLS: the socket until the session owns it (under srv->mu) */
+    pthread_t thread, broker;
+    int broker_running;
+    int done; /* the connection thread has finished (under srv->mu) */
+    pthread_mutex_t mu; /* ids, reservations, streams */
+    uint32_t next_id;
+    gp__mux_broker *mb; /* ids, and streams for ids that are not Dispense's */
+    reservation *res;
+    pstream *streams;
+    int closing;
+    sconn *next;
+};
+
+struct gp__netrpc_server {
+    gp__netrpc_server_opts o;
+    gp_logger log;
+    int has_log;
+    int lfd;
+    int wake[2]; /* a byte here stops the accept loop */
+    pthread_t acceptor;
+    int accepting;
+    pthread_mutex_t mu; /* conns, stop */
+    pthread_cond_t cv;
+    int stop;
+    int cut;  /* free is ending every session: new ones end at once */
+    char *tls_root, *tls_cert, *tls_key; /* gp__netrpc_server_use_tls; NULL: plain */
+    sconn *conns;
+};
+
+static void logf_(gp__netrpc_server *s, gp_log_level lv, const char *fmt, const char *arg)
+{
+    if (s->has_log)
+        gp_logf(&s->log, lv, "netrpc", NULL, 0, fmt, arg);
+}
+
+static void deadline_in(struct timespec *t, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+static int passed(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* ---- the Plugin service on a dispensed stream ---------------------------- */
+
+typedef struct held_reply {
+    const pb_msgdesc_t *desc;
+    void *msg;
+} held_reply;
+
+static void release_reply(gp_rpc_reply *r)
+{
+    held_reply *h = r->owner;
+    gp__gob_pb_tree_free(&r->value);
+    if (h) {
+        gp_msg_release(h->desc, h->msg);
+        free(h->msg);
+        free(h);
+    }
+}
+
+static const gp_service_method *find_method(const gp_service *svc, const char *name)
+{
+    for (size_t i = 0; i < svc->nmethods; i++) {
+        const gp_method *m = svc->methods[i].method;
+        if (m && m->netrpc_name && m->req_gob && m->resp_gob && strcmp(m->netrpc_name, name) == 0)
+            return &svc->methods[i];
+    }
+    return NULL;
+}
+
+static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+                          char *errmsg, size_t errlen)
+{
+    pstream *p = ctx;
+    const gp_service_method *sm = find_method(p->svc, method);
+    if (!sm) {
+        /* Go's texts: the service is always "Plugin" on this stream. */
+        if (strncmp(method, "Plugin.", 7) != 0)
+            snprintf(errmsg, errlen, "rpc: can't find service %s", method);
+        else
+            snprintf(errmsg, errlen, "rpc: can't find method %s", method);
+        return GP_ENOTFOUND;
+    }
+    const gp_method *m = sm->method;
+    size_t qsize = gp__msg_struct_size(m->req_pb), rsize = gp__msg_struct_size(m->resp_pb);
+    void *req = qsize ? calloc(1, qsize) : NULL;
+    held_reply *h = calloc(1, sizeof *h);
+    void *resp = rsize ? calloc(1, rsize) : NULL;
+    if (!req || !resp || !h) {
+        free(req);
+        free(resp);
+        free(h);
+        snprintf(errmsg, errlen, "plugin: out of memory for %s", method);
+        return GP_ENOMEM;
+    }
+    char err[GP_STATUS_MSG_MAX];
+    gp_err rc = gp__gob_pb_from_tree(args, m->req_gob, m->req_pb, req, err, sizeof err);
+    if (rc) {
+        free(req);
+        free(resp);
+        free(h);
+        snprintf(errmsg, errlen, "%s", err);
+        return rc;
+    }
+    gp_status st;
+    memset(&st, 0, sizeof st);
+    gp_broker *prev = gp__broker_enter(p->broker);
+    rc = sm->handler(p->svc->impl, req, resp, &st);
+    gp__broker_leave(prev);
+    gp_msg_release(m->req_pb, req);
+    free(req);
+    h->desc = m->resp_pb;
+    h->msg = resp;
+    reply->owner = h;
+    reply->release = release_reply;
+    if (rc) {
+        snprintf(errmsg, errlen, "%s", st.msg[0] ? st.msg : gp_strerror(rc));
+        return rc;
+    }
+    rc = gp__gob_pb_to_tree(m->resp_gob, m->resp_pb, resp, &reply->value, err, sizeof err);
+    if (rc)
+        snprintf(errmsg, errlen, "plugin: encoding the reply of %s: %s", method, err);
+    return rc;
+}
+
+static void *pstream_main(void *arg)
+{
+    pstream *p = arg;
+    gp__netrpc_server *s = p->c->srv;
+    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = p,
+                           .workers = s->o.workers > 0 ? s->o.workers : DEFAULT_WORKERS};
+    char err[GP_STATUS_MSG_MAX] = "";
+    gp_err rc = gp__rpc_serve_ex(gp__rpc_io_mux(p->st), &o, err, sizeof err);
+    if (rc && !gp__mux_session_is_closed(p->c->sess))
+        logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
+    return NULL;
+}
+
+gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
+                                int workers, char *err, size_t errlen)
+{
+    pstream p = {.svc = svc, .broker = broker, .st = st};
+    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
+                           .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
+}
+
+/* ---- the MuxBroker: streams the host opens after stdout/stderr ----------- */
+
+static reservation *claim(sconn *c, uint32_t id)
+{
+    reservation *found = NULL;
+    for (reservation **r = &c->res; *r;) {
+        if ((*r)->id == id && !found) {
+            found = *r;
+            *r = found->next;
+        } else if (passed(&(*r)->deadline)) {
+            reservation *old = *r; /* nobody came within 5 s */
+            *r = old->next;
+            free(old);
+        } else {
+            r = &(*r)->next;
+        }
+    }
+    return found;
+}
+
+static void broker_stream(sconn *c, gp_mux_stream *st)
+{
+    uint8_t b[4];
+    gp_err rc = gp__mux_stream_read_full(st, b, 4, BROKER_WAIT_MS);
+    if (rc) {
+        logf_(c->srv, GP_LOG_DEBUG, "broker stream without an id: %s", gp_strerror(rc));
+        gp__mux_stream_reset(st);
+        gp__mux_stream_free(st);
+        return;
+    }
+    uint32_t id = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    pthread_mutex_lock(&c->mu);
+    reservation *r = claim(c, id);
+    pthread_mutex_unlock(&c->mu);
+    if (!r && c->mb) { /* not a Dispense: maybe gp_broker_accept_and_serve's */
+        gp__mux_broker_take(c->mb, st, 1, id);
+        return;
+    }
+    pstream *p = r ? calloc(1, sizeof *p) : NULL;
+    if (!p || gp__mux_stream_write(st, b, 4, BROKER_WAIT_MS) != GP_OK) {
+        char m[64];
+        snprintf(m, sizeof m, "%u", id);
+        logf_(c->srv, GP_LOG_DEBUG, r ? "broker stream for id %s failed" :
+                                        "broker stream for id %s, which nobody is waiting for: closed", m);
+        free(p);
+        free(r);
+        gp__mux_stream_reset(st);
+        gp__mux_stream_free(st);
+        return;
+    }
+    p->c = c;
+    p->svc = r->svc;
+    p->broker = gp__mux_broker_base(c->mb);
+    p->st = st;
+    free(r);
+    pthread_mutex_lock(&c->mu);
+    if (c->closing || pthread_create(&p->thread, NULL, pstream_main, p) != 0) {
+        pthread_mutex_unlock(&c->mu);
+        gp__mux_stream_reset(st);
+        gp__mux_stream_free(st);
+        free(p);
+        return;
+    }
+    p->next = c->streams;
+    c->streams = p;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *broker_main(void *arg)
+{
+    sconn *c = arg;
+    for (;;) {
+        gp_mux_stream *st = NULL;
+        if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
+            return NULL;
+        broker_stream(c, st);
+    }
+}
+
+/* ---- Control and Dispenser on stream 1 ---------------------------------- */
+
+static gp_err control_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+                           char *errmsg, size_t errlen)
+{
+    sconn *c = ctx;
+    char err[256];
+    if (strcmp(method, "Control.Ping") == 0 || strcmp(method, "Control.Quit") == 0) {
+        int b;
+        if (gp__gob_get_bool(args, &b, err, sizeof err) != GP_OK) {
+            snprintf(errmsg, errlen, "%s: %s", method, err);
+            return GP_EPROTO;
+        }
+        reply->value.type = &gp_gob_empty_struct_type;
+        return GP_OK;
+    }
+    if (strcmp(method, "Dispenser.Dispense") == 0) {
+        const char *name;
+        if (gp__gob_get_string(args, &name, err, sizeof err) != GP_OK) {
+            snprintf(errmsg, errlen, "%s: %s", method, err);
+            return GP_EPROTO;
+        }
+        const gp_service *svc = NULL;
+        for (size_t i = 0; i < c->srv->o.nservices && !svc; i++)
+            if (c->srv->o.services[i].name && strcmp(c->srv->o.services[i].name, name) == 0)
+                svc = &c->srv->o.services[i];
+        if (!svc) {
+            snprintf(errmsg, errlen, "unknown plugin type: %s", name);
+            return GP_ENOTFOUND;
+        }
+        reservation *r = calloc(1, sizeof *r);
+        if (!r) {
+            snprintf(errmsg, errlen, "out of memory");
+            return GP_ENOMEM;
+        }
+        pthread_mutex_lock(&c->mu);
+        claim(c, 0); /* drops reservations nobody came for (ids start at 1) */
+        r->id = c->mb ? gp__mux_broker_next_id(c->mb) : ++c->next_id;
+        r->svc = svc;
+        deadline_in(&r->deadline, BROKER_WAIT_MS);
+        r->next = c->res;
+        c->res = r;
+        pthread_mutex_unlock(&c->mu);
+        reply->value.type = &gp_gob_uint_type;
+        reply->value.u.u = r->id;
+        return GP_OK;
+    }
+    if (strncmp(method, "Control.", 8) == 0 || strncmp(method, "Dispenser.", 10) == 0)
+        snprintf(errmsg, errlen, "rpc: can't find method %s", method);
+    else
+        snprintf(errmsg, errlen, "rpc: can't find service %s", method);
+    return GP_ENOTFOUND;
+}
+
+static void control_after(void *ctx, const char *method, gp_err result)
+{
+    sconn *c = ctx;
+    (void)result;
+    /* Quit: the reply is on the wire; now the serving loop ends. */
+    if (strcmp(method, "Control.Quit") == 0)
+        gp__netrpc_server_stop(c->srv);
+}
+
+/* The TLS handshake as the server, then the session over it. Here, on
+ * the connection's thread, so a stalled handshake holds up nobody. */
+static int open_tls_session(sconn *c)
+{
+    gp__netrpc_server *s = c->srv;
+    gp__tls_params p = {.role = GP_TLS_SERVER, .cert_pem = s->tls_cert, .key_pem = s->tls_key,
+                        .peer_ca_pem = s->tls_root};
+    gp__tls *t = NULL;
+    char why[512];
+    gp_err e = gp__tls_open(c->fd, &p, &t, why, sizeof why);
+    gp_mux_session *sess = NULL;
+    if (e == GP_OK && gp__mux_session_new_tls(t, GP_MUX_SERVER, NULL, &sess) != GP_OK) {
+        snprintf(why, sizeof why, "cannot start the yamux session");
+        e = GP_ESYS;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (e != GP_OK) {
+        if (t)
+            gp__tls_close(t); /* closes the fd; sends close_notify without waiting */
+        else
+            close(c->fd);
+    } else {
+        c->sess = sess;
+        if (s->cut)
+            gp__mux_session_close(sess);
+    }
+    c->fd = -1;
+    pthread_mutex_unlock(&s->mu);
+    if (e != GP_OK)
+        logf_(s, GP_LOG_WARN, "refused a connection: %s", why);
+    return e == GP_OK;
+}
+
+static void *conn_main(void *arg)
+{
+    sconn *c = arg;
+    gp__netrpc_server *s = c->srv;
+    if (!c->sess && !open_tls_session(c)) {
+        pthread_mutex_lock(&s->mu);
+        c->done = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+    }
+    gp_mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
+    gp__mux_broker_opts bo = {.sess = c->sess, .logger = s->has_log ? &s->log : NULL,
+                              .log_name = "netrpc-broker", .workers = s->o.workers};
+    if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
+        logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: Dispense only");
+    /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. A C
+     * plugin forwards nothing on 3 and 5: they are ACKed and half-closed,
+     * so the host's copiers see EOF. */
+    gp_err rc = gp__mux_accept(c->sess, -1, &ctl);
+    if (!rc)
+        rc = gp__mux_accept(c->sess, -1, &out);
+    if (!rc)
+        rc = gp__mux_accept(c->sess, -1, &errs);
+    if (!rc) {
+        gp__mux_stream_close(out);
+        gp__mux_stream_close(errs);
+        c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
+        gp_rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
+        char err[GP_STATUS_MSG_MAX] = "";
+        rc = gp__rpc_serve_ex(gp__rpc_io_mux(ctl), &o, err, sizeof err);
+        if (rc && !gp__mux_session_is_closed(c->sess))
+            logf_(s, GP_LOG_DEBUG, "control stream ended: %s", err);
+    }
+    /* The control stream is the connection: when it ends, so does the rest.
+     * A host that is closing (go-plugin: Quit, then FIN on 1, 3, 5, then
+     * the session) gets a moment to finish, so its last writes do not hit
+     * a closed socket; the broker thread ends when the session does. */
+    if (c->broker_running) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)CLOSE_GRACE_MS * 1000000;
+        ts.tv_sec += ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        if (pthread_timedjoin_np(c->broker, NULL, &ts) == 0)
+            c->broker_running = 0;
+    }
+    gp__mux_session_close(c->sess);
+    if (c->broker_running)
+        pthread_join(c->broker, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    pstream *streams = c->streams;
+    c->streams = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (streams) {
+        pstream *p = streams;
+        streams = p->next;
+        pthread_join(p->thread, NULL);
+        gp__mux_stream_free(p->st);
+        free(p);
+    }
+    while (c->res) {
+        reservation *r = c->res;
+        c->res = r->next;
+        free(r);
+    }
+    gp__mux_broker_free(c->mb);
+    c->mb = NULL;
+    gp__mux_stream_free(ctl);
+    gp__mux_stream_free(out);
+    gp__mux_stream_free(errs);
+    pthread_mutex_lock(&s->mu);
+    c->done = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void sconn_free(sconn *c)
+{
+    pthread_join(c->thread, NULL);
+    gp__mux_session_free(c->sess);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Joins connections whose thread has finished. */
+static void reap(gp__netrpc_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    sconn *done = NULL;
+    for (sconn **p = &s->conns; *p;) {
+        if ((*p)->done) {
+            sconn *c = *p;
+            *p = c->next;
+            c->next = done;
+            done = c;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    while (done) {
+        sconn *c = done;
+        done = c->next;
+        sconn_free(c);
+    }
+}
+
+static void start_conn(gp__netrpc_server *s, int fd)
+{
+    sconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = -1;
+    pthread_mutex_init(&c->mu, NULL);
+    if (s->tls_cert) {
+        c->fd = fd; /* the handshake runs on the connection's thread */
+    } else if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &c->sess) != GP_OK) {
+        close(fd);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->stop || pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        if (c->fd >= 0)
+            close(c->fd);
+        gp__mux_session_free(c->sess);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *accept_main(void *arg)
+{
+    gp__netrpc_server *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN}, {.fd = s->wake[0], .events = POLLIN}};
+        int r = poll(p, 2, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || p[1].revents)
+            return NULL;
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                logf_(s, GP_LOG_WARN, "accept: %s (retrying in 100 ms)", strerror(errno));
+                poll(&p[1], 1, 100);
+                continue;
+            }
+            logf_(s, GP_LOG_ERROR, "accept: %s", strerror(errno));
+            return NULL;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
+        reap(s);
+        start_conn(s, fd);
+    }
+}
+
+/* ---- the server object ---------------------------------------------------- */
+
+gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server **out, char *err,
+                             size_t errlen)
+{
+    *out = NULL;
+    gp__netrpc_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return GP_ENOMEM;
+    }
+    s->o = *o;
+    if (o->logger) {
+        s->log = *o->logger;
+        s->has_log = 1;
+    }
+    s->lfd = -1;
+    if (pipe2(s->wake, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        free(s);
+        return GP_ESYS;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    gp__cond_init_monotonic(&s->cv);
+    *out = s;
+    return GP_OK;
+}
+
+gp_err gp__netrpc_server_listen(gp__netrpc_server *s, const char *addr, int *port, char *err,
+                                size_t errlen)
+{
+    if (s->lfd >= 0) {
+        snprintf(err, errlen, "netrpc server: already listening");
+        return GP_ESTATE;
+    }
+    if (strncmp(addr, "unix:", 5) == 0) {
+        gp_err e = gp__net_listen_unix(addr + 5, NULL, &s->lfd, err, errlen);
+        return e ? GP_ECONNECT : GP_OK;
+    }
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    unsigned long p = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || strncmp(addr, "127.0.0.1:", 10) != 0 || *end || p > 65535) {
+        snprintf(err, errlen, "netrpc server: expected unix:/path or 127.0.0.1:PORT, got %s", addr);
+        return GP_EINVAL;
+    }
+    unsigned got = 0;
+    gp_err e = gp__net_listen_tcp((unsigned)p, (unsigned)p, &s->lfd, &got, err, errlen);
+    if (e)
+        return GP_ECONNECT;
+    if (port)
+        *port = (int)got;
+    return GP_OK;
+}
+
+gp_err gp__netrpc_server_use_tls(gp__netrpc_server *s, const char *root_pem, const char *cert_pem,
+                                 const char *key_pem, char *err, size_t errlen)
+{
+    if (!root_pem || !cert_pem || !key_pem) {
+        snprintf(err, errlen, "netrpc server: TLS needs a root, a certificate and a key");
+        return GP_EINVAL;
+    }
+    if (s->accepting) {
+        snprintf(err, errlen, "netrpc server: TLS must be set before start");
+        return GP_ESTATE;
+    }
+    char *r = strdup(root_pem), *c = strdup(cert_pem), *k = strdup(key_pem);
+    if (!r || !c || !k) {
+        free(r);
+        free(c);
+        free(k);
+        snprintf(err, errlen, "out of memory");
+        return GP_ENOMEM;
+    }
+    free(s->tls_root);
+    free(s->tls_cert);
+    free(s->tls_key);
+    s->tls_root = r;
+    s->tls_cert = c;
+    s->tls_key = k;
+    return GP_OK;
+}
+
+gp_err gp__netrpc_server_start(gp__netrpc_server *s, char *err, size_t errlen)
+{
+    if (s->lfd < 0) {
+        snprintf(err, errlen, "netrpc server: start before listen");
+        return GP_ESTATE;
+    }
+    if (pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+        snprintf(err, errlen, "netrpc server: cannot start the accept thread");
+        return GP_ESYS;
+    }
+    s->accepting = 1;
+    return GP_OK;
+}
+
+void gp__netrpc_server_wait(gp__netrpc_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void gp__netrpc_server_stop(gp__netrpc_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void gp__netrpc_server_free(gp__netrpc_server *s)
+{
+    if (!s)
+        return;
+    gp__netrpc_server_stop(s);
+    if (s->accepting) {
+        ssize_t w;
+        do
+            w = write(s->wake[1], "x", 1);
+        while (w < 0 && errno == EINTR);
+        pthread_join(s->acceptor, NULL);
+    }
+    if (s->lfd >= 0)
+        close(s->lfd);
+    /* After Quit the host closes its session at once; wait a little for
+     * that before cutting the remaining ones. */
+    struct timespec dl;
+    deadline_in(&dl, CLOSE_GRACE_MS);
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        int live = 0;
+        for (sconn *c = s->conns; c; c = c->next)
+            live += !c->done;
+        if (!live || pthread_cond_timedwait(&s->cv, &s->mu, &dl) != 0)
+            break;
+    }
+    sconn *conns = s->conns;
+    s->conns = NULL;
+    s->cut = 1;
+    for (sconn *c = conns; c; c = c->next) {
+        if (c->sess)
+            gp__mux_session_close(c->sess);
+        else if (c->fd >= 0)
+            shutdown(c->fd, SHUT_RDWR); /* ends a handshake in progress */
+    }
+    pthread_mutex_unlock(&s->mu);
+    while (conns) {
+        sconn *c = conns;
+        conns = c->next;
+        sconn_free(c);
+    }
+    close(s->wake[0]);
+    close(s->wake[1]);
+    free(s->tls_root);
+    free(s->tls_cert);
+    free(s->tls_key);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

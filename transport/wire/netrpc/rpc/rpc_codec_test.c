@@ -1,0 +1,295 @@
+/* net/rpc codec tests: a C client and a C server over a yamux stream on a
+ * socketpair; the client's bytes against the go-plugin capture; concurrent
+ * calls matched by Seq; Go's error texts; hostile responses. */
+#include "transport/wire/netrpc/gob/gob_rpc.h"
+#include "transport/wire/netrpc/gob/gob_spec_bytes.h"
+#include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/testing/gp_test.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const gp_mux_config quiet = {.keepalive_interval_ms = -1};
+
+typedef struct fixture {
+    gp_mux_session *cs, *ss;
+    gp_mux_stream *c, *s;
+} fixture;
+
+static void fixture_up(fixture *f)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        abort();
+    GP_CHECK_INT(gp__mux_session_new(sv[0], GP_MUX_CLIENT, &quiet, &f->cs), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_session_new(sv[1], GP_MUX_SERVER, &quiet, &f->ss), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_open(f->cs, &f->c), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_accept(f->ss, 1000, &f->s), ==, GP_OK);
+}
+
+static void fixture_down(fixture *f)
+{
+    gp__mux_stream_free(f->c);
+    gp__mux_stream_free(f->s);
+    gp__mux_session_free(f->cs);
+    gp__mux_session_free(f->ss);
+}
+
+/* Control.Ping, Dispenser.Dispense and an echo, as a go-plugin server would. */
+static gp_err handler(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
+                      char *errmsg, size_t errlen)
+{
+    (void)ctx;
+    char err[200];
+    if (strcmp(method, "Control.Ping") == 0) {
+        int b;
+        if (gp__gob_get_bool(args, &b, err, sizeof err) != GP_OK) {
+            snprintf(errmsg, errlen, "%s", err);
+            return GP_EINVAL;
+        }
+        reply->type = &gp_gob_empty_struct_type;
+        return GP_OK;
+    }
+    if (strcmp(method, "Dispenser.Dispense") == 0) {
+        const char *name;
+        if (gp__gob_get_string(args, &name, err, sizeof err) != GP_OK)
+            return GP_EINVAL;
+        if (strcmp(name, "greeter") != 0) {
+            snprintf(errmsg, errlen, "unknown plugin type: %s", name);
+            return GP_ENOTFOUND;
+        }
+        reply->type = &gp_gob_uint_type;
+        reply->u.u = 1;
+        return GP_OK;
+    }
+    if (strcmp(method, "Plugin.Echo") == 0) {
+        const char *s;
+        if (gp__gob_get_string(args, &s, err, sizeof err) != GP_OK)
+            return GP_EINVAL;
+        usleep((useconds_t)(rand() % 2000));
+        reply->type = &gp_gob_string_type;
+        reply->u.bytes.data = (uint8_t *)strdup(s);
+        reply->u.bytes.len = strlen(s);
+        return GP_OK;
+    }
+    snprintf(errmsg, errlen, "rpc: can't find method %s", method);
+    return GP_ENOTFOUND;
+}
+
+typedef struct serve_args {
+    gp_mux_stream *st;
+    gp_err result;
+    char err[256];
+} serve_args;
+
+static void *serve_main(void *arg)
+{
+    serve_args *a = arg;
+    a->result = gp__rpc_serve(gp__rpc_io_mux(a->st), NULL, handler, NULL, a->err, sizeof a->err);
+    return NULL;
+}
+
+static gp_gob_value str(const char *s)
+{
+    gp_gob_value v = {.type = &gp_gob_string_type};
+    v.u.bytes.data = (uint8_t *)s;
+    v.u.bytes.len = strlen(s);
+    return v;
+}
+
+typedef struct call_args {
+    gp_rpc_client *c;
+    const char *method;
+    gp_gob_value args;
+    int timeout_ms;
+    gp_err e;
+    gp_status st;
+    gp_gob_value *reply;
+} call_args;
+
+static void *call_main(void *arg)
+{
+    call_args *a = arg;
+    a->e = gp__rpc_call(a->c, a->method, &a->args, &a->reply, a->timeout_ms, &a->st);
+    return NULL;
+}
+
+GP_TEST(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes)
+{
+    fixture f;
+    fixture_up(&f);
+    gp_rpc_client *c;
+    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0}, NULL};
+    pthread_t th;
+    pthread_create(&th, NULL, call_main, &a);
+    /* This thread plays the Go plugin, byte for byte. */
+    uint8_t want[512], got[512];
+    size_t n = gp_test_spec_bytes(SPEC_PING_REQUEST, want, sizeof want);
+    GP_CHECK_INT(gp__mux_stream_read_full(f.s, got, n, 2000), ==, GP_OK);
+    GP_CHECK(memcmp(got, want, n) == 0);
+    n = gp_test_spec_bytes(SPEC_PING_RESPONSE, want, sizeof want);
+    GP_CHECK_INT(gp__mux_stream_write(f.s, want, n, 2000), ==, GP_OK);
+    pthread_join(th, NULL);
+    GP_CHECK_INT(a.e, ==, GP_OK);
+    GP_CHECK(a.reply && a.reply->type->kind == GP_GOB_STRUCT);
+    gp__gob_value_free(a.reply);
+    /* Second call: Seq 1, no definitions; the captured Dispense reply. */
+    a = (call_args){c, "Dispenser.Dispense", str("greeter"), 2000, GP_OK, {0}, NULL};
+    pthread_create(&th, NULL, call_main, &a);
+    n = gp_test_spec_bytes(SPEC_DISPENSE_REQUEST, want, sizeof want);
+    GP_CHECK_INT(gp__mux_stream_read_full(f.s, got, n, 2000), ==, GP_OK);
+    GP_CHECK(memcmp(got, want, n) == 0);
+    n = gp_test_spec_bytes(SPEC_DISPENSE_RESPONSE, want, sizeof want);
+    GP_CHECK_INT(gp__mux_stream_write(f.s, want, n, 2000), ==, GP_OK);
+    pthread_join(th, NULL);
+    GP_CHECK_INT(a.e, ==, GP_OK);
+    uint64_t id = 0;
+    char err[200];
+    GP_CHECK_INT(gp__gob_get_uint(a.reply, &id, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(id, ==, 1);
+    gp__gob_value_free(a.reply);
+    gp__rpc_client_free(c);
+    fixture_down(&f);
+}
+
+GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
+{
+    fixture f;
+    fixture_up(&f);
+    serve_args sa = {f.s, GP_OK, ""};
+    pthread_t srv;
+    pthread_create(&srv, NULL, serve_main, &sa);
+    gp_rpc_client *c;
+    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    enum { N = 8 };
+    call_args calls[N];
+    char words[N][32];
+    pthread_t th[N];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(words[i], sizeof words[i], "call %d.%d", round, i);
+            calls[i] = (call_args){c, "Plugin.Echo", str(words[i]), 5000, GP_OK, {0}, NULL};
+            pthread_create(&th[i], NULL, call_main, &calls[i]);
+        }
+        for (int i = 0; i < N; i++) {
+            pthread_join(th[i], NULL);
+            const char *s = NULL;
+            char err[200];
+            GP_CHECK_INT(calls[i].e, ==, GP_OK);
+            if (calls[i].e == GP_OK && gp__gob_get_string(calls[i].reply, &s, err, sizeof err) == GP_OK)
+                GP_CHECK_STR(s, words[i]);
+            gp__gob_value_free(calls[i].reply);
+        }
+    }
+    gp_status st;
+    gp_gob_value *reply = (gp_gob_value *)1;
+    gp_gob_value nope = str("x");
+    GP_CHECK_INT(gp__rpc_call(c, "Dispenser.Dispense", &nope, &reply, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_STR(st.msg, "unknown plugin type: x");
+    GP_CHECK(reply == NULL);
+    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Nope", &nope, NULL, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_STR(st.msg, "rpc: can't find method Plugin.Nope");
+    GP_CHECK_INT(gp__rpc_call(c, "NoDot", &nope, NULL, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_STR(st.msg, "rpc: service/method request ill-formed: NoDot");
+    /* Still usable after errors. */
+    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 2000, &st), ==, GP_OK);
+    gp__rpc_client_free(c); /* RST: the server loop ends */
+    pthread_join(srv, NULL);
+    GP_CHECK(sa.result == GP_OK || sa.result == GP_EPROTO || sa.result == GP_ECLOSED);
+    fixture_down(&f);
+}
+
+/* Writes bytes as the server, then expects the pending call to fail with words. */
+static void expect_client_failure(const uint8_t *resp, size_t n, const char *words)
+{
+    fixture f;
+    fixture_up(&f);
+    gp_rpc_client *c;
+    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0}, NULL};
+    pthread_t th;
+    pthread_create(&th, NULL, call_main, &a);
+    uint8_t req[512];
+    size_t rn = gp_test_spec_bytes(SPEC_PING_REQUEST, req, sizeof req);
+    GP_CHECK_INT(gp__mux_stream_read_full(f.s, req, rn, 2000), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_stream_write(f.s, resp, n, 2000), ==, GP_OK);
+    pthread_join(th, NULL);
+    GP_CHECK_INT(a.e, !=, GP_OK);
+    GP_CHECK_CONTAINS(a.st.msg, words);
+    gp__gob_value_free(a.reply);
+    /* The client is dead: later calls fail at once with the same words. */
+    gp_status st;
+    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), !=, GP_OK);
+    GP_CHECK_CONTAINS(st.msg, words);
+    gp__rpc_client_free(c);
+    fixture_down(&f);
+}
+
+GP_TEST(hostile_responses_fail_the_client_with_words)
+{
+    uint8_t b[512];
+    /* A response for Seq 7 that nobody asked for. */
+    size_t n = gp_test_spec_bytes(
+        "3a ff83 03 01 01 08 \"Response\" 01 ff84 00 01 03"
+        " 01 0d \"ServiceMethod\" 01 0c 00  01 03 \"Seq\" 01 06 00"
+        " 01 05 \"Error\" 01 0c 00  00 00"
+        " 13 ff84 01 0c \"Control.Ping\" 01 07 00"
+        " 0a ff85 03 01 02 ff86 00 00 00  03 ff86 00", b, sizeof b);
+    expect_client_failure(b, n, "response for unknown Seq 7");
+    /* A header that is not a struct. */
+    n = gp_test_spec_bytes("03 02 00 01", b, sizeof b);
+    expect_client_failure(b, n, "expected a response header struct, got a bool");
+    /* A value of an undefined type. */
+    n = gp_test_spec_bytes("03 ff90 00", b, sizeof b);
+    expect_client_failure(b, n, "unknown type id 72");
+    /* An oversized message length. */
+    n = gp_test_spec_bytes("f8 7fffffffffffffff", b, sizeof b);
+    expect_client_failure(b, n, "exceeds the limit");
+}
+
+GP_TEST(a_call_times_out_and_its_late_reply_is_dropped)
+{
+    fixture f;
+    fixture_up(&f);
+    gp_rpc_client *c;
+    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    gp_status st;
+    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), ==, GP_ETIMEDOUT);
+    GP_CHECK_CONTAINS(st.msg, "no reply within 100 ms");
+    /* Now the server answers Seq 0 late, then serves normally. */
+    uint8_t b[512];
+    size_t rn = gp_test_spec_bytes(SPEC_PING_REQUEST, b, sizeof b);
+    GP_CHECK_INT(gp__mux_stream_read_full(f.s, b, rn, 2000), ==, GP_OK);
+    size_t n = gp_test_spec_bytes(SPEC_PING_RESPONSE, b, sizeof b);
+    GP_CHECK_INT(gp__mux_stream_write(f.s, b, n, 2000), ==, GP_OK);
+    serve_args sa = {NULL, GP_OK, ""};
+    (void)sa;
+    call_args a = {c, "Dispenser.Dispense", str("greeter"), 2000, GP_OK, {0}, NULL};
+    pthread_t th;
+    pthread_create(&th, NULL, call_main, &a);
+    rn = gp_test_spec_bytes(SPEC_DISPENSE_REQUEST, b, sizeof b);
+    GP_CHECK_INT(gp__mux_stream_read_full(f.s, b, rn, 2000), ==, GP_OK);
+    n = gp_test_spec_bytes(SPEC_DISPENSE_RESPONSE, b, sizeof b);
+    GP_CHECK_INT(gp__mux_stream_write(f.s, b, n, 2000), ==, GP_OK);
+    pthread_join(th, NULL);
+    GP_CHECK_INT(a.e, ==, GP_OK);
+    gp__gob_value_free(a.reply);
+    gp__rpc_client_free(c);
+    fixture_down(&f);
+}
+
+int main(void)
+{
+    GP_RUN(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes);
+    GP_RUN(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text);
+    GP_RUN(hostile_responses_fail_the_client_with_words);
+    GP_RUN(a_call_times_out_and_its_late_reply_is_dropped);
+    return gp_test_done();
+}

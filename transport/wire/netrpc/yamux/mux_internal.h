@@ -1,0 +1,88 @@
+/* Internal to the yamux session: the state shared by mux_session.c (the
+ * session, its reader thread and frame writing) and mux_stream.c (the
+ * stream calls). Locking: `mu` guards all session and stream state; `wmu`
+ * serializes frames onto the socket; order wmu before mu. */
+#ifndef GP_NETRPC_MUX_INTERNAL_H
+#define GP_NETRPC_MUX_INTERNAL_H
+
+#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define NBUCKETS 64
+#define CTRL_MAX (GP_MUX_HEADER_SIZE * 256)
+#define READ_CHUNK 65536
+#define ACKED_RING 16
+
+struct gp_mux_stream {
+    gp_mux_session *s;
+    uint32_t id;
+    int refs;          /* app handle, session table, reader's current frame */
+    int in_table;
+    int local_fin, remote_fin, reset, orphan;
+    uint8_t *rbuf;
+    size_t roff, rlen, rcap;
+    uint32_t inflight;    /* payload of the frame being received, not yet in rbuf */
+    uint32_t recv_window; /* bytes the peer may still send */
+    uint32_t send_window; /* bytes we may still send */
+    pthread_cond_t rcond, wcond;
+    gp_mux_stream *next;        /* hash bucket chain */
+    gp_mux_stream *accept_next; /* accept queue */
+};
+
+struct gp_mux_session {
+    int fd;       /* -1 when the session runs over io */
+    gp_mux_io io; /* io.read NULL: the plain socket fd */
+    gp_mux_role role;
+    gp_mux_config cfg;
+    pthread_mutex_t mu, wmu;
+    pthread_cond_t accept_cond, ping_cond;
+    pthread_t reader;
+    int refs; /* app handle + every stream object */
+    int closed;
+    int fd_closed;
+    char err[256];
+    uint32_t next_id;
+    int local_goaway, remote_goaway;
+    gp_mux_stream *buckets[NBUCKETS];
+    gp_mux_stream *acc_head, *acc_tail;
+    int acc_len;
+    uint8_t ctrl[CTRL_MAX];
+    size_t ctrl_len;
+    uint32_t ping_next;
+    uint32_t acked[ACKED_RING];
+    unsigned acked_n;
+    /* keepalive, reader-thread only */
+    int64_t ka_next_ns, ka_deadline_ns;
+    uint32_t ka_id;
+    int ka_waiting;
+    /* reader's frame in progress */
+    gp_mux_stream *cur;
+    gp_mux_header cur_hdr;
+    uint8_t rdbuf[READ_CHUNK];
+};
+
+int64_t gp__mux_now_ns(void);
+/* Monotonic deadline in ns for a timeout in ms; -1 for timeout_ms < 0. */
+int64_t gp__mux_deadline_of(int timeout_ms);
+/* Waits on cv (mu held) until signalled or the deadline; GP_ETIMEDOUT once
+ * it passed. */
+gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline);
+/* Writes one frame (after pending control frames). Takes wmu; caller
+ * holds neither lock. A failed write ends the session. */
+gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+                           uint32_t length, const void *payload, size_t plen);
+/* A new stream in the table, two references (table, app). mu held. */
+gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id);
+/* Takes the stream out of the table; mu held. Both return 1 when the
+ * session's last reference went: call gp__mux_session_destroy after
+ * unlocking. */
+int gp__mux_remove_locked(gp_mux_stream *st);
+int gp__mux_stream_unref_locked(gp_mux_stream *st);
+/* Window credit due after the application consumed data (0: not yet). */
+uint32_t gp__mux_window_credit_locked(gp_mux_stream *st);
+void gp__mux_session_destroy(gp_mux_session *s);
+
+#endif

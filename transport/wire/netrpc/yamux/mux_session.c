@@ -1,0 +1,823 @@
+/* yamux session: see mux_session.h and docs/netrpc.md.
+ *
+ * Locking: `mu` guards all session and stream state; `wmu` serializes
+ * frames onto the socket (a frame is written whole under it). The reader
+ * thread never waits for `wmu`: the frames it must send (ping answers, RST
+ * for refused streams, window credit of orphaned streams, keepalive pings)
+ * go to `ctrl`, which whoever holds `wmu` flushes before its own frame and
+ * re-checks after releasing it; the reader itself flushes with trylock. */
+#include "transport/base/sync.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
+
+#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/wire/netrpc/yamux/mux_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t gp__mux_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t gp__mux_deadline_of(int timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : gp__mux_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/* Waits on cv until signalled or the deadline; GP_ETIMEDOUT when it passed. */
+gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline)
+{
+    if (deadline < 0) {
+        pthread_cond_wait(cv, mu);
+        return GP_OK;
+    }
+    if (gp__mux_now_ns() >= deadline)
+        return GP_ETIMEDOUT;
+    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+    pthread_cond_timedwait(cv, mu, &ts);
+    return GP_OK;
+}
+
+/* ---- teardown ---------------------------------------------------------- */
+
+static void wake_all_locked(gp_mux_session *s)
+{
+    pthread_cond_broadcast(&s->accept_cond);
+    pthread_cond_broadcast(&s->ping_cond);
+    for (int b = 0; b < NBUCKETS; b++)
+        for (gp_mux_stream *st = s->buckets[b]; st; st = st->next) {
+            pthread_cond_broadcast(&st->rcond);
+            pthread_cond_broadcast(&st->wcond);
+        }
+}
+
+/* Ends the session; the first reason wins. Caller holds mu. */
+static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
+{
+    if (s->closed)
+        return;
+    s->closed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    if (s->io.read)
+        s->io.shutdown(s->io.ctx);
+    else
+        shutdown(s->fd, SHUT_RDWR);
+    wake_all_locked(s);
+}
+
+/* ---- socket writes ----------------------------------------------------- */
+
+/* Over io: the iovecs gathered into records of at most 16 KiB, so a
+ * frame's header and (the start of) its payload go out as one TLS record. */
+static gp_err send_all_io(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
+                          char *why, size_t whylen)
+{
+    uint8_t rec[16384];
+    while (iovcnt > 0) {
+        size_t n = 0;
+        while (iovcnt > 0 && n < sizeof rec) {
+            size_t k = iov->iov_len < sizeof rec - n ? iov->iov_len : sizeof rec - n;
+            memcpy(rec + n, iov->iov_base, k);
+            n += k;
+            iov->iov_base = (uint8_t *)iov->iov_base + k;
+            iov->iov_len -= k;
+            if (iov->iov_len == 0) {
+                iov++;
+                iovcnt--;
+            }
+        }
+        int64_t left = deadline - gp__mux_now_ns();
+        if (left <= 0) {
+            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                     s->cfg.write_timeout_ms);
+            return GP_ETIMEDOUT;
+        }
+        gp_err e = s->io.write(s->io.ctx, rec, n, (int)((left + 999999) / 1000000), why, whylen);
+        if (e == GP_ETIMEDOUT)
+            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                     s->cfg.write_timeout_ms);
+        if (e != GP_OK)
+            return e;
+    }
+    return GP_OK;
+}
+
+/* Writes the iovecs completely or fails. Caller holds wmu. */
+static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
+                       char *why, size_t whylen)
+{
+    if (s->io.read)
+        return send_all_io(s, iov, iovcnt, deadline, why, whylen);
+    while (iovcnt > 0) {
+        struct msghdr m = {0};
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)iovcnt;
+        ssize_t n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                snprintf(why, whylen, "yamux: write: %s", strerror(errno));
+                return GP_EIO;
+            }
+            int64_t left = deadline - gp__mux_now_ns();
+            if (left <= 0) {
+                snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                         s->cfg.write_timeout_ms);
+                return GP_ETIMEDOUT;
+            }
+            struct pollfd p = {s->fd, POLLOUT, 0};
+            int ms = (int)((left + 999999) / 1000000);
+            if (poll(&p, 1, ms) < 0 && errno != EINTR) {
+                snprintf(why, whylen, "yamux: poll: %s", strerror(errno));
+                return GP_EIO;
+            }
+            continue;
+        }
+        size_t done = (size_t)n;
+        while (iovcnt > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return GP_OK;
+}
+
+/* Takes pending control bytes and writes them. Caller holds wmu, not mu. */
+static gp_err flush_ctrl_wlocked(gp_mux_session *s, int64_t deadline, char *why, size_t whylen)
+{
+    uint8_t local[CTRL_MAX];
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->ctrl_len;
+    memcpy(local, s->ctrl, n);
+    s->ctrl_len = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (n == 0)
+        return GP_OK;
+    struct iovec iov = {local, n};
+    return send_all(s, &iov, 1, deadline, why, whylen);
+}
+
+static void fail_write(gp_mux_session *s, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    teardown_locked(s, "%s", why);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* After releasing wmu: control bytes queued meanwhile must not be stranded. */
+static void kick_ctrl(gp_mux_session *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int pending = s->ctrl_len > 0 && !s->closed;
+        pthread_mutex_unlock(&s->mu);
+        if (!pending || pthread_mutex_trylock(&s->wmu) != 0)
+            return;
+        char why[160];
+        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        pthread_mutex_unlock(&s->wmu);
+        if (e != GP_OK) {
+            fail_write(s, why);
+            return;
+        }
+    }
+}
+
+/* Writes one frame (after any pending control frames). */
+gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+                          uint32_t length, const void *payload, size_t plen)
+{
+    gp_mux_header h = {GP_MUX_VERSION, type, flags, id, length};
+    uint8_t hb[GP_MUX_HEADER_SIZE];
+    gp__mux_header_encode(&h, hb);
+    struct iovec iov[2] = {{hb, sizeof hb}, {(void *)payload, plen}};
+    char why[160];
+    pthread_mutex_lock(&s->wmu);
+    pthread_mutex_lock(&s->mu);
+    int closed = s->closed;
+    pthread_mutex_unlock(&s->mu);
+    if (closed) {
+        pthread_mutex_unlock(&s->wmu);
+        return GP_ECLOSED;
+    }
+    int64_t dl = gp__mux_deadline_of(s->cfg.write_timeout_ms);
+    gp_err e = flush_ctrl_wlocked(s, dl, why, sizeof why);
+    if (e == GP_OK)
+        e = send_all(s, iov, plen ? 2 : 1, dl, why, sizeof why);
+    pthread_mutex_unlock(&s->wmu);
+    if (e != GP_OK) {
+        fail_write(s, why);
+        return e;
+    }
+    kick_ctrl(s);
+    return GP_OK;
+}
+
+/* Queues a control frame from the reader. Caller holds mu. Returns 0 when
+ * the queue is full (the caller then flushes and retries). */
+static int queue_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+                             uint32_t length)
+{
+    if (s->ctrl_len + GP_MUX_HEADER_SIZE > CTRL_MAX)
+        return 0;
+    gp_mux_header h = {GP_MUX_VERSION, type, flags, id, length};
+    gp__mux_header_encode(&h, s->ctrl + s->ctrl_len);
+    s->ctrl_len += GP_MUX_HEADER_SIZE;
+    return 1;
+}
+
+/* Reader side: queue, and if the queue is full, wait for the socket (a peer
+ * flooding pings while not reading ends in the write timeout). Caller holds mu. */
+static void send_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+                             uint32_t length)
+{
+    while (!s->closed && !queue_ctrl_locked(s, type, flags, id, length)) {
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->wmu);
+        char why[160];
+        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_mutex_lock(&s->mu);
+        if (e != GP_OK)
+            teardown_locked(s, "%s", why);
+    }
+}
+
+/* Best effort GoAway before a teardown for a protocol error: the session
+ * is dying, so a busy socket is not waited for. */
+static void go_away_now(gp_mux_session *s, uint32_t code)
+{
+    if (pthread_mutex_trylock(&s->wmu) != 0)
+        return;
+    uint8_t hb[GP_MUX_HEADER_SIZE];
+    gp_mux_header h = {GP_MUX_VERSION, GP_MUX_TYPE_GO_AWAY, 0, 0, code};
+    gp__mux_header_encode(&h, hb);
+    if (s->io.read) {
+        char why[160];
+        (void)s->io.write(s->io.ctx, hb, sizeof hb, 0, why, sizeof why);
+    } else {
+        ssize_t r = send(s->fd, hb, sizeof hb, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)r;
+    }
+    pthread_mutex_unlock(&s->wmu);
+}
+
+/* ---- streams and references ------------------------------------------- */
+
+static void session_unref_locked(gp_mux_session *s, int *destroy)
+{
+    *destroy = --s->refs == 0;
+}
+
+void gp__mux_session_destroy(gp_mux_session *s)
+{
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->accept_cond);
+    pthread_cond_destroy(&s->ping_cond);
+    free(s);
+}
+
+/* Drops a stream reference; caller holds mu. Returns 1 if the session
+ * must be destroyed by the caller after unlocking. */
+int gp__mux_stream_unref_locked(gp_mux_stream *st)
+{
+    if (--st->refs > 0)
+        return 0;
+    gp_mux_session *s = st->s;
+    pthread_cond_destroy(&st->rcond);
+    pthread_cond_destroy(&st->wcond);
+    free(st->rbuf);
+    free(st);
+    int destroy;
+    session_unref_locked(s, &destroy);
+    return destroy;
+}
+
+static gp_mux_stream *lookup_locked(gp_mux_session *s, uint32_t id)
+{
+    for (gp_mux_stream *st = s->buckets[(id >> 1) % NBUCKETS]; st; st = st->next)
+        if (st->id == id)
+            return st;
+    return NULL;
+}
+
+gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
+{
+    gp_mux_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->s = s;
+    st->id = id;
+    st->refs = 2; /* the table's and the (future) app handle's */
+    st->in_table = 1;
+    st->recv_window = GP_MUX_INITIAL_WINDOW;
+    st->send_window = GP_MUX_INITIAL_WINDOW;
+    gp__cond_init_monotonic(&st->rcond);
+    gp__cond_init_monotonic(&st->wcond);
+    gp_mux_stream **b = &s->buckets[(id >> 1) % NBUCKETS];
+    st->next = *b;
+    *b = st;
+    s->refs++;
+    return st;
+}
+
+/* Removes from the table (the stream is finished); caller holds mu. */
+int gp__mux_remove_locked(gp_mux_stream *st)
+{
+    if (!st->in_table)
+        return 0;
+    gp_mux_session *s = st->s;
+    for (gp_mux_stream **p = &s->buckets[(st->id >> 1) % NBUCKETS]; *p; p = &(*p)->next)
+        if (*p == st) {
+            *p = st->next;
+            break;
+        }
+    st->in_table = 0;
+    return gp__mux_stream_unref_locked(st);
+}
+
+/* The window credit to send after the application consumed bytes, as Go:
+ * only once at least half the maximum is due. Caller holds mu. */
+uint32_t gp__mux_window_credit_locked(gp_mux_stream *st)
+{
+    /* Bytes of a frame still arriving count as buffered: the reader takes
+     * them from the window at the header but appends them in pieces. */
+    int64_t delta = (int64_t)GP_MUX_INITIAL_WINDOW - (int64_t)st->rlen - (int64_t)st->inflight -
+                    (int64_t)st->recv_window;
+    if (delta < GP_MUX_INITIAL_WINDOW / 2)
+        return 0;
+    st->recv_window += (uint32_t)delta;
+    return (uint32_t)delta;
+}
+
+/* ---- reader thread ----------------------------------------------------- */
+
+static void protocol_error_locked(gp_mux_session *s, const char *what)
+{
+    if (s->closed)
+        return;
+    pthread_mutex_unlock(&s->mu);
+    go_away_now(s, GP_MUX_GOAWAY_PROTO_ERR);
+    pthread_mutex_lock(&s->mu);
+    teardown_locked(s, "%s", what);
+}
+
+static void incoming_syn_locked(gp_mux_session *s, const gp_mux_header *h)
+{
+    char why[200];
+    if (lookup_locked(s, h->stream_id)) {
+        snprintf(why, sizeof why, "yamux: duplicate stream id %u: SYN for a stream that is open",
+                 h->stream_id);
+        protocol_error_locked(s, why);
+        return;
+    }
+    int peer_odd = s->role == GP_MUX_SERVER;
+    if ((int)(h->stream_id & 1) != peer_odd) {
+        snprintf(why, sizeof why, "yamux: peer opened stream %u, expected an %s id", h->stream_id,
+                 peer_odd ? "odd" : "even");
+        protocol_error_locked(s, why);
+        return;
+    }
+    if (s->local_goaway || s->acc_len >= s->cfg.accept_backlog) {
+        send_ctrl_locked(s, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, h->stream_id, 0);
+        return;
+    }
+    gp_mux_stream *st = gp__mux_stream_new_locked(s, h->stream_id);
+    if (!st) {
+        teardown_locked(s, "yamux: out of memory for stream %u", h->stream_id);
+        return;
+    }
+    if (s->acc_tail)
+        s->acc_tail->accept_next = st;
+    else
+        s->acc_head = st;
+    s->acc_tail = st;
+    s->acc_len++;
+    pthread_cond_signal(&s->accept_cond);
+}
+
+/* FIN / RST of the frame just finished (after its payload, so a reader
+ * never sees EOF before the data that came with the FIN). */
+static int apply_end_flags_locked(gp_mux_stream *st, uint16_t flags)
+{
+    if (flags & GP_MUX_FLAG_RST) {
+        st->reset = 1;
+        pthread_cond_broadcast(&st->rcond);
+        pthread_cond_broadcast(&st->wcond);
+        return gp__mux_remove_locked(st);
+    }
+    if (flags & GP_MUX_FLAG_FIN) {
+        st->remote_fin = 1;
+        pthread_cond_broadcast(&st->rcond);
+        if (st->local_fin)
+            return gp__mux_remove_locked(st);
+    }
+    return 0;
+}
+
+static void on_header_locked(gp_mux_session *s, const gp_mux_header *h)
+{
+    char why[200];
+    s->cur = NULL;
+    s->cur_hdr = *h;
+    switch (h->type) {
+    case GP_MUX_TYPE_PING:
+        if (h->flags & GP_MUX_FLAG_SYN)
+            send_ctrl_locked(s, GP_MUX_TYPE_PING, GP_MUX_FLAG_ACK, 0, h->length);
+        else if (h->flags & GP_MUX_FLAG_ACK) {
+            if (s->ka_waiting && h->length == s->ka_id)
+                s->ka_waiting = 0;
+            s->acked[s->acked_n++ % ACKED_RING] = h->length;
+            pthread_cond_broadcast(&s->ping_cond);
+        }
+        return;
+    case GP_MUX_TYPE_GO_AWAY:
+        if (h->length == GP_MUX_GOAWAY_NORMAL) {
+            s->remote_goaway = 1;
+            return;
+        }
+        teardown_locked(s, "yamux: peer sent GoAway with code %u (%s)", h->length,
+                        h->length == GP_MUX_GOAWAY_PROTO_ERR      ? "protocol error"
+                        : h->length == GP_MUX_GOAWAY_INTERNAL_ERR ? "internal error"
+                                                                  : "unknown code");
+        return;
+    }
+    if (h->flags & GP_MUX_FLAG_SYN) {
+        incoming_syn_locked(s, h);
+        if (s->closed)
+            return;
+    }
+    gp_mux_stream *st = lookup_locked(s, h->stream_id);
+    if (!st)
+        return; /* finished or refused stream: late frames are dropped, as Go */
+    if (h->type == GP_MUX_TYPE_WINDOW_UPDATE) {
+        uint64_t w = (uint64_t)st->send_window + h->length;
+        st->send_window = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+        pthread_cond_broadcast(&st->wcond);
+        int destroy = apply_end_flags_locked(st, h->flags);
+        (void)destroy; /* the table ref is never the last: app or queue holds one */
+        return;
+    }
+    if (h->length > st->recv_window) {
+        snprintf(why, sizeof why,
+                 "yamux: stream %u received a Data frame of %u bytes beyond its window of %u",
+                 h->stream_id, h->length, st->recv_window);
+        protocol_error_locked(s, why);
+        return;
+    }
+    st->recv_window -= h->length;
+    st->inflight = h->length;
+    if (h->length == 0) {
+        apply_end_flags_locked(st, h->flags);
+        return;
+    }
+    st->refs++;
+    s->cur = st;
+}
+
+static void on_data_locked(gp_mux_session *s, const uint8_t *d, size_t n)
+{
+    gp_mux_stream *st = s->cur;
+    if (!st)
+        return;
+    st->inflight -= (uint32_t)n;
+    if (st->orphan || st->reset) {
+        /* Nobody will read it: give the window straight back. */
+        uint32_t credit = gp__mux_window_credit_locked(st);
+        if (credit)
+            send_ctrl_locked(s, GP_MUX_TYPE_WINDOW_UPDATE, 0, st->id, credit);
+        return;
+    }
+    if (st->roff + st->rlen + n > st->rcap) {
+        if (st->rlen + n <= st->rcap) {
+            memmove(st->rbuf, st->rbuf + st->roff, st->rlen);
+        } else {
+            size_t cap = st->rcap ? st->rcap * 2 : 16384;
+            while (cap < st->rlen + n)
+                cap *= 2;
+            if (cap > GP_MUX_INITIAL_WINDOW)
+                cap = GP_MUX_INITIAL_WINDOW;
+            uint8_t *nb = malloc(cap);
+            if (!nb) {
+                teardown_locked(s, "yamux: out of memory buffering stream %u", st->id);
+                return;
+            }
+            if (st->rlen)
+                memcpy(nb, st->rbuf + st->roff, st->rlen);
+            free(st->rbuf);
+            st->rbuf = nb;
+            st->rcap = cap;
+        }
+        st->roff = 0;
+    }
+    memcpy(st->rbuf + st->roff + st->rlen, d, n);
+    st->rlen += n;
+    pthread_cond_broadcast(&st->rcond);
+}
+
+/* The frame (and its payload) is complete. */
+static int on_frame_end_locked(gp_mux_session *s)
+{
+    gp_mux_stream *st = s->cur;
+    s->cur = NULL;
+    if (!st)
+        return 0;
+    int d = apply_end_flags_locked(st, s->cur_hdr.flags);
+    return d | gp__mux_stream_unref_locked(st);
+}
+
+static void keepalive_locked(gp_mux_session *s)
+{
+    if (s->cfg.keepalive_interval_ms < 0 || s->closed)
+        return;
+    int64_t now = gp__mux_now_ns();
+    if (s->ka_waiting && now >= s->ka_deadline_ns) {
+        teardown_locked(s, "yamux: keepalive timeout: no answer to ping %u within %d ms", s->ka_id,
+                        s->cfg.keepalive_timeout_ms);
+        return;
+    }
+    if (!s->ka_waiting && now >= s->ka_next_ns) {
+        s->ka_id = s->ping_next++;
+        s->ka_waiting = 1;
+        s->ka_deadline_ns = now + (int64_t)s->cfg.keepalive_timeout_ms * 1000000;
+        s->ka_next_ns = now + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
+        send_ctrl_locked(s, GP_MUX_TYPE_PING, GP_MUX_FLAG_SYN, 0, s->ka_id);
+    }
+}
+
+static int poll_timeout_locked(gp_mux_session *s)
+{
+    if (s->cfg.keepalive_interval_ms < 0)
+        return -1;
+    int64_t next = s->ka_waiting ? s->ka_deadline_ns : s->ka_next_ns;
+    int64_t left = next - gp__mux_now_ns();
+    if (left <= 0)
+        return 0;
+    return (int)((left + 999999) / 1000000);
+}
+
+static void *reader_main(void *arg)
+{
+    gp_mux_session *s = arg;
+    gp_mux_parser p;
+    gp__mux_parser_init(&p, GP_MUX_INITIAL_WINDOW);
+    pthread_mutex_lock(&s->mu);
+    s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
+    while (!s->closed) {
+        int timeout = poll_timeout_locked(s);
+        pthread_mutex_unlock(&s->mu);
+        ssize_t n = 0;
+        int err = 0, pr;
+        char why[200] = "";
+        gp_err ioe = GP_OK;
+        if (s->io.read) {
+            /* Not poll(fd): TLS may hold decrypted bytes the socket no
+             * longer shows. The read's own timeout drives the keepalive. */
+            size_t got = 0;
+            ioe = s->io.read(s->io.ctx, s->rdbuf, sizeof s->rdbuf, timeout, &got, why, sizeof why);
+            pr = ioe == GP_ETIMEDOUT ? 0 : 1;
+            n = (ssize_t)got;
+            if (ioe == GP_ETIMEDOUT)
+                ioe = GP_OK;
+        } else {
+            struct pollfd pfd = {s->fd, POLLIN, 0};
+            pr = poll(&pfd, 1, timeout);
+            if (pr > 0) {
+                n = recv(s->fd, s->rdbuf, sizeof s->rdbuf, MSG_DONTWAIT);
+                err = n < 0 ? errno : 0;
+            } else if (pr < 0) {
+                err = errno;
+            }
+        }
+        pthread_mutex_lock(&s->mu);
+        if (s->closed)
+            break;
+        if (ioe != GP_OK) {
+            teardown_locked(s, "yamux: read: %s", why[0] ? why : "the stream failed");
+            break;
+        }
+        if (pr > 0 && n == 0) {
+            teardown_locked(s, "yamux: connection closed by the peer");
+            break;
+        }
+        if (err && err != EINTR && err != EAGAIN && err != EWOULDBLOCK) {
+            teardown_locked(s, "yamux: read: %s", strerror(err));
+            break;
+        }
+        const uint8_t *in = s->rdbuf;
+        size_t left = n > 0 ? (size_t)n : 0;
+        int destroy = 0;
+        while (left > 0 && !s->closed) {
+            size_t used, dl;
+            const uint8_t *d;
+            gp_mux_event ev = gp__mux_parser_feed(&p, in, left, &used, &d, &dl);
+            in += used;
+            left -= used;
+            if (ev == GP_MUX_EV_ERROR) {
+                protocol_error_locked(s, p.err);
+                break;
+            }
+            if (ev == GP_MUX_EV_HEADER) {
+                on_header_locked(s, &p.hdr);
+            } else if (ev == GP_MUX_EV_DATA) {
+                on_data_locked(s, d, dl);
+                if (p.body_left == 0)
+                    destroy |= on_frame_end_locked(s);
+            }
+        }
+        (void)destroy; /* the app's session reference outlives the reader */
+        keepalive_locked(s);
+        if (s->ctrl_len > 0) {
+            pthread_mutex_unlock(&s->mu);
+            kick_ctrl(s);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    if (s->cur) {
+        gp__mux_stream_unref_locked(s->cur);
+        s->cur = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- session API -------------------------------------------------------- */
+
+static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
+                          const gp_mux_config *cfg, gp_mux_session **out)
+{
+    *out = NULL;
+    if ((!io && fd < 0) || (io && (!io->read || !io->write || !io->shutdown || !io->close)) ||
+        (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
+        return GP_EINVAL;
+    gp_mux_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return GP_ENOMEM;
+    s->fd = io ? -1 : fd;
+    if (io)
+        s->io = *io;
+    s->role = role;
+    if (cfg)
+        s->cfg = *cfg;
+    if (s->cfg.keepalive_interval_ms == 0)
+        s->cfg.keepalive_interval_ms = GP_MUX_KEEPALIVE_INTERVAL_MS;
+    if (s->cfg.keepalive_timeout_ms <= 0)
+        s->cfg.keepalive_timeout_ms = GP_MUX_WRITE_TIMEOUT_MS;
+    if (s->cfg.write_timeout_ms <= 0)
+        s->cfg.write_timeout_ms = GP_MUX_WRITE_TIMEOUT_MS;
+    if (s->cfg.accept_backlog <= 0)
+        s->cfg.accept_backlog = GP_MUX_ACCEPT_BACKLOG;
+    s->next_id = role == GP_MUX_CLIENT ? 1 : 2;
+    s->refs = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    gp__cond_init_monotonic(&s->accept_cond);
+    gp__cond_init_monotonic(&s->ping_cond);
+    int fl = 0;
+    if (!io && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+        gp__mux_session_destroy(s);
+        return GP_ESYS;
+    }
+    if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
+        if (!io)
+            fcntl(fd, F_SETFL, fl);
+        gp__mux_session_destroy(s);
+        return GP_ESYS;
+    }
+    *out = s;
+    return GP_OK;
+}
+
+gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
+                           gp_mux_session **out)
+{
+    return session_new(fd, NULL, role, cfg, out);
+}
+
+gp_err gp__mux_session_new_io(const gp_mux_io *io, gp_mux_role role, const gp_mux_config *cfg,
+                              gp_mux_session **out)
+{
+    *out = NULL;
+    if (!io)
+        return GP_EINVAL;
+    return session_new(-1, io, role, cfg, out);
+}
+
+void gp__mux_session_close(gp_mux_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    teardown_locked(s, "yamux: session closed");
+    pthread_mutex_unlock(&s->mu);
+}
+
+void gp__mux_session_free(gp_mux_session *s)
+{
+    if (!s)
+        return;
+    gp__mux_session_close(s);
+    pthread_join(s->reader, NULL);
+    pthread_mutex_lock(&s->wmu); /* no writer is mid-frame on the fd */
+    pthread_mutex_lock(&s->mu);
+    if (s->io.read) {
+        s->io.close(s->io.ctx);
+        s->io.read = NULL;
+    } else {
+        close(s->fd);
+    }
+    s->fd = -1;
+    pthread_mutex_unlock(&s->wmu);
+    int destroy = 0;
+    while (s->acc_head) {
+        gp_mux_stream *st = s->acc_head;
+        s->acc_head = st->accept_next;
+        destroy |= gp__mux_stream_unref_locked(st); /* the app handle nobody took */
+    }
+    s->acc_tail = NULL;
+    for (int b = 0; b < NBUCKETS; b++)
+        while (s->buckets[b])
+            destroy |= gp__mux_remove_locked(s->buckets[b]);
+    session_unref_locked(s, &destroy);
+    pthread_mutex_unlock(&s->mu);
+    if (destroy)
+        gp__mux_session_destroy(s);
+}
+
+gp_err gp__mux_session_go_away(gp_mux_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->local_goaway = 1;
+    pthread_mutex_unlock(&s->mu);
+    return gp__mux_write_frame(s, GP_MUX_TYPE_GO_AWAY, 0, 0, GP_MUX_GOAWAY_NORMAL, NULL, 0);
+}
+
+const char *gp__mux_session_error(gp_mux_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    const char *e = s->closed ? s->err : "";
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+int gp__mux_session_is_closed(gp_mux_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int c = s->closed;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+static int was_acked_locked(gp_mux_session *s, uint32_t id)
+{
+    unsigned n = s->acked_n < ACKED_RING ? s->acked_n : ACKED_RING;
+    for (unsigned i = 0; i < n; i++)
+        if (s->acked[i] == id)
+            return 1;
+    return 0;
+}
+
+gp_err gp__mux_session_ping(gp_mux_session *s, int timeout_ms, int64_t *rtt_us)
+{
+    int64_t start = gp__mux_now_ns(), dl = gp__mux_deadline_of(timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    uint32_t id = s->ping_next++;
+    pthread_mutex_unlock(&s->mu);
+    gp_err e = gp__mux_write_frame(s, GP_MUX_TYPE_PING, GP_MUX_FLAG_SYN, 0, id, NULL, 0);
+    if (e != GP_OK)
+        return GP_ECLOSED;
+    pthread_mutex_lock(&s->mu);
+    while (!was_acked_locked(s, id) && e == GP_OK) {
+        if (s->closed)
+            e = GP_ECLOSED;
+        else
+            e = gp__mux_wait_until(&s->ping_cond, &s->mu, dl);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (e == GP_OK && rtt_us)
+        *rtt_us = (gp__mux_now_ns() - start) / 1000;
+    return e;
+}
