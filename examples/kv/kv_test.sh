@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end: the C KV host drives the C KV plugin through real processes.
-# Usage: kv_test.sh KV_HOST KV_PLUGIN [KV_PLUGIN_NETRPC_ONLY]
+# Usage: kv_test.sh KV_HOST KV_PLUGIN [KV_PLUGIN_NETRPC_ONLY [KV_HOST_NETRPC_ONLY]]
 set -uo pipefail
-host=$1 plugin=$2 plugin_netrpc=${3:-}
+host=$1 plugin=$2 plugin_netrpc=${3:-} host_netrpc=${4:-}
 fails=0 passes=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -15,6 +15,14 @@ expect_eq() { # name expected actual
 }
 expect_contains() { # name haystack needle
   case "$2" in *"$3"*) check "$1" 0 ;; *) echo "  expected to contain: $3"; echo "  got: $2"; check "$1" 1 ;; esac
+}
+
+no_grpc_core() { # name binary: no gRPC core symbol in it
+  if nm -D "$2" 2>/dev/null | grep -q grpc_init || nm "$2" 2>/dev/null | grep -q ' grpc_init$'; then
+    check "$1" 1
+  else
+    check "$1" 0
+  fi
 }
 
 out=$("$host" --plugin "$plugin" put a 1 put b two get a get b get missing 2>"$tmp/err")
@@ -56,14 +64,22 @@ expect_contains "netrpc: 8 concurrent callers" "$out" '"threads":8'
 if [ -n "${plugin_netrpc:-}" ]; then
   out=$("$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a 2>"$tmp/err")
   expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
-  if nm -D "$plugin_netrpc" 2>/dev/null | grep -q grpc_init || nm "$plugin_netrpc" 2>/dev/null | grep -q ' grpc_init$'; then
-    check "netrpc-only plugin binary has no gRPC core" 1
-  else
-    check "netrpc-only plugin binary has no gRPC core" 0
-  fi
+  no_grpc_core "netrpc-only plugin binary has no gRPC core" "$plugin_netrpc"
   "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
   expect_eq "netrpc-only plugin asked for grpc exits 1" 1 "$rc"
   expect_contains "netrpc-only plugin says grpc is not built in" "$(cat "$tmp/err")" "grpc is not built into this plugin"
+fi
+
+# A host built with //transport:goplugin_netrpc: the wire table has netrpc
+# alone, so it drives a netrpc plugin and refuses a gRPC one with words.
+if [ -n "$host_netrpc" ]; then
+  out=$("$host_netrpc" --plugin "$plugin" --proto netrpc put a 1 get a 2>"$tmp/err"); rc=$?
+  expect_eq "netrpc-only host drives a plugin over netrpc (exit 0)" 0 "$rc"
+  expect_eq "netrpc-only host reads back what it put" "1" "$out"
+  no_grpc_core "netrpc-only host binary has no gRPC core" "$host_netrpc"
+  "$host_netrpc" --plugin "$plugin" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
+  expect_eq "netrpc-only host asked for grpc exits 1" 1 "$rc"
+  expect_contains "netrpc-only host names what it lacks" "$(cat "$tmp/err")" "grpc"
 fi
 
 "$host" --plugin "$plugin" bogus >/dev/null 2>"$tmp/err"; rc=$?

@@ -37,13 +37,18 @@ gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *
     return c->ops->dispense(c, name, out, st);
 }
 
-_Atomic(gp__conn_lost_fn) gp__conn_lost_hook;
-
-static gp_err after_call(const gp_conn *c, gp_status *st, gp_err rc)
+void gp__conn_set_lost(gp_conn *c, gp__conn_lost_fn fn, void *ctx)
 {
-    gp__conn_lost_fn lost = rc == GP_ECLOSED || rc == GP_EIO ? atomic_load(&gp__conn_lost_hook)
-                                                            : NULL;
-    return lost ? lost(c, st, rc) : rc;
+    atomic_store(&c->lost_ctx, ctx);
+    atomic_store(&c->lost, fn);
+}
+
+static gp_err after_call(gp_conn *c, gp_status *st, gp_err rc)
+{
+    if (rc != GP_ECLOSED && rc != GP_EIO)
+        return rc;
+    gp__conn_lost_fn lost = atomic_load(&c->lost);
+    return lost ? lost(atomic_load(&c->lost_ctx), st, rc) : rc;
 }
 
 gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp_status *st)

@@ -43,8 +43,16 @@ struct gp_call {
     const gp_method *m;
 };
 
+/* A failed call on a conn passes through its `lost` hook, when one is set,
+ * which may turn the status into better words and returns the code to give
+ * the caller. The host that owns the conn sets it (host/client_exit.c: "the
+ * plugin exited (...) during the call"); core knows no clients. */
+typedef gp_err (*gp__conn_lost_fn)(void *ctx, gp_status *st, gp_err rc);
+
 struct gp_conn {
-    const gp_conn_ops *ops;
+    const gp_conn_ops *ops;   /* the wire's; an implementation zero-fills the rest */
+    _Atomic(gp__conn_lost_fn) lost;
+    void *_Atomic lost_ctx;
 };
 
 struct gp_stub {
@@ -55,12 +63,9 @@ struct gp_stub {
 gp_err gp__status_set(gp_status *st, gp_err err, int grpc_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Set by gp_client (client_exit.c) once it has a conn: gp_invoke and
- * gp_conn_ping pass a failure through it, so a call whose plugin died
- * under it says so (GP_EEXITED, "plugin exited (...) during the call").
- * Returns the code to give the caller. NULL until then. */
-typedef gp_err (*gp__conn_lost_fn)(const gp_conn *c, gp_status *st, gp_err rc);
-extern _Atomic(gp__conn_lost_fn) gp__conn_lost_hook;
+/* Set or clear (fn NULL) c's lost hook. Clearing waits for nothing: the
+ * hook's owner must make a running hook harmless (client_exit.c locks). */
+void gp__conn_set_lost(gp_conn *c, gp__conn_lost_fn fn, void *ctx);
 
 /* Shutdown and close through the vtable (used by gp_client). */
 gp_err gp__conn_shutdown(gp_conn *c, int timeout_ms, gp_status *st);

@@ -1,5 +1,7 @@
 /* Internal: the wires a binary links, behind one small table, so that the
- * client and gp_serve reach gRPC or netrpc without naming them. Which
+ * host and gp_serve reach gRPC or netrpc without naming them (go-plugin's
+ * client.go picks its wire with one switch; here the switch is
+ * gp__wire_find and each wire registers its entry). Which
  * wires exist is a link-time choice: //transport:goplugin links both,
  * //transport:goplugin_netrpc only netrpc (no gRPC core in the binary).
  * Exactly one wires_*.c defines gp__wire_find. */
@@ -11,16 +13,17 @@
 #include <goplugin/log.h>
 #include <goplugin/server.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct gp__wire_client_opts {
     int call_timeout_ms;     /* 0 = none */
     const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
     const char *log_name;
-    /* TLS on the dialled socket when tls_cert_pem or tls_root_pem is set (borrowed
-     * for the call; client_tls.c fills them); NULL server name: "localhost". */
+    /* TLS when tls_root_pem is set (borrowed for the call; host/client_tls.c
+     * fills them); NULL server name: "localhost". */
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
-    int tls_timeout_ms; /* handshake; 0 = 10 s */
+    int tls_timeout_ms; /* connect + handshake; 0 = 10 s */
 } gp__wire_client_opts;
 
 typedef struct gp__wire_server_opts {
@@ -34,6 +37,19 @@ typedef struct gp__wire_server_opts {
  * on "unix:/path" or "127.0.0.1:PORT", start, wait until a stop, free). */
 typedef struct gp__wire {
     gp_protocol protocol;
+    /* The first call a host makes on a new conn (gp_conn_ping), and what it
+     * expects back: for error words ("health check ... expected SERVING"). */
+    const char *ping_name, *ping_expect;
+    /* TLS failures come back without a reason (gRPC core often closes the
+     * channel and says nothing): the host runs a handshake of its own to
+     * find one. */
+    bool tls_errors_opaque;
+    /* Dial network ("unix" | "tcp") and address (TCP keepalive on), with
+     * TLS when o->tls_root_pem is set, and make a conn. Does not ping.
+     * timeout_ms bounds the connect (0: none). */
+    gp_err (*dial)(const char *network, const char *address, int timeout_ms,
+                   const gp__wire_client_opts *o, gp_conn **out, char *err, size_t errlen);
+    /* A conn over an already connected socket; takes fd, on failure too. */
     gp_err (*conn_from_fd)(int fd, const gp__wire_client_opts *o, gp_conn **out, char *err,
                            size_t errlen);
     gp_err (*server_new)(const gp__wire_server_opts *o, void **out, char *err, size_t errlen);

@@ -18,7 +18,6 @@
 #include "transport/host/client_internal.h"
 #include "transport/host/client_tls.h"
 #include "transport/core/conn.h"
-#include "transport/wire/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
 #include "transport/net/net.h"
 #include "transport/process/checksum.h"
@@ -293,41 +292,31 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
         *out = conn;
         return conn ? GP_OK : gp__client_fail(c, GP_ESTATE, "client was killed; expected a running plugin");
     }
-    /* netrpc goes through the wire table (wire.h); gRPC as before. */
-    const gp__wire *w = proto == GP_PROTO_GRPC ? NULL : gp__wire_find(proto);
-    if (proto != GP_PROTO_GRPC && !w) {
+    const gp__wire *w = gp__wire_find(proto);
+    if (!w) {
         pthread_mutex_unlock(&c->conn_mu);
         return gp__client_fail(c, GP_EUNSUPPORTED, "plugin speaks %s, which this host does not "
                                                    "have built in",
                                gp_protocol_name(proto));
     }
     char err[1024] = "";
-    int fd = -1;
-    bool use_tls = c->tls != NULL; /* gRPC: core dials (client_tls.c); netrpc: TLS on our fd */
-    rc = use_tls && !w ? GP_OK
-                       : gp__net_dial(network, address, c->start_timeout_ms, 0, &fd, err, sizeof err);
-    if (!rc) {
-        gp__grpc_client_opts o = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
-                                  .log_name = c->log_name};
-        gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms,
-                                   .logger = &c->logger, .log_name = c->log_name};
-        if (w && use_tls)
-            gp__client_tls_wire_opts(c->tls, c->start_timeout_ms, &wo);
-        rc = w ? w->conn_from_fd(fd, &wo, &conn, err, sizeof err)
-             : use_tls ? gp__client_tls_dial(c->tls, network, address, c->start_timeout_ms, &o,
-                                              &conn, err, sizeof err)
-                     : gp__grpc_conn_from_fd(fd, &o, &conn, err, sizeof err);
-        if (rc)
-            conn = NULL;
-    }
+    gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
+                               .log_name = c->log_name};
+    if (c->tls)
+        gp__client_tls_wire_opts(c->tls, c->start_timeout_ms, &wo);
+    rc = w->dial(network, address, c->start_timeout_ms, &wo, &conn, err, sizeof err);
+    if (rc && c->tls && w->tls_errors_opaque)
+        rc = gp__client_tls_explain(&wo, network, address, rc, err, sizeof err);
+    if (rc)
+        conn = NULL;
     if (!rc) {
         gp_status st;
         memset(&st, 0, sizeof st);
         rc = gp_conn_ping(conn, &st);
         if (rc) {
             snprintf(err, sizeof err, "%s of the plugin at %s %s failed: expected %s, got: %s",
-                     w ? "Control.Ping" : "health check", network, address,
-                     w ? "a reply" : "SERVING", st.msg[0] ? st.msg : gp_strerror(rc));
+                     w->ping_name, network, address, w->ping_expect,
+                     st.msg[0] ? st.msg : gp_strerror(rc));
             gp__conn_close(conn);
             conn = NULL;
         }
@@ -437,7 +426,7 @@ void gp_client_kill(gp_client *c)
     c->state = GP__CLIENT_KILLED;
     pthread_mutex_unlock(&c->mu);
     if (conn) {
-        gp__client_exit_unwatch(conn);
+        gp__client_exit_unwatch(c, conn);
         gp__conn_close(conn);
     }
     pthread_mutex_lock(&c->mu);

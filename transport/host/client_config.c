@@ -17,9 +17,20 @@
 /* gp_client_new has no client to put its message on: it goes here. */
 static _Thread_local char new_err[1024];
 
+/* A copy per thread, taken under the lock the writers hold: the pointer
+ * stays valid and unchanged until this thread's next call, whatever other
+ * threads do to the client meanwhile. */
+static _Thread_local char err_copy[GP__CLIENT_ERR_MAX];
+
 const char *gp_client_error(const gp_client *c)
 {
-    return c ? c->errmsg : new_err;
+    if (!c)
+        return new_err;
+    pthread_mutex_t *mu = (pthread_mutex_t *)&c->mu; /* const handle, mutable lock */
+    pthread_mutex_lock(mu);
+    memcpy(err_copy, c->errmsg, sizeof err_copy);
+    pthread_mutex_unlock(mu);
+    return err_copy;
 }
 
 static gp_err bad(const gp_logger *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

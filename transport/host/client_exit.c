@@ -2,11 +2,9 @@
  * with a closed connection on a client's conn asks here whether that
  * client's plugin exited, and if so the status becomes GP_EEXITED with
  * the exit in words ("plugin exited (killed by signal 9 (Killed)) during
- * the call"). The conn layer knows no clients, so gp_client registers its
- * conn here on connect and removes it on kill, before the conn closes. */
-#include <stdatomic.h>
+ * the call"). The conn layer knows no clients: gp_client sets the conn's
+ * lost hook on connect and clears it on kill, before the conn closes. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,36 +17,23 @@
 #define REAP_WAIT_MS 500
 #define REAP_STEP_MS 10
 
-typedef struct watched {
-    struct watched *next;
-    const gp_conn *conn;
-    gp_client *client;
-} watched;
-
+/* Guards every client's exit_watched, so that a hook running on a caller's
+ * thread never reads a proc that gp_client_kill is about to free. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static watched *head;
 
-/* Under mu: the launched plugin behind conn, or NULL. */
-static gp__proc *proc_of(const gp_conn *conn)
+static gp_err explain(void *ctx, gp_status *st, gp_err rc)
 {
-    for (watched *w = head; w; w = w->next)
-        if (w->conn == conn)
-            return w->client->proc;
-    return NULL;
-}
-
-static gp_err explain(const gp_conn *conn, gp_status *st, gp_err rc)
-{
-    if (rc != GP_ECLOSED && rc != GP_EIO)
-        return rc;
+    gp_client *c = ctx;
+    if (!c)
+        return rc; /* the hook is being cleared */
     for (int waited = 0;; waited += REAP_STEP_MS) {
         pthread_mutex_lock(&mu);
-        gp__proc *p = proc_of(conn);
+        gp__proc *p = c->exit_watched ? c->proc : NULL;
         int status = 0;
         bool gone = p && gp__proc_exited(p, &status);
         pthread_mutex_unlock(&mu);
         if (!p)
-            return rc; /* not a launched plugin, or being killed by us */
+            return rc; /* being killed by us */
         if (gone) {
             char how[96], was[GP_STATUS_MSG_MAX];
             gp__proc_describe_status(status, how, sizeof how);
@@ -62,32 +47,20 @@ static gp_err explain(const gp_conn *conn, gp_status *st, gp_err rc)
     }
 }
 
-void gp__client_exit_watch(gp_client *c, const gp_conn *conn)
+void gp__client_exit_watch(gp_client *c, gp_conn *conn)
 {
     if (!c->proc)
         return; /* reattached: not our child, no exit status to give */
-    watched *w = calloc(1, sizeof *w);
-    if (!w)
-        return; /* only the words of a later failure are poorer */
-    w->conn = conn;
-    w->client = c;
-    atomic_store(&gp__conn_lost_hook, explain);
     pthread_mutex_lock(&mu);
-    w->next = head;
-    head = w;
+    c->exit_watched = true;
     pthread_mutex_unlock(&mu);
+    gp__conn_set_lost(conn, explain, c);
 }
 
-void gp__client_exit_unwatch(const gp_conn *conn)
+void gp__client_exit_unwatch(gp_client *c, gp_conn *conn)
 {
     pthread_mutex_lock(&mu);
-    for (watched **pp = &head; *pp; pp = &(*pp)->next) {
-        if ((*pp)->conn == conn) {
-            watched *w = *pp;
-            *pp = w->next;
-            free(w);
-            break;
-        }
-    }
+    c->exit_watched = false;
     pthread_mutex_unlock(&mu);
+    gp__conn_set_lost(conn, NULL, NULL);
 }

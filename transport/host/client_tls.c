@@ -1,5 +1,5 @@
 /* Host-side TLS: AutoMTLS certificates and field 6, or the user's TLS
- * material, handed to the gRPC wire (spec §4.2, §4.3). */
+ * material, handed to the wire that dials (spec §4.2, §4.3). */
 #include "transport/host/client_tls.h"
 
 #include <stdio.h>
@@ -143,37 +143,22 @@ gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const 
     return GP_OK;
 }
 
-static void grpc_material(const gp__client_tls *t, gp__grpc_tls *out)
-{
-    memset(out, 0, sizeof *out);
-    if (t->auto_mtls) {
-        out->root_pem = t->peer_pem;
-        out->cert_pem = t->own.cert_pem;
-        out->key_pem = t->own.key_pem;
-        out->server_name = "localhost";
-    } else {
-        out->root_pem = t->user.ca_pem;
-        out->cert_pem = t->user.cert_pem;
-        out->key_pem = t->user.key_pem;
-        out->server_name = t->user.server_name;
-    }
-}
-
 /* Our own TLS 1.2 handshake with the same material: mbedTLS names the
  * refusal ("the server refused the handshake with alert bad_certificate",
  * "peer certificate not trusted ... (the server's certificate, checked by
  * this client)"). "" when the handshake works or nothing answers. */
-static void diagnose(const gp__grpc_tls *m, const char *network, const char *address,
-                     int timeout_ms, char *why, size_t cap)
+static void diagnose(const gp__wire_client_opts *o, const char *network, const char *address,
+                     char *why, size_t cap)
 {
     why[0] = 0;
     int fd = -1;
     char err[512];
-    if (gp__net_dial(network, address, timeout_ms, 0, &fd, err, sizeof err) != GP_OK)
+    if (gp__net_dial(network, address, o->tls_timeout_ms, 0, &fd, err, sizeof err) != GP_OK)
         return;
-    gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = m->cert_pem, .key_pem = m->key_pem,
-                        .peer_ca_pem = m->root_pem, .server_name = m->server_name,
-                        .handshake_timeout_ms = timeout_ms};
+    gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,
+                        .key_pem = o->tls_key_pem, .peer_ca_pem = o->tls_root_pem,
+                        .server_name = o->tls_server_name,
+                        .handshake_timeout_ms = o->tls_timeout_ms};
     gp__tls *tls = NULL;
     if (gp__tls_open(fd, &p, &tls, err, sizeof err) == GP_OK) {
         gp__tls_close(tls);
@@ -185,27 +170,27 @@ static void diagnose(const gp__grpc_tls *m, const char *network, const char *add
 
 void gp__client_tls_wire_opts(const gp__client_tls *t, int timeout_ms, gp__wire_client_opts *o)
 {
-    gp__grpc_tls m;
-    grpc_material(t, &m);
-    o->tls_root_pem = m.root_pem;
-    o->tls_cert_pem = m.cert_pem;
-    o->tls_key_pem = m.key_pem;
-    o->tls_server_name = m.server_name;
+    if (t->auto_mtls) {
+        o->tls_root_pem = t->peer_pem;
+        o->tls_cert_pem = t->own.cert_pem;
+        o->tls_key_pem = t->own.key_pem;
+        o->tls_server_name = "localhost";
+    } else {
+        o->tls_root_pem = t->user.ca_pem;
+        o->tls_cert_pem = t->user.cert_pem;
+        o->tls_key_pem = t->user.key_pem;
+        o->tls_server_name = t->user.server_name;
+    }
     o->tls_timeout_ms = timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000;
 }
 
-gp_err gp__client_tls_dial(gp__client_tls *t, const char *network, const char *address,
-                           int timeout_ms, const gp__grpc_client_opts *o, gp_conn **out,
-                           char *err, size_t errlen)
+gp_err gp__client_tls_explain(const gp__wire_client_opts *o, const char *network,
+                              const char *address, gp_err e, char *err, size_t errlen)
 {
-    gp__grpc_tls m;
-    grpc_material(t, &m);
-    int connect_ms = timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000;
-    gp_err e = gp__grpc_conn_dial_tls(network, address, &m, connect_ms, o, out, err, errlen);
     if (e != GP_ETLS && e != GP_ECONNECT)
         return e;
     char why[600];
-    diagnose(&m, network, address, connect_ms, why, sizeof why);
+    diagnose(o, network, address, why, sizeof why);
     if (why[0]) {
         size_t n = strlen(err);
         snprintf(err + n, errlen - n, "; a TLS handshake of our own says: %s", why);

@@ -1,7 +1,7 @@
 /* Internal to the client files: TLS on the host side — AutoMTLS (spec §4:
  * our certificate in PLUGIN_CLIENT_CERT, the plugin's from handshake field
- * 6 as the only trusted root) or the user's gp_tls_config — and the gRPC
- * dial with it. client.c calls these from small hooks. */
+ * 6 as the only trusted root) or the user's gp_tls_config — handed to
+ * whichever wire dials. client.c calls these from small hooks. */
 #ifndef GP_TRANSPORT_CLIENT_TLS_H
 #define GP_TRANSPORT_CLIENT_TLS_H
 
@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 
-#include "transport/wire/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
 #include "transport/core/wire.h"
 
@@ -38,18 +37,16 @@ gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err
 gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const gp_logger *lg,
                                  const char *log_name, char *err, size_t errlen);
 
-/* The gRPC dial with TLS (gp__grpc_conn_dial_tls) and its health check.
- * When it fails, a TLS handshake of our own (mbedTLS, same certificates)
- * finds out which side refused what, since gRPC core often logs no reason
- * (a refused client certificate under TLS 1.3 is just a closed channel).
- * Errors: GP_ETLS, GP_ECONNECT, GP_ETIMEDOUT, GP_ENOMEM. */
-/* For the netrpc wire (TLS under yamux on the socket the client dialled):
- * the same material as the gRPC dial into o's tls_* fields (borrowed from
- * t), and the handshake timeout from the start timeout (at most 10 s). */
+/* The TLS material (borrowed from t) into o's tls_* fields for the wire's
+ * dial, and the connect + handshake timeout from the start timeout (at
+ * most 10 s). */
 void gp__client_tls_wire_opts(const gp__client_tls *t, int timeout_ms, gp__wire_client_opts *o);
 
-gp_err gp__client_tls_dial(gp__client_tls *t, const char *network, const char *address,
-                           int timeout_ms, const gp__grpc_client_opts *o, gp_conn **out,
-                           char *err, size_t errlen);
+/* After a wire whose TLS errors carry no reason failed to connect with e
+ * (GP_ETLS or GP_ECONNECT): a TLS handshake of our own (mbedTLS, the same
+ * material) finds out which side refused what, appended to err. Returns
+ * the code to report (GP_ETLS when our handshake found a reason). */
+gp_err gp__client_tls_explain(const gp__wire_client_opts *o, const char *network,
+                              const char *address, gp_err e, char *err, size_t errlen);
 
 #endif

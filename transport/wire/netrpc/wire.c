@@ -1,6 +1,7 @@
 /* The netrpc wire in the wire table (wire.h). */
 #include "transport/core/wire.h"
 
+#include "transport/net/net.h"
 #include "transport/wire/netrpc/netrpc.h"
 
 static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out, char *err,
@@ -12,6 +13,15 @@ static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out,
                               .tls_server_name = o->tls_server_name,
                               .tls_timeout_ms = o->tls_timeout_ms};
     return gp__netrpc_conn_from_fd(fd, &g, out, err, errlen);
+}
+
+/* TLS, when asked for, runs under yamux on the socket we dial. */
+static gp_err dial(const char *network, const char *address, int timeout_ms,
+                   const gp__wire_client_opts *o, gp_conn **out, char *err, size_t errlen)
+{
+    int fd = -1;
+    gp_err e = gp__net_dial(network, address, timeout_ms, 0, &fd, err, errlen);
+    return e ? e : conn_from_fd(fd, o, out, err, errlen);
 }
 
 static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, size_t errlen)
@@ -57,6 +67,9 @@ static void server_free(void *s)
 
 const gp__wire gp__wire_netrpc = {
     .protocol = GP_PROTO_NETRPC,
+    .ping_name = "Control.Ping",
+    .ping_expect = "a reply",
+    .dial = dial,
     .conn_from_fd = conn_from_fd,
     .server_new = server_new,
     .server_listen = server_listen,
