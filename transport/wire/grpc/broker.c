@@ -11,16 +11,14 @@
 #include "transport/wire/grpc/proto/grpc_broker.pb.h"
 #include "transport/core/broker.h"
 #include "transport/core/conn.h"
+#include "transport/core/idtable.h"
 #include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/grpc.h"
 #include "transport/net/net.h"
 
-/* A peer's ConnInfo not yet dialed. */
+/* A peer's ConnInfo not yet dialed (the value in b->infos). */
 typedef struct info {
-    uint32_t id;
     char *network, *address;
-    long long expires_ms;
-    struct info *next;
 } info;
 
 /* A service we serve on an id: its own socket and server. */
@@ -40,7 +38,7 @@ struct gp__grpc_broker {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a ConnInfo arrived, or closing */
     uint32_t next_id;
-    info *infos;
+    gp__idtable infos; /* id -> info */
     served *servers;
     int closing;
 };
@@ -158,26 +156,13 @@ static void info_free(info *i)
     free(i);
 }
 
-/* Under mu: removes and returns the ConnInfo for id, dropping expired ones. */
-static info *take_locked(gp__grpc_broker *b, uint32_t id)
+static void info_drop(void *ctx, uint32_t id, void *val, bool expired)
 {
-    long long now = gp__grpc_now_ms();
-    info *found = NULL;
-    for (info **p = &b->infos; *p;) {
-        if ((*p)->expires_ms <= now) {
-            info *old = *p;
-            *p = old->next;
-            LOGF(b, GP_LOG_DEBUG, "broker: ConnInfo for id %u not dialed within %d ms; dropped",
-                 (unsigned)old->id, GP_BROKER_WAIT_MS);
-            info_free(old);
-        } else if ((*p)->id == id && !found) {
-            found = *p;
-            *p = found->next;
-        } else {
-            p = &(*p)->next;
-        }
-    }
-    return found;
+    gp__grpc_broker *b = ctx;
+    if (expired)
+        LOGF(b, GP_LOG_DEBUG, "broker: ConnInfo for id %u not dialed within %d ms; dropped",
+             (unsigned)id, GP_BROKER_WAIT_MS);
+    info_free(val);
 }
 
 void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
@@ -198,12 +183,11 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
         gp_msg_release(plugin_ConnInfo_fields, &ci);
         return;
     }
+    uint32_t id = ci.service_id;
     info *i = calloc(1, sizeof *i);
     if (i) {
-        i->id = ci.service_id;
         i->network = strdup(net);
         i->address = strdup(addr);
-        i->expires_ms = gp__grpc_now_ms() + GP_BROKER_WAIT_MS;
     }
     gp_msg_release(plugin_ConnInfo_fields, &ci);
     if (!i || !i->network || !i->address) {
@@ -212,16 +196,17 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
         LOGF(b, GP_LOG_WARN, "%s", "broker: out of memory for a ConnInfo");
         return;
     }
-    LOGF(b, GP_LOG_DEBUG, "broker: peer serves id %u at %s %s", (unsigned)i->id, i->network,
+    LOGF(b, GP_LOG_DEBUG, "broker: peer serves id %u at %s %s", (unsigned)id, i->network,
          i->address);
     pthread_mutex_lock(&b->mu);
-    info *old = take_locked(b, i->id); /* a newer announcement replaces it */
-    if (old)
-        info_free(old);
-    i->next = b->infos;
-    b->infos = i;
+    /* A newer announcement replaces an older one for the same id. */
+    gp_err rc = gp__idtable_put(&b->infos, id, i, true);
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    if (rc) {
+        info_free(i);
+        LOGF(b, GP_LOG_WARN, "%s", "broker: out of memory for a ConnInfo");
+    }
 }
 
 /* ---- the gp_broker vtable ------------------------------------------------ */
@@ -357,27 +342,8 @@ static gp_err gb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
     gp__grpc_broker *b = (gp__grpc_broker *)gb;
     if (b->o.want_recv)
         b->o.want_recv(b->o.send_ctx, 1);
-    long long until = gp__grpc_now_ms() + GP_BROKER_WAIT_MS;
     pthread_mutex_lock(&b->mu);
-    info *i = NULL;
-    for (;;) {
-        i = take_locked(b, id);
-        if (i || b->closing)
-            break;
-        long long now = gp__grpc_now_ms();
-        if (now >= until)
-            break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        long long ms = until - now;
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-    }
+    info *i = gp__idtable_wait(&b->infos, id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
     int closing = b->closing;
     pthread_mutex_unlock(&b->mu);
     if (b->o.want_recv)
@@ -441,6 +407,7 @@ gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
     b->o.logger = NULL;
     pthread_mutex_init(&b->mu, NULL);
     gp__cond_init_monotonic(&b->cv);
+    gp__idtable_init(&b->infos, GP_BROKER_WAIT_MS, info_drop, b);
     *out = b;
     return GP_OK;
 }
@@ -459,18 +426,12 @@ void gp__grpc_broker_free(gp__grpc_broker *b)
     pthread_cond_broadcast(&b->cv);
     served *servers = b->servers;
     b->servers = NULL;
-    info *infos = b->infos;
-    b->infos = NULL;
+    gp__idtable_clear(&b->infos);
     pthread_mutex_unlock(&b->mu);
     while (servers) {
         served *s = servers;
         servers = s->next;
         served_free(s);
-    }
-    while (infos) {
-        info *i = infos;
-        infos = i->next;
-        info_free(i);
     }
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);

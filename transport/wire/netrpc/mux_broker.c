@@ -10,18 +10,11 @@
 
 #include "transport/core/broker.h"
 #include "transport/core/conn.h"
+#include "transport/core/idtable.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 #include "transport/wire/netrpc/service.h"
 
 #define DEFAULT_WORKERS 8
-
-/* An id offered by accept_and_serve, waiting for the peer's stream. */
-typedef struct reg {
-    uint32_t id;
-    const gp_service *svc;
-    struct timespec deadline;
-    struct reg *next;
-} reg;
 
 /* A stream the peer opened: matched, acked and served on its own thread. */
 typedef struct bstream {
@@ -44,7 +37,7 @@ struct gp__mux_broker {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a registration arrived, or closing */
     uint32_t next_id;
-    reg *regs;
+    gp__idtable regs; /* id offered by accept_and_serve -> its gp_service */
     bstream *streams;
     int closing;
 };
@@ -64,24 +57,6 @@ typedef struct bstub {
             gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__);                 \
     } while (0)
 
-static void deadline_in(struct timespec *t, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (t->tv_nsec >= 1000000000) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000;
-    }
-}
-
-static int passed(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 static void put_le32(uint8_t b[4], uint32_t v)
 {
     b[0] = (uint8_t)v;
@@ -95,26 +70,13 @@ static uint32_t get_le32(const uint8_t b[4])
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* Under mu: removes and returns the registration for id; drops expired
- * ones on the way (their dialer never came). */
-static reg *claim_locked(gp__mux_broker *b, uint32_t id)
+static void reg_drop(void *ctx, uint32_t id, void *svc, bool expired)
 {
-    reg *found = NULL;
-    for (reg **r = &b->regs; *r;) {
-        if (passed(&(*r)->deadline)) {
-            reg *old = *r;
-            *r = old->next;
-            LOGF(b, GP_LOG_DEBUG, "broker: nobody dialed id %u within %d ms; dropped",
-                 (unsigned)old->id, GP_BROKER_WAIT_MS);
-            free(old);
-        } else if ((*r)->id == id && !found) {
-            found = *r;
-            *r = found->next;
-        } else {
-            r = &(*r)->next;
-        }
-    }
-    return found;
+    gp__mux_broker *b = ctx;
+    (void)svc; /* the caller's */
+    if (expired)
+        LOGF(b, GP_LOG_DEBUG, "broker: nobody dialed id %u within %d ms; dropped", (unsigned)id,
+             GP_BROKER_WAIT_MS);
 }
 
 static void *stream_main(void *arg)
@@ -133,20 +95,8 @@ static void *stream_main(void *arg)
         }
         s->id = get_le32(idb);
     }
-    struct timespec until;
-    deadline_in(&until, GP_BROKER_WAIT_MS);
     pthread_mutex_lock(&b->mu);
-    for (;;) {
-        reg *r = claim_locked(b, s->id);
-        if (r) {
-            svc = r->svc;
-            free(r);
-            break;
-        }
-        if (b->closing || passed(&until))
-            break;
-        pthread_cond_timedwait(&b->cv, &b->mu, &until);
-    }
+    svc = gp__idtable_wait(&b->regs, s->id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
     pthread_mutex_unlock(&b->mu);
     if (!svc) {
         LOGF(b, GP_LOG_DEBUG, "broker: stream for id %u, which nobody accepted within %d ms: closed",
@@ -240,31 +190,18 @@ static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
                                   gp_status *st)
 {
     gp__mux_broker *b = (gp__mux_broker *)gb;
-    reg *r = calloc(1, sizeof *r);
-    if (!r)
-        return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
-    r->id = id;
-    r->svc = svc;
-    deadline_in(&r->deadline, GP_BROKER_WAIT_MS);
     pthread_mutex_lock(&b->mu);
     if (b->closing) {
         pthread_mutex_unlock(&b->mu);
-        free(r);
         return gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed");
     }
-    reg *dup = claim_locked(b, id);
-    if (dup) { /* put it back: the first offer stands */
-        dup->next = b->regs;
-        b->regs = dup;
-        pthread_mutex_unlock(&b->mu);
-        free(r);
-        return gp__status_set(st, GP_ESTATE, 0, "broker: id %u is already being served",
-                              (unsigned)id);
-    }
-    r->next = b->regs;
-    b->regs = r;
+    gp_err rc = gp__idtable_put(&b->regs, id, (void *)svc, false); /* the first offer stands */
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    if (rc == GP_ESTATE)
+        return gp__status_set(st, rc, 0, "broker: id %u is already being served", (unsigned)id);
+    if (rc)
+        return gp__status_set(st, rc, 0, "broker: out of memory");
     return gp__status_set(st, GP_OK, 0, "%s", "");
 }
 
@@ -386,6 +323,7 @@ gp_err gp__mux_broker_new(const gp__mux_broker_opts *o, gp__mux_broker **out)
     b->call_timeout_ms = o->call_timeout_ms;
     pthread_mutex_init(&b->mu, NULL);
     gp__cond_init_monotonic(&b->cv);
+    gp__idtable_init(&b->regs, GP_BROKER_WAIT_MS, reg_drop, b);
     *out = b;
     return GP_OK;
 }
@@ -412,11 +350,7 @@ void gp__mux_broker_free(gp__mux_broker *b)
         gp__mux_stream_free(s->st);
         free(s);
     }
-    while (b->regs) {
-        reg *r = b->regs;
-        b->regs = r->next;
-        free(r);
-    }
+    gp__idtable_clear(&b->regs);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);
