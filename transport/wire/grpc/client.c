@@ -668,24 +668,12 @@ static void conn_close(gp_conn *base)
         free_struct(c);
 }
 
-static const gp_conn_ops grpc_conn_ops = {
-    .name = "grpc",
-    .dispense = conn_dispense,
-    .invoke = conn_invoke,
-    .ping = conn_ping,
-    .stub_free = conn_stub_free,
-    .shutdown = conn_shutdown,
-    .close = conn_close,
-    .broker = conn_broker,
-    .call_open = gp__grpc_call_open,
-};
-
 /* ---- streaming calls (stream.c drives them) ----
  * Listed with the unary calls, so close cancels them, but not counted in
  * flight: close does not wait for a call its owner holds open. Each holds
  * the conn's memory like a stub does (nstubs). */
-grpc_call *gp__grpc_conn_stream_begin(gp_conn *base, const gp_method *m,
-                                      grpc_completion_queue *cq, void **link, gp_status *st)
+static grpc_call *stream_begin(gp_conn *base, const gp_method *m,
+                              grpc_completion_queue *cq, void **link, gp_status *st)
 {
     gconn *c = (gconn *)base;
     active *a = calloc(1, sizeof *a);
@@ -715,7 +703,7 @@ grpc_call *gp__grpc_conn_stream_begin(gp_conn *base, const gp_method *m,
     return a->call;
 }
 
-void gp__grpc_conn_stream_end(gp_conn *base, void *link)
+static void stream_end(gp_conn *base, void *link)
 {
     gconn *c = (gconn *)base;
     active *a = link;
@@ -730,7 +718,7 @@ void gp__grpc_conn_stream_end(gp_conn *base, void *link)
         free_struct(c);
 }
 
-int gp__grpc_conn_is_closed(gp_conn *base)
+static int stream_conn_closed(gp_conn *base)
 {
     gconn *c = (gconn *)base;
     pthread_mutex_lock(&c->mu);
@@ -738,6 +726,30 @@ int gp__grpc_conn_is_closed(gp_conn *base)
     pthread_mutex_unlock(&c->mu);
     return closed;
 }
+
+static const gp__grpc_stream_conn stream_conn = {
+    .begin = stream_begin,
+    .end = stream_end,
+    .is_closed = stream_conn_closed,
+};
+
+static gp_err conn_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st)
+{
+    return gp__grpc_call_open(&stream_conn, s, m, out, st);
+}
+
+static const gp_conn_ops grpc_conn_ops = {
+    .name = "grpc",
+    .dispense = conn_dispense,
+    .invoke = conn_invoke,
+    .ping = conn_ping,
+    .stub_free = conn_stub_free,
+    .shutdown = conn_shutdown,
+    .close = conn_close,
+    .broker = conn_broker,
+    .call_open = conn_call_open,
+};
+
 
 static void conn_abort(gconn *c)
 {

@@ -47,6 +47,7 @@ struct gstream {
     const char *error_string;
     /* client */
     gp_conn *conn;             /* its memory outlives the call (client.c) */
+    const gp__grpc_stream_conn *conn_ops;
     void *link;
     grpc_completion_queue *cq;
     /* server */
@@ -157,7 +158,7 @@ static gp_err status_err(gstream *g, gp_status *st)
         if (atomic_load(&g->cancelled))
             return gp__status_set(st, GP_ECLOSED, g->status, "%s: the call was cancelled",
                                   path_of(g));
-        if (gp__grpc_conn_is_closed(g->conn))
+        if (g->conn_ops->is_closed(g->conn))
             return gp__status_set(st, GP_ECLOSED, g->status, "%s: the connection was closed",
                                   path_of(g));
         return gp__status_set(st, GP_ECLOSED, g->status, "%s: cancelled (%s)", path_of(g),
@@ -294,7 +295,7 @@ static void c_free(gp_call *base)
         any_cancel(base);
         fetch_status(g); /* completes at once after the cancel */
     }
-    gp__grpc_conn_stream_end(g->conn, g->link);
+    g->conn_ops->end(g->conn, g->link);
     grpc_call_unref(g->call);
     drop_cq(g->cq);
     destroy(g);
@@ -325,7 +326,8 @@ static gstream *gstream_new(const gp_method *m, const gp_call_ops *ops)
     return g;
 }
 
-gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st)
+gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_method *m,
+                          gp_call **out, gp_status *st)
 {
     if (!m->grpc_path || m->grpc_path[0] != '/' || !m->req_pb || !m->resp_pb)
         return gp__status_set(st, GP_EINVAL, 0,
@@ -336,8 +338,9 @@ gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_stat
     if (!g)
         return gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
     g->conn = s->conn;
+    g->conn_ops = ops;
     g->cq = grpc_completion_queue_create_for_pluck(NULL);
-    g->call = gp__grpc_conn_stream_begin(s->conn, m, g->cq, &g->link, st);
+    g->call = ops->begin(s->conn, m, g->cq, &g->link, st);
     if (!g->call) {
         gp_err e = st ? st->err : GP_ECLOSED;
         drop_cq(g->cq);

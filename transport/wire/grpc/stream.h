@@ -22,20 +22,26 @@ typedef struct gp__grpc_tag {
     void (*fn)(struct gp__grpc_tag *t, int ok);
 } gp__grpc_tag;
 
-/* ---- client (client.c provides these two) ---- */
+/* ---- client (client.c calls these) ---- */
 
-/* A new call of m on the conn's channel, bound to `cq`, with no deadline,
- * listed for cancelling at close; *link is its entry for
- * gp__grpc_conn_stream_end. NULL with st set (GP_ECLOSED, GP_ENOMEM). */
-grpc_call *gp__grpc_conn_stream_begin(gp_conn *c, const gp_method *m, grpc_completion_queue *cq,
-                                      void **link, gp_status *st);
-/* Unlist the call (before grpc_call_unref); may free a closed conn. */
-void gp__grpc_conn_stream_end(gp_conn *c, void *link);
-/* Whether the conn was closed (a cancelled call then says GP_ECLOSED). */
-int gp__grpc_conn_is_closed(gp_conn *c);
+/* What a client stream needs from its conn; client.c lends it, so this
+ * file never names the conn's code. */
+typedef struct gp__grpc_stream_conn {
+    /* A new call of m on the conn's channel, bound to `cq`, with no
+     * deadline, listed for cancelling at close; *link is its entry for
+     * end. NULL with st set (GP_ECLOSED, GP_ENOMEM). */
+    grpc_call *(*begin)(gp_conn *c, const gp_method *m, grpc_completion_queue *cq, void **link,
+                        gp_status *st);
+    /* Unlist the call (before grpc_call_unref); may free a closed conn. */
+    void (*end)(gp_conn *c, void *link);
+    /* Whether the conn was closed (a cancelled call then says GP_ECLOSED). */
+    int (*is_closed)(gp_conn *c);
+} gp__grpc_stream_conn;
 
-/* gp_conn_ops.call_open of the grpc conn. */
-gp_err gp__grpc_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
+/* Open a streaming call of m on the conn behind stub s (the body of the
+ * conn's gp_conn_ops.call_open). ops is static, borrowed for the call's life. */
+gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_method *m,
+                          gp_call **out, gp_status *st);
 
 /* ---- server (server.c calls these) ---- */
 

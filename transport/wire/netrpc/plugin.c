@@ -2,6 +2,7 @@
  * server session on each, serve Control and Dispenser on stream 1 and the
  * dispensed `Plugin` services on MuxBroker streams. See netrpc.h and spec
  * §2.2-§2.5. */
+#include "transport/base/clock.h"
 #include "transport/base/sync.h"
 #include "transport/wire/netrpc/netrpc.h"
 
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "transport/core/broker.h"
+#include "transport/core/idtable.h"
 #include "transport/msg/msg.h"
 #include "transport/net/net.h"
 #include "transport/wire/netrpc/gob/gob_pb.h"
@@ -32,19 +34,10 @@
 /* go-plugin's MuxBroker waits: for the host's stream after Dispense, and
  * for the 4-byte id on a stream the host opened. */
 #define BROKER_WAIT_MS 5000
-#define DEFAULT_WORKERS 8
 /* How long a stopping server lets hosts close their sessions themselves. */
 #define CLOSE_GRACE_MS 500
 
 typedef struct sconn sconn;
-
-/* A broker id handed out by Dispense, waiting for the host's stream. */
-typedef struct reservation {
-    uint32_t id;
-    const gp_service *svc;
-    struct timespec deadline;
-    struct reservation *next;
-} reservation;
 
 /* A dispensed plugin: net/rpc service `Plugin` on a broker stream. */
 typedef struct pstream {
@@ -66,7 +59,7 @@ struct sconn {
     pthread_mutex_t mu; /* ids, reservations, streams */
     uint32_t next_id;
     gp__mux_broker *mb; /* ids, and streams for ids that are not Dispense's */
-    reservation *res;
+    gp__idtable res; /* id handed out by Dispense -> its gp_service, until the host's stream */
     pstream *streams;
     int closing;
     sconn *next;
@@ -94,147 +87,23 @@ static void logf_(gp__netrpc_server *s, gp_log_level lv, const char *fmt, const 
         gp_logf(&s->log, lv, "netrpc", NULL, 0, fmt, arg);
 }
 
-static void deadline_in(struct timespec *t, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (t->tv_nsec >= 1000000000) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000;
-    }
-}
-
-static int passed(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
-/* ---- the Plugin service on a dispensed stream ---------------------------- */
-
-typedef struct held_reply {
-    const pb_msgdesc_t *desc;
-    void *msg;
-} held_reply;
-
-static void release_reply(gp_rpc_reply *r)
-{
-    held_reply *h = r->owner;
-    gp__gob_pb_tree_free(&r->value);
-    if (h) {
-        gp_msg_release(h->desc, h->msg);
-        free(h->msg);
-        free(h);
-    }
-}
-
-static const gp_service_method *find_method(const gp_service *svc, const char *name)
-{
-    for (size_t i = 0; i < svc->nmethods; i++) {
-        const gp_method *m = svc->methods[i].method;
-        if (m && m->netrpc_name && m->req_gob && m->resp_gob && strcmp(m->netrpc_name, name) == 0)
-            return &svc->methods[i];
-    }
-    return NULL;
-}
-
-static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
-                          char *errmsg, size_t errlen)
-{
-    pstream *p = ctx;
-    const gp_service_method *sm = find_method(p->svc, method);
-    if (!sm) {
-        /* Go's texts: the service is always "Plugin" on this stream. */
-        if (strncmp(method, "Plugin.", 7) != 0)
-            snprintf(errmsg, errlen, "rpc: can't find service %s", method);
-        else
-            snprintf(errmsg, errlen, "rpc: can't find method %s", method);
-        return GP_ENOTFOUND;
-    }
-    const gp_method *m = sm->method;
-    size_t qsize = gp__msg_struct_size(m->req_pb), rsize = gp__msg_struct_size(m->resp_pb);
-    void *req = qsize ? calloc(1, qsize) : NULL;
-    held_reply *h = calloc(1, sizeof *h);
-    void *resp = rsize ? calloc(1, rsize) : NULL;
-    if (!req || !resp || !h) {
-        free(req);
-        free(resp);
-        free(h);
-        snprintf(errmsg, errlen, "plugin: out of memory for %s", method);
-        return GP_ENOMEM;
-    }
-    char err[GP_STATUS_MSG_MAX];
-    gp_err rc = gp__gob_pb_from_tree(args, m->req_gob, m->req_pb, req, err, sizeof err);
-    if (rc) {
-        free(req);
-        free(resp);
-        free(h);
-        snprintf(errmsg, errlen, "%s", err);
-        return rc;
-    }
-    gp_status st;
-    memset(&st, 0, sizeof st);
-    gp_broker *prev = gp__broker_enter(p->broker);
-    rc = sm->handler(p->svc->impl, req, resp, &st);
-    gp__broker_leave(prev);
-    gp_msg_release(m->req_pb, req);
-    free(req);
-    h->desc = m->resp_pb;
-    h->msg = resp;
-    reply->owner = h;
-    reply->release = release_reply;
-    if (rc) {
-        snprintf(errmsg, errlen, "%s", st.msg[0] ? st.msg : gp_strerror(rc));
-        return rc;
-    }
-    rc = gp__gob_pb_to_tree(m->resp_gob, m->resp_pb, resp, &reply->value, err, sizeof err);
-    if (rc)
-        snprintf(errmsg, errlen, "plugin: encoding the reply of %s: %s", method, err);
-    return rc;
-}
-
 static void *pstream_main(void *arg)
 {
     pstream *p = arg;
     gp__netrpc_server *s = p->c->srv;
-    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = p,
-                           .workers = s->o.workers > 0 ? s->o.workers : DEFAULT_WORKERS};
     char err[GP_STATUS_MSG_MAX] = "";
-    gp_err rc = gp__rpc_serve_ex(gp__rpc_io_mux(p->st), &o, err, sizeof err);
+    gp_err rc = gp__netrpc_serve_service(p->st, p->svc, p->broker, s->o.workers, err,
+                                         sizeof err);
     if (rc && !gp__mux_session_is_closed(p->c->sess))
         logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
     return NULL;
 }
 
-gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
-                                int workers, char *err, size_t errlen)
-{
-    pstream p = {.svc = svc, .broker = broker, .st = st};
-    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
-                           .workers = workers > 0 ? workers : DEFAULT_WORKERS};
-    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
-}
-
 /* ---- the MuxBroker: streams the host opens after stdout/stderr ----------- */
 
-static reservation *claim(sconn *c, uint32_t id)
+static void res_drop(void *ctx, uint32_t id, void *svc, bool expired)
 {
-    reservation *found = NULL;
-    for (reservation **r = &c->res; *r;) {
-        if ((*r)->id == id && !found) {
-            found = *r;
-            *r = found->next;
-        } else if (passed(&(*r)->deadline)) {
-            reservation *old = *r; /* nobody came within 5 s */
-            *r = old->next;
-            free(old);
-        } else {
-            r = &(*r)->next;
-        }
-    }
-    return found;
+    (void)ctx, (void)id, (void)svc, (void)expired; /* nobody came: nothing to free */
 }
 
 static void broker_stream(sconn *c, gp_mux_stream *st)
@@ -249,29 +118,27 @@ static void broker_stream(sconn *c, gp_mux_stream *st)
     }
     uint32_t id = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     pthread_mutex_lock(&c->mu);
-    reservation *r = claim(c, id);
+    const gp_service *svc = gp__idtable_take(&c->res, id);
     pthread_mutex_unlock(&c->mu);
-    if (!r && c->mb) { /* not a Dispense: maybe gp_broker_accept_and_serve's */
+    if (!svc && c->mb) { /* not a Dispense: maybe gp_broker_accept_and_serve's */
         gp__mux_broker_take(c->mb, st, 1, id);
         return;
     }
-    pstream *p = r ? calloc(1, sizeof *p) : NULL;
+    pstream *p = svc ? calloc(1, sizeof *p) : NULL;
     if (!p || gp__mux_stream_write(st, b, 4, BROKER_WAIT_MS) != GP_OK) {
         char m[64];
         snprintf(m, sizeof m, "%u", id);
-        logf_(c->srv, GP_LOG_DEBUG, r ? "broker stream for id %s failed" :
-                                        "broker stream for id %s, which nobody is waiting for: closed", m);
+        logf_(c->srv, GP_LOG_DEBUG, svc ? "broker stream for id %s failed" :
+                                          "broker stream for id %s, which nobody is waiting for: closed", m);
         free(p);
-        free(r);
         gp__mux_stream_reset(st);
         gp__mux_stream_free(st);
         return;
     }
     p->c = c;
-    p->svc = r->svc;
+    p->svc = svc;
     p->broker = gp__mux_broker_base(c->mb);
     p->st = st;
-    free(r);
     pthread_mutex_lock(&c->mu);
     if (c->closing || pthread_create(&p->thread, NULL, pstream_main, p) != 0) {
         pthread_mutex_unlock(&c->mu);
@@ -326,21 +193,16 @@ static gp_err control_call(void *ctx, const char *method, gp_gob_value *args, gp
             snprintf(errmsg, errlen, "unknown plugin type: %s", name);
             return GP_ENOTFOUND;
         }
-        reservation *r = calloc(1, sizeof *r);
-        if (!r) {
+        pthread_mutex_lock(&c->mu);
+        uint32_t id = c->mb ? gp__mux_broker_next_id(c->mb) : ++c->next_id;
+        gp_err rc = gp__idtable_put(&c->res, id, (void *)svc, false);
+        pthread_mutex_unlock(&c->mu);
+        if (rc) {
             snprintf(errmsg, errlen, "out of memory");
             return GP_ENOMEM;
         }
-        pthread_mutex_lock(&c->mu);
-        claim(c, 0); /* drops reservations nobody came for (ids start at 1) */
-        r->id = c->mb ? gp__mux_broker_next_id(c->mb) : ++c->next_id;
-        r->svc = svc;
-        deadline_in(&r->deadline, BROKER_WAIT_MS);
-        r->next = c->res;
-        c->res = r;
-        pthread_mutex_unlock(&c->mu);
         reply->value.type = &gp_gob_uint_type;
-        reply->value.u.u = r->id;
+        reply->value.u.u = id;
         return GP_OK;
     }
     if (strncmp(method, "Control.", 8) == 0 || strncmp(method, "Dispenser.", 10) == 0)
@@ -454,11 +316,7 @@ static void *conn_main(void *arg)
         gp__mux_stream_free(p->st);
         free(p);
     }
-    while (c->res) {
-        reservation *r = c->res;
-        c->res = r->next;
-        free(r);
-    }
+    gp__idtable_clear(&c->res);
     gp__mux_broker_free(c->mb);
     c->mb = NULL;
     gp__mux_stream_free(ctl);
@@ -512,6 +370,7 @@ static void start_conn(gp__netrpc_server *s, int fd)
     c->srv = s;
     c->fd = -1;
     pthread_mutex_init(&c->mu, NULL);
+    gp__idtable_init(&c->res, BROKER_WAIT_MS, res_drop, c);
     if (s->tls_cert) {
         c->fd = fd; /* the handshake runs on the connection's thread */
     } else if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &c->sess) != GP_OK) {
@@ -693,8 +552,7 @@ void gp__netrpc_server_free(gp__netrpc_server *s)
         close(s->lfd);
     /* After Quit the host closes its session at once; wait a little for
      * that before cutting the remaining ones. */
-    struct timespec dl;
-    deadline_in(&dl, CLOSE_GRACE_MS);
+    struct timespec dl = gp__deadline_in(CLOSE_GRACE_MS);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         int live = 0;

@@ -1,10 +1,18 @@
-/* A gp_method call over a net/rpc client; see service.h. */
+/* One gp_service over net/rpc, both ends: calling a gp_method through a
+ * net/rpc client, and serving a gp_service as "Plugin"; see service.h. */
 #include "transport/wire/netrpc/service.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "transport/core/broker.h"
 #include "transport/core/conn.h"
+#include "transport/msg/msg.h"
 #include "transport/wire/netrpc/gob/gob_pb.h"
+
+/* Handler threads per served stream unless the server says otherwise. */
+#define DEFAULT_WORKERS 8
 
 gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const void *req,
                          void *resp, int timeout_ms, gp_status *st)
@@ -33,4 +41,101 @@ gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const vo
     if (rc)
         return gp__status_set(st, rc, 0, "%s reply: %s", name, err);
     return GP_OK;
+}
+
+/* ---- serving: the Plugin service on a stream ------------------------------ */
+
+typedef struct held_reply {
+    const pb_msgdesc_t *desc;
+    void *msg;
+} held_reply;
+
+static void release_reply(gp_rpc_reply *r)
+{
+    held_reply *h = r->owner;
+    gp__gob_pb_tree_free(&r->value);
+    if (h) {
+        gp_msg_release(h->desc, h->msg);
+        free(h->msg);
+        free(h);
+    }
+}
+
+static const gp_service_method *find_method(const gp_service *svc, const char *name)
+{
+    for (size_t i = 0; i < svc->nmethods; i++) {
+        const gp_method *m = svc->methods[i].method;
+        if (m && m->netrpc_name && m->req_gob && m->resp_gob && strcmp(m->netrpc_name, name) == 0)
+            return &svc->methods[i];
+    }
+    return NULL;
+}
+
+typedef struct served {
+    const gp_service *svc;
+    gp_broker *broker; /* gp_serve_broker() in handlers */
+} served;
+
+static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+                          char *errmsg, size_t errlen)
+{
+    served *p = ctx;
+    const gp_service_method *sm = find_method(p->svc, method);
+    if (!sm) {
+        /* Go's texts: the service is always "Plugin" on this stream. */
+        if (strncmp(method, "Plugin.", 7) != 0)
+            snprintf(errmsg, errlen, "rpc: can't find service %s", method);
+        else
+            snprintf(errmsg, errlen, "rpc: can't find method %s", method);
+        return GP_ENOTFOUND;
+    }
+    const gp_method *m = sm->method;
+    size_t qsize = gp__msg_struct_size(m->req_pb), rsize = gp__msg_struct_size(m->resp_pb);
+    void *req = qsize ? calloc(1, qsize) : NULL;
+    held_reply *h = calloc(1, sizeof *h);
+    void *resp = rsize ? calloc(1, rsize) : NULL;
+    if (!req || !resp || !h) {
+        free(req);
+        free(resp);
+        free(h);
+        snprintf(errmsg, errlen, "plugin: out of memory for %s", method);
+        return GP_ENOMEM;
+    }
+    char err[GP_STATUS_MSG_MAX];
+    gp_err rc = gp__gob_pb_from_tree(args, m->req_gob, m->req_pb, req, err, sizeof err);
+    if (rc) {
+        free(req);
+        free(resp);
+        free(h);
+        snprintf(errmsg, errlen, "%s", err);
+        return rc;
+    }
+    gp_status st;
+    memset(&st, 0, sizeof st);
+    gp_broker *prev = gp__broker_enter(p->broker);
+    rc = sm->handler(p->svc->impl, req, resp, &st);
+    gp__broker_leave(prev);
+    gp_msg_release(m->req_pb, req);
+    free(req);
+    h->desc = m->resp_pb;
+    h->msg = resp;
+    reply->owner = h;
+    reply->release = release_reply;
+    if (rc) {
+        snprintf(errmsg, errlen, "%s", st.msg[0] ? st.msg : gp_strerror(rc));
+        return rc;
+    }
+    rc = gp__gob_pb_to_tree(m->resp_gob, m->resp_pb, resp, &reply->value, err, sizeof err);
+    if (rc)
+        snprintf(errmsg, errlen, "plugin: encoding the reply of %s: %s", method, err);
+    return rc;
+}
+
+gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
+                                int workers, char *err, size_t errlen)
+{
+    served p = {.svc = svc, .broker = broker};
+    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
+                           .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
 }

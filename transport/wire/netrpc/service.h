@@ -17,7 +17,8 @@ gp_err gp__netrpc_invoke(gp_rpc_client *rpc, const gp_method *m, const void *req
                          int timeout_ms, gp_status *st);
 
 /* Serves `svc` as net/rpc service "Plugin" on `st` until EOF or an error
- * (words in err); handlers see gp_serve_broker() == broker. (plugin.c) */
+ * (words in err); handlers see gp_serve_broker() == broker. workers <= 0:
+ * 8 handler threads. */
 gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
                                 int workers, char *err, size_t errlen);
 
