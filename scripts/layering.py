@@ -263,9 +263,11 @@ def _top_level(text):
     return out
 
 
-def _function_name(head):
+def _function_name(head, with_static=False):
     head = head.strip()
-    if re.match(r"(typedef|static)\b", head) or "(" not in head:
+    if re.match(r"typedef\b", head) or "(" not in head:
+        return None
+    if not with_static and re.match(r"static\b", head):
         return None
     before = head[: head.index("(")]
     if "=" in before:
@@ -283,10 +285,10 @@ def declared(text):
     return names
 
 
-def defined(text):
+def defined(text, with_static=False):
     names = set()
     for head, has_body in _top_level(text):
-        name = _function_name(head)
+        name = _function_name(head, with_static)
         if name and has_body:
             names.add(name)
     return names
@@ -423,7 +425,7 @@ def file_graph(files, texts):
                 edges.setdefault(node_of(inc), []).append("%s:%d includes %s" % (rel, line, inc))
         if not rel.endswith(".c"):
             continue  # a header's prototypes are not uses
-        mine = defined(texts[rel])
+        mine = defined(texts[rel], with_static=True)  # its own statics shadow
         used = {}
         for name in set(_IDENT_RE.findall(_clean(texts[rel]))) - mine:
             for dst in definers.get(name, ()):

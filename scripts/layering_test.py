@@ -209,6 +209,10 @@ def main():
         "transport/net/d.c": '#include "transport/net/net.h"\nint gp__d(void) { return gp__c(); }\n',
     }, 1, ["error: file cycle among transport/net/c, transport/net/d",
            "transport/net/c.c uses gp__d (defined in transport/net/d.c)"])
+    case("a file's own static of the same name is no use", {
+        "transport/net/dial.c": "static int gp__client_start(void) { return 1; }\n"
+                                "int gp__dial2(void) { return gp__client_start(); }\n",
+    }, 0, ["layering: ok"], ["error:"])
     case("an allowed cycle that grows fails", {
         "transport/wire/grpc/grpc.h": "int gp__grpc_extra(void);\n",
         "transport/wire/grpc/extra.c": '#include "transport/wire/grpc/grpc.h"\nint gp__grpc_extra(void) { return gp__grpc_dial(); }\n',
