@@ -232,6 +232,8 @@ def _clean(text):
         if i < 0:
             return text
         j = text.find("(", i)
+        if j < 0:
+            return text[:i] + text[i + len("__attribute__"):]
         depth, k = 0, j
         while k < len(text):
             depth += {"(": 1, ")": -1}.get(text[k], 0)
