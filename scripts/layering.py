@@ -82,32 +82,21 @@ LAYERS = {
 _EXACT_FOLDER = {"wire"}
 
 # Includes that break the rules today, as (including file, included file).
-ALLOWED_INCLUDES = {
-    # The host still calls the gRPC wire by name: gp__grpc_conn_from_fd in
-    # client.c, gp__grpc_conn_dial_tls with gp__grpc_tls and
-    # gp__grpc_client_opts in client_tls.c/.h. Being moved behind core/wire.h
-    # (issue 10); a new host file including a wire fails.
-    ("transport/host/client.c", "transport/wire/grpc/grpc.h"),
-    ("transport/host/client_tls.h", "transport/wire/grpc/grpc.h"),
-}
+ALLOWED_INCLUDES = set()
 
 # File cycles that exist today (sets of nodes, see 2. above). A cycle passes
 # when all its nodes are inside one entry, so shrinking it passes and growing
 # it fails.
 ALLOWED_FILE_CYCLES = [
-    # The gRPC wire's parts use each other: client.c and server.c run brokers
-    # (broker.h) and streams (stream.h); broker.c makes client conns on
-    # brokered fds (gp__grpc_conn_from_fd) and servers for the ids it serves;
-    # stream.c counts its streams on the client conn (gp__grpc_conn_stream_*).
+    # The gRPC broker and the conns and servers it makes: client.c and
+    # server.c run a broker (broker.h) on every connection; broker.c makes
+    # client conns on brokered fds (gp__grpc_conn_from_fd) and servers for
+    # the ids it serves. (Streams borrow their conn through a table now.)
     {
         "transport/wire/grpc/broker",
         "transport/wire/grpc/client",
         "transport/wire/grpc/server",
-        "transport/wire/grpc/stream",
     },
-    # MuxBroker serves brokered streams with gp__netrpc_serve_service, which
-    # service.h declares but plugin.c defines; plugin.c runs the MuxBroker.
-    {"transport/wire/netrpc/mux_broker", "transport/wire/netrpc/plugin"},
     # The host's files share client_internal.h and call each other:
     # client.c -> client_detach.c (release, verify_pid) -> client.c
     # (gp__client_fail); client_registry.c kills clients (gp_client_kill) that
@@ -126,16 +115,7 @@ ALLOWED_FILE_CYCLES = [
 
 # Package cycles that exist today (sets of packages), same rule as above.
 # Only tests close them today.
-ALLOWED_PACKAGE_CYCLES = [
-    # client_test, client_grpc_test, client_tls_test, client_detach_test and
-    # supervisor_test in transport/host link //transport:goplugin, which is
-    # made of //transport/host.
-    {"transport", "transport/host"},
-    # msg_test and msg_fuzz in transport/msg decode the test and plugin-service
-    # messages (//transport/testing/proto:kv_pb, //transport/wire/grpc/proto),
-    # whose generated code links //transport/msg.
-    {"transport/msg", "transport/testing/proto", "transport/wire/grpc/proto"},
-]
+ALLOWED_PACKAGE_CYCLES = []
 
 # Deps the project's macros add that a BUILD file does not spell out.
 MACRO_DEPS = {
