@@ -28,7 +28,7 @@ typedef struct gp_conn_ops {
 } gp_conn_ops;
 
 /* A streaming call; each wire (and side) implements the ops and embeds
- * struct gp_call first. transport/call.c dispatches the public calls. */
+ * struct gp_call first. core/call.c dispatches the public calls. */
 typedef struct gp_call_ops {
     gp_err (*send)(gp_call *c, const void *msg, gp_status *st);
     gp_err (*close_send)(gp_call *c, gp_status *st);

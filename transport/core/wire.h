@@ -60,13 +60,13 @@ typedef struct gp__wire {
     void (*server_free)(void *s);
     /* Before any listen: serve mutual TLS with these PEM texts (borrowed;
      * clients must present a certificate chaining to root_pem). NULL when
-     * the wire has no TLS yet (transport/serve_tls.c says so). */
+     * the wire has no TLS yet (plugin/serve_tls.c says so). */
     gp_err (*server_use_tls)(void *s, const char *root_pem, const char *cert_pem,
                              const char *key_pem, char *err, size_t errlen);
 } gp__wire;
 
-extern const gp__wire gp__wire_grpc;   /* wire_grpc.c */
-extern const gp__wire gp__wire_netrpc; /* wire_netrpc.c */
+extern const gp__wire gp__wire_grpc;   /* wire/grpc/wire.c */
+extern const gp__wire gp__wire_netrpc; /* wire/netrpc/wire.c */
 
 /* The wire for `p` linked into this binary, or NULL. */
 const gp__wire *gp__wire_find(gp_protocol p);
