@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/base/clock.h"
 #include "transport/host/client_internal.h"
 #include "transport/core/conn.h"
 #include "transport/process/pidstat.h"
@@ -83,17 +84,11 @@ bool gp__client_release(gp_client *c)
     return true;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* A reattached plugin is not our child: no status, only "gone". */
 static bool wait_reattached(gp_client *c, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : gp__now_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&c->mu);
         int pidfd = c->ra_pidfd;
@@ -102,7 +97,7 @@ static bool wait_reattached(gp_client *c, int timeout_ms)
         pthread_mutex_unlock(&c->mu);
         if (killed)
             return true;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - gp__now_ms();
         if (left < 0)
             left = 0;
         int step = left > PID_POLL_MS ? PID_POLL_MS : (int)left;
@@ -117,7 +112,7 @@ static bool wait_reattached(gp_client *c, int timeout_ms)
             if (step > 0)
                 poll(NULL, 0, step);
         }
-        if (now_ms() >= deadline)
+        if (gp__now_ms() >= deadline)
             return false;
     }
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/base/clock.h"
 #include "transport/process/spawn.h"
 
 #define DEFAULT_HEALTH_INTERVAL_MS 5000
@@ -55,12 +56,6 @@ typedef struct pinger {
     gp_status st;
 } pinger;
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void wake(gp_supervisor *s)
 {
@@ -140,13 +135,13 @@ static void watch(gp_supervisor *s, gp_client *c, gp_conn *conn, char *reason, p
         pidfd = -1;
     }
     pinger *pg = NULL;
-    int64_t next_ping = now_ms() + s->interval_ms, ping_deadline = 0;
+    int64_t next_ping = gp__now_ms() + s->interval_ms, ping_deadline = 0;
     for (;;) {
         if (stopping(s)) {
             snprintf(reason, REASON_MAX, "stopped");
             break;
         }
-        int64_t now = now_ms();
+        int64_t now = gp__now_ms();
         int64_t until = -1;
         if (pg)
             until = ping_deadline - now;
@@ -171,7 +166,7 @@ static void watch(gp_supervisor *s, gp_client *c, gp_conn *conn, char *reason, p
             snprintf(reason, REASON_MAX, "%s", why);
             break;
         }
-        now = now_ms();
+        now = gp__now_ms();
         if (pg && atomic_load(&pg->done)) {
             gp_err rc = pg->rc;
             char msg[sizeof pg->st.msg];
@@ -207,11 +202,11 @@ static void watch(gp_supervisor *s, gp_client *c, gp_conn *conn, char *reason, p
 /* Sleep delay_ms unless stop is asked; false if it was. */
 static bool backoff_wait(gp_supervisor *s, int64_t delay_ms)
 {
-    int64_t deadline = now_ms() + delay_ms;
+    int64_t deadline = gp__now_ms() + delay_ms;
     for (;;) {
         if (stopping(s))
             return false;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - gp__now_ms();
         if (left <= 0)
             return true;
         struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
@@ -241,7 +236,7 @@ static void one_life(gp_supervisor *s, gp_backoff *b)
     s->starting = NULL;
     stop = s->stop;
     pthread_mutex_unlock(&s->mu);
-    gp_backoff_started(b, now_ms());
+    gp_backoff_started(b, gp__now_ms());
     /* A stop that came during the start may have killed c under us (even
      * after the connect succeeded): its conn is not ours to report. */
     if (rc != GP_OK || stop) {
@@ -275,7 +270,7 @@ static void *supervise_main(void *arg)
         one_life(s, &b);
         if (stopping(s))
             break;
-        int64_t delay = gp_backoff_exited(&b, now_ms());
+        int64_t delay = gp_backoff_exited(&b, gp__now_ms());
         emit(s, GP_SUP_RESTARTING, NULL, NULL, NULL, delay);
         if (!backoff_wait(s, delay))
             break;

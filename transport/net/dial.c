@@ -1,5 +1,6 @@
 /* Dialers for the address a plugin prints: non-blocking connect bounded
  * by a deadline, then the socket options go-plugin hosts use. */
+#include "transport/base/clock.h"
 #include "transport/net/net.h"
 
 #include <arpa/inet.h>
@@ -91,19 +92,13 @@ bad:
     return GP_EINVAL;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Milliseconds left before `deadline` for poll(): -1 = no deadline. */
 static int left_ms(long long deadline)
 {
     if (deadline < 0)
         return -1;
-    long long left = deadline - now_ms();
+    long long left = deadline - gp__now_ms();
     return left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
 
@@ -187,7 +182,7 @@ gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, in
         gp__net_errf(err, errlen, "dial %s %s: socket: %s", network, address, strerror(errno));
         return GP_ESYS;
     }
-    long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+    long long deadline = timeout_ms > 0 ? gp__now_ms() + timeout_ms : -1;
     int backlog_full;
     int r = connect_by(s, &t, deadline, &backlog_full);
     if (r != 0) {
