@@ -43,12 +43,24 @@ void gp__conn_set_lost(gp_conn *c, gp__conn_lost_fn fn, void *ctx)
     atomic_store(&c->lost, fn);
 }
 
-static gp_err after_call(gp_conn *c, gp_status *st, gp_err rc)
+/* The hook is read before the call: once a call returns, a concurrent
+ * close may have freed the conn (a stub keeps its conn's memory, a bare
+ * gp_conn_ping does not). */
+typedef struct lost_hook {
+    gp__conn_lost_fn fn;
+    void *ctx;
+} lost_hook;
+
+static lost_hook hook_of(gp_conn *c)
+{
+    return (lost_hook){.fn = atomic_load(&c->lost), .ctx = atomic_load(&c->lost_ctx)};
+}
+
+static gp_err after_call(lost_hook h, gp_status *st, gp_err rc)
 {
     if (rc != GP_ECLOSED && rc != GP_EIO)
         return rc;
-    gp__conn_lost_fn lost = atomic_load(&c->lost);
-    return lost ? lost(atomic_load(&c->lost_ctx), st, rc) : rc;
+    return h.fn ? h.fn(h.ctx, st, rc) : rc;
 }
 
 gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp_status *st)
@@ -60,14 +72,16 @@ gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp
                               "%s is a streaming method: call it with gp_call_open, not "
                               "gp_invoke",
                               m->grpc_path ? m->grpc_path : m->netrpc_name ? m->netrpc_name : "");
-    return after_call(s->conn, st, s->conn->ops->invoke(s, m, req, resp, st));
+    lost_hook h = hook_of(s->conn);
+    return after_call(h, st, s->conn->ops->invoke(s, m, req, resp, st));
 }
 
 gp_err gp_conn_ping(gp_conn *c, gp_status *st)
 {
     if (!c)
         return bad_arg(st, "conn");
-    return after_call(c, st, c->ops->ping(c, st));
+    lost_hook h = hook_of(c);
+    return after_call(h, st, c->ops->ping(c, st));
 }
 
 void gp_stub_free(gp_stub *s)

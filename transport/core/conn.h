@@ -43,10 +43,13 @@ struct gp_call {
     const gp_method *m;
 };
 
-/* A failed call on a conn passes through its `lost` hook, when one is set,
- * which may turn the status into better words and returns the code to give
- * the caller. The host that owns the conn sets it (host/client_exit.c: "the
- * plugin exited (...) during the call"); core knows no clients. */
+/* A failed call on a conn passes through its `lost` hook, when one was set
+ * as the call began, which may turn the status into better words and
+ * returns the code to give the caller. The host that owns the conn sets it
+ * (host/client_exit.c: "the plugin exited (...) during the call"); core
+ * knows no clients. The hook may run after the conn was closed and freed,
+ * and after it was cleared: ctx must stay safe to use (client_exit.c makes
+ * it a key into its own locked table, never dereferenced). */
 typedef gp_err (*gp__conn_lost_fn)(void *ctx, gp_status *st, gp_err rc);
 
 struct gp_conn {
@@ -63,8 +66,8 @@ struct gp_stub {
 gp_err gp__status_set(gp_status *st, gp_err err, int grpc_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Set or clear (fn NULL) c's lost hook. Clearing waits for nothing: the
- * hook's owner must make a running hook harmless (client_exit.c locks). */
+/* Set or clear (fn NULL) c's lost hook. Clearing waits for nothing: see
+ * gp__conn_lost_fn for what a hook must therefore bear. */
 void gp__conn_set_lost(gp_conn *c, gp__conn_lost_fn fn, void *ctx);
 
 /* Shutdown and close through the vtable (used by gp_client). */

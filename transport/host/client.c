@@ -426,7 +426,7 @@ void gp_client_kill(gp_client *c)
     c->state = GP__CLIENT_KILLED;
     pthread_mutex_unlock(&c->mu);
     if (conn) {
-        gp__client_exit_unwatch(c, conn);
+        gp__client_exit_unwatch(conn);
         gp__conn_close(conn);
     }
     pthread_mutex_lock(&c->mu);

@@ -74,7 +74,7 @@ bool gp__client_release(gp_client *c)
     }
     pthread_mutex_unlock(&c->mu);
     if (conn) {
-        gp__client_exit_unwatch(c, conn);
+        gp__client_exit_unwatch(conn);
         gp__conn_close(conn);
     }
     if (proc)

@@ -49,7 +49,6 @@ struct gp_client {
     bool dying;                 /* gp_client_kill has begun */
     gp_err start_err;
     gp__proc *proc;             /* launched plugins */
-    bool exit_watched;          /* conn's lost hook may read proc (client_exit.c) */
     int ra_pidfd;               /* reattached plugins with a pid; else -1 */
     pid_t pid;
     unsigned version;
@@ -85,7 +84,7 @@ bool gp__client_release(gp_client *c);
 /* Exit words for failed calls (client_exit.c): watch a launched plugin's
  * conn after connect; unwatch before the conn is closed or the proc freed. */
 void gp__client_exit_watch(gp_client *c, gp_conn *conn);
-void gp__client_exit_unwatch(gp_client *c, gp_conn *conn);
+void gp__client_exit_unwatch(gp_conn *conn);
 
 /* The managed-client registry (client_registry.c). */
 void gp__client_registry_add(gp_client *c);
