@@ -15,16 +15,20 @@ extern "C" {
 #endif
 
 typedef struct gp_conn gp_conn;   /* opaque; owned by its gp_client */
-typedef struct gp_stub gp_stub;   /* opaque; a dispensed plugin */
+typedef struct gp_stub gp_stub;   /* opaque; a dispensed plugin, the caller's */
 
-/* "grpc" or "netrpc". Static storage. */
+/* Errors: every call returns a gp_err and writes its words into the
+ * caller's `st` (docs/errors.md). Ownership, threads and teardown order:
+ * docs/lifecycle.md. */
+
+/* "grpc" or "netrpc". Static storage. Thread safety: any thread. */
 const char *gp_conn_protocol(const gp_conn *c);
 
 /* Dispense the plugin called `name` (as the plugin registered it). On grpc
  * this does no RPC; on netrpc it calls Dispenser.Dispense. `*out` is owned
  * by the caller: free with gp_stub_free, before the connection goes away.
  * Errors: GP_ENOTFOUND (the plugin has no such name), transport errors.
- * `st` may be NULL. Thread safety: safe. */
+ * `st` may be NULL. Thread safety: any thread, concurrently. */
 gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
                         gp_status *st);
 
@@ -34,14 +38,17 @@ gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
  * gp_msg_release(m->resp_pb, resp). On error `resp` holds nothing to free.
  * Errors: GP_EREMOTE (the plugin's handler failed; st->msg has its text),
  * GP_ENOTFOUND (unknown method), GP_ETIMEDOUT, GP_ECLOSED/GP_EEXITED, ...
- * `st` may be NULL. Thread safety: safe; calls run concurrently. */
+ * `st` may be NULL. Thread safety: any thread; calls on one stub run
+ * concurrently. */
 gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp,
                  gp_status *st);
 
-/* Liveness: Health/Check("plugin") on grpc, Control.Ping on netrpc. */
+/* Liveness: Health/Check("plugin") on grpc, Control.Ping on netrpc.
+ * `st` may be NULL. Thread safety: any thread, concurrently. */
 gp_err gp_conn_ping(gp_conn *c, gp_status *st);
 
-/* Free a stub. NULL is a no-op. */
+/* Free a stub. NULL is a no-op. Thread safety: once no gp_invoke or
+ * gp_call_open on it is running (calls opened from it may live on). */
 void gp_stub_free(gp_stub *s);
 
 /* ---- Streaming calls (server, client and bidi streaming methods) ----

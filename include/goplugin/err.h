@@ -37,7 +37,7 @@ typedef enum gp_err {
 } gp_err;
 
 /* A short fixed description of the code ("timed out"). Never NULL. Static
- * storage. Thread safety: safe. */
+ * storage. Thread safety: any thread. */
 const char *gp_strerror(gp_err err);
 
 /* The longest error message, NUL included; longer words are cut. */
