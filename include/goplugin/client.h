@@ -74,8 +74,8 @@ typedef struct gp_reattach_config {
 } gp_reattach_config;
 
 typedef struct gp_client_config {
-    /* The plugin command: argv[0] is the path; NULL-terminated. Borrowed
-     * until gp_client_start returns. */
+    /* The plugin command: argv[0] is the path; NULL-terminated. Copied by
+     * gp_client_new, as everything in this config (only logger.ctx is kept). */
     const char *const *argv;
     /* Extra "KEY=VALUE" entries for the child, NULL-terminated; they come
      * before the host's environment and go-plugin's variables. */
@@ -123,9 +123,10 @@ typedef struct gp_client_config {
 
 typedef struct gp_client gp_client;   /* opaque */
 
-/* Check `cfg` and make a client; nothing is launched yet. `cfg` strings are
- * copied (argv and env are read again by gp_client_start: keep them until
- * it returns). Caller owns *out: free with gp_client_free.
+/* Check `cfg` and make a client; nothing is launched yet. Everything cfg
+ * points to is copied (tls files are read now), so cfg may go once this
+ * returns; logger.ctx is kept and used until gp_client_free. Caller owns
+ * *out: free with gp_client_free.
  * Errors: GP_EINVAL naming the bad field, GP_ENOMEM; the words are in
  * gp_client_error(NULL) on the calling thread.
  * Thread safety: any thread. */
