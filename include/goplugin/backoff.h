@@ -43,26 +43,32 @@ typedef struct gp_backoff {
 } gp_backoff;
 
 /* cfg NULL: the defaults (cfg is copied). GP_EINVAL if a delay is negative
- * or first_delay_ms > max_delay_ms (b then holds the defaults). */
+ * or first_delay_ms > max_delay_ms (b then holds the defaults).
+ * Thread safety: not concurrently with another call on b. */
 gp_err gp_backoff_init(gp_backoff *b, const gp_backoff_config *cfg, gp_status *st);
 
-/* The process was (re)started at now_ms. */
+/* The process was (re)started at now_ms. Thread safety: not concurrently
+ * with another call on b. */
 void gp_backoff_started(gp_backoff *b, int64_t now_ms);
 
 /* The process exited (or was found unhealthy and killed) at now_ms. If it
  * had been up for healthy_after_ms, the count starts again. Returns the
  * delay in ms before the next start: 0 for the first `immediate` exits in a
- * row, then first_delay_ms doubling up to max_delay_ms. */
+ * row, then first_delay_ms doubling up to max_delay_ms. Thread safety: not
+ * concurrently with another call on b. */
 int64_t gp_backoff_exited(gp_backoff *b, int64_t now_ms);
 
 /* True when the running process has been up for healthy_after_ms by
- * now_ms (a supervisor may report "healthy" then). */
+ * now_ms (a supervisor may report "healthy" then). Thread safety: with
+ * other const calls, not with one that changes b. */
 bool gp_backoff_healthy(const gp_backoff *b, int64_t now_ms);
 
-/* Consecutive quick exits so far (0 after a healthy run). */
+/* Consecutive quick exits so far (0 after a healthy run). Thread safety:
+ * as gp_backoff_healthy. */
 unsigned gp_backoff_failures(const gp_backoff *b);
 
-/* Forget the history (e.g. after a deliberate stop). Keeps cfg. */
+/* Forget the history (e.g. after a deliberate stop). Keeps cfg.
+ * Thread safety: not concurrently with another call on b. */
 void gp_backoff_reset(gp_backoff *b);
 
 #ifdef __cplusplus

@@ -86,24 +86,28 @@ gp_err gp_handoff_new(gp_handoff **out, gp_status *st);
 /* Add one configuration entry (copied). Keys are 1..GP_HANDOFF_MAX_KEY
  * bytes; setting a key twice replaces its value. Errors: GP_EINVAL (empty
  * or oversize key, NULL value), GP_EMSGSIZE (over the total or entry
- * limits), GP_ESTATE (already prepared), GP_ENOMEM. */
+ * limits), GP_ESTATE (already prepared), GP_ENOMEM.
+ * Thread safety: one call at a time per handle. */
 gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value,
                       gp_status *st);
 
 /* The secret: `len` bytes, any values, copied (and zeroed on free).
- * Errors: GP_EMSGSIZE, GP_EINVAL, GP_ESTATE, GP_ENOMEM. */
+ * Errors: GP_EMSGSIZE, GP_EINVAL, GP_ESTATE, GP_ENOMEM.
+ * Thread safety: one call at a time per handle. */
 gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len,
                              gp_status *st);
 
 /* Encode, make both pipes, and say how the child must get them: the data
  * pipe as child fd `first_child_fd` (0 = 3), the status pipe as the next.
  * `*out` points into h (see gp_handoff_spawn).
- * Errors: GP_EINVAL, GP_ESTATE (called twice), GP_ESYS. */
+ * Errors: GP_EINVAL, GP_ESTATE (called twice), GP_ESYS.
+ * Thread safety: one call at a time per handle. */
 gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out,
                           gp_status *st);
 
 /* After the fork (successful or not): close the parent's copies of the
- * child's ends, so a child exit shows as end-of-file. */
+ * child's ends, so a child exit shows as end-of-file. Call it in the
+ * parent. Thread safety: one call at a time per handle. */
 void gp_handoff_started(gp_handoff *h);
 
 /* Write the configuration and the secret within `timeout_ms` (<= 0: 30 s),
@@ -111,21 +115,25 @@ void gp_handoff_started(gp_handoff *h);
  * failure meanwhile ends the wait with its reason.
  * Errors: GP_ETIMEDOUT (the child did not read it all), GP_EEXITED (the
  * child closed the pipe or exited), GP_EREMOTE (it reported failure),
- * GP_EPROTO (garbled status), GP_ESTATE, GP_ESYS, GP_EIO. */
+ * GP_EPROTO (garbled status), GP_ESTATE, GP_ESYS, GP_EIO.
+ * Thread safety: one call at a time per handle. */
 gp_err gp_handoff_send(gp_handoff *h, int timeout_ms, gp_status *st);
 
 /* Wait for the child's status within `timeout_ms` (<= 0: 60 s).
  * GP_OK: ready. GP_EREMOTE: it reported failure (st->msg says so, cut at
  * GP_ERRMSG_MAX; the whole reason is in gp_handoff_reason). GP_EEXITED:
  * "child exited before reporting ready". GP_ETIMEDOUT, GP_EPROTO (garbled
- * status). Once a status has arrived, later calls return the same result. */
+ * status). Once a status has arrived, later calls return the same result.
+ * Thread safety: one call at a time per handle. */
 gp_err gp_handoff_wait_ready(gp_handoff *h, int timeout_ms, gp_status *st);
 
 /* The child's failure reason, "" unless it reported failure. Points into
- * h: valid until gp_handoff_free. */
+ * h: valid until gp_handoff_free. Thread safety: one call at a time per
+ * handle. */
 const char *gp_handoff_reason(const gp_handoff *h);
 
-/* Close every fd, zero the secret and encoded bytes, free. NULL: no-op. */
+/* Close every fd, zero the secret and encoded bytes, free. NULL: no-op.
+ * Thread safety: alone and last on h. */
 void gp_handoff_free(gp_handoff *h);
 
 /* ------------------------------------------------------------------------
@@ -160,10 +168,11 @@ typedef struct gp_handoff_child gp_handoff_child;   /* opaque */
 gp_err gp_handoff_child_open(gp_handoff_child **out, int timeout_ms, gp_status *st);
 
 /* The value for `key`, or NULL. Points into hc: valid until
- * gp_handoff_child_free. */
+ * gp_handoff_child_free. Thread safety: concurrently with the other
+ * getters, not with a call that changes hc. */
 const char *gp_handoff_child_get(const gp_handoff_child *hc, const char *key);
 /* Iterate: entries 0..count-1, in the order the host set them (NULL past
- * the end). Pointers into hc, as gp_handoff_child_get. */
+ * the end). Pointers into hc; threads as gp_handoff_child_get. */
 size_t gp_handoff_child_count(const gp_handoff_child *hc);
 const char *gp_handoff_child_key(const gp_handoff_child *hc, size_t i);
 const char *gp_handoff_child_value(const gp_handoff_child *hc, size_t i);
@@ -171,18 +180,20 @@ const char *gp_handoff_child_value(const gp_handoff_child *hc, size_t i);
 /* Copy the secret into buf (cap bytes) and zero the library's copy; a
  * second call finds nothing (GP_ESTATE). Errors: GP_EMSGSIZE (cap too
  * small; nothing is zeroed), GP_ESTATE. The caller owns buf and zeroes it
- * when done. */
+ * when done. Thread safety: one call at a time per handle. */
 gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap,
                                     size_t *len, gp_status *st);
 
 /* Report ready, or failure with a reason (cut at GP_HANDOFF_MAX_REASON),
  * then close the status fd. Only the first report counts (GP_ESTATE after).
- * Errors: GP_EIO (host gone), GP_ENOTFOUND (no status fd). */
+ * Errors: GP_EIO (host gone), GP_ENOTFOUND (no status fd). `reason` may
+ * be st->msg. Thread safety: one call at a time per handle. */
 gp_err gp_handoff_child_ready(gp_handoff_child *hc, gp_status *st);
 gp_err gp_handoff_child_failed(gp_handoff_child *hc, const char *reason,
                                gp_status *st);
 
-/* Zero and free everything; closes the fds. NULL: no-op. */
+/* Zero and free everything; closes the fds. NULL: no-op.
+ * Thread safety: alone and last on hc. */
 void gp_handoff_child_free(gp_handoff_child *hc);
 
 #ifdef __cplusplus
