@@ -153,7 +153,8 @@ int main(int argc, char **argv)
     gp_status st = {0};
     if (gp_client_new(&cfg, &c) != GP_OK || gp_client_start(c) != GP_OK ||
         gp_client_connect(c, &conn) != GP_OK) {
-        fprintf(stderr, "counter-host: %s\n", c ? gp_client_error(c) : "bad configuration");
+        /* c NULL (gp_client_new failed): this thread's words from it. */
+        fprintf(stderr, "counter-host: %s\n", gp_client_error(c));
         gp_client_free(c);
         return 1;
     }

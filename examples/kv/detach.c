@@ -5,7 +5,7 @@
  * time), and a failed reattach kills nothing. */
 #include "examples/kv/detach.h"
 
-#include <goplugin/supervise.h>
+#include <goplugin/reattach.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -142,8 +142,9 @@ int kv_detach_close(kv_session *s, int rc)
     if (kv_detach.detach_file && s->client) {
         gp_reattach_config ra;
         gp_status st = {0};
-        if (rc == 0 && gp_client_reattach_config(s->client, &ra) != GP_OK) {
-            fprintf(stderr, "kv-host: --detach: %s\n", gp_client_error(s->client));
+        gp_err e = rc == 0 ? gp_client_reattach_config(s->client, &ra) : GP_OK;
+        if (e != GP_OK) {   /* it leaves no words on the client: the code says it */
+            fprintf(stderr, "kv-host: --detach: no reattach config: %s\n", gp_strerror(e));
             rc = 1;
         }
         if (rc == 0 && gp_reattach_file_write(kv_detach.detach_file, &ra, &st) != GP_OK) {

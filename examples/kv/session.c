@@ -26,7 +26,7 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .detached = o->detached,
     };
     if (gp_client_new(&cfg, &s->client) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", s->client ? gp_client_error(s->client) : "out of memory");
+        fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL));   /* no client: this thread's */
         gp_client_free(s->client);
         s->client = NULL;
         return -1;

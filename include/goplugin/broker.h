@@ -35,14 +35,15 @@ typedef struct gp_broker gp_broker; /* opaque; owned by its connection */
  * long for its dialer before it is dropped. */
 #define GP_BROKER_WAIT_MS 5000
 
-/* Host: the broker of a connection. NULL when the wire has none. Valid
- * until the connection closes. */
+/* Host: the broker of a connection (owned by it: never freed by you). NULL
+ * when the wire has none. Valid until the connection closes.
+ * Thread safety: any thread. */
 gp_broker *gp_conn_broker(gp_conn *c);
 
 /* Plugin (and a host serving brokered services): the broker of the
  * connection whose RPC the calling thread is handling right now; NULL
  * outside a gp_handler. Valid until that handler returns (keep the id,
- * not the broker). */
+ * not the broker). Thread safety: per thread (thread-local). */
 gp_broker *gp_serve_broker(void);
 
 /* A fresh id for something this side will serve (1, 2, ...; ids of the
@@ -55,7 +56,8 @@ uint32_t gp_broker_next_id(gp_broker *b);
  * offered (gRPC: listener made and ConnInfo sent). Handlers of svc run on
  * server threads and see gp_serve_broker() as this broker.
  * Errors: GP_EINVAL (NULL args), GP_ESTATE (id already offered),
- * GP_ECLOSED, transport errors. `st` may be NULL. */
+ * GP_ECLOSED, transport errors. `st` may be NULL.
+ * Thread safety: any thread, concurrently (the broker locks). */
 gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *svc,
                                   gp_status *st);
 
@@ -63,7 +65,8 @@ gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *s
  * (owned by the caller; gp_stub_free closes the brokered connection; free
  * it before the parent connection goes away). Call it with gp_invoke.
  * Waits up to GP_BROKER_WAIT_MS for the peer: GP_ETIMEDOUT "timeout waiting
- * for ...", GP_EPROTO on a wrong ack, GP_ECLOSED, GP_ECONNECT. */
+ * for ...", GP_EPROTO on a wrong ack, GP_ECLOSED, GP_ECONNECT.
+ * Thread safety: any thread, concurrently. */
 gp_err gp_broker_dial(gp_broker *b, uint32_t id, gp_stub **out, gp_status *st);
 
 #ifdef __cplusplus

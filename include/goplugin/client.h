@@ -8,13 +8,19 @@
  *                     .magic_cookie_value = "hello"},
  *       .allowed_protocols = GP_PROTO_GRPC,
  *   };
- *   gp_client *c;  gp_conn *conn;  gp_stub *kv;
- *   if (gp_client_new(&cfg, &c) || gp_client_start(c) ||
- *       gp_client_connect(c, &conn) || gp_conn_dispense(conn, "kv", &kv, NULL))
- *       fprintf(stderr, "%s\n", gp_client_error(c));
+ *   gp_client *c;  gp_conn *conn;  gp_stub *kv;  gp_status st;
+ *   if (gp_client_new(&cfg, &c))            // words: gp_client_error(NULL)
+ *       die(gp_client_error(NULL));
+ *   if (gp_client_connect(c, &conn))        // starts it; words on the client
+ *       die(gp_client_error(c));
+ *   if (gp_conn_dispense(conn, "kv", &kv, &st))   // words in st
+ *       die(st.msg);
  *   ...
  *   gp_stub_free(kv);
  *   gp_client_free(c);          // graceful shutdown, grace period, SIGKILL
+ *
+ * Ownership, threads and teardown order: docs/lifecycle.md. Errors:
+ * docs/errors.md (the gp_client_* calls keep their words on the client).
  */
 #ifndef GOPLUGIN_CLIENT_H
 #define GOPLUGIN_CLIENT_H
@@ -39,7 +45,8 @@ typedef enum gp_protocol {
     GP_PROTO_GRPC = 1 << 1
 } gp_protocol;
 
-/* "netrpc" / "grpc" / "" ; and back (GP_PROTO_NONE when unknown). */
+/* "netrpc" / "grpc" / "" (static storage); and back (GP_PROTO_NONE when
+ * unknown). Thread safety: any thread. */
 const char *gp_protocol_name(gp_protocol p);
 gp_protocol gp_protocol_parse(const char *name);
 
@@ -67,8 +74,8 @@ typedef struct gp_reattach_config {
 } gp_reattach_config;
 
 typedef struct gp_client_config {
-    /* The plugin command: argv[0] is the path; NULL-terminated. Borrowed
-     * until gp_client_start returns. */
+    /* The plugin command: argv[0] is the path; NULL-terminated. Copied by
+     * gp_client_new, as everything in this config (only logger.ctx is kept). */
     const char *const *argv;
     /* Extra "KEY=VALUE" entries for the child, NULL-terminated; they come
      * before the host's environment and go-plugin's variables. */
@@ -116,57 +123,79 @@ typedef struct gp_client_config {
 
 typedef struct gp_client gp_client;   /* opaque */
 
-/* Check `cfg` and make a client; nothing is launched yet. `cfg` strings are
- * copied. Caller owns *out: free with gp_client_free.
- * Errors: GP_EINVAL naming the bad field, GP_ENOMEM. */
+/* Check `cfg` and make a client; nothing is launched yet. Everything cfg
+ * points to is copied (tls files are read now), so cfg may go once this
+ * returns; logger.ctx is kept and used until gp_client_free. Caller owns
+ * *out: free with gp_client_free.
+ * Errors: GP_EINVAL naming the bad field, GP_ENOMEM; the words are in
+ * gp_client_error(NULL) on the calling thread.
+ * Thread safety: any thread. */
 gp_err gp_client_new(const gp_client_config *cfg, gp_client **out);
 
 /* Launch the plugin (or check the reattach target) and read its handshake
  * line within the start timeout. Idempotent. On failure the child is killed
  * and reaped and gp_client_error says what was expected, what came, and the
- * tail of the plugin's stderr. Thread safety: one caller at a time. */
+ * tail of the plugin's stderr.
+ * Thread safety: not concurrently with another gp_client_start or
+ * gp_client_connect on the same client until the first has returned;
+ * gp_client_kill from another thread aborts it (GP_ESTATE). */
 gp_err gp_client_start(gp_client *c);
 
 /* Start if needed, then connect (once) and health-check. The connection is
- * owned by the client and valid until gp_client_kill/gp_client_free. */
+ * owned by the client and valid until gp_client_kill/gp_client_free; later
+ * calls return the same one. Thread safety: as gp_client_start for the
+ * first call; once connected, any thread. */
 gp_err gp_client_connect(gp_client *c, gp_conn **out);
 
 /* Graceful shutdown (GRPCController.Shutdown / Control.Quit), wait up to the
  * grace period, then SIGKILL the plugin's process group; always reaps.
- * Safe to call repeatedly and from any thread. */
+ * Closes the connection: free its stubs first; calls in flight fail with
+ * GP_ECLOSED. Thread safety: any thread, repeatedly, concurrently (kills
+ * are serialised); not from the client's logger, which runs on the thread
+ * a kill waits for. */
 void gp_client_kill(gp_client *c);
 
-/* Kill (if running) and free. NULL is a no-op. */
+/* Kill (if running; a detached plugin is left running) and free. NULL is
+ * a no-op. Thread safety: once, when no other call on c (or its conn,
+ * stubs) runs and none follows. */
 void gp_client_free(gp_client *c);
 
-/* True once the plugin process has exited (and been reaped). */
+/* True once the plugin process has exited (and been reaped).
+ * Thread safety: any thread. */
 bool gp_client_exited(gp_client *c);
 
 /* Wait up to timeout_ms (< 0: no limit) for the plugin process to exit;
  * true if it has. Then, if why is non-NULL, it gets how ("exit status 3",
  * "killed by signal 9 (Killed)", "exited" for a reattached plugin).
- * Thread safety: safe. */
+ * Thread safety: any thread. */
 bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
 
-/* The message of the last failure on this client, "" if none. Valid until
- * the next call on the client. With c == NULL: the message of this
- * thread's last failed gp_client_new (which has no client to carry it). */
+/* The message of the last failure on this client, "" if none: a copy taken
+ * under the client's lock into a buffer of the calling thread, valid and
+ * unchanged until this thread's next gp_client_error. With c == NULL: the
+ * message of this thread's last failed gp_client_new (which has no client
+ * to carry it). Thread safety: any thread (docs/errors.md). */
 const char *gp_client_error(const gp_client *c);
 
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports
- * after a call failed. Thread safety: safe. */
+ * after a call failed. Thread safety: any thread. */
 size_t gp_client_stderr_tail(const gp_client *c, char *buf, size_t cap);
 
-/* After start: the plugin's pid, negotiated version and protocol. */
+/* After start: the plugin's pid, negotiated version and protocol.
+ * Thread safety: any thread, once gp_client_start has returned. */
 pid_t gp_client_pid(const gp_client *c);
 unsigned gp_client_protocol_version(const gp_client *c);
 gp_protocol gp_client_protocol(const gp_client *c);
 
-/* After start: how to reattach later. Strings point into the client. */
+/* After start: how to reattach later. Strings point into the client: valid
+ * until gp_client_free (do not gp_reattach_config_clear it).
+ * Errors: GP_EINVAL, GP_ESTATE (not running). Thread safety: as gp_client_pid. */
 gp_err gp_client_reattach_config(const gp_client *c, gp_reattach_config *out);
 
-/* Kill every client made with .managed = true (go-plugin CleanupClients). */
+/* Kill every client made with .managed = true (go-plugin CleanupClients),
+ * in parallel; they still need gp_client_free. Thread safety: any thread;
+ * a gp_client_free of a managed client waits for it. */
 void gp_cleanup_clients(void);
 
 #ifdef __cplusplus

@@ -15,16 +15,20 @@ extern "C" {
 #endif
 
 typedef struct gp_conn gp_conn;   /* opaque; owned by its gp_client */
-typedef struct gp_stub gp_stub;   /* opaque; a dispensed plugin */
+typedef struct gp_stub gp_stub;   /* opaque; a dispensed plugin, the caller's */
 
-/* "grpc" or "netrpc". Static storage. */
+/* Errors: every call returns a gp_err and writes its words into the
+ * caller's `st` (docs/errors.md). Ownership, threads and teardown order:
+ * docs/lifecycle.md. */
+
+/* "grpc" or "netrpc". Static storage. Thread safety: any thread. */
 const char *gp_conn_protocol(const gp_conn *c);
 
 /* Dispense the plugin called `name` (as the plugin registered it). On grpc
  * this does no RPC; on netrpc it calls Dispenser.Dispense. `*out` is owned
  * by the caller: free with gp_stub_free, before the connection goes away.
  * Errors: GP_ENOTFOUND (the plugin has no such name), transport errors.
- * `st` may be NULL. Thread safety: safe. */
+ * `st` may be NULL. Thread safety: any thread, concurrently. */
 gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
                         gp_status *st);
 
@@ -34,14 +38,17 @@ gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
  * gp_msg_release(m->resp_pb, resp). On error `resp` holds nothing to free.
  * Errors: GP_EREMOTE (the plugin's handler failed; st->msg has its text),
  * GP_ENOTFOUND (unknown method), GP_ETIMEDOUT, GP_ECLOSED/GP_EEXITED, ...
- * `st` may be NULL. Thread safety: safe; calls run concurrently. */
+ * `st` may be NULL. Thread safety: any thread; calls on one stub run
+ * concurrently. */
 gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp,
                  gp_status *st);
 
-/* Liveness: Health/Check("plugin") on grpc, Control.Ping on netrpc. */
+/* Liveness: Health/Check("plugin") on grpc, Control.Ping on netrpc.
+ * `st` may be NULL. Thread safety: any thread, concurrently. */
 gp_err gp_conn_ping(gp_conn *c, gp_status *st);
 
-/* Free a stub. NULL is a no-op. */
+/* Free a stub. NULL is a no-op. Thread safety: once no gp_invoke or
+ * gp_call_open on it is running (calls opened from it may live on). */
 void gp_stub_free(gp_stub *s);
 
 /* ---- Streaming calls (server, client and bidi streaming methods) ----
@@ -77,16 +84,19 @@ typedef struct gp_call gp_call;
  * connection's close, which cancels it; not the gp_client). The call has no
  * deadline (the conn's call timeout is for unary calls); cancel it.
  * Errors: GP_EINVAL (a unary method: use gp_invoke), GP_EUNSUPPORTED
- * (netrpc), GP_ECLOSED. `st` may be NULL (in every gp_call function). */
+ * (netrpc), GP_ECLOSED. `st` may be NULL (in every gp_call function).
+ * Thread safety: any thread, concurrently with other calls on the stub. */
 gp_err gp_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
 
 /* Send one message. Errors: GP_ESTATE (after close_send), GP_ECLOSED
  * (the call ended: the server finished or failed, the connection went;
- * gp_call_finish then gives the server's status), encoding errors. */
+ * gp_call_finish then gives the server's status), encoding errors.
+ * Thread safety: one sender at a time (it may overlap a recv). */
 gp_err gp_call_send(gp_call *c, const void *msg, gp_status *st);
 
 /* Client: say that no more messages follow (the server's recv sees
- * GP_EOF). Idempotent. On the plugin side GP_ESTATE. */
+ * GP_EOF). Idempotent. On the plugin side GP_ESTATE. Thread safety: as
+ * gp_call_send. */
 gp_err gp_call_close_send(gp_call *c, gp_status *st);
 
 /* Receive the next message. GP_EOF when the peer has sent its last one
@@ -94,22 +104,26 @@ gp_err gp_call_close_send(gp_call *c, gp_status *st);
  * closed its send side). When the server finished with an error, the
  * error (GP_EREMOTE with its text, GP_ENOTFOUND for an unknown method,
  * ...). GP_ECLOSED when the call was cancelled or the connection lost;
- * GP_EPROTO/GP_EMSGSIZE when a message does not decode as m's type. */
+ * GP_EPROTO/GP_EMSGSIZE when a message does not decode as m's type.
+ * Thread safety: one receiver at a time (it may overlap a send). */
 gp_err gp_call_recv(gp_call *c, void *msg, gp_status *st);
 
 /* Client: close the send side if still open and wait for the server's
  * final status: GP_OK, or the error recv would give. Read every message
  * up to GP_EOF first (or cancel): a server blocked sending to a reader
- * that stopped never finishes. On the plugin side GP_ESTATE. */
+ * that stopped never finishes. On the plugin side GP_ESTATE.
+ * Thread safety: when no send or recv on c is running. */
 gp_err gp_call_finish(gp_call *c, gp_status *st);
 
 /* Cancel the call (either side): sends and receives in progress or later
- * return GP_ECLOSED; the peer sees the call cancelled. NULL is a no-op. */
+ * return GP_ECLOSED; the peer sees the call cancelled. NULL is a no-op.
+ * Thread safety: any thread, any time before gp_call_free. */
 void gp_call_cancel(gp_call *c);
 
 /* Client: free a call from gp_call_open, cancelling it if the server has
  * not finished. NULL is a no-op. (The plugin side's call belongs to the
- * transport: never free it.) */
+ * transport: never free it.) Thread safety: alone and last: no send, recv
+ * or cancel on c may be running. */
 void gp_call_free(gp_call *c);
 
 #ifdef __cplusplus

@@ -1,8 +1,10 @@
-/* goplugin-c: error codes.
+/* goplugin-c: error codes and the words that go with them.
  *
  * Every fallible call returns a gp_err; GP_OK (0) is the only success. The
  * code says what kind of failure it was; the words (what was expected, what
- * came) are on the handle (gp_client_error) or in the per-call gp_status.
+ * came) go into a gp_status the caller passes (NULL: no words wanted). The
+ * gp_client_* calls, which predate that rule, keep theirs on the client
+ * (gp_client_error). docs/errors.md has the whole rule.
  */
 #ifndef GOPLUGIN_ERR_H
 #define GOPLUGIN_ERR_H
@@ -35,17 +37,23 @@ typedef enum gp_err {
 } gp_err;
 
 /* A short fixed description of the code ("timed out"). Never NULL. Static
- * storage. Thread safety: safe. */
+ * storage. Thread safety: any thread. */
 const char *gp_strerror(gp_err err);
 
-/* The outcome of one RPC, filled by gp_invoke, gp_conn_ping and friends.
- * `msg` holds the words: for GP_EREMOTE it is the plugin's error text (the
- * gRPC status message or the net/rpc Error string). */
-#define GP_STATUS_MSG_MAX 512
+/* The longest error message, NUL included; longer words are cut. */
+#define GP_ERRMSG_MAX 512
+#define GP_STATUS_MSG_MAX GP_ERRMSG_MAX   /* the older name */
+
+/* The outcome of one call, owned by the caller (usually on its stack) and
+ * filled by the call it is passed to: after a failure, err is the code
+ * returned and msg the words; for GP_EREMOTE, msg is the plugin's error
+ * text (the gRPC status message or the net/rpc Error string). Read it only
+ * after the call failed: on success some calls leave it untouched. Plain
+ * data: reading it needs no lock once the call has returned. */
 typedef struct gp_status {
     gp_err err;
     int grpc_code;                 /* gRPC status code on the grpc wire, else 0 */
-    char msg[GP_STATUS_MSG_MAX];
+    char msg[GP_ERRMSG_MAX];
 } gp_status;
 
 #ifdef __cplusplus

@@ -64,7 +64,7 @@ struct gp_gob_type {
     size_t nfields;
 };
 
-/* The predefined types. Static storage. */
+/* The predefined types. Static storage, read-only: any thread. */
 extern const gp_gob_type gp_gob_bool_type, gp_gob_int_type, gp_gob_uint_type,
     gp_gob_float_type, gp_gob_bytes_type, gp_gob_string_type, gp_gob_complex_type,
     gp_gob_interface_type;

@@ -43,22 +43,24 @@ typedef struct gp_logger {
     gp_log_level level;   /* records below it are dropped; DEFAULT = INFO */
 } gp_logger;
 
-/* "2026-11-26T06:46:12.527Z [INFO]  name: msg: k=v" on stderr. */
+/* "2026-11-26T06:46:12.527Z [INFO]  name: msg: k=v" on stderr.
+ * Thread safety: any thread (one line per write). */
 void gp_log_text_stderr(void *ctx, gp_log_level level, const char *name,
                         const char *msg, const gp_log_kv *kv, size_t nkv);
 
 /* One hclog JSON line on stderr: {"@level","@message","@timestamp",
- * "@module", k: v...}; what go-plugin hosts parse. */
+ * "@module", k: v...}; what go-plugin hosts parse. Thread safety: any
+ * thread (one line per write). */
 void gp_log_json_stderr(void *ctx, gp_log_level level, const char *name,
                         const char *msg, const gp_log_kv *kv, size_t nkv);
 
 /* Log through `lg` (NULL: text on stderr at INFO). printf-style message,
- * then `nkv` pairs. Thread safety: safe. */
+ * then `nkv` pairs. Thread safety: any thread (lg's fn must be too). */
 void gp_logf(const gp_logger *lg, gp_log_level level, const char *name,
              const gp_log_kv *kv, size_t nkv, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* "trace".."error" for a level; "off" for OFF. */
+/* "trace".."error" for a level; "off" for OFF. Static storage; any thread. */
 const char *gp_log_level_name(gp_log_level level);
 
 #ifdef __cplusplus

@@ -50,7 +50,7 @@ typedef struct gp_bytes {
 
 /* Free every malloc'd field of a nanopb message (pointer strings, gp_bytes,
  * repeated and nested fields) and zero them. NULL msg is a no-op.
- * Thread safety: safe on distinct messages. */
+ * Thread safety: any thread; not concurrently on one message. */
 void gp_msg_release(const struct pb_msgdesc_s *desc, void *msg);
 
 #ifdef __cplusplus

@@ -99,7 +99,12 @@ typedef struct gp_serve_config {
 /* Run the plugin: check the cookie, negotiate the version, listen, print the
  * handshake line on stdout, serve until the host shuts us down (or SIGTERM).
  * Returns the process exit status to use: 0 after a clean stop, 1 when run
- * without the cookie or on a setup error (the reason is on stderr). */
+ * without the cookie or on a setup error (the reason is on stderr: a plugin
+ * has no caller to hand words to, so it returns a status, not a gp_err).
+ * cfg and everything it points to are borrowed until it returns.
+ * Thread safety: once per process, from main, before other threads start:
+ * it blocks SIGTERM and SIGINT in the threads it makes (a thread started
+ * earlier would take the signal and die of it) and owns stdout. */
 int gp_serve(const gp_serve_config *cfg);
 
 #ifdef __cplusplus

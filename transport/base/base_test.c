@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transport/base/errf.h"
 #include "transport/base/strbuf.h"
 #include "transport/testing/gp_test.h"
 
@@ -52,6 +53,38 @@ GP_TEST(level_names)
     GP_CHECK_STR(gp_log_level_name(GP_LOG_TRACE), "trace");
 }
 
+GP_TEST(errf_keeps_the_first_error)
+{
+    char buf[16];
+    memset(buf, 'x', sizeof buf);          /* garbage, as a caller's stack */
+    gp__errf(buf, sizeof buf, "%s", "");   /* the reset every function starts with */
+    GP_CHECK_STR(buf, "");
+    gp__errf(buf, sizeof buf, "root %d", 1);
+    gp__errf(buf, sizeof buf, "context %d", 2);
+    GP_CHECK_STR(buf, "root 1");
+    gp__errf(buf, sizeof buf, "%s", "");
+    gp__errf(buf, sizeof buf, "a long message cut at the end");
+    GP_CHECK_STR(buf, "a long message ");
+    gp__errf(NULL, 0, "nothing");          /* no buffer: no crash */
+    gp__errf(buf, 0, "%s", "");            /* no room: untouched */
+    GP_CHECK_STR(buf, "a long message ");
+}
+
+GP_TEST(status_setf_keeps_the_first_error)
+{
+    gp_status st;
+    memset(&st, 0x55, sizeof st);
+    gp__status_clear(&st);
+    GP_CHECK_INT(st.err, ==, GP_OK);
+    GP_CHECK_STR(st.msg, "");
+    GP_CHECK_INT(gp__status_setf(&st, GP_EIO, "read %s", "pipe"), ==, GP_EIO);
+    GP_CHECK_INT(gp__status_setf(&st, GP_ETIMEDOUT, "later"), ==, GP_ETIMEDOUT);
+    GP_CHECK_INT(st.err, ==, GP_EIO);
+    GP_CHECK_STR(st.msg, "read pipe");
+    GP_CHECK_INT(gp__status_setf(NULL, GP_EINVAL, "x"), ==, GP_EINVAL);
+    GP_CHECK_INT((int)sizeof st.msg, ==, GP_ERRMSG_MAX);
+}
+
 int main(void)
 {
     GP_RUN(strerror_covers_every_code);
@@ -59,5 +92,7 @@ int main(void)
     GP_RUN(strbuf_quote_truncates_and_escapes);
     GP_RUN(strbuf_cap_latches_failure);
     GP_RUN(level_names);
+    GP_RUN(errf_keeps_the_first_error);
+    GP_RUN(status_setf_keeps_the_first_error);
     return gp_test_done();
 }

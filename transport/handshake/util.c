@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "transport/base/errf.h"
+
 int gp__hs_decimal(const char *s, size_t n, unsigned long max, unsigned long *out)
 {
     if (n == 0)
@@ -28,11 +30,9 @@ int gp__hs_decimal(const char *s, size_t n, unsigned long max, unsigned long *ou
 
 void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    gp__verrf(err, errlen, fmt, ap);
     va_end(ap);
 }
 

@@ -14,7 +14,7 @@
  * not a number, -2 when it is a number above `max`. */
 int gp__hs_decimal(const char *s, size_t n, unsigned long max, unsigned long *out);
 
-/* printf into err[errlen] (NULL or 0: nothing), truncating. */
+/* gp__errf (transport/base/errf.h): the first error wins; "" clears. */
 void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

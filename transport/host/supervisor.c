@@ -3,11 +3,12 @@
  * and restarts it with the backoff machine. Stop wakes it through an
  * eventfd; only this thread ever starts or frees a client, so a stop can
  * never race a restart. */
-#include <goplugin/supervise.h>
+#include <goplugin/supervisor.h>
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "transport/base/clock.h"
+#include "transport/base/errf.h"
 #include "transport/process/spawn.h"
 
 #define DEFAULT_HEALTH_INTERVAL_MS 5000
@@ -265,7 +267,7 @@ static void *supervise_main(void *arg)
 {
     gp_supervisor *s = arg;
     gp_backoff b;
-    gp_backoff_init(&b, &s->backoff);
+    gp_backoff_init(&b, &s->backoff, NULL);   /* checked by gp_supervisor_new */
     for (;;) {
         one_life(s, &b);
         if (stopping(s))
@@ -279,47 +281,60 @@ static void *supervise_main(void *arg)
     return NULL;
 }
 
-gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out)
+/* An invalid config: the words go to st and to the client's logger. */
+static gp_err bad_config(const gp_client_config *cc, gp_status *st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static gp_err bad_config(const gp_client_config *cc, gp_status *st, const char *fmt, ...)
 {
+    char msg[GP_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cc)
+        gp_logf(&cc->logger, GP_LOG_ERROR, "goplugin", NULL, 0, "%s", msg);
+    return gp__status_setf(st, GP_EINVAL, "%s", msg);
+}
+
+gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out, gp_status *st)
+{
+    gp__status_clear(st);
     if (!out)
-        return GP_EINVAL;
+        return bad_config(NULL, st, "gp_supervisor_new: out is NULL");
     *out = NULL;
     if (!cfg || !cfg->client)
-        return GP_EINVAL;
+        return bad_config(NULL, st, "invalid supervisor config: %s is NULL",
+                          cfg ? "client" : "the config");
     const gp_client_config *cc = cfg->client;
-    if (cc->reattach || cc->detached) {
-        gp_logf(&cc->logger, GP_LOG_ERROR, "goplugin", NULL, 0,
-                "invalid supervisor config: client: expected a plugin to launch, got %s",
-                cc->reattach ? "a reattach config" : "a detached client");
-        return GP_EINVAL;
-    }
+    if (cc->reattach || cc->detached)
+        return bad_config(cc, st,
+                          "invalid supervisor config: client: expected a plugin to launch, "
+                          "got %s",
+                          cc->reattach ? "a reattach config" : "a detached client");
     /* Every restart makes a client from cfg->client: check it once now. */
     gp_client *probe = NULL;
     gp_err rc = gp_client_new(cc, &probe);
     if (rc)
-        return rc;
+        return gp__status_setf(st, rc, "invalid supervisor config: client: %s",
+                               gp_client_error(NULL));
     gp_client_free(probe);
     gp_backoff b;
-    if (gp_backoff_init(&b, cfg->backoff) != GP_OK) {
-        gp_logf(&cc->logger, GP_LOG_ERROR, "goplugin", NULL, 0,
-                "invalid supervisor config: backoff: expected non-negative delays and "
-                "first_delay_ms <= max_delay_ms");
-        return GP_EINVAL;
-    }
-    if (cfg->health_timeout_ms < 0) {
-        gp_logf(&cc->logger, GP_LOG_ERROR, "goplugin", NULL, 0,
-                "invalid supervisor config: health_timeout_ms: expected >= 0, got %d",
-                cfg->health_timeout_ms);
-        return GP_EINVAL;
-    }
+    gp_status bst;
+    if (gp_backoff_init(&b, cfg->backoff, &bst) != GP_OK)
+        return bad_config(cc, st, "invalid supervisor config: %s", bst.msg);
+    if (cfg->health_timeout_ms < 0)
+        return bad_config(cc, st,
+                          "invalid supervisor config: health_timeout_ms: expected >= 0, got %d",
+                          cfg->health_timeout_ms);
     gp_supervisor *s = calloc(1, sizeof *s);
     if (!s)
-        return GP_ENOMEM;
+        return gp__status_setf(st, GP_ENOMEM, "supervisor: out of memory");
     atomic_init(&s->starts, 0);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0) {
+        int e = errno;
         free(s);
-        return GP_ESYS;
+        return gp__status_setf(st, GP_ESYS, "supervisor: eventfd: %s", strerror(e));
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stop_mu, NULL);
@@ -335,19 +350,24 @@ gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out)
     return GP_OK;
 }
 
-gp_err gp_supervisor_start(gp_supervisor *s)
+gp_err gp_supervisor_start(gp_supervisor *s, gp_status *st)
 {
+    gp__status_clear(st);
     if (!s)
-        return GP_EINVAL;
+        return gp__status_setf(st, GP_EINVAL, "gp_supervisor_start: NULL supervisor");
     pthread_mutex_lock(&s->mu);
     if (s->running || s->stop) {
+        bool stopped = s->stop;
         pthread_mutex_unlock(&s->mu);
-        return GP_ESTATE;
+        return gp__status_setf(st, GP_ESTATE, "supervisor: %s",
+                               stopped ? "stopped for good" : "already started");
     }
     int rc = pthread_create(&s->thread, NULL, supervise_main, s);
     s->running = rc == 0;
     pthread_mutex_unlock(&s->mu);
-    return rc == 0 ? GP_OK : GP_ESYS;
+    if (rc != 0)
+        return gp__status_setf(st, GP_ESYS, "supervisor: no thread: %s", strerror(rc));
+    return GP_OK;
 }
 
 void gp_supervisor_stop(gp_supervisor *s)

@@ -230,9 +230,9 @@ GP_TEST(crash_at_once_backs_off)
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = -1,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_ESTATE);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_ESTATE);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 5, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -279,8 +279,8 @@ GP_TEST(crash_after_a_while_resets)
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = 100,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 3, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -311,8 +311,8 @@ GP_TEST(hang_fails_health_check_and_restarts)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
                                .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 2, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -344,8 +344,8 @@ GP_TEST(netrpc_hang_and_crash)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
                                .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 2, 20000));
     gp_supervisor_free(s);
     rec_event *x = nth(&r, GP_SUP_EXITED, 0), *s0 = nth(&r, GP_SUP_STARTED, 0);
@@ -360,8 +360,8 @@ GP_TEST(netrpc_hang_and_crash)
     const char *env2[] = {"SUP_PROTO=netrpc", "SUP_CRASH_AFTER_MS=300", NULL};
     cc.env = env2;
     rec_init(&r);
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 2, 20000));
     gp_supervisor_free(s);
     int crashes = 0;
@@ -387,8 +387,8 @@ GP_TEST(stop_during_backoff_is_prompt)
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 1, 20000));
     int64_t t0 = now_ms();
     gp_supervisor_stop(s);
@@ -419,8 +419,8 @@ GP_TEST(stop_running_plugin_is_graceful)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 50,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 1, 20000));
     usleep(300000); /* a few healthy pings */
     int64_t t0 = now_ms();
@@ -456,8 +456,8 @@ GP_TEST(start_failure_counts_as_exit)
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_EXITED, 3, 20000));
     GP_CHECK(gp_supervisor_starts(s) >= 3);
     gp_supervisor_free(s);
@@ -482,25 +482,30 @@ GP_TEST(bad_configs)
     gp_client_config cc = client_config(env);
     gp_supervisor *s = (gp_supervisor *)1;
     gp_supervisor_config sc = {.client = NULL};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_EINVAL);
+    gp_status st;
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
     GP_CHECK(s == NULL);
+    GP_CHECK_CONTAINS(st.msg, "client is NULL");
     gp_backoff_config b = {.first_delay_ms = 5000, .max_delay_ms = 10};
     sc = (gp_supervisor_config){.client = &cc, .backoff = &b};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "first_delay_ms <= max_delay_ms");
     gp_client_config detached = cc;
     detached.detached = true;
     sc = (gp_supervisor_config){.client = &detached};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_EINVAL);
     gp_client_config nocookie = cc;
     nocookie.handshake.magic_cookie_key = NULL;
     sc = (gp_supervisor_config){.client = &nocookie};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "magic_cookie_key");
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
+    GP_CHECK_INT(st.err, ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "magic_cookie_key");
     /* Never started: stop and free are fine. */
     sc = (gp_supervisor_config){.client = &cc};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s), ==, GP_OK);
+    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
     gp_supervisor_stop(s);
-    GP_CHECK_INT(gp_supervisor_start(s), ==, GP_ESTATE);
+    GP_CHECK_INT(gp_supervisor_start(s, &st), ==, GP_ESTATE);
+    GP_CHECK_STR(st.msg, "supervisor: stopped for good");
     gp_supervisor_free(s);
     gp_supervisor_free(NULL);
 }

@@ -7,7 +7,7 @@
 /* sizeof(sockaddr_un.sun_path) - 1 on Linux. */
 #define GP_NET_UNIX_PATH_MAX 107u
 
-/* printf into err[errlen] (NULL or 0: nothing), truncating. */
+/* gp__errf (transport/base/errf.h): the first error wins; "" clears. */
 void gp__net_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -16,15 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/net/errf.h"
 
 void gp__net_errf(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    gp__verrf(err, errlen, fmt, ap);
     va_end(ap);
 }
 

@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "transport/base/errf.h"
 #include "transport/handshake/handshake.h"
 
 static void errf(char *err, size_t errlen, const char *msg)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
+    gp__errf(err, errlen, "%s", msg);
 }
 
 gp_err gp__serve_check_cookie(const gp_handshake_config *hs, const char *env_value, char *err,

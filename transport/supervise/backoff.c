@@ -1,7 +1,9 @@
 /* Restart backoff: pure arithmetic on the times the caller passes in. */
-#include <goplugin/supervise.h>
+#include <goplugin/backoff.h>
 
 #include <string.h>
+
+#include "transport/base/errf.h"
 
 gp_backoff_config gp_backoff_defaults(void)
 {
@@ -13,15 +15,20 @@ gp_backoff_config gp_backoff_defaults(void)
     };
 }
 
-gp_err gp_backoff_init(gp_backoff *b, const gp_backoff_config *cfg)
+gp_err gp_backoff_init(gp_backoff *b, const gp_backoff_config *cfg, gp_status *st)
 {
+    gp__status_clear(st);
     memset(b, 0, sizeof *b);
     b->cfg = gp_backoff_defaults();
     if (!cfg)
         return GP_OK;
     if (cfg->first_delay_ms < 0 || cfg->max_delay_ms < 0 || cfg->healthy_after_ms < 0 ||
         cfg->first_delay_ms > cfg->max_delay_ms)
-        return GP_EINVAL;
+        return gp__status_setf(st, GP_EINVAL,
+                               "backoff: expected non-negative delays and first_delay_ms <= "
+                               "max_delay_ms, got first %lld, max %lld, healthy after %lld",
+                               (long long)cfg->first_delay_ms, (long long)cfg->max_delay_ms,
+                               (long long)cfg->healthy_after_ms);
     b->cfg = *cfg;
     return GP_OK;
 }

@@ -25,7 +25,7 @@
 #define GP_SUPERVISE_HANDOFF_H
 
 #include <goplugin/err.h>
-#include <goplugin/supervise.h>
+#include <goplugin/handoff.h>
 
 #include <stddef.h>
 #include <stdint.h>

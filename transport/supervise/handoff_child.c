@@ -3,11 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/supervise/fdutil.h"
 
 #define STATUS_WRITE_MS 5000
@@ -17,25 +17,19 @@ struct gp_handoff_child {
     int status_fd;
     bool secret_taken;
     bool reported;
-    gp_strbuf err;
 };
 
-static gp_err fail(gp_handoff_child *hc, gp_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static gp_err fail(gp_handoff_child *hc, gp_err rc, const char *fmt, ...)
+/* The words a gp_strbuf collected, into st. */
+static gp_err fail_words(gp_status *st, gp_err rc, gp_strbuf *words)
 {
-    gp_strbuf_reset(&hc->err);
-    va_list ap;
-    va_start(ap, fmt);
-    gp_strbuf_vprintf(&hc->err, fmt, ap);
-    va_end(ap);
+    gp__status_setf(st, rc, "%s", words->ok && words->data ? words->data : gp_strerror(rc));
+    gp_strbuf_free(words);
     return rc;
 }
 
 /* The fd number from the environment: plain decimal, open, >= 0. Returns
- * -1 when unset, -2 when bad (words in err). */
-static int env_fd(gp_handoff_child *hc, const char *name)
+ * -1 when unset, -2 when bad (words in st). */
+static int env_fd(gp_status *st, const char *name)
 {
     const char *v = getenv(name);
     if (!v)
@@ -52,71 +46,78 @@ static int env_fd(gp_handoff_child *hc, const char *name)
     if (n > 1000000)
         goto bad;
     if (fcntl((int)n, F_GETFD) < 0) {
-        fail(hc, GP_EINVAL, "hand-off: %s=%ld is not an open file descriptor", name, n);
+        gp__status_setf(st, GP_EINVAL, "hand-off: %s=%ld is not an open file descriptor", name,
+                        n);
         return -2;
     }
     return (int)n;
-bad:
-    gp_strbuf_reset(&hc->err);
-    gp_strbuf_printf(&hc->err, "hand-off: %s: expected a file descriptor number, got ", name);
-    gp_strbuf_quote(&hc->err, v, strlen(v), 40);
+bad:;
+    gp_strbuf w;
+    gp_strbuf_init(&w);
+    gp_strbuf_printf(&w, "hand-off: %s: expected a file descriptor number, got ", name);
+    gp_strbuf_quote(&w, v, strlen(v), 40);
+    fail_words(st, GP_EINVAL, &w);
     return -2;
 }
 
-static gp_err io_error(gp_handoff_child *hc, const char *what, size_t got, size_t want,
+static gp_err io_error(gp_status *st, const char *what, size_t got, size_t want,
                        int timeout_ms)
 {
     if (errno == ETIMEDOUT)
-        return fail(hc, GP_ETIMEDOUT,
-                    "hand-off: the %s did not arrive within %d ms (%zu of %zu bytes)", what,
-                    timeout_ms, got, want);
+        return gp__status_setf(st, GP_ETIMEDOUT,
+                               "hand-off: the %s did not arrive within %d ms (%zu of %zu bytes)",
+                               what, timeout_ms, got, want);
     if (errno == EPIPE)
-        return fail(hc, GP_EPROTO,
-                    "hand-off: truncated: end of file in the %s after %zu of %zu bytes", what,
-                    got, want);
-    return fail(hc, GP_EIO, "hand-off: reading the %s: %s", what, strerror(errno));
+        return gp__status_setf(st, GP_EPROTO,
+                               "hand-off: truncated: end of file in the %s after %zu of %zu "
+                               "bytes", what, got, want);
+    return gp__status_setf(st, GP_EIO, "hand-off: reading the %s: %s", what, strerror(errno));
 }
 
-static gp_err read_all(gp_handoff_child *hc, int fd, int timeout_ms)
+static gp_err read_all(gp_handoff_child *hc, int fd, int timeout_ms, gp_status *st)
 {
     int64_t deadline = gp__sup_now_ms() + timeout_ms;
     uint8_t hdr[GP__HANDOFF_HEADER];
     size_t got = 0;
     if (gp__sup_read_full(fd, hdr, sizeof hdr, deadline, &got) < 0)
-        return io_error(hc, "header", got, sizeof hdr, timeout_ms);
+        return io_error(st, "header", got, sizeof hdr, timeout_ms);
     uint32_t body_len;
-    gp_strbuf_reset(&hc->err);
-    gp_err rc = gp__handoff_decode_header(hdr, &body_len, &hc->err);
+    gp_strbuf w;
+    gp_strbuf_init(&w);
+    gp_err rc = gp__handoff_decode_header(hdr, &body_len, &w);
     if (rc)
-        return rc;
+        return fail_words(st, rc, &w);
     uint8_t *body = malloc(body_len ? body_len : 1);
     if (!body)
-        return fail(hc, GP_ENOMEM, "hand-off: out of memory for %u bytes", (unsigned)body_len);
+        return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory for %u bytes",
+                               (unsigned)body_len);
     if (gp__sup_read_full(fd, body, body_len, deadline, &got) < 0) {
-        rc = io_error(hc, "configuration", got, body_len, timeout_ms);
+        rc = io_error(st, "configuration", got, body_len, timeout_ms);
     } else {
-        gp_strbuf_reset(&hc->err);
-        rc = gp__handoff_decode_body(body, body_len, &hc->msg, &hc->err);
+        rc = gp__handoff_decode_body(body, body_len, &hc->msg, &w);
+        if (rc)
+            fail_words(st, rc, &w);
     }
+    gp_strbuf_free(&w);
     explicit_bzero(body, body_len);
     free(body);
     return rc;
 }
 
-gp_err gp_handoff_child_open(gp_handoff_child **out, int timeout_ms)
+gp_err gp_handoff_child_open(gp_handoff_child **out, int timeout_ms, gp_status *st)
 {
+    gp__status_clear(st);
     *out = NULL;
     gp_handoff_child *hc = calloc(1, sizeof *hc);
     if (!hc)
-        return GP_ENOMEM;
+        return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
     hc->status_fd = -1;
-    gp_strbuf_init(&hc->err);
     *out = hc;
     if (timeout_ms <= 0)
         timeout_ms = 30000;
 
-    int data = env_fd(hc, GP_HANDOFF_ENV_FD);
-    int status = env_fd(hc, GP_HANDOFF_ENV_STATUS_FD);
+    int data = env_fd(st, GP_HANDOFF_ENV_FD);
+    int status = env_fd(st, GP_HANDOFF_ENV_STATUS_FD);
     /* Our own children must not take these numbers for theirs. */
     unsetenv(GP_HANDOFF_ENV_FD);
     unsetenv(GP_HANDOFF_ENV_STATUS_FD);
@@ -125,15 +126,16 @@ gp_err gp_handoff_child_open(gp_handoff_child **out, int timeout_ms)
         hc->status_fd = status;
     }
     if (data == -1)
-        return fail(hc, GP_ENOTFOUND, "hand-off: %s is not set: not started with a hand-off",
-                    GP_HANDOFF_ENV_FD);
+        return gp__status_setf(st, GP_ENOTFOUND,
+                               "hand-off: %s is not set: not started with a hand-off",
+                               GP_HANDOFF_ENV_FD);
     if (data == -2 || status == -2) {
         if (data >= 0)
             close(data);
         return GP_EINVAL;
     }
     gp__sup_set_cloexec(data, true);
-    gp_err rc = read_all(hc, data, timeout_ms);
+    gp_err rc = read_all(hc, data, timeout_ms, st);
     close(data);
     return rc;
 }
@@ -161,14 +163,16 @@ const char *gp_handoff_child_value(const gp_handoff_child *hc, size_t i)
     return i < hc->msg.n ? hc->msg.entries[i].value : NULL;
 }
 
-gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap, size_t *len)
+gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap, size_t *len,
+                                    gp_status *st)
 {
+    gp__status_clear(st);
     *len = 0;
     if (hc->secret_taken)
-        return fail(hc, GP_ESTATE, "hand-off: the secret was already taken");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: the secret was already taken");
     if (cap < hc->msg.secret_len)
-        return fail(hc, GP_EMSGSIZE, "hand-off: secret of %zu bytes, buffer of %zu",
-                    hc->msg.secret_len, cap);
+        return gp__status_setf(st, GP_EMSGSIZE, "hand-off: secret of %zu bytes, buffer of %zu",
+                               hc->msg.secret_len, cap);
     if (hc->msg.secret_len)
         memcpy(buf, hc->msg.secret, hc->msg.secret_len);
     *len = hc->msg.secret_len;
@@ -182,16 +186,18 @@ gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap,
     return GP_OK;
 }
 
-static gp_err report(gp_handoff_child *hc, char kind, const char *reason)
+static gp_err report(gp_handoff_child *hc, char kind, const char *reason, gp_status *st)
 {
-    if (hc->reported)
-        return fail(hc, GP_ESTATE, "hand-off: status already reported");
-    if (hc->status_fd < 0)
-        return fail(hc, GP_ENOTFOUND, "hand-off: %s is not set: no status pipe",
-                    GP_HANDOFF_ENV_STATUS_FD);
-    hc->reported = true;
+    /* Encoded before st is cleared: the reason may be st->msg. */
     uint8_t msg[GP__HANDOFF_STATUS_HEADER + GP_HANDOFF_MAX_REASON];
     size_t n = gp__handoff_status_encode(kind, reason, msg, sizeof msg);
+    gp__status_clear(st);
+    if (hc->reported)
+        return gp__status_setf(st, GP_ESTATE, "hand-off: status already reported");
+    if (hc->status_fd < 0)
+        return gp__status_setf(st, GP_ENOTFOUND, "hand-off: %s is not set: no status pipe",
+                               GP_HANDOFF_ENV_STATUS_FD);
+    hc->reported = true;
     /* Non-blocking so a host that stopped reading cannot hold us forever. */
     gp__sup_set_nonblock(hc->status_fd, true);
     size_t put = 0;
@@ -199,23 +205,18 @@ static gp_err report(gp_handoff_child *hc, char kind, const char *reason)
     int e = errno;
     gp__sup_close(&hc->status_fd);
     if (r < 0)
-        return fail(hc, GP_EIO, "hand-off: writing status: %s", strerror(e));
+        return gp__status_setf(st, GP_EIO, "hand-off: writing status: %s", strerror(e));
     return GP_OK;
 }
 
-gp_err gp_handoff_child_ready(gp_handoff_child *hc)
+gp_err gp_handoff_child_ready(gp_handoff_child *hc, gp_status *st)
 {
-    return report(hc, 'R', NULL);
+    return report(hc, 'R', NULL, st);
 }
 
-gp_err gp_handoff_child_failed(gp_handoff_child *hc, const char *reason)
+gp_err gp_handoff_child_failed(gp_handoff_child *hc, const char *reason, gp_status *st)
 {
-    return report(hc, 'F', reason ? reason : "");
-}
-
-const char *gp_handoff_child_error(const gp_handoff_child *hc)
-{
-    return hc->err.data && hc->err.ok ? hc->err.data : "";
+    return report(hc, 'F', reason ? reason : "", st);
 }
 
 void gp_handoff_child_free(gp_handoff_child *hc)
@@ -224,6 +225,5 @@ void gp_handoff_child_free(gp_handoff_child *hc)
         return;
     gp__sup_close(&hc->status_fd);
     gp__handoff_msg_free(&hc->msg);
-    gp_strbuf_free(&hc->err);
     free(hc);
 }

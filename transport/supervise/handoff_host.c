@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/supervise/fdutil.h"
 
 typedef enum status_state {
@@ -37,57 +38,43 @@ struct gp_handoff {
     status_state st;
     char reason[GP_HANDOFF_MAX_REASON + 1];
     gp_strbuf status_words;      /* the words for a final status */
-
-    gp_strbuf err;
 };
 
-static gp_err fail(gp_handoff *h, gp_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static gp_err fail(gp_handoff *h, gp_err rc, const char *fmt, ...)
+gp_err gp_handoff_new(gp_handoff **out, gp_status *st)
 {
-    gp_strbuf_reset(&h->err);
-    va_list ap;
-    va_start(ap, fmt);
-    gp_strbuf_vprintf(&h->err, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-gp_err gp_handoff_new(gp_handoff **out)
-{
+    gp__status_clear(st);
     *out = NULL;
     gp_handoff *h = calloc(1, sizeof *h);
     if (!h)
-        return GP_ENOMEM;
+        return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
     h->data_r = h->data_w = h->status_r = h->status_w = -1;
-    gp_strbuf_init(&h->err);
     gp_strbuf_init(&h->status_words);
     *out = h;
     return GP_OK;
 }
 
-gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value)
+gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value, gp_status *st)
 {
+    gp__status_clear(st);
     if (h->prepared)
-        return fail(h, GP_ESTATE, "hand-off: set after prepare");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: set after prepare");
     if (!key || !value)
-        return fail(h, GP_EINVAL, "hand-off: key and value must not be NULL");
+        return gp__status_setf(st, GP_EINVAL, "hand-off: key and value must not be NULL");
     size_t kl = strlen(key), vl = strlen(value);
     if (kl == 0 || kl > GP_HANDOFF_MAX_KEY)
-        return fail(h, GP_EINVAL, "hand-off: key of %zu bytes, expected 1..%u", kl,
-                    (unsigned)GP_HANDOFF_MAX_KEY);
+        return gp__status_setf(st, GP_EINVAL, "hand-off: key of %zu bytes, expected 1..%u", kl,
+                               (unsigned)GP_HANDOFF_MAX_KEY);
     /* Linear: configurations are small; the child checks uniqueness in
      * O(n log n) where a hostile stream could make it matter. */
     for (size_t i = 0; i < h->n; i++) {
         if (strcmp(h->entries[i].key, key) == 0) {
             size_t old = strlen(h->entries[i].value);
             if (h->text - old + vl > GP_HANDOFF_MAX_CONFIG)
-                return fail(h, GP_EMSGSIZE, "hand-off: configuration over %u bytes",
-                            (unsigned)GP_HANDOFF_MAX_CONFIG);
+                return gp__status_setf(st, GP_EMSGSIZE, "hand-off: configuration over %u bytes",
+                                       (unsigned)GP_HANDOFF_MAX_CONFIG);
             char *v = strdup(value);
             if (!v)
-                return fail(h, GP_ENOMEM, "hand-off: out of memory");
+                return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
             explicit_bzero(h->entries[i].value, old);
             free(h->entries[i].value);
             h->entries[i].value = v;
@@ -96,16 +83,16 @@ gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value)
         }
     }
     if (h->n >= GP_HANDOFF_MAX_ENTRIES)
-        return fail(h, GP_EMSGSIZE, "hand-off: more than %u entries",
-                    (unsigned)GP_HANDOFF_MAX_ENTRIES);
+        return gp__status_setf(st, GP_EMSGSIZE, "hand-off: more than %u entries",
+                               (unsigned)GP_HANDOFF_MAX_ENTRIES);
     if (kl + vl > GP_HANDOFF_MAX_CONFIG - h->text)
-        return fail(h, GP_EMSGSIZE, "hand-off: configuration over %u bytes",
-                    (unsigned)GP_HANDOFF_MAX_CONFIG);
+        return gp__status_setf(st, GP_EMSGSIZE, "hand-off: configuration over %u bytes",
+                               (unsigned)GP_HANDOFF_MAX_CONFIG);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 8;
         gp__handoff_entry *e = realloc(h->entries, cap * sizeof *e);
         if (!e)
-            return fail(h, GP_ENOMEM, "hand-off: out of memory");
+            return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
         h->entries = e;
         h->cap = cap;
     }
@@ -113,7 +100,7 @@ gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value)
     if (!k || !v) {
         free(k);
         free(v);
-        return fail(h, GP_ENOMEM, "hand-off: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
     }
     h->entries[h->n].key = k;
     h->entries[h->n].value = v;
@@ -122,20 +109,22 @@ gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value)
     return GP_OK;
 }
 
-gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len)
+gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len, gp_status *st)
 {
+    gp__status_clear(st);
     if (h->prepared)
-        return fail(h, GP_ESTATE, "hand-off: secret set after prepare");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: secret set after prepare");
     if (len > GP_HANDOFF_MAX_SECRET)
-        return fail(h, GP_EMSGSIZE, "hand-off: secret of %zu bytes, at most %u allowed", len,
-                    (unsigned)GP_HANDOFF_MAX_SECRET);
+        return gp__status_setf(st, GP_EMSGSIZE,
+                               "hand-off: secret of %zu bytes, at most %u allowed", len,
+                               (unsigned)GP_HANDOFF_MAX_SECRET);
     if (len && !secret)
-        return fail(h, GP_EINVAL, "hand-off: NULL secret with length %zu", len);
+        return gp__status_setf(st, GP_EINVAL, "hand-off: NULL secret with length %zu", len);
     uint8_t *s = NULL;
     if (len) {
         s = malloc(len);
         if (!s)
-            return fail(h, GP_ENOMEM, "hand-off: out of memory");
+            return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
         memcpy(s, secret, len);
     }
     if (h->secret) {
@@ -147,29 +136,36 @@ gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len)
     return GP_OK;
 }
 
-gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out)
+gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out,
+                          gp_status *st)
 {
+    gp__status_clear(st);
     memset(out, 0, sizeof *out);
     if (h->prepared)
-        return fail(h, GP_ESTATE, "hand-off: prepared twice");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: prepared twice");
     if (first_child_fd == 0)
         first_child_fd = 3;
     if (first_child_fd < 3 || first_child_fd > 1000000)
-        return fail(h, GP_EINVAL, "hand-off: child fd %d, expected 3..1000000", first_child_fd);
+        return gp__status_setf(st, GP_EINVAL, "hand-off: child fd %d, expected 3..1000000",
+                               first_child_fd);
 
-    gp_strbuf_reset(&h->err);
+    gp_strbuf words;
+    gp_strbuf_init(&words);
     gp_err rc = gp__handoff_encode(h->entries, h->n, h->secret, h->secret_len, &h->wire,
-                                   &h->wire_len, &h->err);
+                                   &h->wire_len, &words);
+    if (rc)
+        gp__status_setf(st, rc, "%s", words.ok && words.data ? words.data : gp_strerror(rc));
+    gp_strbuf_free(&words);
     if (rc)
         return rc;
     int d[2], s[2];
     if (pipe2(d, O_CLOEXEC) < 0)
-        return fail(h, GP_ESYS, "hand-off: pipe: %s", strerror(errno));
+        return gp__status_setf(st, GP_ESYS, "hand-off: pipe: %s", strerror(errno));
     if (pipe2(s, O_CLOEXEC) < 0) {
         int e = errno;
         close(d[0]);
         close(d[1]);
-        return fail(h, GP_ESYS, "hand-off: pipe: %s", strerror(e));
+        return gp__status_setf(st, GP_ESYS, "hand-off: pipe: %s", strerror(e));
     }
     h->data_r = d[0];
     h->data_w = d[1];
@@ -178,7 +174,7 @@ gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *o
     /* Only the host's ends are non-blocking; the child's stay blocking. */
     if (gp__sup_set_nonblock(h->data_w, true) < 0 ||
         gp__sup_set_nonblock(h->status_r, true) < 0)
-        return fail(h, GP_ESYS, "hand-off: fcntl: %s", strerror(errno));
+        return gp__status_setf(st, GP_ESYS, "hand-off: fcntl: %s", strerror(errno));
     h->prepared = true;
 
     snprintf(h->env_data, sizeof h->env_data, "%s=%d", GP_HANDOFF_ENV_FD, first_child_fd);
@@ -259,24 +255,24 @@ static void read_status(gp_handoff *h)
         gp__sup_close(&h->status_r);
 }
 
-static gp_err status_result(gp_handoff *h)
+static gp_err status_result(gp_handoff *h, gp_status *st)
 {
     static const gp_err codes[] = {
         [ST_NONE] = GP_ESTATE, [ST_READY] = GP_OK, [ST_FAILED] = GP_EREMOTE,
         [ST_EXITED] = GP_EEXITED, [ST_GARBLED] = GP_EPROTO,
     };
-    gp_strbuf_reset(&h->err);
     if (h->st != ST_READY)
-        gp_strbuf_append(&h->err, h->status_words.data ? h->status_words.data : "");
+        gp__status_setf(st, codes[h->st], "%s", h->status_words.data ? h->status_words.data : "");
     return codes[h->st];
 }
 
-gp_err gp_handoff_send(gp_handoff *h, int timeout_ms)
+gp_err gp_handoff_send(gp_handoff *h, int timeout_ms, gp_status *st)
 {
+    gp__status_clear(st);
     if (!h->prepared || !h->started)
-        return fail(h, GP_ESTATE, "hand-off: send before prepare and started");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: send before prepare and started");
     if (h->sent || h->data_w < 0)
-        return fail(h, GP_ESTATE, "hand-off: already sent");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: already sent");
     if (timeout_ms <= 0)
         timeout_ms = 30000;
     int64_t deadline = gp__sup_now_ms() + timeout_ms;
@@ -287,13 +283,14 @@ gp_err gp_handoff_send(gp_handoff *h, int timeout_ms)
         int np = h->status_r >= 0 ? 2 : 1;
         int r = poll(p, (nfds_t)np, gp__sup_left_ms(deadline));
         if (r < 0 && errno != EINTR) {
-            rc = fail(h, GP_ESYS, "hand-off: poll: %s", strerror(errno));
+            rc = gp__status_setf(st, GP_ESYS, "hand-off: poll: %s", strerror(errno));
             break;
         }
         if (r == 0) {
-            rc = fail(h, GP_ETIMEDOUT,
-                      "hand-off: child did not read its configuration within %d ms "
-                      "(%zu of %zu bytes written)", timeout_ms, h->wire_off, h->wire_len);
+            rc = gp__status_setf(st, GP_ETIMEDOUT,
+                                 "hand-off: child did not read its configuration within %d ms "
+                                 "(%zu of %zu bytes written)",
+                                 timeout_ms, h->wire_off, h->wire_len);
             break;
         }
         if (r < 0)
@@ -302,7 +299,7 @@ gp_err gp_handoff_send(gp_handoff *h, int timeout_ms)
             /* A child that gives up early says why; that beats EPIPE. */
             read_status(h);
             if (h->st == ST_FAILED || h->st == ST_GARBLED) {
-                rc = status_result(h);
+                rc = status_result(h, st);
                 break;
             }
         }
@@ -312,12 +309,13 @@ gp_err gp_handoff_send(gp_handoff *h, int timeout_ms)
             if (w > 0) {
                 h->wire_off += (size_t)w;
             } else if (w < 0 && errno == EPIPE) {
-                rc = fail(h, GP_EEXITED,
-                          "hand-off: child closed its configuration pipe (exited?) after "
-                          "%zu of %zu bytes", h->wire_off, h->wire_len);
+                rc = gp__status_setf(st, GP_EEXITED,
+                                     "hand-off: child closed its configuration pipe "
+                                     "(exited?) after %zu of %zu bytes",
+                                     h->wire_off, h->wire_len);
                 break;
             } else if (w < 0 && errno != EAGAIN) {
-                rc = fail(h, GP_EIO, "hand-off: write: %s", strerror(errno));
+                rc = gp__status_setf(st, GP_EIO, "hand-off: write: %s", strerror(errno));
                 break;
             }
         }
@@ -325,15 +323,14 @@ gp_err gp_handoff_send(gp_handoff *h, int timeout_ms)
     gp__sup_close(&h->data_w);
     drop_wire(h);
     h->sent = true;
-    if (rc == GP_OK)
-        gp_strbuf_reset(&h->err);
     return rc;
 }
 
-gp_err gp_handoff_wait_ready(gp_handoff *h, int timeout_ms)
+gp_err gp_handoff_wait_ready(gp_handoff *h, int timeout_ms, gp_status *st)
 {
+    gp__status_clear(st);
     if (!h->prepared || !h->started)
-        return fail(h, GP_ESTATE, "hand-off: wait before prepare and started");
+        return gp__status_setf(st, GP_ESTATE, "hand-off: wait before prepare and started");
     if (timeout_ms <= 0)
         timeout_ms = 60000;
     int64_t deadline = gp__sup_now_ms() + timeout_ms;
@@ -341,19 +338,15 @@ gp_err gp_handoff_wait_ready(gp_handoff *h, int timeout_ms)
         struct pollfd p = {.fd = h->status_r, .events = POLLIN};
         int r = poll(&p, 1, gp__sup_left_ms(deadline));
         if (r < 0 && errno != EINTR)
-            return fail(h, GP_ESYS, "hand-off: poll: %s", strerror(errno));
+            return gp__status_setf(st, GP_ESYS, "hand-off: poll: %s", strerror(errno));
         if (r == 0)
-            return fail(h, GP_ETIMEDOUT, "hand-off: child did not report ready within %d ms",
-                        timeout_ms);
+            return gp__status_setf(st, GP_ETIMEDOUT,
+                                   "hand-off: child did not report ready within %d ms",
+                                   timeout_ms);
         if (r > 0)
             read_status(h);
     }
-    return status_result(h);
-}
-
-const char *gp_handoff_error(const gp_handoff *h)
-{
-    return h->err.data && h->err.ok ? h->err.data : "";
+    return status_result(h, st);
 }
 
 const char *gp_handoff_reason(const gp_handoff *h)
@@ -372,7 +365,6 @@ void gp_handoff_free(gp_handoff *h)
     drop_wire(h);
     gp__handoff_msg m = {h->entries, h->n, h->secret, h->secret_len};
     gp__handoff_msg_free(&m);
-    gp_strbuf_free(&h->err);
     gp_strbuf_free(&h->status_words);
     free(h);
 }

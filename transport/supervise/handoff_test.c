@@ -23,10 +23,11 @@ static const uint8_t SECRET[] = {'k', '3', 'y', 0, 0xff, '-', 'Q', 'z'};
 
 static int child_check(void)
 {
+    gp_status gs;
     gp_handoff_child *hc;
-    gp_err rc = gp_handoff_child_open(&hc, 5000);
+    gp_err rc = gp_handoff_child_open(&hc, 5000, &gs);
     if (rc) {
-        gp_handoff_child_failed(hc, gp_handoff_child_error(hc));
+        gp_handoff_child_failed(hc, gs.msg, NULL);
         gp_handoff_child_free(hc);
         return 1;
     }
@@ -40,8 +41,8 @@ static int child_check(void)
                  n ? n : "missing");
     else if (big && strlen(big) != BIG)
         snprintf(why, sizeof why, "big is %zu bytes", strlen(big));
-    else if (gp_handoff_child_take_secret(hc, sec, sizeof sec, &seclen))
-        snprintf(why, sizeof why, "take_secret: %s", gp_handoff_child_error(hc));
+    else if (gp_handoff_child_take_secret(hc, sec, sizeof sec, &seclen, &gs))
+        snprintf(why, sizeof why, "take_secret: %.200s", gs.msg);
     else if (seclen != sizeof SECRET || memcmp(sec, SECRET, seclen) != 0)
         snprintf(why, sizeof why, "secret mismatch (%zu bytes)", seclen);
     else if (getenv(GP_HANDOFF_ENV_FD))
@@ -52,7 +53,7 @@ static int child_check(void)
         if (big[i] != (char)('a' + i % 26))
             snprintf(why, sizeof why, "big differs at %zu", i);
     explicit_bzero(sec, sizeof sec);
-    rc = why[0] ? gp_handoff_child_failed(hc, why) : gp_handoff_child_ready(hc);
+    rc = why[0] ? gp_handoff_child_failed(hc, why, NULL) : gp_handoff_child_ready(hc, &gs);
     int status_closed = fcntl(4, F_GETFD) < 0;
     gp_handoff_child_free(hc);
     return rc == GP_OK && status_closed ? 0 : 2;
@@ -60,6 +61,7 @@ static int child_check(void)
 
 static int child_mode(const char *mode)
 {
+    gp_status gs;
     if (strcmp(mode, "check") == 0)
         return child_check();
     if (strcmp(mode, "never-read") == 0) {
@@ -83,22 +85,22 @@ static int child_mode(const char *mode)
         return write(fd, "ready\n", 6) == 6 ? 0 : 1;
     }
     gp_handoff_child *hc;
-    if (gp_handoff_child_open(&hc, 5000)) {
-        gp_handoff_child_failed(hc, gp_handoff_child_error(hc));
+    if (gp_handoff_child_open(&hc, 5000, &gs)) {
+        gp_handoff_child_failed(hc, gs.msg, NULL);
         gp_handoff_child_free(hc);
         return 1;
     }
     int code = 0;
     if (strcmp(mode, "fail") == 0) {
-        gp_handoff_child_failed(hc, "disk full: /var is read-only");
+        gp_handoff_child_failed(hc, "disk full: /var is read-only", NULL);
         code = 3;
     } else if (strcmp(mode, "silent") == 0) {
         sleep(30);
     } else if (strcmp(mode, "hold") == 0) {
         uint8_t sec[64];
         size_t n;
-        gp_handoff_child_take_secret(hc, sec, sizeof sec, &n);
-        gp_handoff_child_ready(hc);
+        gp_handoff_child_take_secret(hc, sec, sizeof sec, &n, &gs);
+        gp_handoff_child_ready(hc, &gs);
         sleep(30);
     } /* "exit": leave without a word */
     gp_handoff_child_free(hc);
@@ -109,9 +111,10 @@ static int child_mode(const char *mode)
 
 static pid_t spawn(const char *mode, gp_handoff *h)
 {
+    gp_status gs;
     gp_handoff_spawn sp;
-    if (gp_handoff_prepare(h, 0, &sp) != GP_OK) {
-        GP_FAILF("prepare: %s", gp_handoff_error(h));
+    if (gp_handoff_prepare(h, 0, &sp, &gs) != GP_OK) {
+        GP_FAILF("prepare: %s", gs.msg);
         return -1;
     }
     size_t n = 0;
@@ -127,7 +130,7 @@ static pid_t spawn(const char *mode, gp_handoff *h)
     char *argv[] = {"handoff_test", "--child", (char *)mode, NULL};
     pid_t pid = fork();
     if (pid == 0) {
-        if (gp_extra_fds_apply(sp.fds, sp.nfds) < 0)
+        if (gp_extra_fds_apply(sp.fds, sp.nfds, NULL) != GP_OK)
             _exit(126);
         execve("/proc/self/exe", argv, (char **)env);
         _exit(127);
@@ -161,20 +164,21 @@ static void check_no_children(void)
 
 static gp_handoff *make(const char *big_value, unsigned extra)
 {
+    gp_status gs;
     gp_handoff *h;
-    GP_CHECK_INT(gp_handoff_new(&h), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_new(&h, &gs), ==, GP_OK);
     unsigned n = 1 + extra + (big_value ? 1 : 0);
     char buf[32], key[32];
     snprintf(buf, sizeof buf, "%u", n);
-    GP_CHECK_INT(gp_handoff_set(h, "expect_n", buf), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set(h, "expect_n", buf, &gs), ==, GP_OK);
     for (unsigned i = 0; i < extra; i++) {
         snprintf(key, sizeof key, "key.%u", i);
         snprintf(buf, sizeof buf, "value %u", i);
-        GP_CHECK_INT(gp_handoff_set(h, key, buf), ==, GP_OK);
+        GP_CHECK_INT(gp_handoff_set(h, key, buf, &gs), ==, GP_OK);
     }
     if (big_value)
-        GP_CHECK_INT(gp_handoff_set(h, "big", big_value), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_set_secret(h, SECRET, sizeof SECRET), ==, GP_OK);
+        GP_CHECK_INT(gp_handoff_set(h, "big", big_value, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set_secret(h, SECRET, sizeof SECRET, &gs), ==, GP_OK);
     return h;
 }
 
@@ -191,16 +195,17 @@ static char *big_value(void)
 
 GP_TEST(small_config_ready)
 {
+    gp_status gs;
     int fds = gp_test_count_fds();
     gp_handoff *h = make(NULL, 3);
     pid_t pid = spawn("check", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    gp_err rc = gp_handoff_wait_ready(h, 5000);
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    gp_err rc = gp_handoff_wait_ready(h, 5000, &gs);
     GP_CHECK_INT(rc, ==, GP_OK);
     if (rc)
-        GP_FAILF("%s", gp_handoff_error(h));
+        GP_FAILF("%s", gs.msg);
     /* The result is latched. */
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 1), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 1, &gs), ==, GP_OK);
     int st = reap(pid);
     GP_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     gp_handoff_free(h);
@@ -210,18 +215,19 @@ GP_TEST(small_config_ready)
 
 GP_TEST(large_config_1mib)
 {
+    gp_status gs;
     int fds = gp_test_count_fds();
     char *big = big_value();
     gp_handoff *h = make(big, 1000);
     free(big);
     pid_t pid = spawn("check", h);
-    gp_err rc = gp_handoff_send(h, 10000);
+    gp_err rc = gp_handoff_send(h, 10000, &gs);
     GP_CHECK_INT(rc, ==, GP_OK);
     if (rc == GP_OK)
-        rc = gp_handoff_wait_ready(h, 10000);
+        rc = gp_handoff_wait_ready(h, 10000, &gs);
     GP_CHECK_INT(rc, ==, GP_OK);
     if (rc)
-        GP_FAILF("%s", gp_handoff_error(h));
+        GP_FAILF("%s", gs.msg);
     int st = reap(pid);
     GP_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     gp_handoff_free(h);
@@ -231,12 +237,13 @@ GP_TEST(large_config_1mib)
 
 GP_TEST(wrong_secret_is_noticed)
 {
+    gp_status gs;
     /* The check child can fail: proves the checks above are real. */
     gp_handoff *h = make(NULL, 0);
-    GP_CHECK_INT(gp_handoff_set_secret(h, "nope", 4), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set_secret(h, "nope", 4, &gs), ==, GP_OK);
     pid_t pid = spawn("check", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000), ==, GP_EREMOTE);
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000, &gs), ==, GP_EREMOTE);
     GP_CHECK_STR(gp_handoff_reason(h), "secret mismatch (4 bytes)");
     reap(pid);
     gp_handoff_free(h);
@@ -245,17 +252,18 @@ GP_TEST(wrong_secret_is_noticed)
 
 GP_TEST(child_never_reads_send_times_out)
 {
+    gp_status gs;
     int fds = gp_test_count_fds();
     char *big = big_value();
     gp_handoff *h = make(big, 0);
     free(big);
     pid_t pid = spawn("never-read", h);
     int64_t t0 = gp__sup_now_ms();
-    GP_CHECK_INT(gp_handoff_send(h, 300), ==, GP_ETIMEDOUT);
+    GP_CHECK_INT(gp_handoff_send(h, 300, &gs), ==, GP_ETIMEDOUT);
     int64_t took = gp__sup_now_ms() - t0;
     GP_CHECK_INT(took, >=, 250);
     GP_CHECK_INT(took, <, 3000);
-    GP_CHECK_CONTAINS(gp_handoff_error(h), "did not read its configuration within 300 ms");
+    GP_CHECK_CONTAINS(gs.msg, "did not read its configuration within 300 ms");
     kill_reap(pid);
     gp_handoff_free(h);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -264,12 +272,13 @@ GP_TEST(child_never_reads_send_times_out)
 
 GP_TEST(child_reports_failure)
 {
+    gp_status gs;
     gp_handoff *h = make(NULL, 0);
     pid_t pid = spawn("fail", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000), ==, GP_EREMOTE);
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000, &gs), ==, GP_EREMOTE);
     GP_CHECK_STR(gp_handoff_reason(h), "disk full: /var is read-only");
-    GP_CHECK_CONTAINS(gp_handoff_error(h),
+    GP_CHECK_CONTAINS(gs.msg,
                       "child reported failure: \"disk full: /var is read-only\"");
     int st = reap(pid);
     GP_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
@@ -279,13 +288,14 @@ GP_TEST(child_reports_failure)
 
 GP_TEST(failure_before_reading_ends_send)
 {
+    gp_status gs;
     char *big = big_value();
     gp_handoff *h = make(big, 0);
     free(big);
     pid_t pid = spawn("fail-early", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_EREMOTE);
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_EREMOTE);
     GP_CHECK_STR(gp_handoff_reason(h), "cannot open /dev/kvm");
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 100), ==, GP_EREMOTE);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 100, &gs), ==, GP_EREMOTE);
     kill_reap(pid);
     gp_handoff_free(h);
     check_no_children();
@@ -293,6 +303,7 @@ GP_TEST(failure_before_reading_ends_send)
 
 GP_TEST(child_gone_before_reading_no_sigpipe)
 {
+    gp_status gs;
     /* Writing into a pipe nobody reads must be an error, not SIGPIPE
      * killing the host (this test process). */
     int fds = gp_test_count_fds();
@@ -301,10 +312,10 @@ GP_TEST(child_gone_before_reading_no_sigpipe)
     free(big);
     pid_t pid = spawn("vanish", h);
     reap(pid);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_EEXITED);
-    GP_CHECK_CONTAINS(gp_handoff_error(h), "child closed its configuration pipe");
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 1000), ==, GP_EEXITED);
-    GP_CHECK_STR(gp_handoff_error(h), "child exited before reporting ready");
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_EEXITED);
+    GP_CHECK_CONTAINS(gs.msg, "child closed its configuration pipe");
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 1000, &gs), ==, GP_EEXITED);
+    GP_CHECK_STR(gs.msg, "child exited before reporting ready");
     gp_handoff_free(h);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     check_no_children();
@@ -312,15 +323,16 @@ GP_TEST(child_gone_before_reading_no_sigpipe)
 
 GP_TEST(ready_wait_times_out)
 {
+    gp_status gs;
     int fds = gp_test_count_fds();
     gp_handoff *h = make(NULL, 0);
     pid_t pid = spawn("silent", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 200), ==, GP_ETIMEDOUT);
-    GP_CHECK_CONTAINS(gp_handoff_error(h), "did not report ready within 200 ms");
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 200, &gs), ==, GP_ETIMEDOUT);
+    GP_CHECK_CONTAINS(gs.msg, "did not report ready within 200 ms");
     /* Not latched: once the child is gone, the next wait says so. */
     kill_reap(pid);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 1000), ==, GP_EEXITED);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 1000, &gs), ==, GP_EEXITED);
     gp_handoff_free(h);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     check_no_children();
@@ -328,11 +340,12 @@ GP_TEST(ready_wait_times_out)
 
 GP_TEST(exit_before_ready)
 {
+    gp_status gs;
     gp_handoff *h = make(NULL, 0);
     pid_t pid = spawn("exit", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000), ==, GP_EEXITED);
-    GP_CHECK_STR(gp_handoff_error(h), "child exited before reporting ready");
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000, &gs), ==, GP_EEXITED);
+    GP_CHECK_STR(gs.msg, "child exited before reporting ready");
     reap(pid);
     gp_handoff_free(h);
     check_no_children();
@@ -340,11 +353,12 @@ GP_TEST(exit_before_ready)
 
 GP_TEST(garbled_status)
 {
+    gp_status gs;
     gp_handoff *h = make(NULL, 0);
     pid_t pid = spawn("garble", h);
-    gp_handoff_send(h, 2000);   /* may or may not see the child go */
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000), ==, GP_EPROTO);
-    GP_CHECK_CONTAINS(gp_handoff_error(h), "expected magic \"GPS1\", got \"read");
+    gp_handoff_send(h, 2000, &gs);   /* may or may not see the child go */
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000, &gs), ==, GP_EPROTO);
+    GP_CHECK_CONTAINS(gs.msg, "expected magic \"GPS1\", got \"read");
     reap(pid);
     gp_handoff_free(h);
     check_no_children();
@@ -367,11 +381,12 @@ static char *slurp(const char *path, size_t *len)
 
 GP_TEST(secret_not_in_environ_or_cmdline)
 {
+    gp_status gs;
     gp_handoff *h = make(NULL, 0);
-    GP_CHECK_INT(gp_handoff_set(h, "token_hint", "visible-config"), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set(h, "token_hint", "visible-config", &gs), ==, GP_OK);
     pid_t pid = spawn("hold", h);
-    GP_CHECK_INT(gp_handoff_send(h, 5000), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_send(h, 5000, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_wait_ready(h, 5000, &gs), ==, GP_OK);
     const char *files[] = {"environ", "cmdline"};
     for (int i = 0; i < 2; i++) {
         char path[64];
@@ -397,6 +412,7 @@ GP_TEST(secret_not_in_environ_or_cmdline)
 static gp_err open_from(const void *bytes, size_t n, bool close_after, int timeout_ms,
                         char *words, size_t cap)
 {
+    gp_status gs;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return GP_ESYS;
@@ -409,8 +425,8 @@ static gp_err open_from(const void *bytes, size_t n, bool close_after, int timeo
     setenv(GP_HANDOFF_ENV_FD, v, 1);
     unsetenv(GP_HANDOFF_ENV_STATUS_FD);
     gp_handoff_child *hc;
-    gp_err rc = gp_handoff_child_open(&hc, timeout_ms);
-    snprintf(words, cap, "%s", gp_handoff_child_error(hc));
+    gp_err rc = gp_handoff_child_open(&hc, timeout_ms, &gs);
+    snprintf(words, cap, "%s", gs.msg);
     /* The library closed the read end; nothing must be left behind. */
     if (fcntl(p[0], F_GETFD) >= 0) {
         GP_FAILF("read end %d still open", p[0]);
@@ -419,7 +435,7 @@ static gp_err open_from(const void *bytes, size_t n, bool close_after, int timeo
     if (!close_after)
         close(p[1]);
     GP_CHECK(getenv(GP_HANDOFF_ENV_FD) == NULL);
-    GP_CHECK_INT(gp_handoff_child_ready(hc), ==, GP_ENOTFOUND);
+    GP_CHECK_INT(gp_handoff_child_ready(hc, &gs), ==, GP_ENOTFOUND);
     gp_handoff_child_free(hc);
     return rc;
 }
@@ -445,21 +461,22 @@ GP_TEST(child_side_garbage_truncation_timeout)
 
 GP_TEST(child_side_environment_errors)
 {
+    gp_status gs;
     int fds = gp_test_count_fds();
     gp_handoff_child *hc;
     unsetenv(GP_HANDOFF_ENV_FD);
-    GP_CHECK_INT(gp_handoff_child_open(&hc, 100), ==, GP_ENOTFOUND);
-    GP_CHECK_CONTAINS(gp_handoff_child_error(hc), "GP_HANDOFF_FD is not set");
+    GP_CHECK_INT(gp_handoff_child_open(&hc, 100, &gs), ==, GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(gs.msg, "GP_HANDOFF_FD is not set");
     gp_handoff_child_free(hc);
 
     setenv(GP_HANDOFF_ENV_FD, "3; rm -rf /", 1);
-    GP_CHECK_INT(gp_handoff_child_open(&hc, 100), ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_handoff_child_error(hc), "expected a file descriptor number");
+    GP_CHECK_INT(gp_handoff_child_open(&hc, 100, &gs), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gs.msg, "expected a file descriptor number");
     gp_handoff_child_free(hc);
 
     setenv(GP_HANDOFF_ENV_FD, "999", 1);
-    GP_CHECK_INT(gp_handoff_child_open(&hc, 100), ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_handoff_child_error(hc), "999 is not an open file descriptor");
+    GP_CHECK_INT(gp_handoff_child_open(&hc, 100, &gs), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gs.msg, "999 is not an open file descriptor");
     gp_handoff_child_free(hc);
 
     /* A good data fd with a bad status fd: refused, and the data fd is
@@ -470,8 +487,8 @@ GP_TEST(child_side_environment_errors)
     snprintf(v, sizeof v, "%d", p[0]);
     setenv(GP_HANDOFF_ENV_FD, v, 1);
     setenv(GP_HANDOFF_ENV_STATUS_FD, "x", 1);
-    GP_CHECK_INT(gp_handoff_child_open(&hc, 100), ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_handoff_child_error(hc), "GP_HANDOFF_STATUS_FD");
+    GP_CHECK_INT(gp_handoff_child_open(&hc, 100, &gs), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(gs.msg, "GP_HANDOFF_STATUS_FD");
     GP_CHECK(fcntl(p[0], F_GETFD) < 0);
     gp_handoff_child_free(hc);
     close(p[1]);
@@ -480,22 +497,40 @@ GP_TEST(child_side_environment_errors)
 
 GP_TEST(host_api_misuse)
 {
+    gp_status gs;
     gp_handoff *h;
-    GP_CHECK_INT(gp_handoff_new(&h), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_set(h, "", "x"), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_handoff_set(h, "k", "1"), ==, GP_OK);
-    GP_CHECK_INT(gp_handoff_set(h, "k", "2"), ==, GP_OK);   /* replaces */
-    GP_CHECK_INT(gp_handoff_send(h, 10), ==, GP_ESTATE);
+    GP_CHECK_INT(gp_handoff_new(&h, &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set(h, "", "x", &gs), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_handoff_set(h, "k", "1", &gs), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_set(h, "k", "2", &gs), ==, GP_OK);   /* replaces */
+    GP_CHECK_INT(gp_handoff_send(h, 10, &gs), ==, GP_ESTATE);
     gp_handoff_spawn sp;
-    GP_CHECK_INT(gp_handoff_prepare(h, 2, &sp), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_handoff_prepare(h, 10, &sp), ==, GP_OK);
+    GP_CHECK_INT(gp_handoff_prepare(h, 2, &sp, &gs), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_handoff_prepare(h, 10, &sp, &gs), ==, GP_OK);
     GP_CHECK_STR(sp.env[0], "GP_HANDOFF_FD=10");
     GP_CHECK_STR(sp.env[1], "GP_HANDOFF_STATUS_FD=11");
     GP_CHECK(sp.env[2] == NULL);
-    GP_CHECK_INT(gp_handoff_set(h, "k", "3"), ==, GP_ESTATE);
-    GP_CHECK_INT(gp_handoff_prepare(h, 10, &sp), ==, GP_ESTATE);
+    GP_CHECK_INT(gp_handoff_set(h, "k", "3", &gs), ==, GP_ESTATE);
+    GP_CHECK_INT(gs.err, ==, GP_ESTATE);
+    GP_CHECK_STR(gs.msg, "hand-off: set after prepare");
+    GP_CHECK_INT(gp_handoff_prepare(h, 10, &sp, &gs), ==, GP_ESTATE);
     gp_handoff_free(h);
     gp_handoff_free(NULL);
+}
+
+GP_TEST(extra_fds_errors_have_words)
+{
+    /* Words built without stdio (async-signal-safe), errno set as well. */
+    gp_status gs;
+    gp_extra_fd bad[] = {{-1, 5}};
+    GP_CHECK_INT(gp_extra_fds_apply(bad, 1, &gs), ==, GP_EINVAL);
+    GP_CHECK_INT(errno, ==, EBADF);
+    GP_CHECK_STR(gs.msg, "extra fds: negative fd -1 -> 5: errno 9 (EBADF)");
+    gp_extra_fd closed[] = {{999, 5}};
+    GP_CHECK_INT(gp_extra_fds_apply(closed, 1, &gs), ==, GP_ESYS);
+    GP_CHECK_STR(gs.msg, "extra fds: dup 999 -> 1000: errno 9 (EBADF)");
+    GP_CHECK_INT(gp_extra_fds_apply(NULL, 0, &gs), ==, GP_OK);
+    GP_CHECK_STR(gs.msg, "");
 }
 
 GP_TEST(extra_fds_overlapping)
@@ -506,7 +541,7 @@ GP_TEST(extra_fds_overlapping)
     pid_t pid = fork();
     if (pid == 0) {
         gp_extra_fd fds[] = {{a[1], b[1]}, {b[1], a[1]}};
-        if (gp_extra_fds_apply(fds, 2) < 0)
+        if (gp_extra_fds_apply(fds, 2, NULL) != GP_OK)
             _exit(1);
         int ok = fcntl(a[1], F_GETFD) == 0 && fcntl(b[1], F_GETFD) == 0;
         /* a[1] now holds pipe b's write end. */
@@ -545,5 +580,6 @@ int main(int argc, char **argv)
     GP_RUN(child_side_environment_errors);
     GP_RUN(host_api_misuse);
     GP_RUN(extra_fds_overlapping);
+    GP_RUN(extra_fds_errors_have_words);
     return gp_test_done();
 }

@@ -1,36 +1,20 @@
 /* go-plugin's ReattachConfig as a JSON file: strict parse, atomic write. */
-#include <goplugin/supervise.h>
+#include <goplugin/reattach.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/base/strbuf.h"
 
 #define MAX_ADDR 4096
-
-static gp_err say(gp_status *st, gp_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static gp_err say(gp_status *st, gp_err rc, const char *fmt, ...)
-{
-    if (st) {
-        st->err = rc;
-        st->grpc_code = 0;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* "reattach: <what>: expected <want>, got <the JSON, quoted, cut>". */
 static gp_err bad_value(gp_status *st, const char *what, const char *want, const json_t *v)
@@ -39,8 +23,8 @@ static gp_err bad_value(gp_status *st, const char *what, const char *want, const
     gp_strbuf q;
     gp_strbuf_init(&q);
     gp_strbuf_quote(&q, text ? text : "?", text ? strlen(text) : 1, 60);
-    gp_err rc = say(st, GP_EPROTO, "reattach: %s: expected %s, got %s", what, want,
-                    q.ok ? q.data : "?");
+    gp_err rc = gp__status_setf(st, GP_EPROTO, "reattach: %s: expected %s, got %s", what, want,
+                                q.ok ? q.data : "?");
     gp_strbuf_free(&q);
     free(text);
     return rc;
@@ -95,38 +79,41 @@ static gp_err parse_addr(const json_t *addr, gp_reattach_config *out, gp_status 
             gp_strbuf q;
             gp_strbuf_init(&q);
             gp_strbuf_quote(&q, key, strlen(key), 40);
-            gp_err rc = say(st, GP_EPROTO,
-                            "reattach: unknown key %s in \"Addr\"; expected \"Network\" and "
-                            "\"String\"", q.ok ? q.data : "?");
+            gp_err rc = gp__status_setf(st, GP_EPROTO,
+                                        "reattach: unknown key %s in \"Addr\"; expected "
+                                        "\"Network\" and \"String\"",
+                                        q.ok ? q.data : "?");
             gp_strbuf_free(&q);
             return rc;
         }
     }
     if (!network || !address)
-        return say(st, GP_EPROTO, "reattach: \"Addr\" is missing \"%s\"",
-                   network ? "String" : "Network");
+        return gp__status_setf(st, GP_EPROTO, "reattach: \"Addr\" is missing \"%s\"",
+                               network ? "String" : "Network");
     if (strcmp(network, "tcp") == 0 && !tcp_addr_ok(address))
         return bad_value(st, "\"Addr.String\"", "\"host:port\" for tcp",
                          json_object_get(addr, "String"));
     out->network = strdup(network);
     out->address = strdup(address);
     if (!out->network || !out->address)
-        return say(st, GP_ENOMEM, "reattach: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "reattach: out of memory");
     return GP_OK;
 }
 
 gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
                          gp_status *st)
 {
+    gp__status_clear(st);
     memset(out, 0, sizeof *out);
     if (len > GP_REATTACH_FILE_MAX)
-        return say(st, GP_EMSGSIZE, "reattach: %zu bytes, at most %u allowed", len,
-                   (unsigned)GP_REATTACH_FILE_MAX);
+        return gp__status_setf(st, GP_EMSGSIZE, "reattach: %zu bytes, at most %u allowed", len,
+                               (unsigned)GP_REATTACH_FILE_MAX);
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return say(st, GP_EPROTO, "reattach: not a JSON object: %s (line %d, column %d)",
-                   je.text, je.line, je.column);
+        return gp__status_setf(st, GP_EPROTO,
+                               "reattach: not a JSON object: %s (line %d, column %d)", je.text,
+                               je.line, je.column);
     gp_err rc = GP_OK;
     bool have_proto = false, have_pid = false, have_addr = false;
     const char *key;
@@ -184,16 +171,18 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
             gp_strbuf q;
             gp_strbuf_init(&q);
             gp_strbuf_quote(&q, key, strlen(key), 40);
-            rc = say(st, GP_EPROTO,
-                     "reattach: unknown key %s; expected \"Protocol\", \"ProtocolVersion\", "
-                     "\"Addr\", \"Pid\", \"Test\", \"PidStartTime\"", q.ok ? q.data : "?");
+            rc = gp__status_setf(st, GP_EPROTO,
+                                 "reattach: unknown key %s; expected \"Protocol\", "
+                                 "\"ProtocolVersion\", \"Addr\", \"Pid\", \"Test\", "
+                                 "\"PidStartTime\"",
+                                 q.ok ? q.data : "?");
             gp_strbuf_free(&q);
             goto done;
         }
     }
     if (!have_proto || !have_addr || !have_pid)
-        rc = say(st, GP_EPROTO, "reattach: missing \"%s\"",
-                 !have_proto ? "Protocol" : !have_addr ? "Addr" : "Pid");
+        rc = gp__status_setf(st, GP_EPROTO, "reattach: missing \"%s\"",
+                             !have_proto ? "Protocol" : !have_addr ? "Addr" : "Pid");
 done:
     json_decref(root);
     if (rc)
@@ -210,6 +199,7 @@ void gp_reattach_config_clear(gp_reattach_config *rc)
 
 gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *st)
 {
+    gp__status_clear(st);
     *out = NULL;
     const char *proto;
     switch (rc->protocol) {
@@ -217,19 +207,19 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
     case GP_PROTO_NETRPC: proto = "netrpc"; break;
     case GP_PROTO_GRPC: proto = "grpc"; break;
     default:
-        return say(st, GP_EINVAL, "reattach: protocol %d, expected one of grpc, netrpc",
-                   (int)rc->protocol);
+        return gp__status_setf(st, GP_EINVAL, "reattach: protocol %d, expected one of grpc, netrpc",
+                               (int)rc->protocol);
     }
     if (!rc->network || (strcmp(rc->network, "unix") != 0 && strcmp(rc->network, "tcp") != 0))
-        return say(st, GP_EINVAL, "reattach: network \"%s\", expected unix or tcp",
-                   rc->network ? rc->network : "(null)");
+        return gp__status_setf(st, GP_EINVAL, "reattach: network \"%s\", expected unix or tcp",
+                               rc->network ? rc->network : "(null)");
     if (!rc->address || !*rc->address || strlen(rc->address) > MAX_ADDR)
-        return say(st, GP_EINVAL, "reattach: address empty or over %d bytes", MAX_ADDR);
+        return gp__status_setf(st, GP_EINVAL, "reattach: address empty or over %d bytes", MAX_ADDR);
     if (strcmp(rc->network, "tcp") == 0 && !tcp_addr_ok(rc->address))
-        return say(st, GP_EINVAL, "reattach: tcp address \"%s\", expected host:port",
-                   rc->address);
+        return gp__status_setf(st, GP_EINVAL, "reattach: tcp address \"%s\", expected host:port",
+                               rc->address);
     if (rc->pid < 0 || rc->protocol_version > (unsigned)INT_MAX)
-        return say(st, GP_EINVAL, "reattach: negative pid or version out of range");
+        return gp__status_setf(st, GP_EINVAL, "reattach: negative pid or version out of range");
     /* Go's field order, so a diff against a Go-written file is quiet. */
     json_t *o = json_object();
     json_t *a = json_object();
@@ -245,18 +235,19 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
          json_object_set_new(o, "PidStartTime", json_integer((json_int_t)rc->start_time)))) {
         json_decref(a);
         json_decref(o);
-        return say(st, GP_EINVAL, "reattach: cannot build JSON (bad UTF-8 in the address?)");
+        return gp__status_setf(st, GP_EINVAL,
+                               "reattach: cannot build JSON (bad UTF-8 in the address?)");
     }
     json_decref(a);
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     if (!text)
-        return say(st, GP_ENOMEM, "reattach: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "reattach: out of memory");
     size_t n = strlen(text);
     char *withnl = realloc(text, n + 2);
     if (!withnl) {
         free(text);
-        return say(st, GP_ENOMEM, "reattach: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "reattach: out of memory");
     }
     withnl[n] = '\n';
     withnl[n + 1] = 0;
@@ -267,14 +258,15 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
 static gp_err sys(gp_status *st, const char *what, const char *path)
 {
     int e = errno;
-    return say(st, GP_ESYS, "reattach: %s %s: %s", what, path, strerror(e));
+    return gp__status_setf(st, GP_ESYS, "reattach: %s %s: %s", what, path, strerror(e));
 }
 
 gp_err gp_reattach_file_write(const char *path, const gp_reattach_config *rc, gp_status *st)
 {
+    gp__status_clear(st);
     if (!path || !*path || path[strlen(path) - 1] == '/')
-        return say(st, GP_EINVAL, "reattach: file path \"%s\" names no file",
-                   path ? path : "(null)");
+        return gp__status_setf(st, GP_EINVAL, "reattach: file path \"%s\" names no file",
+                               path ? path : "(null)");
     char *text;
     gp_err err = gp_reattach_format(rc, &text, st);
     if (err)
@@ -289,7 +281,7 @@ gp_err gp_reattach_file_write(const char *path, const gp_reattach_config *rc, gp
                          slash ? slash + 1 : path) < 0) {
         free(dir);
         free(text);
-        return say(st, GP_ENOMEM, "reattach: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "reattach: out of memory");
     }
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -332,22 +324,23 @@ out:
 
 gp_err gp_reattach_file_read(const char *path, gp_reattach_config *out, gp_status *st)
 {
+    gp__status_clear(st);
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            return say(st, GP_ENOTFOUND, "reattach: %s does not exist", path);
+            return gp__status_setf(st, GP_ENOTFOUND, "reattach: %s does not exist", path);
         return sys(st, "open", path);
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return say(st, GP_EINVAL, "reattach: %s is not a regular file", path);
+        return gp__status_setf(st, GP_EINVAL, "reattach: %s is not a regular file", path);
     }
     char *buf = malloc(GP_REATTACH_FILE_MAX + 1);
     if (!buf) {
         close(fd);
-        return say(st, GP_ENOMEM, "reattach: out of memory");
+        return gp__status_setf(st, GP_ENOMEM, "reattach: out of memory");
     }
     size_t n = 0;
     while (n <= GP_REATTACH_FILE_MAX) {

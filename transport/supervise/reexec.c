@@ -1,14 +1,14 @@
 /* Self re-exec: run a registered action in a fresh copy of this binary.
  * JSON params on the child's stdin, JSON result on its stdout, stderr as
  * the error text; a deadline, then SIGTERM, grace, SIGKILL to its group. */
-#include <goplugin/supervise.h>
+#include <goplugin/action.h>
+#include <goplugin/handoff.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/base/strbuf.h"
 #include "transport/supervise/fdutil.h"
 
@@ -51,12 +52,20 @@ static bool valid_name(const char *name)
     return true;
 }
 
-gp_err gp_action_register(const char *name, gp_action_fn fn)
+gp_err gp_action_register(const char *name, gp_action_fn fn, gp_status *st)
 {
-    if (!name || !fn || !valid_name(name) || find(name))
-        return GP_EINVAL;
+    gp__status_clear(st);
+    if (!name || !fn)
+        return gp__status_setf(st, GP_EINVAL, "action: NULL %s", name ? "function" : "name");
+    if (!valid_name(name))
+        return gp__status_setf(st, GP_EINVAL,
+                               "action \"%.*s\": expected 1..%d of [A-Za-z0-9._-]",
+                               GP_ACTION_MAX_NAME + 8, name, GP_ACTION_MAX_NAME);
+    if (find(name))
+        return gp__status_setf(st, GP_EINVAL, "action \"%s\" is already registered", name);
     if (nactions == GP_ACTION_MAX)
-        return GP_EMSGSIZE;
+        return gp__status_setf(st, GP_EMSGSIZE, "action \"%s\": all %d slots are taken", name,
+                               GP_ACTION_MAX);
     snprintf(actions[nactions].name, sizeof actions[nactions].name, "%s", name);
     actions[nactions].fn = fn;
     nactions++;
@@ -89,13 +98,13 @@ static char *read_stdin(size_t *len)
     return b.data ? b.data : strdup("");
 }
 
-int gp_action_dispatch(int argc, char **argv)
+void gp_action_dispatch(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     const char *marker = getenv(GP_ACTION_ENV);
     if (!marker)
-        return 0;
+        return;
     char name[GP_ACTION_MAX_NAME + 1];
     snprintf(name, sizeof name, "%s", marker);
     /* Anything this action runs must not re-dispatch. */
@@ -129,23 +138,13 @@ int gp_action_dispatch(int argc, char **argv)
 
 /* ---- the host: run ---- */
 
-static gp_err say(char **err_text, gp_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Keep the last bytes that fit in a gp_status: the end of stderr says
+ * why it failed. */
+#define STDERR_KEEP (GP_ERRMSG_MAX - 1)
 
-static gp_err say(char **err_text, gp_err rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err_text, fmt, ap) < 0)
-        *err_text = NULL;
-    va_end(ap);
-    return rc;
-}
-
-/* Keep the last `max` bytes: the end of stderr says why it failed. */
 static void tail_add(gp_strbuf *t, const char *p, size_t n)
 {
-    size_t max = GP_ACTION_MAX_STDERR;
+    size_t max = STDERR_KEEP;
     if (n >= max) {
         gp_strbuf_reset(t);
         gp_strbuf_appendn(t, p + n - max, max);
@@ -325,7 +324,7 @@ static void wait_child(run *r, int64_t deadline)
     }
 }
 
-static gp_err spawn(run *r, const char *name, char **err_text)
+static gp_err spawn(run *r, const char *name, gp_status *st)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
@@ -335,7 +334,7 @@ static gp_err spawn(run *r, const char *name, char **err_text)
             gp__sup_close(&out[i]);
             gp__sup_close(&err[i]);
         }
-        return say(err_text, GP_ESYS, "action \"%s\": pipe: %s", name, strerror(e));
+        return gp__status_setf(st, GP_ESYS, "action \"%s\": pipe: %s", name, strerror(e));
     }
     char **env = child_env(name);
     char *argv0 = program_invocation_name;
@@ -351,7 +350,7 @@ static gp_err spawn(run *r, const char *name, char **err_text)
         sigaction(SIGPIPE, &dfl, NULL);
         sigaction(SIGTERM, &dfl, NULL);
         gp_extra_fd fds[] = {{in[0], 0}, {out[1], 1}, {err[1], 2}};
-        if (gp_extra_fds_apply(fds, 3) < 0)
+        if (gp_extra_fds_apply(fds, 3, NULL) != GP_OK)
             _exit(126);
         execve("/proc/self/exe", argv, env);
         _exit(127);
@@ -370,8 +369,8 @@ static gp_err spawn(run *r, const char *name, char **err_text)
         close(in[1]);
         close(out[0]);
         close(err[0]);
-        return say(err_text, env ? GP_ESYS : GP_ENOMEM, "action \"%s\": fork: %s", name,
-                   strerror(e));
+        return gp__status_setf(st, env ? GP_ESYS : GP_ENOMEM, "action \"%s\": fork: %s", name,
+                               strerror(e));
     }
     /* Both sides set the group, so a kill right after fork still hits it. */
     setpgid(pid, pid);
@@ -397,25 +396,44 @@ static void trim(gp_strbuf *b)
         b->data[--b->len] = 0;
 }
 
-static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, char **err_text)
+/* st->msg = prefix, ": ", and as much of the END of tail as still fits
+ * (cut on a UTF-8 character boundary). */
+static gp_err with_tail(gp_status *st, gp_err rc, const char *prefix, const char *tail)
+{
+    const char *sep = *prefix && *tail ? ": " : "";
+    size_t room = GP_ERRMSG_MAX - 1, used = strlen(prefix) + strlen(sep), tl = strlen(tail);
+    if (used < room && tl > room - used) {
+        tail += tl - (room - used);
+        while ((*tail & 0xC0) == 0x80)
+            tail++;
+    }
+    return gp__status_setf(st, rc, "%s%s%s", prefix, sep, tail);
+}
+
+static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, gp_status *st)
 {
     trim(&r->errtail);
     const char *tail = r->errtail.len ? r->errtail.data : "";
-    const char *sep = r->errtail.len ? ": " : "";
-    if (r->timed_out)
-        return say(err_text, GP_ETIMEDOUT, "action \"%s\" did not finish within %d ms%s%s", name,
-                   timeout_ms, sep, tail);
+    char what[GP_ACTION_MAX_NAME + 128];
+    if (r->timed_out) {
+        snprintf(what, sizeof what, "action \"%s\" did not finish within %d ms", name,
+                 timeout_ms);
+        return with_tail(st, GP_ETIMEDOUT, what, tail);
+    }
     if (r->too_big)
-        return say(err_text, GP_EMSGSIZE, "action \"%s\": result over %u bytes", name,
-                   (unsigned)GP_ACTION_MAX_IO);
-    if (WIFSIGNALED(r->status))
-        return say(err_text, GP_EEXITED, "action \"%s\" killed by signal %d (%s)%s%s", name,
-                   WTERMSIG(r->status), strsignal(WTERMSIG(r->status)), sep, tail);
+        return gp__status_setf(st, GP_EMSGSIZE, "action \"%s\": result over %u bytes", name,
+                               (unsigned)GP_ACTION_MAX_IO);
+    if (WIFSIGNALED(r->status)) {
+        snprintf(what, sizeof what, "action \"%s\" killed by signal %d (%s)", name,
+                 WTERMSIG(r->status), strsignal(WTERMSIG(r->status)));
+        return with_tail(st, GP_EEXITED, what, tail);
+    }
     int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
     if (code != 0) {
         if (r->errtail.len)
-            return say(err_text, GP_EREMOTE, "%s", tail);
-        return say(err_text, GP_EREMOTE, "action \"%s\" exited with status %d", name, code);
+            return with_tail(st, GP_EREMOTE, "", tail);
+        return gp__status_setf(st, GP_EREMOTE, "action \"%s\" exited with status %d", name,
+                               code);
     }
     trim(&r->result);
     const char *text = r->result.data ? r->result.data : "";
@@ -427,35 +445,34 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, c
         gp_strbuf_printf(&w, "action \"%s\" returned %s: %s; stdout ", name,
                          r->result.len ? "invalid JSON" : "no result", je.text);
         gp_strbuf_quote(&w, text, r->result.len, 200);
-        *err_text = w.ok ? w.data : NULL;
-        if (!w.ok)
-            gp_strbuf_free(&w);
+        gp__status_setf(st, GP_EPROTO, "%s", w.ok && w.data ? w.data : "invalid result");
+        gp_strbuf_free(&w);
         return GP_EPROTO;
     }
     json_decref(v);
     *result = strdup(text);
-    return *result ? GP_OK : GP_ENOMEM;
+    return *result ? GP_OK : gp__status_setf(st, GP_ENOMEM, "action \"%s\": out of memory", name);
 }
 
 gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
-                     char **result, char **err_text)
+                     char **result, gp_status *st)
 {
+    gp__status_clear(st);
     *result = NULL;
-    *err_text = NULL;
     if (!name || !find(name))
-        return say(err_text, GP_ENOTFOUND, "action \"%s\" is not registered in this binary",
-                   name ? name : "(null)");
+        return gp__status_setf(st, GP_ENOTFOUND, "action \"%s\" is not registered in this binary",
+                               name ? name : "(null)");
     if (!params_json)
         params_json = "null";
     size_t plen = strlen(params_json);
     if (plen > GP_ACTION_MAX_IO)
-        return say(err_text, GP_EMSGSIZE, "action \"%s\": params of %zu bytes, at most %u",
-                   name, plen, (unsigned)GP_ACTION_MAX_IO);
+        return gp__status_setf(st, GP_EMSGSIZE, "action \"%s\": params of %zu bytes, at most %u",
+                               name, plen, (unsigned)GP_ACTION_MAX_IO);
     json_error_t je;
     json_t *pv = json_loadb(params_json, plen, JSON_DECODE_ANY, &je);
     if (!pv)
-        return say(err_text, GP_EINVAL, "action \"%s\": params are not JSON: %s (at byte %d)",
-                   name, je.text, je.position);
+        return gp__status_setf(st, GP_EINVAL, "action \"%s\": params are not JSON: %s (at byte %d)",
+                               name, je.text, je.position);
     json_decref(pv);
     if (timeout_ms <= 0)
         timeout_ms = 60000;
@@ -465,7 +482,7 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
     gp_strbuf_init(&r.result);
     gp_strbuf_init(&r.errtail);
     r.result.max = GP_ACTION_MAX_IO;
-    gp_err rc = spawn(&r, name, err_text);
+    gp_err rc = spawn(&r, name, st);
     if (rc)
         return rc;
     int64_t deadline = gp__sup_now_ms() + timeout_ms;
@@ -477,7 +494,7 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
     if (r.timed_out || r.too_big || !r.reaped)
         stop(&r);
     gp__sup_close(&r.pidfd);
-    rc = verdict(&r, name, timeout_ms, result, err_text);
+    rc = verdict(&r, name, timeout_ms, result, st);
     gp_strbuf_free(&r.result);
     gp_strbuf_free(&r.errtail);
     return rc;

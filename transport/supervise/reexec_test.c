@@ -92,6 +92,16 @@ static int act_leave_helper(const char *params, char **result)
     return asprintf(result, "{\"helper\": %d}", (int)helper) < 0;
 }
 
+static int act_long_fail(const char *params, char **result)
+{
+    (void)params;
+    (void)result;
+    for (int i = 0; i < 100; i++)
+        fprintf(stderr, "noise line %03d before the reason\n", i);
+    fprintf(stderr, "the real reason\n");
+    return 3;
+}
+
 static int act_bad_json(const char *params, char **result)
 {
     (void)params;
@@ -127,28 +137,28 @@ static int act_big(const char *params, char **result)
 static int act_nested(const char *params, char **result)
 {
     (void)params;
-    char *err = NULL;
-    gp_err rc = gp_action_run("add", "[40, 2]", 5000, result, &err);
+    gp_status st;
+    gp_err rc = gp_action_run("add", "[40, 2]", 5000, result, &st);
     if (rc)
-        fprintf(stderr, "nested: %s\n", err ? err : "?");
-    free(err);
+        fprintf(stderr, "nested: %s\n", st.msg);
     return rc ? 1 : 0;
 }
 
 static void register_all(void)
 {
-    gp_action_register("add", act_add);
-    gp_action_register("fail", act_fail);
-    gp_action_register("silent-fail", act_silent_fail);
-    gp_action_register("hang", act_hang);
-    gp_action_register("hang-term", act_hang_term);
-    gp_action_register("hang-helper", act_hang_helper);
-    gp_action_register("bad-json", act_bad_json);
-    gp_action_register("leave-helper", act_leave_helper);
-    gp_action_register("env", act_env);
-    gp_action_register("crash", act_crash);
-    gp_action_register("big", act_big);
-    gp_action_register("nested", act_nested);
+    gp_action_register("add", act_add, NULL);
+    gp_action_register("fail", act_fail, NULL);
+    gp_action_register("silent-fail", act_silent_fail, NULL);
+    gp_action_register("hang", act_hang, NULL);
+    gp_action_register("hang-term", act_hang_term, NULL);
+    gp_action_register("hang-helper", act_hang_helper, NULL);
+    gp_action_register("bad-json", act_bad_json, NULL);
+    gp_action_register("leave-helper", act_leave_helper, NULL);
+    gp_action_register("env", act_env, NULL);
+    gp_action_register("crash", act_crash, NULL);
+    gp_action_register("big", act_big, NULL);
+    gp_action_register("long-fail", act_long_fail, NULL);
+    gp_action_register("nested", act_nested, NULL);
 }
 
 /* ---- helpers ---- */
@@ -161,7 +171,8 @@ static void check_no_children(void)
 
 typedef struct outcome {
     gp_err rc;
-    char *result, *err;
+    char *result;
+    gp_status st;
     int64_t ms;
 } outcome;
 
@@ -169,7 +180,7 @@ static outcome run(const char *name, const char *params, int timeout_ms)
 {
     outcome o;
     int64_t t0 = gp__sup_now_ms();
-    o.rc = gp_action_run(name, params, timeout_ms, &o.result, &o.err);
+    o.rc = gp_action_run(name, params, timeout_ms, &o.result, &o.st);
     o.ms = gp__sup_now_ms() - t0;
     return o;
 }
@@ -177,7 +188,6 @@ static outcome run(const char *name, const char *params, int timeout_ms)
 static void done(outcome *o)
 {
     free(o->result);
-    free(o->err);
 }
 
 /* ---- tests ---- */
@@ -188,7 +198,7 @@ GP_TEST(success)
     outcome o = run("add", "[2, 40]", 5000);
     GP_CHECK_INT(o.rc, ==, GP_OK);
     GP_CHECK_STR(o.result, "{\"sum\": 42}");
-    GP_CHECK(o.err == NULL);
+    GP_CHECK_STR(o.st.msg, "");
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     check_no_children();
@@ -200,17 +210,27 @@ GP_TEST(failure_carries_stderr)
     outcome o = run("fail", "{}", 5000);
     GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
     GP_CHECK(o.result == NULL);
-    GP_CHECK_STR(o.err, "boom: cannot frobnicate the widget");
+    GP_CHECK_STR(o.st.msg, "boom: cannot frobnicate the widget");
     done(&o);
 
     o = run("silent-fail", NULL, 5000);
     GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
-    GP_CHECK_STR(o.err, "action \"silent-fail\" exited with status 4");
+    GP_CHECK_STR(o.st.msg, "action \"silent-fail\" exited with status 4");
     done(&o);
 
     o = run("add", "[\"x\", 1]", 5000);
     GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
-    GP_CHECK_CONTAINS(o.err, "add: expected [int, int], got [\"x\", 1]");
+    GP_CHECK_CONTAINS(o.st.msg, "add: expected [int, int], got [\"x\", 1]");
+    GP_CHECK_INT(o.st.err, ==, GP_EREMOTE);
+    done(&o);
+
+    /* More stderr than a gp_status holds: its end (the reason) is kept. */
+    o = run("long-fail", NULL, 5000);
+    GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
+    GP_CHECK_INT(strlen(o.st.msg), ==, GP_ERRMSG_MAX - 2);   /* all but the last '\n' */
+    GP_CHECK_CONTAINS(o.st.msg, "before the reason\nthe real reason");
+    size_t ml = strlen(o.st.msg);
+    GP_CHECK(ml > 15 && strcmp(o.st.msg + ml - 15, "the real reason") == 0);
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     check_no_children();
@@ -221,7 +241,7 @@ GP_TEST(timeout_kills_and_reaps)
     int fds = gp_test_count_fds();
     outcome o = run("hang", "null", 300);
     GP_CHECK_INT(o.rc, ==, GP_ETIMEDOUT);
-    GP_CHECK_STR(o.err, "action \"hang\" did not finish within 300 ms");
+    GP_CHECK_STR(o.st.msg, "action \"hang\" did not finish within 300 ms");
     GP_CHECK_INT(o.ms, >=, 290);
     GP_CHECK_INT(o.ms, <, 1200);   /* SIGTERM was enough */
     done(&o);
@@ -259,9 +279,9 @@ GP_TEST(timeout_kills_the_whole_group)
 {
     outcome o = run("hang-helper", "null", 300);
     GP_CHECK_INT(o.rc, ==, GP_ETIMEDOUT);
-    GP_CHECK_CONTAINS(o.err, "helper=");
+    GP_CHECK_CONTAINS(o.st.msg, "helper=");
     pid_t helper = 0;
-    const char *h = o.err ? strstr(o.err, "helper=") : NULL;
+    const char *h = strstr(o.st.msg, "helper=");
     if (h)
         helper = (pid_t)atoi(h + 7);
     GP_CHECK_INT(helper, >, 0);
@@ -307,8 +327,8 @@ GP_TEST(invalid_json_result)
     outcome o = run("bad-json", "null", 5000);
     GP_CHECK_INT(o.rc, ==, GP_EPROTO);
     GP_CHECK(o.result == NULL);
-    GP_CHECK_CONTAINS(o.err, "action \"bad-json\" returned invalid JSON");
-    GP_CHECK_CONTAINS(o.err, "stdout \"{\\\"unterminated\\\":\"");
+    GP_CHECK_CONTAINS(o.st.msg, "action \"bad-json\" returned invalid JSON");
+    GP_CHECK_CONTAINS(o.st.msg, "stdout \"{\\\"unterminated\\\":\"");
     done(&o);
     check_no_children();
 }
@@ -317,8 +337,8 @@ GP_TEST(killed_by_signal)
 {
     outcome o = run("crash", "null", 5000);
     GP_CHECK_INT(o.rc, ==, GP_EEXITED);
-    GP_CHECK_CONTAINS(o.err, "action \"crash\" killed by signal 9");
-    GP_CHECK_CONTAINS(o.err, "about to die");
+    GP_CHECK_CONTAINS(o.st.msg, "action \"crash\" killed by signal 9");
+    GP_CHECK_CONTAINS(o.st.msg, "about to die");
     done(&o);
     check_no_children();
 }
@@ -356,15 +376,20 @@ GP_TEST(host_side_refusals)
 {
     outcome o = run("nope", "null", 1000);
     GP_CHECK_INT(o.rc, ==, GP_ENOTFOUND);
-    GP_CHECK_STR(o.err, "action \"nope\" is not registered in this binary");
+    GP_CHECK_STR(o.st.msg, "action \"nope\" is not registered in this binary");
     done(&o);
     o = run("add", "[1, 2", 1000);
     GP_CHECK_INT(o.rc, ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(o.err, "params are not JSON");
+    GP_CHECK_CONTAINS(o.st.msg, "params are not JSON");
     done(&o);
-    GP_CHECK_INT(gp_action_register("add", act_add), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_action_register("bad name", act_add), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_action_register("", act_add), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_action_register("add", act_add, NULL), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_action_register("bad name", act_add, NULL), ==, GP_EINVAL);
+    GP_CHECK_INT(gp_action_register("", act_add, NULL), ==, GP_EINVAL);
+    gp_status st;
+    GP_CHECK_INT(gp_action_register("add", act_add, &st), ==, GP_EINVAL);
+    GP_CHECK_STR(st.msg, "action \"add\" is already registered");
+    GP_CHECK_INT(gp_action_register("bad name", act_add, &st), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "expected 1..128 of [A-Za-z0-9._-]");
     check_no_children();
 }
 
