@@ -17,3 +17,14 @@ def go18_sh_test(name, script, args = [], data = [], tags = [], **kwargs):
         tags = tags + ["interop", "go_plugin_18"],
         **kwargs
     )
+
+def go_sh_test(name, script, args = [], data = [], tags = [], **kwargs):
+    """go18_sh_test's signature for cells without a 1.8 peer: never skipped."""
+    native.sh_test(
+        name = name,
+        srcs = [script],
+        args = args,
+        data = data,
+        tags = tags + ["interop"],
+        **kwargs
+    )
