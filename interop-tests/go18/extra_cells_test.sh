@@ -39,21 +39,24 @@ check() { # name expected actual
 case $mode in
 kv-multiplex)
   out=$("$host" --plugin "$plugin" --multiplex put a 1 put b two get a get b 2>"$tmp/err")
-  check "$(basename "$host") --multiplex -> $(basename "$plugin"): exit 0" 0 "$?"
+  rc=$?
+  check "$(basename "$host") --multiplex -> $(basename "$plugin"): exit 0" 0 "$rc"
   check "$(basename "$host") --multiplex -> $(basename "$plugin"): values" $'1\ntwo' "$out"
   ;;
 kv-inherited-mux)
   # A 1.8 plugin multiplexes when PLUGIN_MULTIPLEX_GRPC parses as true; the
   # host must always set it (false when it does not multiplex).
   out=$(PLUGIN_MULTIPLEX_GRPC=true "$host" --plugin "$plugin" put a 1 get a 2>"$tmp/err")
-  check "C host, PLUGIN_MULTIPLEX_GRPC=true inherited -> 1.8 plugin: exit 0" 0 "$?"
+  rc=$?
+  check "C host, PLUGIN_MULTIPLEX_GRPC=true inherited -> 1.8 plugin: exit 0" 0 "$rc"
   check "C host, PLUGIN_MULTIPLEX_GRPC=true inherited -> 1.8 plugin: value" 1 "$out"
   ;;
 counter-automtls | counter-multiplex)
   flag=--${mode#counter-}
   out=$("$host" --plugin "$plugin" --proto "$proto" "$flag" -- put a 3 put a 4 get a put b -10 get b 2>"$tmp/err")
+  rc=$?
   what="$proto: $(basename "$host") $flag -> $(basename "$plugin") -> Go AddHelper"
-  check "$what: exit 0" 0 "$?"
+  check "$what: exit 0" 0 "$rc"
   check "$what: values" $'7\n-10' "$out"
   ;;
 *)
