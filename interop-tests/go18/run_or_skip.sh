@@ -7,8 +7,8 @@
 #
 # A skip prints one line starting "GP_TEST_SKIPPED:" and exits 0;
 # scripts/test.sh finds that line in the test's log and counts the target
-# as skipped, not passed. Anything else runs SCRIPT with ARGS and keeps its
-# exit status.
+# as skipped, not passed. Anything else runs SCRIPT (a shell script, or any
+# executable, e.g. a C test) with ARGS and keeps its exit status.
 set -uo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 STATE_FILE SCRIPT ARGS..." >&2
@@ -21,7 +21,12 @@ if [ ! -f "$state" ]; then
   exit 1
 fi
 case $(head -n 1 "$state") in
-ok) exec bash "$script" "$@" ;;
+ok)
+  case $script in
+  *.sh) exec bash "$script" "$@" ;;
+  *) exec "$script" "$@" ;;
+  esac
+  ;;
 absent)
   echo "GP_TEST_SKIPPED: $(sed -n 2p "$state")"
   exit 0
