@@ -56,6 +56,7 @@ exports_files(["state", "gopath"])
                            ", ".join(tried))
         rctx.file("gopath", "")
         return
+    rctx.report_progress("preparing the go-plugin 1.8 GOPATH (%s/env.sh)" % found)
     res = rctx.execute(["sh", found + "/env.sh", str(rctx.path("out"))], timeout = 900)
     if res.return_code != 0:
         fail("%s/env.sh failed (exit %d): %s" % (found, res.return_code, res.stderr[-2000:]))
