@@ -16,6 +16,9 @@
 #                                                 the broker's connection is TLS
 #     counter-multiplex   GO_HOST C_PLUGIN        1.8 host, GRPCBrokerMultiplex,
 #                                                 C counter plugin
+#     stdout-flood        HOST GO_PLUGIN PROTO    a Go KV plugin writes 1 MiB to
+#                                                 stdout after the handshake:
+#                                                 the host must drain it
 set -uo pipefail
 mode=${1:-}
 host=${2:-} plugin=${3:-} proto=${4:-grpc}
@@ -58,6 +61,16 @@ counter-automtls | counter-multiplex)
   what="$proto: $(basename "$host") $flag -> $(basename "$plugin") -> Go AddHelper"
   check "$what: exit 0" 0 "$rc"
   check "$what: values" $'7\n-10' "$out"
+  ;;
+stdout-flood)
+  # The plugin's os.Stdout writes go over GRPCStdio (grpc) or the stdout
+  # stream (netrpc); a host that never reads them blocks the writer.
+  out=$(KV_PLUGIN_STDOUT_FLOOD=1048576 "$host" --plugin "$plugin" --proto "$proto" -- \
+    put a 1 get a get stdout-flood 2>"$tmp/err")
+  rc=$?
+  what="$proto: $(basename "$plugin") writes 1 MiB to stdout under $(basename "$host")"
+  check "$what: exit 0" 0 "$rc"
+  check "$what: all written, KV still answers" $'1\ndone 1048576' "$out"
   ;;
 *)
   echo "FAIL: unknown mode '$mode'"; exit 2 ;;
