@@ -18,7 +18,7 @@ demo: deps
 	@scripts/demo.sh
 
 # Every test (unit, bad input, interop with Go and Python peers), plain and
-# under ASan+UBSan. Ends with "N passed, N failed".
+# under ASan+UBSan. Ends with "N passed, N failed, N skipped".
 test: deps
 	@scripts/test.sh
 

@@ -1,4 +1,10 @@
-"""Go peers (hashicorp/go-plugin 1.0.1 from Debian) built with plain `go build`.
+"""Go peers on hashicorp/go-plugin, built with plain `go build`.
+
+Two versions: 1.0.1 (Debian's package, the default) and 1.8 (go_plugin =
+"1.8": the GOPATH that @go_plugin_18 prepares from ../shared, see
+bazel/go_plugin_18.bzl). When that folder is absent a 1.8 peer is built as a
+stub that explains itself and exits 1; tests that use 1.8 peers then report
+themselves as skipped (interop-tests/go18/go18.bzl), never as passed.
 
 There is no rules_go offline, so a genrule lays the sources out as a GOPATH
 tree in a temporary directory and builds in GOPATH mode against
@@ -33,8 +39,23 @@ cp $$d/*.pb.go $@
 """.format(proto = proto),
     )
 
-def go_peer_binary(name, srcs, packages = {}, tags = [], **kwargs):
-    """A Go main package built against Debian's go-plugin in GOPATH mode.
+# go-plugin 1.8: the stub written instead of a peer when @go_plugin_18 is
+# "absent", and the GOPATH (1.8 first, then Debian's) when it is "ok".
+_GP18_SETUP = """
+state=$$(head -n 1 $(location @go_plugin_18//:state))
+if [ "$$state" != ok ]; then
+  why=$$(sed -n 2p $(location @go_plugin_18//:state))
+  printf '#!/bin/sh\\necho "%s: not built: %s" >&2\\nexit 1\\n' "{name}" "$$why" >$@
+  chmod +x $@
+  exit 0
+fi
+gopath=$$(head -n 1 $(location @go_plugin_18//:gopath))
+"""
+
+_GP18_FILES = ["@go_plugin_18//:state", "@go_plugin_18//:gopath"]
+
+def go_peer_binary(name, srcs, packages = {}, tags = [], go_plugin = "1.0.1", **kwargs):
+    """A Go main package built against go-plugin in GOPATH mode.
 
     Args:
       name: the binary.
@@ -42,7 +63,14 @@ def go_peer_binary(name, srcs, packages = {}, tags = [], **kwargs):
       packages: {import path: label}; the label's files become the package at
         $GOPATH/src/<import path> (e.g. {"kvpeer": "//interop-tests/go:kvpeer"}).
       tags: extra tags; "no-sandbox" is always added (the shared GOCACHE).
+      go_plugin: "1.0.1" (Debian's) or "1.8" (@go_plugin_18).
     """
+    if go_plugin == "1.0.1":
+        setup, gopath, extra = _CHECK_DEBIAN, GO_GOPATH, []
+    elif go_plugin == "1.8":
+        setup, gopath, extra = _GP18_SETUP.format(name = name), "$$gopath", _GP18_FILES
+    else:
+        fail("go_plugin: expected \"1.0.1\" or \"1.8\", got %r" % go_plugin)
     labels = sorted(packages.keys())
     copy = "\n".join([
         'mkdir -p "$$gp/src/{ip}" && cp -L $(locations {label}) "$$gp/src/{ip}/"'.format(
@@ -54,12 +82,12 @@ def go_peer_binary(name, srcs, packages = {}, tags = [], **kwargs):
     native.genrule(
         # The output file is the binary's label: //pkg:name.
         name = name + "_build",
-        srcs = srcs + [packages[ip] for ip in labels],
+        srcs = srcs + [packages[ip] for ip in labels] + extra,
         outs = [name],
         tools = ["@system_tools//:go"],
         executable = True,
         tags = tags + ["no-sandbox"],
-        cmd = _CHECK_DEBIAN + """
+        cmd = setup + """
 gp=$$(mktemp -d) && trap 'rm -rf "$$gp"' EXIT
 out=$$PWD/$@
 gobin=$$PWD/$(location @system_tools//:go)
@@ -75,7 +103,7 @@ env -i PATH=/usr/bin:/bin HOME="$$gp" GOPATH="$$gp:{gopath}" GO111MODULE=off GOF
             main = " ".join(["$(locations %s)" % s for s in srcs]),
             copy = copy,
             cache = GO_GOCACHE,
-            gopath = GO_GOPATH,
+            gopath = gopath,
         ),
         **kwargs
     )

@@ -149,3 +149,17 @@ int gp__hs_format_versions(const unsigned *v, size_t n, char *buf, size_t cap)
     }
     return (int)len;
 }
+
+void gp__hs_mux_env(const char *value, bool *print_field, bool *multiplex)
+{
+    bool set = value && *value;
+    if (print_field)
+        *print_field = set;
+    if (multiplex)
+        *multiplex = set && gp__hs_parse_bool(value, strlen(value)) == 1;
+}
+
+const char *gp__hs_mux_env_value(bool multiplex)
+{
+    return multiplex ? "true" : "false";
+}

@@ -1,8 +1,10 @@
-/* Fuzz the env contract a plugin reads: PLUGIN_PROTOCOL_VERSIONS and
- * PLUGIN_MIN_PORT/PLUGIN_MAX_PORT. Input: the three values separated by
- * '\n'. Checks: versions come back without duplicates and survive a
- * format/parse round trip; negotiation picks the highest common version or
- * our lowest; an accepted port range is ordered and in range. */
+/* Fuzz the env contract a plugin reads: PLUGIN_PROTOCOL_VERSIONS,
+ * PLUGIN_MIN_PORT/PLUGIN_MAX_PORT and PLUGIN_MULTIPLEX_GRPC. Input: the four
+ * values separated by '\n'. Checks: versions come back without duplicates
+ * and survive a format/parse round trip; negotiation picks the highest
+ * common version or our lowest; an accepted port range is ordered and in
+ * range; field 7 is printed iff the multiplex value is non-empty, and only a
+ * Go boolean true multiplexes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,16 +93,35 @@ static void check_ports(const char *lo, const char *hi)
            "ports round trip");
 }
 
+static void check_mux(const char *value)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    bool is_true = false;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        is_true |= strcmp(value, yes[i]) == 0;
+    bool print = !value[0], mux = !is_true;
+    gp__hs_mux_env(value, &print, &mux);
+    expect(print == (value[0] != 0), "field 7 printed iff PLUGIN_MULTIPLEX_GRPC is non-empty");
+    expect(mux == is_true, "multiplex iff PLUGIN_MULTIPLEX_GRPC is a Go boolean true");
+    /* What a host sets reads back as what it meant. */
+    bool want = value[0] & 1;
+    gp__hs_mux_env(gp__hs_mux_env_value(want), &print, &mux);
+    expect(print && mux == want, "the host's PLUGIN_MULTIPLEX_GRPC value reads back");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data, *end = data + size;
     char *versions = next_part(&p, end);
     char *lo = next_part(&p, end);
     char *hi = next_part(&p, end);
+    char *mux = next_part(&p, end);
     check_versions(versions);
     check_ports(lo, hi);
+    check_mux(mux);
     free(versions);
     free(lo);
     free(hi);
+    free(mux);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* Fuzz the handshake line parser. Besides "no crash, no leak" it checks:
- * a parsed line formats, the formatted text parses back to the same value,
- * a failure always explains itself, and check() copes with any parsed line. */
+ * a parsed line formats (unless field 7 is not a boolean: a plugin never
+ * prints that), the formatted text parses back to the same value, a failure
+ * always explains itself, and check() and check_mux() cope with any parsed
+ * line. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ static int same(const gp_hs_line *a, const gp_hs_line *b)
 {
     return a->core_version == b->core_version && a->app_version == b->app_version &&
            strcmp(a->network, b->network) == 0 && strcmp(a->address, b->address) == 0 &&
-           a->protocol == b->protocol && a->mux == b->mux &&
+           a->protocol == b->protocol && a->mux == b->mux && a->mux_field == b->mux_field &&
            (a->cert_b64 ? b->cert_b64 && strcmp(a->cert_b64, b->cert_b64) == 0 : !b->cert_b64);
 }
 
@@ -34,8 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e != GP_OK) {
         expect(e == GP_EPROTO || e == GP_ENOMEM, "parse error code is EPROTO");
         expect(err[0] != 0, "a failed parse says why");
-        expect(l.cert_b64 == NULL, "a failed parse owns nothing");
+        expect(l.cert_b64 == NULL && l.mux_text == NULL, "a failed parse owns nothing");
         return 0;
+    }
+    expect(l.mux == (l.mux_field == GP_HS_MUX_TRUE), "mux is field 7 true");
+    expect((l.mux_text != NULL) == (l.mux_field == GP_HS_MUX_INVALID),
+           "field 7's text is kept iff it is not a boolean");
+    for (int requested = 0; requested < 2; requested++) {
+        bool use = true;
+        e = gp__hs_check_mux(&l, requested, &use, err, sizeof err);
+        expect(e == GP_OK || (e == GP_EPROTO && requested && err[0]), "check_mux fails with words");
+        expect(use == (e == GP_OK && requested && l.protocol == GP_PROTO_GRPC &&
+                       l.mux_field == GP_HS_MUX_TRUE),
+               "multiplex only when requested, gRPC and confirmed");
+        expect(e == GP_OK || l.protocol == GP_PROTO_GRPC, "netrpc ignores field 7");
     }
     expect(strcmp(l.network, "unix") == 0 || strcmp(l.network, "tcp") == 0, "network word");
     expect(l.protocol == GP_PROTO_GRPC || l.protocol == GP_PROTO_NETRPC, "protocol word");
@@ -45,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf = malloc(cap);
     expect(buf != NULL, "malloc");
     int n = gp__hs_format(&l, buf, cap);
+    if (l.mux_field == GP_HS_MUX_INVALID) {
+        expect(n == -1, "field 7 that is not a boolean is never printed");
+        gp__hs_line_free(&l);
+        free(buf);
+        return 0;
+    }
     expect(n > 0 && (size_t)n < cap && buf[n - 1] == '\n', "a parsed line formats");
     gp_hs_line again;
     e = gp__hs_parse(buf, (size_t)n, &again, err, sizeof err);

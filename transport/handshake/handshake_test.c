@@ -8,6 +8,8 @@
 
 static char err[1024];
 
+#define CERT60 "MIICTzCCAbCgAwIBAgIQJtpQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
 /* Parse a C string; the result must be an error with code `code` whose
  * text contains `needle`. */
 static void expect_fail(const char *line, size_t len, gp_err code, const char *needle)
@@ -70,21 +72,154 @@ GP_TEST(four_fields_mean_netrpc)
 GP_TEST(seven_fields_mux)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||true\n", &l), ==, GP_OK);
+    /* As go-plugin 1.8 prints it (captured lines, spec A1.2). */
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/plugin1047336547|grpc||true\n", &l), ==, GP_OK);
     GP_CHECK(l.mux);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_TRUE);
     GP_CHECK(l.cert_b64 == NULL);
+    GP_CHECK(l.mux_text == NULL);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|netrpc||true\n", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_TRUE);
     GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||false\n", &l), ==, GP_OK);
     GP_CHECK(!l.mux);
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||1\n", &l), ==, GP_OK);
-    GP_CHECK(l.mux);
-    expect_fail_s("1|1|unix|/tmp/p|grpc||maybe", "bad multiplex field");
-    expect_fail_s("1|1|unix|/tmp/p|grpc||", "expected true or false, got \"\"");
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_FALSE);
+    /* Every spelling of Go's strconv.ParseBool. */
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
+    char line[64];
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(line, sizeof line, "1|1|unix|/tmp/p|grpc||%s", yes[i]);
+        GP_CHECK_INT(parse_s(line, &l), ==, GP_OK);
+        GP_CHECK(l.mux && l.mux_field == GP_HS_MUX_TRUE);
+        snprintf(line, sizeof line, "1|1|unix|/tmp/p|grpc||%s", no[i]);
+        GP_CHECK_INT(parse_s(line, &l), ==, GP_OK);
+        GP_CHECK(!l.mux && l.mux_field == GP_HS_MUX_FALSE);
+    }
+    /* Six fields or fewer: absent. */
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_ABSENT);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_ABSENT);
 }
 
-GP_TEST(too_many_fields)
+/* go-plugin 1.8 hosts ignore field 7 unless they asked to multiplex, so a
+ * word that is not a Go boolean parses; gp__hs_check_mux judges it. */
+GP_TEST(seven_fields_not_a_boolean)
 {
-    expect_fail_s("1|1|unix|/tmp/p|grpc||true|x", "has 8 fields; expected at most 7");
-    expect_fail_s("1|1|unix|/tmp/p|grpc||true|x|y|z|||", "has 13 fields");
+    gp_hs_line l;
+    static const char *const words[] = {"maybe", "", "yes", "tRUE", "true ", " 1", "10"};
+    char line[64];
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        snprintf(line, sizeof line, "1|1|unix|/tmp/p|grpc||%s|x", words[i]);
+        GP_CHECK_INT(parse_s(line, &l), ==, GP_OK);
+        GP_CHECK(!l.mux);
+        GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_INVALID);
+        GP_CHECK_STR(l.mux_text, words[i]);
+        gp__hs_line_free(&l);
+        GP_CHECK(l.mux_text == NULL);
+    }
+    /* Trailing white space of the line is not part of field 7. */
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||true \r\n", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_TRUE);
+    /* Control bytes are refused outright. */
+    expect_fail_s("1|1|unix|/tmp/p|grpc||tr\tue|x",
+                  "multiplex field (7) in handshake line has control bytes: \"tr\\x09ue\"");
+}
+
+GP_TEST(extra_fields_ignored)
+{
+    /* go-plugin 1.8 hosts split on every '|' and ignore fields after the
+     * 7th ("...|true|extra" is accepted, spec A1.2). */
+    gp_hs_line l;
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||true|x", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_TRUE);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||false|x|y|z|||", &l), ==, GP_OK);
+    GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_FALSE);
+    GP_CHECK_STR(l.address, "/tmp/p");
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|" CERT60 "|true|\x01", &l), ==, GP_OK);
+    GP_CHECK_STR(l.cert_b64, CERT60);
+    gp__hs_line_free(&l);
+    /* ...but the first seven are still checked. */
+    expect_fail_s("1|1|unix|/tmp/p|grpcx||true|x", "unknown protocol \"grpcx\"");
+}
+
+GP_TEST(check_mux)
+{
+    gp_hs_line l;
+    bool use = true;
+    /* Not requested: nothing is checked, garbage included. */
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||maybe", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, false, &use, err, sizeof err), ==, GP_OK);
+    GP_CHECK(!use);
+    GP_CHECK_STR(err, "");
+    /* Requested: go-plugin 1.8's words, quoted Go-style. */
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_STR(err, "error parsing \"maybe\" as a boolean for gRPC broker multiplexing support");
+    GP_CHECK(!use);
+    gp__hs_line_free(&l);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, NULL, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_STR(err, "error parsing \"\" as a boolean for gRPC broker multiplexing support");
+    gp__hs_line_free(&l);
+
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_STR(err, "client requested gRPC broker multiplexing but plugin does not support the "
+                      "feature; for Go plugins, you will need to update the "
+                      "github.com/hashicorp/go-plugin dependency and recompile");
+    GP_CHECK_INT(gp__hs_check_mux(&l, false, &use, err, sizeof err), ==, GP_OK);
+
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||0", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_STR(err, "client requested gRPC broker multiplexing but plugin does not support the "
+                      "feature");
+
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||true", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_OK);
+    GP_CHECK(use);
+    GP_CHECK_STR(err, "");
+    GP_CHECK_INT(gp__hs_check_mux(&l, false, &use, err, sizeof err), ==, GP_OK);
+    GP_CHECK(!use);
+
+    /* netrpc: field 7 is ignored, present or not, even when requested. */
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|netrpc|", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_OK);
+    GP_CHECK(!use);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|netrpc||true", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_OK);
+    GP_CHECK(!use);
+    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|netrpc||maybe", &l), ==, GP_OK);
+    GP_CHECK_INT(gp__hs_check_mux(&l, true, &use, err, sizeof err), ==, GP_OK);
+    gp__hs_line_free(&l);
+
+    GP_CHECK_INT(gp__hs_check_mux(NULL, true, &use, err, sizeof err), ==, GP_EINVAL);
+}
+
+GP_TEST(mux_env)
+{
+    bool print = false, mux = true;
+    gp__hs_mux_env(NULL, &print, &mux);
+    GP_CHECK(!print && !mux);
+    gp__hs_mux_env("", &print, &mux);
+    GP_CHECK(!print && !mux);
+    /* Any non-empty value prints field 7 (go-plugin 1.8, spec A1.2)... */
+    static const char *const off[] = {"false", "0", "yes", "F", " true", "maybe"};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        print = false, mux = true;
+        gp__hs_mux_env(off[i], &print, &mux);
+        GP_CHECK(print);
+        GP_CHECK(!mux);
+    }
+    /* ...and only a Go boolean true multiplexes. */
+    static const char *const on[] = {"true", "1", "T", "t", "TRUE", "True"};
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+        print = false, mux = false;
+        gp__hs_mux_env(on[i], &print, &mux);
+        GP_CHECK(print && mux);
+    }
+    gp__hs_mux_env("true", NULL, NULL);
+    GP_CHECK_STR(gp__hs_mux_env_value(true), "true");
+    GP_CHECK_STR(gp__hs_mux_env_value(false), "false");
 }
 
 GP_TEST(crlf_and_surrounding_space)
@@ -226,7 +361,6 @@ GP_TEST(protocol_field)
     GP_CHECK_INT(gp__hs_check(&l, v, 1, 0, err, sizeof err), ==, GP_OK);
 }
 
-#define CERT60 "MIICTzCCAbCgAwIBAgIQJtpQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 GP_TEST(cert_field)
 {
@@ -246,7 +380,7 @@ GP_TEST(cert_field)
     expect_fail_s("1|1|unix|/tmp/p|grpc|" CERT60 "-_", "byte outside the alphabet at offset 60");
     expect_fail_s("1|1|unix|/tmp/p|grpc|" CERT60 "A", "61 base64 characters");
     /* The cert is freed when a later field fails. */
-    expect_fail_s("1|1|unix|/tmp/p|grpc|" CERT60 "|nope", "bad multiplex field");
+    expect_fail_s("1|1|unix|/tmp/p|grpc|" CERT60 "|no\x01pe", "multiplex field (7)");
 }
 
 GP_TEST(megabyte_line)
@@ -306,6 +440,19 @@ GP_TEST(format_lines)
     gp__hs_format(&l, buf, sizeof buf);
     GP_CHECK_STR(buf, "1|1|unix|/tmp/plugin123|grpc||true\n");
     l.mux = false;
+    l.mux_field = GP_HS_MUX_TRUE;
+    gp__hs_format(&l, buf, sizeof buf);
+    GP_CHECK_STR(buf, "1|1|unix|/tmp/plugin123|grpc||true\n");
+    /* A plugin that does not multiplex but was asked (the variable set). */
+    l.mux_field = GP_HS_MUX_FALSE;
+    gp__hs_format(&l, buf, sizeof buf);
+    GP_CHECK_STR(buf, "1|1|unix|/tmp/plugin123|grpc||false\n");
+    /* A plugin prints true or false, never anything else. */
+    l.mux_field = GP_HS_MUX_INVALID;
+    l.mux_text = (char *)"maybe";
+    GP_CHECK_INT(gp__hs_format(&l, buf, sizeof buf), ==, -1);
+    l.mux_text = NULL;
+    l.mux_field = GP_HS_MUX_ABSENT;
     l.cert_b64 = (char *)CERT60;
     gp__hs_format(&l, buf, sizeof buf);
     GP_CHECK_STR(buf, "1|1|unix|/tmp/plugin123|grpc|" CERT60 "\n");
@@ -351,8 +498,17 @@ GP_TEST(format_then_parse)
     GP_CHECK_INT(gp__hs_parse(buf, (size_t)n, &back, err, sizeof err), ==, GP_OK);
     GP_CHECK_INT(back.app_version, ==, 42);
     GP_CHECK(back.mux);
+    GP_CHECK_INT(back.mux_field, ==, GP_HS_MUX_TRUE);
     GP_CHECK_STR(back.cert_b64, CERT60);
     GP_CHECK_STR(back.address, "/tmp/plugin9");
+    gp__hs_line_free(&back);
+    /* Field 7 false with a certificate, as a 1.8 host would read it. */
+    l.mux = false;
+    l.mux_field = GP_HS_MUX_FALSE;
+    n = gp__hs_format(&l, buf, sizeof buf);
+    GP_CHECK_INT(gp__hs_parse(buf, (size_t)n, &back, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(back.mux_field, ==, GP_HS_MUX_FALSE);
+    GP_CHECK_STR(back.cert_b64, CERT60);
     gp__hs_line_free(&back);
 }
 
@@ -472,7 +628,10 @@ int main(void)
     GP_RUN(parses_minimal_tcp_grpc_line);
     GP_RUN(four_fields_mean_netrpc);
     GP_RUN(seven_fields_mux);
-    GP_RUN(too_many_fields);
+    GP_RUN(seven_fields_not_a_boolean);
+    GP_RUN(extra_fields_ignored);
+    GP_RUN(check_mux);
+    GP_RUN(mux_env);
     GP_RUN(crlf_and_surrounding_space);
     GP_RUN(fewer_than_four_fields);
     GP_RUN(bad_core_version);

@@ -198,23 +198,35 @@ static gp_err parse_cert(span s, gp_hs_line *out, char *err, size_t errlen)
     return GP_OK;
 }
 
-/* Go's strconv.ParseBool, which newer hosts apply to field 7. */
+/* Field 7 is only recorded here: go-plugin 1.8 hosts judge it (with
+ * strconv.ParseBool) only when they asked to multiplex, gp__hs_check_mux. */
 static gp_err parse_mux(span s, gp_hs_line *out, char *err, size_t errlen)
 {
-    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
-    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-        if (span_is(s, yes[i])) {
-            out->mux = true;
-            return GP_OK;
-        }
-        if (span_is(s, no[i]))
-            return GP_OK;
+    switch (gp__hs_parse_bool(s.p, s.n)) {
+    case 1:
+        out->mux = true;
+        out->mux_field = GP_HS_MUX_TRUE;
+        return GP_OK;
+    case 0:
+        out->mux_field = GP_HS_MUX_FALSE;
+        return GP_OK;
+    default:
+        break;
     }
-    return fail_quoted(GP_EPROTO, err, errlen,
-                       "bad multiplex field in handshake line: expected true or "
-                       "false, got ",
-                       s, "");
+    /* Nothing legitimate carries control bytes; refusing them keeps the
+     * text safe to show in an error. */
+    if (has_control(s))
+        return fail_quoted(GP_EPROTO, err, errlen,
+                           "multiplex field (7) in handshake line has control bytes: ", s, "");
+    out->mux_text = malloc(s.n + 1);
+    if (!out->mux_text) {
+        gp__hs_errf(err, errlen, "out of memory reading the handshake line");
+        return GP_ENOMEM;
+    }
+    memcpy(out->mux_text, s.p, s.n);
+    out->mux_text[s.n] = 0;
+    out->mux_field = GP_HS_MUX_INVALID;
+    return GP_OK;
 }
 
 static gp_err parse_fields(span *f, size_t nf, gp_hs_line *out, char *err, size_t errlen)
@@ -294,15 +306,10 @@ gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, si
                            "unrecognized handshake line from plugin: expected "
                            "CORE|APP|NETWORK|ADDRESS|PROTOCOL, got ",
                            all, "");
-    if (nf > MAX_FIELDS) {
-        gp_strbuf q;
-        gp__hs_errf(err, errlen,
-                    "handshake line from plugin has %zu fields; expected at most %d "
-                    "(CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT|MUX): %s",
-                    nf, MAX_FIELDS, gp__hs_quote(&q, all.p, all.n));
-        gp_strbuf_free(&q);
-        return GP_EPROTO;
-    }
+    /* go-plugin 1.8 hosts split on every '|' and ignore what follows
+     * field 7. */
+    if (nf > MAX_FIELDS)
+        nf = MAX_FIELDS;
     gp_err e = parse_fields(f, nf, out, err, errlen);
     if (e)
         gp__hs_line_free(out);
@@ -315,6 +322,47 @@ void gp__hs_line_free(gp_hs_line *l)
         return;
     free(l->cert_b64);
     l->cert_b64 = NULL;
+    free(l->mux_text);
+    l->mux_text = NULL;
+}
+
+#define MUX_REFUSED "client requested gRPC broker multiplexing but plugin does not support the feature"
+
+gp_err gp__hs_check_mux(const gp_hs_line *l, bool requested, bool *use, char *err, size_t errlen)
+{
+    gp__hs_errf(err, errlen, "%s", "");
+    if (use)
+        *use = false;
+    if (!l) {
+        gp__hs_errf(err, errlen, "gp__hs_check_mux: NULL argument");
+        return GP_EINVAL;
+    }
+    if (!requested || l->protocol != GP_PROTO_GRPC)
+        return GP_OK;
+    switch (l->mux_field) {
+    case GP_HS_MUX_TRUE:
+        if (use)
+            *use = true;
+        return GP_OK;
+    case GP_HS_MUX_ABSENT:
+        gp__hs_errf(err, errlen,
+                    "%s; for Go plugins, you will need to update the "
+                    "github.com/hashicorp/go-plugin dependency and recompile",
+                    MUX_REFUSED);
+        return GP_EPROTO;
+    case GP_HS_MUX_FALSE:
+        gp__hs_errf(err, errlen, "%s", MUX_REFUSED);
+        return GP_EPROTO;
+    default: {
+        const char *t = l->mux_text ? l->mux_text : "";
+        gp_strbuf q;
+        gp__hs_errf(err, errlen,
+                    "error parsing %s as a boolean for gRPC broker multiplexing support",
+                    gp__hs_quote(&q, t, strlen(t)));
+        gp_strbuf_free(&q);
+        return GP_EPROTO;
+    }
+    }
 }
 
 static void list_protocols(unsigned allowed, char *buf, size_t cap)
@@ -387,6 +435,13 @@ int gp__hs_format(const gp_hs_line *l, char *buf, size_t cap)
 {
     if (!l || !buf || cap == 0)
         return -1;
+    const char *mux = "";
+    if (l->mux || l->mux_field == GP_HS_MUX_TRUE)
+        mux = "|true";
+    else if (l->mux_field == GP_HS_MUX_FALSE)
+        mux = "|false";
+    else if (l->mux_field != GP_HS_MUX_ABSENT)
+        return -1; /* a plugin says true or false, nothing else */
     const char *proto = gp_protocol_name(l->protocol);
     /* Refuse anything the host could not read back as the same line. */
     if (!memchr(l->network, 0, sizeof l->network) ||
@@ -395,8 +450,7 @@ int gp__hs_format(const gp_hs_line *l, char *buf, size_t cap)
         (l->cert_b64 && !text_ok(l->cert_b64)))
         return -1;
     int n = snprintf(buf, cap, "%u|%u|%s|%s|%s|%s%s\n", l->core_version, l->app_version,
-                     l->network, l->address, proto, l->cert_b64 ? l->cert_b64 : "",
-                     l->mux ? "|true" : "");
+                     l->network, l->address, proto, l->cert_b64 ? l->cert_b64 : "", mux);
     if (n < 0 || (size_t)n >= cap)
         return -1;
     return n;

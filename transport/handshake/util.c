@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "transport/base/errf.h"
 
@@ -26,6 +27,19 @@ int gp__hs_decimal(const char *s, size_t n, unsigned long max, unsigned long *ou
         return -2;
     *out = v;
     return 0;
+}
+
+int gp__hs_parse_bool(const char *s, size_t n)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strlen(yes[i]) == n && memcmp(s, yes[i], n) == 0)
+            return 1;
+        if (strlen(no[i]) == n && memcmp(s, no[i], n) == 0)
+            return 0;
+    }
+    return -1;
 }
 
 void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)

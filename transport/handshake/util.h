@@ -14,6 +14,10 @@
  * not a number, -2 when it is a number above `max`. */
 int gp__hs_decimal(const char *s, size_t n, unsigned long max, unsigned long *out);
 
+/* Go's strconv.ParseBool on s[0..n): 1 for 1 t T true TRUE True, 0 for
+ * 0 f F false FALSE False, -1 for anything else. */
+int gp__hs_parse_bool(const char *s, size_t n);
+
 /* gp__errf (transport/base/errf.h): the first error wins; "" clears. */
 void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

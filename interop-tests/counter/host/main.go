@@ -2,8 +2,11 @@
 // //examples/counter:counter-plugin). Same command line and output as
 // //examples/counter:counter-host:
 //
-//	go-counter-host --plugin PATH [--proto grpc|netrpc] [--] CMD...
+//	go-counter-host --plugin PATH [--proto grpc|netrpc] [--automtls] [--multiplex] [--] CMD...
 //	CMD: put KEY N | get KEY
+//
+// --automtls sets ClientConfig.AutoMTLS; --multiplex sets GRPCBrokerMultiplex
+// (go-plugin 1.6+ only: an error on 1.0.1).
 package main
 
 import (
@@ -26,6 +29,7 @@ func fail(format string, a ...interface{}) {
 
 func main() {
 	path, proto := "", "grpc"
+	automtls, multiplex := false, false
 	args := os.Args[1:]
 	for len(args) > 0 {
 		if args[0] == "--" {
@@ -35,12 +39,16 @@ func main() {
 			path, args = args[1], args[2:]
 		} else if args[0] == "--proto" && len(args) > 1 {
 			proto, args = args[1], args[2:]
+		} else if args[0] == "--automtls" {
+			automtls, args = true, args[1:]
+		} else if args[0] == "--multiplex" {
+			multiplex, args = true, args[1:]
 		} else {
 			break
 		}
 	}
 	if path == "" || len(args) == 0 {
-		fail("usage: go-counter-host --plugin PATH [--proto grpc|netrpc] -- put KEY N | get KEY ...")
+		fail("usage: go-counter-host --plugin PATH [--proto grpc|netrpc] [--automtls] [--multiplex] -- put KEY N | get KEY ...")
 	}
 	allowed := []plugin.Protocol{plugin.ProtocolGRPC}
 	if proto == "netrpc" {
@@ -54,14 +62,21 @@ func main() {
 	if os.Getenv("COUNTER_HOST_LOG_LEVEL") == "debug" {
 		level = hclog.Debug
 	}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  counterpeer.Handshake,
 		Plugins:          counterpeer.PluginMap(nil),
 		Cmd:              cmd,
 		AllowedProtocols: allowed,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-counter-host", Level: level, Output: os.Stderr}),
 		SyncStderr:       ioutil.Discard,
-	})
+		AutoMTLS:         automtls,
+	}
+	if multiplex {
+		if err := counterpeer.SetGRPCBrokerMultiplex(cfg); err != nil {
+			fail("%v", err)
+		}
+	}
+	client := plugin.NewClient(cfg)
 	defer client.Kill()
 	rpcClient, err := client.Client()
 	if err != nil {

@@ -16,13 +16,15 @@ import (
 )
 
 // HostOptions are kv-host's common flags:
-// --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls] [--].
+// --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls]
+// [--multiplex] [--].
 type HostOptions struct {
 	Plugin       string
 	Proto        string
 	StartTimeout time.Duration
 	LogLevel     string
 	AutoMTLS     bool // --automtls: go-plugin's ClientConfig.AutoMTLS
+	Multiplex    bool // --multiplex: ClientConfig.GRPCBrokerMultiplex (go-plugin 1.6+)
 }
 
 // ParseHostOptions reads the common flags and returns the rest (the
@@ -46,9 +48,14 @@ func ParseHostOptions(args []string, defaultLogLevel string) (HostOptions, []str
 			i++
 			continue
 		}
+		if a == "--multiplex" {
+			o.Multiplex = true
+			i++
+			continue
+		}
 		name, val, hasVal := strings.Cut(a, "=")
 		if name != "--plugin" && name != "--proto" && name != "--start-timeout" && name != "--log-level" {
-			return o, nil, fmt.Errorf("unknown option %q (expected --plugin, --proto, --start-timeout, --log-level, --automtls or --)", a)
+			return o, nil, fmt.Errorf("unknown option %q (expected --plugin, --proto, --start-timeout, --log-level, --automtls, --multiplex or --)", a)
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
@@ -130,7 +137,7 @@ func Open(o HostOptions) (*Session, error) {
 		return nil, err
 	}
 	cmd := exec.Command(o.Plugin)
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          PluginSet(nil),
 		Cmd:              cmd,
@@ -138,7 +145,13 @@ func Open(o HostOptions) (*Session, error) {
 		StartTimeout:     o.StartTimeout,
 		Logger:           logger,
 		AutoMTLS:         o.AutoMTLS,
-	})
+	}
+	if o.Multiplex {
+		if err := SetGRPCBrokerMultiplex(cfg); err != nil {
+			return nil, err
+		}
+	}
+	client := plugin.NewClient(cfg)
 	s := &Session{client: client, watch: watch}
 	proto, err := client.Client()
 	if err != nil {

@@ -2,6 +2,9 @@
 // C kv-host is tested against. Serves the protocol named by KV_PLUGIN_PROTO
 // (grpc by default, or netrpc), exactly like //examples/kv:kv-plugin.
 //
+// KV_PLUGIN_STDOUT_FLOOD=N writes N bytes to stdout after the handshake
+// (see flood.go).
+//
 // KV_PLUGIN_PIDFILE, when set, gets this process's pid, and the line
 // "stopped" once the host has stopped it gracefully, so tests can check how
 // the plugin went away.
@@ -25,9 +28,17 @@ func main() {
 		Output:     os.Stderr,
 		JSONFormat: true,
 	})
+	var kv kvpeer.KV = kvpeer.NewStore(logger)
+	if spec := os.Getenv("KV_PLUGIN_STDOUT_FLOOD"); spec != "" {
+		var err error
+		if kv, err = startFlood(kv, spec); err != nil {
+			fmt.Fprintf(os.Stderr, "go-kv-plugin: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	cfg := &plugin.ServeConfig{
 		HandshakeConfig: kvpeer.Handshake,
-		Plugins:         kvpeer.PluginSet(kvpeer.NewStore(logger)),
+		Plugins:         kvpeer.PluginSet(kv),
 		Logger:          logger,
 	}
 	proto := os.Getenv("KV_PLUGIN_PROTO")
