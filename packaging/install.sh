@@ -22,8 +22,18 @@ LIBS="goplugin goplugin-netrpc"
 
 rel() { realpath -m --relative-to="$1" "$2"; }
 
+# gRPC's static link line as Debian's grpc.pc gives it (goplugin.pc.in).
+grpc_static_libs() {
+  if ! out=$(pkg-config --static --libs-only-l --libs-only-other grpc); then
+    echo "install.sh: pkg-config grpc failed (apt-get install pkg-config libgrpc-dev)" >&2
+    exit 1
+  fi
+  echo $out
+}
+
 subst() {
-  sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@LIBDIR@|$LIBDIR|g" \
+  sed -e "s|@GRPC_STATIC_LIBS@|$GRPC_STATIC_LIBS|g" \
+       -e "s|@PREFIX@|$PREFIX|g" -e "s|@LIBDIR@|$LIBDIR|g" \
       -e "s|@INCLUDEDIR@|$INCLUDEDIR|g" -e "s|@BINDIR@|$BINDIR|g" \
       -e "s|@VERSION@|$VERSION|g" \
       -e "s|@CMAKE_TO_PREFIX@|$(rel "$CMAKEDIR" "$PREFIX")|g" \
@@ -36,6 +46,7 @@ case $action in
 install)
   [ -n "$bin" ] && [ -f "$bin/packaging/libgoplugin.a" ] || { echo "install.sh: no $bin/packaging/libgoplugin.a (bazel build -c opt //packaging:install)" >&2; exit 1; }
   D=$DESTDIR
+  GRPC_STATIC_LIBS=$(grpc_static_libs)
   install -d "$D$INCLUDEDIR/goplugin" "$D$LIBDIR" "$D$BINDIR" "$D$PKGCONFIGDIR" "$D$CMAKEDIR" "$D$SHAREDIR"
   for h in $HEADERS; do install -m 644 "include/$h" "$D$INCLUDEDIR/$h"; done
   for l in $LIBS; do
