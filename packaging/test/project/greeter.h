@@ -2,7 +2,7 @@
 #ifndef GREETER_H
 #define GREETER_H
 
-#include "greeter.gp.h" /* goplugin-protoc --out gen proto/greeter.proto */
+#include "proto/greeter.gp.h" /* goplugin-protoc --out gen proto/greeter.proto */
 
 #define GREETER_PLUGIN_NAME "greeter"
 #define GREETER_COOKIE_KEY "GREETER_PLUGIN"
