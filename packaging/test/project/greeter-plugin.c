@@ -1,5 +1,6 @@
 /* greeter-plugin: serves greeter.Greeter. GREETER_PROTO=grpc (default) or
- * netrpc picks the wire (a netrpc-only build serves netrpc either way). */
+ * netrpc picks the wire (a netrpc-only build needs netrpc; the hosts set
+ * it). */
 #include <goplugin/goplugin.h>
 
 #include <stdatomic.h>
