@@ -77,7 +77,9 @@ uninstall)
   done
   rm -f "$D$BINDIR/protoc-gen-goplugin-c" "$D$BINDIR/goplugin-protoc" "$D$SHAREDIR/wkt.options" \
     "$D$CMAKEDIR/goplugin-config.cmake" "$D$CMAKEDIR/goplugin-config-version.cmake"
+  # Directories only if nothing else is in them.
   rmdir "$D$SHAREDIR" "$D$CMAKEDIR" 2>/dev/null || true
+  rmdir "$D$LIBDIR/cmake" "$D$PKGCONFIGDIR" 2>/dev/null || true
   echo "uninstalled goplugin-c from $D$PREFIX"
   ;;
 *) echo "usage: install.sh install BAZEL_BIN | uninstall" >&2; exit 2 ;;
