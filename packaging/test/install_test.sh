@@ -63,7 +63,8 @@ no_grpc() {
 }
 
 project() { # a fresh copy of the scratch project outside the source tree
-  rm -rf "$work/$1" && cp -r "$src/packaging/test/project" "$work/$1" && echo "$work/$1"
+  rm -rf "$work/$1" && cp -r "$src/packaging/test/project" "$work/$1" &&
+    rm -f "$work/$1/WORKSPACE.in" "$work/$1/BUILD.bazel.in" && echo "$work/$1"
 }
 
 # ---- make install into DESTDIR ----
@@ -155,9 +156,12 @@ if check "cmake: configure and build" bash -c "cmake -S '$p' -B '$p/build' -DCMA
 fi
 
 # ---- another Bazel workspace: the three WORKSPACE lines, no .bazelrc ----
-p=$(project bazel)
-rm -f "$p/Makefile" "$p/CMakeLists.txt"
+p=$work/bazel
+cp -r "$src/packaging/test/project" "$p" && rm -f "$p/Makefile" "$p/CMakeLists.txt"
+# (In the source tree they are *.in: this workspace must not see a package
+# that loads @goplugin.)
 sed "s|@GOPLUGIN_SRC@|$src|" "$p/WORKSPACE.in" >"$p/WORKSPACE" && rm "$p/WORKSPACE.in"
+mv "$p/BUILD.bazel.in" "$p/BUILD.bazel"
 for mode in fastbuild opt; do
   if check "bazel workspace -c $mode: build" bash -c "cd '$p' && '$BAZEL' --output_base='$OUTER_BASE' build -c $mode --jobs=2 //:all"; then
     bin=$(cd "$p" && "$BAZEL" --output_base="$OUTER_BASE" info -c $mode bazel-bin 2>/dev/null)
