@@ -127,6 +127,27 @@ headers_compile() {
 }
 check "headers compile alone as C11 and C++17 (-Wall -Wextra -Werror -pedantic)" headers_compile
 
+# ---- goplugin-protoc on its own ----
+protoc_options_override() {
+  local d=$work/protoc
+  mkdir -p "$d/proto" && cp "$src/packaging/test/project/proto/greeter.proto" "$d/proto/"
+  "$D$PREFIX/bin/goplugin-protoc" --out "$d/gen" "$d/proto/greeter.proto" || return 1
+  grep -q 'char \*name;' "$d/gen/greeter.pb.h" || { echo "generated options not applied"; return 1; }
+  printf '%s\n' '* include:"goplugin/method.h" callback_function:"gp__pb_field_callback" fallback_type:FT_POINTER' \
+    'greeter.GreetRequest.name max_size:40 type:FT_STATIC' >"$d/proto/greeter.options"
+  rm -rf "$d/gen"
+  "$D$PREFIX/bin/goplugin-protoc" --out "$d/gen" -I "$d" "$d/proto/greeter.proto" || return 1
+  grep -q 'char name\[40\];' "$d/gen/proto/greeter.pb.h" || { echo "greeter.options beside the proto not used"; return 1; }
+}
+check "goplugin-protoc: generated options, or FILE.options beside FILE.proto" protoc_options_override
+protoc_bad_input() {
+  printf 'syntax = "proto3";\nmessage {\n' >"$work/bad.proto"
+  if "$D$PREFIX/bin/goplugin-protoc" --out "$work/badgen" "$work/bad.proto"; then echo "accepted a bad proto"; return 1; fi
+  if "$D$PREFIX/bin/goplugin-protoc" "$work/bad.proto"; then echo "ran without --out"; return 1; fi
+  return 0
+}
+check "goplugin-protoc: fails on a bad proto and on a bad command line" protoc_bad_input
+
 # ---- pkg-config, shared ----
 export PKG_CONFIG_PATH=$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 p=$(project pkgconfig-shared)
@@ -136,6 +157,19 @@ if check "pkg-config shared: build" make -C "$p" --no-print-directory; then
   # The generated headers are usable from C++ too.
   check "pkg-config shared: generated headers compile as C++17" \
     c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I"$p/gen" $(pkg-config --cflags goplugin) -x c++ "$p/greeter.h"
+  # Once libgoplugin-netrpc has the host side too (gp_client_*), a netrpc
+  # host is checked the same way: built, run, and free of gRPC core.
+  if nm -D --defined-only "$LIB/libgoplugin-netrpc.so.0" | grep -q ' gp_client_new@'; then
+    check "pkg-config shared: netrpc-only host: build" \
+      cc -O2 -Wall -Wextra -Werror -I"$p/gen" $(pkg-config --cflags goplugin-netrpc) -o "$p/greeter-host-netrpc" \
+        "$p/greeter-host.c" "$p/gen/proto/greeter.pb.c" "$p/gen/proto/greeter.gp.c" \
+        "$p/gen/google/protobuf/empty.pb.c" $(pkg-config --libs goplugin-netrpc)
+    LD_LIBRARY_PATH=$LIB check "pkg-config shared: netrpc-only host -> netrpc-only plugin" \
+      expect_greetings "$p/greeter-host-netrpc" "$p/greeter-plugin-netrpc" netrpc
+    check "pkg-config shared: netrpc-only host links no gRPC core" env LD_LIBRARY_PATH="$LIB" bash -c "$(declare -f no_grpc); no_grpc $p/greeter-host-netrpc"
+  else
+    echo "== install test: libgoplugin-netrpc has no host side yet; no netrpc-only host built" >&2
+  fi
 fi
 shared_dir=$p
 
