@@ -63,7 +63,7 @@ no_grpc() {
 }
 
 project() { # a fresh copy of the scratch project outside the source tree
-  rm -rf "$work/$1" && cp -r "$src/packaging/test/project" "$work/$1" &&
+  rm -rf "${work:?}/$1" && cp -r "$src/packaging/test/project" "$work/$1" &&
     rm -f "$work/$1/WORKSPACE.in" "$work/$1/BUILD.bazel.in" && echo "$work/$1"
 }
 
@@ -151,6 +151,8 @@ check "goplugin-protoc: fails on a bad proto and on a bad command line" protoc_b
 # ---- pkg-config, shared ----
 export PKG_CONFIG_PATH=$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 p=$(project pkgconfig-shared)
+# (pkg-config's output is split into words on purpose in this block.)
+# shellcheck disable=SC2046
 if check "pkg-config shared: build" make -C "$p" --no-print-directory; then
   LD_LIBRARY_PATH=$LIB run_matrix "pkg-config shared" "$p/greeter-host" "$p"
   check "pkg-config shared: netrpc-only plugin links no gRPC core" env LD_LIBRARY_PATH="$LIB" bash -c "$(declare -f no_grpc); no_grpc $p/greeter-plugin-netrpc"
@@ -221,6 +223,21 @@ if check "go host: build (go-plugin 1.0.1, GOPATH mode)" build_go_host; then
   LD_LIBRARY_PATH=$LIB run_matrix "go host, pkg-config shared plugins" "$work/greeter-go-host" "$shared_dir"
   run_matrix "go host, cmake plugins" "$work/greeter-go-host" "$work/cmake/build"
 fi
+
+# ---- docs/using.md shows these very files ----
+docs_match_project() {
+  python3 - "$src/docs/using.md" "$src/packaging/test/project" <<'PY'
+import os, sys
+doc = open(sys.argv[1]).read()
+bad = []
+for f in ["greeter.h", "greeter-plugin.c", "greeter-host.c", "Makefile", "CMakeLists.txt", "BUILD.bazel.in"]:
+    if open(os.path.join(sys.argv[2], f)).read() not in doc:
+        bad.append(f)
+if bad:
+    sys.exit("docs/using.md does not show the current " + ", ".join(bad))
+PY
+}
+check "docs/using.md shows the project's current files" docs_match_project
 
 # ---- make uninstall removes every file ----
 uninstall_clean() {
