@@ -3,7 +3,7 @@
 
 BAZEL ?= bazel
 
-.PHONY: all deps build demo test test-quick fuzz bench clean
+.PHONY: all deps build demo test test-quick fuzz bench clean install uninstall
 
 all: build
 
@@ -33,6 +33,26 @@ fuzz: deps
 
 bench: deps
 	@bench/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=...] [LIBDIR=...]: headers,
+# libgoplugin{,-netrpc}.{a,so}, goplugin-protoc and protoc-gen-goplugin-c,
+# pkg-config and CMake files (docs/using.md). Built with -c opt.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+DESTDIR ?=
+GP_VERSION = 0.1.0
+INSTALL_ENV = PREFIX="$(PREFIX)" LIBDIR="$(LIBDIR)" INCLUDEDIR="$(INCLUDEDIR)" \
+	BINDIR="$(BINDIR)" DATADIR="$(DATADIR)" DESTDIR="$(DESTDIR)" VERSION="$(GP_VERSION)"
+
+install: deps
+	$(BAZEL) build -c opt //packaging:install
+	@$(INSTALL_ENV) packaging/install.sh install "$$($(BAZEL) info -c opt bazel-bin 2>/dev/null)"
+
+uninstall:
+	@$(INSTALL_ENV) packaging/install.sh uninstall
 
 clean:
 	$(BAZEL) clean

@@ -1,6 +1,7 @@
 """goplugin_c_proto_library: a .proto to typed goplugin-c C, in one rule.
 
     load("//bazel:goplugin.bzl", "goplugin_c_proto_library")
+    # from another workspace: load("@goplugin//bazel:goplugin.bzl", ...)
 
     goplugin_c_proto_library(
         name = "kv",
@@ -26,13 +27,17 @@ be imported without any deps entry: their nanopb C is always linked.
 """
 
 load("//bazel:defs.bzl", "GP_COPTS")
-load("//codegen:nanopb.bzl", "nanopb_library")
+load("//codegen:nanopb.bzl", "gen_root", "nanopb_library", "proto_root")
 
 _PROTOC = "@system_tools//:protoc"
 _WKT = "@system_tools//:well_known_protos"
-_GENERATOR = "//codegen/protoc-gen-goplugin-c:protoc-gen-goplugin-c"
-_WKT_EMPTY = "//codegen:wkt_empty_pb"
-_WKT_REST = "//codegen/protoc-gen-goplugin-c:wkt_pb"
+# Label(): these name goplugin-c's own targets even when the macro is called
+# from another workspace (a plain "//x" would name the caller's).
+_GENERATOR = Label("//codegen/protoc-gen-goplugin-c:protoc-gen-goplugin-c")
+_WKT_EMPTY = Label("//codegen:wkt_empty_pb")
+_WKT_REST = Label("//codegen/protoc-gen-goplugin-c:wkt_pb")
+_HEADERS = Label("//include:goplugin_headers")
+_CORE = Label("//transport/core")
 
 # Generated C compiles under the project's flags, no exceptions.
 _GP_GEN_COPTS = GP_COPTS
@@ -44,15 +49,15 @@ def _protos_of(dep):
     return dep + ":" + dep.split("/")[-1] + "_protos"
 
 def _protoc(param, srcs, generator):
-    # Imports resolve against the workspace root and Debian's well-known
-    # protos (the directory above google/protobuf/).
+    # Imports resolve against the calling repository's root and Debian's
+    # well-known protos (the directory above google/protobuf/).
     return " ".join([
         "for f in $(locations %s); do WKT=$${f%%/google/protobuf/*}; break; done;" % _WKT,
         "$(location %s)" % _PROTOC,
-        "-I.",
+        "-I" + proto_root(),
         "-I$$WKT",
         "--plugin=protoc-gen-goplugin-c=$(location %s)" % generator,
-        "--goplugin-c_out=%s$(GENDIR)" % param,
+        "--goplugin-c_out=%s%s" % (param, gen_root()),
     ] + ["$(location %s)" % s for s in srcs])
 
 def goplugin_c_proto_library(name, srcs, deps = [], options = [], visibility = None):
@@ -115,10 +120,6 @@ def goplugin_c_proto_library(name, srcs, deps = [], options = [], visibility = N
         srcs = [b + ".gp.c" for b in bases],
         hdrs = [b + ".gp.h" for b in bases],
         copts = _GP_GEN_COPTS,
-        deps = [
-            ":" + name + "_pb",
-            "//include:goplugin_headers",
-            "//transport/core",
-        ],
+        deps = [":" + name + "_pb", _HEADERS, _CORE],
         visibility = visibility,
     )

@@ -22,6 +22,29 @@ _PROTOC = "@system_tools//:protoc"
 _PLUGIN = "@system_tools//:protoc-gen-nanopb"
 _WKT = "@system_tools//:well_known_protos"
 
+# Labels of this repository, so they resolve here when the macros are called
+# from another workspace (a plain "//x" names the caller's repository).
+_NANOPB = Label("@nanopb//:nanopb")
+_HEADERS = Label("//include:goplugin_headers")
+_MSG = Label("//transport/msg")
+
+def repo_root():
+    """The calling package's repository root as an exec path: "" for the
+    main workspace, "external/<name>" for an external one. Protos are named
+    (and outputs written) relative to it, so generated includes read
+    "<package>/x.pb.h" in either case."""
+    r = native.repository_name()
+    return "" if r == "@" else "external/" + r[1:]
+
+def proto_root():
+    """repo_root() as a protoc -I argument."""
+    return repo_root() or "."
+
+def gen_root():
+    """Where outputs of the calling package's repository go: $(GENDIR)/<root>."""
+    root = repo_root()
+    return "$(GENDIR)/" + root if root else "$(GENDIR)"
+
 # nanopb 0.4.7's output compiles clean under the project's warnings.
 _GEN_COPTS = GP_COPTS
 
@@ -30,7 +53,7 @@ def _protoc_cmd(srcs_expr, out_dir, options_roots):
     return " ".join([
         "for f in $(locations %s); do WKT=$${f%%/google/protobuf/*}; break; done;" % _WKT,
         "$(location %s)" % _PROTOC,
-        "-I.",
+        "-I" + proto_root(),
         "-I$$WKT",
         "--plugin=protoc-gen-nanopb=$(location %s)" % _PLUGIN,
     ] + ["--nanopb_opt=-I%s" % r for r in options_roots] + [
@@ -60,15 +83,15 @@ def nanopb_library(name, srcs, options = [], deps = [], includes = [], imports =
     outs = [b + ".pb.h" for b in bases] + [b + ".pb.c" for b in bases]
 
     # nanopb looks for <root>/<proto path>.options; our protos are named by
-    # workspace path, so the root is the exec root. Without this flag the
-    # options are silently ignored when protoc runs elsewhere.
-    # $(GENDIR) is the root of generated .options (goplugin_c_proto_library).
+    # repository path, so the root is the repository's root. Without this
+    # flag the options are silently ignored when protoc runs elsewhere.
+    # gen_root() is the root of generated .options (goplugin_c_proto_library).
     native.genrule(
         name = name + "_gen",
         srcs = srcs + options + imports + [_WKT],
         outs = outs,
         tools = [_PROTOC, _PLUGIN],
-        cmd = _protoc_cmd(" ".join(["$(location %s)" % s for s in srcs]), "$(GENDIR)", [".", "$(GENDIR)"]),
+        cmd = _protoc_cmd(" ".join(["$(location %s)" % s for s in srcs]), gen_root(), [proto_root(), gen_root()]),
         message = "nanopb %s" % name,
     )
     native.cc_library(
@@ -77,11 +100,7 @@ def nanopb_library(name, srcs, options = [], deps = [], includes = [], imports =
         hdrs = [b + ".pb.h" for b in bases],
         includes = includes,
         copts = _GEN_COPTS,
-        deps = deps + [
-            "@nanopb//:nanopb",
-            "//include:goplugin_headers",
-            "//transport/msg",
-        ],
+        deps = deps + [_NANOPB, _HEADERS, _MSG],
         visibility = visibility,
         **kwargs
     )
@@ -102,7 +121,7 @@ def nanopb_well_known_library(name, protos, options = None, deps = [], visibilit
         outs += ["wkt/google/protobuf/%s.pb.h" % p, "wkt/google/protobuf/%s.pb.c" % p]
     cmd = _protoc_cmd(
         " ".join(["google/protobuf/%s.proto" % p for p in protos]),
-        "$(GENDIR)/%s/wkt" % native.package_name(),
+        "%s/%s/wkt" % (gen_root(), native.package_name()),
         [],
     )
     if options:
@@ -123,6 +142,6 @@ def nanopb_well_known_library(name, protos, options = None, deps = [], visibilit
         hdrs = [o for o in outs if o.endswith(".h")],
         includes = ["wkt"],
         copts = _GEN_COPTS,
-        deps = ["@nanopb//:nanopb"] + deps,
+        deps = [_NANOPB] + deps,
         visibility = visibility,
     )

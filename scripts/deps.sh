@@ -8,7 +8,7 @@ PKGS=(
   bazel-bootstrap build-essential pkg-config clang libclang-rt-14-dev
   libgrpc-dev libnanopb-dev nanopb libmbedtls-dev libjansson-dev
   protobuf-compiler protobuf-compiler-grpc
-  golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev
+  cmake golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev
   golang-golang-x-net-dev golang-github-golang-protobuf-1-3-dev
   golang-goprotobuf-dev golang-github-hashicorp-yamux-dev
   python3-grpcio python3-protobuf openssl

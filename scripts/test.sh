@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every Bazel test in each configuration (plain, then ASan+UBSan), the
-# threaded parts again under TSan, then fuzzes every libFuzzer target for a
-# few seconds (scripts/fuzz.sh), and ends with one line
+# threaded parts again under TSan, the install test (make install and a
+# project outside the tree built each way), then fuzzes every libFuzzer
+# target for a few seconds (scripts/fuzz.sh), and ends with one line
 # "N passed, N failed, N skipped" (one count per test target and
-# configuration, and per fuzz target). Exit status is non-zero when anything
-# failed.
+# configuration, per install check, and per fuzz target). Exit status is
+# non-zero when anything failed.
 #
 # A skip: a test that cannot run here (today: the go-plugin 1.8 interop tests
 # when ../shared/peers/go-plugin-1.8 is absent) prints a line starting
@@ -66,6 +67,25 @@ for cfg in $CONFIGS; do
   failed=$((failed + f))
   skipped=$((skipped + sk))
 done
+
+# Install test: `make install DESTDIR=...` and a scratch project outside the
+# tree built against it with pkg-config (shared, --static), CMake and another
+# Bazel workspace, hosts (C and go-plugin) driving its plugins over both wires
+# (packaging/test/install_test.sh; one count per "install: PASS|FAIL" line).
+# It runs Bazel itself, so it is a step here, not a Bazel test.
+# GP_TEST_INSTALL=0 skips it.
+if [ "${GP_TEST_INSTALL:-1}" != 0 ]; then
+  echo "== packaging/test/install_test.sh" >&2
+  BAZEL="$BAZEL" packaging/test/install_test.sh >"$log" 2>&1
+  rc=$?
+  cat "$log" >&2
+  p=$(grep -c '^install: PASS ' "$log")
+  f=$(grep -c '^install: FAIL ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "== install: $p passed, $f failed" >&2
+  passed=$((passed + p))
+  failed=$((failed + f))
+fi
 
 # Fuzz smoke test: every libFuzzer target for a few seconds (one count per
 # target). GP_TEST_FUZZ_SECONDS=0 skips it.
