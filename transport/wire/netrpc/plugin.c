@@ -202,7 +202,7 @@ static void *pstream_main(void *arg)
     gp_rpc_serve_opts o = {.call = plugin_call, .ctx = p,
                            .workers = s->o.workers > 0 ? s->o.workers : DEFAULT_WORKERS};
     char err[GP_STATUS_MSG_MAX] = "";
-    gp_err rc = gp__rpc_serve_ex(gp__rpc_io_mux(p->st), &o, err, sizeof err);
+    gp_err rc = gp__rpc_serve_ex(gp__mux_stream_io(p->st), &o, err, sizeof err);
     if (rc && !gp__mux_session_is_closed(p->c->sess))
         logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
     return NULL;
@@ -214,7 +214,7 @@ gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_bro
     pstream p = {.svc = svc, .broker = broker, .st = st};
     gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
-    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
+    return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }
 
 /* ---- the MuxBroker: streams the host opens after stdout/stderr ----------- */
@@ -422,7 +422,7 @@ static void *conn_main(void *arg)
         c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
         gp_rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
-        rc = gp__rpc_serve_ex(gp__rpc_io_mux(ctl), &o, err, sizeof err);
+        rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
         if (rc && !gp__mux_session_is_closed(c->sess))
             logf_(s, GP_LOG_DEBUG, "control stream ended: %s", err);
     }
