@@ -77,15 +77,14 @@ static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
 
 /* ---- socket writes ----------------------------------------------------- */
 
-/* Writes the iovecs completely or fails, within what is left of deadline
- * (0 ms left still tries once without waiting). Caller holds wmu. */
-static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
-                       char *why, size_t whylen)
+/* Writes the iovecs completely or fails; each write gets the write
+ * timeout (as Go's ConnectionWriteTimeout, per frame), so the happy path
+ * reads no clock. Caller holds wmu. */
+static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, char *why,
+                       size_t whylen)
 {
-    int64_t left = deadline - gp__mux_now_ns();
-    int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
     char inner[160];
-    gp_err e = gp__stream_writev(s->io, iov, iovcnt, ms, inner, sizeof inner);
+    gp_err e = gp__stream_writev(s->io, iov, iovcnt, s->cfg.write_timeout_ms, inner, sizeof inner);
     if (e == GP_ETIMEDOUT)
         snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
                  s->cfg.write_timeout_ms);
@@ -95,7 +94,7 @@ static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t
 }
 
 /* Takes pending control bytes and writes them. Caller holds wmu, not mu. */
-static gp_err flush_ctrl_wlocked(gp_mux_session *s, int64_t deadline, char *why, size_t whylen)
+static gp_err flush_ctrl_wlocked(gp_mux_session *s, char *why, size_t whylen)
 {
     uint8_t local[CTRL_MAX];
     pthread_mutex_lock(&s->mu);
@@ -106,7 +105,7 @@ static gp_err flush_ctrl_wlocked(gp_mux_session *s, int64_t deadline, char *why,
     if (n == 0)
         return GP_OK;
     struct iovec iov = {local, n};
-    return send_all(s, &iov, 1, deadline, why, whylen);
+    return send_all(s, &iov, 1, why, whylen);
 }
 
 static void fail_write(gp_mux_session *s, const char *why)
@@ -126,7 +125,7 @@ static void kick_ctrl(gp_mux_session *s)
         if (!pending || pthread_mutex_trylock(&s->wmu) != 0)
             return;
         char why[160];
-        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
         pthread_mutex_unlock(&s->wmu);
         if (e != GP_OK) {
             fail_write(s, why);
@@ -152,10 +151,9 @@ gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint
         pthread_mutex_unlock(&s->wmu);
         return GP_ECLOSED;
     }
-    int64_t dl = gp__mux_deadline_of(s->cfg.write_timeout_ms);
-    gp_err e = flush_ctrl_wlocked(s, dl, why, sizeof why);
+    gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
     if (e == GP_OK)
-        e = send_all(s, iov, plen ? 2 : 1, dl, why, sizeof why);
+        e = send_all(s, iov, plen ? 2 : 1, why, sizeof why);
     pthread_mutex_unlock(&s->wmu);
     if (e != GP_OK) {
         fail_write(s, why);
@@ -187,7 +185,7 @@ static void send_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, ui
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_lock(&s->wmu);
         char why[160];
-        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
         pthread_mutex_unlock(&s->wmu);
         pthread_mutex_lock(&s->mu);
         if (e != GP_OK)
