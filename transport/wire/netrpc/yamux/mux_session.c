@@ -83,7 +83,7 @@ static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
 static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, char *why,
                        size_t whylen)
 {
-    char inner[160];
+    char inner[128]; /* fits behind the prefix in the callers' 160 */
     gp_err e = gp__stream_writev(s->io, iov, iovcnt, s->cfg.write_timeout_ms, inner, sizeof inner);
     if (e == GP_ETIMEDOUT)
         snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
