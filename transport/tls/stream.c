@@ -26,6 +26,7 @@
 #define DEFAULT_HANDSHAKE_MS 10000
 
 struct gp__tls {
+    gp__stream io; /* first: the stream ops receive this pointer */
     int fd;
     gp__tls_role role;
     atomic_int shut;    /* gp__tls_shutdown was called */
@@ -424,6 +425,8 @@ static void destroy(gp__tls *t)
     free(t);
 }
 
+static const gp__stream_ops tls_stream_ops;
+
 gp_err gp__tls_open(int fd, const gp__tls_params *p, gp__tls **out, char *err, size_t errlen)
 {
     if (!out || !p || fd < 0 || !p->cert_pem || !p->key_pem || !p->peer_ca_pem ||
@@ -439,6 +442,7 @@ gp_err gp__tls_open(int fd, const gp__tls_params *p, gp__tls **out, char *err, s
         gp__tls_seterr(err, errlen, "tls: out of memory");
         return GP_ENOMEM;
     }
+    t->io.ops = &tls_stream_ops;
     t->fd = fd;
     t->role = p->role;
     atomic_init(&t->shut, 0);
@@ -595,6 +599,81 @@ void gp__tls_close(gp__tls *t)
     }
     close(t->fd);
     destroy(t);
+}
+
+/* ---- as a gp__stream ---- */
+
+static gp_err st_read(gp__stream *s, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
+                      size_t whylen)
+{
+    return gp__tls_read((gp__tls *)s, buf, cap, timeout_ms, n, why, whylen);
+}
+
+/* Gathered into records of at most 16 KiB: a yamux frame's 12-byte header
+ * and (the start of) its payload go out as one record, not two. */
+static gp_err st_writev(gp__stream *s, struct iovec *iov, int iovcnt, int timeout_ms, char *why,
+                        size_t whylen)
+{
+    gp__tls *t = (gp__tls *)s;
+    unsigned char rec[16384];
+    int64_t deadline = deadline_of(timeout_ms);
+    while (iovcnt > 0) {
+        size_t n = 0;
+        while (iovcnt > 0 && n < sizeof rec) {
+            size_t k = iov->iov_len < sizeof rec - n ? iov->iov_len : sizeof rec - n;
+            if (k)
+                memcpy(rec + n, iov->iov_base, k);
+            n += k;
+            iov->iov_base = (unsigned char *)iov->iov_base + k;
+            iov->iov_len -= k;
+            if (iov->iov_len == 0) {
+                iov++;
+                iovcnt--;
+            }
+        }
+        int ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            ms = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        gp_err rc = gp__tls_write(t, rec, n, ms, why, whylen);
+        if (rc != GP_OK)
+            return rc;
+    }
+    return GP_OK;
+}
+
+static void st_close_write(gp__stream *s)
+{
+    gp__tls *t = (gp__tls *)s;
+    if (atomic_load(&t->shut))
+        return;
+    pthread_mutex_lock(&t->mu);
+    (void)mbedtls_ssl_close_notify(&t->ssl); /* WANT_WRITE: the peer misses it */
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void st_shutdown(gp__stream *s)
+{
+    gp__tls_shutdown((gp__tls *)s);
+}
+
+static void st_close(gp__stream *s)
+{
+    gp__tls_close((gp__tls *)s);
+}
+
+static const gp__stream_ops tls_stream_ops = {
+    .read = st_read,
+    .writev = st_writev,
+    .close_write = st_close_write,
+    .shutdown = st_shutdown,
+    .close = st_close,
+};
+
+gp__stream *gp__tls_stream(gp__tls *t)
+{
+    return &t->io;
 }
 
 int gp__tls_fd(const gp__tls *t)

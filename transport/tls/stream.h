@@ -20,6 +20,8 @@
 
 #include <goplugin/err.h>
 
+#include "transport/base/stream.h"
+
 #include <stddef.h>
 
 typedef struct gp__tls gp__tls;
@@ -70,6 +72,15 @@ void gp__tls_shutdown(gp__tls *t);
 /* Sends close_notify (best effort, without waiting), closes the fd and
  * frees. No read or write may be running. NULL is ok. */
 void gp__tls_close(gp__tls *t);
+
+/* t as a byte stream (transport/base/stream.h), for the layers above that
+ * take any stream (the yamux session). It lives as long as t. read and
+ * write are gp__tls_read and gp__tls_write; writev gathers its pieces
+ * into records of at most 16 KiB, so a small header and the start of its
+ * payload travel as one record; close_write sends close_notify (without
+ * waiting); shutdown is gp__tls_shutdown; close is gp__tls_close, so
+ * closing the stream frees t and closes its fd. */
+gp__stream *gp__tls_stream(gp__tls *t);
 
 /* The socket, still owned by t. */
 int gp__tls_fd(const gp__tls *t);

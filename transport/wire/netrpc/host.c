@@ -284,7 +284,7 @@ static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_statu
         free(s);
         return rc;
     }
-    if ((rc = gp__rpc_client_new(gp__rpc_io_mux(s->st), NULL, &s->rpc))) {
+    if ((rc = gp__rpc_client_new(gp__mux_stream_io(s->st), NULL, &s->rpc))) {
         gp__mux_stream_free(s->st);
         free(s);
         return gp__status_set(st, rc, 0, "starting the net/rpc client for %s: %s", name,
@@ -442,7 +442,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     if (!rc)
         rc = gp__mux_open(c->sess, &c->errs.st);
     if (!rc)
-        rc = gp__rpc_client_new(gp__rpc_io_mux(c->ctl), NULL, &c->ctl_rpc);
+        rc = gp__rpc_client_new(gp__mux_stream_io(c->ctl), NULL, &c->ctl_rpc);
     if (!rc) {
         gp__mux_broker_opts bo = {.sess = c->sess, .logger = c->has_log ? &c->log : NULL,
                                   .log_name = c->log_name, .call_timeout_ms = c->call_timeout_ms};

@@ -284,7 +284,7 @@ static void *conn_main(void *arg)
         c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
         gp_rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
-        rc = gp__rpc_serve_ex(gp__rpc_io_mux(ctl), &o, err, sizeof err);
+        rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
         if (rc && !gp__mux_session_is_closed(c->sess))
             logf_(s, GP_LOG_DEBUG, "control stream ended: %s", err);
     }

@@ -137,5 +137,5 @@ gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_bro
     served p = {.svc = svc, .broker = broker};
     gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
-    return gp__rpc_serve_ex(gp__rpc_io_mux(st), &o, err, errlen);
+    return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }

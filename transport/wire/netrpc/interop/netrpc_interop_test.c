@@ -4,6 +4,7 @@
  * argv[1] is the Go peer (interop/netrpc_peer.go). */
 #include "transport/wire/netrpc/gob/gob_rpc.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>
@@ -278,7 +279,7 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     gp_mux_stream *st;
     GP_CHECK_INT(gp__mux_open(s, &st), ==, GP_OK);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(st), NULL, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(st), NULL, &c), ==, GP_OK);
 
     caller k[8];
     pthread_t t[8];
@@ -372,7 +373,7 @@ GP_TEST(go_net_rpc_client_calls_a_c_server)
     gp_mux_stream *st;
     GP_CHECK_INT(gp__mux_accept(s, 10000, &st), ==, GP_OK);
     char err[256];
-    gp_err e = gp__rpc_serve(gp__rpc_io_mux(st), NULL, c_plugin, NULL, err, sizeof err);
+    gp_err e = gp__rpc_serve(gp__mux_stream_io(st), NULL, c_plugin, NULL, err, sizeof err);
     if (e != GP_OK)
         GP_FAILF("serve: %s: %s", gp_strerror(e), err);
     GP_CHECK_INT(wait_peer(pid, 10000), ==, 0);

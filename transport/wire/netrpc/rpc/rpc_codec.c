@@ -13,37 +13,10 @@
 
 #define READ_CHUNK 16384
 
-/* ---- io over a yamux stream ----------------------------------------------- */
-
-static gp_err mux_read(void *ctx, void *buf, size_t cap, int timeout_ms, size_t *n)
-{
-    return gp__mux_stream_read(ctx, buf, cap, timeout_ms, n);
-}
-
-static gp_err mux_write(void *ctx, const void *buf, size_t len, int timeout_ms)
-{
-    return gp__mux_stream_write(ctx, buf, len, timeout_ms);
-}
-
-static void mux_close(void *ctx)
-{
-    gp__mux_stream_close(ctx);
-}
-
-static void mux_abort(void *ctx)
-{
-    gp__mux_stream_reset(ctx);
-}
-
-gp_rpc_io gp__rpc_io_mux(gp_mux_stream *st)
-{
-    return (gp_rpc_io){st, mux_read, mux_write, mux_close, mux_abort};
-}
-
 /* ---- gob message reader ------------------------------------------------------ */
 
 typedef struct msg_reader {
-    gp_rpc_io io;
+    gp__stream *io;
     gp_gob_decoder *dec;
     uint8_t *buf;
     size_t off, len, cap;
@@ -93,7 +66,8 @@ static gp_err read_value(msg_reader *r, int timeout_ms, gp_gob_value **out, char
             r->cap = cap;
         }
         size_t n;
-        e = r->io.read(r->io.ctx, r->buf + r->off + r->len, r->cap - r->off - r->len, timeout_ms, &n);
+        e = gp__stream_read(r->io, r->buf + r->off + r->len, r->cap - r->off - r->len, timeout_ms,
+                            &n, NULL, 0);
         if (e != GP_OK) {
             snprintf(err, errlen, "net/rpc: read: %s", gp_strerror(e));
             return e;
@@ -133,7 +107,7 @@ typedef struct pending {
 } pending;
 
 struct gp_rpc_client {
-    gp_rpc_io io;
+    gp__stream *io;
     msg_reader rd;       /* owned by whoever holds the reading role */
     gp_gob_encoder *enc;
     gp_gob_buf out;
@@ -258,9 +232,11 @@ static gp_err read_response(gp_rpc_client *c, int timeout_ms)
     return GP_OK;
 }
 
-gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client **out)
+gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_client **out)
 {
     *out = NULL;
+    if (!io)
+        return GP_EINVAL;
     gp_rpc_client *c = calloc(1, sizeof *c);
     if (!c)
         return GP_ENOMEM;
@@ -320,7 +296,8 @@ gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *ar
     if (e == GP_OK)
         e = gp__gob_encode(c->enc, args, &c->out, err, sizeof err);
     gp_err we = GP_OK;
-    if (e == GP_OK && (we = c->io.write(c->io.ctx, c->out.data, c->out.len, timeout_ms)) != GP_OK)
+    if (e == GP_OK &&
+        (we = gp__stream_write(c->io, c->out.data, c->out.len, timeout_ms, NULL, 0)) != GP_OK)
         snprintf(err, sizeof err, "net/rpc: write %s: %s", method, gp_strerror(we));
     pthread_mutex_unlock(&c->wmu);
     pthread_mutex_lock(&c->mu);
@@ -387,10 +364,7 @@ void gp__rpc_client_free(gp_rpc_client *c)
     pthread_mutex_lock(&c->mu);
     kill_locked(c, GP_ECLOSED, "net/rpc: client closed");
     pthread_mutex_unlock(&c->mu);
-    if (c->io.abort)
-        c->io.abort(c->io.ctx);
-    else if (c->io.close)
-        c->io.close(c->io.ctx);
+    gp__stream_shutdown(c->io);
     /* No call is in progress (the contract), so nobody reads. */
     while (c->calls) {
         pending *p = c->calls;
@@ -415,7 +389,7 @@ void gp__rpc_client_free(gp_rpc_client *c)
  * thread reads, so calls overlap. A new thread is started when a call is
  * taken and nobody else is waiting to read, up to `workers`. */
 typedef struct server {
-    gp_rpc_io io;
+    gp__stream *io;
     gp_rpc_serve_opts o;
     msg_reader rd;
     pthread_mutex_t rmu; /* the reading role: rd, stop, first error */
@@ -470,7 +444,7 @@ static void run_call(server *s, const char *method, uint64_t seq, gp_gob_value *
         else
             e = gp__gob_put_empty_struct(s->enc, &s->out, err, sizeof err);
     }
-    if (e == GP_OK && (e = s->io.write(s->io.ctx, s->out.data, s->out.len, -1)) != GP_OK)
+    if (e == GP_OK && (e = gp__stream_write(s->io, s->out.data, s->out.len, -1, NULL, 0)) != GP_OK)
         snprintf(err, sizeof err, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
     pthread_mutex_unlock(&s->wmu);
     if (reply.release)
@@ -480,8 +454,7 @@ static void run_call(server *s, const char *method, uint64_t seq, gp_gob_value *
     if (e != GP_OK) {
         /* The stream is broken: wake the reader (it may hold rmu in a
          * read), then record why. */
-        if (s->io.abort)
-            s->io.abort(s->io.ctx);
+        gp__stream_shutdown(s->io);
         pthread_mutex_lock(&s->rmu);
         set_error(s, e, err);
         pthread_mutex_unlock(&s->rmu);
@@ -551,13 +524,16 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
-gp_err gp__rpc_serve_ex(gp_rpc_io io, const gp_rpc_serve_opts *o, char *err, size_t errlen)
+gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, size_t errlen)
 {
+    if (!io) {
+        snprintf(err, errlen, "net/rpc: no stream to serve");
+        return GP_EINVAL;
+    }
     server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "net/rpc: out of memory");
-        if (io.close)
-            io.close(io.ctx);
+        gp__stream_close_write(io);
         return GP_ENOMEM;
     }
     s->io = io;
@@ -587,8 +563,7 @@ gp_err gp__rpc_serve_ex(gp_rpc_io io, const gp_rpc_serve_opts *o, char *err, siz
         e = s->err;
         snprintf(err, errlen, "%s", e != GP_OK ? s->errmsg : "");
     }
-    if (io.close)
-        io.close(io.ctx);
+    gp__stream_close_write(io);
     gp__gob_encoder_free(s->enc);
     gp__gob_buf_free(&s->out);
     reader_free(&s->rd);
@@ -613,7 +588,7 @@ static gp_err simple_call(void *ctx, const char *method, gp_gob_value *args, gp_
     return sm->h(sm->ctx, method, args, &reply->value, errmsg, errlen);
 }
 
-gp_err gp__rpc_serve(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
+gp_err gp__rpc_serve(gp__stream *io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
                      char *err, size_t errlen)
 {
     simple sm = {h, ctx};

@@ -11,33 +11,22 @@
 
 #include <goplugin/err.h>
 
+#include "transport/base/stream.h"
 #include "transport/wire/netrpc/gob/gob.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
 
-/* The byte stream under the codec. read: *n == 0 means EOF. */
-typedef struct gp_rpc_io {
-    void *ctx;
-    gp_err (*read)(void *ctx, void *buf, size_t cap, int timeout_ms, size_t *n);
-    gp_err (*write)(void *ctx, const void *buf, size_t len, int timeout_ms);
-    /* Called once when the codec stops (EOF, error, free): half-close or
-     * abort so the peer sees the end. May be NULL. */
-    void (*close)(void *ctx);
-    /* Ends both directions at once and wakes a blocked read (the client's
-     * free uses it so it never waits for the peer). May be NULL. */
-    void (*abort)(void *ctx);
-} gp_rpc_io;
-
-/* An io over a yamux stream (borrowed: the caller frees the stream after
- * the codec). close = FIN, abort = RST. */
-gp_rpc_io gp__rpc_io_mux(gp_mux_stream *st);
+/* The byte stream under the codec (a yamux stream: gp__mux_stream_io) is
+ * borrowed: the codec never closes it, and it must outlive the client or
+ * the serve call. The codec ends its side with the stream's close_write
+ * (the server, when it stops) or shutdown (the client's free, and a
+ * server whose write failed: wakes a blocked read at once). */
 
 /* ---- client ---- */
 
 typedef struct gp_rpc_client gp_rpc_client;
 
-/* io is copied; its ctx must outlive the client.
- * lim may be NULL (gob defaults). Caller owns *out. */
-gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client **out);
+/* io is borrowed and must outlive the client. lim may be NULL (gob
+ * defaults). Caller owns *out. */
+gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_client **out);
 
 /* Calls `method` ("Service.Method") with args (borrowed) and waits for the
  * reply. On GP_OK, *reply (if reply is not NULL) is the decoded reply
@@ -50,8 +39,8 @@ gp_err gp__rpc_client_new(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_client 
 gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *args,
                     gp_gob_value **reply, int timeout_ms, gp_status *st);
 
-/* Fails pending and future calls with GP_ECLOSED, closes the io, joins the
- * reader, frees. Not from a call in progress on another thread. NULL ok. */
+/* Fails pending and future calls with GP_ECLOSED, shuts the io down,
+ * frees. Not from a call in progress on another thread. NULL ok. */
 void gp__rpc_client_free(gp_rpc_client *c);
 
 /* ---- server ---- */
@@ -67,7 +56,7 @@ typedef gp_err (*gp_rpc_handler)(void *ctx, const char *method, const gp_gob_val
 /* Serves calls one after another until EOF (GP_OK) or an error (returned,
  * words in err). A method name without a dot is answered, as Go does, with
  * "rpc: service/method request ill-formed: X" without calling the handler. */
-gp_err gp__rpc_serve(gp_rpc_io io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
+gp_err gp__rpc_serve(gp__stream *io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
                      char *err, size_t errlen);
 
 /* The general server: replies that borrow memory, concurrent calls, and a
@@ -102,7 +91,7 @@ typedef struct gp_rpc_serve_opts {
 } gp_rpc_serve_opts;
 
 /* Serves until EOF (GP_OK, after the calls in flight finished) or an error
- * (returned, words in err). Closes the io at the end. */
-gp_err gp__rpc_serve_ex(gp_rpc_io io, const gp_rpc_serve_opts *o, char *err, size_t errlen);
+ * (returned, words in err). Half-closes the io at the end. */
+gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, size_t errlen);
 
 #endif

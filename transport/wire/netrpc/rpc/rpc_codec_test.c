@@ -4,6 +4,7 @@
 #include "transport/wire/netrpc/gob/gob_rpc.h"
 #include "transport/wire/netrpc/gob/gob_spec_bytes.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
+#include "transport/wire/netrpc/yamux/mux_session.h"
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>
@@ -88,7 +89,7 @@ typedef struct serve_args {
 static void *serve_main(void *arg)
 {
     serve_args *a = arg;
-    a->result = gp__rpc_serve(gp__rpc_io_mux(a->st), NULL, handler, NULL, a->err, sizeof a->err);
+    a->result = gp__rpc_serve(gp__mux_stream_io(a->st), NULL, handler, NULL, a->err, sizeof a->err);
     return NULL;
 }
 
@@ -122,7 +123,7 @@ GP_TEST(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0}, NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
@@ -164,7 +165,7 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
     pthread_t srv;
     pthread_create(&srv, NULL, serve_main, &sa);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
     enum { N = 8 };
     call_args calls[N];
     char words[N][32];
@@ -210,7 +211,7 @@ static void expect_client_failure(const uint8_t *resp, size_t n, const char *wor
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0}, NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
@@ -258,7 +259,7 @@ GP_TEST(a_call_times_out_and_its_late_reply_is_dropped)
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__rpc_io_mux(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
     gp_status st;
     gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), ==, GP_ETIMEDOUT);

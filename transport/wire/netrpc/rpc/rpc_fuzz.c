@@ -13,6 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct mem_io {
+    gp__stream base; /* first: the ops receive this pointer */
     const uint8_t *data;
     size_t size, off;
     /* The client's reader waits for its request to be written, so the
@@ -22,10 +23,13 @@ typedef struct mem_io {
     pthread_cond_t cv;
 } mem_io;
 
-static gp_err mem_read(void *ctx, void *buf, size_t cap, int timeout_ms, size_t *n)
+static gp_err mem_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n,
+                       char *why, size_t whylen)
 {
     (void)timeout_ms;
-    mem_io *m = ctx;
+    (void)why;
+    (void)whylen;
+    mem_io *m = (mem_io *)io;
     pthread_mutex_lock(&m->mu);
     while (m->wait_write && !m->written)
         pthread_cond_wait(&m->cv, &m->mu);
@@ -44,12 +48,15 @@ static gp_err mem_read(void *ctx, void *buf, size_t cap, int timeout_ms, size_t 
     return GP_OK;
 }
 
-static gp_err mem_write(void *ctx, const void *buf, size_t len, int timeout_ms)
+static gp_err mem_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms,
+                        char *why, size_t whylen)
 {
-    (void)buf;
-    (void)len;
+    (void)iov;
+    (void)iovcnt;
     (void)timeout_ms;
-    mem_io *m = ctx;
+    (void)why;
+    (void)whylen;
+    mem_io *m = (mem_io *)io;
     pthread_mutex_lock(&m->mu);
     m->written = 1;
     pthread_cond_broadcast(&m->cv);
@@ -57,15 +64,27 @@ static gp_err mem_write(void *ctx, const void *buf, size_t len, int timeout_ms)
     return GP_OK;
 }
 
-static void mem_abort(void *ctx)
+static void mem_abort(gp__stream *io)
 {
-    mem_io *m = ctx;
+    mem_io *m = (mem_io *)io;
     pthread_mutex_lock(&m->mu);
     m->written = 1;
     m->off = m->size;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
 }
+
+static void mem_nothing(gp__stream *io)
+{
+    (void)io;
+}
+
+/* The server's stream: its end and its shutdown change nothing (the input
+ * is fixed). The client's: shutdown ends the input, as a reset would. */
+static const gp__stream_ops server_ops = {mem_read, mem_writev, mem_nothing, mem_nothing,
+                                          mem_nothing};
+static const gp__stream_ops client_ops = {mem_read, mem_writev, mem_nothing, mem_abort,
+                                          mem_nothing};
 
 static gp_err refuse(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
                      char *errmsg, size_t errlen)
@@ -79,9 +98,11 @@ static gp_err refuse(void *ctx, const char *method, const gp_gob_value *args, gp
     return GP_EREMOTE;
 }
 
-static void mem_init(mem_io *m, const uint8_t *data, size_t size, int wait_write)
+static void mem_init(mem_io *m, const gp__stream_ops *ops, const uint8_t *data, size_t size,
+                     int wait_write)
 {
     memset(m, 0, sizeof *m);
+    m->base.ops = ops;
     m->data = data;
     m->size = size;
     m->wait_write = wait_write;
@@ -102,16 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
 
     mem_io s;
-    mem_init(&s, data, size, 0);
-    gp_rpc_io sio = {.ctx = &s, .read = mem_read, .write = mem_write};
-    gp__rpc_serve(sio, &lim, refuse, NULL, err, sizeof err);
+    mem_init(&s, &server_ops, data, size, 0);
+    gp__rpc_serve(&s.base, &lim, refuse, NULL, err, sizeof err);
     mem_destroy(&s);
 
     mem_io c;
-    mem_init(&c, data, size, 1);
-    gp_rpc_io cio = {.ctx = &c, .read = mem_read, .write = mem_write, .abort = mem_abort};
+    mem_init(&c, &client_ops, data, size, 1);
     gp_rpc_client *cl;
-    if (gp__rpc_client_new(cio, &lim, &cl) == GP_OK) {
+    if (gp__rpc_client_new(&c.base, &lim, &cl) == GP_OK) {
         /* Request{} as the argument: any value will do. */
         gp_gob_value args = {.type = &gp_gob_rpc_request_type};
         args.u.list.len = 2;

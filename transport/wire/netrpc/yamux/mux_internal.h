@@ -1,7 +1,7 @@
 /* Internal to the yamux session: the state shared by mux_session.c (the
  * session, its reader thread and frame writing) and mux_stream.c (the
  * stream calls). Locking: `mu` guards all session and stream state; `wmu`
- * serializes frames onto the socket; order wmu before mu. */
+ * serializes frames onto the byte stream; order wmu before mu. */
 #ifndef GP_NETRPC_MUX_INTERNAL_H
 #define GP_NETRPC_MUX_INTERNAL_H
 
@@ -17,6 +17,7 @@
 #define ACKED_RING 16
 
 struct gp_mux_stream {
+    gp__stream io; /* first: its ops (mux_stream.c) receive this pointer */
     gp_mux_session *s;
     uint32_t id;
     int refs;          /* app handle, session table, reader's current frame */
@@ -33,8 +34,7 @@ struct gp_mux_stream {
 };
 
 struct gp_mux_session {
-    int fd;       /* -1 when the session runs over io */
-    gp_mux_io io; /* io.read NULL: the plain socket fd */
+    gp__stream *io; /* the socket or TLS stream; owned, NULL once freed */
     gp_mux_role role;
     gp_mux_config cfg;
     pthread_mutex_t mu, wmu;
@@ -42,7 +42,6 @@ struct gp_mux_session {
     pthread_t reader;
     int refs; /* app handle + every stream object */
     int closed;
-    int fd_closed;
     char err[256];
     uint32_t next_id;
     int local_goaway, remote_goaway;
@@ -74,6 +73,8 @@ gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadl
  * holds neither lock. A failed write ends the session. */
 gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                            uint32_t length, const void *payload, size_t plen);
+/* The gp__stream table of every stream (mux_stream.c). */
+extern const gp__stream_ops gp__mux_stream_ops;
 /* A new stream in the table, two references (table, app). mu held. */
 gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id);
 /* Takes the stream out of the table; mu held. Both return 1 when the

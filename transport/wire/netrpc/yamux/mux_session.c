@@ -12,18 +12,13 @@
 #include "transport/wire/netrpc/yamux/mux_frame.h"
 #include "transport/wire/netrpc/yamux/mux_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
 int64_t gp__mux_now_ns(void)
 {
@@ -76,98 +71,30 @@ static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
-    if (s->io.read)
-        s->io.shutdown(s->io.ctx);
-    else
-        shutdown(s->fd, SHUT_RDWR);
+    gp__stream_shutdown(s->io);
     wake_all_locked(s);
 }
 
 /* ---- socket writes ----------------------------------------------------- */
 
-/* Over io: the iovecs gathered into records of at most 16 KiB, so a
- * frame's header and (the start of) its payload go out as one TLS record. */
-static gp_err send_all_io(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
-                          char *why, size_t whylen)
+/* Writes the iovecs completely or fails; each write gets the write
+ * timeout (as Go's ConnectionWriteTimeout, per frame), so the happy path
+ * reads no clock. Caller holds wmu. */
+static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, char *why,
+                       size_t whylen)
 {
-    uint8_t rec[16384];
-    while (iovcnt > 0) {
-        size_t n = 0;
-        while (iovcnt > 0 && n < sizeof rec) {
-            size_t k = iov->iov_len < sizeof rec - n ? iov->iov_len : sizeof rec - n;
-            memcpy(rec + n, iov->iov_base, k);
-            n += k;
-            iov->iov_base = (uint8_t *)iov->iov_base + k;
-            iov->iov_len -= k;
-            if (iov->iov_len == 0) {
-                iov++;
-                iovcnt--;
-            }
-        }
-        int64_t left = deadline - gp__mux_now_ns();
-        if (left <= 0) {
-            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
-                     s->cfg.write_timeout_ms);
-            return GP_ETIMEDOUT;
-        }
-        gp_err e = s->io.write(s->io.ctx, rec, n, (int)((left + 999999) / 1000000), why, whylen);
-        if (e == GP_ETIMEDOUT)
-            snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
-                     s->cfg.write_timeout_ms);
-        if (e != GP_OK)
-            return e;
-    }
-    return GP_OK;
-}
-
-/* Writes the iovecs completely or fails. Caller holds wmu. */
-static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, int64_t deadline,
-                       char *why, size_t whylen)
-{
-    if (s->io.read)
-        return send_all_io(s, iov, iovcnt, deadline, why, whylen);
-    while (iovcnt > 0) {
-        struct msghdr m = {0};
-        m.msg_iov = iov;
-        m.msg_iovlen = (size_t)iovcnt;
-        ssize_t n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                snprintf(why, whylen, "yamux: write: %s", strerror(errno));
-                return GP_EIO;
-            }
-            int64_t left = deadline - gp__mux_now_ns();
-            if (left <= 0) {
-                snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
-                         s->cfg.write_timeout_ms);
-                return GP_ETIMEDOUT;
-            }
-            struct pollfd p = {s->fd, POLLOUT, 0};
-            int ms = (int)((left + 999999) / 1000000);
-            if (poll(&p, 1, ms) < 0 && errno != EINTR) {
-                snprintf(why, whylen, "yamux: poll: %s", strerror(errno));
-                return GP_EIO;
-            }
-            continue;
-        }
-        size_t done = (size_t)n;
-        while (iovcnt > 0 && done >= iov->iov_len) {
-            done -= iov->iov_len;
-            iov++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + done;
-            iov->iov_len -= done;
-        }
-    }
-    return GP_OK;
+    char inner[128]; /* fits behind the prefix in the callers' 160 */
+    gp_err e = gp__stream_writev(s->io, iov, iovcnt, s->cfg.write_timeout_ms, inner, sizeof inner);
+    if (e == GP_ETIMEDOUT)
+        snprintf(why, whylen, "yamux: write timed out after %d ms (peer not reading)",
+                 s->cfg.write_timeout_ms);
+    else if (e != GP_OK)
+        snprintf(why, whylen, "yamux: write: %s", inner);
+    return e;
 }
 
 /* Takes pending control bytes and writes them. Caller holds wmu, not mu. */
-static gp_err flush_ctrl_wlocked(gp_mux_session *s, int64_t deadline, char *why, size_t whylen)
+static gp_err flush_ctrl_wlocked(gp_mux_session *s, char *why, size_t whylen)
 {
     uint8_t local[CTRL_MAX];
     pthread_mutex_lock(&s->mu);
@@ -178,7 +105,7 @@ static gp_err flush_ctrl_wlocked(gp_mux_session *s, int64_t deadline, char *why,
     if (n == 0)
         return GP_OK;
     struct iovec iov = {local, n};
-    return send_all(s, &iov, 1, deadline, why, whylen);
+    return send_all(s, &iov, 1, why, whylen);
 }
 
 static void fail_write(gp_mux_session *s, const char *why)
@@ -198,7 +125,7 @@ static void kick_ctrl(gp_mux_session *s)
         if (!pending || pthread_mutex_trylock(&s->wmu) != 0)
             return;
         char why[160];
-        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
         pthread_mutex_unlock(&s->wmu);
         if (e != GP_OK) {
             fail_write(s, why);
@@ -224,10 +151,9 @@ gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint
         pthread_mutex_unlock(&s->wmu);
         return GP_ECLOSED;
     }
-    int64_t dl = gp__mux_deadline_of(s->cfg.write_timeout_ms);
-    gp_err e = flush_ctrl_wlocked(s, dl, why, sizeof why);
+    gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
     if (e == GP_OK)
-        e = send_all(s, iov, plen ? 2 : 1, dl, why, sizeof why);
+        e = send_all(s, iov, plen ? 2 : 1, why, sizeof why);
     pthread_mutex_unlock(&s->wmu);
     if (e != GP_OK) {
         fail_write(s, why);
@@ -259,7 +185,7 @@ static void send_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, ui
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_lock(&s->wmu);
         char why[160];
-        gp_err e = flush_ctrl_wlocked(s, gp__mux_deadline_of(s->cfg.write_timeout_ms), why, sizeof why);
+        gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
         pthread_mutex_unlock(&s->wmu);
         pthread_mutex_lock(&s->mu);
         if (e != GP_OK)
@@ -276,13 +202,7 @@ static void go_away_now(gp_mux_session *s, uint32_t code)
     uint8_t hb[GP_MUX_HEADER_SIZE];
     gp_mux_header h = {GP_MUX_VERSION, GP_MUX_TYPE_GO_AWAY, 0, 0, code};
     gp__mux_header_encode(&h, hb);
-    if (s->io.read) {
-        char why[160];
-        (void)s->io.write(s->io.ctx, hb, sizeof hb, 0, why, sizeof why);
-    } else {
-        ssize_t r = send(s->fd, hb, sizeof hb, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)r;
-    }
+    (void)gp__stream_write(s->io, hb, sizeof hb, 0, NULL, 0);
     pthread_mutex_unlock(&s->wmu);
 }
 
@@ -331,6 +251,7 @@ gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
     gp_mux_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
+    st->io.ops = &gp__mux_stream_ops;
     st->s = s;
     st->id = id;
     st->refs = 2; /* the table's and the (future) app handle's */
@@ -591,46 +512,24 @@ static void *reader_main(void *arg)
     while (!s->closed) {
         int timeout = poll_timeout_locked(s);
         pthread_mutex_unlock(&s->mu);
-        ssize_t n = 0;
-        int err = 0, pr;
+        /* The read's own timeout drives the keepalive (not poll on an fd:
+         * TLS may hold decrypted bytes the socket no longer shows). */
+        size_t n = 0;
         char why[200] = "";
-        gp_err ioe = GP_OK;
-        if (s->io.read) {
-            /* Not poll(fd): TLS may hold decrypted bytes the socket no
-             * longer shows. The read's own timeout drives the keepalive. */
-            size_t got = 0;
-            ioe = s->io.read(s->io.ctx, s->rdbuf, sizeof s->rdbuf, timeout, &got, why, sizeof why);
-            pr = ioe == GP_ETIMEDOUT ? 0 : 1;
-            n = (ssize_t)got;
-            if (ioe == GP_ETIMEDOUT)
-                ioe = GP_OK;
-        } else {
-            struct pollfd pfd = {s->fd, POLLIN, 0};
-            pr = poll(&pfd, 1, timeout);
-            if (pr > 0) {
-                n = recv(s->fd, s->rdbuf, sizeof s->rdbuf, MSG_DONTWAIT);
-                err = n < 0 ? errno : 0;
-            } else if (pr < 0) {
-                err = errno;
-            }
-        }
+        gp_err ioe = gp__stream_read(s->io, s->rdbuf, sizeof s->rdbuf, timeout, &n, why, sizeof why);
         pthread_mutex_lock(&s->mu);
         if (s->closed)
             break;
-        if (ioe != GP_OK) {
-            teardown_locked(s, "yamux: read: %s", why[0] ? why : "the stream failed");
+        if (ioe != GP_OK && ioe != GP_ETIMEDOUT) {
+            teardown_locked(s, "yamux: read: %s", why[0] ? why : gp_strerror(ioe));
             break;
         }
-        if (pr > 0 && n == 0) {
+        if (ioe == GP_OK && n == 0) {
             teardown_locked(s, "yamux: connection closed by the peer");
             break;
         }
-        if (err && err != EINTR && err != EAGAIN && err != EWOULDBLOCK) {
-            teardown_locked(s, "yamux: read: %s", strerror(err));
-            break;
-        }
         const uint8_t *in = s->rdbuf;
-        size_t left = n > 0 ? (size_t)n : 0;
+        size_t left = ioe == GP_OK ? n : 0;
         int destroy = 0;
         while (left > 0 && !s->closed) {
             size_t used, dl;
@@ -668,19 +567,17 @@ static void *reader_main(void *arg)
 
 /* ---- session API -------------------------------------------------------- */
 
-static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
-                          const gp_mux_config *cfg, gp_mux_session **out)
+gp_err gp__mux_session_new_stream(gp__stream *io, gp_mux_role role, const gp_mux_config *cfg,
+                                  gp_mux_session **out)
 {
     *out = NULL;
-    if ((!io && fd < 0) || (io && (!io->read || !io->write || !io->shutdown || !io->close)) ||
-        (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
+    if (!io || !io->ops || !io->ops->read || !io->ops->writev || !io->ops->shutdown ||
+        !io->ops->close || (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
         return GP_EINVAL;
     gp_mux_session *s = calloc(1, sizeof *s);
     if (!s)
         return GP_ENOMEM;
-    s->fd = io ? -1 : fd;
-    if (io)
-        s->io = *io;
+    s->io = io;
     s->role = role;
     if (cfg)
         s->cfg = *cfg;
@@ -698,14 +595,7 @@ static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
     pthread_mutex_init(&s->wmu, NULL);
     gp__cond_init_monotonic(&s->accept_cond);
     gp__cond_init_monotonic(&s->ping_cond);
-    int fl = 0;
-    if (!io && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
-        gp__mux_session_destroy(s);
-        return GP_ESYS;
-    }
     if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
-        if (!io)
-            fcntl(fd, F_SETFL, fl);
         gp__mux_session_destroy(s);
         return GP_ESYS;
     }
@@ -716,16 +606,15 @@ static gp_err session_new(int fd, const gp_mux_io *io, gp_mux_role role,
 gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
                            gp_mux_session **out)
 {
-    return session_new(fd, NULL, role, cfg, out);
-}
-
-gp_err gp__mux_session_new_io(const gp_mux_io *io, gp_mux_role role, const gp_mux_config *cfg,
-                              gp_mux_session **out)
-{
     *out = NULL;
-    if (!io)
-        return GP_EINVAL;
-    return session_new(-1, io, role, cfg, out);
+    gp__stream *io;
+    gp_err e = gp__stream_fd_new(fd, &io);
+    if (e != GP_OK)
+        return e;
+    e = gp__mux_session_new_stream(io, role, cfg, out);
+    if (e != GP_OK)
+        gp__stream_fd_release(io); /* the fd stays the caller's */
+    return e;
 }
 
 void gp__mux_session_close(gp_mux_session *s)
@@ -741,15 +630,10 @@ void gp__mux_session_free(gp_mux_session *s)
         return;
     gp__mux_session_close(s);
     pthread_join(s->reader, NULL);
-    pthread_mutex_lock(&s->wmu); /* no writer is mid-frame on the fd */
+    pthread_mutex_lock(&s->wmu); /* no writer is mid-frame on the stream */
     pthread_mutex_lock(&s->mu);
-    if (s->io.read) {
-        s->io.close(s->io.ctx);
-        s->io.read = NULL;
-    } else {
-        close(s->fd);
-    }
-    s->fd = -1;
+    gp__stream_close(s->io);
+    s->io = NULL;
     pthread_mutex_unlock(&s->wmu);
     int destroy = 0;
     while (s->acc_head) {

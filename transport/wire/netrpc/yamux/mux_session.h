@@ -1,5 +1,6 @@
-/* Internal: a yamux session (hashicorp/yamux compatible) over a connected
- * socket. One reader thread per session; writes serialized by a mutex.
+/* Internal: a yamux session (hashicorp/yamux compatible) over a byte
+ * stream (transport/base/stream.h: a connected socket, or TLS over one).
+ * One reader thread per session; writes serialized by a mutex.
  *
  * Blocking API with timeouts (timeout_ms < 0: wait forever, 0: don't wait).
  * When the session ends (gp__mux_session_close, a protocol error, a lost
@@ -9,6 +10,8 @@
 #define GP_NETRPC_MUX_SESSION_H
 
 #include <goplugin/err.h>
+
+#include "transport/base/stream.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,41 +32,26 @@ typedef struct gp_mux_config {
     int accept_backlog;        /* 0: 256 (Go); unaccepted streams beyond it get RST */
 } gp_mux_config;
 
-/* Starts a session on the connected socket `fd` (made non-blocking).
- * Takes ownership of fd on success only; cfg may be NULL. Errors: GP_ENOMEM,
- * GP_ESYS (thread), GP_EINVAL. Caller owns *out; free with
+/* Starts a session over the byte stream `io`: its reader thread waits in
+ * io's read (with the keepalive's timeout), frames go out through io's
+ * writev, the session's end calls io's shutdown. Takes ownership of io on
+ * success only (gp__mux_session_free closes it); cfg may be NULL. Errors:
+ * GP_ENOMEM, GP_ESYS (thread), GP_EINVAL. Caller owns *out; free with
  * gp__mux_session_free. */
+gp_err gp__mux_session_new_stream(gp__stream *io, gp_mux_role role, const gp_mux_config *cfg,
+                                  gp_mux_session **out);
+
+/* As gp__mux_session_new_stream over the connected socket `fd` (an fd
+ * stream). Takes ownership of fd on success only. */
 gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
                            gp_mux_session **out);
 
-/* The byte stream under a session when it is not a plain socket (TLS,
- * transport/netrpc/mux_tls.c). One thread reads while another writes.
- * read: GP_OK with *n > 0; GP_OK with *n == 0 is the peer's clean end;
- * GP_ETIMEDOUT when nothing came within timeout_ms (< 0 waits forever);
- * other errors end the session with the sentence in why. write: all len
- * bytes or an error. shutdown wakes a blocked read and write (thread-safe,
- * idempotent, no blocking); close frees ctx once nothing runs. */
-typedef struct gp_mux_io {
-    void *ctx;
-    gp_err (*read)(void *ctx, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
-                   size_t whylen);
-    gp_err (*write)(void *ctx, const void *buf, size_t len, int timeout_ms, char *why,
-                    size_t whylen);
-    void (*shutdown)(void *ctx);
-    void (*close)(void *ctx);
-} gp_mux_io;
-
-/* As gp__mux_session_new over `io` (copied). Takes ownership of io->ctx on
- * success only (gp__mux_session_free calls io->close). */
-gp_err gp__mux_session_new_io(const gp_mux_io *io, gp_mux_role role, const gp_mux_config *cfg,
-                              gp_mux_session **out);
-
 /* Ends the session: wakes every blocked call with GP_ECLOSED, shuts the
- * socket down. Sends no GoAway (as Go's Close). Idempotent, thread-safe,
+ * stream down. Sends no GoAway (as Go's Close). Idempotent, thread-safe,
  * does not block. */
 void gp__mux_session_close(gp_mux_session *s);
 
-/* Closes, joins the reader thread, closes the fd, drops the caller's
+/* Closes, joins the reader thread, closes the stream, drops the caller's
  * reference. Streams not yet freed stay valid (they return GP_ECLOSED) and
  * the memory goes with the last of them. Not from a callback. NULL is ok. */
 void gp__mux_session_free(gp_mux_session *s);
@@ -112,6 +100,13 @@ gp_err gp__mux_stream_close(gp_mux_stream *st);
 
 /* Aborts the stream with RST: both directions fail with GP_ECLOSED. */
 gp_err gp__mux_stream_reset(gp_mux_stream *st);
+
+/* st as a byte stream, for the codec on top (net/rpc). Borrowed: it lives
+ * as long as st. read and write are the calls above (why: "yamux: stream
+ * 3: closed: <the session's end, if it ended>");
+ * close_write is gp__mux_stream_close (FIN), shutdown is
+ * gp__mux_stream_reset (RST), close is gp__mux_stream_free. */
+gp__stream *gp__mux_stream_io(gp_mux_stream *st);
 
 /* Drops the caller's handle: sends FIN if not yet closed; data still
  * arriving is discarded (and its window given back) until the peer's FIN.

@@ -5,6 +5,7 @@
 #include "transport/testing/gp_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -543,6 +544,124 @@ GP_TEST(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof)
     gp__mux_session_free(s);
 }
 
+/* ---- the session over any gp__stream, and a stream as a gp__stream ------ */
+
+/* Wraps an fd stream: at most 7 bytes per read and 5 per write, so frames
+ * arrive and leave in pieces; counts the calls the session makes. */
+typedef struct chunky {
+    gp__stream base;
+    gp__stream *inner;
+    int reads, pieces, shutdowns, closes;
+} chunky;
+
+static gp_err chunky_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n,
+                          char *why, size_t whylen)
+{
+    chunky *c = (chunky *)io;
+    __atomic_add_fetch(&c->reads, 1, __ATOMIC_RELAXED);
+    return gp__stream_read(c->inner, buf, cap < 7 ? cap : 7, timeout_ms, n, why, whylen);
+}
+
+static gp_err chunky_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms,
+                            char *why, size_t whylen)
+{
+    chunky *c = (chunky *)io;
+    for (int i = 0; i < iovcnt; i++)
+        for (size_t off = 0; off < iov[i].iov_len; off += 5) {
+            size_t k = iov[i].iov_len - off < 5 ? iov[i].iov_len - off : 5;
+            __atomic_add_fetch(&c->pieces, 1, __ATOMIC_RELAXED);
+            gp_err e = gp__stream_write(c->inner, (char *)iov[i].iov_base + off, k, timeout_ms, why,
+                                        whylen);
+            if (e != GP_OK)
+                return e;
+        }
+    return GP_OK;
+}
+
+static void chunky_close_write(gp__stream *io)
+{
+    gp__stream_close_write(((chunky *)io)->inner);
+}
+
+static void chunky_shutdown(gp__stream *io)
+{
+    chunky *c = (chunky *)io;
+    __atomic_add_fetch(&c->shutdowns, 1, __ATOMIC_RELAXED);
+    gp__stream_shutdown(c->inner);
+}
+
+static void chunky_close(gp__stream *io)
+{
+    chunky *c = (chunky *)io;
+    c->closes++;
+    gp__stream_close(c->inner);
+    c->inner = NULL;
+}
+
+static const gp__stream_ops chunky_ops = {chunky_read, chunky_writev, chunky_close_write,
+                                          chunky_shutdown, chunky_close};
+
+GP_TEST(a_session_runs_over_any_byte_stream_and_owns_it_on_success_only)
+{
+    int sv[2];
+    pair(sv);
+    chunky ck = {.base.ops = &chunky_ops};
+    GP_CHECK_INT(gp__stream_fd_new(sv[0], &ck.inner), ==, GP_OK);
+    gp_mux_session *bad = NULL;
+    /* A failed start leaves the stream (and an fd) with the caller. */
+    GP_CHECK_INT(gp__mux_session_new_stream(&ck.base, (gp_mux_role)7, NULL, &bad), ==, GP_EINVAL);
+    GP_CHECK_INT(gp__mux_session_new(sv[1], (gp_mux_role)7, NULL, &bad), ==, GP_EINVAL);
+    GP_CHECK_INT(gp__mux_session_new(-1, GP_MUX_CLIENT, NULL, &bad), ==, GP_EINVAL);
+    GP_CHECK(bad == NULL);
+    GP_CHECK_INT(ck.closes, ==, 0);
+    GP_CHECK(fcntl(sv[1], F_GETFD) >= 0);
+
+    gp_mux_session *c = NULL, *s = NULL;
+    GP_CHECK_INT(gp__mux_session_new_stream(&ck.base, GP_MUX_CLIENT, &quiet, &c), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_session_new(sv[1], GP_MUX_SERVER, &quiet, &s), ==, GP_OK);
+    gp_mux_stream *a = NULL, *b = NULL;
+    GP_CHECK_INT(gp__mux_open(c, &a), ==, GP_OK);
+    GP_CHECK_INT(gp__mux_accept(s, 2000, &b), ==, GP_OK);
+    /* Through the streams' own gp__stream, both ways. */
+    char big[3000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i % 251);
+    GP_CHECK_INT(gp__stream_write(gp__mux_stream_io(a), big, sizeof big, 2000, NULL, 0), ==, GP_OK);
+    char got[sizeof big];
+    GP_CHECK_INT(gp__mux_stream_read_full(b, got, sizeof got, 2000), ==, GP_OK);
+    GP_CHECK(memcmp(got, big, sizeof big) == 0);
+    struct iovec iov[2] = {{"he", 2}, {"llo", 3}};
+    GP_CHECK_INT(gp__stream_writev(gp__mux_stream_io(b), iov, 2, 2000, NULL, 0), ==, GP_OK);
+    gp__stream_close_write(gp__mux_stream_io(b)); /* FIN */
+    size_t n = 0, total = 0;
+    char buf[16];
+    do {
+        GP_CHECK_INT(gp__stream_read(gp__mux_stream_io(a), buf + total, sizeof buf - total, 2000,
+                                     &n, NULL, 0),
+                     ==, GP_OK);
+        total += n;
+    } while (n > 0 && total < sizeof buf);
+    GP_CHECK_INT(total, ==, 5);
+    GP_CHECK(memcmp(buf, "hello", 5) == 0);
+    /* shutdown is RST: the peer's read fails, with words. */
+    gp__stream_shutdown(gp__mux_stream_io(a));
+    char why[160] = "";
+    GP_CHECK_INT(gp__stream_read(gp__mux_stream_io(b), buf, sizeof buf, 2000, &n, why, sizeof why),
+                 ==, GP_ECLOSED);
+    GP_CHECK_CONTAINS(why, "yamux: stream 1: ");
+    /* Everything went through the wrapper, in its small pieces: 3000 bytes
+     * out; ACK, two Data frames and a FIN (53 bytes) in. */
+    GP_CHECK_INT(__atomic_load_n(&ck.pieces, __ATOMIC_RELAXED), >=, 3000 / 5);
+    GP_CHECK_INT(__atomic_load_n(&ck.reads, __ATOMIC_RELAXED), >=, 53 / 7);
+    gp__mux_stream_free(a);
+    gp__mux_stream_free(b);
+    gp__mux_session_free(s);
+    GP_CHECK_CONTAINS(wait_closed(c, 2000), "connection closed by the peer");
+    gp__mux_session_free(c);
+    GP_CHECK_INT(ck.shutdowns, ==, 1);
+    GP_CHECK_INT(ck.closes, ==, 1);
+}
+
 int main(void)
 {
     GP_RUN(open_accept_and_echo_on_a_hundred_streams);
@@ -562,5 +681,6 @@ int main(void)
     GP_RUN(goaway_from_the_peer);
     GP_RUN(orphaned_stream_discards_data_and_gives_the_window_back);
     GP_RUN(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof);
+    GP_RUN(a_session_runs_over_any_byte_stream_and_owns_it_on_success_only);
     return gp_test_done();
 }

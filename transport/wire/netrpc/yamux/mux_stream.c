@@ -6,8 +6,10 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 gp_err gp__mux_open(gp_mux_session *s, gp_mux_stream **out)
 {
@@ -195,6 +197,77 @@ gp_err gp__mux_stream_reset(gp_mux_stream *st)
     gp__mux_remove_locked(st);
     pthread_mutex_unlock(&s->mu);
     return gp__mux_write_frame(s, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, st->id, 0, NULL, 0);
+}
+
+/* ---- the stream as a gp__stream (what net/rpc reads and writes) ---------- */
+
+/* Words for a failed stream call: which stream, and why the session ended
+ * if it did. */
+static gp_err io_words(gp_mux_stream *st, gp_err e, char *why, size_t whylen)
+{
+    if (e != GP_OK && why && whylen) {
+        const char *se = gp__mux_session_error(st->s);
+        snprintf(why, whylen, "yamux: stream %u: %s%s%s", st->id, gp_strerror(e), se[0] ? ": " : "",
+                 se);
+    }
+    return e;
+}
+
+static gp_err io_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
+                      size_t whylen)
+{
+    gp_mux_stream *st = (gp_mux_stream *)io;
+    return io_words(st, gp__mux_stream_read(st, buf, cap, timeout_ms, n), why, whylen);
+}
+
+/* Each piece as its own Data frames; the timeout covers them all. */
+static gp_err io_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms, char *why,
+                        size_t whylen)
+{
+    gp_mux_stream *st = (gp_mux_stream *)io;
+    if (iovcnt == 1)
+        return io_words(st, gp__mux_stream_write(st, iov->iov_base, iov->iov_len, timeout_ms), why,
+                        whylen);
+    int64_t dl = gp__mux_deadline_of(timeout_ms);
+    for (int i = 0; i < iovcnt; i++) {
+        int ms = -1;
+        if (dl >= 0) {
+            int64_t left = dl - gp__mux_now_ns();
+            ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        }
+        gp_err e = gp__mux_stream_write(st, iov[i].iov_base, iov[i].iov_len, ms);
+        if (e != GP_OK)
+            return io_words(st, e, why, whylen);
+    }
+    return GP_OK;
+}
+
+static void io_close_write(gp__stream *io)
+{
+    gp__mux_stream_close((gp_mux_stream *)io);
+}
+
+static void io_shutdown(gp__stream *io)
+{
+    gp__mux_stream_reset((gp_mux_stream *)io);
+}
+
+static void io_close(gp__stream *io)
+{
+    gp__mux_stream_free((gp_mux_stream *)io);
+}
+
+const gp__stream_ops gp__mux_stream_ops = {
+    .read = io_read,
+    .writev = io_writev,
+    .close_write = io_close_write,
+    .shutdown = io_shutdown,
+    .close = io_close,
+};
+
+gp__stream *gp__mux_stream_io(gp_mux_stream *st)
+{
+    return &st->io;
 }
 
 void gp__mux_stream_free(gp_mux_stream *st)
