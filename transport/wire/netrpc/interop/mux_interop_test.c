@@ -117,7 +117,7 @@ GP_TEST(c_client_against_go_yamux_server)
     pid_t pid = start_peer(argv, &fd);
     gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_CLIENT, &cfg, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_CLIENT, &cfg, &s), GP_OK);
     enum { BIG = 8, SMALL = 40 };
     job jobs[BIG + SMALL];
     pthread_t t[BIG + SMALL];
@@ -131,7 +131,7 @@ GP_TEST(c_client_against_go_yamux_server)
             GP_FAILF("stream job %d: %s", i, jobs[i].why);
     }
     int64_t rtt = 0;
-    GP_CHECK_INT(gp__mux_session_ping(s, 2000, &rtt), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_ping(s, 2000, &rtt), GP_OK);
     usleep(400000); /* several keepalive rounds in both directions */
     GP_CHECK_STR(gp__mux_session_error(s), "");
     gp__mux_session_free(s);
@@ -161,7 +161,7 @@ GP_TEST(go_yamux_client_against_c_server)
     pid_t pid = start_peer(argv, &fd);
     gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_SERVER, &cfg, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_SERVER, &cfg, &s), GP_OK);
     pthread_t t[64];
     int n = 0;
     for (;;) {
