@@ -64,6 +64,8 @@ static pid_t parent_of(const char *stat)
 static void sweep_leftovers(const char *name, bool quiet)
 {
     pid_t self = getpid(), our_group = getpgrp();
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
     for (int round = 0; round < 100; round++) {
         int found = 0;
         DIR *d = opendir("/proc");
@@ -83,6 +85,9 @@ static void sweep_leftovers(const char *name, bool quiet)
                 continue;
             pid_t pid = (pid_t)atoi(e->d_name);
             found++;
+            const char *close = strrchr(buf, ')');
+            if (close && close[1] == ' ' && close[2] == 'Z')
+                continue; /* dead already; reaped below */
             if (!quiet)
                 fprintf(stderr, "note: %s left process %d behind; killing it\n", name, (int)pid);
             pid_t g = getpgid(pid);
