@@ -156,10 +156,13 @@ void gp_test_helper_dispatch(int argc, char **argv);
 /* This binary's path (/proc/self/exe resolved). Static storage. */
 const char *gp_test_self_exe(void);
 
+/* argv[1] of a helper process; argv[2] is the helper's name. */
+#define GP_TEST_HELPER_FLAG "--gp-helper"
+
 /* The argv that starts helper `name` with `args`: a NULL-terminated array
  * that lives until the end of the enclosing block. */
 #define gp_test_helper_argv(...)                                             \
-    ((const char *[]){gp_test_self_exe(), "--gp-helper", __VA_ARGS__, NULL})
+    ((const char *[]){gp_test_self_exe(), GP_TEST_HELPER_FLAG, __VA_ARGS__, NULL})
 
 /* ---- things many tests need ---- */
 

@@ -37,10 +37,10 @@ static bool same_name(const char *a, const char *b)
 
 void gp_test_helper_dispatch(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--gp-helper") != 0)
+    if (argc < 2 || strcmp(argv[1], GP_TEST_HELPER_FLAG) != 0)
         return;
     if (argc < 3) {
-        fprintf(stderr, "%s: --gp-helper needs a name\n", argv[0]);
+        fprintf(stderr, "%s: %s needs a name\n", argv[0], GP_TEST_HELPER_FLAG);
         exit(2);
     }
     for (int i = 0; i < nhelpers; i++)
