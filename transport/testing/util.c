@@ -62,7 +62,10 @@ int gp_test_count_threads(void)
 
 bool gp_test_no_children(void)
 {
-    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+    /* WNOWAIT: looking must not reap a zombie someone else will wait for. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
 }
 
 void gp_test_check_gone(pid_t pid)
