@@ -15,6 +15,25 @@ int gp_test_cases_failed;
 const char *gp_test_current = "";
 
 static int cases_run;
+static int (*fixture_setup)(void);
+static void (*fixture_teardown)(void);
+
+void gp_test_fixture(int (*setup)(void), void (*teardown)(void))
+{
+    fixture_setup = setup;
+    fixture_teardown = teardown;
+}
+
+/* The case with its fixture, in whichever process runs it. */
+static void run_case(void (*fn)(void))
+{
+    if (fixture_setup && fixture_setup() != 0)
+        GP_FAILF("the fixture's setup failed; the case did not run");
+    else
+        fn();
+    if (fixture_teardown)
+        fixture_teardown();
+}
 
 double gp_test_scale(void)
 {
@@ -112,7 +131,7 @@ static void run_here(const char *name, void (*fn)(void))
     int before = gp_test_failed_checks;
     double t0 = gp_test_now_s();
     gp_test_current = name;
-    fn();
+    run_case(fn);
     gp_test_current = "";
     record(name, gp_test_failed_checks == before, gp_test_now_s() - t0);
 }
@@ -176,7 +195,7 @@ void gp_test_run(const char *name, void (*fn)(void), double timeout_s)
         setpgid(0, 0);
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
         gp_test_current = name;
-        fn();
+        run_case(fn);
         fflush(stdout);
         /* exit, not _exit: sanitizers' leak checks run at exit. */
         exit(gp_test_failed_checks ? 1 : 0);

@@ -125,6 +125,12 @@ extern const char *gp_test_current;
 void gp_test_run(const char *name, void (*fn)(void), double timeout_s);
 int gp_test_done(void);
 
+/* Runs `setup` before and `teardown` after every case from now on, in the
+ * case's own process (where gRPC and threads may be started). A setup that
+ * returns non-zero fails the case without running it; teardown runs
+ * either way. NULL for none. */
+void gp_test_fixture(int (*setup)(void), void (*teardown)(void));
+
 /* GP_TEST_SCALE (default 1): for tests that size their own waits. */
 double gp_test_scale(void);
 

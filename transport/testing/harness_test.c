@@ -133,6 +133,25 @@ GP_TEST(write_all_to_a_pipe)
     close(p[1]);
 }
 
+static int fixture_state;
+
+static int fixture_up(void)
+{
+    fixture_state = 1;
+    return 0;
+}
+
+static void fixture_down(void)
+{
+    fixture_state = 2;
+}
+
+GP_TEST(fixture_runs_before_the_case)
+{
+    GP_CHECK_INT(fixture_state, ==, 1);
+    GP_CHECK_INT(getpgrp(), ==, getpid()); /* set up in the case's process */
+}
+
 int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
@@ -143,5 +162,10 @@ int main(int argc, char **argv)
     GP_RUN(case_runs_alone_in_its_group);
     GP_RUN(child_helpers);
     GP_RUN(write_all_to_a_pipe);
+    gp_test_fixture(fixture_up, fixture_down);
+    GP_RUN(fixture_runs_before_the_case);
+    gp_test_fixture(NULL, NULL);
+    /* The harness's own process never ran the fixture. */
+    GP_CHECK_INT(fixture_state, ==, 0);
     return gp_test_done();
 }
