@@ -9,17 +9,6 @@
 
 #define CORPUS "codegen/protoc-gen-goplugin-c/testdata/corpus/"
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *buf = malloc(1 << 20);
-    *len = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    fclose(f);
-    return buf;
-}
-
 static const google_protobuf_compiler_CodeGeneratorResponse_File *
 find_out(const gp__cg_response *r, const char *name)
 {
@@ -32,7 +21,7 @@ find_out(const gp__cg_response *r, const char *name)
 GP_TEST(decodes_a_real_request)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "wide_request.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "wide_request.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;
@@ -89,7 +78,7 @@ GP_TEST(decodes_a_real_request)
 GP_TEST(truncated_requests_fail_cleanly)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "wide_request.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "wide_request.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;
@@ -145,7 +134,7 @@ GP_TEST(oversize_is_refused_before_decoding)
 GP_TEST(deep_nesting_is_refused)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "deep_nesting.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "deep_nesting.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;

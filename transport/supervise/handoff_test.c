@@ -382,21 +382,6 @@ GP_TEST(garbled_status)
     GP_CHECK(gp_test_no_children());
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(1 << 20);
-    size_t n = 0;
-    ssize_t r;
-    while (n < (1 << 20) && (r = read(fd, buf + n, (1 << 20) - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    *len = n;
-    return buf;
-}
-
 GP_TEST(secret_not_in_environ_or_cmdline)
 {
     gp_handoff *h = make(NULL, 0);
@@ -409,7 +394,7 @@ GP_TEST(secret_not_in_environ_or_cmdline)
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
         size_t len = 0;
-        char *data = slurp(path, &len);
+        char *data = gp_test_read_file(path, &len);
         GP_CHECK(data != NULL && len > 0);
         if (data) {
             GP_CHECK(memmem(data, len, SECRET, 3) == NULL);

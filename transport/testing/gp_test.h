@@ -193,6 +193,10 @@ bool gp_test_alive(pid_t pid);
  * -1 on timeout (the child is then left alone). */
 int gp_test_wait_child(pid_t pid, int timeout_ms);
 
+/* The whole file (also /proc files, whose size says 0), NUL-terminated,
+ * malloc'd; its length in *len if len. NULL if it cannot be read. */
+char *gp_test_read_file(const char *path, size_t *len);
+
 /* Monotonic clock. */
 long long gp_test_now_ms(void);
 double gp_test_now_s(void);
