@@ -1,6 +1,6 @@
 /* TLS on the gRPC wire, host and plugin, with real processes: this binary
- * re-executed as the plugin. "--gp-plugin good" is gp_serve itself (AutoMTLS
- * when the host sends PLUGIN_CLIENT_CERT); the other modes are plugins that
+ * re-executed as the plugin. Helper "test-mtls" is gp_serve itself (AutoMTLS
+ * when the host sends PLUGIN_CLIENT_CERT); the other helpers are plugins that
  * lie in their handshake line, built from the same internal pieces (a real
  * gRPC TLS server, real certificates), to check that each refusal says
  * which side refused what. */
