@@ -455,7 +455,7 @@ GP_TEST(plugin_killed_mid_call)
     proto_GetResponse resp;
     memset(&resp, 0, sizeof resp);
     gp_status st;
-    GP_CHECK(gp_invoke(kv, &proto_KV_Get_method, &req, &resp, &st) != GP_OK);
+    GP_CHECK_ERR_NE(gp_invoke(kv, &proto_KV_Get_method, &req, &resp, &st), GP_OK);
     gp_stub_free(kv);
     gp_client_free(c);
 }
@@ -706,7 +706,7 @@ static void hostile(const char *kind)
     if (getenv("GP_TEST_VERBOSE"))
         fprintf(stderr, "  %s: %s after %ld ms: %s\n", kind, gp_strerror(rc), ms,
                 gp_client_error(c));
-    GP_CHECK(rc != GP_OK);
+    GP_CHECK_ERR_NE(rc, GP_OK);
     GP_CHECK(conn == NULL);
     if (ms > 15000)
         GP_FAILF("%s: connect failed only after %ld ms; expected within seconds", kind, ms);
@@ -776,7 +776,7 @@ GP_TEST(host_writes_to_a_dead_plugin_no_sigpipe)
     for (int i = 0; i < 5; i++) {
         proto_Empty resp;
         gp_status st;
-        GP_CHECK(gp_invoke(kv, &proto_KV_Put_method, &req, &resp, &st) != GP_OK);
+        GP_CHECK_ERR_NE(gp_invoke(kv, &proto_KV_Put_method, &req, &resp, &st), GP_OK);
     }
     free(big);
     gp_stub_free(kv);

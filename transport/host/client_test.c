@@ -311,7 +311,7 @@ static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err 
     }
     /* A failed start gives the same error again and runs nothing new; a
      * failed connect has killed the plugin, so the client is spent. */
-    GP_CHECK_INT(gp_client_start(c), ==, want == GP_ECONNECT ? GP_ESTATE : want);
+    GP_CHECK_ERR(gp_client_start(c), want == GP_ECONNECT ? GP_ESTATE : want);
     GP_CHECK_INT(gp_client_pid(c), ==, pid);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);

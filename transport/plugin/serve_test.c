@@ -145,23 +145,8 @@ static void read_line(child *c, int ms)
 /* Wait up to `ms` for exit; then SIGKILL (and fail the caller's check). */
 static int wait_exit(child *c, int ms)
 {
-    long long end = gp_test_now_ms() + ms;
-    int st;
-    for (;;) {
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid)
-            break;
-        if (gp_test_now_ms() > end) {
-            kill(c->pid, SIGKILL);
-            waitpid(c->pid, &st, 0);
-            c->status = -2;
-            goto drain;
-        }
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-drain:;
+    int code = gp_test_reap(c->pid, ms);
+    c->status = code < 0 ? -2 : code;
     size_t len = 0;
     ssize_t r;
     while (len + 1 < sizeof c->stderr_text &&

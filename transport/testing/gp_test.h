@@ -197,6 +197,11 @@ int gp_test_wait_child(pid_t pid, int timeout_ms);
  * malloc'd; its length in *len if len. NULL if it cannot be read. */
 char *gp_test_read_file(const char *path, size_t *len);
 
+/* Waits up to `timeout_ms` for child `pid`: its exit code (128 + the
+ * signal's number if a signal ended it), or -1 when it had not ended by
+ * then (it is then SIGKILLed and reaped). */
+int gp_test_reap(pid_t pid, int timeout_ms);
+
 /* Monotonic clock. */
 long long gp_test_now_ms(void);
 double gp_test_now_s(void);

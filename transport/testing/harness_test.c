@@ -119,6 +119,19 @@ GP_TEST(child_helpers)
     gp_test_check_gone(pid);
     GP_CHECK(!gp_test_alive(pid));
     GP_CHECK(gp_test_no_children());
+
+    pid = fork();
+    if (pid == 0)
+        _exit(3);
+    GP_CHECK_INT(gp_test_reap(pid, 2000), ==, 3);
+    pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    GP_CHECK_INT(gp_test_reap(pid, 50), ==, -1); /* and killed, reaped */
+    gp_test_check_gone(pid);
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(write_all_to_a_pipe)
@@ -131,6 +144,14 @@ GP_TEST(write_all_to_a_pipe)
     GP_CHECK_STR(b, "abc");
     close(p[0]);
     close(p[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)getpid());
+    size_t len = 0;
+    char *cmd = gp_test_read_file(path, &len); /* a /proc file: size 0 */
+    GP_CHECK(cmd != NULL && len > 0);
+    GP_CHECK(cmd && cmd[len] == '\0');
+    free(cmd);
+    GP_CHECK(gp_test_read_file("/nonexistent/gp", &len) == NULL);
 }
 
 static int fixture_state;

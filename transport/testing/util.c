@@ -150,6 +150,18 @@ char *gp_test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+int gp_test_reap(pid_t pid, int timeout_ms)
+{
+    int st = gp_test_wait_child(pid, timeout_ms);
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 long long gp_test_now_ms(void)
 {
     struct timespec t;

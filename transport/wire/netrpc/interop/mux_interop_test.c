@@ -34,21 +34,6 @@ static pid_t start_peer(char *const argv[], int *fd)
     return pid;
 }
 
-/* Waits up to ms for the peer; returns its exit status or -1 (then kills it). */
-static int wait_peer(pid_t pid, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 static uint8_t pattern(size_t i, int seed) { return (uint8_t)(i * 131 + (i >> 9) + (size_t)seed); }
 
 typedef struct job {
@@ -135,7 +120,7 @@ GP_TEST(c_client_against_go_yamux_server)
     usleep(400000); /* several keepalive rounds in both directions */
     GP_CHECK_STR(gp__mux_session_error(s), "");
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 static void *echo_server_stream(void *arg)
@@ -181,7 +166,7 @@ GP_TEST(go_yamux_client_against_c_server)
     /* The Go client closed its session at the end: that is how ours ended. */
     GP_CHECK_STR(gp__mux_session_error(s), "yamux: connection closed by the peer");
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 int main(int argc, char **argv)

@@ -232,19 +232,6 @@ static pid_t start_peer(const char *mode, int *fd)
     return pid;
 }
 
-static int wait_peer(pid_t pid, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 typedef struct caller {
     gp_rpc_client *c;
     int id, ok;
@@ -326,7 +313,7 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     gp__rpc_client_free(c);
     gp__mux_stream_free(st);
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 static gp_err c_plugin(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
@@ -375,7 +362,7 @@ GP_TEST(go_net_rpc_client_calls_a_c_server)
     gp_err e = gp__rpc_serve(gp__rpc_io_mux(st), NULL, c_plugin, NULL, err, sizeof err);
     if (e != GP_OK)
         GP_FAILF("serve: %s: %s", gp_strerror(e), err);
-    GP_CHECK_INT(wait_peer(pid, 10000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 10000), ==, 0);
     gp__mux_stream_free(st);
     gp__mux_session_free(s);
 }
