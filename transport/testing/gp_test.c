@@ -126,6 +126,19 @@ static void sweep_leftovers(const char *name, bool quiet)
     }
 }
 
+/* All threads of this process, gRPC's too (unlike gp_test_count_threads). */
+static int parent_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static void run_here(const char *name, void (*fn)(void))
 {
     int before = gp_test_failed_checks;
@@ -181,6 +194,16 @@ void gp_test_run(const char *name, void (*fn)(void), double timeout_s)
         /* Blocked here so sigtimedwait sees it; the child gets the old mask. */
         sigprocmask(SIG_BLOCK, &chld, &old_mask);
         ready = true;
+    }
+    /* A thread here means something was set up outside the cases (gRPC
+     * core starts threads): after fork the child would have only a copy
+     * of this thread and locks held by the others. */
+    int threads = parent_threads();
+    if (threads > 1) {
+        fprintf(stderr, "%s: the harness process has %d threads before forking: set up "
+                        "inside the cases (gp_test_fixture), not in main\n", name, threads);
+        record(name, false, 0);
+        return;
     }
     double limit = timeout_s * gp_test_scale();
     fflush(stdout);

@@ -2,6 +2,7 @@
  * them one at a time (GP_TEST_FILTER) and reads what the harness says. */
 #include "transport/testing/gp_test.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -56,9 +57,22 @@ GP_TEST(passes)
     GP_CHECK_INT(1 + 1, ==, 2);
 }
 
+static void *idle(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
+    /* A thread started in main, as gRPC core would: refused. */
+    if (getenv("VICTIM_THREAD_IN_MAIN")) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle, NULL);
+    }
     GP_RUN_TIMEOUT(sleeps_forever, 1);
     GP_RUN(crashes);
     GP_RUN(fails_with_a_named_error);
