@@ -2,9 +2,10 @@
  * "test-grpc") as a gp_serve plugin that crashes (SUP_CRASH_AFTER_MS) or
  * hangs (SIGSTOPs itself after SUP_HANG_AFTER_MS); the knobs are in the
  * environment because the supervisor relaunches with the same config.
- * Short backoff times make the policy observable: the delays between restarts, the reset after a healthy run,
- * a restart after a failed health check, a prompt stop during a backoff
- * wait; and no descriptor, thread or child is left behind. */
+ * Short backoff times make the policy observable: the delays between
+ * restarts, the reset after a healthy run, a restart after a failed health
+ * check, a prompt stop during a backoff wait; and no descriptor, thread or
+ * child is left behind. */
 #include <goplugin/server.h>
 #include <goplugin/supervise.h>
 
