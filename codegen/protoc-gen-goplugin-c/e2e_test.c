@@ -177,8 +177,10 @@ static gp_err wide_where(void *impl, const gp_test_common_Point *req, gp_test_wi
     return GP_OK;
 }
 
-static int plugin_main(const char *wire)
+/* Serves both services over the wire in argv[1] ("grpc" or "netrpc"). */
+GP_HELPER(plugin)
 {
+    const char *wire = argc > 1 ? argv[1] : "grpc";
     static store kv_store = {.mu = PTHREAD_MUTEX_INITIALIZER};
     static const proto_KV_server kv_vt = {.Get = kv_get, .Put = kv_put};
     static const gp_test_wide_Wider_server wide_vt = {
@@ -210,9 +212,11 @@ static gp_conn *conn;
 
 static const char *wire = "grpc";
 
+/* The fixture: every case gets a plugin of its own, started in the case's
+ * process (gRPC must not be set up in the harness's, which forks). */
 static int connect_plugin(void)
 {
-    const char *argv[] = {"/proc/self/exe", "plugin", wire, NULL};
+    const char *const *argv = gp_test_helper_argv("plugin", wire);
     gp_client_config cfg = {
         .argv = argv,
         .handshake = {.protocol_version = 1,
@@ -229,26 +233,33 @@ static int connect_plugin(void)
     return 0;
 }
 
+static void disconnect_plugin(void)
+{
+    gp_client_free(client);
+    client = NULL;
+    conn = NULL;
+}
+
 GP_TEST(kv_calls)
 {
     GP_CHECK_STR(gp_conn_protocol(conn), wire);
     gp_stub *kv = NULL;
     gp_status st = {0};
-    GP_CHECK_INT(gp_conn_dispense(conn, "kv", &kv, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "kv", &kv, &st), GP_OK);
     if (!kv)
         return;
     proto_PutRequest put = {.key = "answer", .value = {(uint8_t *)"42\0x", 4}};
     proto_Empty empty = {0};
-    GP_CHECK_INT(proto_KV_Put(kv, &put, &empty, &st), ==, GP_OK);
+    GP_CHECK_ERR(proto_KV_Put(kv, &put, &empty, &st), GP_OK);
 
     proto_GetRequest get = {.key = "answer"};
     proto_GetResponse got = {0};
-    GP_CHECK_INT(proto_KV_Get(kv, &get, &got, &st), ==, GP_OK);
+    GP_CHECK_ERR(proto_KV_Get(kv, &get, &got, &st), GP_OK);
     GP_CHECK(got.value.len == 4 && memcmp(got.value.data, "42\0x", 4) == 0);
     gp_msg_release(proto_KV_Get_method.resp_pb, &got);
 
     get.key = "question";
-    GP_CHECK_INT(proto_KV_Get(kv, &get, &got, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(proto_KV_Get(kv, &get, &got, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "no key question");
     GP_CHECK(got.value.data == NULL);
     gp_stub_free(kv);
@@ -258,13 +269,13 @@ GP_TEST(wide_calls)
 {
     gp_stub *wide = NULL;
     gp_status st = {0};
-    GP_CHECK_INT(gp_conn_dispense(conn, "wide", &wide, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "wide", &wide, &st), GP_OK);
     if (!wide)
         return;
     wide_fixture fx;
     wide_fixture_fill(&fx);
     gp_test_wide_Wide resp = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Echo(wide, &fx.msg, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Echo(wide, &fx.msg, &resp, &st), GP_OK);
     if (st.err)
         fprintf(stderr, "Echo over %s: %s\n", wire, st.msg);
     wide_fixture_check(&resp);
@@ -273,7 +284,7 @@ GP_TEST(wide_calls)
 
     /* A vtable entry left NULL: the plugin answers in words. */
     gp_test_wide_Node node = {.name = "n"}, out = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Walk(wide, &node, &out, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_test_wide_Wider_Walk(wide, &node, &out, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "/gp.test.wide.Wider/Walk is not implemented by this plugin");
     gp_stub_free(wide);
 }
@@ -284,40 +295,40 @@ GP_TEST(streams)
 {
     gp_stub *wide = NULL;
     gp_status st = {0};
-    GP_CHECK_INT(gp_conn_dispense(conn, "wide", &wide, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "wide", &wide, &st), GP_OK);
     if (!wide)
         return;
     gp_call *call = NULL;
     gp_test_wide_Scalars req = {.f_int32 = 3};
     if (strcmp(wire, "netrpc") == 0) {
-        GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_EUNSUPPORTED);
+        GP_CHECK_ERR(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), GP_EUNSUPPORTED);
         GP_CHECK_CONTAINS(st.msg, "streaming RPCs need the grpc protocol (method "
                                   "/gp.test.wide.Wider/Watch)");
         GP_CHECK(call == NULL);
-        GP_CHECK_INT(gp_test_wide_Wider_Chat_open(wide, &call, &st), ==, GP_EUNSUPPORTED);
+        GP_CHECK_ERR(gp_test_wide_Wider_Chat_open(wide, &call, &st), GP_EUNSUPPORTED);
         gp_stub_free(wide);
         return;
     }
 
     /* Server streaming: three messages, then the end. */
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), GP_OK);
     for (int i = 0; call && i < 3; i++) {
         gp_test_wide_Scalars ev = {0};
-        GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &ev, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Watch_recv(call, &ev, &st), GP_OK);
         GP_CHECK_INT(ev.f_int64, ==, i);
         GP_CHECK_STR(ev.f_string, "tick");
         gp_msg_release(gp_test_wide_Scalars_fields, &ev);
     }
     gp_test_wide_Scalars none = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &none, &st), ==, GP_EOF);
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &none, &st), ==, GP_EOF);
-    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_recv(call, &none, &st), GP_EOF);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_recv(call, &none, &st), GP_EOF);
+    GP_CHECK_ERR(gp_call_finish(call, &st), GP_OK);
     gp_call_free(call);
     call = NULL;
 
     /* A server that fails mid-stream: two messages, then its error. */
     req.f_int32 = -2;
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), GP_OK);
     int got = 0;
     gp_err e;
     gp_test_wide_Scalars ev = {0};
@@ -326,72 +337,72 @@ GP_TEST(streams)
         gp_msg_release(gp_test_wide_Scalars_fields, &ev);
     }
     GP_CHECK_INT(got, ==, 2);
-    GP_CHECK_INT(e, ==, GP_EREMOTE);
+    GP_CHECK_ERR(e, GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "watch failed after 2 messages");
-    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_call_finish(call, &st), GP_EREMOTE);
     gp_call_free(call);
     call = NULL;
 
     /* Client streaming: three full messages, then the one response. */
     wide_fixture fx;
     wide_fixture_fill(&fx);
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_open(wide, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_open(wide, &call, &st), GP_OK);
     for (int i = 0; call && i < 3; i++)
-        GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), GP_OK);
     google_protobuf_Empty empty = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_ESTATE);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), GP_ESTATE);
     gp_call_free(call);
     call = NULL;
 
     /* ... and one the server refuses mid-way: its words come back. */
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_open(wide, &call, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_open(wide, &call, &st), GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_send(call, &fx.msg, &st), GP_OK);
     fx.msg.which_choice = gp_test_wide_Wide_text_tag;
     fx.msg.choice.text = "fail";
     gp_test_wide_Wider_Upload_send(call, &fx.msg, &st); /* may already see the end */
-    GP_CHECK_INT(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_test_wide_Wider_Upload_close_and_recv(call, &empty, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "upload refused at message 1 (asked to fail)");
     gp_call_free(call);
     call = NULL;
     wide_fixture_free(&fx);
 
     /* Bidi: each answer as it comes. */
-    GP_CHECK_INT(gp_test_wide_Wider_Chat_open(wide, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Chat_open(wide, &call, &st), GP_OK);
     for (int i = 1; call && i <= 3; i++) {
         gp_test_wide_Scalars q = {.f_int64 = i, .f_string = "q"}, a = {0};
-        GP_CHECK_INT(gp_test_wide_Wider_Chat_send(call, &q, &st), ==, GP_OK);
-        GP_CHECK_INT(gp_test_wide_Wider_Chat_recv(call, &a, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Chat_send(call, &q, &st), GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Chat_recv(call, &a, &st), GP_OK);
         GP_CHECK_INT(a.f_int64, ==, 2 * i);
         GP_CHECK_STR(a.f_string, "q");
         gp_msg_release(gp_test_wide_Scalars_fields, &a);
     }
-    GP_CHECK_INT(gp_call_close_send(call, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_test_wide_Wider_Chat_recv(call, &none, &st), ==, GP_EOF);
-    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Chat_recv(call, &none, &st), GP_EOF);
+    GP_CHECK_ERR(gp_call_finish(call, &st), GP_OK);
     gp_call_free(call);
     call = NULL;
 
     /* Cancelled mid-way: the host stops reading an endless stream; the
      * plugin's handler sees its send fail and returns. */
     req.f_int32 = 1000000;
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), GP_OK);
     for (int i = 0; call && i < 5; i++) {
-        GP_CHECK_INT(gp_test_wide_Wider_Watch_recv(call, &ev, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Watch_recv(call, &ev, &st), GP_OK);
         gp_msg_release(gp_test_wide_Scalars_fields, &ev);
     }
     gp_call_cancel(call);
     do /* messages already in flight may still arrive */
         gp_msg_release(gp_test_wide_Scalars_fields, &ev);
     while ((e = gp_test_wide_Wider_Watch_recv(call, &ev, &st)) == GP_OK);
-    GP_CHECK_INT(e, ==, GP_ECLOSED);
+    GP_CHECK_ERR(e, GP_ECLOSED);
     GP_CHECK_CONTAINS(st.msg, "the call was cancelled");
     gp_call_free(call);
     call = NULL;
     gp_test_wide_Scalars seen = {0};
     gp_test_common_Point pt = {0};
     for (int i = 0; i < 200; i++) {
-        GP_CHECK_INT(gp_test_wide_Wider_Where(wide, &pt, &seen, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_test_wide_Wider_Where(wide, &pt, &seen, &st), GP_OK);
         if (seen.f_int32 >= 1)
             break;
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -405,39 +416,33 @@ GP_TEST(streams)
                                    .req_pb = gp_test_wide_Scalars_fields,
                                    .resp_pb = gp_test_wide_Scalars_fields,
                                    .kind = GP_BIDI_STREAM};
-    GP_CHECK_INT(gp_call_open(wide, &nope, &call, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_call_recv(call, &none, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_call_open(wide, &nope, &call, &st), GP_OK);
+    GP_CHECK_ERR(gp_call_recv(call, &none, &st), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(st.msg, "unknown method /gp.test.wide.Wider/Nope");
     gp_call_free(call);
     call = NULL;
-    GP_CHECK_INT(gp_call_open(wide, &gp_test_wide_Wider_Echo_method, &call, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_call_open(wide, &gp_test_wide_Wider_Echo_method, &call, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "is a unary method");
 
     /* A call left open when the stub goes: freeing it later is fine. */
     req.f_int32 = 1000000;
-    GP_CHECK_INT(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Watch_open(wide, &req, &call, &st), GP_OK);
     gp_stub_free(wide);
     gp_call_free(call);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 2 && strcmp(argv[1], "plugin") == 0)
-        return plugin_main(argv[2]);
+    gp_test_helper_dispatch(argc, argv);
+    gp_test_fixture(connect_plugin, disconnect_plugin);
     static const char *const wires[] = {"grpc", "netrpc"};
     for (size_t i = 0; i < 2; i++) {
         wire = wires[i];
-        fprintf(stderr, "-- over %s\n", wire);
-        if (connect_plugin() != 0) {
-            gp_client_free(client);
-            return 1;
-        }
-        GP_RUN(kv_calls);
-        GP_RUN(wide_calls);
-        GP_RUN(streams);
-        gp_client_free(client);
-        client = NULL;
-        conn = NULL;
+#define RUN(t) gp_test_run(i ? "netrpc: " #t : "grpc: " #t, t, GP_TEST_TIMEOUT_S)
+        RUN(kv_calls);
+        RUN(wide_calls);
+        RUN(streams);
+#undef RUN
     }
     return gp_test_done();
 }

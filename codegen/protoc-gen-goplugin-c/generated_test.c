@@ -193,7 +193,7 @@ GP_TEST(register_fills_a_servable_service)
     proto_GetRequest req = {.key = "a"};
     proto_GetResponse resp = {0};
     gp_status status = {0};
-    GP_CHECK_INT(s->methods[0].handler(s->impl, &req, &resp, &status), ==, GP_OK);
+    GP_CHECK_ERR(s->methods[0].handler(s->impl, &req, &resp, &status), GP_OK);
     GP_CHECK_INT(st0.gets, ==, 1);
     GP_CHECK_INT(resp.value.len, ==, 3);
     GP_CHECK(resp.value.data && memcmp(resp.value.data, "v:a", 3) == 0);
@@ -201,7 +201,7 @@ GP_TEST(register_fills_a_servable_service)
 
     proto_PutRequest preq = {.key = "k"};
     proto_Empty presp = {0};
-    GP_CHECK_INT(s->methods[1].handler(s->impl, &preq, &presp, &status), ==, GP_EUNSUPPORTED);
+    GP_CHECK_ERR(s->methods[1].handler(s->impl, &preq, &presp, &status), GP_EUNSUPPORTED);
     GP_CHECK_STR(status.msg, "/proto.KV/Put is not implemented by this plugin");
 }
 
@@ -215,24 +215,24 @@ GP_TEST(stubs_call_through_gp_invoke)
     proto_GetRequest req = {.key = "hello"};
     proto_GetResponse resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(proto_KV_Get(stub, &req, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(proto_KV_Get(stub, &req, &resp, &st), GP_OK);
     GP_CHECK_INT(resp.value.len, ==, 7);
     GP_CHECK(resp.value.data && memcmp(resp.value.data, "v:hello", 7) == 0);
     gp_msg_release(proto_KV_Get_method.resp_pb, &resp);
     GP_CHECK(resp.value.data == NULL);
 
     req.key = "missing";
-    GP_CHECK_INT(proto_KV_Get(stub, &req, &resp, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(proto_KV_Get(stub, &req, &resp, &st), GP_ENOTFOUND);
     GP_CHECK_STR(st.msg, "no key missing");
 
     proto_PutRequest preq = {.key = "k", .value = {(uint8_t *)"v", 1}};
     proto_Empty presp = {0};
-    GP_CHECK_INT(proto_KV_Put(stub, &preq, &presp, &st), ==, GP_EUNSUPPORTED);
+    GP_CHECK_ERR(proto_KV_Put(stub, &preq, &presp, &st), GP_EUNSUPPORTED);
     GP_CHECK_CONTAINS(st.msg, "not implemented");
     GP_CHECK_INT(st0.gets, ==, 2);
 
     /* gp_invoke's own argument checks reach the stub's caller. */
-    GP_CHECK_INT(proto_KV_Get(NULL, &req, &resp, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(proto_KV_Get(NULL, &req, &resp, &st), GP_EINVAL);
 }
 
 /* ---- the wide proto: every field kind through a round trip ---- */
@@ -295,7 +295,7 @@ GP_TEST(wide_messages_round_trip)
     wide_fixture_fill(&fx);
     gp_test_wide_Wide resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &fx.msg, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Echo(stub, &fx.msg, &resp, &st), GP_OK);
     wide_fixture_check(&resp);
     gp_msg_release(gp_test_wide_Wider_Echo_method.resp_pb, &resp);
     GP_CHECK(resp.tags == NULL && resp.inner.blob.data == NULL);
@@ -303,7 +303,7 @@ GP_TEST(wide_messages_round_trip)
 
     /* Oneof members of other kinds: a string, raw bytes (a pointer). */
     gp_test_wide_Wide one = {.which_choice = gp_test_wide_Wide_text_tag, .choice = {.text = "t"}};
-    GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &one, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Echo(stub, &one, &resp, &st), GP_OK);
     GP_CHECK_INT(resp.which_choice, ==, gp_test_wide_Wide_text_tag);
     if (resp.which_choice == gp_test_wide_Wide_text_tag)
         GP_CHECK_STR(resp.choice.text, "t");
@@ -311,7 +311,7 @@ GP_TEST(wide_messages_round_trip)
     pb_bytes_array_t *raw = wide_bytes_array("raw!");
     one.which_choice = gp_test_wide_Wide_raw_tag;
     one.choice.raw = raw;
-    GP_CHECK_INT(gp_test_wide_Wider_Echo(stub, &one, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Echo(stub, &one, &resp, &st), GP_OK);
     GP_CHECK(resp.which_choice == gp_test_wide_Wide_raw_tag && resp.choice.raw &&
              resp.choice.raw->size == 4 && memcmp(resp.choice.raw->bytes, "raw!", 4) == 0);
     gp_msg_release(gp_test_wide_Wide_fields, &resp);
@@ -328,13 +328,13 @@ GP_TEST(oneof_member_switch_frees_the_old_one)
     uint8_t buf[256];
     size_t na = 0, nb = 0;
     char err[128];
-    GP_CHECK_INT(gp__msg_encode_buf(gp_test_wide_Wide_fields, &a, buf, sizeof buf, &na, "a", err,
-                                    sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__msg_encode_buf(gp_test_wide_Wide_fields, &b, buf + na, sizeof buf - na, &nb,
-                                    "b", err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_encode_buf(gp_test_wide_Wide_fields, &a, buf, sizeof buf, &na, "a", err,
+                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__msg_encode_buf(gp_test_wide_Wide_fields, &b, buf + na, sizeof buf - na, &nb,
+                                    "b", err, sizeof err), GP_OK);
     gp_test_wide_Wide out = {0};
-    GP_CHECK_INT(gp__msg_decode_buf(gp_test_wide_Wide_fields, buf, na + nb, &out, "a+b", err,
-                                    sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(gp_test_wide_Wide_fields, buf, na + nb, &out, "a+b", err,
+                                    sizeof err), GP_OK);
     GP_CHECK_INT(out.which_choice, ==, gp_test_wide_Wide_nested_tag);
     if (out.which_choice == gp_test_wide_Wide_nested_tag) {
         GP_CHECK_STR(out.choice.nested.name, "new");
@@ -355,20 +355,20 @@ GP_TEST(recursive_and_imported_types)
                               .children_count = 2, .children = kids};
     gp_test_wide_Node out = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Walk(stub, &root, &out, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Walk(stub, &root, &out, &st), GP_OK);
     GP_CHECK_STR(out.name, "root,l,r,k1,k2,l,");
     gp_msg_release(gp_test_wide_Node_fields, &out);
 
     gp_test_common_Point p = {.x = 40, .y = 2, .label = "answer"};
     gp_test_wide_Scalars sc = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Where(stub, &p, &sc, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wide_Wider_Where(stub, &p, &sc, &st), GP_OK);
     GP_CHECK_INT(sc.f_int32, ==, 42);
     GP_CHECK_STR(sc.f_string, "answer");
     GP_CHECK_STR(sc.maybe_name, "here");
     gp_msg_release(gp_test_wide_Scalars_fields, &sc);
 
     google_protobuf_Empty e1 = {0}, e2 = {0};
-    GP_CHECK_INT(gp_test_wide_Wider_Ping(stub, &e1, &e2, &st), ==, GP_EUNSUPPORTED);
+    GP_CHECK_ERR(gp_test_wide_Wider_Ping(stub, &e1, &e2, &st), GP_EUNSUPPORTED);
     GP_CHECK_STR(st.msg, "/gp.test.wide.Wider/Ping is not implemented by this plugin");
 }
 
@@ -438,7 +438,7 @@ GP_TEST(well_known_types_round_trip)
     };
     google_protobuf_Timestamp ts = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_test_wkt_Events_Record(stub, &ev, &ts, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_wkt_Events_Record(stub, &ev, &ts, &st), GP_OK);
     GP_CHECK_STR(st.msg, "");
     GP_CHECK_INT(ts.seconds, ==, 1005);
     GP_CHECK_INT(ts.nanos, ==, 7);

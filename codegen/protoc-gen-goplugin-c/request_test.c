@@ -9,17 +9,6 @@
 
 #define CORPUS "codegen/protoc-gen-goplugin-c/testdata/corpus/"
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *buf = malloc(1 << 20);
-    *len = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    fclose(f);
-    return buf;
-}
-
 static const google_protobuf_compiler_CodeGeneratorResponse_File *
 find_out(const gp__cg_response *r, const char *name)
 {
@@ -32,14 +21,14 @@ find_out(const gp__cg_response *r, const char *name)
 GP_TEST(decodes_a_real_request)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "wide_request.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "wide_request.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;
     gp__cg_request req;
     gp_strbuf err;
     gp_strbuf_init(&err);
-    GP_CHECK_INT(gp__cg_request_decode(buf, len, &req, &err), ==, GP_OK);
+    GP_CHECK_ERR(gp__cg_request_decode(buf, len, &req, &err), GP_OK);
     GP_CHECK_INT(req.file_to_generate_count, ==, 1);
     GP_CHECK_STR(req.file_to_generate[0], "codegen/protoc-gen-goplugin-c/testdata/wide.proto");
     /* empty.proto, common.proto, wide.proto: imports come first. */
@@ -52,7 +41,7 @@ GP_TEST(decodes_a_real_request)
     GP_CHECK(wide->service[0].method[4].server_streaming);
 
     gp__cg_response resp;
-    GP_CHECK_INT(gp__cg_generate(&req, &resp), ==, GP_OK);
+    GP_CHECK_ERR(gp__cg_generate(&req, &resp), GP_OK);
     GP_CHECK(resp.error == NULL);
     GP_CHECK_INT(resp.supported_features, ==, 1);
     GP_CHECK_INT(resp.file_count, ==, 2);
@@ -68,7 +57,7 @@ GP_TEST(decodes_a_real_request)
     /* The same request asking for options. */
     char *saved = req.parameter;
     req.parameter = "options";
-    GP_CHECK_INT(gp__cg_generate(&req, &resp), ==, GP_OK);
+    GP_CHECK_ERR(gp__cg_generate(&req, &resp), GP_OK);
     req.parameter = saved;
     GP_CHECK_INT(resp.file_count, ==, 1);
     const google_protobuf_compiler_CodeGeneratorResponse_File *o =
@@ -89,7 +78,7 @@ GP_TEST(decodes_a_real_request)
 GP_TEST(truncated_requests_fail_cleanly)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "wide_request.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "wide_request.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;
@@ -101,11 +90,11 @@ GP_TEST(truncated_requests_fail_cleanly)
         gp_err e = gp__cg_request_decode(buf, n, &req, &err);
         if (e) {
             failed++;
-            GP_CHECK_INT(e, ==, GP_EPROTO);
+            GP_CHECK_ERR(e, GP_EPROTO);
             GP_CHECK_CONTAINS(err.data, "does not decode");
         } else {
             gp__cg_response resp;
-            GP_CHECK_INT(gp__cg_generate(&req, &resp), ==, GP_OK);
+            GP_CHECK_ERR(gp__cg_generate(&req, &resp), GP_OK);
             gp__cg_response_free(&resp);
             gp__cg_request_free(&req);
         }
@@ -122,7 +111,7 @@ GP_TEST(garbage_is_named)
     gp__cg_request req;
     gp_strbuf err;
     gp_strbuf_init(&err);
-    GP_CHECK_INT(gp__cg_request_decode(junk, sizeof junk, &req, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__cg_request_decode(junk, sizeof junk, &req, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "CodeGeneratorRequest does not decode");
     GP_CHECK_CONTAINS(err.data, "expected protoc's request on stdin, got \"\\xff");
     gp_strbuf_free(&err);
@@ -135,8 +124,7 @@ GP_TEST(oversize_is_refused_before_decoding)
     gp_strbuf err;
     gp_strbuf_init(&err);
     /* The length alone decides; the bytes are never read. */
-    GP_CHECK_INT(gp__cg_request_decode(&one, (size_t)GP_CG_REQUEST_MAX + 1, &req, &err), ==,
-                 GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__cg_request_decode(&one, (size_t)GP_CG_REQUEST_MAX + 1, &req, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "over the");
     gp_strbuf_free(&err);
 }
@@ -146,14 +134,14 @@ GP_TEST(oversize_is_refused_before_decoding)
 GP_TEST(deep_nesting_is_refused)
 {
     size_t len;
-    uint8_t *buf = slurp(CORPUS "deep_nesting.bin", &len);
+    uint8_t *buf = (uint8_t *)gp_test_read_file(CORPUS "deep_nesting.bin", &len);
     GP_CHECK(buf != NULL);
     if (!buf)
         return;
     gp__cg_request req;
     gp_strbuf err;
     gp_strbuf_init(&err);
-    GP_CHECK_INT(gp__cg_request_decode(buf, len, &req, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__cg_request_decode(buf, len, &req, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "nests messages more than 64 deep");
     gp_strbuf_free(&err);
     free(buf);
@@ -216,7 +204,7 @@ static void fixture_init(fixture *fx)
 static void expect_error(const fixture *fx, const char *words)
 {
     gp__cg_response resp;
-    GP_CHECK_INT(gp__cg_generate(&fx->req, &resp), ==, GP_OK);
+    GP_CHECK_ERR(gp__cg_generate(&fx->req, &resp), GP_OK);
     if (words) {
         GP_CHECK_CONTAINS(resp.error, words);
         GP_CHECK_INT(resp.file_count, ==, 0);
@@ -232,7 +220,7 @@ GP_TEST(gob_names_are_protoc_gen_go_names)
     fixture fx;
     fixture_init(&fx);
     gp__cg_response resp;
-    GP_CHECK_INT(gp__cg_generate(&fx.req, &resp), ==, GP_OK);
+    GP_CHECK_ERR(gp__cg_generate(&fx.req, &resp), GP_OK);
     GP_CHECK(resp.error == NULL);
     GP_CHECK_INT(resp.file_count, ==, 2);
     if (resp.file_count == 2) {

@@ -47,8 +47,10 @@ static gp_err watch(void *impl, const gp_test_bad_Numbers *req, gp_call *call, g
     return GP_OK;
 }
 
-static int plugin_main(const char *wire)
+/* The plugin, over the wire in argv[1] ("grpc" or "netrpc"). */
+GP_HELPER(plugin)
 {
+    const char *wire = argc > 1 ? argv[1] : "grpc";
     static const gp_test_bad_Bad_server vt = {.Take = take, .Watch = watch};
     static gp_test_bad_Bad_service bad;
     gp_serve_config cfg = {
@@ -91,7 +93,7 @@ static void check_still_serving(void)
     gp_test_bad_Numbers req = {.values_count = 2, .values = v, .note = "ok"};
     gp_test_bad_Numbers resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_test_bad_Bad_Take(bad, &req, &resp, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_bad_Bad_Take(bad, &req, &resp, &st), GP_OK);
     GP_CHECK(resp.values_count == 2 && resp.values && resp.values[1] == -7);
     GP_CHECK_STR(resp.note, "ok");
     gp_msg_release(gp_test_bad_Numbers_fields, &resp);
@@ -103,7 +105,7 @@ GP_TEST(a_message_of_another_type)
     gp_test_bad_Blob blob = {.note = 5};
     gp_test_bad_Numbers resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_invoke(bad, &take_blob, &blob, &resp, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_invoke(bad, &take_blob, &blob, &resp, &st), GP_EREMOTE);
     if (strcmp(wire, "grpc") == 0) {
         /* field 2: a varint where Numbers declares a string */
         GP_CHECK_CONTAINS(st.msg, "/gp.test.bad.Bad/Take");
@@ -130,7 +132,7 @@ GP_TEST(an_oversized_repeated_field)
     gp_test_bad_Blob blob = {.values = {ones, n}};
     gp_test_bad_Numbers resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_invoke(bad, &take_blob, &blob, &resp, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_invoke(bad, &take_blob, &blob, &resp, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "/gp.test.bad.Bad/Take");
     GP_CHECK(resp.values == NULL);
     free(ones);
@@ -149,7 +151,7 @@ GP_TEST(an_unknown_method)
     };
     gp_test_bad_Numbers req = {.note = "x"}, resp = {0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_invoke(bad, &nope, &req, &resp, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_invoke(bad, &nope, &req, &resp, &st), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(st.msg, "Nope");
     check_still_serving();
 }
@@ -166,32 +168,33 @@ GP_TEST(a_stream_of_another_type)
     };
     gp_call *call = NULL;
     gp_status st = {0};
-    GP_CHECK_INT(gp_call_open(bad, &watch_blob, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(bad, &watch_blob, &call, &st), GP_OK);
     gp_test_bad_Blob blob = {.note = 5};
-    GP_CHECK_INT(gp_call_send(call, &blob, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_call_close_send(call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_send(call, &blob, &st), GP_OK);
+    GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK);
     gp_test_bad_Numbers got = {0};
-    GP_CHECK_INT(gp_call_recv(call, &got, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_call_recv(call, &got, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "/gp.test.bad.Bad/Watch request");
     gp_call_free(call);
 
     /* The right type still streams. */
     gp_test_bad_Numbers req = {.note = "w"};
-    GP_CHECK_INT(gp_test_bad_Bad_Watch_open(bad, &req, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_test_bad_Bad_Watch_open(bad, &req, &call, &st), GP_OK);
     int n = 0;
     while (gp_test_bad_Bad_Watch_recv(call, &got, &st) == GP_OK) {
         GP_CHECK_STR(got.note, "w");
         gp_msg_release(gp_test_bad_Numbers_fields, &got);
         n++;
     }
-    GP_CHECK_INT(st.err, ==, GP_EOF);
+    GP_CHECK_ERR(st.err, GP_EOF);
     GP_CHECK_INT(n, ==, 2);
     gp_call_free(call);
 }
 
+/* The fixture: a plugin per case, started in the case's own process. */
 static int connect_plugin(void)
 {
-    const char *argv[] = {"/proc/self/exe", "plugin", wire, NULL};
+    const char *const *argv = gp_test_helper_argv("plugin", wire);
     gp_client_config cfg = {
         .argv = argv,
         .handshake = {.protocol_version = 1,
@@ -211,27 +214,27 @@ static int connect_plugin(void)
     return 0;
 }
 
+static void disconnect_plugin(void)
+{
+    gp_stub_free(bad);
+    bad = NULL;
+    gp_client_free(client);
+    client = NULL;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 2 && strcmp(argv[1], "plugin") == 0)
-        return plugin_main(argv[2]);
+    gp_test_helper_dispatch(argc, argv);
+    gp_test_fixture(connect_plugin, disconnect_plugin);
     static const char *const wires[] = {"grpc", "netrpc"};
     for (size_t i = 0; i < 2; i++) {
         wire = wires[i];
-        fprintf(stderr, "-- over %s\n", wire);
-        if (connect_plugin() != 0) {
-            gp_stub_free(bad);
-            gp_client_free(client);
-            return 1;
-        }
-        GP_RUN(a_message_of_another_type);
-        GP_RUN(an_oversized_repeated_field);
-        GP_RUN(an_unknown_method);
-        GP_RUN(a_stream_of_another_type);
-        gp_stub_free(bad);
-        bad = NULL;
-        gp_client_free(client);
-        client = NULL;
+#define RUN(t) gp_test_run(i ? "netrpc: " #t : "grpc: " #t, t, GP_TEST_TIMEOUT_S)
+        RUN(a_message_of_another_type);
+        RUN(an_oversized_repeated_field);
+        RUN(an_unknown_method);
+        RUN(a_stream_of_another_type);
+#undef RUN
     }
     return gp_test_done();
 }

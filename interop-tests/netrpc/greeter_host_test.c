@@ -56,7 +56,7 @@ GP_TEST(greeter_with_interface_arguments)
         .call_timeout_ms = 3000,
     };
     gp_client *c = NULL;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn = NULL;
     if (gp_client_connect(c, &conn) != GP_OK) {
         GP_FAILF("connect: %s", gp_client_error(c));
@@ -66,9 +66,8 @@ GP_TEST(greeter_with_interface_arguments)
     GP_CHECK_STR(gp_conn_protocol(conn), "netrpc");
     gp_status st;
     gp_stub *stub = NULL;
-    GP_CHECK_INT(gp_conn_dispense(conn, "greeter", &stub, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_conn_dispense(conn, "nobody", NULL == stub ? &stub : &(gp_stub *){NULL}, &st), ==,
-                 GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "greeter", &stub, &st), GP_OK);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "nobody", NULL == stub ? &stub : &(gp_stub *){NULL}, &st), GP_ENOTFOUND);
     GP_CHECK_STR(st.msg, "unknown plugin type: nobody");
     if (!stub) {
         gp_client_free(c);
@@ -80,8 +79,8 @@ GP_TEST(greeter_with_interface_arguments)
     gp_gob_value *reply = NULL;
     const char *s = NULL;
     char err[256];
-    GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.Greet", &nil_iface, &reply, &st), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_get_string(reply, &s, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.Greet", &nil_iface, &reply, &st), GP_OK);
+    GP_CHECK_ERR(gp__gob_get_string(reply, &s, err, sizeof err), GP_OK);
     GP_CHECK_STR(s, "Hello!");
     gp__gob_value_free(reply);
 
@@ -92,8 +91,8 @@ GP_TEST(greeter_with_interface_arguments)
     gp_gob_value iface = {.type = &gp_gob_interface_type};
     iface.u.iface.name = "string";
     iface.u.iface.value = &name;
-    GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.GreetName", &iface, &reply, &st), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_get_string(reply, &s, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.GreetName", &iface, &reply, &st), GP_OK);
+    GP_CHECK_ERR(gp__gob_get_string(reply, &s, err, sizeof err), GP_OK);
     GP_CHECK_STR(s, "Hello, C!");
     gp__gob_value_free(reply);
 
@@ -106,20 +105,19 @@ GP_TEST(greeter_with_interface_arguments)
     slice.u.list.len = 3;
     iface.u.iface.name = "[]int";
     iface.u.iface.value = &slice;
-    GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.Sum", &iface, &reply, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.Sum", &iface, &reply, &st), GP_OK);
     GP_CHECK(reply && reply->type && reply->type->kind == GP_GOB_INT && reply->u.i == 42);
     gp__gob_value_free(reply);
 
     /* The plugin's own error, and Go's texts for what is not there. */
-    GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.GreetName", &nil_iface, &reply, &st), ==,
-                 GP_EREMOTE);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.GreetName", &nil_iface, &reply, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "expected a string name, got <nil>");
     /* (Not with a nil interface{} argument: Go's server discards the body
      * of an unknown method with gob's ignoreInterface, which for a nil
      * interface goes on reading the next message and so never answers.) */
-    GP_CHECK_INT(gp__netrpc_stub_call(stub, "Plugin.Nope", &name, &reply, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.Nope", &name, &reply, &st), GP_ENOTFOUND);
     GP_CHECK_STR(st.msg, "rpc: can't find method Plugin.Nope");
-    GP_CHECK_INT(gp_conn_ping(conn, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
 
     /* What the plugin wrote on os.Stdout / os.Stderr came over streams 3
      * and 5 to our logger: stdout lines at DEBUG, stderr lines at INFO. */

@@ -35,7 +35,7 @@ static gp_err parse_s(const char *line, gp_hs_line *l)
 GP_TEST(parses_go_netrpc_line)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|3|unix|/tmp/plugin3392581192|netrpc|\n", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|3|unix|/tmp/plugin3392581192|netrpc|\n", &l), GP_OK);
     GP_CHECK_INT(l.core_version, ==, 1);
     GP_CHECK_INT(l.app_version, ==, 3);
     GP_CHECK_STR(l.network, "unix");
@@ -50,21 +50,21 @@ GP_TEST(parses_go_netrpc_line)
 GP_TEST(parses_minimal_tcp_grpc_line)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|1|tcp|127.0.0.1:1234|grpc", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|tcp|127.0.0.1:1234|grpc", &l), GP_OK);
     GP_CHECK_STR(l.network, "tcp");
     GP_CHECK_STR(l.address, "127.0.0.1:1234");
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_GRPC);
     gp__hs_line_free(&l);
-    GP_CHECK_INT(parse_s("1|1|tcp|[::1]:80|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|tcp|[::1]:80|grpc|", &l), GP_OK);
     GP_CHECK_STR(l.address, "[::1]:80");
-    GP_CHECK_INT(parse_s("1|1|tcp|localhost:80|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|tcp|localhost:80|grpc|", &l), GP_OK);
     GP_CHECK_STR(l.address, "localhost:80");
 }
 
 GP_TEST(four_fields_mean_netrpc)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|2|unix|/tmp/plugin1", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|2|unix|/tmp/plugin1", &l), GP_OK);
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_NETRPC);
     GP_CHECK_INT(l.app_version, ==, 2);
 }
@@ -225,9 +225,9 @@ GP_TEST(mux_env)
 GP_TEST(crlf_and_surrounding_space)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|\r\n", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|\r\n", &l), GP_OK);
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_GRPC);
-    GP_CHECK_INT(parse_s("  \t1|1|unix|/tmp/p|grpc  \r\n", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("  \t1|1|unix|/tmp/p|grpc  \r\n", &l), GP_OK);
     GP_CHECK_STR(l.address, "/tmp/p");
     GP_CHECK_INT(l.core_version, ==, 1);
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_GRPC);
@@ -259,9 +259,9 @@ GP_TEST(bad_core_version)
     expect_fail_s("1.0|1|unix|/tmp/p|grpc|", "got \"1.0\"");
     /* Syntax is fine, so parse accepts 2; check rejects it. */
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("2|1|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("2|1|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {1};
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), ==, GP_EVERSION);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), GP_EVERSION);
     GP_CHECK_CONTAINS(err, "incompatible core protocol version with plugin: plugin offered 2, "
                            "host speaks 1");
 }
@@ -269,9 +269,9 @@ GP_TEST(bad_core_version)
 GP_TEST(huge_numbers)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|4294967295|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|4294967295|unix|/tmp/p|grpc|", &l), GP_OK);
     GP_CHECK_INT(l.app_version, ==, 4294967295u);
-    GP_CHECK_INT(parse_s("0001|007|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("0001|007|unix|/tmp/p|grpc|", &l), GP_OK);
     GP_CHECK_INT(l.core_version, ==, 1);
     GP_CHECK_INT(l.app_version, ==, 7);
     expect_fail_s("1|4294967296|unix|/tmp/p|grpc|",
@@ -288,14 +288,14 @@ GP_TEST(bad_app_version)
 {
     expect_fail_s("1|v2|unix|/tmp/p|grpc|", "bad app protocol version");
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|2|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|2|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {3, 1};
-    GP_CHECK_INT(gp__hs_check(&l, v, 2, GP_PROTO_GRPC, err, sizeof err), ==, GP_EVERSION);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 2, GP_PROTO_GRPC, err, sizeof err), GP_EVERSION);
     GP_CHECK_STR(err, "incompatible API version with plugin: plugin offered 2, host accepts 1,3");
-    GP_CHECK_INT(gp__hs_check(&l, NULL, 0, GP_PROTO_GRPC, err, sizeof err), ==, GP_EVERSION);
+    GP_CHECK_ERR(gp__hs_check(&l, NULL, 0, GP_PROTO_GRPC, err, sizeof err), GP_EVERSION);
     GP_CHECK_CONTAINS(err, "host accepts none");
     unsigned ok[] = {1, 2};
-    GP_CHECK_INT(gp__hs_check(&l, ok, 2, GP_PROTO_GRPC, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_check(&l, ok, 2, GP_PROTO_GRPC, err, sizeof err), GP_OK);
 }
 
 GP_TEST(unknown_network)
@@ -328,7 +328,7 @@ GP_TEST(bad_address)
     path[107] = 0;
     snprintf(line, sizeof line, "1|1|unix|%s|grpc|", path);
     gp_hs_line l;
-    GP_CHECK_INT(parse_s(line, &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s(line, &l), GP_OK);
     GP_CHECK_INT(strlen(l.address), ==, 107);
     path[107] = 'a';
     path[108] = 0;
@@ -347,32 +347,31 @@ GP_TEST(protocol_field)
     expect_fail_s("1|1|unix|/tmp/p|GRPC|", "unknown protocol \"GRPC\"");
 
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {1};
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, GP_PROTO_NETRPC, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_NETRPC, err, sizeof err), GP_EPROTO);
     GP_CHECK_STR(err, "unsupported plugin protocol \"grpc\": host allows netrpc");
     /* 0 allowed = go-plugin's default list, netrpc only. */
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, 0, err, sizeof err), ==, GP_EPROTO);
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, GP_PROTO_GRPC | GP_PROTO_NETRPC, err, sizeof err), ==,
-                 GP_OK);
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|netrpc|", &l), ==, GP_OK);
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, 0, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC | GP_PROTO_NETRPC, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|netrpc|", &l), GP_OK);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), GP_EPROTO);
     GP_CHECK_STR(err, "unsupported plugin protocol \"netrpc\": host allows grpc");
-    GP_CHECK_INT(gp__hs_check(&l, v, 1, 0, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_check(&l, v, 1, 0, err, sizeof err), GP_OK);
 }
 
 
 GP_TEST(cert_field)
 {
     gp_hs_line l;
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|" CERT60 "\n", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|" CERT60 "\n", &l), GP_OK);
     GP_CHECK_STR(l.cert_b64, CERT60);
     gp__hs_line_free(&l);
     GP_CHECK(l.cert_b64 == NULL);
     gp__hs_line_free(&l); /* twice is fine */
 
     /* 50 bytes or fewer: legacy filler, ignored as go-plugin does. */
-    GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc|not a cert at all, just words", &l), ==, GP_OK);
+    GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|not a cert at all, just words", &l), GP_OK);
     GP_CHECK(l.cert_b64 == NULL);
 
     expect_fail_s("1|1|unix|/tmp/p|grpc|" CERT60 "AA==",
@@ -401,7 +400,7 @@ GP_TEST(megabyte_line)
     memcpy(big, "1|1|unix|/tmp/p|grpc|", 21);
     memset(big + 21, 'B', 60000 - 21);
     gp_hs_line l;
-    GP_CHECK_INT(gp__hs_parse(big, 60000, &l, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse(big, 60000, &l, err, sizeof err), GP_OK);
     GP_CHECK_INT(strlen(l.cert_b64), ==, 60000 - 21);
     gp__hs_line_free(&l);
     free(big);
@@ -419,12 +418,12 @@ GP_TEST(embedded_nul)
 GP_TEST(null_arguments)
 {
     gp_hs_line l;
-    GP_CHECK_INT(gp__hs_parse(NULL, 3, &l, err, sizeof err), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__hs_parse("x", 1, NULL, err, sizeof err), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__hs_parse(NULL, 0, &l, NULL, 0), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__hs_parse(NULL, 3, &l, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse("x", 1, NULL, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse(NULL, 0, &l, NULL, 0), GP_EPROTO);
     /* A tiny error buffer is truncated, not overrun. */
     char small[8];
-    GP_CHECK_INT(gp__hs_parse("garbage", 7, &l, small, sizeof small), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__hs_parse("garbage", 7, &l, small, sizeof small), GP_EPROTO);
     GP_CHECK_INT(strlen(small), ==, 7);
 }
 
@@ -495,7 +494,7 @@ GP_TEST(format_then_parse)
     char buf[512];
     int n = gp__hs_format(&l, buf, sizeof buf);
     gp_hs_line back;
-    GP_CHECK_INT(gp__hs_parse(buf, (size_t)n, &back, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse(buf, (size_t)n, &back, err, sizeof err), GP_OK);
     GP_CHECK_INT(back.app_version, ==, 42);
     GP_CHECK(back.mux);
     GP_CHECK_INT(back.mux_field, ==, GP_HS_MUX_TRUE);
@@ -516,40 +515,35 @@ GP_TEST(versions_env)
 {
     unsigned v[GP_HS_MAX_VERSIONS];
     size_t n;
-    GP_CHECK_INT(gp__hs_parse_versions("5,3,4", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("5,3,4", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 3);
     GP_CHECK(v[0] == 5 && v[1] == 3 && v[2] == 4);
     GP_CHECK_STR(err, "");
-    GP_CHECK_INT(gp__hs_parse_versions("", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 0);
-    GP_CHECK_INT(gp__hs_parse_versions(NULL, v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions(NULL, v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 0);
 
     /* Bad entries are skipped and named; the good ones are kept. */
-    GP_CHECK_INT(gp__hs_parse_versions("1,x,,3, 4,-2,1", v, GP_HS_MAX_VERSIONS, &n, err,
-                                       sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("1,x,,3, 4,-2,1", v, GP_HS_MAX_VERSIONS, &n, err,
+                                       sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 2);
     GP_CHECK(v[0] == 1 && v[1] == 3);
     GP_CHECK_CONTAINS(err, "ignoring bad entries in PLUGIN_PROTOCOL_VERSIONS (expected decimal "
                            "numbers): \"x\", \"\", \" 4\" and 1 more");
-    GP_CHECK_INT(gp__hs_parse_versions("4294967296,2", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("4294967296,2", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 1);
     GP_CHECK_CONTAINS(err, "\"4294967296\"");
-    GP_CHECK_INT(gp__hs_parse_versions(",", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions(",", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 0);
 
     /* More than fit: the first ones are kept. */
-    GP_CHECK_INT(gp__hs_parse_versions("1,2,3,4", v, 2, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("1,2,3,4", v, 2, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 2);
     GP_CHECK(v[0] == 1 && v[1] == 2);
     GP_CHECK_CONTAINS(err, "more than 2 versions; ignoring 2");
-    GP_CHECK_INT(gp__hs_parse_versions("1", NULL, 0, &n, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__hs_parse_versions("1", v, 4, NULL, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_versions("1", NULL, 0, &n, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("1", v, 4, NULL, err, sizeof err), GP_EINVAL);
 }
 
 GP_TEST(negotiation)
@@ -575,23 +569,22 @@ GP_TEST(negotiation)
 GP_TEST(ports_env)
 {
     unsigned lo = 9, hi = 9;
-    GP_CHECK_INT(gp__hs_parse_ports("10000", "25000", &lo, &hi, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_ports("10000", "25000", &lo, &hi, err, sizeof err), GP_OK);
     GP_CHECK(lo == 10000 && hi == 25000);
-    GP_CHECK_INT(gp__hs_parse_ports(NULL, "", &lo, &hi, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_ports(NULL, "", &lo, &hi, err, sizeof err), GP_OK);
     GP_CHECK(lo == 0 && hi == 0);
-    GP_CHECK_INT(gp__hs_parse_ports("0", "65535", &lo, &hi, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_ports("0", "65535", &lo, &hi, err, sizeof err), GP_OK);
     GP_CHECK(hi == 65535);
-    GP_CHECK_INT(gp__hs_parse_ports("10000", "65536", &lo, &hi, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("10000", "65536", &lo, &hi, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "bad PLUGIN_MAX_PORT: expected a port number 0..65535, got \"65536\"");
-    GP_CHECK_INT(gp__hs_parse_ports("abc", "1", &lo, &hi, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("abc", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "bad PLUGIN_MIN_PORT");
-    GP_CHECK_INT(gp__hs_parse_ports("-1", "1", &lo, &hi, err, sizeof err), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__hs_parse_ports("99999999999999999999999", "1", &lo, &hi, err, sizeof err),
-                 ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("-1", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("99999999999999999999999", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
     /* As Go: only a minimum set means max 0, which is below it. */
-    GP_CHECK_INT(gp__hs_parse_ports("25000", NULL, &lo, &hi, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("25000", NULL, &lo, &hi, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "bad port range: PLUGIN_MIN_PORT 25000 is greater than PLUGIN_MAX_PORT 0");
-    GP_CHECK_INT(gp__hs_parse_ports("1", "1", NULL, &hi, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("1", "1", NULL, &hi, err, sizeof err), GP_EINVAL);
 }
 
 GP_TEST(format_versions)

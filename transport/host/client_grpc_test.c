@@ -1,5 +1,5 @@
-/* gp_client against a real gRPC plugin: this binary re-executed as a
- * gp_serve plugin with one empty service (so: health, controller, broker).
+/* gp_client against a real gRPC plugin: this binary re-executed (helper
+ * "test-grpc") as a gp_serve plugin with one empty service (so: health, controller, broker).
  * Checks connect + health check, the graceful kill (no grace period wait),
  * reattach to the live plugin, and that sessions leak no descriptors. */
 #include <goplugin/client.h>
@@ -20,9 +20,8 @@
 #define COOKIE_KEY "GP_CLIENT_GRPC_TEST"
 #define COOKIE_VALUE "7f3a"
 
-static char self_exe[4096];
-
-static int plugin_main(void)
+/* go-plugin's "test-grpc": a plugin served over gRPC. */
+GP_HELPER(test_grpc)
 {
     static const gp_service noop = {.name = "noop"};
     gp_serve_config cfg = {
@@ -37,10 +36,11 @@ static int plugin_main(void)
 
 static gp_client_config config(void)
 {
-    static const char *argv[3];
-    argv[0] = self_exe;
-    argv[1] = "--gp-plugin";
-    argv[2] = NULL;
+    static const char *argv[4];
+    argv[0] = gp_test_self_exe();
+    argv[1] = GP_TEST_HELPER_FLAG;
+    argv[2] = "test-grpc";
+    argv[3] = NULL;
     gp_client_config cfg = {
         .argv = argv,
         .handshake = {.protocol_version = 1,
@@ -53,38 +53,31 @@ static gp_client_config config(void)
     return cfg;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static void session(void)
 {
     gp_client_config cfg = config();
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn = NULL;
     gp_err rc = gp_client_connect(c, &conn);
     if (rc)
         GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
     GP_CHECK(conn != NULL);
     gp_conn *again = NULL;
-    GP_CHECK_INT(gp_client_connect(c, &again), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &again), GP_OK);
     GP_CHECK(again == conn);
     GP_CHECK_STR(gp_conn_protocol(conn), "grpc");
     gp_status st;
-    GP_CHECK_INT(gp_conn_ping(conn, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
     pid_t pid = gp_client_pid(c);
     gp_reattach_config ra;
-    GP_CHECK_INT(gp_client_reattach_config(c, &ra), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
     char sock[256];
     snprintf(sock, sizeof sock, "%s", ra.address);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
-    long ms = ms_since(&t0);
+    long ms = gp_test_ms_since(&t0);
     /* GRPCController.Shutdown worked: well under the 3 s grace period. */
     GP_CHECK(ms < 1500);
     GP_CHECK(gp_client_exited(c));
@@ -107,17 +100,18 @@ GP_TEST(connect_ping_graceful_kill)
 
 GP_TEST(reattach_to_a_live_plugin)
 {
+    session(); /* as above: gRPC's process-wide descriptors first */
     int fds = gp_test_count_fds();
     gp_client_config cfg = config();
     gp_client *first;
-    GP_CHECK_INT(gp_client_new(&cfg, &first), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(first), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &first), GP_OK);
+    GP_CHECK_ERR(gp_client_start(first), GP_OK);
     gp_reattach_config ra;
-    GP_CHECK_INT(gp_client_reattach_config(first, &ra), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_reattach_config(first, &ra), GP_OK);
     gp_client_config rcfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
                              .kill_grace_ms = 3000};
     gp_client *second;
-    GP_CHECK_INT(gp_client_new(&rcfg, &second), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&rcfg, &second), GP_OK);
     gp_conn *conn = NULL;
     gp_err rc = gp_client_connect(second, &conn);
     if (rc)
@@ -127,7 +121,7 @@ GP_TEST(reattach_to_a_live_plugin)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(second); /* Shutdown over its own connection */
-    GP_CHECK(ms_since(&t0) < 1500);
+    GP_CHECK(gp_test_ms_since(&t0) < 1500);
     GP_CHECK(gp_client_exited(second));
     /* The first client (its parent) reaps it. */
     GP_CHECK(gp_client_exited(first) || (usleep(200000), gp_client_exited(first)));
@@ -138,12 +132,7 @@ GP_TEST(reattach_to_a_live_plugin)
 
 int main(int argc, char **argv)
 {
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 2;
-    self_exe[n] = '\0';
-    if (argc >= 2 && strcmp(argv[1], "--gp-plugin") == 0)
-        return plugin_main();
+    gp_test_helper_dispatch(argc, argv);
     GP_RUN(connect_ping_graceful_kill);
     GP_RUN(reattach_to_a_live_plugin);
     return gp_test_done();

@@ -1,5 +1,5 @@
 /* gp_client against misbehaving plugins: this binary re-executes itself
- * (/proc/self/exe --gp-plugin MODE) as each one. Every case checks the
+ * (a GP_HELPER each) as each one. Every case checks the
  * error words (what was expected, what came), that it came within the
  * start timeout, and that no child, zombie or descriptor is left. */
 #include <goplugin/client.h>
@@ -27,24 +27,11 @@
 #define COOKIE_VALUE "d1e5b2f0"
 #define START_MS 2000
 
-static char self_exe[4096];
-
 /* ---- the misbehaving plugins ---- */
-
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
 
 static void say(const char *line)
 {
-    write_all(1, line, strlen(line));
+    gp_test_write_all(1, line, strlen(line));
 }
 
 /* A port on 127.0.0.1 where nobody listens (bound then closed). */
@@ -60,9 +47,9 @@ static int dead_port(void)
     return ntohs(a.sin_port);
 }
 
-static int plugin_main(const char *mode)
+/* Like go-plugin's Serve: no cookie, no service. 0 when it is there. */
+static int check_cookie(void)
 {
-    /* Like go-plugin's Serve: no cookie, no service. */
     const char *cookie = getenv(COOKIE_KEY);
     if (!cookie || strcmp(cookie, COOKIE_VALUE) != 0) {
         fprintf(stderr, "This binary is a plugin. These are not meant to be executed "
@@ -70,92 +57,154 @@ static int plugin_main(const char *mode)
                         "which will load any plugins automatically\n");
         return 1;
     }
-    char line[256];
-    if (strcmp(mode, "silent") == 0) {
-        sleep(30);
-    } else if (strcmp(mode, "garbage") == 0) {
-        say("hello there, I am not a handshake\n");
-        sleep(30);
-    } else if (strcmp(mode, "noise") == 0) {
-        say("Starting plugin v2...\n1|1|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "core2") == 0) {
-        say("2|1|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "app9") == 0) {
-        say("1|9|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "udp") == 0) {
-        say("1|1|udp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "proto_unknown") == 0) {
-        say("1|1|tcp|127.0.0.1:1234|carrier-pigeon\n");
-        sleep(30);
-    } else if (strcmp(mode, "proto_empty") == 0) {
-        say("1|1|tcp|127.0.0.1:1234|\n");
-        sleep(30);
-    } else if (strcmp(mode, "netrpc") == 0) {
-        say("1|1|tcp|127.0.0.1:1234|netrpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "exit_msg") == 0) {
-        fprintf(stderr, "{\"@level\":\"error\",\"@message\":\"config file missing\","
-                        "\"path\":\"/etc/kv.conf\"}\n");
-        fprintf(stderr, "fatal: cannot continue without /etc/kv.conf\n");
-        return 3;
-    } else if (strcmp(mode, "nolisten") == 0) {
-        snprintf(line, sizeof line, "1|1|tcp|127.0.0.1:%d|grpc\n", dead_port());
-        say(line);
-        sleep(30);
-    } else if (strcmp(mode, "nolisten_unix") == 0) {
-        say("1|1|unix|/tmp/gp-client-test-nobody-here.sock|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "huge") == 0) {
-        size_t n = 1 << 20;
-        char *b = malloc(n);
-        memset(b, 'z', n);
-        write_all(1, b, n);
-        free(b);
-        sleep(30);
-    } else if (strcmp(mode, "grandchild") == 0) {
-        pid_t kid = fork();
-        if (kid == 0) {
-            sleep(60);
-            _exit(0);
-        }
-        fprintf(stderr, "grandchild %d\n", (int)kid);
-        say("1|1|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "ignore_term") == 0) {
-        signal(SIGTERM, SIG_IGN);
-        say("1|1|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "env") == 0) {
-        const char *keys[] = {"PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS",
-                              "PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_UNIX_SOCKET_GROUP", "GP_FROM_CFG",
-                              "GP_FROM_HOST", "GP_BOTH"};
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-            const char *v = getenv(keys[i]);
-            fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"env\",\"key\":\"%s\","
-                            "\"value\":\"%s\"}\n",
-                    keys[i], v ? v : "<unset>");
-        }
-        say("1|3|tcp|127.0.0.1:1234|grpc\n");
-        sleep(30);
-    } else if (strcmp(mode, "good") == 0) {
-        /* A real socket file, left behind when we are SIGKILLed. */
-        struct sockaddr_un a = {.sun_family = AF_UNIX};
-        snprintf(a.sun_path, sizeof a.sun_path, "/tmp/gp-client-test-%d.sock", (int)getpid());
-        int s = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 4) != 0)
-            return 4;
-        snprintf(line, sizeof line, "1|3|unix|%s|grpc\n", a.sun_path);
-        say(line);
-        sleep(30);
-    } else {
-        fprintf(stderr, "unknown mode %s\n", mode);
-        return 2;
-    }
     return 0;
+}
+
+/* Says `line` and waits to be killed. */
+static int say_and_wait(const char *line)
+{
+    if (check_cookie())
+        return 1;
+    say(line);
+    sleep(30);
+    return 0;
+}
+
+/* go-plugin's "start-timeout": never a handshake line. */
+GP_HELPER(start_timeout)
+{
+    if (check_cookie())
+        return 1;
+    sleep(30);
+    return 0;
+}
+
+/* go-plugin's "invalid-rpc-address": a line that is no handshake. */
+GP_HELPER(invalid_rpc_address)
+{
+    return say_and_wait("hello there, I am not a handshake\n");
+}
+
+GP_HELPER(noise)
+{
+    return say_and_wait("Starting plugin v2...\n1|1|tcp|127.0.0.1:1234|grpc\n");
+}
+
+GP_HELPER(bad_core_version)
+{
+    return say_and_wait("2|1|tcp|127.0.0.1:1234|grpc\n");
+}
+
+/* go-plugin's "bad-version": an app version the host does not accept. */
+GP_HELPER(bad_version)
+{
+    return say_and_wait("1|9|tcp|127.0.0.1:1234|grpc\n");
+}
+
+GP_HELPER(udp)
+{
+    return say_and_wait("1|1|udp|127.0.0.1:1234|grpc\n");
+}
+
+GP_HELPER(proto_unknown)
+{
+    return say_and_wait("1|1|tcp|127.0.0.1:1234|carrier-pigeon\n");
+}
+
+GP_HELPER(proto_empty)
+{
+    return say_and_wait("1|1|tcp|127.0.0.1:1234|\n");
+}
+
+GP_HELPER(netrpc)
+{
+    return say_and_wait("1|1|tcp|127.0.0.1:1234|netrpc\n");
+}
+
+GP_HELPER(exit_msg)
+{
+    if (check_cookie())
+        return 1;
+    fprintf(stderr, "{\"@level\":\"error\",\"@message\":\"config file missing\","
+                    "\"path\":\"/etc/kv.conf\"}\n");
+    fprintf(stderr, "fatal: cannot continue without /etc/kv.conf\n");
+    return 3;
+}
+
+GP_HELPER(nolisten)
+{
+    char line[256];
+    snprintf(line, sizeof line, "1|1|tcp|127.0.0.1:%d|grpc\n", dead_port());
+    return say_and_wait(line);
+}
+
+GP_HELPER(nolisten_unix)
+{
+    return say_and_wait("1|1|unix|/tmp/gp-client-test-nobody-here.sock|grpc\n");
+}
+
+GP_HELPER(huge)
+{
+    if (check_cookie())
+        return 1;
+    size_t n = 1 << 20;
+    char *b = malloc(n);
+    memset(b, 'z', n);
+    gp_test_write_all(1, b, n);
+    free(b);
+    sleep(30);
+    return 0;
+}
+
+GP_HELPER(grandchild)
+{
+    if (check_cookie())
+        return 1;
+    pid_t kid = fork();
+    if (kid == 0) {
+        sleep(60);
+        _exit(0);
+    }
+    fprintf(stderr, "grandchild %d\n", (int)kid);
+    return say_and_wait("1|1|tcp|127.0.0.1:1234|grpc\n");
+}
+
+GP_HELPER(ignore_term)
+{
+    signal(SIGTERM, SIG_IGN);
+    return say_and_wait("1|1|tcp|127.0.0.1:1234|grpc\n");
+}
+
+/* Logs the plugin variables it got, as hclog JSON on stderr. */
+GP_HELPER(env)
+{
+    if (check_cookie())
+        return 1;
+    const char *keys[] = {"PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS",
+                          "PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_UNIX_SOCKET_GROUP", "GP_FROM_CFG",
+                          "GP_FROM_HOST", "GP_BOTH"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = getenv(keys[i]);
+        fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"env\",\"key\":\"%s\","
+                        "\"value\":\"%s\"}\n",
+                keys[i], v ? v : "<unset>");
+    }
+    return say_and_wait("1|3|tcp|127.0.0.1:1234|grpc\n");
+}
+
+/* A real socket file, left behind when we are SIGKILLed. */
+GP_HELPER(good)
+{
+    if (check_cookie())
+        return 1;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/gp-client-test-%d.sock", (int)getpid());
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 4) != 0)
+        return 4;
+    char line[256];
+    snprintf(line, sizeof line, "1|3|unix|%s|grpc\n", a.sun_path);
+    return say_and_wait(line);
 }
 
 /* ---- a logger that records what arrives ---- */
@@ -210,11 +259,13 @@ static bool logged_kv(const char *needle)
 
 /* ---- helpers ---- */
 
+/* Runs helper `mode` as the plugin. */
 static gp_client_config config(const char *mode)
 {
+    /* Static: the config borrows it past this function. */
     static const char *argv[4];
-    argv[0] = self_exe;
-    argv[1] = "--gp-plugin";
+    argv[0] = gp_test_self_exe();
+    argv[1] = GP_TEST_HELPER_FLAG;
     argv[2] = mode;
     argv[3] = NULL;
     gp_client_config cfg = {
@@ -229,36 +280,20 @@ static gp_client_config config(const char *mode)
     return cfg;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-static void check_gone(pid_t pid)
-{
-    GP_CHECK(pid > 0);
-    errno = 0;
-    GP_CHECK_INT(kill(pid, 0), ==, -1);
-    GP_CHECK_INT(errno, ==, ESRCH);
-    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
-}
-
 /* Start a plugin that must fail; check code, words, time and cleanup. */
 static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err want,
                                  const char *const *words)
 {
     int fds = gp_test_count_fds();
     gp_client *c = NULL;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     if (!c)
         return;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_conn *conn = NULL;
     gp_err rc = gp_client_connect(c, &conn);
-    long ms = ms_since(&t0);
+    long ms = gp_test_ms_since(&t0);
     if (rc != want)
         GP_FAILF("mode %s: expected %s, got %s: %s", mode, gp_strerror(want), gp_strerror(rc),
                  gp_client_error(c));
@@ -272,11 +307,11 @@ static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err 
     /* Failed starts leave nothing running even before free. */
     if (pid > 0) {
         GP_CHECK(gp_client_exited(c));
-        check_gone(pid);
+        gp_test_check_gone(pid);
     }
     /* A failed start gives the same error again and runs nothing new; a
      * failed connect has killed the plugin, so the client is spent. */
-    GP_CHECK_INT(gp_client_start(c), ==, want == GP_ECONNECT ? GP_ESTATE : want);
+    GP_CHECK_ERR(gp_client_start(c), want == GP_ECONNECT ? GP_ESTATE : want);
     GP_CHECK_INT(gp_client_pid(c), ==, pid);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -288,14 +323,14 @@ static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err 
 
 GP_TEST(no_handshake_before_timeout)
 {
-    expect_start_failure("silent", config("silent"), GP_ETIMEDOUT,
+    expect_start_failure("start-timeout", config("start-timeout"), GP_ETIMEDOUT,
                          WORDS("timeout while waiting for plugin to start",
                                "expected a handshake line", "within 2000 ms"));
 }
 
 GP_TEST(garbage_line)
 {
-    expect_start_failure("garbage", config("garbage"), GP_EPROTO,
+    expect_start_failure("invalid-rpc-address", config("invalid-rpc-address"), GP_EPROTO,
                          WORDS("expected CORE|APP|NETWORK|ADDRESS|PROTOCOL",
                                "hello there, I am not a handshake"));
 }
@@ -308,17 +343,17 @@ GP_TEST(stdout_noise_before_handshake)
 
 GP_TEST(wrong_core_version)
 {
-    expect_start_failure("core2", config("core2"), GP_EVERSION,
+    expect_start_failure("bad-core-version", config("bad-core-version"), GP_EVERSION,
                          WORDS("core protocol version", "plugin offered 2", "host speaks 1"));
 }
 
 GP_TEST(app_version_not_offered)
 {
-    gp_client_config cfg = config("app9");
+    gp_client_config cfg = config("bad-version");
     static const unsigned more[] = {3};
     cfg.versions = more;
     cfg.nversions = 1;
-    expect_start_failure("app9", cfg, GP_EVERSION,
+    expect_start_failure("bad-version", cfg, GP_EVERSION,
                          WORDS("incompatible API version", "plugin offered 9",
                                "host accepts 1,3"));
 }
@@ -374,7 +409,7 @@ GP_TEST(megabyte_line_without_newline)
 
 GP_TEST(plugin_run_without_the_cookie)
 {
-    gp_client_config cfg = config("silent");
+    gp_client_config cfg = config("start-timeout");
     cfg.handshake.magic_cookie_value = "not-the-cookie";
     expect_start_failure("cookie", cfg, GP_EEXITED,
                          WORDS("plugin exited before we could connect", "exit status 1",
@@ -388,8 +423,8 @@ GP_TEST(checksum_mismatch_runs_nothing)
     cfg.sha256 = zero;
     int fds = gp_test_count_fds();
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_ECHECKSUM);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
     GP_CHECK_CONTAINS(gp_client_error(c), "checksums did not match: expected 000000");
     GP_CHECK_CONTAINS(gp_client_error(c), "binary has ");
     GP_CHECK_INT(gp_client_pid(c), <=, 0);
@@ -402,9 +437,9 @@ GP_TEST(checksum_mismatch_runs_nothing)
 GP_TEST(handshake_parsed_with_checksum)
 {
     int fds = gp_test_count_fds();
-    int f = open(self_exe, O_RDONLY | O_CLOEXEC);
+    int f = open(gp_test_self_exe(), O_RDONLY | O_CLOEXEC);
     uint8_t sum[32];
-    GP_CHECK_INT(gp__sha256_fd(f, sum), ==, GP_OK);
+    GP_CHECK_ERR(gp__sha256_fd(f, sum), GP_OK);
     close(f);
     gp_client_config cfg = config("good");
     static const unsigned more[] = {3, 2};
@@ -412,9 +447,9 @@ GP_TEST(handshake_parsed_with_checksum)
     cfg.nversions = 2;
     cfg.sha256 = sum;
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK); /* idempotent */
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK); /* idempotent */
     GP_CHECK_STR(gp_client_error(c), "");
     GP_CHECK_INT(gp_client_protocol_version(c), ==, 3);
     GP_CHECK_INT(gp_client_protocol(c), ==, GP_PROTO_GRPC);
@@ -422,7 +457,7 @@ GP_TEST(handshake_parsed_with_checksum)
     GP_CHECK(pid > 0);
     GP_CHECK(!gp_client_exited(c));
     gp_reattach_config ra;
-    GP_CHECK_INT(gp_client_reattach_config(c, &ra), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
     char sock[64];
     snprintf(sock, sizeof sock, "/tmp/gp-client-test-%d.sock", (int)pid);
     GP_CHECK_STR(ra.network, "unix");
@@ -434,11 +469,11 @@ GP_TEST(handshake_parsed_with_checksum)
     GP_CHECK_INT(lstat(sock, &st), ==, 0);
     gp_client_kill(c);
     GP_CHECK(gp_client_exited(c));
-    check_gone(pid);
+    gp_test_check_gone(pid);
     /* The socket file the killed plugin left is gone too. */
     GP_CHECK_INT(lstat(sock, &st), ==, -1);
     gp_client_kill(c);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_ESTATE);
+    GP_CHECK_ERR(gp_client_start(c), GP_ESTATE);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -457,8 +492,8 @@ GP_TEST(child_environment)
     cfg.unix_socket_dir = "/tmp/gp-sockets";
     cfg.unix_socket_group = "plugins";
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     gp_client_free(c); /* drains stderr before it returns */
     GP_CHECK(logged_kv("key=PLUGIN_MIN_PORT;value=10000;"));
     GP_CHECK(logged_kv("key=PLUGIN_MAX_PORT;value=25000;"));
@@ -476,8 +511,8 @@ GP_TEST(child_environment)
     cfg.unix_socket_group = NULL;
     cfg.min_port = 2000;
     cfg.max_port = 3000;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     gp_client_free(c);
     GP_CHECK(logged_kv("key=GP_FROM_HOST;value=<unset>;"));
     GP_CHECK(logged_kv("key=GP_BOTH;value=cfg;"));
@@ -490,7 +525,7 @@ GP_TEST(child_environment)
         if (strcmp(logs[i].msg, "env") != 0)
             continue;
         env_logs++;
-        GP_CHECK_STR(logs[i].name, strrchr(self_exe, '/') + 1);
+        GP_CHECK_STR(logs[i].name, strrchr(gp_test_self_exe(), '/') + 1);
         GP_CHECK_INT(logs[i].level, ==, GP_LOG_INFO);
     }
     GP_CHECK_INT(env_logs, ==, 8);
@@ -505,8 +540,8 @@ GP_TEST(kill_reaches_grandchild)
     logs_reset();
     gp_client_config cfg = config("grandchild");
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     pid_t kid = 0;
     for (int i = 0; i < 300 && kid == 0; i++) {
         pthread_mutex_lock(&log_mu);
@@ -521,7 +556,7 @@ GP_TEST(kill_reaches_grandchild)
     GP_CHECK_INT(kill(kid, 0), ==, 0);
     pid_t pid = gp_client_pid(c);
     gp_client_kill(c);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     bool alive = true;
     for (int i = 0; i < 200 && alive; i++) {
         alive = kill(kid, 0) == 0;
@@ -541,35 +576,35 @@ GP_TEST(kill_without_conn_terms_then_kills)
     gp_client_config cfg = config("ignore_term");
     cfg.kill_grace_ms = 400;
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     pid_t pid = gp_client_pid(c);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
-    long ms = ms_since(&t0);
+    long ms = gp_test_ms_since(&t0);
     GP_CHECK(ms >= 390 && ms < 2000);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     gp_client_free(c);
 
     /* One that obeys SIGTERM does not cost the grace period. */
-    cfg = config("silent");
+    cfg = config("start-timeout");
     cfg.kill_grace_ms = 5000;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ETIMEDOUT);
     gp_client_free(c);
     static const unsigned more[] = {3};
     cfg = config("good");
     cfg.versions = more;
     cfg.nversions = 1;
     cfg.kill_grace_ms = 5000;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     pid = gp_client_pid(c);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
-    GP_CHECK(ms_since(&t0) < 1000);
-    check_gone(pid);
+    GP_CHECK(gp_test_ms_since(&t0) < 1000);
+    gp_test_check_gone(pid);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -581,13 +616,13 @@ GP_TEST(netrpc_dial_failure_kills_plugin)
     gp_client_config cfg = config("netrpc");
     cfg.allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC;
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn;
     GP_CHECK(gp_client_connect(c, &conn) != GP_OK);
     GP_CHECK_CONTAINS(gp_client_error(c), "connect to plugin: dial tcp 127.0.0.1:1234");
     pid_t pid = gp_client_pid(c);
     gp_client_free(c);
-    check_gone(pid);
+    gp_test_check_gone(pid);
 }
 
 /* ---- config and reattach ---- */
@@ -597,62 +632,62 @@ GP_TEST(config_errors_name_the_field)
     gp_client *c = (gp_client *)1;
     gp_client_config cfg = config("good");
     cfg.handshake.magic_cookie_key = "";
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK(c == NULL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_key");
 
     cfg = config("good");
     cfg.handshake.magic_cookie_value = NULL;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_value");
 
     cfg = config("good");
     cfg.argv = NULL;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "argv");
 
     cfg = config("good");
     static const char *env[] = {"OK=1", "NOEQUALS", NULL};
     cfg.env = env;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "env[1]: expected KEY=VALUE, got \"NOEQUALS\"");
 
     cfg = config("good");
     cfg.min_port = 30000;
     cfg.max_port = 20000;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "min_port/max_port");
 
     cfg = config("good");
     cfg.handshake.protocol_version = 0;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.protocol_version");
 
     cfg = config("good");
     cfg.start_timeout_ms = -1;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "start_timeout_ms");
 
     cfg = config("good");
     cfg.allowed_protocols = 8;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "allowed_protocols");
 
     gp_reattach_config ra = {.protocol = GP_PROTO_GRPC, .network = "udp", .address = "x"};
     cfg = config("good");
     cfg.argv = NULL;
     cfg.reattach = &ra;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "reattach->network");
 
     ra.network = "unix";
     cfg = config("good");
     cfg.reattach = &ra;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
     GP_CHECK_CONTAINS(gp_client_error(NULL), "argv and reattach");
 
-    GP_CHECK_INT(gp_client_new(NULL, &c), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_client_new(&cfg, NULL), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(NULL, &c), GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, NULL), GP_EINVAL);
 }
 
 GP_TEST(reattach_failure_kills_nothing)
@@ -673,8 +708,8 @@ GP_TEST(reattach_failure_kills_nothing)
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(gp_client_error(c), "expected a plugin listening on unix");
     gp_client_free(c);
     GP_CHECK_INT(kill(bystander, 0), ==, 0);
@@ -683,8 +718,8 @@ GP_TEST(reattach_failure_kills_nothing)
     /* A pid that is gone. */
     kill(bystander, SIGKILL);
     waitpid(bystander, NULL, 0);
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(gp_client_error(c), "no such process");
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -723,8 +758,8 @@ GP_TEST(reattach_then_kill_by_pidfd)
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     GP_CHECK_INT(gp_client_pid(c), ==, plugin);
     GP_CHECK_INT(gp_client_protocol_version(c), ==, 5);
     GP_CHECK(!gp_client_exited(c));
@@ -743,8 +778,8 @@ GP_TEST(reattach_then_kill_by_pidfd)
     }
     ra.pid = plugin;
     ra.test = true;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     gp_client_free(c);
     GP_CHECK_INT(kill(plugin, 0), ==, 0);
     kill(plugin, SIGKILL);
@@ -763,16 +798,16 @@ GP_TEST(cleanup_kills_managed_clients)
     cfg.nversions = 1;
     cfg.managed = true;
     gp_client *a, *b;
-    GP_CHECK_INT(gp_client_new(&cfg, &a), ==, GP_OK);
-    GP_CHECK_INT(gp_client_new(&cfg, &b), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(a), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(b), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &a), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &b), GP_OK);
+    GP_CHECK_ERR(gp_client_start(a), GP_OK);
+    GP_CHECK_ERR(gp_client_start(b), GP_OK);
     pid_t pa = gp_client_pid(a), pb = gp_client_pid(b);
     gp_cleanup_clients();
     GP_CHECK(gp_client_exited(a));
     GP_CHECK(gp_client_exited(b));
-    check_gone(pa);
-    check_gone(pb);
+    gp_test_check_gone(pa);
+    gp_test_check_gone(pb);
     gp_client_free(a);
     gp_client_free(b);
     gp_cleanup_clients(); /* nothing left: no-op */
@@ -799,8 +834,8 @@ GP_TEST(kill_from_several_threads)
     cfg.versions = more;
     cfg.nversions = 1;
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_start(c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
     pid_t pid = gp_client_pid(c);
     race r = {c};
     pthread_t t[4];
@@ -809,7 +844,7 @@ GP_TEST(kill_from_several_threads)
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     GP_CHECK(gp_client_exited(c));
-    check_gone(pid);
+    gp_test_check_gone(pid);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -824,36 +859,31 @@ static void *kill_soon(void *arg)
 GP_TEST(kill_during_start)
 {
     int fds = gp_test_count_fds();
-    gp_client_config cfg = config("silent");
+    gp_client_config cfg = config("start-timeout");
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     pthread_t t;
     pthread_create(&t, NULL, kill_soon, c);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_err rc = gp_client_start(c);
-    long ms = ms_since(&t0);
+    long ms = gp_test_ms_since(&t0);
     pthread_join(t, NULL);
     GP_CHECK(rc != GP_OK);
     GP_CHECK(ms < START_MS - 500); /* the kill ended the wait, not the timeout */
     GP_CHECK(gp_client_exited(c));
     pid_t pid = gp_client_pid(c);
     if (pid > 0)
-        check_gone(pid);
-    GP_CHECK_INT(gp_client_start(c), !=, GP_OK);
+        gp_test_check_gone(pid);
+    GP_CHECK_ERR_NE(gp_client_start(c), GP_OK);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0)
-        return plugin_main(argv[2]);
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 2;
-    self_exe[n] = '\0';
-    GP_RUN(no_handshake_before_timeout);
+    gp_test_helper_dispatch(argc, argv);
+    GP_RUN_TIMEOUT(no_handshake_before_timeout, 10);
     GP_RUN(garbage_line);
     GP_RUN(stdout_noise_before_handshake);
     GP_RUN(wrong_core_version);
@@ -870,7 +900,7 @@ int main(int argc, char **argv)
     GP_RUN(handshake_parsed_with_checksum);
     GP_RUN(child_environment);
     GP_RUN(kill_reaches_grandchild);
-    GP_RUN(kill_without_conn_terms_then_kills);
+    GP_RUN_TIMEOUT(kill_without_conn_terms_then_kills, 10);
     GP_RUN(netrpc_dial_failure_kills_plugin);
     GP_RUN(config_errors_name_the_field);
     GP_RUN(reattach_failure_kills_nothing);

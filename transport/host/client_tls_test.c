@@ -1,6 +1,6 @@
 /* TLS on the gRPC wire, host and plugin, with real processes: this binary
- * re-executed as the plugin. "--gp-plugin good" is gp_serve itself (AutoMTLS
- * when the host sends PLUGIN_CLIENT_CERT); the other modes are plugins that
+ * re-executed as the plugin. Helper "test-mtls" is gp_serve itself (AutoMTLS
+ * when the host sends PLUGIN_CLIENT_CERT); the other helpers are plugins that
  * lie in their handshake line, built from the same internal pieces (a real
  * gRPC TLS server, real certificates), to check that each refusal says
  * which side refused what. */
@@ -24,8 +24,6 @@
 
 #define COOKIE_KEY "GP_CLIENT_TLS_TEST"
 #define COOKIE_VALUE "c3e1"
-
-static char self_exe[4096];
 
 /* ---- the plugin side ---- */
 
@@ -154,13 +152,60 @@ static int lying_plugin(const char *mode)
     return 0;
 }
 
+/* go-plugin's "test-mtls": a gRPC plugin with AutoMTLS. */
+GP_HELPER(test_mtls)
+{
+    return good_plugin(NULL);
+}
+
+GP_HELPER(test_mtls_tcp)
+{
+    return good_plugin("tcp");
+}
+
+GP_HELPER(user_tls)
+{
+    return user_tls_plugin();
+}
+
+GP_HELPER(no_automtls)
+{
+    unsetenv("PLUGIN_CLIENT_CERT");
+    return good_plugin(NULL);
+}
+
+GP_HELPER(wrong_cert)
+{
+    return lying_plugin("wrong-cert");
+}
+
+GP_HELPER(expired_cert)
+{
+    return lying_plugin("expired-cert");
+}
+
+GP_HELPER(garbage_b64)
+{
+    return lying_plugin("garbage-b64");
+}
+
+GP_HELPER(garbage_der)
+{
+    return lying_plugin("garbage-der");
+}
+
+GP_HELPER(distrust_host)
+{
+    return lying_plugin("distrust-host");
+}
+
 /* ---- the host side ---- */
 
 static gp_client_config config(const char *mode, bool auto_mtls)
 {
     static const char *argv[4];
-    argv[0] = self_exe;
-    argv[1] = "--gp-plugin";
+    argv[0] = gp_test_self_exe();
+    argv[1] = GP_TEST_HELPER_FLAG;
     argv[2] = mode;
     argv[3] = NULL;
     gp_client_config cfg = {
@@ -176,18 +221,11 @@ static gp_client_config config(const char *mode, bool auto_mtls)
     return cfg;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static void good_session(const char *mode)
 {
     gp_client_config cfg = config(mode, true);
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn = NULL;
     gp_err rc = gp_client_connect(c, &conn);
     if (rc)
@@ -199,17 +237,17 @@ static void good_session(const char *mode)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
     /* GRPCController.Shutdown went through over TLS: no grace period. */
-    GP_CHECK(ms_since(&t0) < 1500);
+    GP_CHECK(gp_test_ms_since(&t0) < 1500);
     GP_CHECK_INT(kill(pid, 0), ==, -1);
     gp_client_free(c);
 }
 
 GP_TEST(automtls_unix_and_tcp)
 {
-    good_session("good"); /* gRPC's process-wide fds exist after this */
+    good_session("test-mtls"); /* gRPC's process-wide fds exist after this */
     int fds = gp_test_count_fds();
-    good_session("good");
-    good_session("good-tcp");
+    good_session("test-mtls");
+    good_session("test-mtls-tcp");
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -237,7 +275,7 @@ GP_TEST(plugin_shows_another_cert_than_it_serves)
 {
     char e[8192];
     gp_client_config cfg = config("wrong-cert", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "TLS handshake to the plugin at unix /tmp/gp-tls-test-");
     GP_CHECK_CONTAINS(e, "certificate verify failed");
 }
@@ -246,7 +284,7 @@ GP_TEST(plugin_shows_an_expired_cert)
 {
     char e[8192];
     gp_client_config cfg = config("expired-cert", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "AutoMTLS: the host refuses the plugin's certificate");
     GP_CHECK_CONTAINS(e, "expired");
 }
@@ -255,12 +293,12 @@ GP_TEST(garbage_in_field_6)
 {
     char e[8192];
     gp_client_config cfg = config("garbage-b64", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_EPROTO);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_EPROTO);
     /* The handshake parser catches it first. */
     GP_CHECK_CONTAINS(e, "bad certificate in handshake line: expected unpadded standard base64");
     GP_CHECK_CONTAINS(e, "at offset 60");
     cfg = config("garbage-der", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "not a DER X.509 certificate");
 }
 
@@ -268,7 +306,7 @@ GP_TEST(plugin_refuses_the_hosts_cert)
 {
     char e[8192];
     gp_client_config cfg = config("distrust-host", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "the plugin at unix /tmp/gp-tls-test-");
     GP_CHECK_CONTAINS(e, "TLS session with the plugin at unix /tmp/gp-tls-test-");
     GP_CHECK_CONTAINS(e, "a TLS handshake of our own says: tls: the server");
@@ -281,7 +319,7 @@ GP_TEST(plugin_without_automtls)
     /* gp_serve would do AutoMTLS: hide the host's certificate from it. */
     char e[8192];
     gp_client_config cfg = config("no-automtls", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "expected the plugin's certificate in handshake field 6, got no field "
                          "6");
 }
@@ -309,9 +347,9 @@ GP_TEST(cert_offered_to_a_host_without_tls)
     char e[8192];
     char *var = host_cert_var(false);
     const char *env[] = {var, NULL};
-    gp_client_config cfg = config("good", false);
+    gp_client_config cfg = config("test-mtls", false);
     cfg.env = env;
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "the plugin offered a TLS certificate (field 6");
     GP_CHECK_CONTAINS(e, "this host has no TLS configured");
     free(var);
@@ -322,7 +360,7 @@ GP_TEST(plugin_refuses_bad_host_certs)
     char e[8192];
     char *var = host_cert_var(true);
     const char *env[] = {var, NULL};
-    gp_client_config cfg = config("good", false);
+    gp_client_config cfg = config("test-mtls", false);
     cfg.env = env;
     GP_CHECK(failing(&cfg, e, sizeof e) != GP_OK);
     GP_CHECK_CONTAINS(e, "the plugin refuses the host's certificate");
@@ -339,17 +377,17 @@ GP_TEST(config_checks)
 {
     char e[8192];
     gp_tls_config user = {.cert = {.pem = "x"}, .key = {.pem = "y"}, .ca = {.pem = "z"}};
-    gp_client_config cfg = config("good", true);
+    gp_client_config cfg = config("test-mtls", true);
     cfg.tls = &user;
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_EINVAL);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_EINVAL);
     GP_CHECK_CONTAINS(e, "auto_mtls and tls: expected one of them");
     gp_reattach_config ra = {.network = "unix", .address = "/tmp/x"};
     gp_client_config rcfg = {.reattach = &ra, .auto_mtls = true};
-    GP_CHECK_INT(failing(&rcfg, e, sizeof e), ==, GP_EINVAL);
+    GP_CHECK_ERR(failing(&rcfg, e, sizeof e), GP_EINVAL);
     GP_CHECK_CONTAINS(e, "auto_mtls: a running plugin (reattach)");
-    cfg = config("good", false);
+    cfg = config("test-mtls", false);
     cfg.tls = &user;
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_EINVAL);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_EINVAL);
     GP_CHECK_CONTAINS(e, "tls config");
 }
 
@@ -362,7 +400,7 @@ GP_TEST(user_tls_both_sides)
     gp_client_config cfg = config("user-tls", false);
     cfg.tls = &tls;
     gp_client *c;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn = NULL;
     gp_err rc = gp_client_connect(c, &conn);
     if (rc)
@@ -371,11 +409,11 @@ GP_TEST(user_tls_both_sides)
     GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
     /* Reattach with the same TLS config. */
     gp_reattach_config ra;
-    GP_CHECK_INT(gp_client_reattach_config(c, &ra), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
     gp_client_config rcfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
                              .kill_grace_ms = 3000, .tls = &tls};
     gp_client *again;
-    GP_CHECK_INT(gp_client_new(&rcfg, &again), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&rcfg, &again), GP_OK);
     gp_conn *conn2 = NULL;
     rc = gp_client_connect(again, &conn2);
     if (rc)
@@ -388,14 +426,14 @@ GP_TEST(user_tls_both_sides)
     char e[8192];
     tls.server_name = "plugin.example";
     cfg.tls = &tls;
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "TLS session with the plugin at unix /");
     GP_CHECK_CONTAINS(e, "a TLS handshake of our own says: tls: peer certificate not trusted");
     GP_CHECK_CONTAINS(e, "(the server's certificate, checked by this client)");
 
     /* AutoMTLS against a plugin with its own TLS: it sends no field 6. */
     cfg = config("user-tls", true);
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "expected the plugin's certificate in handshake field 6");
 
     /* The host's own certificate as its CA: the plugin's is not trusted. */
@@ -404,7 +442,7 @@ GP_TEST(user_tls_both_sides)
                           .ca = {.path = PKI "client.pem"}};
     cfg = config("user-tls", false);
     cfg.tls = &self;
-    GP_CHECK_INT(failing(&cfg, e, sizeof e), ==, GP_ETLS);
+    GP_CHECK_ERR(failing(&cfg, e, sizeof e), GP_ETLS);
     GP_CHECK_CONTAINS(e, "certificate verify failed");
 }
 
@@ -430,7 +468,7 @@ static bool spawn_good(const char *host_pem, raw_plugin *p)
         setenv(COOKIE_KEY, COOKIE_VALUE, 1);
         setenv("PLUGIN_PROTOCOL_VERSIONS", "1", 1);
         setenv("PLUGIN_CLIENT_CERT", host_pem, 1);
-        execl(self_exe, self_exe, "--gp-plugin", "good", (char *)NULL);
+        execv(gp_test_self_exe(), (char **)gp_test_helper_argv("test-mtls"));
         _exit(127);
     }
     close(out[1]);
@@ -462,22 +500,21 @@ GP_TEST(plugin_refuses_hosts_without_its_cert)
 {
     char err[2048];
     gp__tls_keypair host, stranger;
-    GP_CHECK_INT(gp__tls_certgen(NULL, &host, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__tls_certgen(NULL, &stranger, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &host, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &stranger, err, sizeof err), GP_OK);
     raw_plugin p;
     if (!spawn_good(host.cert_pem, &p))
         return;
     char *root = NULL;
-    GP_CHECK_INT(gp__tls_certfield_to_pem(p.line.cert_b64, strlen(p.line.cert_b64), &root, err,
-                                          sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certfield_to_pem(p.line.cert_b64, strlen(p.line.cert_b64), &root, err,
+                                          sizeof err), GP_OK);
     gp__grpc_client_opts o = {0};
     gp_conn *conn = NULL;
     /* No client certificate at all. */
     gp__grpc_tls none = {.root_pem = root};
     gp_err rc = gp__grpc_conn_dial_tls("unix", p.line.address, &none, 5000, &o, &conn, err,
                                        sizeof err);
-    GP_CHECK_INT(rc, ==, GP_ETLS);
+    GP_CHECK_ERR(rc, GP_ETLS);
     GP_CHECK(conn == NULL);
     GP_CHECK_CONTAINS(err, "TLS session with the plugin at unix /");
     /* A certificate, but not the one the plugin was given. */
@@ -485,7 +522,7 @@ GP_TEST(plugin_refuses_hosts_without_its_cert)
                           .key_pem = stranger.key_pem};
     rc = gp__grpc_conn_dial_tls("unix", p.line.address, &wrong, 5000, &o, &conn, err,
                                 sizeof err);
-    GP_CHECK_INT(rc, ==, GP_ETLS);
+    GP_CHECK_ERR(rc, GP_ETLS);
     GP_CHECK(conn == NULL);
     fprintf(stderr, "(refusal as the host sees it: %s)\n", err);
     /* And the right one works. */
@@ -504,23 +541,7 @@ GP_TEST(plugin_refuses_hosts_without_its_cert)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0) {
-        if (strcmp(argv[2], "good") == 0)
-            return good_plugin(NULL);
-        if (strcmp(argv[2], "good-tcp") == 0)
-            return good_plugin("tcp");
-        if (strcmp(argv[2], "user-tls") == 0)
-            return user_tls_plugin();
-        if (strcmp(argv[2], "no-automtls") == 0) {
-            unsetenv("PLUGIN_CLIENT_CERT");
-            return good_plugin(NULL);
-        }
-        return lying_plugin(argv[2]);
-    }
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 1;
-    self_exe[n] = 0;
+    gp_test_helper_dispatch(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     GP_RUN(automtls_unix_and_tcp);
     GP_RUN(plugin_shows_another_cert_than_it_serves);

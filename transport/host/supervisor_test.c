@@ -1,9 +1,11 @@
-/* The supervisor against real plugins: this binary re-executed as a
- * gp_serve plugin that crashes (SUP_CRASH_AFTER_MS) or hangs (SIGSTOPs
- * itself after SUP_HANG_AFTER_MS). Short backoff times make the policy
- * observable: the delays between restarts, the reset after a healthy run,
- * a restart after a failed health check, a prompt stop during a backoff
- * wait; and no descriptor, thread or child is left behind. */
+/* The supervisor against real plugins: this binary re-executed (helper
+ * "test-grpc") as a gp_serve plugin that crashes (SUP_CRASH_AFTER_MS) or
+ * hangs (SIGSTOPs itself after SUP_HANG_AFTER_MS); the knobs are in the
+ * environment because the supervisor relaunches with the same config.
+ * Short backoff times make the policy observable: the delays between
+ * restarts, the reset after a healthy run, a restart after a failed health
+ * check, a prompt stop during a backoff wait; and no descriptor, thread or
+ * child is left behind. */
 #include <goplugin/server.h>
 #include <goplugin/supervise.h>
 
@@ -24,8 +26,6 @@
 #define COOKIE_VALUE "c0ffee"
 #define MAX_EVENTS 256
 
-static char self_exe[4096];
-
 /* ---- the plugin ---- */
 
 static void *misbehave(void *arg)
@@ -41,7 +41,9 @@ static void *misbehave(void *arg)
     return NULL;
 }
 
-static int plugin_main(void)
+/* go-plugin's "test-grpc" (or, with SUP_PROTO=netrpc, its
+ * "test-interface"): a plugin with one empty service. */
+GP_HELPER(test_grpc)
 {
     if (getenv("SUP_CRASH_AFTER_MS") || getenv("SUP_HANG_AFTER_MS")) {
         pthread_t t;
@@ -80,17 +82,10 @@ typedef struct recorder {
     int n;
 } recorder;
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void on_event(const gp_sup_event *ev, void *ctx)
 {
     recorder *r = ctx;
-    rec_event e = {.kind = ev->kind, .delay_ms = ev->delay_ms, .at_ms = now_ms(),
+    rec_event e = {.kind = ev->kind, .delay_ms = ev->delay_ms, .at_ms = gp_test_now_ms(),
                    .starts = ev->starts};
     snprintf(e.reason, sizeof e.reason, "%s", ev->reason);
     if (ev->kind == GP_SUP_STARTED) {
@@ -128,9 +123,9 @@ static int count_kind(recorder *r, gp_sup_event_kind k)
 /* Wait until `want` events of kind k were seen; false on timeout. */
 static bool wait_for(recorder *r, gp_sup_event_kind k, int want, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = gp_test_now_ms() + timeout_ms;
     pthread_mutex_lock(&r->mu);
-    while (count_kind(r, k) < want && now_ms() < deadline) {
+    while (count_kind(r, k) < want && gp_test_now_ms() < deadline) {
         pthread_mutex_unlock(&r->mu);
         usleep(10000);
         pthread_mutex_lock(&r->mu);
@@ -151,33 +146,24 @@ static rec_event *nth(recorder *r, gp_sup_event_kind k, int i)
 
 /* ---- leak accounting ---- */
 
-static int count_threads(void)
-{
-    return gp_test_count_threads();
-}
-
 /* No more threads than `before`, once the ones that are ending are gone
  * (gRPC's own may come and go: fewer is fine, more is a leak). */
 static bool threads_settle(int before)
 {
-    for (int i = 0; i < 300 && count_threads() > before; i++)
+    for (int i = 0; i < 300 && gp_test_count_threads() > before; i++)
         usleep(10000);
-    return count_threads() <= before;
-}
-
-static bool no_children(void)
-{
-    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+    return gp_test_count_threads() <= before;
 }
 
 /* ---- config ---- */
 
 static gp_client_config client_config(const char *const *env)
 {
-    static const char *argv[3];
-    argv[0] = self_exe;
-    argv[1] = "--gp-plugin";
-    argv[2] = NULL;
+    static const char *argv[4];
+    argv[0] = gp_test_self_exe();
+    argv[1] = GP_TEST_HELPER_FLAG;
+    argv[2] = "test-grpc";
+    argv[3] = NULL;
     gp_client_config cfg = {
         .argv = argv,
         .env = env,
@@ -203,22 +189,24 @@ static void print_events(recorder *r)
 
 /* ---- tests ---- */
 
-GP_TEST(warm_up_grpc)
+/* gRPC's process-wide state (a poller, its descriptors and threads)
+ * appears at first use: make it exist before anything is counted. Every
+ * case runs in a fresh process, so every case that counts calls this. */
+static void warm_up_grpc(void)
 {
-    /* gRPC's process-wide state (a poller, its descriptors and threads)
-     * appears at first use: make it exist before anything is counted. */
     const char *env[] = {NULL};
     gp_client_config cfg = client_config(env);
     gp_client *c;
     gp_conn *conn;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_OK);
-    GP_CHECK_INT(gp_client_connect(c, &conn), ==, GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
     gp_client_free(c);
 }
 
 GP_TEST(crash_at_once_backs_off)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     /* Long enough to connect even on a loaded machine, far below
      * healthy_after_ms. */
     const char *env[] = {"SUP_CRASH_AFTER_MS=300", NULL};
@@ -230,9 +218,9 @@ GP_TEST(crash_at_once_backs_off)
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = -1,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_ESTATE);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_ESTATE);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 5, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -260,14 +248,15 @@ GP_TEST(crash_at_once_backs_off)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(crash_after_a_while_resets)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {"SUP_CRASH_AFTER_MS=1000", NULL};
     gp_client_config cc = client_config(env);
     /* Up 300 ms counts as healthy: every exit starts the count again, so
@@ -279,8 +268,8 @@ GP_TEST(crash_after_a_while_resets)
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = 100,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 3, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -295,14 +284,15 @@ GP_TEST(crash_after_a_while_resets)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(hang_fails_health_check_and_restarts)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {"SUP_HANG_AFTER_MS=800", NULL};
     gp_client_config cc = client_config(env);
     cc.call_timeout_ms = 3000; /* bounds connect's own ping should a start meet the hang */
@@ -311,8 +301,8 @@ GP_TEST(hang_fails_health_check_and_restarts)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
                                .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 2, 20000));
     gp_supervisor_stop(s);
     gp_supervisor_free(s);
@@ -327,14 +317,15 @@ GP_TEST(hang_fails_health_check_and_restarts)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(netrpc_hang_and_crash)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {"SUP_PROTO=netrpc", "SUP_HANG_AFTER_MS=800", NULL};
     gp_client_config cc = client_config(env);
     cc.allowed_protocols = GP_PROTO_NETRPC;
@@ -344,8 +335,8 @@ GP_TEST(netrpc_hang_and_crash)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
                                .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 2, 20000));
     gp_supervisor_free(s);
     rec_event *x = nth(&r, GP_SUP_EXITED, 0), *s0 = nth(&r, GP_SUP_STARTED, 0);
@@ -360,8 +351,8 @@ GP_TEST(netrpc_hang_and_crash)
     const char *env2[] = {"SUP_PROTO=netrpc", "SUP_CRASH_AFTER_MS=300", NULL};
     cc.env = env2;
     rec_init(&r);
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 2, 20000));
     gp_supervisor_free(s);
     int crashes = 0;
@@ -371,14 +362,15 @@ GP_TEST(netrpc_hang_and_crash)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(stop_during_backoff_is_prompt)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {"SUP_CRASH_AFTER_MS=50", NULL};
     gp_client_config cc = client_config(env);
     gp_backoff_config b = {.immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 60000,
@@ -387,12 +379,12 @@ GP_TEST(stop_during_backoff_is_prompt)
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_RESTARTING, 1, 20000));
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     gp_supervisor_stop(s);
-    int64_t took = now_ms() - t0;
+    int64_t took = gp_test_now_ms() - t0;
     GP_CHECK(took < 500);
     gp_supervisor_stop(s); /* idempotent */
     gp_supervisor_free(s);
@@ -403,14 +395,15 @@ GP_TEST(stop_during_backoff_is_prompt)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(stop_running_plugin_is_graceful)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {NULL};
     gp_client_config cc = client_config(env);
     cc.kill_grace_ms = 5000;
@@ -419,14 +412,14 @@ GP_TEST(stop_running_plugin_is_graceful)
     gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 50,
                                .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_STARTED, 1, 20000));
     usleep(300000); /* a few healthy pings */
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     gp_supervisor_stop(s);
     /* The Shutdown RPC worked: well under the 5 s grace period. */
-    GP_CHECK(now_ms() - t0 < 2500);
+    GP_CHECK(gp_test_now_ms() - t0 < 2500);
     gp_supervisor_free(s);
     GP_CHECK_INT(count_kind(&r, GP_SUP_STARTED), ==, 1);
     GP_CHECK_INT(count_kind(&r, GP_SUP_RESTARTING), ==, 0);
@@ -438,14 +431,15 @@ GP_TEST(stop_running_plugin_is_graceful)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
 
 GP_TEST(start_failure_counts_as_exit)
 {
-    int fds = gp_test_count_fds(), threads = count_threads();
+    warm_up_grpc();
+    int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {NULL};
     gp_client_config cc = client_config(env);
     static const char *argv[] = {"/bin/false", NULL};
@@ -456,8 +450,8 @@ GP_TEST(start_failure_counts_as_exit)
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
-    GP_CHECK_INT(gp_supervisor_start(s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
+    GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
     GP_CHECK(wait_for(&r, GP_SUP_EXITED, 3, 20000));
     GP_CHECK(gp_supervisor_starts(s) >= 3);
     gp_supervisor_free(s);
@@ -471,7 +465,7 @@ GP_TEST(start_failure_counts_as_exit)
     if (gp_test_failed_checks)
         print_events(&r);
     rec_free(&r);
-    GP_CHECK(no_children());
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(threads_settle(threads));
 }
@@ -483,28 +477,28 @@ GP_TEST(bad_configs)
     gp_supervisor *s = (gp_supervisor *)1;
     gp_supervisor_config sc = {.client = NULL};
     gp_status st;
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
-    GP_CHECK(s == NULL);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "client is NULL");
+    GP_CHECK(s == NULL);
     gp_backoff_config b = {.first_delay_ms = 5000, .max_delay_ms = 10};
     sc = (gp_supervisor_config){.client = &cc, .backoff = &b};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "first_delay_ms <= max_delay_ms");
     gp_client_config detached = cc;
     detached.detached = true;
     sc = (gp_supervisor_config){.client = &detached};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_EINVAL);
     gp_client_config nocookie = cc;
     nocookie.handshake.magic_cookie_key = NULL;
     sc = (gp_supervisor_config){.client = &nocookie};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, &st), ==, GP_EINVAL);
-    GP_CHECK_INT(st.err, ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, &st), GP_EINVAL);
+    GP_CHECK_ERR(st.err, GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "magic_cookie_key");
     /* Never started: stop and free are fine. */
     sc = (gp_supervisor_config){.client = &cc};
-    GP_CHECK_INT(gp_supervisor_new(&sc, &s, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     gp_supervisor_stop(s);
-    GP_CHECK_INT(gp_supervisor_start(s, &st), ==, GP_ESTATE);
+    GP_CHECK_ERR(gp_supervisor_start(s, &st), GP_ESTATE);
     GP_CHECK_STR(st.msg, "supervisor: stopped for good");
     gp_supervisor_free(s);
     gp_supervisor_free(NULL);
@@ -512,18 +506,12 @@ GP_TEST(bad_configs)
 
 int main(int argc, char **argv)
 {
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 2;
-    self_exe[n] = '\0';
-    if (argc >= 2 && strcmp(argv[1], "--gp-plugin") == 0)
-        return plugin_main();
-    GP_RUN(warm_up_grpc);
+    gp_test_helper_dispatch(argc, argv);
     GP_RUN(bad_configs);
-    GP_RUN(crash_at_once_backs_off);
-    GP_RUN(crash_after_a_while_resets);
-    GP_RUN(hang_fails_health_check_and_restarts);
-    GP_RUN(netrpc_hang_and_crash);
+    GP_RUN_TIMEOUT(crash_at_once_backs_off, 15);
+    GP_RUN_TIMEOUT(crash_after_a_while_resets, 15);
+    GP_RUN_TIMEOUT(hang_fails_health_check_and_restarts, 15);
+    GP_RUN_TIMEOUT(netrpc_hang_and_crash, 15);
     GP_RUN(stop_during_backoff_is_prompt);
     GP_RUN(stop_running_plugin_is_graceful);
     GP_RUN(start_failure_counts_as_exit);

@@ -66,7 +66,7 @@ static void check_pair(int a, int b)
 GP_TEST(unix_path_dirs)
 {
     char path[128];
-    GP_CHECK_INT(gp__net_unix_path(tmpdir, path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path(tmpdir, path, sizeof path, err, sizeof err), GP_OK);
     GP_CHECK(strncmp(path, tmpdir, strlen(tmpdir)) == 0);
     GP_CHECK_CONTAINS(path, "/plugin");
     const char *digits = strstr(path, "/plugin") + 7;
@@ -79,16 +79,16 @@ GP_TEST(unix_path_dirs)
     /* Trailing slashes do not double up. */
     char slashed[300];
     snprintf(slashed, sizeof slashed, "%s//", tmpdir);
-    GP_CHECK_INT(gp__net_unix_path(slashed, path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path(slashed, path, sizeof path, err, sizeof err), GP_OK);
     GP_CHECK(strstr(path, "//") == NULL);
 
     /* Empty dir: $TMPDIR, then /tmp. */
     char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
     setenv("TMPDIR", tmpdir, 1);
-    GP_CHECK_INT(gp__net_unix_path("", path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path("", path, sizeof path, err, sizeof err), GP_OK);
     GP_CHECK(strncmp(path, tmpdir, strlen(tmpdir)) == 0);
     unsetenv("TMPDIR");
-    GP_CHECK_INT(gp__net_unix_path(NULL, path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path(NULL, path, sizeof path, err, sizeof err), GP_OK);
     GP_CHECK(strncmp(path, "/tmp/plugin", 11) == 0);
     if (old) {
         setenv("TMPDIR", old, 1);
@@ -100,19 +100,17 @@ GP_TEST(unix_path_dirs)
     GP_CHECK(getcwd(cwd, sizeof cwd) != NULL);
     GP_CHECK_INT(chdir(tmpdir), ==, 0);
     GP_CHECK_INT(mkdir("rel", 0700), ==, 0);
-    GP_CHECK_INT(gp__net_unix_path("rel", path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path("rel", path, sizeof path, err, sizeof err), GP_OK);
     GP_CHECK(path[0] == '/');
     GP_CHECK_CONTAINS(path, "/rel/plugin");
     GP_CHECK_INT(chdir(cwd), ==, 0);
 
-    GP_CHECK_INT(gp__net_unix_path("/nonexistent/gp", path, sizeof path, err, sizeof err), ==,
-                 GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_path("/nonexistent/gp", path, sizeof path, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "unix socket dir /nonexistent/gp: No such file or directory");
-    GP_CHECK_INT(gp__net_unix_path("/etc/passwd", path, sizeof path, err, sizeof err), ==,
-                 GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_path("/etc/passwd", path, sizeof path, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "not a directory");
     /* Output buffer too small. */
-    GP_CHECK_INT(gp__net_unix_path(tmpdir, path, 10, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_path(tmpdir, path, 10, err, sizeof err), GP_EINVAL);
 }
 
 GP_TEST(unix_path_too_long)
@@ -122,7 +120,7 @@ GP_TEST(unix_path_too_long)
              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     GP_CHECK_INT(mkdir(deep, 0700), ==, 0);
     char path[256];
-    GP_CHECK_INT(gp__net_unix_path(deep, path, sizeof path, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_path(deep, path, sizeof path, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "expected at most 107 (set PLUGIN_UNIX_SOCKET_DIR or TMPDIR to a "
                            "shorter directory)");
     char longp[200];
@@ -130,9 +128,9 @@ GP_TEST(unix_path_too_long)
     longp[0] = '/';
     longp[120] = 0;
     int fd;
-    GP_CHECK_INT(gp__net_listen_unix(longp, NULL, &fd, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_listen_unix(longp, NULL, &fd, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "path is 120 bytes; expected 1..107");
-    GP_CHECK_INT(gp__net_dial("unix", longp, 100, 0, &fd, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_dial("unix", longp, 100, 0, &fd, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "dial unix /bbb");
     GP_CHECK_INT(fd, ==, -1);
 }
@@ -141,13 +139,13 @@ GP_TEST(unix_listen_dial)
 {
     int fds = gp_test_count_fds();
     char path[128];
-    GP_CHECK_INT(gp__net_unix_path(tmpdir, path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_unix_path(tmpdir, path, sizeof path, err, sizeof err), GP_OK);
     int l = -1, c = -1;
-    GP_CHECK_INT(gp__net_listen_unix(path, NULL, &l, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_unix(path, NULL, &l, err, sizeof err), GP_OK);
     GP_CHECK(is_cloexec(l));
     struct stat st;
     GP_CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
-    GP_CHECK_INT(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), GP_OK);
     GP_CHECK_STR(err, "");
     GP_CHECK(is_cloexec(c));
     GP_CHECK(!is_nonblock(c));
@@ -158,13 +156,13 @@ GP_TEST(unix_listen_dial)
     close(c);
 
     /* nonblock keeps O_NONBLOCK. */
-    GP_CHECK_INT(gp__net_dial("unix", path, 1000, 1, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial("unix", path, 1000, 1, &c, err, sizeof err), GP_OK);
     GP_CHECK(is_nonblock(c));
     close(c);
     close(l);
 
     /* The file is still there, nobody listens: refused. */
-    GP_CHECK_INT(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), ==, GP_ECONNECT);
+    GP_CHECK_ERR(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), GP_ECONNECT);
     char want[256];
     snprintf(want, sizeof want, "dial unix %s: Connection refused (is the plugin listening?)",
              path);
@@ -172,13 +170,13 @@ GP_TEST(unix_listen_dial)
     GP_CHECK_INT(c, ==, -1);
 
     /* A stale socket file is replaced by a new listener. */
-    GP_CHECK_INT(gp__net_listen_unix(path, "", &l, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_unix(path, "", &l, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), GP_OK);
     close(c);
     close(l);
     unlink(path);
 
-    GP_CHECK_INT(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), ==, GP_ECONNECT);
+    GP_CHECK_ERR(gp__net_dial("unix", path, 1000, 0, &c, err, sizeof err), GP_ECONNECT);
     snprintf(want, sizeof want,
              "dial unix %s: No such file or directory (is the plugin listening?)", path);
     GP_CHECK_STR(err, want);
@@ -194,7 +192,7 @@ GP_TEST(unix_listen_refuses_regular_file)
     if (f)
         fclose(f);
     int fd;
-    GP_CHECK_INT(gp__net_listen_unix(path, NULL, &fd, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_listen_unix(path, NULL, &fd, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "exists and is not a socket");
     struct stat st;
     GP_CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode));
@@ -207,7 +205,7 @@ GP_TEST(unix_group)
     snprintf(gid, sizeof gid, "%u", (unsigned)getgid());
     gp__net_unix_path(tmpdir, path, sizeof path, err, sizeof err);
     int l;
-    GP_CHECK_INT(gp__net_listen_unix(path, gid, &l, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_unix(path, gid, &l, err, sizeof err), GP_OK);
     struct stat st;
     GP_CHECK(stat(path, &st) == 0);
     GP_CHECK_INT(st.st_mode & 0777, ==, 0660);
@@ -219,7 +217,7 @@ GP_TEST(unix_group)
     if (g) {
         char name[64];
         snprintf(name, sizeof name, "%s", g->gr_name);
-        GP_CHECK_INT(gp__net_listen_unix(path, name, &l, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__net_listen_unix(path, name, &l, err, sizeof err), GP_OK);
         GP_CHECK(stat(path, &st) == 0);
         GP_CHECK_INT(st.st_mode & 0777, ==, 0660);
         close(l);
@@ -227,15 +225,14 @@ GP_TEST(unix_group)
     }
 
     l = 12345;
-    GP_CHECK_INT(gp__net_listen_unix(path, "no-such-group-gp", &l, err, sizeof err), ==,
-                 GP_EINVAL);
+    GP_CHECK_ERR(gp__net_listen_unix(path, "no-such-group-gp", &l, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "unknown group \"no-such-group-gp\" for the plugin's unix socket "
                            "(PLUGIN_UNIX_SOCKET_GROUP)");
     GP_CHECK_INT(l, ==, -1);
     /* Nothing left behind. */
     GP_CHECK(stat(path, &st) != 0);
-    GP_CHECK_INT(gp__net_unix_set_group(path, "", err, sizeof err), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__net_unix_set_group(path, gid, err, sizeof err), ==, GP_ESYS);
+    GP_CHECK_ERR(gp__net_unix_set_group(path, "", err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_set_group(path, gid, err, sizeof err), GP_ESYS);
     GP_CHECK_CONTAINS(err, "No such file or directory");
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -245,12 +242,12 @@ GP_TEST(tcp_listen_dial)
     int fds = gp_test_count_fds();
     int l = -1, c = -1;
     unsigned port = 0;
-    GP_CHECK_INT(gp__net_listen_tcp(0, 0, &l, &port, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_tcp(0, 0, &l, &port, err, sizeof err), GP_OK);
     GP_CHECK(port > 0);
     GP_CHECK(is_cloexec(l));
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
-    GP_CHECK_INT(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), GP_OK);
     GP_CHECK(is_cloexec(c));
     GP_CHECK(!is_nonblock(c));
     GP_CHECK_INT(sockopt(c, SOL_SOCKET, SO_KEEPALIVE), ==, 1);
@@ -263,14 +260,14 @@ GP_TEST(tcp_listen_dial)
     close(c);
 
     snprintf(addr, sizeof addr, "localhost:%u", port);
-    GP_CHECK_INT(gp__net_dial("tcp", addr, 1000, 1, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 1, &c, err, sizeof err), GP_OK);
     GP_CHECK(is_nonblock(c));
     close(c);
     close(l);
 
     /* Closed listener: refused. */
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
-    GP_CHECK_INT(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), ==, GP_ECONNECT);
+    GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), GP_ECONNECT);
     char want[128];
     snprintf(want, sizeof want, "dial tcp %s: Connection refused (is the plugin listening?)",
              addr);
@@ -293,7 +290,7 @@ GP_TEST(tcp_ipv6)
     char addr[64];
     snprintf(addr, sizeof addr, "[::1]:%u", ntohs(sa.sin6_port));
     int c;
-    GP_CHECK_INT(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), GP_OK);
     GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_NODELAY), ==, 1);
     close(c);
     close(s);
@@ -304,24 +301,24 @@ GP_TEST(tcp_port_range)
     int fds = gp_test_count_fds();
     int busy;
     unsigned p;
-    GP_CHECK_INT(gp__net_listen_tcp(0, 0, &busy, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_tcp(0, 0, &busy, &p, err, sizeof err), GP_OK);
     int l = -1;
     unsigned got = 0;
-    GP_CHECK_INT(gp__net_listen_tcp(p, p, &l, &got, err, sizeof err), ==, GP_ECONNECT);
+    GP_CHECK_ERR(gp__net_listen_tcp(p, p, &l, &got, err, sizeof err), GP_ECONNECT);
     char want[96];
     snprintf(want, sizeof want, "listen tcp 127.0.0.1:%u: Address already in use", p);
     GP_CHECK_STR(err, want);
     GP_CHECK_INT(l, ==, -1);
     if (p < 65000) {
         /* The busy port is skipped; the next free one above it wins. */
-        GP_CHECK_INT(gp__net_listen_tcp(p, p + 50, &l, &got, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__net_listen_tcp(p, p + 50, &l, &got, err, sizeof err), GP_OK);
         GP_CHECK(got > p && got <= p + 50);
         close(l);
     }
     close(busy);
-    GP_CHECK_INT(gp__net_listen_tcp(10, 9, &l, &got, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_listen_tcp(10, 9, &l, &got, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "bad port range 10..9");
-    GP_CHECK_INT(gp__net_listen_tcp(1, 70000, &l, &got, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_listen_tcp(1, 70000, &l, &got, err, sizeof err), GP_EINVAL);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -360,7 +357,7 @@ static void expect_timeout(const char *network, const char *addr, const char *ne
             break;
         held[nheld++] = c;
     }
-    GP_CHECK_INT(e, ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(e, GP_ETIMEDOUT);
     char want[160];
     snprintf(want, sizeof want, "dial %s %s: timed out after 200 ms%s", network, addr, needle);
     GP_CHECK_STR(err, want);
@@ -389,7 +386,7 @@ GP_TEST(dial_timeout_full_backlog)
 GP_TEST(dial_bad_addresses)
 {
     int fd = 7;
-    GP_CHECK_INT(gp__net_dial("udp", "127.0.0.1:1", 100, 0, &fd, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_dial("udp", "127.0.0.1:1", 100, 0, &fd, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "dial udp 127.0.0.1:1: unknown network \"udp\" (expected unix or tcp)");
     GP_CHECK_INT(fd, ==, -1);
     static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
@@ -401,8 +398,8 @@ GP_TEST(dial_bad_addresses)
             GP_FAILF("dial tcp \"%s\": expected GP_EINVAL, got %d (%s)", bad[i], e, err);
         GP_CHECK_CONTAINS(err, "expected HOST:PORT with a numeric IP or localhost");
     }
-    GP_CHECK_INT(gp__net_dial("unix", "", 100, 0, &fd, err, sizeof err), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__net_dial(NULL, "x", 100, 0, &fd, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__net_dial("unix", "", 100, 0, &fd, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__net_dial(NULL, "x", 100, 0, &fd, err, sizeof err), GP_EINVAL);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /* End-to-end tests of gp_serve: this binary re-executes itself as a plugin
- * (argv[1] == "plugin") and plays the host against it with real pipes,
+ * (a GP_HELPER) and plays the host against it with real pipes,
  * sockets and the gRPC client. */
 #include <goplugin/server.h>
 
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "transport/core/conn.h"
+#include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/grpc.h"
 #include "transport/handshake/handshake.h"
 #include "transport/wire/netrpc/netrpc.h"
@@ -31,27 +32,49 @@ static const gp_service svc_v1[] = {{.name = "kv"}};
 static const gp_service svc_v2[] = {{.name = "kv2"}};
 static const gp_service svc_v3[] = {{.name = "kv3"}};
 
-static int plugin_main(void)
+/* Serves kv at version 1; argv[1], if there, is PLUGIN network ("tcp"). */
+static gp_serve_config basic_config(int argc, char **argv)
 {
-    const char *mode = getenv("GP_SERVE_MODE");
-    mode = mode ? mode : "basic";
-    gp_serve_config cfg = {
+    return (gp_serve_config){
         .handshake = {.protocol_version = 1,
                       .magic_cookie_key = "BASIC_PLUGIN",
                       .magic_cookie_value = "hello"},
         .services = svc_v1,
         .nservices = 1,
-        .network = getenv("GP_SERVE_NET"),
+        .network = argc > 1 ? argv[1] : NULL,
     };
+}
+
+/* go-plugin's "test-grpc": a plugin served over gRPC. */
+GP_HELPER(test_grpc)
+{
+    gp_serve_config cfg = basic_config(argc, argv);
+    return gp_serve(&cfg);
+}
+
+/* go-plugin's "test-interface": the same over net/rpc. */
+GP_HELPER(test_interface)
+{
+    gp_serve_config cfg = basic_config(argc, argv);
+    cfg.protocol = GP_PROTO_NETRPC;
+    return gp_serve(&cfg);
+}
+
+/* go-plugin's "test-versioned-plugins": more sets, at versions 2 and 3. */
+GP_HELPER(test_versioned_plugins)
+{
     static const gp_plugin_set sets[] = {{2, svc_v2, 1}, {3, svc_v3, 1}};
-    if (strcmp(mode, "versions") == 0) {
-        cfg.versions = sets;
-        cfg.nversions = 2;
-    } else if (strcmp(mode, "netrpc") == 0) {
-        cfg.protocol = GP_PROTO_NETRPC;
-    } else if (strcmp(mode, "nocookie") == 0) {
-        cfg.handshake.magic_cookie_value = "";
-    }
+    gp_serve_config cfg = basic_config(argc, argv);
+    cfg.versions = sets;
+    cfg.nversions = 2;
+    return gp_serve(&cfg);
+}
+
+/* A plugin whose own cookie value is empty: misconfigured. */
+GP_HELPER(no_cookie)
+{
+    gp_serve_config cfg = basic_config(argc, argv);
+    cfg.handshake.magic_cookie_value = "";
     return gp_serve(&cfg);
 }
 
@@ -68,25 +91,17 @@ typedef struct child {
     int status;         /* from waitpid, -1 while running */
 } child;
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Start ourselves as a plugin with the host's env minus the plugin
+/* Start helper `argv` as a plugin with the host's env minus the plugin
  * variables, plus `extra` ("K=V"). Built before fork: the child only
  * calls async-signal-safe functions. */
-static void spawn(child *c, const char *const *extra)
+static void spawn(child *c, const char *const *argv, const char *const *extra)
 {
     memset(c, 0, sizeof *c);
     c->status = -1;
     const char *envp[256];
     size_t n = 0;
     for (char **e = environ; *e && n < 200; e++)
-        if (strncmp(*e, "PLUGIN_", 7) != 0 && strncmp(*e, "BASIC_PLUGIN", 12) != 0 &&
-            strncmp(*e, "GP_SERVE_", 9) != 0)
+        if (strncmp(*e, "PLUGIN_", 7) != 0 && strncmp(*e, "BASIC_PLUGIN", 12) != 0)
             envp[n++] = *e;
     for (; extra && *extra && n < 254; extra++)
         envp[n++] = *extra;
@@ -98,8 +113,7 @@ static void spawn(child *c, const char *const *extra)
     if (c->pid == 0) {
         dup2(o[1], 1);
         dup2(e[1], 2);
-        char *const argv[] = {"serve_test", "plugin", NULL};
-        execve("/proc/self/exe", argv, (char *const *)envp);
+        execve(argv[0], (char *const *)argv, (char *const *)envp);
         _exit(127);
     }
     close(o[1]);
@@ -112,10 +126,10 @@ static void spawn(child *c, const char *const *extra)
 static void read_line(child *c, int ms)
 {
     size_t len = 0;
-    long long end = now_ms() + ms;
+    long long end = gp_test_now_ms() + ms;
     while (len + 1 < sizeof c->line) {
         struct pollfd p = {.fd = c->out, .events = POLLIN};
-        long long left = end - now_ms();
+        long long left = end - gp_test_now_ms();
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
         ssize_t r = read(c->out, c->line + len, 1);
@@ -131,23 +145,8 @@ static void read_line(child *c, int ms)
 /* Wait up to `ms` for exit; then SIGKILL (and fail the caller's check). */
 static int wait_exit(child *c, int ms)
 {
-    long long end = now_ms() + ms;
-    int st;
-    for (;;) {
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid)
-            break;
-        if (now_ms() > end) {
-            kill(c->pid, SIGKILL);
-            waitpid(c->pid, &st, 0);
-            c->status = -2;
-            goto drain;
-        }
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-drain:;
+    int code = gp_test_reap(c->pid, ms);
+    c->status = code < 0 ? -2 : code;
     size_t len = 0;
     ssize_t r;
     while (len + 1 < sizeof c->stderr_text &&
@@ -221,7 +220,7 @@ GP_TEST(no_cookie_explains_and_exits_1)
 {
     int fds = gp_test_count_fds();
     child c;
-    spawn(&c, NULL);
+    spawn(&c, gp_test_helper_argv("test-grpc"), NULL);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
@@ -229,14 +228,14 @@ GP_TEST(no_cookie_explains_and_exits_1)
                                      "directly.");
 
     const char *wrong[] = {"BASIC_PLUGIN=goodbye", NULL};
-    spawn(&c, wrong);
+    spawn(&c, gp_test_helper_argv("test-grpc"), wrong);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
     GP_CHECK_CONTAINS(c.stderr_text, "not meant to be run directly");
 
-    const char *misconf[] = {"BASIC_PLUGIN=", "GP_SERVE_MODE=nocookie", NULL};
-    spawn(&c, misconf);
+    const char *misconf[] = {"BASIC_PLUGIN=", NULL};
+    spawn(&c, gp_test_helper_argv("no-cookie"), misconf);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
@@ -250,7 +249,7 @@ GP_TEST(unix_serve_sigint_sigterm)
     snprintf(dir, sizeof dir, "PLUGIN_UNIX_SOCKET_DIR=%s", tmpdir);
     const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_PROTOCOL_VERSIONS=1", dir, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "1|1|unix|%s/plugin", tmpdir);
@@ -260,7 +259,7 @@ GP_TEST(unix_serve_sigint_sigterm)
     gp_hs_line l;
     if (parse_line(&c, &l) == 0) {
         unsigned v[] = {1};
-        GP_CHECK_INT(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), GP_OK);
         struct stat st;
         GP_CHECK(stat(l.address, &st) == 0 && S_ISSOCK(st.st_mode));
         gp_conn *conn = connect_plugin(&l);
@@ -271,7 +270,7 @@ GP_TEST(unix_serve_sigint_sigterm)
         GP_CHECK(running(&c));
         gp_status gs;
         if (conn)
-            GP_CHECK_INT(gp_conn_ping(conn, &gs), ==, GP_OK);
+            GP_CHECK_ERR(gp_conn_ping(conn, &gs), GP_OK);
         gp__conn_close(conn);
 
         kill(c.pid, SIGTERM);
@@ -288,16 +287,18 @@ GP_TEST(unix_serve_sigint_sigterm)
     GP_CHECK_INT(count_sockets_in_tmpdir(), ==, 0);
 }
 
-/* Runs after the first gRPC connection, so gRPC core's own process-wide
- * descriptors already exist and the count must come back exactly. */
+/* Once gRPC core's own process-wide descriptors exist, the count must come
+ * back exactly. */
 GP_TEST(shutdown_rpc_stops_plugin)
 {
+    gp__grpc_core_ref(NULL); /* its first use leaves its process-wide fds */
+    gp__grpc_core_unref(NULL);
     int fds = gp_test_count_fds();
     char dir[128];
     snprintf(dir, sizeof dir, "PLUGIN_UNIX_SOCKET_DIR=%s", tmpdir);
     const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_PROTOCOL_VERSIONS=1", dir, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
     gp_hs_line l;
     if (parse_line(&c, &l) != 0) {
@@ -307,12 +308,12 @@ GP_TEST(shutdown_rpc_stops_plugin)
     }
     gp_conn *conn = connect_plugin(&l);
     gp_status st;
-    long long t0 = now_ms();
+    long long t0 = gp_test_now_ms();
     if (conn)
-        GP_CHECK_INT(gp__conn_shutdown(conn, 2000, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp__conn_shutdown(conn, 2000, &st), GP_OK);
     /* go-plugin hosts wait 2 s before SIGKILL: a clean exit beats that. */
     GP_CHECK_INT(wait_exit(&c, 2000), ==, 0);
-    GP_CHECK_INT(now_ms() - t0, <, 2000);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, 2000);
     gp__conn_close(conn);
     GP_CHECK_INT(count_sockets_in_tmpdir(), ==, 0);
     gp__hs_line_free(&l);
@@ -323,7 +324,7 @@ GP_TEST(tcp_port_range_skips_busy_port)
 {
     int busy;
     unsigned p;
-    GP_CHECK_INT(gp__net_listen_tcp(0, 0, &busy, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_listen_tcp(0, 0, &busy, &p, err, sizeof err), GP_OK);
     if (p > 65000) {
         close(busy);
         return;
@@ -331,9 +332,9 @@ GP_TEST(tcp_port_range_skips_busy_port)
     char lo[40], hi[40];
     snprintf(lo, sizeof lo, "PLUGIN_MIN_PORT=%u", p);
     snprintf(hi, sizeof hi, "PLUGIN_MAX_PORT=%u", p + 30);
-    const char *env[] = {"BASIC_PLUGIN=hello", "GP_SERVE_NET=tcp", lo, hi, NULL};
+    const char *env[] = {"BASIC_PLUGIN=hello", lo, hi, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc", "tcp"), env);
     read_line(&c, 10000);
     GP_CHECK(strncmp(c.line, "1|1|tcp|127.0.0.1:", 18) == 0);
     gp_hs_line l;
@@ -352,10 +353,10 @@ GP_TEST(tcp_port_range_skips_busy_port)
 
 GP_TEST(tcp_bad_port_env)
 {
-    const char *env[] = {"BASIC_PLUGIN=hello", "GP_SERVE_NET=tcp", "PLUGIN_MIN_PORT=abc",
+    const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_MIN_PORT=abc",
                          "PLUGIN_MAX_PORT=10", NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc", "tcp"), env);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
@@ -367,9 +368,9 @@ static void expect_version(const char *versions_env, const char *prefix)
 {
     char dir[128];
     snprintf(dir, sizeof dir, "PLUGIN_UNIX_SOCKET_DIR=%s", tmpdir);
-    const char *env[] = {"BASIC_PLUGIN=hello", "GP_SERVE_MODE=versions", versions_env, dir, NULL};
+    const char *env[] = {"BASIC_PLUGIN=hello", versions_env, dir, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-versioned-plugins"), env);
     read_line(&c, 10000);
     if (strncmp(c.line, prefix, strlen(prefix)) != 0)
         GP_FAILF("%s: expected a line starting \"%s\", got \"%s\"", versions_env, prefix, c.line);
@@ -392,9 +393,9 @@ GP_TEST(netrpc_serves_control_and_quits)
 {
     char dir[128];
     snprintf(dir, sizeof dir, "PLUGIN_UNIX_SOCKET_DIR=%s", tmpdir);
-    const char *env[] = {"BASIC_PLUGIN=hello", "GP_SERVE_MODE=netrpc", dir, NULL};
+    const char *env[] = {"BASIC_PLUGIN=hello", dir, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-interface"), env);
     read_line(&c, 10000);
     size_t n = strlen(c.line);
     GP_CHECK(n > 9 && strcmp(c.line + n - 9, "|netrpc|\n") == 0);
@@ -406,17 +407,17 @@ GP_TEST(netrpc_serves_control_and_quits)
     }
     int fd = -1;
     gp_conn *conn = NULL;
-    GP_CHECK_INT(gp__net_dial(l.network, l.address, 5000, 0, &fd, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__netrpc_conn_from_fd(fd, NULL, &conn, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__net_dial(l.network, l.address, 5000, 0, &fd, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__netrpc_conn_from_fd(fd, NULL, &conn, err, sizeof err), GP_OK);
     if (conn) {
         gp_status gs;
-        GP_CHECK_INT(gp_conn_ping(conn, &gs), ==, GP_OK);
+        GP_CHECK_ERR(gp_conn_ping(conn, &gs), GP_OK);
         gp_stub *stub = NULL;
-        GP_CHECK_INT(gp_conn_dispense(conn, "kv", &stub, &gs), ==, GP_OK);
+        GP_CHECK_ERR(gp_conn_dispense(conn, "kv", &stub, &gs), GP_OK);
         gp_stub_free(stub);
-        GP_CHECK_INT(gp_conn_dispense(conn, "nope", &stub, &gs), ==, GP_ENOTFOUND);
+        GP_CHECK_ERR(gp_conn_dispense(conn, "nope", &stub, &gs), GP_ENOTFOUND);
         GP_CHECK_STR(gs.msg, "unknown plugin type: nope");
-        GP_CHECK_INT(gp__conn_shutdown(conn, 5000, &gs), ==, GP_OK);
+        GP_CHECK_ERR(gp__conn_shutdown(conn, 5000, &gs), GP_OK);
         GP_CHECK_INT(wait_exit(&c, 10000), ==, 0);
         gp__conn_close(conn);
     } else {
@@ -435,7 +436,7 @@ GP_TEST(unix_socket_group)
     snprintf(grp, sizeof grp, "PLUGIN_UNIX_SOCKET_GROUP=%u", (unsigned)getgid());
     const char *env[] = {"BASIC_PLUGIN=hello", dir, grp, NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
     gp_hs_line l;
     if (parse_line(&c, &l) == 0) {
@@ -450,7 +451,7 @@ GP_TEST(unix_socket_group)
 
     const char *bad[] = {"BASIC_PLUGIN=hello", dir, "PLUGIN_UNIX_SOCKET_GROUP=no-such-group-gp",
                          NULL};
-    spawn(&c, bad);
+    spawn(&c, gp_test_helper_argv("test-grpc"), bad);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
@@ -462,7 +463,7 @@ GP_TEST(bad_socket_dir)
 {
     const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_UNIX_SOCKET_DIR=/nonexistent/gp", NULL};
     child c;
-    spawn(&c, env);
+    spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
     GP_CHECK_STR(c.line, "");
     GP_CHECK_INT(wait_exit(&c, 10000), ==, 1);
@@ -471,8 +472,7 @@ GP_TEST(bad_socket_dir)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "plugin") == 0)
-        return plugin_main();
+    gp_test_helper_dispatch(argc, argv);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/gp_serve_test.XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

@@ -1,5 +1,5 @@
 /* The process layer against real misbehaving children: this binary runs
- * itself (/proc/self/exe --gp-plugin MODE) as each plugin. Every case also
+ * itself (a GP_HELPER) as each plugin. Every case also
  * checks that no child, zombie or descriptor is left behind. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,71 +17,74 @@
 #include "transport/process/proc.h"
 #include "transport/testing/gp_test.h"
 
-static char self_exe[4096];
-
 /* ---- the misbehaving plugins ---- */
 
-static void write_all(int fd, const char *p, size_t n)
+/* go-plugin's "mock": a handshake line, then nothing. */
+GP_HELPER(mock)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
+    printf("1|1|tcp|127.0.0.1:1234|grpc\n");
+    fflush(stdout);
+    printf("later stdout\n");
+    fflush(stdout);
+    sleep(30);
+    return 0;
 }
 
-static int plugin_main(const char *mode)
+/* go-plugin's "start-timeout": never a handshake line. */
+GP_HELPER(start_timeout)
 {
-    if (strcmp(mode, "good") == 0) {
-        printf("1|1|tcp|127.0.0.1:1234|grpc\n");
-        fflush(stdout);
-        printf("later stdout\n");
-        fflush(stdout);
-        sleep(30);
-    } else if (strcmp(mode, "silent") == 0) {
-        sleep(30);
-    } else if (strcmp(mode, "huge_line") == 0) {
-        size_t n = 1 << 20;
-        char *b = malloc(n);
-        memset(b, 'x', n);
-        write_all(1, b, n);
-        free(b);
-        sleep(30);
-    } else if (strcmp(mode, "exit_msg") == 0) {
-        fprintf(stderr, "first words\nfatal: cannot open config file /etc/nope\n");
-        return 3;
-    } else if (strcmp(mode, "grandchild") == 0) {
-        pid_t kid = fork();
-        if (kid == 0) {
-            sleep(60);
-            _exit(0);
-        }
-        printf("%d\n", (int)kid);
-        fflush(stdout);
-        sleep(30);
-    } else if (strcmp(mode, "hclog") == 0) {
-        fprintf(stderr, "{\"@level\":\"warn\",\"@message\":\"disk low\","
-                        "\"@timestamp\":\"2026-11-23T06:46:12.527071Z\",\"free\":12,"
-                        "\"unit\":\"MiB\"}\n");
-        fprintf(stderr, "[ERROR] plain error\n");
-        fprintf(stderr, "just text\n");
-        size_t n = 200 * 1024;
-        char *b = malloc(n + 1);
-        memset(b, 'y', n);
-        b[n] = '\n';
-        write_all(2, b, n + 1);
-        free(b);
-        fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"after long\"}\n");
-        fprintf(stderr, "plain before panic\npanic: oh no\ngoroutine 1 [running]:\n");
-        printf("ready\n");
-        fflush(stdout);
-        sleep(30);
-    } else {
-        fprintf(stderr, "unknown mode %s\n", mode);
-        return 2;
+    sleep(30);
+    return 0;
+}
+
+GP_HELPER(huge_line)
+{
+    size_t n = 1 << 20;
+    char *b = malloc(n);
+    memset(b, 'x', n);
+    gp_test_write_all(1, b, n);
+    free(b);
+    sleep(30);
+    return 0;
+}
+
+GP_HELPER(exit_msg)
+{
+    fprintf(stderr, "first words\nfatal: cannot open config file /etc/nope\n");
+    return 3;
+}
+
+GP_HELPER(grandchild)
+{
+    pid_t kid = fork();
+    if (kid == 0) {
+        sleep(60);
+        _exit(0);
     }
+    printf("%d\n", (int)kid);
+    fflush(stdout);
+    sleep(30);
+    return 0;
+}
+
+GP_HELPER(hclog)
+{
+    fprintf(stderr, "{\"@level\":\"warn\",\"@message\":\"disk low\","
+                    "\"@timestamp\":\"2026-11-23T06:46:12.527071Z\",\"free\":12,"
+                    "\"unit\":\"MiB\"}\n");
+    fprintf(stderr, "[ERROR] plain error\n");
+    fprintf(stderr, "just text\n");
+    size_t n = 200 * 1024;
+    char *b = malloc(n + 1);
+    memset(b, 'y', n);
+    b[n] = '\n';
+    gp_test_write_all(2, b, n + 1);
+    free(b);
+    fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"after long\"}\n");
+    fprintf(stderr, "plain before panic\npanic: oh no\ngoroutine 1 [running]:\n");
+    printf("ready\n");
+    fflush(stdout);
+    sleep(30);
     return 0;
 }
 
@@ -136,28 +139,13 @@ static const rec *find_log(const char *msg)
 
 static gp_err start(const char *mode, int exec_fd, gp__proc **p, char *err, size_t errlen)
 {
-    char *argv[] = {self_exe, "--gp-plugin", (char *)mode, NULL};
     char *envp[] = {"GP_TEST_CHILD=1", NULL};
-    gp__proc_opts o = {.path = self_exe, .argv = argv, .envp = envp, .exec_fd = exec_fd,
+    gp__proc_opts o = {.path = gp_test_self_exe(),
+                       .argv = (char **)gp_test_helper_argv(mode),
+                       .envp = envp,
+                       .exec_fd = exec_fd,
                        .logger = &logger, .log_name = "proc_test"};
     return gp__proc_start(&o, p, err, errlen);
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* No such process and no zombie of ours with that pid. */
-static void check_gone(pid_t pid)
-{
-    GP_CHECK(pid > 0);
-    errno = 0;
-    GP_CHECK_INT(kill(pid, 0), ==, -1);
-    GP_CHECK_INT(errno, ==, ESRCH);
-    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
 }
 
 /* ---- cases ---- */
@@ -167,10 +155,10 @@ GP_TEST(good_line_then_kill)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("good", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("mock", -1, &p, err, sizeof err), GP_OK);
     char *line;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
     GP_CHECK_STR(line, "1|1|tcp|127.0.0.1:1234|grpc");
     GP_CHECK_INT(len, ==, strlen("1|1|tcp|127.0.0.1:1234|grpc"));
     free(line);
@@ -182,7 +170,7 @@ GP_TEST(good_line_then_kill)
     GP_CHECK(gp__proc_exited(p, &status));
     GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     gp__proc_free(p);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -191,20 +179,20 @@ GP_TEST(no_handshake_times_out)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("silent", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("start-timeout", -1, &p, err, sizeof err), GP_OK);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char *line;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 300, &line, &len, err, sizeof err), ==, GP_ETIMEDOUT);
-    long ms = ms_since(&t0);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 300, &line, &len, err, sizeof err), GP_ETIMEDOUT);
+    long ms = gp_test_ms_since(&t0);
     GP_CHECK(ms >= 290 && ms < 2000);
     GP_CHECK(line == NULL);
     GP_CHECK_CONTAINS(err, "timeout while waiting for plugin to start");
     GP_CHECK_CONTAINS(err, "within 300 ms");
     pid_t pid = gp__proc_pid(p);
     gp__proc_free(p);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -213,17 +201,17 @@ GP_TEST(megabyte_line_is_an_error_quickly)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("huge_line", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("huge_line", -1, &p, err, sizeof err), GP_OK);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char *line;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_EMSGSIZE);
-    GP_CHECK(ms_since(&t0) < 4000);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_EMSGSIZE);
+    GP_CHECK(gp_test_ms_since(&t0) < 4000);
     GP_CHECK_CONTAINS(err, "handshake line longer than 65536 bytes");
     pid_t pid = gp__proc_pid(p);
     gp__proc_free(p);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -232,10 +220,10 @@ GP_TEST(early_exit_keeps_stderr)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("exit_msg", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("exit_msg", -1, &p, err, sizeof err), GP_OK);
     char *line;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_EEXITED);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_EEXITED);
     GP_CHECK_CONTAINS(err, "plugin exited before we could connect");
     GP_CHECK_CONTAINS(err, "exit status 3");
     char tail[4200];
@@ -247,7 +235,7 @@ GP_TEST(early_exit_keeps_stderr)
     /* Exited on its own: reaped already, before any kill. */
     GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
     gp__proc_free(p);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -256,17 +244,17 @@ GP_TEST(kill_reaches_grandchild)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("grandchild", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("grandchild", -1, &p, err, sizeof err), GP_OK);
     char *line = NULL;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
     pid_t kid = line ? (pid_t)atoi(line) : 0;
     free(line);
     GP_CHECK(kid > 0);
     GP_CHECK_INT(kill(kid, 0), ==, 0);
     pid_t pid = gp__proc_pid(p);
     gp__proc_kill(p, 0, NULL, NULL);
-    check_gone(pid);
+    gp_test_check_gone(pid);
     /* The grandchild is not ours to reap: its parent died, init reaps it.
      * Give that a moment. */
     int alive = 1;
@@ -298,18 +286,18 @@ GP_TEST(graceful_kill_does_not_wait_the_grace)
     int fds = gp_test_count_fds();
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("silent", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("start-timeout", -1, &p, err, sizeof err), GP_OK);
     graceful_ctx g = {.pid = gp__proc_pid(p)};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp__proc_kill(p, 5000, graceful_term, &g);
-    GP_CHECK(ms_since(&t0) < 2500);
+    GP_CHECK(gp_test_ms_since(&t0) < 2500);
     GP_CHECK_INT(g.calls, ==, 1);
     int status = 0;
     GP_CHECK(gp__proc_exited(p, &status));
     GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
     gp__proc_free(p);
-    check_gone(g.pid);
+    gp_test_check_gone(g.pid);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -322,10 +310,10 @@ GP_TEST(stderr_lines_reach_the_logger)
     pthread_mutex_unlock(&log_mu);
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_INT(start("hclog", -1, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("hclog", -1, &p, err, sizeof err), GP_OK);
     char *line = NULL;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
     free(line);
     /* stderr may trail stdout a little. */
     for (int i = 0; i < 300; i++) {
@@ -372,58 +360,41 @@ GP_TEST(exec_failure_is_reported)
                        .logger = &logger, .log_name = "x"};
     gp__proc *p = NULL;
     char err[512] = "";
-    GP_CHECK_INT(gp__proc_start(&o, &p, err, sizeof err), ==, GP_ESYS);
+    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_ESYS);
     GP_CHECK(p == NULL);
     GP_CHECK_CONTAINS(err, "exec plugin /nonexistent/plugin: No such file or directory");
-    GP_CHECK_INT(waitpid(-1, NULL, WNOHANG), ==, -1);
+    GP_CHECK(gp_test_no_children());
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
 GP_TEST(exec_through_the_hashed_fd)
 {
     int fds = gp_test_count_fds();
-    int f = open(self_exe, O_RDONLY | O_CLOEXEC);
+    int f = open(gp_test_self_exe(), O_RDONLY | O_CLOEXEC);
     uint8_t sum[32];
-    GP_CHECK_INT(gp__sha256_fd(f, sum), ==, GP_OK);
+    GP_CHECK_ERR(gp__sha256_fd(f, sum), GP_OK);
     close(f);
     char err[512] = "";
     int fd = -1;
-    GP_CHECK_INT(gp__checksum_open(self_exe, sum, &fd, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__checksum_open(gp_test_self_exe(), sum, &fd, err, sizeof err), GP_OK);
     gp__proc *p;
-    GP_CHECK_INT(start("good", fd, &p, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(start("mock", fd, &p, err, sizeof err), GP_OK);
     close(fd);
     char *line = NULL;
     size_t len;
-    GP_CHECK_INT(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
     GP_CHECK_STR(line, "1|1|tcp|127.0.0.1:1234|grpc");
     free(line);
     gp__proc_free(p);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
-/* Dead, or a zombie waiting for whoever reaps orphans here. */
-static bool is_dead(pid_t pid)
-{
-    if (kill(pid, 0) != 0)
-        return errno == ESRCH;
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return true;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
 /* A host that starts a plugin, reports its pid, then waits to be killed. */
-static int host_main(void)
+GP_HELPER(host)
 {
     gp__proc *p;
     char err[512];
-    if (start("silent", -1, &p, err, sizeof err) != GP_OK)
+    if (start("start-timeout", -1, &p, err, sizeof err) != GP_OK)
         return 1;
     printf("%d\n", (int)gp__proc_pid(p));
     fflush(stdout);
@@ -439,7 +410,7 @@ GP_TEST(plugin_dies_with_its_host)
     pid_t host = fork();
     if (host == 0) {
         dup2(pp[1], 1);
-        execl(self_exe, self_exe, "--gp-host", (char *)NULL);
+        execv(gp_test_self_exe(), (char **)gp_test_helper_argv("host"));
         _exit(127);
     }
     close(pp[1]);
@@ -448,13 +419,13 @@ GP_TEST(plugin_dies_with_its_host)
     close(pp[0]);
     pid_t plugin = r > 0 ? (pid_t)atoi(buf) : 0;
     GP_CHECK(plugin > 0);
-    GP_CHECK(plugin > 0 && !is_dead(plugin));
+    GP_CHECK(plugin > 0 && gp_test_alive(plugin));
     /* SIGKILL: no cleanup code runs in the host; only PDEATHSIG helps. */
     kill(host, SIGKILL);
     waitpid(host, NULL, 0);
     bool dead = false;
     for (int i = 0; i < 300 && plugin > 0 && !dead; i++) {
-        dead = is_dead(plugin);
+        dead = !gp_test_alive(plugin);
         if (!dead)
             usleep(10000);
     }
@@ -464,14 +435,7 @@ GP_TEST(plugin_dies_with_its_host)
 
 int main(int argc, char **argv)
 {
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 2;
-    self_exe[n] = '\0';
-    if (argc >= 3 && strcmp(argv[1], "--gp-plugin") == 0)
-        return plugin_main(argv[2]);
-    if (argc >= 2 && strcmp(argv[1], "--gp-host") == 0)
-        return host_main();
+    gp_test_helper_dispatch(argc, argv);
     GP_RUN(good_line_then_kill);
     GP_RUN(no_handshake_times_out);
     GP_RUN(megabyte_line_is_an_error_quickly);

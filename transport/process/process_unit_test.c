@@ -124,14 +124,14 @@ GP_TEST(hclog_binary_and_oversize)
 {
     char bin[] = "\x00\xff{\"@level\":\"info\"}";
     gp__hclog_rec r;
-    GP_CHECK_INT(gp__hclog_parse(bin, sizeof bin - 1, &r), ==, GP_OK);
+    GP_CHECK_ERR(gp__hclog_parse(bin, sizeof bin - 1, &r), GP_OK);
     GP_CHECK(!r.json);
     gp__hclog_rec_free(&r);
     size_t n = 300000;
     char *big = malloc(n + 1);
     memset(big, '[', n);
     big[n] = '\0';
-    GP_CHECK_INT(gp__hclog_parse(big, n, &r), ==, GP_OK);
+    GP_CHECK_ERR(gp__hclog_parse(big, n, &r), GP_OK);
     GP_CHECK(!r.json);
     GP_CHECK_INT(strlen(r.msg), ==, n);
     gp__hclog_rec_free(&r);
@@ -156,7 +156,7 @@ static void collect(void *ctx, const char *line, size_t len, int piece)
 GP_TEST(lines_split_and_pieces)
 {
     gp__lines l;
-    GP_CHECK_INT(gp__lines_init(&l, 4), ==, GP_OK);
+    GP_CHECK_ERR(gp__lines_init(&l, 4), GP_OK);
     collected c = {0};
     const char *in = "ab\r\ncdefghij\n\nxy";
     /* Feed byte by byte: the result must not depend on read sizes. */
@@ -172,7 +172,7 @@ GP_TEST(lines_split_and_pieces)
     GP_CHECK_STR(c.lines[3], "");
     GP_CHECK_STR(c.lines[4], "xy");
     gp__lines_free(&l);
-    GP_CHECK_INT(gp__lines_init(&l, 0), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__lines_init(&l, 0), GP_EINVAL);
 }
 
 GP_TEST(tail_keeps_last_lines)
@@ -204,7 +204,7 @@ GP_TEST(env_order_and_dedupe)
     const char *host[] = {"B=host", "PATH=/bin", "A=host2", NULL};
     const char *vars[] = {"COOKIE=v", "PATH=/usr/bin", NULL};
     char **env;
-    GP_CHECK_INT(gp__env_build(cfg, host, vars, &env), ==, GP_OK);
+    GP_CHECK_ERR(gp__env_build(cfg, host, vars, &env), GP_OK);
     int n = 0;
     while (env[n])
         n++;
@@ -216,7 +216,7 @@ GP_TEST(env_order_and_dedupe)
     GP_CHECK_STR(gp__env_get(env, "PATH"), "/usr/bin");
     GP_CHECK(gp__env_get(env, "PAT") == NULL);
     free(env);
-    GP_CHECK_INT(gp__env_build(NULL, NULL, NULL, &env), ==, GP_OK);
+    GP_CHECK_ERR(gp__env_build(NULL, NULL, NULL, &env), GP_OK);
     GP_CHECK(env[0] == NULL);
     free(env);
 }
@@ -234,15 +234,15 @@ GP_TEST(checksum_match_and_mismatch)
                               0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     char err[256] = "";
     int before = gp_test_count_fds();
-    GP_CHECK_INT(gp__checksum_open(path, want, &fd, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__checksum_open(path, want, &fd, err, sizeof err), GP_OK);
     GP_CHECK(fd >= 0);
     close(fd);
     uint8_t other[32] = {0};
-    GP_CHECK_INT(gp__checksum_open(path, other, &fd, err, sizeof err), ==, GP_ECHECKSUM);
+    GP_CHECK_ERR(gp__checksum_open(path, other, &fd, err, sizeof err), GP_ECHECKSUM);
     GP_CHECK_CONTAINS(err, "checksums did not match: expected 0000");
     GP_CHECK_CONTAINS(err, "binary has ba7816bf");
     GP_CHECK_INT(fd, ==, -1);
-    GP_CHECK_INT(gp__checksum_open("/nonexistent/x", want, &fd, err, sizeof err), ==, GP_ESYS);
+    GP_CHECK_ERR(gp__checksum_open("/nonexistent/x", want, &fd, err, sizeof err), GP_ESYS);
     GP_CHECK_CONTAINS(err, "/nonexistent/x");
     GP_CHECK_INT(gp_test_count_fds(), ==, before);
     unlink(path);

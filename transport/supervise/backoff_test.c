@@ -16,7 +16,7 @@ static int64_t cycle(gp_backoff *b, int64_t *t, int64_t up)
 GP_TEST(defaults_immediate_then_doubling_to_a_minute)
 {
     gp_backoff b;
-    GP_CHECK_INT(gp_backoff_init(&b, NULL, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_backoff_init(&b, NULL, NULL), GP_OK);
     int64_t t = 1000000;
     int64_t want[] = {0, 0, 0, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -55,7 +55,7 @@ GP_TEST(configurable)
     c.max_delay_ms = 1000;
     c.healthy_after_ms = 500;
     gp_backoff b;
-    GP_CHECK_INT(gp_backoff_init(&b, &c, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_backoff_init(&b, &c, NULL), GP_OK);
     int64_t t = 0;
     GP_CHECK_INT(cycle(&b, &t, 10), ==, 300);
     GP_CHECK_INT(cycle(&b, &t, 10), ==, 600);
@@ -84,7 +84,7 @@ GP_TEST(long_streaks_do_not_overflow)
     c.max_delay_ms = INT64_MAX / 2 + 7;
     c.first_delay_ms = 3;
     gp_backoff b;
-    GP_CHECK_INT(gp_backoff_init(&b, &c, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp_backoff_init(&b, &c, NULL), GP_OK);
     int64_t t = 0, d = 0, prev = 0;
     for (int i = 0; i < 200; i++) {
         gp_backoff_started(&b, t);
@@ -105,15 +105,15 @@ GP_TEST(bad_config_refused)
     c.first_delay_ms = 5000;
     c.max_delay_ms = 1000;
     gp_backoff b;
-    GP_CHECK_INT(gp_backoff_init(&b, &c, NULL), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_backoff_init(&b, &c, NULL), GP_EINVAL);
     GP_CHECK_INT(b.cfg.max_delay_ms, ==, 60000);   /* left at the defaults */
     c = gp_backoff_defaults();
     c.healthy_after_ms = -1;
     gp_status st;
-    GP_CHECK_INT(gp_backoff_init(&b, &c, &st), ==, GP_EINVAL);
-    GP_CHECK_INT(st.err, ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_backoff_init(&b, &c, &st), GP_EINVAL);
+    GP_CHECK_ERR(st.err, GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "healthy after -1");
-    GP_CHECK_INT(gp_backoff_init(&b, NULL, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_backoff_init(&b, NULL, &st), GP_OK);
     GP_CHECK_STR(st.msg, "");
 }
 

@@ -12,7 +12,7 @@ static uint8_t *encode3(size_t *len)
     gp_strbuf_init(&err);
     uint8_t *buf = NULL;
     gp_err rc = gp__handoff_encode(e, 3, (const uint8_t *)"s\0x", 3, &buf, len, &err);
-    GP_CHECK_INT(rc, ==, GP_OK);
+    GP_CHECK_ERR(rc, GP_OK);
     gp_strbuf_free(&err);
     return buf;
 }
@@ -53,7 +53,7 @@ GP_TEST(round_trip)
     gp__handoff_msg m;
     gp_strbuf err;
     gp_strbuf_init(&err);
-    GP_CHECK_INT(decode(buf, len, &m, &err), ==, GP_OK);
+    GP_CHECK_ERR(decode(buf, len, &m, &err), GP_OK);
     GP_CHECK_INT(m.n, ==, 3);
     if (m.n == 3) {
         GP_CHECK_STR(m.entries[1].key, "region");
@@ -92,8 +92,7 @@ GP_TEST(garbage_magic_is_quoted)
     gp_strbuf err;
     gp_strbuf_init(&err);
     uint32_t body;
-    GP_CHECK_INT(gp__handoff_decode_header((const uint8_t *)"HTTP\0\0\0\0", &body, &err), ==,
-                 GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_header((const uint8_t *)"HTTP\0\0\0\0", &body, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "expected magic \"GPH1\", got \"HTTP\"");
     gp_strbuf_free(&err);
 }
@@ -105,26 +104,26 @@ GP_TEST(oversize_fields)
     uint32_t body;
     uint8_t hdr[8] = {'G', 'P', 'H', '1'};
     put32(hdr + 4, 0xffffffffu);
-    GP_CHECK_INT(gp__handoff_decode_header(hdr, &body, &err), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_decode_header(hdr, &body, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "body of 4294967295 bytes");
 
     uint8_t b[64] = {0};
     gp__handoff_msg m;
     put32(b, GP_HANDOFF_MAX_ENTRIES + 1);
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(b, sizeof b, &m, &err), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_decode_body(b, sizeof b, &m, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "65537 configuration entries");
 
     put32(b, 1);
     put32(b + 4, GP_HANDOFF_MAX_KEY + 1);
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(b, sizeof b, &m, &err), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_decode_body(b, sizeof b, &m, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "key 0 is 1025 bytes");
 
     put32(b, 0);
     put32(b + 4, GP_HANDOFF_MAX_SECRET + 1);
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(b, 8, &m, &err), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_decode_body(b, 8, &m, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "secret of 65537 bytes");
 
     /* A value claiming more than the config limit is refused before any
@@ -135,13 +134,13 @@ GP_TEST(oversize_fields)
     b[8] = 'k';
     put32(b + 9, GP_HANDOFF_MAX_CONFIG);
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(b, sizeof b, &m, &err), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_decode_body(b, sizeof b, &m, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "configuration over");
 
     /* Many entries claimed, few bytes: no big calloc. */
     put32(b, 60000);
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(b, sizeof b, &m, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_body(b, sizeof b, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "cannot fit");
     gp_strbuf_free(&err);
 }
@@ -153,23 +152,23 @@ GP_TEST(nul_duplicate_trailing_and_empty_key)
     gp__handoff_msg m;
     /* one entry, key "a\0", value "" , secret 0 */
     uint8_t nul[] = {0, 0, 0, 1, 0, 0, 0, 2, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    GP_CHECK_INT(gp__handoff_decode_body(nul, sizeof nul, &m, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_body(nul, sizeof nul, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "key 0 contains a NUL byte: \"a\\x00\"");
 
     uint8_t dup[] = {0, 0, 0, 2, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'x',
                      0, 0, 0, 1, 'k', 0, 0, 0, 0, 0, 0, 0, 0};
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(dup, sizeof dup, &m, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_body(dup, sizeof dup, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "duplicate key \"k\"");
 
     uint8_t trail[] = {0, 0, 0, 0, 0, 0, 0, 1, 'z', '!'};
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(trail, sizeof trail, &m, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_body(trail, sizeof trail, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "1 unexpected bytes after the secret");
 
     uint8_t empty[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     gp_strbuf_reset(&err);
-    GP_CHECK_INT(gp__handoff_decode_body(empty, sizeof empty, &m, &err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_body(empty, sizeof empty, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "key 0 is 0 bytes");
     gp_strbuf_free(&err);
 }
@@ -240,11 +239,10 @@ GP_TEST(encode_refuses_bad_input)
     uint8_t *buf;
     size_t len;
     gp__handoff_entry e[] = {{"", "x"}};
-    GP_CHECK_INT(gp__handoff_encode(e, 1, NULL, 0, &buf, &len, &err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__handoff_encode(e, 1, NULL, 0, &buf, &len, &err), GP_EINVAL);
     GP_CHECK(buf == NULL);
-    GP_CHECK_INT(gp__handoff_encode(NULL, 0, (const uint8_t *)"", GP_HANDOFF_MAX_SECRET + 1, &buf,
-                                    &len, &err),
-                 ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__handoff_encode(NULL, 0, (const uint8_t *)"", GP_HANDOFF_MAX_SECRET + 1, &buf,
+                                    &len, &err), GP_EMSGSIZE);
     gp_strbuf_free(&err);
 }
 

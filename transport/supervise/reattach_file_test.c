@@ -41,7 +41,7 @@ GP_TEST(format_is_go_shaped)
                              .network = "unix", .address = "/tmp/plugin123"};
     char *text;
     gp_status st = {0};
-    GP_CHECK_INT(gp_reattach_format(&rc, &text, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_reattach_format(&rc, &text, &st), GP_OK);
     GP_CHECK_STR(text, "{\n"
                        "  \"Protocol\": \"grpc\",\n"
                        "  \"ProtocolVersion\": 3,\n"
@@ -67,8 +67,8 @@ GP_TEST(write_read_round_trip)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gp_status st = {0};
         gp_reattach_config got;
-        GP_CHECK_INT(gp_reattach_file_write(path, &cases[i], &st), ==, GP_OK);
-        GP_CHECK_INT(gp_reattach_file_read(path, &got, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_reattach_file_write(path, &cases[i], &st), GP_OK);
+        GP_CHECK_ERR(gp_reattach_file_read(path, &got, &st), GP_OK);
         GP_CHECK_INT(got.protocol, ==, cases[i].protocol);
         GP_CHECK_INT(got.protocol_version, ==, cases[i].protocol_version);
         GP_CHECK_INT(got.pid, ==, cases[i].pid);
@@ -91,14 +91,14 @@ GP_TEST(write_replaces_by_rename)
     snprintf(path, sizeof path, "%s/swap.json", dir);
     gp_reattach_config rc = {GP_PROTO_GRPC, 1, 1, "unix", "/a", false, 0};
     gp_status st = {0};
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_OK);
     /* A reader holding the old file keeps the old contents: the new one is
      * a different inode, never written in place. */
     int old = open(path, O_RDONLY);
     struct stat a, b;
     fstat(old, &a);
     rc.address = "/b";
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_OK);
     GP_CHECK(stat(path, &b) == 0);
     GP_CHECK(a.st_ino != b.st_ino);
     char buf[512] = {0};
@@ -114,18 +114,18 @@ GP_TEST(write_errors_leave_nothing)
     gp_status st = {0};
     char path[4200];
     snprintf(path, sizeof path, "%s/no/such/dir/x.json", dir);
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_ESYS);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_ESYS);
     GP_CHECK_CONTAINS(st.msg, "create temp file in");
     GP_CHECK_CONTAINS(st.msg, "No such file or directory");
     snprintf(path, sizeof path, "%s/", dir);
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_EINVAL);
     snprintf(path, sizeof path, "%s/bad.json", dir);
     rc.network = "udp";
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "network \"udp\", expected unix or tcp");
     rc.network = "tcp";
     rc.address = "localhost";
-    GP_CHECK_INT(gp_reattach_file_write(path, &rc, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_reattach_file_write(path, &rc, &st), GP_EINVAL);
     GP_CHECK_INT(count_entries(dir), ==, 0);
 }
 
@@ -135,9 +135,9 @@ GP_TEST(read_errors)
     gp_status st = {0};
     char path[4200];
     snprintf(path, sizeof path, "%s/missing.json", dir);
-    GP_CHECK_INT(gp_reattach_file_read(path, &got, &st), ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_reattach_file_read(path, &got, &st), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(st.msg, "does not exist");
-    GP_CHECK_INT(gp_reattach_file_read(dir, &got, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_reattach_file_read(dir, &got, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "not a regular file");
     /* Oversize file. */
     snprintf(path, sizeof path, "%s/big.json", dir);
@@ -147,7 +147,7 @@ GP_TEST(read_errors)
         fputc('a', f);
     fputs("\"},\"Pid\":1}", f);
     fclose(f);
-    GP_CHECK_INT(gp_reattach_file_read(path, &got, &st), ==, GP_EMSGSIZE);
+    GP_CHECK_ERR(gp_reattach_file_read(path, &got, &st), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(st.msg, "reattach: ");
     GP_CHECK_CONTAINS(st.msg, "big.json: 65537 bytes, at most 65536 allowed");
     unlink(path);
@@ -219,7 +219,7 @@ GP_TEST(every_truncation_fails)
     size_t n = strlen(good);
     gp_reattach_config got;
     gp_status st = {0};
-    GP_CHECK_INT(gp_reattach_parse(good, n, &got, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_reattach_parse(good, n, &got, &st), GP_OK);
     gp_reattach_config_clear(&got);
     for (size_t cut = 0; cut < n; cut++) {
         st.msg[0] = 0;
@@ -237,7 +237,7 @@ GP_TEST(go_plugin_101_minimal_shape)
                     "\"String\":\"127.0.0.1:1234\"},\"Pid\":99}";
     gp_reattach_config got;
     gp_status st = {0};
-    GP_CHECK_INT(gp_reattach_parse(j, strlen(j), &got, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_reattach_parse(j, strlen(j), &got, &st), GP_OK);
     GP_CHECK_INT(got.protocol, ==, GP_PROTO_NETRPC);
     GP_CHECK_INT(got.protocol_version, ==, 0);
     GP_CHECK_INT(got.pid, ==, 99);

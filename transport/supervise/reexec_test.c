@@ -92,16 +92,6 @@ static int act_leave_helper(const char *params, char **result)
     return asprintf(result, "{\"helper\": %d}", (int)helper) < 0;
 }
 
-static int act_long_fail(const char *params, char **result)
-{
-    (void)params;
-    (void)result;
-    for (int i = 0; i < 100; i++)
-        fprintf(stderr, "noise line %03d before the reason\n", i);
-    fprintf(stderr, "the real reason\n");
-    return 3;
-}
-
 static int act_bad_json(const char *params, char **result)
 {
     (void)params;
@@ -123,6 +113,16 @@ static int act_crash(const char *params, char **result)
     fprintf(stderr, "about to die\n");
     kill(getpid(), SIGKILL);
     return 0;
+}
+
+static int act_long_fail(const char *params, char **result)
+{
+    (void)params;
+    (void)result;
+    for (int i = 0; i < 100; i++)
+        fprintf(stderr, "noise line %03d before the reason\n", i);
+    fprintf(stderr, "the real reason\n");
+    return 3;
 }
 
 static int act_big(const char *params, char **result)
@@ -163,12 +163,6 @@ static void register_all(void)
 
 /* ---- helpers ---- */
 
-static void check_no_children(void)
-{
-    int st;
-    GP_CHECK(waitpid(-1, &st, WNOHANG) == -1 && errno == ECHILD);
-}
-
 typedef struct outcome {
     gp_err rc;
     char *result;
@@ -196,164 +190,144 @@ GP_TEST(success)
 {
     int fds = gp_test_count_fds();
     outcome o = run("add", "[2, 40]", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_OK);
+    GP_CHECK_ERR(o.rc, GP_OK);
     GP_CHECK_STR(o.result, "{\"sum\": 42}");
     GP_CHECK_STR(o.st.msg, "");
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(failure_carries_stderr)
 {
     int fds = gp_test_count_fds();
     outcome o = run("fail", "{}", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
+    GP_CHECK_ERR(o.rc, GP_EREMOTE);
     GP_CHECK(o.result == NULL);
     GP_CHECK_STR(o.st.msg, "boom: cannot frobnicate the widget");
     done(&o);
 
     o = run("silent-fail", NULL, 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
+    GP_CHECK_ERR(o.rc, GP_EREMOTE);
     GP_CHECK_STR(o.st.msg, "action \"silent-fail\" exited with status 4");
     done(&o);
 
     o = run("add", "[\"x\", 1]", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
+    GP_CHECK_ERR(o.rc, GP_EREMOTE);
     GP_CHECK_CONTAINS(o.st.msg, "add: expected [int, int], got [\"x\", 1]");
-    GP_CHECK_INT(o.st.err, ==, GP_EREMOTE);
+    GP_CHECK_ERR(o.st.err, GP_EREMOTE);
     done(&o);
 
     /* More stderr than a gp_status holds: its end (the reason) is kept. */
     o = run("long-fail", NULL, 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EREMOTE);
+    GP_CHECK_ERR(o.rc, GP_EREMOTE);
     GP_CHECK_INT(strlen(o.st.msg), ==, GP_ERRMSG_MAX - 2);   /* all but the last '\n' */
     GP_CHECK_CONTAINS(o.st.msg, "before the reason\nthe real reason");
     size_t ml = strlen(o.st.msg);
     GP_CHECK(ml > 15 && strcmp(o.st.msg + ml - 15, "the real reason") == 0);
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(timeout_kills_and_reaps)
 {
     int fds = gp_test_count_fds();
     outcome o = run("hang", "null", 300);
-    GP_CHECK_INT(o.rc, ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
     GP_CHECK_STR(o.st.msg, "action \"hang\" did not finish within 300 ms");
     GP_CHECK_INT(o.ms, >=, 290);
     GP_CHECK_INT(o.ms, <, 1200);   /* SIGTERM was enough */
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(timeout_escalates_to_sigkill)
 {
     outcome o = run("hang-term", "null", 200);
-    GP_CHECK_INT(o.rc, ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
     GP_CHECK_INT(o.ms, >=, 200 + GP_ACTION_KILL_GRACE_MS - 20);
     GP_CHECK_INT(o.ms, <, 200 + GP_ACTION_KILL_GRACE_MS + 2000);
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
-static char proc_state(pid_t pid)
+/* Killed: gone, or a zombie waiting for whoever adopted it. */
+static void check_dies(pid_t pid)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;   /* gone */
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
+    bool alive = pid > 0;
+    for (int i = 0; i < 100 && alive; i++) {
+        alive = gp_test_alive(pid);
+        if (alive)
+            usleep(10000);
+    }
+    if (alive)
+        GP_FAILF("helper %d still alive", (int)pid);
 }
 
 GP_TEST(timeout_kills_the_whole_group)
 {
     outcome o = run("hang-helper", "null", 300);
-    GP_CHECK_INT(o.rc, ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(o.st.msg, "helper=");
     pid_t helper = 0;
     const char *h = strstr(o.st.msg, "helper=");
     if (h)
         helper = (pid_t)atoi(h + 7);
     GP_CHECK_INT(helper, >, 0);
-    /* Killed: gone, or a zombie waiting for whoever adopted it. */
-    char s = 'R';
-    for (int i = 0; i < 100 && helper > 0; i++) {
-        s = proc_state(helper);
-        if (s == 0 || s == 'Z' || s == 'X')
-            break;
-        usleep(10000);
-    }
-    if (!(s == 0 || s == 'Z' || s == 'X'))
-        GP_FAILF("helper %d still alive, state %c", (int)helper, s);
+    check_dies(helper);
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(leftover_helper_does_not_stall_the_result)
 {
     outcome o = run("leave-helper", "null", 10000);
-    GP_CHECK_INT(o.rc, ==, GP_OK);
+    GP_CHECK_ERR(o.rc, GP_OK);
     GP_CHECK_INT(o.ms, <, 3000);
     pid_t helper = 0;
     const char *h = o.result ? strstr(o.result, "\"helper\": ") : NULL;
     if (h)
         helper = (pid_t)atoi(h + 10);
     GP_CHECK_INT(helper, >, 0);
-    char s = 'R';
-    for (int i = 0; i < 100 && helper > 0; i++) {
-        s = proc_state(helper);
-        if (s == 0 || s == 'Z' || s == 'X')
-            break;
-        usleep(10000);
-    }
-    if (!(s == 0 || s == 'Z' || s == 'X'))
-        GP_FAILF("helper %d still alive, state %c", (int)helper, s);
+    check_dies(helper);
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(invalid_json_result)
 {
     outcome o = run("bad-json", "null", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EPROTO);
+    GP_CHECK_ERR(o.rc, GP_EPROTO);
     GP_CHECK(o.result == NULL);
     GP_CHECK_CONTAINS(o.st.msg, "action \"bad-json\" returned invalid JSON");
     GP_CHECK_CONTAINS(o.st.msg, "stdout \"{\\\"unterminated\\\":\"");
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(killed_by_signal)
 {
     outcome o = run("crash", "null", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_EEXITED);
+    GP_CHECK_ERR(o.rc, GP_EEXITED);
     GP_CHECK_CONTAINS(o.st.msg, "action \"crash\" killed by signal 9");
     GP_CHECK_CONTAINS(o.st.msg, "about to die");
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(marker_removed_inside_action)
 {
     outcome o = run("env", "null", 5000);
-    GP_CHECK_INT(o.rc, ==, GP_OK);
+    GP_CHECK_ERR(o.rc, GP_OK);
     GP_CHECK_STR(o.result, "{\"marker_seen\": false}");
     done(&o);
     o = run("nested", "null", 10000);
-    GP_CHECK_INT(o.rc, ==, GP_OK);
+    GP_CHECK_ERR(o.rc, GP_OK);
     GP_CHECK_STR(o.result, "{\"sum\": 42}");
     done(&o);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(big_params_and_result)
@@ -365,35 +339,41 @@ GP_TEST(big_params_and_result)
     p[n + 1] = '"';
     p[n + 2] = 0;
     outcome o = run("big", p, 20000);
-    GP_CHECK_INT(o.rc, ==, GP_OK);
+    GP_CHECK_ERR(o.rc, GP_OK);
     GP_CHECK(o.result && strcmp(o.result, p) == 0);
     done(&o);
     free(p);
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 GP_TEST(host_side_refusals)
 {
     outcome o = run("nope", "null", 1000);
-    GP_CHECK_INT(o.rc, ==, GP_ENOTFOUND);
+    GP_CHECK_ERR(o.rc, GP_ENOTFOUND);
     GP_CHECK_STR(o.st.msg, "action \"nope\" is not registered in this binary");
     done(&o);
     o = run("add", "[1, 2", 1000);
-    GP_CHECK_INT(o.rc, ==, GP_EINVAL);
+    GP_CHECK_ERR(o.rc, GP_EINVAL);
     GP_CHECK_CONTAINS(o.st.msg, "params are not JSON");
     done(&o);
-    GP_CHECK_INT(gp_action_register("add", act_add, NULL), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_action_register("bad name", act_add, NULL), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_action_register("", act_add, NULL), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_action_register("add", act_add, NULL), GP_EINVAL);
+    GP_CHECK_ERR(gp_action_register("bad name", act_add, NULL), GP_EINVAL);
+    GP_CHECK_ERR(gp_action_register("", act_add, NULL), GP_EINVAL);
     gp_status st;
-    GP_CHECK_INT(gp_action_register("add", act_add, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_action_register("add", act_add, &st), GP_EINVAL);
     GP_CHECK_STR(st.msg, "action \"add\" is already registered");
-    GP_CHECK_INT(gp_action_register("bad name", act_add, &st), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp_action_register("bad name", act_add, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "expected 1..128 of [A-Za-z0-9._-]");
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 /* Run this binary directly ("by hand"), optionally with a marker. */
+GP_HELPER(by_hand)
+{
+    printf("no action ran\n");
+    return 0;
+}
+
 static int by_hand(const char *marker, char *out, size_t cap)
 {
     int o[2];
@@ -418,8 +398,7 @@ static int by_hand(const char *marker, char *out, size_t cap)
         dup2(devnull, 0);
         dup2(o[1], 1);
         dup2(o[1], 2);
-        char *argv[] = {"reexec_test", "--by-hand", NULL};
-        execve("/proc/self/exe", argv, env);
+        execve(gp_test_self_exe(), (char **)gp_test_helper_argv("by-hand"), env);
         _exit(127);
     }
     free(env);
@@ -445,17 +424,14 @@ GP_TEST(run_by_hand_without_marker_runs_nothing)
     GP_CHECK_STR(out, "{\"marker_seen\": false}\n");
     GP_CHECK_INT(by_hand("no-such", out, sizeof out), ==, 127);
     GP_CHECK_CONTAINS(out, "no action \"no-such\" is registered");
-    check_no_children();
+    GP_CHECK(gp_test_no_children());
 }
 
 int main(int argc, char **argv)
 {
     register_all();
-    gp_action_dispatch(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "--by-hand") == 0) {
-        printf("no action ran\n");
-        return 0;
-    }
+    gp_action_dispatch(argc, argv); /* the library's own re-exec: first */
+    gp_test_helper_dispatch(argc, argv);
     GP_RUN(success);
     GP_RUN(failure_carries_stderr);
     GP_RUN(timeout_kills_and_reaps);

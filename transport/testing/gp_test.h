@@ -1,20 +1,59 @@
 /* Internal: a tiny test harness. Each check prints what was expected and
  * what came; a test binary returns gp_test_done() from main, which prints
- * "N passed, N failed" for its checks and exits non-zero on any failure.
+ * "N passed, N failed" and exits non-zero on any failure.
  *
  *   GP_TEST(parses_five_fields) { ... GP_CHECK_INT(x, ==, 5); }
- *   int main(void) { GP_RUN(parses_five_fields); return gp_test_done(); }
+ *   GP_HELPER(mock) { ...serve a plugin...; return 0; }
+ *   int main(int argc, char **argv) {
+ *       gp_test_helper_dispatch(argc, argv);   // first: helpers never return
+ *       GP_RUN(parses_five_fields);
+ *       GP_RUN_TIMEOUT(slow_case, 20);
+ *       return gp_test_done();
+ *   }
+ *
+ * Every case runs in a child process of its own (fork), in a process group
+ * of its own, with a deadline: GP_RUN gives it GP_TEST_TIMEOUT_S seconds,
+ * GP_RUN_TIMEOUT its own; both are multiplied by GP_TEST_SCALE (env, a
+ * float, default 1; the sanitizer configs raise it). A case past its
+ * deadline is reported as "TIMEOUT <name> after N s" and its whole group is
+ * killed; a case killed by a signal is reported with the signal's name. The
+ * parent only forks and waits: it must initialise nothing (gRPC core does
+ * not survive a fork), so per-binary setup that starts threads or gRPC
+ * belongs inside the cases.
+ *
+ * Environment:
+ *   GP_TEST_FILTER=text   run only cases whose name contains `text`
+ *                         (=name: only the case with exactly that name)
+ *   GP_TEST_NOFORK=1      run cases in this process, no deadline (for gdb)
+ *   GP_TEST_SCALE=3       multiply every deadline by 3
+ *
+ * Helpers: a test binary re-executes itself to play a plugin, a host or a
+ * peer. GP_HELPER(name) declares one; gp_test_helper_argv("name", args...)
+ * is the argv that starts it: { <this binary>, "--gp-helper", "name",
+ * args..., NULL }. The choice is argv, not an environment variable, because
+ * the code under test builds plugin environments (and tests check them
+ * entry by entry), and because an environment variable would be inherited
+ * by every grandchild: a host helper that launches a plugin helper would
+ * re-dispatch itself. Names follow go-plugin's helper processes where the
+ * behaviour matches ("mock", "bad-version", "start-timeout", ...); write
+ * them with '-' or '_', both are accepted.
  */
 #ifndef GP_TESTING_GP_TEST_H
 #define GP_TESTING_GP_TEST_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 extern int gp_test_failed_checks;
 extern int gp_test_cases_passed;
 extern int gp_test_cases_failed;
 extern const char *gp_test_current;
+
+/* The deadline of a case run with GP_RUN, before GP_TEST_SCALE. */
+#define GP_TEST_TIMEOUT_S 5.0
 
 #define GP_TEST(name) static void name(void)
 
@@ -40,6 +79,26 @@ extern const char *gp_test_current;
                      gp_a_, gp_b_);                                          \
     } while (0)
 
+/* A gp_err result: `rc` is `want`. A mismatch names both codes:
+ * "expected rc == GP_OK, got GP_ETIMEDOUT (timed out)". */
+#define GP_CHECK_ERR(rc, want)                                               \
+    do {                                                                     \
+        int gp_a_ = (int)(rc), gp_b_ = (int)(want);                          \
+        if (gp_a_ != gp_b_) {                                                \
+            char gp_t_[96];                                                  \
+            GP_FAILF("expected %s == %s, got %s", #rc, #want,                \
+                     gp_test_err_text(gp_a_, gp_t_, sizeof gp_t_));          \
+        }                                                                    \
+    } while (0)
+
+/* A gp_err result that is not `unwanted` (usually: any failure). */
+#define GP_CHECK_ERR_NE(rc, unwanted)                                        \
+    do {                                                                     \
+        int gp_a_ = (int)(rc), gp_b_ = (int)(unwanted);                      \
+        if (gp_a_ == gp_b_)                                                  \
+            GP_FAILF("expected %s != %s, got it", #rc, #unwanted);           \
+    } while (0)
+
 #define GP_CHECK_STR(a, b)                                                   \
     do {                                                                     \
         const char *gp_a_ = (a), *gp_b_ = (b);                               \
@@ -57,10 +116,61 @@ extern const char *gp_test_current;
                      gp_n_, gp_h_ ? gp_h_ : "(null)");                       \
     } while (0)
 
-#define GP_RUN(fn) gp_test_run(#fn, fn)
+#define GP_RUN(fn) gp_test_run(#fn, fn, GP_TEST_TIMEOUT_S)
+/* For the cases that legitimately take longer than the default. */
+#define GP_RUN_TIMEOUT(fn, seconds) gp_test_run(#fn, fn, (seconds))
 
-void gp_test_run(const char *name, void (*fn)(void));
+/* Runs `fn` as the case `name` (in a child, see above) with a deadline of
+ * `timeout_s` * GP_TEST_SCALE seconds. */
+void gp_test_run(const char *name, void (*fn)(void), double timeout_s);
 int gp_test_done(void);
+
+/* Runs `setup` before and `teardown` after every case from now on, in the
+ * case's own process (where gRPC and threads may be started). A setup that
+ * returns non-zero fails the case without running it; teardown runs
+ * either way. NULL for none. */
+void gp_test_fixture(int (*setup)(void), void (*teardown)(void));
+
+/* GP_TEST_SCALE (default 1): for tests that size their own waits. */
+double gp_test_scale(void);
+
+/* "GP_ETIMEDOUT (timed out)", or "42 (not a gp_err)"; into buf. */
+const char *gp_test_err_text(int err, char *buf, size_t cap);
+/* "GP_ETIMEDOUT"; NULL for a value that is no gp_err. */
+const char *gp__err_name(int err);
+
+/* ---- helper processes ---- */
+
+typedef int (*gp_test_helper_fn)(int argc, char **argv);
+void gp_test_helper_register(const char *name, gp_test_helper_fn fn);
+
+/* Declares helper `name`, registered before main runs. It gets the
+ * arguments after its name (argv[0] is the name) and returns the exit code. */
+#define GP_HELPER(name)                                                      \
+    static int gp_helper_##name(int argc, char **argv);                     \
+    __attribute__((constructor)) static void gp_helper_reg_##name(void)     \
+    {                                                                        \
+        gp_test_helper_register(#name, gp_helper_##name);                   \
+    }                                                                        \
+    static int gp_helper_##name(int argc __attribute__((unused)),            \
+                                char **argv __attribute__((unused)))
+
+/* When argv is "<binary> --gp-helper NAME [args]", runs helper NAME and
+ * exits with its code (2 for an unknown name); otherwise returns. */
+void gp_test_helper_dispatch(int argc, char **argv);
+
+/* This binary's path (/proc/self/exe resolved). Static storage. */
+const char *gp_test_self_exe(void);
+
+/* argv[1] of a helper process; argv[2] is the helper's name. */
+#define GP_TEST_HELPER_FLAG "--gp-helper"
+
+/* The argv that starts helper `name` with `args`: a NULL-terminated array
+ * that lives until the end of the enclosing block. */
+#define gp_test_helper_argv(...)                                             \
+    ((const char *[]){gp_test_self_exe(), GP_TEST_HELPER_FLAG, __VA_ARGS__, NULL})
+
+/* ---- things many tests need ---- */
 
 /* Open file descriptors of this process (counts /proc/self/fd). */
 int gp_test_count_fds(void);
@@ -69,5 +179,36 @@ int gp_test_count_fds(void);
  * timer and event-engine threads): core is kept up for the process's life
  * and grows those pools on demand, so they are not ours to leak. */
 int gp_test_count_threads(void);
+
+/* This process has no child left, running or unreaped. */
+bool gp_test_no_children(void);
+
+/* `pid` is gone and reaped (by us or by whoever owns it): checks it. */
+void gp_test_check_gone(pid_t pid);
+
+/* `pid` exists and is not a zombie (reads /proc/PID/stat). */
+bool gp_test_alive(pid_t pid);
+
+/* Waits up to `timeout_ms` for child `pid` to exit; its wait status, or
+ * -1 on timeout (the child is then left alone). */
+int gp_test_wait_child(pid_t pid, int timeout_ms);
+
+/* The whole file (also /proc files, whose size says 0), NUL-terminated,
+ * malloc'd; its length in *len if len. NULL if it cannot be read. */
+char *gp_test_read_file(const char *path, size_t *len);
+
+/* Waits up to `timeout_ms` for child `pid`: its exit code (128 + the
+ * signal's number if a signal ended it), or -1 when it had not ended by
+ * then (it is then SIGKILLed and reaped). */
+int gp_test_reap(pid_t pid, int timeout_ms);
+
+/* Monotonic clock. */
+long long gp_test_now_ms(void);
+double gp_test_now_s(void);
+long gp_test_ms_since(const struct timespec *t0);
+
+/* Writes all of p (send() with MSG_NOSIGNAL on sockets, so a gone peer is
+ * an error, not SIGPIPE); 0 or -1. */
+int gp_test_write_all(int fd, const void *p, size_t n);
 
 #endif

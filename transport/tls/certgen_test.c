@@ -30,7 +30,7 @@ GP_TEST(fields_match_go_plugin)
     char err[256] = "";
     gp__tls_keypair kp;
     time_t before = time(NULL);
-    GP_CHECK_INT(gp__tls_certgen(NULL, &kp, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &kp, err, sizeof err), GP_OK);
     time_t after = time(NULL);
     if (!kp.cert_pem) {
         GP_FAILF("certgen: %s", err);
@@ -120,8 +120,8 @@ GP_TEST(two_certs_differ)
 {
     gp__tls_keypair a, b;
     char err[256];
-    GP_CHECK_INT(gp__tls_certgen(NULL, &a, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__tls_certgen(NULL, &b, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &a, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &b, err, sizeof err), GP_OK);
     GP_CHECK(a.cert_der && b.cert_der);
     if (a.cert_der && b.cert_der)
         GP_CHECK(a.cert_der_len != b.cert_der_len ||
@@ -137,7 +137,7 @@ GP_TEST(validity_override_makes_expired_cert)
     char err[256];
     time_t now = time(NULL);
     gp__tls_certgen_opts o = {.not_before = now - 7200, .not_after = now - 3600};
-    GP_CHECK_INT(gp__tls_certgen(&o, &kp, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(&o, &kp, err, sizeof err), GP_OK);
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
     GP_CHECK_INT(mbedtls_x509_crt_parse_der(&crt, kp.cert_der, kp.cert_der_len), ==, 0);
@@ -148,37 +148,34 @@ GP_TEST(validity_override_makes_expired_cert)
     gp__tls_keypair_free(&kp);
 
     gp__tls_certgen_opts bad = {.not_before = now, .not_after = now - 1};
-    GP_CHECK_INT(gp__tls_certgen(&bad, &kp, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_certgen(&bad, &kp, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "not after");
-    GP_CHECK_INT(gp__tls_certgen(NULL, NULL, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, NULL, err, sizeof err), GP_EINVAL);
 }
 
 GP_TEST(pem_der_round_trip)
 {
     gp__tls_keypair kp;
     char err[256] = "";
-    GP_CHECK_INT(gp__tls_certgen(NULL, &kp, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_certgen(NULL, &kp, err, sizeof err), GP_OK);
     char *pem = NULL;
-    GP_CHECK_INT(gp__tls_der_to_pem(kp.cert_der, kp.cert_der_len, &pem, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(gp__tls_der_to_pem(kp.cert_der, kp.cert_der_len, &pem, err, sizeof err), GP_OK);
     /* mbedTLS and Go both wrap at 64 columns: the texts are identical */
     GP_CHECK_STR(pem, kp.cert_pem);
     unsigned char *der = NULL;
     size_t n = 0;
-    GP_CHECK_INT(gp__tls_pem_to_der(pem, &der, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_pem_to_der(pem, &der, &n, err, sizeof err), GP_OK);
     GP_CHECK(n == kp.cert_der_len && der && memcmp(der, kp.cert_der, n) == 0);
     free(der);
     free(pem);
 
-    GP_CHECK_INT(gp__tls_pem_to_der("hello", &der, &n, err, sizeof err), ==, GP_ETLS);
+    GP_CHECK_ERR(gp__tls_pem_to_der("hello", &der, &n, err, sizeof err), GP_ETLS);
     GP_CHECK_CONTAINS(err, "no \"-----BEGIN CERTIFICATE-----\" line");
-    GP_CHECK_INT(
-        gp__tls_pem_to_der("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &der,
-                           &n, err, sizeof err),
-        ==, GP_ETLS);
+    GP_CHECK_ERR(gp__tls_pem_to_der("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &der,
+                           &n, err, sizeof err), GP_ETLS);
     GP_CHECK_CONTAINS(err, "PEM certificate: ");
     GP_CHECK(der == NULL);
-    GP_CHECK_INT(gp__tls_der_to_pem(NULL, 0, &pem, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_der_to_pem(NULL, 0, &pem, err, sizeof err), GP_EINVAL);
     gp__tls_keypair_free(&kp);
 }
 

@@ -14,18 +14,6 @@
 
 #define PKI "transport/tls/testdata/userpki/"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *b = calloc(1, 65536);
-    size_t n = fread(b, 1, 65535, f);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 GP_TEST(loads_files)
 {
     gp_tls_config cfg = {.cert = {.path = PKI "server.pem"},
@@ -33,7 +21,7 @@ GP_TEST(loads_files)
                          .ca = {.path = PKI "ca.pem"}};
     gp__tls_material m;
     char err[512] = "";
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_OK);
     if (!m.cert_pem) {
         GP_FAILF("load: %s", err);
         return;
@@ -48,8 +36,9 @@ GP_TEST(loads_files)
 
 GP_TEST(loads_texts_and_encrypted_key)
 {
-    char *cert = slurp(PKI "client.pem"), *key = slurp(PKI "client_encrypted.key"),
-         *ca = slurp(PKI "ca.pem");
+    char *cert = gp_test_read_file(PKI "client.pem", NULL);
+    char *key = gp_test_read_file(PKI "client_encrypted.key", NULL);
+    char *ca = gp_test_read_file(PKI "ca.pem", NULL);
     GP_CHECK(cert && key && ca);
     gp_tls_config cfg = {.cert = {.pem = cert},
                          .key = {.pem = key},
@@ -57,13 +46,13 @@ GP_TEST(loads_texts_and_encrypted_key)
                          .server_name = "plugin.example"};
     gp__tls_material m;
     char err[512] = "";
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "tls config: key (PEM text): it is encrypted and no key_password was given");
     cfg.key_password = "wrong";
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "wrong key_password");
     cfg.key_password = "secret";
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_OK);
     GP_CHECK(m.key_pem && !strstr(m.key_pem, "ENCRYPTED"));
     GP_CHECK_STR(m.server_name, "plugin.example");
     gp__tls_material_free(&m);
@@ -79,31 +68,31 @@ GP_TEST(refusals_name_the_item)
     gp_tls_config cfg = {.cert = {.path = PKI "server.pem"},
                          .key = {.path = "/nonexistent/server.key"},
                          .ca = {.path = PKI "ca.pem"}};
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "tls config: key file /nonexistent/server.key: No such file or directory");
     GP_CHECK(m.cert_pem == NULL && m.ca_pem == NULL);
 
     cfg.key.path = PKI "client.key";
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "tls config: key " PKI "client.key does not match the certificate " PKI
                       "server.pem");
 
     cfg.key.path = PKI "server.key";
     cfg.ca = (gp_tls_source){.pem = "hello"};
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "tls config: ca (PEM text): no \"-----BEGIN CERTIFICATE-----\" in it");
 
     cfg.ca =
         (gp_tls_source){.pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"};
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "tls config: ca (PEM text): ");
 
     cfg.ca = (gp_tls_source){0};
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "tls config: ca: neither a file path nor PEM text given");
 
     cfg.ca.path = PKI "server.key"; /* a key where a certificate belongs */
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "no \"-----BEGIN CERTIFICATE-----\"");
 
     /* DER is refused with words, not misparsed */
@@ -113,10 +102,10 @@ GP_TEST(refusals_name_the_item)
     GP_CHECK(write(fd, der, sizeof der) == (ssize_t)sizeof der);
     close(fd);
     cfg.ca.path = der_path;
-    GP_CHECK_INT(gp__tls_material_load(&cfg, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(&cfg, &m, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "not PEM text");
     unlink(der_path);
-    GP_CHECK_INT(gp__tls_material_load(NULL, &m, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_material_load(NULL, &m, err, sizeof err), GP_EINVAL);
 }
 
 typedef struct end {
@@ -169,8 +158,8 @@ GP_TEST(handshake_over_a_ca_chain)
                         .ca = {.path = PKI "ca.pem"}};
     gp__tls_material sm, cm;
     char err[512] = "";
-    GP_CHECK_INT(gp__tls_material_load(&sc, &sm, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__tls_material_load(&cc, &cm, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__tls_material_load(&sc, &sm, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__tls_material_load(&cc, &cm, err, sizeof err), GP_OK);
     if (!sm.cert_pem || !cm.cert_pem)
         return;
 
@@ -186,15 +175,15 @@ GP_TEST(handshake_over_a_ca_chain)
                    .peer_ca_pem = sm.ca_pem,
                    .handshake_timeout_ms = 5000}};
     handshake(&c, &s);
-    GP_CHECK_INT(c.rc, ==, GP_OK);
-    GP_CHECK_INT(s.rc, ==, GP_OK);
+    GP_CHECK_ERR(c.rc, GP_OK);
+    GP_CHECK_ERR(s.rc, GP_OK);
     if (c.rc || s.rc)
         GP_FAILF("client: %s / server: %s", c.err, s.err);
     if (c.t && s.t) {
         char buf[8];
         size_t n = 0;
-        GP_CHECK_INT(gp__tls_write(c.t, "ping", 4, 1000, err, sizeof err), ==, GP_OK);
-        GP_CHECK_INT(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__tls_write(c.t, "ping", 4, 1000, err, sizeof err), GP_OK);
+        GP_CHECK_ERR(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), GP_OK);
         GP_CHECK(n == 4 && memcmp(buf, "ping", 4) == 0);
     }
     close_end(&c);
@@ -204,7 +193,7 @@ GP_TEST(handshake_over_a_ca_chain)
     c.t = s.t = NULL;
     c.p.server_name = "plugin.example";
     handshake(&c, &s);
-    GP_CHECK_INT(c.rc, ==, GP_ETLS);
+    GP_CHECK_ERR(c.rc, GP_ETLS);
     GP_CHECK_CONTAINS(c.err,
                       "The certificate Common Name (CN) does not match with the expected CN");
     close_end(&c);
@@ -217,10 +206,10 @@ GP_TEST(handshake_over_a_ca_chain)
     s.p.cert_pem = cm.cert_pem;
     s.p.key_pem = cm.key_pem;
     handshake(&c, &s);
-    GP_CHECK_INT(s.rc, ==, GP_EINVAL);
+    GP_CHECK_ERR(s.rc, GP_EINVAL);
     GP_CHECK_STR(s.err, "tls: own certificate cannot be used by a TLS server: its extended key "
                         "usage lacks serverAuth");
-    GP_CHECK_INT(c.rc, ==, GP_ECLOSED);
+    GP_CHECK_ERR(c.rc, GP_ECLOSED);
     GP_CHECK_CONTAINS(c.err, "the server closed the connection during the handshake");
     close_end(&c);
     close_end(&s);

@@ -31,13 +31,6 @@ typedef struct side {
     int ok_data;
 } side;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void params(side *s, gp__tls_role role, const gp__tls_keypair *own,
                    const gp__tls_keypair *trust)
 {
@@ -149,8 +142,8 @@ GP_TEST(mutual_auth_and_a_mebibyte_each_way)
     params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
     params(&s, GP_TLS_SERVER, &plugin_kp, &host_kp);
     run_both(&c, &s);
-    GP_CHECK_INT(c.rc, ==, GP_OK);
-    GP_CHECK_INT(s.rc, ==, GP_OK);
+    GP_CHECK_ERR(c.rc, GP_OK);
+    GP_CHECK_ERR(s.rc, GP_OK);
     if (c.rc || s.rc)
         GP_FAILF("client: %s / server: %s", c.err, s.err);
     GP_CHECK(c.ok_data);
@@ -168,7 +161,7 @@ GP_TEST(mutual_auth_and_a_mebibyte_each_way)
         unsigned char b[16];
         size_t n = 99;
         char err[256] = "";
-        GP_CHECK_INT(gp__tls_read(s.t, b, sizeof b, 2000, &n, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__tls_read(s.t, b, sizeof b, 2000, &n, err, sizeof err), GP_OK);
         GP_CHECK_INT(n, ==, 0);
     }
     finish(&c);
@@ -185,11 +178,11 @@ GP_TEST(client_refuses_wrong_server_cert)
     params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
     params(&s, GP_TLS_SERVER, &other_kp, &host_kp); /* not the cert of field 6 */
     run_both(&c, &s);
-    GP_CHECK_INT(c.rc, ==, GP_ETLS);
+    GP_CHECK_ERR(c.rc, GP_ETLS);
     GP_CHECK_CONTAINS(c.err, "tls: peer certificate not trusted: The certificate is not "
                              "correctly signed by the trusted CA");
     GP_CHECK_CONTAINS(c.err, "the server's certificate, checked by this client");
-    GP_CHECK_INT(s.rc, !=, GP_OK);
+    GP_CHECK_ERR_NE(s.rc, GP_OK);
     GP_CHECK_CONTAINS(s.err, "client");
     fprintf(stderr, "    client: %s\n    server: %s\n", c.err, s.err);
     finish(&c);
@@ -205,7 +198,7 @@ GP_TEST(client_refuses_expired_server_cert)
     params(&c, GP_TLS_CLIENT, &host_kp, &expired_kp);
     params(&s, GP_TLS_SERVER, &expired_kp, &host_kp);
     run_both(&c, &s);
-    GP_CHECK_INT(c.rc, ==, GP_ETLS);
+    GP_CHECK_ERR(c.rc, GP_ETLS);
     GP_CHECK_CONTAINS(c.err, "The certificate validity has expired");
     finish(&c);
     finish(&s);
@@ -219,11 +212,11 @@ GP_TEST(server_refuses_wrong_client_cert)
     params(&c, GP_TLS_CLIENT, &other_kp, &plugin_kp); /* not PLUGIN_CLIENT_CERT's */
     params(&s, GP_TLS_SERVER, &plugin_kp, &host_kp);
     run_both(&c, &s);
-    GP_CHECK_INT(s.rc, ==, GP_ETLS);
+    GP_CHECK_ERR(s.rc, GP_ETLS);
     GP_CHECK_CONTAINS(s.err, "tls: peer certificate not trusted: The certificate is not "
                              "correctly signed by the trusted CA");
     GP_CHECK_CONTAINS(s.err, "the client's certificate, checked by this server");
-    GP_CHECK_INT(c.rc, !=, GP_OK);
+    GP_CHECK_ERR_NE(c.rc, GP_OK);
     GP_CHECK_CONTAINS(c.err, "server");
     fprintf(stderr, "    client: %s\n    server: %s\n", c.err, s.err);
     finish(&c);
@@ -287,7 +280,7 @@ GP_TEST(server_refuses_client_without_cert)
     run_side(&s);
     finish(&s); /* the bare client waits for our hang-up */
     pthread_join(th, NULL);
-    GP_CHECK_INT(s.rc, ==, GP_ETLS);
+    GP_CHECK_ERR(s.rc, GP_ETLS);
     GP_CHECK_CONTAINS(s.err, "the client presented no certificate; this server requires one");
     GP_CHECK_INT(b.ret, !=, 0);
 }
@@ -311,10 +304,10 @@ GP_TEST(peer_closes_mid_handshake)
     params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
     pthread_t th;
     pthread_create(&th, NULL, hang_up_early, &sv[1]);
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     run_side(&c);
     pthread_join(th, NULL);
-    GP_CHECK_INT(now_ms() - t0, <, 2000);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, 2000);
     GP_CHECK(c.rc == GP_ECLOSED || c.rc == GP_EIO);
     GP_CHECK_CONTAINS(c.err, "the server closed the connection during the handshake");
     GP_CHECK(c.t == NULL);
@@ -340,11 +333,11 @@ GP_TEST(client_closes_mid_handshake)
     params(&s, GP_TLS_SERVER, &plugin_kp, &host_kp);
     pthread_t th;
     pthread_create(&th, NULL, half_hello, &sv[0]);
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     run_side(&s);
     pthread_join(th, NULL);
-    GP_CHECK_INT(now_ms() - t0, <, 2000);
-    GP_CHECK_INT(s.rc, ==, GP_ECLOSED);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, 2000);
+    GP_CHECK_ERR(s.rc, GP_ECLOSED);
     GP_CHECK_CONTAINS(s.err, "tls: the client closed the connection during the handshake (EOF)");
     close(sv[1]);
 }
@@ -370,7 +363,7 @@ GP_TEST(garbage_from_server)
     pthread_create(&th, NULL, answer_junk, &sv[1]);
     run_side(&c);
     pthread_join(th, NULL);
-    GP_CHECK_INT(c.rc, ==, GP_EPROTO);
+    GP_CHECK_ERR(c.rc, GP_EPROTO);
     GP_CHECK_CONTAINS(
         c.err, "tls: handshake: the server sent data that is not a TLS record (header \"HTTP/\")");
     fprintf(stderr, "    client: %s\n", c.err);
@@ -385,10 +378,10 @@ GP_TEST(silent_server_times_out)
     side c = {.fd = sv[0]};
     params(&c, GP_TLS_CLIENT, &host_kp, &plugin_kp);
     c.p.handshake_timeout_ms = 300;
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     run_side(&c);
-    int64_t took = now_ms() - t0;
-    GP_CHECK_INT(c.rc, ==, GP_ETIMEDOUT);
+    int64_t took = gp_test_now_ms() - t0;
+    GP_CHECK_ERR(c.rc, GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(c.err, "tls: handshake timed out after 300 ms waiting for the server");
     GP_CHECK_INT(took, >=, 290);
     GP_CHECK_INT(took, <, 2000);
@@ -439,13 +432,13 @@ GP_TEST(tampered_record_is_refused)
     if (c.t && s.t) {
         char err[256] = "", buf[64];
         size_t n = 0;
-        GP_CHECK_INT(gp__tls_write(c.t, "hello", 5, 1000, err, sizeof err), ==, GP_OK);
-        GP_CHECK_INT(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__tls_write(c.t, "hello", 5, 1000, err, sizeof err), GP_OK);
+        GP_CHECK_ERR(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), GP_OK);
         GP_CHECK_INT(n, ==, 5);
         atomic_store(&up.armed, 1);
-        GP_CHECK_INT(gp__tls_write(c.t, "world", 5, 1000, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__tls_write(c.t, "world", 5, 1000, err, sizeof err), GP_OK);
         n = 0;
-        GP_CHECK_INT(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), ==, GP_ETLS);
+        GP_CHECK_ERR(gp__tls_read(s.t, buf, sizeof buf, 1000, &n, err, sizeof err), GP_ETLS);
         GP_CHECK_INT(n, ==, 0);
         GP_CHECK_STR(err, "tls: read: a record from the client failed its integrity check "
                           "(tampered or corrupted on the way)");
@@ -477,9 +470,9 @@ GP_TEST(forged_record_length_after_handshake)
                  (ssize_t)sizeof forged);
         char err[256] = "", buf[64];
         size_t n = 0;
-        int64_t t0 = now_ms();
-        GP_CHECK_INT(gp__tls_read(c.t, buf, sizeof buf, 2000, &n, err, sizeof err), ==, GP_EPROTO);
-        GP_CHECK_INT(now_ms() - t0, <, 1000);
+        int64_t t0 = gp_test_now_ms();
+        GP_CHECK_ERR(gp__tls_read(c.t, buf, sizeof buf, 2000, &n, err, sizeof err), GP_EPROTO);
+        GP_CHECK_INT(gp_test_now_ms() - t0, <, 1000);
         GP_CHECK_STR(err, "tls: read: the server sent data that is not a TLS record (header "
                           "\"\\x17\\x03\\x03\\xff\\xff\")");
     }
@@ -520,19 +513,19 @@ GP_TEST(shutdown_wakes_blocked_reader)
     pthread_create(&th, NULL, read_one, &s);
     struct timespec d = {0, 50 * 1000 * 1000};
     nanosleep(&d, NULL);
-    int64_t t0 = now_ms();
+    int64_t t0 = gp_test_now_ms();
     gp__tls_shutdown(s.t);
     gp__tls_shutdown(s.t); /* idempotent */
     pthread_join(th, NULL);
-    GP_CHECK_INT(now_ms() - t0, <, 1000);
-    GP_CHECK_INT(s.rc, ==, GP_ECLOSED);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, 1000);
+    GP_CHECK_ERR(s.rc, GP_ECLOSED);
     GP_CHECK_CONTAINS(s.err, "shut down locally");
     char err[256];
-    GP_CHECK_INT(gp__tls_write(s.t, "x", 1, 100, err, sizeof err), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp__tls_write(s.t, "x", 1, 100, err, sizeof err), GP_ECLOSED);
     /* the client sees its peer go away without close_notify */
     unsigned char b[8];
     size_t n;
-    GP_CHECK_INT(gp__tls_read(c.t, b, sizeof b, 2000, &n, err, sizeof err), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp__tls_read(c.t, b, sizeof b, 2000, &n, err, sizeof err), GP_ECLOSED);
     GP_CHECK_CONTAINS(err, "the server closed the connection without close_notify");
     finish(&c);
     finish(&s);
@@ -548,11 +541,11 @@ GP_TEST(read_timeout_and_write_after_peer_gone_no_sigpipe)
     unsigned char b[8];
     size_t n;
     char err[256];
-    int64_t t0 = now_ms();
-    GP_CHECK_INT(gp__tls_read(c.t, b, sizeof b, 100, &n, err, sizeof err), ==, GP_ETIMEDOUT);
-    GP_CHECK_INT(now_ms() - t0, >=, 90);
+    int64_t t0 = gp_test_now_ms();
+    GP_CHECK_ERR(gp__tls_read(c.t, b, sizeof b, 100, &n, err, sizeof err), GP_ETIMEDOUT);
+    GP_CHECK_INT(gp_test_now_ms() - t0, >=, 90);
     GP_CHECK_CONTAINS(err, "timed out after 100 ms");
-    GP_CHECK_INT(gp__tls_read(c.t, b, sizeof b, 0, &n, err, sizeof err), ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp__tls_read(c.t, b, sizeof b, 0, &n, err, sizeof err), GP_ETIMEDOUT);
 
     /* The server vanishes without close_notify; writing must fail with
      * words, not kill us with SIGPIPE (no handler is installed here). */
@@ -561,7 +554,7 @@ GP_TEST(read_timeout_and_write_after_peer_gone_no_sigpipe)
     gp_err rc = GP_OK;
     for (int i = 0; i < 8 && rc == GP_OK; i++)
         rc = gp__tls_write(c.t, big, sizeof big, 2000, err, sizeof err);
-    GP_CHECK_INT(rc, ==, GP_ECLOSED);
+    GP_CHECK_ERR(rc, GP_ECLOSED);
     GP_CHECK_CONTAINS(err, "tls: write: connection reset by the server");
     finish(&c);
     finish(&s);
@@ -627,20 +620,20 @@ GP_TEST(bad_parameters_say_what)
                         .key_pem =
                             "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
                         .peer_ca_pem = plugin_kp.cert_pem};
-    GP_CHECK_INT(gp__tls_open(sv[0], &p, &t, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_open(sv[0], &p, &t, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "tls: own private key: ");
     p.key_pem = plugin_kp.key_pem;
-    GP_CHECK_INT(gp__tls_open(sv[0], &p, &t, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_open(sv[0], &p, &t, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "own private key does not match own certificate");
     p.key_pem = host_kp.key_pem;
     p.peer_ca_pem = "not a certificate";
-    GP_CHECK_INT(gp__tls_open(sv[0], &p, &t, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_open(sv[0], &p, &t, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "tls: peer's certificate (trust root): ");
     p.cert_pem = "";
-    GP_CHECK_INT(gp__tls_open(sv[0], &p, &t, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_open(sv[0], &p, &t, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "tls: own certificate: ");
     p.cert_pem = NULL;
-    GP_CHECK_INT(gp__tls_open(sv[0], &p, &t, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__tls_open(sv[0], &p, &t, err, sizeof err), GP_EINVAL);
     GP_CHECK(t == NULL);
     close(sv[0]);
     close(sv[1]);

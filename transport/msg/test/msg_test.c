@@ -48,9 +48,8 @@ GP_TEST(put_request_round_trips_one_mib)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128] = "";
-    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, buf, n, &out, "PutRequest", err,
-                                    sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, buf, n, &out, "PutRequest", err,
+                                    sizeof err), GP_OK);
     GP_CHECK_STR(out.key, "k");
     GP_CHECK_INT(out.value.len, ==, big);
     GP_CHECK(out.value.data && memcmp(out.value.data, req.value.data, big) == 0);
@@ -70,9 +69,8 @@ GP_TEST(empty_values_encode_to_nothing)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, buf, 0, &out, "PutRequest", err,
-                                    sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, buf, 0, &out, "PutRequest", err,
+                                    sizeof err), GP_OK);
     GP_CHECK(out.key == NULL && out.value.data == NULL && out.value.len == 0);
     gp_msg_release(proto_PutRequest_fields, &out);
     free(buf);
@@ -86,9 +84,8 @@ GP_TEST(repeated_bytes_field_keeps_the_last)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, in, sizeof in, &out, "PutRequest",
-                                    err, sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, in, sizeof in, &out, "PutRequest",
+                                    err, sizeof err), GP_OK);
     GP_CHECK_INT(out.value.len, ==, 3);
     GP_CHECK(out.value.data && memcmp(out.value.data, "xyz", 3) == 0);
     gp_msg_release(proto_PutRequest_fields, &out);
@@ -102,15 +99,13 @@ GP_TEST(declared_two_gib_fails_before_allocating)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128] = "";
-    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, bytes2g, sizeof bytes2g, &out,
-                                    "PutRequest", err, sizeof err),
-                 ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, bytes2g, sizeof bytes2g, &out,
+                                    "PutRequest", err, sizeof err), GP_EPROTO);
     /* The stream-length check fires, not an allocation failure. */
     GP_CHECK_CONTAINS(err, "decode PutRequest: parent stream too short");
     GP_CHECK(out.key == NULL && out.value.data == NULL);
-    GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, str2g, sizeof str2g, &out,
-                                    "PutRequest", err, sizeof err),
-                 ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, str2g, sizeof str2g, &out,
+                                    "PutRequest", err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "decode PutRequest:");
     GP_CHECK(strstr(err, "memory") == NULL);
     GP_CHECK(out.key == NULL && out.value.data == NULL);
@@ -153,9 +148,8 @@ GP_TEST(garbage_fails_cleanly)
         proto_PutRequest out;
         memset(&out, 0, sizeof out);
         char err[128] = "";
-        GP_CHECK_INT(gp__msg_decode_buf(proto_PutRequest_fields, junk[i], 4, &out, "PutRequest",
-                                        err, sizeof err),
-                     ==, GP_EPROTO);
+        GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, junk[i], 4, &out, "PutRequest",
+                                        err, sizeof err), GP_EPROTO);
         GP_CHECK(err[0] != '\0');
     }
 }
@@ -175,9 +169,8 @@ GP_TEST(release_recurses_into_submessages)
     plugin_ConnInfo out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_INT(gp__msg_decode_buf(plugin_ConnInfo_fields, buf, n, &out, "ConnInfo", err,
-                                    sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(plugin_ConnInfo_fields, buf, n, &out, "ConnInfo", err,
+                                    sizeof err), GP_OK);
     GP_CHECK_INT(out.service_id, ==, 7);
     GP_CHECK_STR(out.address, "/tmp/x");
     GP_CHECK(out.has_knock && out.knock.knock);
@@ -199,9 +192,8 @@ GP_TEST(stdio_data_and_health_round_trip)
     plugin_StdioData out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_INT(gp__msg_decode_buf(plugin_StdioData_fields, buf, n, &out, "StdioData", err,
-                                    sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(plugin_StdioData_fields, buf, n, &out, "StdioData", err,
+                                    sizeof err), GP_OK);
     GP_CHECK_INT(out.channel, ==, plugin_StdioData_Channel_STDERR);
     GP_CHECK(out.data.len == 5 && memcmp(out.data.data, "line\n", 5) == 0);
     gp_msg_release(plugin_StdioData_fields, &out);

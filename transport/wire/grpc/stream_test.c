@@ -155,30 +155,30 @@ GP_TEST(bidi_echo_in_process)
         return;
     gp_status st;
     gp_call *call = NULL;
-    GP_CHECK_INT(gp_call_open(f.stub, &echo_m, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(f.stub, &echo_m, &call, &st), GP_OK);
     static const char *const keys[] = {"a", "", "a longer key"};
     for (int i = 0; call && i < 3; i++) {
         proto_GetRequest q = {.key = (char *)keys[i]};
         proto_GetResponse a;
         memset(&a, 0, sizeof a);
-        GP_CHECK_INT(gp_call_send(call, &q, &st), ==, GP_OK);
-        GP_CHECK_INT(gp_call_recv(call, &a, &st), ==, GP_OK);
+        GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+        GP_CHECK_ERR(gp_call_recv(call, &a, &st), GP_OK);
         GP_CHECK(a.value.len == strlen(keys[i]) &&
                  (a.value.len == 0 || memcmp(a.value.data, keys[i], a.value.len) == 0));
         gp_msg_release(proto_GetResponse_fields, &a);
     }
-    GP_CHECK_INT(gp_call_close_send(call, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_call_close_send(call, &st), ==, GP_OK); /* idempotent */
+    GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK);
+    GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK); /* idempotent */
     proto_GetResponse none;
     memset(&none, 0, sizeof none);
-    GP_CHECK_INT(gp_call_recv(call, &none, &st), ==, GP_EOF);
-    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_recv(call, &none, &st), GP_EOF);
+    GP_CHECK_ERR(gp_call_finish(call, &st), GP_OK);
     gp_call_free(call);
 
     /* Argument checks, and the unary API refusing a stream. */
-    GP_CHECK_INT(gp_call_open(f.stub, NULL, &call, &st), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_call_send(NULL, &none, &st), ==, GP_EINVAL);
-    GP_CHECK_INT(gp_invoke(f.stub, &echo_m, &none, &none, &st), ==, GP_EUNSUPPORTED);
+    GP_CHECK_ERR(gp_call_open(f.stub, NULL, &call, &st), GP_EINVAL);
+    GP_CHECK_ERR(gp_call_send(NULL, &none, &st), GP_EINVAL);
+    GP_CHECK_ERR(gp_invoke(f.stub, &echo_m, &none, &none, &st), GP_EUNSUPPORTED);
     down(&f);
 }
 
@@ -189,21 +189,21 @@ GP_TEST(a_message_of_another_type_is_refused_in_words)
         return;
     gp_status st;
     gp_call *call = NULL;
-    GP_CHECK_INT(gp_call_open(f.stub, &echo_wrong_m, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(f.stub, &echo_wrong_m, &call, &st), GP_OK);
     grpc_health_v1_HealthCheckResponse wrong = {
         .status = grpc_health_v1_HealthCheckResponse_ServingStatus_SERVING};
     gp_call_send(call, &wrong, &st); /* may already see the end */
     proto_GetResponse a;
     memset(&a, 0, sizeof a);
-    GP_CHECK_INT(gp_call_recv(call, &a, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp_call_recv(call, &a, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "/test.S/Echo request");
     gp_call_free(call);
 
     /* The server still serves the right type afterwards. */
-    GP_CHECK_INT(gp_call_open(f.stub, &echo_m, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(f.stub, &echo_m, &call, &st), GP_OK);
     proto_GetRequest q = {.key = "fine"};
-    GP_CHECK_INT(gp_call_send(call, &q, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_call_recv(call, &a, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+    GP_CHECK_ERR(gp_call_recv(call, &a, &st), GP_OK);
     gp_msg_release(proto_GetResponse_fields, &a);
     gp_call_free(call); /* unfinished: cancelled */
     down(&f);
@@ -217,20 +217,20 @@ GP_TEST(closing_the_conn_cancels_open_streams)
     int before = atomic_load(&handlers_done);
     gp_status st;
     gp_call *call = NULL;
-    GP_CHECK_INT(gp_call_open(f.stub, &echo_m, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(f.stub, &echo_m, &call, &st), GP_OK);
     proto_GetRequest q = {.key = "x"};
     proto_GetResponse a;
     memset(&a, 0, sizeof a);
-    GP_CHECK_INT(gp_call_send(call, &q, &st), ==, GP_OK);
-    GP_CHECK_INT(gp_call_recv(call, &a, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+    GP_CHECK_ERR(gp_call_recv(call, &a, &st), GP_OK);
     gp_msg_release(proto_GetResponse_fields, &a);
     gp_stub_free(f.stub);
     f.stub = NULL;
     gp__conn_close(f.conn); /* does not wait for the open call */
     f.conn = NULL;
-    GP_CHECK_INT(gp_call_recv(call, &a, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp_call_recv(call, &a, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(st.msg, "closed");
-    GP_CHECK_INT(gp_call_send(call, &q, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_ECLOSED);
     gp_call_free(call); /* after its conn: still fine */
     wait_for(&handlers_done, before + 1);
     GP_CHECK_INT(atomic_load(&handlers_done), ==, before + 1);
@@ -245,9 +245,9 @@ GP_TEST(freeing_the_server_ends_waiting_handlers)
     int before = atomic_load(&handlers_done);
     gp_status st;
     gp_call *call = NULL;
-    GP_CHECK_INT(gp_call_open(f.stub, &hold_m, &call, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_open(f.stub, &hold_m, &call, &st), GP_OK);
     proto_GetRequest q = {.key = "x"};
-    GP_CHECK_INT(gp_call_send(call, &q, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
     wait_for(&hold_entered, 1);
     gp__grpc_server_free(f.srv); /* returns once the handler has */
     f.srv = NULL;
@@ -255,7 +255,7 @@ GP_TEST(freeing_the_server_ends_waiting_handlers)
     /* In one process the server's socket may outlive its free for a while
      * (core closes it asynchronously), so the host side ends its call. */
     gp_call_cancel(call);
-    GP_CHECK_INT(gp_call_finish(call, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp_call_finish(call, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(st.msg, "the call was cancelled");
     gp_call_free(call);
     down(&f);

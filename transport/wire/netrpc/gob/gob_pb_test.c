@@ -60,7 +60,7 @@ static gp_err encode(const gp_gob_type *t, const pb_msgdesc_t *desc, const void 
                      gp_gob_buf *out, char *err, size_t errlen)
 {
     gp_gob_encoder *e = NULL;
-    GP_CHECK_INT(gp__gob_encoder_new(&e), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp_gob_value v;
     gp_err rc = gp__gob_pb_to_tree(t, desc, msg, &v, err, errlen);
     if (rc == GP_OK) {
@@ -106,8 +106,7 @@ GP_TEST(kv_put_request_encodes_as_go_does)
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256] = "";
-    GP_CHECK_INT(encode(&put_request_gob, gobpbtest_PutRequest_fields, &req, &out, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(encode(&put_request_gob, gobpbtest_PutRequest_fields, &req, &out, err, sizeof err), GP_OK);
     /* Go 1.19: type definition (ids from 65), then the value. */
     check_bytes(&out, "2a ff81 03 01 01 0a \"PutRequest\" 01 ff82 00 01 02 01 03 \"Key\" 01 0c 00 "
                       "01 05 \"Value\" 01 0a 00 00 00 "
@@ -117,8 +116,7 @@ GP_TEST(kv_put_request_encodes_as_go_does)
     /* Zero fields are omitted: an empty request is just the terminator. */
     gobpbtest_GetRequest empty = {0};
     gp__gob_buf_init(&out, 0);
-    GP_CHECK_INT(encode(&get_request_gob, gobpbtest_GetRequest_fields, &empty, &out, err, sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(encode(&get_request_gob, gobpbtest_GetRequest_fields, &empty, &out, err, sizeof err), GP_OK);
     check_bytes(&out, "20 ff81 03 01 01 0a \"GetRequest\" 01 ff82 00 01 01 01 03 \"Key\" 01 0c 00 00 00 "
                       "03 ff82 00");
     gp__gob_buf_free(&out);
@@ -165,15 +163,14 @@ GP_TEST(every_field_shape_round_trips)
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256] = "";
-    GP_CHECK_INT(encode(&rich_gob, gobpbtest_Rich_fields, &in, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(encode(&rich_gob, gobpbtest_Rich_fields, &in, &out, err, sizeof err), GP_OK);
     gp_gob_decoder *d = NULL;
-    GP_CHECK_INT(gp__gob_decoder_new(NULL, &d), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
     gp_gob_value *v = decode_all(d, &out);
     GP_CHECK(v != NULL);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
-    GP_CHECK_INT(gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), ==,
-                 GP_OK);
+    GP_CHECK_ERR(gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_OK);
     GP_CHECK_STR(got.name, "x");
     GP_CHECK_INT(got.tags_count, ==, 2);
     if (got.tags_count == 2) {
@@ -230,7 +227,7 @@ static gp_err decode_peer(const gp_gob_value *pv, const gp_gob_type *t, const pb
     gp__gob_encoder_new(&e);
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
-    GP_CHECK_INT(gp__gob_encode(e, pv, &out, err, errlen), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, pv, &out, err, errlen), GP_OK);
     gp_gob_decoder *d = NULL;
     gp__gob_decoder_new(NULL, &d);
     gp_gob_value *v = decode_all(d, &out);
@@ -253,8 +250,7 @@ GP_TEST(decoding_matches_fields_by_exact_name_and_skips_unknown_ones)
     gobpbtest_PutRequest got;
     memset(&got, 0, sizeof got);
     char err[256] = "";
-    GP_CHECK_INT(decode_peer(&pv, &put_request_gob, gobpbtest_PutRequest_fields, &got, err, sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_ERR(decode_peer(&pv, &put_request_gob, gobpbtest_PutRequest_fields, &got, err, sizeof err), GP_OK);
     GP_CHECK(got.key == NULL); /* "Keys" is not "Key" */
     GP_CHECK_INT(got.value.len, ==, 3);
     GP_CHECK(got.value.data && memcmp(got.value.data, "val", 3) == 0);
@@ -276,8 +272,7 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     pv.u.list.len = 1;
     gobpbtest_GetRequest g;
     memset(&g, 0, sizeof g);
-    GP_CHECK_INT(decode_peer(&pv, &get_request_gob, gobpbtest_GetRequest_fields, &g, err, sizeof err), ==,
-                 GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&pv, &get_request_gob, gobpbtest_GetRequest_fields, &g, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "field Key: expected a string, got a int");
 
     /* Out of range for int32, too many for a fixed array, too long a char[8]. */
@@ -289,10 +284,10 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     static const gp_gob_field wide_fields[] = {{"I32", &gp_gob_int_type, 5}};
     static const gp_gob_type wide_gob = {.kind = GP_GOB_STRUCT, .name = "W", .fields = wide_fields, .nfields = 1};
     gp_gob_value w;
-    GP_CHECK_INT(gp__gob_pb_to_tree(&wide_gob, gobpbtest_Rich_fields, &r, &w, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&wide_gob, gobpbtest_Rich_fields, &r, &w, err, sizeof err), GP_OK);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
-    GP_CHECK_INT(decode_peer(&w, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&w, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "out of range for a 4-byte int");
     gp__gob_pb_tree_free(&w);
 
@@ -308,7 +303,7 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     nv.u.list.items = &slice;
     nv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_INT(decode_peer(&nv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&nv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "5 elements for an array of 4");
 
     static const gp_gob_field fixed_fields[] = {{"Fixed", &gp_gob_string_type, 0}};
@@ -318,7 +313,7 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     fv.u.list.items = &long_str;
     fv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_INT(decode_peer(&fv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&fv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "string of 8 bytes for a char[8]");
 
     gp_gob_value nul = {.type = &gp_gob_string_type};
@@ -330,7 +325,7 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     sv.u.list.items = &nul;
     sv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_INT(decode_peer(&sv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&sv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "NUL byte");
 }
 
@@ -341,14 +336,13 @@ GP_TEST(descriptors_that_do_not_fit_the_message_are_refused)
     gp_gob_value v;
     static const gp_gob_field bad_tag[] = {{"Key", &gp_gob_string_type, 9}};
     static const gp_gob_type t1 = {.kind = GP_GOB_STRUCT, .name = "G", .fields = bad_tag, .nfields = 1};
-    GP_CHECK_INT(gp__gob_pb_to_tree(&t1, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&t1, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "has no tag 9");
     static const gp_gob_field bad_kind[] = {{"Key", &gp_gob_bytes_type, 1}};
     static const gp_gob_type t2 = {.kind = GP_GOB_STRUCT, .name = "G", .fields = bad_kind, .nfields = 1};
-    GP_CHECK_INT(gp__gob_pb_to_tree(&t2, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&t2, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "a gob []byte does not fit nanopb tag 1");
-    GP_CHECK_INT(gp__gob_pb_to_tree(&gp_gob_string_type, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err),
-                 ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&gp_gob_string_type, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
 }
 
 int main(void)

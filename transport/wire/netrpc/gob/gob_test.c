@@ -55,26 +55,26 @@ GP_TEST(integers_floats_and_strings_match_the_spec_examples)
     double f;
     const uint8_t *p;
     size_t n;
-    GP_CHECK_INT(gp__gob_read_uint(&r, &u), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_uint(&r, &u), GP_OK);
     GP_CHECK_INT(u, ==, 256);
-    GP_CHECK_INT(gp__gob_read_uint(&r, &u), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_uint(&r, &u), GP_OK);
     GP_CHECK_INT(u, ==, 300);
-    GP_CHECK_INT(gp__gob_read_int(&r, &i), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_int(&r, &i), GP_OK);
     GP_CHECK_INT(i, ==, -129);
-    GP_CHECK_INT(gp__gob_read_int(&r, &i), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_int(&r, &i), GP_OK);
     GP_CHECK_INT(i, ==, -1);
-    GP_CHECK_INT(gp__gob_read_int(&r, &i), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_int(&r, &i), GP_OK);
     GP_CHECK_INT(i, ==, 22);
-    GP_CHECK_INT(gp__gob_read_float(&r, &f), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_float(&r, &f), GP_OK);
     GP_CHECK(f == 17.0);
-    GP_CHECK_INT(gp__gob_read_bytes(&r, "string", &p, &n), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_bytes(&r, "string", &p, &n), GP_OK);
     GP_CHECK(n == 2 && memcmp(p, "hi", 2) == 0);
-    GP_CHECK_INT(gp__gob_read_uint(&r, &u), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_uint(&r, &u), GP_OK);
     GP_CHECK(u == UINT64_MAX);
-    GP_CHECK_INT(gp__gob_read_int(&r, &i), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_read_int(&r, &i), GP_OK);
     GP_CHECK(i == INT64_MIN);
     GP_CHECK_INT(r.left, ==, 0);
-    GP_CHECK_INT(gp__gob_read_uint(&r, &u), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__gob_read_uint(&r, &u), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "unexpected end of message");
     gp__gob_buf_free(&b);
     /* Round trips over many magnitudes. */
@@ -91,23 +91,23 @@ GP_TEST(integers_floats_and_strings_match_the_spec_examples)
     }
     const uint8_t bad[] = {0xf7, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     gp__gob_rd_init(&r, bad, sizeof bad, err, sizeof err);
-    GP_CHECK_INT(gp__gob_read_uint(&r, &u), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__gob_read_uint(&r, &u), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "byte count 9");
 }
 
 GP_TEST(encodes_the_control_ping_call_byte_for_byte)
 {
     gp_gob_encoder *e;
-    GP_CHECK_INT(gp__gob_encoder_new(&e), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[200];
-    GP_CHECK_INT(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_bool_value(e, &out, 1, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_request(e, &out, "Dispenser.Dispense", 1, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_string_value(e, &out, "greeter", err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_request(e, &out, "Control.Quit", 2, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_bool_value(e, &out, 1, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_bool_value(e, &out, 1, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_request(e, &out, "Dispenser.Dispense", 1, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_string_value(e, &out, "greeter", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_request(e, &out, "Control.Quit", 2, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_bool_value(e, &out, 1, err, sizeof err), GP_OK);
     check_bytes(&out, SPEC_PING_REQUEST SPEC_DISPENSE_REQUEST SPEC_QUIT_REQUEST);
     gp__gob_buf_free(&out);
     gp__gob_encoder_free(e);
@@ -116,34 +116,34 @@ GP_TEST(encodes_the_control_ping_call_byte_for_byte)
 GP_TEST(encodes_the_plugin_replies_byte_for_byte)
 {
     gp_gob_encoder *e;
-    GP_CHECK_INT(gp__gob_encoder_new(&e), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66); /* the Go process had used 65 for Request */
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[200];
-    GP_CHECK_INT(gp__gob_put_response(e, &out, "Control.Ping", 0, "", err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_empty_struct(e, &out, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_response(e, &out, "Dispenser.Dispense", 1, NULL, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_uint_value(e, &out, 1, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_response(e, &out, "Control.Quit", 2, "", err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_empty_struct(e, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Control.Ping", 0, "", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Dispenser.Dispense", 1, NULL, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_uint_value(e, &out, 1, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Control.Quit", 2, "", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
     check_bytes(&out, SPEC_PING_RESPONSE SPEC_DISPENSE_RESPONSE SPEC_QUIT_RESPONSE);
     gp__gob_buf_free(&out);
     gp__gob_encoder_free(e);
 
     /* A dispensed stream: the error reply defines struct{} on first use only. */
-    GP_CHECK_INT(gp__gob_encoder_new(&e), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66);
     gp_gob_buf first;
     gp__gob_buf_init(&first, 0);
-    GP_CHECK_INT(gp__gob_put_response(e, &first, "x", 0, "", err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &first, "x", 0, "", err, sizeof err), GP_OK);
     gp__gob_buf_free(&first);
     gp__gob_buf_init(&out, 0);
-    GP_CHECK_INT(gp__gob_put_response(e, &out, "Plugin.Greet", 2, "boom", err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_empty_struct(e, &out, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_response(e, &out, "Plugin.Nope", 3, "rpc: can't find method Plugin.Nope",
-                                      err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_put_empty_struct(e, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Plugin.Greet", 2, "boom", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Plugin.Nope", 3, "rpc: can't find method Plugin.Nope",
+                                      err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
     check_bytes(&out, SPEC_ERROR_REPLY " " SPEC_UNKNOWN_METHOD);
     gp__gob_buf_free(&out);
     gp__gob_encoder_free(e);
@@ -203,31 +203,31 @@ static void check_request_stream(size_t step)
     uint8_t in[1024];
     memcpy(in, spec_buf, len);
     gp_gob_decoder *d;
-    GP_CHECK_INT(gp__gob_decoder_new(NULL, &d), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
     gp_gob_value *v[8];
     size_t n;
     char err[256];
-    GP_CHECK_INT(decode_stream(d, in, len, step, v, 8, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(decode_stream(d, in, len, step, v, 8, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 6);
     if (n == 6) {
         const char *m;
         uint64_t seq;
         int b;
         const char *s;
-        GP_CHECK_INT(gp__gob_get_request(v[0], &m, &seq, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_request(v[0], &m, &seq, err, sizeof err), GP_OK);
         GP_CHECK_STR(m, "Control.Ping");
         GP_CHECK_INT(seq, ==, 0);
-        GP_CHECK_INT(gp__gob_get_bool(v[1], &b, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_bool(v[1], &b, err, sizeof err), GP_OK);
         GP_CHECK_INT(b, ==, 1);
-        GP_CHECK_INT(gp__gob_get_request(v[2], &m, &seq, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_request(v[2], &m, &seq, err, sizeof err), GP_OK);
         GP_CHECK_STR(m, "Dispenser.Dispense");
         GP_CHECK_INT(seq, ==, 1);
-        GP_CHECK_INT(gp__gob_get_string(v[3], &s, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_string(v[3], &s, err, sizeof err), GP_OK);
         GP_CHECK_STR(s, "greeter");
-        GP_CHECK_INT(gp__gob_get_request(v[4], &m, &seq, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_request(v[4], &m, &seq, err, sizeof err), GP_OK);
         GP_CHECK_STR(m, "Control.Quit");
         GP_CHECK_INT(seq, ==, 2);
-        GP_CHECK_INT(gp__gob_get_uint(v[5], &seq, err, sizeof err), ==, GP_EPROTO);
+        GP_CHECK_ERR(gp__gob_get_uint(v[5], &seq, err, sizeof err), GP_EPROTO);
         GP_CHECK_CONTAINS(err, "expected a uint value, got a bool");
     }
     free_all(v, n);
@@ -243,23 +243,23 @@ GP_TEST(decodes_the_plugin_replies)
     uint8_t in[1024];
     memcpy(in, spec_buf, len);
     gp_gob_decoder *d;
-    GP_CHECK_INT(gp__gob_decoder_new(NULL, &d), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
     gp_gob_value *v[8];
     size_t n;
     char err[256];
-    GP_CHECK_INT(decode_stream(d, in, len, 3, v, 8, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(decode_stream(d, in, len, 3, v, 8, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 6);
     if (n == 6) {
         const char *m, *e;
         uint64_t seq;
-        GP_CHECK_INT(gp__gob_get_response(v[0], &m, &seq, &e, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_response(v[0], &m, &seq, &e, err, sizeof err), GP_OK);
         GP_CHECK_STR(m, "Control.Ping");
         GP_CHECK_STR(e, "");
         GP_CHECK_INT(v[1]->type->kind, ==, GP_GOB_STRUCT);
         GP_CHECK_INT(v[1]->type->nfields, ==, 0);
-        GP_CHECK_INT(gp__gob_get_uint(v[3], &seq, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_uint(v[3], &seq, err, sizeof err), GP_OK);
         GP_CHECK_INT(seq, ==, 1);
-        GP_CHECK_INT(gp__gob_get_response(v[4], &m, &seq, &e, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_get_response(v[4], &m, &seq, &e, err, sizeof err), GP_OK);
         GP_CHECK_INT(seq, ==, 2);
     }
     free_all(v, n);
@@ -313,12 +313,12 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
     args.u.list.len = 8;
 
     gp_gob_encoder *e;
-    GP_CHECK_INT(gp__gob_encoder_new(&e), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66);
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
-    GP_CHECK_INT(gp__gob_encode(e, &args, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, &args, &out, err, sizeof err), GP_OK);
     /* Four definitions (Args 66, []string 67, map 68, Inner 69), then the value. */
     size_t vlen = spec(SPEC_ARGS_VALUE);
     GP_CHECK(out.len > vlen + 1);
@@ -331,10 +331,10 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
 
     /* Decode it back, one byte at a time. */
     gp_gob_decoder *d;
-    GP_CHECK_INT(gp__gob_decoder_new(NULL, &d), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
     gp_gob_value *v[2];
     size_t nv;
-    GP_CHECK_INT(decode_stream(d, out.data, out.len, 1, v, 2, &nv, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(decode_stream(d, out.data, out.len, 1, v, 2, &nv, err, sizeof err), GP_OK);
     GP_CHECK_INT(nv, ==, 1);
     if (nv == 1) {
         const gp_gob_value *f = gp__gob_field(v[0], "Name");
@@ -357,7 +357,7 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
         gp__gob_encoder_set_next_id(e2, 66);
         gp_gob_buf again;
         gp__gob_buf_init(&again, 0);
-        GP_CHECK_INT(gp__gob_encode(e2, v[0], &again, err, sizeof err), ==, GP_OK);
+        GP_CHECK_ERR(gp__gob_encode(e2, v[0], &again, err, sizeof err), GP_OK);
         GP_CHECK(again.len == out.len && memcmp(again.data, out.data, out.len) == 0);
         gp__gob_buf_free(&again);
         gp__gob_encoder_free(e2);
@@ -367,7 +367,7 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
     /* The same value again on the first stream: no definitions this time. */
     gp_gob_buf second;
     gp__gob_buf_init(&second, 0);
-    GP_CHECK_INT(gp__gob_encode(e, &args, &second, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, &args, &second, err, sizeof err), GP_OK);
     GP_CHECK_INT(second.len, ==, vlen + 1);
     gp__gob_buf_free(&second);
     gp__gob_buf_free(&out);
@@ -390,18 +390,18 @@ GP_TEST(interfaces_round_trip_and_nil_interfaces_are_one_byte)
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
-    GP_CHECK_INT(gp__gob_encode(e, &h, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, &h, &out, err, sizeof err), GP_OK);
     /* A nil interface{} as a top-level value, as net/rpc sends new(interface{}). */
     gp_gob_value nil_iface = {.type = &gp_gob_interface_type};
     size_t before = out.len;
-    GP_CHECK_INT(gp__gob_encode(e, &nil_iface, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, &nil_iface, &out, err, sizeof err), GP_OK);
     GP_CHECK_INT(out.len - before, ==, 4);
     GP_CHECK(memcmp(out.data + before, "\x03\x10\x00\x00", 4) == 0);
     gp_gob_decoder *d;
     gp__gob_decoder_new(NULL, &d);
     gp_gob_value *v[2];
     size_t n;
-    GP_CHECK_INT(decode_stream(d, out.data, out.len, 2, v, 2, &n, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(decode_stream(d, out.data, out.len, 2, v, 2, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 2);
     if (n == 2) {
         const gp_gob_value *any = gp__gob_field(v[0], "Any");
@@ -428,7 +428,7 @@ static void expect_bad(const char *notation, const char *words)
     gp_gob_value *v[8];
     size_t n;
     char err[256] = "";
-    GP_CHECK_INT(decode_stream(d, in, len, 1, v, 8, &n, err, sizeof err), !=, GP_OK);
+    GP_CHECK_ERR_NE(decode_stream(d, in, len, 1, v, 8, &n, err, sizeof err), GP_OK);
     GP_CHECK_CONTAINS(err, words);
     free_all(v, n);
     gp__gob_decoder_free(d);
@@ -503,7 +503,7 @@ GP_TEST(every_truncation_of_the_captured_stream_is_an_error_not_a_crash)
     gp__gob_decoder_new(NULL, &d);
     char err[256];
     gp_gob_value *v = NULL;
-    GP_CHECK_INT(gp__gob_decode_message(d, in + 1, 16, &v, err, sizeof err), ==, GP_EPROTO);
+    GP_CHECK_ERR(gp__gob_decode_message(d, in + 1, 16, &v, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "unknown type id 65");
     gp__gob_decoder_free(d);
 }
@@ -520,17 +520,16 @@ GP_TEST(the_encoder_refuses_malformed_trees_and_leaves_the_buffer_alone)
     gp_gob_value v = {.type = &gp_gob_rpc_request_type};
     v.u.list.items = wrong;
     v.u.list.len = 2;
-    GP_CHECK_INT(gp__gob_encode(e, &v, &out, err, sizeof err), ==, GP_EINVAL);
+    GP_CHECK_ERR(gp__gob_encode(e, &v, &out, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "field ServiceMethod of struct Request holds a int, expected string");
     GP_CHECK_INT(out.len, ==, 4);
     /* The failed attempt defined nothing: the next request carries the definition. */
-    GP_CHECK_INT(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), GP_OK);
     GP_CHECK_INT(out.data[4], ==, 0x2f);
     /* Over the buffer cap. */
     gp_gob_buf small;
     gp__gob_buf_init(&small, 8);
-    GP_CHECK_INT(gp__gob_put_string_value(e, &small, "a string longer than eight", err, sizeof err), ==,
-                 GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__gob_put_string_value(e, &small, "a string longer than eight", err, sizeof err), GP_EMSGSIZE);
     GP_CHECK_INT(small.len, ==, 0);
     gp__gob_buf_free(&small);
     gp__gob_buf_free(&out);

@@ -34,21 +34,6 @@ static pid_t start_peer(char *const argv[], int *fd)
     return pid;
 }
 
-/* Waits up to ms for the peer; returns its exit status or -1 (then kills it). */
-static int wait_peer(pid_t pid, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 static uint8_t pattern(size_t i, int seed) { return (uint8_t)(i * 131 + (i >> 9) + (size_t)seed); }
 
 typedef struct job {
@@ -117,7 +102,7 @@ GP_TEST(c_client_against_go_yamux_server)
     pid_t pid = start_peer(argv, &fd);
     gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_CLIENT, &cfg, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_CLIENT, &cfg, &s), GP_OK);
     enum { BIG = 8, SMALL = 40 };
     job jobs[BIG + SMALL];
     pthread_t t[BIG + SMALL];
@@ -131,11 +116,11 @@ GP_TEST(c_client_against_go_yamux_server)
             GP_FAILF("stream job %d: %s", i, jobs[i].why);
     }
     int64_t rtt = 0;
-    GP_CHECK_INT(gp__mux_session_ping(s, 2000, &rtt), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_ping(s, 2000, &rtt), GP_OK);
     usleep(400000); /* several keepalive rounds in both directions */
     GP_CHECK_STR(gp__mux_session_error(s), "");
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 static void *echo_server_stream(void *arg)
@@ -161,7 +146,7 @@ GP_TEST(go_yamux_client_against_c_server)
     pid_t pid = start_peer(argv, &fd);
     gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_SERVER, &cfg, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_SERVER, &cfg, &s), GP_OK);
     pthread_t t[64];
     int n = 0;
     for (;;) {
@@ -181,7 +166,7 @@ GP_TEST(go_yamux_client_against_c_server)
     /* The Go client closed its session at the end: that is how ours ended. */
     GP_CHECK_STR(gp__mux_session_error(s), "yamux: connection closed by the peer");
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 int main(int argc, char **argv)

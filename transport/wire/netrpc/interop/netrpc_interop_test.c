@@ -201,8 +201,8 @@ GP_TEST(values_encoded_here_decode_in_go)
     gp_gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
-    GP_CHECK_INT(gp__gob_encode(e, make_args(&as), &out, err, sizeof err), ==, GP_OK);
-    GP_CHECK_INT(gp__gob_encode(e, &rich, &out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, make_args(&as), &out, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_encode(e, &rich, &out, err, sizeof err), GP_OK);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' gob-check", peer_path);
     FILE *p = popen(cmd, "w");
@@ -231,19 +231,6 @@ static pid_t start_peer(const char *mode, int *fd)
     close(sv[1]);
     *fd = sv[0];
     return pid;
-}
-
-static int wait_peer(pid_t pid, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
 }
 
 typedef struct caller {
@@ -275,9 +262,9 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     int fd;
     pid_t pid = start_peer("rpc-server", &fd);
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_CLIENT, NULL, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_CLIENT, NULL, &s), GP_OK);
     gp_mux_stream *st;
-    GP_CHECK_INT(gp__mux_open(s, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_open(s, &st), GP_OK);
     gp_rpc_client *c;
     GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(st), NULL, &c), ==, GP_OK);
 
@@ -301,33 +288,33 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
         b[i] = (char)('a' + i % 26);
     b[big] = '\0';
     gp_gob_value a = sv(b);
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Echo", &a, &r, 10000, &status), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Echo", &a, &r, 10000, &status), GP_OK);
     GP_CHECK(r && r->u.bytes.len == big && memcmp(r->u.bytes.data, b, big) == 0);
     gp__gob_value_free(r);
     free(b);
     a = sv("x");
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Fail", &a, &r, 5000, &status), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Fail", &a, &r, 5000, &status), GP_EREMOTE);
     GP_CHECK_STR(status.msg, "boom: x");
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Nope", &a, &r, 5000, &status), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Nope", &a, &r, 5000, &status), GP_EREMOTE);
     GP_CHECK_STR(status.msg, "rpc: can't find method Plugin.Nope");
-    GP_CHECK_INT(gp__rpc_call(c, "Nope.Nope", &a, &r, 5000, &status), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "Nope.Nope", &a, &r, 5000, &status), GP_EREMOTE);
     GP_CHECK_STR(status.msg, "rpc: can't find service Nope.Nope");
     args_storage as;
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Args", make_args(&as), &r, 5000, &status), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Args", make_args(&as), &r, 5000, &status), GP_OK);
     check_args(r, -2);
     gp__gob_value_free(r);
     /* The basic example's shape: interface{} argument (nil), string result. */
     gp_gob_value nil_iface = {.type = &gp_gob_interface_type};
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Greet", &nil_iface, &r, 5000, &status), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Greet", &nil_iface, &r, 5000, &status), GP_OK);
     const char *s_out = NULL;
-    GP_CHECK_INT(gp__gob_get_string(r, &s_out, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_get_string(r, &s_out, err, sizeof err), GP_OK);
     GP_CHECK_STR(s_out, "Hello!");
     gp__gob_value_free(r);
 
     gp__rpc_client_free(c);
     gp__mux_stream_free(st);
     gp__mux_session_free(s);
-    GP_CHECK_INT(wait_peer(pid, 5000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
 static gp_err c_plugin(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
@@ -369,14 +356,14 @@ GP_TEST(go_net_rpc_client_calls_a_c_server)
     int fd;
     pid_t pid = start_peer("rpc-client", &fd);
     gp_mux_session *s;
-    GP_CHECK_INT(gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &s), GP_OK);
     gp_mux_stream *st;
-    GP_CHECK_INT(gp__mux_accept(s, 10000, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_accept(s, 10000, &st), GP_OK);
     char err[256];
     gp_err e = gp__rpc_serve(gp__mux_stream_io(st), NULL, c_plugin, NULL, err, sizeof err);
     if (e != GP_OK)
         GP_FAILF("serve: %s: %s", gp_strerror(e), err);
-    GP_CHECK_INT(wait_peer(pid, 10000), ==, 0);
+    GP_CHECK_INT(gp_test_reap(pid, 10000), ==, 0);
     gp__mux_stream_free(st);
     gp__mux_session_free(s);
 }

@@ -25,10 +25,10 @@ static void fixture_up(fixture *f)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         abort();
-    GP_CHECK_INT(gp__mux_session_new(sv[0], GP_MUX_CLIENT, &quiet, &f->cs), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_session_new(sv[1], GP_MUX_SERVER, &quiet, &f->ss), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_open(f->cs, &f->c), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_accept(f->ss, 1000, &f->s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(sv[0], GP_MUX_CLIENT, &quiet, &f->cs), GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new(sv[1], GP_MUX_SERVER, &quiet, &f->ss), GP_OK);
+    GP_CHECK_ERR(gp__mux_open(f->cs, &f->c), GP_OK);
+    GP_CHECK_ERR(gp__mux_accept(f->ss, 1000, &f->s), GP_OK);
 }
 
 static void fixture_down(fixture *f)
@@ -123,34 +123,34 @@ GP_TEST(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0}, NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
     /* This thread plays the Go plugin, byte for byte. */
     uint8_t want[512], got[512];
     size_t n = gp_test_spec_bytes(SPEC_PING_REQUEST, want, sizeof want);
-    GP_CHECK_INT(gp__mux_stream_read_full(f.s, got, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_read_full(f.s, got, n, 2000), GP_OK);
     GP_CHECK(memcmp(got, want, n) == 0);
     n = gp_test_spec_bytes(SPEC_PING_RESPONSE, want, sizeof want);
-    GP_CHECK_INT(gp__mux_stream_write(f.s, want, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(f.s, want, n, 2000), GP_OK);
     pthread_join(th, NULL);
-    GP_CHECK_INT(a.e, ==, GP_OK);
+    GP_CHECK_ERR(a.e, GP_OK);
     GP_CHECK(a.reply && a.reply->type->kind == GP_GOB_STRUCT);
     gp__gob_value_free(a.reply);
     /* Second call: Seq 1, no definitions; the captured Dispense reply. */
     a = (call_args){c, "Dispenser.Dispense", str("greeter"), 2000, GP_OK, {0}, NULL};
     pthread_create(&th, NULL, call_main, &a);
     n = gp_test_spec_bytes(SPEC_DISPENSE_REQUEST, want, sizeof want);
-    GP_CHECK_INT(gp__mux_stream_read_full(f.s, got, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_read_full(f.s, got, n, 2000), GP_OK);
     GP_CHECK(memcmp(got, want, n) == 0);
     n = gp_test_spec_bytes(SPEC_DISPENSE_RESPONSE, want, sizeof want);
-    GP_CHECK_INT(gp__mux_stream_write(f.s, want, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(f.s, want, n, 2000), GP_OK);
     pthread_join(th, NULL);
-    GP_CHECK_INT(a.e, ==, GP_OK);
+    GP_CHECK_ERR(a.e, GP_OK);
     uint64_t id = 0;
     char err[200];
-    GP_CHECK_INT(gp__gob_get_uint(a.reply, &id, err, sizeof err), ==, GP_OK);
+    GP_CHECK_ERR(gp__gob_get_uint(a.reply, &id, err, sizeof err), GP_OK);
     GP_CHECK_INT(id, ==, 1);
     gp__gob_value_free(a.reply);
     gp__rpc_client_free(c);
@@ -165,7 +165,7 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
     pthread_t srv;
     pthread_create(&srv, NULL, serve_main, &sa);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     enum { N = 8 };
     call_args calls[N];
     char words[N][32];
@@ -180,7 +180,7 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
             pthread_join(th[i], NULL);
             const char *s = NULL;
             char err[200];
-            GP_CHECK_INT(calls[i].e, ==, GP_OK);
+            GP_CHECK_ERR(calls[i].e, GP_OK);
             if (calls[i].e == GP_OK && gp__gob_get_string(calls[i].reply, &s, err, sizeof err) == GP_OK)
                 GP_CHECK_STR(s, words[i]);
             gp__gob_value_free(calls[i].reply);
@@ -189,16 +189,16 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
     gp_status st;
     gp_gob_value *reply = (gp_gob_value *)1;
     gp_gob_value nope = str("x");
-    GP_CHECK_INT(gp__rpc_call(c, "Dispenser.Dispense", &nope, &reply, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "Dispenser.Dispense", &nope, &reply, 2000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "unknown plugin type: x");
     GP_CHECK(reply == NULL);
-    GP_CHECK_INT(gp__rpc_call(c, "Plugin.Nope", &nope, NULL, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Nope", &nope, NULL, 2000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "rpc: can't find method Plugin.Nope");
-    GP_CHECK_INT(gp__rpc_call(c, "NoDot", &nope, NULL, 2000, &st), ==, GP_EREMOTE);
+    GP_CHECK_ERR(gp__rpc_call(c, "NoDot", &nope, NULL, 2000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "rpc: service/method request ill-formed: NoDot");
     /* Still usable after errors. */
     gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
-    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 2000, &st), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_call(c, "Control.Ping", &t, NULL, 2000, &st), GP_OK);
     gp__rpc_client_free(c); /* RST: the server loop ends */
     pthread_join(srv, NULL);
     GP_CHECK(sa.result == GP_OK || sa.result == GP_EPROTO || sa.result == GP_ECLOSED);
@@ -211,22 +211,22 @@ static void expect_client_failure(const uint8_t *resp, size_t n, const char *wor
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0}, NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
     uint8_t req[512];
     size_t rn = gp_test_spec_bytes(SPEC_PING_REQUEST, req, sizeof req);
-    GP_CHECK_INT(gp__mux_stream_read_full(f.s, req, rn, 2000), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_stream_write(f.s, resp, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_read_full(f.s, req, rn, 2000), GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(f.s, resp, n, 2000), GP_OK);
     pthread_join(th, NULL);
-    GP_CHECK_INT(a.e, !=, GP_OK);
+    GP_CHECK_ERR_NE(a.e, GP_OK);
     GP_CHECK_CONTAINS(a.st.msg, words);
     gp__gob_value_free(a.reply);
     /* The client is dead: later calls fail at once with the same words. */
     gp_status st;
     gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
-    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), !=, GP_OK);
+    GP_CHECK_ERR_NE(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), GP_OK);
     GP_CHECK_CONTAINS(st.msg, words);
     gp__rpc_client_free(c);
     fixture_down(&f);
@@ -259,28 +259,28 @@ GP_TEST(a_call_times_out_and_its_late_reply_is_dropped)
     fixture f;
     fixture_up(&f);
     gp_rpc_client *c;
-    GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     gp_status st;
     gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
-    GP_CHECK_INT(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(st.msg, "no reply within 100 ms");
     /* Now the server answers Seq 0 late, then serves normally. */
     uint8_t b[512];
     size_t rn = gp_test_spec_bytes(SPEC_PING_REQUEST, b, sizeof b);
-    GP_CHECK_INT(gp__mux_stream_read_full(f.s, b, rn, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_read_full(f.s, b, rn, 2000), GP_OK);
     size_t n = gp_test_spec_bytes(SPEC_PING_RESPONSE, b, sizeof b);
-    GP_CHECK_INT(gp__mux_stream_write(f.s, b, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(f.s, b, n, 2000), GP_OK);
     serve_args sa = {NULL, GP_OK, ""};
     (void)sa;
     call_args a = {c, "Dispenser.Dispense", str("greeter"), 2000, GP_OK, {0}, NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
     rn = gp_test_spec_bytes(SPEC_DISPENSE_REQUEST, b, sizeof b);
-    GP_CHECK_INT(gp__mux_stream_read_full(f.s, b, rn, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_read_full(f.s, b, rn, 2000), GP_OK);
     n = gp_test_spec_bytes(SPEC_DISPENSE_RESPONSE, b, sizeof b);
-    GP_CHECK_INT(gp__mux_stream_write(f.s, b, n, 2000), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(f.s, b, n, 2000), GP_OK);
     pthread_join(th, NULL);
-    GP_CHECK_INT(a.e, ==, GP_OK);
+    GP_CHECK_ERR(a.e, GP_OK);
     gp__gob_value_free(a.reply);
     gp__rpc_client_free(c);
     fixture_down(&f);

@@ -55,8 +55,8 @@ static void two_sessions(gp_mux_session **c, gp_mux_session **s, const gp_mux_co
 {
     gp__tls *tc, *ts;
     tls_pair(&tc, &ts);
-    GP_CHECK_INT(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, cfg, c), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_session_new_tls(ts, GP_MUX_SERVER, cfg, s), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, cfg, c), GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new_tls(ts, GP_MUX_SERVER, cfg, s), GP_OK);
 }
 
 typedef struct {
@@ -70,8 +70,8 @@ static void *writer_main(void *arg)
     uint8_t *b = malloc(w->len);
     for (size_t i = 0; i < w->len; i++)
         b[i] = (uint8_t)(i * 7 + 3);
-    GP_CHECK_INT(gp__mux_stream_write(w->st, b, w->len, 10000), ==, GP_OK);
-    GP_CHECK_INT(gp__mux_stream_close(w->st), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_write(w->st, b, w->len, 10000), GP_OK);
+    GP_CHECK_ERR(gp__mux_stream_close(w->st), GP_OK);
     free(b);
     return NULL;
 }
@@ -83,11 +83,11 @@ GP_TEST(big_stream_over_tls)
     const gp_mux_config cfg = {.keepalive_interval_ms = -1};
     two_sessions(&c, &s, &cfg);
     gp_mux_stream *a = NULL, *b = NULL;
-    GP_CHECK_INT(gp__mux_open(c, &a), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     writer_arg w = {a, 4u << 20};
     pthread_t th;
     pthread_create(&th, NULL, writer_main, &w);
-    GP_CHECK_INT(gp__mux_accept(s, 5000, &b), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_accept(s, 5000, &b), GP_OK);
     size_t total = 0;
     int bad = 0;
     uint8_t buf[70000];
@@ -103,7 +103,7 @@ GP_TEST(big_stream_over_tls)
     GP_CHECK_INT(total, ==, 4u << 20);
     GP_CHECK_INT(bad, ==, 0);
     int64_t rtt = 0;
-    GP_CHECK_INT(gp__mux_session_ping(s, 5000, &rtt), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_ping(s, 5000, &rtt), GP_OK);
     gp__mux_stream_free(a);
     gp__mux_stream_free(b);
     gp__mux_session_free(c);
@@ -120,7 +120,7 @@ GP_TEST(keepalive_through_tls)
     usleep(300 * 1000);
     GP_CHECK_INT(gp__mux_session_is_closed(c), ==, 0);
     GP_CHECK_INT(gp__mux_session_is_closed(s), ==, 0);
-    GP_CHECK_INT(gp__mux_session_ping(c, 2000, NULL), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_ping(c, 2000, NULL), GP_OK);
     gp__mux_session_free(c);
     gp__mux_session_free(s);
 }
@@ -132,11 +132,11 @@ GP_TEST(peer_closes)
     tls_pair(&tc, &ts);
     gp_mux_session *c = NULL;
     const gp_mux_config cfg = {.keepalive_interval_ms = -1};
-    GP_CHECK_INT(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
     gp_mux_stream *st = NULL;
-    GP_CHECK_INT(gp__mux_accept(c, 50, &st), ==, GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp__mux_accept(c, 50, &st), GP_ETIMEDOUT);
     gp__tls_close(ts); /* close_notify, then the socket closes */
-    GP_CHECK_INT(gp__mux_accept(c, 5000, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
     GP_CHECK(gp__mux_session_error(c)[0] != 0);
     gp__mux_session_free(c);
 }
@@ -149,12 +149,12 @@ GP_TEST(garbage_instead_of_records)
     tls_pair(&tc, &ts);
     gp_mux_session *c = NULL;
     const gp_mux_config cfg = {.keepalive_interval_ms = -1};
-    GP_CHECK_INT(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
     static const char junk[] = "\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00garbage!";
     GP_CHECK_INT(send(gp__tls_fd(ts), junk, sizeof junk - 1, MSG_NOSIGNAL), ==,
                  (long long)(sizeof junk - 1));
     gp_mux_stream *st = NULL;
-    GP_CHECK_INT(gp__mux_accept(c, 5000, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(gp__mux_session_error(c), "yamux: read: ");
     fprintf(stderr, "  session error: %s\n", gp__mux_session_error(c));
     gp__mux_session_free(c);
@@ -168,12 +168,12 @@ GP_TEST(forged_record)
     tls_pair(&tc, &ts);
     gp_mux_session *c = NULL;
     const gp_mux_config cfg = {.keepalive_interval_ms = -1};
-    GP_CHECK_INT(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), ==, GP_OK);
+    GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
     uint8_t rec[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
     memset(rec + 5, 0xAB, 64);
     GP_CHECK_INT(send(gp__tls_fd(ts), rec, sizeof rec, MSG_NOSIGNAL), ==, (long long)sizeof rec);
     gp_mux_stream *st = NULL;
-    GP_CHECK_INT(gp__mux_accept(c, 5000, &st), ==, GP_ECLOSED);
+    GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(gp__mux_session_error(c), "yamux: read: ");
     fprintf(stderr, "  session error: %s\n", gp__mux_session_error(c));
     gp__mux_session_free(c);

@@ -1,0 +1,242 @@
+/* Small things many tests need: counting fds, threads and children,
+ * clocks, writing everything. */
+#include "transport/testing/gp_test.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "goplugin/err.h"
+
+int gp_test_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own descriptor */
+}
+
+static int is_grpc_pool_thread(const char *comm)
+{
+    static const char *const pools[] = {"default-executo", "resolver-execut", "event_engine",
+                                        "grpc_global_tim", "timer_manager"};
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
+        if (strncmp(comm, pools[i], strlen(pools[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int gp_test_count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(comm, sizeof comm, f))
+                comm[0] = 0;
+            fclose(f);
+        }
+        n += !is_grpc_pool_thread(comm);
+    }
+    closedir(d);
+    return n;
+}
+
+bool gp_test_no_children(void)
+{
+    /* WNOWAIT: looking must not reap a zombie someone else will wait for. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
+}
+
+void gp_test_check_gone(pid_t pid)
+{
+    GP_CHECK(pid > 0);
+    errno = 0;
+    GP_CHECK_INT(kill(pid, 0), ==, -1);
+    GP_CHECK_INT(errno, ==, ESRCH);
+    GP_CHECK_INT(waitpid(pid, NULL, WNOHANG), ==, -1);
+}
+
+bool gp_test_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' && close[2] != 'Z';
+}
+
+int gp_test_wait_child(pid_t pid, int timeout_ms)
+{
+    long long end = gp_test_now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            return st;
+        if (w < 0 && errno != EINTR)
+            return -1;
+        if (gp_test_now_ms() >= end)
+            return -1;
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+char *gp_test_read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (n + 1 == cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (buf) {
+        buf[n] = '\0';
+        if (len)
+            *len = n;
+    }
+    return buf;
+}
+
+int gp_test_reap(pid_t pid, int timeout_ms)
+{
+    int st = gp_test_wait_child(pid, timeout_ms);
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+long long gp_test_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+double gp_test_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+long gp_test_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int gp_test_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    bool sock = true;
+    while (n > 0) {
+        ssize_t w = sock ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n);
+        if (w < 0 && sock && errno == ENOTSOCK) {
+            sock = false;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+const char *gp__err_name(int err)
+{
+    static const char *const names[] = {
+        [GP_OK] = "GP_OK",
+        [GP_EINVAL] = "GP_EINVAL",
+        [GP_ENOMEM] = "GP_ENOMEM",
+        [GP_ESTATE] = "GP_ESTATE",
+        [GP_ETIMEDOUT] = "GP_ETIMEDOUT",
+        [GP_EPROTO] = "GP_EPROTO",
+        [GP_EVERSION] = "GP_EVERSION",
+        [GP_EEXITED] = "GP_EEXITED",
+        [GP_ECONNECT] = "GP_ECONNECT",
+        [GP_ECLOSED] = "GP_ECLOSED",
+        [GP_EIO] = "GP_EIO",
+        [GP_EREMOTE] = "GP_EREMOTE",
+        [GP_ENOTFOUND] = "GP_ENOTFOUND",
+        [GP_EMSGSIZE] = "GP_EMSGSIZE",
+        [GP_ECHECKSUM] = "GP_ECHECKSUM",
+        [GP_EUNSUPPORTED] = "GP_EUNSUPPORTED",
+        [GP_ESYS] = "GP_ESYS",
+        [GP_ETLS] = "GP_ETLS",
+        [GP_EOF] = "GP_EOF",
+    };
+    _Static_assert(sizeof names / sizeof names[0] == GP_ERR_COUNT_,
+                   "a gp_err code has no name here");
+    return err >= 0 && err < GP_ERR_COUNT_ ? names[err] : NULL;
+}
+
+const char *gp_test_err_text(int err, char *buf, size_t cap)
+{
+    const char *name = gp__err_name(err);
+    if (name)
+        snprintf(buf, cap, "%s (%s)", name, gp_strerror((gp_err)err));
+    else
+        snprintf(buf, cap, "%d (not a gp_err)", err);
+    return buf;
+}
