@@ -17,13 +17,13 @@ typedef google_protobuf_FieldDescriptorProto field_desc;
  * generator.go of golang/protobuf spells it: an underscore before a lower
  * case letter is dropped and the letter raised; digits stay; a leading
  * underscore becomes 'X'. */
-static void go_camel(gp_strbuf *b, const char *s)
+static void go_camel(gp__strbuf *b, const char *s)
 {
     if (!s)
         s = ""; /* a nameless field in a broken request */
     size_t n = strlen(s), i = 0;
     if (n && s[0] == '_') {
-        gp_strbuf_append(b, "X");
+        gp__strbuf_append(b, "X");
         i = 1;
     }
     for (; i < n; i++) {
@@ -31,14 +31,14 @@ static void go_camel(gp_strbuf *b, const char *s)
         if (c == '_' && i + 1 < n && s[i + 1] >= 'a' && s[i + 1] <= 'z')
             continue;
         if (c >= '0' && c <= '9') {
-            gp_strbuf_appendn(b, &c, 1);
+            gp__strbuf_appendn(b, &c, 1);
             continue;
         }
         if (c >= 'a' && c <= 'z')
             c = (char)(c - 'a' + 'A');
-        gp_strbuf_appendn(b, &c, 1);
+        gp__strbuf_appendn(b, &c, 1);
         while (i + 1 < n && s[i + 1] >= 'a' && s[i + 1] <= 'z')
-            gp_strbuf_appendn(b, &s[++i], 1);
+            gp__strbuf_appendn(b, &s[++i], 1);
     }
 }
 
@@ -92,11 +92,11 @@ typedef struct todo {
     size_t n, cap;
 } todo;
 
-static gp_err todo_add(todo *t, const gp__cg_request *req, const char *full, gp_strbuf *err,
+static gp_err todo_add(todo *t, const gp__cg_request *req, const char *full, gp__strbuf *err,
                        const char *user)
 {
     if (!full || !*full) {
-        gp_strbuf_printf(err, "%s: a message field names no message type", user);
+        gp__strbuf_printf(err, "%s: a message field names no message type", user);
         return GP_EINVAL;
     }
     if (!full)
@@ -106,19 +106,19 @@ static gp_err todo_add(todo *t, const gp__cg_request *req, const char *full, gp_
             return GP_OK;
     found at = find_message(req, full);
     if (!at.msg) {
-        gp_strbuf_printf(err, "%s: message type ", user);
-        gp_strbuf_quote(err, full, strlen(full), 80);
-        gp_strbuf_append(err, " is not in the request's files");
+        gp__strbuf_printf(err, "%s: message type ", user);
+        gp__strbuf_quote(err, full, strlen(full), 80);
+        gp__strbuf_append(err, " is not in the request's files");
         return GP_EINVAL;
     }
     if (!gp__cg_is_ident(full + 1, 1)) {
-        gp_strbuf_printf(err, "%s: message type ", user);
-        gp_strbuf_quote(err, full, strlen(full), 80);
-        gp_strbuf_append(err, " is not a dotted identifier");
+        gp__strbuf_printf(err, "%s: message type ", user);
+        gp__strbuf_quote(err, full, strlen(full), 80);
+        gp__strbuf_append(err, " is not a dotted identifier");
         return GP_EINVAL;
     }
     if (t->n >= GP_CG_OPTIONS_MESSAGES_MAX) {
-        gp_strbuf_printf(err, "%s: more than %d message types reachable from its RPCs", user,
+        gp__strbuf_printf(err, "%s: more than %d message types reachable from its RPCs", user,
                          GP_CG_OPTIONS_MESSAGES_MAX);
         return GP_EINVAL;
     }
@@ -189,27 +189,27 @@ static const char *scalar_gob(const field_desc *fd)
 }
 
 /* "gob_pkg_Outer_Inner" for ".pkg.Outer.Inner". */
-static void gob_ident(gp_strbuf *b, const char *full)
+static void gob_ident(gp__strbuf *b, const char *full)
 {
-    gp_strbuf_append(b, "gob_");
+    gp__strbuf_append(b, "gob_");
     gp__cg_append_c_name(b, full);
 }
 
 /* Go's type name: the message path without the package, CamelCased. */
-static void go_type_name(gp_strbuf *b, const found *at, const char *full)
+static void go_type_name(gp__strbuf *b, const found *at, const char *full)
 {
     const char *t = full + 1;
     size_t pl = at->file->package ? strlen(at->file->package) : 0;
     if (pl)
         t += pl + 1;
-    gp_strbuf tmp;
-    gp_strbuf_init(&tmp);
+    gp__strbuf tmp;
+    gp__strbuf_init(&tmp);
     for (; *t; t++) {
         char c = *t == '.' ? '_' : *t;
-        gp_strbuf_appendn(&tmp, &c, 1);
+        gp__strbuf_appendn(&tmp, &c, 1);
     }
     go_camel(b, tmp.data ? tmp.data : "");
-    gp_strbuf_free(&tmp);
+    gp__strbuf_free(&tmp);
 }
 
 /* Go struct field names of one message: protoc-gen-go appends '_' to a name
@@ -257,15 +257,15 @@ static gp_err field_names(const msg_desc *m, go_names *out)
             e = GP_EINVAL; /* a nameless field: the caller says so */
             break;
         }
-        gp_strbuf name, getter;
-        gp_strbuf_init(&name);
-        gp_strbuf_init(&getter);
+        gp__strbuf name, getter;
+        gp__strbuf_init(&name);
+        gp__strbuf_init(&getter);
         go_camel(&name, m->field[i].name);
-        gp_strbuf_printf(&getter, "Get%s", name.data ? name.data : "");
+        gp__strbuf_printf(&getter, "Get%s", name.data ? name.data : "");
         while (name.ok && getter.ok &&
                (used(set, ns, name.data) || used(set, ns, getter.data))) {
-            gp_strbuf_append(&name, "_");
-            gp_strbuf_append(&getter, "_");
+            gp__strbuf_append(&name, "_");
+            gp__strbuf_append(&getter, "_");
         }
         if (!name.ok || !getter.ok || !name.data) {
             e = GP_ENOMEM;
@@ -276,8 +276,8 @@ static gp_err field_names(const msg_desc *m, go_names *out)
             if (!out->v[i] || !set[ns - 1] || !set[ns - 2])
                 e = GP_ENOMEM;
         }
-        gp_strbuf_free(&name);
-        gp_strbuf_free(&getter);
+        gp__strbuf_free(&name);
+        gp__strbuf_free(&getter);
     }
     for (size_t i = 0; i < ns; i++)
         free(set[i]);
@@ -296,21 +296,21 @@ static void names_free(go_names *g)
 }
 
 static gp_err check_field(const gp__cg_file *f, const char *full, const field_desc *fd,
-                          gp_strbuf *err)
+                          gp__strbuf *err)
 {
     if (!gp__cg_is_ident(fd->name, 0)) {
-        gp_strbuf_printf(err, "%s: a field of %s has a name that is not an identifier: ",
+        gp__strbuf_printf(err, "%s: a field of %s has a name that is not an identifier: ",
                          f->name, full + 1);
-        gp_strbuf_quote(err, fd->name ? fd->name : "", fd->name ? strlen(fd->name) : 0, 80);
+        gp__strbuf_quote(err, fd->name ? fd->name : "", fd->name ? strlen(fd->name) : 0, 80);
         return GP_EINVAL;
     }
     if (!is_message(fd) && !scalar_gob(fd)) {
-        gp_strbuf_printf(err, "%s: field %s.%s has type %d, which gob cannot carry", f->name,
+        gp__strbuf_printf(err, "%s: field %s.%s has type %d, which gob cannot carry", f->name,
                          full + 1, fd->name, (int)fd->type);
         return GP_EINVAL;
     }
     if (fd->number <= 0) {
-        gp_strbuf_printf(err, "%s: field %s.%s has no field number", f->name, full + 1, fd->name);
+        gp__strbuf_printf(err, "%s: field %s.%s has no field number", f->name, full + 1, fd->name);
         return GP_EINVAL;
     }
     return GP_OK;
@@ -318,72 +318,72 @@ static gp_err check_field(const gp__cg_file *f, const char *full, const field_de
 
 /* One message: slice types for its repeated fields, the field table, the
  * struct type. */
-static gp_err emit_message(gp_strbuf *b, const gp__cg_file *f, const char *full, const found *at,
-                           gp_strbuf *err)
+static gp_err emit_message(gp__strbuf *b, const gp__cg_file *f, const char *full, const found *at,
+                           gp__strbuf *err)
 {
     const msg_desc *m = at->msg;
     go_names gn = {0};
     gp_err e = field_names(m, &gn);
     if (e == GP_EINVAL) {
-        gp_strbuf_printf(err, "%s: message type ", f->name);
-        gp_strbuf_quote(err, full, strlen(full), 80);
-        gp_strbuf_append(err, " has a field with no name");
+        gp__strbuf_printf(err, "%s: message type ", f->name);
+        gp__strbuf_quote(err, full, strlen(full), 80);
+        gp__strbuf_append(err, " has a field with no name");
     }
     if (e)
         return e;
-    gp_strbuf id;
-    gp_strbuf_init(&id);
+    gp__strbuf id;
+    gp__strbuf_init(&id);
     gob_ident(&id, full);
     const char *ident = id.data ? id.data : "";
 
-    gp_strbuf_append(b, "\n");
+    gp__strbuf_append(b, "\n");
     for (pb_size_t i = 0; i < m->field_count && !e; i++) {
         const field_desc *fd = &m->field[i];
         if ((e = check_field(f, full, fd, err)))
             break;
         if (fd->label != google_protobuf_FieldDescriptorProto_Label_LABEL_REPEATED)
             continue;
-        gp_strbuf_printf(b, "static const gp_gob_type %s_%s_slice = {\n"
+        gp__strbuf_printf(b, "static const gp_gob_type %s_%s_slice = {\n"
                             "    .kind = GP_GOB_SLICE, .elem = &",
                          ident, fd->name);
         if (is_message(fd))
             gob_ident(b, fd->type_name);
         else
-            gp_strbuf_append(b, scalar_gob(fd));
-        gp_strbuf_append(b, "};\n");
+            gp__strbuf_append(b, scalar_gob(fd));
+        gp__strbuf_append(b, "};\n");
     }
     if (!e && m->field_count) {
-        gp_strbuf_printf(b, "static const gp_gob_field %s_fields[] = {\n", ident);
+        gp__strbuf_printf(b, "static const gp_gob_field %s_fields[] = {\n", ident);
         for (pb_size_t i = 0; i < m->field_count; i++) {
             const field_desc *fd = &m->field[i];
-            gp_strbuf_printf(b, "    {\"%s\", &", gn.v[i]);
+            gp__strbuf_printf(b, "    {\"%s\", &", gn.v[i]);
             if (fd->label == google_protobuf_FieldDescriptorProto_Label_LABEL_REPEATED)
-                gp_strbuf_printf(b, "%s_%s_slice", ident, fd->name);
+                gp__strbuf_printf(b, "%s_%s_slice", ident, fd->name);
             else if (is_message(fd))
                 gob_ident(b, fd->type_name);
             else
-                gp_strbuf_append(b, scalar_gob(fd));
-            gp_strbuf_printf(b, ", %d},\n", (int)fd->number);
+                gp__strbuf_append(b, scalar_gob(fd));
+            gp__strbuf_printf(b, ", %d},\n", (int)fd->number);
         }
-        gp_strbuf_append(b, "};\n");
+        gp__strbuf_append(b, "};\n");
     }
     if (!e) {
-        gp_strbuf_printf(b, "static const gp_gob_type %s = {\n    .kind = GP_GOB_STRUCT,\n"
+        gp__strbuf_printf(b, "static const gp_gob_type %s = {\n    .kind = GP_GOB_STRUCT,\n"
                             "    .name = \"", ident);
         go_type_name(b, at, full);
-        gp_strbuf_append(b, "\",\n");
+        gp__strbuf_append(b, "\",\n");
         if (m->field_count)
-            gp_strbuf_printf(b, "    .fields = %s_fields,\n    .nfields = %u,\n", ident,
+            gp__strbuf_printf(b, "    .fields = %s_fields,\n    .nfields = %u,\n", ident,
                              (unsigned)m->field_count);
-        gp_strbuf_append(b, "};\n");
+        gp__strbuf_append(b, "};\n");
     }
-    gp_strbuf_free(&id);
+    gp__strbuf_free(&id);
     names_free(&gn);
     return e;
 }
 
-gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
-                       gp_strbuf *err)
+gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp__strbuf *out,
+                       gp__strbuf *err)
 {
     todo t = {0};
     gp_err e = GP_OK;
@@ -401,14 +401,14 @@ gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp_strbu
                 e = todo_add(&t, req, m->field[i].type_name, err, f->name);
     }
     if (!e && t.n) {
-        gp_strbuf_append(out, "\n/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go\n"
+        gp__strbuf_append(out, "\n/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go\n"
                               " * writes them), nanopb's tags. Maps travel as slices of their\n"
                               " * XEntry{Key, Value} structs; oneof members as plain fields. */\n");
         /* Declared first: messages may refer to each other in any order. */
         for (size_t k = 0; k < t.n; k++) {
-            gp_strbuf_append(out, "static const gp_gob_type ");
+            gp__strbuf_append(out, "static const gp_gob_type ");
             gob_ident(out, t.full[k]);
-            gp_strbuf_append(out, ";\n");
+            gp__strbuf_append(out, ";\n");
         }
         for (size_t k = 0; k < t.n && !e; k++)
             e = emit_message(out, f, t.full[k], &t.at[k], err);

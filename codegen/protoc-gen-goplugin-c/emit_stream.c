@@ -17,46 +17,46 @@
 
 typedef google_protobuf_MethodDescriptorProto method_desc;
 
-static void c_type(gp_strbuf *b, const char *type)
+static void c_type(gp__strbuf *b, const char *type)
 {
     gp__cg_append_c_name(b, type);
 }
 
 /* "gp_err n_name_suffix(params...)" wrapped as the unary stubs are, then
  * ";" (declaration) or nothing (a body follows). */
-static void sig(gp_strbuf *b, const char *n, const char *name, const char *suffix,
+static void sig(gp__strbuf *b, const char *n, const char *name, const char *suffix,
                 const char *const *params, size_t np, int define)
 {
-    gp_strbuf head;
-    gp_strbuf_init(&head);
-    gp_strbuf_printf(&head, "gp_err %s_%s_%s(", n, name, suffix);
+    gp__strbuf head;
+    gp__strbuf_init(&head);
+    gp__strbuf_printf(&head, "gp_err %s_%s_%s(", n, name, suffix);
     gp__cg_wrap_call(b, head.data ? head.data : "", params, np, define ? ")\n" : ");\n");
-    gp_strbuf_free(&head);
+    gp__strbuf_free(&head);
 }
 
 /* "const pkg_T *var" or "pkg_T *var". */
-static void param(gp_strbuf *p, int is_const, const char *type, const char *var)
+static void param(gp__strbuf *p, int is_const, const char *type, const char *var)
 {
-    gp_strbuf_reset(p);
+    gp__strbuf_reset(p);
     if (is_const)
-        gp_strbuf_append(p, "const ");
+        gp__strbuf_append(p, "const ");
     c_type(p, type);
-    gp_strbuf_printf(p, " *%s", var);
+    gp__strbuf_printf(p, " *%s", var);
 }
 
-void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int define)
+void gp__cg_stream_client(gp__strbuf *b, const char *n, const method_desc *m, int define)
 {
     const char *name = m->name;
     int server_only = m->server_streaming && !m->client_streaming;
-    gp_strbuf p;
-    gp_strbuf_init(&p);
+    gp__strbuf p;
+    gp__strbuf_init(&p);
     /* open */
     if (server_only) {
         param(&p, 1, m->input_type, "req");
         const char *ps[] = {"gp_stub *s", p.data ? p.data : "", "gp_call **call", "gp_status *st"};
         sig(b, n, name, "open", ps, 4, define);
         if (define)
-            gp_strbuf_printf(b,
+            gp__strbuf_printf(b,
                              "{\n"
                              "    gp_err e = gp_call_open(s, &%s_%s_method, call, st);\n"
                              "    if (e == GP_OK && (e = gp_call_send(*call, req, st)) == GP_OK)\n"
@@ -72,7 +72,7 @@ void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int
         const char *ps[] = {"gp_stub *s", "gp_call **call", "gp_status *st"};
         sig(b, n, name, "open", ps, 3, define);
         if (define)
-            gp_strbuf_printf(b,
+            gp__strbuf_printf(b,
                              "{\n"
                              "    return gp_call_open(s, &%s_%s_method, call, st);\n"
                              "}\n",
@@ -81,18 +81,18 @@ void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int
         const char *pq[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
         sig(b, n, name, "send", pq, 3, define);
         if (define)
-            gp_strbuf_append(b, "{\n    return gp_call_send(call, req, st);\n}\n");
+            gp__strbuf_append(b, "{\n    return gp_call_send(call, req, st);\n}\n");
     }
     param(&p, 0, m->output_type, "resp");
     const char *pr[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
     if (m->server_streaming) {
         sig(b, n, name, "recv", pr, 3, define);
         if (define)
-            gp_strbuf_append(b, "{\n    return gp_call_recv(call, resp, st);\n}\n");
+            gp__strbuf_append(b, "{\n    return gp_call_recv(call, resp, st);\n}\n");
     } else {
         sig(b, n, name, "close_and_recv", pr, 3, define);
         if (define)
-            gp_strbuf_printf(b,
+            gp__strbuf_printf(b,
                              "{\n"
                              "    gp_err e = gp_call_close_send(call, st);\n"
                              "    if (e == GP_OK)\n"
@@ -120,38 +120,38 @@ void gp__cg_stream_client(gp_strbuf *b, const char *n, const method_desc *m, int
     const char *pp[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
     sig(b, n, name, "reply", pp, 3, define);
     if (define)
-        gp_strbuf_append(b, "{\n    return gp_call_send(call, resp, st);\n}\n");
+        gp__strbuf_append(b, "{\n    return gp_call_send(call, resp, st);\n}\n");
     if (m->client_streaming) {
         param(&p, 0, m->input_type, "req");
         const char *pn[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
         sig(b, n, name, "next", pn, 3, define);
         if (define)
-            gp_strbuf_append(b, "{\n    return gp_call_recv(call, req, st);\n}\n");
+            gp__strbuf_append(b, "{\n    return gp_call_recv(call, req, st);\n}\n");
     }
-    gp_strbuf_free(&p);
+    gp__strbuf_free(&p);
 }
 
-void gp__cg_stream_entry(gp_strbuf *b, const method_desc *m)
+void gp__cg_stream_entry(gp__strbuf *b, const method_desc *m)
 {
     if (m->server_streaming && !m->client_streaming) {
-        gp_strbuf head, p;
-        gp_strbuf_init(&head);
-        gp_strbuf_init(&p);
-        gp_strbuf_printf(&head, "    gp_err (*%s)(", m->name);
+        gp__strbuf head, p;
+        gp__strbuf_init(&head);
+        gp__strbuf_init(&p);
+        gp__strbuf_printf(&head, "    gp_err (*%s)(", m->name);
         param(&p, 1, m->input_type, "req");
         const char *ps[] = {"void *impl", p.data ? p.data : "", "gp_call *call", "gp_status *st"};
         gp__cg_wrap_call(b, head.data ? head.data : "", ps, 4, ");\n");
-        gp_strbuf_free(&head);
-        gp_strbuf_free(&p);
+        gp__strbuf_free(&head);
+        gp__strbuf_free(&p);
     } else {
-        gp_strbuf_printf(b, "    gp_err (*%s)(void *impl, gp_call *call, gp_status *st);\n",
+        gp__strbuf_printf(b, "    gp_err (*%s)(void *impl, gp_call *call, gp_status *st);\n",
                          m->name);
     }
 }
 
-void gp__cg_stream_trampoline(gp_strbuf *b, const char *n, const method_desc *m)
+void gp__cg_stream_trampoline(gp__strbuf *b, const char *n, const method_desc *m)
 {
-    gp_strbuf_printf(b,
+    gp__strbuf_printf(b,
                      "\nstatic gp_err %s_%s_stream(void *impl, gp_call *call, gp_status *st)\n"
                      "{\n"
                      "    const %s_service *svc = impl;\n"
@@ -159,9 +159,9 @@ void gp__cg_stream_trampoline(gp_strbuf *b, const char *n, const method_desc *m)
                      "        return unimplemented(&%s_%s_method, st);\n",
                      n, m->name, n, m->name, n, m->name);
     if (m->server_streaming && !m->client_streaming) {
-        gp_strbuf_append(b, "    ");
+        gp__strbuf_append(b, "    ");
         c_type(b, m->input_type);
-        gp_strbuf_printf(b,
+        gp__strbuf_printf(b,
                          " req;\n"
                          "    memset(&req, 0, sizeof req);\n"
                          "    gp_err e = gp_call_recv(call, &req, st);\n"
@@ -179,6 +179,6 @@ void gp__cg_stream_trampoline(gp_strbuf *b, const char *n, const method_desc *m)
                          "}\n",
                          n, m->name, m->name, n, m->name);
     } else {
-        gp_strbuf_printf(b, "    return svc->vtable->%s(svc->impl, call, st);\n}\n", m->name);
+        gp__strbuf_printf(b, "    return svc->vtable->%s(svc->impl, call, st);\n}\n", m->name);
     }
 }

@@ -9,8 +9,8 @@ typedef google_protobuf_compiler_CodeGeneratorResponse_File out_file;
 /* protoc's FEATURE_PROTO3_OPTIONAL: nanopb generates proto3 optional fields. */
 #define FEATURE_PROTO3_OPTIONAL 1u
 
-typedef gp_err (*emitter)(const gp__cg_request *req, const gp__cg_file *f, gp_strbuf *out,
-                          gp_strbuf *err);
+typedef gp_err (*emitter)(const gp__cg_request *req, const gp__cg_file *f, gp__strbuf *out,
+                          gp__strbuf *err);
 
 static const gp__cg_file *find_file(const gp__cg_request *req, const char *name)
 {
@@ -20,8 +20,8 @@ static const gp__cg_file *find_file(const gp__cg_request *req, const char *name)
     return NULL;
 }
 
-/* Append a file to resp; takes `content` (a gp_strbuf's data). */
-static gp_err add_file(gp__cg_response *resp, size_t cap, gp_strbuf *name, gp_strbuf *content)
+/* Append a file to resp; takes `content` (a gp__strbuf's data). */
+static gp_err add_file(gp__cg_response *resp, size_t cap, gp__strbuf *name, gp__strbuf *content)
 {
     if (!name->ok || !content->ok || !name->data || !content->data)
         return GP_ENOMEM;
@@ -30,17 +30,17 @@ static gp_err add_file(gp__cg_response *resp, size_t cap, gp_strbuf *name, gp_st
     out_file *o = &resp->file[resp->file_count++];
     o->name = name->data;
     o->content = content->data;
-    gp_strbuf_init(name);   /* ownership moved to resp */
-    gp_strbuf_init(content);
+    gp__strbuf_init(name);   /* ownership moved to resp */
+    gp__strbuf_init(content);
     return GP_OK;
 }
 
-static gp_err set_error(gp__cg_response *resp, gp_strbuf *err)
+static gp_err set_error(gp__cg_response *resp, gp__strbuf *err)
 {
     if (!err->ok || !err->data)
         return GP_ENOMEM;
     resp->error = err->data;
-    gp_strbuf_init(err);
+    gp__strbuf_init(err);
     return GP_OK;
 }
 
@@ -50,27 +50,27 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
     resp->has_supported_features = true;
     resp->supported_features = FEATURE_PROTO3_OPTIONAL;
 
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     const char *param = req->parameter ? req->parameter : "";
     int options_mode = 0;
     if (strcmp(param, "options") == 0) {
         options_mode = 1;
     } else if (*param) {
-        gp_strbuf_append(&err, "protoc-gen-goplugin-c: unknown parameter ");
-        gp_strbuf_quote(&err, param, strlen(param), 80);
-        gp_strbuf_append(&err, "; expected none (x.gp.h and x.gp.c) or \"options\" "
+        gp__strbuf_append(&err, "protoc-gen-goplugin-c: unknown parameter ");
+        gp__strbuf_quote(&err, param, strlen(param), 80);
+        gp__strbuf_append(&err, "; expected none (x.gp.h and x.gp.c) or \"options\" "
                                "(nanopb x.options)");
         return set_error(resp, &err);
     }
     if (req->file_to_generate_count == 0) {
-        gp_strbuf_append(&err, "protoc-gen-goplugin-c: the request names no file to generate");
+        gp__strbuf_append(&err, "protoc-gen-goplugin-c: the request names no file to generate");
         return set_error(resp, &err);
     }
     size_t per = options_mode ? 1 : 2;
     size_t cap = (size_t)req->file_to_generate_count * per;
     if (cap > (pb_size_t)-1) {
-        gp_strbuf_printf(&err, "protoc-gen-goplugin-c: %u files to generate is more than this "
+        gp__strbuf_printf(&err, "protoc-gen-goplugin-c: %u files to generate is more than this "
                                "build can answer at once",
                          (unsigned)req->file_to_generate_count);
         return set_error(resp, &err);
@@ -84,9 +84,9 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
         const char *want = req->file_to_generate[i] ? req->file_to_generate[i] : "";
         const gp__cg_file *f = find_file(req, want);
         if (!f) {
-            gp_strbuf_append(&err, "protoc-gen-goplugin-c: the request asks for ");
-            gp_strbuf_quote(&err, want, strlen(want), 80);
-            gp_strbuf_append(&err, " but carries no descriptor for it");
+            gp__strbuf_append(&err, "protoc-gen-goplugin-c: the request asks for ");
+            gp__strbuf_quote(&err, want, strlen(want), 80);
+            gp__strbuf_append(&err, " but carries no descriptor for it");
             e = GP_EINVAL;
             break;
         }
@@ -95,20 +95,20 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
         static const char *const opt_suffix[] = {".options"};
         static const emitter opt_emit[] = {gp__cg_emit_options};
         for (size_t k = 0; k < per && !e; k++) {
-            gp_strbuf name, content;
-            gp_strbuf_init(&name);
-            gp_strbuf_init(&content);
+            gp__strbuf name, content;
+            gp__strbuf_init(&name);
+            gp__strbuf_init(&content);
             e = gp__cg_output_name(want, options_mode ? opt_suffix[k] : gp_suffix[k], &name, &err);
             if (!e)
                 e = (options_mode ? opt_emit[k] : gp_emit[k])(req, f, &content, &err);
             if (!e)
                 e = add_file(resp, cap, &name, &content);
-            gp_strbuf_free(&name);
-            gp_strbuf_free(&content);
+            gp__strbuf_free(&name);
+            gp__strbuf_free(&content);
         }
     }
     if (e == GP_ENOMEM) {
-        gp_strbuf_free(&err);
+        gp__strbuf_free(&err);
         return GP_ENOMEM;
     }
     if (e) {
@@ -120,7 +120,7 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
         resp->file_count = 0;
         return set_error(resp, &err);
     }
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
     return GP_OK;
 }
 

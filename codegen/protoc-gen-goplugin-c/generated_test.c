@@ -76,7 +76,7 @@ static gp_err loop_invoke(gp_stub *s, const gp_method *m, const void *req, void 
     return e;
 }
 
-static const gp_conn_ops loop_ops = {.name = "loop", .invoke = loop_invoke};
+static const gp__conn_ops loop_ops = {.name = "loop", .invoke = loop_invoke};
 
 typedef struct loop {
     loop_conn conn;

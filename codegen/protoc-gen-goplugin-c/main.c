@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static gp_err read_all(int fd, uint8_t **out, size_t *len, gp_strbuf *err)
+static gp_err read_all(int fd, uint8_t **out, size_t *len, gp__strbuf *err)
 {
     size_t cap = 1 << 16, n = 0;
     uint8_t *buf = malloc(cap);
@@ -25,7 +25,7 @@ static gp_err read_all(int fd, uint8_t **out, size_t *len, gp_strbuf *err)
     for (;;) {
         if (n == cap) {
             if (cap > GP_CG_REQUEST_MAX) {
-                gp_strbuf_printf(err, "request on stdin is over the %u byte limit",
+                gp__strbuf_printf(err, "request on stdin is over the %u byte limit",
                                  GP_CG_REQUEST_MAX);
                 free(buf);
                 return GP_EMSGSIZE;
@@ -44,7 +44,7 @@ static gp_err read_all(int fd, uint8_t **out, size_t *len, gp_strbuf *err)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            gp_strbuf_printf(err, "reading stdin: %s", strerror(errno));
+            gp__strbuf_printf(err, "reading stdin: %s", strerror(errno));
             free(buf);
             return GP_EIO;
         }
@@ -61,7 +61,7 @@ static bool write_cb(pb_ostream_t *s, const pb_byte_t *buf, size_t count)
     return fwrite(buf, 1, count, f) == count;
 }
 
-static int fail(const char *what, gp_err e, gp_strbuf *err)
+static int fail(const char *what, gp_err e, gp__strbuf *err)
 {
     fprintf(stderr, "protoc-gen-goplugin-c: %s: %s\n", what,
             err->ok && err->data ? err->data : gp_strerror(e));
@@ -77,8 +77,8 @@ int main(int argc, char **argv)
                         "x.proto\n");
         return 2;
     }
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     uint8_t *buf = NULL;
     size_t len = 0;
     gp_err e = read_all(STDIN_FILENO, &buf, &len, &err);
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     free(buf);
     if (e) {
         int rc = fail("bad request", e, &err);
-        gp_strbuf_free(&err);
+        gp__strbuf_free(&err);
         return rc;
     }
     gp__cg_response resp;
@@ -105,12 +105,12 @@ int main(int argc, char **argv)
              fflush(stdout) == 0;
     gp__cg_response_free(&resp);
     if (!ok) {
-        gp_strbuf_printf(&err, "writing the response to stdout: %s",
+        gp__strbuf_printf(&err, "writing the response to stdout: %s",
                          PB_GET_ERROR(&out));
         int rc = fail("output", GP_EIO, &err);
-        gp_strbuf_free(&err);
+        gp__strbuf_free(&err);
         return rc;
     }
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
     return 0;
 }

@@ -9,26 +9,26 @@ static int path_char(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '/' || c == '-';
 }
 
-gp_err gp__cg_output_name(const char *proto, const char *suffix, gp_strbuf *out, gp_strbuf *err)
+gp_err gp__cg_output_name(const char *proto, const char *suffix, gp__strbuf *out, gp__strbuf *err)
 {
     size_t n = proto ? strlen(proto) : 0;
     static const char ext[] = ".proto";
     if (n <= sizeof ext - 1 || strcmp(proto + n - (sizeof ext - 1), ext) != 0) {
-        gp_strbuf_append(err, "expected a file name ending in .proto, got ");
-        gp_strbuf_quote(err, proto ? proto : "", n, 80);
+        gp__strbuf_append(err, "expected a file name ending in .proto, got ");
+        gp__strbuf_quote(err, proto ? proto : "", n, 80);
         return GP_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!path_char(proto[i])) {
             /* It lands inside #include "..." and comments. */
-            gp_strbuf_append(err, "file name ");
-            gp_strbuf_quote(err, proto, n, 80);
-            gp_strbuf_append(err, " has characters other than [A-Za-z0-9_./-]");
+            gp__strbuf_append(err, "file name ");
+            gp__strbuf_quote(err, proto, n, 80);
+            gp__strbuf_append(err, " has characters other than [A-Za-z0-9_./-]");
             return GP_EINVAL;
         }
     }
-    gp_strbuf_appendn(out, proto, n - (sizeof ext - 1));
-    gp_strbuf_append(out, suffix);
+    gp__strbuf_appendn(out, proto, n - (sizeof ext - 1));
+    gp__strbuf_append(out, suffix);
     return GP_OK;
 }
 
@@ -65,20 +65,20 @@ int gp__cg_is_c_keyword(const char *s)
     return 0;
 }
 
-void gp__cg_append_c_name(gp_strbuf *b, const char *dotted)
+void gp__cg_append_c_name(gp__strbuf *b, const char *dotted)
 {
     if (*dotted == '.')
         dotted++;
     for (; *dotted; dotted++) {
         char c = *dotted == '.' ? '_' : *dotted;
-        gp_strbuf_appendn(b, &c, 1);
+        gp__strbuf_appendn(b, &c, 1);
     }
 }
 
-void gp__cg_append_guard(gp_strbuf *b, const char *path)
+void gp__cg_append_guard(gp__strbuf *b, const char *path)
 {
     for (; *path; path++) {
         char c = isalnum((unsigned char)*path) ? (char)toupper((unsigned char)*path) : '_';
-        gp_strbuf_appendn(b, &c, 1);
+        gp__strbuf_appendn(b, &c, 1);
     }
 }

@@ -80,16 +80,16 @@ static int check_nesting(const uint8_t *p, const uint8_t *end, enum level lv, in
     return 0;
 }
 
-gp_err gp__cg_request_decode(const uint8_t *buf, size_t len, gp__cg_request *req, gp_strbuf *err)
+gp_err gp__cg_request_decode(const uint8_t *buf, size_t len, gp__cg_request *req, gp__strbuf *err)
 {
     memset(req, 0, sizeof *req);
     if (len > GP_CG_REQUEST_MAX) {
-        gp_strbuf_printf(err, "CodeGeneratorRequest of %zu bytes is over the %u byte limit", len,
+        gp__strbuf_printf(err, "CodeGeneratorRequest of %zu bytes is over the %u byte limit", len,
                          GP_CG_REQUEST_MAX);
         return GP_EMSGSIZE;
     }
     if (check_nesting(buf, buf + len, LVL_REQUEST, 0) < 0) {
-        gp_strbuf_printf(err,
+        gp__strbuf_printf(err,
                          "CodeGeneratorRequest nests messages more than %d deep; expected a "
                          "request written by protoc",
                          GP_CG_NESTING_MAX);
@@ -97,11 +97,11 @@ gp_err gp__cg_request_decode(const uint8_t *buf, size_t len, gp__cg_request *req
     }
     pb_istream_t in = pb_istream_from_buffer(buf, len);
     if (!pb_decode(&in, google_protobuf_compiler_CodeGeneratorRequest_fields, req)) {
-        gp_strbuf_printf(err,
+        gp__strbuf_printf(err,
                          "CodeGeneratorRequest does not decode (%s) at byte %zu of %zu; "
                          "expected protoc's request on stdin, got ",
                          PB_GET_ERROR(&in), len - in.bytes_left, len);
-        gp_strbuf_quote(err, (const char *)buf, len, 32);
+        gp__strbuf_quote(err, (const char *)buf, len, 32);
         pb_release(google_protobuf_compiler_CodeGeneratorRequest_fields, req);
         memset(req, 0, sizeof *req);
         return GP_EPROTO;

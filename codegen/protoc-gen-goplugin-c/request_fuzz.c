@@ -7,8 +7,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gp__cg_request req;
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     if (gp__cg_request_decode(data, size, &req, &err) == GP_OK) {
         for (int mode = 0; mode < 2; mode++) {
             char *saved = req.parameter;
@@ -21,6 +21,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         gp__cg_request_free(&req);
     }
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
     return 0;
 }

@@ -26,8 +26,8 @@ GP_TEST(decodes_a_real_request)
     if (!buf)
         return;
     gp__cg_request req;
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     GP_CHECK_ERR(gp__cg_request_decode(buf, len, &req, &err), GP_OK);
     GP_CHECK_INT(req.file_to_generate_count, ==, 1);
     GP_CHECK_STR(req.file_to_generate[0], "codegen/protoc-gen-goplugin-c/testdata/wide.proto");
@@ -69,7 +69,7 @@ GP_TEST(decodes_a_real_request)
     }
     gp__cg_response_free(&resp);
     gp__cg_request_free(&req);
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
     free(buf);
 }
 
@@ -85,8 +85,8 @@ GP_TEST(truncated_requests_fail_cleanly)
     int failed = 0;
     for (size_t n = 0; n < len; n++) {
         gp__cg_request req;
-        gp_strbuf err;
-        gp_strbuf_init(&err);
+        gp__strbuf err;
+        gp__strbuf_init(&err);
         gp_err e = gp__cg_request_decode(buf, n, &req, &err);
         if (e) {
             failed++;
@@ -98,7 +98,7 @@ GP_TEST(truncated_requests_fail_cleanly)
             gp__cg_response_free(&resp);
             gp__cg_request_free(&req);
         }
-        gp_strbuf_free(&err);
+        gp__strbuf_free(&err);
     }
     GP_CHECK_INT(failed, >, (int)(len / 2));
     free(buf);
@@ -109,24 +109,24 @@ GP_TEST(garbage_is_named)
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0x0f, 'h', 'i'};
     gp__cg_request req;
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     GP_CHECK_ERR(gp__cg_request_decode(junk, sizeof junk, &req, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "CodeGeneratorRequest does not decode");
     GP_CHECK_CONTAINS(err.data, "expected protoc's request on stdin, got \"\\xff");
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
 }
 
 GP_TEST(oversize_is_refused_before_decoding)
 {
     static const uint8_t one = 0;
     gp__cg_request req;
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     /* The length alone decides; the bytes are never read. */
     GP_CHECK_ERR(gp__cg_request_decode(&one, (size_t)GP_CG_REQUEST_MAX + 1, &req, &err), GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "over the");
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
 }
 
 /* nanopb recurses per nesting level; a request nesting deeper than any
@@ -139,11 +139,11 @@ GP_TEST(deep_nesting_is_refused)
     if (!buf)
         return;
     gp__cg_request req;
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     GP_CHECK_ERR(gp__cg_request_decode(buf, len, &req, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "nests messages more than 64 deep");
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
     free(buf);
 }
 
@@ -298,14 +298,14 @@ GP_TEST(bad_requests_are_answered_in_words)
 
 GP_TEST(names_follow_nanopb)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     gp__cg_append_c_name(&b, ".a.b.Outer.Inner");
     GP_CHECK_STR(b.data, "a_b_Outer_Inner");
-    gp_strbuf_reset(&b);
+    gp__strbuf_reset(&b);
     gp__cg_append_guard(&b, "x/y-z.gp.h");
     GP_CHECK_STR(b.data, "X_Y_Z_GP_H");
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
     GP_CHECK(gp__cg_is_ident("a.b_c.D9", 1));
     GP_CHECK(!gp__cg_is_ident("a.b", 0));
     GP_CHECK(!gp__cg_is_ident("a.", 1));

@@ -75,8 +75,8 @@ GP_TEST(greeter_with_interface_arguments)
     }
 
     /* Greet(new(interface{})): a nil interface, as the basic example sends. */
-    gp_gob_value nil_iface = {.type = &gp_gob_interface_type};
-    gp_gob_value *reply = NULL;
+    gp__gob_value nil_iface = {.type = &gp_gob_interface_type};
+    gp__gob_value *reply = NULL;
     const char *s = NULL;
     char err[256];
     GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.Greet", &nil_iface, &reply, &st), GP_OK);
@@ -85,10 +85,10 @@ GP_TEST(greeter_with_interface_arguments)
     gp__gob_value_free(reply);
 
     /* An interface{} holding a string (gob name "string"). */
-    gp_gob_value name = {.type = &gp_gob_string_type};
+    gp__gob_value name = {.type = &gp_gob_string_type};
     name.u.bytes.data = (uint8_t *)"C";
     name.u.bytes.len = 1;
-    gp_gob_value iface = {.type = &gp_gob_interface_type};
+    gp__gob_value iface = {.type = &gp_gob_interface_type};
     iface.u.iface.name = "string";
     iface.u.iface.value = &name;
     GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.GreetName", &iface, &reply, &st), GP_OK);
@@ -97,10 +97,10 @@ GP_TEST(greeter_with_interface_arguments)
     gp__gob_value_free(reply);
 
     /* An interface{} holding a []int; the reply is an int. */
-    gp_gob_value nums[3] = {{.type = &gp_gob_int_type, .u.i = 40},
+    gp__gob_value nums[3] = {{.type = &gp_gob_int_type, .u.i = 40},
                             {.type = &gp_gob_int_type, .u.i = 3},
                             {.type = &gp_gob_int_type, .u.i = -1}};
-    gp_gob_value slice = {.type = &ints_type};
+    gp__gob_value slice = {.type = &ints_type};
     slice.u.list.items = nums;
     slice.u.list.len = 3;
     iface.u.iface.name = "[]int";

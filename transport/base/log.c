@@ -56,22 +56,22 @@ void gp_log_text_stderr(void *ctx, gp_log_level level, const char *name, const c
     (void)ctx;
     char ts[40];
     timestamp(ts, sizeof ts, 0);
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     char lv[8];
     snprintf(lv, sizeof lv, "%s", gp_log_level_name(level));
     for (char *p = lv; *p; p++)
         *p = (char)(*p - 'a' + 'A');
-    gp_strbuf_printf(&b, "%s [%s]%*s", ts, lv, (int)(6 - strlen(lv)), "");
+    gp__strbuf_printf(&b, "%s [%s]%*s", ts, lv, (int)(6 - strlen(lv)), "");
     if (name && *name)
-        gp_strbuf_printf(&b, "%s: ", name);
-    gp_strbuf_append(&b, msg ? msg : "");
+        gp__strbuf_printf(&b, "%s: ", name);
+    gp__strbuf_append(&b, msg ? msg : "");
     for (size_t i = 0; i < nkv; i++)
-        gp_strbuf_printf(&b, ": %s=%s", kv[i].key, kv[i].value ? kv[i].value : "");
-    gp_strbuf_append(&b, "\n");
+        gp__strbuf_printf(&b, ": %s=%s", kv[i].key, kv[i].value ? kv[i].value : "");
+    gp__strbuf_append(&b, "\n");
     if (b.ok)
         write_all(2, b.data, b.len);
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 void gp_log_json_stderr(void *ctx, gp_log_level level, const char *name, const char *msg,
@@ -80,29 +80,29 @@ void gp_log_json_stderr(void *ctx, gp_log_level level, const char *name, const c
     (void)ctx;
     char ts[40];
     timestamp(ts, sizeof ts, 1);
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     /* @level and @message must be JSON strings: a go-plugin host panics on
      * anything else. */
-    gp_strbuf_append(&b, "{\"@level\":");
-    gp_strbuf_json_string(&b, gp_log_level_name(level));
-    gp_strbuf_append(&b, ",\"@message\":");
-    gp_strbuf_json_string(&b, msg ? msg : "");
-    gp_strbuf_printf(&b, ",\"@timestamp\":\"%s\"", ts);
+    gp__strbuf_append(&b, "{\"@level\":");
+    gp__strbuf_json_string(&b, gp_log_level_name(level));
+    gp__strbuf_append(&b, ",\"@message\":");
+    gp__strbuf_json_string(&b, msg ? msg : "");
+    gp__strbuf_printf(&b, ",\"@timestamp\":\"%s\"", ts);
     if (name && *name) {
-        gp_strbuf_append(&b, ",\"@module\":");
-        gp_strbuf_json_string(&b, name);
+        gp__strbuf_append(&b, ",\"@module\":");
+        gp__strbuf_json_string(&b, name);
     }
     for (size_t i = 0; i < nkv; i++) {
-        gp_strbuf_append(&b, ",");
-        gp_strbuf_json_string(&b, kv[i].key ? kv[i].key : "");
-        gp_strbuf_append(&b, ":");
-        gp_strbuf_json_string(&b, kv[i].value ? kv[i].value : "");
+        gp__strbuf_append(&b, ",");
+        gp__strbuf_json_string(&b, kv[i].key ? kv[i].key : "");
+        gp__strbuf_append(&b, ":");
+        gp__strbuf_json_string(&b, kv[i].value ? kv[i].value : "");
     }
-    gp_strbuf_append(&b, "}\n");
+    gp__strbuf_append(&b, "}\n");
     if (b.ok)
         write_all(2, b.data, b.len);
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 void gp_logf(const gp_logger *lg, gp_log_level level, const char *name, const gp_log_kv *kv,
@@ -111,13 +111,13 @@ void gp_logf(const gp_logger *lg, gp_log_level level, const char *name, const gp
     gp_log_level min = (lg && lg->level) ? lg->level : GP_LOG_INFO;
     if (level < min || level >= GP_LOG_OFF)
         return;
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    gp_strbuf_vprintf(&b, fmt, ap);
+    gp__strbuf_vprintf(&b, fmt, ap);
     va_end(ap);
     gp_log_fn fn = (lg && lg->fn) ? lg->fn : gp_log_text_stderr;
     fn(lg ? lg->ctx : NULL, level, name ? name : "", b.ok ? b.data : fmt, kv, nkv);
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }

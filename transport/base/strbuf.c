@@ -6,20 +6,20 @@
 
 #define DEFAULT_MAX ((size_t)64 << 20)
 
-void gp_strbuf_init(gp_strbuf *b)
+void gp__strbuf_init(gp__strbuf *b)
 {
     b->data = NULL;
     b->len = b->cap = b->max = 0;
     b->ok = 1;
 }
 
-void gp_strbuf_free(gp_strbuf *b)
+void gp__strbuf_free(gp__strbuf *b)
 {
     free(b->data);
-    gp_strbuf_init(b);
+    gp__strbuf_init(b);
 }
 
-void gp_strbuf_reset(gp_strbuf *b)
+void gp__strbuf_reset(gp__strbuf *b)
 {
     b->len = 0;
     b->ok = 1;
@@ -27,7 +27,7 @@ void gp_strbuf_reset(gp_strbuf *b)
         b->data[0] = 0;
 }
 
-static int reserve(gp_strbuf *b, size_t extra)
+static int reserve(gp__strbuf *b, size_t extra)
 {
     size_t max = b->max ? b->max : DEFAULT_MAX;
     if (!b->ok || extra > max || b->len + 1 > max - extra) {
@@ -50,7 +50,7 @@ static int reserve(gp_strbuf *b, size_t extra)
     return 1;
 }
 
-void gp_strbuf_appendn(gp_strbuf *b, const char *s, size_t n)
+void gp__strbuf_appendn(gp__strbuf *b, const char *s, size_t n)
 {
     if (!reserve(b, n))
         return;
@@ -59,12 +59,12 @@ void gp_strbuf_appendn(gp_strbuf *b, const char *s, size_t n)
     b->data[b->len] = 0;
 }
 
-void gp_strbuf_append(gp_strbuf *b, const char *s)
+void gp__strbuf_append(gp__strbuf *b, const char *s)
 {
-    gp_strbuf_appendn(b, s, strlen(s));
+    gp__strbuf_appendn(b, s, strlen(s));
 }
 
-void gp_strbuf_vprintf(gp_strbuf *b, const char *fmt, va_list ap)
+void gp__strbuf_vprintf(gp__strbuf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -78,40 +78,40 @@ void gp_strbuf_vprintf(gp_strbuf *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
-void gp_strbuf_printf(gp_strbuf *b, const char *fmt, ...)
+void gp__strbuf_printf(gp__strbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    gp_strbuf_vprintf(b, fmt, ap);
+    gp__strbuf_vprintf(b, fmt, ap);
     va_end(ap);
 }
 
-void gp_strbuf_json_string(gp_strbuf *b, const char *s)
+void gp__strbuf_json_string(gp__strbuf *b, const char *s)
 {
-    gp_strbuf_append(b, "\"");
+    gp__strbuf_append(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': gp_strbuf_append(b, "\\\""); break;
-        case '\\': gp_strbuf_append(b, "\\\\"); break;
-        case '\n': gp_strbuf_append(b, "\\n"); break;
-        case '\r': gp_strbuf_append(b, "\\r"); break;
-        case '\t': gp_strbuf_append(b, "\\t"); break;
+        case '"': gp__strbuf_append(b, "\\\""); break;
+        case '\\': gp__strbuf_append(b, "\\\\"); break;
+        case '\n': gp__strbuf_append(b, "\\n"); break;
+        case '\r': gp__strbuf_append(b, "\\r"); break;
+        case '\t': gp__strbuf_append(b, "\\t"); break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
-                gp_strbuf_append(b, esc);
+                gp__strbuf_append(b, esc);
             } else {
-                gp_strbuf_appendn(b, (const char *)p, 1);
+                gp__strbuf_appendn(b, (const char *)p, 1);
             }
         }
     }
-    gp_strbuf_append(b, "\"");
+    gp__strbuf_append(b, "\"");
 }
 
-void gp_strbuf_quote(gp_strbuf *b, const char *s, size_t n, size_t limit)
+void gp__strbuf_quote(gp__strbuf *b, const char *s, size_t n, size_t limit)
 {
-    gp_strbuf_append(b, "\"");
+    gp__strbuf_append(b, "\"");
     size_t shown = n < limit ? n : limit;
     for (size_t i = 0; i < shown; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -119,15 +119,15 @@ void gp_strbuf_quote(gp_strbuf *b, const char *s, size_t n, size_t limit)
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            gp_strbuf_appendn(b, esc, 2);
+            gp__strbuf_appendn(b, esc, 2);
         } else if (c >= 0x20 && c < 0x7f) {
-            gp_strbuf_appendn(b, (const char *)&c, 1);
+            gp__strbuf_appendn(b, (const char *)&c, 1);
         } else {
             snprintf(esc, sizeof esc, "\\x%02x", c);
-            gp_strbuf_append(b, esc);
+            gp__strbuf_append(b, esc);
         }
     }
-    gp_strbuf_append(b, "\"");
+    gp__strbuf_append(b, "\"");
     if (shown < n)
-        gp_strbuf_printf(b, "... (%zu bytes)", n);
+        gp__strbuf_printf(b, "... (%zu bytes)", n);
 }

@@ -1,5 +1,5 @@
 /* The public gp_call functions (goplugin/conn.h): argument checks, then the
- * wire's gp_call_ops. A wire without streaming (netrpc) has no call_open. */
+ * wire's gp__call_ops. A wire without streaming (netrpc) has no call_open. */
 #include "transport/core/conn.h"
 
 #include <stddef.h>

@@ -8,7 +8,7 @@
 
 #include <goplugin/conn.h>
 
-typedef struct gp_conn_ops {
+typedef struct gp__conn_ops {
     const char *name;   /* "grpc" | "netrpc" */
     gp_err (*dispense)(gp_conn *c, const char *name, gp_stub **out, gp_status *st);
     gp_err (*invoke)(gp_stub *s, const gp_method *m, const void *req, void *resp,
@@ -25,21 +25,21 @@ typedef struct gp_conn_ops {
     /* Start a streaming call (goplugin/conn.h gp_call_open; m is checked
      * streaming). NULL: the wire has none (netrpc). */
     gp_err (*call_open)(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
-} gp_conn_ops;
+} gp__conn_ops;
 
 /* A streaming call; each wire (and side) implements the ops and embeds
  * struct gp_call first. core/call.c dispatches the public calls. */
-typedef struct gp_call_ops {
+typedef struct gp__call_ops {
     gp_err (*send)(gp_call *c, const void *msg, gp_status *st);
     gp_err (*close_send)(gp_call *c, gp_status *st);
     gp_err (*recv)(gp_call *c, void *msg, gp_status *st);
     gp_err (*finish)(gp_call *c, gp_status *st);
     void (*cancel)(gp_call *c);
     void (*free)(gp_call *c);   /* NULL: not the caller's to free (plugin side) */
-} gp_call_ops;
+} gp__call_ops;
 
 struct gp_call {
-    const gp_call_ops *ops;
+    const gp__call_ops *ops;
     const gp_method *m;
 };
 
@@ -53,7 +53,7 @@ struct gp_call {
 typedef gp_err (*gp__conn_lost_fn)(void *ctx, gp_status *st, gp_err rc);
 
 struct gp_conn {
-    const gp_conn_ops *ops;   /* the wire's; an implementation zero-fills the rest */
+    const gp__conn_ops *ops;   /* the wire's; an implementation zero-fills the rest */
     _Atomic(gp__conn_lost_fn) lost;
     void *_Atomic lost_ctx;
 };

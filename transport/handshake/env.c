@@ -30,9 +30,9 @@ gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t 
     if (!env || !*env)
         return GP_OK;
 
-    gp_strbuf msg;
-    gp_strbuf_init(&msg);
-    gp_strbuf_append(&msg, "ignoring bad entries in PLUGIN_PROTOCOL_VERSIONS (expected "
+    gp__strbuf msg;
+    gp__strbuf_init(&msg);
+    gp__strbuf_append(&msg, "ignoring bad entries in PLUGIN_PROTOCOL_VERSIONS (expected "
                            "decimal numbers): ");
     size_t nbad = 0, dropped = 0;
     const char *p = env;
@@ -43,8 +43,8 @@ gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t 
         if (gp__hs_decimal(p, len, 0xffffffffUL, &v) != 0) {
             /* Go skips what strconv.Atoi rejects and carries on. */
             if (nbad < MAX_NAMED_BAD) {
-                gp_strbuf_append(&msg, nbad ? ", " : "");
-                gp_strbuf_quote(&msg, p, len, GP_HS_QUOTE_LIMIT);
+                gp__strbuf_append(&msg, nbad ? ", " : "");
+                gp__strbuf_quote(&msg, p, len, GP_HS_QUOTE_LIMIT);
             }
             nbad++;
         } else if (!contains(out, *n, (unsigned)v)) {
@@ -58,17 +58,17 @@ gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t 
         p = comma + 1;
     }
     if (nbad > MAX_NAMED_BAD)
-        gp_strbuf_printf(&msg, " and %zu more", nbad - MAX_NAMED_BAD);
+        gp__strbuf_printf(&msg, " and %zu more", nbad - MAX_NAMED_BAD);
     if (nbad || dropped) {
         if (!nbad)
-            gp_strbuf_reset(&msg);
+            gp__strbuf_reset(&msg);
         if (dropped)
-            gp_strbuf_printf(&msg, "%sPLUGIN_PROTOCOL_VERSIONS has more than %zu versions; "
+            gp__strbuf_printf(&msg, "%sPLUGIN_PROTOCOL_VERSIONS has more than %zu versions; "
                                    "ignoring %zu",
                              nbad ? "; " : "", max, dropped);
         gp__hs_errf(err, errlen, "%s", msg.ok && msg.data ? msg.data : "bad PLUGIN_PROTOCOL_VERSIONS");
     }
-    gp_strbuf_free(&msg);
+    gp__strbuf_free(&msg);
     return GP_OK;
 }
 
@@ -99,10 +99,10 @@ static gp_err parse_port(const char *name, const char *s, unsigned *out, char *e
 {
     unsigned long v = 0;
     if (s && *s && gp__hs_decimal(s, strlen(s), 65535, &v) != 0) {
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen, "bad %s: expected a port number 0..65535, got %s", name,
                     gp__hs_quote(&q, s, strlen(s)));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EINVAL;
     }
     *out = (unsigned)v;

@@ -20,7 +20,7 @@ static void expect(int ok, const char *what)
     }
 }
 
-static int same(const gp_hs_line *a, const gp_hs_line *b)
+static int same(const gp__hs_line *a, const gp__hs_line *b)
 {
     return a->core_version == b->core_version && a->app_version == b->app_version &&
            strcmp(a->network, b->network) == 0 && strcmp(a->address, b->address) == 0 &&
@@ -31,7 +31,7 @@ static int same(const gp_hs_line *a, const gp_hs_line *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
-    gp_hs_line l;
+    gp__hs_line l;
     gp_err e = gp__hs_parse((const char *)data, size, &l, err, sizeof err);
     if (e != GP_OK) {
         expect(e == GP_EPROTO || e == GP_ENOMEM, "parse error code is EPROTO");
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     expect(n > 0 && (size_t)n < cap && buf[n - 1] == '\n', "a parsed line formats");
-    gp_hs_line again;
+    gp__hs_line again;
     e = gp__hs_parse(buf, (size_t)n, &again, err, sizeof err);
     expect(e == GP_OK, "a formatted line parses");
     expect(same(&l, &again), "format then parse gives the same value");

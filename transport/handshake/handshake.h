@@ -21,14 +21,14 @@
 /* Field 7 (go-plugin 1.6+): does the plugin support gRPC broker
  * multiplexing? Go plugins print it only when the host set
  * PLUGIN_MULTIPLEX_GRPC (to anything non-empty), as "|true". */
-typedef enum gp_hs_mux {
+typedef enum gp__hs_mux {
     GP_HS_MUX_ABSENT = 0, /* six fields or fewer (plugins before 1.6, or no variable) */
     GP_HS_MUX_TRUE,       /* a Go boolean true: 1 t T true TRUE True */
     GP_HS_MUX_FALSE,      /* a Go boolean false: 0 f F false FALSE False */
     GP_HS_MUX_INVALID,    /* anything else; an error only if the host asked to multiplex */
-} gp_hs_mux;
+} gp__hs_mux;
 
-typedef struct gp_hs_line {
+typedef struct gp__hs_line {
     unsigned core_version;
     unsigned app_version;
     char network[8];            /* "unix" | "tcp" */
@@ -36,9 +36,9 @@ typedef struct gp_hs_line {
     gp_protocol protocol;       /* field 5; absent = NETRPC (go-plugin) */
     char *cert_b64;             /* field 6 when non-empty, malloc'd; else NULL */
     bool mux;                   /* field 7 is a Go boolean true; format: print "|true" */
-    gp_hs_mux mux_field;        /* field 7 as read; format: ABSENT, TRUE or FALSE */
+    gp__hs_mux mux_field;        /* field 7 as read; format: ABSENT, TRUE or FALSE */
     char *mux_text;             /* field 7 when INVALID, malloc'd (for the error); else NULL */
-} gp_hs_line;
+} gp__hs_line;
 
 /* Parse one handshake line: `len` bytes, a trailing "\n" or "\r\n" and
  * surrounding white space are tolerated. Checks syntax only: field count,
@@ -46,13 +46,13 @@ typedef struct gp_hs_line {
  * 7th are ignored and field 7 is only recorded (gp__hs_check_mux judges
  * it), as go-plugin 1.8 hosts do.
  * Errors: GP_EPROTO. Caller frees with gp__hs_line_free. */
-gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, size_t errlen);
-void gp__hs_line_free(gp_hs_line *l);
+gp_err gp__hs_parse(const char *line, size_t len, gp__hs_line *out, char *err, size_t errlen);
+void gp__hs_line_free(gp__hs_line *l);
 
 /* Host-side semantic checks on a parsed line: core version 1 (GP_EVERSION),
  * app version among `versions` (GP_EVERSION, "plugin offered 2, host
  * accepts 1,3"), protocol within `allowed` gp_protocol bits (GP_EPROTO). */
-gp_err gp__hs_check(const gp_hs_line *l, const unsigned *versions, size_t nversions,
+gp_err gp__hs_check(const gp__hs_line *l, const unsigned *versions, size_t nversions,
                     unsigned allowed, char *err, size_t errlen);
 
 /* Host side, go-plugin 1.6+ (client.go): when the host asked for gRPC
@@ -67,7 +67,7 @@ gp_err gp__hs_check(const gp_hs_line *l, const unsigned *versions, size_t nversi
  * Nothing is checked for netrpc or when not requested (go-plugin ignores
  * field 7 then, garbage included). *use (may be NULL) gets whether the
  * connection multiplexes: requested, gRPC and confirmed. */
-gp_err gp__hs_check_mux(const gp_hs_line *l, bool requested, bool *use, char *err,
+gp_err gp__hs_check_mux(const gp__hs_line *l, bool requested, bool *use, char *err,
                         size_t errlen);
 
 /* Format the line a plugin prints, with its trailing "\n". The cert field
@@ -76,7 +76,7 @@ gp_err gp__hs_check_mux(const gp_hs_line *l, bool requested, bool *use, char *er
  * left out when ABSENT. Returns the length written, or -1 if it does not fit
  * in `cap` or the line could not be read back as the same value (bad words,
  * '|' or control bytes in a field, mux_field INVALID). */
-int gp__hs_format(const gp_hs_line *l, char *buf, size_t cap);
+int gp__hs_format(const gp__hs_line *l, char *buf, size_t cap);
 
 /* Parse PLUGIN_PROTOCOL_VERSIONS ("5,3,4", any order, may be empty or
  * NULL). Unparsable entries are skipped and named in `err` (go-plugin does

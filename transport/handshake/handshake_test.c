@@ -14,7 +14,7 @@ static char err[1024];
  * text contains `needle`. */
 static void expect_fail(const char *line, size_t len, gp_err code, const char *needle)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     gp_err e = gp__hs_parse(line, len, &l, err, sizeof err);
     if (e != code)
         GP_FAILF("parse of \"%.80s\": expected code %d, got %d (%s)", line, code, e, err);
@@ -27,14 +27,14 @@ static void expect_fail_s(const char *line, const char *needle)
     expect_fail(line, strlen(line), GP_EPROTO, needle);
 }
 
-static gp_err parse_s(const char *line, gp_hs_line *l)
+static gp_err parse_s(const char *line, gp__hs_line *l)
 {
     return gp__hs_parse(line, strlen(line), l, err, sizeof err);
 }
 
 GP_TEST(parses_go_netrpc_line)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|3|unix|/tmp/plugin3392581192|netrpc|\n", &l), GP_OK);
     GP_CHECK_INT(l.core_version, ==, 1);
     GP_CHECK_INT(l.app_version, ==, 3);
@@ -49,7 +49,7 @@ GP_TEST(parses_go_netrpc_line)
 
 GP_TEST(parses_minimal_tcp_grpc_line)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|1|tcp|127.0.0.1:1234|grpc", &l), GP_OK);
     GP_CHECK_STR(l.network, "tcp");
     GP_CHECK_STR(l.address, "127.0.0.1:1234");
@@ -63,7 +63,7 @@ GP_TEST(parses_minimal_tcp_grpc_line)
 
 GP_TEST(four_fields_mean_netrpc)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|2|unix|/tmp/plugin1", &l), GP_OK);
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_NETRPC);
     GP_CHECK_INT(l.app_version, ==, 2);
@@ -71,7 +71,7 @@ GP_TEST(four_fields_mean_netrpc)
 
 GP_TEST(seven_fields_mux)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     /* As go-plugin 1.8 prints it (captured lines, spec A1.2). */
     GP_CHECK_INT(parse_s("1|1|unix|/tmp/plugin1047336547|grpc||true\n", &l), ==, GP_OK);
     GP_CHECK(l.mux);
@@ -106,7 +106,7 @@ GP_TEST(seven_fields_mux)
  * word that is not a Go boolean parses; gp__hs_check_mux judges it. */
 GP_TEST(seven_fields_not_a_boolean)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     static const char *const words[] = {"maybe", "", "yes", "tRUE", "true ", " 1", "10"};
     char line[64];
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
@@ -130,7 +130,7 @@ GP_TEST(extra_fields_ignored)
 {
     /* go-plugin 1.8 hosts split on every '|' and ignore fields after the
      * 7th ("...|true|extra" is accepted, spec A1.2). */
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||true|x", &l), ==, GP_OK);
     GP_CHECK_INT(l.mux_field, ==, GP_HS_MUX_TRUE);
     GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||false|x|y|z|||", &l), ==, GP_OK);
@@ -145,7 +145,7 @@ GP_TEST(extra_fields_ignored)
 
 GP_TEST(check_mux)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     bool use = true;
     /* Not requested: nothing is checked, garbage included. */
     GP_CHECK_INT(parse_s("1|1|unix|/tmp/p|grpc||maybe", &l), ==, GP_OK);
@@ -224,7 +224,7 @@ GP_TEST(mux_env)
 
 GP_TEST(crlf_and_surrounding_space)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|\r\n", &l), GP_OK);
     GP_CHECK_INT(l.protocol, ==, GP_PROTO_GRPC);
     GP_CHECK_ERR(parse_s("  \t1|1|unix|/tmp/p|grpc  \r\n", &l), GP_OK);
@@ -258,7 +258,7 @@ GP_TEST(bad_core_version)
     expect_fail_s("+1|1|unix|/tmp/p|grpc|", "got \"+1\"");
     expect_fail_s("1.0|1|unix|/tmp/p|grpc|", "got \"1.0\"");
     /* Syntax is fine, so parse accepts 2; check rejects it. */
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("2|1|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {1};
     GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), GP_EVERSION);
@@ -268,7 +268,7 @@ GP_TEST(bad_core_version)
 
 GP_TEST(huge_numbers)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|4294967295|unix|/tmp/p|grpc|", &l), GP_OK);
     GP_CHECK_INT(l.app_version, ==, 4294967295u);
     GP_CHECK_ERR(parse_s("0001|007|unix|/tmp/p|grpc|", &l), GP_OK);
@@ -287,7 +287,7 @@ GP_TEST(huge_numbers)
 GP_TEST(bad_app_version)
 {
     expect_fail_s("1|v2|unix|/tmp/p|grpc|", "bad app protocol version");
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|2|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {3, 1};
     GP_CHECK_ERR(gp__hs_check(&l, v, 2, GP_PROTO_GRPC, err, sizeof err), GP_EVERSION);
@@ -327,7 +327,7 @@ GP_TEST(bad_address)
     path[0] = '/';
     path[107] = 0;
     snprintf(line, sizeof line, "1|1|unix|%s|grpc|", path);
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s(line, &l), GP_OK);
     GP_CHECK_INT(strlen(l.address), ==, 107);
     path[107] = 'a';
@@ -346,7 +346,7 @@ GP_TEST(protocol_field)
     expect_fail_s("1|1|unix|/tmp/p|http2|", "unknown protocol \"http2\" in handshake line");
     expect_fail_s("1|1|unix|/tmp/p|GRPC|", "unknown protocol \"GRPC\"");
 
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|", &l), GP_OK);
     unsigned v[] = {1};
     GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_NETRPC, err, sizeof err), GP_EPROTO);
@@ -363,7 +363,7 @@ GP_TEST(protocol_field)
 
 GP_TEST(cert_field)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(parse_s("1|1|unix|/tmp/p|grpc|" CERT60 "\n", &l), GP_OK);
     GP_CHECK_STR(l.cert_b64, CERT60);
     gp__hs_line_free(&l);
@@ -399,7 +399,7 @@ GP_TEST(megabyte_line)
     GP_CHECK_CONTAINS(err, "... (59991 bytes)");
     memcpy(big, "1|1|unix|/tmp/p|grpc|", 21);
     memset(big + 21, 'B', 60000 - 21);
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(gp__hs_parse(big, 60000, &l, err, sizeof err), GP_OK);
     GP_CHECK_INT(strlen(l.cert_b64), ==, 60000 - 21);
     gp__hs_line_free(&l);
@@ -417,7 +417,7 @@ GP_TEST(embedded_nul)
 
 GP_TEST(null_arguments)
 {
-    gp_hs_line l;
+    gp__hs_line l;
     GP_CHECK_ERR(gp__hs_parse(NULL, 3, &l, err, sizeof err), GP_EINVAL);
     GP_CHECK_ERR(gp__hs_parse("x", 1, NULL, err, sizeof err), GP_EINVAL);
     GP_CHECK_ERR(gp__hs_parse(NULL, 0, &l, NULL, 0), GP_EPROTO);
@@ -429,7 +429,7 @@ GP_TEST(null_arguments)
 
 GP_TEST(format_lines)
 {
-    gp_hs_line l = {.core_version = 1, .app_version = 1, .network = "unix",
+    gp__hs_line l = {.core_version = 1, .app_version = 1, .network = "unix",
                     .address = "/tmp/plugin123", .protocol = GP_PROTO_GRPC};
     char buf[512];
     /* Six fields, empty cert, as Go servers print. */
@@ -466,7 +466,7 @@ GP_TEST(format_lines)
     GP_CHECK_INT(gp__hs_format(&l, buf, 33), ==, 32);
     GP_CHECK_INT(gp__hs_format(&l, buf, 32), ==, -1);
     /* Lines a host could not read back are refused. */
-    gp_hs_line bad = l;
+    gp__hs_line bad = l;
     strcpy(bad.network, "udp");
     GP_CHECK_INT(gp__hs_format(&bad, buf, sizeof buf), ==, -1);
     bad = l;
@@ -488,12 +488,12 @@ GP_TEST(format_lines)
 
 GP_TEST(format_then_parse)
 {
-    gp_hs_line l = {.core_version = 1, .app_version = 42, .network = "unix",
+    gp__hs_line l = {.core_version = 1, .app_version = 42, .network = "unix",
                     .address = "/tmp/plugin9", .protocol = GP_PROTO_GRPC, .mux = true,
                     .cert_b64 = (char *)CERT60};
     char buf[512];
     int n = gp__hs_format(&l, buf, sizeof buf);
-    gp_hs_line back;
+    gp__hs_line back;
     GP_CHECK_ERR(gp__hs_parse(buf, (size_t)n, &back, err, sizeof err), GP_OK);
     GP_CHECK_INT(back.app_version, ==, 42);
     GP_CHECK(back.mux);

@@ -49,9 +49,9 @@ static int span_is(span s, const char *word)
 static gp_err fail_quoted(gp_err code, char *err, size_t errlen, const char *prefix, span s,
                           const char *suffix)
 {
-    gp_strbuf q;
+    gp__strbuf q;
     gp__hs_errf(err, errlen, "%s%s%s", prefix, gp__hs_quote(&q, s.p, s.n), suffix);
-    gp_strbuf_free(&q);
+    gp__strbuf_free(&q);
     return code;
 }
 
@@ -63,11 +63,11 @@ static gp_err parse_version(span s, const char *what, unsigned *out, char *err, 
         *out = (unsigned)v;
         return GP_OK;
     }
-    gp_strbuf q;
+    gp__strbuf q;
     gp__hs_errf(err, errlen, "bad %s in handshake line: expected %s, got %s", what,
                 r == -2 ? "a decimal number up to 4294967295" : "a decimal number",
                 gp__hs_quote(&q, s.p, s.n));
-    gp_strbuf_free(&q);
+    gp__strbuf_free(&q);
     return GP_EPROTO;
 }
 
@@ -107,7 +107,7 @@ static int tcp_address_ok(span a)
     return inet_pton(AF_INET, host, &a4) == 1;
 }
 
-static gp_err parse_address(span net, span a, gp_hs_line *out, char *err, size_t errlen)
+static gp_err parse_address(span net, span a, gp__hs_line *out, char *err, size_t errlen)
 {
     if (a.n == 0) {
         gp__hs_errf(err, errlen,
@@ -121,12 +121,12 @@ static gp_err parse_address(span net, span a, gp_hs_line *out, char *err, size_t
     int is_unix = span_is(net, "unix");
     size_t max = is_unix ? UNIX_PATH_MAX_BYTES : GP_HS_ADDR_MAX - 1;
     if (a.n > max) {
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen,
                     "%s in handshake line is %zu bytes; expected at most %zu: %s",
                     is_unix ? "unix socket path" : "address", a.n, max,
                     gp__hs_quote(&q, a.p, a.n));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EPROTO;
     }
     if (!is_unix && !tcp_address_ok(a))
@@ -138,7 +138,7 @@ static gp_err parse_address(span net, span a, gp_hs_line *out, char *err, size_t
     return GP_OK;
 }
 
-static gp_err parse_protocol(span s, gp_hs_line *out, char *err, size_t errlen)
+static gp_err parse_protocol(span s, gp__hs_line *out, char *err, size_t errlen)
 {
     /* go-plugin 1.0.1 hosts reject an empty field 5 (the protocol ""). */
     if (s.n == 0) {
@@ -164,20 +164,20 @@ static int b64_char(char c)
            c == '+' || c == '/';
 }
 
-static gp_err parse_cert(span s, gp_hs_line *out, char *err, size_t errlen)
+static gp_err parse_cert(span s, gp__hs_line *out, char *err, size_t errlen)
 {
     if (s.n <= CERT_MIN_BYTES)
         return GP_OK;
     for (size_t i = 0; i < s.n; i++) {
         if (b64_char(s.p[i]))
             continue;
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen,
                     "bad certificate in handshake line: expected unpadded "
                     "standard base64, got byte %s at offset %zu of %s",
                     s.p[i] == '=' ? "'=' (padding)" : "outside the alphabet", i,
                     gp__hs_quote(&q, s.p, s.n));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EPROTO;
     }
     /* Unpadded base64 never leaves a single character in the last group. */
@@ -200,7 +200,7 @@ static gp_err parse_cert(span s, gp_hs_line *out, char *err, size_t errlen)
 
 /* Field 7 is only recorded here: go-plugin 1.8 hosts judge it (with
  * strconv.ParseBool) only when they asked to multiplex, gp__hs_check_mux. */
-static gp_err parse_mux(span s, gp_hs_line *out, char *err, size_t errlen)
+static gp_err parse_mux(span s, gp__hs_line *out, char *err, size_t errlen)
 {
     switch (gp__hs_parse_bool(s.p, s.n)) {
     case 1:
@@ -229,7 +229,7 @@ static gp_err parse_mux(span s, gp_hs_line *out, char *err, size_t errlen)
     return GP_OK;
 }
 
-static gp_err parse_fields(span *f, size_t nf, gp_hs_line *out, char *err, size_t errlen)
+static gp_err parse_fields(span *f, size_t nf, gp__hs_line *out, char *err, size_t errlen)
 {
     gp_err e;
     if ((e = parse_version(f[0], "core protocol version", &out->core_version, err, errlen)))
@@ -254,7 +254,7 @@ static gp_err parse_fields(span *f, size_t nf, gp_hs_line *out, char *err, size_
     return GP_OK;
 }
 
-gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, size_t errlen)
+gp_err gp__hs_parse(const char *line, size_t len, gp__hs_line *out, char *err, size_t errlen)
 {
     gp__hs_errf(err, errlen, "%s", "");
     if (!out || (!line && len)) {
@@ -265,11 +265,11 @@ gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, si
     if (!line)
         line = "";
     if (len > LINE_MAX_BYTES) {
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen,
                     "handshake line from plugin is %zu bytes; expected at most %u: %s", len,
                     LINE_MAX_BYTES, gp__hs_quote(&q, line, len));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EPROTO;
     }
     span all = {line, len};
@@ -281,10 +281,10 @@ gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, si
         all.n--;
     const char *nul = memchr(all.p, 0, all.n);
     if (nul) {
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen, "handshake line from plugin has a NUL byte at offset %zu: %s",
                     (size_t)(nul - line), gp__hs_quote(&q, line, len));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EPROTO;
     }
 
@@ -316,7 +316,7 @@ gp_err gp__hs_parse(const char *line, size_t len, gp_hs_line *out, char *err, si
     return e;
 }
 
-void gp__hs_line_free(gp_hs_line *l)
+void gp__hs_line_free(gp__hs_line *l)
 {
     if (!l)
         return;
@@ -328,7 +328,7 @@ void gp__hs_line_free(gp_hs_line *l)
 
 #define MUX_REFUSED "client requested gRPC broker multiplexing but plugin does not support the feature"
 
-gp_err gp__hs_check_mux(const gp_hs_line *l, bool requested, bool *use, char *err, size_t errlen)
+gp_err gp__hs_check_mux(const gp__hs_line *l, bool requested, bool *use, char *err, size_t errlen)
 {
     gp__hs_errf(err, errlen, "%s", "");
     if (use)
@@ -355,11 +355,11 @@ gp_err gp__hs_check_mux(const gp_hs_line *l, bool requested, bool *use, char *er
         return GP_EPROTO;
     default: {
         const char *t = l->mux_text ? l->mux_text : "";
-        gp_strbuf q;
+        gp__strbuf q;
         gp__hs_errf(err, errlen,
                     "error parsing %s as a boolean for gRPC broker multiplexing support",
                     gp__hs_quote(&q, t, strlen(t)));
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return GP_EPROTO;
     }
     }
@@ -378,7 +378,7 @@ static int cmp_unsigned(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-gp_err gp__hs_check(const gp_hs_line *l, const unsigned *versions, size_t nversions,
+gp_err gp__hs_check(const gp__hs_line *l, const unsigned *versions, size_t nversions,
                     unsigned allowed, char *err, size_t errlen)
 {
     gp__hs_errf(err, errlen, "%s", "");
@@ -431,7 +431,7 @@ static int text_ok(const char *s)
     return 1;
 }
 
-int gp__hs_format(const gp_hs_line *l, char *buf, size_t cap)
+int gp__hs_format(const gp__hs_line *l, char *buf, size_t cap)
 {
     if (!l || !buf || cap == 0)
         return -1;

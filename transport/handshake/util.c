@@ -50,9 +50,9 @@ void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-const char *gp__hs_quote(gp_strbuf *b, const char *s, size_t n)
+const char *gp__hs_quote(gp__strbuf *b, const char *s, size_t n)
 {
-    gp_strbuf_init(b);
-    gp_strbuf_quote(b, s, n, GP_HS_QUOTE_LIMIT);
+    gp__strbuf_init(b);
+    gp__strbuf_quote(b, s, n, GP_HS_QUOTE_LIMIT);
     return b->ok && b->data ? b->data : "\"?\"";
 }

@@ -23,8 +23,8 @@ void gp__hs_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Quote s[0..n) for an error message into `b` (initialised here; the
- * caller frees it with gp_strbuf_free). Returns the quoted text, or a
+ * caller frees it with gp__strbuf_free). Returns the quoted text, or a
  * placeholder if memory ran out: never NULL. */
-const char *gp__hs_quote(gp_strbuf *b, const char *s, size_t n);
+const char *gp__hs_quote(gp__strbuf *b, const char *s, size_t n);
 
 #endif

@@ -73,19 +73,19 @@ static gp_err build_env(gp_client *c, char ***envp)
     gp_err trc = gp__client_tls_prepare(c->tls, &cert_var, terr, sizeof terr);
     if (trc)
         return gp__client_fail(c, trc, "AutoMTLS: cannot make the host's certificate: %s", terr);
-    gp_strbuf vars[6];
+    gp__strbuf vars[6];
     const char *list[8];
     size_t n = 0;
     for (size_t i = 0; i < 6; i++)
-        gp_strbuf_init(&vars[i]);
-    gp_strbuf_printf(&vars[n++], "%s=%s", c->cookie_key, c->cookie_value);
-    gp_strbuf_printf(&vars[n++], "PLUGIN_MIN_PORT=%u", c->min_port);
-    gp_strbuf_printf(&vars[n++], "PLUGIN_MAX_PORT=%u", c->max_port);
-    gp_strbuf_printf(&vars[n++], "PLUGIN_PROTOCOL_VERSIONS=%s", ver);
+        gp__strbuf_init(&vars[i]);
+    gp__strbuf_printf(&vars[n++], "%s=%s", c->cookie_key, c->cookie_value);
+    gp__strbuf_printf(&vars[n++], "PLUGIN_MIN_PORT=%u", c->min_port);
+    gp__strbuf_printf(&vars[n++], "PLUGIN_MAX_PORT=%u", c->max_port);
+    gp__strbuf_printf(&vars[n++], "PLUGIN_PROTOCOL_VERSIONS=%s", ver);
     if (c->unix_dir)
-        gp_strbuf_printf(&vars[n++], "PLUGIN_UNIX_SOCKET_DIR=%s", c->unix_dir);
+        gp__strbuf_printf(&vars[n++], "PLUGIN_UNIX_SOCKET_DIR=%s", c->unix_dir);
     if (c->unix_group)
-        gp_strbuf_printf(&vars[n++], "PLUGIN_UNIX_SOCKET_GROUP=%s", c->unix_group);
+        gp__strbuf_printf(&vars[n++], "PLUGIN_UNIX_SOCKET_GROUP=%s", c->unix_group);
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         ok = ok && vars[i].ok;
@@ -99,7 +99,7 @@ static gp_err build_env(gp_client *c, char ***envp)
                                    envp)
                    : GP_ENOMEM;
     for (size_t i = 0; i < 6; i++)
-        gp_strbuf_free(&vars[i]);
+        gp__strbuf_free(&vars[i]);
     if (rc)
         return gp__client_fail(c, rc, "building the plugin environment: out of memory");
     return GP_OK;
@@ -151,7 +151,7 @@ static gp_err launch(gp_client *c)
     char *line = NULL;
     size_t len = 0;
     rc = gp__proc_wait_line(proc, c->start_timeout_ms, &line, &len, err, sizeof err);
-    gp_hs_line hs;
+    gp__hs_line hs;
     memset(&hs, 0, sizeof hs);
     if (!rc)
         rc = gp__hs_parse(line, len, &hs, err, sizeof err);

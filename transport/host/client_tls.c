@@ -92,7 +92,7 @@ gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err
     return GP_OK;
 }
 
-gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const gp_logger *lg,
+gp_err gp__client_tls_check_line(gp__client_tls *t, const gp__hs_line *hs, const gp_logger *lg,
                                  const char *log_name, char *err, size_t errlen)
 {
     const char *f = hs->cert_b64;

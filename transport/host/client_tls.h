@@ -34,7 +34,7 @@ gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err
  * TLS (t NULL): a certificate is refused (go-plugin's host panics here).
  * The user's TLS: field 6 is ignored. Either wire (gRPC, netrpc).
  * Errors: GP_ETLS, GP_EPROTO, GP_ENOMEM. */
-gp_err gp__client_tls_check_line(gp__client_tls *t, const gp_hs_line *hs, const gp_logger *lg,
+gp_err gp__client_tls_check_line(gp__client_tls *t, const gp__hs_line *hs, const gp_logger *lg,
                                  const char *log_name, char *err, size_t errlen);
 
 /* The TLS material (borrowed from t) into o's tls_* fields for the wire's

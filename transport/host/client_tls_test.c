@@ -70,7 +70,7 @@ static int die(const char *what, const char *err)
 /* Print a handshake line with `field` as field 6 for a socket at `path`. */
 static int print_line(const char *path, const char *field)
 {
-    gp_hs_line l = {.core_version = 1, .app_version = 1, .protocol = GP_PROTO_GRPC,
+    gp__hs_line l = {.core_version = 1, .app_version = 1, .protocol = GP_PROTO_GRPC,
                     .cert_b64 = (char *)field};
     snprintf(l.network, sizeof l.network, "unix");
     snprintf(l.address, sizeof l.address, "%s", path);
@@ -451,7 +451,7 @@ GP_TEST(user_tls_both_sides)
 
 typedef struct raw_plugin {
     pid_t pid;
-    gp_hs_line line;
+    gp__hs_line line;
 } raw_plugin;
 
 static bool spawn_good(const char *host_pem, raw_plugin *p)

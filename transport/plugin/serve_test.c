@@ -187,7 +187,7 @@ static int count_sockets_in_tmpdir(void)
 }
 
 /* Dial the plugin's address and health-check it through the grpc client. */
-static gp_conn *connect_plugin(const gp_hs_line *l)
+static gp_conn *connect_plugin(const gp__hs_line *l)
 {
     int fd;
     if (gp__net_dial(l->network, l->address, 5000, 0, &fd, err, sizeof err) != GP_OK) {
@@ -206,7 +206,7 @@ static gp_conn *connect_plugin(const gp_hs_line *l)
     return conn;
 }
 
-static int parse_line(const child *c, gp_hs_line *l)
+static int parse_line(const child *c, gp__hs_line *l)
 {
     gp_err e = gp__hs_parse(c->line, strlen(c->line), l, err, sizeof err);
     if (e != GP_OK) {
@@ -256,7 +256,7 @@ GP_TEST(unix_serve_sigint_sigterm)
     GP_CHECK(strncmp(c.line, prefix, strlen(prefix)) == 0);
     size_t n = strlen(c.line);
     GP_CHECK(n > 7 && strcmp(c.line + n - 7, "|grpc|\n") == 0);
-    gp_hs_line l;
+    gp__hs_line l;
     if (parse_line(&c, &l) == 0) {
         unsigned v[] = {1};
         GP_CHECK_ERR(gp__hs_check(&l, v, 1, GP_PROTO_GRPC, err, sizeof err), GP_OK);
@@ -300,7 +300,7 @@ GP_TEST(shutdown_rpc_stops_plugin)
     child c;
     spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
-    gp_hs_line l;
+    gp__hs_line l;
     if (parse_line(&c, &l) != 0) {
         kill(c.pid, SIGKILL);
         wait_exit(&c, 10000);
@@ -337,7 +337,7 @@ GP_TEST(tcp_port_range_skips_busy_port)
     spawn(&c, gp_test_helper_argv("test-grpc", "tcp"), env);
     read_line(&c, 10000);
     GP_CHECK(strncmp(c.line, "1|1|tcp|127.0.0.1:", 18) == 0);
-    gp_hs_line l;
+    gp__hs_line l;
     if (parse_line(&c, &l) == 0) {
         unsigned port = (unsigned)atoi(strchr(l.address, ':') + 1);
         GP_CHECK(port > p && port <= p + 30);
@@ -399,7 +399,7 @@ GP_TEST(netrpc_serves_control_and_quits)
     read_line(&c, 10000);
     size_t n = strlen(c.line);
     GP_CHECK(n > 9 && strcmp(c.line + n - 9, "|netrpc|\n") == 0);
-    gp_hs_line l;
+    gp__hs_line l;
     if (parse_line(&c, &l) != 0) {
         kill(c.pid, SIGKILL);
         wait_exit(&c, 10000);
@@ -438,7 +438,7 @@ GP_TEST(unix_socket_group)
     child c;
     spawn(&c, gp_test_helper_argv("test-grpc"), env);
     read_line(&c, 10000);
-    gp_hs_line l;
+    gp__hs_line l;
     if (parse_line(&c, &l) == 0) {
         struct stat st;
         GP_CHECK(stat(l.address, &st) == 0);

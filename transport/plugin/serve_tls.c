@@ -17,14 +17,14 @@ gp_err gp__serve_tls_host_cert(const char *pem, char **host_pem, char *err, size
     char why[768];
     gp_err e = gp__tls_pem_to_der(pem, &der, &der_len, why, sizeof why);
     if (e != GP_OK) {
-        gp_strbuf q;
-        gp_strbuf_init(&q);
-        gp_strbuf_quote(&q, pem, strlen(pem), 60);
+        gp__strbuf q;
+        gp__strbuf_init(&q);
+        gp__strbuf_quote(&q, pem, strlen(pem), 60);
         snprintf(err, errlen,
                  "AutoMTLS: the plugin refuses the host's certificate: PLUGIN_CLIENT_CERT is "
                  "not a PEM certificate (%s); got %s",
                  why, q.ok ? q.data : "?");
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         return e;
     }
     e = gp__tls_autocert_check(der, der_len, false, "the host's PLUGIN_CLIENT_CERT", why,

@@ -160,7 +160,7 @@ static gp_err listen_tcp(const gp__wire *w, void *srv, char *address, size_t cap
     return GP_ECONNECT;
 }
 
-static gp_err print_handshake(const gp_hs_line *l, char *err, size_t errlen)
+static gp_err print_handshake(const gp__hs_line *l, char *err, size_t errlen)
 {
     char line[GP_HS_ADDR_MAX + 64 + 4096]; /* + an AutoMTLS certificate */
     int n = gp__hs_format(l, line, sizeof line);
@@ -241,7 +241,7 @@ int gp_serve(const gp_serve_config *cfg)
     memset(&watch, 0, sizeof watch);
     block_signals(&watch);
 
-    gp_hs_line line = {.core_version = GP_HS_CORE_VERSION, .app_version = choice.version,
+    gp__hs_line line = {.core_version = GP_HS_CORE_VERSION, .app_version = choice.version,
                        .protocol = protocol};
     snprintf(line.network, sizeof line.network, "%s", network);
     line.cert_b64 = tls.cert_b64; /* AutoMTLS: field 6 */

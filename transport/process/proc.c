@@ -383,14 +383,14 @@ gp_err gp__proc_wait_line(gp__proc *p, int timeout_ms, char **line, size_t *len,
             rc = GP_ENOMEM;
         }
     } else if (p->line_state == LINE_TOO_LONG) {
-        gp_strbuf q;
-        gp_strbuf_init(&q);
-        gp_strbuf_quote(&q, p->long_start, p->long_start_len, sizeof p->long_start);
+        gp__strbuf q;
+        gp__strbuf_init(&q);
+        gp__strbuf_quote(&q, p->long_start, p->long_start_len, sizeof p->long_start);
         snprintf(err, errlen,
                  "handshake line longer than %d bytes: expected one line on the plugin's "
                  "stdout, got %d bytes and no newline, starting %s...",
                  GP__PROC_LINE_MAX, GP__PROC_LINE_MAX, q.ok ? q.data : "");
-        gp_strbuf_free(&q);
+        gp__strbuf_free(&q);
         rc = GP_EMSGSIZE;
     } else if (p->reaped) {
         char st[96];

@@ -59,18 +59,18 @@ void gp__handoff_msg_free(gp__handoff_msg *m);
  * Errors: GP_EINVAL, GP_EMSGSIZE, GP_ENOMEM (words in err). */
 gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
                           const uint8_t *secret, size_t secret_len,
-                          uint8_t **out, size_t *outlen, gp_strbuf *err);
+                          uint8_t **out, size_t *outlen, gp__strbuf *err);
 
 /* Check the 8-byte header and return the body length. GP_EPROTO for a bad
  * magic, GP_EMSGSIZE for an oversize body. */
 gp_err gp__handoff_decode_header(const uint8_t *hdr, uint32_t *body_len,
-                                 gp_strbuf *err);
+                                 gp__strbuf *err);
 
 /* Decode a whole body into *out (caller frees with gp__handoff_msg_free;
  * zeroed on failure). GP_EPROTO (truncated, trailing bytes, NUL bytes,
  * duplicate or empty key), GP_EMSGSIZE (over a limit), GP_ENOMEM. */
 gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg *out,
-                               gp_strbuf *err);
+                               gp__strbuf *err);
 
 /* Status message: encode into buf (cap >= GP__HANDOFF_STATUS_HEADER +
  * GP_HANDOFF_MAX_REASON); returns its length. The reason is cut at
@@ -83,6 +83,6 @@ size_t gp__handoff_status_encode(char kind, const char *reason, uint8_t *buf,
  * NUL-terminated into reason[GP_HANDOFF_MAX_REASON + 1], *used bytes), or -1
  * with words in err for a garbled message. */
 int gp__handoff_status_decode(const uint8_t *buf, size_t len, char *kind,
-                              char *reason, size_t *used, gp_strbuf *err);
+                              char *reason, size_t *used, gp__strbuf *err);
 
 #endif

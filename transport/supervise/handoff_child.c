@@ -19,11 +19,11 @@ struct gp_handoff_child {
     bool reported;
 };
 
-/* The words a gp_strbuf collected, into st. */
-static gp_err fail_words(gp_status *st, gp_err rc, gp_strbuf *words)
+/* The words a gp__strbuf collected, into st. */
+static gp_err fail_words(gp_status *st, gp_err rc, gp__strbuf *words)
 {
     gp__status_setf(st, rc, "%s", words->ok && words->data ? words->data : gp_strerror(rc));
-    gp_strbuf_free(words);
+    gp__strbuf_free(words);
     return rc;
 }
 
@@ -52,10 +52,10 @@ static int env_fd(gp_status *st, const char *name)
     }
     return (int)n;
 bad:;
-    gp_strbuf w;
-    gp_strbuf_init(&w);
-    gp_strbuf_printf(&w, "hand-off: %s: expected a file descriptor number, got ", name);
-    gp_strbuf_quote(&w, v, strlen(v), 40);
+    gp__strbuf w;
+    gp__strbuf_init(&w);
+    gp__strbuf_printf(&w, "hand-off: %s: expected a file descriptor number, got ", name);
+    gp__strbuf_quote(&w, v, strlen(v), 40);
     fail_words(st, GP_EINVAL, &w);
     return -2;
 }
@@ -82,8 +82,8 @@ static gp_err read_all(gp_handoff_child *hc, int fd, int timeout_ms, gp_status *
     if (gp__sup_read_full(fd, hdr, sizeof hdr, deadline, &got) < 0)
         return io_error(st, "header", got, sizeof hdr, timeout_ms);
     uint32_t body_len;
-    gp_strbuf w;
-    gp_strbuf_init(&w);
+    gp__strbuf w;
+    gp__strbuf_init(&w);
     gp_err rc = gp__handoff_decode_header(hdr, &body_len, &w);
     if (rc)
         return fail_words(st, rc, &w);
@@ -98,7 +98,7 @@ static gp_err read_all(gp_handoff_child *hc, int fd, int timeout_ms, gp_status *
         if (rc)
             fail_words(st, rc, &w);
     }
-    gp_strbuf_free(&w);
+    gp__strbuf_free(&w);
     explicit_bzero(body, body_len);
     free(body);
     return rc;

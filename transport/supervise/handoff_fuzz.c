@@ -11,20 +11,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void data_stream(const uint8_t *data, size_t size)
 {
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     uint32_t body_len;
     if (size < GP__HANDOFF_HEADER ||
         gp__handoff_decode_header(data, &body_len, &err) != GP_OK ||
         body_len != size - GP__HANDOFF_HEADER) {
-        gp_strbuf_free(&err);
+        gp__strbuf_free(&err);
         return;
     }
     gp__handoff_msg m;
     if (gp__handoff_decode_body(data + GP__HANDOFF_HEADER, body_len, &m, &err) == GP_OK) {
         uint8_t *again = NULL;
         size_t again_len = 0;
-        gp_strbuf_reset(&err);
+        gp__strbuf_reset(&err);
         if (gp__handoff_encode(m.entries, m.n, m.secret, m.secret_len, &again, &again_len,
                                &err) != GP_OK ||
             again_len != size || memcmp(again, data, size) != 0)
@@ -34,13 +34,13 @@ static void data_stream(const uint8_t *data, size_t size)
     } else if (!err.ok || err.len == 0) {
         abort();  /* every failure has words */
     }
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
 }
 
 static void status(const uint8_t *data, size_t size)
 {
-    gp_strbuf err;
-    gp_strbuf_init(&err);
+    gp__strbuf err;
+    gp__strbuf_init(&err);
     char kind = 0, reason[GP_HANDOFF_MAX_REASON + 1];
     size_t used = 0;
     int r = gp__handoff_status_decode(data, size, &kind, reason, &used, &err);
@@ -52,7 +52,7 @@ static void status(const uint8_t *data, size_t size)
     } else if (r < 0 && err.len == 0) {
         abort();
     }
-    gp_strbuf_free(&err);
+    gp__strbuf_free(&err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

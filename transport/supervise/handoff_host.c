@@ -37,7 +37,7 @@ struct gp_handoff {
     size_t slen;
     status_state st;
     char reason[GP_HANDOFF_MAX_REASON + 1];
-    gp_strbuf status_words;      /* the words for a final status */
+    gp__strbuf status_words;      /* the words for a final status */
 };
 
 gp_err gp_handoff_new(gp_handoff **out, gp_status *st)
@@ -48,7 +48,7 @@ gp_err gp_handoff_new(gp_handoff **out, gp_status *st)
     if (!h)
         return gp__status_setf(st, GP_ENOMEM, "hand-off: out of memory");
     h->data_r = h->data_w = h->status_r = h->status_w = -1;
-    gp_strbuf_init(&h->status_words);
+    gp__strbuf_init(&h->status_words);
     *out = h;
     return GP_OK;
 }
@@ -149,13 +149,13 @@ gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *o
         return gp__status_setf(st, GP_EINVAL, "hand-off: child fd %d, expected 3..1000000",
                                first_child_fd);
 
-    gp_strbuf words;
-    gp_strbuf_init(&words);
+    gp__strbuf words;
+    gp__strbuf_init(&words);
     gp_err rc = gp__handoff_encode(h->entries, h->n, h->secret, h->secret_len, &h->wire,
                                    &h->wire_len, &words);
     if (rc)
         gp__status_setf(st, rc, "%s", words.ok && words.data ? words.data : gp_strerror(rc));
-    gp_strbuf_free(&words);
+    gp__strbuf_free(&words);
     if (rc)
         return rc;
     int d[2], s[2];
@@ -218,19 +218,19 @@ static void read_status(gp_handoff *h)
             if (errno == EAGAIN)
                 return;
             h->st = ST_GARBLED;
-            gp_strbuf_printf(&h->status_words, "hand-off status: read: %s", strerror(errno));
+            gp__strbuf_printf(&h->status_words, "hand-off status: read: %s", strerror(errno));
             break;
         }
         if (r == 0) {
             if (h->slen == 0) {
                 h->st = ST_EXITED;
-                gp_strbuf_append(&h->status_words, "child exited before reporting ready");
+                gp__strbuf_append(&h->status_words, "child exited before reporting ready");
             } else {
                 h->st = ST_GARBLED;
-                gp_strbuf_printf(&h->status_words,
+                gp__strbuf_printf(&h->status_words,
                                  "hand-off status: truncated: end of file after %zu bytes: ",
                                  h->slen);
-                gp_strbuf_quote(&h->status_words, (const char *)h->sbuf, h->slen, 60);
+                gp__strbuf_quote(&h->status_words, (const char *)h->sbuf, h->slen, 60);
             }
             break;
         }
@@ -246,8 +246,8 @@ static void read_status(gp_handoff *h)
                 h->st = ST_READY;
             } else {
                 h->st = ST_FAILED;
-                gp_strbuf_append(&h->status_words, "child reported failure: ");
-                gp_strbuf_quote(&h->status_words, h->reason, strlen(h->reason), 1024);
+                gp__strbuf_append(&h->status_words, "child reported failure: ");
+                gp__strbuf_quote(&h->status_words, h->reason, strlen(h->reason), 1024);
             }
         }
     }
@@ -365,6 +365,6 @@ void gp_handoff_free(gp_handoff *h)
     drop_wire(h);
     gp__handoff_msg m = {h->entries, h->n, h->secret, h->secret_len};
     gp__handoff_msg_free(&m);
-    gp_strbuf_free(&h->status_words);
+    gp__strbuf_free(&h->status_words);
     free(h);
 }

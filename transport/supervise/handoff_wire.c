@@ -36,17 +36,17 @@ void gp__handoff_msg_free(gp__handoff_msg *m)
 
 gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
                           const uint8_t *secret, size_t secret_len,
-                          uint8_t **out, size_t *outlen, gp_strbuf *err)
+                          uint8_t **out, size_t *outlen, gp__strbuf *err)
 {
     *out = NULL;
     *outlen = 0;
     if (n > GP_HANDOFF_MAX_ENTRIES) {
-        gp_strbuf_printf(err, "hand-off: %zu configuration entries, at most %u allowed",
+        gp__strbuf_printf(err, "hand-off: %zu configuration entries, at most %u allowed",
                          n, (unsigned)GP_HANDOFF_MAX_ENTRIES);
         return GP_EMSGSIZE;
     }
     if (secret_len > GP_HANDOFF_MAX_SECRET) {
-        gp_strbuf_printf(err, "hand-off: secret of %zu bytes, at most %u allowed",
+        gp__strbuf_printf(err, "hand-off: secret of %zu bytes, at most %u allowed",
                          secret_len, (unsigned)GP_HANDOFF_MAX_SECRET);
         return GP_EMSGSIZE;
     }
@@ -54,13 +54,13 @@ gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
     for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(entries[i].key);
         if (kl == 0 || kl > GP_HANDOFF_MAX_KEY) {
-            gp_strbuf_printf(err, "hand-off: key of %zu bytes, expected 1..%u", kl,
+            gp__strbuf_printf(err, "hand-off: key of %zu bytes, expected 1..%u", kl,
                              (unsigned)GP_HANDOFF_MAX_KEY);
             return GP_EINVAL;
         }
         text += kl + strlen(entries[i].value);
         if (text > GP_HANDOFF_MAX_CONFIG) {
-            gp_strbuf_printf(err, "hand-off: configuration over %u bytes",
+            gp__strbuf_printf(err, "hand-off: configuration over %u bytes",
                              (unsigned)GP_HANDOFF_MAX_CONFIG);
             return GP_EMSGSIZE;
         }
@@ -91,16 +91,16 @@ gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
     return GP_OK;
 }
 
-gp_err gp__handoff_decode_header(const uint8_t *hdr, uint32_t *body_len, gp_strbuf *err)
+gp_err gp__handoff_decode_header(const uint8_t *hdr, uint32_t *body_len, gp__strbuf *err)
 {
     if (memcmp(hdr, GP__HANDOFF_MAGIC, 4) != 0) {
-        gp_strbuf_append(err, "hand-off: expected magic \"GPH1\", got ");
-        gp_strbuf_quote(err, (const char *)hdr, 4, 4);
+        gp__strbuf_append(err, "hand-off: expected magic \"GPH1\", got ");
+        gp__strbuf_quote(err, (const char *)hdr, 4, 4);
         return GP_EPROTO;
     }
     *body_len = get32(hdr + 4);
     if (*body_len > GP__HANDOFF_MAX_BODY) {
-        gp_strbuf_printf(err, "hand-off: body of %u bytes, at most %u allowed",
+        gp__strbuf_printf(err, "hand-off: body of %u bytes, at most %u allowed",
                          (unsigned)*body_len, (unsigned)GP__HANDOFF_MAX_BODY);
         return GP_EMSGSIZE;
     }
@@ -126,16 +126,16 @@ static int take32(reader *r, uint32_t *v)
 }
 
 static gp_err take_text(reader *r, const char *what, size_t i, uint32_t len, char **out,
-                        gp_strbuf *err)
+                        gp__strbuf *err)
 {
     if (r->left < len) {
-        gp_strbuf_printf(err, "hand-off: truncated: %s %zu needs %u bytes at offset %zu, "
+        gp__strbuf_printf(err, "hand-off: truncated: %s %zu needs %u bytes at offset %zu, "
                          "%zu left", what, i, (unsigned)len, r->off, r->left);
         return GP_EPROTO;
     }
     if (memchr(r->p, 0, len)) {
-        gp_strbuf_printf(err, "hand-off: %s %zu contains a NUL byte: ", what, i);
-        gp_strbuf_quote(err, (const char *)r->p, len, 40);
+        gp__strbuf_printf(err, "hand-off: %s %zu contains a NUL byte: ", what, i);
+        gp__strbuf_quote(err, (const char *)r->p, len, 40);
         return GP_EPROTO;
     }
     char *s = malloc((size_t)len + 1);
@@ -157,7 +157,7 @@ static int cmp_key(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-static gp_err check_unique(const gp__handoff_msg *m, gp_strbuf *err)
+static gp_err check_unique(const gp__handoff_msg *m, gp__strbuf *err)
 {
     if (m->n < 2)
         return GP_OK;
@@ -170,8 +170,8 @@ static gp_err check_unique(const gp__handoff_msg *m, gp_strbuf *err)
     gp_err rc = GP_OK;
     for (size_t i = 1; i < m->n; i++) {
         if (strcmp(v[i - 1]->key, v[i]->key) == 0) {
-            gp_strbuf_append(err, "hand-off: duplicate key ");
-            gp_strbuf_quote(err, v[i]->key, strlen(v[i]->key), 60);
+            gp__strbuf_append(err, "hand-off: duplicate key ");
+            gp__strbuf_quote(err, v[i]->key, strlen(v[i]->key), 60);
             rc = GP_EPROTO;
             break;
         }
@@ -181,24 +181,24 @@ static gp_err check_unique(const gp__handoff_msg *m, gp_strbuf *err)
 }
 
 gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg *out,
-                               gp_strbuf *err)
+                               gp__strbuf *err)
 {
     memset(out, 0, sizeof *out);
     reader r = {body, len, 0};
     uint32_t count;
     if (!take32(&r, &count)) {
-        gp_strbuf_printf(err, "hand-off: truncated: body of %zu bytes has no entry count", len);
+        gp__strbuf_printf(err, "hand-off: truncated: body of %zu bytes has no entry count", len);
         return GP_EPROTO;
     }
     if (count > GP_HANDOFF_MAX_ENTRIES) {
-        gp_strbuf_printf(err, "hand-off: %u configuration entries, at most %u allowed",
+        gp__strbuf_printf(err, "hand-off: %u configuration entries, at most %u allowed",
                          (unsigned)count, (unsigned)GP_HANDOFF_MAX_ENTRIES);
         return GP_EMSGSIZE;
     }
     /* Every entry takes at least 9 bytes; refuse counts the body cannot
      * hold before allocating for them. */
     if ((size_t)count * 9 > r.left) {
-        gp_strbuf_printf(err, "hand-off: truncated: %u entries cannot fit in %zu bytes",
+        gp__strbuf_printf(err, "hand-off: truncated: %u entries cannot fit in %zu bytes",
                          (unsigned)count, r.left);
         return GP_EPROTO;
     }
@@ -212,12 +212,12 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
     for (size_t i = 0; i < count; i++) {
         uint32_t kl, vl;
         if (!take32(&r, &kl)) {
-            gp_strbuf_printf(err, "hand-off: truncated: key %zu length missing at offset %zu", i, r.off);
+            gp__strbuf_printf(err, "hand-off: truncated: key %zu length missing at offset %zu", i, r.off);
             rc = GP_EPROTO;
             goto fail;
         }
         if (kl == 0 || kl > GP_HANDOFF_MAX_KEY) {
-            gp_strbuf_printf(err, "hand-off: key %zu is %u bytes, expected 1..%u", i,
+            gp__strbuf_printf(err, "hand-off: key %zu is %u bytes, expected 1..%u", i,
                              (unsigned)kl, (unsigned)GP_HANDOFF_MAX_KEY);
             rc = kl ? GP_EMSGSIZE : GP_EPROTO;
             goto fail;
@@ -226,13 +226,13 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
             goto fail;
         out->n = i + 1;   /* so a failure below frees this key too */
         if (!take32(&r, &vl)) {
-            gp_strbuf_printf(err, "hand-off: truncated: value %zu length missing at offset %zu", i, r.off);
+            gp__strbuf_printf(err, "hand-off: truncated: value %zu length missing at offset %zu", i, r.off);
             rc = GP_EPROTO;
             goto fail;
         }
         text += kl;
         if (vl > GP_HANDOFF_MAX_CONFIG - text) {
-            gp_strbuf_printf(err, "hand-off: configuration over %u bytes at value %zu (%u bytes)",
+            gp__strbuf_printf(err, "hand-off: configuration over %u bytes at value %zu (%u bytes)",
                              (unsigned)GP_HANDOFF_MAX_CONFIG, i, (unsigned)vl);
             rc = GP_EMSGSIZE;
             goto fail;
@@ -243,24 +243,24 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
     }
     uint32_t sl;
     if (!take32(&r, &sl)) {
-        gp_strbuf_printf(err, "hand-off: truncated: secret length missing at offset %zu", r.off);
+        gp__strbuf_printf(err, "hand-off: truncated: secret length missing at offset %zu", r.off);
         rc = GP_EPROTO;
         goto fail;
     }
     if (sl > GP_HANDOFF_MAX_SECRET) {
-        gp_strbuf_printf(err, "hand-off: secret of %u bytes, at most %u allowed", (unsigned)sl,
+        gp__strbuf_printf(err, "hand-off: secret of %u bytes, at most %u allowed", (unsigned)sl,
                          (unsigned)GP_HANDOFF_MAX_SECRET);
         rc = GP_EMSGSIZE;
         goto fail;
     }
     if (r.left < sl) {
-        gp_strbuf_printf(err, "hand-off: truncated: secret needs %u bytes, %zu left",
+        gp__strbuf_printf(err, "hand-off: truncated: secret needs %u bytes, %zu left",
                          (unsigned)sl, r.left);
         rc = GP_EPROTO;
         goto fail;
     }
     if (r.left != sl) {
-        gp_strbuf_printf(err, "hand-off: %zu unexpected bytes after the secret", r.left - sl);
+        gp__strbuf_printf(err, "hand-off: %zu unexpected bytes after the secret", r.left - sl);
         rc = GP_EPROTO;
         goto fail;
     }
@@ -297,31 +297,31 @@ size_t gp__handoff_status_encode(char kind, const char *reason, uint8_t *buf, si
 }
 
 int gp__handoff_status_decode(const uint8_t *buf, size_t len, char *kind, char *reason,
-                              size_t *used, gp_strbuf *err)
+                              size_t *used, gp__strbuf *err)
 {
     size_t m = len < 4 ? len : 4;
     if (memcmp(buf, GP__HANDOFF_STATUS_MAGIC, m) != 0) {
-        gp_strbuf_append(err, "hand-off status: expected magic \"GPS1\", got ");
-        gp_strbuf_quote(err, (const char *)buf, len, 40);
+        gp__strbuf_append(err, "hand-off status: expected magic \"GPS1\", got ");
+        gp__strbuf_quote(err, (const char *)buf, len, 40);
         return -1;
     }
     if (len < 5)
         return 0;
     if (buf[4] != 'R' && buf[4] != 'F') {
-        gp_strbuf_append(err, "hand-off status: expected kind 'R' or 'F', got ");
-        gp_strbuf_quote(err, (const char *)buf + 4, 1, 1);
+        gp__strbuf_append(err, "hand-off status: expected kind 'R' or 'F', got ");
+        gp__strbuf_quote(err, (const char *)buf + 4, 1, 1);
         return -1;
     }
     if (len < GP__HANDOFF_STATUS_HEADER)
         return 0;
     uint32_t rl = get32(buf + 5);
     if (buf[4] == 'R' && rl != 0) {
-        gp_strbuf_printf(err, "hand-off status: ready with a %u-byte reason, expected none",
+        gp__strbuf_printf(err, "hand-off status: ready with a %u-byte reason, expected none",
                          (unsigned)rl);
         return -1;
     }
     if (rl > GP_HANDOFF_MAX_REASON) {
-        gp_strbuf_printf(err, "hand-off status: reason of %u bytes, at most %u allowed",
+        gp__strbuf_printf(err, "hand-off status: reason of %u bytes, at most %u allowed",
                          (unsigned)rl, (unsigned)GP_HANDOFF_MAX_REASON);
         return -1;
     }
@@ -329,8 +329,8 @@ int gp__handoff_status_decode(const uint8_t *buf, size_t len, char *kind, char *
         return 0;
     const uint8_t *r = buf + GP__HANDOFF_STATUS_HEADER;
     if (memchr(r, 0, rl)) {
-        gp_strbuf_append(err, "hand-off status: reason contains a NUL byte: ");
-        gp_strbuf_quote(err, (const char *)r, rl, 60);
+        gp__strbuf_append(err, "hand-off status: reason contains a NUL byte: ");
+        gp__strbuf_quote(err, (const char *)r, rl, 60);
         return -1;
     }
     *kind = (char)buf[4];

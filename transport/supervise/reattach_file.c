@@ -20,12 +20,12 @@
 static gp_err bad_value(gp_status *st, const char *what, const char *want, const json_t *v)
 {
     char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    gp_strbuf q;
-    gp_strbuf_init(&q);
-    gp_strbuf_quote(&q, text ? text : "?", text ? strlen(text) : 1, 60);
+    gp__strbuf q;
+    gp__strbuf_init(&q);
+    gp__strbuf_quote(&q, text ? text : "?", text ? strlen(text) : 1, 60);
     gp_err rc = gp__status_setf(st, GP_EPROTO, "reattach: %s: expected %s, got %s", what, want,
                                 q.ok ? q.data : "?");
-    gp_strbuf_free(&q);
+    gp__strbuf_free(&q);
     free(text);
     return rc;
 }
@@ -76,14 +76,14 @@ static gp_err parse_addr(const json_t *addr, gp_reattach_config *out, gp_status 
                 return bad_value(st, "\"Addr.String\"", "a non-empty address string", v);
             address = json_string_value(v);
         } else {
-            gp_strbuf q;
-            gp_strbuf_init(&q);
-            gp_strbuf_quote(&q, key, strlen(key), 40);
+            gp__strbuf q;
+            gp__strbuf_init(&q);
+            gp__strbuf_quote(&q, key, strlen(key), 40);
             gp_err rc = gp__status_setf(st, GP_EPROTO,
                                         "reattach: unknown key %s in \"Addr\"; expected "
                                         "\"Network\" and \"String\"",
                                         q.ok ? q.data : "?");
-            gp_strbuf_free(&q);
+            gp__strbuf_free(&q);
             return rc;
         }
     }
@@ -168,15 +168,15 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
                 goto done;
             have_addr = true;
         } else {
-            gp_strbuf q;
-            gp_strbuf_init(&q);
-            gp_strbuf_quote(&q, key, strlen(key), 40);
+            gp__strbuf q;
+            gp__strbuf_init(&q);
+            gp__strbuf_quote(&q, key, strlen(key), 40);
             rc = gp__status_setf(st, GP_EPROTO,
                                  "reattach: unknown key %s; expected \"Protocol\", "
                                  "\"ProtocolVersion\", \"Addr\", \"Pid\", \"Test\", "
                                  "\"PidStartTime\"",
                                  q.ok ? q.data : "?");
-            gp_strbuf_free(&q);
+            gp__strbuf_free(&q);
             goto done;
         }
     }
@@ -364,13 +364,13 @@ gp_err gp_reattach_file_read(const char *path, gp_reattach_config *out, gp_statu
         /* Say which file. */
         const char *p = "reattach: ";
         size_t pl = strlen(p);
-        gp_strbuf b;
-        gp_strbuf_init(&b);
-        gp_strbuf_printf(&b, "reattach: %s: %s", path,
+        gp__strbuf b;
+        gp__strbuf_init(&b);
+        gp__strbuf_printf(&b, "reattach: %s: %s", path,
                          strncmp(st->msg, p, pl) == 0 ? st->msg + pl : st->msg);
         if (b.ok)
             snprintf(st->msg, sizeof st->msg, "%.*s", (int)(sizeof st->msg - 1), b.data);
-        gp_strbuf_free(&b);
+        gp__strbuf_free(&b);
     }
     return rc;
 }

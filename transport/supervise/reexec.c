@@ -76,8 +76,8 @@ gp_err gp_action_register(const char *name, gp_action_fn fn, gp_status *st)
 
 static char *read_stdin(size_t *len)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     b.max = GP_ACTION_MAX_IO + 1;
     char chunk[65536];
     for (;;) {
@@ -86,12 +86,12 @@ static char *read_stdin(size_t *len)
             continue;
         if (r <= 0)
             break;
-        gp_strbuf_appendn(&b, chunk, (size_t)r);
+        gp__strbuf_appendn(&b, chunk, (size_t)r);
         if (!b.ok)
             break;
     }
     if (!b.ok) {
-        gp_strbuf_free(&b);
+        gp__strbuf_free(&b);
         return NULL;
     }
     *len = b.len;
@@ -142,12 +142,12 @@ void gp_action_dispatch(int argc, char **argv)
  * why it failed. */
 #define STDERR_KEEP (GP_ERRMSG_MAX - 1)
 
-static void tail_add(gp_strbuf *t, const char *p, size_t n)
+static void tail_add(gp__strbuf *t, const char *p, size_t n)
 {
     size_t max = STDERR_KEEP;
     if (n >= max) {
-        gp_strbuf_reset(t);
-        gp_strbuf_appendn(t, p + n - max, max);
+        gp__strbuf_reset(t);
+        gp__strbuf_appendn(t, p + n - max, max);
         return;
     }
     if (t->len + n > max) {
@@ -156,7 +156,7 @@ static void tail_add(gp_strbuf *t, const char *p, size_t n)
         t->len -= drop;
         t->data[t->len] = 0;
     }
-    gp_strbuf_appendn(t, p, n);
+    gp__strbuf_appendn(t, p, n);
 }
 
 static char **child_env(const char *name)
@@ -184,7 +184,7 @@ typedef struct run {
     int in, out, err;             /* our ends, -1 once closed */
     const char *params;
     size_t params_len, params_off;
-    gp_strbuf result, errtail;
+    gp__strbuf result, errtail;
     bool reaped, timed_out, too_big;
     int status;
 } run;
@@ -201,7 +201,7 @@ static bool try_reap(run *r)
     return r->reaped;
 }
 
-static void drain(run *r, int *fd, gp_strbuf *into, bool tail)
+static void drain(run *r, int *fd, gp__strbuf *into, bool tail)
 {
     char chunk[65536];
     for (;;) {
@@ -217,7 +217,7 @@ static void drain(run *r, int *fd, gp_strbuf *into, bool tail)
         if (tail) {
             tail_add(into, chunk, (size_t)n);
         } else {
-            gp_strbuf_appendn(into, chunk, (size_t)n);
+            gp__strbuf_appendn(into, chunk, (size_t)n);
             if (!into->ok) {
                 r->too_big = true;
                 gp__sup_close(fd);
@@ -389,7 +389,7 @@ static gp_err spawn(run *r, const char *name, gp_status *st)
     return GP_OK;
 }
 
-static void trim(gp_strbuf *b)
+static void trim(gp__strbuf *b)
 {
     while (b->len && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r' ||
                       b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t'))
@@ -440,13 +440,13 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, g
     json_error_t je;
     json_t *v = json_loadb(text, r->result.len, JSON_DECODE_ANY, &je);
     if (!v) {
-        gp_strbuf w;
-        gp_strbuf_init(&w);
-        gp_strbuf_printf(&w, "action \"%s\" returned %s: %s; stdout ", name,
+        gp__strbuf w;
+        gp__strbuf_init(&w);
+        gp__strbuf_printf(&w, "action \"%s\" returned %s: %s; stdout ", name,
                          r->result.len ? "invalid JSON" : "no result", je.text);
-        gp_strbuf_quote(&w, text, r->result.len, 200);
+        gp__strbuf_quote(&w, text, r->result.len, 200);
         gp__status_setf(st, GP_EPROTO, "%s", w.ok && w.data ? w.data : "invalid result");
-        gp_strbuf_free(&w);
+        gp__strbuf_free(&w);
         return GP_EPROTO;
     }
     json_decref(v);
@@ -479,8 +479,8 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
 
     run r = {.pidfd = -1, .in = -1, .out = -1, .err = -1, .params = params_json,
              .params_len = plen};
-    gp_strbuf_init(&r.result);
-    gp_strbuf_init(&r.errtail);
+    gp__strbuf_init(&r.result);
+    gp__strbuf_init(&r.errtail);
     r.result.max = GP_ACTION_MAX_IO;
     gp_err rc = spawn(&r, name, st);
     if (rc)
@@ -495,7 +495,7 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
         stop(&r);
     gp__sup_close(&r.pidfd);
     rc = verdict(&r, name, timeout_ms, result, st);
-    gp_strbuf_free(&r.result);
-    gp_strbuf_free(&r.errtail);
+    gp__strbuf_free(&r.result);
+    gp__strbuf_free(&r.errtail);
     return rc;
 }

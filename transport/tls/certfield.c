@@ -59,12 +59,12 @@ static bool is_b64(unsigned char c)
 
 static void illegal_at(const char *field, size_t len, size_t at, char *err, size_t errlen)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
-    gp_strbuf_printf(&b, PREFIX "illegal base64 data at byte %zu: ", at);
-    gp_strbuf_quote(&b, field + at, len - at, 16);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
+    gp__strbuf_printf(&b, PREFIX "illegal base64 data at byte %zu: ", at);
+    gp__strbuf_quote(&b, field + at, len - at, 16);
     gp__tls_seterr(err, errlen, "%s", b.ok ? b.data : PREFIX "illegal base64 data");
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 /* Go's RawStdEncoding.DecodeString, result parsed by nobody yet. */

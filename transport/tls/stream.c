@@ -204,13 +204,13 @@ static gp_err io_error(gp__tls *t, const char *op, int ret, int io_err, char *er
     case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: /* also: a record length beyond the buffer */
     case MBEDTLS_ERR_SSL_INVALID_RECORD:
         if (t->ssl.in_hdr && strcmp(op, "write") != 0) { /* quote the bad record header */
-            gp_strbuf b;
-            gp_strbuf_init(&b);
-            gp_strbuf_quote(&b, (const char *)t->ssl.in_hdr, 5, 5);
+            gp__strbuf b;
+            gp__strbuf_init(&b);
+            gp__strbuf_quote(&b, (const char *)t->ssl.in_hdr, 5, 5);
             gp__tls_seterr(err, errlen,
                            "tls: %s: the %s sent data that is not a TLS record (header %s)", op,
                            peer_name(t), b.ok ? b.data : "?");
-            gp_strbuf_free(&b);
+            gp__strbuf_free(&b);
             return GP_EPROTO;
         }
         break;

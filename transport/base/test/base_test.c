@@ -18,33 +18,33 @@ GP_TEST(strerror_covers_every_code)
 
 GP_TEST(strbuf_json_escapes)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
-    gp_strbuf_json_string(&b, "a\"b\\c\n\x01");
+    gp__strbuf b;
+    gp__strbuf_init(&b);
+    gp__strbuf_json_string(&b, "a\"b\\c\n\x01");
     GP_CHECK(b.ok);
     GP_CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 GP_TEST(strbuf_quote_truncates_and_escapes)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
-    gp_strbuf_quote(&b, "ab\x7f" "cdef", 7, 4);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
+    gp__strbuf_quote(&b, "ab\x7f" "cdef", 7, 4);
     GP_CHECK_STR(b.data, "\"ab\\x7fc\"... (7 bytes)");
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 GP_TEST(strbuf_cap_latches_failure)
 {
-    gp_strbuf b;
-    gp_strbuf_init(&b);
+    gp__strbuf b;
+    gp__strbuf_init(&b);
     b.max = 8;
-    gp_strbuf_append(&b, "1234567");
+    gp__strbuf_append(&b, "1234567");
     GP_CHECK(b.ok);
-    gp_strbuf_append(&b, "8");
+    gp__strbuf_append(&b, "8");
     GP_CHECK(!b.ok);
-    gp_strbuf_free(&b);
+    gp__strbuf_free(&b);
 }
 
 GP_TEST(level_names)

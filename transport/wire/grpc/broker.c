@@ -328,7 +328,7 @@ static gp_err bs_call_open(gp_stub *gs, const gp_method *m, gp_call **out, gp_st
     return s->inner->ops->call_open(s->inner_stub, m, out, st);
 }
 
-static const gp_conn_ops bstub_ops = {
+static const gp__conn_ops bstub_ops = {
     .name = "grpc",
     .dispense = bs_dispense,
     .invoke = bs_invoke,

@@ -738,7 +738,7 @@ static gp_err conn_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_s
     return gp__grpc_call_open(&stream_conn, s, m, out, st);
 }
 
-static const gp_conn_ops grpc_conn_ops = {
+static const gp__conn_ops grpc_conn_ops = {
     .name = "grpc",
     .dispense = conn_dispense,
     .invoke = conn_invoke,

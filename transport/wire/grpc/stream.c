@@ -301,7 +301,7 @@ static void c_free(gp_call *base)
     destroy(g);
 }
 
-static const gp_call_ops client_ops = {
+static const gp__call_ops client_ops = {
     .send = c_send,
     .close_send = c_close_send,
     .recv = c_recv,
@@ -310,7 +310,7 @@ static const gp_call_ops client_ops = {
     .free = c_free,
 };
 
-static gstream *gstream_new(const gp_method *m, const gp_call_ops *ops)
+static gstream *gstream_new(const gp_method *m, const gp__call_ops *ops)
 {
     gstream *g = calloc(1, sizeof *g);
     if (!g)
@@ -427,7 +427,7 @@ static gp_err s_not_here(gp_call *base, gp_status *st)
                           path_of((gstream *)base));
 }
 
-static const gp_call_ops server_ops = {
+static const gp__call_ops server_ops = {
     .send = s_send,
     .close_send = s_not_here,
     .recv = s_recv,

@@ -39,7 +39,7 @@ typedef struct gp__grpc_stream_conn {
 } gp__grpc_stream_conn;
 
 /* Open a streaming call of m on the conn behind stub s (the body of the
- * conn's gp_conn_ops.call_open). ops is static, borrowed for the call's life. */
+ * conn's gp__conn_ops.call_open). ops is static, borrowed for the call's life. */
 gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_method *m,
                           gp_call **out, gp_status *st);
 

@@ -30,7 +30,7 @@ typedef struct nconn nconn;
 
 typedef struct stdio_fwd {
     nconn *c;
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     const char *stream; /* "stdout" | "stderr" */
     gp_log_level level;
     pthread_t thread;
@@ -40,9 +40,9 @@ typedef struct stdio_fwd {
 struct nconn {
     gp_conn base;
     atomic_int refs; /* the conn itself + one per stub */
-    gp_mux_session *sess;
-    gp_mux_stream *ctl;
-    gp_rpc_client *ctl_rpc;
+    gp__mux_session *sess;
+    gp__mux_stream *ctl;
+    gp__rpc_client *ctl_rpc;
     stdio_fwd out, errs;
     pthread_t broker;
     int broker_running;
@@ -58,8 +58,8 @@ struct nconn {
 
 typedef struct nstub {
     gp_stub base;
-    gp_mux_stream *st;
-    gp_rpc_client *rpc;
+    gp__mux_stream *st;
+    gp__rpc_client *rpc;
     int call_timeout_ms;
 } nstub;
 
@@ -128,7 +128,7 @@ static void *broker_main(void *arg)
 {
     nconn *c = arg;
     for (;;) {
-        gp_mux_stream *st = NULL;
+        gp__mux_stream *st = NULL;
         if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
             break;
         gp__mux_broker_take(c->mb, st, 0, 0);
@@ -166,7 +166,7 @@ static gp_err add_session_reason(nconn *c, gp_err rc, gp_status *st)
 
 /* Control calls may race a close (gp_conn_ping during gp_client_kill):
  * close waits for them after the session is gone, which ends them. */
-static gp_err ctl_call(nconn *c, const char *method, const gp_gob_value *arg, gp_gob_value **reply,
+static gp_err ctl_call(nconn *c, const char *method, const gp__gob_value *arg, gp__gob_value **reply,
                        int timeout_ms, gp_status *st)
 {
     gp_status tmp;
@@ -192,7 +192,7 @@ static gp_err ctl_call(nconn *c, const char *method, const gp_gob_value *arg, gp
 static gp_err nc_ping(gp_conn *gc, gp_status *st)
 {
     nconn *c = (nconn *)gc;
-    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     return ctl_call(c, "Control.Ping", &t, NULL,
                     c->call_timeout_ms > 0 ? c->call_timeout_ms : PING_DEFAULT_MS, st);
 }
@@ -203,7 +203,7 @@ static gp_err nc_shutdown(gp_conn *gc, int timeout_ms, gp_status *st)
     if (gp__mux_session_is_closed(c->sess))
         return gp__status_set(st, GP_ECLOSED, 0, "Control.Quit: the session is closed already: %s",
                               gp__mux_session_error(c->sess));
-    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     gp_err rc = ctl_call(c, "Control.Quit", &t, NULL, timeout_ms, st);
     if (rc == GP_ECLOSED || rc == GP_EIO) {
         /* The session was alive when we asked; a plugin that exits before
@@ -220,9 +220,9 @@ static gp_err nc_shutdown(gp_conn *gc, int timeout_ms, gp_status *st)
     return rc;
 }
 
-static gp_err broker_dial(nconn *c, uint32_t id, gp_mux_stream **out, gp_status *st)
+static gp_err broker_dial(nconn *c, uint32_t id, gp__mux_stream **out, gp_status *st)
 {
-    gp_mux_stream *s = NULL;
+    gp__mux_stream *s = NULL;
     gp_err rc = gp__mux_open(c->sess, &s);
     if (rc)
         return gp__status_set(st, rc, 0, "MuxBroker: open a stream for id %u: %s", id,
@@ -252,10 +252,10 @@ static gp_err broker_dial(nconn *c, uint32_t id, gp_mux_stream **out, gp_status 
 static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_status *st)
 {
     nconn *c = (nconn *)gc;
-    gp_gob_value arg = {.type = &gp_gob_string_type};
+    gp__gob_value arg = {.type = &gp_gob_string_type};
     arg.u.bytes.data = (uint8_t *)(uintptr_t)name;
     arg.u.bytes.len = strlen(name);
-    gp_gob_value *reply = NULL;
+    gp__gob_value *reply = NULL;
     gp_status tmp;
     if (!st)
         st = &tmp;
@@ -308,8 +308,8 @@ static gp_err nc_invoke(gp_stub *gs, const gp_method *m, const void *req, void *
     return add_session_reason((nconn *)gs->conn, rc, st);
 }
 
-gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp_gob_value *args,
-                            gp_gob_value **reply, gp_status *st)
+gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp__gob_value *args,
+                            gp__gob_value **reply, gp_status *st)
 {
     if (reply)
         *reply = NULL;
@@ -364,7 +364,7 @@ static void nc_close(gp_conn *gc)
     conn_unref(c);
 }
 
-static const gp_conn_ops ops = {
+static const gp__conn_ops ops = {
     .name = "netrpc",
     .dispense = nc_dispense,
     .invoke = nc_invoke,
@@ -404,7 +404,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     }
     snprintf(c->log_name, sizeof c->log_name, "%s", o && o->log_name ? o->log_name : "netrpc");
     c->call_timeout_ms = o ? o->call_timeout_ms : 0;
-    gp_mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
+    gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
     gp_err rc;
     if (o && (o->tls_cert_pem || o->tls_root_pem)) {
         gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,

@@ -19,7 +19,7 @@
 /* A stream the peer opened: matched, acked and served on its own thread. */
 typedef struct bstream {
     gp__mux_broker *b;
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     uint32_t id;
     int have_id;
     int done; /* under b->mu: the thread has finished */
@@ -29,7 +29,7 @@ typedef struct bstream {
 
 struct gp__mux_broker {
     gp_broker base;
-    gp_mux_session *sess;
+    gp__mux_session *sess;
     gp_logger log;
     int has_log;
     char log_name[64];
@@ -46,8 +46,8 @@ struct gp__mux_broker {
 typedef struct bstub {
     gp_stub base;
     gp_conn conn;
-    gp_mux_stream *st;
-    gp_rpc_client *rpc;
+    gp__mux_stream *st;
+    gp__rpc_client *rpc;
     int call_timeout_ms;
 } bstub;
 
@@ -141,7 +141,7 @@ static void reap_locked(gp__mux_broker *b)
     }
 }
 
-void gp__mux_broker_take(gp__mux_broker *b, gp_mux_stream *st, int have_id, uint32_t id)
+void gp__mux_broker_take(gp__mux_broker *b, gp__mux_stream *st, int have_id, uint32_t id)
 {
     bstream *s = calloc(1, sizeof *s);
     pthread_mutex_lock(&b->mu);
@@ -239,7 +239,7 @@ static gp_err bs_ping(gp_conn *c, gp_status *st)
     return gp__status_set(st, GP_EUNSUPPORTED, 0, "a brokered netrpc connection has no ping");
 }
 
-static const gp_conn_ops bstub_ops = {
+static const gp__conn_ops bstub_ops = {
     .name = "netrpc",
     .dispense = bs_dispense,
     .invoke = bs_invoke,
@@ -250,7 +250,7 @@ static const gp_conn_ops bstub_ops = {
 static gp_err mb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
 {
     gp__mux_broker *b = (gp__mux_broker *)gb;
-    gp_mux_stream *s = NULL;
+    gp__mux_stream *s = NULL;
     gp_err rc = gp__mux_open(b->sess, &s);
     if (rc)
         return gp__status_set(st, rc, 0, "broker: opening a stream for id %u: %s", (unsigned)id,

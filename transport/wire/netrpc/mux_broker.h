@@ -18,7 +18,7 @@
 typedef struct gp__mux_broker gp__mux_broker;
 
 typedef struct gp__mux_broker_opts {
-    gp_mux_session *sess;     /* borrowed; outlives the broker */
+    gp__mux_session *sess;     /* borrowed; outlives the broker */
     const gp_logger *logger;  /* copied; NULL: no logging */
     const char *log_name;
     int workers;              /* concurrent calls per served stream; 0 = 8 */
@@ -35,7 +35,7 @@ uint32_t gp__mux_broker_next_id(gp__mux_broker *b);
 /* Takes ownership of a stream the peer opened. have_id: the caller already
  * read its 4-byte id (the plugin's Dispense path), else it is read here
  * (GP_BROKER_WAIT_MS). Never blocks: the stream gets its own thread. */
-void gp__mux_broker_take(gp__mux_broker *b, gp_mux_stream *st, int have_id, uint32_t id);
+void gp__mux_broker_take(gp__mux_broker *b, gp__mux_stream *st, int have_id, uint32_t id);
 
 /* Call after the session closed (so served streams end): joins every
  * thread and frees. NULL is a no-op. */

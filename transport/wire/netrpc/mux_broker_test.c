@@ -14,7 +14,7 @@
 #include "transport/testing/gp_test.h"
 
 typedef struct side {
-    gp_mux_session *sess;
+    gp__mux_session *sess;
     gp__mux_broker *b;   /* NULL: raw (the test speaks for it) */
     pthread_t acceptor;
     int accepting;
@@ -28,14 +28,14 @@ static void *accept_main(void *arg)
 {
     side *s = arg;
     for (;;) {
-        gp_mux_stream *st = NULL;
+        gp__mux_stream *st = NULL;
         if (gp__mux_accept(s->sess, -1, &st) != GP_OK)
             return NULL;
         gp__mux_broker_take(s->b, st, 0, 0);
     }
 }
 
-static void side_start(side *s, int fd, gp_mux_role role, int with_broker)
+static void side_start(side *s, int fd, gp__mux_role role, int with_broker)
 {
     GP_CHECK_ERR(gp__mux_session_new(fd, role, NULL, &s->sess), GP_OK);
     if (!with_broker)
@@ -188,8 +188,8 @@ GP_TEST(bad_arguments)
 /* The raw plugin acks a different id. */
 static void *wrong_ack_peer(void *arg)
 {
-    gp_mux_session *sess = arg;
-    gp_mux_stream *st = NULL;
+    gp__mux_session *sess = arg;
+    gp__mux_stream *st = NULL;
     if (gp__mux_accept(sess, 5000, &st) != GP_OK)
         return NULL;
     uint8_t b[4];
@@ -223,7 +223,7 @@ static void raw_stream_is_closed(const uint8_t *idbytes, size_t n)
 {
     pair p;
     pair_start(&p, 1, 0);
-    gp_mux_stream *st = NULL;
+    gp__mux_stream *st = NULL;
     GP_CHECK_ERR(gp__mux_open(p.plugin.sess, &st), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_write(st, idbytes, n, 1000), GP_OK);
     double t0 = gp_test_now_s();

@@ -47,9 +47,9 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
  * the caller, freed with gp__gob_value_free before the stub. Errors as
  * gp_invoke (GP_EREMOTE with Go's text verbatim, GP_ENOTFOUND for "rpc:
  * can't find ..."); GP_EINVAL when the stub is not a netrpc one. */
-struct gp_gob_value;
-gp_err gp__netrpc_stub_call(gp_stub *s, const char *method, const struct gp_gob_value *args,
-                            struct gp_gob_value **reply, gp_status *st);
+struct gp__gob_value;
+gp_err gp__netrpc_stub_call(gp_stub *s, const char *method, const struct gp__gob_value *args,
+                            struct gp__gob_value **reply, gp_status *st);
 
 typedef struct gp__netrpc_server gp__netrpc_server;
 

@@ -281,9 +281,9 @@ GP_TEST(listen_addresses)
 
 /* A host that misbehaves, driven through the raw session and codec. */
 typedef struct raw_host {
-    gp_mux_session *sess;
-    gp_mux_stream *ctl, *out, *errs;
-    gp_rpc_client *rpc;
+    gp__mux_session *sess;
+    gp__mux_stream *ctl, *out, *errs;
+    gp__rpc_client *rpc;
 } raw_host;
 
 static int raw_connect(const fixture *f, raw_host *h)
@@ -321,7 +321,7 @@ GP_TEST(hostile_hosts_get_errors_and_the_server_goes_on)
     raw_host h;
     GP_CHECK_INT(raw_connect(&f, &h), ==, 0);
     gp_status st;
-    gp_gob_value str = {.type = &gp_gob_string_type};
+    gp__gob_value str = {.type = &gp_gob_string_type};
     str.u.bytes.data = (uint8_t *)"x";
     str.u.bytes.len = 1;
     /* Wrong argument types, unknown methods and services: Go's texts. */
@@ -331,12 +331,12 @@ GP_TEST(hostile_hosts_get_errors_and_the_server_goes_on)
     GP_CHECK_STR(st.msg, "rpc: can't find method Control.Nope");
     GP_CHECK_ERR(gp__rpc_call(h.rpc, "Foo.Bar", &str, NULL, 5000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "rpc: can't find service Foo.Bar");
-    gp_gob_value b = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value b = {.type = &gp_gob_bool_type, .u.b = 1};
     GP_CHECK_ERR(gp__rpc_call(h.rpc, "Dispenser.Dispense", &b, NULL, 5000, &st), GP_EREMOTE);
     GP_CHECK_CONTAINS(st.msg, "Dispenser.Dispense: ");
 
     /* A broker stream for an id nobody reserved is reset. */
-    gp_mux_stream *bs = NULL;
+    gp__mux_stream *bs = NULL;
     GP_CHECK_ERR(gp__mux_open(h.sess, &bs), GP_OK);
     uint8_t id[4] = {77, 0, 0, 0}, ack[4];
     GP_CHECK_ERR(gp__mux_stream_write(bs, id, 4, 5000), GP_OK);
@@ -345,14 +345,14 @@ GP_TEST(hostile_hosts_get_errors_and_the_server_goes_on)
     /* A reserved id answered with another id: reset too (after the 5 s the
      * MuxBroker waits for someone to accept it); the reserved one still
      * works meanwhile, within its own 5 s, as go-plugin's. */
-    gp_gob_value kv = {.type = &gp_gob_string_type};
+    gp__gob_value kv = {.type = &gp_gob_string_type};
     kv.u.bytes.data = (uint8_t *)"kv";
     kv.u.bytes.len = 2;
-    gp_gob_value *reply = NULL;
+    gp__gob_value *reply = NULL;
     GP_CHECK_ERR(gp__rpc_call(h.rpc, "Dispenser.Dispense", &kv, &reply, 5000, &st), GP_OK);
     GP_CHECK(reply && reply->type && reply->type->kind == GP_GOB_UINT && reply->u.u == 1);
     gp__gob_value_free(reply);
-    gp_mux_stream *wrong = NULL;
+    gp__mux_stream *wrong = NULL;
     GP_CHECK_INT(gp__mux_open(h.sess, &wrong), ==, GP_OK);
     id[0] = 2;
     GP_CHECK_INT(gp__mux_stream_write(wrong, id, 4, 5000), ==, GP_OK);

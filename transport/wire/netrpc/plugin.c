@@ -44,14 +44,14 @@ typedef struct pstream {
     sconn *c;
     const gp_service *svc;
     gp_broker *broker; /* gp_serve_broker() in handlers */
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     pthread_t thread;
     struct pstream *next;
 } pstream;
 
 struct sconn {
     gp__netrpc_server *srv;
-    gp_mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
+    gp__mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
     int fd;               /* with TLS: the socket until the session owns it (under srv->mu) */
     pthread_t thread, broker;
     int broker_running;
@@ -106,7 +106,7 @@ static void res_drop(void *ctx, uint32_t id, void *svc, bool expired)
     (void)ctx, (void)id, (void)svc, (void)expired; /* nobody came: nothing to free */
 }
 
-static void broker_stream(sconn *c, gp_mux_stream *st)
+static void broker_stream(sconn *c, gp__mux_stream *st)
 {
     uint8_t b[4];
     gp_err rc = gp__mux_stream_read_full(st, b, 4, BROKER_WAIT_MS);
@@ -156,7 +156,7 @@ static void *broker_main(void *arg)
 {
     sconn *c = arg;
     for (;;) {
-        gp_mux_stream *st = NULL;
+        gp__mux_stream *st = NULL;
         if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
             return NULL;
         broker_stream(c, st);
@@ -165,7 +165,7 @@ static void *broker_main(void *arg)
 
 /* ---- Control and Dispenser on stream 1 ---------------------------------- */
 
-static gp_err control_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+static gp_err control_call(void *ctx, const char *method, gp__gob_value *args, gp__rpc_reply *reply,
                            char *errmsg, size_t errlen)
 {
     sconn *c = ctx;
@@ -231,7 +231,7 @@ static int open_tls_session(sconn *c)
     gp__tls *t = NULL;
     char why[512];
     gp_err e = gp__tls_open(c->fd, &p, &t, why, sizeof why);
-    gp_mux_session *sess = NULL;
+    gp__mux_session *sess = NULL;
     if (e == GP_OK && gp__mux_session_new_tls(t, GP_MUX_SERVER, NULL, &sess) != GP_OK) {
         snprintf(why, sizeof why, "cannot start the yamux session");
         e = GP_ESYS;
@@ -265,7 +265,7 @@ static void *conn_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         return NULL;
     }
-    gp_mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
+    gp__mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
     gp__mux_broker_opts bo = {.sess = c->sess, .logger = s->has_log ? &s->log : NULL,
                               .log_name = "netrpc-broker", .workers = s->o.workers};
     if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
@@ -282,7 +282,7 @@ static void *conn_main(void *arg)
         gp__mux_stream_close(out);
         gp__mux_stream_close(errs);
         c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
-        gp_rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
+        gp__rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
         rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
         if (rc && !gp__mux_session_is_closed(c->sess))

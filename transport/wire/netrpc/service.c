@@ -14,7 +14,7 @@
 /* Handler threads per served stream unless the server says otherwise. */
 #define DEFAULT_WORKERS 8
 
-gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const void *req,
+gp_err gp__netrpc_invoke(struct gp__rpc_client *rpc, const gp_method *m, const void *req,
                          void *resp, int timeout_ms, gp_status *st)
 {
     const char *name = m->netrpc_name ? m->netrpc_name : "(unnamed)";
@@ -24,11 +24,11 @@ gp_err gp__netrpc_invoke(struct gp_rpc_client *rpc, const gp_method *m, const vo
                               "called over netrpc",
                               name);
     char err[GP_STATUS_MSG_MAX];
-    gp_gob_value args;
+    gp__gob_value args;
     gp_err rc = gp__gob_pb_to_tree(m->req_gob, m->req_pb, req, &args, err, sizeof err);
     if (rc)
         return gp__status_set(st, rc, 0, "%s request: %s", name, err);
-    gp_gob_value *reply = NULL;
+    gp__gob_value *reply = NULL;
     rc = gp__rpc_call(rpc, name, &args, &reply, timeout_ms, st);
     gp__gob_pb_tree_free(&args);
     /* Go's texts: "rpc: can't find method Plugin.X" / "... service X". */
@@ -50,7 +50,7 @@ typedef struct held_reply {
     void *msg;
 } held_reply;
 
-static void release_reply(gp_rpc_reply *r)
+static void release_reply(gp__rpc_reply *r)
 {
     held_reply *h = r->owner;
     gp__gob_pb_tree_free(&r->value);
@@ -76,7 +76,7 @@ typedef struct served {
     gp_broker *broker; /* gp_serve_broker() in handlers */
 } served;
 
-static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp__rpc_reply *reply,
                           char *errmsg, size_t errlen)
 {
     served *p = ctx;
@@ -131,11 +131,11 @@ static gp_err plugin_call(void *ctx, const char *method, gp_gob_value *args, gp_
     return rc;
 }
 
-gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
+gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
                                 int workers, char *err, size_t errlen)
 {
     served p = {.svc = svc, .broker = broker};
-    gp_rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
+    gp__rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
     return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }

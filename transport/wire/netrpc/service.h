@@ -13,13 +13,13 @@
  * < 0: none), decodes it into resp (the caller's zeroed struct). `st` must
  * not be NULL. GP_EUNSUPPORTED when m has no netrpc name or gob types;
  * GP_ENOTFOUND for Go's "rpc: can't find ..."; else as gp__rpc_call. */
-gp_err gp__netrpc_invoke(gp_rpc_client *rpc, const gp_method *m, const void *req, void *resp,
+gp_err gp__netrpc_invoke(gp__rpc_client *rpc, const gp_method *m, const void *req, void *resp,
                          int timeout_ms, gp_status *st);
 
 /* Serves `svc` as net/rpc service "Plugin" on `st` until EOF or an error
  * (words in err); handlers see gp_serve_broker() == broker. workers <= 0:
  * 8 handler threads. */
-gp_err gp__netrpc_serve_service(gp_mux_stream *st, const gp_service *svc, gp_broker *broker,
+gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
                                 int workers, char *err, size_t errlen);
 
 #endif

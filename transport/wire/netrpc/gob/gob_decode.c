@@ -41,8 +41,8 @@ typedef struct wtype {
     int resolved;
 } wtype;
 
-struct gp_gob_decoder {
-    gp_gob_limits lim;
+struct gp__gob_decoder {
+    gp__gob_limits lim;
     wtype **types;
     size_t ntypes, cap;
     size_t nodes_left; /* of this message's budget */
@@ -61,10 +61,10 @@ static const char *kind_word(gp_gob_kind k)
     }
 }
 
-gp_err gp__gob_decoder_new(const gp_gob_limits *lim, gp_gob_decoder **out)
+gp_err gp__gob_decoder_new(const gp__gob_limits *lim, gp__gob_decoder **out)
 {
     *out = NULL;
-    gp_gob_decoder *d = calloc(1, sizeof *d);
+    gp__gob_decoder *d = calloc(1, sizeof *d);
     if (!d)
         return GP_ENOMEM;
     if (lim)
@@ -93,7 +93,7 @@ static void wtype_free(wtype *w)
     free(w);
 }
 
-void gp__gob_decoder_free(gp_gob_decoder *d)
+void gp__gob_decoder_free(gp__gob_decoder *d)
 {
     if (!d)
         return;
@@ -103,12 +103,12 @@ void gp__gob_decoder_free(gp_gob_decoder *d)
     free(d);
 }
 
-size_t gp__gob_decoder_max_message(const gp_gob_decoder *d)
+size_t gp__gob_decoder_max_message(const gp__gob_decoder *d)
 {
     return d->lim.max_message;
 }
 
-static wtype *find(gp_gob_decoder *d, int64_t id)
+static wtype *find(gp__gob_decoder *d, int64_t id)
 {
     for (size_t i = 0; i < d->ntypes; i++)
         if (d->types[i]->id == id)
@@ -128,7 +128,7 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 
 /* Reads the next field number of a struct encoding into *field (-1 to
  * start); *field = -1 at the terminator. nfields bounds it. */
-static gp_err next_field(gp_gob_rd *r, int64_t *field, int64_t nfields, const char *in)
+static gp_err next_field(gp__gob_rd *r, int64_t *field, int64_t nfields, const char *in)
 {
     uint64_t delta;
     if (gp__gob_read_uint(r, &delta) != GP_OK)
@@ -148,7 +148,7 @@ static gp_err next_field(gp_gob_rd *r, int64_t *field, int64_t nfields, const ch
 /* ---- type definitions --------------------------------------------------- */
 
 /* CommonType{Name string; Id int} */
-static gp_err read_common(gp_gob_rd *r, wtype *w)
+static gp_err read_common(gp__gob_rd *r, wtype *w)
 {
     int64_t f = -1;
     for (;;) {
@@ -174,7 +174,7 @@ static gp_err read_common(gp_gob_rd *r, wtype *w)
     }
 }
 
-static gp_err read_type_id(gp_gob_rd *r, int64_t *id, const char *what)
+static gp_err read_type_id(gp__gob_rd *r, int64_t *id, const char *what)
 {
     if (gp__gob_read_int(r, id) != GP_OK)
         return GP_EPROTO;
@@ -184,7 +184,7 @@ static gp_err read_type_id(gp_gob_rd *r, int64_t *id, const char *what)
 }
 
 /* fieldType{Name string; Id int} */
-static gp_err read_field_type(gp_gob_rd *r, wtype *w, size_t i)
+static gp_err read_field_type(gp__gob_rd *r, wtype *w, size_t i)
 {
     int64_t f = -1;
     for (;;) {
@@ -215,7 +215,7 @@ static gp_err read_field_type(gp_gob_rd *r, wtype *w, size_t i)
 }
 
 /* The body of arrayType / sliceType / structType / mapType / CommonType. */
-static gp_err read_kind(gp_gob_rd *r, wtype *w, int64_t which)
+static gp_err read_kind(gp__gob_rd *r, wtype *w, int64_t which)
 {
     static const int64_t nfields[] = {3, 2, 2, 3, 1, 1, 1};
     static const char *names[] = {"arrayType", "sliceType", "structType", "mapType",
@@ -271,7 +271,7 @@ static gp_err read_kind(gp_gob_rd *r, wtype *w, int64_t which)
 }
 
 /* A definition of type `id`: a wireType value. */
-static gp_err read_definition(gp_gob_decoder *d, gp_gob_rd *r, int64_t id)
+static gp_err read_definition(gp__gob_decoder *d, gp__gob_rd *r, int64_t id)
 {
     if (id < GP_GOB_FIRST_USER_ID)
         return gp__gob_rd_fail(r, "gob: definition of type id %lld, expected an id >= %d",
@@ -323,7 +323,7 @@ static gp_err read_definition(gp_gob_decoder *d, gp_gob_rd *r, int64_t id)
 }
 
 /* The type for `id`, its references resolved (cycles allowed). */
-static const gp_gob_type *resolve(gp_gob_decoder *d, gp_gob_rd *r, int64_t id, int depth)
+static const gp_gob_type *resolve(gp__gob_decoder *d, gp__gob_rd *r, int64_t id, int depth)
 {
     if (id >= 1 && id <= 8)
         return predefined[id];
@@ -356,12 +356,12 @@ static const gp_gob_type *resolve(gp_gob_decoder *d, gp_gob_rd *r, int64_t id, i
 
 /* ---- values -------------------------------------------------------------- */
 
-static gp_err dec_value(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, gp_gob_value *v,
+static gp_err dec_value(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t, gp__gob_value *v,
                         int depth);
 
 /* Zero struct fields cost no bytes on the wire, so bytes alone do not
  * bound memory: every allocated node is charged to the message. */
-static gp_err charge(gp_gob_decoder *d, gp_gob_rd *r, size_t n)
+static gp_err charge(gp__gob_decoder *d, gp__gob_rd *r, size_t n)
 {
     if (n > d->nodes_left)
         return gp__gob_rd_fail(r, "gob: message decodes into more than %zu values",
@@ -370,7 +370,7 @@ static gp_err charge(gp_gob_decoder *d, gp_gob_rd *r, size_t n)
     return GP_OK;
 }
 
-static gp_err dec_struct(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, gp_gob_value *v,
+static gp_err dec_struct(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t, gp__gob_value *v,
                          int depth)
 {
     v->type = t;
@@ -392,7 +392,7 @@ static gp_err dec_struct(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, 
             return GP_EPROTO;
         if (f < 0)
             return GP_OK;
-        gp_gob_value *fv = &v->u.list.items[f];
+        gp__gob_value *fv = &v->u.list.items[f];
         gp__gob_value_clear(fv); /* a repeated field number must not leak */
         if (dec_value(d, r, t->fields[f].type, fv, depth + 1) != GP_OK)
             return GP_EPROTO;
@@ -401,7 +401,7 @@ static gp_err dec_struct(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, 
 
 /* A value as sent at top level or inside an interface: structs as they
  * are, anything else after a zero field delta. */
-static gp_err dec_top(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, gp_gob_value *v,
+static gp_err dec_top(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t, gp__gob_value *v,
                       int depth)
 {
     if (t->kind == GP_GOB_STRUCT)
@@ -415,7 +415,7 @@ static gp_err dec_top(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, gp_
     return dec_value(d, r, t, v, depth);
 }
 
-static gp_err dec_items(gp_gob_decoder *d, gp_gob_rd *r, gp_gob_value *v, uint64_t n,
+static gp_err dec_items(gp__gob_decoder *d, gp__gob_rd *r, gp__gob_value *v, uint64_t n,
                         int per_item, int depth)
 {
     /* Every element takes at least one byte: a bound before allocating. */
@@ -434,14 +434,14 @@ static gp_err dec_items(gp_gob_decoder *d, gp_gob_rd *r, gp_gob_value *v, uint64
         if (per_item == 2 &&
             dec_value(d, r, v->type->key, &v->u.list.items[2 * i], depth + 1) != GP_OK)
             return GP_EPROTO;
-        gp_gob_value *item = &v->u.list.items[per_item * i + per_item - 1];
+        gp__gob_value *item = &v->u.list.items[per_item * i + per_item - 1];
         if (dec_value(d, r, v->type->elem, item, depth + 1) != GP_OK)
             return GP_EPROTO;
     }
     return GP_OK;
 }
 
-static gp_err dec_interface(gp_gob_decoder *d, gp_gob_rd *r, gp_gob_value *v, int depth)
+static gp_err dec_interface(gp__gob_decoder *d, gp__gob_rd *r, gp__gob_value *v, int depth)
 {
     const uint8_t *p;
     size_t n;
@@ -484,7 +484,7 @@ static gp_err dec_interface(gp_gob_decoder *d, gp_gob_rd *r, gp_gob_value *v, in
     return dec_top(d, r, t, v->u.iface.value, depth + 1);
 }
 
-static gp_err dec_value(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, gp_gob_value *v,
+static gp_err dec_value(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t, gp__gob_value *v,
                         int depth)
 {
     v->type = t;
@@ -537,11 +537,11 @@ static gp_err dec_value(gp_gob_decoder *d, gp_gob_rd *r, const gp_gob_type *t, g
     return gp__gob_rd_fail(r, "gob: internal: kind %d", (int)t->kind);
 }
 
-gp_err gp__gob_decode_message(gp_gob_decoder *d, const uint8_t *msg, size_t len,
-                              gp_gob_value **out, char *err, size_t errlen)
+gp_err gp__gob_decode_message(gp__gob_decoder *d, const uint8_t *msg, size_t len,
+                              gp__gob_value **out, char *err, size_t errlen)
 {
     *out = NULL;
-    gp_gob_rd r;
+    gp__gob_rd r;
     gp__gob_rd_init(&r, msg, len, err, errlen);
     if (d->broken)
         return gp__gob_rd_fail(&r, "gob: stream already failed");
@@ -572,7 +572,7 @@ gp_err gp__gob_decode_message(gp_gob_decoder *d, const uint8_t *msg, size_t len,
     const gp_gob_type *t = resolve(d, &r, id, 0);
     if (!t)
         goto fail;
-    gp_gob_value *v = calloc(1, sizeof *v);
+    gp__gob_value *v = calloc(1, sizeof *v);
     if (!v) {
         gp__gob_rd_fail(&r, "gob: out of memory");
         goto fail;

@@ -14,20 +14,20 @@ typedef struct sent_type {
     int64_t id;
 } sent_type;
 
-struct gp_gob_encoder {
+struct gp__gob_encoder {
     sent_type *sent;
     size_t nsent, cap; /* [0, nsent) are on the wire; staged ones follow */
     size_t nstaged;
     int64_t next_id;
 };
 
-void gp__gob_encoder_set_next_id(gp_gob_encoder *e, int64_t id)
+void gp__gob_encoder_set_next_id(gp__gob_encoder *e, int64_t id)
 {
     if (id >= GP_GOB_FIRST_USER_ID)
         e->next_id = id;
 }
 
-gp_err gp__gob_encoder_new(gp_gob_encoder **out)
+gp_err gp__gob_encoder_new(gp__gob_encoder **out)
 {
     *out = calloc(1, sizeof **out);
     if (!*out)
@@ -36,7 +36,7 @@ gp_err gp__gob_encoder_new(gp_gob_encoder **out)
     return GP_OK;
 }
 
-void gp__gob_encoder_free(gp_gob_encoder *e)
+void gp__gob_encoder_free(gp__gob_encoder *e)
 {
     if (!e)
         return;
@@ -45,7 +45,7 @@ void gp__gob_encoder_free(gp_gob_encoder *e)
 }
 
 typedef struct enc_ctx {
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     char *err;
     size_t errlen;
     gp_err failed;
@@ -69,7 +69,7 @@ static int predefined_kind(gp_gob_kind k)
     return k >= GP_GOB_BOOL && k <= GP_GOB_INTERFACE;
 }
 
-static int64_t id_of(gp_gob_encoder *e, const gp_gob_type *t)
+static int64_t id_of(gp__gob_encoder *e, const gp_gob_type *t)
 {
     if (predefined_kind(t->kind))
         return (int64_t)t->kind;
@@ -87,7 +87,7 @@ static const char *tname(const gp_gob_type *t)
 /* Stages t and everything it refers to, outer type first (as Go). */
 static gp_err stage_type(enc_ctx *c, const gp_gob_type *t, int depth)
 {
-    gp_gob_encoder *e = c->e;
+    gp__gob_encoder *e = c->e;
     if (!t)
         return fail(c, GP_EINVAL, "gob: encode: a type is missing (NULL)");
     if (depth > MAX_DEPTH)
@@ -127,7 +127,7 @@ static gp_err stage_type(enc_ctx *c, const gp_gob_type *t, int depth)
 }
 
 /* Interface values carry types the type graph does not show. */
-static gp_err stage_value(enc_ctx *c, const gp_gob_value *v, int depth)
+static gp_err stage_value(enc_ctx *c, const gp__gob_value *v, int depth)
 {
     if (!v->type)
         return GP_OK;
@@ -157,7 +157,7 @@ static gp_err stage_value(enc_ctx *c, const gp_gob_value *v, int depth)
     }
 }
 
-static void put_common(gp_gob_buf *b, const gp_gob_type *t, int64_t id)
+static void put_common(gp__gob_buf *b, const gp_gob_type *t, int64_t id)
 {
     gp__gob_put_uint(b, 1); /* field 0: CommonType */
     if (t->name && t->name[0]) {
@@ -171,7 +171,7 @@ static void put_common(gp_gob_buf *b, const gp_gob_type *t, int64_t id)
     gp__gob_put_uint(b, 0);
 }
 
-static void put_definition(gp_gob_encoder *e, gp_gob_buf *b, const gp_gob_type *t, int64_t id)
+static void put_definition(gp__gob_encoder *e, gp__gob_buf *b, const gp_gob_type *t, int64_t id)
 {
     gp__gob_put_int(b, -id);
     switch (t->kind) {
@@ -229,7 +229,7 @@ static void put_definition(gp_gob_encoder *e, gp_gob_buf *b, const gp_gob_type *
 }
 
 /* Appends body as one message: uint(length) then the bytes. */
-static void put_message(gp_gob_buf *out, const gp_gob_buf *body)
+static void put_message(gp__gob_buf *out, const gp__gob_buf *body)
 {
     if (!body->ok) {
         out->ok = 0;
@@ -239,7 +239,7 @@ static void put_message(gp_gob_buf *out, const gp_gob_buf *body)
     gp__gob_put_bytes(out, body->data, body->len);
 }
 
-static int is_zero(const gp_gob_value *v)
+static int is_zero(const gp__gob_value *v)
 {
     switch (v->type->kind) {
     case GP_GOB_BOOL: return !v->u.b;
@@ -261,9 +261,9 @@ static int is_zero(const gp_gob_value *v)
     }
 }
 
-static gp_err enc_value(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int depth);
+static gp_err enc_value(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, int depth);
 
-static gp_err enc_struct(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int depth)
+static gp_err enc_struct(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, int depth)
 {
     const gp_gob_type *t = v->type;
     if (v->u.list.items && v->u.list.len != t->nfields)
@@ -271,8 +271,8 @@ static gp_err enc_struct(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int d
                     tname(t), v->u.list.len, t->nfields);
     size_t last = (size_t)-1;
     for (size_t i = 0; i < t->nfields; i++) {
-        gp_gob_value zero = {.type = t->fields[i].type};
-        const gp_gob_value *f = v->u.list.items ? &v->u.list.items[i] : &zero;
+        gp__gob_value zero = {.type = t->fields[i].type};
+        const gp__gob_value *f = v->u.list.items ? &v->u.list.items[i] : &zero;
         if (!f->type)
             f = &zero;
         if (f->type != t->fields[i].type)
@@ -290,7 +290,7 @@ static gp_err enc_struct(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int d
 }
 
 /* Structs as they are; anything else after a zero delta (Go's singleton). */
-static gp_err enc_top(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int depth)
+static gp_err enc_top(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, int depth)
 {
     if (v->type->kind == GP_GOB_STRUCT)
         return enc_struct(c, b, v, depth);
@@ -298,15 +298,15 @@ static gp_err enc_top(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int dept
     return enc_value(c, b, v, depth);
 }
 
-static gp_err enc_items(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, size_t n, int depth)
+static gp_err enc_items(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, size_t n, int depth)
 {
     const gp_gob_type *t = v->type;
     int pairs = t->kind == GP_GOB_MAP;
     gp__gob_put_uint(b, n);
     for (size_t i = 0; i < n * (pairs ? 2 : 1); i++) {
         const gp_gob_type *want = pairs && i % 2 == 0 ? t->key : t->elem;
-        gp_gob_value zero = {.type = want};
-        const gp_gob_value *item = v->u.list.items ? &v->u.list.items[i] : &zero;
+        gp__gob_value zero = {.type = want};
+        const gp__gob_value *item = v->u.list.items ? &v->u.list.items[i] : &zero;
         if (!item->type)
             item = &zero;
         if (item->type != want)
@@ -318,7 +318,7 @@ static gp_err enc_items(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, size_t
     return GP_OK;
 }
 
-static gp_err enc_value(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int depth)
+static gp_err enc_value(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, int depth)
 {
     const gp_gob_type *t = v->type;
     if (depth > MAX_DEPTH)
@@ -368,10 +368,10 @@ static gp_err enc_value(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int de
             gp__gob_put_uint(b, 0); /* nil interface: empty name */
             return GP_OK;
         }
-        const gp_gob_value *inner = v->u.iface.value;
+        const gp__gob_value *inner = v->u.iface.value;
         gp__gob_put_string(b, v->u.iface.name, strlen(v->u.iface.name));
         gp__gob_put_int(b, id_of(c->e, inner->type));
-        gp_gob_buf sub;
+        gp__gob_buf sub;
         gp__gob_buf_init(&sub, b->max);
         gp_err e = enc_top(c, &sub, inner, depth + 1);
         if (e == GP_OK)
@@ -383,7 +383,7 @@ static gp_err enc_value(enc_ctx *c, gp_gob_buf *b, const gp_gob_value *v, int de
     return fail(c, GP_EINVAL, "gob: encode: unknown kind %d", (int)t->kind);
 }
 
-gp_err gp__gob_encode(gp_gob_encoder *e, const gp_gob_value *v, gp_gob_buf *out, char *err,
+gp_err gp__gob_encode(gp__gob_encoder *e, const gp__gob_value *v, gp__gob_buf *out, char *err,
                       size_t errlen)
 {
     enc_ctx c = {e, err, errlen, GP_OK};
@@ -393,7 +393,7 @@ gp_err gp__gob_encode(gp_gob_encoder *e, const gp_gob_value *v, gp_gob_buf *out,
     int was_ok = out->ok;
     int64_t next_id = e->next_id;
     e->nstaged = 0;
-    gp_gob_buf body;
+    gp__gob_buf body;
     gp__gob_buf_init(&body, out->max);
     if (!v || !v->type)
         fail(&c, GP_EINVAL, "gob: encode: a value without a type");

@@ -9,9 +9,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gp_gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64};
-    gp_gob_decoder *d;
-    gp_gob_encoder *e;
+    gp__gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64};
+    gp__gob_decoder *d;
+    gp__gob_encoder *e;
     if (gp__gob_decoder_new(&lim, &d) != GP_OK)
         return 0;
     if (gp__gob_encoder_new(&e) != GP_OK) {
@@ -25,11 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) != GP_OK ||
             !body)
             break;
-        gp_gob_value *v = NULL;
+        gp__gob_value *v = NULL;
         if (gp__gob_decode_message(d, body, blen, &v, err, sizeof err) != GP_OK)
             break;
         if (v) {
-            gp_gob_buf out;
+            gp__gob_buf out;
             gp__gob_buf_init(&out, 1 << 20);
             gp__gob_encode(e, v, &out, err, sizeof err);
             gp__gob_buf_free(&out);

@@ -147,12 +147,12 @@ static gp_err check_field(ctx *c, const gp_gob_type *t, const gp_gob_field *f, p
 /* ---- nanopb -> tree ------------------------------------------------------- */
 
 static gp_err msg_to_tree(ctx *c, const gp_gob_type *t, const pb_msgdesc_t *desc, const void *msg,
-                          gp_gob_value *out, int depth);
+                          gp__gob_value *out, int depth);
 
 /* One element. p: the string (char *), the pb_bytes_array_t *, the
  * gp_bytes *, the submessage struct or the scalar; NULL is zero. */
 static gp_err elem_to_tree(ctx *c, const gp_gob_type *et, const pb_field_iter_t *it, const void *p,
-                           gp_gob_value *out, int depth)
+                           gp__gob_value *out, int depth)
 {
     out->type = et;
     if (!p)
@@ -193,7 +193,7 @@ static gp_err elem_to_tree(ctx *c, const gp_gob_type *et, const pb_field_iter_t 
 }
 
 static gp_err field_to_tree(ctx *c, const gp_gob_field *f, const pb_field_iter_t *it,
-                            gp_gob_value *out, int depth)
+                            gp__gob_value *out, int depth)
 {
     pb_type_t ty = it->type;
     bool ptr = PB_ATYPE(ty) == PB_ATYPE_POINTER;
@@ -228,7 +228,7 @@ static gp_err field_to_tree(ctx *c, const gp_gob_field *f, const pb_field_iter_t
 }
 
 static gp_err msg_to_tree(ctx *c, const gp_gob_type *t, const pb_msgdesc_t *desc, const void *msg,
-                          gp_gob_value *out, int depth)
+                          gp__gob_value *out, int depth)
 {
     out->type = t;
     if (depth > MAX_DEPTH)
@@ -258,7 +258,7 @@ static gp_err msg_to_tree(ctx *c, const gp_gob_type *t, const pb_msgdesc_t *desc
     return GP_OK;
 }
 
-void gp__gob_pb_tree_free(gp_gob_value *v)
+void gp__gob_pb_tree_free(gp__gob_value *v)
 {
     if (!v || !v->type)
         return;
@@ -272,7 +272,7 @@ void gp__gob_pb_tree_free(gp_gob_value *v)
 }
 
 gp_err gp__gob_pb_to_tree(const gp_gob_type *t, const pb_msgdesc_t *desc, const void *msg,
-                          gp_gob_value *out, char *err, size_t errlen)
+                          gp__gob_value *out, char *err, size_t errlen)
 {
     ctx c = {err, errlen};
     memset(out, 0, sizeof *out);
@@ -284,10 +284,10 @@ gp_err gp__gob_pb_to_tree(const gp_gob_type *t, const pb_msgdesc_t *desc, const 
 
 /* ---- tree -> nanopb ------------------------------------------------------- */
 
-static gp_err tree_to_msg(ctx *c, gp_gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
+static gp_err tree_to_msg(ctx *c, gp__gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
                           void *msg, int depth);
 
-static bool is_zero_value(const gp_gob_value *v)
+static bool is_zero_value(const gp__gob_value *v)
 {
     if (!v || !v->type)
         return true;
@@ -307,7 +307,7 @@ static bool is_zero_value(const gp_gob_value *v)
 /* Stores one element into its slot. slot: for `ptr` slots a pointer to
  * the pointer to fill (char **, pb_bytes_array_t **, struct **, T **),
  * else the storage itself. v is the peer's value (its kind checked). */
-static gp_err elem_from_tree(ctx *c, gp_gob_value *v, const gp_gob_type *et, const pb_field_iter_t *it,
+static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et, const pb_field_iter_t *it,
                              void *slot, bool ptr, const char *fname, int depth)
 {
     size_t ds = it->data_size;
@@ -396,7 +396,7 @@ static gp_err elem_from_tree(ctx *c, gp_gob_value *v, const gp_gob_type *et, con
 }
 
 /* The peer's value must have our kind (Go: ints and uints do not mix). */
-static gp_err check_kind(ctx *c, const gp_gob_value *v, const gp_gob_type *want, const char *fname)
+static gp_err check_kind(ctx *c, const gp__gob_value *v, const gp_gob_type *want, const char *fname)
 {
     gp_gob_kind got = v->type->kind;
     if (got == want->kind)
@@ -405,7 +405,7 @@ static gp_err check_kind(ctx *c, const gp_gob_value *v, const gp_gob_type *want,
                 kind_name(want->kind), kind_name(got), tname(v->type));
 }
 
-static gp_err field_from_tree(ctx *c, gp_gob_value *v, const gp_gob_field *f, pb_field_iter_t *it,
+static gp_err field_from_tree(ctx *c, gp__gob_value *v, const gp_gob_field *f, pb_field_iter_t *it,
                               int depth)
 {
     pb_type_t ty = it->type;
@@ -438,7 +438,7 @@ static gp_err field_from_tree(ctx *c, gp_gob_value *v, const gp_gob_field *f, pb
         *(pb_size_t *)it->pSize = (pb_size_t)n;
         bool indirect = ptr && (PB_LTYPE(ty) == PB_LTYPE_STRING || PB_LTYPE(ty) == PB_LTYPE_BYTES);
         for (size_t i = 0; i < n; i++) {
-            gp_gob_value *ev = &v->u.list.items[i];
+            gp__gob_value *ev = &v->u.list.items[i];
             if (is_zero_value(ev) && f->type->elem->kind != GP_GOB_STRUCT)
                 continue; /* already zero (a NULL string reads as "") */
             if ((e = elem_from_tree(c, ev, f->type->elem, it, base + i * it->data_size, indirect,
@@ -456,7 +456,7 @@ static gp_err field_from_tree(ctx *c, gp_gob_value *v, const gp_gob_field *f, pb
     return elem_from_tree(c, v, f->type, it, it->pField, ptr, f->name, depth);
 }
 
-static gp_err tree_to_msg(ctx *c, gp_gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
+static gp_err tree_to_msg(ctx *c, gp__gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
                           void *msg, int depth)
 {
     if (depth > MAX_DEPTH)
@@ -479,7 +479,7 @@ static gp_err tree_to_msg(ctx *c, gp_gob_value *v, const gp_gob_type *t, const p
         if (e)
             return e;
         /* Exact name, as Go's decoder; a field the peer lacks stays zero. */
-        gp_gob_value *fv = (gp_gob_value *)(uintptr_t)gp__gob_field(v, f->name);
+        gp__gob_value *fv = (gp__gob_value *)(uintptr_t)gp__gob_field(v, f->name);
         if (!fv || !fv->type)
             continue;
         if ((e = field_from_tree(c, fv, f, &it, depth)))
@@ -488,7 +488,7 @@ static gp_err tree_to_msg(ctx *c, gp_gob_value *v, const gp_gob_type *t, const p
     return GP_OK;
 }
 
-gp_err gp__gob_pb_from_tree(gp_gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
+gp_err gp__gob_pb_from_tree(gp__gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
                             void *msg, char *err, size_t errlen)
 {
     ctx c = {err, errlen};

@@ -20,11 +20,11 @@
  * GP_EINVAL with words when t does not fit desc (unknown tag, kind that
  * does not match the nanopb type, unsupported field); GP_ENOMEM. */
 gp_err gp__gob_pb_to_tree(const gp_gob_type *t, const pb_msgdesc_t *desc, const void *msg,
-                          gp_gob_value *out, char *err, size_t errlen);
+                          gp__gob_value *out, char *err, size_t errlen);
 
 /* Frees the item arrays of a tree from gp__gob_pb_to_tree (not the
  * strings it borrows) and zeroes it. NULL is ok. */
-void gp__gob_pb_tree_free(gp_gob_value *v);
+void gp__gob_pb_tree_free(gp__gob_value *v);
 
 /* Fills the zeroed nanopb message msg (of desc) from the decoded value v,
  * as type t describes: each of t's fields is looked up in v by name and
@@ -34,7 +34,7 @@ void gp__gob_pb_tree_free(gp_gob_value *v);
  * GP_EPROTO with words when the peer's value does not fit (a field of
  * another kind, an int out of range, a slice longer than a fixed array, a
  * string with a NUL byte); GP_EINVAL when t does not fit desc; GP_ENOMEM. */
-gp_err gp__gob_pb_from_tree(gp_gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
+gp_err gp__gob_pb_from_tree(gp__gob_value *v, const gp_gob_type *t, const pb_msgdesc_t *desc,
                             void *msg, char *err, size_t errlen);
 
 #endif

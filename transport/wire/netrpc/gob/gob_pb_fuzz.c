@@ -36,8 +36,8 @@ static const gp_gob_type put_gob = {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gp_gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64};
-    gp_gob_decoder *d;
+    gp__gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64};
+    gp__gob_decoder *d;
     if (gp__gob_decoder_new(&lim, &d) != GP_OK)
         return 0;
     char err[256];
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) != GP_OK ||
             !body)
             break;
-        gp_gob_value *v = NULL;
+        gp__gob_value *v = NULL;
         if (gp__gob_decode_message(d, body, blen, &v, err, sizeof err) != GP_OK)
             break;
         if (v) {

@@ -41,7 +41,7 @@ static const gp_gob_type rich_gob = {
 
 static uint8_t spec_buf[4096];
 
-static void check_bytes(const gp_gob_buf *out, const char *want)
+static void check_bytes(const gp__gob_buf *out, const char *want)
 {
     size_t n = gp_test_spec_bytes(want, spec_buf, sizeof spec_buf);
     GP_CHECK(n != (size_t)-1);
@@ -57,11 +57,11 @@ static void check_bytes(const gp_gob_buf *out, const char *want)
 
 /* Encodes msg as t on a fresh stream; returns GP_OK and the bytes. */
 static gp_err encode(const gp_gob_type *t, const pb_msgdesc_t *desc, const void *msg,
-                     gp_gob_buf *out, char *err, size_t errlen)
+                     gp__gob_buf *out, char *err, size_t errlen)
 {
-    gp_gob_encoder *e = NULL;
+    gp__gob_encoder *e = NULL;
     GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
-    gp_gob_value v;
+    gp__gob_value v;
     gp_err rc = gp__gob_pb_to_tree(t, desc, msg, &v, err, errlen);
     if (rc == GP_OK) {
         rc = gp__gob_encode(e, &v, out, err, errlen);
@@ -72,9 +72,9 @@ static gp_err encode(const gp_gob_type *t, const pb_msgdesc_t *desc, const void 
 }
 
 /* Decodes every message of buf; the last value in *out. */
-static gp_gob_value *decode_all(gp_gob_decoder *d, const gp_gob_buf *buf)
+static gp__gob_value *decode_all(gp__gob_decoder *d, const gp__gob_buf *buf)
 {
-    gp_gob_value *last = NULL;
+    gp__gob_value *last = NULL;
     size_t off = 0;
     char err[256];
     while (off < buf->len) {
@@ -87,7 +87,7 @@ static gp_gob_value *decode_all(gp_gob_decoder *d, const gp_gob_buf *buf)
             break;
         }
         off += used;
-        gp_gob_value *v = NULL;
+        gp__gob_value *v = NULL;
         if (gp__gob_decode_message(d, body, blen, &v, err, sizeof err) != GP_OK) {
             GP_FAILF("decode failed: %s", err);
             break;
@@ -103,7 +103,7 @@ static gp_gob_value *decode_all(gp_gob_decoder *d, const gp_gob_buf *buf)
 GP_TEST(kv_put_request_encodes_as_go_does)
 {
     gobpbtest_PutRequest req = {.key = "a", .value = {(uint8_t *)"1", 1}};
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256] = "";
     GP_CHECK_ERR(encode(&put_request_gob, gobpbtest_PutRequest_fields, &req, &out, err, sizeof err), GP_OK);
@@ -160,13 +160,13 @@ GP_TEST(every_field_shape_round_trips)
     gobpbtest_Inner inners[2];
     gobpbtest_Rich in;
     fill_rich(&in, tags, inners);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256] = "";
     GP_CHECK_ERR(encode(&rich_gob, gobpbtest_Rich_fields, &in, &out, err, sizeof err), GP_OK);
-    gp_gob_decoder *d = NULL;
+    gp__gob_decoder *d = NULL;
     GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
-    gp_gob_value *v = decode_all(d, &out);
+    gp__gob_value *v = decode_all(d, &out);
     GP_CHECK(v != NULL);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
@@ -212,25 +212,25 @@ static const gp_gob_field peer_fields[] = {
 static const gp_gob_type peer_gob = {
     .kind = GP_GOB_STRUCT, .name = "PutRequest", .fields = peer_fields, .nfields = 3};
 
-static gp_gob_value str(const char *s)
+static gp__gob_value str(const char *s)
 {
-    gp_gob_value v = {.type = &gp_gob_string_type};
+    gp__gob_value v = {.type = &gp_gob_string_type};
     v.u.bytes.data = (uint8_t *)s;
     v.u.bytes.len = strlen(s);
     return v;
 }
 
-static gp_err decode_peer(const gp_gob_value *pv, const gp_gob_type *t, const pb_msgdesc_t *desc,
+static gp_err decode_peer(const gp__gob_value *pv, const gp_gob_type *t, const pb_msgdesc_t *desc,
                           void *msg, char *err, size_t errlen)
 {
-    gp_gob_encoder *e = NULL;
+    gp__gob_encoder *e = NULL;
     gp__gob_encoder_new(&e);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     GP_CHECK_ERR(gp__gob_encode(e, pv, &out, err, errlen), GP_OK);
-    gp_gob_decoder *d = NULL;
+    gp__gob_decoder *d = NULL;
     gp__gob_decoder_new(NULL, &d);
-    gp_gob_value *v = decode_all(d, &out);
+    gp__gob_value *v = decode_all(d, &out);
     gp_err rc = gp__gob_pb_from_tree(v, t, desc, msg, err, errlen);
     gp__gob_value_free(v);
     gp__gob_decoder_free(d);
@@ -241,10 +241,10 @@ static gp_err decode_peer(const gp_gob_value *pv, const gp_gob_type *t, const pb
 
 GP_TEST(decoding_matches_fields_by_exact_name_and_skips_unknown_ones)
 {
-    gp_gob_value items[3] = {str("ignored"), {.type = &gp_gob_bytes_type}, str("not Key")};
+    gp__gob_value items[3] = {str("ignored"), {.type = &gp_gob_bytes_type}, str("not Key")};
     items[1].u.bytes.data = (uint8_t *)"val";
     items[1].u.bytes.len = 3;
-    gp_gob_value pv = {.type = &peer_gob};
+    gp__gob_value pv = {.type = &peer_gob};
     pv.u.list.items = items;
     pv.u.list.len = 3;
     gobpbtest_PutRequest got;
@@ -265,9 +265,9 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
 {
     char err[256] = "";
     /* A field of another kind. */
-    gp_gob_value item = {.type = &gp_gob_int_type};
+    gp__gob_value item = {.type = &gp_gob_int_type};
     item.u.i = 5;
-    gp_gob_value pv = {.type = &int_key_gob};
+    gp__gob_value pv = {.type = &int_key_gob};
     pv.u.list.items = &item;
     pv.u.list.len = 1;
     gobpbtest_GetRequest g;
@@ -283,7 +283,7 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     r.neg = (int64_t)1 << 40;
     static const gp_gob_field wide_fields[] = {{"I32", &gp_gob_int_type, 5}};
     static const gp_gob_type wide_gob = {.kind = GP_GOB_STRUCT, .name = "W", .fields = wide_fields, .nfields = 1};
-    gp_gob_value w;
+    gp__gob_value w;
     GP_CHECK_ERR(gp__gob_pb_to_tree(&wide_gob, gobpbtest_Rich_fields, &r, &w, err, sizeof err), GP_OK);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
@@ -291,15 +291,15 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     GP_CHECK_CONTAINS(err, "out of range for a 4-byte int");
     gp__gob_pb_tree_free(&w);
 
-    gp_gob_value nums[5];
+    gp__gob_value nums[5];
     for (int i = 0; i < 5; i++)
-        nums[i] = (gp_gob_value){.type = &gp_gob_int_type, .u.i = i + 1};
+        nums[i] = (gp__gob_value){.type = &gp_gob_int_type, .u.i = i + 1};
     static const gp_gob_field nums_fields[] = {{"Nums", &ints_gob, 0}};
     static const gp_gob_type nums_peer = {.kind = GP_GOB_STRUCT, .name = "N", .fields = nums_fields, .nfields = 1};
-    gp_gob_value slice = {.type = &ints_gob};
+    gp__gob_value slice = {.type = &ints_gob};
     slice.u.list.items = nums;
     slice.u.list.len = 5;
-    gp_gob_value nv = {.type = &nums_peer};
+    gp__gob_value nv = {.type = &nums_peer};
     nv.u.list.items = &slice;
     nv.u.list.len = 1;
     memset(&got, 0, sizeof got);
@@ -308,20 +308,20 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
 
     static const gp_gob_field fixed_fields[] = {{"Fixed", &gp_gob_string_type, 0}};
     static const gp_gob_type fixed_peer = {.kind = GP_GOB_STRUCT, .name = "F", .fields = fixed_fields, .nfields = 1};
-    gp_gob_value long_str = str("eight888");
-    gp_gob_value fv = {.type = &fixed_peer};
+    gp__gob_value long_str = str("eight888");
+    gp__gob_value fv = {.type = &fixed_peer};
     fv.u.list.items = &long_str;
     fv.u.list.len = 1;
     memset(&got, 0, sizeof got);
     GP_CHECK_ERR(decode_peer(&fv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "string of 8 bytes for a char[8]");
 
-    gp_gob_value nul = {.type = &gp_gob_string_type};
+    gp__gob_value nul = {.type = &gp_gob_string_type};
     nul.u.bytes.data = (uint8_t *)"a\0b";
     nul.u.bytes.len = 3;
     static const gp_gob_field name_fields[] = {{"Name", &gp_gob_string_type, 0}};
     static const gp_gob_type name_peer = {.kind = GP_GOB_STRUCT, .name = "F", .fields = name_fields, .nfields = 1};
-    gp_gob_value sv = {.type = &name_peer};
+    gp__gob_value sv = {.type = &name_peer};
     sv.u.list.items = &nul;
     sv.u.list.len = 1;
     memset(&got, 0, sizeof got);
@@ -333,7 +333,7 @@ GP_TEST(descriptors_that_do_not_fit_the_message_are_refused)
 {
     char err[256] = "";
     gobpbtest_GetRequest g = {.key = "k"};
-    gp_gob_value v;
+    gp__gob_value v;
     static const gp_gob_field bad_tag[] = {{"Key", &gp_gob_string_type, 9}};
     static const gp_gob_type t1 = {.kind = GP_GOB_STRUCT, .name = "G", .fields = bad_tag, .nfields = 1};
     GP_CHECK_ERR(gp__gob_pb_to_tree(&t1, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);

@@ -21,7 +21,7 @@ static size_t spec(const char *s)
 }
 
 /* Compares out with the spec notation; prints the first difference. */
-static void check_bytes(const gp_gob_buf *out, const char *want_notation)
+static void check_bytes(const gp__gob_buf *out, const char *want_notation)
 {
     size_t n = spec(want_notation);
     if (out->len != n || memcmp(out->data, spec_buf, n) != 0) {
@@ -35,7 +35,7 @@ static void check_bytes(const gp_gob_buf *out, const char *want_notation)
 
 GP_TEST(integers_floats_and_strings_match_the_spec_examples)
 {
-    gp_gob_buf b;
+    gp__gob_buf b;
     gp__gob_buf_init(&b, 0);
     gp__gob_put_uint(&b, 256);
     gp__gob_put_uint(&b, 300);
@@ -47,7 +47,7 @@ GP_TEST(integers_floats_and_strings_match_the_spec_examples)
     gp__gob_put_uint(&b, UINT64_MAX);
     gp__gob_put_int(&b, INT64_MIN);
     check_bytes(&b, "fe0100 fe012c fe0101 01 2c fe3140 02 \"hi\" f8ffffffffffffffff f8ffffffffffffffff");
-    gp_gob_rd r;
+    gp__gob_rd r;
     char err[200];
     gp__gob_rd_init(&r, b.data, b.len, err, sizeof err);
     uint64_t u;
@@ -97,9 +97,9 @@ GP_TEST(integers_floats_and_strings_match_the_spec_examples)
 
 GP_TEST(encodes_the_control_ping_call_byte_for_byte)
 {
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[200];
     GP_CHECK_ERR(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), GP_OK);
@@ -115,10 +115,10 @@ GP_TEST(encodes_the_control_ping_call_byte_for_byte)
 
 GP_TEST(encodes_the_plugin_replies_byte_for_byte)
 {
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66); /* the Go process had used 65 for Request */
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[200];
     GP_CHECK_ERR(gp__gob_put_response(e, &out, "Control.Ping", 0, "", err, sizeof err), GP_OK);
@@ -134,7 +134,7 @@ GP_TEST(encodes_the_plugin_replies_byte_for_byte)
     /* A dispensed stream: the error reply defines struct{} on first use only. */
     GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66);
-    gp_gob_buf first;
+    gp__gob_buf first;
     gp__gob_buf_init(&first, 0);
     GP_CHECK_ERR(gp__gob_put_response(e, &first, "x", 0, "", err, sizeof err), GP_OK);
     gp__gob_buf_free(&first);
@@ -151,8 +151,8 @@ GP_TEST(encodes_the_plugin_replies_byte_for_byte)
 
 /* Decodes a whole gob stream fed `step` bytes at a time; returns the
  * values (caller frees) in vals, their count in *n. */
-static gp_err decode_stream(gp_gob_decoder *d, const uint8_t *in, size_t len, size_t step,
-                            gp_gob_value **vals, size_t max, size_t *n, char *err, size_t errlen)
+static gp_err decode_stream(gp__gob_decoder *d, const uint8_t *in, size_t len, size_t step,
+                            gp__gob_value **vals, size_t max, size_t *n, char *err, size_t errlen)
 {
     uint8_t *acc = malloc(len + 1);
     size_t have = 0, fed = 0;
@@ -169,7 +169,7 @@ static gp_err decode_stream(gp_gob_decoder *d, const uint8_t *in, size_t len, si
             e = gp__gob_frame(acc, have, gp__gob_decoder_max_message(d), &body, &blen, &used, err, errlen);
             if (e != GP_OK || !body)
                 break;
-            gp_gob_value *v = NULL;
+            gp__gob_value *v = NULL;
             e = gp__gob_decode_message(d, body, blen, &v, err, errlen);
             if (e != GP_OK)
                 break;
@@ -191,7 +191,7 @@ static gp_err decode_stream(gp_gob_decoder *d, const uint8_t *in, size_t len, si
     return e;
 }
 
-static void free_all(gp_gob_value **v, size_t n)
+static void free_all(gp__gob_value **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         gp__gob_value_free(v[i]);
@@ -202,9 +202,9 @@ static void check_request_stream(size_t step)
     size_t len = spec(SPEC_PING_REQUEST SPEC_DISPENSE_REQUEST SPEC_QUIT_REQUEST);
     uint8_t in[1024];
     memcpy(in, spec_buf, len);
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
-    gp_gob_value *v[8];
+    gp__gob_value *v[8];
     size_t n;
     char err[256];
     GP_CHECK_ERR(decode_stream(d, in, len, step, v, 8, &n, err, sizeof err), GP_OK);
@@ -242,9 +242,9 @@ GP_TEST(decodes_the_plugin_replies)
     size_t len = spec(SPEC_PING_RESPONSE SPEC_DISPENSE_RESPONSE SPEC_QUIT_RESPONSE);
     uint8_t in[1024];
     memcpy(in, spec_buf, len);
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
-    gp_gob_value *v[8];
+    gp__gob_value *v[8];
     size_t n;
     char err[256];
     GP_CHECK_ERR(decode_stream(d, in, len, 3, v, 8, &n, err, sizeof err), GP_OK);
@@ -279,9 +279,9 @@ static const gp_gob_field args_fields[] = {
 };
 static const gp_gob_type args_type = {.kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
 
-static gp_gob_value sv(const char *s)
+static gp__gob_value sv(const char *s)
 {
-    gp_gob_value v = {.type = &gp_gob_string_type};
+    gp__gob_value v = {.type = &gp_gob_string_type};
     v.u.bytes.data = (uint8_t *)s;
     v.u.bytes.len = strlen(s);
     return v;
@@ -289,10 +289,10 @@ static gp_gob_value sv(const char *s)
 
 GP_TEST(encodes_and_decodes_the_richer_args_struct)
 {
-    gp_gob_value tags[2] = {sv("a"), sv("b")};
-    gp_gob_value kv[2] = {sv("k"), sv("v")};
-    gp_gob_value n = {.type = &gp_gob_int_type, .u.i = 2};
-    gp_gob_value items[8] = {sv("x")};
+    gp__gob_value tags[2] = {sv("a"), sv("b")};
+    gp__gob_value kv[2] = {sv("k"), sv("v")};
+    gp__gob_value n = {.type = &gp_gob_int_type, .u.i = 2};
+    gp__gob_value items[8] = {sv("x")};
     items[1].type = &strings_type;
     items[1].u.list.items = tags;
     items[1].u.list.len = 2;
@@ -305,17 +305,17 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
     items[4].type = &gp_gob_bytes_type;
     items[4].u.bytes.data = (uint8_t *)"\1\2";
     items[4].u.bytes.len = 2;
-    items[5] = (gp_gob_value){.type = &gp_gob_int_type, .u.i = -1};
-    items[6] = (gp_gob_value){.type = &gp_gob_float_type, .u.f = 17.0};
-    items[7] = (gp_gob_value){.type = &gp_gob_bool_type, .u.b = 1};
-    gp_gob_value args = {.type = &args_type};
+    items[5] = (gp__gob_value){.type = &gp_gob_int_type, .u.i = -1};
+    items[6] = (gp__gob_value){.type = &gp_gob_float_type, .u.f = 17.0};
+    items[7] = (gp__gob_value){.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value args = {.type = &args_type};
     args.u.list.items = items;
     args.u.list.len = 8;
 
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     GP_CHECK_ERR(gp__gob_encoder_new(&e), GP_OK);
     gp__gob_encoder_set_next_id(e, 66);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
     GP_CHECK_ERR(gp__gob_encode(e, &args, &out, err, sizeof err), GP_OK);
@@ -330,14 +330,14 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
     GP_CHECK(memmem(out.data, out.len, spec_buf, mlen) != NULL);
 
     /* Decode it back, one byte at a time. */
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     GP_CHECK_ERR(gp__gob_decoder_new(NULL, &d), GP_OK);
-    gp_gob_value *v[2];
+    gp__gob_value *v[2];
     size_t nv;
     GP_CHECK_ERR(decode_stream(d, out.data, out.len, 1, v, 2, &nv, err, sizeof err), GP_OK);
     GP_CHECK_INT(nv, ==, 1);
     if (nv == 1) {
-        const gp_gob_value *f = gp__gob_field(v[0], "Name");
+        const gp__gob_value *f = gp__gob_field(v[0], "Name");
         GP_CHECK(f && f->u.bytes.len == 1 && f->u.bytes.data[0] == 'x');
         f = gp__gob_field(v[0], "Tags");
         GP_CHECK(f && f->u.list.len == 2 && f->u.list.items[1].u.bytes.data[0] == 'b');
@@ -352,10 +352,10 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
         GP_CHECK(gp__gob_field(v[0], "OK")->u.b == 1);
         GP_CHECK_STR(v[0]->type->name, "Args");
         /* Re-encode the decoded tree on a fresh stream: same value bytes. */
-        gp_gob_encoder *e2;
+        gp__gob_encoder *e2;
         gp__gob_encoder_new(&e2);
         gp__gob_encoder_set_next_id(e2, 66);
-        gp_gob_buf again;
+        gp__gob_buf again;
         gp__gob_buf_init(&again, 0);
         GP_CHECK_ERR(gp__gob_encode(e2, v[0], &again, err, sizeof err), GP_OK);
         GP_CHECK(again.len == out.len && memcmp(again.data, out.data, out.len) == 0);
@@ -365,7 +365,7 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
     free_all(v, nv);
     gp__gob_decoder_free(d);
     /* The same value again on the first stream: no definitions this time. */
-    gp_gob_buf second;
+    gp__gob_buf second;
     gp__gob_buf_init(&second, 0);
     GP_CHECK_ERR(gp__gob_encode(e, &args, &second, err, sizeof err), GP_OK);
     GP_CHECK_INT(second.len, ==, vlen + 1);
@@ -378,33 +378,33 @@ GP_TEST(interfaces_round_trip_and_nil_interfaces_are_one_byte)
 {
     static const gp_gob_field f[] = {{"Any", &gp_gob_interface_type, 0}, {"Tag", &gp_gob_string_type, 0}};
     static const gp_gob_type holder = {.kind = GP_GOB_STRUCT, .name = "Holder", .fields = f, .nfields = 2};
-    gp_gob_value inner = sv("hi");
-    gp_gob_value items[2] = {{.type = &gp_gob_interface_type}, sv("t")};
+    gp__gob_value inner = sv("hi");
+    gp__gob_value items[2] = {{.type = &gp_gob_interface_type}, sv("t")};
     items[0].u.iface.name = "string";
     items[0].u.iface.value = &inner;
-    gp_gob_value h = {.type = &holder};
+    gp__gob_value h = {.type = &holder};
     h.u.list.items = items;
     h.u.list.len = 2;
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     gp__gob_encoder_new(&e);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
     GP_CHECK_ERR(gp__gob_encode(e, &h, &out, err, sizeof err), GP_OK);
     /* A nil interface{} as a top-level value, as net/rpc sends new(interface{}). */
-    gp_gob_value nil_iface = {.type = &gp_gob_interface_type};
+    gp__gob_value nil_iface = {.type = &gp_gob_interface_type};
     size_t before = out.len;
     GP_CHECK_ERR(gp__gob_encode(e, &nil_iface, &out, err, sizeof err), GP_OK);
     GP_CHECK_INT(out.len - before, ==, 4);
     GP_CHECK(memcmp(out.data + before, "\x03\x10\x00\x00", 4) == 0);
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     gp__gob_decoder_new(NULL, &d);
-    gp_gob_value *v[2];
+    gp__gob_value *v[2];
     size_t n;
     GP_CHECK_ERR(decode_stream(d, out.data, out.len, 2, v, 2, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 2);
     if (n == 2) {
-        const gp_gob_value *any = gp__gob_field(v[0], "Any");
+        const gp__gob_value *any = gp__gob_field(v[0], "Any");
         GP_CHECK(any && any->u.iface.name && strcmp(any->u.iface.name, "string") == 0);
         GP_CHECK(any && any->u.iface.value && strcmp((char *)any->u.iface.value->u.bytes.data, "hi") == 0);
         GP_CHECK_INT(v[1]->type->kind, ==, GP_GOB_INTERFACE);
@@ -422,10 +422,10 @@ static void expect_bad(const char *notation, const char *words)
     size_t len = spec(notation);
     uint8_t in[1024];
     memcpy(in, spec_buf, len);
-    gp_gob_limits lim = {.max_message = 512, .max_depth = 16, .max_nodes = 100};
-    gp_gob_decoder *d;
+    gp__gob_limits lim = {.max_message = 512, .max_depth = 16, .max_nodes = 100};
+    gp__gob_decoder *d;
     gp__gob_decoder_new(&lim, &d);
-    gp_gob_value *v[8];
+    gp__gob_value *v[8];
     size_t n;
     char err[256] = "";
     GP_CHECK_ERR_NE(decode_stream(d, in, len, 1, v, 8, &n, err, sizeof err), GP_OK);
@@ -486,9 +486,9 @@ GP_TEST(every_truncation_of_the_captured_stream_is_an_error_not_a_crash)
     memcpy(in, spec_buf, len);
     /* Cut each message body short while keeping its length prefix honest. */
     for (size_t cut = 1; cut < len; cut++) {
-        gp_gob_decoder *d;
+        gp__gob_decoder *d;
         gp__gob_decoder_new(NULL, &d);
-        gp_gob_value *v[8];
+        gp__gob_value *v[8];
         size_t n;
         char err[256];
         gp_err e = decode_stream(d, in, cut, 7, v, 8, &n, err, sizeof err);
@@ -499,10 +499,10 @@ GP_TEST(every_truncation_of_the_captured_stream_is_an_error_not_a_crash)
     /* Shrinking one message's declared length truncates its value. */
     size_t mlen = spec("10 ff82 01 0c \"Control.Ping\" 00");
     memcpy(in, spec_buf, mlen);
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     gp__gob_decoder_new(NULL, &d);
     char err[256];
-    gp_gob_value *v = NULL;
+    gp__gob_value *v = NULL;
     GP_CHECK_ERR(gp__gob_decode_message(d, in + 1, 16, &v, err, sizeof err), GP_EPROTO);
     GP_CHECK_CONTAINS(err, "unknown type id 65");
     gp__gob_decoder_free(d);
@@ -510,14 +510,14 @@ GP_TEST(every_truncation_of_the_captured_stream_is_an_error_not_a_crash)
 
 GP_TEST(the_encoder_refuses_malformed_trees_and_leaves_the_buffer_alone)
 {
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     gp__gob_encoder_new(&e);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     gp__gob_put_bytes(&out, "keep", 4);
     char err[256];
-    gp_gob_value wrong[2] = {{.type = &gp_gob_int_type}, {.type = &gp_gob_uint_type}};
-    gp_gob_value v = {.type = &gp_gob_rpc_request_type};
+    gp__gob_value wrong[2] = {{.type = &gp_gob_int_type}, {.type = &gp_gob_uint_type}};
+    gp__gob_value v = {.type = &gp__gob_rpc_request_type};
     v.u.list.items = wrong;
     v.u.list.len = 2;
     GP_CHECK_ERR(gp__gob_encode(e, &v, &out, err, sizeof err), GP_EINVAL);
@@ -527,7 +527,7 @@ GP_TEST(the_encoder_refuses_malformed_trees_and_leaves_the_buffer_alone)
     GP_CHECK_ERR(gp__gob_put_request(e, &out, "Control.Ping", 0, err, sizeof err), GP_OK);
     GP_CHECK_INT(out.data[4], ==, 0x2f);
     /* Over the buffer cap. */
-    gp_gob_buf small;
+    gp__gob_buf small;
     gp__gob_buf_init(&small, 8);
     GP_CHECK_ERR(gp__gob_put_string_value(e, &small, "a string longer than eight", err, sizeof err), GP_EMSGSIZE);
     GP_CHECK_INT(small.len, ==, 0);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gp__gob_value_clear(gp_gob_value *v)
+void gp__gob_value_clear(gp__gob_value *v)
 {
     if (!v || !v->type)
         return;
@@ -35,7 +35,7 @@ void gp__gob_value_clear(gp_gob_value *v)
     memset(&v->u, 0, sizeof v->u);
 }
 
-void gp__gob_value_free(gp_gob_value *v)
+void gp__gob_value_free(gp__gob_value *v)
 {
     if (!v)
         return;
@@ -43,7 +43,7 @@ void gp__gob_value_free(gp_gob_value *v)
     free(v);
 }
 
-const gp_gob_value *gp__gob_field(const gp_gob_value *v, const char *name)
+const gp__gob_value *gp__gob_field(const gp__gob_value *v, const char *name)
 {
     if (!v || !v->type || v->type->kind != GP_GOB_STRUCT || !v->u.list.items)
         return NULL;
@@ -53,7 +53,7 @@ const gp_gob_value *gp__gob_field(const gp_gob_value *v, const char *name)
     return NULL;
 }
 
-static gp_err copy_into(gp_gob_value *dst, const gp_gob_value *src, int depth)
+static gp_err copy_into(gp__gob_value *dst, const gp__gob_value *src, int depth)
 {
     *dst = *src;
     if (!src->type)
@@ -106,7 +106,7 @@ static gp_err copy_into(gp_gob_value *dst, const gp_gob_value *src, int depth)
     }
 }
 
-gp_err gp__gob_value_copy(gp_gob_value *dst, const gp_gob_value *src)
+gp_err gp__gob_value_copy(gp__gob_value *dst, const gp__gob_value *src)
 {
     gp_err e = copy_into(dst, src, 0);
     if (e != GP_OK)

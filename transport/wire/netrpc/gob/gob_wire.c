@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gp__gob_rd_init(gp_gob_rd *r, const uint8_t *p, size_t n, char *err, size_t errlen)
+void gp__gob_rd_init(gp__gob_rd *r, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
     r->p = p;
     r->left = n;
@@ -17,7 +17,7 @@ void gp__gob_rd_init(gp_gob_rd *r, const uint8_t *p, size_t n, char *err, size_t
         err[0] = '\0';
 }
 
-gp_err gp__gob_rd_fail(gp_gob_rd *r, const char *fmt, ...)
+gp_err gp__gob_rd_fail(gp__gob_rd *r, const char *fmt, ...)
 {
     if (!r->failed && r->err && r->errlen) {
         va_list ap;
@@ -51,7 +51,7 @@ static int decode_uint(const uint8_t *p, size_t n, uint64_t *v)
     return k + 1;
 }
 
-gp_err gp__gob_read_uint(gp_gob_rd *r, uint64_t *v)
+gp_err gp__gob_read_uint(gp__gob_rd *r, uint64_t *v)
 {
     *v = 0;
     if (r->failed)
@@ -68,7 +68,7 @@ gp_err gp__gob_read_uint(gp_gob_rd *r, uint64_t *v)
     return GP_OK;
 }
 
-gp_err gp__gob_read_int(gp_gob_rd *r, int64_t *v)
+gp_err gp__gob_read_int(gp__gob_rd *r, int64_t *v)
 {
     uint64_t u;
     gp_err e = gp__gob_read_uint(r, &u);
@@ -100,7 +100,7 @@ double gp__gob_bits_float(uint64_t u)
     return f;
 }
 
-gp_err gp__gob_read_float(gp_gob_rd *r, double *v)
+gp_err gp__gob_read_float(gp__gob_rd *r, double *v)
 {
     uint64_t u;
     gp_err e = gp__gob_read_uint(r, &u);
@@ -108,7 +108,7 @@ gp_err gp__gob_read_float(gp_gob_rd *r, double *v)
     return e;
 }
 
-gp_err gp__gob_read_bytes(gp_gob_rd *r, const char *what, const uint8_t **p, size_t *n)
+gp_err gp__gob_read_bytes(gp__gob_rd *r, const char *what, const uint8_t **p, size_t *n)
 {
     uint64_t len;
     *p = NULL;
@@ -125,21 +125,21 @@ gp_err gp__gob_read_bytes(gp_gob_rd *r, const char *what, const uint8_t **p, siz
     return GP_OK;
 }
 
-void gp__gob_buf_init(gp_gob_buf *b, size_t max)
+void gp__gob_buf_init(gp__gob_buf *b, size_t max)
 {
     memset(b, 0, sizeof *b);
     b->max = max ? max : (size_t)64 << 20;
     b->ok = 1;
 }
 
-void gp__gob_buf_free(gp_gob_buf *b)
+void gp__gob_buf_free(gp__gob_buf *b)
 {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
-void gp__gob_put_bytes(gp_gob_buf *b, const void *p, size_t n)
+void gp__gob_put_bytes(gp__gob_buf *b, const void *p, size_t n)
 {
     if (!b->ok || n == 0)
         return;
@@ -165,7 +165,7 @@ void gp__gob_put_bytes(gp_gob_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
-void gp__gob_put_uint(gp_gob_buf *b, uint64_t v)
+void gp__gob_put_uint(gp__gob_buf *b, uint64_t v)
 {
     uint8_t t[9];
     if (v < 0x80) {
@@ -182,18 +182,18 @@ void gp__gob_put_uint(gp_gob_buf *b, uint64_t v)
     gp__gob_put_bytes(b, t, (size_t)k + 1);
 }
 
-void gp__gob_put_int(gp_gob_buf *b, int64_t v)
+void gp__gob_put_int(gp__gob_buf *b, int64_t v)
 {
     uint64_t u = v < 0 ? (~(uint64_t)v << 1) | 1 : (uint64_t)v << 1;
     gp__gob_put_uint(b, u);
 }
 
-void gp__gob_put_float(gp_gob_buf *b, double f)
+void gp__gob_put_float(gp__gob_buf *b, double f)
 {
     gp__gob_put_uint(b, gp__gob_float_bits(f));
 }
 
-void gp__gob_put_string(gp_gob_buf *b, const void *p, size_t n)
+void gp__gob_put_string(gp__gob_buf *b, const void *p, size_t n)
 {
     gp__gob_put_uint(b, n);
     gp__gob_put_bytes(b, p, n);

@@ -28,23 +28,23 @@
 /* A reader over bytes that cannot run past its end. Every failure writes
  * the first error into err (later ones are dropped: the deepest cause wins)
  * and latches `failed`. */
-typedef struct gp_gob_rd {
+typedef struct gp__gob_rd {
     const uint8_t *p;
     size_t left;
     int failed;
     char *err;
     size_t errlen;
-} gp_gob_rd;
+} gp__gob_rd;
 
-void gp__gob_rd_init(gp_gob_rd *r, const uint8_t *p, size_t n, char *err, size_t errlen);
+void gp__gob_rd_init(gp__gob_rd *r, const uint8_t *p, size_t n, char *err, size_t errlen);
 /* Sets the error (if none yet); returns GP_EPROTO. */
-gp_err gp__gob_rd_fail(gp_gob_rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-gp_err gp__gob_read_uint(gp_gob_rd *r, uint64_t *v);
-gp_err gp__gob_read_int(gp_gob_rd *r, int64_t *v);
-gp_err gp__gob_read_float(gp_gob_rd *r, double *v);
+gp_err gp__gob_rd_fail(gp__gob_rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+gp_err gp__gob_read_uint(gp__gob_rd *r, uint64_t *v);
+gp_err gp__gob_read_int(gp__gob_rd *r, int64_t *v);
+gp_err gp__gob_read_float(gp__gob_rd *r, double *v);
 /* A length (uint) no larger than the bytes left, then those bytes: *p
  * points into the input. `what` names it in errors. */
-gp_err gp__gob_read_bytes(gp_gob_rd *r, const char *what, const uint8_t **p, size_t *n);
+gp_err gp__gob_read_bytes(gp__gob_rd *r, const char *what, const uint8_t **p, size_t *n);
 
 /* Float64 <-> the gob unsigned form (IEEE bits, byte-reversed). */
 uint64_t gp__gob_float_bits(double f);
@@ -52,19 +52,19 @@ double gp__gob_bits_float(uint64_t u);
 
 /* A growable byte buffer with a hard cap (max, 0 = 64 MiB). Any failure
  * latches ok = 0. */
-typedef struct gp_gob_buf {
+typedef struct gp__gob_buf {
     uint8_t *data;
     size_t len, cap, max;
     int ok;
-} gp_gob_buf;
+} gp__gob_buf;
 
-void gp__gob_buf_init(gp_gob_buf *b, size_t max);
-void gp__gob_buf_free(gp_gob_buf *b);
-void gp__gob_put_bytes(gp_gob_buf *b, const void *p, size_t n);
-void gp__gob_put_uint(gp_gob_buf *b, uint64_t v);
-void gp__gob_put_int(gp_gob_buf *b, int64_t v);
-void gp__gob_put_float(gp_gob_buf *b, double f);
-void gp__gob_put_string(gp_gob_buf *b, const void *p, size_t n);
+void gp__gob_buf_init(gp__gob_buf *b, size_t max);
+void gp__gob_buf_free(gp__gob_buf *b);
+void gp__gob_put_bytes(gp__gob_buf *b, const void *p, size_t n);
+void gp__gob_put_uint(gp__gob_buf *b, uint64_t v);
+void gp__gob_put_int(gp__gob_buf *b, int64_t v);
+void gp__gob_put_float(gp__gob_buf *b, double f);
+void gp__gob_put_string(gp__gob_buf *b, const void *p, size_t n);
 
 /* Message framing on a byte stream: the first message in in[0..n).
  * GP_OK with *body, *body_len set and *used = prefix + body bytes;

@@ -37,7 +37,7 @@ static pid_t start_peer(char *const argv[], int *fd)
 static uint8_t pattern(size_t i, int seed) { return (uint8_t)(i * 131 + (i >> 9) + (size_t)seed); }
 
 typedef struct job {
-    gp_mux_session *s;
+    gp__mux_session *s;
     size_t size;
     int seed;
     int ok;
@@ -47,7 +47,7 @@ typedef struct job {
 static void *write_all_then_fin(void *arg)
 {
     void **a = arg;
-    gp_mux_stream *st = a[0];
+    gp__mux_stream *st = a[0];
     job *j = a[1];
     uint8_t *b = malloc(j->size);
     for (size_t i = 0; i < j->size; i++)
@@ -63,7 +63,7 @@ static void *write_all_then_fin(void *arg)
 static void *echo_roundtrip(void *arg)
 {
     job *j = arg;
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     if (gp__mux_open(j->s, &st) != GP_OK) {
         snprintf(j->why, sizeof j->why, "open failed");
         return NULL;
@@ -100,8 +100,8 @@ GP_TEST(c_client_against_go_yamux_server)
     int fd;
     char *argv[] = {"yamux_peer", "server", NULL};
     pid_t pid = start_peer(argv, &fd);
-    gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
-    gp_mux_session *s;
+    gp__mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
+    gp__mux_session *s;
     GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_CLIENT, &cfg, &s), GP_OK);
     enum { BIG = 8, SMALL = 40 };
     job jobs[BIG + SMALL];
@@ -125,7 +125,7 @@ GP_TEST(c_client_against_go_yamux_server)
 
 static void *echo_server_stream(void *arg)
 {
-    gp_mux_stream *st = arg;
+    gp__mux_stream *st = arg;
     uint8_t buf[20000];
     for (;;) {
         size_t n;
@@ -144,13 +144,13 @@ GP_TEST(go_yamux_client_against_c_server)
     int fd;
     char *argv[] = {"yamux_peer", "client", "24", "1048576", "500", NULL};
     pid_t pid = start_peer(argv, &fd);
-    gp_mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
-    gp_mux_session *s;
+    gp__mux_config cfg = {.keepalive_interval_ms = 100, .keepalive_timeout_ms = 2000};
+    gp__mux_session *s;
     GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_SERVER, &cfg, &s), GP_OK);
     pthread_t t[64];
     int n = 0;
     for (;;) {
-        gp_mux_stream *st;
+        gp__mux_stream *st;
         gp_err e = gp__mux_accept(s, 20000, &st);
         if (e != GP_OK)
             break;

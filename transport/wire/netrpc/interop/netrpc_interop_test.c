@@ -41,19 +41,19 @@ static const gp_gob_field rich_fields[] = {
 };
 static const gp_gob_type rich_type = {.kind = GP_GOB_STRUCT, .name = "Rich", .fields = rich_fields, .nfields = 9};
 
-static gp_gob_value sv(const char *s)
+static gp__gob_value sv(const char *s)
 {
-    gp_gob_value v = {.type = &gp_gob_string_type};
+    gp__gob_value v = {.type = &gp_gob_string_type};
     v.u.bytes.data = (uint8_t *)s;
     v.u.bytes.len = strlen(s);
     return v;
 }
 
-static gp_gob_value iv(int64_t i) { return (gp_gob_value){.type = &gp_gob_int_type, .u.i = i}; }
+static gp__gob_value iv(int64_t i) { return (gp__gob_value){.type = &gp_gob_int_type, .u.i = i}; }
 
-static gp_gob_value list(const gp_gob_type *t, gp_gob_value *items, size_t n)
+static gp__gob_value list(const gp_gob_type *t, gp__gob_value *items, size_t n)
 {
-    gp_gob_value v = {.type = t};
+    gp__gob_value v = {.type = t};
     v.u.list.items = items;
     v.u.list.len = n;
     return v;
@@ -61,10 +61,10 @@ static gp_gob_value list(const gp_gob_type *t, gp_gob_value *items, size_t n)
 
 /* Args{"x",["a","b"],{"k":"v"},{2},[1,2],-1,17.0,true}: storage in *st. */
 typedef struct args_storage {
-    gp_gob_value tags[2], kv[2], n, items[8], v;
+    gp__gob_value tags[2], kv[2], n, items[8], v;
 } args_storage;
 
-static const gp_gob_value *make_args(args_storage *s)
+static const gp__gob_value *make_args(args_storage *s)
 {
     s->tags[0] = sv("a");
     s->tags[1] = sv("b");
@@ -75,20 +75,20 @@ static const gp_gob_value *make_args(args_storage *s)
     s->items[1] = list(&strings_type, s->tags, 2);
     s->items[2] = list(&smap_type, s->kv, 1);
     s->items[3] = list(&inner_type, &s->n, 1);
-    s->items[4] = (gp_gob_value){.type = &gp_gob_bytes_type};
+    s->items[4] = (gp__gob_value){.type = &gp_gob_bytes_type};
     s->items[4].u.bytes.data = (uint8_t *)"\1\2";
     s->items[4].u.bytes.len = 2;
     s->items[5] = iv(-1);
-    s->items[6] = (gp_gob_value){.type = &gp_gob_float_type, .u.f = 17.0};
-    s->items[7] = (gp_gob_value){.type = &gp_gob_bool_type, .u.b = 1};
+    s->items[6] = (gp__gob_value){.type = &gp_gob_float_type, .u.f = 17.0};
+    s->items[7] = (gp__gob_value){.type = &gp_gob_bool_type, .u.b = 1};
     s->v = list(&args_type, s->items, 8);
     return &s->v;
 }
 
-static void check_args(const gp_gob_value *v, int64_t neg)
+static void check_args(const gp__gob_value *v, int64_t neg)
 {
     GP_CHECK(v && v->type && v->type->kind == GP_GOB_STRUCT);
-    const gp_gob_value *f = gp__gob_field(v, "Name");
+    const gp__gob_value *f = gp__gob_field(v, "Name");
     GP_CHECK(f && f->u.bytes.len == 1 && f->u.bytes.data[0] == 'x');
     f = gp__gob_field(v, "Tags");
     GP_CHECK(f && f->u.list.len == 2 && strcmp((char *)f->u.list.items[0].u.bytes.data, "a") == 0);
@@ -119,9 +119,9 @@ GP_TEST(values_encoded_by_go_decode_here)
     static uint8_t buf[1 << 16];
     size_t len = fread(buf, 1, sizeof buf, p);
     GP_CHECK_INT(pclose(p), ==, 0);
-    gp_gob_decoder *d;
+    gp__gob_decoder *d;
     gp__gob_decoder_new(NULL, &d);
-    gp_gob_value *vals[2] = {NULL, NULL};
+    gp__gob_value *vals[2] = {NULL, NULL};
     size_t nv = 0, off = 0;
     char err[256];
     while (off < len && nv < 2) {
@@ -131,7 +131,7 @@ GP_TEST(values_encoded_by_go_decode_here)
             GP_FAILF("framing at %zu: %s", off, err);
             break;
         }
-        gp_gob_value *v = NULL;
+        gp__gob_value *v = NULL;
         if (gp__gob_decode_message(d, body, blen, &v, err, sizeof err) != GP_OK) {
             GP_FAILF("decode at %zu: %s", off, err);
             break;
@@ -143,25 +143,25 @@ GP_TEST(values_encoded_by_go_decode_here)
     GP_CHECK_INT(nv, ==, 2);
     if (nv == 2) {
         check_args(vals[0], -1);
-        const gp_gob_value *r = vals[1];
-        const gp_gob_value *any = gp__gob_field(r, "Any");
+        const gp__gob_value *r = vals[1];
+        const gp__gob_value *any = gp__gob_field(r, "Any");
         GP_CHECK(any && any->u.iface.name && strcmp(any->u.iface.name, "main.Inner") == 0);
         GP_CHECK(any && any->u.iface.value && gp__gob_field(any->u.iface.value, "N")->u.i == 5);
-        const gp_gob_value *nil = gp__gob_field(r, "Nil");
+        const gp__gob_value *nil = gp__gob_field(r, "Nil");
         GP_CHECK(nil && nil->u.iface.name == NULL);
-        const gp_gob_value *arr = gp__gob_field(r, "Arr");
+        const gp__gob_value *arr = gp__gob_field(r, "Arr");
         GP_CHECK(arr && arr->type->kind == GP_GOB_ARRAY && arr->u.list.len == 3 &&
                  arr->u.list.items[1].u.i == -2);
-        const gp_gob_value *c = gp__gob_field(r, "C");
+        const gp__gob_value *c = gp__gob_field(r, "C");
         GP_CHECK(c && c->u.c[0] == 1.5 && c->u.c[1] == -2);
         GP_CHECK(gp__gob_field(r, "F32")->u.f == 0.25);
         GP_CHECK(gp__gob_field(r, "U8")->u.u == 200);
-        const gp_gob_value *nested = gp__gob_field(r, "Nested");
+        const gp__gob_value *nested = gp__gob_field(r, "Nested");
         GP_CHECK(nested && nested->u.list.len == 3 &&
                  gp__gob_field(&nested->u.list.items[2], "N")->u.i == 3);
-        const gp_gob_value *m = gp__gob_field(r, "M");
+        const gp__gob_value *m = gp__gob_field(r, "M");
         GP_CHECK(m && m->u.list.len == 1 && m->u.list.items[1].u.i == 1);
-        const gp_gob_value *deep = gp__gob_field(r, "Deep");
+        const gp__gob_value *deep = gp__gob_field(r, "Deep");
         GP_CHECK(deep && deep->u.list.len == 3 && deep->u.list.items[2].u.list.len == 2);
     }
     for (size_t i = 0; i < nv; i++)
@@ -172,33 +172,33 @@ GP_TEST(values_encoded_by_go_decode_here)
 GP_TEST(values_encoded_here_decode_in_go)
 {
     args_storage as;
-    gp_gob_value inner_n = iv(5), inner = list(&inner_type, &inner_n, 1);
-    gp_gob_value arr[3] = {iv(1), iv(-2), iv(3)};
-    gp_gob_value ns[3] = {iv(1), iv(0), iv(3)};
-    gp_gob_value nested[3] = {list(&inner_type, &ns[0], 1), list(&inner_type, &ns[1], 1),
+    gp__gob_value inner_n = iv(5), inner = list(&inner_type, &inner_n, 1);
+    gp__gob_value arr[3] = {iv(1), iv(-2), iv(3)};
+    gp__gob_value ns[3] = {iv(1), iv(0), iv(3)};
+    gp__gob_value nested[3] = {list(&inner_type, &ns[0], 1), list(&inner_type, &ns[1], 1),
                               list(&inner_type, &ns[2], 1)};
-    gp_gob_value m[2] = {sv("one"), iv(1)};
-    gp_gob_value d0[1] = {sv("p")}, d2[2] = {sv("q"), sv("r")};
-    gp_gob_value deep[3] = {list(&strings_type, d0, 1), list(&strings_type, NULL, 0),
+    gp__gob_value m[2] = {sv("one"), iv(1)};
+    gp__gob_value d0[1] = {sv("p")}, d2[2] = {sv("q"), sv("r")};
+    gp__gob_value deep[3] = {list(&strings_type, d0, 1), list(&strings_type, NULL, 0),
                             list(&strings_type, d2, 2)};
-    gp_gob_value ri[9];
+    gp__gob_value ri[9];
     memset(ri, 0, sizeof ri);
     ri[0].type = &gp_gob_interface_type;
     ri[0].u.iface.name = "main.Inner";
     ri[0].u.iface.value = &inner;
     ri[1].type = &gp_gob_interface_type;
     ri[2] = list(&arr_type, arr, 3);
-    ri[3] = (gp_gob_value){.type = &gp_gob_complex_type, .u.c = {1.5, -2}};
-    ri[4] = (gp_gob_value){.type = &gp_gob_float_type, .u.f = 0.25};
-    ri[5] = (gp_gob_value){.type = &gp_gob_uint_type, .u.u = 200};
+    ri[3] = (gp__gob_value){.type = &gp_gob_complex_type, .u.c = {1.5, -2}};
+    ri[4] = (gp__gob_value){.type = &gp_gob_float_type, .u.f = 0.25};
+    ri[5] = (gp__gob_value){.type = &gp_gob_uint_type, .u.u = 200};
     ri[6] = list(&inners_type, nested, 3);
     ri[7] = list(&imap_type, m, 1);
     ri[8] = list(&deep_type, deep, 3);
-    gp_gob_value rich = list(&rich_type, ri, 9);
+    gp__gob_value rich = list(&rich_type, ri, 9);
 
-    gp_gob_encoder *e;
+    gp__gob_encoder *e;
     gp__gob_encoder_new(&e);
-    gp_gob_buf out;
+    gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256];
     GP_CHECK_ERR(gp__gob_encode(e, make_args(&as), &out, err, sizeof err), GP_OK);
@@ -234,7 +234,7 @@ static pid_t start_peer(const char *mode, int *fd)
 }
 
 typedef struct caller {
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     int id, ok;
 } caller;
 
@@ -245,7 +245,7 @@ static void *echo_caller(void *arg)
     for (int i = 0; i < 50; i++) {
         char in[64];
         snprintf(in, sizeof in, "caller %d call %d", k->id, i);
-        gp_gob_value a = sv(in), *r = NULL;
+        gp__gob_value a = sv(in), *r = NULL;
         gp_status st;
         const char *s = NULL;
         char err[128];
@@ -261,11 +261,11 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
 {
     int fd;
     pid_t pid = start_peer("rpc-server", &fd);
-    gp_mux_session *s;
+    gp__mux_session *s;
     GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_CLIENT, NULL, &s), GP_OK);
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     GP_CHECK_ERR(gp__mux_open(s, &st), GP_OK);
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     GP_CHECK_INT(gp__rpc_client_new(gp__mux_stream_io(st), NULL, &c), ==, GP_OK);
 
     caller k[8];
@@ -280,14 +280,14 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     }
     gp_status status;
     char err[256];
-    gp_gob_value *r = NULL;
+    gp__gob_value *r = NULL;
     /* 1 MiB through the windows both ways. */
     size_t big = 1 << 20;
     char *b = malloc(big + 1);
     for (size_t i = 0; i < big; i++)
         b[i] = (char)('a' + i % 26);
     b[big] = '\0';
-    gp_gob_value a = sv(b);
+    gp__gob_value a = sv(b);
     GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Echo", &a, &r, 10000, &status), GP_OK);
     GP_CHECK(r && r->u.bytes.len == big && memcmp(r->u.bytes.data, b, big) == 0);
     gp__gob_value_free(r);
@@ -304,7 +304,7 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     check_args(r, -2);
     gp__gob_value_free(r);
     /* The basic example's shape: interface{} argument (nil), string result. */
-    gp_gob_value nil_iface = {.type = &gp_gob_interface_type};
+    gp__gob_value nil_iface = {.type = &gp_gob_interface_type};
     GP_CHECK_ERR(gp__rpc_call(c, "Plugin.Greet", &nil_iface, &r, 5000, &status), GP_OK);
     const char *s_out = NULL;
     GP_CHECK_ERR(gp__gob_get_string(r, &s_out, err, sizeof err), GP_OK);
@@ -317,7 +317,7 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
-static gp_err c_plugin(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
+static gp_err c_plugin(void *ctx, const char *method, const gp__gob_value *args, gp__gob_value *reply,
                        char *errmsg, size_t errlen)
 {
     (void)ctx;
@@ -336,7 +336,7 @@ static gp_err c_plugin(void *ctx, const char *method, const gp_gob_value *args, 
     }
     if (strcmp(method, "Plugin.Args") == 0) {
         gp_err e = gp__gob_value_copy(reply, args);
-        gp_gob_value *neg = (gp_gob_value *)gp__gob_field(reply, "Neg");
+        gp__gob_value *neg = (gp__gob_value *)gp__gob_field(reply, "Neg");
         if (e == GP_OK && neg)
             neg->u.i--;
         return e;
@@ -355,9 +355,9 @@ GP_TEST(go_net_rpc_client_calls_a_c_server)
 {
     int fd;
     pid_t pid = start_peer("rpc-client", &fd);
-    gp_mux_session *s;
+    gp__mux_session *s;
     GP_CHECK_ERR(gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &s), GP_OK);
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     GP_CHECK_ERR(gp__mux_accept(s, 10000, &st), GP_OK);
     char err[256];
     gp_err e = gp__rpc_serve(gp__mux_stream_io(st), NULL, c_plugin, NULL, err, sizeof err);

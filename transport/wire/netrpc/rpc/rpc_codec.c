@@ -17,14 +17,14 @@
 
 typedef struct msg_reader {
     gp__stream *io;
-    gp_gob_decoder *dec;
+    gp__gob_decoder *dec;
     uint8_t *buf;
     size_t off, len, cap;
 } msg_reader;
 
 /* The next value on the stream (type definitions absorbed). GP_ECLOSED
  * with err "EOF" at a clean end between messages. */
-static gp_err read_value(msg_reader *r, int timeout_ms, gp_gob_value **out, char *err, size_t errlen)
+static gp_err read_value(msg_reader *r, int timeout_ms, gp__gob_value **out, char *err, size_t errlen)
 {
     *out = NULL;
     size_t max = gp__gob_decoder_max_message(r->dec);
@@ -102,15 +102,15 @@ typedef struct pending {
     int done, abandoned;
     gp_err err;
     char msg[GP_STATUS_MSG_MAX];
-    gp_gob_value *reply;
+    gp__gob_value *reply;
     struct pending *next;
 } pending;
 
-struct gp_rpc_client {
+struct gp__rpc_client {
     gp__stream *io;
     msg_reader rd;       /* owned by whoever holds the reading role */
-    gp_gob_encoder *enc;
-    gp_gob_buf out;
+    gp__gob_encoder *enc;
+    gp__gob_buf out;
     pthread_mutex_t wmu; /* encoder, out buffer, the write side */
     pthread_mutex_t mu;  /* seq, pending list, dead, reading */
     pthread_cond_t cv;
@@ -132,9 +132,9 @@ static void set_status(gp_status *st, gp_err e, const char *msg)
 }
 
 /* Marks the client dead; every waiting call wakes with the reason. */
-static void kill_locked(gp_rpc_client *c, gp_err e, const char *fmt, ...)
+static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void kill_locked(gp_rpc_client *c, gp_err e, const char *fmt, ...)
+static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
 {
     if (c->dead)
         return;
@@ -147,7 +147,7 @@ static void kill_locked(gp_rpc_client *c, gp_err e, const char *fmt, ...)
     pthread_cond_broadcast(&c->cv);
 }
 
-static pending *unlink_seq_locked(gp_rpc_client *c, uint64_t seq)
+static pending *unlink_seq_locked(gp__rpc_client *c, uint64_t seq)
 {
     for (pending **p = &c->calls; *p; p = &(*p)->next)
         if ((*p)->seq == seq) {
@@ -170,10 +170,10 @@ static int ms_left(const struct timespec *dl)
  * caller. GP_ETIMEDOUT: nothing complete arrived in time (a partial
  * message stays buffered for the next reader). Other errors kill the
  * client. */
-static gp_err read_response(gp_rpc_client *c, int timeout_ms)
+static gp_err read_response(gp__rpc_client *c, int timeout_ms)
 {
     char err[GP_STATUS_MSG_MAX];
-    gp_gob_value *hdr = NULL, *body = NULL;
+    gp__gob_value *hdr = NULL, *body = NULL;
     gp_err e = read_value(&c->rd, timeout_ms, &hdr, err, sizeof err);
     if (e == GP_ETIMEDOUT)
         return e;
@@ -232,12 +232,12 @@ static gp_err read_response(gp_rpc_client *c, int timeout_ms)
     return GP_OK;
 }
 
-gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_client **out)
+gp_err gp__rpc_client_new(gp__stream *io, const gp__gob_limits *lim, gp__rpc_client **out)
 {
     *out = NULL;
     if (!io)
         return GP_EINVAL;
-    gp_rpc_client *c = calloc(1, sizeof *c);
+    gp__rpc_client *c = calloc(1, sizeof *c);
     if (!c)
         return GP_ENOMEM;
     c->io = io;
@@ -255,8 +255,8 @@ gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_clien
     return GP_OK;
 }
 
-gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *args,
-                    gp_gob_value **reply, int timeout_ms, gp_status *st)
+gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *args,
+                    gp__gob_value **reply, int timeout_ms, gp_status *st)
 {
     if (reply)
         *reply = NULL;
@@ -357,7 +357,7 @@ gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *ar
     return e;
 }
 
-void gp__rpc_client_free(gp_rpc_client *c)
+void gp__rpc_client_free(gp__rpc_client *c)
 {
     if (!c)
         return;
@@ -390,15 +390,15 @@ void gp__rpc_client_free(gp_rpc_client *c)
  * taken and nobody else is waiting to read, up to `workers`. */
 typedef struct server {
     gp__stream *io;
-    gp_rpc_serve_opts o;
+    gp__rpc_serve_opts o;
     msg_reader rd;
     pthread_mutex_t rmu; /* the reading role: rd, stop, first error */
     int stop;            /* EOF or error seen: no more reading */
     gp_err err;
     char errmsg[GP_STATUS_MSG_MAX];
 
-    gp_gob_encoder *enc;
-    gp_gob_buf out;
+    gp__gob_encoder *enc;
+    gp__gob_buf out;
     pthread_mutex_t wmu; /* enc, out, the write side */
 
     pthread_mutex_t mu; /* the counts below and the thread list */
@@ -417,9 +417,9 @@ static void set_error(server *s, gp_err e, const char *msg)
 }
 
 /* Runs one call and writes its reply. */
-static void run_call(server *s, const char *method, uint64_t seq, gp_gob_value *args)
+static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value *args)
 {
-    gp_rpc_reply reply;
+    gp__rpc_reply reply;
     memset(&reply, 0, sizeof reply);
     char msg[GP_STATUS_MSG_MAX] = "";
     gp_err he;
@@ -481,7 +481,7 @@ static int serve_one(server *s)
         return 0;
     }
     char err[GP_STATUS_MSG_MAX];
-    gp_gob_value *hdr = NULL, *args = NULL;
+    gp__gob_value *hdr = NULL, *args = NULL;
     const char *method = NULL;
     uint64_t seq = 0;
     gp_err e = read_value(&s->rd, -1, &hdr, err, sizeof err);
@@ -524,7 +524,7 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
-gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, size_t errlen)
+gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, size_t errlen)
 {
     if (!io) {
         snprintf(err, errlen, "net/rpc: no stream to serve");
@@ -539,7 +539,7 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, s
     s->io = io;
     s->o = *o;
     s->rd.io = io;
-    const gp_gob_limits *lim = o->lim;
+    const gp__gob_limits *lim = o->lim;
     gp__gob_buf_init(&s->out, lim && lim->max_message ? lim->max_message + 16 : 0);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
@@ -577,21 +577,21 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, s
 
 /* The simple handler form on top of the general server. */
 typedef struct simple {
-    gp_rpc_handler h;
+    gp__rpc_handler h;
     void *ctx;
 } simple;
 
-static gp_err simple_call(void *ctx, const char *method, gp_gob_value *args, gp_rpc_reply *reply,
+static gp_err simple_call(void *ctx, const char *method, gp__gob_value *args, gp__rpc_reply *reply,
                           char *errmsg, size_t errlen)
 {
     simple *sm = ctx;
     return sm->h(sm->ctx, method, args, &reply->value, errmsg, errlen);
 }
 
-gp_err gp__rpc_serve(gp__stream *io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
+gp_err gp__rpc_serve(gp__stream *io, const gp__gob_limits *lim, gp__rpc_handler h, void *ctx,
                      char *err, size_t errlen)
 {
     simple sm = {h, ctx};
-    gp_rpc_serve_opts o = {.lim = lim, .call = simple_call, .ctx = &sm, .workers = 1};
+    gp__rpc_serve_opts o = {.lim = lim, .call = simple_call, .ctx = &sm, .workers = 1};
     return gp__rpc_serve_ex(io, &o, err, errlen);
 }

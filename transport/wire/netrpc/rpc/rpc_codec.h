@@ -22,11 +22,11 @@
 
 /* ---- client ---- */
 
-typedef struct gp_rpc_client gp_rpc_client;
+typedef struct gp__rpc_client gp__rpc_client;
 
 /* io is borrowed and must outlive the client. lim may be NULL (gob
  * defaults). Caller owns *out. */
-gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_client **out);
+gp_err gp__rpc_client_new(gp__stream *io, const gp__gob_limits *lim, gp__rpc_client **out);
 
 /* Calls `method` ("Service.Method") with args (borrowed) and waits for the
  * reply. On GP_OK, *reply (if reply is not NULL) is the decoded reply
@@ -36,12 +36,12 @@ gp_err gp__rpc_client_new(gp__stream *io, const gp_gob_limits *lim, gp_rpc_clien
  * GP_ETIMEDOUT (the call is abandoned; its late reply is dropped),
  * GP_ECLOSED / GP_EPROTO / GP_EIO (the client is dead: every call fails
  * with the same words). Thread safety: any number of concurrent calls. */
-gp_err gp__rpc_call(gp_rpc_client *c, const char *method, const gp_gob_value *args,
-                    gp_gob_value **reply, int timeout_ms, gp_status *st);
+gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *args,
+                    gp__gob_value **reply, int timeout_ms, gp_status *st);
 
 /* Fails pending and future calls with GP_ECLOSED, shuts the io down,
  * frees. Not from a call in progress on another thread. NULL ok. */
-void gp__rpc_client_free(gp_rpc_client *c);
+void gp__rpc_client_free(gp__rpc_client *c);
 
 /* ---- server ---- */
 
@@ -50,36 +50,36 @@ void gp__rpc_client_free(gp_rpc_client *c);
  * (heap-allocate strings and items, or leave it typed with no contents).
  * Return GP_OK, or an error with the text for the Response's Error in
  * errmsg (empty: gp_strerror of the code); the reply is then struct{}. */
-typedef gp_err (*gp_rpc_handler)(void *ctx, const char *method, const gp_gob_value *args,
-                                 gp_gob_value *reply, char *errmsg, size_t errlen);
+typedef gp_err (*gp__rpc_handler)(void *ctx, const char *method, const gp__gob_value *args,
+                                 gp__gob_value *reply, char *errmsg, size_t errlen);
 
 /* Serves calls one after another until EOF (GP_OK) or an error (returned,
  * words in err). A method name without a dot is answered, as Go does, with
  * "rpc: service/method request ill-formed: X" without calling the handler. */
-gp_err gp__rpc_serve(gp__stream *io, const gp_gob_limits *lim, gp_rpc_handler h, void *ctx,
+gp_err gp__rpc_serve(gp__stream *io, const gp__gob_limits *lim, gp__rpc_handler h, void *ctx,
                      char *err, size_t errlen);
 
 /* The general server: replies that borrow memory, concurrent calls, and a
  * hook after each reply is on the wire. */
-typedef struct gp_rpc_reply {
-    gp_gob_value value; /* zeroed on entry; the reply to encode */
+typedef struct gp__rpc_reply {
+    gp__gob_value value; /* zeroed on entry; the reply to encode */
     /* Called once the reply was written (or dropped); NULL means
      * gp__gob_value_clear(&value). Lets a reply borrow from `owner`. */
-    void (*release)(struct gp_rpc_reply *r);
+    void (*release)(struct gp__rpc_reply *r);
     void *owner;
-} gp_rpc_reply;
+} gp__rpc_reply;
 
 /* Handles one call. args belongs to the codec but the handler may move
  * strings and items out of it (it is freed, as a tree, afterwards). Return
  * GP_OK and fill reply, or an error with the Response's Error text in
  * errmsg (empty: gp_strerror); then reply->release still runs and the body
  * sent is struct{}. */
-typedef gp_err (*gp_rpc_call_fn)(void *ctx, const char *method, gp_gob_value *args,
-                                 gp_rpc_reply *reply, char *errmsg, size_t errlen);
+typedef gp_err (*gp__rpc_call_fn)(void *ctx, const char *method, gp__gob_value *args,
+                                 gp__rpc_reply *reply, char *errmsg, size_t errlen);
 
-typedef struct gp_rpc_serve_opts {
-    const gp_gob_limits *lim;   /* NULL: gob defaults */
-    gp_rpc_call_fn call;
+typedef struct gp__rpc_serve_opts {
+    const gp__gob_limits *lim;   /* NULL: gob defaults */
+    gp__rpc_call_fn call;
     void *ctx;
     /* 0 or 1: each call runs on the reading thread, in order. N > 1: calls
      * run on up to N worker threads (started as needed), so replies may go
@@ -88,10 +88,10 @@ typedef struct gp_rpc_serve_opts {
     /* After a call's reply was written (result: the handler's code, or the
      * write error). May be NULL. Runs on the thread that ran the call. */
     void (*after_reply)(void *ctx, const char *method, gp_err result);
-} gp_rpc_serve_opts;
+} gp__rpc_serve_opts;
 
 /* Serves until EOF (GP_OK, after the calls in flight finished) or an error
  * (returned, words in err). Half-closes the io at the end. */
-gp_err gp__rpc_serve_ex(gp__stream *io, const gp_rpc_serve_opts *o, char *err, size_t errlen);
+gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, size_t errlen);
 
 #endif

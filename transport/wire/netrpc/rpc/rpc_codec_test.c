@@ -13,11 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const gp_mux_config quiet = {.keepalive_interval_ms = -1};
+static const gp__mux_config quiet = {.keepalive_interval_ms = -1};
 
 typedef struct fixture {
-    gp_mux_session *cs, *ss;
-    gp_mux_stream *c, *s;
+    gp__mux_session *cs, *ss;
+    gp__mux_stream *c, *s;
 } fixture;
 
 static void fixture_up(fixture *f)
@@ -40,7 +40,7 @@ static void fixture_down(fixture *f)
 }
 
 /* Control.Ping, Dispenser.Dispense and an echo, as a go-plugin server would. */
-static gp_err handler(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
+static gp_err handler(void *ctx, const char *method, const gp__gob_value *args, gp__gob_value *reply,
                       char *errmsg, size_t errlen)
 {
     (void)ctx;
@@ -81,7 +81,7 @@ static gp_err handler(void *ctx, const char *method, const gp_gob_value *args, g
 }
 
 typedef struct serve_args {
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     gp_err result;
     char err[256];
 } serve_args;
@@ -93,22 +93,22 @@ static void *serve_main(void *arg)
     return NULL;
 }
 
-static gp_gob_value str(const char *s)
+static gp__gob_value str(const char *s)
 {
-    gp_gob_value v = {.type = &gp_gob_string_type};
+    gp__gob_value v = {.type = &gp_gob_string_type};
     v.u.bytes.data = (uint8_t *)s;
     v.u.bytes.len = strlen(s);
     return v;
 }
 
 typedef struct call_args {
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     const char *method;
-    gp_gob_value args;
+    gp__gob_value args;
     int timeout_ms;
     gp_err e;
     gp_status st;
-    gp_gob_value *reply;
+    gp__gob_value *reply;
 } call_args;
 
 static void *call_main(void *arg)
@@ -122,7 +122,7 @@ GP_TEST(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes
 {
     fixture f;
     fixture_up(&f);
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0}, NULL};
     pthread_t th;
@@ -164,7 +164,7 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
     serve_args sa = {f.s, GP_OK, ""};
     pthread_t srv;
     pthread_create(&srv, NULL, serve_main, &sa);
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     enum { N = 8 };
     call_args calls[N];
@@ -187,8 +187,8 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
         }
     }
     gp_status st;
-    gp_gob_value *reply = (gp_gob_value *)1;
-    gp_gob_value nope = str("x");
+    gp__gob_value *reply = (gp__gob_value *)1;
+    gp__gob_value nope = str("x");
     GP_CHECK_ERR(gp__rpc_call(c, "Dispenser.Dispense", &nope, &reply, 2000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "unknown plugin type: x");
     GP_CHECK(reply == NULL);
@@ -197,7 +197,7 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
     GP_CHECK_ERR(gp__rpc_call(c, "NoDot", &nope, NULL, 2000, &st), GP_EREMOTE);
     GP_CHECK_STR(st.msg, "rpc: service/method request ill-formed: NoDot");
     /* Still usable after errors. */
-    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     GP_CHECK_ERR(gp__rpc_call(c, "Control.Ping", &t, NULL, 2000, &st), GP_OK);
     gp__rpc_client_free(c); /* RST: the server loop ends */
     pthread_join(srv, NULL);
@@ -210,7 +210,7 @@ static void expect_client_failure(const uint8_t *resp, size_t n, const char *wor
 {
     fixture f;
     fixture_up(&f);
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0}, NULL};
     pthread_t th;
@@ -225,7 +225,7 @@ static void expect_client_failure(const uint8_t *resp, size_t n, const char *wor
     gp__gob_value_free(a.reply);
     /* The client is dead: later calls fail at once with the same words. */
     gp_status st;
-    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     GP_CHECK_ERR_NE(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), GP_OK);
     GP_CHECK_CONTAINS(st.msg, words);
     gp__rpc_client_free(c);
@@ -258,10 +258,10 @@ GP_TEST(a_call_times_out_and_its_late_reply_is_dropped)
 {
     fixture f;
     fixture_up(&f);
-    gp_rpc_client *c;
+    gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     gp_status st;
-    gp_gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
+    gp__gob_value t = {.type = &gp_gob_bool_type, .u.b = 1};
     GP_CHECK_ERR(gp__rpc_call(c, "Control.Ping", &t, NULL, 100, &st), GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(st.msg, "no reply within 100 ms");
     /* Now the server answers Seq 0 late, then serves normally. */

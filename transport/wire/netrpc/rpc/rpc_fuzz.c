@@ -86,7 +86,7 @@ static const gp__stream_ops server_ops = {mem_read, mem_writev, mem_nothing, mem
 static const gp__stream_ops client_ops = {mem_read, mem_writev, mem_nothing, mem_abort,
                                           mem_nothing};
 
-static gp_err refuse(void *ctx, const char *method, const gp_gob_value *args, gp_gob_value *reply,
+static gp_err refuse(void *ctx, const char *method, const gp__gob_value *args, gp__gob_value *reply,
                      char *errmsg, size_t errlen)
 {
     (void)ctx;
@@ -118,7 +118,7 @@ static void mem_destroy(mem_io *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gp_gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64,
+    gp__gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64,
                          .max_nodes = 1 << 14};
     char err[256];
 
@@ -129,12 +129,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     mem_io c;
     mem_init(&c, &client_ops, data, size, 1);
-    gp_rpc_client *cl;
+    gp__rpc_client *cl;
     if (gp__rpc_client_new(&c.base, &lim, &cl) == GP_OK) {
         /* Request{} as the argument: any value will do. */
-        gp_gob_value args = {.type = &gp_gob_rpc_request_type};
+        gp__gob_value args = {.type = &gp__gob_rpc_request_type};
         args.u.list.len = 2;
-        gp_gob_value *reply = NULL;
+        gp__gob_value *reply = NULL;
         gp_status st;
         if (gp__rpc_call(cl, "Plugin.Get", &args, &reply, 2000, &st) == GP_OK)
             gp__gob_value_free(reply);

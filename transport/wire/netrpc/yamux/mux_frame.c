@@ -23,7 +23,7 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-void gp__mux_header_encode(const gp_mux_header *h, uint8_t out[GP_MUX_HEADER_SIZE])
+void gp__mux_header_encode(const gp__mux_header *h, uint8_t out[GP_MUX_HEADER_SIZE])
 {
     out[0] = h->version;
     out[1] = h->type;
@@ -32,7 +32,7 @@ void gp__mux_header_encode(const gp_mux_header *h, uint8_t out[GP_MUX_HEADER_SIZ
     put_be32(out + 8, h->length);
 }
 
-void gp__mux_header_decode(const uint8_t in[GP_MUX_HEADER_SIZE], gp_mux_header *h)
+void gp__mux_header_decode(const uint8_t in[GP_MUX_HEADER_SIZE], gp__mux_header *h)
 {
     h->version = in[0];
     h->type = in[1];
@@ -52,7 +52,7 @@ const char *gp__mux_type_name(uint8_t type, char *buf, size_t cap)
     }
 }
 
-gp_err gp__mux_header_check(const gp_mux_header *h, uint32_t max_data, char *err, size_t errlen)
+gp_err gp__mux_header_check(const gp__mux_header *h, uint32_t max_data, char *err, size_t errlen)
 {
     char tb[16];
     if (h->version != GP_MUX_VERSION) {
@@ -82,13 +82,13 @@ gp_err gp__mux_header_check(const gp_mux_header *h, uint32_t max_data, char *err
     return GP_OK;
 }
 
-void gp__mux_parser_init(gp_mux_parser *p, uint32_t max_data)
+void gp__mux_parser_init(gp__mux_parser *p, uint32_t max_data)
 {
     memset(p, 0, sizeof *p);
     p->max_data = max_data ? max_data : GP_MUX_INITIAL_WINDOW;
 }
 
-gp_mux_event gp__mux_parser_feed(gp_mux_parser *p, const uint8_t *in, size_t len, size_t *used,
+gp__mux_event gp__mux_parser_feed(gp__mux_parser *p, const uint8_t *in, size_t len, size_t *used,
                                  const uint8_t **data, size_t *data_len)
 {
     *used = 0;

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t step = (size_t)(data[0] % 17) + 1;
     data++;
     size--;
-    gp_mux_parser p;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, 65536);
     size_t off = 0, payload = 0;
     while (off < size) {
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t used;
             const uint8_t *d;
             size_t dl;
-            gp_mux_event ev = gp__mux_parser_feed(&p, cur, left, &used, &d, &dl);
+            gp__mux_event ev = gp__mux_parser_feed(&p, cur, left, &used, &d, &dl);
             if (ev == GP_MUX_EV_ERROR)
                 return 0;
             if (ev == GP_MUX_EV_DATA)

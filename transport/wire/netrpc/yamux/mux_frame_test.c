@@ -15,16 +15,16 @@ static const uint8_t captured[] = {
 };
 
 typedef struct collected {
-    gp_mux_header hdr[16];
+    gp__mux_header hdr[16];
     int n;
     uint8_t body[64];
     size_t body_len;
-    gp_mux_event last;
+    gp__mux_event last;
     char err[256];
 } collected;
 
 /* Feeds `len` bytes in chunks of `step`, collecting headers and payload. */
-static void feed_all(gp_mux_parser *p, const uint8_t *in, size_t len, size_t step, collected *c)
+static void feed_all(gp__mux_parser *p, const uint8_t *in, size_t len, size_t step, collected *c)
 {
     memset(c, 0, sizeof *c);
     size_t off = 0;
@@ -36,7 +36,7 @@ static void feed_all(gp_mux_parser *p, const uint8_t *in, size_t len, size_t ste
             size_t used;
             const uint8_t *d;
             size_t dl;
-            gp_mux_event ev = gp__mux_parser_feed(p, cur, left, &used, &d, &dl);
+            gp__mux_event ev = gp__mux_parser_feed(p, cur, left, &used, &d, &dl);
             c->last = ev;
             if (ev == GP_MUX_EV_ERROR) {
                 snprintf(c->err, sizeof c->err, "%s", p->err);
@@ -57,15 +57,15 @@ static void feed_all(gp_mux_parser *p, const uint8_t *in, size_t len, size_t ste
 
 GP_TEST(encodes_the_captured_syn_header)
 {
-    gp_mux_header h = {0, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_SYN, 7, 0};
+    gp__mux_header h = {0, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_SYN, 7, 0};
     uint8_t out[12];
     gp__mux_header_encode(&h, out);
     GP_CHECK(memcmp(out, captured, 12) == 0);
-    gp_mux_header back;
+    gp__mux_header back;
     gp__mux_header_decode(out, &back);
     GP_CHECK_INT(back.flags, ==, GP_MUX_FLAG_SYN);
     GP_CHECK_INT(back.stream_id, ==, 7);
-    h = (gp_mux_header){0, GP_MUX_TYPE_GO_AWAY, 0xabcd, 0x01020304, 0xfffffffe};
+    h = (gp__mux_header){0, GP_MUX_TYPE_GO_AWAY, 0xabcd, 0x01020304, 0xfffffffe};
     gp__mux_header_encode(&h, out);
     const uint8_t want[12] = {0, 3, 0xab, 0xcd, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe};
     GP_CHECK(memcmp(out, want, 12) == 0);
@@ -73,7 +73,7 @@ GP_TEST(encodes_the_captured_syn_header)
 
 static void check_captured(size_t step)
 {
-    gp_mux_parser p;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, 0);
     collected c;
     feed_all(&p, captured, sizeof captured, step, &c);
@@ -95,7 +95,7 @@ GP_TEST(parses_the_captured_broker_exchange_in_one_piece) { check_captured(sizeo
 
 static void expect_error(const uint8_t hdr[12], uint32_t max, const char *words)
 {
-    gp_mux_parser p;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, max);
     collected c;
     feed_all(&p, hdr, 12, 1, &c);
@@ -130,7 +130,7 @@ GP_TEST(rejects_data_one_byte_over_a_caller_cap)
 {
     const uint8_t h[12] = {0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0x10, 0x01};
     expect_error(h, 4096, "stream 3 of 4097 bytes exceeds the receive window of 4096");
-    gp_mux_parser p;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, 4097);
     collected c;
     feed_all(&p, h, 12, 12, &c);
@@ -157,7 +157,7 @@ GP_TEST(zero_length_data_has_no_payload_event)
 {
     const uint8_t h[24] = {0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, /* Data FIN, empty */
                            0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42};
-    gp_mux_parser p;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, 0);
     collected c;
     feed_all(&p, h, sizeof h, 1, &c);
@@ -175,7 +175,7 @@ GP_TEST(random_garbage_never_crashes_and_errors_are_sticky)
     for (int round = 0; round < 200; round++) {
         for (size_t i = 0; i < sizeof buf; i++)
             buf[i] = (uint8_t)rand();
-        gp_mux_parser p;
+        gp__mux_parser p;
         gp__mux_parser_init(&p, 1024);
         collected c;
         feed_all(&p, buf, sizeof buf, (size_t)(round % 13) + 1, &c);

@@ -16,9 +16,9 @@
 #define READ_CHUNK 65536
 #define ACKED_RING 16
 
-struct gp_mux_stream {
+struct gp__mux_stream {
     gp__stream io; /* first: its ops (mux_stream.c) receive this pointer */
-    gp_mux_session *s;
+    gp__mux_session *s;
     uint32_t id;
     int refs;          /* app handle, session table, reader's current frame */
     int in_table;
@@ -29,14 +29,14 @@ struct gp_mux_stream {
     uint32_t recv_window; /* bytes the peer may still send */
     uint32_t send_window; /* bytes we may still send */
     pthread_cond_t rcond, wcond;
-    gp_mux_stream *next;        /* hash bucket chain */
-    gp_mux_stream *accept_next; /* accept queue */
+    gp__mux_stream *next;        /* hash bucket chain */
+    gp__mux_stream *accept_next; /* accept queue */
 };
 
-struct gp_mux_session {
+struct gp__mux_session {
     gp__stream *io; /* the socket or TLS stream; owned, NULL once freed */
-    gp_mux_role role;
-    gp_mux_config cfg;
+    gp__mux_role role;
+    gp__mux_config cfg;
     pthread_mutex_t mu, wmu;
     pthread_cond_t accept_cond, ping_cond;
     pthread_t reader;
@@ -45,8 +45,8 @@ struct gp_mux_session {
     char err[256];
     uint32_t next_id;
     int local_goaway, remote_goaway;
-    gp_mux_stream *buckets[NBUCKETS];
-    gp_mux_stream *acc_head, *acc_tail;
+    gp__mux_stream *buckets[NBUCKETS];
+    gp__mux_stream *acc_head, *acc_tail;
     int acc_len;
     uint8_t ctrl[CTRL_MAX];
     size_t ctrl_len;
@@ -58,8 +58,8 @@ struct gp_mux_session {
     uint32_t ka_id;
     int ka_waiting;
     /* reader's frame in progress */
-    gp_mux_stream *cur;
-    gp_mux_header cur_hdr;
+    gp__mux_stream *cur;
+    gp__mux_header cur_hdr;
     uint8_t rdbuf[READ_CHUNK];
 };
 
@@ -71,19 +71,19 @@ int64_t gp__mux_deadline_of(int timeout_ms);
 gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline);
 /* Writes one frame (after pending control frames). Takes wmu; caller
  * holds neither lock. A failed write ends the session. */
-gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+gp_err gp__mux_write_frame(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                            uint32_t length, const void *payload, size_t plen);
 /* The gp__stream table of every stream (mux_stream.c). */
 extern const gp__stream_ops gp__mux_stream_ops;
 /* A new stream in the table, two references (table, app). mu held. */
-gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id);
+gp__mux_stream *gp__mux_stream_new_locked(gp__mux_session *s, uint32_t id);
 /* Takes the stream out of the table; mu held. Both return 1 when the
  * session's last reference went: call gp__mux_session_destroy after
  * unlocking. */
-int gp__mux_remove_locked(gp_mux_stream *st);
-int gp__mux_stream_unref_locked(gp_mux_stream *st);
+int gp__mux_remove_locked(gp__mux_stream *st);
+int gp__mux_stream_unref_locked(gp__mux_stream *st);
 /* Window credit due after the application consumed data (0: not yet). */
-uint32_t gp__mux_window_credit_locked(gp_mux_stream *st);
-void gp__mux_session_destroy(gp_mux_session *s);
+uint32_t gp__mux_window_credit_locked(gp__mux_stream *st);
+void gp__mux_session_destroy(gp__mux_session *s);
 
 #endif

@@ -48,21 +48,21 @@ gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadl
 
 /* ---- teardown ---------------------------------------------------------- */
 
-static void wake_all_locked(gp_mux_session *s)
+static void wake_all_locked(gp__mux_session *s)
 {
     pthread_cond_broadcast(&s->accept_cond);
     pthread_cond_broadcast(&s->ping_cond);
     for (int b = 0; b < NBUCKETS; b++)
-        for (gp_mux_stream *st = s->buckets[b]; st; st = st->next) {
+        for (gp__mux_stream *st = s->buckets[b]; st; st = st->next) {
             pthread_cond_broadcast(&st->rcond);
             pthread_cond_broadcast(&st->wcond);
         }
 }
 
 /* Ends the session; the first reason wins. Caller holds mu. */
-static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
+static void teardown_locked(gp__mux_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
+static void teardown_locked(gp__mux_session *s, const char *fmt, ...)
 {
     if (s->closed)
         return;
@@ -80,7 +80,7 @@ static void teardown_locked(gp_mux_session *s, const char *fmt, ...)
 /* Writes the iovecs completely or fails; each write gets the write
  * timeout (as Go's ConnectionWriteTimeout, per frame), so the happy path
  * reads no clock. Caller holds wmu. */
-static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, char *why,
+static gp_err send_all(gp__mux_session *s, struct iovec *iov, int iovcnt, char *why,
                        size_t whylen)
 {
     char inner[128]; /* fits behind the prefix in the callers' 160 */
@@ -94,7 +94,7 @@ static gp_err send_all(gp_mux_session *s, struct iovec *iov, int iovcnt, char *w
 }
 
 /* Takes pending control bytes and writes them. Caller holds wmu, not mu. */
-static gp_err flush_ctrl_wlocked(gp_mux_session *s, char *why, size_t whylen)
+static gp_err flush_ctrl_wlocked(gp__mux_session *s, char *why, size_t whylen)
 {
     uint8_t local[CTRL_MAX];
     pthread_mutex_lock(&s->mu);
@@ -108,7 +108,7 @@ static gp_err flush_ctrl_wlocked(gp_mux_session *s, char *why, size_t whylen)
     return send_all(s, &iov, 1, why, whylen);
 }
 
-static void fail_write(gp_mux_session *s, const char *why)
+static void fail_write(gp__mux_session *s, const char *why)
 {
     pthread_mutex_lock(&s->mu);
     teardown_locked(s, "%s", why);
@@ -116,7 +116,7 @@ static void fail_write(gp_mux_session *s, const char *why)
 }
 
 /* After releasing wmu: control bytes queued meanwhile must not be stranded. */
-static void kick_ctrl(gp_mux_session *s)
+static void kick_ctrl(gp__mux_session *s)
 {
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -135,10 +135,10 @@ static void kick_ctrl(gp_mux_session *s)
 }
 
 /* Writes one frame (after any pending control frames). */
-gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+gp_err gp__mux_write_frame(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                           uint32_t length, const void *payload, size_t plen)
 {
-    gp_mux_header h = {GP_MUX_VERSION, type, flags, id, length};
+    gp__mux_header h = {GP_MUX_VERSION, type, flags, id, length};
     uint8_t hb[GP_MUX_HEADER_SIZE];
     gp__mux_header_encode(&h, hb);
     struct iovec iov[2] = {{hb, sizeof hb}, {(void *)payload, plen}};
@@ -165,12 +165,12 @@ gp_err gp__mux_write_frame(gp_mux_session *s, uint8_t type, uint16_t flags, uint
 
 /* Queues a control frame from the reader. Caller holds mu. Returns 0 when
  * the queue is full (the caller then flushes and retries). */
-static int queue_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+static int queue_ctrl_locked(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                              uint32_t length)
 {
     if (s->ctrl_len + GP_MUX_HEADER_SIZE > CTRL_MAX)
         return 0;
-    gp_mux_header h = {GP_MUX_VERSION, type, flags, id, length};
+    gp__mux_header h = {GP_MUX_VERSION, type, flags, id, length};
     gp__mux_header_encode(&h, s->ctrl + s->ctrl_len);
     s->ctrl_len += GP_MUX_HEADER_SIZE;
     return 1;
@@ -178,7 +178,7 @@ static int queue_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, ui
 
 /* Reader side: queue, and if the queue is full, wait for the socket (a peer
  * flooding pings while not reading ends in the write timeout). Caller holds mu. */
-static void send_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+static void send_ctrl_locked(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                              uint32_t length)
 {
     while (!s->closed && !queue_ctrl_locked(s, type, flags, id, length)) {
@@ -195,12 +195,12 @@ static void send_ctrl_locked(gp_mux_session *s, uint8_t type, uint16_t flags, ui
 
 /* Best effort GoAway before a teardown for a protocol error: the session
  * is dying, so a busy socket is not waited for. */
-static void go_away_now(gp_mux_session *s, uint32_t code)
+static void go_away_now(gp__mux_session *s, uint32_t code)
 {
     if (pthread_mutex_trylock(&s->wmu) != 0)
         return;
     uint8_t hb[GP_MUX_HEADER_SIZE];
-    gp_mux_header h = {GP_MUX_VERSION, GP_MUX_TYPE_GO_AWAY, 0, 0, code};
+    gp__mux_header h = {GP_MUX_VERSION, GP_MUX_TYPE_GO_AWAY, 0, 0, code};
     gp__mux_header_encode(&h, hb);
     (void)gp__stream_write(s->io, hb, sizeof hb, 0, NULL, 0);
     pthread_mutex_unlock(&s->wmu);
@@ -208,12 +208,12 @@ static void go_away_now(gp_mux_session *s, uint32_t code)
 
 /* ---- streams and references ------------------------------------------- */
 
-static void session_unref_locked(gp_mux_session *s, int *destroy)
+static void session_unref_locked(gp__mux_session *s, int *destroy)
 {
     *destroy = --s->refs == 0;
 }
 
-void gp__mux_session_destroy(gp_mux_session *s)
+void gp__mux_session_destroy(gp__mux_session *s)
 {
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->wmu);
@@ -224,11 +224,11 @@ void gp__mux_session_destroy(gp_mux_session *s)
 
 /* Drops a stream reference; caller holds mu. Returns 1 if the session
  * must be destroyed by the caller after unlocking. */
-int gp__mux_stream_unref_locked(gp_mux_stream *st)
+int gp__mux_stream_unref_locked(gp__mux_stream *st)
 {
     if (--st->refs > 0)
         return 0;
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     pthread_cond_destroy(&st->rcond);
     pthread_cond_destroy(&st->wcond);
     free(st->rbuf);
@@ -238,17 +238,17 @@ int gp__mux_stream_unref_locked(gp_mux_stream *st)
     return destroy;
 }
 
-static gp_mux_stream *lookup_locked(gp_mux_session *s, uint32_t id)
+static gp__mux_stream *lookup_locked(gp__mux_session *s, uint32_t id)
 {
-    for (gp_mux_stream *st = s->buckets[(id >> 1) % NBUCKETS]; st; st = st->next)
+    for (gp__mux_stream *st = s->buckets[(id >> 1) % NBUCKETS]; st; st = st->next)
         if (st->id == id)
             return st;
     return NULL;
 }
 
-gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
+gp__mux_stream *gp__mux_stream_new_locked(gp__mux_session *s, uint32_t id)
 {
-    gp_mux_stream *st = calloc(1, sizeof *st);
+    gp__mux_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     st->io.ops = &gp__mux_stream_ops;
@@ -260,7 +260,7 @@ gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
     st->send_window = GP_MUX_INITIAL_WINDOW;
     gp__cond_init_monotonic(&st->rcond);
     gp__cond_init_monotonic(&st->wcond);
-    gp_mux_stream **b = &s->buckets[(id >> 1) % NBUCKETS];
+    gp__mux_stream **b = &s->buckets[(id >> 1) % NBUCKETS];
     st->next = *b;
     *b = st;
     s->refs++;
@@ -268,12 +268,12 @@ gp_mux_stream *gp__mux_stream_new_locked(gp_mux_session *s, uint32_t id)
 }
 
 /* Removes from the table (the stream is finished); caller holds mu. */
-int gp__mux_remove_locked(gp_mux_stream *st)
+int gp__mux_remove_locked(gp__mux_stream *st)
 {
     if (!st->in_table)
         return 0;
-    gp_mux_session *s = st->s;
-    for (gp_mux_stream **p = &s->buckets[(st->id >> 1) % NBUCKETS]; *p; p = &(*p)->next)
+    gp__mux_session *s = st->s;
+    for (gp__mux_stream **p = &s->buckets[(st->id >> 1) % NBUCKETS]; *p; p = &(*p)->next)
         if (*p == st) {
             *p = st->next;
             break;
@@ -284,7 +284,7 @@ int gp__mux_remove_locked(gp_mux_stream *st)
 
 /* The window credit to send after the application consumed bytes, as Go:
  * only once at least half the maximum is due. Caller holds mu. */
-uint32_t gp__mux_window_credit_locked(gp_mux_stream *st)
+uint32_t gp__mux_window_credit_locked(gp__mux_stream *st)
 {
     /* Bytes of a frame still arriving count as buffered: the reader takes
      * them from the window at the header but appends them in pieces. */
@@ -298,7 +298,7 @@ uint32_t gp__mux_window_credit_locked(gp_mux_stream *st)
 
 /* ---- reader thread ----------------------------------------------------- */
 
-static void protocol_error_locked(gp_mux_session *s, const char *what)
+static void protocol_error_locked(gp__mux_session *s, const char *what)
 {
     if (s->closed)
         return;
@@ -308,7 +308,7 @@ static void protocol_error_locked(gp_mux_session *s, const char *what)
     teardown_locked(s, "%s", what);
 }
 
-static void incoming_syn_locked(gp_mux_session *s, const gp_mux_header *h)
+static void incoming_syn_locked(gp__mux_session *s, const gp__mux_header *h)
 {
     char why[200];
     if (lookup_locked(s, h->stream_id)) {
@@ -328,7 +328,7 @@ static void incoming_syn_locked(gp_mux_session *s, const gp_mux_header *h)
         send_ctrl_locked(s, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, h->stream_id, 0);
         return;
     }
-    gp_mux_stream *st = gp__mux_stream_new_locked(s, h->stream_id);
+    gp__mux_stream *st = gp__mux_stream_new_locked(s, h->stream_id);
     if (!st) {
         teardown_locked(s, "yamux: out of memory for stream %u", h->stream_id);
         return;
@@ -344,7 +344,7 @@ static void incoming_syn_locked(gp_mux_session *s, const gp_mux_header *h)
 
 /* FIN / RST of the frame just finished (after its payload, so a reader
  * never sees EOF before the data that came with the FIN). */
-static int apply_end_flags_locked(gp_mux_stream *st, uint16_t flags)
+static int apply_end_flags_locked(gp__mux_stream *st, uint16_t flags)
 {
     if (flags & GP_MUX_FLAG_RST) {
         st->reset = 1;
@@ -361,7 +361,7 @@ static int apply_end_flags_locked(gp_mux_stream *st, uint16_t flags)
     return 0;
 }
 
-static void on_header_locked(gp_mux_session *s, const gp_mux_header *h)
+static void on_header_locked(gp__mux_session *s, const gp__mux_header *h)
 {
     char why[200];
     s->cur = NULL;
@@ -393,7 +393,7 @@ static void on_header_locked(gp_mux_session *s, const gp_mux_header *h)
         if (s->closed)
             return;
     }
-    gp_mux_stream *st = lookup_locked(s, h->stream_id);
+    gp__mux_stream *st = lookup_locked(s, h->stream_id);
     if (!st)
         return; /* finished or refused stream: late frames are dropped, as Go */
     if (h->type == GP_MUX_TYPE_WINDOW_UPDATE) {
@@ -421,9 +421,9 @@ static void on_header_locked(gp_mux_session *s, const gp_mux_header *h)
     s->cur = st;
 }
 
-static void on_data_locked(gp_mux_session *s, const uint8_t *d, size_t n)
+static void on_data_locked(gp__mux_session *s, const uint8_t *d, size_t n)
 {
-    gp_mux_stream *st = s->cur;
+    gp__mux_stream *st = s->cur;
     if (!st)
         return;
     st->inflight -= (uint32_t)n;
@@ -462,9 +462,9 @@ static void on_data_locked(gp_mux_session *s, const uint8_t *d, size_t n)
 }
 
 /* The frame (and its payload) is complete. */
-static int on_frame_end_locked(gp_mux_session *s)
+static int on_frame_end_locked(gp__mux_session *s)
 {
-    gp_mux_stream *st = s->cur;
+    gp__mux_stream *st = s->cur;
     s->cur = NULL;
     if (!st)
         return 0;
@@ -472,7 +472,7 @@ static int on_frame_end_locked(gp_mux_session *s)
     return d | gp__mux_stream_unref_locked(st);
 }
 
-static void keepalive_locked(gp_mux_session *s)
+static void keepalive_locked(gp__mux_session *s)
 {
     if (s->cfg.keepalive_interval_ms < 0 || s->closed)
         return;
@@ -491,7 +491,7 @@ static void keepalive_locked(gp_mux_session *s)
     }
 }
 
-static int poll_timeout_locked(gp_mux_session *s)
+static int poll_timeout_locked(gp__mux_session *s)
 {
     if (s->cfg.keepalive_interval_ms < 0)
         return -1;
@@ -504,8 +504,8 @@ static int poll_timeout_locked(gp_mux_session *s)
 
 static void *reader_main(void *arg)
 {
-    gp_mux_session *s = arg;
-    gp_mux_parser p;
+    gp__mux_session *s = arg;
+    gp__mux_parser p;
     gp__mux_parser_init(&p, GP_MUX_INITIAL_WINDOW);
     pthread_mutex_lock(&s->mu);
     s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
@@ -534,7 +534,7 @@ static void *reader_main(void *arg)
         while (left > 0 && !s->closed) {
             size_t used, dl;
             const uint8_t *d;
-            gp_mux_event ev = gp__mux_parser_feed(&p, in, left, &used, &d, &dl);
+            gp__mux_event ev = gp__mux_parser_feed(&p, in, left, &used, &d, &dl);
             in += used;
             left -= used;
             if (ev == GP_MUX_EV_ERROR) {
@@ -567,14 +567,14 @@ static void *reader_main(void *arg)
 
 /* ---- session API -------------------------------------------------------- */
 
-gp_err gp__mux_session_new_stream(gp__stream *io, gp_mux_role role, const gp_mux_config *cfg,
-                                  gp_mux_session **out)
+gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__mux_config *cfg,
+                                  gp__mux_session **out)
 {
     *out = NULL;
     if (!io || !io->ops || !io->ops->read || !io->ops->writev || !io->ops->shutdown ||
         !io->ops->close || (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
         return GP_EINVAL;
-    gp_mux_session *s = calloc(1, sizeof *s);
+    gp__mux_session *s = calloc(1, sizeof *s);
     if (!s)
         return GP_ENOMEM;
     s->io = io;
@@ -603,8 +603,8 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp_mux_role role, const gp_mux
     return GP_OK;
 }
 
-gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
-                           gp_mux_session **out)
+gp_err gp__mux_session_new(int fd, gp__mux_role role, const gp__mux_config *cfg,
+                           gp__mux_session **out)
 {
     *out = NULL;
     gp__stream *io;
@@ -617,14 +617,14 @@ gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
     return e;
 }
 
-void gp__mux_session_close(gp_mux_session *s)
+void gp__mux_session_close(gp__mux_session *s)
 {
     pthread_mutex_lock(&s->mu);
     teardown_locked(s, "yamux: session closed");
     pthread_mutex_unlock(&s->mu);
 }
 
-void gp__mux_session_free(gp_mux_session *s)
+void gp__mux_session_free(gp__mux_session *s)
 {
     if (!s)
         return;
@@ -637,7 +637,7 @@ void gp__mux_session_free(gp_mux_session *s)
     pthread_mutex_unlock(&s->wmu);
     int destroy = 0;
     while (s->acc_head) {
-        gp_mux_stream *st = s->acc_head;
+        gp__mux_stream *st = s->acc_head;
         s->acc_head = st->accept_next;
         destroy |= gp__mux_stream_unref_locked(st); /* the app handle nobody took */
     }
@@ -651,7 +651,7 @@ void gp__mux_session_free(gp_mux_session *s)
         gp__mux_session_destroy(s);
 }
 
-gp_err gp__mux_session_go_away(gp_mux_session *s)
+gp_err gp__mux_session_go_away(gp__mux_session *s)
 {
     pthread_mutex_lock(&s->mu);
     s->local_goaway = 1;
@@ -659,7 +659,7 @@ gp_err gp__mux_session_go_away(gp_mux_session *s)
     return gp__mux_write_frame(s, GP_MUX_TYPE_GO_AWAY, 0, 0, GP_MUX_GOAWAY_NORMAL, NULL, 0);
 }
 
-const char *gp__mux_session_error(gp_mux_session *s)
+const char *gp__mux_session_error(gp__mux_session *s)
 {
     pthread_mutex_lock(&s->mu);
     const char *e = s->closed ? s->err : "";
@@ -667,7 +667,7 @@ const char *gp__mux_session_error(gp_mux_session *s)
     return e;
 }
 
-int gp__mux_session_is_closed(gp_mux_session *s)
+int gp__mux_session_is_closed(gp__mux_session *s)
 {
     pthread_mutex_lock(&s->mu);
     int c = s->closed;
@@ -675,7 +675,7 @@ int gp__mux_session_is_closed(gp_mux_session *s)
     return c;
 }
 
-static int was_acked_locked(gp_mux_session *s, uint32_t id)
+static int was_acked_locked(gp__mux_session *s, uint32_t id)
 {
     unsigned n = s->acked_n < ACKED_RING ? s->acked_n : ACKED_RING;
     for (unsigned i = 0; i < n; i++)
@@ -684,7 +684,7 @@ static int was_acked_locked(gp_mux_session *s, uint32_t id)
     return 0;
 }
 
-gp_err gp__mux_session_ping(gp_mux_session *s, int timeout_ms, int64_t *rtt_us)
+gp_err gp__mux_session_ping(gp__mux_session *s, int timeout_ms, int64_t *rtt_us)
 {
     int64_t start = gp__mux_now_ns(), dl = gp__mux_deadline_of(timeout_ms);
     pthread_mutex_lock(&s->mu);

@@ -16,21 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct gp_mux_session gp_mux_session;
-typedef struct gp_mux_stream gp_mux_stream;
+typedef struct gp__mux_session gp__mux_session;
+typedef struct gp__mux_stream gp__mux_stream;
 
-typedef enum gp_mux_role {
+typedef enum gp__mux_role {
     GP_MUX_CLIENT = 1, /* opens odd stream ids (go-plugin host) */
     GP_MUX_SERVER = 2  /* opens even stream ids (go-plugin plugin) */
-} gp_mux_role;
+} gp__mux_role;
 
 /* Zero means default for every field. */
-typedef struct gp_mux_config {
+typedef struct gp__mux_config {
     int keepalive_interval_ms; /* 0: 30000 (Go); < 0: no keepalive pings */
     int keepalive_timeout_ms;  /* 0: 10000 (Go); ping answer deadline */
     int write_timeout_ms;      /* 0: 10000 (Go); one frame onto the socket */
     int accept_backlog;        /* 0: 256 (Go); unaccepted streams beyond it get RST */
-} gp_mux_config;
+} gp__mux_config;
 
 /* Starts a session over the byte stream `io`: its reader thread waits in
  * io's read (with the keepalive's timeout), frames go out through io's
@@ -38,79 +38,79 @@ typedef struct gp_mux_config {
  * success only (gp__mux_session_free closes it); cfg may be NULL. Errors:
  * GP_ENOMEM, GP_ESYS (thread), GP_EINVAL. Caller owns *out; free with
  * gp__mux_session_free. */
-gp_err gp__mux_session_new_stream(gp__stream *io, gp_mux_role role, const gp_mux_config *cfg,
-                                  gp_mux_session **out);
+gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__mux_config *cfg,
+                                  gp__mux_session **out);
 
 /* As gp__mux_session_new_stream over the connected socket `fd` (an fd
  * stream). Takes ownership of fd on success only. */
-gp_err gp__mux_session_new(int fd, gp_mux_role role, const gp_mux_config *cfg,
-                           gp_mux_session **out);
+gp_err gp__mux_session_new(int fd, gp__mux_role role, const gp__mux_config *cfg,
+                           gp__mux_session **out);
 
 /* Ends the session: wakes every blocked call with GP_ECLOSED, shuts the
  * stream down. Sends no GoAway (as Go's Close). Idempotent, thread-safe,
  * does not block. */
-void gp__mux_session_close(gp_mux_session *s);
+void gp__mux_session_close(gp__mux_session *s);
 
 /* Closes, joins the reader thread, closes the stream, drops the caller's
  * reference. Streams not yet freed stay valid (they return GP_ECLOSED) and
  * the memory goes with the last of them. Not from a callback. NULL is ok. */
-void gp__mux_session_free(gp_mux_session *s);
+void gp__mux_session_free(gp__mux_session *s);
 
 /* Sends GoAway(normal): the peer must not open more streams; incoming SYNs
  * are refused with RST from now on. */
-gp_err gp__mux_session_go_away(gp_mux_session *s);
+gp_err gp__mux_session_go_away(gp__mux_session *s);
 
 /* Why the session ended, "" while it is alive. The string is stable once
  * set and lives as long as the session. */
-const char *gp__mux_session_error(gp_mux_session *s);
-int gp__mux_session_is_closed(gp_mux_session *s);
+const char *gp__mux_session_error(gp__mux_session *s);
+int gp__mux_session_is_closed(gp__mux_session *s);
 
 /* Sends a Ping and waits for its answer. *rtt_us (may be NULL) gets the
  * round trip. GP_ETIMEDOUT, GP_ECLOSED. */
-gp_err gp__mux_session_ping(gp_mux_session *s, int timeout_ms, int64_t *rtt_us);
+gp_err gp__mux_session_ping(gp__mux_session *s, int timeout_ms, int64_t *rtt_us);
 
 /* Opens a stream (WindowUpdate+SYN). Data may be written at once. Fails
  * with GP_ECLOSED after close or a peer GoAway. Caller owns *out; free with
  * gp__mux_stream_free. */
-gp_err gp__mux_open(gp_mux_session *s, gp_mux_stream **out);
+gp_err gp__mux_open(gp__mux_session *s, gp__mux_stream **out);
 
 /* Takes the next stream the peer opened, in SYN order, and ACKs it.
  * Streams queued before the session ended are still handed out (their
  * buffered data stays readable); then GP_ECLOSED. GP_ETIMEDOUT. Caller
  * owns *out. */
-gp_err gp__mux_accept(gp_mux_session *s, int timeout_ms, gp_mux_stream **out);
+gp_err gp__mux_accept(gp__mux_session *s, int timeout_ms, gp__mux_stream **out);
 
-uint32_t gp__mux_stream_id(const gp_mux_stream *st);
+uint32_t gp__mux_stream_id(const gp__mux_stream *st);
 
 /* Reads up to cap bytes. GP_OK with *n > 0; GP_OK with *n == 0 means EOF
  * (peer sent FIN and everything was read). GP_ECLOSED after RST or session
  * end, GP_ETIMEDOUT. Consumed bytes reopen the peer's window (WindowUpdate
  * once half the window is free, as Go). */
-gp_err gp__mux_stream_read(gp_mux_stream *st, void *buf, size_t cap, int timeout_ms, size_t *n);
+gp_err gp__mux_stream_read(gp__mux_stream *st, void *buf, size_t cap, int timeout_ms, size_t *n);
 
 /* Reads exactly len bytes; GP_EIO ("unexpected EOF") if FIN comes first. */
-gp_err gp__mux_stream_read_full(gp_mux_stream *st, void *buf, size_t len, int timeout_ms);
+gp_err gp__mux_stream_read_full(gp__mux_stream *st, void *buf, size_t len, int timeout_ms);
 
 /* Writes all len bytes, waiting for window as needed; the timeout covers
  * the whole call. GP_ECLOSED after local close, RST or session end. */
-gp_err gp__mux_stream_write(gp_mux_stream *st, const void *buf, size_t len, int timeout_ms);
+gp_err gp__mux_stream_write(gp__mux_stream *st, const void *buf, size_t len, int timeout_ms);
 
 /* Half-close: sends FIN; reads still work. Idempotent. */
-gp_err gp__mux_stream_close(gp_mux_stream *st);
+gp_err gp__mux_stream_close(gp__mux_stream *st);
 
 /* Aborts the stream with RST: both directions fail with GP_ECLOSED. */
-gp_err gp__mux_stream_reset(gp_mux_stream *st);
+gp_err gp__mux_stream_reset(gp__mux_stream *st);
 
 /* st as a byte stream, for the codec on top (net/rpc). Borrowed: it lives
  * as long as st. read and write are the calls above (why: "yamux: stream
  * 3: closed: <the session's end, if it ended>");
  * close_write is gp__mux_stream_close (FIN), shutdown is
  * gp__mux_stream_reset (RST), close is gp__mux_stream_free. */
-gp__stream *gp__mux_stream_io(gp_mux_stream *st);
+gp__stream *gp__mux_stream_io(gp__mux_stream *st);
 
 /* Drops the caller's handle: sends FIN if not yet closed; data still
  * arriving is discarded (and its window given back) until the peer's FIN.
  * Wakes nobody: do not free a stream another thread is using. NULL is ok. */
-void gp__mux_stream_free(gp_mux_stream *st);
+void gp__mux_stream_free(gp__mux_stream *st);
 
 #endif

@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         abort();
-    gp_mux_config cfg = {.keepalive_interval_ms = -1, .accept_backlog = 8, .write_timeout_ms = 1000};
-    gp_mux_session *s;
+    gp__mux_config cfg = {.keepalive_interval_ms = -1, .accept_backlog = 8, .write_timeout_ms = 1000};
+    gp__mux_session *s;
     if (gp__mux_session_new(sv[0], GP_MUX_SERVER, &cfg, &s) != GP_OK)
         abort();
     size_t off = 0;
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)n;
     }
     shutdown(sv[1], SHUT_WR); /* EOF ends the session once the bytes are read */
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     while (gp__mux_accept(s, 2000, &st) == GP_OK) {
         uint8_t buf[512];
         size_t n;

@@ -19,10 +19,10 @@ static void pair(int sv[2])
         abort();
 }
 
-static const gp_mux_config quiet = {.keepalive_interval_ms = -1};
+static const gp__mux_config quiet = {.keepalive_interval_ms = -1};
 
 /* Two sessions on a socketpair: client on sv[0], server on sv[1]. */
-static void two_sessions(gp_mux_session **c, gp_mux_session **s, const gp_mux_config *cfg)
+static void two_sessions(gp__mux_session **c, gp__mux_session **s, const gp__mux_config *cfg)
 {
     int sv[2];
     pair(sv);
@@ -31,11 +31,11 @@ static void two_sessions(gp_mux_session **c, gp_mux_session **s, const gp_mux_co
 }
 
 /* A session on sv[0] and the raw peer socket in *raw. */
-static gp_mux_session *session_and_raw(gp_mux_role role, const gp_mux_config *cfg, int *raw)
+static gp__mux_session *session_and_raw(gp__mux_role role, const gp__mux_config *cfg, int *raw)
 {
     int sv[2];
     pair(sv);
-    gp_mux_session *s = NULL;
+    gp__mux_session *s = NULL;
     GP_CHECK_ERR(gp__mux_session_new(sv[0], role, cfg, &s), GP_OK);
     *raw = sv[1];
     return s;
@@ -48,7 +48,7 @@ static void raw_send(int fd, const void *b, size_t n)
 
 static void raw_frame(int fd, uint8_t type, uint16_t flags, uint32_t id, uint32_t len)
 {
-    gp_mux_header h = {0, type, flags, id, len};
+    gp__mux_header h = {0, type, flags, id, len};
     uint8_t b[12];
     gp__mux_header_encode(&h, b);
     raw_send(fd, b, 12);
@@ -56,7 +56,7 @@ static void raw_frame(int fd, uint8_t type, uint16_t flags, uint32_t id, uint32_
 
 /* Reads the next frame header from the raw side (skipping its payload);
  * returns 0 on EOF or timeout. */
-static int raw_next(int fd, gp_mux_header *h, int timeout_ms)
+static int raw_next(int fd, gp__mux_header *h, int timeout_ms)
 {
     uint8_t b[12];
     size_t got = 0;
@@ -84,7 +84,7 @@ static int raw_next(int fd, gp_mux_header *h, int timeout_ms)
 }
 
 /* Waits until the session reports an error. */
-static const char *wait_closed(gp_mux_session *s, int ms)
+static const char *wait_closed(gp__mux_session *s, int ms)
 {
     for (int i = 0; i < ms / 5 && !gp__mux_session_is_closed(s); i++)
         usleep(5000);
@@ -94,9 +94,9 @@ static const char *wait_closed(gp_mux_session *s, int ms)
 GP_TEST(open_accept_and_echo_on_a_hundred_streams)
 {
     int fds = gp_test_count_fds();
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *cs[100], *ss[100];
+    gp__mux_stream *cs[100], *ss[100];
     for (int i = 0; i < 100; i++)
         GP_CHECK_ERR(gp__mux_open(c, &cs[i]), GP_OK);
     for (int i = 0; i < 100; i++) {
@@ -115,7 +115,7 @@ GP_TEST(open_accept_and_echo_on_a_hundred_streams)
         GP_CHECK_STR(got, want);
     }
     /* The server side opens even ids. */
-    gp_mux_stream *back, *back_acc;
+    gp__mux_stream *back, *back_acc;
     GP_CHECK_ERR(gp__mux_open(s, &back), GP_OK);
     GP_CHECK_INT(gp__mux_stream_id(back), ==, 2);
     GP_CHECK_ERR(gp__mux_accept(c, 1000, &back_acc), GP_OK);
@@ -133,7 +133,7 @@ GP_TEST(open_accept_and_echo_on_a_hundred_streams)
 }
 
 typedef struct xfer {
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     size_t len;
     int ok;
 } xfer;
@@ -177,9 +177,9 @@ static void *reader_main(void *arg)
 
 GP_TEST(one_mib_both_ways_at_once_through_window_updates)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b), GP_OK);
     xfer w1 = {a, 1 << 20, 0}, r1 = {b, 1 << 20, 0}, w2 = {b, (1 << 20) + 3, 0},
@@ -202,9 +202,9 @@ GP_TEST(one_mib_both_ways_at_once_through_window_updates)
 
 GP_TEST(half_close_gives_eof_after_the_data_and_the_other_way_still_works)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_write(a, "ping", 4, 1000), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_close(a), GP_OK);
@@ -232,9 +232,9 @@ GP_TEST(half_close_gives_eof_after_the_data_and_the_other_way_still_works)
 
 GP_TEST(reset_fails_both_directions_on_the_peer)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_reset(a), GP_OK);
@@ -244,7 +244,7 @@ GP_TEST(reset_fails_both_directions_on_the_peer)
     GP_CHECK_ERR(gp__mux_stream_write(b, "x", 1, 1000), GP_ECLOSED);
     GP_CHECK_ERR(gp__mux_stream_read(a, buf, sizeof buf, 0, &n), GP_ECLOSED);
     /* The session itself lives on. */
-    gp_mux_stream *a2, *b2;
+    gp__mux_stream *a2, *b2;
     GP_CHECK_ERR(gp__mux_open(c, &a2), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b2), GP_OK);
     GP_CHECK_INT(gp__mux_stream_id(b2), ==, 3);
@@ -260,9 +260,9 @@ GP_TEST(reset_fails_both_directions_on_the_peer)
 
 GP_TEST(a_write_blocks_when_the_window_is_used_up)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b), GP_OK);
     size_t len = GP_MUX_INITIAL_WINDOW + 10;
@@ -279,15 +279,15 @@ GP_TEST(a_write_blocks_when_the_window_is_used_up)
 }
 
 typedef struct blocked {
-    gp_mux_session *s;
-    gp_mux_stream *st;
+    gp__mux_session *s;
+    gp__mux_stream *st;
     gp_err accept_err, read_err;
 } blocked;
 
 static void *block_accept(void *arg)
 {
     blocked *b = arg;
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     b->accept_err = gp__mux_accept(b->s, -1, &st);
     return NULL;
 }
@@ -303,9 +303,9 @@ static void *block_read(void *arg)
 
 GP_TEST(close_wakes_every_blocked_reader_and_accepter)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a;
+    gp__mux_stream *a;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     blocked b = {c, a, GP_OK, GP_OK};
     pthread_t t1, t2;
@@ -318,7 +318,7 @@ GP_TEST(close_wakes_every_blocked_reader_and_accepter)
     GP_CHECK_ERR(b.accept_err, GP_ECLOSED);
     GP_CHECK_ERR(b.read_err, GP_ECLOSED);
     GP_CHECK_STR(gp__mux_session_error(c), "yamux: session closed");
-    gp_mux_stream *x;
+    gp__mux_stream *x;
     GP_CHECK_ERR(gp__mux_open(c, &x), GP_ECLOSED);
     /* The peer sees the connection go. */
     GP_CHECK_CONTAINS(wait_closed(s, 2000), "connection closed by the peer");
@@ -332,17 +332,17 @@ GP_TEST(close_wakes_every_blocked_reader_and_accepter)
 GP_TEST(accept_sends_the_exact_ack_go_expects_and_answers_pings)
 {
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
     const uint8_t syn[12] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0};
     raw_send(raw, syn, 12);
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &st), GP_OK);
     uint8_t got[12];
     GP_CHECK_INT(recv(raw, got, 12, MSG_WAITALL), ==, 12);
     const uint8_t ack[12] = {0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
     GP_CHECK(memcmp(got, ack, 12) == 0);
     raw_frame(raw, GP_MUX_TYPE_PING, GP_MUX_FLAG_SYN, 0, 77);
-    gp_mux_header h;
+    gp__mux_header h;
     GP_CHECK(raw_next(raw, &h, 1000));
     GP_CHECK_INT(h.type, ==, GP_MUX_TYPE_PING);
     GP_CHECK_INT(h.flags, ==, GP_MUX_FLAG_ACK);
@@ -365,11 +365,11 @@ GP_TEST(accept_sends_the_exact_ack_go_expects_and_answers_pings)
 
 GP_TEST(keepalive_tears_down_a_peer_that_stops_answering)
 {
-    gp_mux_config cfg = {.keepalive_interval_ms = 50, .keepalive_timeout_ms = 100};
+    gp__mux_config cfg = {.keepalive_interval_ms = 50, .keepalive_timeout_ms = 100};
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_CLIENT, &cfg, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_CLIENT, &cfg, &raw);
     /* Answer the first ping: the session stays up past one timeout. */
-    gp_mux_header h;
+    gp__mux_header h;
     GP_CHECK(raw_next(raw, &h, 1000));
     GP_CHECK_INT(h.type, ==, GP_MUX_TYPE_PING);
     GP_CHECK_INT(h.flags, ==, GP_MUX_FLAG_SYN);
@@ -385,21 +385,21 @@ GP_TEST(keepalive_tears_down_a_peer_that_stops_answering)
 
 /* Sends bytes from the raw side and expects a GoAway(protocol error), the
  * connection closed, and `words` in the session's error. */
-static void expect_teardown(gp_mux_role role, const uint8_t *b, size_t n, const char *words)
+static void expect_teardown(gp__mux_role role, const uint8_t *b, size_t n, const char *words)
 {
     int fds = gp_test_count_fds();
     int raw;
-    gp_mux_session *s = session_and_raw(role, &quiet, &raw);
+    gp__mux_session *s = session_and_raw(role, &quiet, &raw);
     raw_send(raw, b, n);
     GP_CHECK_CONTAINS(wait_closed(s, 3000), words);
-    gp_mux_header h;
+    gp__mux_header h;
     int saw_goaway = 0;
     while (raw_next(raw, &h, 1000))
         if (h.type == GP_MUX_TYPE_GO_AWAY && h.length == GP_MUX_GOAWAY_PROTO_ERR)
             saw_goaway = 1;
     GP_CHECK(saw_goaway);
     /* Streams queued before the error are still handed out, then ECLOSED. */
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     gp_err e;
     int queued = 0;
     while ((e = gp__mux_accept(s, 100, &st)) == GP_OK && queued++ < 10)
@@ -429,15 +429,15 @@ GP_TEST(data_beyond_the_stream_window_is_a_protocol_error)
 {
     size_t n = 12 + 12 + GP_MUX_INITIAL_WINDOW + 12 + 1;
     uint8_t *b = calloc(1, n);
-    gp_mux_header syn = {0, 1, GP_MUX_FLAG_SYN, 1, 0};
-    gp_mux_header d1 = {0, 0, 0, 1, GP_MUX_INITIAL_WINDOW};
-    gp_mux_header d2 = {0, 0, 0, 1, 1};
+    gp__mux_header syn = {0, 1, GP_MUX_FLAG_SYN, 1, 0};
+    gp__mux_header d1 = {0, 0, 0, 1, GP_MUX_INITIAL_WINDOW};
+    gp__mux_header d2 = {0, 0, 0, 1, 1};
     gp__mux_header_encode(&syn, b);
     gp__mux_header_encode(&d1, b + 12);
     gp__mux_header_encode(&d2, b + 24 + GP_MUX_INITIAL_WINDOW);
     /* Send from a thread-free loop: the socket buffer may be smaller. */
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
     size_t off = 0;
     while (off < n) {
         ssize_t k = send(raw, b + off, n - off, MSG_NOSIGNAL);
@@ -466,16 +466,16 @@ GP_TEST(a_syn_with_our_own_parity_is_refused)
 
 GP_TEST(a_full_accept_backlog_refuses_with_rst)
 {
-    gp_mux_config cfg = {.keepalive_interval_ms = -1, .accept_backlog = 2};
+    gp__mux_config cfg = {.keepalive_interval_ms = -1, .accept_backlog = 2};
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_SERVER, &cfg, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &cfg, &raw);
     for (uint32_t id = 1; id <= 5; id += 2)
         raw_frame(raw, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_SYN, id, 0);
-    gp_mux_header h;
+    gp__mux_header h;
     GP_CHECK(raw_next(raw, &h, 1000));
     GP_CHECK_INT(h.stream_id, ==, 5);
     GP_CHECK_INT(h.flags, ==, GP_MUX_FLAG_RST);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b), GP_OK);
     GP_CHECK_INT(gp__mux_stream_id(b), ==, 3);
@@ -489,10 +489,10 @@ GP_TEST(a_full_accept_backlog_refuses_with_rst)
 GP_TEST(goaway_from_the_peer)
 {
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_CLIENT, &quiet, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_CLIENT, &quiet, &raw);
     raw_frame(raw, GP_MUX_TYPE_GO_AWAY, 0, 0, GP_MUX_GOAWAY_NORMAL);
     usleep(50000);
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     GP_CHECK_ERR(gp__mux_open(s, &st), GP_ECLOSED);
     GP_CHECK_STR(gp__mux_session_error(s), "");
     raw_frame(raw, GP_MUX_TYPE_GO_AWAY, 0, 0, GP_MUX_GOAWAY_INTERNAL_ERR);
@@ -503,9 +503,9 @@ GP_TEST(goaway_from_the_peer)
 
 GP_TEST(orphaned_stream_discards_data_and_gives_the_window_back)
 {
-    gp_mux_session *c, *s;
+    gp__mux_session *c, *s;
     two_sessions(&c, &s, &quiet);
-    gp_mux_stream *a, *b;
+    gp__mux_stream *a, *b;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &b), GP_OK);
     gp__mux_stream_free(b); /* server no longer reads */
@@ -526,13 +526,13 @@ GP_TEST(orphaned_stream_discards_data_and_gives_the_window_back)
 GP_TEST(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof)
 {
     int raw;
-    gp_mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
+    gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
     const uint8_t b[] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0,             /* SYN */
                          0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 3, 'a', 'b', 'c'}; /* Data+FIN */
     raw_send(raw, b, sizeof b);
     close(raw); /* as Go's Session.Close right after the stream's Close */
     GP_CHECK_CONTAINS(wait_closed(s, 2000), "connection closed by the peer");
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     GP_CHECK_ERR(gp__mux_accept(s, 1000, &st), GP_OK);
     char buf[8] = {0};
     size_t n;
@@ -607,19 +607,19 @@ GP_TEST(a_session_runs_over_any_byte_stream_and_owns_it_on_success_only)
     pair(sv);
     chunky ck = {.base.ops = &chunky_ops};
     GP_CHECK_INT(gp__stream_fd_new(sv[0], &ck.inner), ==, GP_OK);
-    gp_mux_session *bad = NULL;
+    gp__mux_session *bad = NULL;
     /* A failed start leaves the stream (and an fd) with the caller. */
-    GP_CHECK_INT(gp__mux_session_new_stream(&ck.base, (gp_mux_role)7, NULL, &bad), ==, GP_EINVAL);
-    GP_CHECK_INT(gp__mux_session_new(sv[1], (gp_mux_role)7, NULL, &bad), ==, GP_EINVAL);
+    GP_CHECK_INT(gp__mux_session_new_stream(&ck.base, (gp__mux_role)7, NULL, &bad), ==, GP_EINVAL);
+    GP_CHECK_INT(gp__mux_session_new(sv[1], (gp__mux_role)7, NULL, &bad), ==, GP_EINVAL);
     GP_CHECK_INT(gp__mux_session_new(-1, GP_MUX_CLIENT, NULL, &bad), ==, GP_EINVAL);
     GP_CHECK(bad == NULL);
     GP_CHECK_INT(ck.closes, ==, 0);
     GP_CHECK(fcntl(sv[1], F_GETFD) >= 0);
 
-    gp_mux_session *c = NULL, *s = NULL;
+    gp__mux_session *c = NULL, *s = NULL;
     GP_CHECK_INT(gp__mux_session_new_stream(&ck.base, GP_MUX_CLIENT, &quiet, &c), ==, GP_OK);
     GP_CHECK_INT(gp__mux_session_new(sv[1], GP_MUX_SERVER, &quiet, &s), ==, GP_OK);
-    gp_mux_stream *a = NULL, *b = NULL;
+    gp__mux_stream *a = NULL, *b = NULL;
     GP_CHECK_INT(gp__mux_open(c, &a), ==, GP_OK);
     GP_CHECK_INT(gp__mux_accept(s, 2000, &b), ==, GP_OK);
     /* Through the streams' own gp__stream, both ways. */

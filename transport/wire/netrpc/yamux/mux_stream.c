@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-gp_err gp__mux_open(gp_mux_session *s, gp_mux_stream **out)
+gp_err gp__mux_open(gp__mux_session *s, gp__mux_stream **out)
 {
     *out = NULL;
     pthread_mutex_lock(&s->mu);
@@ -21,7 +21,7 @@ gp_err gp__mux_open(gp_mux_session *s, gp_mux_stream **out)
     }
     uint32_t id = s->next_id;
     s->next_id += 2;
-    gp_mux_stream *st = gp__mux_stream_new_locked(s, id);
+    gp__mux_stream *st = gp__mux_stream_new_locked(s, id);
     pthread_mutex_unlock(&s->mu);
     if (!st)
         return GP_ENOMEM;
@@ -35,7 +35,7 @@ gp_err gp__mux_open(gp_mux_session *s, gp_mux_stream **out)
     return GP_OK;
 }
 
-gp_err gp__mux_accept(gp_mux_session *s, int timeout_ms, gp_mux_stream **out)
+gp_err gp__mux_accept(gp__mux_session *s, int timeout_ms, gp__mux_stream **out)
 {
     *out = NULL;
     int64_t dl = gp__mux_deadline_of(timeout_ms);
@@ -51,7 +51,7 @@ gp_err gp__mux_accept(gp_mux_session *s, int timeout_ms, gp_mux_stream **out)
         pthread_mutex_unlock(&s->mu);
         return e;
     }
-    gp_mux_stream *st = s->acc_head;
+    gp__mux_stream *st = s->acc_head;
     s->acc_head = st->accept_next;
     if (!s->acc_head)
         s->acc_tail = NULL;
@@ -65,14 +65,14 @@ gp_err gp__mux_accept(gp_mux_session *s, int timeout_ms, gp_mux_stream **out)
     return GP_OK;
 }
 
-uint32_t gp__mux_stream_id(const gp_mux_stream *st)
+uint32_t gp__mux_stream_id(const gp__mux_stream *st)
 {
     return st->id;
 }
 
-gp_err gp__mux_stream_read(gp_mux_stream *st, void *buf, size_t cap, int timeout_ms, size_t *n)
+gp_err gp__mux_stream_read(gp__mux_stream *st, void *buf, size_t cap, int timeout_ms, size_t *n)
 {
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     int64_t dl = gp__mux_deadline_of(timeout_ms);
     *n = 0;
     if (cap == 0)
@@ -114,7 +114,7 @@ gp_err gp__mux_stream_read(gp_mux_stream *st, void *buf, size_t cap, int timeout
     return e;
 }
 
-gp_err gp__mux_stream_read_full(gp_mux_stream *st, void *buf, size_t len, int timeout_ms)
+gp_err gp__mux_stream_read_full(gp__mux_stream *st, void *buf, size_t len, int timeout_ms)
 {
     int64_t dl = gp__mux_deadline_of(timeout_ms);
     size_t got = 0;
@@ -135,9 +135,9 @@ gp_err gp__mux_stream_read_full(gp_mux_stream *st, void *buf, size_t len, int ti
     return GP_OK;
 }
 
-gp_err gp__mux_stream_write(gp_mux_stream *st, const void *buf, size_t len, int timeout_ms)
+gp_err gp__mux_stream_write(gp__mux_stream *st, const void *buf, size_t len, int timeout_ms)
 {
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     int64_t dl = gp__mux_deadline_of(timeout_ms);
     const uint8_t *p = buf;
     while (len > 0) {
@@ -163,9 +163,9 @@ gp_err gp__mux_stream_write(gp_mux_stream *st, const void *buf, size_t len, int 
     return GP_OK;
 }
 
-gp_err gp__mux_stream_close(gp_mux_stream *st)
+gp_err gp__mux_stream_close(gp__mux_stream *st)
 {
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     pthread_mutex_lock(&s->mu);
     if (st->local_fin) {
         pthread_mutex_unlock(&s->mu);
@@ -183,9 +183,9 @@ gp_err gp__mux_stream_close(gp_mux_stream *st)
     return gp__mux_write_frame(s, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_FIN, st->id, 0, NULL, 0);
 }
 
-gp_err gp__mux_stream_reset(gp_mux_stream *st)
+gp_err gp__mux_stream_reset(gp__mux_stream *st)
 {
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     pthread_mutex_lock(&s->mu);
     if (st->reset || s->closed) {
         pthread_mutex_unlock(&s->mu);
@@ -203,7 +203,7 @@ gp_err gp__mux_stream_reset(gp_mux_stream *st)
 
 /* Words for a failed stream call: which stream, and why the session ended
  * if it did. */
-static gp_err io_words(gp_mux_stream *st, gp_err e, char *why, size_t whylen)
+static gp_err io_words(gp__mux_stream *st, gp_err e, char *why, size_t whylen)
 {
     if (e != GP_OK && why && whylen) {
         const char *se = gp__mux_session_error(st->s);
@@ -216,7 +216,7 @@ static gp_err io_words(gp_mux_stream *st, gp_err e, char *why, size_t whylen)
 static gp_err io_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
                       size_t whylen)
 {
-    gp_mux_stream *st = (gp_mux_stream *)io;
+    gp__mux_stream *st = (gp__mux_stream *)io;
     return io_words(st, gp__mux_stream_read(st, buf, cap, timeout_ms, n), why, whylen);
 }
 
@@ -224,7 +224,7 @@ static gp_err io_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, siz
 static gp_err io_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms, char *why,
                         size_t whylen)
 {
-    gp_mux_stream *st = (gp_mux_stream *)io;
+    gp__mux_stream *st = (gp__mux_stream *)io;
     if (iovcnt == 1)
         return io_words(st, gp__mux_stream_write(st, iov->iov_base, iov->iov_len, timeout_ms), why,
                         whylen);
@@ -244,17 +244,17 @@ static gp_err io_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeo
 
 static void io_close_write(gp__stream *io)
 {
-    gp__mux_stream_close((gp_mux_stream *)io);
+    gp__mux_stream_close((gp__mux_stream *)io);
 }
 
 static void io_shutdown(gp__stream *io)
 {
-    gp__mux_stream_reset((gp_mux_stream *)io);
+    gp__mux_stream_reset((gp__mux_stream *)io);
 }
 
 static void io_close(gp__stream *io)
 {
-    gp__mux_stream_free((gp_mux_stream *)io);
+    gp__mux_stream_free((gp__mux_stream *)io);
 }
 
 const gp__stream_ops gp__mux_stream_ops = {
@@ -265,16 +265,16 @@ const gp__stream_ops gp__mux_stream_ops = {
     .close = io_close,
 };
 
-gp__stream *gp__mux_stream_io(gp_mux_stream *st)
+gp__stream *gp__mux_stream_io(gp__mux_stream *st)
 {
     return &st->io;
 }
 
-void gp__mux_stream_free(gp_mux_stream *st)
+void gp__mux_stream_free(gp__mux_stream *st)
 {
     if (!st)
         return;
-    gp_mux_session *s = st->s;
+    gp__mux_session *s = st->s;
     pthread_mutex_lock(&s->mu);
     int send_fin = !st->local_fin && !st->reset && !s->closed;
     st->local_fin = 1;

@@ -1,8 +1,8 @@
 /* A yamux session over TLS: the session takes the TLS stream's gp__stream. */
 #include "transport/wire/netrpc/yamux/mux_tls.h"
 
-gp_err gp__mux_session_new_tls(gp__tls *t, gp_mux_role role, const gp_mux_config *cfg,
-                               gp_mux_session **out)
+gp_err gp__mux_session_new_tls(gp__tls *t, gp__mux_role role, const gp__mux_config *cfg,
+                               gp__mux_session **out)
 {
     *out = NULL;
     if (!t)

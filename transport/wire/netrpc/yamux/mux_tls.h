@@ -8,7 +8,7 @@
 
 /* As gp__mux_session_new over the open TLS stream t. Takes ownership of t
  * on success only (the session's free closes it). */
-gp_err gp__mux_session_new_tls(gp__tls *t, gp_mux_role role, const gp_mux_config *cfg,
-                               gp_mux_session **out);
+gp_err gp__mux_session_new_tls(gp__tls *t, gp__mux_role role, const gp__mux_config *cfg,
+                               gp__mux_session **out);
 
 #endif

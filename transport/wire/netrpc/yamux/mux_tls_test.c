@@ -51,7 +51,7 @@ static void tls_pair(gp__tls **c, gp__tls **s)
     *s = ss.t;
 }
 
-static void two_sessions(gp_mux_session **c, gp_mux_session **s, const gp_mux_config *cfg)
+static void two_sessions(gp__mux_session **c, gp__mux_session **s, const gp__mux_config *cfg)
 {
     gp__tls *tc, *ts;
     tls_pair(&tc, &ts);
@@ -60,7 +60,7 @@ static void two_sessions(gp_mux_session **c, gp_mux_session **s, const gp_mux_co
 }
 
 typedef struct {
-    gp_mux_stream *st;
+    gp__mux_stream *st;
     size_t len;
 } writer_arg;
 
@@ -79,10 +79,10 @@ static void *writer_main(void *arg)
 /* 4 MiB one way (window updates, many records), a ping, a clean close. */
 GP_TEST(big_stream_over_tls)
 {
-    gp_mux_session *c, *s;
-    const gp_mux_config cfg = {.keepalive_interval_ms = -1};
+    gp__mux_session *c, *s;
+    const gp__mux_config cfg = {.keepalive_interval_ms = -1};
     two_sessions(&c, &s, &cfg);
-    gp_mux_stream *a = NULL, *b = NULL;
+    gp__mux_stream *a = NULL, *b = NULL;
     GP_CHECK_ERR(gp__mux_open(c, &a), GP_OK);
     writer_arg w = {a, 4u << 20};
     pthread_t th;
@@ -114,8 +114,8 @@ GP_TEST(big_stream_over_tls)
  * intervals (the reader waits in gp__tls_read's timeout, not poll). */
 GP_TEST(keepalive_through_tls)
 {
-    gp_mux_session *c, *s;
-    const gp_mux_config cfg = {.keepalive_interval_ms = 30, .keepalive_timeout_ms = 2000};
+    gp__mux_session *c, *s;
+    const gp__mux_config cfg = {.keepalive_interval_ms = 30, .keepalive_timeout_ms = 2000};
     two_sessions(&c, &s, &cfg);
     usleep(300 * 1000);
     GP_CHECK_INT(gp__mux_session_is_closed(c), ==, 0);
@@ -130,10 +130,10 @@ GP_TEST(peer_closes)
 {
     gp__tls *tc, *ts;
     tls_pair(&tc, &ts);
-    gp_mux_session *c = NULL;
-    const gp_mux_config cfg = {.keepalive_interval_ms = -1};
+    gp__mux_session *c = NULL;
+    const gp__mux_config cfg = {.keepalive_interval_ms = -1};
     GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
-    gp_mux_stream *st = NULL;
+    gp__mux_stream *st = NULL;
     GP_CHECK_ERR(gp__mux_accept(c, 50, &st), GP_ETIMEDOUT);
     gp__tls_close(ts); /* close_notify, then the socket closes */
     GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
@@ -147,13 +147,13 @@ GP_TEST(garbage_instead_of_records)
 {
     gp__tls *tc, *ts;
     tls_pair(&tc, &ts);
-    gp_mux_session *c = NULL;
-    const gp_mux_config cfg = {.keepalive_interval_ms = -1};
+    gp__mux_session *c = NULL;
+    const gp__mux_config cfg = {.keepalive_interval_ms = -1};
     GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
     static const char junk[] = "\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00garbage!";
     GP_CHECK_INT(send(gp__tls_fd(ts), junk, sizeof junk - 1, MSG_NOSIGNAL), ==,
                  (long long)(sizeof junk - 1));
-    gp_mux_stream *st = NULL;
+    gp__mux_stream *st = NULL;
     GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(gp__mux_session_error(c), "yamux: read: ");
     fprintf(stderr, "  session error: %s\n", gp__mux_session_error(c));
@@ -166,13 +166,13 @@ GP_TEST(forged_record)
 {
     gp__tls *tc, *ts;
     tls_pair(&tc, &ts);
-    gp_mux_session *c = NULL;
-    const gp_mux_config cfg = {.keepalive_interval_ms = -1};
+    gp__mux_session *c = NULL;
+    const gp__mux_config cfg = {.keepalive_interval_ms = -1};
     GP_CHECK_ERR(gp__mux_session_new_tls(tc, GP_MUX_CLIENT, &cfg, &c), GP_OK);
     uint8_t rec[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
     memset(rec + 5, 0xAB, 64);
     GP_CHECK_INT(send(gp__tls_fd(ts), rec, sizeof rec, MSG_NOSIGNAL), ==, (long long)sizeof rec);
-    gp_mux_stream *st = NULL;
+    gp__mux_stream *st = NULL;
     GP_CHECK_ERR(gp__mux_accept(c, 5000, &st), GP_ECLOSED);
     GP_CHECK_CONTAINS(gp__mux_session_error(c), "yamux: read: ");
     fprintf(stderr, "  session error: %s\n", gp__mux_session_error(c));
