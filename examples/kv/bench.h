@@ -5,6 +5,7 @@
 #include <goplugin/goplugin.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct kv_host_opts {
     const char *plugin;
@@ -13,6 +14,7 @@ typedef struct kv_host_opts {
     gp_log_level log_level;
     int automtls;         /* --automtls: go-plugin's AutoMTLS */
     int detached;         /* --detach: the plugin outlives kv-host (detach.h) */
+    const uint8_t *sha256; /* --sha256 HEX: SecureConfig, 32 bytes, or NULL */
 } kv_host_opts;
 
 typedef struct kv_session {

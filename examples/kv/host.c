@@ -1,7 +1,7 @@
 /* kv-host: drives a KV plugin (any language, grpc or netrpc).
  *
  *   kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls]
- *           [--] CMD...
+ *           [--sha256 HEX] [--] CMD...
  *       CMD: put KEY VALUE | get KEY   (run in order in one plugin session)
  *   kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup
  *           [-n N] [--size BYTES] [-c THREADS]
@@ -9,6 +9,8 @@
  *   kv-host --reattach FILE -- CMD...                          (use it again)
  *   kv-host --reattach FILE --kill                             (stop it, remove FILE)
  *
+ * --sha256 HEX: the SHA-256 (64 hex digits) PATH must have, go-plugin's
+ * SecureConfig; a script (#!) plugin is checked and run as a sealed copy.
  * The command lines are a contract other tools drive: keep them exact.
  * Exit 0 on success; 1 with a one-line error (then the plugin's stderr tail).
  * KV_HOST_LOG_LEVEL = trace|debug|info|warn|error sets our log level. */
@@ -27,8 +29,10 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS]\n"
-            "               [--automtls] [--] CMD...\n"
+            "               [--automtls] [--sha256 HEX] [--] CMD...\n"
             "       CMD: put KEY VALUE | get KEY\n"
+            "       --sha256 HEX: refuse to run PATH unless its SHA-256 is HEX (64 hex\n"
+            "               digits; go-plugin's SecureConfig, scripts included)\n"
             "       kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup\n"
             "               [-n N] [--size BYTES] [-c THREADS]\n"
             "       kv-host --plugin PATH [--proto P] --detach FILE -- CMD...\n"
@@ -61,6 +65,28 @@ static int parse_num(const char *s, long min, long max, long *out)
     if (errno || end == s || *end || v < min || v > max)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* 64 hex digits into 32 bytes. */
+static int parse_sha256(const char *s, uint8_t out[32])
+{
+    if (strlen(s) != 64)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            char ch = s[2 * i + j];
+            unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                         : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                         : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                                  : 16u;
+            if (d > 15)
+                return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
     return 0;
 }
 
@@ -117,6 +143,7 @@ static int run_commands(kv_host_opts *o, char **cmd, int ncmd)
 int main(int argc, char **argv)
 {
     kv_host_opts o = {.proto = GP_PROTO_GRPC, .start_timeout_s = 60};
+    uint8_t sha[32];
     o.log_level = parse_level(getenv("KV_HOST_LOG_LEVEL"));
     int i = 1;
     for (; i < argc; i++) {
@@ -137,6 +164,10 @@ int main(int argc, char **argv)
             o.start_timeout_s = (int)v;
         } else if (strcmp(a, "--automtls") == 0) {
             o.automtls = 1;
+        } else if (strcmp(a, "--sha256") == 0 && i + 1 < argc) {
+            if (parse_sha256(argv[++i], sha) != 0)
+                return fail("bad --sha256 \"%s\" (expected 64 hex digits)", argv[i]);
+            o.sha256 = sha;
         } else if (strcmp(a, "--detach") == 0 && i + 1 < argc) {
             kv_detach.detach_file = argv[++i];
         } else if (strcmp(a, "--reattach") == 0 && i + 1 < argc) {

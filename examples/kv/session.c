@@ -24,6 +24,7 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .logger = {.level = o->log_level},
         .auto_mtls = o->automtls,
         .detached = o->detached,
+        .sha256 = o->sha256,
     };
     if (gp_client_new(&cfg, &s->client) != GP_OK) {
         fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL));   /* no client: this thread's */

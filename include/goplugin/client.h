@@ -92,6 +92,15 @@ typedef struct gp_client_config {
     int start_timeout_ms;             /* 0 = 60000 */
     int kill_grace_ms;                /* wait after graceful shutdown; 0 = 2000 */
     int call_timeout_ms;              /* per RPC deadline; 0 = none */
+    /* Largest message received or sent on the connection, either wire
+     * (gRPC: one message; netrpc: one gob message); 0 = 64 MiB, netrpc's
+     * cap; at most 2147483647. Past it the call fails: GP_EMSGSIZE with
+     * RESOURCE_EXHAUSTED words on gRPC; on netrpc GP_EMSGSIZE, or
+     * GP_EREMOTE with the plugin's words when its own cap refused. netrpc
+     * checks the announced length before reading a body; gRPC core
+     * assembles one whole message before its check. Brokered connections
+     * keep the default. */
+    size_t max_message_bytes;
 
     gp_logger logger;                 /* plugin stderr and our own messages */
     bool managed;                     /* killed by gp_cleanup_clients() */

@@ -90,6 +90,9 @@ typedef struct gp_serve_config {
     const char *network;        /* "unix" (NULL: default, as go-plugin on
                                    Linux) or "tcp" (127.0.0.1, port range) */
     int workers;                /* server threads; 0 = 2 */
+    /* Largest message received or sent, either wire; 0 = 64 MiB (see
+     * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
+    size_t max_message_bytes;
     gp_logger logger;           /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */

@@ -113,8 +113,9 @@ static gp_err launch(gp_client *c)
     if (rc)
         return gp__client_fail(c, rc, "%s", err);
     int exec_fd = -1;
+    bool script = false;
     if (c->has_sha) {
-        rc = gp__checksum_open(path, c->sha256, &exec_fd, err, sizeof err);
+        rc = gp__checksum_open(path, c->sha256, &exec_fd, &script, err, sizeof err);
         if (rc)
             return gp__client_fail(c, rc, "%s", err);
     }
@@ -126,7 +127,7 @@ static gp_err launch(gp_client *c)
         return rc;
     }
     gp__proc_opts po = {.path = path, .argv = c->argv, .envp = envp, .exec_fd = exec_fd,
-                        .logger = &c->logger, .log_name = c->log_name,
+                        .exec_fd_script = script, .logger = &c->logger, .log_name = c->log_name,
                         .detached = c->detached};
     gp__proc *proc = NULL;
     rc = gp__proc_start(&po, &proc, err, sizeof err);
@@ -301,7 +302,8 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
     }
     char err[1024] = "";
     gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
-                               .log_name = c->log_name};
+                               .log_name = c->log_name,
+                               .max_message_bytes = c->max_message_bytes};
     if (c->tls)
         gp__client_tls_wire_opts(c->tls, c->start_timeout_ms, &wo);
     rc = w->dial(network, address, c->start_timeout_ms, &wo, &conn, err, sizeof err);

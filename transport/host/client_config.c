@@ -1,5 +1,6 @@
 /* gp_client_new: check the config (naming the bad field), copy it; and the
  * matching destroy. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ static gp_err validate(const gp_client_config *cfg)
         return bad(lg, "kill_grace_ms: expected >= 0, got %d", cfg->kill_grace_ms);
     if (cfg->call_timeout_ms < 0)
         return bad(lg, "call_timeout_ms: expected >= 0, got %d", cfg->call_timeout_ms);
+    if (cfg->max_message_bytes > INT_MAX)
+        return bad(lg, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
+                   cfg->max_message_bytes);
     if (cfg->max_port > 65535 || cfg->min_port > 65535)
         return bad(lg, "min_port/max_port: expected ports up to 65535, got %u..%u",
                    cfg->min_port, cfg->max_port);
@@ -193,6 +197,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
     c->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     c->kill_grace_ms = cfg->kill_grace_ms ? cfg->kill_grace_ms : DEFAULT_KILL_GRACE_MS;
     c->call_timeout_ms = cfg->call_timeout_ms;
+    c->max_message_bytes = cfg->max_message_bytes;
     c->logger = cfg->logger;
     c->managed = cfg->managed;
     c->detached = cfg->detached;

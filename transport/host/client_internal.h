@@ -31,6 +31,7 @@ struct gp_client {
     size_t nversions;
     unsigned allowed;
     int start_timeout_ms, kill_grace_ms, call_timeout_ms;
+    size_t max_message_bytes;
     gp_logger logger;
     bool managed;
     bool has_sha;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "transport/process/checksum.h"
+#include "transport/process/proc.h"
 #include "transport/testing/gp_test.h"
 
 #define COOKIE_KEY "GP_CLIENT_TEST_COOKIE"
@@ -880,6 +881,173 @@ GP_TEST(kill_during_start)
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
+/* ---- SecureConfig for `#!` scripts as for ELF binaries ---- */
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(out, cap, "%s/%s-%d", base && *base ? base : "/tmp", name, (int)getpid());
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    GP_CHECK(f >= 0);
+    gp_test_write_all(f, text, strlen(text));
+    close(f);
+}
+
+static void sha256_of(const char *path, uint8_t sum[32], char hexsum[65])
+{
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    GP_CHECK(f >= 0);
+    GP_CHECK_ERR(gp__sha256_fd(f, sum), GP_OK);
+    close(f);
+    for (int i = 0; i < 32; i++)
+        snprintf(hexsum + 2 * i, 3, "%02x", sum[i]);
+}
+
+/* A shell script plugin that execs this binary as the "good" plugin. */
+static void write_script_plugin(char *path, size_t cap)
+{
+    tmp_path(path, cap, "gp-script-plugin");
+    char text[4200];
+    snprintf(text, sizeof text, "#!/bin/sh\nexec '%s' " GP_TEST_HELPER_FLAG " good\n", gp_test_self_exe());
+    write_file(path, text, 0755);
+}
+
+GP_TEST(script_plugin_with_its_checksum_runs)
+{
+    char script[4096], hexsum[65];
+    uint8_t sum[32];
+    write_script_plugin(script, sizeof script);
+    sha256_of(script, sum, hexsum);
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("good");
+    const char *argv[] = {script, NULL};
+    cfg.argv = argv;
+    cfg.handshake.protocol_version = 3; /* what "good" offers */
+    cfg.sha256 = sum;
+    gp_client *c;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_STR(gp_client_error(c), "");
+    GP_CHECK_INT(gp_client_protocol(c), ==, GP_PROTO_GRPC);
+    pid_t pid = gp_client_pid(c);
+    gp_client_kill(c);
+    gp_test_check_gone(pid);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    unlink(script);
+}
+
+GP_TEST(script_plugin_with_another_checksum_is_refused)
+{
+    char script[4096], hexsum[65], want[128];
+    uint8_t sum[32];
+    write_script_plugin(script, sizeof script);
+    sha256_of(script, sum, hexsum);
+    uint8_t wrong[32];
+    memcpy(wrong, sum, 32);
+    wrong[31] ^= 1;
+    int fds = gp_test_count_fds();
+    gp_client_config cfg = config("good");
+    const char *argv[] = {script, NULL};
+    cfg.argv = argv;
+    cfg.sha256 = wrong;
+    gp_client *c;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
+    GP_CHECK_CONTAINS(gp_client_error(c), "checksums did not match: expected ");
+    snprintf(want, sizeof want, "binary has %s", hexsum);
+    GP_CHECK_CONTAINS(gp_client_error(c), want);
+    GP_CHECK_INT(gp_client_pid(c), <=, 0);
+    gp_client_free(c);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    unlink(script);
+}
+
+GP_TEST(elf_plugin_refusal_names_both_checksums)
+{
+    char hexsum[65], want[256];
+    uint8_t sum[32];
+    sha256_of(gp_test_self_exe(), sum, hexsum);
+    uint8_t wrong[32];
+    memset(wrong, 0xab, sizeof wrong);
+    gp_client_config cfg = config("good");
+    cfg.sha256 = wrong;
+    gp_client *c;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
+    snprintf(want, sizeof want, "checksums did not match: expected %s, binary has %s",
+             "abababababababababababababababababababababababababababababababab", hexsum);
+    GP_CHECK_CONTAINS(gp_client_error(c), want);
+    gp_client_free(c);
+}
+
+/* Hash, then change what sits at the path, then run: the hashed bytes run.
+ * `tamper` rewrites the file in place (same inode) or renames a new file
+ * over it. */
+static void run_after_tamper(const char *path, char *const argv[], bool in_place,
+                             const char *expect_line)
+{
+    char hexsum[65], err[512] = "";
+    uint8_t sum[32];
+    sha256_of(path, sum, hexsum);
+    int fds = gp_test_count_fds();
+    int fd = -1;
+    bool script = false;
+    GP_CHECK_ERR(gp__checksum_open(path, sum, &fd, &script, err, sizeof err), GP_OK);
+    static const char tampered[] = "#!/bin/sh\necho tampered\nsleep 30\n";
+    if (in_place) {
+        write_file(path, tampered, 0755);
+    } else {
+        char other[4200];
+        snprintf(other, sizeof other, "%s.new", path);
+        write_file(other, tampered, 0755);
+        GP_CHECK_INT(rename(other, path), ==, 0);
+    }
+    char *envp[] = {NULL};
+    gp__proc_opts o = {.path = path, .argv = argv, .envp = envp, .exec_fd = fd,
+                       .exec_fd_script = script, .log_name = "tamper"};
+    gp__proc *p = NULL;
+    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    close(fd);
+    char *line = NULL;
+    size_t len = 0;
+    if (p)
+        GP_CHECK_ERR(gp__proc_wait_line(p, START_MS, &line, &len, err, sizeof err), GP_OK);
+    GP_CHECK_STR(line, expect_line);
+    free(line);
+    gp__proc_free(p);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
+GP_TEST(file_changed_after_hashing_runs_the_hashed_bytes)
+{
+    char path[4096];
+    tmp_path(path, sizeof path, "gp-tamper");
+    /* A script rewritten in place: its sealed copy runs. */
+    write_file(path, "#!/bin/sh\necho hashed script\nsleep 30\n", 0755);
+    char *sargv[] = {path, NULL};
+    run_after_tamper(path, sargv, true, "hashed script");
+    /* An ELF binary (a system one: no $ORIGIN) replaced by rename: the
+     * descriptor we hashed runs. */
+    int in = open("/bin/echo", O_RDONLY | O_CLOEXEC);
+    int out = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    GP_CHECK(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(in, buf, sizeof buf)) > 0)
+        gp_test_write_all(out, buf, (size_t)r);
+    close(in);
+    close(out);
+    char *eargv[] = {"echo", "hashed binary", NULL};
+    run_after_tamper(path, eargv, false, "hashed binary");
+    unlink(path);
+}
+
+
 int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
@@ -908,5 +1076,9 @@ int main(int argc, char **argv)
     GP_RUN(cleanup_kills_managed_clients);
     GP_RUN(kill_from_several_threads);
     GP_RUN(kill_during_start);
+    GP_RUN(script_plugin_with_its_checksum_runs);
+    GP_RUN(script_plugin_with_another_checksum_is_refused);
+    GP_RUN(elf_plugin_refusal_names_both_checksums);
+    GP_RUN(file_changed_after_hashing_runs_the_hashed_bytes);
     return gp_test_done();
 }

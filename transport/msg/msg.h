@@ -46,6 +46,28 @@ gp_err gp__msg_size(const pb_msgdesc_t *desc, const void *msg, size_t *size, con
 gp_err gp__msg_encode_buf(const pb_msgdesc_t *desc, const void *msg, uint8_t *buf, size_t cap,
                           size_t *len, const char *what, char *err, size_t errlen);
 
+/* proto3 `string` fields must hold UTF-8, as protobuf-go insists when it
+ * marshals and unmarshals (a Go peer refuses the whole message with
+ * "string field contains invalid UTF-8", gRPC code INTERNAL). Walks every
+ * string of `msg`: singular, repeated, oneof members, inside submessages at
+ * any depth, map keys and values (nanopb maps are repeated entry messages).
+ * Bytes fields are not strings and are not looked at; nor are FT_CALLBACK
+ * strings (opaque), nor what follows a NUL inside a pointer string (nanopb
+ * keeps them NUL-terminated). nanopb descriptors carry no names, so the
+ * field is named by number from the top ("3.1": field 1 of the message in
+ * field 3). Every message this library puts on the gRPC wire is proto3 (go-
+ * plugin's and generated ones); netrpc carries Go strings as gob, which are
+ * any bytes in Go, so that wire does not check (a Go netrpc peer sends and
+ * accepts them). GP_EPROTO: "invalid UTF-8 in string field 1 of
+ * /proto.KV/Put (at byte 3); proto3 strings must be UTF-8". */
+gp_err gp__msg_check_utf8(const pb_msgdesc_t *desc, const void *msg, const char *what, char *err,
+                          size_t errlen);
+
+/* The offset of the first byte of s[0..n) that is not part of valid UTF-8
+ * (Go's utf8.Valid rules: no overlongs, surrogates, or past U+10FFFF), or n
+ * when all of it is. */
+size_t gp__utf8_invalid_at(const uint8_t *s, size_t n);
+
 /* An upper bound (rounded to 8) on sizeof the struct `desc` describes,
  * from its field offsets, for callers that only have the descriptor (a
  * server allocating a handler's request and response). 0 when the message

@@ -255,7 +255,8 @@ int gp_serve(const gp_serve_config *cfg)
         e = GP_EUNSUPPORTED;
     } else {
         gp__wire_server_opts opts = {.services = choice.services, .nservices = choice.nservices,
-                                     .workers = cfg->workers, .logger = &log};
+                                     .workers = cfg->workers, .logger = &log,
+                                     .max_message_bytes = cfg->max_message_bytes};
         e = w->server_new(&opts, &srv, err, sizeof err);
         if (!e)
             e = gp__serve_tls_apply(&tls, w, srv, err, sizeof err);

@@ -1,4 +1,4 @@
-/* SHA-256 with mbedTLS 2.28 (the _ret API). */
+/* SHA-256 with mbedTLS 2.28 (the _ret API); the sealed copy (checksum.h). */
 #include "transport/process/checksum.h"
 
 #include <errno.h>
@@ -6,6 +6,8 @@
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 int gp__ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
@@ -56,21 +58,103 @@ static void hex(const uint8_t *h, char out[65])
         snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, char *err,
-                         size_t errlen)
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* A memfd we may exec: MFD_EXEC where the kernel knows it (vm.memfd_noexec
+ * may otherwise make it non-executable), plain on older kernels. */
+static int exec_memfd(void)
+{
+    int m = memfd_create("gp-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (m < 0 && errno == EINVAL)
+        m = memfd_create("gp-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    /* Above stdio: spawn's child dup2s onto 0..2 before exec. */
+    if (m >= 0 && m <= 2) {
+        int moved = fcntl(m, F_DUPFD_CLOEXEC, 3);
+        close(m);
+        m = moved;
+    }
+    return m;
+}
+
+/* All of `from` into `to`: in the kernel (sendfile), or by hand where
+ * sendfile refuses the pair. */
+static int copy_all(int from, int to)
+{
+    for (;;) {
+        ssize_t n = sendfile(to, from, NULL, 1 << 30);
+        if (n == 0)
+            return 0;
+        if (n > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno != EINVAL && errno != ENOSYS)
+            return -1;
+        break;
+    }
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(from, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return (int)r;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(to, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            off += w;
+        }
+    }
+}
+
+gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script,
+                         char *err, size_t errlen)
 {
     *fd = -1;
+    *script = false;
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) {
         snprintf(err, errlen, "open plugin binary %s for its checksum: %s", path,
                  strerror(errno));
         return GP_ESYS;
     }
+    char magic[2];
+    bool is_script = pread(f, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+    int run = f;
+    if (is_script) {
+        run = exec_memfd();
+        if (run < 0) {
+            snprintf(err, errlen, "memfd for plugin script %s: %s", path, strerror(errno));
+            close(f);
+            return GP_ESYS;
+        }
+        if (copy_all(f, run) != 0) {
+            snprintf(err, errlen, "read plugin script %s for its checksum: %s", path,
+                     strerror(errno));
+            close(f);
+            close(run);
+            return GP_ESYS;
+        }
+        close(f);
+        /* Sealed before hashing: from here on nobody can change these bytes. */
+        if (fcntl(run, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
+            0) {
+            snprintf(err, errlen, "seal the copy of plugin script %s: %s", path,
+                     strerror(errno));
+            close(run);
+            return GP_ESYS;
+        }
+    }
     uint8_t got[32];
-    if (gp__sha256_fd(f, got) != GP_OK) {
+    if (gp__sha256_fd(run, got) != GP_OK) {
         snprintf(err, errlen, "read plugin binary %s for its checksum: %s", path,
                  strerror(errno));
-        close(f);
+        close(run);
         return GP_ESYS;
     }
     if (!gp__ct_equal(got, want, 32)) {
@@ -78,9 +162,10 @@ gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, char
         hex(want, w);
         hex(got, g);
         snprintf(err, errlen, "checksums did not match: expected %s, binary has %s", w, g);
-        close(f);
+        close(run);
         return GP_ECHECKSUM;
     }
-    *fd = f;
+    *fd = run;
+    *script = is_script;
     return GP_OK;
 }

@@ -309,7 +309,8 @@ gp_err gp__proc_start(const gp__proc_opts *o, gp__proc **out, char *err, size_t 
     p->sp.pid = -1;
     p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
     p->sopts = (gp__spawn_opts){.path = o->path, .argv = o->argv, .envp = o->envp,
-                                .exec_fd = o->exec_fd, .detached = o->detached};
+                                .exec_fd = o->exec_fd,
+                                .exec_fd_script = o->exec_fd_script, .detached = o->detached};
     p->logger = o->logger;
     p->log_name = strdup(o->log_name ? o->log_name : "");
     if (p->wake_fd < 0 || !p->log_name || gp__lines_init(&p->out_lines, GP__PROC_LINE_MAX) ||

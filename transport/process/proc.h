@@ -38,6 +38,7 @@ typedef struct gp__proc_opts {
     char *const *argv;
     char *const *envp;
     int exec_fd;                /* >= 0: fexecve it (checksummed); borrowed */
+    bool exec_fd_script;        /* see gp__spawn_opts.exec_fd_script */
     const gp_logger *logger;    /* borrowed for the proc's life; NULL = stderr text */
     const char *log_name;       /* copied */
     bool detached;              /* see gp__spawn_opts.detached */

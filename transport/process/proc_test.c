@@ -376,7 +376,9 @@ GP_TEST(exec_through_the_hashed_fd)
     close(f);
     char err[512] = "";
     int fd = -1;
-    GP_CHECK_ERR(gp__checksum_open(gp_test_self_exe(), sum, &fd, err, sizeof err), GP_OK);
+    bool script = true;
+    GP_CHECK_ERR(gp__checksum_open(gp_test_self_exe(), sum, &fd, &script, err, sizeof err), GP_OK);
+    GP_CHECK(!script);
     gp__proc *p;
     GP_CHECK_ERR(start("mock", fd, &p, err, sizeof err), GP_OK);
     close(fd);

@@ -97,7 +97,7 @@ static void child(const gp__spawn_opts *o, pid_t parent, int out_w, int err_w, i
         goto fail;
     /* Nothing of ours but 0, 1, 2 (and the status pipe, until exec)
      * reaches the plugin. exec_fd may be close-on-exec: the kernel opens it
-     * before closing. */
+     * before closing; a script's must stay open (spawn.h). */
     if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
         struct rlimit rl;
         int max = 65536;
@@ -107,6 +107,8 @@ static void child(const gp__spawn_opts *o, pid_t parent, int out_w, int err_w, i
         for (int fd = 3; fd < max; fd++)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
+    if (o->exec_fd >= 0 && o->exec_fd_script && fcntl(o->exec_fd, F_SETFD, 0) != 0)
+        goto fail;
     stage = 4;
     if (o->exec_fd >= 0)
         fexecve(o->exec_fd, o->argv, o->envp);

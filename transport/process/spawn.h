@@ -22,6 +22,10 @@ typedef struct gp__spawn_opts {
     char *const *argv;          /* NULL-terminated */
     char *const *envp;          /* NULL-terminated */
     int exec_fd;                /* >= 0: fexecve this (hashed) file instead of path */
+    /* exec_fd holds a `#!` script: it stays open across exec, because the
+     * kernel hands the interpreter /dev/fd/N to open (closed, that is
+     * ENOENT). Only safe for a sealed copy (checksum.h). */
+    bool exec_fd_script;
     /* Outlives its host: no parent-death signal, stdin from /dev/null (the
      * host's stdin may be a terminal or pipe that goes away with it). */
     bool detached;

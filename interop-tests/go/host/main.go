@@ -3,12 +3,14 @@
 // //examples/kv:kv-host:
 //
 //	go-kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls] [--] CMD...
-//	CMD: put KEY VALUE | get KEY | putfile KEY FILE | hammer THREADS CALLS
+//	CMD: put KEY VALUE | get KEY | putfile KEY FILE | hammer THREADS CALLS | putraw KEY VALUE
 //
 // Go host only: putfile puts a file's bytes (one argv string cannot exceed
 // 128 KiB on Linux, and the interop test puts 1 MiB); hammer runs THREADS
 // goroutines that each put and get back CALLS distinct keys concurrently on
-// the one connection, then prints "hammer: N calls ok".
+// the one connection, then prints "hammer: N calls ok". putraw (gRPC only)
+// puts with the request encoded by hand, so KEY may be bytes that are not
+// UTF-8, which Go's marshaler would refuse to send.
 //
 // After the commands it kills the plugin as go-plugin does and prints to
 // stderr one line: "go-kv-host: kill: graceful=BOOL duration_ms=MS".
@@ -36,12 +38,12 @@ func parseCommands(words []string) ([]command, error) {
 		verb := words[i]
 		n := 0
 		switch verb {
-		case "put", "putfile", "hammer":
+		case "put", "putfile", "hammer", "putraw":
 			n = 2
 		case "get":
 			n = 1
 		default:
-			return nil, fmt.Errorf("unknown command %q (expected put KEY VALUE, get KEY, putfile KEY FILE or hammer THREADS CALLS)", verb)
+			return nil, fmt.Errorf("unknown command %q (expected put KEY VALUE, get KEY, putfile KEY FILE, hammer THREADS CALLS or putraw KEY VALUE)", verb)
 		}
 		if i+1+n > len(words) {
 			return nil, fmt.Errorf("%s: expected %d argument(s), got %d", verb, n, len(words)-i-1)
@@ -61,6 +63,14 @@ func run(kv kvpeer.KV, cmds []command) error {
 		case "put":
 			if err := kv.Put(c.args[0], []byte(c.args[1])); err != nil {
 				return fmt.Errorf("put %q: %v", c.args[0], err)
+			}
+		case "putraw":
+			raw, ok := kv.(interface{ PutRaw(string, []byte) error })
+			if !ok {
+				return fmt.Errorf("putraw: only over grpc")
+			}
+			if err := raw.PutRaw(c.args[0], []byte(c.args[1])); err != nil {
+				return fmt.Errorf("putraw %q: %v", c.args[0], err)
 			}
 		case "putfile":
 			data, err := os.ReadFile(c.args[1])

@@ -1,5 +1,6 @@
-/* Fuzz: the input decoded as each KV and plugin-service message; whatever
- * decodes must re-encode and release cleanly. */
+/* Fuzz: the input decoded as each KV, plugin-service and UTF-8 test
+ * message, the UTF-8 walker run over it; whatever decodes must re-encode
+ * and release cleanly. */
 #include <goplugin/method.h>
 
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "transport/wire/grpc/proto/grpc_stdio.pb.h"
 #include "transport/wire/grpc/proto/health.pb.h"
 #include "transport/testing/proto/kv.pb.h"
+#include "transport/msg/test/utf8.pb.h"
 #include "transport/msg/msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,12 +25,15 @@ static void one(const pb_msgdesc_t *desc, const uint8_t *data, size_t size)
         plugin_ConnInfo ci;
         plugin_StdioData sd;
         grpc_health_v1_HealthCheckResponse hr;
+        utf8test_Outer outer;
         uint8_t raw[256];
     } msg;
     memset(&msg, 0, sizeof msg);
     char err[128];
     if (gp__msg_decode_buf(desc, data, size, &msg, "fuzz", err, sizeof err) != GP_OK)
         return;
+    /* The UTF-8 walker over whatever decoded (every string kind, nested). */
+    gp__msg_check_utf8(desc, &msg, "fuzz", err, sizeof err);
     size_t n = 0;
     if (gp__msg_size(desc, &msg, &n, "fuzz", err, sizeof err) == GP_OK) {
         uint8_t *buf = malloc(n ? n : 1);
@@ -47,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         plugin_ConnInfo_fields,   plugin_Empty_fields,
         plugin_StdioData_fields,  grpc_health_v1_HealthCheckRequest_fields,
         grpc_health_v1_HealthCheckResponse_fields,
+        utf8test_Outer_fields,    utf8test_Inner_fields,
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         one(all[i], data, size);

@@ -10,6 +10,7 @@
 #include "transport/wire/grpc/proto/grpc_stdio.pb.h"
 #include "transport/wire/grpc/proto/health.pb.h"
 #include "transport/testing/proto/kv.pb.h"
+#include "transport/msg/test/utf8.pb.h"
 #include "transport/msg/msg.h"
 #include "transport/testing/gp_test.h"
 
@@ -221,6 +222,152 @@ GP_TEST(struct_size_covers_the_generated_structs)
                  sizeof(grpc_health_v1_HealthCheckResponse));
 }
 
+/* ---- proto3 strings must be UTF-8 (gp__msg_check_utf8) ---- */
+
+GP_TEST(utf8_rules_are_go_s)
+{
+    static const struct {
+        const char *s;
+        size_t n, at;
+    } cases[] = {
+        {"", 0, 0},
+        {"plain ascii", 11, 11},
+        {"\xc3\xa9", 2, 2},                 /* é */
+        {"\xe6\x97\xa5", 3, 3},             /* 日 */
+        {"\xf0\x9f\x98\x80", 4, 4},         /* 😀 */
+        {"\xf4\x8f\xbf\xbf", 4, 4},         /* U+10FFFF */
+        {"\xef\xbf\xbf", 3, 3},             /* U+FFFF */
+        {"a\x00" "b", 3, 3},                /* NUL is UTF-8 */
+        {"a\x80", 2, 1},                    /* lone continuation */
+        {"\xc0\xaf", 2, 0},                 /* overlong '/' */
+        {"\xc1\xbf", 2, 0},                 /* overlong */
+        {"\xe0\x80\xaf", 3, 0},             /* overlong, 3 bytes */
+        {"\xf0\x80\x80\xaf", 4, 0},         /* overlong, 4 bytes */
+        {"\xed\xa0\x80", 3, 0},             /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, 0},             /* surrogate U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0},         /* U+110000 */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"ok\xe6\x97", 4, 2},               /* cut short */
+        {"\xe6" "a" "\x97", 3, 0},          /* interrupted */
+        {"\xff", 1, 0},
+        {"\xfe", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t at = gp__utf8_invalid_at((const uint8_t *)cases[i].s, cases[i].n);
+        if (at != cases[i].at)
+            GP_FAILF("case %zu: expected invalid at %zu, got %zu", i, cases[i].at, at);
+    }
+}
+
+/* Valid strings everywhere; each test breaks one. */
+typedef struct utf8_fixture {
+    char *names[2], *itags[2], *ntags[1];
+    utf8test_Inner items[2];
+    utf8test_Outer_LabelsEntry labels[2];
+    utf8test_Outer m;
+} utf8_fixture;
+
+static void utf8_fill(utf8_fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->names[0] = "a";
+    f->names[1] = "\xf0\x9f\x98\x80";
+    f->itags[0] = "t";
+    f->itags[1] = "\xe6\x97\xa5";
+    f->ntags[0] = "n";
+    f->items[0].name = "i0";
+    f->items[1].name = "i1";
+    f->labels[0].key = "k0";
+    f->labels[0].value = "v0";
+    f->labels[1].key = "k1";
+    f->labels[1].value = "v1";
+    utf8test_Outer *m = &f->m;
+    m->title = "t\xc3\xadtle";
+    m->names_count = 2;
+    m->names = f->names;
+    m->has_inner = true;
+    m->inner.name = "inner";
+    m->inner.tags_count = 2;
+    m->inner.tags = f->itags;
+    m->items_count = 2;
+    m->items = f->items;
+    m->which_choice = utf8test_Outer_nested_tag;
+    m->choice.nested.name = "nested";
+    m->choice.nested.tags_count = 1;
+    m->choice.nested.tags = f->ntags;
+    m->labels_count = 2;
+    m->labels = f->labels;
+    static uint8_t raw[] = {0xff, 0xfe}; /* bytes: never checked */
+    m->raw.data = raw;
+    m->raw.len = 2;
+}
+
+static void expect_bad(const utf8test_Outer *m, const char *field)
+{
+    char err[256] = "", want[64];
+    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, m, "/utf8test.S/M", err, sizeof err),
+                 ==, GP_EPROTO);
+    snprintf(want, sizeof want, "invalid UTF-8 in string field %s of /utf8test.S/M", field);
+    GP_CHECK_CONTAINS(err, want);
+}
+
+GP_TEST(utf8_walker_finds_every_place_a_string_sits)
+{
+    static char bad[] = "ok\xff";
+    utf8_fixture f;
+    utf8_fill(&f);
+    char err[256] = "";
+    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, &f.m, "x", err, sizeof err), ==, GP_OK);
+    GP_CHECK_STR(err, "");
+
+    utf8_fill(&f), f.m.title = bad, expect_bad(&f.m, "1");
+    utf8_fill(&f), f.names[1] = bad, expect_bad(&f.m, "2");
+    utf8_fill(&f), f.m.inner.name = bad, expect_bad(&f.m, "3.1");
+    utf8_fill(&f), f.itags[1] = bad, expect_bad(&f.m, "3.2");
+    utf8_fill(&f), f.items[1].name = bad, expect_bad(&f.m, "4.1");
+    utf8_fill(&f), f.ntags[0] = bad, expect_bad(&f.m, "6.2");
+    utf8_fill(&f), f.labels[1].key = bad, expect_bad(&f.m, "8.1");
+    utf8_fill(&f), f.labels[0].value = bad, expect_bad(&f.m, "8.2");
+    utf8_fill(&f);
+    f.m.which_choice = utf8test_Outer_text_tag;
+    memset(&f.m.choice, 0, sizeof f.m.choice);
+    f.m.choice.text = bad;
+    expect_bad(&f.m, "5");
+    char e2[256] = "";
+    gp__msg_check_utf8(utf8test_Outer_fields, &f.m, "/utf8test.S/M", e2, sizeof e2);
+    GP_CHECK_CONTAINS(e2, "(at byte 2)");
+
+    /* Not present, so not looked at: an unset oneof, an absent submessage,
+     * entries past the count. */
+    utf8_fill(&f);
+    f.m.which_choice = 0;
+    f.m.choice.nested.name = bad;
+    f.m.has_inner = false;
+    f.m.inner.name = bad;
+    f.m.names_count = 1;
+    f.names[1] = bad;
+    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, &f.m, "x", err, sizeof err), ==, GP_OK);
+}
+
+GP_TEST(utf8_checked_after_decode_not_by_it)
+{
+    /* nanopb decodes what protobuf-go would refuse; the wire checks after
+     * (transport/wire/grpc/core.c), and the message then frees cleanly. */
+    static const uint8_t enc[] = {0x22, 0x05, 0x0a, 0x03, 'o', 'k', 0xff}; /* items[0].name */
+    utf8test_Outer m;
+    memset(&m, 0, sizeof m);
+    char err[256] = "";
+    GP_CHECK_INT(gp__msg_decode_buf(utf8test_Outer_fields, enc, sizeof enc, &m, "Outer", err,
+                                    sizeof err),
+                 ==, GP_OK);
+    GP_CHECK_INT(m.items_count, ==, 1);
+    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, &m, "Outer", err, sizeof err), ==,
+                 GP_EPROTO);
+    GP_CHECK_CONTAINS(err, "invalid UTF-8 in string field 4.1 of Outer (at byte 2)");
+    gp_msg_release(utf8test_Outer_fields, &m);
+    GP_CHECK(m.items == NULL);
+}
+
 int main(void)
 {
     GP_RUN(struct_size_covers_the_generated_structs);
@@ -232,5 +379,8 @@ int main(void)
     GP_RUN(garbage_fails_cleanly);
     GP_RUN(release_recurses_into_submessages);
     GP_RUN(stdio_data_and_health_round_trip);
+    GP_RUN(utf8_rules_are_go_s);
+    GP_RUN(utf8_walker_finds_every_place_a_string_sits);
+    GP_RUN(utf8_checked_after_decode_not_by_it);
     return gp_test_done();
 }

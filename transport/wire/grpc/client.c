@@ -338,6 +338,14 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
     case GRPC_STATUS_UNAVAILABLE:
         return gp__status_set(st, GP_ECLOSED, status, "%s: connection to the plugin lost (%s: %s)",
                               m->grpc_path, cname, text);
+    case GRPC_STATUS_RESOURCE_EXHAUSTED:
+        /* Core's words for a message over a cap (ours when sending or
+         * receiving, the plugin's when it received). */
+        if (strstr(text, "larger than max"))
+            return gp__status_set(st, GP_EMSGSIZE, status,
+                                  "%s: message over the size limit (%s: %s)", m->grpc_path,
+                                  cname, text);
+        break;
     case GRPC_STATUS_CANCELLED:
         if (closed)
             return gp__status_set(st, GP_ECLOSED, status, "%s: the connection was closed",
@@ -794,6 +802,7 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
     gp__grpc_core_ref(c->logger_arg);
     int ka = o && o->keepalive_ms > 0 ? o->keepalive_ms : KEEPALIVE_MS;
     int kat = o && o->keepalive_timeout_ms > 0 ? o->keepalive_timeout_ms : KEEPALIVE_TIMEOUT_MS;
+    int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = ka},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = kat},
@@ -805,10 +814,11 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
          .value.integer = 0},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
          .value.integer = ka},
-        /* go-plugin's host: 2^31-1 both ways */
+        /* go-plugin's host allows 2^31-1 both ways; we cap (grpc.h). */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-         .value.integer = -1},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, .value.integer = -1},
+         .value.integer = max_msg},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+         .value.integer = max_msg},
         {.type = GRPC_ARG_STRING, .key = GRPC_ARG_DEFAULT_AUTHORITY,
          .value.string = (char *)(mk->authority ? mk->authority : "unused")},
         /* Room for the maker's own (TLS: the name checked in the peer's

@@ -107,7 +107,11 @@ gp_err gp__grpc_encode(const pb_msgdesc_t *desc, const void *msg, grpc_byte_buff
 {
     *out = NULL;
     size_t n = 0;
-    gp_err e = gp__msg_size(desc, msg, &n, what, err, errlen);
+    /* Refused here, before a call is made, as protobuf-go refuses to marshal. */
+    gp_err e = gp__msg_check_utf8(desc, msg, what, err, errlen);
+    if (e != GP_OK)
+        return e;
+    e = gp__msg_size(desc, msg, &n, what, err, errlen);
     if (e != GP_OK)
         return e;
     grpc_slice s = grpc_slice_malloc(n);
@@ -172,6 +176,9 @@ gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg
     if (br.have)
         grpc_slice_unref(br.cur);
     grpc_byte_buffer_reader_destroy(&br.r);
+    /* What protobuf-go would not unmarshal, we do not hand on either. */
+    if (e == GP_OK && (e = gp__msg_check_utf8(desc, msg, what, err, errlen)) != GP_OK)
+        gp_msg_release(desc, msg);
     return e;
 }
 

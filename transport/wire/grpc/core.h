@@ -36,11 +36,13 @@ typedef struct gp__grpc_log_capture {
 void gp__grpc_capture_begin(gp__grpc_log_capture *cap);
 void gp__grpc_capture_end(gp__grpc_log_capture *cap);
 
-/* Encode `msg` into a new byte buffer (*out; destroy it). */
+/* Encode `msg` into a new byte buffer (*out; destroy it). A proto3 string
+ * that is not UTF-8 is refused (GP_EPROTO, msg.h gp__msg_check_utf8). */
 gp_err gp__grpc_encode(const pb_msgdesc_t *desc, const void *msg, grpc_byte_buffer **out,
                        const char *what, char *err, size_t errlen);
 
 /* Decode `bb` (NULL: no message) into zeroed `msg`, reading slices in place.
+ * A proto3 string that is not UTF-8 fails it (GP_EPROTO), as in Go.
  * On failure nothing is left to free in msg. */
 gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg,
                        const char *what, char *err, size_t errlen);

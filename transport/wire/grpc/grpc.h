@@ -15,7 +15,20 @@
 #include <goplugin/log.h>
 #include <goplugin/server.h>
 
+#include <limits.h>
 #include <stddef.h>
+
+/* Default message cap both ways: netrpc's 64 MiB (gob.h). go-plugin's Go
+ * host sets 2^31-1; a peer that big can make us allocate that much, so we
+ * cap lower and let the config raise it. */
+#define GP__GRPC_MAX_MESSAGE ((size_t)64 << 20)
+
+/* The channel/server arg value for a cap (0: the default; at most INT_MAX). */
+static inline int gp__grpc_max_message_arg(size_t max_message_bytes)
+{
+    size_t n = max_message_bytes ? max_message_bytes : GP__GRPC_MAX_MESSAGE;
+    return n > (size_t)INT_MAX ? INT_MAX : (int)n;
+}
 
 typedef struct gp__grpc_client_opts {
     int call_timeout_ms;        /* per-call deadline; 0 = none */
@@ -29,6 +42,8 @@ typedef struct gp__grpc_client_opts {
      * in flight; 0 = 1 s. -1 = poll always, even during calls (what a
      * parked cq_next thread costs: calls then hop threads; for measuring). */
     int idle_after_ms;
+    /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
+    size_t max_message_bytes;
 } gp__grpc_client_opts;
 
 /* A gp_conn over the connected socket `fd` (blocking or not; we set
@@ -77,6 +92,8 @@ typedef struct gp__grpc_server_opts {
      * parent's). NULL: the server runs its own GRPCBroker on the host's
      * StartStream stream (transport/grpc/broker.h). */
     struct gp_broker *broker;
+    /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
+    size_t max_message_bytes;
 } gp__grpc_server_opts;
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,

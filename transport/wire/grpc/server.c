@@ -675,10 +675,12 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
 
     int min_ping = o && o->min_ping_interval_ms > 0 ? o->min_ping_interval_ms
                                                     : MIN_PING_INTERVAL_MS;
+    int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-         .value.integer = -1},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, .value.integer = -1},
+         .value.integer = max_msg},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+         .value.integer = max_msg},
         /* Our host pings every 6 min; answer, do not GOAWAY. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          .value.integer = min_ping},

@@ -7,7 +7,8 @@
 static gp__grpc_client_opts client_opts(const gp__wire_client_opts *o)
 {
     return (gp__grpc_client_opts){.call_timeout_ms = o->call_timeout_ms, .logger = o->logger,
-                                  .log_name = o->log_name};
+                                  .log_name = o->log_name,
+                                  .max_message_bytes = o->max_message_bytes};
 }
 
 static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out, char *err,
@@ -37,7 +38,8 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
 static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, size_t errlen)
 {
     gp__grpc_server_opts g = {.services = o->services, .nservices = o->nservices,
-                              .workers = o->workers, .logger = o->logger};
+                              .workers = o->workers, .logger = o->logger,
+                              .max_message_bytes = o->max_message_bytes};
     gp__grpc_server *s = NULL;
     gp_err e = gp__grpc_server_new(&g, &s, err, errlen);
     *out = s;

@@ -54,6 +54,7 @@ struct nconn {
     int has_log;
     char log_name[64];
     int call_timeout_ms;
+    size_t max_message; /* dispensed streams' gob cap; 0 = gob's default */
 };
 
 typedef struct nstub {
@@ -284,7 +285,8 @@ static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_statu
         free(s);
         return rc;
     }
-    if ((rc = gp__rpc_client_new(gp__mux_stream_io(s->st), NULL, &s->rpc))) {
+    gp__gob_limits lim = {.max_message = c->max_message};
+    if ((rc = gp__rpc_client_new(gp__mux_stream_io(s->st), &lim, &s->rpc))) {
         gp__mux_stream_free(s->st);
         free(s);
         return gp__status_set(st, rc, 0, "starting the net/rpc client for %s: %s", name,
@@ -404,6 +406,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     }
     snprintf(c->log_name, sizeof c->log_name, "%s", o && o->log_name ? o->log_name : "netrpc");
     c->call_timeout_ms = o ? o->call_timeout_ms : 0;
+    c->max_message = o ? o->max_message_bytes : 0;
     gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
     gp_err rc;
     if (o && (o->tls_cert_pem || o->tls_root_pem)) {

@@ -110,7 +110,7 @@ static void *stream_main(void *arg)
         goto out;
     }
     char err[GP_STATUS_MSG_MAX] = "";
-    rc = gp__netrpc_serve_service(s->st, svc, &b->base, b->workers, err, sizeof err);
+    rc = gp__netrpc_serve_service(s->st, svc, &b->base, b->workers, 0, err, sizeof err);
     if (rc && !gp__mux_session_is_closed(b->sess))
         LOGF(b, GP_LOG_DEBUG, "broker: serving id %u ended: %s", (unsigned)s->id, err);
     pthread_mutex_lock(&b->mu);

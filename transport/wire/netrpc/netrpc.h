@@ -28,6 +28,7 @@ typedef struct gp__netrpc_client_opts {
      * name to check (NULL = "localhost"). Borrowed for the call. */
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
     int tls_timeout_ms;      /* handshake; 0 = 10 s */
+    size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
 } gp__netrpc_client_opts;
 
 /* A gp_conn over the connected socket `fd`: with TLS first runs the TLS
@@ -58,6 +59,7 @@ typedef struct gp__netrpc_server_opts {
     size_t nservices;
     int workers;                /* concurrent calls per dispensed stream; 0 = 8 */
     const gp_logger *logger;    /* may be NULL */
+    size_t max_message_bytes;   /* one gob message on a dispensed stream; 0 = 64 MiB */
 } gp__netrpc_server_opts;
 
 gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server **out, char *err,

@@ -92,8 +92,8 @@ static void *pstream_main(void *arg)
     pstream *p = arg;
     gp__netrpc_server *s = p->c->srv;
     char err[GP_STATUS_MSG_MAX] = "";
-    gp_err rc = gp__netrpc_serve_service(p->st, p->svc, p->broker, s->o.workers, err,
-                                         sizeof err);
+    gp_err rc = gp__netrpc_serve_service(p->st, p->svc, p->broker, s->o.workers,
+                                         s->o.max_message_bytes, err, sizeof err);
     if (rc && !gp__mux_session_is_closed(p->c->sess))
         logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
     return NULL;

@@ -132,10 +132,11 @@ static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp
 }
 
 gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
-                                int workers, char *err, size_t errlen)
+                                int workers, size_t max_message, char *err, size_t errlen)
 {
     served p = {.svc = svc, .broker = broker};
-    gp__rpc_serve_opts o = {.call = plugin_call, .ctx = &p,
+    gp__gob_limits lim = {.max_message = max_message};
+    gp__rpc_serve_opts o = {.lim = &lim, .call = plugin_call, .ctx = &p,
                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
     return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }

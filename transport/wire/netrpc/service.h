@@ -18,8 +18,9 @@ gp_err gp__netrpc_invoke(gp__rpc_client *rpc, const gp_method *m, const void *re
 
 /* Serves `svc` as net/rpc service "Plugin" on `st` until EOF or an error
  * (words in err); handlers see gp_serve_broker() == broker. workers <= 0:
- * 8 handler threads. */
+ * 8 handler threads. max_message: one gob message's cap, both ways; 0 =
+ * gob's 64 MiB. */
 gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
-                                int workers, char *err, size_t errlen);
+                                int workers, size_t max_message, char *err, size_t errlen);
 
 #endif

@@ -301,6 +301,29 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         snprintf(err, sizeof err, "net/rpc: write %s: %s", method, gp_strerror(we));
     pthread_mutex_unlock(&c->wmu);
     pthread_mutex_lock(&c->mu);
+    if (e == GP_OK && we != GP_OK && !c->reading && !c->dead) {
+        /* The server may have refused this request with words (a body over
+         * its size cap) before it reset the stream: read what came. */
+        c->reading = 1;
+        int done = 0;
+        while (!done) {
+            pthread_mutex_unlock(&c->mu);
+            gp_err re = read_response(c, 200);
+            pthread_mutex_lock(&c->mu);
+            done = p->done || re != GP_OK;
+        }
+        c->reading = 0;
+        pthread_cond_broadcast(&c->cv);
+        if (p->done) { /* read_response unlinked it */
+            kill_locked(c, we, "%s", err);
+            pthread_mutex_unlock(&c->mu);
+            gp_err pe = p->err ? p->err : we;
+            set_status(st, pe, p->err ? p->msg : err);
+            gp__gob_value_free(p->reply);
+            free(p);
+            return pe;
+        }
+    }
     if (e != GP_OK || we != GP_OK) {
         /* A half-written request breaks the stream for everyone; an encode
          * error (nothing written) fails only this call. */
@@ -463,6 +486,18 @@ static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value 
         s->o.after_reply(s->o.ctx, method, e != GP_OK ? e : he);
 }
 
+/* An error Response for `seq` with an empty body; best effort. */
+static void reply_error(server *s, const char *method, uint64_t seq, const char *msg)
+{
+    char err[GP_STATUS_MSG_MAX];
+    pthread_mutex_lock(&s->wmu);
+    s->out.len = 0;
+    if (gp__gob_put_response(s->enc, &s->out, method, seq, msg, err, sizeof err) == GP_OK &&
+        gp__gob_put_empty_struct(s->enc, &s->out, err, sizeof err) == GP_OK)
+        gp__stream_write(s->io, s->out.data, s->out.len, 1000, NULL, 0);
+    pthread_mutex_unlock(&s->wmu);
+}
+
 static void *serve_thread(void *arg);
 
 /* One turn: read a call (holding the reading role), hand the role on,
@@ -498,6 +533,14 @@ static int serve_one(server *s)
             e = GP_EPROTO; /* EOF between header and body */
     }
     if (e != GP_OK) {
+        /* A body over the size cap: say so to the caller, as Go's server
+         * answers a request it read the header of; the stream cannot go on
+         * (the body is unread), so reset it: a peer still writing that body
+         * must not wait for a window that never opens. */
+        if (method && e == GP_EMSGSIZE)
+            reply_error(s, method, seq, err);
+        if (method)
+            gp__stream_shutdown(s->io); /* on a yamux stream: RST */
         set_error(s, e, err);
         pthread_mutex_unlock(&s->rmu);
         gp__gob_value_free(hdr);
