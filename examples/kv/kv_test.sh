@@ -6,6 +6,14 @@ host=$1 plugin=$2 plugin_netrpc=${3:-} host_netrpc=${4:-}
 fails=0 passes=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Private copies: the "nothing left running" check must not see the
+# plugins of tests that run at the same time.
+mkdir -p "$tmp/bin" && cp "$plugin" "$tmp/bin/kv-plugin" || { echo "FAIL cannot copy the plugin"; exit 1; }
+plugin=$tmp/bin/kv-plugin
+if [ -n "$plugin_netrpc" ]; then
+  cp "$plugin_netrpc" "$tmp/bin/kv-plugin-netrpc" || { echo "FAIL cannot copy the plugin"; exit 1; }
+  plugin_netrpc=$tmp/bin/kv-plugin-netrpc
+fi
 
 check() { # name, then the command's success
   if [ "$2" -eq 0 ]; then passes=$((passes + 1)); echo "ok   $1"; else fails=$((fails + 1)); echo "FAIL $1"; fi
