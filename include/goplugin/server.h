@@ -89,7 +89,7 @@ typedef struct gp_serve_config {
     gp_protocol protocol;       /* wire to serve; NONE = grpc */
     const char *network;        /* "unix" (NULL: default, as go-plugin on
                                    Linux) or "tcp" (127.0.0.1, port range) */
-    int workers;                /* server threads; 0 = 2 */
+    int workers;                /* handler threads; 0 = 2 on gRPC, 8 per stream on netrpc */
     /* Largest message received or sent, either wire; 0 = 64 MiB (see
      * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
     size_t max_message_bytes;
