@@ -3,7 +3,7 @@
 
 BAZEL ?= bazel
 
-.PHONY: all deps build demo test test-quick fuzz bench clean install uninstall
+.PHONY: all deps build demo test test-quick fuzz bench format clean install uninstall
 
 all: build
 
@@ -30,6 +30,10 @@ test-quick: deps
 # copy of its seed corpus. Ends with "fuzz: N targets, M crashes".
 fuzz: deps
 	@scripts/fuzz.sh
+
+# Format every C file as .clang-format says (make test checks it).
+format: deps
+	@scripts/format.sh
 
 bench: deps
 	@bench/run.sh

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  bazel-bootstrap build-essential pkg-config clang libclang-rt-14-dev
+  bazel-bootstrap build-essential pkg-config clang clang-format libclang-rt-14-dev
   libgrpc-dev libnanopb-dev nanopb libmbedtls-dev libjansson-dev
   protobuf-compiler protobuf-compiler-grpc
   cmake golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev

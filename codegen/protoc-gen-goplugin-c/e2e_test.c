@@ -101,8 +101,7 @@ static gp_err wide_echo(void *impl, const gp_test_wide_Wide *req, gp_test_wide_W
  * many handlers saw their call cancelled. */
 static atomic_int cancelled_streams;
 
-static gp_err wide_watch(void *impl, const gp_test_wide_Scalars *req, gp_call *call,
-                         gp_status *st)
+static gp_err wide_watch(void *impl, const gp_test_wide_Scalars *req, gp_call *call, gp_status *st)
 {
     (void)impl;
     long n = req->f_int32 < 0 ? -(long)req->f_int32 : req->f_int32;
@@ -183,9 +182,11 @@ GP_HELPER(plugin)
     const char *wire = argc > 1 ? argv[1] : "grpc";
     static store kv_store = {.mu = PTHREAD_MUTEX_INITIALIZER};
     static const proto_KV_server kv_vt = {.Get = kv_get, .Put = kv_put};
-    static const gp_test_wide_Wider_server wide_vt = {
-        .Echo = wide_echo, .Where = wide_where, .Watch = wide_watch, .Upload = wide_upload,
-        .Chat = wide_chat}; /* the rest: NULL */
+    static const gp_test_wide_Wider_server wide_vt = {.Echo = wide_echo,
+                                                      .Where = wide_where,
+                                                      .Watch = wide_watch,
+                                                      .Upload = wide_upload,
+                                                      .Chat = wide_chat}; /* the rest: NULL */
     static proto_KV_service kv;
     static gp_test_wide_Wider_service wide;
     gp_service services[2];

@@ -119,7 +119,7 @@ static gp_err todo_add(todo *t, const gp__cg_request *req, const char *full, gp_
     }
     if (t->n >= GP_CG_OPTIONS_MESSAGES_MAX) {
         gp__strbuf_printf(err, "%s: more than %d message types reachable from its RPCs", user,
-                         GP_CG_OPTIONS_MESSAGES_MAX);
+                          GP_CG_OPTIONS_MESSAGES_MAX);
         return GP_EINVAL;
     }
     if (t->n == t->cap) {
@@ -234,8 +234,8 @@ static void names_free(go_names *g);
 
 static gp_err field_names(const msg_desc *m, go_names *out)
 {
-    static const char *const methods[] = {"Reset",     "String",      "ProtoMessage",
-                                          "Marshal",   "Unmarshal",   "ExtensionRangeArray",
+    static const char *const methods[] = {"Reset",        "String",    "ProtoMessage",
+                                          "Marshal",      "Unmarshal", "ExtensionRangeArray",
                                           "ExtensionMap", "Descriptor"};
     size_t nm = sizeof methods / sizeof methods[0];
     size_t cap = nm + 2u * m->field_count;
@@ -262,8 +262,7 @@ static gp_err field_names(const msg_desc *m, go_names *out)
         gp__strbuf_init(&getter);
         go_camel(&name, m->field[i].name);
         gp__strbuf_printf(&getter, "Get%s", name.data ? name.data : "");
-        while (name.ok && getter.ok &&
-               (used(set, ns, name.data) || used(set, ns, getter.data))) {
+        while (name.ok && getter.ok && (used(set, ns, name.data) || used(set, ns, getter.data))) {
             gp__strbuf_append(&name, "_");
             gp__strbuf_append(&getter, "_");
         }
@@ -299,14 +298,14 @@ static gp_err check_field(const gp__cg_file *f, const char *full, const field_de
                           gp__strbuf *err)
 {
     if (!gp__cg_is_ident(fd->name, 0)) {
-        gp__strbuf_printf(err, "%s: a field of %s has a name that is not an identifier: ",
-                         f->name, full + 1);
+        gp__strbuf_printf(err, "%s: a field of %s has a name that is not an identifier: ", f->name,
+                          full + 1);
         gp__strbuf_quote(err, fd->name ? fd->name : "", fd->name ? strlen(fd->name) : 0, 80);
         return GP_EINVAL;
     }
     if (!is_message(fd) && !scalar_gob(fd)) {
         gp__strbuf_printf(err, "%s: field %s.%s has type %d, which gob cannot carry", f->name,
-                         full + 1, fd->name, (int)fd->type);
+                          full + 1, fd->name, (int)fd->type);
         return GP_EINVAL;
     }
     if (fd->number <= 0) {
@@ -343,9 +342,10 @@ static gp_err emit_message(gp__strbuf *b, const gp__cg_file *f, const char *full
             break;
         if (fd->label != google_protobuf_FieldDescriptorProto_Label_LABEL_REPEATED)
             continue;
-        gp__strbuf_printf(b, "static const gp_gob_type %s_%s_slice = {\n"
-                            "    .kind = GP_GOB_SLICE, .elem = &",
-                         ident, fd->name);
+        gp__strbuf_printf(b,
+                          "static const gp_gob_type %s_%s_slice = {\n"
+                          "    .kind = GP_GOB_SLICE, .elem = &",
+                          ident, fd->name);
         if (is_message(fd))
             gob_ident(b, fd->type_name);
         else
@@ -368,13 +368,15 @@ static gp_err emit_message(gp__strbuf *b, const gp__cg_file *f, const char *full
         gp__strbuf_append(b, "};\n");
     }
     if (!e) {
-        gp__strbuf_printf(b, "static const gp_gob_type %s = {\n    .kind = GP_GOB_STRUCT,\n"
-                            "    .name = \"", ident);
+        gp__strbuf_printf(b,
+                          "static const gp_gob_type %s = {\n    .kind = GP_GOB_STRUCT,\n"
+                          "    .name = \"",
+                          ident);
         go_type_name(b, at, full);
         gp__strbuf_append(b, "\",\n");
         if (m->field_count)
             gp__strbuf_printf(b, "    .fields = %s_fields,\n    .nfields = %u,\n", ident,
-                             (unsigned)m->field_count);
+                              (unsigned)m->field_count);
         gp__strbuf_append(b, "};\n");
     }
     gp__strbuf_free(&id);
@@ -401,9 +403,10 @@ gp_err gp__cg_emit_gob(const gp__cg_request *req, const gp__cg_file *f, gp__strb
                 e = todo_add(&t, req, m->field[i].type_name, err, f->name);
     }
     if (!e && t.n) {
-        gp__strbuf_append(out, "\n/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go\n"
-                              " * writes them), nanopb's tags. Maps travel as slices of their\n"
-                              " * XEntry{Key, Value} structs; oneof members as plain fields. */\n");
+        gp__strbuf_append(out,
+                          "\n/* Gob types of the netrpc wire: Go's field names (as protoc-gen-go\n"
+                          " * writes them), nanopb's tags. Maps travel as slices of their\n"
+                          " * XEntry{Key, Value} structs; oneof members as plain fields. */\n");
         /* Declared first: messages may refer to each other in any order. */
         for (size_t k = 0; k < t.n; k++) {
             gp__strbuf_append(out, "static const gp_gob_type ");

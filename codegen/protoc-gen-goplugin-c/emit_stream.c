@@ -57,26 +57,26 @@ void gp__cg_stream_client(gp__strbuf *b, const char *n, const method_desc *m, in
         sig(b, n, name, "open", ps, 4, define);
         if (define)
             gp__strbuf_printf(b,
-                             "{\n"
-                             "    gp_err e = gp_call_open(s, &%s_%s_method, call, st);\n"
-                             "    if (e == GP_OK && (e = gp_call_send(*call, req, st)) == GP_OK)\n"
-                             "        e = gp_call_close_send(*call, st);\n"
-                             "    if (e != GP_OK && *call) {\n"
-                             "        gp_call_free(*call);\n"
-                             "        *call = NULL;\n"
-                             "    }\n"
-                             "    return e;\n"
-                             "}\n",
-                             n, name);
+                              "{\n"
+                              "    gp_err e = gp_call_open(s, &%s_%s_method, call, st);\n"
+                              "    if (e == GP_OK && (e = gp_call_send(*call, req, st)) == GP_OK)\n"
+                              "        e = gp_call_close_send(*call, st);\n"
+                              "    if (e != GP_OK && *call) {\n"
+                              "        gp_call_free(*call);\n"
+                              "        *call = NULL;\n"
+                              "    }\n"
+                              "    return e;\n"
+                              "}\n",
+                              n, name);
     } else {
         const char *ps[] = {"gp_stub *s", "gp_call **call", "gp_status *st"};
         sig(b, n, name, "open", ps, 3, define);
         if (define)
             gp__strbuf_printf(b,
-                             "{\n"
-                             "    return gp_call_open(s, &%s_%s_method, call, st);\n"
-                             "}\n",
-                             n, name);
+                              "{\n"
+                              "    return gp_call_open(s, &%s_%s_method, call, st);\n"
+                              "}\n",
+                              n, name);
         param(&p, 1, m->input_type, "req");
         const char *pq[] = {"gp_call *call", p.data ? p.data : "", "gp_status *st"};
         sig(b, n, name, "send", pq, 3, define);
@@ -92,28 +92,29 @@ void gp__cg_stream_client(gp__strbuf *b, const char *n, const method_desc *m, in
     } else {
         sig(b, n, name, "close_and_recv", pr, 3, define);
         if (define)
-            gp__strbuf_printf(b,
-                             "{\n"
-                             "    gp_err e = gp_call_close_send(call, st);\n"
-                             "    if (e == GP_OK)\n"
-                             "        e = gp_call_recv(call, resp, st);\n"
-                             "    if (e == GP_EOF) { /* the plugin finished OK but sent nothing */\n"
-                             "        if (st) {\n"
-                             "            st->err = GP_EPROTO;\n"
-                             "            snprintf(st->msg, sizeof st->msg,\n"
-                             "                     \"%%s: the plugin finished without a response\",\n"
-                             "                     %s_%s_method.grpc_path);\n"
-                             "        }\n"
-                             "        return GP_EPROTO;\n"
-                             "    }\n"
-                             "    if (e != GP_OK)\n"
-                             "        return e;\n"
-                             "    e = gp_call_finish(call, st);\n"
-                             "    if (e != GP_OK)\n"
-                             "        gp_msg_release(%s_%s_method.resp_pb, resp);\n"
-                             "    return e;\n"
-                             "}\n",
-                             n, name, n, name);
+            gp__strbuf_printf(
+                b,
+                "{\n"
+                "    gp_err e = gp_call_close_send(call, st);\n"
+                "    if (e == GP_OK)\n"
+                "        e = gp_call_recv(call, resp, st);\n"
+                "    if (e == GP_EOF) { /* the plugin finished OK but sent nothing */\n"
+                "        if (st) {\n"
+                "            st->err = GP_EPROTO;\n"
+                "            snprintf(st->msg, sizeof st->msg,\n"
+                "                     \"%%s: the plugin finished without a response\",\n"
+                "                     %s_%s_method.grpc_path);\n"
+                "        }\n"
+                "        return GP_EPROTO;\n"
+                "    }\n"
+                "    if (e != GP_OK)\n"
+                "        return e;\n"
+                "    e = gp_call_finish(call, st);\n"
+                "    if (e != GP_OK)\n"
+                "        gp_msg_release(%s_%s_method.resp_pb, resp);\n"
+                "    return e;\n"
+                "}\n",
+                n, name, n, name);
     }
     /* The handler's side. */
     param(&p, 1, m->output_type, "resp");
@@ -145,39 +146,39 @@ void gp__cg_stream_entry(gp__strbuf *b, const method_desc *m)
         gp__strbuf_free(&p);
     } else {
         gp__strbuf_printf(b, "    gp_err (*%s)(void *impl, gp_call *call, gp_status *st);\n",
-                         m->name);
+                          m->name);
     }
 }
 
 void gp__cg_stream_trampoline(gp__strbuf *b, const char *n, const method_desc *m)
 {
     gp__strbuf_printf(b,
-                     "\nstatic gp_err %s_%s_stream(void *impl, gp_call *call, gp_status *st)\n"
-                     "{\n"
-                     "    const %s_service *svc = impl;\n"
-                     "    if (!svc->vtable->%s)\n"
-                     "        return unimplemented(&%s_%s_method, st);\n",
-                     n, m->name, n, m->name, n, m->name);
+                      "\nstatic gp_err %s_%s_stream(void *impl, gp_call *call, gp_status *st)\n"
+                      "{\n"
+                      "    const %s_service *svc = impl;\n"
+                      "    if (!svc->vtable->%s)\n"
+                      "        return unimplemented(&%s_%s_method, st);\n",
+                      n, m->name, n, m->name, n, m->name);
     if (m->server_streaming && !m->client_streaming) {
         gp__strbuf_append(b, "    ");
         c_type(b, m->input_type);
         gp__strbuf_printf(b,
-                         " req;\n"
-                         "    memset(&req, 0, sizeof req);\n"
-                         "    gp_err e = gp_call_recv(call, &req, st);\n"
-                         "    if (e == GP_EOF) {\n"
-                         "        snprintf(st->msg, sizeof st->msg, \"%%s: expected the request "
-                         "message, the host sent none\",\n"
-                         "                 %s_%s_method.grpc_path);\n"
-                         "        return GP_EINVAL;\n"
-                         "    }\n"
-                         "    if (e != GP_OK)\n"
-                         "        return e;\n"
-                         "    e = svc->vtable->%s(svc->impl, &req, call, st);\n"
-                         "    gp_msg_release(%s_%s_method.req_pb, &req);\n"
-                         "    return e;\n"
-                         "}\n",
-                         n, m->name, m->name, n, m->name);
+                          " req;\n"
+                          "    memset(&req, 0, sizeof req);\n"
+                          "    gp_err e = gp_call_recv(call, &req, st);\n"
+                          "    if (e == GP_EOF) {\n"
+                          "        snprintf(st->msg, sizeof st->msg, \"%%s: expected the request "
+                          "message, the host sent none\",\n"
+                          "                 %s_%s_method.grpc_path);\n"
+                          "        return GP_EINVAL;\n"
+                          "    }\n"
+                          "    if (e != GP_OK)\n"
+                          "        return e;\n"
+                          "    e = svc->vtable->%s(svc->impl, &req, call, st);\n"
+                          "    gp_msg_release(%s_%s_method.req_pb, &req);\n"
+                          "    return e;\n"
+                          "}\n",
+                          n, m->name, m->name, n, m->name);
     } else {
         gp__strbuf_printf(b, "    return svc->vtable->%s(svc->impl, call, st);\n}\n", m->name);
     }

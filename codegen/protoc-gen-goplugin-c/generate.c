@@ -30,7 +30,7 @@ static gp_err add_file(gp__cg_response *resp, size_t cap, gp__strbuf *name, gp__
     out_file *o = &resp->file[resp->file_count++];
     o->name = name->data;
     o->content = content->data;
-    gp__strbuf_init(name);   /* ownership moved to resp */
+    gp__strbuf_init(name); /* ownership moved to resp */
     gp__strbuf_init(content);
     return GP_OK;
 }
@@ -60,7 +60,7 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
         gp__strbuf_append(&err, "protoc-gen-goplugin-c: unknown parameter ");
         gp__strbuf_quote(&err, param, strlen(param), 80);
         gp__strbuf_append(&err, "; expected none (x.gp.h and x.gp.c) or \"options\" "
-                               "(nanopb x.options)");
+                                "(nanopb x.options)");
         return set_error(resp, &err);
     }
     if (req->file_to_generate_count == 0) {
@@ -70,9 +70,10 @@ gp_err gp__cg_generate(const gp__cg_request *req, gp__cg_response *resp)
     size_t per = options_mode ? 1 : 2;
     size_t cap = (size_t)req->file_to_generate_count * per;
     if (cap > (pb_size_t)-1) {
-        gp__strbuf_printf(&err, "protoc-gen-goplugin-c: %u files to generate is more than this "
-                               "build can answer at once",
-                         (unsigned)req->file_to_generate_count);
+        gp__strbuf_printf(&err,
+                          "protoc-gen-goplugin-c: %u files to generate is more than this "
+                          "build can answer at once",
+                          (unsigned)req->file_to_generate_count);
         return set_error(resp, &err);
     }
     resp->file = calloc(cap, sizeof *resp->file);

@@ -322,23 +322,28 @@ GP_TEST(wide_messages_round_trip)
  * merge): the earlier one's memory is freed, never reused as the new one's. */
 GP_TEST(oneof_member_switch_frees_the_old_one)
 {
-    gp_test_wide_Wide a = {.which_choice = gp_test_wide_Wide_text_tag, .choice = {.text = "old text"}};
+    gp_test_wide_Wide a = {.which_choice = gp_test_wide_Wide_text_tag,
+                           .choice = {.text = "old text"}};
     gp_test_wide_Wide b = {.which_choice = gp_test_wide_Wide_nested_tag,
                            .choice = {.nested = {.name = "new", .blob = {(uint8_t *)"xy", 2}}}};
     uint8_t buf[256];
     size_t na = 0, nb = 0;
     char err[128];
     GP_CHECK_ERR(gp__msg_encode_buf(gp_test_wide_Wide_fields, &a, buf, sizeof buf, &na, "a", err,
-                                    sizeof err), GP_OK);
+                                    sizeof err),
+                 GP_OK);
     GP_CHECK_ERR(gp__msg_encode_buf(gp_test_wide_Wide_fields, &b, buf + na, sizeof buf - na, &nb,
-                                    "b", err, sizeof err), GP_OK);
+                                    "b", err, sizeof err),
+                 GP_OK);
     gp_test_wide_Wide out = {0};
-    GP_CHECK_ERR(gp__msg_decode_buf(gp_test_wide_Wide_fields, buf, na + nb, &out, "a+b", err,
-                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__msg_decode_buf(gp_test_wide_Wide_fields, buf, na + nb, &out, "a+b", err, sizeof err),
+        GP_OK);
     GP_CHECK_INT(out.which_choice, ==, gp_test_wide_Wide_nested_tag);
     if (out.which_choice == gp_test_wide_Wide_nested_tag) {
         GP_CHECK_STR(out.choice.nested.name, "new");
-        GP_CHECK(out.choice.nested.blob.len == 2 && memcmp(out.choice.nested.blob.data, "xy", 2) == 0);
+        GP_CHECK(out.choice.nested.blob.len == 2 &&
+                 memcmp(out.choice.nested.blob.data, "xy", 2) == 0);
     }
     gp_msg_release(gp_test_wide_Wide_fields, &out);
 }
@@ -351,8 +356,8 @@ GP_TEST(recursive_and_imported_types)
 
     gp_test_wide_Node leaf_l = {.name = "l"}, leaf_r = {.name = "r"};
     gp_test_wide_Node kids[] = {{.name = "k1"}, {.name = "k2", .left = &leaf_l}};
-    gp_test_wide_Node root = {.name = "root", .left = &leaf_l, .right = &leaf_r,
-                              .children_count = 2, .children = kids};
+    gp_test_wide_Node root = {
+        .name = "root", .left = &leaf_l, .right = &leaf_r, .children_count = 2, .children = kids};
     gp_test_wide_Node out = {0};
     gp_status st = {0};
     GP_CHECK_ERR(gp_test_wide_Wider_Walk(stub, &root, &out, &st), GP_OK);
@@ -394,10 +399,10 @@ static gp_err record(void *impl, const gp_test_wkt_Event *req, google_protobuf_T
                      gp_status *st)
 {
     (void)impl;
-    if (!req->has_at || !req->has_took || !req->has_who || !req->who.value ||
-        !req->has_payload || !req->has_detail || !req->detail.type_url ||
-        req->detail.value.len != 3 || !req->has_attrs || req->attrs.fields_count != 1 ||
-        !req->has_mask || req->mask.paths_count != 2) {
+    if (!req->has_at || !req->has_took || !req->has_who || !req->who.value || !req->has_payload ||
+        !req->has_detail || !req->detail.type_url || req->detail.value.len != 3 ||
+        !req->has_attrs || req->attrs.fields_count != 1 || !req->has_mask ||
+        req->mask.paths_count != 2) {
         snprintf(st->msg, sizeof st->msg, "event arrived incomplete");
         return GP_EINVAL;
     }
@@ -424,17 +429,24 @@ GP_TEST(well_known_types_round_trip)
     google_protobuf_Struct_FieldsEntry fields[] = {{
         .key = "k",
         .has_value = true,
-        .value = {.which_kind = google_protobuf_Value_string_value_tag, .kind = {.string_value = "v"}},
+        .value = {.which_kind = google_protobuf_Value_string_value_tag,
+                  .kind = {.string_value = "v"}},
     }};
     gp_test_wkt_Event ev = {
-        .has_at = true, .at = {.seconds = 1000},
-        .has_took = true, .took = {.seconds = 5},
-        .has_who = true, .who = {.value = "someone"},
-        .has_payload = true, .payload = {.value = {(uint8_t *)"pl", 2}},
-        .has_detail = true, .detail = {.type_url = "type.googleapis.com/x.Y",
-                                       .value = {(uint8_t *)"abc", 3}},
-        .has_attrs = true, .attrs = {.fields_count = 1, .fields = fields},
-        .has_mask = true, .mask = {.paths_count = 2, .paths = paths},
+        .has_at = true,
+        .at = {.seconds = 1000},
+        .has_took = true,
+        .took = {.seconds = 5},
+        .has_who = true,
+        .who = {.value = "someone"},
+        .has_payload = true,
+        .payload = {.value = {(uint8_t *)"pl", 2}},
+        .has_detail = true,
+        .detail = {.type_url = "type.googleapis.com/x.Y", .value = {(uint8_t *)"abc", 3}},
+        .has_attrs = true,
+        .attrs = {.fields_count = 1, .fields = fields},
+        .has_mask = true,
+        .mask = {.paths_count = 2, .paths = paths},
     };
     google_protobuf_Timestamp ts = {0};
     gp_status st = {0};

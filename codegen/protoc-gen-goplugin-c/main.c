@@ -26,7 +26,7 @@ static gp_err read_all(int fd, uint8_t **out, size_t *len, gp__strbuf *err)
         if (n == cap) {
             if (cap > GP_CG_REQUEST_MAX) {
                 gp__strbuf_printf(err, "request on stdin is over the %u byte limit",
-                                 GP_CG_REQUEST_MAX);
+                                  GP_CG_REQUEST_MAX);
                 free(buf);
                 return GP_EMSGSIZE;
             }
@@ -105,8 +105,7 @@ int main(int argc, char **argv)
              fflush(stdout) == 0;
     gp__cg_response_free(&resp);
     if (!ok) {
-        gp__strbuf_printf(&err, "writing the response to stdout: %s",
-                         PB_GET_ERROR(&out));
+        gp__strbuf_printf(&err, "writing the response to stdout: %s", PB_GET_ERROR(&out));
         int rc = fail("output", GP_EIO, &err);
         gp__strbuf_free(&err);
         return rc;

@@ -16,9 +16,12 @@ enum level { LVL_REQUEST, LVL_FILE, LVL_MESSAGE };
 static uint32_t down_field(enum level lv)
 {
     switch (lv) {
-    case LVL_REQUEST: return 15; /* proto_file */
-    case LVL_FILE: return 4;     /* message_type */
-    default: return 3;           /* nested_type */
+    case LVL_REQUEST:
+        return 15; /* proto_file */
+    case LVL_FILE:
+        return 4; /* message_type */
+    default:
+        return 3; /* nested_type */
     }
 }
 
@@ -85,22 +88,22 @@ gp_err gp__cg_request_decode(const uint8_t *buf, size_t len, gp__cg_request *req
     memset(req, 0, sizeof *req);
     if (len > GP_CG_REQUEST_MAX) {
         gp__strbuf_printf(err, "CodeGeneratorRequest of %zu bytes is over the %u byte limit", len,
-                         GP_CG_REQUEST_MAX);
+                          GP_CG_REQUEST_MAX);
         return GP_EMSGSIZE;
     }
     if (check_nesting(buf, buf + len, LVL_REQUEST, 0) < 0) {
         gp__strbuf_printf(err,
-                         "CodeGeneratorRequest nests messages more than %d deep; expected a "
-                         "request written by protoc",
-                         GP_CG_NESTING_MAX);
+                          "CodeGeneratorRequest nests messages more than %d deep; expected a "
+                          "request written by protoc",
+                          GP_CG_NESTING_MAX);
         return GP_EPROTO;
     }
     pb_istream_t in = pb_istream_from_buffer(buf, len);
     if (!pb_decode(&in, google_protobuf_compiler_CodeGeneratorRequest_fields, req)) {
         gp__strbuf_printf(err,
-                         "CodeGeneratorRequest does not decode (%s) at byte %zu of %zu; "
-                         "expected protoc's request on stdin, got ",
-                         PB_GET_ERROR(&in), len - in.bytes_left, len);
+                          "CodeGeneratorRequest does not decode (%s) at byte %zu of %zu; "
+                          "expected protoc's request on stdin, got ",
+                          PB_GET_ERROR(&in), len - in.bytes_left, len);
         gp__strbuf_quote(err, (const char *)buf, len, 32);
         pb_release(google_protobuf_compiler_CodeGeneratorRequest_fields, req);
         memset(req, 0, sizeof *req);

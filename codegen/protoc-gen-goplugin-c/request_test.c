@@ -9,8 +9,8 @@
 
 #define CORPUS "codegen/protoc-gen-goplugin-c/testdata/corpus/"
 
-static const google_protobuf_compiler_CodeGeneratorResponse_File *
-find_out(const gp__cg_response *r, const char *name)
+static const google_protobuf_compiler_CodeGeneratorResponse_File *find_out(const gp__cg_response *r,
+                                                                           const char *name)
 {
     for (pb_size_t i = 0; i < r->file_count; i++)
         if (r->file[i].name && strcmp(r->file[i].name, name) == 0)
@@ -50,7 +50,8 @@ GP_TEST(decodes_a_real_request)
     GP_CHECK(h != NULL);
     if (h) {
         GP_CHECK_CONTAINS(h->content, "extern const gp_method gp_test_wide_Wider_Echo_method;");
-        GP_CHECK_CONTAINS(h->content, "#include \"codegen/protoc-gen-goplugin-c/testdata/wide.pb.h\"");
+        GP_CHECK_CONTAINS(h->content,
+                          "#include \"codegen/protoc-gen-goplugin-c/testdata/wide.pb.h\"");
     }
     gp__cg_response_free(&resp);
 
@@ -107,7 +108,7 @@ GP_TEST(truncated_requests_fail_cleanly)
 GP_TEST(garbage_is_named)
 {
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                   0xff, 0xff, 0xff, 0xff, 0x0f, 'h', 'i'};
+                                   0xff, 0xff, 0xff, 0xff, 0x0f, 'h',  'i'};
     gp__cg_request req;
     gp__strbuf err;
     gp__strbuf_init(&err);
@@ -124,7 +125,8 @@ GP_TEST(oversize_is_refused_before_decoding)
     gp__strbuf err;
     gp__strbuf_init(&err);
     /* The length alone decides; the bytes are never read. */
-    GP_CHECK_ERR(gp__cg_request_decode(&one, (size_t)GP_CG_REQUEST_MAX + 1, &req, &err), GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__cg_request_decode(&one, (size_t)GP_CG_REQUEST_MAX + 1, &req, &err),
+                 GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err.data, "over the");
     gp__strbuf_free(&err);
 }
@@ -153,7 +155,7 @@ typedef struct fixture {
     gp__cg_file file;
     google_protobuf_ServiceDescriptorProto svc;
     google_protobuf_MethodDescriptorProto method;
-    google_protobuf_DescriptorProto msgs[2];       /* Req, Resp */
+    google_protobuf_DescriptorProto msgs[2];        /* Req, Resp */
     google_protobuf_FieldDescriptorProto fields[3]; /* Req's */
     char *to_generate[1];
 } fixture;

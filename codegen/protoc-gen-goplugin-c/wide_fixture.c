@@ -23,8 +23,8 @@ void wide_fixture_fill(wide_fixture *fx)
     fx->numbers[1] = -2;
     fx->numbers[2] = 3;
     fx->inners[0] = (gp_test_wide_Wide_Inner){.name = "first", .blob = {(uint8_t *)"\0\1\2", 3}};
-    fx->inners[1] = (gp_test_wide_Wide_Inner){.name = "second", .numbers_count = 3,
-                                              .numbers = fx->numbers};
+    fx->inners[1] =
+        (gp_test_wide_Wide_Inner){.name = "second", .numbers_count = 3, .numbers = fx->numbers};
     fx->tags[0] = "x";
     fx->tags[1] = "";
     fx->tags[2] = "z";
@@ -35,33 +35,53 @@ void wide_fixture_fill(wide_fixture *fx)
     fx->counts[0] = (gp_test_wide_Wide_CountsEntry){.key = "a", .value = -7};
     fx->counts[1] = (gp_test_wide_Wide_CountsEntry){.key = "b", .value = 1LL << 40};
     fx->files[0] = (gp_test_wide_Wide_FilesEntry){.key = "f", .value = {(uint8_t *)"data", 4}};
-    fx->by_id[0] = (gp_test_wide_Wide_ByIdEntry){.key = 9, .has_value = true,
-                                                 .value = {.name = "nine"}};
+    fx->by_id[0] =
+        (gp_test_wide_Wide_ByIdEntry){.key = 9, .has_value = true, .value = {.name = "nine"}};
     fx->path[0] = (gp_test_common_Point){.x = 1, .y = 2, .label = "p"};
     fx->msg = (gp_test_wide_Wide){
         .has_scalars = true,
-        .scalars = {
-            .f_double = 2.5, .f_float = -1.25f, .f_int32 = -5, .f_int64 = -(1LL << 50),
-            .f_uint32 = 4000000000u, .f_uint64 = 1ULL << 63, .f_sint32 = -123,
-            .f_sint64 = -(1LL << 40), .f_fixed32 = 7, .f_fixed64 = 8, .f_sfixed32 = -9,
-            .f_sfixed64 = -10, .f_bool = true, .f_string = "str",
-            .f_bytes = {(uint8_t *)"by", 2}, .f_color = gp_test_wide_Color_GREEN,
-            .maybe_name = "maybe",
-        },
+        .scalars =
+            {
+                .f_double = 2.5,
+                .f_float = -1.25f,
+                .f_int32 = -5,
+                .f_int64 = -(1LL << 50),
+                .f_uint32 = 4000000000u,
+                .f_uint64 = 1ULL << 63,
+                .f_sint32 = -123,
+                .f_sint64 = -(1LL << 40),
+                .f_fixed32 = 7,
+                .f_fixed64 = 8,
+                .f_sfixed32 = -9,
+                .f_sfixed64 = -10,
+                .f_bool = true,
+                .f_string = "str",
+                .f_bytes = {(uint8_t *)"by", 2},
+                .f_color = gp_test_wide_Color_GREEN,
+                .maybe_name = "maybe",
+            },
         .has_inner = true,
         .inner = {.name = "in", .blob = {(uint8_t *)"blob", 4}},
-        .inners_count = 2, .inners = fx->inners,
-        .tags_count = 3, .tags = fx->tags,
-        .blobs_count = 2, .blobs = fx->blobs,
-        .colors_count = 2, .colors = fx->colors,
-        .counts_count = 2, .counts = fx->counts,
-        .files_count = 1, .files = fx->files,
-        .by_id_count = 1, .by_id = fx->by_id,
+        .inners_count = 2,
+        .inners = fx->inners,
+        .tags_count = 3,
+        .tags = fx->tags,
+        .blobs_count = 2,
+        .blobs = fx->blobs,
+        .colors_count = 2,
+        .colors = fx->colors,
+        .counts_count = 2,
+        .counts = fx->counts,
+        .files_count = 1,
+        .files = fx->files,
+        .by_id_count = 1,
+        .by_id = fx->by_id,
         .which_choice = gp_test_wide_Wide_nested_tag,
         .choice = {.nested = {.name = "chosen", .blob = {(uint8_t *)"cb", 2}}},
         .has_where = true,
         .where = {.x = 3, .y = 4, .label = "w"},
-        .path_count = 1, .path = fx->path,
+        .path_count = 1,
+        .path = fx->path,
     };
 }
 

@@ -10,7 +10,9 @@
 #define COUNTER_PLUGIN_NAME "counter"
 
 /* The handshake both sides use (go-plugin's bidirectional example). */
-#define COUNTER_HANDSHAKE                                                                   \
-    {.protocol_version = 1, .magic_cookie_key = "BASIC_PLUGIN", .magic_cookie_value = "hello"}
+#define COUNTER_HANDSHAKE                                                                        \
+    {                                                                                            \
+        .protocol_version = 1, .magic_cookie_key = "BASIC_PLUGIN", .magic_cookie_value = "hello" \
+    }
 
 #endif

@@ -251,7 +251,8 @@ int kv_bench(const kv_host_opts *o, const kv_bench_opts *b)
             kv_session_print_stderr_tail(&s);
         kv_session_close(&s);
     } else {
-        fprintf(stderr, "kv-host: unknown bench mode \"%s\" (expected latency, throughput or startup)\n",
+        fprintf(stderr,
+                "kv-host: unknown bench mode \"%s\" (expected latency, throughput or startup)\n",
                 mode);
         return 1;
     }

@@ -12,8 +12,8 @@ typedef struct kv_host_opts {
     gp_protocol proto;
     int start_timeout_s;
     gp_log_level log_level;
-    int automtls;         /* --automtls: go-plugin's AutoMTLS */
-    int detached;         /* --detach: the plugin outlives kv-host (detach.h) */
+    int automtls;          /* --automtls: go-plugin's AutoMTLS */
+    int detached;          /* --detach: the plugin outlives kv-host (detach.h) */
     const uint8_t *sha256; /* --sha256 HEX: SecureConfig, 32 bytes, or NULL */
 } kv_host_opts;
 
@@ -31,11 +31,11 @@ void kv_session_print_stderr_tail(const kv_session *s);
 void kv_session_close(kv_session *s);
 
 typedef struct kv_bench_opts {
-    const char *mode;     /* latency | throughput | startup */
-    long n;               /* calls (or starts); 0 = mode default */
-    size_t size;          /* value size in bytes */
+    const char *mode; /* latency | throughput | startup */
+    long n;           /* calls (or starts); 0 = mode default */
+    size_t size;      /* value size in bytes */
     int size_set;
-    int threads;          /* throughput threads; 0 = 8 */
+    int threads; /* throughput threads; 0 = 8 */
 } kv_bench_opts;
 
 /* Run one bench mode and print its JSON line on stdout. Exit status. */

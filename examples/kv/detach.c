@@ -143,7 +143,7 @@ int kv_detach_close(kv_session *s, int rc)
         gp_reattach_config ra;
         gp_status st = {0};
         gp_err e = rc == 0 ? gp_client_reattach_config(s->client, &ra) : GP_OK;
-        if (e != GP_OK) {   /* it leaves no words on the client: the code says it */
+        if (e != GP_OK) { /* it leaves no words on the client: the code says it */
             fprintf(stderr, "kv-host: --detach: no reattach config: %s\n", gp_strerror(e));
             rc = 1;
         }

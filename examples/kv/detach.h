@@ -10,9 +10,9 @@
 #include "examples/kv/bench.h"
 
 typedef struct kv_detach_opts {
-    const char *detach_file;    /* --detach FILE */
-    const char *reattach_file;  /* --reattach FILE */
-    int kill;                   /* --kill */
+    const char *detach_file;   /* --detach FILE */
+    const char *reattach_file; /* --reattach FILE */
+    int kill;                  /* --kill */
 } kv_detach_opts;
 
 /* Filled by host.c's option parsing. */

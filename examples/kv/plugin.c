@@ -69,8 +69,7 @@ static gp_err kv_get(void *impl, const proto_GetRequest *in, proto_GetResponse *
     return err;
 }
 
-static gp_err kv_put(void *impl, const proto_PutRequest *in, proto_Empty *out,
-                     gp_status *status)
+static gp_err kv_put(void *impl, const proto_PutRequest *in, proto_Empty *out, gp_status *status)
 {
     (void)out;
     store *st = impl;
@@ -151,8 +150,8 @@ int main(void)
     }
 
     static store st = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    st.log = (gp_logger){.fn = gp_log_json_stderr,
-                         .level = parse_level(getenv("KV_PLUGIN_LOG_LEVEL"))};
+    st.log =
+        (gp_logger){.fn = gp_log_json_stderr, .level = parse_level(getenv("KV_PLUGIN_LOG_LEVEL"))};
 
     /* One implementation; the generated descriptors carry it over grpc
      * (protobuf) and netrpc (gob) alike. */

@@ -27,7 +27,7 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .sha256 = o->sha256,
     };
     if (gp_client_new(&cfg, &s->client) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL));   /* no client: this thread's */
+        fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL)); /* no client: this thread's */
         gp_client_free(s->client);
         s->client = NULL;
         return -1;

@@ -26,11 +26,11 @@
 extern "C" {
 #endif
 
-#define GP_ACTION_ENV "GP_ACTION"          /* the marker: the action's name */
-#define GP_ACTION_MAX 64                   /* registered actions */
+#define GP_ACTION_ENV "GP_ACTION" /* the marker: the action's name */
+#define GP_ACTION_MAX 64          /* registered actions */
 #define GP_ACTION_MAX_NAME 128
-#define GP_ACTION_MAX_IO (16u << 20)       /* params, result bytes */
-#define GP_ACTION_KILL_GRACE_MS 1000       /* SIGTERM, then this, then SIGKILL */
+#define GP_ACTION_MAX_IO (16u << 20) /* params, result bytes */
+#define GP_ACTION_KILL_GRACE_MS 1000 /* SIGTERM, then this, then SIGKILL */
 
 /* An action: `params` is the JSON text the host passed (NUL-terminated).
  * On success return 0 and set *result to malloc'd JSON text (or leave it
@@ -70,8 +70,8 @@ void gp_action_dispatch(int argc, char **argv);
  * child is reaped by its pid). Do not change the environment meanwhile
  * (the child gets a copy of it), and do not reap with waitpid(-1) in a
  * SIGCHLD handler: that would take the child's status. */
-gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
-                     char **result, gp_status *st);
+gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms, char **result,
+                     gp_status *st);
 
 #ifdef __cplusplus
 }

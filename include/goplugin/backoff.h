@@ -25,10 +25,10 @@ extern "C" {
 #endif
 
 typedef struct gp_backoff_config {
-    unsigned immediate;          /* restarts with no delay (3) */
-    int64_t first_delay_ms;      /* delay after the immediate ones (1000) */
-    int64_t max_delay_ms;        /* the delay doubles up to this (60000) */
-    int64_t healthy_after_ms;    /* up this long resets the count (10000) */
+    unsigned immediate;       /* restarts with no delay (3) */
+    int64_t first_delay_ms;   /* delay after the immediate ones (1000) */
+    int64_t max_delay_ms;     /* the delay doubles up to this (60000) */
+    int64_t healthy_after_ms; /* up this long resets the count (10000) */
 } gp_backoff_config;
 
 /* The defaults above; take them and change what you need. Any thread. */
@@ -37,7 +37,7 @@ gp_backoff_config gp_backoff_defaults(void);
 /* Fields are private; the struct is public so it can live on the stack. */
 typedef struct gp_backoff {
     gp_backoff_config cfg;
-    unsigned failures;           /* consecutive quick exits */
+    unsigned failures; /* consecutive quick exits */
     bool running;
     int64_t started_ms;
 } gp_backoff;

@@ -58,8 +58,7 @@ uint32_t gp_broker_next_id(gp_broker *b);
  * Errors: GP_EINVAL (NULL args), GP_ESTATE (id already offered),
  * GP_ECLOSED, transport errors. `st` may be NULL.
  * Thread safety: any thread, concurrently (the broker locks). */
-gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *svc,
-                                  gp_status *st);
+gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *svc, gp_status *st);
 
 /* Connect to the service the peer serves on `id` and return it as a stub
  * (owned by the caller; gp_stub_free closes the brokered connection; free

@@ -54,19 +54,19 @@ gp_protocol gp_protocol_parse(const char *name);
  * HandshakeConfig). The cookie is a guard against running a plugin by hand,
  * not a security feature. */
 typedef struct gp_handshake_config {
-    unsigned protocol_version;        /* app protocol version; 0 = none */
+    unsigned protocol_version; /* app protocol version; 0 = none */
     const char *magic_cookie_key;
     const char *magic_cookie_value;
 } gp_handshake_config;
 
 /* Where to find an already running plugin (go-plugin's ReattachConfig). */
 typedef struct gp_reattach_config {
-    gp_protocol protocol;             /* NONE = netrpc, as go-plugin */
+    gp_protocol protocol; /* NONE = netrpc, as go-plugin */
     unsigned protocol_version;
-    pid_t pid;                        /* 0: unknown, kill by protocol only */
-    const char *network;              /* "unix" | "tcp" */
+    pid_t pid;           /* 0: unknown, kill by protocol only */
+    const char *network; /* "unix" | "tcp" */
     const char *address;
-    bool test;                        /* test mode: kill does nothing */
+    bool test; /* test mode: kill does nothing */
     /* The process's start time, field 22 of /proc/<pid>/stat (clock ticks
      * since boot); 0 = unknown. With it, reattach refuses a pid that now
      * names another process ("PidStartTime" in reattach files). */
@@ -80,7 +80,7 @@ typedef struct gp_client_config {
     /* Extra "KEY=VALUE" entries for the child, NULL-terminated; they come
      * before the host's environment and go-plugin's variables. */
     const char *const *env;
-    bool skip_host_env;               /* do not pass the host's environment */
+    bool skip_host_env; /* do not pass the host's environment */
 
     gp_handshake_config handshake;
     /* More app protocol versions this host accepts, besides
@@ -88,10 +88,10 @@ typedef struct gp_client_config {
     const unsigned *versions;
     size_t nversions;
 
-    unsigned allowed_protocols;       /* gp_protocol bits; 0 = netrpc only */
-    int start_timeout_ms;             /* 0 = 60000 */
-    int kill_grace_ms;                /* wait after graceful shutdown; 0 = 2000 */
-    int call_timeout_ms;              /* per RPC deadline; 0 = none */
+    unsigned allowed_protocols; /* gp_protocol bits; 0 = netrpc only */
+    int start_timeout_ms;       /* 0 = 60000 */
+    int kill_grace_ms;          /* wait after graceful shutdown; 0 = 2000 */
+    int call_timeout_ms;        /* per RPC deadline; 0 = none */
     /* Largest message received or sent on the connection, either wire
      * (gRPC: one message; netrpc: one gob message); 0 = 64 MiB, netrpc's
      * cap; at most 2147483647. Past it the call fails: GP_EMSGSIZE with
@@ -102,15 +102,15 @@ typedef struct gp_client_config {
      * keep the default. */
     size_t max_message_bytes;
 
-    gp_logger logger;                 /* plugin stderr and our own messages */
-    bool managed;                     /* killed by gp_cleanup_clients() */
+    gp_logger logger; /* plugin stderr and our own messages */
+    bool managed;     /* killed by gp_cleanup_clients() */
 
     /* SecureConfig: SHA-256 the plugin binary must have (32 bytes), or NULL. */
     const uint8_t *sha256;
 
-    unsigned min_port, max_port;      /* PLUGIN_MIN/MAX_PORT; 0,0 = 10000..25000 */
-    const char *unix_socket_dir;      /* PLUGIN_UNIX_SOCKET_DIR, or NULL */
-    const char *unix_socket_group;    /* PLUGIN_UNIX_SOCKET_GROUP, or NULL */
+    unsigned min_port, max_port;   /* PLUGIN_MIN/MAX_PORT; 0,0 = 10000..25000 */
+    const char *unix_socket_dir;   /* PLUGIN_UNIX_SOCKET_DIR, or NULL */
+    const char *unix_socket_group; /* PLUGIN_UNIX_SOCKET_GROUP, or NULL */
 
     /* Attach to a running plugin instead of launching argv. */
     const gp_reattach_config *reattach;
@@ -130,7 +130,7 @@ typedef struct gp_client_config {
     const gp_tls_config *tls;
 } gp_client_config;
 
-typedef struct gp_client gp_client;   /* opaque */
+typedef struct gp_client gp_client; /* opaque */
 
 /* Check `cfg` and make a client; nothing is launched yet. Everything cfg
  * points to is copied (tls files are read now), so cfg may go once this

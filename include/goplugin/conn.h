@@ -14,8 +14,8 @@
 extern "C" {
 #endif
 
-typedef struct gp_conn gp_conn;   /* opaque; owned by its gp_client */
-typedef struct gp_stub gp_stub;   /* opaque; a dispensed plugin, the caller's */
+typedef struct gp_conn gp_conn; /* opaque; owned by its gp_client */
+typedef struct gp_stub gp_stub; /* opaque; a dispensed plugin, the caller's */
 
 /* Errors: every call returns a gp_err and writes its words into the
  * caller's `st` (docs/errors.md). Ownership, threads and teardown order:
@@ -29,8 +29,7 @@ const char *gp_conn_protocol(const gp_conn *c);
  * by the caller: free with gp_stub_free, before the connection goes away.
  * Errors: GP_ENOTFOUND (the plugin has no such name), transport errors.
  * `st` may be NULL. Thread safety: any thread, concurrently. */
-gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
-                        gp_status *st);
+gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st);
 
 /* Call `m` on a dispensed plugin. `req` is borrowed. `resp` is a
  * caller-provided zeroed struct of m->resp_pb's type; on GP_OK its pointer
@@ -40,8 +39,7 @@ gp_err gp_conn_dispense(gp_conn *c, const char *name, gp_stub **out,
  * GP_ENOTFOUND (unknown method), GP_ETIMEDOUT, GP_ECLOSED/GP_EEXITED, ...
  * `st` may be NULL. Thread safety: any thread; calls on one stub run
  * concurrently. */
-gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp,
-                 gp_status *st);
+gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp_status *st);
 
 /* Liveness: Health/Check("plugin") on grpc, Control.Ping on netrpc.
  * `st` may be NULL. Thread safety: any thread, concurrently. */

@@ -15,25 +15,25 @@ extern "C" {
 
 typedef enum gp_err {
     GP_OK = 0,
-    GP_EINVAL,      /* bad argument or configuration; nothing changed */
-    GP_ENOMEM,      /* allocation failed */
-    GP_ESTATE,      /* not valid in the handle's current state */
-    GP_ETIMEDOUT,   /* a deadline passed */
-    GP_EPROTO,      /* the peer broke the protocol (handshake line, frame, message) */
-    GP_EVERSION,    /* no protocol version both sides accept */
-    GP_EEXITED,     /* the plugin process exited */
-    GP_ECONNECT,    /* could not connect to the plugin's address */
-    GP_ECLOSED,     /* the connection is closed */
-    GP_EIO,         /* an I/O error on a pipe or socket */
-    GP_EREMOTE,     /* the remote side answered with an error (see gp_status) */
-    GP_ENOTFOUND,   /* unknown plugin name, method or process */
-    GP_EMSGSIZE,    /* a message or line over its size limit */
-    GP_ECHECKSUM,   /* the plugin binary's checksum did not match */
-    GP_EUNSUPPORTED,/* valid, but not supported by this build or protocol */
-    GP_ESYS,        /* an operating system call failed */
-    GP_ETLS,        /* TLS or certificate failure */
-    GP_EOF,         /* a stream ended: the peer sent its last message (not a failure) */
-    GP_ERR_COUNT_   /* not an error: the number of codes */
+    GP_EINVAL,       /* bad argument or configuration; nothing changed */
+    GP_ENOMEM,       /* allocation failed */
+    GP_ESTATE,       /* not valid in the handle's current state */
+    GP_ETIMEDOUT,    /* a deadline passed */
+    GP_EPROTO,       /* the peer broke the protocol (handshake line, frame, message) */
+    GP_EVERSION,     /* no protocol version both sides accept */
+    GP_EEXITED,      /* the plugin process exited */
+    GP_ECONNECT,     /* could not connect to the plugin's address */
+    GP_ECLOSED,      /* the connection is closed */
+    GP_EIO,          /* an I/O error on a pipe or socket */
+    GP_EREMOTE,      /* the remote side answered with an error (see gp_status) */
+    GP_ENOTFOUND,    /* unknown plugin name, method or process */
+    GP_EMSGSIZE,     /* a message or line over its size limit */
+    GP_ECHECKSUM,    /* the plugin binary's checksum did not match */
+    GP_EUNSUPPORTED, /* valid, but not supported by this build or protocol */
+    GP_ESYS,         /* an operating system call failed */
+    GP_ETLS,         /* TLS or certificate failure */
+    GP_EOF,          /* a stream ended: the peer sent its last message (not a failure) */
+    GP_ERR_COUNT_    /* not an error: the number of codes */
 } gp_err;
 
 /* A short fixed description of the code ("timed out"). Never NULL. Static
@@ -42,7 +42,7 @@ const char *gp_strerror(gp_err err);
 
 /* The longest error message, NUL included; longer words are cut. */
 #define GP_ERRMSG_MAX 512
-#define GP_STATUS_MSG_MAX GP_ERRMSG_MAX   /* the older name */
+#define GP_STATUS_MSG_MAX GP_ERRMSG_MAX /* the older name */
 
 /* The outcome of one call, owned by the caller (usually on its stack) and
  * filled by the call it is passed to: after a failure, err is the code
@@ -52,7 +52,7 @@ const char *gp_strerror(gp_err err);
  * data: reading it needs no lock once the call has returned. */
 typedef struct gp_status {
     gp_err err;
-    int grpc_code;                 /* gRPC status code on the grpc wire, else 0 */
+    int grpc_code; /* gRPC status code on the grpc wire, else 0 */
     char msg[GP_ERRMSG_MAX];
 } gp_status;
 

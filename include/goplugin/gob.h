@@ -49,25 +49,24 @@ typedef enum gp_gob_kind {
 typedef struct gp_gob_type gp_gob_type;
 
 typedef struct gp_gob_field {
-    const char *name;          /* Go's field name, e.g. "Key" */
+    const char *name; /* Go's field name, e.g. "Key" */
     const gp_gob_type *type;
-    uint32_t tag;              /* nanopb tag of the C field; 0: none (dynamic use) */
+    uint32_t tag; /* nanopb tag of the C field; 0: none (dynamic use) */
 } gp_gob_field;
 
 struct gp_gob_type {
     gp_gob_kind kind;
-    const char *name;          /* Go's type name; informational, may be NULL */
-    const gp_gob_type *elem;   /* SLICE, ARRAY, MAP (the value) */
-    const gp_gob_type *key;    /* MAP */
-    uint64_t len;              /* ARRAY */
-    const gp_gob_field *fields;/* STRUCT, in Go's field order */
+    const char *name;           /* Go's type name; informational, may be NULL */
+    const gp_gob_type *elem;    /* SLICE, ARRAY, MAP (the value) */
+    const gp_gob_type *key;     /* MAP */
+    uint64_t len;               /* ARRAY */
+    const gp_gob_field *fields; /* STRUCT, in Go's field order */
     size_t nfields;
 };
 
 /* The predefined types. Static storage, read-only: any thread. */
-extern const gp_gob_type gp_gob_bool_type, gp_gob_int_type, gp_gob_uint_type,
-    gp_gob_float_type, gp_gob_bytes_type, gp_gob_string_type, gp_gob_complex_type,
-    gp_gob_interface_type;
+extern const gp_gob_type gp_gob_bool_type, gp_gob_int_type, gp_gob_uint_type, gp_gob_float_type,
+    gp_gob_bytes_type, gp_gob_string_type, gp_gob_complex_type, gp_gob_interface_type;
 /* struct{} (Go's anonymous empty struct). */
 extern const gp_gob_type gp_gob_empty_struct_type;
 

@@ -29,8 +29,8 @@ extern "C" {
  * other children never inherit them by accident.
  */
 typedef struct gp_extra_fd {
-    int fd;         /* open in the parent (may be close-on-exec) */
-    int child_fd;   /* the number it gets in the child (>= 3) */
+    int fd;       /* open in the parent (may be close-on-exec) */
+    int child_fd; /* the number it gets in the child (>= 3) */
 } gp_extra_fd;
 
 /* In the child, after fork and before exec: dup every fd to its child_fd
@@ -62,13 +62,13 @@ gp_err gp_extra_fds_apply(const gp_extra_fd *fds, size_t n, gp_status *st);
 #define GP_HANDOFF_ENV_FD "GP_HANDOFF_FD"               /* config + secret, child reads */
 #define GP_HANDOFF_ENV_STATUS_FD "GP_HANDOFF_STATUS_FD" /* status, child writes */
 
-#define GP_HANDOFF_MAX_KEY 1024               /* bytes in one key */
+#define GP_HANDOFF_MAX_KEY 1024 /* bytes in one key */
 #define GP_HANDOFF_MAX_ENTRIES 65536
-#define GP_HANDOFF_MAX_CONFIG (16u << 20)     /* keys + values, bytes */
+#define GP_HANDOFF_MAX_CONFIG (16u << 20) /* keys + values, bytes */
 #define GP_HANDOFF_MAX_SECRET (64u << 10)
-#define GP_HANDOFF_MAX_REASON 4096            /* bytes of a failure reason */
+#define GP_HANDOFF_MAX_REASON 4096 /* bytes of a failure reason */
 
-typedef struct gp_handoff gp_handoff;   /* opaque */
+typedef struct gp_handoff gp_handoff; /* opaque */
 
 /* What to give the spawn: the fds to keep open in the child and the env
  * entries ("KEY=VALUE") that tell the child their numbers. Everything
@@ -76,7 +76,7 @@ typedef struct gp_handoff gp_handoff;   /* opaque */
 typedef struct gp_handoff_spawn {
     gp_extra_fd fds[2];
     size_t nfds;
-    const char *env[3];          /* NULL-terminated */
+    const char *env[3]; /* NULL-terminated */
 } gp_handoff_spawn;
 
 /* Caller owns *out; free with gp_handoff_free. Errors: GP_ENOMEM.
@@ -88,22 +88,19 @@ gp_err gp_handoff_new(gp_handoff **out, gp_status *st);
  * or oversize key, NULL value), GP_EMSGSIZE (over the total or entry
  * limits), GP_ESTATE (already prepared), GP_ENOMEM.
  * Thread safety: one call at a time per handle. */
-gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value,
-                      gp_status *st);
+gp_err gp_handoff_set(gp_handoff *h, const char *key, const char *value, gp_status *st);
 
 /* The secret: `len` bytes, any values, copied (and zeroed on free).
  * Errors: GP_EMSGSIZE, GP_EINVAL, GP_ESTATE, GP_ENOMEM.
  * Thread safety: one call at a time per handle. */
-gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len,
-                             gp_status *st);
+gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len, gp_status *st);
 
 /* Encode, make both pipes, and say how the child must get them: the data
  * pipe as child fd `first_child_fd` (0 = 3), the status pipe as the next.
  * `*out` points into h (see gp_handoff_spawn).
  * Errors: GP_EINVAL, GP_ESTATE (called twice), GP_ESYS.
  * Thread safety: one call at a time per handle. */
-gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out,
-                          gp_status *st);
+gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out, gp_status *st);
 
 /* After the fork (successful or not): close the parent's copies of the
  * child's ends, so a child exit shows as end-of-file. Call it in the
@@ -151,7 +148,7 @@ void gp_handoff_free(gp_handoff *h);
  * Thread safety: the readers (get, count, key, value) may run concurrently
  * with each other; every other call on one handle runs alone.
  */
-typedef struct gp_handoff_child gp_handoff_child;   /* opaque */
+typedef struct gp_handoff_child gp_handoff_child; /* opaque */
 
 /* Read the configuration and secret from the fd named by GP_HANDOFF_FD
  * within `timeout_ms` (<= 0: 30 s) and remember the status fd. Both fds are
@@ -181,16 +178,15 @@ const char *gp_handoff_child_value(const gp_handoff_child *hc, size_t i);
  * second call finds nothing (GP_ESTATE). Errors: GP_EMSGSIZE (cap too
  * small; nothing is zeroed), GP_ESTATE. The caller owns buf and zeroes it
  * when done. Thread safety: one call at a time per handle. */
-gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap,
-                                    size_t *len, gp_status *st);
+gp_err gp_handoff_child_take_secret(gp_handoff_child *hc, void *buf, size_t cap, size_t *len,
+                                    gp_status *st);
 
 /* Report ready, or failure with a reason (cut at GP_HANDOFF_MAX_REASON),
  * then close the status fd. Only the first report counts (GP_ESTATE after).
  * Errors: GP_EIO (host gone), GP_ENOTFOUND (no status fd). `reason` may
  * be st->msg. Thread safety: one call at a time per handle. */
 gp_err gp_handoff_child_ready(gp_handoff_child *hc, gp_status *st);
-gp_err gp_handoff_child_failed(gp_handoff_child *hc, const char *reason,
-                               gp_status *st);
+gp_err gp_handoff_child_failed(gp_handoff_child *hc, const char *reason, gp_status *st);
 
 /* Zero and free everything; closes the fds. NULL: no-op.
  * Thread safety: alone and last on hc. */

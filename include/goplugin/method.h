@@ -20,8 +20,8 @@
 extern "C" {
 #endif
 
-struct pb_msgdesc_s;   /* nanopb's message descriptor (pb_msgdesc_t) */
-struct gp_gob_type;    /* a gob type descriptor (netrpc wire) */
+struct pb_msgdesc_s; /* nanopb's message descriptor (pb_msgdesc_t) */
+struct gp_gob_type;  /* a gob type descriptor (netrpc wire) */
 
 typedef enum gp_method_kind {
     GP_UNARY = 0,
@@ -31,11 +31,11 @@ typedef enum gp_method_kind {
 } gp_method_kind;
 
 typedef struct gp_method {
-    const char *grpc_path;     /* "/proto.KV/Get" */
-    const char *netrpc_name;   /* "Plugin.Get" */
-    const struct pb_msgdesc_s *req_pb;   /* e.g. proto_GetRequest_fields */
+    const char *grpc_path;             /* "/proto.KV/Get" */
+    const char *netrpc_name;           /* "Plugin.Get" */
+    const struct pb_msgdesc_s *req_pb; /* e.g. proto_GetRequest_fields */
     const struct pb_msgdesc_s *resp_pb;
-    const struct gp_gob_type *req_gob;   /* NULL: method not on netrpc */
+    const struct gp_gob_type *req_gob; /* NULL: method not on netrpc */
     const struct gp_gob_type *resp_gob;
     gp_method_kind kind;
 } gp_method;

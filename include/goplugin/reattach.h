@@ -38,8 +38,7 @@ extern "C" {
  * release them with gp_reattach_config_clear. On failure *out is zeroed
  * and st->msg says what was expected and what came. Errors: GP_EPROTO,
  * GP_EMSGSIZE, GP_ENOMEM. Thread safety: any thread. */
-gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
-                         gp_status *st);
+gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out, gp_status *st);
 
 /* The JSON text for rc (malloc'd, NUL-terminated, the caller frees it).
  * Errors: GP_EINVAL (missing network/address, bad protocol), GP_ENOMEM.
@@ -51,13 +50,11 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
  * the old file or the whole new one, never a part; of two writers at once,
  * the last rename wins. Errors: GP_EINVAL, GP_ESYS (with the path and the
  * errno words in st). Thread safety: any thread, also on one path. */
-gp_err gp_reattach_file_write(const char *path, const gp_reattach_config *rc,
-                              gp_status *st);
+gp_err gp_reattach_file_write(const char *path, const gp_reattach_config *rc, gp_status *st);
 
 /* Read and parse, as gp_reattach_parse (the caller owns out's strings);
  * GP_ENOTFOUND when the file does not exist. Thread safety: any thread. */
-gp_err gp_reattach_file_read(const char *path, gp_reattach_config *out,
-                             gp_status *st);
+gp_err gp_reattach_file_read(const char *path, gp_reattach_config *out, gp_status *st);
 
 /* Free the strings of a config filled by gp_reattach_parse/_file_read and
  * zero it. Not for one from gp_client_reattach_config (its strings belong

@@ -35,8 +35,7 @@ extern "C" {
  * them after sending). Return GP_OK, or an error with words in st->msg
  * (the host sees them as the RPC's error text). Called from server threads,
  * concurrently. */
-typedef gp_err (*gp_handler)(void *impl, const void *req, void *resp,
-                             gp_status *st);
+typedef gp_err (*gp_handler)(void *impl, const void *req, void *resp, gp_status *st);
 
 /* A streaming method implementation (method->kind is not GP_UNARY; grpc
  * wire only). Receive the client's messages with gp_call_recv (GP_EOF when
@@ -60,10 +59,10 @@ typedef struct gp_service_stream {
 
 /* One plugin: the name a host dispenses, and its methods. */
 typedef struct gp_service {
-    const char *name;                  /* "kv" */
+    const char *name; /* "kv" */
     const gp_service_method *methods;
     size_t nmethods;
-    void *impl;                        /* passed to every handler */
+    void *impl; /* passed to every handler */
     /* Streaming methods, served on the grpc wire only (a netrpc host
      * cannot call them: gp_call_open refuses). */
     const gp_service_stream *streams;
@@ -86,14 +85,14 @@ typedef struct gp_serve_config {
     const gp_plugin_set *versions;
     size_t nversions;
 
-    gp_protocol protocol;       /* wire to serve; NONE = grpc */
-    const char *network;        /* "unix" (NULL: default, as go-plugin on
+    gp_protocol protocol; /* wire to serve; NONE = grpc */
+    const char *network;  /* "unix" (NULL: default, as go-plugin on
                                    Linux) or "tcp" (127.0.0.1, port range) */
-    int workers;                /* handler threads; 0 = 2 on gRPC, 8 per stream on netrpc */
+    int workers;          /* handler threads; 0 = 2 on gRPC, 8 per stream on netrpc */
     /* Largest message received or sent, either wire; 0 = 64 MiB (see
      * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
     size_t max_message_bytes;
-    gp_logger logger;           /* NULL fn: hclog JSON lines on stderr */
+    gp_logger logger; /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */
     const gp_tls_config *tls;

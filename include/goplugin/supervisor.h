@@ -40,26 +40,26 @@ extern "C" {
 #endif
 
 typedef enum gp_sup_event_kind {
-    GP_SUP_STARTED = 1,   /* a plugin is up: conn is new, re-dispense from it */
-    GP_SUP_EXITED,        /* it exited, failed its health check, or failed to
+    GP_SUP_STARTED = 1, /* a plugin is up: conn is new, re-dispense from it */
+    GP_SUP_EXITED,      /* it exited, failed its health check, or failed to
                            * start; reason says which. It is dead and reaped
                            * by now; conn (the last STARTED one) is still
                            * open until the callback returns, then closed:
                            * drop every stub of it here. */
-    GP_SUP_RESTARTING,    /* the next start comes after delay_ms */
-    GP_SUP_STOPPED        /* final: gp_supervisor_stop ran; nothing follows */
+    GP_SUP_RESTARTING,  /* the next start comes after delay_ms */
+    GP_SUP_STOPPED      /* final: gp_supervisor_stop ran; nothing follows */
 } gp_sup_event_kind;
 
 /* Everything in an event is borrowed for the duration of the callback. */
 typedef struct gp_sup_event {
     gp_sup_event_kind kind;
-    gp_client *client;      /* STARTED, EXITED: the current client (owned by the
+    gp_client *client;  /* STARTED, EXITED: the current client (owned by the
                              * supervisor: never kill or free it) */
-    gp_conn *conn;          /* STARTED, EXITED: its connection (NULL if the start failed) */
-    const char *reason;     /* EXITED: e.g. "exit status 3", "health check failed: ...",
+    gp_conn *conn;      /* STARTED, EXITED: its connection (NULL if the start failed) */
+    const char *reason; /* EXITED: e.g. "exit status 3", "health check failed: ...",
                              * "start failed: ...", "stopped"; else "" */
-    int64_t delay_ms;       /* RESTARTING */
-    unsigned starts;        /* start attempts so far, this one included */
+    int64_t delay_ms;   /* RESTARTING */
+    unsigned starts;    /* start attempts so far, this one included */
 } gp_sup_event;
 
 /* Called on the supervisor thread, one event at a time. It may call RPCs
@@ -83,14 +83,13 @@ typedef struct gp_supervisor_config {
     void *ctx;                /* passed to on_event; borrowed */
 } gp_supervisor_config;
 
-typedef struct gp_supervisor gp_supervisor;   /* opaque */
+typedef struct gp_supervisor gp_supervisor; /* opaque */
 
 /* Check and copy the config (not cfg->client, borrowed). Caller owns *out:
  * gp_supervisor_free. Errors: GP_EINVAL (st says which field; also logged
  * on cfg->client->logger), GP_ENOMEM, GP_ESYS.
  * Thread safety: any thread. */
-gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out,
-                         gp_status *st);
+gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out, gp_status *st);
 
 /* Start the supervisor thread, which starts the plugin. Returns at once;
  * STARTED (or EXITED with "start failed: ...") follows on that thread.

@@ -29,11 +29,11 @@ typedef struct gp_tls_source {
 } gp_tls_source;
 
 typedef struct gp_tls_config {
-    gp_tls_source cert;        /* own certificate, then any intermediates */
-    gp_tls_source key;         /* own private key (EC, RSA; SEC1, PKCS#1/#8) */
-    const char *key_password;  /* for an encrypted key; NULL if none */
-    gp_tls_source ca;          /* trusted roots for the peer (one or more) */
-    const char *server_name;   /* host: name checked in the plugin's
+    gp_tls_source cert;       /* own certificate, then any intermediates */
+    gp_tls_source key;        /* own private key (EC, RSA; SEC1, PKCS#1/#8) */
+    const char *key_password; /* for an encrypted key; NULL if none */
+    gp_tls_source ca;         /* trusted roots for the peer (one or more) */
+    const char *server_name;  /* host: name checked in the plugin's
                                   certificate; NULL = "localhost" */
 } gp_tls_config;
 

@@ -76,8 +76,8 @@ static gp_stub *bad;
  * string. */
 static const gp_gob_field blob_fields[] = {{"Values", &gp_gob_bytes_type, 1},
                                            {"Note", &gp_gob_int_type, 2}};
-static const gp_gob_type blob_gob = {.kind = GP_GOB_STRUCT, .name = "Numbers",
-                                     .fields = blob_fields, .nfields = 2};
+static const gp_gob_type blob_gob = {
+    .kind = GP_GOB_STRUCT, .name = "Numbers", .fields = blob_fields, .nfields = 2};
 static const gp_method take_blob = {
     .grpc_path = "/gp.test.bad.Bad/Take",
     .netrpc_name = "Plugin.Take",

@@ -38,15 +38,32 @@ static void fill(fixture *fx)
     fx->counts[0] = (gp_interop_All_CountsEntry){.key = "a", .value = -7};
     fx->counts[1] = (gp_interop_All_CountsEntry){.key = "b", .value = 1 << 30};
     fx->msg = (gp_interop_All){
-        .f_double = 2.5, .f_float = -1.25f, .f_int32 = -5, .f_int64 = -(1LL << 50),
-        .f_uint32 = 4000000000u, .f_uint64 = 1ULL << 63, .f_sint32 = -123,
-        .f_sint64 = -(1LL << 40), .f_fixed32 = 7, .f_fixed64 = 1ULL << 60, .f_sfixed32 = -9,
-        .f_sfixed64 = -10, .f_bool = true, .f_string = "str\xc3\xa9",
-        .f_bytes = {(uint8_t *)"b\0y", 3}, .mood = gp_interop_Mood_GRUMPY,
-        .has_inner = true, .inner = {.name = "in", .ids_count = 1, .ids = fx->ids},
-        .inners_count = 2, .inners = fx->inners, .tags_count = 3, .tags = fx->tags,
-        .counts_count = 2, .counts = fx->counts,
-        .which_choice = gp_interop_All_number_tag, .choice = {.number = -42},
+        .f_double = 2.5,
+        .f_float = -1.25f,
+        .f_int32 = -5,
+        .f_int64 = -(1LL << 50),
+        .f_uint32 = 4000000000u,
+        .f_uint64 = 1ULL << 63,
+        .f_sint32 = -123,
+        .f_sint64 = -(1LL << 40),
+        .f_fixed32 = 7,
+        .f_fixed64 = 1ULL << 60,
+        .f_sfixed32 = -9,
+        .f_sfixed64 = -10,
+        .f_bool = true,
+        .f_string = "str\xc3\xa9",
+        .f_bytes = {(uint8_t *)"b\0y", 3},
+        .mood = gp_interop_Mood_GRUMPY,
+        .has_inner = true,
+        .inner = {.name = "in", .ids_count = 1, .ids = fx->ids},
+        .inners_count = 2,
+        .inners = fx->inners,
+        .tags_count = 3,
+        .tags = fx->tags,
+        .counts_count = 2,
+        .counts = fx->counts,
+        .which_choice = gp_interop_All_number_tag,
+        .choice = {.number = -42},
         .user_id = "u-1",
     };
 }
@@ -88,8 +105,7 @@ static void check(const gp_interop_All *g)
     for (pb_size_t i = 0; i < g->counts_count; i++) {
         if (g->counts[i].key && strcmp(g->counts[i].key, "a") == 0 && g->counts[i].value == -7)
             seen |= 1;
-        if (g->counts[i].key && strcmp(g->counts[i].key, "b") == 0 &&
-            g->counts[i].value == 1 << 30)
+        if (g->counts[i].key && strcmp(g->counts[i].key, "b") == 0 && g->counts[i].value == 1 << 30)
             seen |= 2;
     }
     GP_CHECK_INT(seen, ==, 3);
@@ -135,8 +151,8 @@ GP_TEST(an_oversized_repeated_field_from_go)
     gp_status st = {0};
     gp_err e = gp_interop_Wide_Echo(wide, &req, &got, &st);
     GP_CHECK(e == GP_EPROTO || e == GP_EMSGSIZE);
-    GP_CHECK_CONTAINS(st.msg, strcmp(wire, "grpc") == 0 ? "/gp.interop.Wide/Echo response"
-                                                         : "exceed");
+    GP_CHECK_CONTAINS(st.msg,
+                      strcmp(wire, "grpc") == 0 ? "/gp.interop.Wide/Echo response" : "exceed");
     GP_CHECK(got.tags == NULL && got.f_string == NULL);
     /* The connection still works. */
     gp_interop_All small = {.f_string = "small"};

@@ -41,15 +41,16 @@ static void capture(void *ctx, gp_log_level level, const char *name, const char 
     }
 }
 
-static const gp_gob_type ints_type = {.kind = GP_GOB_SLICE, .name = "[]int",
-                                      .elem = &gp_gob_int_type};
+static const gp_gob_type ints_type = {
+    .kind = GP_GOB_SLICE, .name = "[]int", .elem = &gp_gob_int_type};
 
 GP_TEST(greeter_with_interface_arguments)
 {
     const char *argv[] = {plugin_path, NULL};
     gp_client_config cfg = {
         .argv = argv,
-        .handshake = {.protocol_version = 1, .magic_cookie_key = "BASIC_PLUGIN",
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = "BASIC_PLUGIN",
                       .magic_cookie_value = "hello"},
         .allowed_protocols = GP_PROTO_NETRPC,
         .logger = {.fn = capture, .level = GP_LOG_DEBUG},
@@ -67,7 +68,8 @@ GP_TEST(greeter_with_interface_arguments)
     gp_status st;
     gp_stub *stub = NULL;
     GP_CHECK_ERR(gp_conn_dispense(conn, "greeter", &stub, &st), GP_OK);
-    GP_CHECK_ERR(gp_conn_dispense(conn, "nobody", NULL == stub ? &stub : &(gp_stub *){NULL}, &st), GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_conn_dispense(conn, "nobody", NULL == stub ? &stub : &(gp_stub *){NULL}, &st),
+                 GP_ENOTFOUND);
     GP_CHECK_STR(st.msg, "unknown plugin type: nobody");
     if (!stub) {
         gp_client_free(c);
@@ -98,8 +100,8 @@ GP_TEST(greeter_with_interface_arguments)
 
     /* An interface{} holding a []int; the reply is an int. */
     gp__gob_value nums[3] = {{.type = &gp_gob_int_type, .u.i = 40},
-                            {.type = &gp_gob_int_type, .u.i = 3},
-                            {.type = &gp_gob_int_type, .u.i = -1}};
+                             {.type = &gp_gob_int_type, .u.i = 3},
+                             {.type = &gp_gob_int_type, .u.i = -1}};
     gp__gob_value slice = {.type = &ints_type};
     slice.u.list.items = nums;
     slice.u.list.len = 3;
@@ -110,7 +112,8 @@ GP_TEST(greeter_with_interface_arguments)
     gp__gob_value_free(reply);
 
     /* The plugin's own error, and Go's texts for what is not there. */
-    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.GreetName", &nil_iface, &reply, &st), GP_EREMOTE);
+    GP_CHECK_ERR(gp__netrpc_stub_call(stub, "Plugin.GreetName", &nil_iface, &reply, &st),
+                 GP_EREMOTE);
     GP_CHECK_STR(st.msg, "expected a string name, got <nil>");
     /* (Not with a nil interface{} argument: Go's server discards the body
      * of an unknown method with gob's ignoreInterface, which for a nil

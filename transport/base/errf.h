@@ -15,8 +15,7 @@
 #include <goplugin/err.h>
 
 /* printf into buf[cap] (NULL or 0: nothing), truncating; see above. */
-void gp__errf(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void gp__errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void gp__verrf(char *buf, size_t cap, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 

@@ -92,11 +92,21 @@ void gp__strbuf_json_string(gp__strbuf *b, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': gp__strbuf_append(b, "\\\""); break;
-        case '\\': gp__strbuf_append(b, "\\\\"); break;
-        case '\n': gp__strbuf_append(b, "\\n"); break;
-        case '\r': gp__strbuf_append(b, "\\r"); break;
-        case '\t': gp__strbuf_append(b, "\\t"); break;
+        case '"':
+            gp__strbuf_append(b, "\\\"");
+            break;
+        case '\\':
+            gp__strbuf_append(b, "\\\\");
+            break;
+        case '\n':
+            gp__strbuf_append(b, "\\n");
+            break;
+        case '\r':
+            gp__strbuf_append(b, "\\r");
+            break;
+        case '\t':
+            gp__strbuf_append(b, "\\t");
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);

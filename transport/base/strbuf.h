@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 typedef struct gp__strbuf {
-    char *data;     /* always NUL-terminated when ok */
+    char *data; /* always NUL-terminated when ok */
     size_t len;
     size_t cap;
-    size_t max;     /* growth limit in bytes; 0 = 64 MiB */
+    size_t max; /* growth limit in bytes; 0 = 64 MiB */
     int ok;
 } gp__strbuf;
 

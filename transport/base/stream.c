@@ -22,7 +22,8 @@ typedef struct fd_stream {
     atomic_int shut; /* shutdown was called: calls fail with GP_ECLOSED */
 } fd_stream;
 
-static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t whylen, const char *fmt, ...)
 {
     if (!why || whylen == 0)

@@ -57,8 +57,8 @@ static inline gp_err gp__stream_read(gp__stream *s, void *buf, size_t cap, int t
     return s->ops->read(s, buf, cap, timeout_ms, n, why, whylen);
 }
 
-static inline gp_err gp__stream_writev(gp__stream *s, struct iovec *iov, int iovcnt,
-                                       int timeout_ms, char *why, size_t whylen)
+static inline gp_err gp__stream_writev(gp__stream *s, struct iovec *iov, int iovcnt, int timeout_ms,
+                                       char *why, size_t whylen)
 {
     return s->ops->writev(s, iov, iovcnt, timeout_ms, why, whylen);
 }

@@ -34,13 +34,15 @@ uint32_t gp_broker_next_id(gp_broker *b)
     return b ? b->ops->next_id(b) : 0;
 }
 
-gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *svc,
-                                  gp_status *st)
+gp_err gp_broker_accept_and_serve(gp_broker *b, uint32_t id, const gp_service *svc, gp_status *st)
 {
     if (!b || !svc || id == 0)
-        return gp__status_set(st, GP_EINVAL, 0, "broker accept: expected a broker, an id > 0 "
-                                                "and a service, got %s",
-                              !b ? "no broker" : !svc ? "no service" : "id 0");
+        return gp__status_set(st, GP_EINVAL, 0,
+                              "broker accept: expected a broker, an id > 0 "
+                              "and a service, got %s",
+                              !b     ? "no broker"
+                              : !svc ? "no service"
+                                     : "id 0");
     return b->ops->accept_and_serve(b, id, svc, st);
 }
 
@@ -49,8 +51,11 @@ gp_err gp_broker_dial(gp_broker *b, uint32_t id, gp_stub **out, gp_status *st)
     if (out)
         *out = NULL;
     if (!b || !out || id == 0)
-        return gp__status_set(st, GP_EINVAL, 0, "broker dial: expected a broker, an id > 0 and "
-                                                "an out pointer, got %s",
-                              !b ? "no broker" : !out ? "no out pointer" : "id 0");
+        return gp__status_set(st, GP_EINVAL, 0,
+                              "broker dial: expected a broker, an id > 0 and "
+                              "an out pointer, got %s",
+                              !b     ? "no broker"
+                              : !out ? "no out pointer"
+                                     : "id 0");
     return b->ops->dial(b, id, out, st);
 }

@@ -71,7 +71,9 @@ gp_err gp_invoke(gp_stub *s, const gp_method *m, const void *req, void *resp, gp
         return gp__status_set(st, GP_EUNSUPPORTED, 0,
                               "%s is a streaming method: call it with gp_call_open, not "
                               "gp_invoke",
-                              m->grpc_path ? m->grpc_path : m->netrpc_name ? m->netrpc_name : "");
+                              m->grpc_path     ? m->grpc_path
+                              : m->netrpc_name ? m->netrpc_name
+                                               : "");
     lost_hook h = hook_of(s->conn);
     return after_call(h, st, s->conn->ops->invoke(s, m, req, resp, st));
 }

@@ -9,10 +9,9 @@
 #include <goplugin/conn.h>
 
 typedef struct gp__conn_ops {
-    const char *name;   /* "grpc" | "netrpc" */
+    const char *name; /* "grpc" | "netrpc" */
     gp_err (*dispense)(gp_conn *c, const char *name, gp_stub **out, gp_status *st);
-    gp_err (*invoke)(gp_stub *s, const gp_method *m, const void *req, void *resp,
-                     gp_status *st);
+    gp_err (*invoke)(gp_stub *s, const gp_method *m, const void *req, void *resp, gp_status *st);
     gp_err (*ping)(gp_conn *c, gp_status *st);
     void (*stub_free)(gp_stub *s);
     /* Ask the plugin to exit (GRPCController.Shutdown / Control.Quit).
@@ -35,7 +34,7 @@ typedef struct gp__call_ops {
     gp_err (*recv)(gp_call *c, void *msg, gp_status *st);
     gp_err (*finish)(gp_call *c, gp_status *st);
     void (*cancel)(gp_call *c);
-    void (*free)(gp_call *c);   /* NULL: not the caller's to free (plugin side) */
+    void (*free)(gp_call *c); /* NULL: not the caller's to free (plugin side) */
 } gp__call_ops;
 
 struct gp_call {
@@ -53,7 +52,7 @@ struct gp_call {
 typedef gp_err (*gp__conn_lost_fn)(void *ctx, gp_status *st, gp_err rc);
 
 struct gp_conn {
-    const gp__conn_ops *ops;   /* the wire's; an implementation zero-fills the rest */
+    const gp__conn_ops *ops; /* the wire's; an implementation zero-fills the rest */
     _Atomic(gp__conn_lost_fn) lost;
     void *_Atomic lost_ctx;
 };

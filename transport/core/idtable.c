@@ -51,8 +51,8 @@ gp_err gp__idtable_put(gp__idtable *t, uint32_t id, void *val, bool replace)
         return GP_ENOMEM;
     if (old)
         t->drop(t->ctx, id, old->val, false);
-    *e = (gp__identry){.next = t->head, .id = id, .expires_ms = gp__now_ms() + t->ttl_ms,
-                       .val = val};
+    *e = (gp__identry){
+        .next = t->head, .id = id, .expires_ms = gp__now_ms() + t->ttl_ms, .val = val};
     t->head = e;
     return GP_OK;
 }

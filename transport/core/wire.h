@@ -23,16 +23,16 @@ typedef struct gp__wire_client_opts {
     /* TLS when tls_root_pem is set (borrowed for the call; host/client_tls.c
      * fills them); NULL server name: "localhost". */
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
-    int tls_timeout_ms; /* connect + handshake; 0 = 10 s */
+    int tls_timeout_ms;       /* connect + handshake; 0 = 10 s */
     size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
 } gp__wire_client_opts;
 
 typedef struct gp__wire_server_opts {
     const gp_service *services; /* borrowed for the server's life */
     size_t nservices;
-    int workers;                /* gp_serve_config.workers */
-    const gp_logger *logger;    /* may be NULL */
-    size_t max_message_bytes;   /* one message, received or sent; 0 = 64 MiB */
+    int workers;              /* gp_serve_config.workers */
+    const gp_logger *logger;  /* may be NULL */
+    size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
 } gp__wire_server_opts;
 
 /* One wire. The server calls have the contract of grpc.h's server (listen

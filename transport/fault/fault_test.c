@@ -826,10 +826,16 @@ GP_TEST(plugin_writes_to_a_dead_host_no_sigpipe)
         waitpid(pid, NULL, 0);
         return;
     }
-    gp_reattach_config ra = {.protocol = wire, .protocol_version = 1, .pid = pid,
-                             .network = network, .address = address, .test = true};
-    gp_client_config cfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
-                            .call_timeout_ms = 200, .kill_grace_ms = 1000};
+    gp_reattach_config ra = {.protocol = wire,
+                             .protocol_version = 1,
+                             .pid = pid,
+                             .network = network,
+                             .address = address,
+                             .test = true};
+    gp_client_config cfg = {.reattach = &ra,
+                            .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
+                            .call_timeout_ms = 200,
+                            .kill_grace_ms = 1000};
     gp_client *c;
     GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
     gp_conn *conn;

@@ -33,7 +33,7 @@ gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t 
     gp__strbuf msg;
     gp__strbuf_init(&msg);
     gp__strbuf_append(&msg, "ignoring bad entries in PLUGIN_PROTOCOL_VERSIONS (expected "
-                           "decimal numbers): ");
+                            "decimal numbers): ");
     size_t nbad = 0, dropped = 0;
     const char *p = env;
     for (;;) {
@@ -63,10 +63,12 @@ gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t 
         if (!nbad)
             gp__strbuf_reset(&msg);
         if (dropped)
-            gp__strbuf_printf(&msg, "%sPLUGIN_PROTOCOL_VERSIONS has more than %zu versions; "
-                                   "ignoring %zu",
-                             nbad ? "; " : "", max, dropped);
-        gp__hs_errf(err, errlen, "%s", msg.ok && msg.data ? msg.data : "bad PLUGIN_PROTOCOL_VERSIONS");
+            gp__strbuf_printf(&msg,
+                              "%sPLUGIN_PROTOCOL_VERSIONS has more than %zu versions; "
+                              "ignoring %zu",
+                              nbad ? "; " : "", max, dropped);
+        gp__hs_errf(err, errlen, "%s",
+                    msg.ok && msg.data ? msg.data : "bad PLUGIN_PROTOCOL_VERSIONS");
     }
     gp__strbuf_free(&msg);
     return GP_OK;
@@ -94,8 +96,7 @@ unsigned gp__hs_negotiate(const unsigned *theirs, size_t ntheirs, const unsigned
     return found ? best : lowest;
 }
 
-static gp_err parse_port(const char *name, const char *s, unsigned *out, char *err,
-                         size_t errlen)
+static gp_err parse_port(const char *name, const char *s, unsigned *out, char *err, size_t errlen)
 {
     unsigned long v = 0;
     if (s && *s && gp__hs_decimal(s, strlen(s), 65535, &v) != 0) {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #define GP_HS_CORE_VERSION 1u
-#define GP_HS_ADDR_MAX 256      /* unix paths stay < 108 on Linux */
+#define GP_HS_ADDR_MAX 256 /* unix paths stay < 108 on Linux */
 #define GP_HS_MAX_VERSIONS 64
 
 /* Field 7 (go-plugin 1.6+): does the plugin support gRPC broker
@@ -31,13 +31,13 @@ typedef enum gp__hs_mux {
 typedef struct gp__hs_line {
     unsigned core_version;
     unsigned app_version;
-    char network[8];            /* "unix" | "tcp" */
+    char network[8]; /* "unix" | "tcp" */
     char address[GP_HS_ADDR_MAX];
-    gp_protocol protocol;       /* field 5; absent = NETRPC (go-plugin) */
-    char *cert_b64;             /* field 6 when non-empty, malloc'd; else NULL */
-    bool mux;                   /* field 7 is a Go boolean true; format: print "|true" */
-    gp__hs_mux mux_field;        /* field 7 as read; format: ABSENT, TRUE or FALSE */
-    char *mux_text;             /* field 7 when INVALID, malloc'd (for the error); else NULL */
+    gp_protocol protocol; /* field 5; absent = NETRPC (go-plugin) */
+    char *cert_b64;       /* field 6 when non-empty, malloc'd; else NULL */
+    bool mux;             /* field 7 is a Go boolean true; format: print "|true" */
+    gp__hs_mux mux_field; /* field 7 as read; format: ABSENT, TRUE or FALSE */
+    char *mux_text;       /* field 7 when INVALID, malloc'd (for the error); else NULL */
 } gp__hs_line;
 
 /* Parse one handshake line: `len` bytes, a trailing "\n" or "\r\n" and
@@ -67,8 +67,7 @@ gp_err gp__hs_check(const gp__hs_line *l, const unsigned *versions, size_t nvers
  * Nothing is checked for netrpc or when not requested (go-plugin ignores
  * field 7 then, garbage included). *use (may be NULL) gets whether the
  * connection multiplexes: requested, gRPC and confirmed. */
-gp_err gp__hs_check_mux(const gp__hs_line *l, bool requested, bool *use, char *err,
-                        size_t errlen);
+gp_err gp__hs_check_mux(const gp__hs_line *l, bool requested, bool *use, char *err, size_t errlen);
 
 /* Format the line a plugin prints, with its trailing "\n". The cert field
  * is printed when cert_b64 is set (empty otherwise); field 7 is "|true"
@@ -82,8 +81,8 @@ int gp__hs_format(const gp__hs_line *l, char *buf, size_t cap);
  * NULL). Unparsable entries are skipped and named in `err` (go-plugin does
  * the same); *n gets the count kept (at most `max`). GP_OK even when some
  * were skipped; GP_EINVAL only for NULL out. */
-gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t *n,
-                             char *err, size_t errlen);
+gp_err gp__hs_parse_versions(const char *env, unsigned *out, size_t max, size_t *n, char *err,
+                             size_t errlen);
 
 /* Version negotiation, plugin side: the highest of `ours` that is in
  * `theirs`; if none, the lowest of `ours` (the host reports the mismatch).

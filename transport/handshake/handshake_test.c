@@ -238,9 +238,8 @@ GP_TEST(crlf_and_surrounding_space)
 
 GP_TEST(fewer_than_four_fields)
 {
-    expect_fail_s("garbage\n",
-                  "unrecognized handshake line from plugin: expected "
-                  "CORE|APP|NETWORK|ADDRESS|PROTOCOL, got \"garbage\"");
+    expect_fail_s("garbage\n", "unrecognized handshake line from plugin: expected "
+                               "CORE|APP|NETWORK|ADDRESS|PROTOCOL, got \"garbage\"");
     expect_fail_s("1|1|unix", "unrecognized handshake line");
     expect_fail_s("", "got \"\"");
     expect_fail_s("   \r\n", "got \"\"");
@@ -360,7 +359,6 @@ GP_TEST(protocol_field)
     GP_CHECK_ERR(gp__hs_check(&l, v, 1, 0, err, sizeof err), GP_OK);
 }
 
-
 GP_TEST(cert_field)
 {
     gp__hs_line l;
@@ -411,7 +409,8 @@ GP_TEST(embedded_nul)
     static const char line[] = "1|1|unix|/tmp/p\0x|grpc|\n";
     expect_fail(line, sizeof line - 1, GP_EPROTO,
                 "has a NUL byte at offset 15: \"1|1|unix|/tmp/p\\x00x|grpc|\\x0a\"");
-    static const char head[] = "\0" "1|1|unix|/tmp/p|grpc|";
+    static const char head[] = "\0"
+                               "1|1|unix|/tmp/p|grpc|";
     expect_fail(head, sizeof head - 1, GP_EPROTO, "NUL byte at offset 0");
 }
 
@@ -429,8 +428,11 @@ GP_TEST(null_arguments)
 
 GP_TEST(format_lines)
 {
-    gp__hs_line l = {.core_version = 1, .app_version = 1, .network = "unix",
-                    .address = "/tmp/plugin123", .protocol = GP_PROTO_GRPC};
+    gp__hs_line l = {.core_version = 1,
+                     .app_version = 1,
+                     .network = "unix",
+                     .address = "/tmp/plugin123",
+                     .protocol = GP_PROTO_GRPC};
     char buf[512];
     /* Six fields, empty cert, as Go servers print. */
     GP_CHECK_INT(gp__hs_format(&l, buf, sizeof buf), ==, 30);
@@ -488,9 +490,13 @@ GP_TEST(format_lines)
 
 GP_TEST(format_then_parse)
 {
-    gp__hs_line l = {.core_version = 1, .app_version = 42, .network = "unix",
-                    .address = "/tmp/plugin9", .protocol = GP_PROTO_GRPC, .mux = true,
-                    .cert_b64 = (char *)CERT60};
+    gp__hs_line l = {.core_version = 1,
+                     .app_version = 42,
+                     .network = "unix",
+                     .address = "/tmp/plugin9",
+                     .protocol = GP_PROTO_GRPC,
+                     .mux = true,
+                     .cert_b64 = (char *)CERT60};
     char buf[512];
     int n = gp__hs_format(&l, buf, sizeof buf);
     gp__hs_line back;
@@ -525,13 +531,14 @@ GP_TEST(versions_env)
     GP_CHECK_INT(n, ==, 0);
 
     /* Bad entries are skipped and named; the good ones are kept. */
-    GP_CHECK_ERR(gp__hs_parse_versions("1,x,,3, 4,-2,1", v, GP_HS_MAX_VERSIONS, &n, err,
-                                       sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__hs_parse_versions("1,x,,3, 4,-2,1", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
     GP_CHECK_INT(n, ==, 2);
     GP_CHECK(v[0] == 1 && v[1] == 3);
     GP_CHECK_CONTAINS(err, "ignoring bad entries in PLUGIN_PROTOCOL_VERSIONS (expected decimal "
                            "numbers): \"x\", \"\", \" 4\" and 1 more");
-    GP_CHECK_ERR(gp__hs_parse_versions("4294967296,2", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__hs_parse_versions("4294967296,2", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err),
+                 GP_OK);
     GP_CHECK_INT(n, ==, 1);
     GP_CHECK_CONTAINS(err, "\"4294967296\"");
     GP_CHECK_ERR(gp__hs_parse_versions(",", v, GP_HS_MAX_VERSIONS, &n, err, sizeof err), GP_OK);
@@ -580,7 +587,8 @@ GP_TEST(ports_env)
     GP_CHECK_ERR(gp__hs_parse_ports("abc", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "bad PLUGIN_MIN_PORT");
     GP_CHECK_ERR(gp__hs_parse_ports("-1", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
-    GP_CHECK_ERR(gp__hs_parse_ports("99999999999999999999999", "1", &lo, &hi, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__hs_parse_ports("99999999999999999999999", "1", &lo, &hi, err, sizeof err),
+                 GP_EINVAL);
     /* As Go: only a minimum set means max 0, which is below it. */
     GP_CHECK_ERR(gp__hs_parse_ports("25000", NULL, &lo, &hi, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "bad port range: PLUGIN_MIN_PORT 25000 is greater than PLUGIN_MAX_PORT 0");

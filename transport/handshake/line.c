@@ -122,10 +122,8 @@ static gp_err parse_address(span net, span a, gp__hs_line *out, char *err, size_
     size_t max = is_unix ? UNIX_PATH_MAX_BYTES : GP_HS_ADDR_MAX - 1;
     if (a.n > max) {
         gp__strbuf q;
-        gp__hs_errf(err, errlen,
-                    "%s in handshake line is %zu bytes; expected at most %zu: %s",
-                    is_unix ? "unix socket path" : "address", a.n, max,
-                    gp__hs_quote(&q, a.p, a.n));
+        gp__hs_errf(err, errlen, "%s in handshake line is %zu bytes; expected at most %zu: %s",
+                    is_unix ? "unix socket path" : "address", a.n, max, gp__hs_quote(&q, a.p, a.n));
         gp__strbuf_free(&q);
         return GP_EPROTO;
     }
@@ -142,8 +140,7 @@ static gp_err parse_protocol(span s, gp__hs_line *out, char *err, size_t errlen)
 {
     /* go-plugin 1.0.1 hosts reject an empty field 5 (the protocol ""). */
     if (s.n == 0) {
-        gp__hs_errf(err, errlen,
-                    "empty protocol in handshake line (expected grpc or netrpc)");
+        gp__hs_errf(err, errlen, "empty protocol in handshake line (expected grpc or netrpc)");
         return GP_EPROTO;
     }
     gp_protocol p = GP_PROTO_NONE;
@@ -160,8 +157,8 @@ static gp_err parse_protocol(span s, gp__hs_line *out, char *err, size_t errlen)
 
 static int b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 static gp_err parse_cert(span s, gp__hs_line *out, char *err, size_t errlen)
@@ -266,9 +263,8 @@ gp_err gp__hs_parse(const char *line, size_t len, gp__hs_line *out, char *err, s
         line = "";
     if (len > LINE_MAX_BYTES) {
         gp__strbuf q;
-        gp__hs_errf(err, errlen,
-                    "handshake line from plugin is %zu bytes; expected at most %u: %s", len,
-                    LINE_MAX_BYTES, gp__hs_quote(&q, line, len));
+        gp__hs_errf(err, errlen, "handshake line from plugin is %zu bytes; expected at most %u: %s",
+                    len, LINE_MAX_BYTES, gp__hs_quote(&q, line, len));
         gp__strbuf_free(&q);
         return GP_EPROTO;
     }
@@ -326,7 +322,8 @@ void gp__hs_line_free(gp__hs_line *l)
     l->mux_text = NULL;
 }
 
-#define MUX_REFUSED "client requested gRPC broker multiplexing but plugin does not support the feature"
+#define MUX_REFUSED \
+    "client requested gRPC broker multiplexing but plugin does not support the feature"
 
 gp_err gp__hs_check_mux(const gp__hs_line *l, bool requested, bool *use, char *err, size_t errlen)
 {
@@ -449,8 +446,8 @@ int gp__hs_format(const gp__hs_line *l, char *buf, size_t cap)
         !l->address[0] || !memchr(l->address, 0, sizeof l->address) || !text_ok(l->address) ||
         (l->cert_b64 && !text_ok(l->cert_b64)))
         return -1;
-    int n = snprintf(buf, cap, "%u|%u|%s|%s|%s|%s%s\n", l->core_version, l->app_version,
-                     l->network, l->address, proto, l->cert_b64 ? l->cert_b64 : "", mux);
+    int n = snprintf(buf, cap, "%u|%u|%s|%s|%s|%s%s\n", l->core_version, l->app_version, l->network,
+                     l->address, proto, l->cert_b64 ? l->cert_b64 : "", mux);
     if (n < 0 || (size_t)n >= cap)
         return -1;
     return n;

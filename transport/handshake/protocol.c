@@ -6,9 +6,12 @@
 const char *gp_protocol_name(gp_protocol p)
 {
     switch (p) {
-    case GP_PROTO_NETRPC: return "netrpc";
-    case GP_PROTO_GRPC: return "grpc";
-    default: return "";
+    case GP_PROTO_NETRPC:
+        return "netrpc";
+    case GP_PROTO_GRPC:
+        return "grpc";
+    default:
+        return "";
     }
 }
 

@@ -94,10 +94,10 @@ static gp_err build_env(gp_client *c, char ***envp)
     if (cert_var) /* AutoMTLS: our certificate */
         list[n++] = cert_var;
     list[n] = NULL;
-    gp_err rc = ok ? gp__env_build((const char *const *)c->env,
-                                   c->skip_host_env ? NULL : (const char *const *)environ, list,
-                                   envp)
-                   : GP_ENOMEM;
+    gp_err rc =
+        ok ? gp__env_build((const char *const *)c->env,
+                           c->skip_host_env ? NULL : (const char *const *)environ, list, envp)
+           : GP_ENOMEM;
     for (size_t i = 0; i < 6; i++)
         gp__strbuf_free(&vars[i]);
     if (rc)
@@ -126,8 +126,13 @@ static gp_err launch(gp_client *c)
             close(exec_fd);
         return rc;
     }
-    gp__proc_opts po = {.path = path, .argv = c->argv, .envp = envp, .exec_fd = exec_fd,
-                        .exec_fd_script = script, .logger = &c->logger, .log_name = c->log_name,
+    gp__proc_opts po = {.path = path,
+                        .argv = c->argv,
+                        .envp = envp,
+                        .exec_fd = exec_fd,
+                        .exec_fd_script = script,
+                        .logger = &c->logger,
+                        .log_name = c->log_name,
                         .detached = c->detached};
     gp__proc *proc = NULL;
     rc = gp__proc_start(&po, &proc, err, sizeof err);
@@ -175,8 +180,7 @@ static gp_err launch(gp_client *c)
     pthread_mutex_unlock(&c->mu);
     gp__hs_line_free(&hs);
     gp_log_kv kv[] = {{"network", c->network}, {"address", c->address}};
-    gp_logf(&c->logger, GP_LOG_DEBUG, c->log_name, kv, 2, "plugin started, pid %d",
-            (int)c->pid);
+    gp_logf(&c->logger, GP_LOG_DEBUG, c->log_name, kv, 2, "plugin started, pid %d", (int)c->pid);
     return GP_OK;
 }
 
@@ -200,14 +204,15 @@ static gp_err reattach(gp_client *c)
     if (r->pid > 0) {
         pidfd = gp__pidfd_open(r->pid);
         if (pidfd < 0 && errno == ESRCH)
-            return gp__client_fail(c, GP_ENOTFOUND, "reattach: expected a running plugin with pid %d, got "
-                                         "no such process",
-                        (int)r->pid);
+            return gp__client_fail(c, GP_ENOTFOUND,
+                                   "reattach: expected a running plugin with pid %d, got "
+                                   "no such process",
+                                   (int)r->pid);
         if (pidfd >= 0 && pidfd_exited(pidfd, 0)) {
             close(pidfd);
             return gp__client_fail(c, GP_ENOTFOUND,
-                        "reattach: expected a running plugin with pid %d, it has exited",
-                        (int)r->pid);
+                                   "reattach: expected a running plugin with pid %d, it has exited",
+                                   (int)r->pid);
         }
         /* pidfd_open unavailable: the test dial below is the only check. */
     }
@@ -216,8 +221,9 @@ static gp_err reattach(gp_client *c)
     if (rc) {
         if (pidfd >= 0)
             close(pidfd);
-        return gp__client_fail(c, GP_ENOTFOUND, "reattach: expected a plugin listening on %s %s, got: %s",
-                    r->network, r->address, err);
+        return gp__client_fail(c, GP_ENOTFOUND,
+                               "reattach: expected a plugin listening on %s %s, got: %s",
+                               r->network, r->address, err);
     }
     close(fd);
     rc = gp__client_verify_pid(c, pidfd);
@@ -256,7 +262,8 @@ gp_err gp_client_start(gp_client *c)
     if (state == GP__CLIENT_FAILED)
         return prev; /* the message from that failure stays */
     if (state == GP__CLIENT_KILLED)
-        return gp__client_fail(c, GP_ESTATE, "client was killed; expected a new client to start again");
+        return gp__client_fail(c, GP_ESTATE,
+                               "client was killed; expected a new client to start again");
     gp_err rc = c->reattach ? reattach(c) : launch(c);
     pthread_mutex_lock(&c->mu);
     if (c->state == GP__CLIENT_NEW) {
@@ -291,17 +298,20 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
     if (conn || state != GP__CLIENT_RUNNING) {
         pthread_mutex_unlock(&c->conn_mu);
         *out = conn;
-        return conn ? GP_OK : gp__client_fail(c, GP_ESTATE, "client was killed; expected a running plugin");
+        return conn ? GP_OK
+                    : gp__client_fail(c, GP_ESTATE, "client was killed; expected a running plugin");
     }
     const gp__wire *w = gp__wire_find(proto);
     if (!w) {
         pthread_mutex_unlock(&c->conn_mu);
-        return gp__client_fail(c, GP_EUNSUPPORTED, "plugin speaks %s, which this host does not "
-                                                   "have built in",
+        return gp__client_fail(c, GP_EUNSUPPORTED,
+                               "plugin speaks %s, which this host does not "
+                               "have built in",
                                gp_protocol_name(proto));
     }
     char err[1024] = "";
-    gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms, .logger = &c->logger,
+    gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms,
+                               .logger = &c->logger,
                                .log_name = c->log_name,
                                .max_message_bytes = c->max_message_bytes};
     if (c->tls)
@@ -380,8 +390,7 @@ static void kill_reattached(gp_client *c)
     /* The pidfd names the very process we verified, even if its pid number
      * was reused since (go-plugin #320). */
     if (!pidfd_exited(c->ra_pidfd, 0)) {
-        gp_logf(&c->logger, GP_LOG_WARN, c->log_name, NULL, 0,
-                "plugin failed to exit gracefully");
+        gp_logf(&c->logger, GP_LOG_WARN, c->log_name, NULL, 0, "plugin failed to exit gracefully");
         gp__pidfd_signal(c->ra_pidfd, SIGKILL);
         pidfd_exited(c->ra_pidfd, REATTACH_KILL_WAIT_MS);
     }

@@ -78,8 +78,8 @@ static gp_err validate(const gp_client_config *cfg)
         return bad(lg, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
                    cfg->max_message_bytes);
     if (cfg->max_port > 65535 || cfg->min_port > 65535)
-        return bad(lg, "min_port/max_port: expected ports up to 65535, got %u..%u",
-                   cfg->min_port, cfg->max_port);
+        return bad(lg, "min_port/max_port: expected ports up to 65535, got %u..%u", cfg->min_port,
+                   cfg->max_port);
     if (cfg->min_port > cfg->max_port)
         return bad(lg, "min_port/max_port: expected min <= max, got %u > %u", cfg->min_port,
                    cfg->max_port);
@@ -94,8 +94,9 @@ static gp_err validate(const gp_client_config *cfg)
             return bad(lg, "reattach->network: expected \"unix\" or \"tcp\", got \"%s\"",
                        nz(r->network));
         if (!r->address || !r->address[0] || strlen(r->address) >= GP_HS_ADDR_MAX)
-            return bad(lg, "reattach->address: expected a non-empty address shorter than %d "
-                           "bytes, got \"%s\"",
+            return bad(lg,
+                       "reattach->address: expected a non-empty address shorter than %d "
+                       "bytes, got \"%s\"",
                        GP_HS_ADDR_MAX, nz(r->address));
         if (r->protocol != GP_PROTO_NONE && r->protocol != GP_PROTO_NETRPC &&
             r->protocol != GP_PROTO_GRPC)
@@ -114,12 +115,14 @@ static gp_err validate(const gp_client_config *cfg)
     }
     const gp_handshake_config *h = &cfg->handshake;
     if (!h->magic_cookie_key || !h->magic_cookie_key[0] || strchr(h->magic_cookie_key, '='))
-        return bad(lg, "handshake.magic_cookie_key: expected a non-empty name without '=', got "
-                       "\"%s\"",
+        return bad(lg,
+                   "handshake.magic_cookie_key: expected a non-empty name without '=', got "
+                   "\"%s\"",
                    nz(h->magic_cookie_key));
     if (!h->magic_cookie_value || !h->magic_cookie_value[0])
-        return bad(lg, "handshake.magic_cookie_value: expected a non-empty value (plugins refuse "
-                       "an empty cookie), got \"%s\"",
+        return bad(lg,
+                   "handshake.magic_cookie_value: expected a non-empty value (plugins refuse "
+                   "an empty cookie), got \"%s\"",
                    nz(h->magic_cookie_value));
     if (h->protocol_version == 0 && cfg->nversions == 0)
         return bad(lg, "handshake.protocol_version: expected an app protocol version (or "

@@ -34,8 +34,9 @@ gp_err gp__client_verify_pid(gp_client *c, int pidfd)
                                "process",
                                (int)r->pid);
     if (rc)
-        return gp__client_fail(c, rc, "reattach: cannot read /proc/%d/stat to check the "
-                                      "plugin's identity: %s",
+        return gp__client_fail(c, rc,
+                               "reattach: cannot read /proc/%d/stat to check the "
+                               "plugin's identity: %s",
                                (int)r->pid, gp_strerror(rc));
     if (now != r->start_time)
         return gp__client_fail(c, GP_ENOTFOUND,
@@ -83,7 +84,6 @@ bool gp__client_release(gp_client *c)
     pthread_mutex_unlock(&c->kill_mu);
     return true;
 }
-
 
 /* A reattached plugin is not our child: no status, only "gone". */
 static bool wait_reattached(gp_client *c, int timeout_ms)

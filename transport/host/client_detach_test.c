@@ -69,8 +69,8 @@ GP_TEST(pidstat_parse)
     const char *bad[] = {
         "",
         "garbage",
-        "1 (x) S 1 2 3",                                              /* truncated */
-        "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 12x 0\n",       /* not a number */
+        "1 (x) S 1 2 3",                                         /* truncated */
+        "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 12x 0\n", /* not a number */
         "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99999999999999999999999 0\n", /* overflow */
         "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5 0\n",
     };
@@ -121,8 +121,10 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
     /* A start time that does not match: refused, nothing signalled. */
     gp_reattach_config wrong = ra;
     wrong.start_time = ra.start_time + 1;
-    gp_client_config rcfg = {.reattach = &wrong, .allowed_protocols = GP_PROTO_GRPC,
-                             .kill_grace_ms = 3000, .logger = {.level = GP_LOG_OFF}};
+    gp_client_config rcfg = {.reattach = &wrong,
+                             .allowed_protocols = GP_PROTO_GRPC,
+                             .kill_grace_ms = 3000,
+                             .logger = {.level = GP_LOG_OFF}};
     GP_CHECK_ERR(gp_client_new(&rcfg, &c), GP_OK);
     GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
     GP_CHECK_CONTAINS(gp_client_error(c), "is another process now");

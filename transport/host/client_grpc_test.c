@@ -108,8 +108,8 @@ GP_TEST(reattach_to_a_live_plugin)
     GP_CHECK_ERR(gp_client_start(first), GP_OK);
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(first, &ra), GP_OK);
-    gp_client_config rcfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
-                             .kill_grace_ms = 3000};
+    gp_client_config rcfg = {
+        .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000};
     gp_client *second;
     GP_CHECK_ERR(gp_client_new(&rcfg, &second), GP_OK);
     gp_conn *conn = NULL;

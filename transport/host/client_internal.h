@@ -18,9 +18,9 @@
 enum { GP__CLIENT_NEW, GP__CLIENT_RUNNING, GP__CLIENT_FAILED, GP__CLIENT_KILLED };
 
 struct gp_client {
-    pthread_mutex_t mu;         /* state, conn, errmsg */
-    pthread_mutex_t conn_mu;    /* one connect at a time */
-    pthread_mutex_t kill_mu;    /* one kill at a time */
+    pthread_mutex_t mu;      /* state, conn, errmsg */
+    pthread_mutex_t conn_mu; /* one connect at a time */
+    pthread_mutex_t kill_mu; /* one kill at a time */
 
     /* Configuration, owned copies. */
     char **argv;
@@ -39,7 +39,7 @@ struct gp_client {
     unsigned min_port, max_port;
     char *unix_dir, *unix_group;
     bool reattach;
-    gp_reattach_config ra;      /* strings point to ra_network/ra_address */
+    gp_reattach_config ra; /* strings point to ra_network/ra_address */
     char *ra_network, *ra_address;
     char *log_name;
     bool detached;              /* free leaves the plugin running */
@@ -47,10 +47,10 @@ struct gp_client {
 
     /* State. */
     int state;
-    bool dying;                 /* gp_client_kill has begun */
+    bool dying; /* gp_client_kill has begun */
     gp_err start_err;
-    gp__proc *proc;             /* launched plugins */
-    int ra_pidfd;               /* reattached plugins with a pid; else -1 */
+    gp__proc *proc; /* launched plugins */
+    int ra_pidfd;   /* reattached plugins with a pid; else -1 */
     pid_t pid;
     unsigned version;
     gp_protocol protocol;
@@ -58,7 +58,7 @@ struct gp_client {
     char address[GP_HS_ADDR_MAX];
     gp_conn *conn;
     char errmsg[GP__CLIENT_ERR_MAX];
-    uint64_t start_time;        /* the plugin's /proc start time; 0 = unknown */
+    uint64_t start_time; /* the plugin's /proc start time; 0 = unknown */
 
     /* Managed registry links (guarded by reg_mu). */
     struct gp_client *reg_next;

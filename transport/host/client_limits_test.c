@@ -217,7 +217,6 @@ static long rss_bound_kb(gp_protocol wire)
     return wire == GP_PROTO_GRPC ? (long)(HUGE >> 10) + GRPC_SLACK_KB : SLACK_KB;
 }
 
-
 /* Host -> plugin: the plugin's cap refuses a request over it. */
 static void plugin_refuses(gp_protocol wire)
 {
@@ -227,7 +226,8 @@ static void plugin_refuses(gp_protocol wire)
     gp_status st;
     GP_CHECK_INT(put(&s, CAP - 4096, &st), ==, GP_OK); /* under the cap: fine */
     GP_CHECK_INT(put(&s, OVER, &st), ==, wire == GP_PROTO_GRPC ? GP_EMSGSIZE : GP_EREMOTE);
-    expect_words(wire, &st, "Received message larger than max (2097", "exceeds the limit of 1048576");
+    expect_words(wire, &st, "Received message larger than max (2097",
+                 "exceeds the limit of 1048576");
     still_usable(&s, wire);
     /* 32 MiB at a 1 MiB cap: the plugin's peak RSS. */
     long before = status_kb(s.pid, "VmRSS");
@@ -253,7 +253,8 @@ static void host_refuses(gp_protocol wire)
     GP_CHECK_INT(get(&s, CAP - 4096, &st, &got), ==, GP_OK);
     GP_CHECK_INT(got, ==, CAP - 4096);
     GP_CHECK_INT(get(&s, OVER, &st, &got), ==, GP_EMSGSIZE);
-    expect_words(wire, &st, "Received message larger than max (2097", "exceeds the limit of 1048576");
+    expect_words(wire, &st, "Received message larger than max (2097",
+                 "exceeds the limit of 1048576");
     still_usable(&s, wire);
     /* Our own peak RSS, from here. */
     long before = status_kb(getpid(), "VmRSS");

@@ -181,13 +181,19 @@ GP_HELPER(env)
 {
     if (check_cookie())
         return 1;
-    const char *keys[] = {"PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS",
-                          "PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_UNIX_SOCKET_GROUP", "GP_FROM_CFG",
-                          "GP_FROM_HOST", "GP_BOTH"};
+    const char *keys[] = {"PLUGIN_MIN_PORT",
+                          "PLUGIN_MAX_PORT",
+                          "PLUGIN_PROTOCOL_VERSIONS",
+                          "PLUGIN_UNIX_SOCKET_DIR",
+                          "PLUGIN_UNIX_SOCKET_GROUP",
+                          "GP_FROM_CFG",
+                          "GP_FROM_HOST",
+                          "GP_BOTH"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = getenv(keys[i]);
-        fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"env\",\"key\":\"%s\","
-                        "\"value\":\"%s\"}\n",
+        fprintf(stderr,
+                "{\"@level\":\"info\",\"@message\":\"env\",\"key\":\"%s\","
+                "\"value\":\"%s\"}\n",
                 keys[i], v ? v : "<unset>");
     }
     return say_and_wait("1|3|tcp|127.0.0.1:1234|grpc\n");
@@ -331,9 +337,9 @@ GP_TEST(no_handshake_before_timeout)
 
 GP_TEST(garbage_line)
 {
-    expect_start_failure("invalid-rpc-address", config("invalid-rpc-address"), GP_EPROTO,
-                         WORDS("expected CORE|APP|NETWORK|ADDRESS|PROTOCOL",
-                               "hello there, I am not a handshake"));
+    expect_start_failure(
+        "invalid-rpc-address", config("invalid-rpc-address"), GP_EPROTO,
+        WORDS("expected CORE|APP|NETWORK|ADDRESS|PROTOCOL", "hello there, I am not a handshake"));
 }
 
 GP_TEST(stdout_noise_before_handshake)
@@ -355,8 +361,7 @@ GP_TEST(app_version_not_offered)
     cfg.versions = more;
     cfg.nversions = 1;
     expect_start_failure("bad-version", cfg, GP_EVERSION,
-                         WORDS("incompatible API version", "plugin offered 9",
-                               "host accepts 1,3"));
+                         WORDS("incompatible API version", "plugin offered 9", "host accepts 1,3"));
 }
 
 GP_TEST(unknown_network)
@@ -386,10 +391,10 @@ GP_TEST(protocol_not_allowed)
 GP_TEST(early_exit_with_stderr)
 {
     logs_reset();
-    expect_start_failure("exit_msg", config("exit_msg"), GP_EEXITED,
-                         WORDS("plugin exited before we could connect", "exit status 3",
-                               "plugin stderr (last lines):",
-                               "fatal: cannot continue without /etc/kv.conf"));
+    expect_start_failure(
+        "exit_msg", config("exit_msg"), GP_EEXITED,
+        WORDS("plugin exited before we could connect", "exit status 3",
+              "plugin stderr (last lines):", "fatal: cannot continue without /etc/kv.conf"));
     /* Its hclog line reached the logger at ERROR, with its pair. */
     GP_CHECK(logged_kv("path=/etc/kv.conf;"));
 }
@@ -412,9 +417,9 @@ GP_TEST(plugin_run_without_the_cookie)
 {
     gp_client_config cfg = config("start-timeout");
     cfg.handshake.magic_cookie_value = "not-the-cookie";
-    expect_start_failure("cookie", cfg, GP_EEXITED,
-                         WORDS("plugin exited before we could connect", "exit status 1",
-                               "This binary is a plugin"));
+    expect_start_failure(
+        "cookie", cfg, GP_EEXITED,
+        WORDS("plugin exited before we could connect", "exit status 1", "This binary is a plugin"));
 }
 
 GP_TEST(checksum_mismatch_runs_nothing)
@@ -705,7 +710,8 @@ GP_TEST(reattach_failure_kills_nothing)
                              .pid = bystander,
                              .network = "unix",
                              .address = "/tmp/gp-client-test-nobody-here.sock"};
-    gp_client_config cfg = {.reattach = &ra, .start_timeout_ms = START_MS,
+    gp_client_config cfg = {.reattach = &ra,
+                            .start_timeout_ms = START_MS,
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
@@ -755,7 +761,9 @@ GP_TEST(reattach_then_kill_by_pidfd)
                              .pid = plugin,
                              .network = "unix",
                              .address = path};
-    gp_client_config cfg = {.reattach = &ra, .start_timeout_ms = START_MS, .kill_grace_ms = 100,
+    gp_client_config cfg = {.reattach = &ra,
+                            .start_timeout_ms = START_MS,
+                            .kill_grace_ms = 100,
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
@@ -912,7 +920,8 @@ static void write_script_plugin(char *path, size_t cap)
 {
     tmp_path(path, cap, "gp-script-plugin");
     char text[4200];
-    snprintf(text, sizeof text, "#!/bin/sh\nexec '%s' " GP_TEST_HELPER_FLAG " good\n", gp_test_self_exe());
+    snprintf(text, sizeof text, "#!/bin/sh\nexec '%s' " GP_TEST_HELPER_FLAG " good\n",
+             gp_test_self_exe());
     write_file(path, text, 0755);
 }
 
@@ -1008,8 +1017,12 @@ static void run_after_tamper(const char *path, char *const argv[], bool in_place
         GP_CHECK_INT(rename(other, path), ==, 0);
     }
     char *envp[] = {NULL};
-    gp__proc_opts o = {.path = path, .argv = argv, .envp = envp, .exec_fd = fd,
-                       .exec_fd_script = script, .log_name = "tamper"};
+    gp__proc_opts o = {.path = path,
+                       .argv = argv,
+                       .envp = envp,
+                       .exec_fd = fd,
+                       .exec_fd_script = script,
+                       .log_name = "tamper"};
     gp__proc *p = NULL;
     GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
     close(fd);
@@ -1046,7 +1059,6 @@ GP_TEST(file_changed_after_hashing_runs_the_hashed_bytes)
     run_after_tamper(path, eargv, false, "hashed binary");
     unlink(path);
 }
-
 
 int main(int argc, char **argv)
 {

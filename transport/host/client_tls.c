@@ -17,11 +17,11 @@
 
 struct gp__client_tls {
     bool auto_mtls;
-    gp__tls_keypair own;      /* AutoMTLS: ours, made before the launch */
-    char *env_var;            /* "PLUGIN_CLIENT_CERT=<PEM>" */
-    char *peer_pem;           /* AutoMTLS: the plugin's, from field 6 */
+    gp__tls_keypair own; /* AutoMTLS: ours, made before the launch */
+    char *env_var;       /* "PLUGIN_CLIENT_CERT=<PEM>" */
+    char *peer_pem;      /* AutoMTLS: the plugin's, from field 6 */
     bool have_user;
-    gp__tls_material user;    /* the user's gp_tls_config */
+    gp__tls_material user; /* the user's gp_tls_config */
 };
 
 gp_err gp__client_tls_new(const gp_client_config *cfg, gp__client_tls **out, char *err,
@@ -31,13 +31,15 @@ gp_err gp__client_tls_new(const gp_client_config *cfg, gp__client_tls **out, cha
     if (!cfg->auto_mtls && !cfg->tls)
         return GP_OK;
     if (cfg->auto_mtls && cfg->tls) {
-        snprintf(err, errlen, "auto_mtls and tls: expected one of them (AutoMTLS makes its own "
-                              "certificates), got both");
+        snprintf(err, errlen,
+                 "auto_mtls and tls: expected one of them (AutoMTLS makes its own "
+                 "certificates), got both");
         return GP_EINVAL;
     }
     if (cfg->auto_mtls && cfg->reattach) {
-        snprintf(err, errlen, "auto_mtls: a running plugin (reattach) cannot take part in the "
-                              "certificate exchange; expected false with reattach (use tls)");
+        snprintf(err, errlen,
+                 "auto_mtls: a running plugin (reattach) cannot take part in the "
+                 "certificate exchange; expected false with reattach (use tls)");
         return GP_EINVAL;
     }
     gp__client_tls *t = calloc(1, sizeof *t);
@@ -70,8 +72,7 @@ void gp__client_tls_free(gp__client_tls *t)
     free(t);
 }
 
-gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err,
-                              size_t errlen)
+gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err, size_t errlen)
 {
     *env_var = NULL;
     if (!t || !t->auto_mtls)
@@ -128,8 +129,8 @@ gp_err gp__client_tls_check_line(gp__client_tls *t, const gp__hs_line *hs, const
     char why[768];
     gp_err e = gp__tls_certfield_decode(f, flen, &der, &der_len, why, sizeof why);
     if (e == GP_OK)
-        e = gp__tls_autocert_check(der, der_len, true, "the plugin's handshake certificate",
-                                   why, sizeof why);
+        e = gp__tls_autocert_check(der, der_len, true, "the plugin's handshake certificate", why,
+                                   sizeof why);
     char *pem = NULL;
     if (e == GP_OK)
         e = gp__tls_der_to_pem(der, der_len, &pem, why, sizeof why);
@@ -155,8 +156,10 @@ static void diagnose(const gp__wire_client_opts *o, const char *network, const c
     char err[512];
     if (gp__net_dial(network, address, o->tls_timeout_ms, 0, &fd, err, sizeof err) != GP_OK)
         return;
-    gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,
-                        .key_pem = o->tls_key_pem, .peer_ca_pem = o->tls_root_pem,
+    gp__tls_params p = {.role = GP_TLS_CLIENT,
+                        .cert_pem = o->tls_cert_pem,
+                        .key_pem = o->tls_key_pem,
+                        .peer_ca_pem = o->tls_root_pem,
                         .server_name = o->tls_server_name,
                         .handshake_timeout_ms = o->tls_timeout_ms};
     gp__tls *tls = NULL;

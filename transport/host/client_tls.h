@@ -25,8 +25,7 @@ void gp__client_tls_free(gp__client_tls *t);
 /* Before the launch. AutoMTLS: make the host's certificate; *env_var =
  * "PLUGIN_CLIENT_CERT=<PEM>" (owned by t). Else *env_var = NULL. t may be
  * NULL. Errors: GP_ETLS, GP_ENOMEM. */
-gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err,
-                              size_t errlen);
+gp_err gp__client_tls_prepare(gp__client_tls *t, const char **env_var, char *err, size_t errlen);
 
 /* After the plugin's handshake line: field 6 against what this host asked
  * for. AutoMTLS: the certificate must be there, decode, and be usable as

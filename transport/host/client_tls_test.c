@@ -70,8 +70,8 @@ static int die(const char *what, const char *err)
 /* Print a handshake line with `field` as field 6 for a socket at `path`. */
 static int print_line(const char *path, const char *field)
 {
-    gp__hs_line l = {.core_version = 1, .app_version = 1, .protocol = GP_PROTO_GRPC,
-                    .cert_b64 = (char *)field};
+    gp__hs_line l = {
+        .core_version = 1, .app_version = 1, .protocol = GP_PROTO_GRPC, .cert_b64 = (char *)field};
     snprintf(l.network, sizeof l.network, "unix");
     snprintf(l.address, sizeof l.address, "%s", path);
     char line[8192];
@@ -130,8 +130,7 @@ static int lying_plugin(const char *mode)
         return die("encode", err);
     gp__grpc_server *srv = NULL;
     gp__grpc_server_opts o = {.workers = 1};
-    gp__grpc_tls tls = {.root_pem = root, .cert_pem = served.cert_pem,
-                        .key_pem = served.key_pem};
+    gp__grpc_tls tls = {.root_pem = root, .cert_pem = served.cert_pem, .key_pem = served.key_pem};
     char addr[160];
     snprintf(addr, sizeof addr, "unix:%s", path);
     unlink(path);
@@ -410,8 +409,8 @@ GP_TEST(user_tls_both_sides)
     /* Reattach with the same TLS config. */
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
-    gp_client_config rcfg = {.reattach = &ra, .allowed_protocols = GP_PROTO_GRPC,
-                             .kill_grace_ms = 3000, .tls = &tls};
+    gp_client_config rcfg = {
+        .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000, .tls = &tls};
     gp_client *again;
     GP_CHECK_ERR(gp_client_new(&rcfg, &again), GP_OK);
     gp_conn *conn2 = NULL;
@@ -506,29 +505,28 @@ GP_TEST(plugin_refuses_hosts_without_its_cert)
     if (!spawn_good(host.cert_pem, &p))
         return;
     char *root = NULL;
-    GP_CHECK_ERR(gp__tls_certfield_to_pem(p.line.cert_b64, strlen(p.line.cert_b64), &root, err,
-                                          sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__tls_certfield_to_pem(p.line.cert_b64, strlen(p.line.cert_b64), &root, err, sizeof err),
+        GP_OK);
     gp__grpc_client_opts o = {0};
     gp_conn *conn = NULL;
     /* No client certificate at all. */
     gp__grpc_tls none = {.root_pem = root};
-    gp_err rc = gp__grpc_conn_dial_tls("unix", p.line.address, &none, 5000, &o, &conn, err,
-                                       sizeof err);
+    gp_err rc =
+        gp__grpc_conn_dial_tls("unix", p.line.address, &none, 5000, &o, &conn, err, sizeof err);
     GP_CHECK_ERR(rc, GP_ETLS);
     GP_CHECK(conn == NULL);
     GP_CHECK_CONTAINS(err, "TLS session with the plugin at unix /");
     /* A certificate, but not the one the plugin was given. */
-    gp__grpc_tls wrong = {.root_pem = root, .cert_pem = stranger.cert_pem,
-                          .key_pem = stranger.key_pem};
-    rc = gp__grpc_conn_dial_tls("unix", p.line.address, &wrong, 5000, &o, &conn, err,
-                                sizeof err);
+    gp__grpc_tls wrong = {
+        .root_pem = root, .cert_pem = stranger.cert_pem, .key_pem = stranger.key_pem};
+    rc = gp__grpc_conn_dial_tls("unix", p.line.address, &wrong, 5000, &o, &conn, err, sizeof err);
     GP_CHECK_ERR(rc, GP_ETLS);
     GP_CHECK(conn == NULL);
     fprintf(stderr, "(refusal as the host sees it: %s)\n", err);
     /* And the right one works. */
     gp__grpc_tls right = {.root_pem = root, .cert_pem = host.cert_pem, .key_pem = host.key_pem};
-    rc = gp__grpc_conn_dial_tls("unix", p.line.address, &right, 5000, &o, &conn, err,
-                                sizeof err);
+    rc = gp__grpc_conn_dial_tls("unix", p.line.address, &right, 5000, &o, &conn, err, sizeof err);
     if (rc)
         GP_FAILF("dial with the host's cert: %s", err);
     else

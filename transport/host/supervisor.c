@@ -41,11 +41,11 @@ struct gp_supervisor {
 
     /* Guarded by mu. */
     bool stop;
-    bool running;               /* the thread was started and not joined */
-    gp_client *starting;        /* the client being started, for stop to abort */
+    bool running;        /* the thread was started and not joined */
+    gp_client *starting; /* the client being started, for stop to abort */
     atomic_uint starts;
     pthread_t thread;
-    pthread_mutex_t stop_mu;    /* one stop at a time */
+    pthread_mutex_t stop_mu; /* one stop at a time */
 };
 
 /* One health ping on its own thread, so a hung plugin cannot hang us. */
@@ -57,7 +57,6 @@ typedef struct pinger {
     gp_err rc;
     gp_status st;
 } pinger;
-
 
 static void wake(gp_supervisor *s)
 {
@@ -80,8 +79,12 @@ static void emit(gp_supervisor *s, gp_sup_event_kind kind, gp_client *c, gp_conn
     if (!s->on_event)
         return;
     unsigned starts = atomic_load(&s->starts);
-    gp_sup_event ev = {.kind = kind, .client = c, .conn = conn, .reason = reason ? reason : "",
-                       .delay_ms = delay_ms, .starts = starts};
+    gp_sup_event ev = {.kind = kind,
+                       .client = c,
+                       .conn = conn,
+                       .reason = reason ? reason : "",
+                       .delay_ms = delay_ms,
+                       .starts = starts};
     s->on_event(&ev, s->ctx);
 }
 
@@ -267,7 +270,7 @@ static void *supervise_main(void *arg)
 {
     gp_supervisor *s = arg;
     gp_backoff b;
-    gp_backoff_init(&b, &s->backoff, NULL);   /* checked by gp_supervisor_new */
+    gp_backoff_init(&b, &s->backoff, NULL); /* checked by gp_supervisor_new */
     for (;;) {
         one_life(s, &b);
         if (stopping(s))
@@ -340,7 +343,7 @@ gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out, g
     pthread_mutex_init(&s->stop_mu, NULL);
     s->client_cfg = cc;
     s->backoff = b.cfg;
-    s->interval_ms = cfg->health_interval_ms == 0 ? DEFAULT_HEALTH_INTERVAL_MS
+    s->interval_ms = cfg->health_interval_ms == 0  ? DEFAULT_HEALTH_INTERVAL_MS
                      : cfg->health_interval_ms < 0 ? -1
                                                    : cfg->health_interval_ms;
     s->timeout_ms = cfg->health_timeout_ms ? cfg->health_timeout_ms : DEFAULT_HEALTH_TIMEOUT_MS;

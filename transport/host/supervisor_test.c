@@ -72,7 +72,7 @@ typedef struct rec_event {
     int64_t delay_ms;
     int64_t at_ms;
     unsigned starts;
-    bool conn_ok;               /* STARTED: a ping on the new conn worked */
+    bool conn_ok; /* STARTED: a ping on the new conn worked */
 } rec_event;
 
 typedef struct recorder {
@@ -85,7 +85,9 @@ typedef struct recorder {
 static void on_event(const gp_sup_event *ev, void *ctx)
 {
     recorder *r = ctx;
-    rec_event e = {.kind = ev->kind, .delay_ms = ev->delay_ms, .at_ms = gp_test_now_ms(),
+    rec_event e = {.kind = ev->kind,
+                   .delay_ms = ev->delay_ms,
+                   .at_ms = gp_test_now_ms(),
                    .starts = ev->starts};
     snprintf(e.reason, sizeof e.reason, "%s", ev->reason);
     if (ev->kind == GP_SUP_STARTED) {
@@ -182,9 +184,8 @@ static void print_events(recorder *r)
 {
     static const char *names[] = {"?", "STARTED", "EXITED", "RESTARTING", "STOPPED"};
     for (int i = 0; i < r->n; i++)
-        fprintf(stderr, "  #%d %s starts=%u delay=%lld reason=%s\n", i,
-                names[r->ev[i].kind], r->ev[i].starts, (long long)r->ev[i].delay_ms,
-                r->ev[i].reason);
+        fprintf(stderr, "  #%d %s starts=%u delay=%lld reason=%s\n", i, names[r->ev[i].kind],
+                r->ev[i].starts, (long long)r->ev[i].delay_ms, r->ev[i].reason);
 }
 
 /* ---- tests ---- */
@@ -211,12 +212,12 @@ GP_TEST(crash_at_once_backs_off)
      * healthy_after_ms. */
     const char *env[] = {"SUP_CRASH_AFTER_MS=300", NULL};
     gp_client_config cc = client_config(env);
-    gp_backoff_config b = {.immediate = 2, .first_delay_ms = 200, .max_delay_ms = 400,
-                           .healthy_after_ms = 5000};
+    gp_backoff_config b = {
+        .immediate = 2, .first_delay_ms = 200, .max_delay_ms = 400, .healthy_after_ms = 5000};
     recorder r;
     rec_init(&r);
-    gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = -1,
-                               .on_event = on_event, .ctx = &r};
+    gp_supervisor_config sc = {
+        .client = &cc, .backoff = &b, .health_interval_ms = -1, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
@@ -261,12 +262,12 @@ GP_TEST(crash_after_a_while_resets)
     gp_client_config cc = client_config(env);
     /* Up 300 ms counts as healthy: every exit starts the count again, so
      * each restart is immediate although only one is allowed in a row. */
-    gp_backoff_config b = {.immediate = 1, .first_delay_ms = 3000, .max_delay_ms = 3000,
-                           .healthy_after_ms = 300};
+    gp_backoff_config b = {
+        .immediate = 1, .first_delay_ms = 3000, .max_delay_ms = 3000, .healthy_after_ms = 300};
     recorder r;
     rec_init(&r);
-    gp_supervisor_config sc = {.client = &cc, .backoff = &b, .health_interval_ms = 100,
-                               .on_event = on_event, .ctx = &r};
+    gp_supervisor_config sc = {
+        .client = &cc, .backoff = &b, .health_interval_ms = 100, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
@@ -298,8 +299,11 @@ GP_TEST(hang_fails_health_check_and_restarts)
     cc.call_timeout_ms = 3000; /* bounds connect's own ping should a start meet the hang */
     recorder r;
     rec_init(&r);
-    gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
-                               .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
+    gp_supervisor_config sc = {.client = &cc,
+                               .health_interval_ms = 100,
+                               .health_timeout_ms = 300,
+                               .on_event = on_event,
+                               .ctx = &r};
     gp_supervisor *s;
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
@@ -332,8 +336,11 @@ GP_TEST(netrpc_hang_and_crash)
     cc.call_timeout_ms = 3000;
     recorder r;
     rec_init(&r);
-    gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 100,
-                               .health_timeout_ms = 300, .on_event = on_event, .ctx = &r};
+    gp_supervisor_config sc = {.client = &cc,
+                               .health_interval_ms = 100,
+                               .health_timeout_ms = 300,
+                               .on_event = on_event,
+                               .ctx = &r};
     gp_supervisor *s;
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
@@ -373,8 +380,8 @@ GP_TEST(stop_during_backoff_is_prompt)
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {"SUP_CRASH_AFTER_MS=50", NULL};
     gp_client_config cc = client_config(env);
-    gp_backoff_config b = {.immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 60000,
-                           .healthy_after_ms = 10000};
+    gp_backoff_config b = {
+        .immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 60000, .healthy_after_ms = 10000};
     recorder r;
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};
@@ -409,8 +416,8 @@ GP_TEST(stop_running_plugin_is_graceful)
     cc.kill_grace_ms = 5000;
     recorder r;
     rec_init(&r);
-    gp_supervisor_config sc = {.client = &cc, .health_interval_ms = 50,
-                               .on_event = on_event, .ctx = &r};
+    gp_supervisor_config sc = {
+        .client = &cc, .health_interval_ms = 50, .on_event = on_event, .ctx = &r};
     gp_supervisor *s;
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
     GP_CHECK_ERR(gp_supervisor_start(s, NULL), GP_OK);
@@ -444,8 +451,8 @@ GP_TEST(start_failure_counts_as_exit)
     gp_client_config cc = client_config(env);
     static const char *argv[] = {"/bin/false", NULL};
     cc.argv = argv;
-    gp_backoff_config b = {.immediate = 1, .first_delay_ms = 50, .max_delay_ms = 50,
-                           .healthy_after_ms = 10000};
+    gp_backoff_config b = {
+        .immediate = 1, .first_delay_ms = 50, .max_delay_ms = 50, .healthy_after_ms = 10000};
     recorder r;
     rec_init(&r);
     gp_supervisor_config sc = {.client = &cc, .backoff = &b, .on_event = on_event, .ctx = &r};

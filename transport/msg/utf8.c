@@ -55,8 +55,7 @@ static bool bad(walk *w, uint32_t tag, size_t at)
         snprintf(w->err, w->errlen,
                  "invalid UTF-8 in string field %s%s%u of %s (at byte %zu); proto3 strings "
                  "must be UTF-8",
-                 w->path, w->path[0] ? "." : "", (unsigned)tag, w->what ? w->what : "message",
-                 at);
+                 w->path, w->path[0] ? "." : "", (unsigned)tag, w->what ? w->what : "message", at);
     return false;
 }
 
@@ -129,8 +128,7 @@ static bool walk_field(walk *w, const pb_field_iter_t *it)
         if (!base)
             return true;
         size_t plen = strlen(w->path);
-        snprintf(w->path + plen, sizeof w->path - plen, "%s%u", plen ? "." : "",
-                 (unsigned)it->tag);
+        snprintf(w->path + plen, sizeof w->path - plen, "%s%u", plen ? "." : "", (unsigned)it->tag);
         w->depth++;
         bool ok = true;
         for (size_t i = 0; ok && i < n; i++)

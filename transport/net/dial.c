@@ -92,7 +92,6 @@ bad:
     return GP_EINVAL;
 }
 
-
 /* Milliseconds left before `deadline` for poll(): -1 = no deadline. */
 static int left_ms(long long deadline)
 {
@@ -153,8 +152,8 @@ static void tune_tcp(int s)
     setsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &secs, sizeof secs);
 }
 
-gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, int nonblock,
-                    int *fd, char *err, size_t errlen)
+gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, int nonblock, int *fd,
+                    char *err, size_t errlen)
 {
     gp__net_errf(err, errlen, "%s", "");
     if (!network || !address || !fd) {
@@ -202,8 +201,7 @@ gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, in
     if (!nonblock) {
         int fl = fcntl(s, F_GETFL);
         if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-            gp__net_errf(err, errlen, "dial %s %s: fcntl: %s", network, address,
-                         strerror(errno));
+            gp__net_errf(err, errlen, "dial %s %s: fcntl: %s", network, address, strerror(errno));
             close(s);
             return GP_ESYS;
         }

@@ -33,7 +33,7 @@ gp_err gp__net_listen_tcp(unsigned min, unsigned max, int *fd, unsigned *port, c
  * SO_KEEPALIVE and TCP_NODELAY. The fd is blocking unless `nonblock`.
  * Errors: GP_ECONNECT ("dial unix /tmp/x: connection refused"),
  * GP_ETIMEDOUT, GP_EINVAL (bad address). */
-gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, int nonblock,
-                    int *fd, char *err, size_t errlen);
+gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, int nonblock, int *fd,
+                    char *err, size_t errlen);
 
 #endif

@@ -105,7 +105,8 @@ GP_TEST(unix_path_dirs)
     GP_CHECK_CONTAINS(path, "/rel/plugin");
     GP_CHECK_INT(chdir(cwd), ==, 0);
 
-    GP_CHECK_ERR(gp__net_unix_path("/nonexistent/gp", path, sizeof path, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__net_unix_path("/nonexistent/gp", path, sizeof path, err, sizeof err),
+                 GP_EINVAL);
     GP_CHECK_STR(err, "unix socket dir /nonexistent/gp: No such file or directory");
     GP_CHECK_ERR(gp__net_unix_path("/etc/passwd", path, sizeof path, err, sizeof err), GP_EINVAL);
     GP_CHECK_CONTAINS(err, "not a directory");
@@ -117,7 +118,8 @@ GP_TEST(unix_path_too_long)
 {
     char deep[200];
     snprintf(deep, sizeof deep, "%s/%s", tmpdir,
-             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaaaaaaaaa");
     GP_CHECK_INT(mkdir(deep, 0700), ==, 0);
     char path[256];
     GP_CHECK_ERR(gp__net_unix_path(deep, path, sizeof path, err, sizeof err), GP_EINVAL);
@@ -269,8 +271,7 @@ GP_TEST(tcp_listen_dial)
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
     GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), GP_ECONNECT);
     char want[128];
-    snprintf(want, sizeof want, "dial tcp %s: Connection refused (is the plugin listening?)",
-             addr);
+    snprintf(want, sizeof want, "dial tcp %s: Connection refused (is the plugin listening?)", addr);
     GP_CHECK_STR(err, want);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -389,9 +390,9 @@ GP_TEST(dial_bad_addresses)
     GP_CHECK_ERR(gp__net_dial("udp", "127.0.0.1:1", 100, 0, &fd, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "dial udp 127.0.0.1:1: unknown network \"udp\" (expected unix or tcp)");
     GP_CHECK_INT(fd, ==, -1);
-    static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
-                                      "127.0.0.1:65536", ":80", "example.com:80",
-                                      "[::1]", "[::1:80", "127.0.0.1:8x", "127.0.0.1:-1", ""};
+    static const char *const bad[] = {
+        "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",  "127.0.0.1:65536", ":80", "example.com:80",
+        "[::1]",     "[::1:80",    "127.0.0.1:8x", "127.0.0.1:-1",    ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gp_err e = gp__net_dial("tcp", bad[i], 100, 0, &fd, err, sizeof err);
         if (e != GP_EINVAL)

@@ -20,8 +20,8 @@ gp_err gp__net_listen_tcp(unsigned min, unsigned max, int *fd, unsigned *port, c
     }
     *fd = -1;
     if (min > max || max > 65535) {
-        gp__net_errf(err, errlen, "listen tcp: bad port range %u..%u (expected min <= max <= 65535)",
-                     min, max);
+        gp__net_errf(err, errlen,
+                     "listen tcp: bad port range %u..%u (expected min <= max <= 65535)", min, max);
         return GP_EINVAL;
     }
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -57,7 +57,7 @@ gp_err gp__net_listen_tcp(unsigned min, unsigned max, int *fd, unsigned *port, c
     if (min == max)
         gp__net_errf(err, errlen, "listen tcp 127.0.0.1:%u: %s", min, strerror(last));
     else
-        gp__net_errf(err, errlen, "listen tcp 127.0.0.1: no usable port in %u..%u (last: %s)",
-                     min, max, strerror(last));
+        gp__net_errf(err, errlen, "listen tcp 127.0.0.1: no usable port in %u..%u (last: %s)", min,
+                     max, strerror(last));
     return GP_ECONNECT;
 }

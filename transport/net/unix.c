@@ -85,8 +85,8 @@ gp_err gp__net_unix_path(const char *dir, char *out, size_t cap, char *err, size
     }
     for (int tries = 0; tries < 100; tries++) {
         char path[4200];
-        int n = snprintf(path, sizeof path, "%s/plugin%u", bl == 1 ? "" : base,
-                         (unsigned)random_u32());
+        int n =
+            snprintf(path, sizeof path, "%s/plugin%u", bl == 1 ? "" : base, (unsigned)random_u32());
         if (n < 0 || (size_t)n > GP_NET_UNIX_PATH_MAX || (size_t)n >= cap) {
             gp__net_errf(err, errlen,
                          "unix socket path %s is %d bytes; expected at most %u (set "
@@ -99,8 +99,7 @@ gp_err gp__net_unix_path(const char *dir, char *out, size_t cap, char *err, size
             return GP_OK;
         }
     }
-    gp__net_errf(err, errlen, "unix socket dir %s: no unused plugin<N> name after 100 tries",
-                 base);
+    gp__net_errf(err, errlen, "unix socket dir %s: no unused plugin<N> name after 100 tries", base);
     return GP_ESYS;
 }
 
@@ -133,8 +132,9 @@ static gp_err resolve_group(const char *group, gid_t *gid, char *err, size_t err
             return GP_OK;
         }
         free(buf);
-        gp__net_errf(err, errlen, "unknown group \"%s\" for the plugin's unix socket "
-                                  "(PLUGIN_UNIX_SOCKET_GROUP): %s",
+        gp__net_errf(err, errlen,
+                     "unknown group \"%s\" for the plugin's unix socket "
+                     "(PLUGIN_UNIX_SOCKET_GROUP): %s",
                      group, r ? strerror(r) : "no such group");
         return GP_EINVAL;
     }
@@ -163,8 +163,7 @@ gp_err gp__net_unix_set_group(const char *path, const char *group, char *err, si
     return GP_OK;
 }
 
-gp_err gp__net_listen_unix(const char *path, const char *group, int *fd, char *err,
-                           size_t errlen)
+gp_err gp__net_listen_unix(const char *path, const char *group, int *fd, char *err, size_t errlen)
 {
     gp__net_errf(err, errlen, "%s", "");
     if (!path || !fd) {
@@ -185,8 +184,7 @@ gp_err gp__net_listen_unix(const char *path, const char *group, int *fd, char *e
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            gp__net_errf(err, errlen, "listen unix %s: the path exists and is not a socket",
-                         path);
+            gp__net_errf(err, errlen, "listen unix %s: the path exists and is not a socket", path);
             return GP_EINVAL;
         }
         unlink(path);

@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         expect(n <= GP_NET_UNIX_PATH_MAX, "path fits sockaddr_un");
         const char *base = strrchr(path, '/');
         expect(base && strncmp(base, "/plugin", 7) == 0, "name is plugin<N>");
-        expect(base[7] != 0 && strspn(base + 7, "0123456789") == strlen(base + 7),
-               "N is decimal");
+        expect(base[7] != 0 && strspn(base + 7, "0123456789") == strlen(base + 7), "N is decimal");
     } else {
         expect(err[0] != 0, "errors say why");
     }

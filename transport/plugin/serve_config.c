@@ -35,9 +35,8 @@ gp_err gp__serve_check_cookie(const gp_handshake_config *hs, const char *env_val
     return GP_OK;
 }
 
-gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions,
-                        gp__serve_choice *out, char *warn, size_t warnlen, char *err,
-                        size_t errlen)
+gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions, gp__serve_choice *out,
+                        char *warn, size_t warnlen, char *err, size_t errlen)
 {
     errf(err, errlen, "");
     errf(warn, warnlen, "");
@@ -96,8 +95,8 @@ gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions,
     return GP_EINVAL;
 }
 
-gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol,
-                           const char **network, char *err, size_t errlen)
+gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol, const char **network,
+                           char *err, size_t errlen)
 {
     errf(err, errlen, "");
     gp_protocol p = cfg->protocol == GP_PROTO_NONE ? GP_PROTO_GRPC : cfg->protocol;
@@ -114,8 +113,7 @@ gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol,
         *network = "tcp";
     } else {
         if (err && errlen)
-            snprintf(err, errlen, "gp_serve: unknown network \"%.40s\" (expected unix or tcp)",
-                     n);
+            snprintf(err, errlen, "gp_serve: unknown network \"%.40s\" (expected unix or tcp)", n);
         return GP_EINVAL;
     }
     *protocol = p;

@@ -19,9 +19,9 @@ gp_err gp__serve_check_cookie(const gp_handshake_config *hs, const char *env_val
 /* The plugin set served at the negotiated version. */
 typedef struct gp__serve_choice {
     unsigned version;
-    const gp_service *services;  /* borrowed from the config */
+    const gp_service *services; /* borrowed from the config */
     size_t nservices;
-    bool common;                 /* false: no version in common, our lowest */
+    bool common; /* false: no version in common, our lowest */
 } gp__serve_choice;
 
 /* Negotiate from PLUGIN_PROTOCOL_VERSIONS (`env_versions`, may be NULL):
@@ -30,14 +30,13 @@ typedef struct gp__serve_choice {
  * as in go-plugin). The highest common one wins, else our lowest.
  * `warn` gets a note about skipped env entries ("" if none). Errors:
  * GP_EINVAL when the config offers nothing or is inconsistent. */
-gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions,
-                        gp__serve_choice *out, char *warn, size_t warnlen, char *err,
-                        size_t errlen);
+gp_err gp__serve_choose(const gp_serve_config *cfg, const char *env_versions, gp__serve_choice *out,
+                        char *warn, size_t warnlen, char *err, size_t errlen);
 
 /* The wire and network to serve: protocol NONE = grpc; network NULL or ""
  * = "unix". GP_EINVAL for unknown values. *network points to a static
  * string. (Whether the wire is linked in is gp_serve's check.) */
-gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol,
-                           const char **network, char *err, size_t errlen);
+gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol, const char **network,
+                           char *err, size_t errlen);
 
 #endif

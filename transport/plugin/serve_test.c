@@ -86,9 +86,9 @@ static char err[1024];
 typedef struct child {
     pid_t pid;
     int out, errp;
-    char line[512];     /* first stdout line, "" if none */
+    char line[512]; /* first stdout line, "" if none */
     char stderr_text[16384];
-    int status;         /* from waitpid, -1 while running */
+    int status; /* from waitpid, -1 while running */
 } child;
 
 /* Start helper `argv` as a plugin with the host's env minus the plugin
@@ -353,8 +353,7 @@ GP_TEST(tcp_port_range_skips_busy_port)
 
 GP_TEST(tcp_bad_port_env)
 {
-    const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_MIN_PORT=abc",
-                         "PLUGIN_MAX_PORT=10", NULL};
+    const char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_MIN_PORT=abc", "PLUGIN_MAX_PORT=10", NULL};
     child c;
     spawn(&c, gp_test_helper_argv("test-grpc", "tcp"), env);
     read_line(&c, 10000);

@@ -18,9 +18,9 @@ typedef struct gp__serve_tls {
     bool on;
     /* When on, what the wire serves with (point into the members below). */
     const char *root_pem, *cert_pem, *key_pem;
-    char *cert_b64;        /* AutoMTLS: our certificate as field 6, else NULL */
-    gp__tls_keypair own;   /* AutoMTLS: our key and certificate */
-    char *host_pem;        /* AutoMTLS: the host's certificate, re-encoded */
+    char *cert_b64;      /* AutoMTLS: our certificate as field 6, else NULL */
+    gp__tls_keypair own; /* AutoMTLS: our key and certificate */
+    char *host_pem;      /* AutoMTLS: the host's certificate, re-encoded */
     bool have_user;
     gp__tls_material user; /* cfg->tls */
 } gp__serve_tls;

@@ -64,8 +64,7 @@ static void *watch_signals(void *arg)
             char count[16];
             snprintf(count, sizeof count, "%u", ++interrupts);
             gp_log_kv kv = {"count", count};
-            gp_logf(w->log, GP_LOG_DEBUG, "", &kv, 1,
-                    "plugin received interrupt signal, ignoring");
+            gp_logf(w->log, GP_LOG_DEBUG, "", &kv, 1, "plugin received interrupt signal, ignoring");
             continue;
         }
         gp_logf(w->log, GP_LOG_INFO, "", NULL, 0, "plugin received SIGTERM, stopping");
@@ -128,8 +127,8 @@ static gp_err listen_tcp(const gp__wire *w, void *srv, char *address, size_t cap
                          size_t errlen)
 {
     unsigned min, max;
-    gp_err e = gp__hs_parse_ports(getenv("PLUGIN_MIN_PORT"), getenv("PLUGIN_MAX_PORT"), &min,
-                                  &max, err, errlen);
+    gp_err e = gp__hs_parse_ports(getenv("PLUGIN_MIN_PORT"), getenv("PLUGIN_MAX_PORT"), &min, &max,
+                                  err, errlen);
     if (e)
         return e;
     char addr[64];
@@ -193,8 +192,8 @@ int gp_serve(const gp_serve_config *cfg)
         return 1;
     }
     const char *key = cfg->handshake.magic_cookie_key;
-    gp_err e = gp__serve_check_cookie(&cfg->handshake, key && *key ? getenv(key) : NULL, err,
-                                      sizeof err);
+    gp_err e =
+        gp__serve_check_cookie(&cfg->handshake, key && *key ? getenv(key) : NULL, err, sizeof err);
     if (e) {
         write_all(2, err, strlen(err));
         return 1;
@@ -214,8 +213,8 @@ int gp_serve(const gp_serve_config *cfg)
     gp__serve_choice choice;
     char warn[512];
     if ((e = gp__serve_transport(cfg, &protocol, &network, err, sizeof err)) ||
-        (e = gp__serve_choose(cfg, getenv("PLUGIN_PROTOCOL_VERSIONS"), &choice, warn,
-                              sizeof warn, err, sizeof err))) {
+        (e = gp__serve_choose(cfg, getenv("PLUGIN_PROTOCOL_VERSIONS"), &choice, warn, sizeof warn,
+                              err, sizeof err))) {
         gp_log_kv kv = {"error", err};
         gp_logf(&log, GP_LOG_ERROR, "", &kv, 1, "plugin init error");
         return 1;
@@ -241,8 +240,8 @@ int gp_serve(const gp_serve_config *cfg)
     memset(&watch, 0, sizeof watch);
     block_signals(&watch);
 
-    gp__hs_line line = {.core_version = GP_HS_CORE_VERSION, .app_version = choice.version,
-                       .protocol = protocol};
+    gp__hs_line line = {
+        .core_version = GP_HS_CORE_VERSION, .app_version = choice.version, .protocol = protocol};
     snprintf(line.network, sizeof line.network, "%s", network);
     line.cert_b64 = tls.cert_b64; /* AutoMTLS: field 6 */
     char unix_path[GP_HS_ADDR_MAX] = "";
@@ -254,8 +253,10 @@ int gp_serve(const gp_serve_config *cfg)
                  gp_protocol_name(protocol));
         e = GP_EUNSUPPORTED;
     } else {
-        gp__wire_server_opts opts = {.services = choice.services, .nservices = choice.nservices,
-                                     .workers = cfg->workers, .logger = &log,
+        gp__wire_server_opts opts = {.services = choice.services,
+                                     .nservices = choice.nservices,
+                                     .workers = cfg->workers,
+                                     .logger = &log,
                                      .max_message_bytes = cfg->max_message_bytes};
         e = w->server_new(&opts, &srv, err, sizeof err);
         if (!e)

@@ -62,8 +62,11 @@ GP_TEST(choose_single_version)
 GP_TEST(choose_versioned_sets)
 {
     const gp_plugin_set sets[] = {{2, svc_b, 2}, {3, svc_c, 1}};
-    gp_serve_config cfg = {.handshake = {1, "K", "V"}, .services = svc_a, .nservices = 1,
-                           .versions = sets, .nversions = 2};
+    gp_serve_config cfg = {.handshake = {1, "K", "V"},
+                           .services = svc_a,
+                           .nservices = 1,
+                           .versions = sets,
+                           .nversions = 2};
     gp__serve_choice c;
     /* Highest common wins, whatever the env order. */
     GP_CHECK_ERR(gp__serve_choose(&cfg, "5,3,2,1", &c, warn, sizeof warn, err, sizeof err), GP_OK);
@@ -86,8 +89,11 @@ GP_TEST(choose_versioned_sets)
 GP_TEST(choose_main_set_wins_same_version)
 {
     const gp_plugin_set sets[] = {{1, svc_b, 2}};
-    gp_serve_config cfg = {.handshake = {1, "K", "V"}, .services = svc_a, .nservices = 1,
-                           .versions = sets, .nversions = 1};
+    gp_serve_config cfg = {.handshake = {1, "K", "V"},
+                           .services = svc_a,
+                           .nservices = 1,
+                           .versions = sets,
+                           .nversions = 1};
     gp__serve_choice c;
     GP_CHECK_ERR(gp__serve_choose(&cfg, "1", &c, warn, sizeof warn, err, sizeof err), GP_OK);
     GP_CHECK(c.services == svc_a);

@@ -112,15 +112,14 @@ static int copy_all(int from, int to)
     }
 }
 
-gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script,
-                         char *err, size_t errlen)
+gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script, char *err,
+                         size_t errlen)
 {
     *fd = -1;
     *script = false;
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) {
-        snprintf(err, errlen, "open plugin binary %s for its checksum: %s", path,
-                 strerror(errno));
+        snprintf(err, errlen, "open plugin binary %s for its checksum: %s", path, strerror(errno));
         return GP_ESYS;
     }
     char magic[2];
@@ -144,16 +143,14 @@ gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool
         /* Sealed before hashing: from here on nobody can change these bytes. */
         if (fcntl(run, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
             0) {
-            snprintf(err, errlen, "seal the copy of plugin script %s: %s", path,
-                     strerror(errno));
+            snprintf(err, errlen, "seal the copy of plugin script %s: %s", path, strerror(errno));
             close(run);
             return GP_ESYS;
         }
     }
     uint8_t got[32];
     if (gp__sha256_fd(run, got) != GP_OK) {
-        snprintf(err, errlen, "read plugin binary %s for its checksum: %s", path,
-                 strerror(errno));
+        snprintf(err, errlen, "read plugin binary %s for its checksum: %s", path, strerror(errno));
         close(run);
         return GP_ESYS;
     }

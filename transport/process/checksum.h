@@ -38,8 +38,8 @@
  * then leave it open across exec). Errors: GP_ECHECKSUM ("checksums did
  * not match: expected <hex>, binary has <hex>"), GP_ESYS (open/copy
  * failed). */
-gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script,
-                         char *err, size_t errlen);
+gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script, char *err,
+                         size_t errlen);
 
 /* SHA-256 of everything readable from `fd` (from offset 0). */
 gp_err gp__sha256_fd(int fd, uint8_t out[32]);

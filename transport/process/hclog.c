@@ -9,9 +9,9 @@
 #include <strings.h>
 
 typedef struct own {
-    json_t *root;       /* NULL for a plain line */
-    char *text;         /* the plain line, NUL-terminated */
-    char **dumped;      /* nkv entries; JSON text of non-string values */
+    json_t *root;  /* NULL for a plain line */
+    char *text;    /* the plain line, NUL-terminated */
+    char **dumped; /* nkv entries; JSON text of non-string values */
     size_t ndumped;
 } own;
 
@@ -21,7 +21,7 @@ gp_log_level gp__hclog_level(const char *w)
         const char *word;
         gp_log_level level;
     } words[] = {
-        {"trace", GP_LOG_TRACE}, {"debug", GP_LOG_DEBUG}, {"info", GP_LOG_INFO},
+        {"trace", GP_LOG_TRACE}, {"debug", GP_LOG_DEBUG},  {"info", GP_LOG_INFO},
         {"warn", GP_LOG_WARN},   {"warning", GP_LOG_WARN}, {"error", GP_LOG_ERROR},
     };
     for (size_t i = 0; w && i < sizeof words / sizeof words[0]; i++)

@@ -20,11 +20,11 @@
 
 typedef struct gp__hclog_rec {
     gp_log_level level;
-    const char *msg;        /* NUL-terminated; never NULL after GP_OK */
-    gp_log_kv *kv;          /* nkv pairs; NULL when none */
+    const char *msg; /* NUL-terminated; never NULL after GP_OK */
+    gp_log_kv *kv;   /* nkv pairs; NULL when none */
     size_t nkv;
-    bool json;              /* the line was hclog JSON */
-    void *own_;             /* storage behind the pointers above */
+    bool json;  /* the line was hclog JSON */
+    void *own_; /* storage behind the pointers above */
 } gp__hclog_rec;
 
 /* Parse `len` bytes of `line` (no "\n"; need not be NUL-terminated; may

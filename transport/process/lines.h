@@ -17,10 +17,10 @@
 typedef void (*gp__lines_fn)(void *ctx, const char *line, size_t len, int piece);
 
 typedef struct gp__lines {
-    char *buf;      /* max + 1 bytes, allocated once */
+    char *buf; /* max + 1 bytes, allocated once */
     size_t len;
     size_t max;
-    int cut;        /* the line in progress already had a piece delivered */
+    int cut; /* the line in progress already had a piece delivered */
 } gp__lines;
 
 /* Allocate the buffer (max + 1 bytes). Errors: GP_ENOMEM, GP_EINVAL (max 0). */

@@ -35,7 +35,7 @@ enum { LINE_WAIT, LINE_GOT, LINE_TOO_LONG };
 struct gp__proc {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_mutex_t kill_mu;    /* serialises gp__proc_kill */
+    pthread_mutex_t kill_mu; /* serialises gp__proc_kill */
 
     /* Set before the thread starts, read-only after. */
     gp__spawn_opts sopts;
@@ -44,14 +44,14 @@ struct gp__proc {
     int wake_fd;
 
     /* Guarded by mu. */
-    int spawned;                /* 0 pending, 1 ok, -1 failed */
+    int spawned; /* 0 pending, 1 ok, -1 failed */
     gp_err spawn_err;
     char spawn_msg[512];
     gp__spawned sp;
     int line_state;
     char *line;
     size_t line_len;
-    char long_start[48];        /* the start of an over-long first line */
+    char long_start[48]; /* the start of an over-long first line */
     size_t long_start_len;
     bool reaped;
     int status;
@@ -64,7 +64,7 @@ struct gp__proc {
     pthread_t thread;
     gp__lines out_lines, err_lines;
     bool out_eof, err_eof;
-    bool panicking;             /* a Go panic began on stderr */
+    bool panicking; /* a Go panic began on stderr */
 };
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -251,8 +251,7 @@ static void watch(gp__proc *p)
         budget = READ_CHUNK;
         if (i_err >= 0 && fds[i_err].revents && !pump(p, p->sp.err_fd, true, &budget))
             p->err_eof = true;
-        if (!reaped && ((i_pid >= 0 && fds[i_pid].revents) ||
-                        (pidfd < 0 && has_exited(p->sp.pid))))
+        if (!reaped && ((i_pid >= 0 && fds[i_pid].revents) || (pidfd < 0 && has_exited(p->sp.pid))))
             reap(p);
     }
     /* Stopping: keep what is already in the pipes. */
@@ -308,9 +307,12 @@ gp_err gp__proc_start(const gp__proc_opts *o, gp__proc **out, char *err, size_t 
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->sp.pid = -1;
     p->sp.pidfd = p->sp.out_fd = p->sp.err_fd = -1;
-    p->sopts = (gp__spawn_opts){.path = o->path, .argv = o->argv, .envp = o->envp,
+    p->sopts = (gp__spawn_opts){.path = o->path,
+                                .argv = o->argv,
+                                .envp = o->envp,
                                 .exec_fd = o->exec_fd,
-                                .exec_fd_script = o->exec_fd_script, .detached = o->detached};
+                                .exec_fd_script = o->exec_fd_script,
+                                .detached = o->detached};
     p->logger = o->logger;
     p->log_name = strdup(o->log_name ? o->log_name : "");
     if (p->wake_fd < 0 || !p->log_name || gp__lines_init(&p->out_lines, GP__PROC_LINE_MAX) ||
@@ -494,8 +496,7 @@ void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, voi
     pthread_mutex_unlock(&p->mu);
     if (!done)
         gp_logf(p->logger, GP_LOG_ERROR, p->log_name, NULL, 0,
-                "plugin pid %d did not die within %d ms of SIGKILL", (int)p->sp.pid,
-                REAP_WAIT_MS);
+                "plugin pid %d did not die within %d ms of SIGKILL", (int)p->sp.pid, REAP_WAIT_MS);
     stop_owner(p);
 }
 

@@ -34,14 +34,14 @@
 typedef struct gp__proc gp__proc;
 
 typedef struct gp__proc_opts {
-    const char *path;           /* resolved executable */
+    const char *path; /* resolved executable */
     char *const *argv;
     char *const *envp;
-    int exec_fd;                /* >= 0: fexecve it (checksummed); borrowed */
-    bool exec_fd_script;        /* see gp__spawn_opts.exec_fd_script */
-    const gp_logger *logger;    /* borrowed for the proc's life; NULL = stderr text */
-    const char *log_name;       /* copied */
-    bool detached;              /* see gp__spawn_opts.detached */
+    int exec_fd;             /* >= 0: fexecve it (checksummed); borrowed */
+    bool exec_fd_script;     /* see gp__spawn_opts.exec_fd_script */
+    const gp_logger *logger; /* borrowed for the proc's life; NULL = stderr text */
+    const char *log_name;    /* copied */
+    bool detached;           /* see gp__spawn_opts.detached */
 } gp__proc_opts;
 
 /* Spawn. Returns after the exec succeeded or failed; o's path, argv, envp

@@ -144,7 +144,8 @@ static gp_err start(const char *mode, int exec_fd, gp__proc **p, char *err, size
                        .argv = (char **)gp_test_helper_argv(mode),
                        .envp = envp,
                        .exec_fd = exec_fd,
-                       .logger = &logger, .log_name = "proc_test"};
+                       .logger = &logger,
+                       .log_name = "proc_test"};
     return gp__proc_start(&o, p, err, errlen);
 }
 
@@ -356,8 +357,12 @@ GP_TEST(exec_failure_is_reported)
     int fds = gp_test_count_fds();
     char *argv[] = {"/nonexistent/plugin", NULL};
     char *envp[] = {NULL};
-    gp__proc_opts o = {.path = "/nonexistent/plugin", .argv = argv, .envp = envp, .exec_fd = -1,
-                       .logger = &logger, .log_name = "x"};
+    gp__proc_opts o = {.path = "/nonexistent/plugin",
+                       .argv = argv,
+                       .envp = envp,
+                       .exec_fd = -1,
+                       .logger = &logger,
+                       .log_name = "x"};
     gp__proc *p = NULL;
     char err[512] = "";
     GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_ESYS);

@@ -96,8 +96,8 @@ GP_TEST(hclog_prefixes)
         const char *line;
         gp_log_level level;
     } cases[] = {
-        {"[TRACE] a", GP_LOG_TRACE}, {"[DEBUG] a", GP_LOG_DEBUG}, {"[INFO] a", GP_LOG_INFO},
-        {"[WARN] a", GP_LOG_WARN},   {"[ERROR] a", GP_LOG_ERROR}, {"[error] a", GP_LOG_DEBUG},
+        {"[TRACE] a", GP_LOG_TRACE},   {"[DEBUG] a", GP_LOG_DEBUG}, {"[INFO] a", GP_LOG_INFO},
+        {"[WARN] a", GP_LOG_WARN},     {"[ERROR] a", GP_LOG_ERROR}, {"[error] a", GP_LOG_DEBUG},
         {"x [ERROR] a", GP_LOG_DEBUG},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -124,10 +124,14 @@ fail:;
 static const char *stage_name(int stage)
 {
     switch (stage) {
-    case 1: return "setpgid";
-    case 2: return "prctl(PR_SET_PDEATHSIG)";
-    case 3: return "dup2";
-    default: return "exec";
+    case 1:
+        return "setpgid";
+    case 2:
+        return "prctl(PR_SET_PDEATHSIG)";
+    case 3:
+        return "dup2";
+    default:
+        return "exec";
     }
 }
 

@@ -18,10 +18,10 @@
 #include <sys/types.h>
 
 typedef struct gp__spawn_opts {
-    const char *path;           /* what to exec (already resolved) */
-    char *const *argv;          /* NULL-terminated */
-    char *const *envp;          /* NULL-terminated */
-    int exec_fd;                /* >= 0: fexecve this (hashed) file instead of path */
+    const char *path;  /* what to exec (already resolved) */
+    char *const *argv; /* NULL-terminated */
+    char *const *envp; /* NULL-terminated */
+    int exec_fd;       /* >= 0: fexecve this (hashed) file instead of path */
     /* exec_fd holds a `#!` script: it stays open across exec, because the
      * kernel hands the interpreter /dev/fd/N to open (closed, that is
      * ENOENT). Only safe for a sealed copy (checksum.h). */
@@ -32,9 +32,9 @@ typedef struct gp__spawn_opts {
 } gp__spawn_opts;
 
 typedef struct gp__spawned {
-    pid_t pid;                  /* also the process group id */
-    int pidfd;                  /* -1 when the kernel has no pidfd_open */
-    int out_fd, err_fd;         /* read ends, O_NONBLOCK | O_CLOEXEC */
+    pid_t pid;          /* also the process group id */
+    int pidfd;          /* -1 when the kernel has no pidfd_open */
+    int out_fd, err_fd; /* read ends, O_NONBLOCK | O_CLOEXEC */
 } gp__spawned;
 
 /* Fork and exec. Returns only after exec succeeded or failed: an exec

@@ -8,9 +8,9 @@
 
 typedef struct gp__tail {
     char buf[GP__TAIL_SIZE];
-    size_t start;   /* index of the oldest byte */
+    size_t start; /* index of the oldest byte */
     size_t len;
-    int dropped;    /* older bytes were overwritten */
+    int dropped; /* older bytes were overwritten */
 } gp__tail;
 
 void gp__tail_add(gp__tail *t, const char *data, size_t n);

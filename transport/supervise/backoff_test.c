@@ -22,8 +22,8 @@ GP_TEST(defaults_immediate_then_doubling_to_a_minute)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int64_t d = cycle(&b, &t, 50);
         if (d != want[i])
-            GP_FAILF("restart %zu: expected delay %lld, got %lld", i + 1,
-                     (long long)want[i], (long long)d);
+            GP_FAILF("restart %zu: expected delay %lld, got %lld", i + 1, (long long)want[i],
+                     (long long)d);
     }
     GP_CHECK_INT(gp_backoff_failures(&b), ==, 12);
 }
@@ -44,7 +44,7 @@ GP_TEST(healthy_run_resets)
     GP_CHECK(gp_backoff_healthy(&b, t + 10000));
     GP_CHECK_INT(gp_backoff_exited(&b, t + 10000), ==, 0);
     GP_CHECK_INT(gp_backoff_failures(&b), ==, 1);
-    GP_CHECK(!gp_backoff_healthy(&b, t + 20000));   /* not running */
+    GP_CHECK(!gp_backoff_healthy(&b, t + 20000)); /* not running */
 }
 
 GP_TEST(configurable)
@@ -106,7 +106,7 @@ GP_TEST(bad_config_refused)
     c.max_delay_ms = 1000;
     gp_backoff b;
     GP_CHECK_ERR(gp_backoff_init(&b, &c, NULL), GP_EINVAL);
-    GP_CHECK_INT(b.cfg.max_delay_ms, ==, 60000);   /* left at the defaults */
+    GP_CHECK_INT(b.cfg.max_delay_ms, ==, 60000); /* left at the defaults */
     c = gp_backoff_defaults();
     c.healthy_after_ms = -1;
     gp_status st;

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #define MAX_EXTRA 64
-#define NO_FD INT_MIN   /* fail(): no "a -> b" part */
+#define NO_FD INT_MIN /* fail(): no "a -> b" part */
 
 typedef struct words {
-    char *p, *end;   /* room left in a gp_status's msg, keeping the NUL */
+    char *p, *end; /* room left in a gp_status's msg, keeping the NUL */
 } words;
 
 static void put_s(words *w, const char *s)

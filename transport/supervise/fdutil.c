@@ -110,8 +110,7 @@ int gp__sup_read_full(int fd, void *buf, size_t n, int64_t deadline_ms, size_t *
     return rc;
 }
 
-int gp__sup_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms,
-                       size_t *put)
+int gp__sup_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms, size_t *put)
 {
     size_t done = 0;
     int rc = 0;

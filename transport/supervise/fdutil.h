@@ -28,8 +28,7 @@ ssize_t gp__sup_write_nosigpipe(int fd, const void *buf, size_t n);
 int gp__sup_read_full(int fd, void *buf, size_t n, int64_t deadline_ms, size_t *got);
 
 /* Write all n bytes before `deadline_ms` without SIGPIPE. Same errors. */
-int gp__sup_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms,
-                       size_t *put);
+int gp__sup_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms, size_t *put);
 
 /* close() that keeps errno and sets *fd to -1; ignores -1. */
 void gp__sup_close(int *fd);

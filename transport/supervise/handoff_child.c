@@ -46,8 +46,7 @@ static int env_fd(gp_status *st, const char *name)
     if (n > 1000000)
         goto bad;
     if (fcntl((int)n, F_GETFD) < 0) {
-        gp__status_setf(st, GP_EINVAL, "hand-off: %s=%ld is not an open file descriptor", name,
-                        n);
+        gp__status_setf(st, GP_EINVAL, "hand-off: %s=%ld is not an open file descriptor", name, n);
         return -2;
     }
     return (int)n;
@@ -60,8 +59,7 @@ bad:;
     return -2;
 }
 
-static gp_err io_error(gp_status *st, const char *what, size_t got, size_t want,
-                       int timeout_ms)
+static gp_err io_error(gp_status *st, const char *what, size_t got, size_t want, int timeout_ms)
 {
     if (errno == ETIMEDOUT)
         return gp__status_setf(st, GP_ETIMEDOUT,
@@ -70,7 +68,8 @@ static gp_err io_error(gp_status *st, const char *what, size_t got, size_t want,
     if (errno == EPIPE)
         return gp__status_setf(st, GP_EPROTO,
                                "hand-off: truncated: end of file in the %s after %zu of %zu "
-                               "bytes", what, got, want);
+                               "bytes",
+                               what, got, want);
     return gp__status_setf(st, GP_EIO, "hand-off: reading the %s: %s", what, strerror(errno));
 }
 

@@ -14,8 +14,7 @@ static void data_stream(const uint8_t *data, size_t size)
     gp__strbuf err;
     gp__strbuf_init(&err);
     uint32_t body_len;
-    if (size < GP__HANDOFF_HEADER ||
-        gp__handoff_decode_header(data, &body_len, &err) != GP_OK ||
+    if (size < GP__HANDOFF_HEADER || gp__handoff_decode_header(data, &body_len, &err) != GP_OK ||
         body_len != size - GP__HANDOFF_HEADER) {
         gp__strbuf_free(&err);
         return;
@@ -25,14 +24,14 @@ static void data_stream(const uint8_t *data, size_t size)
         uint8_t *again = NULL;
         size_t again_len = 0;
         gp__strbuf_reset(&err);
-        if (gp__handoff_encode(m.entries, m.n, m.secret, m.secret_len, &again, &again_len,
-                               &err) != GP_OK ||
+        if (gp__handoff_encode(m.entries, m.n, m.secret, m.secret_len, &again, &again_len, &err) !=
+                GP_OK ||
             again_len != size || memcmp(again, data, size) != 0)
             abort();
         free(again);
         gp__handoff_msg_free(&m);
     } else if (!err.ok || err.len == 0) {
-        abort();  /* every failure has words */
+        abort(); /* every failure has words */
     }
     gp__strbuf_free(&err);
 }

@@ -13,21 +13,21 @@
 #include "transport/supervise/fdutil.h"
 
 typedef enum status_state {
-    ST_NONE,      /* nothing complete yet */
+    ST_NONE, /* nothing complete yet */
     ST_READY,
     ST_FAILED,
-    ST_EXITED,    /* end of file before a whole message */
+    ST_EXITED, /* end of file before a whole message */
     ST_GARBLED
 } status_state;
 
 struct gp_handoff {
     gp__handoff_entry *entries;
     size_t n, cap;
-    size_t text;                 /* key + value bytes so far */
+    size_t text; /* key + value bytes so far */
     uint8_t *secret;
     size_t secret_len;
 
-    uint8_t *wire;               /* encoded, zeroed once written */
+    uint8_t *wire; /* encoded, zeroed once written */
     size_t wire_len, wire_off;
     bool prepared, started, sent;
     int data_r, data_w, status_r, status_w;
@@ -37,7 +37,7 @@ struct gp_handoff {
     size_t slen;
     status_state st;
     char reason[GP_HANDOFF_MAX_REASON + 1];
-    gp__strbuf status_words;      /* the words for a final status */
+    gp__strbuf status_words; /* the words for a final status */
 };
 
 gp_err gp_handoff_new(gp_handoff **out, gp_status *st)
@@ -115,9 +115,8 @@ gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len, gp_s
     if (h->prepared)
         return gp__status_setf(st, GP_ESTATE, "hand-off: secret set after prepare");
     if (len > GP_HANDOFF_MAX_SECRET)
-        return gp__status_setf(st, GP_EMSGSIZE,
-                               "hand-off: secret of %zu bytes, at most %u allowed", len,
-                               (unsigned)GP_HANDOFF_MAX_SECRET);
+        return gp__status_setf(st, GP_EMSGSIZE, "hand-off: secret of %zu bytes, at most %u allowed",
+                               len, (unsigned)GP_HANDOFF_MAX_SECRET);
     if (len && !secret)
         return gp__status_setf(st, GP_EINVAL, "hand-off: NULL secret with length %zu", len);
     uint8_t *s = NULL;
@@ -136,8 +135,7 @@ gp_err gp_handoff_set_secret(gp_handoff *h, const void *secret, size_t len, gp_s
     return GP_OK;
 }
 
-gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out,
-                          gp_status *st)
+gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *out, gp_status *st)
 {
     gp__status_clear(st);
     memset(out, 0, sizeof *out);
@@ -172,8 +170,7 @@ gp_err gp_handoff_prepare(gp_handoff *h, int first_child_fd, gp_handoff_spawn *o
     h->status_r = s[0];
     h->status_w = s[1];
     /* Only the host's ends are non-blocking; the child's stay blocking. */
-    if (gp__sup_set_nonblock(h->data_w, true) < 0 ||
-        gp__sup_set_nonblock(h->status_r, true) < 0)
+    if (gp__sup_set_nonblock(h->data_w, true) < 0 || gp__sup_set_nonblock(h->status_r, true) < 0)
         return gp__status_setf(st, GP_ESYS, "hand-off: fcntl: %s", strerror(errno));
     h->prepared = true;
 
@@ -227,9 +224,9 @@ static void read_status(gp_handoff *h)
                 gp__strbuf_append(&h->status_words, "child exited before reporting ready");
             } else {
                 h->st = ST_GARBLED;
-                gp__strbuf_printf(&h->status_words,
-                                 "hand-off status: truncated: end of file after %zu bytes: ",
-                                 h->slen);
+                gp__strbuf_printf(
+                    &h->status_words,
+                    "hand-off status: truncated: end of file after %zu bytes: ", h->slen);
                 gp__strbuf_quote(&h->status_words, (const char *)h->sbuf, h->slen, 60);
             }
             break;
@@ -237,8 +234,8 @@ static void read_status(gp_handoff *h)
         h->slen += (size_t)r;
         char kind = 0;
         size_t used = 0;
-        int d = gp__handoff_status_decode(h->sbuf, h->slen, &kind, h->reason, &used,
-                                          &h->status_words);
+        int d =
+            gp__handoff_status_decode(h->sbuf, h->slen, &kind, h->reason, &used, &h->status_words);
         if (d < 0) {
             h->st = ST_GARBLED;
         } else if (d > 0) {
@@ -258,7 +255,7 @@ static void read_status(gp_handoff *h)
 static gp_err status_result(gp_handoff *h, gp_status *st)
 {
     static const gp_err codes[] = {
-        [ST_NONE] = GP_ESTATE, [ST_READY] = GP_OK, [ST_FAILED] = GP_EREMOTE,
+        [ST_NONE] = GP_ESTATE,    [ST_READY] = GP_OK,       [ST_FAILED] = GP_EREMOTE,
         [ST_EXITED] = GP_EEXITED, [ST_GARBLED] = GP_EPROTO,
     };
     if (h->st != ST_READY)
@@ -341,8 +338,7 @@ gp_err gp_handoff_wait_ready(gp_handoff *h, int timeout_ms, gp_status *st)
             return gp__status_setf(st, GP_ESYS, "hand-off: poll: %s", strerror(errno));
         if (r == 0)
             return gp__status_setf(st, GP_ETIMEDOUT,
-                                   "hand-off: child did not report ready within %d ms",
-                                   timeout_ms);
+                                   "hand-off: child did not report ready within %d ms", timeout_ms);
         if (r > 0)
             read_status(h);
     }

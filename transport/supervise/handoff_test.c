@@ -305,8 +305,7 @@ GP_TEST(child_reports_failure)
     GP_CHECK_ERR(gp_handoff_send(h, 5000, &gs), GP_OK);
     GP_CHECK_ERR(gp_handoff_wait_ready(h, 5000, &gs), GP_EREMOTE);
     GP_CHECK_STR(gp_handoff_reason(h), "disk full: /var is read-only");
-    GP_CHECK_CONTAINS(gs.msg,
-                      "child reported failure: \"disk full: /var is read-only\"");
+    GP_CHECK_CONTAINS(gs.msg, "child reported failure: \"disk full: /var is read-only\"");
     int st = reap(pid);
     GP_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     gp_handoff_free(h);
@@ -378,7 +377,7 @@ GP_TEST(garbled_status)
 {
     gp_handoff *h = make(NULL, 0);
     pid_t pid = spawn("garble", h);
-    gp_handoff_send(h, 2000, &gs);   /* may or may not see the child go */
+    gp_handoff_send(h, 2000, &gs); /* may or may not see the child go */
     GP_CHECK_ERR(gp_handoff_wait_ready(h, 5000, &gs), GP_EPROTO);
     GP_CHECK_CONTAINS(gs.msg, "expected magic \"GPS1\", got \"read");
     reap(pid);
@@ -403,7 +402,7 @@ GP_TEST(secret_not_in_environ_or_cmdline)
         if (data) {
             GP_CHECK(memmem(data, len, SECRET, 3) == NULL);
             GP_CHECK(memmem(data, len, "visible-config", 14) == NULL);
-            if (i == 0)  /* the fd number is there, and that is fine */
+            if (i == 0) /* the fd number is there, and that is fine */
                 GP_CHECK(memmem(data, len, "GP_HANDOFF_FD=3", 15) != NULL);
         }
         free(data);
@@ -415,8 +414,8 @@ GP_TEST(secret_not_in_environ_or_cmdline)
 
 /* ---- child side in this process, against hand-made streams ---- */
 
-static gp_err open_from(const void *bytes, size_t n, bool close_after, int timeout_ms,
-                        char *words, size_t cap)
+static gp_err open_from(const void *bytes, size_t n, bool close_after, int timeout_ms, char *words,
+                        size_t cap)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -452,13 +451,17 @@ GP_TEST(child_side_garbage_truncation_timeout)
     GP_CHECK_ERR(open_from("HELLO WORLD", 11, true, 1000, words, sizeof words), GP_EPROTO);
     GP_CHECK_CONTAINS(words, "expected magic \"GPH1\", got \"HELL\"");
 
-    GP_CHECK_ERR(open_from("GPH1\0\0\0\x64" "0123456789", 18, true, 1000, words, sizeof words), GP_EPROTO);
+    GP_CHECK_ERR(open_from("GPH1\0\0\0\x64"
+                           "0123456789",
+                           18, true, 1000, words, sizeof words),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(words, "end of file in the configuration after 10 of 100 bytes");
 
     GP_CHECK_ERR(open_from("GP", 2, false, 100, words, sizeof words), GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(words, "did not arrive within 100 ms (2 of 8 bytes)");
 
-    GP_CHECK_ERR(open_from("GPH1\xff\xff\xff\xff", 8, true, 1000, words, sizeof words), GP_EMSGSIZE);
+    GP_CHECK_ERR(open_from("GPH1\xff\xff\xff\xff", 8, true, 1000, words, sizeof words),
+                 GP_EMSGSIZE);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
@@ -503,7 +506,7 @@ GP_TEST(host_api_misuse)
     GP_CHECK_ERR(gp_handoff_new(&h, &gs), GP_OK);
     GP_CHECK_ERR(gp_handoff_set(h, "", "x", &gs), GP_EINVAL);
     GP_CHECK_ERR(gp_handoff_set(h, "k", "1", &gs), GP_OK);
-    GP_CHECK_ERR(gp_handoff_set(h, "k", "2", &gs), GP_OK);   /* replaces */
+    GP_CHECK_ERR(gp_handoff_set(h, "k", "2", &gs), GP_OK); /* replaces */
     GP_CHECK_ERR(gp_handoff_send(h, 10, &gs), GP_ESTATE);
     gp_handoff_spawn sp;
     GP_CHECK_ERR(gp_handoff_prepare(h, 2, &sp, &gs), GP_EINVAL);

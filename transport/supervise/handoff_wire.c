@@ -34,20 +34,19 @@ void gp__handoff_msg_free(gp__handoff_msg *m)
     memset(m, 0, sizeof *m);
 }
 
-gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
-                          const uint8_t *secret, size_t secret_len,
-                          uint8_t **out, size_t *outlen, gp__strbuf *err)
+gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n, const uint8_t *secret,
+                          size_t secret_len, uint8_t **out, size_t *outlen, gp__strbuf *err)
 {
     *out = NULL;
     *outlen = 0;
     if (n > GP_HANDOFF_MAX_ENTRIES) {
-        gp__strbuf_printf(err, "hand-off: %zu configuration entries, at most %u allowed",
-                         n, (unsigned)GP_HANDOFF_MAX_ENTRIES);
+        gp__strbuf_printf(err, "hand-off: %zu configuration entries, at most %u allowed", n,
+                          (unsigned)GP_HANDOFF_MAX_ENTRIES);
         return GP_EMSGSIZE;
     }
     if (secret_len > GP_HANDOFF_MAX_SECRET) {
-        gp__strbuf_printf(err, "hand-off: secret of %zu bytes, at most %u allowed",
-                         secret_len, (unsigned)GP_HANDOFF_MAX_SECRET);
+        gp__strbuf_printf(err, "hand-off: secret of %zu bytes, at most %u allowed", secret_len,
+                          (unsigned)GP_HANDOFF_MAX_SECRET);
         return GP_EMSGSIZE;
     }
     size_t text = 0;
@@ -55,13 +54,13 @@ gp_err gp__handoff_encode(const gp__handoff_entry *entries, size_t n,
         size_t kl = strlen(entries[i].key);
         if (kl == 0 || kl > GP_HANDOFF_MAX_KEY) {
             gp__strbuf_printf(err, "hand-off: key of %zu bytes, expected 1..%u", kl,
-                             (unsigned)GP_HANDOFF_MAX_KEY);
+                              (unsigned)GP_HANDOFF_MAX_KEY);
             return GP_EINVAL;
         }
         text += kl + strlen(entries[i].value);
         if (text > GP_HANDOFF_MAX_CONFIG) {
             gp__strbuf_printf(err, "hand-off: configuration over %u bytes",
-                             (unsigned)GP_HANDOFF_MAX_CONFIG);
+                              (unsigned)GP_HANDOFF_MAX_CONFIG);
             return GP_EMSGSIZE;
         }
     }
@@ -101,7 +100,7 @@ gp_err gp__handoff_decode_header(const uint8_t *hdr, uint32_t *body_len, gp__str
     *body_len = get32(hdr + 4);
     if (*body_len > GP__HANDOFF_MAX_BODY) {
         gp__strbuf_printf(err, "hand-off: body of %u bytes, at most %u allowed",
-                         (unsigned)*body_len, (unsigned)GP__HANDOFF_MAX_BODY);
+                          (unsigned)*body_len, (unsigned)GP__HANDOFF_MAX_BODY);
         return GP_EMSGSIZE;
     }
     return GP_OK;
@@ -129,8 +128,10 @@ static gp_err take_text(reader *r, const char *what, size_t i, uint32_t len, cha
                         gp__strbuf *err)
 {
     if (r->left < len) {
-        gp__strbuf_printf(err, "hand-off: truncated: %s %zu needs %u bytes at offset %zu, "
-                         "%zu left", what, i, (unsigned)len, r->off, r->left);
+        gp__strbuf_printf(err,
+                          "hand-off: truncated: %s %zu needs %u bytes at offset %zu, "
+                          "%zu left",
+                          what, i, (unsigned)len, r->off, r->left);
         return GP_EPROTO;
     }
     if (memchr(r->p, 0, len)) {
@@ -192,14 +193,14 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
     }
     if (count > GP_HANDOFF_MAX_ENTRIES) {
         gp__strbuf_printf(err, "hand-off: %u configuration entries, at most %u allowed",
-                         (unsigned)count, (unsigned)GP_HANDOFF_MAX_ENTRIES);
+                          (unsigned)count, (unsigned)GP_HANDOFF_MAX_ENTRIES);
         return GP_EMSGSIZE;
     }
     /* Every entry takes at least 9 bytes; refuse counts the body cannot
      * hold before allocating for them. */
     if ((size_t)count * 9 > r.left) {
         gp__strbuf_printf(err, "hand-off: truncated: %u entries cannot fit in %zu bytes",
-                         (unsigned)count, r.left);
+                          (unsigned)count, r.left);
         return GP_EPROTO;
     }
     gp_err rc = GP_OK;
@@ -212,28 +213,30 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
     for (size_t i = 0; i < count; i++) {
         uint32_t kl, vl;
         if (!take32(&r, &kl)) {
-            gp__strbuf_printf(err, "hand-off: truncated: key %zu length missing at offset %zu", i, r.off);
+            gp__strbuf_printf(err, "hand-off: truncated: key %zu length missing at offset %zu", i,
+                              r.off);
             rc = GP_EPROTO;
             goto fail;
         }
         if (kl == 0 || kl > GP_HANDOFF_MAX_KEY) {
-            gp__strbuf_printf(err, "hand-off: key %zu is %u bytes, expected 1..%u", i,
-                             (unsigned)kl, (unsigned)GP_HANDOFF_MAX_KEY);
+            gp__strbuf_printf(err, "hand-off: key %zu is %u bytes, expected 1..%u", i, (unsigned)kl,
+                              (unsigned)GP_HANDOFF_MAX_KEY);
             rc = kl ? GP_EMSGSIZE : GP_EPROTO;
             goto fail;
         }
         if ((rc = take_text(&r, "key", i, kl, &out->entries[i].key, err)))
             goto fail;
-        out->n = i + 1;   /* so a failure below frees this key too */
+        out->n = i + 1; /* so a failure below frees this key too */
         if (!take32(&r, &vl)) {
-            gp__strbuf_printf(err, "hand-off: truncated: value %zu length missing at offset %zu", i, r.off);
+            gp__strbuf_printf(err, "hand-off: truncated: value %zu length missing at offset %zu", i,
+                              r.off);
             rc = GP_EPROTO;
             goto fail;
         }
         text += kl;
         if (vl > GP_HANDOFF_MAX_CONFIG - text) {
             gp__strbuf_printf(err, "hand-off: configuration over %u bytes at value %zu (%u bytes)",
-                             (unsigned)GP_HANDOFF_MAX_CONFIG, i, (unsigned)vl);
+                              (unsigned)GP_HANDOFF_MAX_CONFIG, i, (unsigned)vl);
             rc = GP_EMSGSIZE;
             goto fail;
         }
@@ -249,13 +252,13 @@ gp_err gp__handoff_decode_body(const uint8_t *body, size_t len, gp__handoff_msg 
     }
     if (sl > GP_HANDOFF_MAX_SECRET) {
         gp__strbuf_printf(err, "hand-off: secret of %u bytes, at most %u allowed", (unsigned)sl,
-                         (unsigned)GP_HANDOFF_MAX_SECRET);
+                          (unsigned)GP_HANDOFF_MAX_SECRET);
         rc = GP_EMSGSIZE;
         goto fail;
     }
     if (r.left < sl) {
-        gp__strbuf_printf(err, "hand-off: truncated: secret needs %u bytes, %zu left",
-                         (unsigned)sl, r.left);
+        gp__strbuf_printf(err, "hand-off: truncated: secret needs %u bytes, %zu left", (unsigned)sl,
+                          r.left);
         rc = GP_EPROTO;
         goto fail;
     }
@@ -317,12 +320,12 @@ int gp__handoff_status_decode(const uint8_t *buf, size_t len, char *kind, char *
     uint32_t rl = get32(buf + 5);
     if (buf[4] == 'R' && rl != 0) {
         gp__strbuf_printf(err, "hand-off status: ready with a %u-byte reason, expected none",
-                         (unsigned)rl);
+                          (unsigned)rl);
         return -1;
     }
     if (rl > GP_HANDOFF_MAX_REASON) {
         gp__strbuf_printf(err, "hand-off status: reason of %u bytes, at most %u allowed",
-                         (unsigned)rl, (unsigned)GP_HANDOFF_MAX_REASON);
+                          (unsigned)rl, (unsigned)GP_HANDOFF_MAX_REASON);
         return -1;
     }
     if (len - GP__HANDOFF_STATUS_HEADER < rl)

@@ -75,8 +75,8 @@ GP_TEST(every_truncation_is_an_error)
         gp__handoff_msg m;
         gp__strbuf err;
         gp__strbuf_init(&err);
-        gp_err rc = gp__handoff_decode_body(buf + GP__HANDOFF_HEADER, cut - GP__HANDOFF_HEADER,
-                                            &m, &err);
+        gp_err rc =
+            gp__handoff_decode_body(buf + GP__HANDOFF_HEADER, cut - GP__HANDOFF_HEADER, &m, &err);
         if (rc != GP_EPROTO)
             GP_FAILF("cut at %zu: expected GP_EPROTO, got %d", cut, rc);
         if (!strstr(err.data ? err.data : "", "truncated"))
@@ -92,7 +92,8 @@ GP_TEST(garbage_magic_is_quoted)
     gp__strbuf err;
     gp__strbuf_init(&err);
     uint32_t body;
-    GP_CHECK_ERR(gp__handoff_decode_header((const uint8_t *)"HTTP\0\0\0\0", &body, &err), GP_EPROTO);
+    GP_CHECK_ERR(gp__handoff_decode_header((const uint8_t *)"HTTP\0\0\0\0", &body, &err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "expected magic \"GPH1\", got \"HTTP\"");
     gp__strbuf_free(&err);
 }
@@ -155,8 +156,8 @@ GP_TEST(nul_duplicate_trailing_and_empty_key)
     GP_CHECK_ERR(gp__handoff_decode_body(nul, sizeof nul, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "key 0 contains a NUL byte: \"a\\x00\"");
 
-    uint8_t dup[] = {0, 0, 0, 2, 0, 0, 0, 1, 'k', 0, 0, 0, 1, 'x',
-                     0, 0, 0, 1, 'k', 0, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t dup[] = {0, 0, 0, 2, 0,   0, 0, 1, 'k', 0, 0, 0, 1, 'x',
+                     0, 0, 0, 1, 'k', 0, 0, 0, 0,   0, 0, 0, 0};
     gp__strbuf_reset(&err);
     GP_CHECK_ERR(gp__handoff_decode_body(dup, sizeof dup, &m, &err), GP_EPROTO);
     GP_CHECK_CONTAINS(err.data, "duplicate key \"k\"");
@@ -242,7 +243,8 @@ GP_TEST(encode_refuses_bad_input)
     GP_CHECK_ERR(gp__handoff_encode(e, 1, NULL, 0, &buf, &len, &err), GP_EINVAL);
     GP_CHECK(buf == NULL);
     GP_CHECK_ERR(gp__handoff_encode(NULL, 0, (const uint8_t *)"", GP_HANDOFF_MAX_SECRET + 1, &buf,
-                                    &len, &err), GP_EMSGSIZE);
+                                    &len, &err),
+                 GP_EMSGSIZE);
     gp__strbuf_free(&err);
 }
 

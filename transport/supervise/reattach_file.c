@@ -63,11 +63,11 @@ static gp_err parse_addr(const json_t *addr, gp_reattach_config *out, gp_status 
     const char *key;
     json_t *v;
     const char *network = NULL, *address = NULL;
-    json_object_foreach((json_t *)addr, key, v) {
+    json_object_foreach((json_t *)addr, key, v)
+    {
         if (strcmp(key, "Network") == 0) {
-            if (!json_is_string(v) ||
-                (strcmp(json_string_value(v), "unix") != 0 &&
-                 strcmp(json_string_value(v), "tcp") != 0))
+            if (!json_is_string(v) || (strcmp(json_string_value(v), "unix") != 0 &&
+                                       strcmp(json_string_value(v), "tcp") != 0))
                 return bad_value(st, "\"Addr.Network\"", "\"unix\" or \"tcp\"", v);
             network = json_string_value(v);
         } else if (strcmp(key, "String") == 0) {
@@ -100,8 +100,7 @@ static gp_err parse_addr(const json_t *addr, gp_reattach_config *out, gp_status 
     return GP_OK;
 }
 
-gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
-                         gp_status *st)
+gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out, gp_status *st)
 {
     gp__status_clear(st);
     memset(out, 0, sizeof *out);
@@ -122,7 +121,8 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
         rc = bad_value(st, "top level", "an object", root);
         goto done;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         json_int_t n;
         if (strcmp(key, "Protocol") == 0) {
             const char *p = json_is_string(v) ? json_string_value(v) : NULL;
@@ -131,7 +131,7 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
             else if (p && strcmp(p, "netrpc") == 0)
                 out->protocol = GP_PROTO_NETRPC;
             else if (p && !*p)
-                out->protocol = GP_PROTO_NONE;  /* go-plugin: empty means netrpc */
+                out->protocol = GP_PROTO_NONE; /* go-plugin: empty means netrpc */
             else {
                 rc = bad_value(st, "\"Protocol\"", "\"grpc\", \"netrpc\" or \"\"", v);
                 goto done;
@@ -182,7 +182,9 @@ gp_err gp_reattach_parse(const char *data, size_t len, gp_reattach_config *out,
     }
     if (!have_proto || !have_addr || !have_pid)
         rc = gp__status_setf(st, GP_EPROTO, "reattach: missing \"%s\"",
-                             !have_proto ? "Protocol" : !have_addr ? "Addr" : "Pid");
+                             !have_proto  ? "Protocol"
+                             : !have_addr ? "Addr"
+                                          : "Pid");
 done:
     json_decref(root);
     if (rc)
@@ -203,9 +205,15 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
     *out = NULL;
     const char *proto;
     switch (rc->protocol) {
-    case GP_PROTO_NONE: proto = ""; break;
-    case GP_PROTO_NETRPC: proto = "netrpc"; break;
-    case GP_PROTO_GRPC: proto = "grpc"; break;
+    case GP_PROTO_NONE:
+        proto = "";
+        break;
+    case GP_PROTO_NETRPC:
+        proto = "netrpc";
+        break;
+    case GP_PROTO_GRPC:
+        proto = "grpc";
+        break;
     default:
         return gp__status_setf(st, GP_EINVAL, "reattach: protocol %d, expected one of grpc, netrpc",
                                (int)rc->protocol);
@@ -227,8 +235,7 @@ gp_err gp_reattach_format(const gp_reattach_config *rc, char **out, gp_status *s
         json_object_set_new(o, "ProtocolVersion", json_integer(rc->protocol_version)) ||
         json_object_set_new(a, "Network", json_string(rc->network)) ||
         json_object_set_new(a, "String", json_string(rc->address)) ||
-        json_object_set(o, "Addr", a) ||
-        json_object_set_new(o, "Pid", json_integer(rc->pid)) ||
+        json_object_set(o, "Addr", a) || json_object_set_new(o, "Pid", json_integer(rc->pid)) ||
         json_object_set_new(o, "Test", json_boolean(rc->test)) ||
         (rc->start_time > (uint64_t)INT64_MAX) ||
         (rc->start_time &&
@@ -367,7 +374,7 @@ gp_err gp_reattach_file_read(const char *path, gp_reattach_config *out, gp_statu
         gp__strbuf b;
         gp__strbuf_init(&b);
         gp__strbuf_printf(&b, "reattach: %s: %s", path,
-                         strncmp(st->msg, p, pl) == 0 ? st->msg + pl : st->msg);
+                          strncmp(st->msg, p, pl) == 0 ? st->msg + pl : st->msg);
         if (b.ok)
             snprintf(st->msg, sizeof st->msg, "%.*s", (int)(sizeof st->msg - 1), b.data);
         gp__strbuf_free(&b);

@@ -37,8 +37,11 @@ static int count_entries(const char *d)
 
 GP_TEST(format_is_go_shaped)
 {
-    gp_reattach_config rc = {.protocol = GP_PROTO_GRPC, .protocol_version = 3, .pid = 4242,
-                             .network = "unix", .address = "/tmp/plugin123"};
+    gp_reattach_config rc = {.protocol = GP_PROTO_GRPC,
+                             .protocol_version = 3,
+                             .pid = 4242,
+                             .network = "unix",
+                             .address = "/tmp/plugin123"};
     char *text;
     gp_status st = {0};
     GP_CHECK_ERR(gp_reattach_format(&rc, &text, &st), GP_OK);
@@ -203,13 +206,17 @@ GP_TEST(strict_parsing)
     expect_bad("{\"Protocol\":\"grpc\",\"Addr\":{\"Name\":\"/p\",\"Net\":\"unix\"},\"Pid\":1}",
                GP_EPROTO, "unknown key \"Name\" in \"Addr\"");
     expect_bad("{\"Protocol\":\"grpc\",\"Addr\":{\"Network\":\"udp\",\"String\":\"x:1\"},"
-               "\"Pid\":1}", GP_EPROTO, "\"Addr.Network\": expected \"unix\" or \"tcp\"");
+               "\"Pid\":1}",
+               GP_EPROTO, "\"Addr.Network\": expected \"unix\" or \"tcp\"");
     expect_bad("{\"Protocol\":\"grpc\",\"Addr\":{\"Network\":\"tcp\",\"String\":\"host\"},"
-               "\"Pid\":1}", GP_EPROTO, "\"host:port\" for tcp");
+               "\"Pid\":1}",
+               GP_EPROTO, "\"host:port\" for tcp");
     expect_bad("{\"Protocol\":\"grpc\",\"Addr\":{\"Network\":\"unix\",\"String\":\"\"},"
-               "\"Pid\":1}", GP_EPROTO, "non-empty address");
+               "\"Pid\":1}",
+               GP_EPROTO, "non-empty address");
     expect_bad("{\"Protocol\":\"grpc\",\"Addr\":{\"Network\":\"unix\",\"String\":\"a\\u0000b\"},"
-               "\"Pid\":1}", GP_EPROTO, "not a JSON object");
+               "\"Pid\":1}",
+               GP_EPROTO, "not a JSON object");
 }
 
 GP_TEST(every_truncation_fails)

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gp_status st = {0};
     if (gp_reattach_parse((const char *)data, size, &a, &st) != GP_OK) {
         if (!st.msg[0])
-            abort();   /* every failure has words */
+            abort(); /* every failure has words */
         return 0;
     }
     char *text = NULL;
@@ -22,9 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (gp_reattach_parse(text, strlen(text), &b, &st) != GP_OK)
         abort();
-    if (a.protocol != b.protocol || a.protocol_version != b.protocol_version ||
-        a.pid != b.pid || a.test != b.test || strcmp(a.network, b.network) != 0 ||
-        strcmp(a.address, b.address) != 0)
+    if (a.protocol != b.protocol || a.protocol_version != b.protocol_version || a.pid != b.pid ||
+        a.test != b.test || strcmp(a.network, b.network) != 0 || strcmp(a.address, b.address) != 0)
         abort();
     free(text);
     gp_reattach_config_clear(&a);

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
         gp_reattach_config_clear(&rc);
         return 0;
     }
-    fprintf(stderr, "usage: reattach_tool write FILE PROTO NET ADDR PID VERSION TEST | read FILE\n");
+    fprintf(stderr,
+            "usage: reattach_tool write FILE PROTO NET ADDR PID VERSION TEST | read FILE\n");
     return 2;
 }

@@ -58,8 +58,7 @@ gp_err gp_action_register(const char *name, gp_action_fn fn, gp_status *st)
     if (!name || !fn)
         return gp__status_setf(st, GP_EINVAL, "action: NULL %s", name ? "function" : "name");
     if (!valid_name(name))
-        return gp__status_setf(st, GP_EINVAL,
-                               "action \"%.*s\": expected 1..%d of [A-Za-z0-9._-]",
+        return gp__status_setf(st, GP_EINVAL, "action \"%.*s\": expected 1..%d of [A-Za-z0-9._-]",
                                GP_ACTION_MAX_NAME + 8, name, GP_ACTION_MAX_NAME);
     if (find(name))
         return gp__status_setf(st, GP_EINVAL, "action \"%s\" is already registered", name);
@@ -117,8 +116,8 @@ void gp_action_dispatch(int argc, char **argv)
     size_t len = 0;
     char *params = read_stdin(&len);
     if (!params) {
-        fprintf(stderr, "goplugin: action \"%s\": parameters over %u bytes or unreadable\n",
-                name, (unsigned)GP_ACTION_MAX_IO);
+        fprintf(stderr, "goplugin: action \"%s\": parameters over %u bytes or unreadable\n", name,
+                (unsigned)GP_ACTION_MAX_IO);
         exit(2);
     }
     char *result = NULL;
@@ -181,7 +180,7 @@ static char **child_env(const char *name)
 typedef struct run {
     pid_t pid;
     int pidfd;
-    int in, out, err;             /* our ends, -1 once closed */
+    int in, out, err; /* our ends, -1 once closed */
     const char *params;
     size_t params_len, params_off;
     gp__strbuf result, errtail;
@@ -238,7 +237,7 @@ static void feed(run *r)
         }
         if (n < 0 && errno == EAGAIN)
             return;
-        break;   /* the action closed stdin: it may not want params */
+        break; /* the action closed stdin: it may not want params */
     }
     gp__sup_close(&r->in);
 }
@@ -289,7 +288,7 @@ static void wait_child(run *r, int64_t deadline)
         if (r->pidfd >= 0 && !r->reaped)
             p[np++] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
         else if (left > 20)
-            left = 20;   /* no pidfd, or outputs still open after exit */
+            left = 20; /* no pidfd, or outputs still open after exit */
         int n = poll(p, (nfds_t)np, left);
         if (n < 0 && errno != EINTR)
             return;
@@ -359,7 +358,7 @@ static gp_err spawn(run *r, const char *name, gp_status *st)
     if (env) {
         for (size_t i = 0; env[i]; i++)
             if (!env[i + 1])
-                free(env[i]);   /* only the marker entry is ours */
+                free(env[i]); /* only the marker entry is ours */
         free(env);
     }
     close(in[0]);
@@ -416,8 +415,7 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, g
     const char *tail = r->errtail.len ? r->errtail.data : "";
     char what[GP_ACTION_MAX_NAME + 128];
     if (r->timed_out) {
-        snprintf(what, sizeof what, "action \"%s\" did not finish within %d ms", name,
-                 timeout_ms);
+        snprintf(what, sizeof what, "action \"%s\" did not finish within %d ms", name, timeout_ms);
         return with_tail(st, GP_ETIMEDOUT, what, tail);
     }
     if (r->too_big)
@@ -432,8 +430,7 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, g
     if (code != 0) {
         if (r->errtail.len)
             return with_tail(st, GP_EREMOTE, "", tail);
-        return gp__status_setf(st, GP_EREMOTE, "action \"%s\" exited with status %d", name,
-                               code);
+        return gp__status_setf(st, GP_EREMOTE, "action \"%s\" exited with status %d", name, code);
     }
     trim(&r->result);
     const char *text = r->result.data ? r->result.data : "";
@@ -443,7 +440,7 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, g
         gp__strbuf w;
         gp__strbuf_init(&w);
         gp__strbuf_printf(&w, "action \"%s\" returned %s: %s; stdout ", name,
-                         r->result.len ? "invalid JSON" : "no result", je.text);
+                          r->result.len ? "invalid JSON" : "no result", je.text);
         gp__strbuf_quote(&w, text, r->result.len, 200);
         gp__status_setf(st, GP_EPROTO, "%s", w.ok && w.data ? w.data : "invalid result");
         gp__strbuf_free(&w);
@@ -454,8 +451,8 @@ static gp_err verdict(run *r, const char *name, int timeout_ms, char **result, g
     return *result ? GP_OK : gp__status_setf(st, GP_ENOMEM, "action \"%s\": out of memory", name);
 }
 
-gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
-                     char **result, gp_status *st)
+gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms, char **result,
+                     gp_status *st)
 {
     gp__status_clear(st);
     *result = NULL;
@@ -477,8 +474,8 @@ gp_err gp_action_run(const char *name, const char *params_json, int timeout_ms,
     if (timeout_ms <= 0)
         timeout_ms = 60000;
 
-    run r = {.pidfd = -1, .in = -1, .out = -1, .err = -1, .params = params_json,
-             .params_len = plen};
+    run r = {
+        .pidfd = -1, .in = -1, .out = -1, .err = -1, .params = params_json, .params_len = plen};
     gp__strbuf_init(&r.result);
     gp__strbuf_init(&r.errtail);
     r.result.max = GP_ACTION_MAX_IO;

@@ -22,14 +22,14 @@ static int act_add(const char *params, char **result)
 {
     json_error_t je;
     json_t *v = json_loads(params, JSON_DECODE_ANY, &je);
-    if (!json_is_array(v) || json_array_size(v) != 2 ||
-        !json_is_integer(json_array_get(v, 0)) || !json_is_integer(json_array_get(v, 1))) {
+    if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+        !json_is_integer(json_array_get(v, 1))) {
         fprintf(stderr, "add: expected [int, int], got %s\n", params);
         json_decref(v);
         return 2;
     }
-    json_int_t s = json_integer_value(json_array_get(v, 0)) +
-                   json_integer_value(json_array_get(v, 1));
+    json_int_t s =
+        json_integer_value(json_array_get(v, 0)) + json_integer_value(json_array_get(v, 1));
     json_decref(v);
     return asprintf(result, "{\"sum\": %lld}", (long long)s) < 0;
 }
@@ -86,7 +86,7 @@ static int act_leave_helper(const char *params, char **result)
     (void)params;
     pid_t helper = fork();
     if (helper == 0) {
-        sleep(60);   /* holds stdout and stderr open */
+        sleep(60); /* holds stdout and stderr open */
         _exit(0);
     }
     return asprintf(result, "{\"helper\": %d}", (int)helper) < 0;
@@ -221,7 +221,7 @@ GP_TEST(failure_carries_stderr)
     /* More stderr than a gp_status holds: its end (the reason) is kept. */
     o = run("long-fail", NULL, 5000);
     GP_CHECK_ERR(o.rc, GP_EREMOTE);
-    GP_CHECK_INT(strlen(o.st.msg), ==, GP_ERRMSG_MAX - 2);   /* all but the last '\n' */
+    GP_CHECK_INT(strlen(o.st.msg), ==, GP_ERRMSG_MAX - 2); /* all but the last '\n' */
     GP_CHECK_CONTAINS(o.st.msg, "before the reason\nthe real reason");
     size_t ml = strlen(o.st.msg);
     GP_CHECK(ml > 15 && strcmp(o.st.msg + ml - 15, "the real reason") == 0);
@@ -237,7 +237,7 @@ GP_TEST(timeout_kills_and_reaps)
     GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
     GP_CHECK_STR(o.st.msg, "action \"hang\" did not finish within 300 ms");
     GP_CHECK_INT(o.ms, >=, 290);
-    GP_CHECK_INT(o.ms, <, 1200);   /* SIGTERM was enough */
+    GP_CHECK_INT(o.ms, <, 1200); /* SIGTERM was enough */
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(gp_test_no_children());

@@ -200,8 +200,10 @@ void gp_test_run(const char *name, void (*fn)(void), double timeout_s)
      * of this thread and locks held by the others. */
     int threads = parent_threads();
     if (threads > 1) {
-        fprintf(stderr, "%s: the harness process has %d threads before forking: set up "
-                        "inside the cases (gp_test_fixture), not in main\n", name, threads);
+        fprintf(stderr,
+                "%s: the harness process has %d threads before forking: set up "
+                "inside the cases (gp_test_fixture), not in main\n",
+                name, threads);
         record(name, false, 0);
         return;
     }

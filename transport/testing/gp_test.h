@@ -57,63 +57,62 @@ extern const char *gp_test_current;
 
 #define GP_TEST(name) static void name(void)
 
-#define GP_FAILF(...)                                                        \
-    do {                                                                     \
-        gp_test_failed_checks++;                                             \
-        fprintf(stderr, "%s:%d: [%s] ", __FILE__, __LINE__, gp_test_current);\
-        fprintf(stderr, __VA_ARGS__);                                        \
-        fputc('\n', stderr);                                                 \
+#define GP_FAILF(...)                                                         \
+    do {                                                                      \
+        gp_test_failed_checks++;                                              \
+        fprintf(stderr, "%s:%d: [%s] ", __FILE__, __LINE__, gp_test_current); \
+        fprintf(stderr, __VA_ARGS__);                                         \
+        fputc('\n', stderr);                                                  \
     } while (0)
 
-#define GP_CHECK(cond)                                                       \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            GP_FAILF("check failed: %s", #cond);                             \
+#define GP_CHECK(cond)                           \
+    do {                                         \
+        if (!(cond))                             \
+            GP_FAILF("check failed: %s", #cond); \
     } while (0)
 
-#define GP_CHECK_INT(a, op, b)                                               \
-    do {                                                                     \
-        long long gp_a_ = (long long)(a), gp_b_ = (long long)(b);            \
-        if (!(gp_a_ op gp_b_))                                               \
-            GP_FAILF("expected %s %s %s, got %lld vs %lld", #a, #op, #b,     \
-                     gp_a_, gp_b_);                                          \
+#define GP_CHECK_INT(a, op, b)                                                          \
+    do {                                                                                \
+        long long gp_a_ = (long long)(a), gp_b_ = (long long)(b);                       \
+        if (!(gp_a_ op gp_b_))                                                          \
+            GP_FAILF("expected %s %s %s, got %lld vs %lld", #a, #op, #b, gp_a_, gp_b_); \
     } while (0)
 
 /* A gp_err result: `rc` is `want`. A mismatch names both codes:
  * "expected rc == GP_OK, got GP_ETIMEDOUT (timed out)". */
-#define GP_CHECK_ERR(rc, want)                                               \
-    do {                                                                     \
-        int gp_a_ = (int)(rc), gp_b_ = (int)(want);                          \
-        if (gp_a_ != gp_b_) {                                                \
-            char gp_t_[96];                                                  \
-            GP_FAILF("expected %s == %s, got %s", #rc, #want,                \
-                     gp_test_err_text(gp_a_, gp_t_, sizeof gp_t_));          \
-        }                                                                    \
+#define GP_CHECK_ERR(rc, want)                                      \
+    do {                                                            \
+        int gp_a_ = (int)(rc), gp_b_ = (int)(want);                 \
+        if (gp_a_ != gp_b_) {                                       \
+            char gp_t_[96];                                         \
+            GP_FAILF("expected %s == %s, got %s", #rc, #want,       \
+                     gp_test_err_text(gp_a_, gp_t_, sizeof gp_t_)); \
+        }                                                           \
     } while (0)
 
 /* A gp_err result that is not `unwanted` (usually: any failure). */
-#define GP_CHECK_ERR_NE(rc, unwanted)                                        \
-    do {                                                                     \
-        int gp_a_ = (int)(rc), gp_b_ = (int)(unwanted);                      \
-        if (gp_a_ == gp_b_)                                                  \
-            GP_FAILF("expected %s != %s, got it", #rc, #unwanted);           \
+#define GP_CHECK_ERR_NE(rc, unwanted)                              \
+    do {                                                           \
+        int gp_a_ = (int)(rc), gp_b_ = (int)(unwanted);            \
+        if (gp_a_ == gp_b_)                                        \
+            GP_FAILF("expected %s != %s, got it", #rc, #unwanted); \
     } while (0)
 
-#define GP_CHECK_STR(a, b)                                                   \
-    do {                                                                     \
-        const char *gp_a_ = (a), *gp_b_ = (b);                               \
-        if (!gp_a_ || !gp_b_ || strcmp(gp_a_, gp_b_) != 0)                   \
-            GP_FAILF("expected %s == \"%s\", got \"%s\"", #a,                \
-                     gp_b_ ? gp_b_ : "(null)", gp_a_ ? gp_a_ : "(null)");    \
+#define GP_CHECK_STR(a, b)                                                              \
+    do {                                                                                \
+        const char *gp_a_ = (a), *gp_b_ = (b);                                          \
+        if (!gp_a_ || !gp_b_ || strcmp(gp_a_, gp_b_) != 0)                              \
+            GP_FAILF("expected %s == \"%s\", got \"%s\"", #a, gp_b_ ? gp_b_ : "(null)", \
+                     gp_a_ ? gp_a_ : "(null)");                                         \
     } while (0)
 
 /* `hay` contains `needle`. */
-#define GP_CHECK_CONTAINS(hay, needle)                                       \
-    do {                                                                     \
-        const char *gp_h_ = (hay), *gp_n_ = (needle);                        \
-        if (!gp_h_ || !strstr(gp_h_, gp_n_))                                 \
-            GP_FAILF("expected %s to contain \"%s\", got \"%s\"", #hay,      \
-                     gp_n_, gp_h_ ? gp_h_ : "(null)");                       \
+#define GP_CHECK_CONTAINS(hay, needle)                                         \
+    do {                                                                       \
+        const char *gp_h_ = (hay), *gp_n_ = (needle);                          \
+        if (!gp_h_ || !strstr(gp_h_, gp_n_))                                   \
+            GP_FAILF("expected %s to contain \"%s\", got \"%s\"", #hay, gp_n_, \
+                     gp_h_ ? gp_h_ : "(null)");                                \
     } while (0)
 
 #define GP_RUN(fn) gp_test_run(#fn, fn, GP_TEST_TIMEOUT_S)
@@ -146,13 +145,13 @@ void gp_test_helper_register(const char *name, gp_test_helper_fn fn);
 
 /* Declares helper `name`, registered before main runs. It gets the
  * arguments after its name (argv[0] is the name) and returns the exit code. */
-#define GP_HELPER(name)                                                      \
-    static int gp_helper_##name(int argc, char **argv);                     \
-    __attribute__((constructor)) static void gp_helper_reg_##name(void)     \
-    {                                                                        \
-        gp_test_helper_register(#name, gp_helper_##name);                   \
-    }                                                                        \
-    static int gp_helper_##name(int argc __attribute__((unused)),            \
+#define GP_HELPER(name)                                                 \
+    static int gp_helper_##name(int argc, char **argv);                 \
+    __attribute__((constructor)) static void gp_helper_reg_##name(void) \
+    {                                                                   \
+        gp_test_helper_register(#name, gp_helper_##name);               \
+    }                                                                   \
+    static int gp_helper_##name(int argc __attribute__((unused)),       \
                                 char **argv __attribute__((unused)))
 
 /* When argv is "<binary> --gp-helper NAME [args]", runs helper NAME and
@@ -167,7 +166,7 @@ const char *gp_test_self_exe(void);
 
 /* The argv that starts helper `name` with `args`: a NULL-terminated array
  * that lives until the end of the enclosing block. */
-#define gp_test_helper_argv(...)                                             \
+#define gp_test_helper_argv(...) \
     ((const char *[]){gp_test_self_exe(), GP_TEST_HELPER_FLAG, __VA_ARGS__, NULL})
 
 /* ---- things many tests need ---- */

@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define GP_TLS_CERTFIELD_IGNORED_MAX 50          /* go-plugin: len <= 50 means "no cert" */
-#define GP_TLS_CERTFIELD_MAX         (64 * 1024) /* longer fields are refused */
+#define GP_TLS_CERTFIELD_IGNORED_MAX 50  /* go-plugin: len <= 50 means "no cert" */
+#define GP_TLS_CERTFIELD_MAX (64 * 1024) /* longer fields are refused */
 
 /* True when go-plugin's host would treat `field` (may be NULL) as a
  * certificate: more than 50 bytes. */

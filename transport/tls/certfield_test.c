@@ -178,16 +178,20 @@ static unsigned char *file_der(const char *path, size_t *n)
 GP_TEST(autocert_check_before_connecting)
 {
     char err[512] = "";
-    GP_CHECK_ERR(gp__tls_autocert_check(kp.cert_der, kp.cert_der_len, true, "field 6", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__tls_autocert_check(kp.cert_der, kp.cert_der_len, true, "field 6", err, sizeof err),
+        GP_OK);
     GP_CHECK_ERR(gp__tls_autocert_check(kp.cert_der, kp.cert_der_len, false, "PLUGIN_CLIENT_CERT",
-                                        err, sizeof err), GP_OK);
+                                        err, sizeof err),
+                 GP_OK);
 
     gp__tls_keypair old;
     time_t now = time(NULL);
     gp__tls_certgen_opts o = {.not_before = now - 7200, .not_after = now - 3600};
     GP_CHECK_ERR(gp__tls_certgen(&o, &old, err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__tls_autocert_check(old.cert_der, old.cert_der_len, true,
-                                        "handshake certificate field", err, sizeof err), GP_ETLS);
+                                        "handshake certificate field", err, sizeof err),
+                 GP_ETLS);
     GP_CHECK_STR(err, "handshake certificate field: not usable as the server's certificate: The "
                       "certificate validity has expired");
     gp__tls_keypair_free(&old);
@@ -209,7 +213,9 @@ GP_TEST(autocert_check_before_connecting)
         free(der);
     }
     static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
-    GP_CHECK_ERR(gp__tls_autocert_check(junk, sizeof junk, false, "PLUGIN_CLIENT_CERT", err, sizeof err), GP_ETLS);
+    GP_CHECK_ERR(
+        gp__tls_autocert_check(junk, sizeof junk, false, "PLUGIN_CLIENT_CERT", err, sizeof err),
+        GP_ETLS);
     GP_CHECK_CONTAINS(err, "PLUGIN_CLIENT_CERT: not a DER X.509 certificate: ");
 }
 

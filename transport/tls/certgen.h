@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#define GP_TLS_AUTOCERT_HOURS    262980 /* go-plugin's lifetime, ~30 years */
-#define GP_TLS_AUTOCERT_BACKDATE 30     /* seconds before now */
+#define GP_TLS_AUTOCERT_HOURS 262980 /* go-plugin's lifetime, ~30 years */
+#define GP_TLS_AUTOCERT_BACKDATE 30  /* seconds before now */
 
 /* A certificate and its key. All three buffers are malloc'd and owned by
  * the struct; free with gp__tls_keypair_free. */

@@ -171,8 +171,10 @@ GP_TEST(pem_der_round_trip)
 
     GP_CHECK_ERR(gp__tls_pem_to_der("hello", &der, &n, err, sizeof err), GP_ETLS);
     GP_CHECK_CONTAINS(err, "no \"-----BEGIN CERTIFICATE-----\" line");
-    GP_CHECK_ERR(gp__tls_pem_to_der("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &der,
-                           &n, err, sizeof err), GP_ETLS);
+    GP_CHECK_ERR(
+        gp__tls_pem_to_der("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &der,
+                           &n, err, sizeof err),
+        GP_ETLS);
     GP_CHECK_CONTAINS(err, "PEM certificate: ");
     GP_CHECK(der == NULL);
     GP_CHECK_ERR(gp__tls_der_to_pem(NULL, 0, &pem, err, sizeof err), GP_EINVAL);

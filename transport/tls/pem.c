@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----\n"
-#define PEM_END   "-----END CERTIFICATE-----\n"
+#define PEM_END "-----END CERTIFICATE-----\n"
 
 gp_err gp__tls_der_to_pem(const unsigned char *der, size_t len, char **pem, char *err,
                           size_t errlen)

@@ -132,25 +132,44 @@ static int64_t deadline_of(int timeout_ms)
 static const char *alert_name(int a)
 {
     switch (a) {
-    case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE: return "handshake_failure";
-    case MBEDTLS_SSL_ALERT_MSG_NO_CERT: return "no_certificate";
-    case MBEDTLS_SSL_ALERT_MSG_BAD_CERT: return "bad_certificate";
-    case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT: return "unsupported_certificate";
-    case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED: return "certificate_revoked";
-    case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED: return "certificate_expired";
-    case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN: return "certificate_unknown";
-    case MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER: return "illegal_parameter";
-    case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA: return "unknown_ca";
-    case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED: return "access_denied";
-    case MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR: return "decode_error";
-    case MBEDTLS_SSL_ALERT_MSG_DECRYPT_ERROR: return "decrypt_error";
-    case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION: return "protocol_version";
-    case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY: return "insufficient_security";
-    case MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR: return "internal_error";
-    case MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE: return "unexpected_message";
-    case MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC: return "bad_record_mac";
-    case 116: return "certificate_required";
-    default: return "unknown alert";
+    case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
+        return "handshake_failure";
+    case MBEDTLS_SSL_ALERT_MSG_NO_CERT:
+        return "no_certificate";
+    case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+        return "bad_certificate";
+    case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
+        return "unsupported_certificate";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
+        return "certificate_revoked";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED:
+        return "certificate_expired";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
+        return "certificate_unknown";
+    case MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER:
+        return "illegal_parameter";
+    case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+        return "unknown_ca";
+    case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+        return "access_denied";
+    case MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR:
+        return "decode_error";
+    case MBEDTLS_SSL_ALERT_MSG_DECRYPT_ERROR:
+        return "decrypt_error";
+    case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION:
+        return "protocol_version";
+    case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY:
+        return "insufficient_security";
+    case MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR:
+        return "internal_error";
+    case MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE:
+        return "unexpected_message";
+    case MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC:
+        return "bad_record_mac";
+    case 116:
+        return "certificate_required";
+    default:
+        return "unknown alert";
     }
 }
 
@@ -167,12 +186,17 @@ static gp_err code_of(int ret)
     switch (ret) {
     case MBEDTLS_ERR_SSL_CONN_EOF:
     case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-    case MBEDTLS_ERR_NET_CONN_RESET: return GP_ECLOSED;
+    case MBEDTLS_ERR_NET_CONN_RESET:
+        return GP_ECLOSED;
     case MBEDTLS_ERR_NET_SEND_FAILED:
-    case MBEDTLS_ERR_NET_RECV_FAILED: return GP_EIO;
-    case MBEDTLS_ERR_SSL_ALLOC_FAILED: return GP_ENOMEM;
-    case MBEDTLS_ERR_SSL_TIMEOUT: return GP_ETIMEDOUT;
-    default: return GP_ETLS;
+    case MBEDTLS_ERR_NET_RECV_FAILED:
+        return GP_EIO;
+    case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+        return GP_ENOMEM;
+    case MBEDTLS_ERR_SSL_TIMEOUT:
+        return GP_ETIMEDOUT;
+    default:
+        return GP_ETLS;
     }
 }
 
@@ -333,7 +357,8 @@ static gp_err handshake_error_words(gp__tls *t, int ret, int io_err, char *err, 
     case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
         gp__tls_seterr(err, errlen, "tls: no cipher suite in common with the %s", peer_name(t));
         return GP_ETLS;
-    default: break;
+    default:
+        break;
     }
     return io_error(t, "handshake", ret, io_err, err, errlen);
 }

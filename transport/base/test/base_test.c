@@ -30,7 +30,10 @@ GP_TEST(strbuf_quote_truncates_and_escapes)
 {
     gp__strbuf b;
     gp__strbuf_init(&b);
-    gp__strbuf_quote(&b, "ab\x7f" "cdef", 7, 4);
+    gp__strbuf_quote(&b,
+                     "ab\x7f"
+                     "cdef",
+                     7, 4);
     GP_CHECK_STR(b.data, "\"ab\\x7fc\"... (7 bytes)");
     gp__strbuf_free(&b);
 }
@@ -56,8 +59,8 @@ GP_TEST(level_names)
 GP_TEST(errf_keeps_the_first_error)
 {
     char buf[16];
-    memset(buf, 'x', sizeof buf);          /* garbage, as a caller's stack */
-    gp__errf(buf, sizeof buf, "%s", "");   /* the reset every function starts with */
+    memset(buf, 'x', sizeof buf);        /* garbage, as a caller's stack */
+    gp__errf(buf, sizeof buf, "%s", ""); /* the reset every function starts with */
     GP_CHECK_STR(buf, "");
     gp__errf(buf, sizeof buf, "root %d", 1);
     gp__errf(buf, sizeof buf, "context %d", 2);
@@ -65,8 +68,8 @@ GP_TEST(errf_keeps_the_first_error)
     gp__errf(buf, sizeof buf, "%s", "");
     gp__errf(buf, sizeof buf, "a long message cut at the end");
     GP_CHECK_STR(buf, "a long message ");
-    gp__errf(NULL, 0, "nothing");          /* no buffer: no crash */
-    gp__errf(buf, 0, "%s", "");            /* no room: untouched */
+    gp__errf(NULL, 0, "nothing"); /* no buffer: no crash */
+    gp__errf(buf, 0, "%s", "");   /* no room: untouched */
     GP_CHECK_STR(buf, "a long message ");
 }
 

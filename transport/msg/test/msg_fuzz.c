@@ -47,12 +47,17 @@ static void one(const pb_msgdesc_t *desc, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const pb_msgdesc_t *all[] = {
-        proto_GetRequest_fields,  proto_GetResponse_fields,
-        proto_PutRequest_fields,  proto_Empty_fields,
-        plugin_ConnInfo_fields,   plugin_Empty_fields,
-        plugin_StdioData_fields,  grpc_health_v1_HealthCheckRequest_fields,
+        proto_GetRequest_fields,
+        proto_GetResponse_fields,
+        proto_PutRequest_fields,
+        proto_Empty_fields,
+        plugin_ConnInfo_fields,
+        plugin_Empty_fields,
+        plugin_StdioData_fields,
+        grpc_health_v1_HealthCheckRequest_fields,
         grpc_health_v1_HealthCheckResponse_fields,
-        utf8test_Outer_fields,    utf8test_Inner_fields,
+        utf8test_Outer_fields,
+        utf8test_Inner_fields,
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         one(all[i], data, size);

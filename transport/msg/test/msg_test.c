@@ -49,8 +49,9 @@ GP_TEST(put_request_round_trips_one_mib)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128] = "";
-    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, buf, n, &out, "PutRequest", err,
-                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__msg_decode_buf(proto_PutRequest_fields, buf, n, &out, "PutRequest", err, sizeof err),
+        GP_OK);
     GP_CHECK_STR(out.key, "k");
     GP_CHECK_INT(out.value.len, ==, big);
     GP_CHECK(out.value.data && memcmp(out.value.data, req.value.data, big) == 0);
@@ -70,8 +71,9 @@ GP_TEST(empty_values_encode_to_nothing)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, buf, 0, &out, "PutRequest", err,
-                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__msg_decode_buf(proto_PutRequest_fields, buf, 0, &out, "PutRequest", err, sizeof err),
+        GP_OK);
     GP_CHECK(out.key == NULL && out.value.data == NULL && out.value.len == 0);
     gp_msg_release(proto_PutRequest_fields, &out);
     free(buf);
@@ -85,8 +87,9 @@ GP_TEST(repeated_bytes_field_keeps_the_last)
     proto_PutRequest out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, in, sizeof in, &out, "PutRequest",
-                                    err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, in, sizeof in, &out, "PutRequest", err,
+                                    sizeof err),
+                 GP_OK);
     GP_CHECK_INT(out.value.len, ==, 3);
     GP_CHECK(out.value.data && memcmp(out.value.data, "xyz", 3) == 0);
     gp_msg_release(proto_PutRequest_fields, &out);
@@ -101,12 +104,14 @@ GP_TEST(declared_two_gib_fails_before_allocating)
     memset(&out, 0, sizeof out);
     char err[128] = "";
     GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, bytes2g, sizeof bytes2g, &out,
-                                    "PutRequest", err, sizeof err), GP_EPROTO);
+                                    "PutRequest", err, sizeof err),
+                 GP_EPROTO);
     /* The stream-length check fires, not an allocation failure. */
     GP_CHECK_CONTAINS(err, "decode PutRequest: parent stream too short");
     GP_CHECK(out.key == NULL && out.value.data == NULL);
     GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, str2g, sizeof str2g, &out,
-                                    "PutRequest", err, sizeof err), GP_EPROTO);
+                                    "PutRequest", err, sizeof err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err, "decode PutRequest:");
     GP_CHECK(strstr(err, "memory") == NULL);
     GP_CHECK(out.key == NULL && out.value.data == NULL);
@@ -128,8 +133,8 @@ GP_TEST(truncated_input_fails_and_frees)
         proto_PutRequest out;
         memset(&out, 0, sizeof out);
         char err[128] = "";
-        gp_err e = gp__msg_decode_buf(proto_PutRequest_fields, buf, cut, &out, "PutRequest",
-                                      err, sizeof err);
+        gp_err e = gp__msg_decode_buf(proto_PutRequest_fields, buf, cut, &out, "PutRequest", err,
+                                      sizeof err);
         if (e != GP_OK) {
             failures++;
             GP_CHECK(out.key == NULL && out.value.data == NULL); /* nothing left to free */
@@ -150,7 +155,8 @@ GP_TEST(garbage_fails_cleanly)
         memset(&out, 0, sizeof out);
         char err[128] = "";
         GP_CHECK_ERR(gp__msg_decode_buf(proto_PutRequest_fields, junk[i], 4, &out, "PutRequest",
-                                        err, sizeof err), GP_EPROTO);
+                                        err, sizeof err),
+                     GP_EPROTO);
         GP_CHECK(err[0] != '\0');
     }
 }
@@ -170,8 +176,9 @@ GP_TEST(release_recurses_into_submessages)
     plugin_ConnInfo out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_ERR(gp__msg_decode_buf(plugin_ConnInfo_fields, buf, n, &out, "ConnInfo", err,
-                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__msg_decode_buf(plugin_ConnInfo_fields, buf, n, &out, "ConnInfo", err, sizeof err),
+        GP_OK);
     GP_CHECK_INT(out.service_id, ==, 7);
     GP_CHECK_STR(out.address, "/tmp/x");
     GP_CHECK(out.has_knock && out.knock.knock);
@@ -193,8 +200,9 @@ GP_TEST(stdio_data_and_health_round_trip)
     plugin_StdioData out;
     memset(&out, 0, sizeof out);
     char err[128];
-    GP_CHECK_ERR(gp__msg_decode_buf(plugin_StdioData_fields, buf, n, &out, "StdioData", err,
-                                    sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        gp__msg_decode_buf(plugin_StdioData_fields, buf, n, &out, "StdioData", err, sizeof err),
+        GP_OK);
     GP_CHECK_INT(out.channel, ==, plugin_StdioData_Channel_STDERR);
     GP_CHECK(out.data.len == 5 && memcmp(out.data.data, "line\n", 5) == 0);
     gp_msg_release(plugin_StdioData_fields, &out);
@@ -232,23 +240,28 @@ GP_TEST(utf8_rules_are_go_s)
     } cases[] = {
         {"", 0, 0},
         {"plain ascii", 11, 11},
-        {"\xc3\xa9", 2, 2},                 /* é */
-        {"\xe6\x97\xa5", 3, 3},             /* 日 */
-        {"\xf0\x9f\x98\x80", 4, 4},         /* 😀 */
-        {"\xf4\x8f\xbf\xbf", 4, 4},         /* U+10FFFF */
-        {"\xef\xbf\xbf", 3, 3},             /* U+FFFF */
-        {"a\x00" "b", 3, 3},                /* NUL is UTF-8 */
-        {"a\x80", 2, 1},                    /* lone continuation */
-        {"\xc0\xaf", 2, 0},                 /* overlong '/' */
-        {"\xc1\xbf", 2, 0},                 /* overlong */
-        {"\xe0\x80\xaf", 3, 0},             /* overlong, 3 bytes */
-        {"\xf0\x80\x80\xaf", 4, 0},         /* overlong, 4 bytes */
-        {"\xed\xa0\x80", 3, 0},             /* surrogate U+D800 */
-        {"\xed\xbf\xbf", 3, 0},             /* surrogate U+DFFF */
-        {"\xf4\x90\x80\x80", 4, 0},         /* U+110000 */
+        {"\xc3\xa9", 2, 2},         /* é */
+        {"\xe6\x97\xa5", 3, 3},     /* 日 */
+        {"\xf0\x9f\x98\x80", 4, 4}, /* 😀 */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+        {"a\x00"
+         "b",
+         3, 3},                     /* NUL is UTF-8 */
+        {"a\x80", 2, 1},            /* lone continuation */
+        {"\xc0\xaf", 2, 0},         /* overlong '/' */
+        {"\xc1\xbf", 2, 0},         /* overlong */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong, 3 bytes */
+        {"\xf0\x80\x80\xaf", 4, 0}, /* overlong, 4 bytes */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, 0},     /* surrogate U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0}, /* U+110000 */
         {"\xf5\x80\x80\x80", 4, 0},
-        {"ok\xe6\x97", 4, 2},               /* cut short */
-        {"\xe6" "a" "\x97", 3, 0},          /* interrupted */
+        {"ok\xe6\x97", 4, 2}, /* cut short */
+        {"\xe6"
+         "a"
+         "\x97",
+         3, 0}, /* interrupted */
         {"\xff", 1, 0},
         {"\xfe", 1, 0},
     };
@@ -305,8 +318,8 @@ static void utf8_fill(utf8_fixture *f)
 static void expect_bad(const utf8test_Outer *m, const char *field)
 {
     char err[256] = "", want[64];
-    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, m, "/utf8test.S/M", err, sizeof err),
-                 ==, GP_EPROTO);
+    GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, m, "/utf8test.S/M", err, sizeof err), ==,
+                 GP_EPROTO);
     snprintf(want, sizeof want, "invalid UTF-8 in string field %s of /utf8test.S/M", field);
     GP_CHECK_CONTAINS(err, want);
 }
@@ -357,9 +370,9 @@ GP_TEST(utf8_checked_after_decode_not_by_it)
     utf8test_Outer m;
     memset(&m, 0, sizeof m);
     char err[256] = "";
-    GP_CHECK_INT(gp__msg_decode_buf(utf8test_Outer_fields, enc, sizeof enc, &m, "Outer", err,
-                                    sizeof err),
-                 ==, GP_OK);
+    GP_CHECK_INT(
+        gp__msg_decode_buf(utf8test_Outer_fields, enc, sizeof enc, &m, "Outer", err, sizeof err),
+        ==, GP_OK);
     GP_CHECK_INT(m.items_count, ==, 1);
     GP_CHECK_INT(gp__msg_check_utf8(utf8test_Outer_fields, &m, "Outer", err, sizeof err), ==,
                  GP_EPROTO);

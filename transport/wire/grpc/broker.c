@@ -51,10 +51,10 @@ typedef struct bstub {
     gp_stub *inner_stub;
 } bstub;
 
-#define LOGF(b, lvl, ...)                                                                  \
-    do {                                                                                   \
-        if ((b)->has_log)                                                                  \
-            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__);                 \
+#define LOGF(b, lvl, ...)                                                   \
+    do {                                                                    \
+        if ((b)->has_log)                                                   \
+            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__); \
     } while (0)
 
 /* ---- send queue --------------------------------------------------------- */
@@ -228,8 +228,7 @@ static void served_free(served *s)
     free(s);
 }
 
-static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc,
-                                  gp_status *st)
+static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc, gp_status *st)
 {
     gp__grpc_broker *b = (gp__grpc_broker *)gb;
     char err[GP_STATUS_MSG_MAX] = "";
@@ -246,11 +245,14 @@ static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
     if (closing || dup) {
         free(s);
         return closing ? gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed")
-                       : gp__status_set(st, GP_ESTATE, 0,
-                                        "broker: id %u is already being served", (unsigned)id);
+                       : gp__status_set(st, GP_ESTATE, 0, "broker: id %u is already being served",
+                                        (unsigned)id);
     }
-    gp__grpc_server_opts so = {.services = svc, .nservices = 1, .workers = 1,
-                               .logger = b->has_log ? &b->log : NULL, .broker = gb};
+    gp__grpc_server_opts so = {.services = svc,
+                               .nservices = 1,
+                               .workers = 1,
+                               .logger = b->has_log ? &b->log : NULL,
+                               .broker = gb};
     char addr[120];
     gp_err rc = gp__net_unix_path(getenv("PLUGIN_UNIX_SOCKET_DIR"), s->path, sizeof s->path, err,
                                   sizeof err);
@@ -288,8 +290,7 @@ static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
     return gp__status_set(st, GP_OK, 0, "%s", "");
 }
 
-static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp,
-                        gp_status *st)
+static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp, gp_status *st)
 {
     bstub *s = (bstub *)gs;
     return s->inner->ops->invoke(s->inner_stub, m, req, resp, st);
@@ -309,7 +310,8 @@ static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status
     (void)out;
     return gp__status_set(st, GP_EUNSUPPORTED, 0,
                           "dispense %s: a brokered connection serves one service; call it "
-                          "through the stub gp_broker_dial returned", name);
+                          "through the stub gp_broker_dial returned",
+                          name);
 }
 
 static gp_err bs_ping(gp_conn *c, gp_status *st)

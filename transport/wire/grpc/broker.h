@@ -30,7 +30,7 @@ typedef struct gp__grpc_broker_opts {
     void *send_ctx;
     const gp_logger *logger; /* copied; NULL: none */
     const char *log_name;
-    int call_timeout_ms;     /* calls on dialed stubs; 0 = none */
+    int call_timeout_ms; /* calls on dialed stubs; 0 = none */
     /* Called while a dial waits for a ConnInfo (want = 1) and after (0):
      * the host makes its idle poller read the stream meanwhile. May be NULL. */
     void (*want_recv)(void *ctx, int want);

@@ -75,8 +75,8 @@ static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
     (void)impl;
     (void)st;
     seen_broker = gp_serve_broker();
-    ((proto_SumResponse *)resp)->r = ((const proto_SumRequest *)req)->a +
-                                     ((const proto_SumRequest *)req)->b;
+    ((proto_SumResponse *)resp)->r =
+        ((const proto_SumRequest *)req)->a + ((const proto_SumRequest *)req)->b;
     return GP_OK;
 }
 static const gp_service_method sum_methods[] = {
@@ -145,7 +145,8 @@ static void feed(gp__grpc_broker *b, const plugin_ConnInfo *ci)
 {
     grpc_byte_buffer *bb = NULL;
     char err[128];
-    GP_CHECK_ERR(gp__grpc_encode(plugin_ConnInfo_fields, ci, &bb, "ConnInfo", err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__grpc_encode(plugin_ConnInfo_fields, ci, &bb, "ConnInfo", err, sizeof err),
+                 GP_OK);
     gp__grpc_broker_received(b, bb);
     grpc_byte_buffer_destroy(bb);
 }
@@ -165,7 +166,7 @@ GP_TEST(bad_conninfo_is_dropped)
     pair_start(&p);
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80};
     feed_raw(p.plugin, garbage, sizeof garbage);
-    feed_raw(p.plugin, "", 0);                  /* empty: id 0 */
+    feed_raw(p.plugin, "", 0);                                      /* empty: id 0 */
     const uint8_t truncated[] = {0x08, 0x05, 0x12, 0x10, 'u', 'n'}; /* string cut short */
     feed_raw(p.plugin, truncated, sizeof truncated);
     plugin_ConnInfo pigeon = {.service_id = 3, .network = "pigeon", .address = "/tmp/x"};
@@ -183,8 +184,8 @@ GP_TEST(conninfo_for_a_dead_address_fails_the_dial_with_words)
 {
     pair p;
     pair_start(&p);
-    plugin_ConnInfo dead = {.service_id = 50, .network = "unix",
-                            .address = "/nonexistent/goplugin-broker.sock"};
+    plugin_ConnInfo dead = {
+        .service_id = 50, .network = "unix", .address = "/nonexistent/goplugin-broker.sock"};
     feed(p.plugin, &dead);
     /* and one for an id nobody ever dials: freed with the broker */
     plugin_ConnInfo unclaimed = {.service_id = 51, .network = "tcp", .address = "127.0.0.1:1"};
@@ -203,7 +204,8 @@ GP_TEST(accept_fails_when_the_stream_is_gone)
     pair_start(&p);
     p.to_plugin.fail = 1;
     gp_status st = {0};
-    GP_CHECK_ERR(gp_broker_accept_and_serve(gp__grpc_broker_base(p.host), 1, &adder, &st), GP_ECLOSED);
+    GP_CHECK_ERR(gp_broker_accept_and_serve(gp__grpc_broker_base(p.host), 1, &adder, &st),
+                 GP_ECLOSED);
     GP_CHECK_CONTAINS(st.msg, "announcing id 1");
     pair_stop(&p);
 }

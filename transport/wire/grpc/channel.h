@@ -21,8 +21,8 @@ typedef struct gp__grpc_channel_maker {
      * destroyed); err gets why. */
     gp_err (*ready)(grpc_channel *ch, void *ctx, char *err, size_t errlen);
     void *ctx;
-    const char *authority;   /* :authority of calls; NULL = "unused" */
-    const grpc_arg *extra;   /* one more channel arg, or NULL */
+    const char *authority; /* :authority of calls; NULL = "unused" */
+    const grpc_arg *extra; /* one more channel arg, or NULL */
 } gp__grpc_channel_maker;
 
 /* The conn as gp__grpc_conn_from_fd describes it, over mk's channel. */

@@ -36,8 +36,8 @@
 #include "transport/wire/grpc/stream.h"
 
 enum {
-    IDLE_AFTER_MS = 1000,   /* no call for this long: the idle poller takes over */
-    IDLE_POLL_MS = 100,     /* its poll slice; it re-checks for calls after each */
+    IDLE_AFTER_MS = 1000, /* no call for this long: the idle poller takes over */
+    IDLE_POLL_MS = 100,   /* its poll slice; it re-checks for calls after each */
     KEEPALIVE_MS = 6 * 60 * 1000,
     KEEPALIVE_TIMEOUT_MS = 20 * 1000,
 };
@@ -61,7 +61,7 @@ static const gp_method broker_stream = {
 
 typedef struct reg {
     const gp_method *m;
-    char *path;   /* core keeps the pointer for the channel's life */
+    char *path; /* core keeps the pointer for the channel's life */
     void *handle;
 } reg;
 
@@ -86,12 +86,12 @@ typedef struct gconn {
     int idle_after_ms;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* poller sleep; close waits for inflight == 0 */
+    pthread_cond_t cv; /* poller sleep; close waits for inflight == 0 */
     int closed, stopping, broken, polling, kicking;
-    int nstubs, torn_down;   /* the struct outlives close while stubs remain */
+    int nstubs, torn_down; /* the struct outlives close while stubs remain */
     int inflight;
     long long last_active_ms;
-    active calls;            /* list sentinel */
+    active calls; /* list sentinel */
     reg *regs;
     size_t nregs, capregs;
     grpc_completion_queue **pool;
@@ -101,7 +101,7 @@ typedef struct gconn {
      * idle poller (then by close, after joining it). */
     grpc_completion_queue *bg_cq;
     grpc_call *broker;
-    int bg_pending;          /* batches started on `broker`, under mu */
+    int bg_pending; /* batches started on `broker`, under mu */
     bg_tag t_recv, t_status, t_kick;
     grpc_byte_buffer *broker_msg;
     grpc_metadata_array broker_md, broker_trailing;
@@ -127,8 +127,7 @@ static gpr_timespec deadline_in(int ms)
 {
     if (ms <= 0)
         return gpr_inf_future(GPR_CLOCK_MONOTONIC);
-    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                        gpr_time_from_millis(ms, GPR_TIMESPAN));
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
 static void *lookup_reg(gconn *c, const gp_method *m)
@@ -239,8 +238,8 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
         return gp__status_set(st, e, 0, "%s request: %s", m->grpc_path, err);
 
     grpc_completion_queue *cq = take_cq(c);
-    grpc_call *call = grpc_channel_create_registered_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                                          cq, h, deadline_in(timeout_ms), NULL);
+    grpc_call *call = grpc_channel_create_registered_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                          h, deadline_in(timeout_ms), NULL);
     active a = {.call = call};
     pthread_mutex_lock(&c->mu);
     if (c->closed) {
@@ -343,8 +342,8 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
          * receiving, the plugin's when it received). */
         if (strstr(text, "larger than max"))
             return gp__status_set(st, GP_EMSGSIZE, status,
-                                  "%s: message over the size limit (%s: %s)", m->grpc_path,
-                                  cname, text);
+                                  "%s: message over the size limit (%s: %s)", m->grpc_path, cname,
+                                  text);
         break;
     case GRPC_STATUS_CANCELLED:
         if (closed)
@@ -586,8 +585,8 @@ static void start_broker(gconn *c)
     void *h = lookup_reg(c, &broker_stream);
     if (!h)
         return;
-    c->broker = grpc_channel_create_registered_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                                    c->bg_cq, h, deadline_in(0), NULL);
+    c->broker = grpc_channel_create_registered_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->bg_cq,
+                                                    h, deadline_in(0), NULL);
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -632,8 +631,8 @@ static void conn_close(gp_conn *base)
         pthread_mutex_unlock(&c->mu);
         if (pending == 0)
             break;
-        grpc_event ev = grpc_completion_queue_next(c->bg_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                   NULL);
+        grpc_event ev =
+            grpc_completion_queue_next(c->bg_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type != GRPC_OP_COMPLETE)
             break;
         GP_TAG_ACQUIRE(ev.tag);
@@ -680,8 +679,8 @@ static void conn_close(gp_conn *base)
  * Listed with the unary calls, so close cancels them, but not counted in
  * flight: close does not wait for a call its owner holds open. Each holds
  * the conn's memory like a stub does (nstubs). */
-static grpc_call *stream_begin(gp_conn *base, const gp_method *m,
-                              grpc_completion_queue *cq, void **link, gp_status *st)
+static grpc_call *stream_begin(gp_conn *base, const gp_method *m, grpc_completion_queue *cq,
+                               void **link, gp_status *st)
 {
     gconn *c = (gconn *)base;
     active *a = calloc(1, sizeof *a);
@@ -758,7 +757,6 @@ static const gp__conn_ops grpc_conn_ops = {
     .call_open = conn_call_open,
 };
 
-
 static void conn_abort(gconn *c)
 {
     if (c->ch)
@@ -808,18 +806,24 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = kat},
         /* The open broker stream is a call, so pings still flow; a channel
          * with no call at all does not need them. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
          .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
          .value.integer = ka},
         /* go-plugin's host allows 2^31-1 both ways; we cap (grpc.h). */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = max_msg},
-        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_DEFAULT_AUTHORITY,
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_ARG_DEFAULT_AUTHORITY,
          .value.string = (char *)(mk->authority ? mk->authority : "unused")},
         /* Room for the maker's own (TLS: the name checked in the peer's
          * certificate). */
@@ -841,8 +845,11 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
         }
     }
     c->bg_cq = grpc_completion_queue_create_for_next(NULL);
-    gp__grpc_broker_opts bo = {.send = broker_send, .send_ctx = c, .logger = c->logger_arg,
-                               .log_name = c->name, .call_timeout_ms = c->call_timeout_ms,
+    gp__grpc_broker_opts bo = {.send = broker_send,
+                               .send_ctx = c,
+                               .logger = c->logger_arg,
+                               .log_name = c->name,
+                               .call_timeout_ms = c->call_timeout_ms,
                                .want_recv = broker_want_recv};
     if (gp__grpc_broker_new(&bo, &c->gb) != GP_OK)
         LOG(c, GP_LOG_WARN, "%s", "grpc: out of memory for the broker; gp_conn_broker is NULL");

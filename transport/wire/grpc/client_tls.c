@@ -26,7 +26,7 @@ enum { CONNECT_TIMEOUT_MS = 10000 };
 
 typedef struct dial {
     char target[4200];
-    const char *where;       /* "unix /tmp/plugin123" for messages */
+    const char *where; /* "unix /tmp/plugin123" for messages */
     const char *network, *address;
     const gp__grpc_tls *tls;
     int timeout_ms;
@@ -111,8 +111,8 @@ static gp_err wait_ready(grpc_channel *ch, void *ctx, char *err, size_t errlen)
     int tls = strstr(d->cap.text, "andshake") || strstr(d->cap.text, "SSL") ||
               strstr(d->cap.text, "ssl") || strstr(d->cap.text, "TLS");
     if (tls) {
-        snprintf(err, errlen, "TLS handshake to the plugin at %s failed: channel %s%s",
-                 d->where, state_name(st), reason(d));
+        snprintf(err, errlen, "TLS handshake to the plugin at %s failed: channel %s%s", d->where,
+                 state_name(st), reason(d));
         return GP_ETLS;
     }
     /* No reason logged: a server that refuses our certificate after a TLS
@@ -130,22 +130,22 @@ static gp_err wait_ready(grpc_channel *ch, void *ctx, char *err, size_t errlen)
                  d->where, state_name(st), reason(d));
         return GP_ETLS;
     }
-    snprintf(err, errlen, "connection to the plugin at %s failed: %s; channel %s%s",
-             d->where, why, state_name(st), reason(d));
+    snprintf(err, errlen, "connection to the plugin at %s failed: %s; channel %s%s", d->where, why,
+             state_name(st), reason(d));
     return GP_ECONNECT;
 }
 
 gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp__grpc_tls *tls,
-                              int connect_timeout_ms, const gp__grpc_client_opts *o,
-                              gp_conn **out, char *err, size_t errlen)
+                              int connect_timeout_ms, const gp__grpc_client_opts *o, gp_conn **out,
+                              char *err, size_t errlen)
 {
     *out = NULL;
     if (!tls || !tls->root_pem || !tls->cert_pem != !tls->key_pem) {
         snprintf(err, errlen, "grpc: TLS dial needs a root, and a certificate with its key");
         return GP_EINVAL;
     }
-    dial d = {.tls = tls, .timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms
-                                                                : CONNECT_TIMEOUT_MS};
+    dial d = {.tls = tls,
+              .timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : CONNECT_TIMEOUT_MS};
     char where[4200];
     snprintf(where, sizeof where, "%s %s", network, address);
     d.where = where;
@@ -163,10 +163,11 @@ gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp
         return GP_EINVAL;
     }
     const char *name = tls->server_name && tls->server_name[0] ? tls->server_name : "localhost";
-    grpc_arg override = {.type = GRPC_ARG_STRING, .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+    grpc_arg override = {.type = GRPC_ARG_STRING,
+                         .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
                          .value.string = (char *)name};
-    gp__grpc_channel_maker mk = {.make = make_tls, .ready = wait_ready, .ctx = &d,
-                                 .authority = name, .extra = &override};
+    gp__grpc_channel_maker mk = {
+        .make = make_tls, .ready = wait_ready, .ctx = &d, .authority = name, .extra = &override};
 
     gp__grpc_core_ref(NULL); /* keeps the log route up while we capture */
     gp__grpc_capture_begin(&d.cap);

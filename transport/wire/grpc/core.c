@@ -26,8 +26,7 @@ static void capture_line(const gpr_log_func_args *a)
         size_t cap = sizeof c->text;
         if (c->len + 4 >= cap)
             continue;
-        int n = snprintf(c->text + c->len, cap - c->len, "%s%s", c->len ? "; " : "",
-                         a->message);
+        int n = snprintf(c->text + c->len, cap - c->len, "%s%s", c->len ? "; " : "", a->message);
         c->len = n < 0 ? c->len : c->len + (size_t)n >= cap ? cap - 1 : c->len + (size_t)n;
     }
 }
@@ -64,7 +63,8 @@ static void route_log(gpr_log_func_args *a)
         return; /* never core's own stderr: that is the plugin's log channel */
     char line[16];
     snprintf(line, sizeof line, "%d", a->line);
-    gp_log_kv kv[] = {{"file", a->file ? a->file : ""}, {"line", line},
+    gp_log_kv kv[] = {{"file", a->file ? a->file : ""},
+                      {"line", line},
                       {"severity", gpr_log_severity_string(a->severity)}};
     gp_logf(&lg, GP_LOG_DEBUG, "grpc", kv, 3, "%s", a->message ? a->message : "");
 }
@@ -155,12 +155,11 @@ static bool bb_read(pb_istream_t *in, pb_byte_t *buf, size_t count)
     return true;
 }
 
-gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg,
-                       const char *what, char *err, size_t errlen)
+gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg, const char *what,
+                       char *err, size_t errlen)
 {
     if (!bb) {
-        snprintf(err, errlen, "decode %s: expected a message, the stream ended without one",
-                 what);
+        snprintf(err, errlen, "decode %s: expected a message, the stream ended without one", what);
         return GP_EPROTO;
     }
     bb_reader br = {.have = 0};
@@ -170,8 +169,8 @@ gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg
     }
     /* nanopb takes bytes_left == 0 as the clean end of a message, so it
      * must be the exact length. */
-    pb_istream_t in = {.callback = bb_read, .state = &br,
-                       .bytes_left = grpc_byte_buffer_length(bb)};
+    pb_istream_t in = {
+        .callback = bb_read, .state = &br, .bytes_left = grpc_byte_buffer_length(bb)};
     gp_err e = gp__msg_decode(desc, &in, msg, what, err, errlen);
     if (br.have)
         grpc_slice_unref(br.cur);
@@ -184,12 +183,23 @@ gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg
 
 const char *gp__grpc_code_name(grpc_status_code code, char *buf, size_t cap)
 {
-    static const char *const names[] = {
-        "OK",           "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",   "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",      "DATA_LOSS",
-        "UNAUTHENTICATED"};
+    static const char *const names[] = {"OK",
+                                        "CANCELLED",
+                                        "UNKNOWN",
+                                        "INVALID_ARGUMENT",
+                                        "DEADLINE_EXCEEDED",
+                                        "NOT_FOUND",
+                                        "ALREADY_EXISTS",
+                                        "PERMISSION_DENIED",
+                                        "RESOURCE_EXHAUSTED",
+                                        "FAILED_PRECONDITION",
+                                        "ABORTED",
+                                        "OUT_OF_RANGE",
+                                        "UNIMPLEMENTED",
+                                        "INTERNAL",
+                                        "UNAVAILABLE",
+                                        "DATA_LOSS",
+                                        "UNAUTHENTICATED"};
     if ((unsigned)code < sizeof names / sizeof names[0])
         return names[code];
     snprintf(buf, cap, "code %d", (int)code);

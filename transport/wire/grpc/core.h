@@ -28,7 +28,7 @@ void gp__grpc_core_unref(const gp_logger *lg);
  * Lines of other connections made at the same time may land in it too.
  * Hold a core ref while capturing. */
 typedef struct gp__grpc_log_capture {
-    char text[1024];   /* lines joined with "; ", truncated */
+    char text[1024]; /* lines joined with "; ", truncated */
     size_t len;
     struct gp__grpc_log_capture *next;
 } gp__grpc_log_capture;
@@ -44,8 +44,8 @@ gp_err gp__grpc_encode(const pb_msgdesc_t *desc, const void *msg, grpc_byte_buff
 /* Decode `bb` (NULL: no message) into zeroed `msg`, reading slices in place.
  * A proto3 string that is not UTF-8 fails it (GP_EPROTO), as in Go.
  * On failure nothing is left to free in msg. */
-gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg,
-                       const char *what, char *err, size_t errlen);
+gp_err gp__grpc_decode(grpc_byte_buffer *bb, const pb_msgdesc_t *desc, void *msg, const char *what,
+                       char *err, size_t errlen);
 
 /* "UNIMPLEMENTED", ... ("code 42" style for unknown codes, in buf). */
 const char *gp__grpc_code_name(grpc_status_code code, char *buf, size_t cap);

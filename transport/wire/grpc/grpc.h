@@ -31,9 +31,9 @@ static inline int gp__grpc_max_message_arg(size_t max_message_bytes)
 }
 
 typedef struct gp__grpc_client_opts {
-    int call_timeout_ms;        /* per-call deadline; 0 = none */
-    const gp_logger *logger;    /* borrowed for the conn's life; may be NULL */
-    const char *log_name;       /* logger name for our messages */
+    int call_timeout_ms;     /* per-call deadline; 0 = none */
+    const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
+    const char *log_name;    /* logger name for our messages */
     /* HTTP/2 keepalive ping interval and ack timeout; 0 = 6 min / 20 s
      * (grpc-go and grpcio servers GOAWAY pings more often than 5 min). */
     int keepalive_ms;
@@ -59,12 +59,12 @@ gp_err gp__grpc_conn_from_fd(int fd, const gp__grpc_client_opts *o, gp_conn **ou
  * peer's, which must chain to root_pem (AutoMTLS: the peer's own
  * self-signed certificate, the only one trusted). TLS 1.2 and up. */
 typedef struct gp__grpc_tls {
-    const char *root_pem;     /* trusted roots for the peer */
-    const char *cert_pem;     /* own certificate, then any intermediates
+    const char *root_pem;    /* trusted roots for the peer */
+    const char *cert_pem;    /* own certificate, then any intermediates
                                  (client: NULL with key_pem NULL = present
                                  none, which our servers refuse) */
-    const char *key_pem;      /* own private key */
-    const char *server_name;  /* client: name the server's certificate must
+    const char *key_pem;     /* own private key */
+    const char *server_name; /* client: name the server's certificate must
                                  carry; NULL = "localhost" */
 } gp__grpc_tls;
 
@@ -76,16 +76,16 @@ typedef struct gp__grpc_tls {
  * failed: ... (core: ... certificate verify failed)". GP_ECONNECT when
  * nothing answers, GP_ETIMEDOUT. The conn is as gp__grpc_conn_from_fd's. */
 gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp__grpc_tls *tls,
-                              int connect_timeout_ms, const gp__grpc_client_opts *o,
-                              gp_conn **out, char *err, size_t errlen);
+                              int connect_timeout_ms, const gp__grpc_client_opts *o, gp_conn **out,
+                              char *err, size_t errlen);
 
 typedef struct gp__grpc_server gp__grpc_server;
 
 typedef struct gp__grpc_server_opts {
     const gp_service *services; /* borrowed for the server's life */
     size_t nservices;
-    int workers;                /* threads polling the server cq; 0 = 2 */
-    const gp_logger *logger;    /* may be NULL */
+    int workers;             /* threads polling the server cq; 0 = 2 */
+    const gp_logger *logger; /* may be NULL */
     /* Shortest client ping interval tolerated without GOAWAY; 0 = 5 min. */
     int min_ping_interval_ms;
     /* What handlers see as gp_serve_broker() (a brokered server gets its

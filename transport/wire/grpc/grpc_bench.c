@@ -30,7 +30,8 @@
 #include "transport/core/conn.h"
 #include "transport/wire/grpc/grpc.h"
 
-static const gp_method get_m = {.grpc_path = "/proto.KV/Get", .req_pb = proto_GetRequest_fields,
+static const gp_method get_m = {.grpc_path = "/proto.KV/Get",
+                                .req_pb = proto_GetRequest_fields,
                                 .resp_pb = proto_GetResponse_fields};
 static size_t g_size = 16;
 

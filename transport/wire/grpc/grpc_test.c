@@ -31,13 +31,16 @@ const char *__tsan_default_options(void)
     return "ignore_noninstrumented_modules=1";
 }
 
-static const gp_method kv_get_m = {.grpc_path = "/proto.KV/Get", .netrpc_name = "Plugin.Get",
+static const gp_method kv_get_m = {.grpc_path = "/proto.KV/Get",
+                                   .netrpc_name = "Plugin.Get",
                                    .req_pb = proto_GetRequest_fields,
                                    .resp_pb = proto_GetResponse_fields};
-static const gp_method kv_put_m = {.grpc_path = "/proto.KV/Put", .netrpc_name = "Plugin.Put",
+static const gp_method kv_put_m = {.grpc_path = "/proto.KV/Put",
+                                   .netrpc_name = "Plugin.Put",
                                    .req_pb = proto_PutRequest_fields,
                                    .resp_pb = proto_Empty_fields};
-static const gp_method nope_m = {.grpc_path = "/proto.KV/Nope", .req_pb = proto_GetRequest_fields,
+static const gp_method nope_m = {.grpc_path = "/proto.KV/Nope",
+                                 .req_pb = proto_GetRequest_fields,
                                  .resp_pb = proto_GetResponse_fields};
 static const gp_method health_m = {.grpc_path = "/grpc.health.v1.Health/Check",
                                    .req_pb = grpc_health_v1_HealthCheckRequest_fields,
@@ -117,8 +120,8 @@ static gp_err kv_put(void *impl, const void *reqp, void *respp, gp_status *st)
 }
 
 static const gp_service_method kv_methods[] = {{&kv_get_m, kv_get}, {&kv_put_m, kv_put}};
-static const gp_service kv_service = {.name = "kv", .methods = kv_methods, .nmethods = 2,
-                                      .impl = &g_store};
+static const gp_service kv_service = {
+    .name = "kv", .methods = kv_methods, .nmethods = 2, .impl = &g_store};
 
 typedef struct fx {
     gp__grpc_server *srv;
@@ -153,8 +156,8 @@ static int fx_up_opts(fx *f, const gp__grpc_client_opts *co, int min_ping_ms)
     snprintf(f->path, sizeof f->path, "%s/s.sock", f->dir);
     char err[256] = "", addr[160];
     snprintf(addr, sizeof addr, "unix:%s", f->path);
-    gp__grpc_server_opts so = {.services = &kv_service, .nservices = 1, .workers = 2,
-                               .min_ping_interval_ms = min_ping_ms};
+    gp__grpc_server_opts so = {
+        .services = &kv_service, .nservices = 1, .workers = 2, .min_ping_interval_ms = min_ping_ms};
     if (gp__grpc_server_new(&so, &f->srv, err, sizeof err) != GP_OK ||
         gp__grpc_server_listen(f->srv, addr, NULL, err, sizeof err) != GP_OK ||
         gp__grpc_server_start(f->srv, err, sizeof err) != GP_OK) {
@@ -313,8 +316,8 @@ static void *hammer(void *p)
         snprintf(key, sizeof key, "echo:%d-%d", a->id, i);
         proto_GetResponse r;
         gp_status st;
-        if (get(a->f, key, &r, &st) != GP_OK ||
-            r.value.len != strlen(key + 5) || memcmp(r.value.data, key + 5, r.value.len) != 0)
+        if (get(a->f, key, &r, &st) != GP_OK || r.value.len != strlen(key + 5) ||
+            memcmp(r.value.data, key + 5, r.value.len) != 0)
             a->failures++;
         gp_msg_release(proto_GetResponse_fields, &r);
     }
@@ -433,8 +436,7 @@ GP_HELPER(serve)
     const char *path = argv[1];
     char err[256], addr[600];
     snprintf(addr, sizeof addr, "unix:%s", path);
-    gp__grpc_server_opts so = {.services = &kv_service, .nservices = 1,
-                               .min_ping_interval_ms = 50};
+    gp__grpc_server_opts so = {.services = &kv_service, .nservices = 1, .min_ping_interval_ms = 50};
     gp__grpc_server *s = NULL;
     if (gp__grpc_server_new(&so, &s, err, sizeof err) != GP_OK ||
         gp__grpc_server_listen(s, addr, NULL, err, sizeof err) != GP_OK ||
@@ -460,8 +462,10 @@ GP_TEST(idle_across_processes_keepalive_and_shutdown)
     }
     pid_t pid = spawn_server(dir, path, sizeof path);
     if (pid > 0) {
-        gp__grpc_client_opts co = {.call_timeout_ms = 10000, .log_name = "test",
-                                   .keepalive_ms = 300, .keepalive_timeout_ms = 1000};
+        gp__grpc_client_opts co = {.call_timeout_ms = 10000,
+                                   .log_name = "test",
+                                   .keepalive_ms = 300,
+                                   .keepalive_timeout_ms = 1000};
         gp_conn *conn = NULL;
         int fd = dial_unix(path);
         if (fd >= 0 && gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err) == GP_OK) {
@@ -591,8 +595,9 @@ GP_TEST(bad_listen_address_is_an_error)
     gp__grpc_server_opts so = {0};
     GP_CHECK_ERR(gp__grpc_server_new(&so, &s, err, sizeof err), GP_OK);
     if (s) {
-        GP_CHECK_ERR(gp__grpc_server_listen(s, "unix:/nonexistent-dir/x.sock", NULL, err,
-                                            sizeof err), GP_ECONNECT);
+        GP_CHECK_ERR(
+            gp__grpc_server_listen(s, "unix:/nonexistent-dir/x.sock", NULL, err, sizeof err),
+            GP_ECONNECT);
         GP_CHECK_CONTAINS(err, "/nonexistent-dir/x.sock");
         int port = 0;
         GP_CHECK_ERR(gp__grpc_server_listen(s, "127.0.0.1:0", &port, err, sizeof err), GP_OK);

@@ -48,11 +48,11 @@ typedef enum mkind {
 typedef struct smethod {
     mkind kind;
     const char *path;
-    void *handle;          /* NULL for the unregistered catch-all */
-    int payload;           /* request arrives with the call */
-    const gp_method *m;    /* M_APP */
+    void *handle;       /* NULL for the unregistered catch-all */
+    int payload;        /* request arrives with the call */
+    const gp_method *m; /* M_APP */
     gp_handler handler;
-    gp_stream_handler stream;  /* M_APP_STREAM */
+    gp_stream_handler stream; /* M_APP_STREAM */
     void *impl;
     size_t req_size, resp_size;
 } smethod;
@@ -62,14 +62,14 @@ struct gp__grpc_server {
     grpc_completion_queue *cq;
     gp_logger logger;
     const gp_logger *logger_arg;
-    smethod *methods;      /* registered ones, then the catch-all */
+    smethod *methods; /* registered ones, then the catch-all */
     size_t nmethods;
     pthread_t *workers;
     int nworkers, nrunning;
-    pthread_mutex_t mu;    /* guards re-arming against shutdown */
+    pthread_mutex_t mu; /* guards re-arming against shutdown */
     pthread_cond_t cv;
     int started, shutting_down, shutdown_seen, stop_req;
-    int cq_shut;           /* no batch may start after the queue shuts down */
+    int cq_shut; /* no batch may start after the queue shuts down */
     int listened;
     grpc_server_credentials *creds; /* TLS (gp__grpc_server_use_tls), or NULL */
     stag shutdown_tag;
@@ -83,8 +83,8 @@ struct gp__grpc_server {
 };
 
 typedef struct scall {
-    stag t_main;           /* the request, then each op batch */
-    stag t_close;          /* RECV_CLOSE_ON_SERVER of streaming calls */
+    stag t_main;  /* the request, then each op batch */
+    stag t_close; /* RECV_CLOSE_ON_SERVER of streaming calls */
     gp__grpc_server *s;
     smethod *sm;
     atomic_int refs;
@@ -97,8 +97,8 @@ typedef struct scall {
     grpc_byte_buffer *recv_bb;
     grpc_slice status_details;
     int cancelled;
-    int stop_after;        /* Controller.Shutdown: stop once the reply is out */
-    stag t_send;           /* broker: a ConnInfo we sent */
+    int stop_after; /* Controller.Shutdown: stop once the reply is out */
+    stag t_send;    /* broker: a ConnInfo we sent */
 } scall;
 
 #define LOG(s, lvl, ...) gp_logf(&(s)->logger, (lvl), "grpc-server", NULL, 0, __VA_ARGS__)
@@ -155,8 +155,8 @@ static void arm(gp__grpc_server *s, smethod *sm)
         GP_TAG_RELEASE(&c->t_main);
         if (sm->handle)
             e = grpc_server_request_registered_call(s->srv, sm->handle, &c->call, &c->deadline,
-                                                    &c->md, sm->payload ? &c->payload : NULL,
-                                                    s->cq, s->cq, &c->t_main);
+                                                    &c->md, sm->payload ? &c->payload : NULL, s->cq,
+                                                    s->cq, &c->t_main);
         else
             e = grpc_server_request_call(s->srv, &c->call, &c->details, &c->md, s->cq, s->cq,
                                          &c->t_main);
@@ -403,7 +403,8 @@ static void on_broker_recv(stag *t, int ok)
             gp__grpc_broker_received(c->s->own_broker, c->recv_bb);
         } else if (gp__grpc_decode(c->recv_bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err,
                                    sizeof err) == GP_OK) {
-            LOG(c->s, GP_LOG_DEBUG, "broker: ConnInfo for service %u ignored (a brokered "
+            LOG(c->s, GP_LOG_DEBUG,
+                "broker: ConnInfo for service %u ignored (a brokered "
                 "server has no broker of its own)",
                 (unsigned)ci.service_id);
             gp_msg_release(plugin_ConnInfo_fields, &ci);
@@ -488,8 +489,11 @@ static void stream_done(void *ctx)
 static void serve_stream(scall *c)
 {
     gp__grpc_server *s = c->s;
-    gp__grpc_stream_host h = {.start = stream_start, .done = stream_done, .ctx = s,
-                              .broker = s->hbroker, .logger = &s->logger};
+    gp__grpc_stream_host h = {.start = stream_start,
+                              .done = stream_done,
+                              .ctx = s,
+                              .broker = s->hbroker,
+                              .logger = &s->logger};
     pthread_mutex_lock(&s->mu);
     s->nstreams++;
     pthread_mutex_unlock(&s->mu);
@@ -500,8 +504,7 @@ static void serve_stream(scall *c)
         return;
     }
     stream_done(s);
-    LOG(s, GP_LOG_ERROR, "%s: cannot start the handler thread (%s)", c->sm->path,
-        gp_strerror(e));
+    LOG(s, GP_LOG_ERROR, "%s: cannot start the handler thread (%s)", c->sm->path, gp_strerror(e));
     finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "plugin cannot start a handler thread");
 }
 
@@ -606,13 +609,16 @@ static gp_err add_app_methods(gp__grpc_server *s, const gp__grpc_server_opts *o,
                          m->grpc_path);
                 return GP_EINVAL;
             }
-            smethod x = {.kind = M_APP, .path = m->grpc_path, .payload = 1, .m = m,
-                         .handler = sm->handler, .impl = svc->impl,
+            smethod x = {.kind = M_APP,
+                         .path = m->grpc_path,
+                         .payload = 1,
+                         .m = m,
+                         .handler = sm->handler,
+                         .impl = svc->impl,
                          .req_size = gp__msg_struct_size(m->req_pb),
                          .resp_size = gp__msg_struct_size(m->resp_pb)};
             if (!x.req_size || !x.resp_size) {
-                snprintf(err, errlen, "grpc server: %s: message struct over 64 KiB",
-                         m->grpc_path);
+                snprintf(err, errlen, "grpc server: %s: message struct over 64 KiB", m->grpc_path);
                 return GP_EINVAL;
             }
             gp_err e = add_method(s, x, err, errlen);
@@ -630,8 +636,12 @@ static gp_err add_app_methods(gp__grpc_server *s, const gp__grpc_server_opts *o,
                          svc->name ? svc->name : "(unnamed)", j);
                 return GP_EINVAL;
             }
-            smethod x = {.kind = M_APP_STREAM, .path = m->grpc_path, .payload = 0, .m = m,
-                         .stream = ss->handler, .impl = svc->impl};
+            smethod x = {.kind = M_APP_STREAM,
+                         .path = m->grpc_path,
+                         .payload = 0,
+                         .m = m,
+                         .stream = ss->handler,
+                         .impl = svc->impl};
             gp_err e = add_method(s, x, err, errlen);
             if (e != GP_OK)
                 return e;
@@ -665,26 +675,32 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     if (o && o->broker) {
         s->hbroker = o->broker;
     } else {
-        gp__grpc_broker_opts bo = {.send = broker_send, .send_ctx = s,
-                                   .logger = o ? o->logger : NULL, .log_name = "grpc-broker"};
+        gp__grpc_broker_opts bo = {.send = broker_send,
+                                   .send_ctx = s,
+                                   .logger = o ? o->logger : NULL,
+                                   .log_name = "grpc-broker"};
         if (gp__grpc_broker_new(&bo, &s->own_broker) == GP_OK)
             s->hbroker = gp__grpc_broker_base(s->own_broker);
     }
     pthread_cond_init(&s->cv, NULL);
     gp__grpc_core_ref(s->logger_arg);
 
-    int min_ping = o && o->min_ping_interval_ms > 0 ? o->min_ping_interval_ms
-                                                    : MIN_PING_INTERVAL_MS;
+    int min_ping =
+        o && o->min_ping_interval_ms > 0 ? o->min_ping_interval_ms : MIN_PING_INTERVAL_MS;
     int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
     grpc_arg args[] = {
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = max_msg},
         /* Our host pings every 6 min; answer, do not GOAWAY. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          .value.integer = min_ping},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 1},
     };
     grpc_channel_args ch_args = {.num_args = sizeof args / sizeof args[0], .args = args};

@@ -35,18 +35,18 @@ struct gstream {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     wtag t_send, t_recv, t_status, t_close;
-    atomic_int cancelled;      /* by our side (gp_call_cancel) */
-    int half_closed;           /* client: SEND_CLOSE done */
-    int md_sent;               /* server: initial metadata out */
-    int md_recv;               /* client: initial metadata in */
-    int eof;                   /* recv saw the end */
-    int status_done;           /* client: RECV_STATUS done */
+    atomic_int cancelled; /* by our side (gp_call_cancel) */
+    int half_closed;      /* client: SEND_CLOSE done */
+    int md_sent;          /* server: initial metadata out */
+    int md_recv;          /* client: initial metadata in */
+    int eof;              /* recv saw the end */
+    int status_done;      /* client: RECV_STATUS done */
     grpc_metadata_array md_in, trailing;
     grpc_status_code status;
     grpc_slice details;
     const char *error_string;
     /* client */
-    gp_conn *conn;             /* its memory outlives the call (client.c) */
+    gp_conn *conn; /* its memory outlives the call (client.c) */
     const gp__grpc_stream_conn *conn_ops;
     void *link;
     grpc_completion_queue *cq;
@@ -54,7 +54,7 @@ struct gstream {
     gp__grpc_stream_host host;
     gp_stream_handler fn;
     void *impl;
-    int close_cancelled;       /* RECV_CLOSE_ON_SERVER's answer */
+    int close_cancelled; /* RECV_CLOSE_ON_SERVER's answer */
 };
 
 static const char *path_of(const gstream *g)
@@ -90,8 +90,8 @@ static grpc_call_error begin(gstream *g, const grpc_op *ops, size_t n, wtag *w)
 static int wait_tag(gstream *g, wtag *w)
 {
     if (!g->server) {
-        grpc_event ev = grpc_completion_queue_pluck(g->cq, w, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                    NULL);
+        grpc_event ev =
+            grpc_completion_queue_pluck(g->cq, w, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         GP_TAG_ACQUIRE(w);
         return ev.type == GRPC_OP_COMPLETE && ev.success;
     }
@@ -145,11 +145,11 @@ static gp_err status_err(gstream *g, gp_status *st)
         return gp__status_set(st, GP_OK, 0, "%s", "");
     case GRPC_STATUS_UNIMPLEMENTED:
         return gp__status_set(st, GP_ENOTFOUND, g->status,
-                              "%s: the plugin does not implement this method (%s: %s)",
-                              path_of(g), cname, text);
+                              "%s: the plugin does not implement this method (%s: %s)", path_of(g),
+                              cname, text);
     case GRPC_STATUS_DEADLINE_EXCEEDED:
-        return gp__status_set(st, GP_ETIMEDOUT, g->status, "%s: deadline exceeded (%s)",
-                              path_of(g), text);
+        return gp__status_set(st, GP_ETIMEDOUT, g->status, "%s: deadline exceeded (%s)", path_of(g),
+                              text);
     case GRPC_STATUS_UNAVAILABLE:
         return gp__status_set(st, GP_ECLOSED, g->status,
                               "%s: connection to the plugin lost (%s: %s)", path_of(g), cname,
@@ -173,8 +173,7 @@ static gp_err c_send(gp_call *base, const void *msg, gp_status *st)
 {
     gstream *g = (gstream *)base;
     if (g->half_closed)
-        return gp__status_set(st, GP_ESTATE, 0, "%s: send after gp_call_close_send",
-                              path_of(g));
+        return gp__status_set(st, GP_ESTATE, 0, "%s: send after gp_call_close_send", path_of(g));
     char err[256];
     grpc_byte_buffer *bb = NULL;
     gp_err e = gp__grpc_encode(base->m->req_pb, msg, &bb, path_of(g), err, sizeof err);
@@ -352,9 +351,9 @@ gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
     int r = run(g, &op, 1, &g->t_send);
     if (r != 1) {
-        gp_err e = r < 0 ? gp__status_set(st, GP_EIO, 0, "%s: gRPC core refused the call",
-                                           m->grpc_path)
-                         : (fetch_status(g), status_err(g, st));
+        gp_err e =
+            r < 0 ? gp__status_set(st, GP_EIO, 0, "%s: gRPC core refused the call", m->grpc_path)
+                  : (fetch_status(g), status_err(g, st));
         if (e == GP_OK) /* a call that failed at once with OK: not a usable call */
             e = gp__status_set(st, GP_ECLOSED, 0, "%s: the call ended at once", m->grpc_path);
         c_free(&g->base);
@@ -494,8 +493,8 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
-gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call,
-                             const gp_method *m, gp_stream_handler fn, void *impl)
+gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call, const gp_method *m,
+                             gp_stream_handler fn, void *impl)
 {
     gstream *g = gstream_new(m, &server_ops);
     if (!g)

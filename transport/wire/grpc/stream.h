@@ -52,14 +52,14 @@ typedef struct gp__grpc_stream_host {
     /* The handler's thread is done with everything the host lent. */
     void (*done)(void *ctx);
     void *ctx;
-    struct gp_broker *broker;   /* gp_serve_broker() inside the handler */
+    struct gp_broker *broker; /* gp_serve_broker() inside the handler */
     const gp_logger *logger;
 } gp__grpc_stream_host;
 
 /* Serve `call` (taken over: unref'd at the end) with `fn` on a new thread.
  * On GP_OK host->done is called once, when it has finished; on error the
  * caller still owns the call (cancel and unref it) and done is not called. */
-gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call,
-                             const gp_method *m, gp_stream_handler fn, void *impl);
+gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call, const gp_method *m,
+                             gp_stream_handler fn, void *impl);
 
 #endif

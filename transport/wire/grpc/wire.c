@@ -6,7 +6,8 @@
 
 static gp__grpc_client_opts client_opts(const gp__wire_client_opts *o)
 {
-    return (gp__grpc_client_opts){.call_timeout_ms = o->call_timeout_ms, .logger = o->logger,
+    return (gp__grpc_client_opts){.call_timeout_ms = o->call_timeout_ms,
+                                  .logger = o->logger,
                                   .log_name = o->log_name,
                                   .max_message_bytes = o->max_message_bytes};
 }
@@ -25,8 +26,10 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
 {
     gp__grpc_client_opts g = client_opts(o);
     if (o->tls_root_pem) {
-        gp__grpc_tls t = {.root_pem = o->tls_root_pem, .cert_pem = o->tls_cert_pem,
-                          .key_pem = o->tls_key_pem, .server_name = o->tls_server_name};
+        gp__grpc_tls t = {.root_pem = o->tls_root_pem,
+                          .cert_pem = o->tls_cert_pem,
+                          .key_pem = o->tls_key_pem,
+                          .server_name = o->tls_server_name};
         return gp__grpc_conn_dial_tls(network, address, &t, o->tls_timeout_ms, &g, out, err,
                                       errlen);
     }
@@ -37,8 +40,10 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
 
 static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, size_t errlen)
 {
-    gp__grpc_server_opts g = {.services = o->services, .nservices = o->nservices,
-                              .workers = o->workers, .logger = o->logger,
+    gp__grpc_server_opts g = {.services = o->services,
+                              .nservices = o->nservices,
+                              .workers = o->workers,
+                              .logger = o->logger,
                               .max_message_bytes = o->max_message_bytes};
     gp__grpc_server *s = NULL;
     gp_err e = gp__grpc_server_new(&g, &s, err, errlen);

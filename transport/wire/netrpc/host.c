@@ -167,8 +167,8 @@ static gp_err add_session_reason(nconn *c, gp_err rc, gp_status *st)
 
 /* Control calls may race a close (gp_conn_ping during gp_client_kill):
  * close waits for them after the session is gone, which ends them. */
-static gp_err ctl_call(nconn *c, const char *method, const gp__gob_value *arg, gp__gob_value **reply,
-                       int timeout_ms, gp_status *st)
+static gp_err ctl_call(nconn *c, const char *method, const gp__gob_value *arg,
+                       gp__gob_value **reply, int timeout_ms, gp_status *st)
 {
     gp_status tmp;
     if (!st)
@@ -236,15 +236,17 @@ static gp_err broker_dial(nconn *c, uint32_t id, gp__mux_stream **out, gp_status
     if (rc) {
         gp__mux_stream_reset(s);
         gp__mux_stream_free(s);
-        return gp__status_set(st, rc, 0, "MuxBroker: expected the plugin to ack id %u within %d ms, got: %s",
+        return gp__status_set(st, rc, 0,
+                              "MuxBroker: expected the plugin to ack id %u within %d ms, got: %s",
                               id, BROKER_WAIT_MS, gp_strerror(rc));
     }
-    uint32_t got = (uint32_t)ack[0] | (uint32_t)ack[1] << 8 | (uint32_t)ack[2] << 16 |
-                   (uint32_t)ack[3] << 24;
+    uint32_t got =
+        (uint32_t)ack[0] | (uint32_t)ack[1] << 8 | (uint32_t)ack[2] << 16 | (uint32_t)ack[3] << 24;
     if (got != id) {
         gp__mux_stream_reset(s);
         gp__mux_stream_free(s);
-        return gp__status_set(st, GP_EPROTO, 0, "MuxBroker: bad ack: expected id %u, got %u", id, got);
+        return gp__status_set(st, GP_EPROTO, 0, "MuxBroker: bad ack: expected id %u, got %u", id,
+                              got);
     }
     *out = s;
     return GP_OK;
@@ -316,8 +318,9 @@ gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp__gob_value
     if (reply)
         *reply = NULL;
     if (!gs || !method || !args || strcmp(gs->conn->ops->name, "netrpc") != 0)
-        return gp__status_set(st, GP_EINVAL, 0, "gp__netrpc_stub_call: expected a netrpc stub, "
-                                                "a method and arguments");
+        return gp__status_set(st, GP_EINVAL, 0,
+                              "gp__netrpc_stub_call: expected a netrpc stub, "
+                              "a method and arguments");
     nstub *s = (nstub *)gs;
     gp_status tmp;
     if (!st)
@@ -410,8 +413,10 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
     gp_err rc;
     if (o && (o->tls_cert_pem || o->tls_root_pem)) {
-        gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = o->tls_cert_pem,
-                            .key_pem = o->tls_key_pem, .peer_ca_pem = o->tls_root_pem,
+        gp__tls_params p = {.role = GP_TLS_CLIENT,
+                            .cert_pem = o->tls_cert_pem,
+                            .key_pem = o->tls_key_pem,
+                            .peer_ca_pem = o->tls_root_pem,
                             .server_name = o->tls_server_name,
                             .handshake_timeout_ms = o->tls_timeout_ms};
         gp__tls *t = NULL;
@@ -447,8 +452,10 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     if (!rc)
         rc = gp__rpc_client_new(gp__mux_stream_io(c->ctl), NULL, &c->ctl_rpc);
     if (!rc) {
-        gp__mux_broker_opts bo = {.sess = c->sess, .logger = c->has_log ? &c->log : NULL,
-                                  .log_name = c->log_name, .call_timeout_ms = c->call_timeout_ms};
+        gp__mux_broker_opts bo = {.sess = c->sess,
+                                  .logger = c->has_log ? &c->log : NULL,
+                                  .log_name = c->log_name,
+                                  .call_timeout_ms = c->call_timeout_ms};
         rc = gp__mux_broker_new(&bo, &c->mb);
     }
     if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||

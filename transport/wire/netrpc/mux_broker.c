@@ -51,10 +51,10 @@ typedef struct bstub {
     int call_timeout_ms;
 } bstub;
 
-#define LOGF(b, lvl, ...)                                                                  \
-    do {                                                                                   \
-        if ((b)->has_log)                                                                  \
-            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__);                 \
+#define LOGF(b, lvl, ...)                                                   \
+    do {                                                                    \
+        if ((b)->has_log)                                                   \
+            gp_logf(&(b)->log, (lvl), (b)->log_name, NULL, 0, __VA_ARGS__); \
     } while (0)
 
 static void put_le32(uint8_t b[4], uint32_t v)
@@ -88,8 +88,7 @@ static void *stream_main(void *arg)
     if (!s->have_id) {
         gp_err rc = gp__mux_stream_read_full(s->st, idb, 4, GP_BROKER_WAIT_MS);
         if (rc) {
-            LOGF(b, GP_LOG_DEBUG,
-                 "broker: expected a 4-byte id on stream %u within %d ms, got: %s",
+            LOGF(b, GP_LOG_DEBUG, "broker: expected a 4-byte id on stream %u within %d ms, got: %s",
                  (unsigned)gp__mux_stream_id(s->st), GP_BROKER_WAIT_MS, gp_strerror(rc));
             goto out;
         }
@@ -99,7 +98,8 @@ static void *stream_main(void *arg)
     svc = gp__idtable_wait(&b->regs, s->id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
     pthread_mutex_unlock(&b->mu);
     if (!svc) {
-        LOGF(b, GP_LOG_DEBUG, "broker: stream for id %u, which nobody accepted within %d ms: closed",
+        LOGF(b, GP_LOG_DEBUG,
+             "broker: stream for id %u, which nobody accepted within %d ms: closed",
              (unsigned)s->id, GP_BROKER_WAIT_MS);
         goto out;
     }
@@ -186,8 +186,7 @@ static uint32_t mb_next_id(gp_broker *gb)
     return gp__mux_broker_next_id((gp__mux_broker *)gb);
 }
 
-static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc,
-                                  gp_status *st)
+static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *svc, gp_status *st)
 {
     gp__mux_broker *b = (gp__mux_broker *)gb;
     pthread_mutex_lock(&b->mu);
@@ -205,8 +204,7 @@ static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
     return gp__status_set(st, GP_OK, 0, "%s", "");
 }
 
-static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp,
-                        gp_status *st)
+static gp_err bs_invoke(gp_stub *gs, const gp_method *m, const void *req, void *resp, gp_status *st)
 {
     bstub *s = (bstub *)gs;
     gp_status tmp;
@@ -230,7 +228,8 @@ static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status
     (void)out;
     return gp__status_set(st, GP_EUNSUPPORTED, 0,
                           "dispense %s: a brokered connection serves one service; call it "
-                          "through the stub gp_broker_dial returned", name);
+                          "through the stub gp_broker_dial returned",
+                          name);
 }
 
 static gp_err bs_ping(gp_conn *c, gp_status *st)
@@ -254,8 +253,7 @@ static gp_err mb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
     gp_err rc = gp__mux_open(b->sess, &s);
     if (rc)
         return gp__status_set(st, rc, 0, "broker: opening a stream for id %u: %s", (unsigned)id,
-                              rc == GP_ECLOSED ? gp__mux_session_error(b->sess)
-                                               : gp_strerror(rc));
+                              rc == GP_ECLOSED ? gp__mux_session_error(b->sess) : gp_strerror(rc));
     uint8_t idb[4], ack[4];
     put_le32(idb, id);
     rc = gp__mux_stream_write(s, idb, 4, GP_BROKER_WAIT_MS);

@@ -18,11 +18,11 @@
 typedef struct gp__mux_broker gp__mux_broker;
 
 typedef struct gp__mux_broker_opts {
-    gp__mux_session *sess;     /* borrowed; outlives the broker */
-    const gp_logger *logger;  /* copied; NULL: no logging */
+    gp__mux_session *sess;   /* borrowed; outlives the broker */
+    const gp_logger *logger; /* copied; NULL: no logging */
     const char *log_name;
-    int workers;              /* concurrent calls per served stream; 0 = 8 */
-    int call_timeout_ms;      /* calls on dialed stubs; 0 = none */
+    int workers;         /* concurrent calls per served stream; 0 = 8 */
+    int call_timeout_ms; /* calls on dialed stubs; 0 = none */
 } gp__mux_broker_opts;
 
 gp_err gp__mux_broker_new(const gp__mux_broker_opts *o, gp__mux_broker **out);

@@ -15,7 +15,7 @@
 
 typedef struct side {
     gp__mux_session *sess;
-    gp__mux_broker *b;   /* NULL: raw (the test speaks for it) */
+    gp__mux_broker *b; /* NULL: raw (the test speaks for it) */
     pthread_t acceptor;
     int accepting;
 } side;
@@ -76,8 +76,8 @@ static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
     (void)impl;
     (void)st;
     seen_broker = gp_serve_broker();
-    ((proto_SumResponse *)resp)->r = ((const proto_SumRequest *)req)->a +
-                                     ((const proto_SumRequest *)req)->b;
+    ((proto_SumResponse *)resp)->r =
+        ((const proto_SumRequest *)req)->a + ((const proto_SumRequest *)req)->b;
     return GP_OK;
 }
 static const gp_service_method sum_methods[] = {

@@ -27,7 +27,7 @@ typedef struct gp__netrpc_client_opts {
      * certificate and key, the plugin's certificate as the only root, the
      * name to check (NULL = "localhost"). Borrowed for the call. */
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
-    int tls_timeout_ms;      /* handshake; 0 = 10 s */
+    int tls_timeout_ms;       /* handshake; 0 = 10 s */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
 } gp__netrpc_client_opts;
 
@@ -57,9 +57,9 @@ typedef struct gp__netrpc_server gp__netrpc_server;
 typedef struct gp__netrpc_server_opts {
     const gp_service *services; /* borrowed for the server's life */
     size_t nservices;
-    int workers;                /* concurrent calls per dispensed stream; 0 = 8 */
-    const gp_logger *logger;    /* may be NULL */
-    size_t max_message_bytes;   /* one gob message on a dispensed stream; 0 = 64 MiB */
+    int workers;              /* concurrent calls per dispensed stream; 0 = 8 */
+    const gp_logger *logger;  /* may be NULL */
+    size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
 } gp__netrpc_server_opts;
 
 gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server **out, char *err,

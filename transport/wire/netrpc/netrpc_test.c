@@ -298,7 +298,8 @@ static int raw_connect(const fixture *f, raw_host *h)
         return -1;
     }
     if (gp__mux_open(h->sess, &h->ctl) || gp__mux_open(h->sess, &h->out) ||
-        gp__mux_open(h->sess, &h->errs) || gp__rpc_client_new(gp__mux_stream_io(h->ctl), NULL, &h->rpc))
+        gp__mux_open(h->sess, &h->errs) ||
+        gp__rpc_client_new(gp__mux_stream_io(h->ctl), NULL, &h->rpc))
         return -1;
     return 0;
 }

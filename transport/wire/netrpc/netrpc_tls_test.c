@@ -24,7 +24,8 @@ static gp__netrpc_server *tls_server(char *path, size_t cap)
     gp__netrpc_server *s = NULL;
     GP_CHECK_ERR(gp__netrpc_server_new(&o, &s, err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__netrpc_server_use_tls(s, host_kp.cert_pem, plugin_kp.cert_pem,
-                                           plugin_kp.key_pem, err, sizeof err), GP_OK);
+                                           plugin_kp.key_pem, err, sizeof err),
+                 GP_OK);
     GP_CHECK_ERR(gp__net_unix_path("/tmp", path, cap, err, sizeof err), GP_OK);
     char addr[160];
     snprintf(addr, sizeof addr, "unix:%s", path);

@@ -52,14 +52,14 @@ typedef struct pstream {
 struct sconn {
     gp__netrpc_server *srv;
     gp__mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
-    int fd;               /* with TLS: the socket until the session owns it (under srv->mu) */
+    int fd;                /* with TLS: the socket until the session owns it (under srv->mu) */
     pthread_t thread, broker;
     int broker_running;
-    int done; /* the connection thread has finished (under srv->mu) */
+    int done;           /* the connection thread has finished (under srv->mu) */
     pthread_mutex_t mu; /* ids, reservations, streams */
     uint32_t next_id;
     gp__mux_broker *mb; /* ids, and streams for ids that are not Dispense's */
-    gp__idtable res; /* id handed out by Dispense -> its gp_service, until the host's stream */
+    gp__idtable res;    /* id handed out by Dispense -> its gp_service, until the host's stream */
     pstream *streams;
     int closing;
     sconn *next;
@@ -76,7 +76,7 @@ struct gp__netrpc_server {
     pthread_mutex_t mu; /* conns, stop */
     pthread_cond_t cv;
     int stop;
-    int cut;  /* free is ending every session: new ones end at once */
+    int cut;                             /* free is ending every session: new ones end at once */
     char *tls_root, *tls_cert, *tls_key; /* gp__netrpc_server_use_tls; NULL: plain */
     sconn *conns;
 };
@@ -116,7 +116,8 @@ static void broker_stream(sconn *c, gp__mux_stream *st)
         gp__mux_stream_free(st);
         return;
     }
-    uint32_t id = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    uint32_t id =
+        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     pthread_mutex_lock(&c->mu);
     const gp_service *svc = gp__idtable_take(&c->res, id);
     pthread_mutex_unlock(&c->mu);
@@ -128,8 +129,10 @@ static void broker_stream(sconn *c, gp__mux_stream *st)
     if (!p || gp__mux_stream_write(st, b, 4, BROKER_WAIT_MS) != GP_OK) {
         char m[64];
         snprintf(m, sizeof m, "%u", id);
-        logf_(c->srv, GP_LOG_DEBUG, svc ? "broker stream for id %s failed" :
-                                          "broker stream for id %s, which nobody is waiting for: closed", m);
+        logf_(c->srv, GP_LOG_DEBUG,
+              svc ? "broker stream for id %s failed"
+                  : "broker stream for id %s, which nobody is waiting for: closed",
+              m);
         free(p);
         gp__mux_stream_reset(st);
         gp__mux_stream_free(st);
@@ -226,7 +229,9 @@ static void control_after(void *ctx, const char *method, gp_err result)
 static int open_tls_session(sconn *c)
 {
     gp__netrpc_server *s = c->srv;
-    gp__tls_params p = {.role = GP_TLS_SERVER, .cert_pem = s->tls_cert, .key_pem = s->tls_key,
+    gp__tls_params p = {.role = GP_TLS_SERVER,
+                        .cert_pem = s->tls_cert,
+                        .key_pem = s->tls_key,
                         .peer_ca_pem = s->tls_root};
     gp__tls *t = NULL;
     char why[512];
@@ -266,8 +271,10 @@ static void *conn_main(void *arg)
         return NULL;
     }
     gp__mux_stream *ctl = NULL, *out = NULL, *errs = NULL;
-    gp__mux_broker_opts bo = {.sess = c->sess, .logger = s->has_log ? &s->log : NULL,
-                              .log_name = "netrpc-broker", .workers = s->o.workers};
+    gp__mux_broker_opts bo = {.sess = c->sess,
+                              .logger = s->has_log ? &s->log : NULL,
+                              .log_name = "netrpc-broker",
+                              .workers = s->o.workers};
     if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
         logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: Dispense only");
     /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. A C
@@ -398,7 +405,8 @@ static void *accept_main(void *arg)
 {
     gp__netrpc_server *s = arg;
     for (;;) {
-        struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN}, {.fd = s->wake[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN},
+                              {.fd = s->wake[0], .events = POLLIN}};
         int r = poll(p, 2, -1);
         if (r < 0 && errno == EINTR)
             continue;

@@ -136,7 +136,9 @@ gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_br
 {
     served p = {.svc = svc, .broker = broker};
     gp__gob_limits lim = {.max_message = max_message};
-    gp__rpc_serve_opts o = {.lim = &lim, .call = plugin_call, .ctx = &p,
-                           .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+    gp__rpc_serve_opts o = {.lim = &lim,
+                            .call = plugin_call,
+                            .ctx = &p,
+                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
     return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }

@@ -7,12 +7,15 @@
 static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out, char *err,
                            size_t errlen)
 {
-    gp__netrpc_client_opts g = {.call_timeout_ms = o->call_timeout_ms, .logger = o->logger,
-                              .log_name = o->log_name, .tls_cert_pem = o->tls_cert_pem,
-                              .tls_key_pem = o->tls_key_pem, .tls_root_pem = o->tls_root_pem,
-                              .tls_server_name = o->tls_server_name,
-                              .tls_timeout_ms = o->tls_timeout_ms,
-                              .max_message_bytes = o->max_message_bytes};
+    gp__netrpc_client_opts g = {.call_timeout_ms = o->call_timeout_ms,
+                                .logger = o->logger,
+                                .log_name = o->log_name,
+                                .tls_cert_pem = o->tls_cert_pem,
+                                .tls_key_pem = o->tls_key_pem,
+                                .tls_root_pem = o->tls_root_pem,
+                                .tls_server_name = o->tls_server_name,
+                                .tls_timeout_ms = o->tls_timeout_ms,
+                                .max_message_bytes = o->max_message_bytes};
     return gp__netrpc_conn_from_fd(fd, &g, out, err, errlen);
 }
 
@@ -27,9 +30,11 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
 
 static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, size_t errlen)
 {
-    gp__netrpc_server_opts g = {.services = o->services, .nservices = o->nservices,
-                              .workers = o->workers, .logger = o->logger,
-                              .max_message_bytes = o->max_message_bytes};
+    gp__netrpc_server_opts g = {.services = o->services,
+                                .nservices = o->nservices,
+                                .workers = o->workers,
+                                .logger = o->logger,
+                                .max_message_bytes = o->max_message_bytes};
     gp__netrpc_server *s = NULL;
     gp_err e = gp__netrpc_server_new(&g, &s, err, errlen);
     *out = s;

@@ -52,12 +52,18 @@ struct gp__gob_decoder {
 static const char *kind_word(gp_gob_kind k)
 {
     switch (k) {
-    case GP_GOB_STRUCT: return "struct";
-    case GP_GOB_SLICE: return "slice";
-    case GP_GOB_ARRAY: return "array";
-    case GP_GOB_MAP: return "map";
-    case GP_GOB_OPAQUE: return "marshaler";
-    default: return "basic";
+    case GP_GOB_STRUCT:
+        return "struct";
+    case GP_GOB_SLICE:
+        return "slice";
+    case GP_GOB_ARRAY:
+        return "array";
+    case GP_GOB_MAP:
+        return "map";
+    case GP_GOB_OPAQUE:
+        return "marshaler";
+    default:
+        return "basic";
     }
 }
 
@@ -138,9 +144,11 @@ static gp_err next_field(gp__gob_rd *r, int64_t *field, int64_t nfields, const c
         return GP_OK;
     }
     if (delta > (uint64_t)(nfields - 1 - *field))
-        return gp__gob_rd_fail(r, "gob: field delta %llu after field %lld is out of range for %s "
-                                  "(%lld fields)",
-                               (unsigned long long)delta, (long long)*field, in, (long long)nfields);
+        return gp__gob_rd_fail(r,
+                               "gob: field delta %llu after field %lld is out of range for %s "
+                               "(%lld fields)",
+                               (unsigned long long)delta, (long long)*field, in,
+                               (long long)nfields);
     *field += (int64_t)delta;
     return GP_OK;
 }
@@ -179,7 +187,8 @@ static gp_err read_type_id(gp__gob_rd *r, int64_t *id, const char *what)
     if (gp__gob_read_int(r, id) != GP_OK)
         return GP_EPROTO;
     if (*id <= 0)
-        return gp__gob_rd_fail(r, "gob: %s type id %lld, expected a positive id", what, (long long)*id);
+        return gp__gob_rd_fail(r, "gob: %s type id %lld, expected a positive id", what,
+                               (long long)*id);
     return GP_OK;
 }
 
@@ -218,7 +227,7 @@ static gp_err read_field_type(gp__gob_rd *r, wtype *w, size_t i)
 static gp_err read_kind(gp__gob_rd *r, wtype *w, int64_t which)
 {
     static const int64_t nfields[] = {3, 2, 2, 3, 1, 1, 1};
-    static const char *names[] = {"arrayType", "sliceType", "structType", "mapType",
+    static const char *names[] = {"arrayType",  "sliceType",       "structType",   "mapType",
                                   "GobEncoder", "BinaryMarshaler", "TextMarshaler"};
     int64_t f = -1;
     for (;;) {
@@ -260,7 +269,7 @@ static gp_err read_kind(gp__gob_rd *r, wtype *w, int64_t which)
             return GP_EPROTO;
         }
     }
-    static const gp_gob_kind kinds[] = {GP_GOB_ARRAY, GP_GOB_SLICE, GP_GOB_STRUCT, GP_GOB_MAP,
+    static const gp_gob_kind kinds[] = {GP_GOB_ARRAY,  GP_GOB_SLICE,  GP_GOB_STRUCT, GP_GOB_MAP,
                                         GP_GOB_OPAQUE, GP_GOB_OPAQUE, GP_GOB_OPAQUE};
     w->t.kind = kinds[which];
     if ((which == 0 || which == 1 || which == 3) && w->elem_id == 0)
@@ -334,8 +343,10 @@ static const gp_gob_type *resolve(gp__gob_decoder *d, gp__gob_rd *r, int64_t id,
     wtype *w = find(d, id);
     if (!w) {
         if (id >= GP_GOB_ID_WIRETYPE && id <= GP_GOB_ID_MAPTYPE)
-            gp__gob_rd_fail(r, "gob: type id %lld is gob's own type description, not supported "
-                               "as a value", (long long)id);
+            gp__gob_rd_fail(r,
+                            "gob: type id %lld is gob's own type description, not supported "
+                            "as a value",
+                            (long long)id);
         else
             gp__gob_rd_fail(r, "gob: unknown type id %lld (never defined on this stream)",
                             (long long)id);
@@ -420,8 +431,8 @@ static gp_err dec_items(gp__gob_decoder *d, gp__gob_rd *r, gp__gob_value *v, uin
 {
     /* Every element takes at least one byte: a bound before allocating. */
     if (n > r->left / (size_t)per_item)
-        return gp__gob_rd_fail(r, "gob: %s of %llu elements in %zu bytes",
-                               kind_word(v->type->kind), (unsigned long long)n, r->left);
+        return gp__gob_rd_fail(r, "gob: %s of %llu elements in %zu bytes", kind_word(v->type->kind),
+                               (unsigned long long)n, r->left);
     if (n == 0)
         return GP_OK;
     if (charge(d, r, (size_t)n * (size_t)per_item) != GP_OK)
@@ -498,7 +509,8 @@ static gp_err dec_value(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t,
         if (gp__gob_read_uint(r, &u) != GP_OK)
             return GP_EPROTO;
         if (u > 1)
-            return gp__gob_rd_fail(r, "gob: bool value %llu, expected 0 or 1", (unsigned long long)u);
+            return gp__gob_rd_fail(r, "gob: bool value %llu, expected 0 or 1",
+                                   (unsigned long long)u);
         v->u.b = (int)u;
         return GP_OK;
     case GP_GOB_INT:
@@ -514,7 +526,8 @@ static gp_err dec_value(gp__gob_decoder *d, gp__gob_rd *r, const gp_gob_type *t,
     case GP_GOB_BYTES:
     case GP_GOB_STRING:
     case GP_GOB_OPAQUE:
-        if (gp__gob_read_bytes(r, t->kind == GP_GOB_STRING ? "string" : "byte slice", &p, &n) != GP_OK)
+        if (gp__gob_read_bytes(r, t->kind == GP_GOB_STRING ? "string" : "byte slice", &p, &n) !=
+            GP_OK)
             return GP_EPROTO;
         if (!(v->u.bytes.data = (uint8_t *)dup_bytes(p, n)))
             return gp__gob_rd_fail(r, "gob: out of memory");

@@ -51,7 +51,8 @@ typedef struct enc_ctx {
     gp_err failed;
 } enc_ctx;
 
-static gp_err fail(enc_ctx *c, gp_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static gp_err fail(enc_ctx *c, gp_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static gp_err fail(enc_ctx *c, gp_err code, const char *fmt, ...)
 {
     if (!c->failed) {
@@ -93,7 +94,8 @@ static gp_err stage_type(enc_ctx *c, const gp_gob_type *t, int depth)
     if (depth > MAX_DEPTH)
         return fail(c, GP_EINVAL, "gob: encode: types nested deeper than %d", MAX_DEPTH);
     if (t->kind < GP_GOB_BOOL || t->kind > GP_GOB_OPAQUE)
-        return fail(c, GP_EINVAL, "gob: encode: type %s has unknown kind %d", tname(t), (int)t->kind);
+        return fail(c, GP_EINVAL, "gob: encode: type %s has unknown kind %d", tname(t),
+                    (int)t->kind);
     if (id_of(e, t))
         return GP_OK;
     if (e->nsent + e->nstaged == e->cap) {
@@ -242,22 +244,32 @@ static void put_message(gp__gob_buf *out, const gp__gob_buf *body)
 static int is_zero(const gp__gob_value *v)
 {
     switch (v->type->kind) {
-    case GP_GOB_BOOL: return !v->u.b;
-    case GP_GOB_INT: return v->u.i == 0;
-    case GP_GOB_UINT: return v->u.u == 0;
-    case GP_GOB_FLOAT: return v->u.f == 0;
-    case GP_GOB_COMPLEX: return v->u.c[0] == 0 && v->u.c[1] == 0;
+    case GP_GOB_BOOL:
+        return !v->u.b;
+    case GP_GOB_INT:
+        return v->u.i == 0;
+    case GP_GOB_UINT:
+        return v->u.u == 0;
+    case GP_GOB_FLOAT:
+        return v->u.f == 0;
+    case GP_GOB_COMPLEX:
+        return v->u.c[0] == 0 && v->u.c[1] == 0;
     case GP_GOB_BYTES:
     case GP_GOB_STRING:
-    case GP_GOB_OPAQUE: return v->u.bytes.len == 0;
+    case GP_GOB_OPAQUE:
+        return v->u.bytes.len == 0;
     case GP_GOB_SLICE:
-    case GP_GOB_MAP: return v->u.list.len == 0;
-    case GP_GOB_INTERFACE: return !v->u.iface.name || !v->u.iface.name[0] || !v->u.iface.value;
+    case GP_GOB_MAP:
+        return v->u.list.len == 0;
+    case GP_GOB_INTERFACE:
+        return !v->u.iface.name || !v->u.iface.name[0] || !v->u.iface.value;
     /* A struct value with no items is a nil pointer (a message field that is
      * not set, or a type that contains itself): Go omits those. Other
      * structs and arrays are always sent, as Go. */
-    case GP_GOB_STRUCT: return !v->u.list.items && v->type->nfields > 0;
-    default: return 0;
+    case GP_GOB_STRUCT:
+        return !v->u.list.items && v->type->nfields > 0;
+    default:
+        return 0;
     }
 }
 
@@ -310,8 +322,8 @@ static gp_err enc_items(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, size
         if (!item->type)
             item = &zero;
         if (item->type != want)
-            return fail(c, GP_EINVAL, "gob: encode: element of %s holds a %s, expected %s", tname(t),
-                        tname(item->type), tname(want));
+            return fail(c, GP_EINVAL, "gob: encode: element of %s holds a %s, expected %s",
+                        tname(t), tname(item->type), tname(want));
         if (enc_value(c, b, item, depth + 1) != GP_OK)
             return c->failed;
     }
@@ -358,10 +370,12 @@ static gp_err enc_value(enc_ctx *c, gp__gob_buf *b, const gp__gob_value *v, int 
         return enc_items(c, b, v, v->u.list.len, depth);
     case GP_GOB_ARRAY:
         if (v->u.list.items && v->u.list.len != t->len)
-            return fail(c, GP_EINVAL, "gob: encode: array %s value has %zu elements, type says %llu",
-                        tname(t), v->u.list.len, (unsigned long long)t->len);
+            return fail(c, GP_EINVAL,
+                        "gob: encode: array %s value has %zu elements, type says %llu", tname(t),
+                        v->u.list.len, (unsigned long long)t->len);
         if (t->len > b->max)
-            return fail(c, GP_EMSGSIZE, "gob: encode: array of %llu elements", (unsigned long long)t->len);
+            return fail(c, GP_EMSGSIZE, "gob: encode: array of %llu elements",
+                        (unsigned long long)t->len);
         return enc_items(c, b, v, (size_t)t->len, depth);
     case GP_GOB_INTERFACE: {
         if (is_zero(v)) {

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (size > 0) {
         const uint8_t *body;
         size_t blen, used;
-        if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) != GP_OK ||
+        if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) !=
+                GP_OK ||
             !body)
             break;
         gp__gob_value *v = NULL;

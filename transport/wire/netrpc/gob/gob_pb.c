@@ -39,9 +39,9 @@ static const char *tname(const gp_gob_type *t)
 
 static const char *kind_name(gp_gob_kind k)
 {
-    static const char *const names[] = {"?",      "bool",      "int",    "uint",  "float",
-                                        "[]byte", "string",    "complex", "interface", "struct",
-                                        "slice",  "array",     "map",    "opaque"};
+    static const char *const names[] = {"?",      "bool",   "int",     "uint",      "float",
+                                        "[]byte", "string", "complex", "interface", "struct",
+                                        "slice",  "array",  "map",     "opaque"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -58,20 +58,26 @@ static bool fits(gp_gob_kind k, const pb_field_iter_t *it)
     if (PB_ATYPE(it->type) == PB_ATYPE_CALLBACK)
         return k == GP_GOB_BYTES && is_gp_bytes(it) && PB_HTYPE(it->type) != PB_HTYPE_REPEATED;
     switch (k) {
-    case GP_GOB_BOOL: return lt == PB_LTYPE_BOOL;
+    case GP_GOB_BOOL:
+        return lt == PB_LTYPE_BOOL;
     case GP_GOB_INT:
         /* UVARINT: nanopb stores an enum without negative values unsigned,
          * while Go's enum types are int32 (the sign is checked on decode). */
         return lt == PB_LTYPE_VARINT || lt == PB_LTYPE_SVARINT || lt == PB_LTYPE_FIXED32 ||
                lt == PB_LTYPE_FIXED64 || lt == PB_LTYPE_UVARINT;
-    case GP_GOB_UINT: return lt == PB_LTYPE_UVARINT || lt == PB_LTYPE_FIXED32 || lt == PB_LTYPE_FIXED64;
+    case GP_GOB_UINT:
+        return lt == PB_LTYPE_UVARINT || lt == PB_LTYPE_FIXED32 || lt == PB_LTYPE_FIXED64;
     case GP_GOB_FLOAT:
         return (lt == PB_LTYPE_FIXED32 && it->data_size == sizeof(float)) ||
                (lt == PB_LTYPE_FIXED64 && it->data_size == sizeof(double));
-    case GP_GOB_STRING: return lt == PB_LTYPE_STRING;
-    case GP_GOB_BYTES: return lt == PB_LTYPE_BYTES;
-    case GP_GOB_STRUCT: return lt == PB_LTYPE_SUBMESSAGE && it->submsg_desc;
-    default: return false;
+    case GP_GOB_STRING:
+        return lt == PB_LTYPE_STRING;
+    case GP_GOB_BYTES:
+        return lt == PB_LTYPE_BYTES;
+    case GP_GOB_STRUCT:
+        return lt == PB_LTYPE_SUBMESSAGE && it->submsg_desc;
+    default:
+        return false;
     }
 }
 
@@ -79,40 +85,112 @@ static bool fits(gp_gob_kind k, const pb_field_iter_t *it)
 static int64_t load_int(const void *p, size_t n)
 {
     switch (n) {
-    case 1: { int8_t v; memcpy(&v, p, 1); return v; }
-    case 2: { int16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
-    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    case 1: {
+        int8_t v;
+        memcpy(&v, p, 1);
+        return v;
+    }
+    case 2: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
 static uint64_t load_uint(const void *p, size_t n)
 {
     switch (n) {
-    case 1: { uint8_t v; memcpy(&v, p, 1); return v; }
-    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    case 1: {
+        uint8_t v;
+        memcpy(&v, p, 1);
+        return v;
+    }
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
 static bool store_int(void *p, size_t n, int64_t v)
 {
     switch (n) {
-    case 1: { if (v < INT8_MIN || v > INT8_MAX) return false; int8_t x = (int8_t)v; memcpy(p, &x, 1); return true; }
-    case 2: { if (v < INT16_MIN || v > INT16_MAX) return false; int16_t x = (int16_t)v; memcpy(p, &x, 2); return true; }
-    case 4: { if (v < INT32_MIN || v > INT32_MAX) return false; int32_t x = (int32_t)v; memcpy(p, &x, 4); return true; }
-    default: memcpy(p, &v, 8); return true;
+    case 1: {
+        if (v < INT8_MIN || v > INT8_MAX)
+            return false;
+        int8_t x = (int8_t)v;
+        memcpy(p, &x, 1);
+        return true;
+    }
+    case 2: {
+        if (v < INT16_MIN || v > INT16_MAX)
+            return false;
+        int16_t x = (int16_t)v;
+        memcpy(p, &x, 2);
+        return true;
+    }
+    case 4: {
+        if (v < INT32_MIN || v > INT32_MAX)
+            return false;
+        int32_t x = (int32_t)v;
+        memcpy(p, &x, 4);
+        return true;
+    }
+    default:
+        memcpy(p, &v, 8);
+        return true;
     }
 }
 
 static bool store_uint(void *p, size_t n, uint64_t v)
 {
     switch (n) {
-    case 1: { if (v > UINT8_MAX) return false; uint8_t x = (uint8_t)v; memcpy(p, &x, 1); return true; }
-    case 2: { if (v > UINT16_MAX) return false; uint16_t x = (uint16_t)v; memcpy(p, &x, 2); return true; }
-    case 4: { if (v > UINT32_MAX) return false; uint32_t x = (uint32_t)v; memcpy(p, &x, 4); return true; }
-    default: memcpy(p, &v, 8); return true;
+    case 1: {
+        if (v > UINT8_MAX)
+            return false;
+        uint8_t x = (uint8_t)v;
+        memcpy(p, &x, 1);
+        return true;
+    }
+    case 2: {
+        if (v > UINT16_MAX)
+            return false;
+        uint16_t x = (uint16_t)v;
+        memcpy(p, &x, 2);
+        return true;
+    }
+    case 4: {
+        if (v > UINT32_MAX)
+            return false;
+        uint32_t x = (uint32_t)v;
+        memcpy(p, &x, 4);
+        return true;
+    }
+    default:
+        memcpy(p, &v, 8);
+        return true;
     }
 }
 
@@ -131,12 +209,13 @@ static gp_err check_field(ctx *c, const gp_gob_type *t, const gp_gob_field *f, p
     if (!ft)
         return fail(c, GP_EINVAL, "gob: field %s of %s has no type", f->name, tname(t));
     if (rep != (ft->kind == GP_GOB_SLICE) || (rep && !ft->elem))
-        return fail(c, GP_EINVAL,
-                    "gob: field %s of %s is a %s but nanopb tag %u is %s", f->name, tname(t),
-                    kind_name(ft->kind), (unsigned)f->tag, rep ? "repeated" : "not repeated");
+        return fail(c, GP_EINVAL, "gob: field %s of %s is a %s but nanopb tag %u is %s", f->name,
+                    tname(t), kind_name(ft->kind), (unsigned)f->tag,
+                    rep ? "repeated" : "not repeated");
     const gp_gob_type *et = rep ? ft->elem : ft;
     if (!fits(et->kind, it))
-        return fail(c, GP_EINVAL, "gob: field %s of %s: a gob %s does not fit nanopb tag %u (type 0x%02x)",
+        return fail(c, GP_EINVAL,
+                    "gob: field %s of %s: a gob %s does not fit nanopb tag %u (type 0x%02x)",
                     f->name, tname(t), kind_name(et->kind), (unsigned)f->tag, (unsigned)it->type);
     if (rep && PB_ATYPE(it->type) == PB_ATYPE_CALLBACK)
         return fail(c, GP_EINVAL, "gob: field %s of %s: repeated callback fields are not supported",
@@ -158,14 +237,18 @@ static gp_err elem_to_tree(ctx *c, const gp_gob_type *et, const pb_field_iter_t 
     if (!p)
         return GP_OK;
     switch (et->kind) {
-    case GP_GOB_BOOL: out->u.b = *(const bool *)p ? 1 : 0; return GP_OK;
+    case GP_GOB_BOOL:
+        out->u.b = *(const bool *)p ? 1 : 0;
+        return GP_OK;
     case GP_GOB_INT:
         if (PB_LTYPE(it->type) == PB_LTYPE_UVARINT)
             out->u.i = (int64_t)load_uint(p, it->data_size);
         else
             out->u.i = load_int(p, it->data_size);
         return GP_OK;
-    case GP_GOB_UINT: out->u.u = load_uint(p, it->data_size); return GP_OK;
+    case GP_GOB_UINT:
+        out->u.u = load_uint(p, it->data_size);
+        return GP_OK;
     case GP_GOB_FLOAT:
         if (it->data_size == sizeof(float))
             out->u.f = *(const float *)p;
@@ -187,8 +270,10 @@ static gp_err elem_to_tree(ctx *c, const gp_gob_type *et, const pb_field_iter_t 
             out->u.bytes.len = b->size;
         }
         return GP_OK;
-    case GP_GOB_STRUCT: return msg_to_tree(c, et, it->submsg_desc, p, out, depth + 1);
-    default: return fail(c, GP_EINVAL, "gob: kind %s is not supported for nanopb", kind_name(et->kind));
+    case GP_GOB_STRUCT:
+        return msg_to_tree(c, et, it->submsg_desc, p, out, depth + 1);
+    default:
+        return fail(c, GP_EINVAL, "gob: kind %s is not supported for nanopb", kind_name(et->kind));
     }
 }
 
@@ -292,23 +377,32 @@ static bool is_zero_value(const gp__gob_value *v)
     if (!v || !v->type)
         return true;
     switch (v->type->kind) {
-    case GP_GOB_BOOL: return !v->u.b;
-    case GP_GOB_INT: return v->u.i == 0;
-    case GP_GOB_UINT: return v->u.u == 0;
-    case GP_GOB_FLOAT: return v->u.f == 0;
+    case GP_GOB_BOOL:
+        return !v->u.b;
+    case GP_GOB_INT:
+        return v->u.i == 0;
+    case GP_GOB_UINT:
+        return v->u.u == 0;
+    case GP_GOB_FLOAT:
+        return v->u.f == 0;
     case GP_GOB_BYTES:
-    case GP_GOB_STRING: return v->u.bytes.len == 0;
-    case GP_GOB_SLICE: return v->u.list.len == 0;
-    case GP_GOB_STRUCT: return !v->u.list.items;
-    default: return true;
+    case GP_GOB_STRING:
+        return v->u.bytes.len == 0;
+    case GP_GOB_SLICE:
+        return v->u.list.len == 0;
+    case GP_GOB_STRUCT:
+        return !v->u.list.items;
+    default:
+        return true;
     }
 }
 
 /* Stores one element into its slot. slot: for `ptr` slots a pointer to
  * the pointer to fill (char **, pb_bytes_array_t **, struct **, T **),
  * else the storage itself. v is the peer's value (its kind checked). */
-static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et, const pb_field_iter_t *it,
-                             void *slot, bool ptr, const char *fname, int depth)
+static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et,
+                             const pb_field_iter_t *it, void *slot, bool ptr, const char *fname,
+                             int depth)
 {
     size_t ds = it->data_size;
     void *p = slot;
@@ -321,11 +415,13 @@ static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et, co
         *(void **)slot = p;
     }
     switch (k) {
-    case GP_GOB_BOOL: *(bool *)p = v->u.b != 0; return GP_OK;
+    case GP_GOB_BOOL:
+        *(bool *)p = v->u.b != 0;
+        return GP_OK;
     case GP_GOB_INT:
         if (PB_LTYPE(it->type) == PB_LTYPE_UVARINT && v->u.i < 0)
-            return fail(c, GP_EPROTO, "gob: field %s: value %lld for an unsigned enum",
-                        fname, (long long)v->u.i);
+            return fail(c, GP_EPROTO, "gob: field %s: value %lld for an unsigned enum", fname,
+                        (long long)v->u.i);
         if (!store_int(p, ds, v->u.i))
             return fail(c, GP_EPROTO, "gob: field %s: value %lld out of range for a %zu-byte int",
                         fname, (long long)v->u.i, ds);
@@ -344,8 +440,8 @@ static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et, co
     case GP_GOB_STRING: {
         size_t n = v->u.bytes.len;
         if (n && memchr(v->u.bytes.data, 0, n))
-            return fail(c, GP_EPROTO, "gob: field %s: a string with a NUL byte cannot be a C string",
-                        fname);
+            return fail(c, GP_EPROTO,
+                        "gob: field %s: a string with a NUL byte cannot be a C string", fname);
         if (ptr) {
             /* Decoded strings carry a NUL after their length: take it. */
             *(char **)slot = (char *)v->u.bytes.data;
@@ -390,8 +486,10 @@ static gp_err elem_from_tree(ctx *c, gp__gob_value *v, const gp_gob_type *et, co
             memcpy(b->bytes, v->u.bytes.data, n);
         return GP_OK;
     }
-    case GP_GOB_STRUCT: return tree_to_msg(c, v, et, it->submsg_desc, p, depth + 1);
-    default: return fail(c, GP_EINVAL, "gob: kind %s is not supported for nanopb", kind_name(k));
+    case GP_GOB_STRUCT:
+        return tree_to_msg(c, v, et, it->submsg_desc, p, depth + 1);
+    default:
+        return fail(c, GP_EINVAL, "gob: kind %s is not supported for nanopb", kind_name(k));
     }
 }
 
@@ -418,7 +516,8 @@ static gp_err field_from_tree(ctx *c, gp__gob_value *v, const gp_gob_field *f, p
         if (n && (!v->u.list.items))
             return GP_OK;
         for (size_t i = 0; i < n; i++)
-            if (v->u.list.items[i].type && (e = check_kind(c, &v->u.list.items[i], f->type->elem, f->name)))
+            if (v->u.list.items[i].type &&
+                (e = check_kind(c, &v->u.list.items[i], f->type->elem, f->name)))
                 return e;
         char *base;
         if (ptr) {

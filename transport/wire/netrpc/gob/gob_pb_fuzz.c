@@ -20,11 +20,20 @@ static const gp_gob_type strings_gob = {.kind = GP_GOB_SLICE, .elem = &gp_gob_st
 static const gp_gob_type inners_gob = {.kind = GP_GOB_SLICE, .elem = &inner_gob};
 static const gp_gob_type ints_gob = {.kind = GP_GOB_SLICE, .elem = &gp_gob_int_type};
 static const gp_gob_field rich_fields[] = {
-    {"Name", &gp_gob_string_type, 1}, {"Tags", &strings_gob, 2},    {"In", &inner_gob, 3},
-    {"Data", &gp_gob_bytes_type, 4},  {"Neg", &gp_gob_int_type, 5}, {"F", &gp_gob_float_type, 6},
-    {"OK", &gp_gob_bool_type, 7},     {"U32", &gp_gob_uint_type, 8}, {"I32", &gp_gob_int_type, 9},
-    {"F32", &gp_gob_float_type, 10}, {"Inners", &inners_gob, 11},  {"Nums", &ints_gob, 12},
-    {"Fixed", &gp_gob_string_type, 13}, {"Fx", &gp_gob_uint_type, 14},
+    {"Name", &gp_gob_string_type, 1},
+    {"Tags", &strings_gob, 2},
+    {"In", &inner_gob, 3},
+    {"Data", &gp_gob_bytes_type, 4},
+    {"Neg", &gp_gob_int_type, 5},
+    {"F", &gp_gob_float_type, 6},
+    {"OK", &gp_gob_bool_type, 7},
+    {"U32", &gp_gob_uint_type, 8},
+    {"I32", &gp_gob_int_type, 9},
+    {"F32", &gp_gob_float_type, 10},
+    {"Inners", &inners_gob, 11},
+    {"Nums", &ints_gob, 12},
+    {"Fixed", &gp_gob_string_type, 13},
+    {"Fx", &gp_gob_uint_type, 14},
     {"Small", &gp_gob_bytes_type, 15},
 };
 static const gp_gob_type rich_gob = {
@@ -44,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (size > 0) {
         const uint8_t *body;
         size_t blen, used;
-        if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) != GP_OK ||
+        if (gp__gob_frame(data, size, lim.max_message, &body, &blen, &used, err, sizeof err) !=
+                GP_OK ||
             !body)
             break;
         gp__gob_value *v = NULL;
@@ -53,11 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (v) {
             gobpbtest_Rich r;
             memset(&r, 0, sizeof r);
-            if (gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &r, err, sizeof err) == GP_OK)
+            if (gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &r, err, sizeof err) ==
+                GP_OK)
                 gp_msg_release(gobpbtest_Rich_fields, &r);
             gobpbtest_PutRequest p;
             memset(&p, 0, sizeof p);
-            if (gp__gob_pb_from_tree(v, &put_gob, gobpbtest_PutRequest_fields, &p, err, sizeof err) == GP_OK)
+            if (gp__gob_pb_from_tree(v, &put_gob, gobpbtest_PutRequest_fields, &p, err,
+                                     sizeof err) == GP_OK)
                 gp_msg_release(gobpbtest_PutRequest_fields, &p);
             gp__gob_value_free(v);
         }

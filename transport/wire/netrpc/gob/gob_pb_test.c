@@ -23,17 +23,27 @@ static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type, 1},
                                             {"S", &gp_gob_string_type, 2}};
 static const gp_gob_type inner_gob = {
     .kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 2};
-static const gp_gob_type strings_gob = {.kind = GP_GOB_SLICE, .name = "[]string",
-                                        .elem = &gp_gob_string_type};
+static const gp_gob_type strings_gob = {
+    .kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
 static const gp_gob_type inners_gob = {.kind = GP_GOB_SLICE, .name = "[]Inner", .elem = &inner_gob};
-static const gp_gob_type ints_gob = {.kind = GP_GOB_SLICE, .name = "[]int32", .elem = &gp_gob_int_type};
+static const gp_gob_type ints_gob = {
+    .kind = GP_GOB_SLICE, .name = "[]int32", .elem = &gp_gob_int_type};
 
 static const gp_gob_field rich_fields[] = {
-    {"Name", &gp_gob_string_type, 1}, {"Tags", &strings_gob, 2},    {"In", &inner_gob, 3},
-    {"Data", &gp_gob_bytes_type, 4},  {"Neg", &gp_gob_int_type, 5}, {"F", &gp_gob_float_type, 6},
-    {"OK", &gp_gob_bool_type, 7},     {"U32", &gp_gob_uint_type, 8}, {"I32", &gp_gob_int_type, 9},
-    {"F32", &gp_gob_float_type, 10}, {"Inners", &inners_gob, 11},  {"Nums", &ints_gob, 12},
-    {"Fixed", &gp_gob_string_type, 13}, {"Fx", &gp_gob_uint_type, 14},
+    {"Name", &gp_gob_string_type, 1},
+    {"Tags", &strings_gob, 2},
+    {"In", &inner_gob, 3},
+    {"Data", &gp_gob_bytes_type, 4},
+    {"Neg", &gp_gob_int_type, 5},
+    {"F", &gp_gob_float_type, 6},
+    {"OK", &gp_gob_bool_type, 7},
+    {"U32", &gp_gob_uint_type, 8},
+    {"I32", &gp_gob_int_type, 9},
+    {"F32", &gp_gob_float_type, 10},
+    {"Inners", &inners_gob, 11},
+    {"Nums", &ints_gob, 12},
+    {"Fixed", &gp_gob_string_type, 13},
+    {"Fx", &gp_gob_uint_type, 14},
     {"Small", &gp_gob_bytes_type, 15},
 };
 static const gp_gob_type rich_gob = {
@@ -106,7 +116,8 @@ GP_TEST(kv_put_request_encodes_as_go_does)
     gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[256] = "";
-    GP_CHECK_ERR(encode(&put_request_gob, gobpbtest_PutRequest_fields, &req, &out, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(encode(&put_request_gob, gobpbtest_PutRequest_fields, &req, &out, err, sizeof err),
+                 GP_OK);
     /* Go 1.19: type definition (ids from 65), then the value. */
     check_bytes(&out, "2a ff81 03 01 01 0a \"PutRequest\" 01 ff82 00 01 02 01 03 \"Key\" 01 0c 00 "
                       "01 05 \"Value\" 01 0a 00 00 00 "
@@ -116,9 +127,12 @@ GP_TEST(kv_put_request_encodes_as_go_does)
     /* Zero fields are omitted: an empty request is just the terminator. */
     gobpbtest_GetRequest empty = {0};
     gp__gob_buf_init(&out, 0);
-    GP_CHECK_ERR(encode(&get_request_gob, gobpbtest_GetRequest_fields, &empty, &out, err, sizeof err), GP_OK);
-    check_bytes(&out, "20 ff81 03 01 01 0a \"GetRequest\" 01 ff82 00 01 01 01 03 \"Key\" 01 0c 00 00 00 "
-                      "03 ff82 00");
+    GP_CHECK_ERR(
+        encode(&get_request_gob, gobpbtest_GetRequest_fields, &empty, &out, err, sizeof err),
+        GP_OK);
+    check_bytes(&out,
+                "20 ff81 03 01 01 0a \"GetRequest\" 01 ff82 00 01 01 01 03 \"Key\" 01 0c 00 00 00 "
+                "03 ff82 00");
     gp__gob_buf_free(&out);
 }
 
@@ -170,7 +184,8 @@ GP_TEST(every_field_shape_round_trips)
     GP_CHECK(v != NULL);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
-    GP_CHECK_ERR(gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_pb_from_tree(v, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err),
+                 GP_OK);
     GP_CHECK_STR(got.name, "x");
     GP_CHECK_INT(got.tags_count, ==, 2);
     if (got.tags_count == 2) {
@@ -206,9 +221,9 @@ GP_TEST(every_field_shape_round_trips)
 }
 
 /* A peer type with a field we lack, a field of ours missing, other order. */
-static const gp_gob_field peer_fields[] = {
-    {"Extra", &gp_gob_string_type, 0}, {"Value", &gp_gob_bytes_type, 0},
-    {"Keys", &gp_gob_string_type, 0}};
+static const gp_gob_field peer_fields[] = {{"Extra", &gp_gob_string_type, 0},
+                                           {"Value", &gp_gob_bytes_type, 0},
+                                           {"Keys", &gp_gob_string_type, 0}};
 static const gp_gob_type peer_gob = {
     .kind = GP_GOB_STRUCT, .name = "PutRequest", .fields = peer_fields, .nfields = 3};
 
@@ -250,7 +265,9 @@ GP_TEST(decoding_matches_fields_by_exact_name_and_skips_unknown_ones)
     gobpbtest_PutRequest got;
     memset(&got, 0, sizeof got);
     char err[256] = "";
-    GP_CHECK_ERR(decode_peer(&pv, &put_request_gob, gobpbtest_PutRequest_fields, &got, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(
+        decode_peer(&pv, &put_request_gob, gobpbtest_PutRequest_fields, &got, err, sizeof err),
+        GP_OK);
     GP_CHECK(got.key == NULL); /* "Keys" is not "Key" */
     GP_CHECK_INT(got.value.len, ==, 3);
     GP_CHECK(got.value.data && memcmp(got.value.data, "val", 3) == 0);
@@ -272,7 +289,9 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     pv.u.list.len = 1;
     gobpbtest_GetRequest g;
     memset(&g, 0, sizeof g);
-    GP_CHECK_ERR(decode_peer(&pv, &get_request_gob, gobpbtest_GetRequest_fields, &g, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(
+        decode_peer(&pv, &get_request_gob, gobpbtest_GetRequest_fields, &g, err, sizeof err),
+        GP_EPROTO);
     GP_CHECK_CONTAINS(err, "field Key: expected a string, got a int");
 
     /* Out of range for int32, too many for a fixed array, too long a char[8]. */
@@ -282,12 +301,15 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     fill_rich(&r, tags, inners);
     r.neg = (int64_t)1 << 40;
     static const gp_gob_field wide_fields[] = {{"I32", &gp_gob_int_type, 5}};
-    static const gp_gob_type wide_gob = {.kind = GP_GOB_STRUCT, .name = "W", .fields = wide_fields, .nfields = 1};
+    static const gp_gob_type wide_gob = {
+        .kind = GP_GOB_STRUCT, .name = "W", .fields = wide_fields, .nfields = 1};
     gp__gob_value w;
-    GP_CHECK_ERR(gp__gob_pb_to_tree(&wide_gob, gobpbtest_Rich_fields, &r, &w, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&wide_gob, gobpbtest_Rich_fields, &r, &w, err, sizeof err),
+                 GP_OK);
     gobpbtest_Rich got;
     memset(&got, 0, sizeof got);
-    GP_CHECK_ERR(decode_peer(&w, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&w, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err, "out of range for a 4-byte int");
     gp__gob_pb_tree_free(&w);
 
@@ -295,7 +317,8 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     for (int i = 0; i < 5; i++)
         nums[i] = (gp__gob_value){.type = &gp_gob_int_type, .u.i = i + 1};
     static const gp_gob_field nums_fields[] = {{"Nums", &ints_gob, 0}};
-    static const gp_gob_type nums_peer = {.kind = GP_GOB_STRUCT, .name = "N", .fields = nums_fields, .nfields = 1};
+    static const gp_gob_type nums_peer = {
+        .kind = GP_GOB_STRUCT, .name = "N", .fields = nums_fields, .nfields = 1};
     gp__gob_value slice = {.type = &ints_gob};
     slice.u.list.items = nums;
     slice.u.list.len = 5;
@@ -303,29 +326,34 @@ GP_TEST(peer_values_that_do_not_fit_are_errors_with_words)
     nv.u.list.items = &slice;
     nv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_ERR(decode_peer(&nv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&nv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err, "5 elements for an array of 4");
 
     static const gp_gob_field fixed_fields[] = {{"Fixed", &gp_gob_string_type, 0}};
-    static const gp_gob_type fixed_peer = {.kind = GP_GOB_STRUCT, .name = "F", .fields = fixed_fields, .nfields = 1};
+    static const gp_gob_type fixed_peer = {
+        .kind = GP_GOB_STRUCT, .name = "F", .fields = fixed_fields, .nfields = 1};
     gp__gob_value long_str = str("eight888");
     gp__gob_value fv = {.type = &fixed_peer};
     fv.u.list.items = &long_str;
     fv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_ERR(decode_peer(&fv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&fv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err, "string of 8 bytes for a char[8]");
 
     gp__gob_value nul = {.type = &gp_gob_string_type};
     nul.u.bytes.data = (uint8_t *)"a\0b";
     nul.u.bytes.len = 3;
     static const gp_gob_field name_fields[] = {{"Name", &gp_gob_string_type, 0}};
-    static const gp_gob_type name_peer = {.kind = GP_GOB_STRUCT, .name = "F", .fields = name_fields, .nfields = 1};
+    static const gp_gob_type name_peer = {
+        .kind = GP_GOB_STRUCT, .name = "F", .fields = name_fields, .nfields = 1};
     gp__gob_value sv = {.type = &name_peer};
     sv.u.list.items = &nul;
     sv.u.list.len = 1;
     memset(&got, 0, sizeof got);
-    GP_CHECK_ERR(decode_peer(&sv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err), GP_EPROTO);
+    GP_CHECK_ERR(decode_peer(&sv, &rich_gob, gobpbtest_Rich_fields, &got, err, sizeof err),
+                 GP_EPROTO);
     GP_CHECK_CONTAINS(err, "NUL byte");
 }
 
@@ -335,14 +363,20 @@ GP_TEST(descriptors_that_do_not_fit_the_message_are_refused)
     gobpbtest_GetRequest g = {.key = "k"};
     gp__gob_value v;
     static const gp_gob_field bad_tag[] = {{"Key", &gp_gob_string_type, 9}};
-    static const gp_gob_type t1 = {.kind = GP_GOB_STRUCT, .name = "G", .fields = bad_tag, .nfields = 1};
-    GP_CHECK_ERR(gp__gob_pb_to_tree(&t1, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
+    static const gp_gob_type t1 = {
+        .kind = GP_GOB_STRUCT, .name = "G", .fields = bad_tag, .nfields = 1};
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&t1, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err),
+                 GP_EINVAL);
     GP_CHECK_CONTAINS(err, "has no tag 9");
     static const gp_gob_field bad_kind[] = {{"Key", &gp_gob_bytes_type, 1}};
-    static const gp_gob_type t2 = {.kind = GP_GOB_STRUCT, .name = "G", .fields = bad_kind, .nfields = 1};
-    GP_CHECK_ERR(gp__gob_pb_to_tree(&t2, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
+    static const gp_gob_type t2 = {
+        .kind = GP_GOB_STRUCT, .name = "G", .fields = bad_kind, .nfields = 1};
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&t2, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err),
+                 GP_EINVAL);
     GP_CHECK_CONTAINS(err, "a gob []byte does not fit nanopb tag 1");
-    GP_CHECK_ERR(gp__gob_pb_to_tree(&gp_gob_string_type, gobpbtest_GetRequest_fields, &g, &v, err, sizeof err), GP_EINVAL);
+    GP_CHECK_ERR(gp__gob_pb_to_tree(&gp_gob_string_type, gobpbtest_GetRequest_fields, &g, &v, err,
+                                    sizeof err),
+                 GP_EINVAL);
 }
 
 int main(void)

@@ -79,9 +79,9 @@ gp_err gp__gob_put_empty_struct(gp__gob_encoder *e, gp__gob_buf *out, char *err,
 
 static const char *kind_name(gp_gob_kind k)
 {
-    static const char *names[] = {"?", "bool", "int", "uint", "float", "[]byte", "string",
-                                  "complex", "interface", "struct", "slice", "array", "map",
-                                  "marshaler"};
+    static const char *names[] = {"?",      "bool",   "int",     "uint",      "float",
+                                  "[]byte", "string", "complex", "interface", "struct",
+                                  "slice",  "array",  "map",     "marshaler"};
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 

@@ -17,7 +17,8 @@ gp_err gp__gob_put_request(gp__gob_encoder *e, gp__gob_buf *out, const char *met
                            char *err, size_t errlen);
 gp_err gp__gob_put_response(gp__gob_encoder *e, gp__gob_buf *out, const char *method, uint64_t seq,
                             const char *error, char *err, size_t errlen);
-gp_err gp__gob_put_bool_value(gp__gob_encoder *e, gp__gob_buf *out, int b, char *err, size_t errlen);
+gp_err gp__gob_put_bool_value(gp__gob_encoder *e, gp__gob_buf *out, int b, char *err,
+                              size_t errlen);
 gp_err gp__gob_put_string_value(gp__gob_encoder *e, gp__gob_buf *out, const char *s, char *err,
                                 size_t errlen);
 gp_err gp__gob_put_uint_value(gp__gob_encoder *e, gp__gob_buf *out, uint64_t u, char *err,

@@ -46,7 +46,8 @@ GP_TEST(integers_floats_and_strings_match_the_spec_examples)
     gp__gob_put_string(&b, "hi", 2);
     gp__gob_put_uint(&b, UINT64_MAX);
     gp__gob_put_int(&b, INT64_MIN);
-    check_bytes(&b, "fe0100 fe012c fe0101 01 2c fe3140 02 \"hi\" f8ffffffffffffffff f8ffffffffffffffff");
+    check_bytes(
+        &b, "fe0100 fe012c fe0101 01 2c fe3140 02 \"hi\" f8ffffffffffffffff f8ffffffffffffffff");
     gp__gob_rd r;
     char err[200];
     gp__gob_rd_init(&r, b.data, b.len, err, sizeof err);
@@ -123,7 +124,8 @@ GP_TEST(encodes_the_plugin_replies_byte_for_byte)
     char err[200];
     GP_CHECK_ERR(gp__gob_put_response(e, &out, "Control.Ping", 0, "", err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
-    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Dispenser.Dispense", 1, NULL, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Dispenser.Dispense", 1, NULL, err, sizeof err),
+                 GP_OK);
     GP_CHECK_ERR(gp__gob_put_uint_value(e, &out, 1, err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__gob_put_response(e, &out, "Control.Quit", 2, "", err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
@@ -141,8 +143,9 @@ GP_TEST(encodes_the_plugin_replies_byte_for_byte)
     gp__gob_buf_init(&out, 0);
     GP_CHECK_ERR(gp__gob_put_response(e, &out, "Plugin.Greet", 2, "boom", err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
-    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Plugin.Nope", 3, "rpc: can't find method Plugin.Nope",
-                                      err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__gob_put_response(e, &out, "Plugin.Nope", 3,
+                                      "rpc: can't find method Plugin.Nope", err, sizeof err),
+                 GP_OK);
     GP_CHECK_ERR(gp__gob_put_empty_struct(e, &out, err, sizeof err), GP_OK);
     check_bytes(&out, SPEC_ERROR_REPLY " " SPEC_UNKNOWN_METHOD);
     gp__gob_buf_free(&out);
@@ -166,7 +169,8 @@ static gp_err decode_stream(gp__gob_decoder *d, const uint8_t *in, size_t len, s
         for (;;) {
             const uint8_t *body;
             size_t blen, used;
-            e = gp__gob_frame(acc, have, gp__gob_decoder_max_message(d), &body, &blen, &used, err, errlen);
+            e = gp__gob_frame(acc, have, gp__gob_decoder_max_message(d), &body, &blen, &used, err,
+                              errlen);
             if (e != GP_OK || !body)
                 break;
             gp__gob_value *v = NULL;
@@ -234,8 +238,14 @@ static void check_request_stream(size_t step)
     gp__gob_decoder_free(d);
 }
 
-GP_TEST(decodes_the_host_requests_one_byte_at_a_time) { check_request_stream(1); }
-GP_TEST(decodes_the_host_requests_in_one_piece) { check_request_stream(100000); }
+GP_TEST(decodes_the_host_requests_one_byte_at_a_time)
+{
+    check_request_stream(1);
+}
+GP_TEST(decodes_the_host_requests_in_one_piece)
+{
+    check_request_stream(100000);
+}
 
 GP_TEST(decodes_the_plugin_replies)
 {
@@ -269,15 +279,21 @@ GP_TEST(decodes_the_plugin_replies)
 /* Args{Name string; Tags []string; Meta map[string]string; In Inner{N int};
  *      Data []byte; Neg int64; F float64; OK bool} */
 static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type, 0}};
-static const gp_gob_type inner_type = {.kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
-static const gp_gob_type strings_type = {.kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
-static const gp_gob_type map_type = {.kind = GP_GOB_MAP, .name = "map[string]string", .key = &gp_gob_string_type, .elem = &gp_gob_string_type};
+static const gp_gob_type inner_type = {
+    .kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
+static const gp_gob_type strings_type = {
+    .kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
+static const gp_gob_type map_type = {.kind = GP_GOB_MAP,
+                                     .name = "map[string]string",
+                                     .key = &gp_gob_string_type,
+                                     .elem = &gp_gob_string_type};
 static const gp_gob_field args_fields[] = {
-    {"Name", &gp_gob_string_type, 0}, {"Tags", &strings_type, 0}, {"Meta", &map_type, 0},
+    {"Name", &gp_gob_string_type, 0}, {"Tags", &strings_type, 0},      {"Meta", &map_type, 0},
     {"In", &inner_type, 0},           {"Data", &gp_gob_bytes_type, 0}, {"Neg", &gp_gob_int_type, 0},
     {"F", &gp_gob_float_type, 0},     {"OK", &gp_gob_bool_type, 0},
 };
-static const gp_gob_type args_type = {.kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
+static const gp_gob_type args_type = {
+    .kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
 
 static gp__gob_value sv(const char *s)
 {
@@ -376,8 +392,10 @@ GP_TEST(encodes_and_decodes_the_richer_args_struct)
 
 GP_TEST(interfaces_round_trip_and_nil_interfaces_are_one_byte)
 {
-    static const gp_gob_field f[] = {{"Any", &gp_gob_interface_type, 0}, {"Tag", &gp_gob_string_type, 0}};
-    static const gp_gob_type holder = {.kind = GP_GOB_STRUCT, .name = "Holder", .fields = f, .nfields = 2};
+    static const gp_gob_field f[] = {{"Any", &gp_gob_interface_type, 0},
+                                     {"Tag", &gp_gob_string_type, 0}};
+    static const gp_gob_type holder = {
+        .kind = GP_GOB_STRUCT, .name = "Holder", .fields = f, .nfields = 2};
     gp__gob_value inner = sv("hi");
     gp__gob_value items[2] = {{.type = &gp_gob_interface_type}, sv("t")};
     items[0].u.iface.name = "string";
@@ -406,7 +424,8 @@ GP_TEST(interfaces_round_trip_and_nil_interfaces_are_one_byte)
     if (n == 2) {
         const gp__gob_value *any = gp__gob_field(v[0], "Any");
         GP_CHECK(any && any->u.iface.name && strcmp(any->u.iface.name, "string") == 0);
-        GP_CHECK(any && any->u.iface.value && strcmp((char *)any->u.iface.value->u.bytes.data, "hi") == 0);
+        GP_CHECK(any && any->u.iface.value &&
+                 strcmp((char *)any->u.iface.value->u.bytes.data, "hi") == 0);
         GP_CHECK_INT(v[1]->type->kind, ==, GP_GOB_INTERFACE);
         GP_CHECK(v[1]->u.iface.name == NULL);
     }
@@ -529,7 +548,8 @@ GP_TEST(the_encoder_refuses_malformed_trees_and_leaves_the_buffer_alone)
     /* Over the buffer cap. */
     gp__gob_buf small;
     gp__gob_buf_init(&small, 8);
-    GP_CHECK_ERR(gp__gob_put_string_value(e, &small, "a string longer than eight", err, sizeof err), GP_EMSGSIZE);
+    GP_CHECK_ERR(gp__gob_put_string_value(e, &small, "a string longer than eight", err, sizeof err),
+                 GP_EMSGSIZE);
     GP_CHECK_INT(small.len, ==, 0);
     gp__gob_buf_free(&small);
     gp__gob_buf_free(&out);

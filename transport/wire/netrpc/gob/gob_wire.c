@@ -61,8 +61,8 @@ gp_err gp__gob_read_uint(gp__gob_rd *r, uint64_t *v)
         return gp__gob_rd_fail(r, "gob: expected an unsigned integer, got byte count %d",
                                256 - r->p[0]);
     if (k == 0)
-        return gp__gob_rd_fail(r, "gob: unexpected end of message reading an integer (%zu bytes left)",
-                               r->left);
+        return gp__gob_rd_fail(
+            r, "gob: unexpected end of message reading an integer (%zu bytes left)", r->left);
     r->p += k;
     r->left -= (size_t)k;
     return GP_OK;
@@ -73,7 +73,7 @@ gp_err gp__gob_read_int(gp__gob_rd *r, int64_t *v)
     uint64_t u;
     gp_err e = gp__gob_read_uint(r, &u);
     /* Bit 0 is the sign; the rest is the value, complemented if negative. */
-    *v = (u & 1) ? (int64_t)~(u >> 1) : (int64_t)(u >> 1);
+    *v = (u & 1) ? (int64_t) ~(u >> 1) : (int64_t)(u >> 1);
     return e;
 }
 
@@ -116,7 +116,8 @@ gp_err gp__gob_read_bytes(gp__gob_rd *r, const char *what, const uint8_t **p, si
     if (gp__gob_read_uint(r, &len) != GP_OK)
         return GP_EPROTO;
     if (len > r->left)
-        return gp__gob_rd_fail(r, "gob: %s of %llu bytes runs past the end of the message (%zu left)",
+        return gp__gob_rd_fail(r,
+                               "gob: %s of %llu bytes runs past the end of the message (%zu left)",
                                what, (unsigned long long)len, r->left);
     *p = r->p;
     *n = (size_t)len;

@@ -34,7 +34,10 @@ static pid_t start_peer(char *const argv[], int *fd)
     return pid;
 }
 
-static uint8_t pattern(size_t i, int seed) { return (uint8_t)(i * 131 + (i >> 9) + (size_t)seed); }
+static uint8_t pattern(size_t i, int seed)
+{
+    return (uint8_t)(i * 131 + (i >> 9) + (size_t)seed);
+}
 
 typedef struct job {
     gp__mux_session *s;
@@ -90,7 +93,8 @@ static void *echo_roundtrip(void *arg)
     pthread_join(w, NULL);
     j->ok = !j->why[0] && same && got == j->size;
     if (!j->why[0] && !j->ok)
-        snprintf(j->why, sizeof j->why, "echo of %zu bytes, wanted %zu, same=%d", got, j->size, same);
+        snprintf(j->why, sizeof j->why, "echo of %zu bytes, wanted %zu, same=%d", got, j->size,
+                 same);
     gp__mux_stream_free(st);
     return NULL;
 }

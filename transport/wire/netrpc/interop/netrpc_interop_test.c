@@ -21,25 +21,44 @@ static const char *peer_path;
 /* ---- the Go test types, described for C ---- */
 
 static const gp_gob_field inner_fields[] = {{"N", &gp_gob_int_type, 0}};
-static const gp_gob_type inner_type = {.kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
-static const gp_gob_type strings_type = {.kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
-static const gp_gob_type deep_type = {.kind = GP_GOB_SLICE, .name = "[][]string", .elem = &strings_type};
-static const gp_gob_type smap_type = {.kind = GP_GOB_MAP, .name = "map[string]string", .key = &gp_gob_string_type, .elem = &gp_gob_string_type};
-static const gp_gob_type imap_type = {.kind = GP_GOB_MAP, .name = "map[string]int", .key = &gp_gob_string_type, .elem = &gp_gob_int_type};
-static const gp_gob_type arr_type = {.kind = GP_GOB_ARRAY, .name = "[3]int", .elem = &gp_gob_int_type, .len = 3};
-static const gp_gob_type inners_type = {.kind = GP_GOB_SLICE, .name = "[]main.Inner", .elem = &inner_type};
+static const gp_gob_type inner_type = {
+    .kind = GP_GOB_STRUCT, .name = "Inner", .fields = inner_fields, .nfields = 1};
+static const gp_gob_type strings_type = {
+    .kind = GP_GOB_SLICE, .name = "[]string", .elem = &gp_gob_string_type};
+static const gp_gob_type deep_type = {
+    .kind = GP_GOB_SLICE, .name = "[][]string", .elem = &strings_type};
+static const gp_gob_type smap_type = {.kind = GP_GOB_MAP,
+                                      .name = "map[string]string",
+                                      .key = &gp_gob_string_type,
+                                      .elem = &gp_gob_string_type};
+static const gp_gob_type imap_type = {.kind = GP_GOB_MAP,
+                                      .name = "map[string]int",
+                                      .key = &gp_gob_string_type,
+                                      .elem = &gp_gob_int_type};
+static const gp_gob_type arr_type = {
+    .kind = GP_GOB_ARRAY, .name = "[3]int", .elem = &gp_gob_int_type, .len = 3};
+static const gp_gob_type inners_type = {
+    .kind = GP_GOB_SLICE, .name = "[]main.Inner", .elem = &inner_type};
 static const gp_gob_field args_fields[] = {
     {"Name", &gp_gob_string_type, 0}, {"Tags", &strings_type, 0},      {"Meta", &smap_type, 0},
     {"In", &inner_type, 0},           {"Data", &gp_gob_bytes_type, 0}, {"Neg", &gp_gob_int_type, 0},
     {"F", &gp_gob_float_type, 0},     {"OK", &gp_gob_bool_type, 0},
 };
-static const gp_gob_type args_type = {.kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
+static const gp_gob_type args_type = {
+    .kind = GP_GOB_STRUCT, .name = "Args", .fields = args_fields, .nfields = 8};
 static const gp_gob_field rich_fields[] = {
-    {"Any", &gp_gob_interface_type, 0}, {"Nil", &gp_gob_interface_type, 0}, {"Arr", &arr_type, 0},
-    {"C", &gp_gob_complex_type, 0},     {"F32", &gp_gob_float_type, 0},     {"U8", &gp_gob_uint_type, 0},
-    {"Nested", &inners_type, 0},        {"M", &imap_type, 0},               {"Deep", &deep_type, 0},
+    {"Any", &gp_gob_interface_type, 0},
+    {"Nil", &gp_gob_interface_type, 0},
+    {"Arr", &arr_type, 0},
+    {"C", &gp_gob_complex_type, 0},
+    {"F32", &gp_gob_float_type, 0},
+    {"U8", &gp_gob_uint_type, 0},
+    {"Nested", &inners_type, 0},
+    {"M", &imap_type, 0},
+    {"Deep", &deep_type, 0},
 };
-static const gp_gob_type rich_type = {.kind = GP_GOB_STRUCT, .name = "Rich", .fields = rich_fields, .nfields = 9};
+static const gp_gob_type rich_type = {
+    .kind = GP_GOB_STRUCT, .name = "Rich", .fields = rich_fields, .nfields = 9};
 
 static gp__gob_value sv(const char *s)
 {
@@ -49,7 +68,10 @@ static gp__gob_value sv(const char *s)
     return v;
 }
 
-static gp__gob_value iv(int64_t i) { return (gp__gob_value){.type = &gp_gob_int_type, .u.i = i}; }
+static gp__gob_value iv(int64_t i)
+{
+    return (gp__gob_value){.type = &gp_gob_int_type, .u.i = i};
+}
 
 static gp__gob_value list(const gp_gob_type *t, gp__gob_value *items, size_t n)
 {
@@ -127,7 +149,9 @@ GP_TEST(values_encoded_by_go_decode_here)
     while (off < len && nv < 2) {
         const uint8_t *body;
         size_t blen, used;
-        if (gp__gob_frame(buf + off, len - off, 1 << 20, &body, &blen, &used, err, sizeof err) != GP_OK || !body) {
+        if (gp__gob_frame(buf + off, len - off, 1 << 20, &body, &blen, &used, err, sizeof err) !=
+                GP_OK ||
+            !body) {
             GP_FAILF("framing at %zu: %s", off, err);
             break;
         }
@@ -176,11 +200,11 @@ GP_TEST(values_encoded_here_decode_in_go)
     gp__gob_value arr[3] = {iv(1), iv(-2), iv(3)};
     gp__gob_value ns[3] = {iv(1), iv(0), iv(3)};
     gp__gob_value nested[3] = {list(&inner_type, &ns[0], 1), list(&inner_type, &ns[1], 1),
-                              list(&inner_type, &ns[2], 1)};
+                               list(&inner_type, &ns[2], 1)};
     gp__gob_value m[2] = {sv("one"), iv(1)};
     gp__gob_value d0[1] = {sv("p")}, d2[2] = {sv("q"), sv("r")};
     gp__gob_value deep[3] = {list(&strings_type, d0, 1), list(&strings_type, NULL, 0),
-                            list(&strings_type, d2, 2)};
+                             list(&strings_type, d2, 2)};
     gp__gob_value ri[9];
     memset(ri, 0, sizeof ri);
     ri[0].type = &gp_gob_interface_type;
@@ -317,8 +341,8 @@ GP_TEST(c_client_calls_a_go_net_rpc_server)
     GP_CHECK_INT(gp_test_reap(pid, 5000), ==, 0);
 }
 
-static gp_err c_plugin(void *ctx, const char *method, const gp__gob_value *args, gp__gob_value *reply,
-                       char *errmsg, size_t errlen)
+static gp_err c_plugin(void *ctx, const char *method, const gp__gob_value *args,
+                       gp__gob_value *reply, char *errmsg, size_t errlen)
 {
     (void)ctx;
     char err[200];

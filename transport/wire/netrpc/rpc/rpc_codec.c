@@ -24,7 +24,8 @@ typedef struct msg_reader {
 
 /* The next value on the stream (type definitions absorbed). GP_ECLOSED
  * with err "EOF" at a clean end between messages. */
-static gp_err read_value(msg_reader *r, int timeout_ms, gp__gob_value **out, char *err, size_t errlen)
+static gp_err read_value(msg_reader *r, int timeout_ms, gp__gob_value **out, char *err,
+                         size_t errlen)
 {
     *out = NULL;
     size_t max = gp__gob_decoder_max_message(r->dec);
@@ -77,8 +78,8 @@ static gp_err read_value(msg_reader *r, int timeout_ms, gp__gob_value **out, cha
                 snprintf(err, errlen, "EOF");
                 return GP_ECLOSED;
             }
-            snprintf(err, errlen, "net/rpc: unexpected EOF inside a gob message (%zu bytes buffered)",
-                     r->len);
+            snprintf(err, errlen,
+                     "net/rpc: unexpected EOF inside a gob message (%zu bytes buffered)", r->len);
             return GP_EPROTO;
         }
         r->len += n;
@@ -108,7 +109,7 @@ typedef struct pending {
 
 struct gp__rpc_client {
     gp__stream *io;
-    msg_reader rd;       /* owned by whoever holds the reading role */
+    msg_reader rd; /* owned by whoever holds the reading role */
     gp__gob_encoder *enc;
     gp__gob_buf out;
     pthread_mutex_t wmu; /* encoder, out buffer, the write side */
@@ -162,7 +163,8 @@ static int ms_left(const struct timespec *dl)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long long ms = (long long)(dl->tv_sec - now.tv_sec) * 1000 + (dl->tv_nsec - now.tv_nsec) / 1000000;
+    long long ms =
+        (long long)(dl->tv_sec - now.tv_sec) * 1000 + (dl->tv_nsec - now.tv_nsec) / 1000000;
     return ms <= 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
@@ -459,8 +461,8 @@ static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value 
     char err[GP_STATUS_MSG_MAX];
     pthread_mutex_lock(&s->wmu);
     s->out.len = 0;
-    gp_err e = gp__gob_put_response(s->enc, &s->out, method, seq, he == GP_OK ? "" : msg, err,
-                                    sizeof err);
+    gp_err e =
+        gp__gob_put_response(s->enc, &s->out, method, seq, he == GP_OK ? "" : msg, err, sizeof err);
     if (e == GP_OK) {
         if (he == GP_OK)
             e = gp__gob_encode(s->enc, &reply.value, &s->out, err, sizeof err);

@@ -51,7 +51,7 @@ void gp__rpc_client_free(gp__rpc_client *c);
  * Return GP_OK, or an error with the text for the Response's Error in
  * errmsg (empty: gp_strerror of the code); the reply is then struct{}. */
 typedef gp_err (*gp__rpc_handler)(void *ctx, const char *method, const gp__gob_value *args,
-                                 gp__gob_value *reply, char *errmsg, size_t errlen);
+                                  gp__gob_value *reply, char *errmsg, size_t errlen);
 
 /* Serves calls one after another until EOF (GP_OK) or an error (returned,
  * words in err). A method name without a dot is answered, as Go does, with
@@ -75,10 +75,10 @@ typedef struct gp__rpc_reply {
  * errmsg (empty: gp_strerror); then reply->release still runs and the body
  * sent is struct{}. */
 typedef gp_err (*gp__rpc_call_fn)(void *ctx, const char *method, gp__gob_value *args,
-                                 gp__rpc_reply *reply, char *errmsg, size_t errlen);
+                                  gp__rpc_reply *reply, char *errmsg, size_t errlen);
 
 typedef struct gp__rpc_serve_opts {
-    const gp__gob_limits *lim;   /* NULL: gob defaults */
+    const gp__gob_limits *lim; /* NULL: gob defaults */
     gp__rpc_call_fn call;
     void *ctx;
     /* 0 or 1: each call runs on the reading thread, in order. N > 1: calls

@@ -40,8 +40,8 @@ static void fixture_down(fixture *f)
 }
 
 /* Control.Ping, Dispenser.Dispense and an echo, as a go-plugin server would. */
-static gp_err handler(void *ctx, const char *method, const gp__gob_value *args, gp__gob_value *reply,
-                      char *errmsg, size_t errlen)
+static gp_err handler(void *ctx, const char *method, const gp__gob_value *args,
+                      gp__gob_value *reply, char *errmsg, size_t errlen)
 {
     (void)ctx;
     char err[200];
@@ -124,7 +124,8 @@ GP_TEST(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes
     fixture_up(&f);
     gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
-    call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0}, NULL};
+    call_args a = {c,   "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 2000, GP_OK, {0},
+                   NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
     /* This thread plays the Go plugin, byte for byte. */
@@ -181,7 +182,8 @@ GP_TEST(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text)
             const char *s = NULL;
             char err[200];
             GP_CHECK_ERR(calls[i].e, GP_OK);
-            if (calls[i].e == GP_OK && gp__gob_get_string(calls[i].reply, &s, err, sizeof err) == GP_OK)
+            if (calls[i].e == GP_OK &&
+                gp__gob_get_string(calls[i].reply, &s, err, sizeof err) == GP_OK)
                 GP_CHECK_STR(s, words[i]);
             gp__gob_value_free(calls[i].reply);
         }
@@ -212,7 +214,8 @@ static void expect_client_failure(const uint8_t *resp, size_t n, const char *wor
     fixture_up(&f);
     gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
-    call_args a = {c, "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0}, NULL};
+    call_args a = {c,   "Control.Ping", {.type = &gp_gob_bool_type, .u.b = 1}, 3000, GP_OK, {0},
+                   NULL};
     pthread_t th;
     pthread_create(&th, NULL, call_main, &a);
     uint8_t req[512];
@@ -236,12 +239,12 @@ GP_TEST(hostile_responses_fail_the_client_with_words)
 {
     uint8_t b[512];
     /* A response for Seq 7 that nobody asked for. */
-    size_t n = gp_test_spec_bytes(
-        "3a ff83 03 01 01 08 \"Response\" 01 ff84 00 01 03"
-        " 01 0d \"ServiceMethod\" 01 0c 00  01 03 \"Seq\" 01 06 00"
-        " 01 05 \"Error\" 01 0c 00  00 00"
-        " 13 ff84 01 0c \"Control.Ping\" 01 07 00"
-        " 0a ff85 03 01 02 ff86 00 00 00  03 ff86 00", b, sizeof b);
+    size_t n = gp_test_spec_bytes("3a ff83 03 01 01 08 \"Response\" 01 ff84 00 01 03"
+                                  " 01 0d \"ServiceMethod\" 01 0c 00  01 03 \"Seq\" 01 06 00"
+                                  " 01 05 \"Error\" 01 0c 00  00 00"
+                                  " 13 ff84 01 0c \"Control.Ping\" 01 07 00"
+                                  " 0a ff85 03 01 02 ff86 00 00 00  03 ff86 00",
+                                  b, sizeof b);
     expect_client_failure(b, n, "response for unknown Seq 7");
     /* A header that is not a struct. */
     n = gp_test_spec_bytes("03 02 00 01", b, sizeof b);

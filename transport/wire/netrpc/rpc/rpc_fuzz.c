@@ -23,8 +23,8 @@ typedef struct mem_io {
     pthread_cond_t cv;
 } mem_io;
 
-static gp_err mem_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n,
-                       char *why, size_t whylen)
+static gp_err mem_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
+                       size_t whylen)
 {
     (void)timeout_ms;
     (void)why;
@@ -48,8 +48,8 @@ static gp_err mem_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, si
     return GP_OK;
 }
 
-static gp_err mem_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms,
-                        char *why, size_t whylen)
+static gp_err mem_writev(gp__stream *io, struct iovec *iov, int iovcnt, int timeout_ms, char *why,
+                         size_t whylen)
 {
     (void)iov;
     (void)iovcnt;
@@ -118,8 +118,8 @@ static void mem_destroy(mem_io *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gp__gob_limits lim = {.max_message = 1 << 16, .max_depth = 32, .max_types = 64,
-                         .max_nodes = 1 << 14};
+    gp__gob_limits lim = {
+        .max_message = 1 << 16, .max_depth = 32, .max_types = 64, .max_nodes = 1 << 14};
     char err[256];
 
     mem_io s;

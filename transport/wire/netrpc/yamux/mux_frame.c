@@ -44,11 +44,17 @@ void gp__mux_header_decode(const uint8_t in[GP_MUX_HEADER_SIZE], gp__mux_header 
 const char *gp__mux_type_name(uint8_t type, char *buf, size_t cap)
 {
     switch (type) {
-    case GP_MUX_TYPE_DATA: return "Data";
-    case GP_MUX_TYPE_WINDOW_UPDATE: return "WindowUpdate";
-    case GP_MUX_TYPE_PING: return "Ping";
-    case GP_MUX_TYPE_GO_AWAY: return "GoAway";
-    default: snprintf(buf, cap, "type %u", type); return buf;
+    case GP_MUX_TYPE_DATA:
+        return "Data";
+    case GP_MUX_TYPE_WINDOW_UPDATE:
+        return "WindowUpdate";
+    case GP_MUX_TYPE_PING:
+        return "Ping";
+    case GP_MUX_TYPE_GO_AWAY:
+        return "GoAway";
+    default:
+        snprintf(buf, cap, "type %u", type);
+        return buf;
     }
 }
 
@@ -60,7 +66,8 @@ gp_err gp__mux_header_check(const gp__mux_header *h, uint32_t max_data, char *er
         return GP_EPROTO;
     }
     if (h->type > GP_MUX_TYPE_GO_AWAY) {
-        snprintf(err, errlen, "yamux: expected frame type 0-3 (Data, WindowUpdate, Ping, GoAway), got %u",
+        snprintf(err, errlen,
+                 "yamux: expected frame type 0-3 (Data, WindowUpdate, Ping, GoAway), got %u",
                  h->type);
         return GP_EPROTO;
     }
@@ -71,11 +78,13 @@ gp_err gp__mux_header_check(const gp__mux_header *h, uint32_t max_data, char *er
         return GP_EPROTO;
     }
     if (!session_level && h->stream_id == GP_MUX_SESSION_ID) {
-        snprintf(err, errlen, "yamux: %s frame on stream 0 (the session), expected a stream id", name);
+        snprintf(err, errlen, "yamux: %s frame on stream 0 (the session), expected a stream id",
+                 name);
         return GP_EPROTO;
     }
     if (h->type == GP_MUX_TYPE_DATA && h->length > max_data) {
-        snprintf(err, errlen, "yamux: Data frame on stream %u of %u bytes exceeds the receive window of %u",
+        snprintf(err, errlen,
+                 "yamux: Data frame on stream %u of %u bytes exceeds the receive window of %u",
                  h->stream_id, h->length, max_data);
         return GP_EMSGSIZE;
     }
@@ -89,7 +98,7 @@ void gp__mux_parser_init(gp__mux_parser *p, uint32_t max_data)
 }
 
 gp__mux_event gp__mux_parser_feed(gp__mux_parser *p, const uint8_t *in, size_t len, size_t *used,
-                                 const uint8_t **data, size_t *data_len)
+                                  const uint8_t **data, size_t *data_len)
 {
     *used = 0;
     *data = NULL;

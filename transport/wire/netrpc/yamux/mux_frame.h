@@ -41,12 +41,12 @@ typedef enum gp__mux_event {
 } gp__mux_event;
 
 typedef struct gp__mux_parser {
-    uint32_t max_data;       /* largest Data payload accepted (the receive window) */
-    gp__mux_header hdr;       /* the current frame's header */
-    uint32_t body_left;      /* Data payload bytes still to come */
+    uint32_t max_data;  /* largest Data payload accepted (the receive window) */
+    gp__mux_header hdr; /* the current frame's header */
+    uint32_t body_left; /* Data payload bytes still to come */
     uint8_t raw[GP_MUX_HEADER_SIZE];
     size_t raw_len;
-    gp_err failed;           /* sticky: once set every feed returns EV_ERROR */
+    gp_err failed; /* sticky: once set every feed returns EV_ERROR */
     char err[256];
 } gp__mux_parser;
 
@@ -58,7 +58,7 @@ void gp__mux_parser_init(gp__mux_parser *p, uint32_t max_data);
  * left). For EV_DATA, (*data, *data_len) is a slice of `in`. Thread safety:
  * one parser per thread. */
 gp__mux_event gp__mux_parser_feed(gp__mux_parser *p, const uint8_t *in, size_t len, size_t *used,
-                                 const uint8_t **data, size_t *data_len);
+                                  const uint8_t **data, size_t *data_len);
 
 /* "Data", "WindowUpdate", "Ping", "GoAway" or "type 9". Static storage
  * except for the unknown case, which writes into buf. */

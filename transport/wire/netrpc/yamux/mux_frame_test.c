@@ -89,9 +89,18 @@ static void check_captured(size_t step)
     GP_CHECK(memcmp(c.body, "\1\0\0\0\1\0\0\0", 8) == 0);
 }
 
-GP_TEST(parses_the_captured_broker_exchange_one_byte_at_a_time) { check_captured(1); }
-GP_TEST(parses_the_captured_broker_exchange_in_odd_chunks) { check_captured(5); }
-GP_TEST(parses_the_captured_broker_exchange_in_one_piece) { check_captured(sizeof captured); }
+GP_TEST(parses_the_captured_broker_exchange_one_byte_at_a_time)
+{
+    check_captured(1);
+}
+GP_TEST(parses_the_captured_broker_exchange_in_odd_chunks)
+{
+    check_captured(5);
+}
+GP_TEST(parses_the_captured_broker_exchange_in_one_piece)
+{
+    check_captured(sizeof captured);
+}
 
 static void expect_error(const uint8_t hdr[12], uint32_t max, const char *words)
 {

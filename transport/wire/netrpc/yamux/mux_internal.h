@@ -20,7 +20,7 @@ struct gp__mux_stream {
     gp__stream io; /* first: its ops (mux_stream.c) receive this pointer */
     gp__mux_session *s;
     uint32_t id;
-    int refs;          /* app handle, session table, reader's current frame */
+    int refs; /* app handle, session table, reader's current frame */
     int in_table;
     int local_fin, remote_fin, reset, orphan;
     uint8_t *rbuf;

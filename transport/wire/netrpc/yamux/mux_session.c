@@ -80,8 +80,7 @@ static void teardown_locked(gp__mux_session *s, const char *fmt, ...)
 /* Writes the iovecs completely or fails; each write gets the write
  * timeout (as Go's ConnectionWriteTimeout, per frame), so the happy path
  * reads no clock. Caller holds wmu. */
-static gp_err send_all(gp__mux_session *s, struct iovec *iov, int iovcnt, char *why,
-                       size_t whylen)
+static gp_err send_all(gp__mux_session *s, struct iovec *iov, int iovcnt, char *why, size_t whylen)
 {
     char inner[128]; /* fits behind the prefix in the callers' 160 */
     gp_err e = gp__stream_writev(s->io, iov, iovcnt, s->cfg.write_timeout_ms, inner, sizeof inner);
@@ -136,7 +135,7 @@ static void kick_ctrl(gp__mux_session *s)
 
 /* Writes one frame (after any pending control frames). */
 gp_err gp__mux_write_frame(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
-                          uint32_t length, const void *payload, size_t plen)
+                           uint32_t length, const void *payload, size_t plen)
 {
     gp__mux_header h = {GP_MUX_VERSION, type, flags, id, length};
     uint8_t hb[GP_MUX_HEADER_SIZE];
@@ -516,7 +515,8 @@ static void *reader_main(void *arg)
          * TLS may hold decrypted bytes the socket no longer shows). */
         size_t n = 0;
         char why[200] = "";
-        gp_err ioe = gp__stream_read(s->io, s->rdbuf, sizeof s->rdbuf, timeout, &n, why, sizeof why);
+        gp_err ioe =
+            gp__stream_read(s->io, s->rdbuf, sizeof s->rdbuf, timeout, &n, why, sizeof why);
         pthread_mutex_lock(&s->mu);
         if (s->closed)
             break;

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         abort();
-    gp__mux_config cfg = {.keepalive_interval_ms = -1, .accept_backlog = 8, .write_timeout_ms = 1000};
+    gp__mux_config cfg = {
+        .keepalive_interval_ms = -1, .accept_backlog = 8, .write_timeout_ms = 1000};
     gp__mux_session *s;
     if (gp__mux_session_new(sv[0], GP_MUX_SERVER, &cfg, &s) != GP_OK)
         abort();

@@ -138,7 +138,10 @@ typedef struct xfer {
     int ok;
 } xfer;
 
-static uint8_t pattern(size_t i) { return (uint8_t)(i * 131 + (i >> 9)); }
+static uint8_t pattern(size_t i)
+{
+    return (uint8_t)(i * 131 + (i >> 9));
+}
 
 static void *writer_main(void *arg)
 {
@@ -420,7 +423,7 @@ GP_TEST(garbled_bytes_tear_down_with_a_clear_error)
 
 GP_TEST(a_forged_4_gib_length_is_refused_before_any_allocation)
 {
-    const uint8_t b[24] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0,
+    const uint8_t b[24] = {0, 1, 0, 1, 0, 0, 0, 1, 0,    0,    0,    0,
                            0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff};
     expect_teardown(GP_MUX_SERVER, b, sizeof b, "4294967295 bytes exceeds the receive window");
 }
@@ -527,7 +530,7 @@ GP_TEST(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof)
 {
     int raw;
     gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &quiet, &raw);
-    const uint8_t b[] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0,             /* SYN */
+    const uint8_t b[] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0,                 /* SYN */
                          0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 3, 'a', 'b', 'c'}; /* Data+FIN */
     raw_send(raw, b, sizeof b);
     close(raw); /* as Go's Session.Close right after the stream's Close */

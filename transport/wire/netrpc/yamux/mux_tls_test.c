@@ -24,8 +24,10 @@ typedef struct {
 static void *server_open(void *arg)
 {
     server_side *s = arg;
-    gp__tls_params p = {.role = GP_TLS_SERVER, .cert_pem = plugin_kp.cert_pem,
-                        .key_pem = plugin_kp.key_pem, .peer_ca_pem = host_kp.cert_pem};
+    gp__tls_params p = {.role = GP_TLS_SERVER,
+                        .cert_pem = plugin_kp.cert_pem,
+                        .key_pem = plugin_kp.key_pem,
+                        .peer_ca_pem = host_kp.cert_pem};
     s->e = gp__tls_open(s->fd, &p, &s->t, s->err, sizeof s->err);
     return NULL;
 }
@@ -39,8 +41,10 @@ static void tls_pair(gp__tls **c, gp__tls **s)
     server_side ss = {.fd = sv[1]};
     pthread_t th;
     pthread_create(&th, NULL, server_open, &ss);
-    gp__tls_params p = {.role = GP_TLS_CLIENT, .cert_pem = host_kp.cert_pem,
-                        .key_pem = host_kp.key_pem, .peer_ca_pem = plugin_kp.cert_pem};
+    gp__tls_params p = {.role = GP_TLS_CLIENT,
+                        .cert_pem = host_kp.cert_pem,
+                        .key_pem = host_kp.key_pem,
+                        .peer_ca_pem = plugin_kp.cert_pem};
     char err[512] = "";
     gp_err e = gp__tls_open(sv[0], &p, c, err, sizeof err);
     pthread_join(th, NULL);
