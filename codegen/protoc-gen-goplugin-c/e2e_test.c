@@ -227,8 +227,10 @@ static int connect_plugin(void)
         .start_timeout_ms = 20000,
         .logger = {.level = GP_LOG_WARN},
     };
-    if (gp_client_new(&cfg, &client) != GP_OK || gp_client_connect(client, &conn) != GP_OK) {
-        fprintf(stderr, "e2e: %s\n", gp_client_error(client));
+    gp_status st;
+    if (gp_client_new(&cfg, &client, &st) != GP_OK ||
+        gp_client_connect(client, &conn, &st) != GP_OK) {
+        fprintf(stderr, "e2e: %s\n", st.msg);
         return -1;
     }
     return 0;

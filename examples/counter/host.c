@@ -151,10 +151,9 @@ int main(int argc, char **argv)
     gp_conn *conn = NULL;
     gp_stub *counter = NULL;
     gp_status st = {0};
-    if (gp_client_new(&cfg, &c) != GP_OK || gp_client_start(c) != GP_OK ||
-        gp_client_connect(c, &conn) != GP_OK) {
-        /* c NULL (gp_client_new failed): this thread's words from it. */
-        fprintf(stderr, "counter-host: %s\n", gp_client_error(c));
+    if (gp_client_new(&cfg, &c, &st) != GP_OK || gp_client_start(c, &st) != GP_OK ||
+        gp_client_connect(c, &conn, &st) != GP_OK) {
+        fprintf(stderr, "counter-host: %s\n", st.msg);
         gp_client_free(c);
         return 1;
     }

@@ -45,10 +45,11 @@ static int reattach_client(const kv_host_opts *o, bool detached, gp_client **out
         .logger = {.level = o->log_level},
         .detached = detached,
     };
-    e = gp_client_new(&cfg, out);
+    gp_status st;
+    e = gp_client_new(&cfg, out, &st);
     gp_reattach_config_clear(&rc); /* the client copied what it needs */
     if (e) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL));
+        fprintf(stderr, "kv-host: %s\n", st.msg);
         return -1;
     }
     return 0;
@@ -62,15 +63,16 @@ static int kill_plugin(const kv_host_opts *o)
     if (reattach_client(o, false, &c) != 0)
         return 1;
     gp_conn *conn;
-    if (gp_client_start(c) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(c));
+    gp_status st;
+    if (gp_client_start(c, &st) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", st.msg);
         gp_client_free(c); /* a failed reattach kills nothing */
         return 1;
     }
     /* The connection carries the graceful Shutdown; without one the kill
      * falls back to SIGKILL of the verified process. */
-    if (gp_client_connect(c, &conn) != GP_OK)
-        fprintf(stderr, "kv-host: warning: %s\n", gp_client_error(c));
+    if (gp_client_connect(c, &conn, &st) != GP_OK)
+        fprintf(stderr, "kv-host: warning: %s\n", st.msg);
     pid_t pid = gp_client_pid(c);
     gp_client_kill(c);
     bool gone = gp_client_exited(c);
@@ -124,8 +126,8 @@ int kv_detach_open(const kv_host_opts *o, kv_session *s)
     if (reattach_client(o, true, &s->client) != 0)
         return -1;
     gp_status st = {0};
-    if (gp_client_connect(s->client, &s->conn) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(s->client));
+    if (gp_client_connect(s->client, &s->conn, &st) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", st.msg);
         kv_session_close(s); /* detached: nothing is killed */
         return -1;
     }
@@ -143,7 +145,7 @@ int kv_detach_close(kv_session *s, int rc)
         gp_reattach_config ra;
         gp_status st = {0};
         gp_err e = rc == 0 ? gp_client_reattach_config(s->client, &ra) : GP_OK;
-        if (e != GP_OK) { /* it leaves no words on the client: the code says it */
+        if (e != GP_OK) { /* it has no words: the code says it */
             fprintf(stderr, "kv-host: --detach: no reattach config: %s\n", gp_strerror(e));
             rc = 1;
         }

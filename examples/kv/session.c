@@ -26,15 +26,15 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .detached = o->detached,
         .sha256 = o->sha256,
     };
-    if (gp_client_new(&cfg, &s->client) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(NULL)); /* no client: this thread's */
+    gp_status st = {0};
+    if (gp_client_new(&cfg, &s->client, &st) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", st.msg);
         gp_client_free(s->client);
         s->client = NULL;
         return -1;
     }
-    gp_status st = {0};
-    if (gp_client_connect(s->client, &s->conn) != GP_OK) {
-        fprintf(stderr, "kv-host: %s\n", gp_client_error(s->client));
+    if (gp_client_connect(s->client, &s->conn, &st) != GP_OK) {
+        fprintf(stderr, "kv-host: %s\n", st.msg);
         kv_session_close(s);
         return -1;
     }

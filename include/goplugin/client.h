@@ -9,18 +9,20 @@
  *       .allowed_protocols = GP_PROTO_GRPC,
  *   };
  *   gp_client *c;  gp_conn *conn;  gp_stub *kv;  gp_status st;
- *   if (gp_client_new(&cfg, &c))            // words: gp_client_error(NULL)
- *       die(gp_client_error(NULL));
- *   if (gp_client_connect(c, &conn))        // starts it; words on the client
- *       die(gp_client_error(c));
- *   if (gp_conn_dispense(conn, "kv", &kv, &st))   // words in st
+ *   if (gp_client_new(&cfg, &c, &st))       // words in st, as every call
+ *       die(st.msg);
+ *   if (gp_client_connect(c, &conn, &st))   // starts it
+ *       die(st.msg);
+ *   if (gp_conn_dispense(conn, "kv", &kv, &st))
  *       die(st.msg);
  *   ...
  *   gp_stub_free(kv);
  *   gp_client_free(c);          // graceful shutdown, grace period, SIGKILL
  *
  * Ownership, threads and teardown order: docs/lifecycle.md. Errors:
- * docs/errors.md (the gp_client_* calls keep their words on the client).
+ * docs/errors.md: a fallible call's words go into the caller's gp_status
+ * (last parameter, NULL allowed): a copy, the caller's to read on any
+ * thread without a lock; cleared on success.
  */
 #ifndef GOPLUGIN_CLIENT_H
 #define GOPLUGIN_CLIENT_H
@@ -136,25 +138,28 @@ typedef struct gp_client gp_client; /* opaque */
  * points to is copied (tls files are read now), so cfg may go once this
  * returns; logger.ctx is kept and used until gp_client_free. Caller owns
  * *out: free with gp_client_free.
- * Errors: GP_EINVAL naming the bad field, GP_ENOMEM; the words are in
- * gp_client_error(NULL) on the calling thread.
+ * Errors: GP_EINVAL naming the bad field, GP_ENOMEM; words in st.
  * Thread safety: any thread. */
-gp_err gp_client_new(const gp_client_config *cfg, gp_client **out);
+gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st);
 
 /* Launch the plugin (or check the reattach target) and read its handshake
  * line within the start timeout. Idempotent. On failure the child is killed
- * and reaped and gp_client_error says what was expected, what came, and the
- * tail of the plugin's stderr.
+ * and reaped and st says what was expected, what came, and the tail of the
+ * plugin's stderr (its last lines, as many as fit). A failed start gives
+ * the same code and words again.
  * Thread safety: not concurrently with another gp_client_start or
  * gp_client_connect on the same client until the first has returned;
  * gp_client_kill from another thread aborts it (GP_ESTATE). */
-gp_err gp_client_start(gp_client *c);
+gp_err gp_client_start(gp_client *c, gp_status *st);
 
 /* Start if needed, then connect (once) and health-check. The connection is
  * owned by the client and valid until gp_client_kill/gp_client_free; later
- * calls return the same one. Thread safety: as gp_client_start for the
- * first call; once connected, any thread. */
-gp_err gp_client_connect(gp_client *c, gp_conn **out);
+ * calls return the same one. Errors: words in st, as gp_client_start.
+ * Thread safety: as gp_client_start for the first call; once connected,
+ * any thread. The words in st are a copy of the client's last failure,
+ * taken under its lock when the call returns: with several threads
+ * failing on one client at once, each may get the other's words. */
+gp_err gp_client_connect(gp_client *c, gp_conn **out, gp_status *st);
 
 /* Graceful shutdown (GRPCController.Shutdown / Control.Quit), wait up to the
  * grace period, then SIGKILL the plugin's process group; always reaps.
@@ -179,13 +184,6 @@ bool gp_client_exited(gp_client *c);
  * Thread safety: any thread. */
 bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
 
-/* The message of the last failure on this client, "" if none: a copy taken
- * under the client's lock into a buffer of the calling thread, valid and
- * unchanged until this thread's next gp_client_error. With c == NULL: the
- * message of this thread's last failed gp_client_new (which has no client
- * to carry it). Thread safety: any thread (docs/errors.md). */
-const char *gp_client_error(const gp_client *c);
-
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports
  * after a call failed. Thread safety: any thread. */
@@ -199,7 +197,7 @@ gp_protocol gp_client_protocol(const gp_client *c);
 
 /* After start: how to reattach later. Strings point into the client: valid
  * until gp_client_free (do not gp_reattach_config_clear it).
- * Errors: GP_EINVAL, GP_ESTATE (not running). Thread safety: as gp_client_pid. */
+ * Errors: GP_EINVAL, GP_ESTATE (not running); the code says it all. Thread safety: as gp_client_pid. */
 gp_err gp_client_reattach_config(const gp_client *c, gp_reattach_config *out);
 
 /* Kill every client made with .managed = true (go-plugin CleanupClients),

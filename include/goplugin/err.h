@@ -2,9 +2,8 @@
  *
  * Every fallible call returns a gp_err; GP_OK (0) is the only success. The
  * code says what kind of failure it was; the words (what was expected, what
- * came) go into a gp_status the caller passes (NULL: no words wanted). The
- * gp_client_* calls, which predate that rule, keep theirs on the client
- * (gp_client_error). docs/errors.md has the whole rule.
+ * came) go into a gp_status the caller passes (NULL: no words wanted).
+ * docs/errors.md has the whole rule.
  */
 #ifndef GOPLUGIN_ERR_H
 #define GOPLUGIN_ERR_H

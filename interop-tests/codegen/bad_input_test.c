@@ -206,9 +206,10 @@ static int connect_plugin(void)
     };
     gp_conn *conn = NULL;
     gp_status st = {0};
-    if (gp_client_new(&cfg, &client) != GP_OK || gp_client_connect(client, &conn) != GP_OK ||
+    if (gp_client_new(&cfg, &client, &st) != GP_OK ||
+        gp_client_connect(client, &conn, &st) != GP_OK ||
         gp_conn_dispense(conn, "bad", &bad, &st) != GP_OK) {
-        fprintf(stderr, "bad_input: %s %s\n", gp_client_error(client), st.msg);
+        fprintf(stderr, "bad_input: %s\n", st.msg);
         return -1;
     }
     return 0;

@@ -226,9 +226,10 @@ static int connect_plugin(void)
     };
     gp_conn *conn = NULL;
     gp_status st = {0};
-    if (gp_client_new(&cfg, &client) != GP_OK || gp_client_connect(client, &conn) != GP_OK ||
+    if (gp_client_new(&cfg, &client, &st) != GP_OK ||
+        gp_client_connect(client, &conn, &st) != GP_OK ||
         gp_conn_dispense(conn, "wide", &wide, &st) != GP_OK) {
-        fprintf(stderr, "go_wide_test: %s %s\n", gp_client_error(client), st.msg);
+        fprintf(stderr, "go_wide_test: %s\n", st.msg);
         return -1;
     }
     if (strcmp(gp_conn_protocol(conn), wire) != 0) {

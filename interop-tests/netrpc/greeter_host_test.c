@@ -57,15 +57,15 @@ GP_TEST(greeter_with_interface_arguments)
         .call_timeout_ms = 3000,
     };
     gp_client *c = NULL;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn = NULL;
-    if (gp_client_connect(c, &conn) != GP_OK) {
-        GP_FAILF("connect: %s", gp_client_error(c));
+    gp_status st;
+    if (gp_client_connect(c, &conn, &st) != GP_OK) {
+        GP_FAILF("connect: %s", st.msg);
         gp_client_free(c);
         return;
     }
     GP_CHECK_STR(gp_conn_protocol(conn), "netrpc");
-    gp_status st;
     gp_stub *stub = NULL;
     GP_CHECK_ERR(gp_conn_dispense(conn, "greeter", &stub, &st), GP_OK);
     GP_CHECK_ERR(gp_conn_dispense(conn, "nobody", NULL == stub ? &stub : &(gp_stub *){NULL}, &st),

@@ -361,17 +361,17 @@ static gp_client *open_kv(gp_client_config *cfg, gp_stub **kv)
 {
     gp_client *c = NULL;
     *kv = NULL;
-    if (gp_client_new(cfg, &c) != GP_OK) {
-        GP_FAILF("gp_client_new: %s", gp_client_error(NULL));
+    gp_status st;
+    if (gp_client_new(cfg, &c, &st) != GP_OK) {
+        GP_FAILF("gp_client_new: %s", st.msg);
         return NULL;
     }
     gp_conn *conn;
-    gp_status st;
-    gp_err rc = gp_client_connect(c, &conn);
+    gp_err rc = gp_client_connect(c, &conn, &st);
     if (rc == GP_OK)
         rc = gp_conn_dispense(conn, "kv", kv, &st);
     if (rc != GP_OK) {
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
         gp_client_free(c);
         return NULL;
     }
@@ -542,8 +542,9 @@ GP_HELPER(host)
     cfg.logger = (gp_logger){0};
     gp_client *c;
     gp_conn *conn;
-    if (gp_client_new(&cfg, &c) || gp_client_connect(c, &conn)) {
-        fprintf(stderr, "host: %s\n", gp_client_error(c));
+    gp_status st;
+    if (gp_client_new(&cfg, &c, &st) || gp_client_connect(c, &conn, &st)) {
+        fprintf(stderr, "host: %s\n", st.msg);
         return 1;
     }
     printf("%ld\n", (long)gp_client_pid(c));
@@ -685,7 +686,7 @@ static void hostile(const char *kind)
     if (strcmp(kind, "silent") == 0)
         cfg.call_timeout_ms = 2000;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     long rss0 = 0, rss1 = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f && fscanf(f, "%*d %ld", &rss0) != 1)
@@ -695,7 +696,8 @@ static void hostile(const char *kind)
     struct timespec t0;
     now(&t0);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(c, &conn);
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
     long ms = gp_test_ms_since(&t0);
     f = fopen("/proc/self/statm", "r");
     if (f && fscanf(f, "%*d %ld", &rss1) != 1)
@@ -704,26 +706,25 @@ static void hostile(const char *kind)
         fclose(f);
     pid_t pid = gp_client_pid(c);
     if (getenv("GP_TEST_VERBOSE"))
-        fprintf(stderr, "  %s: %s after %ld ms: %s\n", kind, gp_strerror(rc), ms,
-                gp_client_error(c));
+        fprintf(stderr, "  %s: %s after %ld ms: %s\n", kind, gp_strerror(rc), ms, st.msg);
     GP_CHECK_ERR_NE(rc, GP_OK);
     GP_CHECK(conn == NULL);
     if (ms > 15000)
         GP_FAILF("%s: connect failed only after %ld ms; expected within seconds", kind, ms);
-    GP_CHECK_CONTAINS(gp_client_error(c), "connect to plugin");
+    GP_CHECK_CONTAINS(st.msg, "connect to plugin");
     /* The words say what went wrong. */
     if (strcmp(kind, "silent") == 0)
-        GP_CHECK_CONTAINS(gp_client_error(c), "2000 ms");
+        GP_CHECK_CONTAINS(st.msg, "2000 ms");
     else if (wire == GP_PROTO_NETRPC && strcmp(kind, "reset") != 0)
         /* The session's reason, whether opening the streams or the first
          * ping met the dead session first (a race: either is right). */
-        GP_CHECK_CONTAINS(gp_client_error(c), ": yamux: ");
+        GP_CHECK_CONTAINS(st.msg, ": yamux: ");
     if (wire == GP_PROTO_NETRPC && strcmp(kind, "bigframe") == 0)
-        GP_CHECK_CONTAINS(gp_client_error(c), "4294967295 bytes");
+        GP_CHECK_CONTAINS(st.msg, "4294967295 bytes");
     if (wire == GP_PROTO_NETRPC && strcmp(kind, "badversion") == 0)
-        GP_CHECK_CONTAINS(gp_client_error(c), "expected version 0, got 1");
+        GP_CHECK_CONTAINS(st.msg, "expected version 0, got 1");
     if (wire == GP_PROTO_GRPC && strcmp(kind, "badversion") == 0)
-        GP_CHECK_CONTAINS(gp_client_error(c), "http1");
+        GP_CHECK_CONTAINS(st.msg, "http1");
     /* No plugin left running. */
     GP_CHECK(gp_client_exited(c));
     if (pid > 0)
@@ -837,15 +838,15 @@ GP_TEST(plugin_writes_to_a_dead_host_no_sigpipe)
                             .call_timeout_ms = 200,
                             .kill_grace_ms = 1000};
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn;
     gp_stub *kv = NULL;
     gp_status st;
-    gp_err rc = gp_client_connect(c, &conn);
+    gp_err rc = gp_client_connect(c, &conn, &st);
     if (rc == GP_OK)
         rc = gp_conn_dispense(conn, "kv", &kv, &st);
     if (rc != GP_OK) {
-        GP_FAILF("reattach: %s: %s", gp_strerror(rc), gp_client_error(c));
+        GP_FAILF("reattach: %s: %s", gp_strerror(rc), st.msg);
     } else {
         call cl = {.kv = kv, .key = "slow-big"};
         call_thread(&cl);
@@ -866,10 +867,10 @@ GP_TEST(plugin_writes_to_a_dead_host_no_sigpipe)
     if (r == 0) {
         /* Still serving: a new host can talk to it and stop it. */
         ra.test = false;
-        GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-        rc = gp_client_connect(c, &conn);
+        GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+        rc = gp_client_connect(c, &conn, &st);
         if (rc != GP_OK)
-            GP_FAILF("reattach after: %s: %s", gp_strerror(rc), gp_client_error(c));
+            GP_FAILF("reattach after: %s: %s", gp_strerror(rc), st.msg);
         else
             GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
         gp_client_free(c);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/base/strbuf.h"
 #include "transport/host/client_internal.h"
 #include "transport/host/client_tls.h"
@@ -39,16 +40,14 @@ extern char **environ;
 
 static void set_errv(gp_client *c, bool with_tail, const char *fmt, va_list ap)
 {
-    char msg[3072];
+    char msg[sizeof c->errmsg];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    char tail[4200] = "";
+    char tail[sizeof c->errtail] = "";
     if (with_tail && c->proc)
         gp__proc_stderr_tail(c->proc, tail, sizeof tail);
     pthread_mutex_lock(&c->mu);
-    if (tail[0])
-        snprintf(c->errmsg, sizeof c->errmsg, "%s\nplugin stderr (last lines):\n%s", msg, tail);
-    else
-        snprintf(c->errmsg, sizeof c->errmsg, "%s", msg);
+    memcpy(c->errmsg, msg, sizeof msg);
+    memcpy(c->errtail, tail, sizeof tail);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -59,6 +58,45 @@ gp_err gp__client_fail(gp_client *c, gp_err code, const char *fmt, ...)
     set_errv(c, true, fmt, ap);
     va_end(ap);
     return code;
+}
+
+#define TAIL_HEAD "\nplugin stderr (last lines):\n"
+
+gp_err gp__client_status(gp_client *c, gp_err rc, gp_status *st)
+{
+    if (!st)
+        return rc;
+    gp__status_clear(st);
+    if (rc == GP_OK)
+        return rc;
+    st->err = rc;
+    if (!c) {
+        snprintf(st->msg, sizeof st->msg, "%s", gp_strerror(rc));
+        return rc;
+    }
+    size_t cap = sizeof st->msg;
+    pthread_mutex_lock(&c->mu);
+    size_t n = strlen(c->errmsg);
+    size_t tn = strlen(c->errtail);
+    if (n == 0) {
+        snprintf(st->msg, cap, "%s", gp_strerror(rc));
+    } else if (tn == 0 || n + sizeof TAIL_HEAD >= cap) {
+        gp__errf(st->msg, cap, "%s", c->errmsg); /* cut at the end */
+    } else {
+        /* The stderr tail is the end of the plugin's output: when it does
+         * not fit, keep its last bytes, from a line start if there is one. */
+        size_t room = cap - 1 - n - (sizeof TAIL_HEAD - 1);
+        const char *t = c->errtail;
+        if (tn > room) {
+            t += tn - room;
+            const char *nl = memchr(t, '\n', strlen(t));
+            if (nl && nl[1])
+                t = nl + 1;
+        }
+        gp__errf(st->msg, cap, "%s" TAIL_HEAD "%s", c->errmsg, t);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 /* ---- start ---- */
@@ -249,10 +287,8 @@ static gp_err reattach(gp_client *c)
     return GP_OK;
 }
 
-gp_err gp_client_start(gp_client *c)
+static gp_err start(gp_client *c)
 {
-    if (!c)
-        return GP_EINVAL;
     pthread_mutex_lock(&c->mu);
     int state = c->state;
     gp_err prev = c->start_err;
@@ -276,14 +312,20 @@ gp_err gp_client_start(gp_client *c)
     return rc;
 }
 
+gp_err gp_client_start(gp_client *c, gp_status *st)
+{
+    if (!c) {
+        gp__status_clear(st);
+        return gp__status_setf(st, GP_EINVAL, "c: expected a client, got NULL");
+    }
+    return gp__client_status(c, start(c), st);
+}
+
 /* ---- connect ---- */
 
-gp_err gp_client_connect(gp_client *c, gp_conn **out)
+static gp_err connect_once(gp_client *c, gp_conn **out)
 {
-    if (!c || !out)
-        return GP_EINVAL;
-    *out = NULL;
-    gp_err rc = gp_client_start(c);
+    gp_err rc = start(c);
     if (rc)
         return rc;
     pthread_mutex_lock(&c->conn_mu);
@@ -348,6 +390,17 @@ gp_err gp_client_connect(gp_client *c, gp_conn **out)
     pthread_mutex_unlock(&c->conn_mu);
     *out = conn;
     return GP_OK;
+}
+
+gp_err gp_client_connect(gp_client *c, gp_conn **out, gp_status *st)
+{
+    gp__status_clear(st);
+    if (!c)
+        return gp__status_setf(st, GP_EINVAL, "c: expected a client, got NULL");
+    if (!out)
+        return gp__status_setf(st, GP_EINVAL, "out: expected a place for the connection, got NULL");
+    *out = NULL;
+    return gp__client_status(c, connect_once(c, out), st);
 }
 
 /* ---- kill ---- */

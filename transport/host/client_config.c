@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "transport/base/errf.h"
 #include "transport/host/client_internal.h"
 #include "transport/host/client_tls.h"
 
@@ -15,34 +16,19 @@
 #define DEFAULT_MIN_PORT 10000
 #define DEFAULT_MAX_PORT 25000
 
-/* gp_client_new has no client to put its message on: it goes here. */
-static _Thread_local char new_err[1024];
-
-/* A copy per thread, taken under the lock the writers hold: the pointer
- * stays valid and unchanged until this thread's next call, whatever other
- * threads do to the client meanwhile. */
-static _Thread_local char err_copy[GP__CLIENT_ERR_MAX];
-
-const char *gp_client_error(const gp_client *c)
+/* A config error: logged, and its words into st (gp_client_new has no
+ * client to keep them on). */
+static gp_err bad(const gp_logger *lg, gp_status *st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static gp_err bad(const gp_logger *lg, gp_status *st, const char *fmt, ...)
 {
-    if (!c)
-        return new_err;
-    pthread_mutex_t *mu = (pthread_mutex_t *)&c->mu; /* const handle, mutable lock */
-    pthread_mutex_lock(mu);
-    memcpy(err_copy, c->errmsg, sizeof err_copy);
-    pthread_mutex_unlock(mu);
-    return err_copy;
-}
-
-static gp_err bad(const gp_logger *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static gp_err bad(const gp_logger *lg, const char *fmt, ...)
-{
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(new_err, sizeof new_err, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    gp_logf(lg, GP_LOG_ERROR, "goplugin", NULL, 0, "invalid client config: %s", new_err);
-    return GP_EINVAL;
+    gp_logf(lg, GP_LOG_ERROR, "goplugin", NULL, 0, "invalid client config: %s", msg);
+    return gp__status_setf(st, GP_EINVAL, "%s", msg);
 }
 
 static const char *nz(const char *s)
@@ -50,83 +36,87 @@ static const char *nz(const char *s)
     return s ? s : "(null)";
 }
 
-static gp_err validate(const gp_client_config *cfg)
+static gp_err validate(const gp_client_config *cfg, gp_status *st)
 {
     const gp_logger *lg = &cfg->logger;
     if ((unsigned)cfg->logger.level > GP_LOG_OFF)
-        return bad(lg, "logger.level: expected GP_LOG_DEFAULT..GP_LOG_OFF, got %d",
+        return bad(lg, st, "logger.level: expected GP_LOG_DEFAULT..GP_LOG_OFF, got %d",
                    (int)cfg->logger.level);
     bool have_cmd = cfg->argv && cfg->argv[0];
     if (have_cmd && cfg->reattach)
-        return bad(lg, "argv and reattach: expected one of them, got both");
+        return bad(lg, st, "argv and reattach: expected one of them, got both");
     if (!have_cmd && !cfg->reattach)
-        return bad(lg, "argv: expected a plugin command (argv[0]) or a reattach config, got "
-                       "neither");
+        return bad(lg, st,
+                   "argv: expected a plugin command (argv[0]) or a reattach config, got "
+                   "neither");
     if (cfg->reattach && cfg->sha256)
-        return bad(lg, "sha256: a running plugin (reattach) cannot be checksummed; expected "
-                       "NULL with reattach");
+        return bad(lg, st,
+                   "sha256: a running plugin (reattach) cannot be checksummed; expected "
+                   "NULL with reattach");
     if (cfg->allowed_protocols & ~(unsigned)(GP_PROTO_NETRPC | GP_PROTO_GRPC))
-        return bad(lg, "allowed_protocols: expected GP_PROTO_NETRPC|GP_PROTO_GRPC bits, got %#x",
+        return bad(lg, st,
+                   "allowed_protocols: expected GP_PROTO_NETRPC|GP_PROTO_GRPC bits, got %#x",
                    cfg->allowed_protocols);
     if (cfg->start_timeout_ms < 0)
-        return bad(lg, "start_timeout_ms: expected >= 0, got %d", cfg->start_timeout_ms);
+        return bad(lg, st, "start_timeout_ms: expected >= 0, got %d", cfg->start_timeout_ms);
     if (cfg->kill_grace_ms < 0)
-        return bad(lg, "kill_grace_ms: expected >= 0, got %d", cfg->kill_grace_ms);
+        return bad(lg, st, "kill_grace_ms: expected >= 0, got %d", cfg->kill_grace_ms);
     if (cfg->call_timeout_ms < 0)
-        return bad(lg, "call_timeout_ms: expected >= 0, got %d", cfg->call_timeout_ms);
+        return bad(lg, st, "call_timeout_ms: expected >= 0, got %d", cfg->call_timeout_ms);
     if (cfg->max_message_bytes > INT_MAX)
-        return bad(lg, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
+        return bad(lg, st, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
                    cfg->max_message_bytes);
     if (cfg->max_port > 65535 || cfg->min_port > 65535)
-        return bad(lg, "min_port/max_port: expected ports up to 65535, got %u..%u", cfg->min_port,
-                   cfg->max_port);
+        return bad(lg, st, "min_port/max_port: expected ports up to 65535, got %u..%u",
+                   cfg->min_port, cfg->max_port);
     if (cfg->min_port > cfg->max_port)
-        return bad(lg, "min_port/max_port: expected min <= max, got %u > %u", cfg->min_port,
+        return bad(lg, st, "min_port/max_port: expected min <= max, got %u > %u", cfg->min_port,
                    cfg->max_port);
     if (cfg->nversions && !cfg->versions)
-        return bad(lg, "versions: NULL with nversions = %zu", cfg->nversions);
+        return bad(lg, st, "versions: NULL with nversions = %zu", cfg->nversions);
     if (cfg->nversions >= GP_HS_MAX_VERSIONS)
-        return bad(lg, "nversions: expected fewer than %d, got %zu", GP_HS_MAX_VERSIONS,
+        return bad(lg, st, "nversions: expected fewer than %d, got %zu", GP_HS_MAX_VERSIONS,
                    cfg->nversions);
     if (cfg->reattach) {
         const gp_reattach_config *r = cfg->reattach;
         if (!r->network || (strcmp(r->network, "unix") != 0 && strcmp(r->network, "tcp") != 0))
-            return bad(lg, "reattach->network: expected \"unix\" or \"tcp\", got \"%s\"",
+            return bad(lg, st, "reattach->network: expected \"unix\" or \"tcp\", got \"%s\"",
                        nz(r->network));
         if (!r->address || !r->address[0] || strlen(r->address) >= GP_HS_ADDR_MAX)
-            return bad(lg,
+            return bad(lg, st,
                        "reattach->address: expected a non-empty address shorter than %d "
                        "bytes, got \"%s\"",
                        GP_HS_ADDR_MAX, nz(r->address));
         if (r->protocol != GP_PROTO_NONE && r->protocol != GP_PROTO_NETRPC &&
             r->protocol != GP_PROTO_GRPC)
-            return bad(lg, "reattach->protocol: expected NONE, NETRPC or GRPC, got %d",
+            return bad(lg, st, "reattach->protocol: expected NONE, NETRPC or GRPC, got %d",
                        (int)r->protocol);
         if (r->pid < 0)
-            return bad(lg, "reattach->pid: expected >= 0, got %d", (int)r->pid);
+            return bad(lg, st, "reattach->pid: expected >= 0, got %d", (int)r->pid);
         return GP_OK;
     }
     if (!cfg->argv[0][0])
-        return bad(lg, "argv[0]: expected the plugin path, got \"\"");
+        return bad(lg, st, "argv[0]: expected the plugin path, got \"\"");
     for (size_t i = 0; cfg->env && cfg->env[i]; i++) {
         const char *eq = strchr(cfg->env[i], '=');
         if (!eq || eq == cfg->env[i])
-            return bad(lg, "env[%zu]: expected KEY=VALUE, got \"%s\"", i, cfg->env[i]);
+            return bad(lg, st, "env[%zu]: expected KEY=VALUE, got \"%s\"", i, cfg->env[i]);
     }
     const gp_handshake_config *h = &cfg->handshake;
     if (!h->magic_cookie_key || !h->magic_cookie_key[0] || strchr(h->magic_cookie_key, '='))
-        return bad(lg,
+        return bad(lg, st,
                    "handshake.magic_cookie_key: expected a non-empty name without '=', got "
                    "\"%s\"",
                    nz(h->magic_cookie_key));
     if (!h->magic_cookie_value || !h->magic_cookie_value[0])
-        return bad(lg,
+        return bad(lg, st,
                    "handshake.magic_cookie_value: expected a non-empty value (plugins refuse "
                    "an empty cookie), got \"%s\"",
                    nz(h->magic_cookie_value));
     if (h->protocol_version == 0 && cfg->nversions == 0)
-        return bad(lg, "handshake.protocol_version: expected an app protocol version (or "
-                       "versions), got none");
+        return bad(lg, st,
+                   "handshake.protocol_version: expected an app protocol version (or "
+                   "versions), got none");
     return GP_OK;
 }
 
@@ -166,28 +156,28 @@ static bool dup_opt(const char *s, char **out)
     return *out != NULL;
 }
 
-gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
+gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st)
 {
-    new_err[0] = '\0';
+    gp__status_clear(st);
     if (!out)
-        return bad(NULL, "out: expected a place for the client, got NULL");
+        return bad(NULL, st, "out: expected a place for the client, got NULL");
     *out = NULL;
     if (!cfg)
-        return bad(NULL, "cfg: expected a config, got NULL");
-    gp_err rc = validate(cfg);
+        return bad(NULL, st, "cfg: expected a config, got NULL");
+    gp_err rc = validate(cfg, st);
     if (rc)
         return rc;
     struct gp__client_tls *tls = NULL;
-    rc = gp__client_tls_new(cfg, &tls, new_err, sizeof new_err);
+    char err[1024] = "";
+    rc = gp__client_tls_new(cfg, &tls, err, sizeof err);
     if (rc) {
-        gp_logf(&cfg->logger, GP_LOG_ERROR, "goplugin", NULL, 0, "invalid client config: %s",
-                new_err);
-        return rc;
+        gp_logf(&cfg->logger, GP_LOG_ERROR, "goplugin", NULL, 0, "invalid client config: %s", err);
+        return gp__status_setf(st, rc, "%s", err);
     }
     gp_client *c = calloc(1, sizeof *c);
     if (!c) {
         gp__client_tls_free(tls);
-        return GP_ENOMEM;
+        return gp__status_setf(st, GP_ENOMEM, "out of memory");
     }
     c->tls = tls;
     pthread_mutex_init(&c->mu, NULL);
@@ -251,8 +241,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out)
          dup_opt(cfg->unix_socket_group, &c->unix_group);
     if (!ok) {
         gp__client_destroy(c);
-        snprintf(new_err, sizeof new_err, "out of memory");
-        return GP_ENOMEM;
+        return gp__status_setf(st, GP_ENOMEM, "out of memory");
     }
     if (c->managed)
         gp__client_registry_add(c);

@@ -89,8 +89,8 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
         gp_client_config cfg = config();
         gp_client *c;
         gp_conn *conn;
-        GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-        GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
+        GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+        GP_CHECK_ERR(gp_client_connect(c, &conn, NULL), GP_OK);
         gp_client_free(c);
     }
     int fds = gp_test_count_fds();
@@ -98,10 +98,11 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
     cfg.detached = true;
     gp_client *c;
     gp_conn *conn = NULL;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    gp_err rc = gp_client_connect(c, &conn);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
     if (rc)
-        GP_FAILF("connect: %s", gp_client_error(c));
+        GP_FAILF("connect: %s", st.msg);
     pid_t pid = gp_client_pid(c);
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
@@ -125,9 +126,9 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
                              .allowed_protocols = GP_PROTO_GRPC,
                              .kill_grace_ms = 3000,
                              .logger = {.level = GP_LOG_OFF}};
-    GP_CHECK_ERR(gp_client_new(&rcfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
-    GP_CHECK_CONTAINS(gp_client_error(c), "is another process now");
+    GP_CHECK_ERR(gp_client_new(&rcfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(st.msg, "is another process now");
     gp_client_kill(c);
     gp_client_free(c);
     GP_CHECK(gp_test_alive(pid));
@@ -135,9 +136,8 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
     /* Detached reattach: used, freed, still running. */
     rcfg.reattach = &ra;
     rcfg.detached = true;
-    GP_CHECK_ERR(gp_client_new(&rcfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
-    gp_status st;
+    GP_CHECK_ERR(gp_client_new(&rcfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &conn, NULL), GP_OK);
     GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
     GP_CHECK(!gp_client_wait_exit(c, 50, NULL, 0));
     gp_client_free(c);
@@ -145,8 +145,8 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
 
     /* Reattach to kill: graceful, and the pid is verified. */
     rcfg.detached = false;
-    GP_CHECK_ERR(gp_client_new(&rcfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&rcfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &conn, NULL), GP_OK);
     gp_client_kill(c);
     char why[64];
     GP_CHECK(gp_client_wait_exit(c, 1000, why, sizeof why));
@@ -162,8 +162,8 @@ GP_TEST(wait_exit_reports_status)
     gp_client_config cfg = config();
     gp_client *c;
     gp_conn *conn;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &conn, NULL), GP_OK);
     char why[64] = "x";
     GP_CHECK(!gp_client_wait_exit(c, 20, why, sizeof why));
     GP_CHECK_STR(why, "");

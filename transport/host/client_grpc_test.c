@@ -57,17 +57,17 @@ static void session(void)
 {
     gp_client_config cfg = config();
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(c, &conn);
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
     if (rc)
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
     GP_CHECK(conn != NULL);
     gp_conn *again = NULL;
-    GP_CHECK_ERR(gp_client_connect(c, &again), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &again, NULL), GP_OK);
     GP_CHECK(again == conn);
     GP_CHECK_STR(gp_conn_protocol(conn), "grpc");
-    gp_status st;
     GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
     pid_t pid = gp_client_pid(c);
     gp_reattach_config ra;
@@ -104,19 +104,19 @@ GP_TEST(reattach_to_a_live_plugin)
     int fds = gp_test_count_fds();
     gp_client_config cfg = config();
     gp_client *first;
-    GP_CHECK_ERR(gp_client_new(&cfg, &first), GP_OK);
-    GP_CHECK_ERR(gp_client_start(first), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &first, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(first, NULL), GP_OK);
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(first, &ra), GP_OK);
     gp_client_config rcfg = {
         .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000};
     gp_client *second;
-    GP_CHECK_ERR(gp_client_new(&rcfg, &second), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&rcfg, &second, NULL), GP_OK);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(second, &conn);
-    if (rc)
-        GP_FAILF("reattach connect: %s: %s", gp_strerror(rc), gp_client_error(second));
     gp_status st;
+    gp_err rc = gp_client_connect(second, &conn, &st);
+    if (rc)
+        GP_FAILF("reattach connect: %s: %s", gp_strerror(rc), st.msg);
     GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -13,8 +13,6 @@
 #include "transport/handshake/handshake.h"
 #include "transport/process/proc.h"
 
-#define GP__CLIENT_ERR_MAX 8192
-
 enum { GP__CLIENT_NEW, GP__CLIENT_RUNNING, GP__CLIENT_FAILED, GP__CLIENT_KILLED };
 
 struct gp_client {
@@ -57,7 +55,10 @@ struct gp_client {
     char network[8];
     char address[GP_HS_ADDR_MAX];
     gp_conn *conn;
-    char errmsg[GP__CLIENT_ERR_MAX];
+    /* The last failure's words and the plugin's stderr tail then; public
+     * calls copy them into the caller's gp_status (gp__client_status). */
+    char errmsg[3072];
+    char errtail[4200];
     uint64_t start_time; /* the plugin's /proc start time; 0 = unknown */
 
     /* Managed registry links (guarded by reg_mu). */
@@ -69,6 +70,11 @@ struct gp_client {
  * process was started) and return `code`. */
 gp_err gp__client_fail(gp_client *c, gp_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The end of a public call: clear st on GP_OK, else copy the client's
+ * words (with as much of the stderr tail as fits) into it under the lock;
+ * st->err = rc. NULL st: nothing. Returns rc. */
+gp_err gp__client_status(gp_client *c, gp_err rc, gp_status *st);
 
 /* Free everything the client owns (the process is killed if needed). */
 void gp__client_destroy(gp_client *c);

@@ -128,17 +128,17 @@ static int open_session(session *s, gp_protocol wire, size_t host_cap, size_t pl
         .max_message_bytes = host_cap,
     };
     memset(s, 0, sizeof *s);
-    if (gp_client_new(&cfg, &s->c) != GP_OK) {
-        GP_FAILF("gp_client_new: %s", gp_client_error(NULL));
+    gp_status st;
+    if (gp_client_new(&cfg, &s->c, &st) != GP_OK) {
+        GP_FAILF("gp_client_new: %s", st.msg);
         return -1;
     }
     gp_conn *conn;
-    gp_status st;
-    gp_err rc = gp_client_connect(s->c, &conn);
+    gp_err rc = gp_client_connect(s->c, &conn, &st);
     if (rc == GP_OK)
         rc = gp_conn_dispense(conn, "kv", &s->kv, &st);
     if (rc != GP_OK) {
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(s->c));
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
         gp_client_free(s->c);
         return -1;
     }
@@ -183,7 +183,7 @@ static void redispense(session *s)
     gp_status st;
     gp_stub_free(s->kv);
     s->kv = NULL;
-    GP_CHECK_INT(gp_client_connect(s->c, &conn), ==, GP_OK);
+    GP_CHECK_INT(gp_client_connect(s->c, &conn, NULL), ==, GP_OK);
     GP_CHECK_INT(gp_conn_dispense(conn, "kv", &s->kv, &st), ==, GP_OK);
 }
 
@@ -320,8 +320,9 @@ GP_TEST(cap_over_int_max_is_a_config_error)
         .max_message_bytes = (size_t)1 << 31,
     };
     gp_client *c = NULL;
-    GP_CHECK_INT(gp_client_new(&cfg, &c), ==, GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(c), "max_message_bytes");
+    gp_status st;
+    GP_CHECK_INT(gp_client_new(&cfg, &c, &st), ==, GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "max_message_bytes");
     gp_client_free(c);
 }
 

@@ -293,23 +293,24 @@ static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err 
 {
     int fds = gp_test_count_fds();
     gp_client *c = NULL;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     if (!c)
         return;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(c, &conn);
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
     long ms = gp_test_ms_since(&t0);
     if (rc != want)
         GP_FAILF("mode %s: expected %s, got %s: %s", mode, gp_strerror(want), gp_strerror(rc),
-                 gp_client_error(c));
+                 st.msg);
     if (getenv("GP_TEST_VERBOSE"))
-        fprintf(stderr, "--- %s (%ld ms): %s\n", mode, ms, gp_client_error(c));
+        fprintf(stderr, "--- %s (%ld ms): %s\n", mode, ms, st.msg);
     GP_CHECK(conn == NULL);
     GP_CHECK(ms < START_MS + 1000);
     for (size_t i = 0; words[i]; i++)
-        GP_CHECK_CONTAINS(gp_client_error(c), words[i]);
+        GP_CHECK_CONTAINS(st.msg, words[i]);
     pid_t pid = gp_client_pid(c);
     /* Failed starts leave nothing running even before free. */
     if (pid > 0) {
@@ -318,7 +319,11 @@ static void expect_start_failure(const char *mode, gp_client_config cfg, gp_err 
     }
     /* A failed start gives the same error again and runs nothing new; a
      * failed connect has killed the plugin, so the client is spent. */
-    GP_CHECK_ERR(gp_client_start(c), want == GP_ECONNECT ? GP_ESTATE : want);
+    gp_status again;
+    GP_CHECK_ERR(gp_client_start(c, &again), want == GP_ECONNECT ? GP_ESTATE : want);
+    GP_CHECK_INT(again.err, ==, want == GP_ECONNECT ? GP_ESTATE : want);
+    if (want != GP_ECONNECT)
+        GP_CHECK_STR(again.msg, st.msg);
     GP_CHECK_INT(gp_client_pid(c), ==, pid);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -429,10 +434,11 @@ GP_TEST(checksum_mismatch_runs_nothing)
     cfg.sha256 = zero;
     int fds = gp_test_count_fds();
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
-    GP_CHECK_CONTAINS(gp_client_error(c), "checksums did not match: expected 000000");
-    GP_CHECK_CONTAINS(gp_client_error(c), "binary has ");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ECHECKSUM);
+    GP_CHECK_CONTAINS(st.msg, "checksums did not match: expected 000000");
+    GP_CHECK_CONTAINS(st.msg, "binary has ");
     GP_CHECK_INT(gp_client_pid(c), <=, 0);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -453,10 +459,13 @@ GP_TEST(handshake_parsed_with_checksum)
     cfg.nversions = 2;
     cfg.sha256 = sum;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK); /* idempotent */
-    GP_CHECK_STR(gp_client_error(c), "");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
+    gp_status ok = {.err = GP_EINVAL, .grpc_code = 3, .msg = "left from before"};
+    GP_CHECK_ERR(gp_client_start(c, &ok), GP_OK); /* idempotent; clears st */
+    GP_CHECK_INT(ok.err, ==, GP_OK);
+    GP_CHECK_INT(ok.grpc_code, ==, 0);
+    GP_CHECK_STR(ok.msg, "");
     GP_CHECK_INT(gp_client_protocol_version(c), ==, 3);
     GP_CHECK_INT(gp_client_protocol(c), ==, GP_PROTO_GRPC);
     pid_t pid = gp_client_pid(c);
@@ -479,7 +488,7 @@ GP_TEST(handshake_parsed_with_checksum)
     /* The socket file the killed plugin left is gone too. */
     GP_CHECK_INT(lstat(sock, &st), ==, -1);
     gp_client_kill(c);
-    GP_CHECK_ERR(gp_client_start(c), GP_ESTATE);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_ESTATE);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -498,8 +507,8 @@ GP_TEST(child_environment)
     cfg.unix_socket_dir = "/tmp/gp-sockets";
     cfg.unix_socket_group = "plugins";
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     gp_client_free(c); /* drains stderr before it returns */
     GP_CHECK(logged_kv("key=PLUGIN_MIN_PORT;value=10000;"));
     GP_CHECK(logged_kv("key=PLUGIN_MAX_PORT;value=25000;"));
@@ -517,8 +526,8 @@ GP_TEST(child_environment)
     cfg.unix_socket_group = NULL;
     cfg.min_port = 2000;
     cfg.max_port = 3000;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     gp_client_free(c);
     GP_CHECK(logged_kv("key=GP_FROM_HOST;value=<unset>;"));
     GP_CHECK(logged_kv("key=GP_BOTH;value=cfg;"));
@@ -546,8 +555,8 @@ GP_TEST(kill_reaches_grandchild)
     logs_reset();
     gp_client_config cfg = config("grandchild");
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     pid_t kid = 0;
     for (int i = 0; i < 300 && kid == 0; i++) {
         pthread_mutex_lock(&log_mu);
@@ -582,8 +591,8 @@ GP_TEST(kill_without_conn_terms_then_kills)
     gp_client_config cfg = config("ignore_term");
     cfg.kill_grace_ms = 400;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     pid_t pid = gp_client_pid(c);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -596,16 +605,16 @@ GP_TEST(kill_without_conn_terms_then_kills)
     /* One that obeys SIGTERM does not cost the grace period. */
     cfg = config("start-timeout");
     cfg.kill_grace_ms = 5000;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_ETIMEDOUT);
     gp_client_free(c);
     static const unsigned more[] = {3};
     cfg = config("good");
     cfg.versions = more;
     cfg.nversions = 1;
     cfg.kill_grace_ms = 5000;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     pid = gp_client_pid(c);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
@@ -622,10 +631,11 @@ GP_TEST(netrpc_dial_failure_kills_plugin)
     gp_client_config cfg = config("netrpc");
     cfg.allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn;
-    GP_CHECK(gp_client_connect(c, &conn) != GP_OK);
-    GP_CHECK_CONTAINS(gp_client_error(c), "connect to plugin: dial tcp 127.0.0.1:1234");
+    gp_status st;
+    GP_CHECK(gp_client_connect(c, &conn, &st) != GP_OK);
+    GP_CHECK_CONTAINS(st.msg, "connect to plugin: dial tcp 127.0.0.1:1234");
     pid_t pid = gp_client_pid(c);
     gp_client_free(c);
     gp_test_check_gone(pid);
@@ -638,62 +648,63 @@ GP_TEST(config_errors_name_the_field)
     gp_client *c = (gp_client *)1;
     gp_client_config cfg = config("good");
     cfg.handshake.magic_cookie_key = "";
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
     GP_CHECK(c == NULL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_key");
+    GP_CHECK_CONTAINS(st.msg, "handshake.magic_cookie_key");
 
     cfg = config("good");
     cfg.handshake.magic_cookie_value = NULL;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.magic_cookie_value");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "handshake.magic_cookie_value");
 
     cfg = config("good");
     cfg.argv = NULL;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "argv");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "argv");
 
     cfg = config("good");
     static const char *env[] = {"OK=1", "NOEQUALS", NULL};
     cfg.env = env;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "env[1]: expected KEY=VALUE, got \"NOEQUALS\"");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "env[1]: expected KEY=VALUE, got \"NOEQUALS\"");
 
     cfg = config("good");
     cfg.min_port = 30000;
     cfg.max_port = 20000;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "min_port/max_port");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "min_port/max_port");
 
     cfg = config("good");
     cfg.handshake.protocol_version = 0;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "handshake.protocol_version");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "handshake.protocol_version");
 
     cfg = config("good");
     cfg.start_timeout_ms = -1;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "start_timeout_ms");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "start_timeout_ms");
 
     cfg = config("good");
     cfg.allowed_protocols = 8;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "allowed_protocols");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "allowed_protocols");
 
     gp_reattach_config ra = {.protocol = GP_PROTO_GRPC, .network = "udp", .address = "x"};
     cfg = config("good");
     cfg.argv = NULL;
     cfg.reattach = &ra;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "reattach->network");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "reattach->network");
 
     ra.network = "unix";
     cfg = config("good");
     cfg.reattach = &ra;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_EINVAL);
-    GP_CHECK_CONTAINS(gp_client_error(NULL), "argv and reattach");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "argv and reattach");
 
-    GP_CHECK_ERR(gp_client_new(NULL, &c), GP_EINVAL);
-    GP_CHECK_ERR(gp_client_new(&cfg, NULL), GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(NULL, &c, NULL), GP_EINVAL);
+    GP_CHECK_ERR(gp_client_new(&cfg, NULL, NULL), GP_EINVAL);
 }
 
 GP_TEST(reattach_failure_kills_nothing)
@@ -715,9 +726,10 @@ GP_TEST(reattach_failure_kills_nothing)
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
-    GP_CHECK_CONTAINS(gp_client_error(c), "expected a plugin listening on unix");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(st.msg, "expected a plugin listening on unix");
     gp_client_free(c);
     GP_CHECK_INT(kill(bystander, 0), ==, 0);
     GP_CHECK_INT(waitpid(bystander, NULL, WNOHANG), ==, 0);
@@ -725,9 +737,9 @@ GP_TEST(reattach_failure_kills_nothing)
     /* A pid that is gone. */
     kill(bystander, SIGKILL);
     waitpid(bystander, NULL, 0);
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ENOTFOUND);
-    GP_CHECK_CONTAINS(gp_client_error(c), "no such process");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ENOTFOUND);
+    GP_CHECK_CONTAINS(st.msg, "no such process");
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -767,8 +779,8 @@ GP_TEST(reattach_then_kill_by_pidfd)
                             .allowed_protocols = GP_PROTO_GRPC,
                             .logger = {.fn = capture, .level = GP_LOG_TRACE}};
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     GP_CHECK_INT(gp_client_pid(c), ==, plugin);
     GP_CHECK_INT(gp_client_protocol_version(c), ==, 5);
     GP_CHECK(!gp_client_exited(c));
@@ -787,8 +799,8 @@ GP_TEST(reattach_then_kill_by_pidfd)
     }
     ra.pid = plugin;
     ra.test = true;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     gp_client_free(c);
     GP_CHECK_INT(kill(plugin, 0), ==, 0);
     kill(plugin, SIGKILL);
@@ -807,10 +819,10 @@ GP_TEST(cleanup_kills_managed_clients)
     cfg.nversions = 1;
     cfg.managed = true;
     gp_client *a, *b;
-    GP_CHECK_ERR(gp_client_new(&cfg, &a), GP_OK);
-    GP_CHECK_ERR(gp_client_new(&cfg, &b), GP_OK);
-    GP_CHECK_ERR(gp_client_start(a), GP_OK);
-    GP_CHECK_ERR(gp_client_start(b), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &a, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &b, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(a, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(b, NULL), GP_OK);
     pid_t pa = gp_client_pid(a), pb = gp_client_pid(b);
     gp_cleanup_clients();
     GP_CHECK(gp_client_exited(a));
@@ -827,12 +839,19 @@ typedef struct race {
     gp_client *c;
 } race;
 
+/* Kill, then fail a start: the words are written and copied into each
+ * thread's own st while the others do the same. Returns non-NULL if this
+ * thread got the right code and words. */
 static void *kill_from_thread(void *arg)
 {
-    gp_client_kill(((race *)arg)->c);
-    (void)gp_client_exited(((race *)arg)->c);
-    (void)gp_client_error(((race *)arg)->c);
-    return NULL;
+    gp_client *c = ((race *)arg)->c;
+    gp_client_kill(c);
+    (void)gp_client_exited(c);
+    gp_status st;
+    gp_err rc = gp_client_start(c, &st);
+    bool ok = rc == GP_ESTATE && st.err == GP_ESTATE &&
+              strstr(st.msg, "client was killed; expected a new client") != NULL;
+    return ok ? arg : NULL;
 }
 
 GP_TEST(kill_from_several_threads)
@@ -843,15 +862,18 @@ GP_TEST(kill_from_several_threads)
     cfg.versions = more;
     cfg.nversions = 1;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_start(c, NULL), GP_OK);
     pid_t pid = gp_client_pid(c);
     race r = {c};
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, kill_from_thread, &r);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        void *ok = NULL;
+        pthread_join(t[i], &ok);
+        GP_CHECK(ok != NULL);
+    }
     GP_CHECK(gp_client_exited(c));
     gp_test_check_gone(pid);
     gp_client_free(c);
@@ -870,12 +892,12 @@ GP_TEST(kill_during_start)
     int fds = gp_test_count_fds();
     gp_client_config cfg = config("start-timeout");
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     pthread_t t;
     pthread_create(&t, NULL, kill_soon, c);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    gp_err rc = gp_client_start(c);
+    gp_err rc = gp_client_start(c, NULL);
     long ms = gp_test_ms_since(&t0);
     pthread_join(t, NULL);
     GP_CHECK(rc != GP_OK);
@@ -884,7 +906,7 @@ GP_TEST(kill_during_start)
     pid_t pid = gp_client_pid(c);
     if (pid > 0)
         gp_test_check_gone(pid);
-    GP_CHECK_ERR_NE(gp_client_start(c), GP_OK);
+    GP_CHECK_ERR_NE(gp_client_start(c, NULL), GP_OK);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
@@ -938,9 +960,10 @@ GP_TEST(script_plugin_with_its_checksum_runs)
     cfg.handshake.protocol_version = 3; /* what "good" offers */
     cfg.sha256 = sum;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_OK);
-    GP_CHECK_STR(gp_client_error(c), "");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_OK);
+    GP_CHECK_STR(st.msg, "");
     GP_CHECK_INT(gp_client_protocol(c), ==, GP_PROTO_GRPC);
     pid_t pid = gp_client_pid(c);
     gp_client_kill(c);
@@ -965,11 +988,12 @@ GP_TEST(script_plugin_with_another_checksum_is_refused)
     cfg.argv = argv;
     cfg.sha256 = wrong;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
-    GP_CHECK_CONTAINS(gp_client_error(c), "checksums did not match: expected ");
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ECHECKSUM);
+    GP_CHECK_CONTAINS(st.msg, "checksums did not match: expected ");
     snprintf(want, sizeof want, "binary has %s", hexsum);
-    GP_CHECK_CONTAINS(gp_client_error(c), want);
+    GP_CHECK_CONTAINS(st.msg, want);
     GP_CHECK_INT(gp_client_pid(c), <=, 0);
     gp_client_free(c);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
@@ -986,11 +1010,12 @@ GP_TEST(elf_plugin_refusal_names_both_checksums)
     gp_client_config cfg = config("good");
     cfg.sha256 = wrong;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_start(c), GP_ECHECKSUM);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_ECHECKSUM);
     snprintf(want, sizeof want, "checksums did not match: expected %s, binary has %s",
              "abababababababababababababababababababababababababababababababab", hexsum);
-    GP_CHECK_CONTAINS(gp_client_error(c), want);
+    GP_CHECK_CONTAINS(st.msg, want);
     gp_client_free(c);
 }
 

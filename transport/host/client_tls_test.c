@@ -224,12 +224,12 @@ static void good_session(const char *mode)
 {
     gp_client_config cfg = config(mode, true);
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(c, &conn);
-    if (rc)
-        GP_FAILF("connect (%s): %s: %s", mode, gp_strerror(rc), gp_client_error(c));
     gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
+    if (rc)
+        GP_FAILF("connect (%s): %s: %s", mode, gp_strerror(rc), st.msg);
     GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
     pid_t pid = gp_client_pid(c);
     struct timespec t0;
@@ -255,14 +255,15 @@ GP_TEST(automtls_unix_and_tcp)
 static gp_err failing(gp_client_config *cfg, char *buf, size_t cap)
 {
     gp_client *c;
-    gp_err rc = gp_client_new(cfg, &c);
+    gp_status st;
+    gp_err rc = gp_client_new(cfg, &c, &st);
     if (rc) {
-        snprintf(buf, cap, "%s", gp_client_error(NULL));
+        snprintf(buf, cap, "%s", st.msg);
         return rc;
     }
     gp_conn *conn = NULL;
-    rc = gp_client_connect(c, &conn);
-    snprintf(buf, cap, "%s", gp_client_error(c));
+    rc = gp_client_connect(c, &conn, &st);
+    snprintf(buf, cap, "%s", st.msg);
     if (rc == GP_OK)
         GP_FAILF("expected the connect to fail, it worked");
     GP_CHECK(gp_client_exited(c));
@@ -399,12 +400,12 @@ GP_TEST(user_tls_both_sides)
     gp_client_config cfg = config("user-tls", false);
     cfg.tls = &tls;
     gp_client *c;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
     gp_conn *conn = NULL;
-    gp_err rc = gp_client_connect(c, &conn);
-    if (rc)
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), gp_client_error(c));
     gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
+    if (rc)
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
     GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
     /* Reattach with the same TLS config. */
     gp_reattach_config ra;
@@ -412,11 +413,11 @@ GP_TEST(user_tls_both_sides)
     gp_client_config rcfg = {
         .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000, .tls = &tls};
     gp_client *again;
-    GP_CHECK_ERR(gp_client_new(&rcfg, &again), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&rcfg, &again, NULL), GP_OK);
     gp_conn *conn2 = NULL;
-    rc = gp_client_connect(again, &conn2);
+    rc = gp_client_connect(again, &conn2, &st);
     if (rc)
-        GP_FAILF("reattach over TLS: %s: %s", gp_strerror(rc), gp_client_error(again));
+        GP_FAILF("reattach over TLS: %s: %s", gp_strerror(rc), st.msg);
     GP_CHECK(conn2 && gp_conn_ping(conn2, &st) == GP_OK);
     gp_client_free(again);
     gp_client_free(c);

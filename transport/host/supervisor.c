@@ -225,7 +225,8 @@ static void one_life(gp_supervisor *s, gp_backoff *b)
 {
     char reason[REASON_MAX] = "";
     gp_client *c = NULL;
-    gp_err rc = gp_client_new(s->client_cfg, &c);
+    gp_status cst;
+    gp_err rc = gp_client_new(s->client_cfg, &c, &cst);
     atomic_fetch_add(&s->starts, 1);
     pthread_mutex_lock(&s->mu);
     s->starting = rc == GP_OK ? c : NULL;
@@ -233,7 +234,7 @@ static void one_life(gp_supervisor *s, gp_backoff *b)
     pthread_mutex_unlock(&s->mu);
     gp_conn *conn = NULL;
     if (rc == GP_OK && !stop)
-        rc = gp_client_connect(c, &conn);
+        rc = gp_client_connect(c, &conn, &cst);
     else if (rc == GP_OK)
         rc = GP_ESTATE;
     /* From here stop no longer reaches into c: this thread kills it. */
@@ -248,8 +249,7 @@ static void one_life(gp_supervisor *s, gp_backoff *b)
         if (stop)
             snprintf(reason, sizeof reason, "stopped");
         else
-            snprintf(reason, sizeof reason, "start failed: %s",
-                     c ? gp_client_error(c) : gp_client_error(NULL));
+            snprintf(reason, sizeof reason, "start failed: %s", cst.msg);
         gp_client_kill(c);
         emit(s, GP_SUP_EXITED, c, NULL, reason, 0);
         gp_client_free(c);
@@ -316,10 +316,10 @@ gp_err gp_supervisor_new(const gp_supervisor_config *cfg, gp_supervisor **out, g
                           cc->reattach ? "a reattach config" : "a detached client");
     /* Every restart makes a client from cfg->client: check it once now. */
     gp_client *probe = NULL;
-    gp_err rc = gp_client_new(cc, &probe);
+    gp_status cst;
+    gp_err rc = gp_client_new(cc, &probe, &cst);
     if (rc)
-        return gp__status_setf(st, rc, "invalid supervisor config: client: %s",
-                               gp_client_error(NULL));
+        return gp__status_setf(st, rc, "invalid supervisor config: client: %s", cst.msg);
     gp_client_free(probe);
     gp_backoff b;
     gp_status bst;

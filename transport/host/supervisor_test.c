@@ -199,8 +199,8 @@ static void warm_up_grpc(void)
     gp_client_config cfg = client_config(env);
     gp_client *c;
     gp_conn *conn;
-    GP_CHECK_ERR(gp_client_new(&cfg, &c), GP_OK);
-    GP_CHECK_ERR(gp_client_connect(c, &conn), GP_OK);
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK_ERR(gp_client_connect(c, &conn, NULL), GP_OK);
     gp_client_free(c);
 }
 

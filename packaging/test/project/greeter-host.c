@@ -36,13 +36,13 @@ int main(int argc, char **argv)
     gp_stub *stub = NULL;
     gp_status st = {0};
     int rc = 1;
-    if (gp_client_new(&cfg, &c) != GP_OK) {
-        fprintf(stderr, "greeter-host: gp_client_new failed\n");
+    if (gp_client_new(&cfg, &c, &st) != GP_OK) {
+        fprintf(stderr, "greeter-host: %s\n", st.msg);
         return 1;
     }
-    if (gp_client_connect(c, &conn) != GP_OK ||
+    if (gp_client_connect(c, &conn, &st) != GP_OK ||
         gp_conn_dispense(conn, GREETER_PLUGIN_NAME, &stub, &st) != GP_OK) {
-        fprintf(stderr, "greeter-host: %s %s\n", gp_client_error(c), st.msg);
+        fprintf(stderr, "greeter-host: %s\n", st.msg);
         goto out;
     }
     for (int i = 3; i < argc; i++) {
