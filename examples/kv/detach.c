@@ -45,7 +45,6 @@ static int reattach_client(const kv_host_opts *o, bool detached, gp_client **out
         .logger = {.level = o->log_level},
         .detached = detached,
     };
-    gp_status st;
     e = gp_client_new(&cfg, out, &st);
     gp_reattach_config_clear(&rc); /* the client copied what it needs */
     if (e) {
