@@ -132,6 +132,17 @@ GP_HELPER(exit_msg)
     return 3;
 }
 
+/* More stderr than a gp_status holds, then exit. */
+GP_HELPER(exit_long_stderr)
+{
+    if (check_cookie())
+        return 1;
+    for (int i = 0; i < 40; i++)
+        fprintf(stderr, "line %02d: the plugin is saying quite a lot before it goes\n", i);
+    fprintf(stderr, "fatal: the last words\n");
+    return 3;
+}
+
 GP_HELPER(nolisten)
 {
     char line[256];
@@ -402,6 +413,27 @@ GP_TEST(early_exit_with_stderr)
               "plugin stderr (last lines):", "fatal: cannot continue without /etc/kv.conf"));
     /* Its hclog line reached the logger at ERROR, with its pair. */
     GP_CHECK(logged_kv("path=/etc/kv.conf;"));
+}
+
+GP_TEST(long_stderr_keeps_its_last_lines)
+{
+    gp_client_config cfg = config("exit_long_stderr");
+    gp_client *c;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_status st;
+    GP_CHECK_ERR(gp_client_start(c, &st), GP_EEXITED);
+    GP_CHECK_INT(st.err, ==, GP_EEXITED);
+    GP_CHECK_CONTAINS(st.msg, "plugin exited before we could connect");
+    GP_CHECK_CONTAINS(st.msg, "fatal: the last words");
+    GP_CHECK(strstr(st.msg, "line 00:") == NULL); /* the start did not fit */
+    GP_CHECK_INT(strlen(st.msg), <, GP_ERRMSG_MAX);
+    /* The kept tail begins at a line start. */
+    const char *head = "\nplugin stderr (last lines):\n";
+    const char *t = strstr(st.msg, head);
+    GP_CHECK(t != NULL);
+    if (t)
+        GP_CHECK(strncmp(t + strlen(head), "line ", 5) == 0);
+    gp_client_free(c);
 }
 
 GP_TEST(address_where_nobody_listens)
@@ -1098,6 +1130,7 @@ int main(int argc, char **argv)
     GP_RUN(empty_protocol);
     GP_RUN(protocol_not_allowed);
     GP_RUN(early_exit_with_stderr);
+    GP_RUN(long_stderr_keeps_its_last_lines);
     GP_RUN(address_where_nobody_listens);
     GP_RUN(megabyte_line_without_newline);
     GP_RUN(plugin_run_without_the_cookie);
