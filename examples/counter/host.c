@@ -2,7 +2,7 @@
  * serves it AddHelper through the broker, as go-plugin's bidirectional
  * example.
  *
- *   counter-host --plugin PATH [--proto grpc|netrpc] [--] CMD...
+ *   counter-host --plugin PATH [--proto grpc|netrpc] [--automtls] [--multiplex] [--] CMD...
  *       CMD: put KEY N | get KEY      (in order, one plugin session)
  *
  * put: offers AddHelper on a fresh broker id and calls Counter.Put with it;
@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "examples/counter/counter.h"
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
 {
     const char *plugin = NULL;
     gp_protocol proto = GP_PROTO_GRPC;
+    bool automtls = false, multiplex = false;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -113,9 +115,14 @@ int main(int argc, char **argv)
             proto = gp_protocol_parse(argv[++i]);
             if (proto == GP_PROTO_NONE)
                 return fail("unknown protocol \"%s\" (expected grpc or netrpc)", argv[i]);
+        } else if (strcmp(argv[i], "--automtls") == 0) {
+            automtls = true;
+        } else if (strcmp(argv[i], "--multiplex") == 0) {
+            multiplex = true;
         } else if (argv[i][0] == '-') {
             return fail("unknown option \"%s\" (usage: counter-host --plugin PATH "
-                        "[--proto grpc|netrpc] -- put KEY N | get KEY ...)",
+                        "[--proto grpc|netrpc] [--automtls] [--multiplex] -- put KEY N | "
+                        "get KEY ...)",
                         argv[i]);
         } else {
             break;
@@ -146,6 +153,8 @@ int main(int argc, char **argv)
         .handshake = COUNTER_HANDSHAKE,
         .allowed_protocols = proto,
         .logger = {.level = parse_level(getenv("COUNTER_HOST_LOG_LEVEL"))},
+        .auto_mtls = automtls,
+        .grpc_broker_multiplex = multiplex,
     };
     gp_client *c = NULL;
     gp_conn *conn = NULL;

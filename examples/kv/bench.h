@@ -13,6 +13,7 @@ typedef struct kv_host_opts {
     int start_timeout_s;
     gp_log_level log_level;
     int automtls;          /* --automtls: go-plugin's AutoMTLS */
+    int multiplex;         /* --multiplex: go-plugin's GRPCBrokerMultiplex */
     int detached;          /* --detach: the plugin outlives kv-host (detach.h) */
     const uint8_t *sha256; /* --sha256 HEX: SecureConfig, 32 bytes, or NULL */
 } kv_host_opts;

@@ -104,6 +104,9 @@ int kv_detach_check(kv_host_opts *o, char **cmd, int ncmd)
     if (o->automtls)
         return fail("--automtls cannot be combined with --detach or --reattach (a reattach "
                     "file carries no certificates)");
+    if (o->multiplex) /* go-plugin refuses it too: the plugin serves one raw connection */
+        return fail("--multiplex cannot be combined with --detach or --reattach (gRPC broker "
+                    "multiplexing is not supported with Reattach config)");
     if (d->kill) {
         if (ncmd > 0)
             return fail("--kill takes no commands");

@@ -1,7 +1,7 @@
 /* kv-host: drives a KV plugin (any language, grpc or netrpc).
  *
  *   kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls]
- *           [--sha256 HEX] [--] CMD...
+ *           [--multiplex] [--sha256 HEX] [--] CMD...
  *       CMD: put KEY VALUE | get KEY   (run in order in one plugin session)
  *   kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup
  *           [-n N] [--size BYTES] [-c THREADS]
@@ -29,7 +29,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS]\n"
-            "               [--automtls] [--sha256 HEX] [--] CMD...\n"
+            "               [--automtls] [--multiplex] [--sha256 HEX] [--] CMD...\n"
             "       CMD: put KEY VALUE | get KEY\n"
             "       --sha256 HEX: refuse to run PATH unless its SHA-256 is HEX (64 hex\n"
             "               digits; go-plugin's SecureConfig, scripts included)\n"
@@ -168,6 +168,8 @@ int main(int argc, char **argv)
             if (parse_sha256(argv[++i], sha) != 0)
                 return fail("bad --sha256 \"%s\" (expected 64 hex digits)", argv[i]);
             o.sha256 = sha;
+        } else if (strcmp(a, "--multiplex") == 0) {
+            o.multiplex = 1;
         } else if (strcmp(a, "--detach") == 0 && i + 1 < argc) {
             kv_detach.detach_file = argv[++i];
         } else if (strcmp(a, "--reattach") == 0 && i + 1 < argc) {

@@ -2,7 +2,10 @@
  *
  * Environment: KV_PLUGIN_PROTO = grpc (default) | netrpc;
  * KV_PLUGIN_LOG_LEVEL = trace|debug|info|warn|error (default info; every
- * put and get is logged at debug). */
+ * put and get is logged at debug); KV_PLUGIN_PRINT=1: every put also
+ * printf()s "kv-plugin: put KEY" and writes "kv-plugin: stderr put KEY" to
+ * stderr (on grpc both reach the host over GRPCStdio: go-plugin's
+ * SyncStdout/SyncStderr, gp_client_config.stdout_sink/stderr_sink). */
 #include <goplugin/goplugin.h>
 
 #include <pthread.h>
@@ -74,6 +77,12 @@ static gp_err kv_put(void *impl, const proto_PutRequest *in, proto_Empty *out, g
     (void)out;
     store *st = impl;
     const char *key = in->key ? in->key : "";
+    /* After the handshake: over grpc both reach the host (GRPCStdio). */
+    if (getenv("KV_PLUGIN_PRINT")) {
+        printf("kv-plugin: put %s\n", key);
+        fflush(stdout);
+        fprintf(stderr, "kv-plugin: stderr put %s\n", key);
+    }
 
     uint8_t *val = NULL;
     if (in->value.len) {

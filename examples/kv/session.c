@@ -23,6 +23,7 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .start_timeout_ms = o->start_timeout_s * 1000,
         .logger = {.level = o->log_level},
         .auto_mtls = o->automtls,
+        .grpc_broker_multiplex = o->multiplex,
         .detached = o->detached,
         .sha256 = o->sha256,
     };

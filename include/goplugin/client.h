@@ -130,6 +130,26 @@ typedef struct gp_client_config {
      * (borrowed; read and checked by gp_client_new). */
     bool auto_mtls;
     const gp_tls_config *tls;
+
+    /* go-plugin 1.6+'s GRPCBrokerMultiplex: ask a gRPC plugin to carry
+     * brokered connections over its main connection (docs/broker.md).
+     * PLUGIN_MULTIPLEX_GRPC is always set for the plugin, "true" or "false",
+     * so a value in the host's own environment never leaks through. A gRPC
+     * plugin that does not confirm (handshake field 7) is refused with
+     * go-plugin's words. Not with reattach. Off by default. */
+    bool grpc_broker_multiplex;
+
+    /* What the plugin writes to its stdout and stderr after the handshake,
+     * which it forwards to the host (gRPC: go-plugin's GRPCStdio stream,
+     * which the host opens at connect and reads until the end, so the
+     * plugin never blocks on a full pipe; netrpc: its stdout and stderr
+     * streams). go-plugin's SyncStdout / SyncStderr: each sink gets the
+     * bytes as they come, on a thread of the client's (do not block there
+     * for long). NULL: to `logger`, line by line, stdout at debug and
+     * stderr at info with key "stream". */
+    void (*stdout_sink)(void *ctx, const void *data, size_t len);
+    void (*stderr_sink)(void *ctx, const void *data, size_t len);
+    void *stdio_ctx; /* kept, as logger.ctx */
 } gp_client_config;
 
 typedef struct gp_client gp_client; /* opaque */

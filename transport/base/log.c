@@ -4,11 +4,13 @@
 #include <goplugin/log.h>
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/base/logfd.h"
 #include "transport/base/strbuf.h"
 
 static const char *const level_names[] = {
@@ -37,6 +39,13 @@ static void timestamp(char *buf, size_t n, int json)
         snprintf(buf + k, n - k, ".%06ldZ", ts.tv_nsec / 1000);
     else
         snprintf(buf + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static atomic_int g_stderr_fd = 2;
+
+void gp__log_set_stderr_fd(int fd)
+{
+    atomic_store(&g_stderr_fd, fd < 0 ? 2 : fd);
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -70,7 +79,7 @@ void gp_log_text_stderr(void *ctx, gp_log_level level, const char *name, const c
         gp__strbuf_printf(&b, ": %s=%s", kv[i].key, kv[i].value ? kv[i].value : "");
     gp__strbuf_append(&b, "\n");
     if (b.ok)
-        write_all(2, b.data, b.len);
+        write_all(atomic_load(&g_stderr_fd), b.data, b.len);
     gp__strbuf_free(&b);
 }
 
@@ -101,7 +110,7 @@ void gp_log_json_stderr(void *ctx, gp_log_level level, const char *name, const c
     }
     gp__strbuf_append(&b, "}\n");
     if (b.ok)
-        write_all(2, b.data, b.len);
+        write_all(atomic_load(&g_stderr_fd), b.data, b.len);
     gp__strbuf_free(&b);
 }
 

@@ -25,14 +25,36 @@ typedef struct gp__wire_client_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
     int tls_timeout_ms;       /* connect + handshake; 0 = 10 s */
     size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
+    /* gRPC broker multiplexing negotiated (handshake field 7): brokered
+     * connections ride the main connection (docs/broker.md). */
+    bool multiplex;
+    /* A wire that reads the plugin's stdout/stderr itself (netrpc's streams)
+     * hands them here when set (called on its thread), else logs them. */
+    void (*stdout_sink)(void *ctx, const void *data, size_t len);
+    void (*stderr_sink)(void *ctx, const void *data, size_t len);
+    void *stdio_ctx;
 } gp__wire_client_opts;
+
+/* GRPCStdio, plugin side: where the wire's stream handler takes what the
+ * plugin printed (plugin/serve_stdio.c fills it; borrowed for the server's
+ * life). */
+typedef struct gp__stdio_source {
+    void *ctx;
+    void (*open)(void *ctx); /* a host opened the stream */
+    /* Block for the next chunk into buf (cap bytes): 1 with *channel (1
+     * stdout, 2 stderr) and *n, or 0 once the server is stopping. */
+    int (*next)(void *ctx, int *channel, void *buf, size_t cap, size_t *n);
+    void (*sent)(void *ctx);  /* the chunk from next is out (or lost) */
+    void (*close)(void *ctx); /* the stream ended */
+} gp__stdio_source;
 
 typedef struct gp__wire_server_opts {
     const gp_service *services; /* borrowed for the server's life */
     size_t nservices;
-    int workers;              /* gp_serve_config.workers */
-    const gp_logger *logger;  /* may be NULL */
-    size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
+    int workers;                   /* gp_serve_config.workers */
+    const gp_logger *logger;       /* may be NULL */
+    size_t max_message_bytes;      /* one message, received or sent; 0 = 64 MiB */
+    const gp__stdio_source *stdio; /* serve GRPCStdio from it; NULL: none */
 } gp__wire_server_opts;
 
 /* One wire. The server calls have the contract of grpc.h's server (listen
@@ -65,6 +87,26 @@ typedef struct gp__wire {
      * the wire has no TLS yet (plugin/serve_tls.c says so). */
     gp_err (*server_use_tls)(void *s, const char *root_pem, const char *cert_pem,
                              const char *key_pem, char *err, size_t errlen);
+    /* Instead of server_listen, when the host asked for gRPC broker
+     * multiplexing (go-plugin 1.6+): take one raw connection on
+     * "unix:/path" and carry the main and every brokered connection over it
+     * (docs/broker.md). After server_use_tls, if any. NULL: the wire cannot
+     * (the plugin then says so in handshake field 7). */
+    gp_err (*server_listen_mux)(void *s, const char *addr, char *err, size_t errlen);
+    /* Its servers send what opts.stdio gives to the host (gRPC: GRPCStdio;
+     * netrpc: the stdout and stderr streams). */
+    bool serves_stdio;
+    /* GRPCStdio, host side: read conn's stdout/stderr stream on a thread of
+     * the wire's, passing each chunk to sink (channel 1 stdout, 2 stderr),
+     * then `ended` once (unimplemented: the plugin has no such service;
+     * why: the end's words). stdio_stop (cancel, join) before conn closes.
+     * NULL (words in err) when it cannot start. NULL entries: the wire
+     * reads the plugin's stdout/stderr itself (netrpc: its conn). */
+    void *(*stdio_start)(gp_conn *conn,
+                         void (*sink)(void *ctx, int channel, const void *data, size_t len),
+                         void (*ended)(void *ctx, bool unimplemented, const char *why), void *ctx,
+                         char *err, size_t errlen);
+    void (*stdio_stop)(void *h);
 } gp__wire;
 
 extern const gp__wire gp__wire_grpc;   /* wire/grpc/wire.c */

@@ -111,15 +111,19 @@ static gp_err build_env(gp_client *c, char ***envp)
     gp_err trc = gp__client_tls_prepare(c->tls, &cert_var, terr, sizeof terr);
     if (trc)
         return gp__client_fail(c, trc, "AutoMTLS: cannot make the host's certificate: %s", terr);
-    gp__strbuf vars[6];
-    const char *list[8];
+    gp__strbuf vars[7];
+    const char *list[9];
     size_t n = 0;
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < 7; i++)
         gp__strbuf_init(&vars[i]);
     gp__strbuf_printf(&vars[n++], "%s=%s", c->cookie_key, c->cookie_value);
     gp__strbuf_printf(&vars[n++], "PLUGIN_MIN_PORT=%u", c->min_port);
     gp__strbuf_printf(&vars[n++], "PLUGIN_MAX_PORT=%u", c->max_port);
     gp__strbuf_printf(&vars[n++], "PLUGIN_PROTOCOL_VERSIONS=%s", ver);
+    /* Always, true or false: an inherited "true" would switch a 1.6+
+     * plugin to multiplexing behind our back. */
+    gp__strbuf_printf(&vars[n++], "PLUGIN_MULTIPLEX_GRPC=%s",
+                      gp__hs_mux_env_value(c->mux_requested));
     if (c->unix_dir)
         gp__strbuf_printf(&vars[n++], "PLUGIN_UNIX_SOCKET_DIR=%s", c->unix_dir);
     if (c->unix_group)
@@ -136,7 +140,7 @@ static gp_err build_env(gp_client *c, char ***envp)
         ok ? gp__env_build((const char *const *)c->env,
                            c->skip_host_env ? NULL : (const char *const *)environ, list, envp)
            : GP_ENOMEM;
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < 7; i++)
         gp__strbuf_free(&vars[i]);
     if (rc)
         return gp__client_fail(c, rc, "building the plugin environment: out of memory");
@@ -203,6 +207,9 @@ static gp_err launch(gp_client *c)
         rc = gp__hs_check(&hs, c->versions, c->nversions, c->allowed, err, sizeof err);
     if (!rc) /* field 6 against our TLS setting */
         rc = gp__client_tls_check_line(c->tls, &hs, &c->logger, c->log_name, err, sizeof err);
+    bool mux = false;
+    if (!rc) /* field 7, after the certificate, as go-plugin */
+        rc = gp__hs_check_mux(&hs, c->mux_requested, &mux, err, sizeof err);
     free(line);
     if (rc) {
         gp__hs_line_free(&hs);
@@ -213,6 +220,7 @@ static gp_err launch(gp_client *c)
     pthread_mutex_lock(&c->mu);
     c->version = hs.app_version;
     c->protocol = hs.protocol;
+    c->mux = mux;
     snprintf(c->network, sizeof c->network, "%s", hs.network);
     snprintf(c->address, sizeof c->address, "%s", hs.address);
     pthread_mutex_unlock(&c->mu);
@@ -355,7 +363,11 @@ static gp_err connect_once(gp_client *c, gp_conn **out)
     gp__wire_client_opts wo = {.call_timeout_ms = c->call_timeout_ms,
                                .logger = &c->logger,
                                .log_name = c->log_name,
-                               .max_message_bytes = c->max_message_bytes};
+                               .max_message_bytes = c->max_message_bytes,
+                               .multiplex = c->mux,
+                               .stdout_sink = c->stdout_sink,
+                               .stderr_sink = c->stderr_sink,
+                               .stdio_ctx = c->stdio_ctx};
     if (c->tls)
         gp__client_tls_wire_opts(c->tls, c->start_timeout_ms, &wo);
     rc = w->dial(network, address, c->start_timeout_ms, &wo, &conn, err, sizeof err);
@@ -384,7 +396,9 @@ static gp_err connect_once(gp_client *c, gp_conn **out)
         return gp__client_fail(c, rc, "connect to plugin: %s", err);
     }
     gp__client_exit_watch(c, conn);
+    struct gp__client_stdio *stdio = gp__client_stdio_start(c, conn);
     pthread_mutex_lock(&c->mu);
+    c->stdio = stdio;
     c->conn = conn;
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&c->conn_mu);
@@ -488,7 +502,10 @@ void gp_client_kill(gp_client *c)
     conn = c->conn;
     c->conn = NULL;
     c->state = GP__CLIENT_KILLED;
+    struct gp__client_stdio *stdio = c->stdio;
+    c->stdio = NULL;
     pthread_mutex_unlock(&c->mu);
+    gp__client_stdio_stop(stdio); /* before its conn goes */
     if (conn) {
         gp__client_exit_unwatch(conn);
         gp__conn_close(conn);

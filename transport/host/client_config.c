@@ -49,6 +49,8 @@ static gp_err validate(const gp_client_config *cfg, gp_status *st)
         return bad(lg, st,
                    "argv: expected a plugin command (argv[0]) or a reattach config, got "
                    "neither");
+    if (cfg->reattach && cfg->grpc_broker_multiplex) /* go-plugin's words */
+        return bad(lg, st, "gRPC broker multiplexing is not supported with Reattach config");
     if (cfg->reattach && cfg->sha256)
         return bad(lg, st,
                    "sha256: a running plugin (reattach) cannot be checksummed; expected "
@@ -194,6 +196,10 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st
     c->logger = cfg->logger;
     c->managed = cfg->managed;
     c->detached = cfg->detached;
+    c->mux_requested = cfg->grpc_broker_multiplex;
+    c->stdout_sink = cfg->stdout_sink;
+    c->stderr_sink = cfg->stderr_sink;
+    c->stdio_ctx = cfg->stdio_ctx;
     if (cfg->sha256) {
         c->has_sha = true;
         memcpy(c->sha256, cfg->sha256, 32);

@@ -67,6 +67,8 @@ bool gp__client_release(gp_client *c)
     c->dying = true;
     gp_conn *conn = c->conn;
     c->conn = NULL;
+    struct gp__client_stdio *stdio = c->stdio;
+    c->stdio = NULL;
     gp__proc *proc = c->proc;
     c->state = GP__CLIENT_KILLED;
     if (c->ra_pidfd >= 0) {
@@ -74,6 +76,7 @@ bool gp__client_release(gp_client *c)
         c->ra_pidfd = -1;
     }
     pthread_mutex_unlock(&c->mu);
+    gp__client_stdio_stop(stdio); /* before its conn goes */
     if (conn) {
         gp__client_exit_unwatch(conn);
         gp__conn_close(conn);

@@ -42,6 +42,12 @@ struct gp_client {
     char *log_name;
     bool detached;              /* free leaves the plugin running */
     struct gp__client_tls *tls; /* TLS on (client_tls.c), or NULL */
+    bool mux_requested;         /* cfg.grpc_broker_multiplex */
+    void (*stdout_sink)(void *, const void *, size_t);
+    void (*stderr_sink)(void *, const void *, size_t);
+    void *stdio_ctx;
+    struct gp__client_stdio *stdio; /* GRPCStdio reader (client_stdio.c), or NULL */
+    bool mux;                       /* requested, gRPC and confirmed by the plugin */
 
     /* State. */
     int state;
@@ -92,6 +98,12 @@ bool gp__client_release(gp_client *c);
  * conn after connect; unwatch before the conn is closed or the proc freed. */
 void gp__client_exit_watch(gp_client *c, gp_conn *conn);
 void gp__client_exit_unwatch(gp_conn *conn);
+
+/* GRPCStdio (client_stdio.c): start reading the plugin's stdout and stderr
+ * stream on conn through the wire table (NULL when the wire has none, or it
+ * cannot start: logged); stop it before conn is closed. NULL is a no-op. */
+struct gp__client_stdio *gp__client_stdio_start(gp_client *c, gp_conn *conn);
+void gp__client_stdio_stop(struct gp__client_stdio *s);
 
 /* The managed-client registry (client_registry.c). */
 void gp__client_registry_add(gp_client *c);

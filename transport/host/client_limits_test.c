@@ -30,8 +30,6 @@
 #define SLACK_KB (16 * 1024)
 #define GRPC_SLACK_KB (24 * 1024) /* ASan measured +42 MiB for 32 MiB */
 
-static char self_exe[4096];
-
 /* Get("size:N") answers N bytes; anything else 1 byte. Put accepts. */
 static gp_err kv_get(void *impl, const void *req, void *resp, gp_status *st)
 {
@@ -116,7 +114,7 @@ static int open_session(session *s, gp_protocol wire, size_t host_cap, size_t pl
 {
     char capbuf[32];
     snprintf(capbuf, sizeof capbuf, "%zu", plugin_cap);
-    const char *argv[] = {self_exe, "--gp-plugin", gp_protocol_name(wire), capbuf, NULL};
+    const char **argv = gp_test_helper_argv("plugin", gp_protocol_name(wire), capbuf);
     gp_client_config cfg = {
         .argv = argv,
         .handshake = {.protocol_version = 1,
@@ -326,14 +324,15 @@ GP_TEST(cap_over_int_max_is_a_config_error)
     gp_client_free(c);
 }
 
+/* The plugin: argv[1] is the wire, argv[2] its message cap. */
+GP_HELPER(plugin)
+{
+    return argc < 3 ? 2 : plugin_main(argv[1], argv[2]);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 4 && strcmp(argv[1], "--gp-plugin") == 0)
-        return plugin_main(argv[2], argv[3]);
-    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-    if (n <= 0)
-        return 2;
-    self_exe[n] = '\0';
+    gp_test_helper_dispatch(argc, argv);
     GP_RUN(grpc_plugin_refuses_a_request_over_its_cap);
     GP_RUN(grpc_host_refuses_a_reply_over_its_cap);
     GP_RUN(grpc_host_does_not_send_over_its_cap);

@@ -17,6 +17,7 @@
 #include "transport/handshake/handshake.h"
 #include "transport/net/net.h"
 #include "transport/plugin/serve_config.h"
+#include "transport/plugin/serve_stdio.h"
 #include "transport/plugin/serve_tls.h"
 #include "transport/core/wire.h"
 
@@ -102,7 +103,7 @@ static void unblock_signals(sig_watch *w)
     pthread_sigmask(SIG_SETMASK, &w->old_mask, NULL);
 }
 
-static gp_err listen_unix(const gp__wire *w, void *srv, char *path, size_t cap, char *err,
+static gp_err listen_unix(const gp__wire *w, void *srv, bool mux, char *path, size_t cap, char *err,
                           size_t errlen)
 {
     gp_err e = gp__net_unix_path(getenv("PLUGIN_UNIX_SOCKET_DIR"), path, cap, err, errlen);
@@ -110,7 +111,8 @@ static gp_err listen_unix(const gp__wire *w, void *srv, char *path, size_t cap, 
         return e;
     char addr[GP_HS_ADDR_MAX + 8];
     snprintf(addr, sizeof addr, "unix:%s", path);
-    if ((e = w->server_listen(srv, addr, NULL, err, errlen))) {
+    if ((e = mux ? w->server_listen_mux(srv, addr, err, errlen)
+                 : w->server_listen(srv, addr, NULL, err, errlen))) {
         path[0] = 0;
         return e;
     }
@@ -159,7 +161,7 @@ static gp_err listen_tcp(const gp__wire *w, void *srv, char *address, size_t cap
     return GP_ECONNECT;
 }
 
-static gp_err print_handshake(const gp__hs_line *l, char *err, size_t errlen)
+static gp_err print_handshake(int fd, const gp__hs_line *l, char *err, size_t errlen)
 {
     char line[GP_HS_ADDR_MAX + 64 + 4096]; /* + an AutoMTLS certificate */
     int n = gp__hs_format(l, line, sizeof line);
@@ -170,7 +172,7 @@ static gp_err print_handshake(const gp__hs_line *l, char *err, size_t errlen)
     /* One write: the host reads the line as soon as it appears. */
     size_t off = 0;
     while (off < (size_t)n) {
-        ssize_t w = write(1, line + off, (size_t)n - off);
+        ssize_t w = write(fd, line + off, (size_t)n - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -244,10 +246,23 @@ int gp_serve(const gp_serve_config *cfg)
         .core_version = GP_HS_CORE_VERSION, .app_version = choice.version, .protocol = protocol};
     snprintf(line.network, sizeof line.network, "%s", network);
     line.cert_b64 = tls.cert_b64; /* AutoMTLS: field 6 */
+    /* Field 7 as go-plugin 1.6+ prints it: whenever the host set
+     * PLUGIN_MULTIPLEX_GRPC, whatever the value; we multiplex only for a Go
+     * boolean true on gRPC. */
+    bool mux_field = false, mux = false;
+    gp__hs_mux_env(getenv("PLUGIN_MULTIPLEX_GRPC"), &mux_field, &mux);
+    mux = mux && protocol == GP_PROTO_GRPC;
     char unix_path[GP_HS_ADDR_MAX] = "";
     void *srv = NULL;
+    gp__serve_stdio *stdio = NULL;
     /* Only the chosen wire starts: serving netrpc never initialises gRPC. */
     const gp__wire *w = gp__wire_find(protocol);
+    /* A wire that cannot multiplex (or a TCP listener) says "false": the
+     * host then refuses us with a reason instead of failing later. */
+    bool can_mux = w && w->server_listen_mux && strcmp(network, "unix") == 0;
+    if (mux_field)
+        line.mux_field = mux && !can_mux ? GP_HS_MUX_FALSE : GP_HS_MUX_TRUE;
+    mux = mux && can_mux;
     if (!w) {
         snprintf(err, sizeof err, "%s is not built into this plugin (link //transport:goplugin)",
                  gp_protocol_name(protocol));
@@ -258,6 +273,10 @@ int gp_serve(const gp_serve_config *cfg)
                                      .workers = cfg->workers,
                                      .logger = &log,
                                      .max_message_bytes = cfg->max_message_bytes};
+        /* What we print after the handshake goes to the host over the
+         * wire (GRPCStdio, netrpc's stdout/stderr streams: serve_stdio.h). */
+        if (w->serves_stdio && (stdio = gp__serve_stdio_new()))
+            opts.stdio = gp__serve_stdio_source(stdio);
         e = w->server_new(&opts, &srv, err, sizeof err);
         if (!e)
             e = gp__serve_tls_apply(&tls, w, srv, err, sizeof err);
@@ -274,20 +293,29 @@ int gp_serve(const gp_serve_config *cfg)
         }
     }
     if (!e && strcmp(network, "unix") == 0) {
-        e = listen_unix(w, srv, unix_path, sizeof unix_path, err, sizeof err);
+        e = listen_unix(w, srv, mux, unix_path, sizeof unix_path, err, sizeof err);
         snprintf(line.address, sizeof line.address, "%s", unix_path);
     } else if (!e) {
         e = listen_tcp(w, srv, line.address, sizeof line.address, err, sizeof err);
     }
     if (!e)
         e = w->server_start(srv, err, sizeof err);
+    if (!e && stdio) {
+        /* Before the line: a call may run as soon as the host reads it. */
+        char why[256];
+        if (gp__serve_stdio_redirect(stdio, why, sizeof why) != GP_OK) {
+            gp_log_kv kv = {"error", why};
+            gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "stdout/stderr are not forwarded to the host");
+        }
+    }
     if (!e) {
         gp_log_kv kv[2] = {{"network", line.network}, {"address", line.address}};
         gp_logf(&log, GP_LOG_DEBUG, "", kv, 2, "plugin address");
-        e = print_handshake(&line, err, sizeof err);
+        e = print_handshake(gp__serve_stdio_real_stdout(stdio), &line, err, sizeof err);
     }
     if (!e)
         w->server_wait(srv);
+    gp__serve_stdio_stopping(stdio); /* its handlers end before the server frees */
 
     int status = 0;
     if (e) {
@@ -299,6 +327,7 @@ int gp_serve(const gp_serve_config *cfg)
     unblock_signals(&watch);
     if (srv)
         w->server_free(srv);
+    gp__serve_stdio_free(stdio); /* fd 1 and fd 2 back */
     gp__serve_tls_free(&tls);
     if (unix_path[0])
         unlink(unix_path);

@@ -146,6 +146,21 @@ func Open(o HostOptions) (*Session, error) {
 		Logger:           logger,
 		AutoMTLS:         o.AutoMTLS,
 	}
+	// KV_HOST_SYNC_STDOUT / KV_HOST_SYNC_STDERR=FILE: what the plugin
+	// writes to its stdout / stderr after the handshake (GRPCStdio) goes to
+	// FILE (go-plugin discards it by default).
+	for _, sy := range []struct {
+		env string
+		dst *io.Writer
+	}{{"KV_HOST_SYNC_STDOUT", &cfg.SyncStdout}, {"KV_HOST_SYNC_STDERR", &cfg.SyncStderr}} {
+		if path := os.Getenv(sy.env); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", sy.env, err)
+			}
+			*sy.dst = f
+		}
+	}
 	if o.Multiplex {
 		if err := SetGRPCBrokerMultiplex(cfg); err != nil {
 			return nil, err

@@ -1,4 +1,5 @@
 /* go-plugin's non-multiplexed GRPCBroker; see broker.h. */
+#include "transport/base/clock.h"
 #include "transport/base/sync.h"
 #include "transport/wire/grpc/broker.h"
 
@@ -14,6 +15,7 @@
 #include "transport/core/idtable.h"
 #include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/grpc.h"
+#include "transport/wire/grpc/mux.h"
 #include "transport/net/net.h"
 
 /* A peer's ConnInfo not yet dialed (the value in b->infos). */
@@ -41,7 +43,24 @@ struct gp__grpc_broker {
     gp__idtable infos; /* id -> info */
     served *servers;
     int closing;
+    /* TLS of the connection that owns us (copies), used on every brokered
+     * connection: we serve as TLS server, dial as TLS client. */
+    int has_tls;
+    char *tls_root, *tls_cert, *tls_key, *tls_name;
+    /* Multiplexed (gp__grpc_broker_use_mux): brokered connections are
+     * streams of the main connection's yamux session, matched by knocks. */
+    gp__grpc_mux *mux;
+    pthread_mutex_t dial_mu; /* knock, ack, open: one dial at a time (go-plugin) */
+    gp__idtable acks;        /* id -> char* (the ack's error, "" for none) */
+    int reading_knocks;      /* want_recv(1) held since the first served id */
+    /* Refusing acks sent in the current second: a peer flooding knocks must
+     * not grow our send queue without bound (the rest go unanswered; their
+     * dialer times out, as with a Go peer). */
+    int64_t refusal_second;
+    int refusals;
 };
+
+#define MAX_REFUSALS_PER_SECOND 64
 
 /* A dialed brokered connection: a stub owning its own gRPC conn. */
 typedef struct bstub {
@@ -165,6 +184,90 @@ static void info_drop(void *ctx, uint32_t id, void *val, bool expired)
     info_free(val);
 }
 
+/* ---- knocks (multiplexed mode, spec addendum A2.2) ------------------------ */
+
+static gp_err send_knock(gp__grpc_broker *b, uint32_t id, bool ack, const char *error)
+{
+    plugin_ConnInfo ci = {
+        .service_id = id,
+        .has_knock = true,
+        .knock = {.knock = true, .ack = ack, .error = error && *error ? (char *)error : NULL}};
+    grpc_byte_buffer *bb = NULL;
+    char err[200];
+    gp_err rc = gp__grpc_encode(plugin_ConnInfo_fields, &ci, &bb, "ConnInfo", err, sizeof err);
+    return rc ? rc : b->o.send(b->o.send_ctx, bb);
+}
+
+static void ack_drop(void *ctx, uint32_t id, void *val, bool expired)
+{
+    gp__grpc_broker *b = ctx;
+    if (expired)
+        LOGF(b, GP_LOG_DEBUG, "broker: knock ack for id %u arrived with no dial waiting",
+             (unsigned)id);
+    free(val);
+}
+
+/* A knock request is about one of our listeners; anything else with a
+ * knock is the reply to one of our dials. */
+static void knock_received(gp__grpc_broker *b, const plugin_ConnInfo *ci)
+{
+    uint32_t id = ci->service_id;
+    if (ci->knock.knock && !ci->knock.ack) {
+        char why[96] = "";
+        pthread_mutex_lock(&b->mu);
+        const char *path = NULL;
+        for (served *s = b->servers; s; s = s->next)
+            if (s->id == id)
+                path = s->path;
+        gp_err rc = !b->mux ? GP_EUNSUPPORTED
+                    : !path ? GP_ENOTFOUND
+                            : gp__grpc_mux_arm(b->mux, id, path);
+        pthread_mutex_unlock(&b->mu);
+        if (rc == GP_EUNSUPPORTED)
+            snprintf(why, sizeof why, "knock for id %u but this connection does not multiplex",
+                     (unsigned)id);
+        else if (rc == GP_ENOTFOUND)
+            snprintf(why, sizeof why, "no listener for id %u", (unsigned)id);
+        else if (rc == GP_ESTATE)
+            snprintf(why, sizeof why, "too many knocks pending; id %u refused", (unsigned)id);
+        else if (rc)
+            snprintf(why, sizeof why, "the connection is closing");
+        if (why[0]) {
+            pthread_mutex_lock(&b->mu);
+            int64_t sec = gp__now_ms() / 1000;
+            if (sec != b->refusal_second) {
+                b->refusal_second = sec;
+                b->refusals = 0;
+            }
+            int quiet = ++b->refusals > MAX_REFUSALS_PER_SECOND;
+            pthread_mutex_unlock(&b->mu);
+            LOGF(b, GP_LOG_DEBUG, "broker: refusing a knock%s: %s", quiet ? " silently" : "", why);
+            if (quiet)
+                return;
+        }
+        /* Armed first, then the ack: the peer opens its stream as soon as
+         * it reads the ack. A refusal tells the dialer at once. */
+        send_knock(b, id, true, why);
+        return;
+    }
+    if (!ci->knock.knock || !ci->knock.ack) {
+        LOGF(b, GP_LOG_WARN, "broker: dropped a knock reply for id %u without knock and ack",
+             (unsigned)id);
+        return;
+    }
+    const char *e = ci->knock.error ? ci->knock.error : "";
+    char *v = malloc(strlen(e) + 1);
+    if (!v)
+        return;
+    memcpy(v, e, strlen(e) + 1);
+    pthread_mutex_lock(&b->mu);
+    gp_err rc = gp__idtable_put(&b->acks, id, v, true);
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    if (rc)
+        free(v);
+}
+
 void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
 {
     plugin_ConnInfo ci;
@@ -172,6 +275,11 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
     char err[200];
     if (gp__grpc_decode(bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err, sizeof err) != GP_OK) {
         LOGF(b, GP_LOG_WARN, "broker: dropped a message on the broker stream: %s", err);
+        return;
+    }
+    if (ci.has_knock) {
+        knock_received(b, &ci);
+        gp_msg_release(plugin_ConnInfo_fields, &ci);
         return;
     }
     const char *net = ci.network ? ci.network : "", *addr = ci.address ? ci.address : "";
@@ -207,6 +315,58 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
         info_free(i);
         LOGF(b, GP_LOG_WARN, "%s", "broker: out of memory for a ConnInfo");
     }
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* The TLS to use now, borrowed from b (set once, before brokering starts,
+ * and never changed), or 0 for plaintext. */
+static int broker_tls(gp__grpc_broker *b, gp__grpc_tls *t)
+{
+    pthread_mutex_lock(&b->mu);
+    int on = b->has_tls;
+    *t = (gp__grpc_tls){.root_pem = b->tls_root,
+                        .cert_pem = b->tls_cert,
+                        .key_pem = b->tls_key,
+                        .server_name = b->tls_name};
+    pthread_mutex_unlock(&b->mu);
+    return on;
+}
+
+static char *dup_or_null(const char *s, int *ok)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *ok = 0;
+    return d;
+}
+
+gp_err gp__grpc_broker_use_tls(gp__grpc_broker *b, const gp__grpc_tls *t)
+{
+    if (!b || !t || !t->root_pem)
+        return GP_EINVAL;
+    int ok = 1;
+    char *root = dup_or_null(t->root_pem, &ok), *cert = dup_or_null(t->cert_pem, &ok),
+         *key = dup_or_null(t->key_pem, &ok), *name = dup_or_null(t->server_name, &ok);
+    pthread_mutex_lock(&b->mu);
+    int set = b->has_tls;
+    if (ok && !set) {
+        b->tls_root = root;
+        b->tls_cert = cert;
+        b->tls_key = key;
+        b->tls_name = name;
+        b->has_tls = 1;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (ok && !set)
+        return GP_OK;
+    free(root);
+    free(cert);
+    free(key);
+    free(name);
+    return set ? GP_ESTATE : GP_ENOMEM;
 }
 
 /* ---- the gp_broker vtable ------------------------------------------------ */
@@ -258,6 +418,17 @@ static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
                                   sizeof err);
     if (!rc)
         rc = gp__grpc_server_new(&so, &s->srv, err, sizeof err);
+    gp__grpc_tls tls;
+    if (!rc && broker_tls(b, &tls)) {
+        if (!tls.cert_pem || !tls.key_pem) {
+            snprintf(err, sizeof err,
+                     "the connection uses TLS but this side has no "
+                     "certificate of its own to serve with");
+            rc = GP_ETLS;
+        } else {
+            rc = gp__grpc_server_use_tls(s->srv, &tls, err, sizeof err);
+        }
+    }
     if (!rc) {
         snprintf(addr, sizeof addr, "unix:%s", s->path);
         rc = gp__grpc_server_listen(s->srv, addr, NULL, err, sizeof err);
@@ -272,11 +443,23 @@ static gp_err gb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
         free(s);
         return gp__status_set(st, rc, 0, "broker: serving id %u: %s", (unsigned)id, err);
     }
-    plugin_ConnInfo ci = {.service_id = id, .network = "unix", .address = s->path};
-    grpc_byte_buffer *bb = NULL;
-    rc = gp__grpc_encode(plugin_ConnInfo_fields, &ci, &bb, "ConnInfo", err, sizeof err);
-    if (!rc)
-        rc = b->o.send(b->o.send_ctx, bb);
+    pthread_mutex_lock(&b->mu);
+    int mux = b->mux != NULL;
+    int want = mux && !b->reading_knocks;
+    if (want)
+        b->reading_knocks = 1;
+    pthread_mutex_unlock(&b->mu);
+    /* Knocks for what we serve may come at any time, during our own calls
+     * too: the host keeps reading its broker stream from now on. */
+    if (want && b->o.want_recv)
+        b->o.want_recv(b->o.send_ctx, 1);
+    if (!mux) { /* multiplexed: nothing is sent until the peer knocks */
+        plugin_ConnInfo ci = {.service_id = id, .network = "unix", .address = s->path};
+        grpc_byte_buffer *bb = NULL;
+        rc = gp__grpc_encode(plugin_ConnInfo_fields, &ci, &bb, "ConnInfo", err, sizeof err);
+        if (!rc)
+            rc = b->o.send(b->o.send_ctx, bb);
+    }
     if (rc) {
         served_free(s);
         return gp__status_set(st, rc, 0, "broker: announcing id %u on the broker stream: %s",
@@ -339,9 +522,85 @@ static const gp__conn_ops bstub_ops = {
     .call_open = bs_call_open,
 };
 
+static gp_err wrap_stub(gp_conn *conn, gp_stub **out, gp_status *st);
+
+/* Multiplexed: knock, wait for the ack, open the stream, all under
+ * dial_mu so that streams open in the order of the acks (addendum A2.5). */
+static gp_err mux_dial(gp__grpc_broker *b, uint32_t id, gp_stub **out, gp_status *st)
+{
+    char err[GP_STATUS_MSG_MAX] = "";
+    pthread_mutex_lock(&b->dial_mu);
+    pthread_mutex_lock(&b->mu);
+    free(gp__idtable_take(&b->acks, id)); /* a stale ack must not count */
+    pthread_mutex_unlock(&b->mu);
+    gp_err rc = send_knock(b, id, false, NULL);
+    if (rc) {
+        pthread_mutex_unlock(&b->dial_mu);
+        return gp__status_set(st, rc, 0, "broker: knocking for id %u: %s", (unsigned)id,
+                              gp_strerror(rc));
+    }
+    if (b->o.want_recv)
+        b->o.want_recv(b->o.send_ctx, 1);
+    pthread_mutex_lock(&b->mu);
+    char *ack = gp__idtable_wait(&b->acks, id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
+    int closing = b->closing;
+    pthread_mutex_unlock(&b->mu);
+    if (b->o.want_recv)
+        b->o.want_recv(b->o.send_ctx, 0);
+    if (!ack || ack[0]) {
+        pthread_mutex_unlock(&b->dial_mu);
+        /* go-plugin's words */
+        if (ack)
+            rc = gp__status_set(st, GP_EREMOTE, 0,
+                                "failed to knock before dialling client: failed to knock for "
+                                "id %u: %s",
+                                (unsigned)id, ack);
+        else if (closing)
+            rc = gp__status_set(st, GP_ECLOSED, 0, "broker: the connection is closed");
+        else
+            rc = gp__status_set(st, GP_ETIMEDOUT, 0,
+                                "failed to knock before dialling client: timeout waiting for "
+                                "multiplexing knock handshake on id %u",
+                                (unsigned)id);
+        free(ack);
+        return rc;
+    }
+    free(ack);
+    gp__grpc_client_opts co = {.call_timeout_ms = b->o.call_timeout_ms,
+                               .logger = b->has_log ? &b->log : NULL,
+                               .log_name = b->log_name};
+    gp_conn *conn = NULL;
+    gp__grpc_tls tls;
+    if (broker_tls(b, &tls)) {
+        char path[108];
+        rc = gp__grpc_mux_open_path(b->mux, path, sizeof path, err, sizeof err);
+        pthread_mutex_unlock(&b->dial_mu);
+        if (!rc)
+            rc = gp__grpc_conn_dial_tls("unix", path, &tls, GP_BROKER_WAIT_MS, &co, &conn, err,
+                                        sizeof err);
+    } else {
+        int fd = -1;
+        rc = gp__grpc_mux_open_fd(b->mux, &fd, err, sizeof err);
+        pthread_mutex_unlock(&b->dial_mu);
+        if (!rc)
+            rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);
+    }
+    if (rc)
+        return gp__status_set(st, rc, 0,
+                              "broker: dialing id %u over the multiplexed "
+                              "connection: %s",
+                              (unsigned)id, err);
+    return wrap_stub(conn, out, st);
+}
+
 static gp_err gb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
 {
     gp__grpc_broker *b = (gp__grpc_broker *)gb;
+    pthread_mutex_lock(&b->mu);
+    int mux = b->mux != NULL;
+    pthread_mutex_unlock(&b->mu);
+    if (mux)
+        return mux_dial(b, id, out, st);
     if (b->o.want_recv)
         b->o.want_recv(b->o.send_ctx, 1);
     pthread_mutex_lock(&b->mu);
@@ -357,24 +616,43 @@ static gp_err gb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
                                         "%u (the peer announced none within %d ms)",
                                         (unsigned)id, GP_BROKER_WAIT_MS);
     char err[GP_STATUS_MSG_MAX] = "";
-    int fd = -1;
-    gp_err rc = gp__net_dial(i->network, i->address, GP_BROKER_WAIT_MS, 0, &fd, err, sizeof err);
-    info_free(i);
-    if (rc)
-        return gp__status_set(st, rc, 0, "broker: dialing id %u: %s", (unsigned)id, err);
     gp__grpc_client_opts co = {.call_timeout_ms = b->o.call_timeout_ms,
                                .logger = b->has_log ? &b->log : NULL,
                                .log_name = b->log_name};
     gp_conn *conn = NULL;
-    rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);
-    if (rc)
-        return gp__status_set(st, rc, 0, "broker: gRPC client for id %u: %s", (unsigned)id, err);
+    gp__grpc_tls tls;
+    gp_err rc;
+    if (broker_tls(b, &tls)) {
+        /* As go-plugin (1.4.4+): the serving side is TLS server. */
+        rc = gp__grpc_conn_dial_tls(i->network, i->address, &tls, GP_BROKER_WAIT_MS, &co, &conn,
+                                    err, sizeof err);
+        info_free(i);
+        if (rc)
+            return gp__status_set(st, rc, 0, "broker: dialing id %u over TLS: %s", (unsigned)id,
+                                  err);
+    } else {
+        int fd = -1;
+        rc = gp__net_dial(i->network, i->address, GP_BROKER_WAIT_MS, 0, &fd, err, sizeof err);
+        info_free(i);
+        if (rc)
+            return gp__status_set(st, rc, 0, "broker: dialing id %u: %s", (unsigned)id, err);
+        rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);
+        if (rc)
+            return gp__status_set(st, rc, 0, "broker: gRPC client for id %u: %s", (unsigned)id,
+                                  err);
+    }
+    return wrap_stub(conn, out, st);
+}
+
+/* A stub that owns its brokered conn. Takes conn. */
+static gp_err wrap_stub(gp_conn *conn, gp_stub **out, gp_status *st)
+{
     bstub *s = calloc(1, sizeof *s);
     if (!s) {
         gp__conn_close(conn);
         return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
     }
-    rc = conn->ops->dispense(conn, "", &s->inner_stub, st);
+    gp_err rc = conn->ops->dispense(conn, "", &s->inner_stub, st);
     if (rc) {
         gp__conn_close(conn);
         free(s);
@@ -410,6 +688,8 @@ gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
     pthread_mutex_init(&b->mu, NULL);
     gp__cond_init_monotonic(&b->cv);
     gp__idtable_init(&b->infos, GP_BROKER_WAIT_MS, info_drop, b);
+    gp__idtable_init(&b->acks, GP_BROKER_WAIT_MS, ack_drop, b);
+    pthread_mutex_init(&b->dial_mu, NULL);
     *out = b;
     return GP_OK;
 }
@@ -417,6 +697,23 @@ gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
 gp_broker *gp__grpc_broker_base(gp__grpc_broker *b)
 {
     return b ? &b->base : NULL;
+}
+
+gp_err gp__grpc_broker_use_mux(gp__grpc_broker *b, gp__grpc_mux *mux)
+{
+    if (!b || !mux)
+        return GP_EINVAL;
+    pthread_mutex_lock(&b->mu);
+    int set = b->mux != NULL;
+    if (!set)
+        b->mux = mux;
+    pthread_mutex_unlock(&b->mu);
+    return set ? GP_ESTATE : GP_OK;
+}
+
+gp__grpc_broker *gp__grpc_broker_of(gp_broker *gb)
+{
+    return gb && gb->ops == &grpc_broker_ops ? (gp__grpc_broker *)gb : NULL;
 }
 
 void gp__grpc_broker_free(gp__grpc_broker *b)
@@ -429,13 +726,24 @@ void gp__grpc_broker_free(gp__grpc_broker *b)
     served *servers = b->servers;
     b->servers = NULL;
     gp__idtable_clear(&b->infos);
+    gp__idtable_clear(&b->acks);
+    gp__grpc_mux *mux = b->mux;
     pthread_mutex_unlock(&b->mu);
+    /* The session first: its bridges lead into the servers below. */
+    gp__grpc_mux_free(mux);
     while (servers) {
         served *s = servers;
         servers = s->next;
         served_free(s);
     }
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->dial_mu);
     pthread_cond_destroy(&b->cv);
+    if (b->tls_key) /* private key material */
+        memset(b->tls_key, 0, strlen(b->tls_key));
+    free(b->tls_root);
+    free(b->tls_cert);
+    free(b->tls_key);
+    free(b->tls_name);
     free(b);
 }

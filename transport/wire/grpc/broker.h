@@ -1,5 +1,6 @@
-/* Internal to transport/grpc: go-plugin's non-multiplexed GRPCBroker
- * (spec §3.5), the gp_broker of the gRPC wire, for either side.
+/* Internal to transport/grpc: go-plugin's GRPCBroker (spec §3.5), the
+ * gp_broker of the gRPC wire, for either side; non-multiplexed as below,
+ * or multiplexed (go-plugin 1.6+) after gp__grpc_broker_use_mux.
  *
  * Serving an id: a new unix socket (PLUGIN_UNIX_SOCKET_DIR, else TMPDIR,
  * else /tmp), a new gRPC server on it with the one service, and a
@@ -8,7 +9,15 @@
  * expire GP_BROKER_WAIT_MS after arrival), dial it, gRPC client on it.
  * The stream itself belongs to client.c (host) or server.c (plugin): they
  * pass what arrives to gp__grpc_broker_received and send through `send`.
- * No TLS on brokered connections yet (go-plugin 1.0.1 has none either).
+ *
+ * TLS: when the main connection uses TLS (AutoMTLS or the user's
+ * certificates), its owner hands the same material to
+ * gp__grpc_broker_use_tls and every brokered connection uses it, as
+ * go-plugin 1.4.4+ does on both sides (spec addendum A3): the side serving
+ * an id is TLS server and requires the peer's certificate, the dialing
+ * side is TLS client checking the server name ("localhost" by default).
+ * go-plugin 1.0.1 hosts serve TLS too; 1.0.1 plugins dial in a way that
+ * cannot verify our certificate (addendum A3.4).
  */
 #ifndef GP_GRPC_BROKER_H
 #define GP_GRPC_BROKER_H
@@ -39,6 +48,33 @@ typedef struct gp__grpc_broker_opts {
 gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out);
 
 gp_broker *gp__grpc_broker_base(gp__grpc_broker *b);
+
+/* The gRPC broker behind a gp_broker (gp_conn_broker of a gRPC conn), or
+ * NULL when gb is another wire's. */
+gp__grpc_broker *gp__grpc_broker_of(gp_broker *gb);
+
+/* Use TLS on every brokered connection from now on (serving: our
+ * certificate, peers must present one chaining to root_pem; dialing: root
+ * for the server's certificate, ours if we have one). Copies the texts.
+ * Once, before the broker is used: GP_ESTATE when already set, GP_EINVAL
+ * without root_pem. Serving without a certificate of our own then fails
+ * with GP_ETLS (go-plugin: "tls: unrecognized name" at the peer). */
+struct gp__grpc_tls;
+gp_err gp__grpc_broker_use_tls(gp__grpc_broker *b, const struct gp__grpc_tls *t);
+
+/* Multiplexed mode (go-plugin 1.6+, PLUGIN_MULTIPLEX_GRPC; mux.h): from
+ * now on serving an id sends nothing (the peer knocks: we arm the id's
+ * server on `mux` and ack, or ack with an error such as "no listener for
+ * id N"), and dialing knocks, waits GP_BROKER_WAIT_MS for the ack (then
+ * fails with go-plugin's words) and opens a stream of the session. The
+ * broker owns `mux` (freed with it). Once: GP_ESTATE after the first. */
+struct gp__grpc_mux;
+gp_err gp__grpc_broker_use_mux(gp__grpc_broker *b, struct gp__grpc_mux *mux);
+
+/* The broker a server runs on its host's StartStream (server.c), or NULL
+ * (a brokered server uses its parent's). */
+struct gp__grpc_server;
+gp__grpc_broker *gp__grpc_server_own_broker(struct gp__grpc_server *s);
 
 /* A ConnInfo message arrived on the stream (bb borrowed). Bad ones are
  * logged and dropped. */

@@ -66,9 +66,11 @@ static const char *state_name(grpc_connectivity_state s)
 /* " (core: <its ERROR lines>)", or "" when it logged none. */
 static const char *reason(dial *d)
 {
-    if (!d->cap.len)
+    char text[sizeof d->cap.text];
+    gp__grpc_capture_text(&d->cap, text, sizeof text); /* core logs from its threads */
+    if (!text[0])
         return "";
-    snprintf(d->why, sizeof d->why, " %s", d->cap.text);
+    snprintf(d->why, sizeof d->why, " %s", text);
     return d->why;
 }
 
@@ -108,8 +110,10 @@ static gp_err wait_ready(grpc_channel *ch, void *ctx, char *err, size_t errlen)
         return GP_ETIMEDOUT;
     }
     /* The log says whether TLS or the socket failed. */
-    int tls = strstr(d->cap.text, "andshake") || strstr(d->cap.text, "SSL") ||
-              strstr(d->cap.text, "ssl") || strstr(d->cap.text, "TLS");
+    char text[sizeof d->cap.text];
+    gp__grpc_capture_text(&d->cap, text, sizeof text);
+    int tls = strstr(text, "andshake") || strstr(text, "SSL") || strstr(text, "ssl") ||
+              strstr(text, "TLS");
     if (tls) {
         snprintf(err, errlen, "TLS handshake to the plugin at %s failed: channel %s%s", d->where,
                  state_name(st), reason(d));
@@ -180,6 +184,10 @@ gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp
         gp_status st;
         memset(&st, 0, sizeof st);
         e = gp_conn_ping(conn, &st);
+        /* A server without the health service (a Go peer's brokered
+         * server) answered over TLS all the same: the session works. */
+        if (e != GP_OK && st.grpc_code == GRPC_STATUS_UNIMPLEMENTED)
+            e = GP_OK;
         if (e != GP_OK) {
             gp__conn_close(conn);
             conn = NULL;

@@ -41,6 +41,13 @@ void gp__grpc_capture_begin(gp__grpc_log_capture *cap)
     pthread_mutex_unlock(&g_mu);
 }
 
+void gp__grpc_capture_text(gp__grpc_log_capture *cap, char *buf, size_t n)
+{
+    pthread_mutex_lock(&g_mu);
+    snprintf(buf, n, "%s", cap->text);
+    pthread_mutex_unlock(&g_mu);
+}
+
 void gp__grpc_capture_end(gp__grpc_log_capture *cap)
 {
     pthread_mutex_lock(&g_mu);

@@ -35,6 +35,8 @@ typedef struct gp__grpc_log_capture {
 
 void gp__grpc_capture_begin(gp__grpc_log_capture *cap);
 void gp__grpc_capture_end(gp__grpc_log_capture *cap);
+/* A copy of what was captured so far (other threads may still add). */
+void gp__grpc_capture_text(gp__grpc_log_capture *cap, char *buf, size_t n);
 
 /* Encode `msg` into a new byte buffer (*out; destroy it). A proto3 string
  * that is not UTF-8 is refused (GP_EPROTO, msg.h gp__msg_check_utf8). */

@@ -586,6 +586,18 @@ static gp_err add_method(gp__grpc_server *s, smethod m, char *err, size_t errlen
     return GP_OK;
 }
 
+/* Does an app service stream `path` (it then replaces our built-in one)? */
+static int app_streams(const gp__grpc_server_opts *o, const char *path)
+{
+    for (size_t i = 0; o && i < o->nservices; i++)
+        for (size_t j = 0; j < o->services[i].nstreams; j++) {
+            const gp_method *m = o->services[i].streams[j].method;
+            if (m && m->grpc_path && strcmp(m->grpc_path, path) == 0)
+                return 1;
+        }
+    return 0;
+}
+
 static gp_err add_app_methods(gp__grpc_server *s, const gp__grpc_server_opts *o, char *err,
                               size_t errlen)
 {
@@ -716,7 +728,8 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         {.kind = M_STDIO, .path = "/plugin.GRPCStdio/StreamStdio", .payload = 1},
     };
     for (size_t i = 0; e == GP_OK && i < sizeof std / sizeof std[0]; i++)
-        e = add_method(s, std[i], err, errlen);
+        if (!app_streams(o, std[i].path)) /* gp_serve forwards stdio itself */
+            e = add_method(s, std[i], err, errlen);
     if (e == GP_OK && o)
         e = add_app_methods(s, o, err, errlen);
     if (e == GP_OK)
@@ -754,6 +767,11 @@ gp_err gp__grpc_server_listen(gp__grpc_server *s, const char *addr, int *port, c
     return GP_OK;
 }
 
+gp__grpc_broker *gp__grpc_server_own_broker(gp__grpc_server *s)
+{
+    return s->own_broker;
+}
+
 gp_err gp__grpc_server_use_tls(gp__grpc_server *s, const gp__grpc_tls *tls, char *err,
                                size_t errlen)
 {
@@ -772,6 +790,11 @@ gp_err gp__grpc_server_use_tls(gp__grpc_server *s, const gp__grpc_tls *tls, char
     if (!s->creds) {
         snprintf(err, errlen, "grpc server: gRPC core refused the TLS credentials");
         return GP_ETLS;
+    }
+    /* Our brokered connections use the same TLS (broker.h). */
+    if (s->own_broker && gp__grpc_broker_use_tls(s->own_broker, tls) == GP_ENOMEM) {
+        snprintf(err, errlen, "grpc server: out of memory for the broker's TLS");
+        return GP_ENOMEM;
     }
     return GP_OK;
 }

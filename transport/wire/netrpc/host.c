@@ -35,6 +35,8 @@ typedef struct stdio_fwd {
     gp_log_level level;
     pthread_t thread;
     int running;
+    void (*sink)(void *ctx, const void *data, size_t len); /* NULL: log */
+    void *sink_ctx;
 } stdio_fwd;
 
 struct nconn {
@@ -100,6 +102,10 @@ static void *stdio_main(void *arg)
         size_t n = 0;
         if (gp__mux_stream_read(f->st, buf, sizeof buf, -1, &n) != GP_OK || n == 0)
             break;
+        if (f->sink) { /* gp_client_config.stdout_sink / stderr_sink */
+            f->sink(f->sink_ctx, buf, n);
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             if (buf[i] != '\n' && len < STDIO_LINE_MAX) {
                 line[len++] = buf[i];
@@ -458,6 +464,9 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
                                   .call_timeout_ms = c->call_timeout_ms};
         rc = gp__mux_broker_new(&bo, &c->mb);
     }
+    c->out.sink = o ? o->stdout_sink : NULL;
+    c->errs.sink = o ? o->stderr_sink : NULL;
+    c->out.sink_ctx = c->errs.sink_ctx = o ? o->stdio_ctx : NULL;
     if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||
                 !start_stdio(c, &c->errs, "stderr", GP_LOG_INFO) ||
                 !(c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0)))

@@ -29,6 +29,11 @@ typedef struct gp__netrpc_client_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
     int tls_timeout_ms;       /* handshake; 0 = 10 s */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
+    /* The plugin's stdout (stream 3) / stderr (stream 5) bytes, on the
+     * stream's thread; NULL: logged line by line (debug / info). */
+    void (*stdout_sink)(void *ctx, const void *data, size_t len);
+    void (*stderr_sink)(void *ctx, const void *data, size_t len);
+    void *stdio_ctx;
 } gp__netrpc_client_opts;
 
 /* A gp_conn over the connected socket `fd`: with TLS first runs the TLS
@@ -60,6 +65,9 @@ typedef struct gp__netrpc_server_opts {
     int workers;              /* concurrent calls per dispensed stream; 0 = 8 */
     const gp_logger *logger;  /* may be NULL */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
+    /* What the plugin printed (core/wire.h), sent on the stdout (3) and
+     * stderr (5) streams of each connection; NULL: they are half-closed. */
+    const struct gp__stdio_source *stdio;
 } gp__netrpc_server_opts;
 
 gp_err gp__netrpc_server_new(const gp__netrpc_server_opts *o, gp__netrpc_server **out, char *err,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "transport/core/broker.h"
+#include "transport/core/wire.h"
 #include "transport/core/idtable.h"
 #include "transport/msg/msg.h"
 #include "transport/net/net.h"
@@ -51,6 +52,9 @@ typedef struct pstream {
 
 struct sconn {
     gp__netrpc_server *srv;
+    gp__mux_stream *out, *errs; /* stdout (3), stderr (5) */
+    pthread_t fwd;              /* sends what the plugin printed on them */
+    int fwd_running;
     gp__mux_session *sess; /* with TLS set by conn_main after the handshake (under srv->mu) */
     int fd;                /* with TLS: the socket until the session owns it (under srv->mu) */
     pthread_t thread, broker;
@@ -259,6 +263,30 @@ static int open_tls_session(sconn *c)
     return e == GP_OK;
 }
 
+/* What the plugin prints goes on the stdout and stderr streams, as a Go
+ * netrpc plugin copies its os.Stdout/os.Stderr pipes there. */
+static void *fwd_main(void *arg)
+{
+    sconn *c = arg;
+    const gp__stdio_source *src = c->srv->o.stdio;
+    uint8_t buf[4096];
+    src->open(src->ctx);
+    for (;;) {
+        int ch = 0;
+        size_t n = 0;
+        if (!src->next(src->ctx, &ch, buf, sizeof buf, &n))
+            break;
+        gp_err rc = gp__mux_stream_write(ch == 1 ? c->out : c->errs, buf, n, -1);
+        src->sent(src->ctx);
+        if (rc) /* the host went away; that chunk is lost, as in go-plugin */
+            break;
+    }
+    src->close(src->ctx);
+    gp__mux_stream_close(c->out);
+    gp__mux_stream_close(c->errs);
+    return NULL;
+}
+
 static void *conn_main(void *arg)
 {
     sconn *c = arg;
@@ -277,17 +305,22 @@ static void *conn_main(void *arg)
                               .workers = s->o.workers};
     if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
         logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: Dispense only");
-    /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. A C
-     * plugin forwards nothing on 3 and 5: they are ACKed and half-closed,
-     * so the host's copiers see EOF. */
+    /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. What
+     * the plugin prints goes on 3 and 5 (fwd_main) when gp_serve gave us a
+     * source; else they are half-closed, so the host's copiers see EOF. */
     gp_err rc = gp__mux_accept(c->sess, -1, &ctl);
     if (!rc)
         rc = gp__mux_accept(c->sess, -1, &out);
     if (!rc)
         rc = gp__mux_accept(c->sess, -1, &errs);
     if (!rc) {
-        gp__mux_stream_close(out);
-        gp__mux_stream_close(errs);
+        c->out = out;
+        c->errs = errs;
+        c->fwd_running = s->o.stdio && pthread_create(&c->fwd, NULL, fwd_main, c) == 0;
+        if (!c->fwd_running) {
+            gp__mux_stream_close(out);
+            gp__mux_stream_close(errs);
+        }
         c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
         gp__rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
@@ -311,6 +344,8 @@ static void *conn_main(void *arg)
     gp__mux_session_close(c->sess);
     if (c->broker_running)
         pthread_join(c->broker, NULL);
+    if (c->fwd_running) /* its next chunk fails on the closed session, or the stop ends it */
+        pthread_join(c->fwd, NULL);
     pthread_mutex_lock(&c->mu);
     c->closing = 1;
     pstream *streams = c->streams;

@@ -15,7 +15,10 @@ static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out,
                                 .tls_root_pem = o->tls_root_pem,
                                 .tls_server_name = o->tls_server_name,
                                 .tls_timeout_ms = o->tls_timeout_ms,
-                                .max_message_bytes = o->max_message_bytes};
+                                .max_message_bytes = o->max_message_bytes,
+                                .stdout_sink = o->stdout_sink,
+                                .stderr_sink = o->stderr_sink,
+                                .stdio_ctx = o->stdio_ctx};
     return gp__netrpc_conn_from_fd(fd, &g, out, err, errlen);
 }
 
@@ -34,7 +37,8 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                                 .nservices = o->nservices,
                                 .workers = o->workers,
                                 .logger = o->logger,
-                                .max_message_bytes = o->max_message_bytes};
+                                .max_message_bytes = o->max_message_bytes,
+                                .stdio = o->stdio};
     gp__netrpc_server *s = NULL;
     gp_err e = gp__netrpc_server_new(&g, &s, err, errlen);
     *out = s;
@@ -79,6 +83,7 @@ const gp__wire gp__wire_netrpc = {
     .dial = dial,
     .conn_from_fd = conn_from_fd,
     .server_new = server_new,
+    .serves_stdio = true,
     .server_listen = server_listen,
     .server_start = server_start,
     .server_wait = server_wait,

@@ -1,0 +1,335 @@
+/* GRPCStdio, plugin side; see serve_stdio.h. */
+#include "transport/plugin/serve_stdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "transport/base/clock.h"
+#include "transport/base/logfd.h"
+#include "transport/base/sync.h"
+
+#define POLL_MS 100  /* readers check for the end this often */
+#define DRAIN_MS 200 /* at stop, the longest we keep sending what is pending */
+
+typedef struct chunk {
+    int ch; /* 1 stdout, 2 stderr */
+    size_t n;
+    uint8_t data[GP__STDIO_CHUNK];
+} chunk;
+
+typedef struct reader {
+    struct gp__serve_stdio *s;
+    int ch;
+    int fd; /* the pipe's read end */
+    pthread_t thread;
+    bool running;
+} reader;
+
+struct gp__serve_stdio {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a chunk came, room was made, a stream came or went, stopping */
+    chunk q[GP__STDIO_QUEUE];
+    size_t head, count;
+    int orig[3]; /* the real fd 1 and fd 2 (index by channel); -1 before redirect */
+    reader rd[3];
+    int streams;      /* StreamStdio calls being served */
+    int sending;      /* chunks taken off the queue, reply in progress */
+    int taking;       /* readers between poll and queueing what they read */
+    bool passthrough; /* no stream came in time: write to orig */
+    bool stopping, closing;
+    int64_t deadline_ms;
+    gp__stdio_source src;
+};
+
+static void write_fd(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Under mu. */
+static void flush_queue_locked(struct gp__serve_stdio *s)
+{
+    while (s->count > 0) {
+        chunk *c = &s->q[s->head];
+        if (s->orig[c->ch] >= 0)
+            write_fd(s->orig[c->ch], c->data, c->n);
+        s->head = (s->head + 1) % GP__STDIO_QUEUE;
+        s->count--;
+    }
+}
+
+static void push_locked(struct gp__serve_stdio *s, int ch, const uint8_t *p, size_t n)
+{
+    chunk *c = &s->q[(s->head + s->count) % GP__STDIO_QUEUE];
+    c->ch = ch;
+    c->n = n;
+    memcpy(c->data, p, n);
+    s->count++;
+    pthread_cond_broadcast(&s->cv);
+}
+
+/* One chunk read from a pipe: to the stream, queued until one comes, or
+ * (none in time, or stopping) to the real fd. */
+static void take_chunk(struct gp__serve_stdio *s, int ch, const uint8_t *p, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->streams > 0 && !s->stopping) {
+            if (s->count < GP__STDIO_QUEUE) {
+                push_locked(s, ch, p, n);
+                break;
+            }
+            pthread_cond_wait(&s->cv, &s->mu); /* the host reads: wait for it, as Go */
+            continue;
+        }
+        if (!s->passthrough && !s->stopping && gp__now_ms() < s->deadline_ms &&
+            s->count < GP__STDIO_QUEUE) {
+            push_locked(s, ch, p, n);
+            break;
+        }
+        /* Nobody to send to: never block the plugin; old bytes first. */
+        s->passthrough = true;
+        flush_queue_locked(s);
+        write_fd(s->orig[ch], p, n);
+        break;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *read_pipe(void *arg)
+{
+    reader *r = arg;
+    struct gp__serve_stdio *s = r->s;
+    uint8_t buf[GP__STDIO_CHUNK];
+    for (;;) {
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        int pr = poll(&p, 1, POLL_MS);
+        if (pr == 0) {
+            pthread_mutex_lock(&s->mu);
+            bool closing = s->closing;
+            pthread_mutex_unlock(&s->mu);
+            if (closing) /* a child may still hold the pipe: do not wait for it */
+                break;
+            continue;
+        }
+        if (pr < 0 && errno == EINTR)
+            continue;
+        /* Counted from before the read until queued, so that a drain at
+         * stop never sees an empty pipe and an empty queue in between. */
+        pthread_mutex_lock(&s->mu);
+        s->taking++;
+        pthread_mutex_unlock(&s->mu);
+        ssize_t n = read(r->fd, buf, sizeof buf);
+        if (n > 0)
+            take_chunk(s, r->ch, buf, (size_t)n);
+        pthread_mutex_lock(&s->mu);
+        s->taking--;
+        pthread_mutex_unlock(&s->mu);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break;
+    }
+    return NULL;
+}
+
+/* ---- the source the wire's StreamStdio handler reads (core/wire.h) ---- */
+
+static void src_open(void *ctx)
+{
+    struct gp__serve_stdio *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->streams++;
+    s->passthrough = false;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int src_next(void *ctx, int *channel, void *buf, size_t cap, size_t *n)
+{
+    struct gp__serve_stdio *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    while (s->count == 0 && !s->stopping)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    chunk *c = &s->q[s->head];
+    *channel = c->ch;
+    *n = c->n < cap ? c->n : cap;
+    memcpy(buf, c->data, *n);
+    s->head = (s->head + 1) % GP__STDIO_QUEUE;
+    s->count--;
+    s->sending++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 1;
+}
+
+static void src_sent(void *ctx)
+{
+    struct gp__serve_stdio *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->sending--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void src_close(void *ctx)
+{
+    struct gp__serve_stdio *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->streams--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+gp__serve_stdio *gp__serve_stdio_new(void)
+{
+    struct gp__serve_stdio *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    gp__cond_init_monotonic(&s->cv);
+    s->orig[0] = s->orig[1] = s->orig[2] = -1;
+    s->rd[1].fd = s->rd[2].fd = -1;
+    s->src = (gp__stdio_source){
+        .ctx = s, .open = src_open, .next = src_next, .sent = src_sent, .close = src_close};
+    return s;
+}
+
+const gp__stdio_source *gp__serve_stdio_source(gp__serve_stdio *s)
+{
+    return &s->src;
+}
+
+int gp__serve_stdio_real_stdout(gp__serve_stdio *s)
+{
+    return s && s->orig[1] >= 0 ? s->orig[1] : 1;
+}
+
+gp_err gp__serve_stdio_redirect(gp__serve_stdio *s, char *err, size_t errlen)
+{
+    int p1[2] = {-1, -1}, p2[2] = {-1, -1};
+    int o1 = -1, o2 = -1;
+    if (pipe2(p1, O_CLOEXEC) != 0 || pipe2(p2, O_CLOEXEC) != 0 ||
+        (o1 = fcntl(1, F_DUPFD_CLOEXEC, 3)) < 0 || (o2 = fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0) {
+        snprintf(err, errlen, "stdio: cannot make pipes: %s", strerror(errno));
+        int fds[] = {p1[0], p1[1], p2[0], p2[1], o1, o2};
+        for (size_t i = 0; i < 6; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        return GP_ESYS;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    /* As Go's unbuffered os.Stdout: a printf line leaves at its newline. */
+    setvbuf(stdout, NULL, _IOLBF, BUFSIZ);
+    s->orig[1] = o1;
+    s->orig[2] = o2;
+    gp__log_set_stderr_fd(o2); /* our hclog lines stay on the real stderr */
+    dup2(p1[1], 1);            /* without CLOEXEC: children print here too */
+    dup2(p2[1], 2);
+    close(p1[1]);
+    close(p2[1]);
+    pthread_mutex_lock(&s->mu);
+    s->deadline_ms = gp__now_ms() + GP__STDIO_WAIT_MS;
+    pthread_mutex_unlock(&s->mu);
+    int rfd[3] = {-1, p1[0], p2[0]};
+    for (int ch = 1; ch <= 2; ch++) {
+        reader *r = &s->rd[ch];
+        r->s = s;
+        r->ch = ch;
+        r->fd = rfd[ch];
+        r->running = pthread_create(&r->thread, NULL, read_pipe, r) == 0;
+    }
+    if (!s->rd[1].running || !s->rd[2].running) {
+        snprintf(err, errlen, "stdio: cannot start the pipe readers");
+        return GP_ESYS; /* free puts the fds back */
+    }
+    return GP_OK;
+}
+
+static int pipe_pending(const reader *r)
+{
+    int n = 0;
+    if (r->running && ioctl(r->fd, FIONREAD, &n) != 0)
+        n = 0;
+    return n;
+}
+
+void gp__serve_stdio_stopping(gp__serve_stdio *s)
+{
+    if (!s)
+        return;
+    /* What the plugin wrote before the host asked us to stop still goes
+     * over the stream while the call is open (briefly: DRAIN_MS). */
+    fflush(stdout);
+    fflush(stderr);
+    int64_t end = gp__now_ms() + DRAIN_MS;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        /* Without a stream yet, wait too: the host opened it at connect,
+         * its handler may just be starting. */
+        bool idle = s->count == 0 && s->sending == 0 && s->taking == 0;
+        pthread_mutex_unlock(&s->mu);
+        if ((idle && pipe_pending(&s->rd[1]) == 0 && pipe_pending(&s->rd[2]) == 0) ||
+            gp__now_ms() >= end)
+            break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void gp__serve_stdio_free(gp__serve_stdio *s)
+{
+    if (!s)
+        return;
+    gp__serve_stdio_stopping(s);
+    if (s->orig[1] >= 0) {
+        fflush(stdout);
+        fflush(stderr);
+        /* The pipes' write ends go: the readers drain them to orig. */
+        dup2(s->orig[1], 1);
+        dup2(s->orig[2], 2);
+        gp__log_set_stderr_fd(-1);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    pthread_mutex_unlock(&s->mu);
+    for (int ch = 1; ch <= 2; ch++) {
+        if (s->rd[ch].running)
+            pthread_join(s->rd[ch].thread, NULL);
+        if (s->rd[ch].fd >= 0)
+            close(s->rd[ch].fd);
+    }
+    pthread_mutex_lock(&s->mu);
+    flush_queue_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    for (int ch = 1; ch <= 2; ch++)
+        if (s->orig[ch] >= 0)
+            close(s->orig[ch]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

@@ -1,0 +1,83 @@
+/* Internal to transport/grpc: the transport under go-plugin 1.6+'s
+ * multiplexed gRPC broker (spec addendum A2). One raw connection between
+ * host and plugin carries a yamux session (host: client, plugin: server);
+ * every gRPC connection, the main one and each brokered one, is a yamux
+ * stream.
+ *
+ * gRPC core only speaks over sockets, so each stream is bridged to a local
+ * socket: a socketpair whose other end becomes a plaintext client channel
+ * (open_fd), a one-shot unix listener that core dials when it must run TLS
+ * itself (open_path), or a connection to the unix socket of one of our own
+ * servers (streams the peer opens). Two threads pump each bridge; at most
+ * GP__MUX_MAX_BRIDGES bridges exist at once (more streams are reset).
+ *
+ * Which of our servers a peer-opened stream goes to is decided by order
+ * alone, as in go-plugin: a knock for a served id arms that id's socket
+ * (gp__grpc_mux_arm), and the next stream the peer opens goes there. Without
+ * an armed id, the plugin sends the stream to its main server and the host
+ * resets it (Go hosts never accept such a stream). Arms not used within
+ * GP__MUX_ARM_MS expire. broker.c speaks the knocks. */
+#ifndef GP_GRPC_MUX_H
+#define GP_GRPC_MUX_H
+
+#include <goplugin/err.h>
+#include <goplugin/log.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GP__MUX_MAX_BRIDGES 128
+#define GP__MUX_MAX_ARMED 16
+#define GP__MUX_ARM_MS 5000
+#define GP__MUX_CONNECT_MS 5000 /* plugin: the host's raw connection (go-plugin: 5 s) */
+
+typedef struct gp__grpc_mux gp__grpc_mux;
+
+typedef struct gp__grpc_mux_opts {
+    const gp_logger *logger; /* copied; NULL: none */
+    const char *log_name;
+    /* Plugin: core's main server socket, for streams without an armed id
+     * (removed by gp__grpc_mux_free). NULL on the host. */
+    const char *main_path;
+    /* Called once, from the mux's thread, when the session cannot start
+     * (no raw connection in time) or has ended: the plugin stops serving,
+     * since nobody can reach it any more. May be NULL. */
+    void (*ended)(void *ctx);
+    void *ended_ctx;
+} gp__grpc_mux_opts;
+
+/* Host: a yamux client session over the connected raw socket `fd` (taken,
+ * on failure too). */
+gp_err gp__grpc_mux_client(int fd, const gp__grpc_mux_opts *o, gp__grpc_mux **out, char *err,
+                           size_t errlen);
+
+/* Plugin: take the listening socket `lfd` (on failure too); a thread
+ * accepts exactly one raw connection within GP__MUX_CONNECT_MS, closes the
+ * listener and runs a yamux server session on it. */
+gp_err gp__grpc_mux_server(int lfd, const gp__grpc_mux_opts *o, gp__grpc_mux **out, char *err,
+                           size_t errlen);
+
+/* Open a stream now; *fd gets a local socket bridged to it (the caller
+ * owns it: a plaintext gRPC channel over it). */
+gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int *fd, char *err, size_t errlen);
+
+/* Open a stream now; `path` gets a unix socket path whose first connection
+ * (within 10 s) is bridged to the stream: for core to dial with TLS. */
+gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, char *path, size_t cap, char *err, size_t errlen);
+
+/* The next stream the peer opens goes to the unix socket at `path` (id is
+ * for the log). GP_ESTATE when GP__MUX_MAX_ARMED arms are pending, GP_ECLOSED
+ * after the session ended. */
+gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path);
+
+/* "" while the session is up (or not yet started), else why it ended. */
+void gp__grpc_mux_error(gp__grpc_mux *m, char *buf, size_t cap);
+
+/* Bridges alive now (for tests). */
+int gp__grpc_mux_bridges(gp__grpc_mux *m);
+
+/* End the session, wake and join every thread, close every socket. NULL
+ * is a no-op. Not from the `ended` callback. */
+void gp__grpc_mux_free(gp__grpc_mux *m);
+
+#endif

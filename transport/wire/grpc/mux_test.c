@@ -1,0 +1,379 @@
+/* The multiplexed broker (mux.h, broker.c's knocks): a host broker and a
+ * plugin broker whose StartStream is a direct hand-over of messages, over
+ * one real yamux session on a unix socket. Serving and dialing both ways,
+ * plain and TLS, many at once; and bad input: a knock for an unknown id, a
+ * flood of knocks, a dial whose ack never comes, a stream opened without a
+ * knock. Threads and descriptors come back to where they were. */
+#include "transport/wire/grpc/broker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/base/clock.h"
+#include "transport/net/net.h"
+#include "transport/testing/gp_test.h"
+#include "transport/testing/proto/counter.gp.h"
+#include "transport/tls/certgen.h"
+#include "transport/wire/grpc/core.h"
+#include "transport/wire/grpc/grpc.h"
+#include "transport/wire/grpc/mux.h"
+#include "transport/wire/grpc/proto/grpc_broker.pb.h"
+
+typedef struct mlink {
+    gp__grpc_broker *peer;
+    atomic_int drop; /* lose every message (a peer that never answers) */
+    atomic_int acks, refusals;
+    char last_error[200]; /* of the last refusing ack */
+    pthread_mutex_t mu;
+} mlink;
+
+static gp_err deliver(void *ctx, grpc_byte_buffer *bb)
+{
+    mlink *l = ctx;
+    plugin_ConnInfo ci;
+    memset(&ci, 0, sizeof ci);
+    char err[128];
+    if (gp__grpc_decode(bb, plugin_ConnInfo_fields, &ci, "ConnInfo", err, sizeof err) == GP_OK) {
+        if (ci.has_knock && ci.knock.ack) {
+            if (ci.knock.error && ci.knock.error[0]) {
+                l->refusals++;
+                pthread_mutex_lock(&l->mu);
+                snprintf(l->last_error, sizeof l->last_error, "%s", ci.knock.error);
+                pthread_mutex_unlock(&l->mu);
+            } else {
+                l->acks++;
+            }
+        }
+        gp_msg_release(plugin_ConnInfo_fields, &ci);
+    }
+    if (!l->drop && l->peer)
+        gp__grpc_broker_received(l->peer, bb);
+    grpc_byte_buffer_destroy(bb);
+    return GP_OK;
+}
+
+typedef struct pair {
+    mlink to_plugin, to_host;
+    gp__grpc_broker *host, *plugin;
+    gp__grpc_mux *hmux, *pmux;
+} pair;
+
+static void pair_start(pair *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->to_plugin.mu, NULL);
+    pthread_mutex_init(&p->to_host.mu, NULL);
+    gp__grpc_broker_opts ho = {.send = deliver, .send_ctx = &p->to_plugin};
+    gp__grpc_broker_opts po = {.send = deliver, .send_ctx = &p->to_host};
+    GP_CHECK_INT(gp__grpc_broker_new(&ho, &p->host), ==, GP_OK);
+    GP_CHECK_INT(gp__grpc_broker_new(&po, &p->plugin), ==, GP_OK);
+    p->to_plugin.peer = p->plugin;
+    p->to_host.peer = p->host;
+
+    char path[108], err[256];
+    int lfd = -1, fd = -1;
+    GP_CHECK_INT(gp__net_unix_path(NULL, path, sizeof path, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(gp__net_listen_unix(path, NULL, &lfd, err, sizeof err), ==, GP_OK);
+    gp__grpc_mux_opts popts = {.log_name = "plugin-mux"};
+    GP_CHECK_INT(gp__grpc_mux_server(lfd, &popts, &p->pmux, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(gp__net_dial("unix", path, 2000, 0, &fd, err, sizeof err), ==, GP_OK);
+    gp__grpc_mux_opts hopts = {.log_name = "host-mux"};
+    GP_CHECK_INT(gp__grpc_mux_client(fd, &hopts, &p->hmux, err, sizeof err), ==, GP_OK);
+    unlink(path);
+    GP_CHECK_INT(gp__grpc_broker_use_mux(p->host, p->hmux), ==, GP_OK);
+    GP_CHECK_INT(gp__grpc_broker_use_mux(p->plugin, p->pmux), ==, GP_OK);
+    GP_CHECK_INT(gp__grpc_broker_use_mux(p->plugin, p->pmux), ==, GP_ESTATE);
+}
+
+static void pair_stop(pair *p)
+{
+    gp__grpc_broker_free(p->host); /* each frees its mux */
+    gp__grpc_broker_free(p->plugin);
+    pthread_mutex_destroy(&p->to_plugin.mu);
+    pthread_mutex_destroy(&p->to_host.mu);
+}
+
+static gp_err sum(void *impl, const void *req, void *resp, gp_status *st)
+{
+    (void)impl;
+    (void)st;
+    ((proto_SumResponse *)resp)->r =
+        ((const proto_SumRequest *)req)->a + ((const proto_SumRequest *)req)->b;
+    return GP_OK;
+}
+static const gp_service_method sum_methods[] = {
+    {.method = &proto_AddHelper_Sum_method, .handler = sum}};
+static const gp_service adder = {.name = "adder", .methods = sum_methods, .nmethods = 1};
+
+static gp_err call(gp__grpc_broker *dialer, uint32_t id, int a, gp_status *st)
+{
+    gp_stub *s = NULL;
+    gp_err rc = gp_broker_dial(gp__grpc_broker_base(dialer), id, &s, st);
+    if (rc)
+        return rc;
+    proto_SumRequest q = {.a = a, .b = 1};
+    proto_SumResponse r = {0};
+    rc = gp_invoke(s, &proto_AddHelper_Sum_method, &q, &r, st);
+    if (!rc && r.r != a + 1)
+        rc = GP_EREMOTE;
+    gp_stub_free(s);
+    return rc;
+}
+
+static uint32_t serve(gp__grpc_broker *b)
+{
+    gp_status st = {0};
+    uint32_t id = gp_broker_next_id(gp__grpc_broker_base(b));
+    GP_CHECK_INT(gp_broker_accept_and_serve(gp__grpc_broker_base(b), id, &adder, &st), ==, GP_OK);
+    return id;
+}
+
+static void both_ways(pair *p)
+{
+    gp_status st = {0};
+    uint32_t hid = serve(p->host);
+    if (call(p->plugin, hid, 41, &st) != GP_OK)
+        GP_FAILF("plugin dials host id %u: %s", (unsigned)hid, st.msg);
+    uint32_t pid = serve(p->plugin);
+    if (call(p->host, pid, 9, &st) != GP_OK)
+        GP_FAILF("host dials plugin id %u: %s", (unsigned)pid, st.msg);
+    /* The same ids again: each dial knocks anew. */
+    if (call(p->plugin, hid, 1, &st) != GP_OK || call(p->host, pid, 2, &st) != GP_OK)
+        GP_FAILF("second dials: %s", st.msg);
+}
+
+GP_TEST(serves_and_dials_both_ways)
+{
+    pair p;
+    pair_start(&p);
+    both_ways(&p);
+    GP_CHECK_INT(p.to_host.refusals + p.to_plugin.refusals, ==, 0);
+    pair_stop(&p);
+}
+
+static gp__tls_keypair host_kp, plugin_kp;
+
+GP_TEST(serves_and_dials_both_ways_over_tls)
+{
+    pair p;
+    pair_start(&p);
+    gp__grpc_tls h = {
+        .root_pem = plugin_kp.cert_pem, .cert_pem = host_kp.cert_pem, .key_pem = host_kp.key_pem};
+    gp__grpc_tls pl = {
+        .root_pem = host_kp.cert_pem, .cert_pem = plugin_kp.cert_pem, .key_pem = plugin_kp.key_pem};
+    GP_CHECK_INT(gp__grpc_broker_use_tls(p.host, &h), ==, GP_OK);
+    GP_CHECK_INT(gp__grpc_broker_use_tls(p.plugin, &pl), ==, GP_OK);
+    both_ways(&p);
+    pair_stop(&p);
+}
+
+typedef struct job {
+    pair *p;
+    gp__grpc_broker *server, *dialer;
+    int n;
+    atomic_int *fails;
+} job;
+
+static void *many_calls(void *arg)
+{
+    job *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        gp_status st = {0};
+        uint32_t id = serve(j->server);
+        if (call(j->dialer, id, i, &st) != GP_OK) {
+            fprintf(stderr, "many: %s\n", st.msg);
+            (*j->fails)++;
+        }
+    }
+    return NULL;
+}
+
+/* Dials from both sides at once, and many brokered connections open
+ * together (stubs kept until the end). */
+GP_TEST(many_at_once)
+{
+    pair p;
+    pair_start(&p);
+    atomic_int fails = 0;
+    enum { T = 8 };
+    pthread_t t[T];
+    job jobs[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i] = (job){.p = &p,
+                        .server = i % 2 ? p.host : p.plugin,
+                        .dialer = i % 2 ? p.plugin : p.host,
+                        .n = 5,
+                        .fails = &fails};
+        pthread_create(&t[i], NULL, many_calls, &jobs[i]);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    GP_CHECK_INT(fails, ==, 0);
+    /* 20 open at the same time. */
+    gp_stub *stubs[20];
+    gp_status st = {0};
+    for (int i = 0; i < 20; i++) {
+        uint32_t id = serve(p.host);
+        stubs[i] = NULL;
+        if (gp_broker_dial(gp__grpc_broker_base(p.plugin), id, &stubs[i], &st) != GP_OK)
+            GP_FAILF("dial %d: %s", i, st.msg);
+    }
+    for (int i = 0; i < 20; i++) {
+        proto_SumRequest q = {.a = i, .b = 1};
+        proto_SumResponse r = {0};
+        if (stubs[i]) {
+            GP_CHECK_INT(gp_invoke(stubs[i], &proto_AddHelper_Sum_method, &q, &r, &st), ==, GP_OK);
+            GP_CHECK_INT(r.r, ==, i + 1);
+        }
+    }
+    GP_CHECK(gp__grpc_mux_bridges(p.hmux) >= 20);
+    for (int i = 0; i < 20; i++)
+        gp_stub_free(stubs[i]);
+    pair_stop(&p);
+}
+
+/* A knock for an id nobody serves: the refusal comes in the ack and the
+ * dial fails at once with go-plugin's words. */
+GP_TEST(knock_for_unknown_id)
+{
+    pair p;
+    pair_start(&p);
+    gp_status st = {0};
+    int64_t t0 = gp__now_ms();
+    GP_CHECK_INT(call(p.plugin, 99, 1, &st), ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "failed to knock before dialling client: failed to knock for id "
+                              "99: no listener for id 99");
+    GP_CHECK_INT(call(p.host, 77, 1, &st), ==, GP_EREMOTE);
+    GP_CHECK_CONTAINS(st.msg, "no listener for id 77");
+    GP_CHECK(gp__now_ms() - t0 < 2000);
+    /* The session still works. */
+    both_ways(&p);
+    pair_stop(&p);
+}
+
+/* The peer never answers the knock: the dial fails after 5 s, with
+ * go-plugin's words, and the next dial works. */
+GP_TEST(dial_whose_ack_never_comes)
+{
+    pair p;
+    pair_start(&p);
+    uint32_t id = serve(p.host);
+    p.to_host.drop = 1; /* the plugin's knocks and acks are lost */
+    gp_status st = {0};
+    int64_t t0 = gp__now_ms();
+    GP_CHECK_INT(call(p.plugin, id, 1, &st), ==, GP_ETIMEDOUT);
+    int64_t took = gp__now_ms() - t0;
+    GP_CHECK(took >= GP_BROKER_WAIT_MS - 100 && took < GP_BROKER_WAIT_MS + 2000);
+    GP_CHECK_CONTAINS(st.msg, "timeout waiting for multiplexing knock handshake on id 1");
+    p.to_host.drop = 0;
+    if (call(p.plugin, id, 1, &st) != GP_OK)
+        GP_FAILF("dial after the lost knock: %s", st.msg);
+    pair_stop(&p);
+}
+
+static grpc_byte_buffer *knock_bb(uint32_t id)
+{
+    plugin_ConnInfo ci = {.service_id = id, .has_knock = true, .knock = {.knock = true}};
+    grpc_byte_buffer *bb = NULL;
+    char err[128];
+    GP_CHECK_INT(gp__grpc_encode(plugin_ConnInfo_fields, &ci, &bb, "ConnInfo", err, sizeof err), ==,
+                 GP_OK);
+    return bb;
+}
+
+/* A flood of knocks (a served id and unknown ones) arms at most
+ * GP__MUX_MAX_ARMED streams, refuses the rest in the ack, starts no thread,
+ * and the session still serves afterwards once the arms expire. */
+GP_TEST(flood_of_knocks)
+{
+    pair p;
+    pair_start(&p);
+    uint32_t id = serve(p.plugin);
+    int threads = gp_test_count_threads();
+    for (int i = 0; i < 2000; i++) {
+        grpc_byte_buffer *bb = knock_bb(i % 2 ? id : 1000 + (uint32_t)i);
+        gp__grpc_broker_received(p.plugin, bb);
+        grpc_byte_buffer_destroy(bb);
+    }
+    /* 16 armed; of the refusals at most 64 a second are answered (the
+     * send queue stays small), the rest go unanswered. */
+    GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
+    GP_CHECK(p.to_host.refusals >= 1 && p.to_host.refusals <= 2 * 64);
+    GP_CHECK_INT(gp_test_count_threads(), <=, threads);
+    /* Garbled messages on the stream are dropped. */
+    grpc_slice s = grpc_slice_from_static_string("\x22\x05\x08");
+    grpc_byte_buffer *bad = grpc_raw_byte_buffer_create(&s, 1);
+    gp__grpc_broker_received(p.plugin, bad);
+    gp__grpc_broker_received(p.host, bad);
+    grpc_byte_buffer_destroy(bad);
+    usleep((GP__MUX_ARM_MS + 200) * 1000);
+    gp_status st = {0};
+    if (call(p.host, id, 5, &st) != GP_OK)
+        GP_FAILF("dial after the flood: %s", st.msg);
+    pair_stop(&p);
+}
+
+/* A stream the plugin opens without a knock is not taken by the host. */
+GP_TEST(stream_without_knock_is_refused)
+{
+    pair p;
+    pair_start(&p);
+    int fd = -1;
+    char err[256];
+    GP_CHECK_INT(gp__grpc_mux_open_fd(p.pmux, &fd, err, sizeof err), ==, GP_OK);
+    char buf[8];
+    ssize_t w = write(fd, "hello", 5);
+    GP_CHECK_INT(w, ==, 5);
+    /* The host resets it: our end sees the stream close. */
+    ssize_t n = read(fd, buf, sizeof buf);
+    GP_CHECK(n <= 0);
+    close(fd);
+    both_ways(&p);
+    pair_stop(&p);
+}
+
+GP_TEST(nothing_left_behind)
+{
+    /* The first sessions start core's threads and descriptors, which stay
+     * for the process's life: count after them, then run everything. */
+    serves_and_dials_both_ways();
+    serves_and_dials_both_ways_over_tls();
+    int base_fds = gp_test_count_fds(), base_threads = gp_test_count_threads();
+    serves_and_dials_both_ways();
+    serves_and_dials_both_ways_over_tls();
+    many_at_once();
+    knock_for_unknown_id();
+    stream_without_knock_is_refused();
+    for (int i = 0; i < 100 && gp_test_count_fds() > base_fds; i++)
+        usleep(50 * 1000);
+    GP_CHECK_INT(gp_test_count_fds(), <=, base_fds);
+    for (int i = 0; i < 100 && gp_test_count_threads() > base_threads; i++)
+        usleep(50 * 1000);
+    GP_CHECK_INT(gp_test_count_threads(), <=, base_threads);
+}
+
+int main(void)
+{
+    char err[256];
+    if (gp__tls_certgen(NULL, &host_kp, err, sizeof err) ||
+        gp__tls_certgen(NULL, &plugin_kp, err, sizeof err)) {
+        fprintf(stderr, "certgen: %s\n", err);
+        return 1;
+    }
+    GP_RUN(serves_and_dials_both_ways);
+    GP_RUN(serves_and_dials_both_ways_over_tls);
+    GP_RUN(many_at_once);
+    GP_RUN(knock_for_unknown_id);
+    /* Both wait out go-plugin's 5 s broker deadline, some of it twice. */
+    GP_RUN_TIMEOUT(dial_whose_ack_never_comes, 20);
+    GP_RUN_TIMEOUT(flood_of_knocks, 20);
+    GP_RUN(stream_without_knock_is_refused);
+    GP_RUN_TIMEOUT(nothing_left_behind, 20);
+    gp__tls_keypair_free(&host_kp);
+    gp__tls_keypair_free(&plugin_kp);
+    return gp_test_done();
+}
