@@ -60,19 +60,19 @@ CLEAN = {
         'cc_library(name = "grpc", srcs = ["client.c", "broker.c"], hdrs = ["grpc.h"],\n'
         '           deps = ["//transport/core", "//transport/net", "//transport/wire/grpc/proto:pb"])\n'),
     "transport/wire/grpc/proto/BUILD": 'alias(name = "pb", actual = ":plugin_pb")\n',
-    "transport/wire/netrpc/yamux/mux_session.h": '#include "transport/tls/stream.h"\nint gp__mux_open(void);\n',
-    "transport/wire/netrpc/yamux/mux_session.c": '#include "transport/wire/netrpc/yamux/mux_session.h"\nint gp__mux_open(void) { return gp__tls_open(); }\n',
-    "transport/wire/netrpc/yamux/BUILD": 'cc_library(name = "yamux", deps = ["//transport/tls"])\n',
+    "transport/yamux/mux_session.h": '#include "transport/tls/stream.h"\nint gp__mux_open(void);\n',
+    "transport/yamux/mux_session.c": '#include "transport/yamux/mux_session.h"\nint gp__mux_open(void) { return gp__tls_open(); }\n',
+    "transport/yamux/BUILD": 'cc_library(name = "yamux", deps = ["//transport/tls"])\n',
     "transport/wire/netrpc/gob/gob.h": "int gp__gob_enc(void);\n",
     "transport/wire/netrpc/gob/gob.c": '#include "transport/wire/netrpc/gob/gob.h"\nint gp__gob_enc(void) { return 0; }\n',
     "transport/wire/netrpc/gob/BUILD": 'cc_library(name = "gob")\n',
     "transport/wire/netrpc/rpc/rpc_codec.h": (
         '#include "transport/wire/netrpc/gob/gob.h"\n'
-        '#include "transport/wire/netrpc/yamux/mux_session.h"\nint gp__rpc_call(void);\n'),
+        '#include "transport/yamux/mux_session.h"\nint gp__rpc_call(void);\n'),
     "transport/wire/netrpc/rpc/rpc_codec.c": '#include "transport/wire/netrpc/rpc/rpc_codec.h"\nint gp__rpc_call(void) { return gp__gob_enc() + gp__mux_open(); }\n',
     "transport/wire/netrpc/rpc/BUILD": (
         'cc_library(name = "rpc_codec", deps = ["//transport/wire/netrpc/gob",\n'
-        '                                      "//transport/wire/netrpc/yamux"])\n'),
+        '                                      "//transport/yamux"])\n'),
     "transport/wire/netrpc/netrpc.h": '#include "transport/core/conn.h"\nint gp__netrpc_dial(void);\n',
     "transport/wire/netrpc/host.c": (
         '#include "transport/wire/netrpc/netrpc.h"\n#include "transport/wire/netrpc/rpc/rpc_codec.h"\n'
@@ -180,8 +180,8 @@ def main():
     }, 1, ["(layer wire/netrpc/gob) includes transport/wire/netrpc/rpc/rpc_codec.h "
            "(layer wire/netrpc/rpc): an upward include"])
     case("yamux does not include gob", {
-        "transport/wire/netrpc/yamux/mux_session.c": '#include "transport/wire/netrpc/gob/gob.h"\n',
-    }, 1, ["(layer wire/netrpc/yamux) includes transport/wire/netrpc/gob/gob.h (layer wire/netrpc/gob)"])
+        "transport/yamux/mux_session.c": '#include "transport/wire/netrpc/gob/gob.h"\n',
+    }, 1, ["(layer yamux) includes transport/wire/netrpc/gob/gob.h (layer wire/netrpc/gob)"])
     case("the host never names a wire", {
         "transport/host/other.c": '#include "transport/wire/grpc/grpc.h"\n',
     }, 1, ["transport/host/other.c:1: transport/host/other.c (layer host) includes "

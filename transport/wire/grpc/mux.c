@@ -13,7 +13,7 @@
 #include "transport/base/clock.h"
 #include "transport/base/sync.h"
 #include "transport/net/net.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 
 #define PUMP_CHUNK 32768
 #define ONESHOT_MS 10000 /* core dials a one-shot path at once; be generous */

@@ -13,7 +13,7 @@
 #include <goplugin/broker.h>
 #include <goplugin/log.h>
 
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 
 typedef struct gp__mux_broker gp__mux_broker;
 

@@ -17,7 +17,7 @@
 #include "transport/net/net.h"
 #include "transport/wire/netrpc/gob/gob_pb_test.pb.h"
 #include "transport/wire/netrpc/gob/gob_rpc.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 #include "transport/testing/gp_test.h"
 

@@ -27,8 +27,8 @@
 #include "transport/wire/netrpc/gob/gob_pb.h"
 #include "transport/wire/netrpc/gob/gob_rpc.h"
 #include "transport/wire/netrpc/mux_broker.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
-#include "transport/wire/netrpc/yamux/mux_tls.h"
+#include "transport/yamux/mux_session.h"
+#include "transport/yamux/mux_tls.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 #include "transport/wire/netrpc/service.h"
 

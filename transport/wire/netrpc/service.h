@@ -6,7 +6,7 @@
 #include <goplugin/broker.h>
 #include <goplugin/server.h>
 
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 
 /* Calls `m` through `rpc`: gob-encodes req, waits for the reply (timeout_ms

@@ -2,7 +2,7 @@
  * 1.0.1 builds with), both roles: many concurrent streams of 1 MiB (window
  * updates both ways), half-close, pings and keepalive from both sides.
  * argv[1] is the Go peer (interop/yamux_peer.go). */
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 #include "transport/testing/gp_test.h"
 
 #include <errno.h>

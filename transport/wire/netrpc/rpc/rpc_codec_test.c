@@ -4,7 +4,7 @@
 #include "transport/wire/netrpc/gob/gob_rpc.h"
 #include "transport/wire/netrpc/gob/gob_spec_bytes.h"
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>

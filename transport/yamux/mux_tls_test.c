@@ -1,7 +1,7 @@
 /* yamux over mbedTLS on socketpairs: C session against C session with
  * real certificates, keepalive through TLS, and peers that vanish or send
  * bytes that are not TLS records. */
-#include "transport/wire/netrpc/yamux/mux_tls.h"
+#include "transport/yamux/mux_tls.h"
 #include "transport/testing/gp_test.h"
 #include "transport/tls/certgen.h"
 

@@ -7,10 +7,10 @@
  * go to `ctrl`, which whoever holds `wmu` flushes before its own frame and
  * re-checks after releasing it; the reader itself flushes with trylock. */
 #include "transport/base/sync.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 
-#include "transport/wire/netrpc/yamux/mux_frame.h"
-#include "transport/wire/netrpc/yamux/mux_internal.h"
+#include "transport/yamux/mux_frame.h"
+#include "transport/yamux/mux_internal.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* yamux session tests over socketpairs: C session against C session, and
  * against a raw socket driven byte by byte (the hostile-peer cases). */
-#include "transport/wire/netrpc/yamux/mux_session.h"
-#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/yamux/mux_session.h"
+#include "transport/yamux/mux_frame.h"
 #include "transport/testing/gp_test.h"
 
 #include <errno.h>

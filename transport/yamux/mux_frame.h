@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/wire/netrpc/yamux/mux_wire.h"
+#include "transport/yamux/mux_wire.h"
 
 typedef struct gp__mux_header {
     uint8_t version;

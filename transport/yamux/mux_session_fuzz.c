@@ -2,7 +2,7 @@
  * session (server role) over a socketpair; then every stream the bytes
  * opened is accepted, read and freed, and the session freed. Catches
  * reference, window and teardown mistakes the frame parser cannot see. */
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* yamux frame header codec: see mux_frame.h. */
-#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/yamux/mux_frame.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: the yamux frame parser on arbitrary bytes, fed in
  * chunks whose sizes come from the first input byte. */
-#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/yamux/mux_frame.h"
 
 #include <stdint.h>
 #include <stdlib.h>

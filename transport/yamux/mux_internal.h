@@ -5,8 +5,8 @@
 #ifndef GP_NETRPC_MUX_INTERNAL_H
 #define GP_NETRPC_MUX_INTERNAL_H
 
-#include "transport/wire/netrpc/yamux/mux_frame.h"
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_frame.h"
+#include "transport/yamux/mux_session.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* yamux streams: open, accept, read, write, close, reset, free. The
  * session side (reader thread, frame writing) is in mux_session.c. */
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 
-#include "transport/wire/netrpc/yamux/mux_internal.h"
+#include "transport/yamux/mux_internal.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Tests for the yamux frame codec, including one-byte-at-a-time feeding
  * of the frames captured from a real go-plugin 1.0.1 session. */
-#include "transport/wire/netrpc/yamux/mux_frame.h"
+#include "transport/yamux/mux_frame.h"
 #include "transport/testing/gp_test.h"
 
 #include <stdlib.h>

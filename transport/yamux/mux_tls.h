@@ -3,7 +3,7 @@
 #ifndef GP_NETRPC_MUX_TLS_H
 #define GP_NETRPC_MUX_TLS_H
 
-#include "transport/wire/netrpc/yamux/mux_session.h"
+#include "transport/yamux/mux_session.h"
 #include "transport/tls/stream.h"
 
 /* As gp__mux_session_new over the open TLS stream t. Takes ownership of t
