@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 BAZEL=${BAZEL:-bazel}
 CONFIGS=${GP_TEST_CONFIGS:-"plain asan tsan"}
 # TSan covers the threaded parts: gRPC completion handling, the yamux
-# session, both brokers, the netrpc wire, the client and the supervisor.
+# session, both brokers (and the multiplexed one, brokered TLS), the broker
+# id table, the netrpc wire, stdio forwarding, the client and the supervisor.
 # (gRPC core itself is an uninstrumented archive: TSan sees our side only.)
 TSAN_TARGETS=(
   //transport/wire/grpc:grpc_test //transport/wire/grpc:broker_test //transport/wire/grpc:stream_test
@@ -26,6 +27,8 @@ TSAN_TARGETS=(
   //transport/wire/netrpc:netrpc_test //transport/wire/netrpc/rpc:rpc_codec_test
   //transport/host:client_test //transport/host:client_grpc_test //transport/process:proc_test
   //transport/host:supervisor_test //transport/tls:stream_test
+  //transport/wire/grpc:mux_test //transport/wire/grpc:broker_tls_test //transport/core:idtable_test
+  //transport/host:client_stdio_test //transport/host:client_mux_test //transport/base/test:stream_test
 )
 passed=0
 failed=0
