@@ -59,3 +59,13 @@ gp_err gp_broker_dial(gp_broker *b, uint32_t id, gp_stub **out, gp_status *st)
                                      : "id 0");
     return b->ops->dial(b, id, out, st);
 }
+
+gp_err gp__broker_conn_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st)
+{
+    (void)c;
+    (void)out;
+    return gp__status_set(st, GP_EUNSUPPORTED, 0,
+                          "dispense %s: a brokered connection serves one service; call it "
+                          "through the stub gp_broker_dial returned",
+                          name);
+}

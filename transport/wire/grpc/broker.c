@@ -487,16 +487,6 @@ static void bs_free(gp_stub *gs)
     free(s);
 }
 
-static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st)
-{
-    (void)c;
-    (void)out;
-    return gp__status_set(st, GP_EUNSUPPORTED, 0,
-                          "dispense %s: a brokered connection serves one service; call it "
-                          "through the stub gp_broker_dial returned",
-                          name);
-}
-
 static gp_err bs_ping(gp_conn *c, gp_status *st)
 {
     bstub *s = (bstub *)((char *)c - offsetof(bstub, conn));
@@ -515,7 +505,7 @@ static gp_err bs_call_open(gp_stub *gs, const gp_method *m, gp_call **out, gp_st
 
 static const gp__conn_ops bstub_ops = {
     .name = "grpc",
-    .dispense = bs_dispense,
+    .dispense = gp__broker_conn_dispense,
     .invoke = bs_invoke,
     .ping = bs_ping,
     .stub_free = bs_free,

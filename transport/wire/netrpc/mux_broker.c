@@ -222,16 +222,6 @@ static void bs_free(gp_stub *gs)
     free(s);
 }
 
-static gp_err bs_dispense(gp_conn *c, const char *name, gp_stub **out, gp_status *st)
-{
-    (void)c;
-    (void)out;
-    return gp__status_set(st, GP_EUNSUPPORTED, 0,
-                          "dispense %s: a brokered connection serves one service; call it "
-                          "through the stub gp_broker_dial returned",
-                          name);
-}
-
 static gp_err bs_ping(gp_conn *c, gp_status *st)
 {
     (void)c;
@@ -240,7 +230,7 @@ static gp_err bs_ping(gp_conn *c, gp_status *st)
 
 static const gp__conn_ops bstub_ops = {
     .name = "netrpc",
-    .dispense = bs_dispense,
+    .dispense = gp__broker_conn_dispense,
     .invoke = bs_invoke,
     .ping = bs_ping,
     .stub_free = bs_free,
