@@ -26,11 +26,13 @@ static gp__identry *unlink_id(gp__idtable *t, uint32_t id)
         gp__identry *e = *p;
         if (e->expires_ms <= now) {
             *p = e->next;
+            t->n--;
             t->drop(t->ctx, e->id, e->val, true);
             free(e);
         } else if (e->id == id && !found) {
             found = e;
             *p = e->next;
+            t->n--;
         } else {
             p = &e->next;
         }
@@ -44,8 +46,11 @@ gp_err gp__idtable_put(gp__idtable *t, uint32_t id, void *val, bool replace)
     if (old && !replace) {
         old->next = t->head; /* the first stands */
         t->head = old;
+        t->n++;
         return GP_ESTATE;
     }
+    if (!old && t->n >= GP__IDTABLE_MAX)
+        return GP_ENOMEM;
     gp__identry *e = old ? old : malloc(sizeof *e);
     if (!e)
         return GP_ENOMEM;
@@ -54,6 +59,7 @@ gp_err gp__idtable_put(gp__idtable *t, uint32_t id, void *val, bool replace)
     *e = (gp__identry){
         .next = t->head, .id = id, .expires_ms = gp__now_ms() + t->ttl_ms, .val = val};
     t->head = e;
+    t->n++;
     return GP_OK;
 }
 
@@ -87,4 +93,5 @@ void gp__idtable_clear(gp__idtable *t)
         t->drop(t->ctx, e->id, e->val, false);
         free(e);
     }
+    t->n = 0;
 }

@@ -80,6 +80,23 @@ GP_TEST(clear_drops_everything)
     GP_CHECK(gp__idtable_take(&t, 1) == NULL);
 }
 
+GP_TEST(a_full_table_refuses_more)
+{
+    drops d = {0};
+    gp__idtable t;
+    gp__idtable_init(&t, 5000, count_drop, &d);
+    for (uint32_t id = 1; id <= GP__IDTABLE_MAX; id++)
+        GP_CHECK_ERR(gp__idtable_put(&t, id, &a, false), GP_OK);
+    GP_CHECK_ERR(gp__idtable_put(&t, GP__IDTABLE_MAX + 1, &b, false), GP_ENOMEM);
+    /* Replacing a held id is not growth. */
+    GP_CHECK_ERR(gp__idtable_put(&t, 7, &b, true), GP_OK);
+    GP_CHECK(gp__idtable_take(&t, 7) == &b);
+    GP_CHECK_ERR(gp__idtable_put(&t, GP__IDTABLE_MAX + 1, &b, false), GP_OK);
+    gp__idtable_clear(&t);
+    GP_CHECK_ERR(gp__idtable_put(&t, 1, &a, false), GP_OK);
+    gp__idtable_clear(&t);
+}
+
 typedef struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -173,6 +190,7 @@ int main(void)
     GP_RUN(first_offer_stands_unless_replacing);
     GP_RUN(expired_values_are_dropped_as_expired);
     GP_RUN(clear_drops_everything);
+    GP_RUN(a_full_table_refuses_more);
     GP_RUN(wait_ends_when_the_value_arrives);
     GP_RUN(wait_ends_on_close_and_on_time);
     return gp_test_done();

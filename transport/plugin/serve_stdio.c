@@ -118,6 +118,9 @@ static void *read_pipe(void *arg)
     reader *r = arg;
     struct gp__serve_stdio *s = r->s;
     uint8_t buf[GP__STDIO_CHUNK];
+    /* Once closing, read what is there for at most POLL_MS more: a child
+     * that inherited fd 1 or 2 and keeps writing must not hold the stop. */
+    int64_t until_ms = -1;
     for (;;) {
         struct pollfd p = {.fd = r->fd, .events = POLLIN};
         int pr = poll(&p, 1, POLL_MS);
@@ -141,7 +144,12 @@ static void *read_pipe(void *arg)
             take_chunk(s, r->ch, buf, (size_t)n);
         pthread_mutex_lock(&s->mu);
         s->taking--;
+        bool closing = s->closing;
         pthread_mutex_unlock(&s->mu);
+        if (closing && until_ms < 0)
+            until_ms = gp__now_ms() + POLL_MS;
+        if (closing && gp__now_ms() >= until_ms)
+            break;
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)

@@ -256,10 +256,12 @@ static void knock_received(gp__grpc_broker *b, const plugin_ConnInfo *ci)
         return;
     }
     const char *e = ci->knock.error ? ci->knock.error : "";
-    char *v = malloc(strlen(e) + 1);
+    size_t el = strnlen(e, GP_ERRMSG_MAX - 1); /* the peer's words, cut to a status */
+    char *v = malloc(el + 1);
     if (!v)
         return;
-    memcpy(v, e, strlen(e) + 1);
+    memcpy(v, e, el);
+    v[el] = '\0';
     pthread_mutex_lock(&b->mu);
     gp_err rc = gp__idtable_put(&b->acks, id, v, true);
     pthread_cond_broadcast(&b->cv);
@@ -313,7 +315,10 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
     pthread_mutex_unlock(&b->mu);
     if (rc) {
         info_free(i);
-        LOGF(b, GP_LOG_WARN, "%s", "broker: out of memory for a ConnInfo");
+        LOGF(b, GP_LOG_WARN,
+             "broker: dropped the ConnInfo for id %u: out of memory, or %d "
+             "announcements already wait to be dialed",
+             (unsigned)id, GP__IDTABLE_MAX);
     }
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "transport/base/clock.h"
+#include "transport/base/sync.h"
 #include "transport/core/conn.h"
 #include "transport/msg/msg.h"
 #include "transport/wire/netrpc/gob/gob_pb.h"
@@ -23,6 +25,8 @@
 #define BROKER_WAIT_MS 5000
 /* Ping's deadline when the client sets no call timeout. */
 #define PING_DEFAULT_MS 30000
+/* After Quit, how long the plugin's last output may take to arrive. */
+#define STDIO_DRAIN_MS 500
 /* Longest line forwarded from the plugin's stdout/stderr in one record. */
 #define STDIO_LINE_MAX 4096
 
@@ -35,6 +39,7 @@ typedef struct stdio_fwd {
     gp_log_level level;
     pthread_t thread;
     int running;
+    int ended; /* under c->mu: the stream reached its end */
     void (*sink)(void *ctx, const void *data, size_t len); /* NULL: log */
     void *sink_ctx;
 } stdio_fwd;
@@ -124,7 +129,25 @@ static void *stdio_main(void *arg)
         line[len] = '\0';
         logf_(f->c, f->level, f->stream, "%s", line);
     }
+    pthread_mutex_lock(&f->c->mu);
+    f->ended = 1;
+    pthread_cond_broadcast(&f->c->cv);
+    pthread_mutex_unlock(&f->c->mu);
     return NULL;
+}
+
+/* After Quit the plugin sends what it printed last and closes its stdout
+ * and stderr streams: wait for both ends (at most ms) before the session
+ * goes, so those bytes are not lost in flight. */
+static void wait_stdio_ends(nconn *c, int ms)
+{
+    struct timespec until = gp__deadline_in(ms);
+    pthread_mutex_lock(&c->mu);
+    while ((c->out.running && !c->out.ended) || (c->errs.running && !c->errs.ended)) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- the host's MuxBroker ------------------------------------------------ */
@@ -220,8 +243,10 @@ static gp_err nc_shutdown(gp_conn *gc, int timeout_ms, gp_status *st)
     }
     if (rc == GP_OK) {
         /* As go-plugin's Close: after Quit the session goes, so the plugin
-         * sees EOF at once instead of waiting for us. Calls still in
+         * sees EOF at once instead of waiting for us (once its last output
+         * is in: a C plugin sends it within 200 ms of Quit). Calls still in
          * flight fail with GP_ECLOSED. */
+        wait_stdio_ends(c, STDIO_DRAIN_MS);
         gp__mux_session_close(c->sess);
     }
     return rc;
@@ -408,7 +433,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     c->base.ops = &ops;
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    gp__cond_init_monotonic(&c->cv);
     if (o && o->logger) {
         c->log = *o->logger;
         c->has_log = 1;

@@ -200,7 +200,9 @@ static gp_err mb_accept_and_serve(gp_broker *gb, uint32_t id, const gp_service *
     if (rc == GP_ESTATE)
         return gp__status_set(st, rc, 0, "broker: id %u is already being served", (unsigned)id);
     if (rc)
-        return gp__status_set(st, rc, 0, "broker: out of memory");
+        return gp__status_set(st, rc, 0,
+                              "broker: out of memory, or %d ids already wait to be dialed",
+                              GP__IDTABLE_MAX);
     return gp__status_set(st, GP_OK, 0, "%s", "");
 }
 

@@ -205,7 +205,10 @@ static gp_err control_call(void *ctx, const char *method, gp__gob_value *args, g
         gp_err rc = gp__idtable_put(&c->res, id, (void *)svc, false);
         pthread_mutex_unlock(&c->mu);
         if (rc) {
-            snprintf(errmsg, errlen, "out of memory");
+            snprintf(errmsg, errlen,
+                     "out of memory, or %d dispensed plugins already wait for "
+                     "their stream",
+                     GP__IDTABLE_MAX);
             return GP_ENOMEM;
         }
         reply->value.type = &gp_gob_uint_type;
