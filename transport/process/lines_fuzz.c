@@ -46,8 +46,7 @@ static void add(rec *r, const char *line, size_t len, int piece)
 static void on_line(void *ctx, const char *line, size_t len, int piece)
 {
     rec *r = ctx;
-    if (len > r->max || (piece != 0 && piece != 1) || (piece && len != r->max) ||
-        line[len] != '\0')
+    if (len > r->max || (piece != 0 && piece != 1) || (piece && len != r->max) || line[len] != '\0')
         abort();
     add(r, line, len, piece);
 }

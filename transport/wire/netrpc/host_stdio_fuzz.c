@@ -80,11 +80,11 @@ static void send_all(int fd, const uint8_t *p, size_t n)
 
 static void frame(int fd, int flags, uint32_t id, const uint8_t *p, size_t len)
 {
-    uint8_t h[GP_MUX_HEADER_SIZE] = {GP_MUX_VERSION, GP_MUX_TYPE_DATA, 0, (uint8_t)flags,
-                                     (uint8_t)(id >> 24), (uint8_t)(id >> 16),
-                                     (uint8_t)(id >> 8), (uint8_t)id,
-                                     (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                                     (uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t h[GP_MUX_HEADER_SIZE] = {
+        GP_MUX_VERSION,       GP_MUX_TYPE_DATA,    0,
+        (uint8_t)flags,       (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+        (uint8_t)(id >> 8),   (uint8_t)id,         (uint8_t)(len >> 24),
+        (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
     send_all(fd, h, sizeof h);
     send_all(fd, p, len);
 }
@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
+    until.tv_sec += 30; /* ms normally; generous for a loaded CI machine */
     pthread_mutex_lock(&s.mu);
     while ((s.lines[0] < want[0] || s.lines[1] < want[1]) &&
            pthread_cond_timedwait(&s.cv, &s.mu, &until) == 0)

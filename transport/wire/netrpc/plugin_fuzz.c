@@ -112,11 +112,11 @@ static void send_all(int fd, const uint8_t *p, size_t n)
 
 static void frame(int fd, int type, int flags, uint32_t id, const uint8_t *p, size_t len)
 {
-    uint8_t h[GP_MUX_HEADER_SIZE] = {GP_MUX_VERSION, (uint8_t)type, 0, (uint8_t)flags,
-                                     (uint8_t)(id >> 24), (uint8_t)(id >> 16),
-                                     (uint8_t)(id >> 8), (uint8_t)id,
-                                     (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                                     (uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t h[GP_MUX_HEADER_SIZE] = {
+        GP_MUX_VERSION,       (uint8_t)type,       0,
+        (uint8_t)flags,       (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+        (uint8_t)(id >> 8),   (uint8_t)id,         (uint8_t)(len >> 24),
+        (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
     send_all(fd, h, sizeof h);
     if (type == GP_MUX_TYPE_DATA && len)
         send_all(fd, p, len);
