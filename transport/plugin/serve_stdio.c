@@ -233,6 +233,37 @@ int gp__serve_stdio_real_stdout(gp__serve_stdio *s)
     return s && s->orig[1] >= 0 ? s->orig[1] : 1;
 }
 
+static void restore_fds(gp__serve_stdio *s)
+{
+    if (s->orig[1] >= 0) {
+        fflush(stdout);
+        fflush(stderr);
+        /* The pipes' write ends go: the readers drain them to orig. */
+        dup2(s->orig[1], 1);
+        dup2(s->orig[2], 2);
+        gp__log_set_stderr_fd(-1);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    pthread_mutex_unlock(&s->mu);
+    for (int ch = 1; ch <= 2; ch++) {
+        if (s->rd[ch].running)
+            pthread_join(s->rd[ch].thread, NULL);
+        s->rd[ch].running = 0;
+        if (s->rd[ch].fd >= 0)
+            close(s->rd[ch].fd);
+        s->rd[ch].fd = -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    flush_queue_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    for (int ch = 1; ch <= 2; ch++) {
+        if (s->orig[ch] >= 0)
+            close(s->orig[ch]);
+        s->orig[ch] = -1;
+    }
+}
+
 gp_err gp__serve_stdio_redirect(gp__serve_stdio *s, char *err, size_t errlen)
 {
     int p1[2] = {-1, -1}, p2[2] = {-1, -1};
@@ -269,8 +300,10 @@ gp_err gp__serve_stdio_redirect(gp__serve_stdio *s, char *err, size_t errlen)
         r->running = pthread_create(&r->thread, NULL, read_pipe, r) == 0;
     }
     if (!s->rd[1].running || !s->rd[2].running) {
+        /* A channel nobody reads would block the plugin's writes: undo. */
+        restore_fds(s);
         snprintf(err, errlen, "stdio: cannot start the pipe readers");
-        return GP_ESYS; /* free puts the fds back */
+        return GP_ESYS;
     }
     return GP_OK;
 }
@@ -309,34 +342,14 @@ void gp__serve_stdio_stopping(gp__serve_stdio *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* fd 1 and fd 2 back to what they were, the readers drained (to the real
+ * fds) and joined, the pipes and the saved fds closed. Idempotent. */
 void gp__serve_stdio_free(gp__serve_stdio *s)
 {
     if (!s)
         return;
     gp__serve_stdio_stopping(s);
-    if (s->orig[1] >= 0) {
-        fflush(stdout);
-        fflush(stderr);
-        /* The pipes' write ends go: the readers drain them to orig. */
-        dup2(s->orig[1], 1);
-        dup2(s->orig[2], 2);
-        gp__log_set_stderr_fd(-1);
-    }
-    pthread_mutex_lock(&s->mu);
-    s->closing = true;
-    pthread_mutex_unlock(&s->mu);
-    for (int ch = 1; ch <= 2; ch++) {
-        if (s->rd[ch].running)
-            pthread_join(s->rd[ch].thread, NULL);
-        if (s->rd[ch].fd >= 0)
-            close(s->rd[ch].fd);
-    }
-    pthread_mutex_lock(&s->mu);
-    flush_queue_locked(s);
-    pthread_mutex_unlock(&s->mu);
-    for (int ch = 1; ch <= 2; ch++)
-        if (s->orig[ch] >= 0)
-            close(s->orig[ch]);
+    restore_fds(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
