@@ -6,13 +6,16 @@ From another workspace, these three lines and nothing else:
     load("@goplugin//bazel:deps.bzl", "goplugin_dependencies")
     goplugin_dependencies()
 
-It declares Debian's libraries and tools (@grpc, @nanopb, @mbedtls, @jansson,
-@system_tools: bazel/system_libs.bzl) and the offline stubs of the
+It declares Debian's libraries and tools (@grpc, @mbedtls, @system_tools:
+bazel/system_libs.bzl), nanopb's runtime and jansson built from Debian's
+source packages (@nanopb, @jansson: bazel/debian_source.bzl; run
+scripts/deps.sh in the goplugin-c checkout first) and the offline stubs of the
 repositories bazel_tools itself names (@rules_cc, @rules_java,
 @remote_coverage_tools), so Bazel downloads nothing. A repository the
 workspace already declares under one of these names is left alone.
 """
 
+load("//bazel:debian_source.bzl", "debian_source")
 load("//bazel:system_libs.bzl", "system_library", "system_tools")
 
 def _stub_repository_impl(rctx):
@@ -48,12 +51,15 @@ def goplugin_dependencies():
         # halves its start time and trims its resident memory (bench/RESULTS.md).
         static_pkgconfig = "grpc",
     )
+    # nanopb's runtime and jansson from Debian's source packages, which
+    # scripts/deps.sh unpacks (bazel/debian_source.bzl).
     _maybe(
-        system_library,
+        debian_source,
         "nanopb",
         build_file = Label("//bazel:nanopb.BUILD"),
-        package = "libnanopb-dev",
-        probe = "include/pb.h",
+        package = "nanopb",
+        files = ["pb.h", "pb_common.h", "pb_decode.h", "pb_encode.h",
+                 "pb_common.c", "pb_decode.c", "pb_encode.c"],
     )
     _maybe(
         system_library,
@@ -63,10 +69,17 @@ def goplugin_dependencies():
         probe = "include/mbedtls/ssl.h",
     )
     _maybe(
-        system_library,
+        debian_source,
         "jansson",
         build_file = Label("//bazel:jansson.BUILD"),
-        package = "libjansson-dev",
-        probe = "include/jansson.h",
+        package = "jansson",
+        files = ["src/" + f for f in [
+            "dump.c", "error.c", "hashtable.c", "hashtable_seed.c", "load.c", "memory.c",
+            "pack_unpack.c", "strbuffer.c", "strconv.c", "utf.c", "value.c", "version.c",
+            "hashtable.h", "jansson.h", "jansson_private.h", "lookup3.h", "strbuffer.h", "utf.h",
+        ]],
+        extra_files = {Label("//bazel:jansson_private_config.h"): "src/jansson_private_config.h"},
+        # The header Debian's build generated for this version.
+        system_files = {"src/jansson_config.h": "/usr/include/jansson_config.h"},
     )
     _maybe(system_tools, "system_tools")

@@ -1,19 +1,25 @@
 """Installable libraries from the Bazel build (see packaging/BUILD, make install).
 
 gp_static_archive: one lib<name>.a holding the objects of every cc_library of
-this repository in the transitive closure of `deps`. The system libraries
-(@grpc, @nanopb, @mbedtls, @jansson) are left out on purpose: the .pc file
+this repository in the transitive closure of `deps`, and those of nanopb's
+runtime (@nanopb, built from source with 32-bit field sizes: Debian's
+libprotobuf-nanopb is 16-bit and cannot serve our structs). The system
+libraries (@grpc, @mbedtls, @jansson) are left out on purpose: the .pc file
 names them in Libs.private, so a program that also links gRPC or mbedTLS
 does not get two copies of them.
 """
+
+# External repositories whose objects go into the archive.
+_BUNDLED = ["nanopb"]
 
 def _static_archive_impl(ctx):
     archives = []
     for dep in ctx.attr.deps:
         for li in dep[CcInfo].linking_context.linker_inputs.to_list():
-            # Only our own code: the owner of an external library's input
-            # lives in another repository.
-            if li.owner.workspace_name != ctx.label.workspace_name:
+            # Our own code and the bundled runtimes: the owner of an
+            # external library's input lives in another repository.
+            ws = li.owner.workspace_name
+            if ws != ctx.label.workspace_name and ws not in _BUNDLED:
                 continue
             for lib in li.libraries:
                 a = lib.pic_static_library or lib.static_library

@@ -12,7 +12,7 @@ mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null | grep -v -e 'testdata
 if [ ${#files[@]} -eq 0 ]; then
   # Not a git checkout (an unpacked archive): every C file below.
   mapfile -t files < <(find . -path ./packaging -prune -o -path '*/testdata' -prune -o \
-    -path './bazel-*' -prune -o \( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||')
+    -path './bazel-*' -prune -o -path ./.cache -prune -o \( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||')
 fi
 if [ "${1:-}" = --check ]; then
   if ! out=$(clang-format --style=file --dry-run -Werror "${files[@]}" 2>&1); then

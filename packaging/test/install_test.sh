@@ -150,6 +150,21 @@ check "goplugin-protoc: fails on a bad proto and on a bad command line" protoc_b
 
 # ---- pkg-config, shared ----
 export PKG_CONFIG_PATH=$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
+
+# nanopb: the runtime inside libgoplugin is 32-bit (PB_FIELD_32BIT), and the
+# flags users compile generated code with say so, in pkg-config and CMake.
+nanopb_32bit() {
+  local l
+  for l in goplugin goplugin-netrpc; do
+    # (grep -q would stop reading early: nm's SIGPIPE fails the pipe.)
+    [ "$(nm "$LIB/lib$l.a" 2>/dev/null | grep -c ' T pb_decode$')" = 1 ] || { echo "no pb_decode in lib$l.a"; return 1; }
+    # shellcheck disable=SC2046
+    printf '#include <pb.h>\n_Static_assert(sizeof(pb_size_t) == 4, "32-bit");\n' |
+      cc -std=c11 -fsyntax-only $(pkg-config --cflags $l) -x c - || { echo "$l.pc: pb_size_t not 32-bit"; return 1; }
+  done
+  grep -q 'PB_FIELD_32BIT=1' "$LIB/cmake/goplugin/goplugin-config.cmake" || { echo "CMake: no PB_FIELD_32BIT"; return 1; }
+}
+check "nanopb runtime inside libgoplugin{,-netrpc}.a, 32-bit in pkg-config and CMake flags" nanopb_32bit
 p=$(project pkgconfig-shared)
 # (pkg-config's output is split into words on purpose in this block.)
 # shellcheck disable=SC2046

@@ -30,8 +30,8 @@ var handshake = plugin.HandshakeConfig{
 
 type wideServer struct{}
 
-// bigTags: the reply's tags when the request asks for "big", over the
-// 65535 elements nanopb's 16-bit counts hold (the C host must refuse it).
+// bigTags: the reply's tags when the request asks for "big", past the
+// 65535 elements 16-bit nanopb counts hold (goplugin-c's are 32-bit).
 const bigTags = 70000
 
 func (wideServer) Echo(_ context.Context, req *widepb.All) (*widepb.All, error) {
