@@ -12,7 +12,10 @@
 #                 something crashed, removed otherwise)
 #
 # Per target it prints "fuzz: PASS //label" or "fuzz: CRASH //label ..."
-# (scripts/test.sh counts those lines).
+# (scripts/test.sh counts those lines), then a coverage table: libFuzzer's
+# final "cov:" (edges) and "ft:" (features) per target, and how many
+# functions the run reached in all, in nanopb's runtime and in jansson (both
+# compiled from source with the same instrumentation: bazel/*.BUILD).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +67,7 @@ run_one() {
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     timeout -k 10 $((SECONDS_EACH + 120)) "$exe" \
       -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$dir/crashes/" \
+      -print_final_stats=1 -print_coverage=1 -artifact_prefix="$dir/crashes/" \
       "$dir/corpus" >"$dir/log" 2>&1
   local rc=$?
   local n
@@ -101,6 +104,20 @@ for t in "${targets[@]}"; do
 done
 wait
 
+# The third-party sources' file names (print_coverage names files without
+# their directory), less any name our own tree also has.
+mapfile -t nanopb_files < <(cd .cache/debian-src/nanopb 2>/dev/null && ls pb_*.c)
+mapfile -t jansson_files < <(cd .cache/debian-src/jansson/src 2>/dev/null && ls ./*.c | sed 's|^\./||')
+ours=$(git ls-files '*.c' 2>/dev/null | sed 's|.*/||' | sort -u)
+# covered_funcs LOG FILE...: functions of those files the run reached.
+covered_funcs() {
+  local log=$1
+  shift
+  [ $# -eq 0 ] && { echo 0; return; }
+  grep '^COVERED_FUNC:' "$log" | awk '{print $NF}' | sed 's/:[0-9]*$//' |
+    grep -cxFf <(printf '%s\n' "$@" | grep -vxFf <(echo "$ours")) || true
+}
+
 crashes=0
 for t in "${targets[@]}"; do
   name=$(echo "${t#//}" | tr '/:' '__')
@@ -114,6 +131,18 @@ for t in "${targets[@]}"; do
     find "$dir/crashes" -type f | sed 's/^/fuzz:   input /'
     grep -m3 -E 'ERROR: |runtime error|SUMMARY' "$dir/log" | sed 's/^/fuzz:   /' >&2
   fi
+done
+
+printf 'fuzz: coverage after %ss each (libFuzzer final cov/ft; functions reached: all, nanopb, jansson)\n' "$SECONDS_EACH"
+printf 'fuzz: %-50s %6s %7s %6s %6s %7s\n' target cov ft funcs nanopb jansson
+for t in "${targets[@]}"; do
+  log=$FUZZ_OUT/$(echo "${t#//}" | tr '/:' '__')/log
+  last=$(grep -E ' cov: [0-9]+ ft: [0-9]+' "$log" 2>/dev/null | tail -n 1)
+  cov=$(sed -nE 's/.* cov: ([0-9]+) .*/\1/p' <<<"$last")
+  ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
+  all=$(grep -c '^COVERED_FUNC:' "$log" 2>/dev/null)
+  printf 'fuzz: %-50s %6s %7s %6s %6s %7s\n' "$t" "${cov:--}" "${ft:--}" "${all:-0}" \
+    "$(covered_funcs "$log" "${nanopb_files[@]}")" "$(covered_funcs "$log" "${jansson_files[@]}")"
 done
 
 echo "fuzz: ${#targets[@]} targets, $crashes crashes"
