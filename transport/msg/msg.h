@@ -1,7 +1,7 @@
 /* Internal: nanopb messages in goplugin-c's memory style (goplugin/method.h):
  * strings are FT_POINTER `char *`, bytes are FT_CALLBACK gp_bytes handled by
- * gp__pb_field_callback, so values of any length work with Debian's 16-bit
- * nanopb build. gp_msg_release (public) frees both kinds.
+ * gp__pb_field_callback, so values of any length work whatever nanopb's
+ * pb_size_t (ours is 32-bit). gp_msg_release (public) frees both kinds.
  *
  * An .options file selects this style with:
  *   *                 include:"goplugin/method.h" callback_function:"gp__pb_field_callback"
