@@ -43,7 +43,12 @@ fi
 # A deb-src line for the suite the system's own sources name, unless one
 # is there already.
 have_deb_src() {
-  grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/
+  # Only the files apt reads (*.list, *.sources), not ones set aside.
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && grep -qsE '^(Types:.*deb-src|deb-src )' "$f" && return 0
+  done
+  return 1
 }
 add_deb_src() {
   local suite
