@@ -75,27 +75,6 @@ typedef struct gp_reattach_config {
     uint64_t start_time;
 } gp_reattach_config;
 
-/* Liveness checks on a connection, so that a call with no deadline to a
- * peer that vanished without a FIN or RST (a stopped process, a dead host)
- * ends within time_ms + timeout_ms (docs/lifecycle.md "Keepalive"). Zero
- * fields take the wire's default:
- *   netrpc: yamux pings every 30000 ms, answer within 10000 ms (go-plugin);
- *   gRPC:   HTTP/2 pings every 360000 ms, ack within 20000 ms (Go servers
- *           GOAWAY pings more often than every 5 min). A host that sets
- *           time_ms also sends a Health/Check every time_ms with a deadline
- *           of timeout_ms (a call: Go servers accept any rate); a plugin
- *           that sets it pings its host every time_ms (HTTP/2).
- *   TCP sockets we dial or accept: SO_KEEPALIVE, first probe after 15 s
- *           (Go's); with time_ms set: first probe after time_ms, TCP_KEEPINTVL
- *           timeout_ms / 3, TCP_KEEPCNT 3 and TCP_USER_TIMEOUT timeout_ms.
- * time_ms < 0 turns all of it off for that side. A lost peer ends the
- * connection: calls in flight and later ones fail with GP_ECLOSED and words
- * naming the keepalive. */
-typedef struct gp_keepalive {
-    int time_ms;    /* idle time before a check; 0 = default, < 0 = off */
-    int timeout_ms; /* how long to wait for the answer; 0 = default */
-} gp_keepalive;
-
 typedef struct gp_client_config {
     /* The plugin command: argv[0] is the path; NULL-terminated. Copied by
      * gp_client_new, as everything in this config (only logger.ctx is kept). */
@@ -125,8 +104,7 @@ typedef struct gp_client_config {
      * keep the default. */
     size_t max_message_bytes;
 
-    /* Dead-peer detection on the connection (see gp_keepalive). */
-    gp_keepalive keepalive;
+    gp_keepalive keepalive; /* dead-plugin detection (conn.h) */
 
     gp_logger logger; /* plugin stderr and our own messages */
     bool managed;     /* killed by gp_cleanup_clients() */

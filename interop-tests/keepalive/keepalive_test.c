@@ -86,8 +86,7 @@ static int open_session(session *s, gp_keepalive ka, int call_timeout_ms)
         return -1;
     }
     if (gp_client_protocol(s->c) != gp_protocol_parse(wire)) {
-        GP_FAILF("plugin speaks %s, expected %s", gp_protocol_name(gp_client_protocol(s->c)),
-                 wire);
+        GP_FAILF("plugin speaks %s, expected %s", gp_protocol_name(gp_client_protocol(s->c)), wire);
     }
     s->pid = gp_client_pid(s->c);
     return 0;
