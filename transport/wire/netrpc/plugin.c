@@ -338,6 +338,8 @@ static void *conn_main(void *arg)
         rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
         if (rc && !gp__mux_session_is_closed(c->sess))
             logf_(s, GP_LOG_DEBUG, "control stream ended: %s", err);
+        else if (rc) /* e.g. the keepalive gave the host up */
+            logf_(s, GP_LOG_DEBUG, "connection ended: %s", gp__mux_session_error(c->sess));
     }
     /* The control stream is the connection: when it ends, so does the rest.
      * A host that is closing (go-plugin: Quit, then FIN on 1, 3, 5, then
