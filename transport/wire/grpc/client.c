@@ -572,8 +572,9 @@ static void *checker_main(void *arg)
             else
                 snprintf(why, sizeof why, "keepalive: health check failed: %.100s", st.msg);
             lose_locked(c, why);
+            /* A dropped connection is no news (a kill, an exit); silence is. */
             if (c->lost[0])
-                LOG(c, GP_LOG_WARN, "%s", c->lost);
+                LOG(c, e == GP_ETIMEDOUT ? GP_LOG_WARN : GP_LOG_DEBUG, "%s", c->lost);
         }
     }
     pthread_mutex_unlock(&c->mu);
