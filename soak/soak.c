@@ -6,6 +6,9 @@
  *     within its deadline (call_timeout_ms) plus a margin;
  *   - a Get right after a Put on the same plugin reads what was put;
  *   - each wire made calls, had successes and was restarted;
+ *   - every plugin ended by our SIGKILL, or with exit status 0 when the
+ *     supervisor stopped it (a crash, another signal or ASan's leak exit
+ *     status is a violation);
  *   - at the end no fd, thread (gRPC core's own pools aside, which it keeps
  *     for the process's life), child or zombie is left, against a baseline
  *     taken after gRPC core was first used;
@@ -68,6 +71,7 @@ typedef struct wire {
     pid_t pid;    /* the current plugin, 0 when none */
 
     atomic_long calls, ok, slow, kills, started, exited, dispense_failed;
+    atomic_long ends_killed, ends_clean, ends_health; /* how plugins ended */
     atomic_long errs[GP_ERR_COUNT_];
     atomic_long max_ms;
     char example[GP_ERR_COUNT_][160]; /* first words seen per kind (under mu) */
@@ -151,6 +155,23 @@ static void on_event(const gp_sup_event *ev, void *ctx)
         pthread_mutex_unlock(&w->mu);
     } else if (ev->kind == GP_SUP_EXITED) {
         atomic_fetch_add(&w->exited, 1);
+        /* How it ended: our SIGKILL, or a clean exit when stopped; a
+         * crash, a leak report under ASan (exit 23) or another signal is a
+         * violation. A failed health check is counted (the supervisor
+         * then kills it). */
+        char why[128] = "";
+        if (ev->client && !gp_client_wait_exit(ev->client, 0, why, sizeof why))
+            snprintf(why, sizeof why, "still running");
+        if (strncmp(ev->reason, "health check failed", 19) == 0)
+            atomic_fetch_add(&w->ends_health, 1);
+        if (strncmp(ev->reason, "start failed", 12) == 0)
+            violation("%s: a plugin failed to start: %s", w->name, ev->reason);
+        else if (strcmp(why, "exit status 0") == 0 && strcmp(ev->reason, "stopped") == 0)
+            atomic_fetch_add(&w->ends_clean, 1);
+        else if (strstr(why, "killed by signal 9"))
+            atomic_fetch_add(&w->ends_killed, 1);
+        else
+            violation("%s: a plugin ended with %s", w->name, why);
         /* The conn closes when we return: wait for the callers using its
          * stub (their calls end, the plugin being dead), then free it. */
         pthread_mutex_lock(&w->mu);
@@ -466,10 +487,12 @@ int main(int argc, char **argv)
             errors += atomic_load(&w->errs[k]);
         long restarts = atomic_load(&w->started) - 1;
         printf("%s: calls %ld, ok %ld, errors %ld, over deadline %ld, slowest %ld ms; kills %ld, "
-               "restarts %ld, dispense failures %ld\n",
+               "restarts %ld, dispense failures %ld; plugins ended: %ld by SIGKILL, %ld cleanly, "
+               "%ld after a failed health check\n",
                w->name, atomic_load(&w->calls), atomic_load(&w->ok), errors, atomic_load(&w->slow),
                atomic_load(&w->max_ms), atomic_load(&w->kills), restarts,
-               atomic_load(&w->dispense_failed));
+               atomic_load(&w->dispense_failed), atomic_load(&w->ends_killed),
+               atomic_load(&w->ends_clean), atomic_load(&w->ends_health));
         for (int k = 0; k < GP_ERR_COUNT_; k++)
             if (atomic_load(&w->errs[k]))
                 printf("  %-14s %6ld  e.g. \"%s\"\n", gp__err_name(k), atomic_load(&w->errs[k]),
@@ -478,6 +501,8 @@ int main(int argc, char **argv)
             violation("%s: no successful call%s", w->name, "");
         if (restarts < 1)
             violation("%s: never restarted%s", w->name, "");
+        if (atomic_load(&w->ends_clean) != 1)
+            violation("%s: the last plugin did not exit cleanly when stopped%s", w->name, "");
     }
     int left_fds = gp_test_count_fds(), left_threads = gp_test_count_threads();
     bool no_children = gp_test_no_children();
