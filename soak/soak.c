@@ -324,7 +324,7 @@ static void wire_init(wire *w, const char *name, const char *plugin)
                       .magic_cookie_value = KV_COOKIE_VALUE},
         .allowed_protocols = GP_PROTO_GRPC | GP_PROTO_NETRPC,
         .start_timeout_ms = 20000,
-        .kill_grace_ms = 500,
+        .kill_grace_ms = 3000, /* the final stop is graceful, also under ASan */
         .call_timeout_ms = DEADLINE_MS,
         .logger = {.fn = quiet_log, .level = GP_LOG_WARN},
     };
