@@ -3,10 +3,11 @@
  * closes that connection within time_ms + timeout_ms (500 + 1000 ms) plus
  * a margin: netrpc by its yamux pings ("connection ended: yamux: keepalive
  * timeout" in the plugin's log), gRPC by the server's HTTP/2 pings (core's
- * keepalive trace: "Keepalive watchdog fired. Closing transport."). On
- * gRPC the plugin's socket count did not drop within 10 s of that when
- * tried (something still holds the transport; not investigated), so the
- * words are the measure, not the fds. Processes: this test -> host helper (gp_client) ->
+ * keepalive trace: "Keepalive watchdog fired. Closing transport."). The
+ * words are the measure, not the fds: netrpc closes a finished
+ * connection's socket only when it reaps it (at the next accept or at
+ * stop), and on gRPC the socket stayed open for 10 s after the watchdog
+ * in some tries and closed within 2 s in others (not investigated). Processes: this test -> host helper (gp_client) ->
  * plugin helper (gp_serve); the host is then SIGKILLed and the plugin,
  * launched with the parent-death signal, goes with it. The host side of
  * keepalive is //interop-tests/keepalive:keepalive_test. */
