@@ -3,7 +3,7 @@
 
 BAZEL ?= bazel
 
-.PHONY: all deps build demo test test-quick fuzz bench format clean install uninstall
+.PHONY: all deps build demo test test-quick fuzz soak bench format clean install uninstall
 
 all: build
 
@@ -32,6 +32,14 @@ test-quick: deps
 # "fuzz: N targets, M crashes".
 fuzz: deps
 	@scripts/fuzz.sh
+
+# 8 callers on each wire against KV plugins killed at random and restarted
+# by gp_supervisor, for SOAK_SECONDS (default 600): deadlines, leftover fds,
+# threads and children, flat RSS (soak/soak.c). Exit status non-zero on any
+# violation.
+SOAK_SECONDS ?= 600
+soak: deps
+	@SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh
 
 # Format every C file as .clang-format says (make test checks it).
 format: deps

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every Bazel test in each configuration (plain, then ASan+UBSan), the
 # threaded parts again under TSan, the install test (make install and a
-# project outside the tree built each way), then fuzzes every libFuzzer
-# target for a few seconds (scripts/fuzz.sh), and ends with one line
-# "N passed, N failed, N skipped" (one count per test target and
-# configuration, per install check, and per fuzz target). Exit status is
-# non-zero when anything failed.
+# project outside the tree built each way), a 60 s soak (make soak), then
+# fuzzes every libFuzzer target for a few seconds (scripts/fuzz.sh), and
+# ends with one line "N passed, N failed, N skipped" (one count per test
+# target and configuration, per install check, one for the soak, and per
+# fuzz target). Exit status is non-zero when anything failed.
 #
 # A skip: a test that cannot run here (today: the go-plugin 1.8 interop tests
 # when ../shared/peers/go-plugin-1.8 is absent) prints a line starting
@@ -88,6 +88,23 @@ if [ "${GP_TEST_INSTALL:-1}" != 0 ]; then
   echo "== install: $p passed, $f failed" >&2
   passed=$((passed + p))
   failed=$((failed + f))
+fi
+
+# Soak: make soak for GP_TEST_SOAK_SECONDS (default 60; 0 skips), plain
+# build, one count (soak/soak.c; its summary goes to the log).
+soak_s=${GP_TEST_SOAK_SECONDS:-60}
+if [ "$soak_s" -gt 0 ]; then
+  echo "== scripts/soak.sh (${soak_s}s)" >&2
+  BAZEL="$BAZEL" SOAK_SECONDS=$soak_s scripts/soak.sh >"$log" 2>&1
+  rc=$?
+  cat "$log" >&2
+  if [ "$rc" -eq 0 ]; then
+    echo "== soak: passed" >&2
+    passed=$((passed + 1))
+  else
+    echo "== soak: FAILED (exit $rc)" >&2
+    failed=$((failed + 1))
+  fi
 fi
 
 # Fuzz smoke test: every libFuzzer target for a few seconds (one count per

@@ -104,6 +104,8 @@ typedef struct gp_client_config {
      * keep the default. */
     size_t max_message_bytes;
 
+    gp_keepalive keepalive; /* dead-plugin detection (conn.h) */
+
     gp_logger logger; /* plugin stderr and our own messages */
     bool managed;     /* killed by gp_cleanup_clients() */
 

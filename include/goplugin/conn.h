@@ -14,6 +14,29 @@
 extern "C" {
 #endif
 
+/* Liveness checks on a connection, so that a call with no deadline to a
+ * peer that vanished without a FIN or RST (a stopped process, a dead host)
+ * ends within time_ms + timeout_ms (+ 0.5 s while the host looks for an
+ * exit status; docs/lifecycle.md "Keepalive"). Zero fields: the default.
+ *   netrpc: yamux pings every 30000 ms, answer within 10000 ms (go-plugin).
+ *   gRPC:   HTTP/2 pings every 360000 ms, ack within 20000 ms (Go servers
+ *           GOAWAY pings more often than every 5 min). A host that sets
+ *           time_ms also sends a Health/Check every time_ms with a deadline
+ *           of timeout_ms (a call: Go servers take any rate; a C plugin
+ *           whose server threads are all busy longer than that looks dead);
+ *           a plugin that sets it pings its host every time_ms (HTTP/2).
+ *   TCP (plaintext sockets a host dials, netrpc plugins accept): Go's
+ *           keepalive (probes after 15 s idle); with time_ms set: after
+ *           time_ms, 3 probes timeout_ms / 3 apart, TCP_USER_TIMEOUT
+ *           timeout_ms.
+ * time_ms < 0 turns all of it off for that side. A lost peer ends the
+ * connection: calls in flight and later ones fail with GP_ECLOSED and words
+ * naming the keepalive. */
+typedef struct gp_keepalive {
+    int time_ms;    /* idle time before a check; 0 = default, < 0 = off */
+    int timeout_ms; /* how long to wait for the answer; 0 = default */
+} gp_keepalive;
+
 typedef struct gp_conn gp_conn; /* opaque; owned by its gp_client */
 typedef struct gp_stub gp_stub; /* opaque; a dispensed plugin, the caller's */
 

@@ -92,6 +92,9 @@ typedef struct gp_serve_config {
     /* Largest message received or sent, either wire; 0 = 64 MiB (see
      * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
     size_t max_message_bytes;
+    /* Dead-host detection on each connection (conn.h): netrpc yamux
+     * pings, gRPC HTTP/2 pings from the server. */
+    gp_keepalive keepalive;
     gp_logger logger; /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */

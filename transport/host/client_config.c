@@ -65,6 +65,9 @@ static gp_err validate(const gp_client_config *cfg, gp_status *st)
         return bad(lg, st, "kill_grace_ms: expected >= 0, got %d", cfg->kill_grace_ms);
     if (cfg->call_timeout_ms < 0)
         return bad(lg, st, "call_timeout_ms: expected >= 0, got %d", cfg->call_timeout_ms);
+    if (cfg->keepalive.timeout_ms < 0)
+        return bad(lg, st, "keepalive.timeout_ms: expected >= 0, got %d",
+                   cfg->keepalive.timeout_ms);
     if (cfg->max_message_bytes > INT_MAX)
         return bad(lg, st, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
                    cfg->max_message_bytes);
@@ -193,6 +196,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st
     c->kill_grace_ms = cfg->kill_grace_ms ? cfg->kill_grace_ms : DEFAULT_KILL_GRACE_MS;
     c->call_timeout_ms = cfg->call_timeout_ms;
     c->max_message_bytes = cfg->max_message_bytes;
+    c->keepalive = cfg->keepalive;
     c->logger = cfg->logger;
     c->managed = cfg->managed;
     c->detached = cfg->detached;

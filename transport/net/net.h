@@ -36,4 +36,12 @@ gp_err gp__net_listen_tcp(unsigned min, unsigned max, int *fd, unsigned *port, c
 gp_err gp__net_dial(const char *network, const char *address, int timeout_ms, int nonblock, int *fd,
                     char *err, size_t errlen);
 
+/* TCP keepalive on a connected socket, from gp_keepalive's fields
+ * (client.h): time_ms < 0 off; 0 Go's default (first probe after 15 s,
+ * then every 15 s); > 0 first probe after time_ms, three probes
+ * timeout_ms / 3 apart (timeout_ms 0 = 10000) and TCP_USER_TIMEOUT
+ * timeout_ms. Does nothing on a unix socket. 0, or -1 when a setsockopt
+ * failed (errno). */
+int gp__net_keepalive(int fd, int time_ms, int timeout_ms);
+
 #endif

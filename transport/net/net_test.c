@@ -403,6 +403,37 @@ GP_TEST(dial_bad_addresses)
     GP_CHECK_ERR(gp__net_dial(NULL, "x", 100, 0, &fd, err, sizeof err), GP_EINVAL);
 }
 
+/* gp_keepalive's TCP half: options from time_ms/timeout_ms, off, and
+ * nothing on a unix socket. */
+GP_TEST(tcp_keepalive_options)
+{
+    int l = -1, c = -1;
+    unsigned port = 0;
+    char addr[64];
+    GP_CHECK_ERR(gp__net_listen_tcp(0, 0, &l, &port, err, sizeof err), GP_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    GP_CHECK_ERR(gp__net_dial("tcp", addr, 1000, 0, &c, err, sizeof err), GP_OK);
+    GP_CHECK_INT(gp__net_keepalive(c, 2000, 3000), ==, 0);
+    GP_CHECK_INT(sockopt(c, SOL_SOCKET, SO_KEEPALIVE), ==, 1);
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_KEEPIDLE), ==, 2);
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_KEEPINTVL), ==, 1);
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_KEEPCNT), ==, 3);
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 3000);
+    GP_CHECK_INT(gp__net_keepalive(c, 0, 0), ==, 0); /* Go's default again */
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_KEEPIDLE), ==, 15);
+    GP_CHECK_INT(sockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 0);
+    GP_CHECK_INT(gp__net_keepalive(c, -1, 0), ==, 0);
+    GP_CHECK_INT(sockopt(c, SOL_SOCKET, SO_KEEPALIVE), ==, 0);
+    close(c);
+    close(l);
+    int sv[2];
+    GP_CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+    GP_CHECK_INT(gp__net_keepalive(sv[0], 2000, 3000), ==, 0);
+    GP_CHECK_INT(sockopt(sv[0], SOL_SOCKET, SO_KEEPALIVE), ==, 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     make_tmpdir();
@@ -412,6 +443,7 @@ int main(void)
     GP_RUN(unix_listen_refuses_regular_file);
     GP_RUN(unix_group);
     GP_RUN(tcp_listen_dial);
+    GP_RUN(tcp_keepalive_options);
     GP_RUN(tcp_ipv6);
     GP_RUN(tcp_port_range);
     GP_RUN(dial_timeout_full_backlog);

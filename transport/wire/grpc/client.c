@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,13 @@ typedef struct gconn {
     gp__grpc_sendq bq;
     bg_tag t_send;
     int bg_want;
+
+    /* Keepalive by health check (grpc.h check_ms): its thread, and why the
+     * conn was given up ("" while it is alive; set once, under mu). */
+    int check_ms, check_timeout_ms;
+    pthread_t checker;
+    int checker_started;
+    char lost[160];
 } gconn;
 
 /* The health check's deadline when the conn has no call timeout. */
@@ -223,11 +231,16 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
                               "%s: only unary methods can be invoked on the grpc wire",
                               m->grpc_path);
     pthread_mutex_lock(&c->mu);
-    void *h = c->closed ? NULL : lookup_reg(c, m);
+    void *h = c->closed || c->lost[0] ? NULL : lookup_reg(c, m);
     int closed = c->closed;
+    char lost[sizeof c->lost];
+    memcpy(lost, c->lost, sizeof lost);
     pthread_mutex_unlock(&c->mu);
     if (closed)
         return gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", m->grpc_path);
+    if (lost[0])
+        return gp__status_set(st, GP_ECLOSED, GRPC_STATUS_UNAVAILABLE,
+                              "%s: connection to the plugin lost (%s)", m->grpc_path, lost);
     if (!h)
         return gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory registering the method",
                               m->grpc_path);
@@ -512,6 +525,62 @@ static void bg_event(gconn *c, bg_tag *t, int ok)
     }
 }
 
+/* Under mu: give the conn up (keepalive): every call in flight, the broker
+ * stream included, ends with UNAVAILABLE and these words; later calls fail
+ * at once. */
+static void lose_locked(gconn *c, const char *why)
+{
+    if (c->lost[0] || c->closed)
+        return;
+    snprintf(c->lost, sizeof c->lost, "%s", why);
+    for (active *a = c->calls.next; a != &c->calls; a = a->next)
+        grpc_call_cancel_with_status(a->call, GRPC_STATUS_UNAVAILABLE, c->lost, NULL);
+    if (c->broker)
+        grpc_call_cancel_with_status(c->broker, GRPC_STATUS_UNAVAILABLE, c->lost, NULL);
+    c->broken = 1;
+}
+
+/* Keepalive by health check: a stopped or hung plugin answers no call, so
+ * calls with no deadline would wait forever; this one has a deadline, and
+ * its failure ends them all. A call, not an HTTP/2 ping: Go servers
+ * GOAWAY pings more often than every 5 min but answer calls at any rate. */
+static void *checker_main(void *arg)
+{
+    gconn *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->closed && !c->lost[0]) {
+        long long due = gp__grpc_now_ms() + c->check_ms;
+        while (!c->closed && gp__grpc_now_ms() < due) {
+            struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        }
+        if (c->closed)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        grpc_health_v1_HealthCheckRequest req = {.service = "plugin"};
+        grpc_health_v1_HealthCheckResponse resp;
+        memset(&resp, 0, sizeof resp);
+        grpc_status_code code;
+        gp_status st;
+        gp_err e = call_unary(c, &health_check, &req, &resp, c->check_timeout_ms, &st, &code);
+        pthread_mutex_lock(&c->mu);
+        if (e == GP_ETIMEDOUT || (e == GP_ECLOSED && code == GRPC_STATUS_UNAVAILABLE)) {
+            char why[sizeof c->lost];
+            if (e == GP_ETIMEDOUT)
+                snprintf(why, sizeof why, "keepalive: no answer to a health check within %d ms",
+                         c->check_timeout_ms);
+            else
+                snprintf(why, sizeof why, "keepalive: health check failed: %.100s", st.msg);
+            lose_locked(c, why);
+            /* A dropped connection is no news (a kill, an exit); silence is. */
+            if (c->lost[0])
+                LOG(c, e == GP_ETIMEDOUT ? GP_LOG_WARN : GP_LOG_DEBUG, "%s", c->lost);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
 static void *idle_poller(void *arg)
 {
     gconn *c = arg;
@@ -612,12 +681,15 @@ static void conn_close(gp_conn *base)
     c->closed = 1;
     for (active *a = c->calls.next; a != &c->calls; a = a->next)
         grpc_call_cancel(a->call, NULL);
+    pthread_cond_broadcast(&c->cv); /* the checker, out of its wait */
     while (c->inflight > 0)
         pthread_cond_wait(&c->cv, &c->mu);
     c->stopping = 1;
     kick_poller_locked(c); /* out of its poll slice now */
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    if (c->checker_started)
+        pthread_join(c->checker, NULL);
     if (c->poller_started)
         pthread_join(c->poller, NULL);
 
@@ -689,7 +761,7 @@ static grpc_call *stream_begin(gp_conn *base, const gp_method *m, grpc_completio
         return NULL;
     }
     pthread_mutex_lock(&c->mu);
-    if (c->closed) {
+    if (c->closed || c->lost[0]) {
         pthread_mutex_unlock(&c->mu);
         free(a);
         gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", m->grpc_path);
@@ -729,7 +801,7 @@ static int stream_conn_closed(gp_conn *base)
 {
     gconn *c = (gconn *)base;
     pthread_mutex_lock(&c->mu);
-    int closed = c->closed;
+    int closed = c->closed || c->lost[0];
     pthread_mutex_unlock(&c->mu);
     return closed;
 }
@@ -798,7 +870,9 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
     c->last_active_ms = gp__grpc_now_ms();
 
     gp__grpc_core_ref(c->logger_arg);
-    int ka = o && o->keepalive_ms > 0 ? o->keepalive_ms : KEEPALIVE_MS;
+    int ka = o && o->keepalive_ms ? o->keepalive_ms : KEEPALIVE_MS;
+    if (ka < 0)
+        ka = INT_MAX; /* off */
     int kat = o && o->keepalive_timeout_ms > 0 ? o->keepalive_timeout_ms : KEEPALIVE_TIMEOUT_MS;
     int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
     grpc_arg args[] = {
@@ -861,6 +935,14 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
         c->poller_started = 1;
     else
         LOG(c, GP_LOG_WARN, "grpc: no idle poller thread: keepalive on idle channels is off");
+    c->check_ms = o ? o->check_ms : 0;
+    c->check_timeout_ms = o && o->check_timeout_ms > 0 ? o->check_timeout_ms : KEEPALIVE_TIMEOUT_MS;
+    if (c->check_ms > 0) {
+        if (pthread_create(&c->checker, NULL, checker_main, c) == 0)
+            c->checker_started = 1;
+        else
+            LOG(c, GP_LOG_WARN, "grpc: no keepalive thread: health checks are off");
+    }
     *out = &c->base;
     return GP_OK;
 }

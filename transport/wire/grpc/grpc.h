@@ -35,9 +35,16 @@ typedef struct gp__grpc_client_opts {
     const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
     const char *log_name;    /* logger name for our messages */
     /* HTTP/2 keepalive ping interval and ack timeout; 0 = 6 min / 20 s
-     * (grpc-go and grpcio servers GOAWAY pings more often than 5 min). */
+     * (grpc-go and grpcio servers GOAWAY pings more often than 5 min);
+     * keepalive_ms < 0: no pings. */
     int keepalive_ms;
     int keepalive_timeout_ms;
+    /* A Health/Check every check_ms (0 = none) with a deadline of
+     * check_timeout_ms (0 = 20 s), on a thread of the conn's: no answer
+     * ends the conn, calls in flight and later ones fail with GP_ECLOSED.
+     * Go servers take calls at any rate, unlike pings. */
+    int check_ms;
+    int check_timeout_ms;
     /* The idle poller reads the socket only after this long without a call
      * in flight; 0 = 1 s. -1 = poll always, even during calls (what a
      * parked cq_next thread costs: calls then hop threads; for measuring). */
@@ -88,6 +95,11 @@ typedef struct gp__grpc_server_opts {
     const gp_logger *logger; /* may be NULL */
     /* Shortest client ping interval tolerated without GOAWAY; 0 = 5 min. */
     int min_ping_interval_ms;
+    /* The server's own HTTP/2 pings to the host and their ack timeout;
+     * 0 = 6 min / 20 s; keepalive_ms < 0: none. A host that stops acking
+     * has its transport closed (its calls are cancelled). */
+    int keepalive_ms;
+    int keepalive_timeout_ms;
     /* What handlers see as gp_serve_broker() (a brokered server gets its
      * parent's). NULL: the server runs its own GRPCBroker on the host's
      * StartStream stream (transport/grpc/broker.h). */

@@ -31,7 +31,11 @@
 #include "transport/wire/grpc/stream.h"
 #include "transport/msg/msg.h"
 
-enum { MIN_PING_INTERVAL_MS = 5 * 60 * 1000 };
+enum {
+    MIN_PING_INTERVAL_MS = 5 * 60 * 1000,
+    SERVER_KEEPALIVE_MS = 6 * 60 * 1000, /* as our host's pings */
+    SERVER_KEEPALIVE_TIMEOUT_MS = 20 * 1000,
+};
 
 typedef gp__grpc_tag stag;
 
@@ -700,7 +704,24 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     int min_ping =
         o && o->min_ping_interval_ms > 0 ? o->min_ping_interval_ms : MIN_PING_INTERVAL_MS;
     int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
+    /* Our own pings to the host (gp_serve_config.keepalive): clients take
+     * server pings at any rate. */
+    int ka = o && o->keepalive_ms ? o->keepalive_ms : SERVER_KEEPALIVE_MS;
+    int kat =
+        o && o->keepalive_timeout_ms > 0 ? o->keepalive_timeout_ms : SERVER_KEEPALIVE_TIMEOUT_MS;
     grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_KEEPALIVE_TIME_MS,
+         .value.integer = ka < 0 ? INT_MAX : ka},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = kat},
+        /* Core's defaults would hold pings back on a connection with no
+         * data (2 at most, 5 min apart): a silent host must be probed. */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+         .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
+         .value.integer = ka < 0 ? INT_MAX : ka},
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},

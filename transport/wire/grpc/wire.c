@@ -17,9 +17,17 @@
 
 static gp__grpc_client_opts client_opts(const gp__wire_client_opts *o)
 {
+    /* gp_keepalive on gRPC (client.h): HTTP/2 pings never more often than
+     * the default (Go servers GOAWAY them), a set time_ms adds health
+     * checks. */
+    int t = o->keepalive.time_ms;
     return (gp__grpc_client_opts){.call_timeout_ms = o->call_timeout_ms,
                                   .logger = o->logger,
                                   .log_name = o->log_name,
+                                  .keepalive_ms = t < 0 ? -1 : 0,
+                                  .keepalive_timeout_ms = o->keepalive.timeout_ms,
+                                  .check_ms = t > 0 ? t : 0,
+                                  .check_timeout_ms = o->keepalive.timeout_ms,
                                   .max_message_bytes = o->max_message_bytes};
 }
 
@@ -40,6 +48,8 @@ static gp_err dial_mux(const char *network, const char *address, int timeout_ms,
     gp__grpc_client_opts g = client_opts(o);
     int fd = -1;
     gp_err e = gp__net_dial(network, address, timeout_ms, 0, &fd, err, errlen);
+    if (!e)
+        (void)gp__net_keepalive(fd, o->keepalive.time_ms, o->keepalive.timeout_ms);
     gp__grpc_mux *m = NULL;
     gp__grpc_mux_opts mo = {.logger = o->logger, .log_name = o->log_name};
     if (!e)
@@ -90,7 +100,10 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
     else {
         int fd = -1;
         e = gp__net_dial(network, address, timeout_ms, 0, &fd, err, errlen);
-        return e ? e : gp__grpc_conn_from_fd(fd, &g, out, err, errlen);
+        if (e)
+            return e;
+        (void)gp__net_keepalive(fd, o->keepalive.time_ms, o->keepalive.timeout_ms);
+        return gp__grpc_conn_from_fd(fd, &g, out, err, errlen);
     }
     /* Brokered connections get the main connection's TLS (go-plugin
      * 1.4.4+): our certificate when we serve an id, the same roots and name
@@ -126,6 +139,8 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                               .nservices = o->nservices,
                               .workers = o->workers,
                               .logger = o->logger,
+                              .keepalive_ms = o->keepalive.time_ms,
+                              .keepalive_timeout_ms = o->keepalive.timeout_ms,
                               .max_message_bytes = o->max_message_bytes};
     if (o->stdio) { /* GRPCStdio from the source, beside the plugin's services */
         w->stdio = gp__grpc_stdio_service_new(o->stdio);

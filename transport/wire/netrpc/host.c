@@ -441,7 +441,8 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     snprintf(c->log_name, sizeof c->log_name, "%s", o && o->log_name ? o->log_name : "netrpc");
     c->call_timeout_ms = o ? o->call_timeout_ms : 0;
     c->max_message = o ? o->max_message_bytes : 0;
-    gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0};
+    gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0,
+                         .keepalive_timeout_ms = o ? o->keepalive_timeout_ms : 0};
     gp_err rc;
     if (o && (o->tls_cert_pem || o->tls_root_pem)) {
         gp__tls_params p = {.role = GP_TLS_CLIENT,

@@ -19,10 +19,11 @@
 #include <stddef.h>
 
 typedef struct gp__netrpc_client_opts {
-    int call_timeout_ms;     /* per-call deadline; 0 = none */
-    const gp_logger *logger; /* borrowed for the conn's life; may be NULL */
-    const char *log_name;    /* logger name for our messages */
-    int keepalive_ms;        /* yamux keepalive interval; 0 = 30 s, < 0 off */
+    int call_timeout_ms;      /* per-call deadline; 0 = none */
+    const gp_logger *logger;  /* borrowed for the conn's life; may be NULL */
+    const char *log_name;     /* logger name for our messages */
+    int keepalive_ms;         /* yamux keepalive interval; 0 = 30 s, < 0 off */
+    int keepalive_timeout_ms; /* ping answer deadline; 0 = 10 s */
     /* TLS under yamux when tls_cert_pem or tls_root_pem is set: our
      * certificate and key, the plugin's certificate as the only root, the
      * name to check (NULL = "localhost"). Borrowed for the call. */
@@ -65,6 +66,7 @@ typedef struct gp__netrpc_server_opts {
     int workers;              /* concurrent calls per dispensed stream; 0 = 8 */
     const gp_logger *logger;  /* may be NULL */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
+    gp_keepalive keepalive;   /* yamux pings (and TCP keepalive) per session */
     /* What the plugin printed (core/wire.h), sent on the stdout (3) and
      * stderr (5) streams of each connection; NULL: they are half-closed. */
     const struct gp__stdio_source *stdio;

@@ -91,6 +91,13 @@ static void logf_(gp__netrpc_server *s, gp_log_level lv, const char *fmt, const 
         gp_logf(&s->log, lv, "netrpc", NULL, 0, fmt, arg);
 }
 
+/* gp_serve_config.keepalive for each session's yamux pings. */
+static gp__mux_config mux_config(const gp__netrpc_server *s)
+{
+    return (gp__mux_config){.keepalive_interval_ms = s->o.keepalive.time_ms,
+                            .keepalive_timeout_ms = s->o.keepalive.timeout_ms};
+}
+
 static void *pstream_main(void *arg)
 {
     pstream *p = arg;
@@ -244,7 +251,8 @@ static int open_tls_session(sconn *c)
     char why[512];
     gp_err e = gp__tls_open(c->fd, &p, &t, why, sizeof why);
     gp__mux_session *sess = NULL;
-    if (e == GP_OK && gp__mux_session_new_tls(t, GP_MUX_SERVER, NULL, &sess) != GP_OK) {
+    gp__mux_config mc = mux_config(s);
+    if (e == GP_OK && gp__mux_session_new_tls(t, GP_MUX_SERVER, &mc, &sess) != GP_OK) {
         snprintf(why, sizeof why, "cannot start the yamux session");
         e = GP_ESYS;
     }
@@ -330,6 +338,8 @@ static void *conn_main(void *arg)
         rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
         if (rc && !gp__mux_session_is_closed(c->sess))
             logf_(s, GP_LOG_DEBUG, "control stream ended: %s", err);
+        else if (rc) /* e.g. the keepalive gave the host up */
+            logf_(s, GP_LOG_DEBUG, "connection ended: %s", gp__mux_session_error(c->sess));
     }
     /* The control stream is the connection: when it ends, so does the rest.
      * A host that is closing (go-plugin: Quit, then FIN on 1, 3, 5, then
@@ -416,9 +426,11 @@ static void start_conn(gp__netrpc_server *s, int fd)
     c->fd = -1;
     pthread_mutex_init(&c->mu, NULL);
     gp__idtable_init(&c->res, BROKER_WAIT_MS, res_drop, c);
+    (void)gp__net_keepalive(fd, s->o.keepalive.time_ms, s->o.keepalive.timeout_ms);
+    gp__mux_config mc = mux_config(s);
     if (s->tls_cert) {
         c->fd = fd; /* the handshake runs on the connection's thread */
-    } else if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &c->sess) != GP_OK) {
+    } else if (gp__mux_session_new(fd, GP_MUX_SERVER, &mc, &c->sess) != GP_OK) {
         close(fd);
         pthread_mutex_destroy(&c->mu);
         free(c);

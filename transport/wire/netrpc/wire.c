@@ -10,6 +10,8 @@ static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out,
     gp__netrpc_client_opts g = {.call_timeout_ms = o->call_timeout_ms,
                                 .logger = o->logger,
                                 .log_name = o->log_name,
+                                .keepalive_ms = o->keepalive.time_ms,
+                                .keepalive_timeout_ms = o->keepalive.timeout_ms,
                                 .tls_cert_pem = o->tls_cert_pem,
                                 .tls_key_pem = o->tls_key_pem,
                                 .tls_root_pem = o->tls_root_pem,
@@ -28,7 +30,10 @@ static gp_err dial(const char *network, const char *address, int timeout_ms,
 {
     int fd = -1;
     gp_err e = gp__net_dial(network, address, timeout_ms, 0, &fd, err, errlen);
-    return e ? e : conn_from_fd(fd, o, out, err, errlen);
+    if (e)
+        return e;
+    (void)gp__net_keepalive(fd, o->keepalive.time_ms, o->keepalive.timeout_ms);
+    return conn_from_fd(fd, o, out, err, errlen);
 }
 
 static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, size_t errlen)
@@ -38,6 +43,7 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                                 .workers = o->workers,
                                 .logger = o->logger,
                                 .max_message_bytes = o->max_message_bytes,
+                                .keepalive = o->keepalive,
                                 .stdio = o->stdio};
     gp__netrpc_server *s = NULL;
     gp_err e = gp__netrpc_server_new(&g, &s, err, errlen);
