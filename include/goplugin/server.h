@@ -22,6 +22,7 @@
 #include <goplugin/client.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
+#include <goplugin/limits.h>
 #include <goplugin/log.h>
 #include <goplugin/method.h>
 #include <goplugin/tls.h>
@@ -92,6 +93,8 @@ typedef struct gp_serve_config {
     /* Largest message received or sent, either wire; 0 = 64 MiB (see
      * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
     size_t max_message_bytes;
+    /* Caps on what a host can make each connection hold (limits.h). */
+    gp_limits limits;
     gp_logger logger; /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */
