@@ -25,6 +25,7 @@ typedef struct gp__wire_client_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
     int tls_timeout_ms;       /* connect + handshake; 0 = 10 s */
     size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
+    gp_limits limits;         /* gp_client_config.limits: caps per connection */
     /* gRPC broker multiplexing negotiated (handshake field 7): brokered
      * connections ride the main connection (docs/broker.md). */
     bool multiplex;
@@ -54,6 +55,7 @@ typedef struct gp__wire_server_opts {
     int workers;                   /* gp_serve_config.workers */
     const gp_logger *logger;       /* may be NULL */
     size_t max_message_bytes;      /* one message, received or sent; 0 = 64 MiB */
+    gp_limits limits;              /* gp_serve_config.limits: caps per connection */
     const gp__stdio_source *stdio; /* serve GRPCStdio from it; NULL: none */
 } gp__wire_server_opts;
 

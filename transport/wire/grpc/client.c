@@ -851,6 +851,8 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
                                .log_name = c->name,
                                .call_timeout_ms = c->call_timeout_ms,
                                .want_recv = broker_want_recv};
+    if (o)
+        bo.limits = o->limits;
     if (gp__grpc_broker_new(&bo, &c->gb) != GP_OK)
         LOG(c, GP_LOG_WARN, "%s", "grpc: out of memory for the broker; gp_conn_broker is NULL");
     /* As the Go host: keep the broker stream open from the start. */

@@ -44,6 +44,7 @@ typedef struct gp__grpc_client_opts {
     int idle_after_ms;
     /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
     size_t max_message_bytes;
+    gp_limits limits; /* the broker's caps (broker.h); zeros: defaults */
 } gp__grpc_client_opts;
 
 /* A gp_conn over the connected socket `fd` (blocking or not; we set
@@ -94,6 +95,7 @@ typedef struct gp__grpc_server_opts {
     struct gp_broker *broker;
     /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
     size_t max_message_bytes;
+    gp_limits limits; /* its own broker's caps (broker.h); zeros: defaults */
 } gp__grpc_server_opts;
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,

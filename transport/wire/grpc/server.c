@@ -691,6 +691,8 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
                                    .send_ctx = s,
                                    .logger = o ? o->logger : NULL,
                                    .log_name = "grpc-broker"};
+        if (o)
+            bo.limits = o->limits;
         if (gp__grpc_broker_new(&bo, &s->own_broker) == GP_OK)
             s->hbroker = gp__grpc_broker_base(s->own_broker);
     }

@@ -204,8 +204,8 @@ typedef struct fake_plugin {
     pthread_t ctl_thread;
 } fake_plugin;
 
-static gp_err fake_control(void *ctx, const char *method, gp__gob_value *args,
-                           gp__rpc_reply *reply, char *errmsg, size_t errlen)
+static gp_err fake_control(void *ctx, const char *method, gp__gob_value *args, gp__rpc_reply *reply,
+                           char *errmsg, size_t errlen)
 {
     (void)ctx;
     (void)args;
