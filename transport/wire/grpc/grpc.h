@@ -23,6 +23,14 @@
  * cap lower and let the config raise it. */
 #define GP__GRPC_MAX_MESSAGE ((size_t)64 << 20)
 
+/* A memory quota for one server or channel whose receive cap is max_msg
+ * (the arg value below): gRPC core 1.51 assembles a whole message before
+ * its size check and opens HTTP/2 flow control to fit the announced
+ * length, so without a quota a peer announcing 4 GiB and sending it makes
+ * core buffer all of it. Past the quota core's reclaimer ends the
+ * connection holding the memory. Caller unrefs. */
+struct grpc_resource_quota *gp__grpc_memory_quota(int max_msg);
+
 /* The channel/server arg value for a cap (0: the default; at most INT_MAX). */
 static inline int gp__grpc_max_message_arg(size_t max_message_bytes)
 {
