@@ -45,7 +45,18 @@ const char *__asan_default_options(void)
 
 #define MAX_EXTRA_THREADS 16
 #define MAX_EXTRA_FDS 8
+#if defined(__SANITIZE_THREAD__)
+#define GP_CAPS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GP_CAPS_TSAN 1
+#endif
+#endif
+#ifdef GP_CAPS_TSAN /* TSan's shadow and its per-thread state: ~4x */
+#define MAX_EXTRA_RSS_KB (256 * 1024)
+#else
 #define MAX_EXTRA_RSS_KB (64 * 1024)
+#endif
 /* A peer that sends the body too: core buffers up to its memory quota. */
 #define MAX_BODY_RSS_KB (192 * 1024)
 

@@ -48,7 +48,18 @@ const char *__asan_default_options(void)
  * too, ~3 MiB, and sanitizers inflate everything). */
 #define MAX_EXTRA_THREADS 80
 #define MAX_EXTRA_FDS 4
+#if defined(__SANITIZE_THREAD__)
+#define GP_CAPS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GP_CAPS_TSAN 1
+#endif
+#endif
+#ifdef GP_CAPS_TSAN /* TSan's shadow and its per-thread state: ~4x */
+#define MAX_EXTRA_RSS_KB (256 * 1024)
+#else
 #define MAX_EXTRA_RSS_KB (64 * 1024)
+#endif
 
 /* ---- resource sampling -------------------------------------------------- */
 
