@@ -57,8 +57,18 @@ const char *__asan_default_options(void)
 #else
 #define MAX_EXTRA_RSS_KB (64 * 1024)
 #endif
-/* A peer that sends the body too: core buffers up to its memory quota. */
+/* A peer that sends the body too: core buffers up to its memory quota
+ * (160 MiB); sanitizers add shadow memory and redzones to each buffer. */
+#if defined(GP_CAPS_TSAN) || defined(__SANITIZE_ADDRESS__)
+#define MAX_BODY_RSS_KB (288 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MAX_BODY_RSS_KB (288 * 1024)
+#endif
+#endif
+#ifndef MAX_BODY_RSS_KB
 #define MAX_BODY_RSS_KB (192 * 1024)
+#endif
 
 /* ---- resource sampling (as netrpc's caps_test) ---------------------------- */
 
