@@ -29,6 +29,10 @@ typedef struct gp_limits {
     /* How long each of those waits (a pending stream for its id and match,
      * an announced id for its dial). 0 = 5000 ms, go-plugin's wait. */
     int broker_wait_ms;
+    /* Plugin, netrpc: connections served at once (a few threads each); a
+     * connection past it is closed at once. gRPC core serves connections
+     * without a thread each. Ignored on the host. 0 = 32. */
+    int max_connections;
 } gp_limits;
 
 #ifdef __cplusplus

@@ -70,13 +70,13 @@ static gp_err validate(const gp_client_config *cfg, gp_status *st)
                    cfg->max_message_bytes);
     const gp_limits *l = &cfg->limits;
     if (l->max_streams < 0 || l->max_pending_streams < 0 || l->max_broker_conns < 0 ||
-        l->max_pending_ids < 0 || l->broker_wait_ms < 0)
+        l->max_pending_ids < 0 || l->broker_wait_ms < 0 || l->max_connections < 0)
         return bad(lg, st,
                    "limits: expected every field >= 0 (0 = default), got max_streams %d, "
                    "max_pending_streams %d, max_broker_conns %d, max_pending_ids %d, "
-                   "broker_wait_ms %d",
+                   "broker_wait_ms %d, max_connections %d",
                    l->max_streams, l->max_pending_streams, l->max_broker_conns, l->max_pending_ids,
-                   l->broker_wait_ms);
+                   l->broker_wait_ms, l->max_connections);
     if (cfg->max_port > 65535 || cfg->min_port > 65535)
         return bad(lg, st, "min_port/max_port: expected ports up to 65535, got %u..%u",
                    cfg->min_port, cfg->max_port);

@@ -121,21 +121,27 @@ static void sampler_start(sampler *s)
     pthread_create(&s->t, NULL, sample_main, s);
 }
 
-/* Stops sampling, prints the figures and checks them. */
-static void sampler_check(sampler *s, const char *what)
+/* Stops sampling, prints the figures and checks them against the given
+ * maxima (+1 thread: the sampler itself). */
+static void sampler_check_max(sampler *s, const char *what, long max_threads, long max_fds,
+                              long max_rss_kb)
 {
     atomic_store(&s->stop, 1);
     pthread_join(s->t, NULL);
     fprintf(stderr,
-            "%s: threads %ld -> peak %ld (+%ld, max +%d); fds %ld -> peak %ld; "
-            "VmRSS %ld kB -> peak %ld kB (+%ld kB, max +%d kB)\n",
-            what, s->base_threads, s->peak_threads, s->peak_threads - s->base_threads,
-            MAX_EXTRA_THREADS, s->base_fds, s->peak_fds, s->base_rss, s->peak_rss,
-            s->peak_rss - s->base_rss, MAX_EXTRA_RSS_KB);
-    /* +1: the sampler itself. */
-    GP_CHECK_INT(s->peak_threads - s->base_threads, <=, MAX_EXTRA_THREADS + 1);
-    GP_CHECK_INT(s->peak_fds - s->base_fds, <=, MAX_EXTRA_FDS);
-    GP_CHECK_INT(s->peak_rss - s->base_rss, <=, MAX_EXTRA_RSS_KB);
+            "%s: threads %ld -> peak %ld (+%ld, max +%ld); fds %ld -> peak %ld (max +%ld); "
+            "VmRSS %ld kB -> peak %ld kB (+%ld kB, max +%ld kB)\n",
+            what, s->base_threads, s->peak_threads, s->peak_threads - s->base_threads, max_threads,
+            s->base_fds, s->peak_fds, max_fds, s->base_rss, s->peak_rss, s->peak_rss - s->base_rss,
+            max_rss_kb);
+    GP_CHECK_INT(s->peak_threads - s->base_threads, <=, max_threads + 1);
+    GP_CHECK_INT(s->peak_fds - s->base_fds, <=, max_fds);
+    GP_CHECK_INT(s->peak_rss - s->base_rss, <=, max_rss_kb);
+}
+
+static void sampler_check(sampler *s, const char *what)
+{
+    sampler_check_max(s, what, MAX_EXTRA_THREADS, MAX_EXTRA_FDS, MAX_EXTRA_RSS_KB);
 }
 
 /* ---- the service -------------------------------------------------------- */
@@ -580,6 +586,53 @@ GP_TEST(plugin_facing_a_host_announcing_a_4gib_message)
     server_down(&f);
 }
 
+/* A local process opening 500 connections to the plugin's socket and
+ * saying nothing: at most max_connections (32 by default, the host's
+ * own included) are served, two threads each until their streams come;
+ * the rest are closed at once. The host that connected first is served
+ * throughout, and new connections are taken again once the flood ends. */
+#define CONN_FLOOD 500
+GP_TEST(plugin_facing_500_connections)
+{
+    fixture f;
+    if (server_up(&f) != 0)
+        return;
+    gp_conn *good = good_host(&f);
+    gp_status st;
+    if (good)
+        GP_CHECK_ERR(gp_conn_ping(good, &st), GP_OK);
+    sampler s;
+    sampler_start(&s);
+    int *fds = calloc(CONN_FLOOD, sizeof *fds);
+    for (int i = 0; i < CONN_FLOOD; i++) {
+        char err[256];
+        fds[i] = -1;
+        (void)gp__net_dial("unix", f.path, 2000, 0, &fds[i], err, sizeof err);
+    }
+    usleep(300000);
+    if (good)
+        GP_CHECK_ERR(echo_once(good, &st), GP_OK);
+    /* fds: the flood's own 500 in this process, and the server's side of
+     * at most 31 connections. */
+    sampler_check_max(&s, "plugin, 500 connections", 2 * 32 + 8, CONN_FLOOD + 32 + 4,
+                      MAX_EXTRA_RSS_KB);
+    for (int i = 0; i < CONN_FLOOD; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    gp_err rc = GP_ECLOSED;
+    for (int tries = 0; tries < 50 && rc != GP_OK; tries++) {
+        gp_conn *again = good_host(&f);
+        rc = again ? gp_conn_ping(again, &st) : GP_ECLOSED;
+        gp__conn_close(again);
+        if (rc != GP_OK)
+            usleep(100000);
+    }
+    GP_CHECK_ERR(rc, GP_OK);
+    gp__conn_close(good);
+    server_down(&f);
+}
+
 int main(void)
 {
     GP_RUN_TIMEOUT(host_facing_a_plugin_opening_10000_streams, 60);
@@ -589,5 +642,6 @@ int main(void)
     GP_RUN_TIMEOUT(plugin_facing_a_host_opening_10000_streams, 60);
     GP_RUN_TIMEOUT(plugin_facing_a_host_sending_10000_broker_ids, 60);
     GP_RUN_TIMEOUT(plugin_facing_a_host_announcing_a_4gib_message, 30);
+    GP_RUN_TIMEOUT(plugin_facing_500_connections, 60);
     return gp_test_done();
 }

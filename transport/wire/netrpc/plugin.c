@@ -32,6 +32,8 @@
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 #include "transport/wire/netrpc/service.h"
 
+/* gp_limits.max_connections by default. */
+#define MAX_CONNECTIONS 32
 /* How long a stopping server lets hosts close their sessions themselves. */
 #define CLOSE_GRACE_MS 500
 
@@ -66,6 +68,7 @@ struct gp__netrpc_server {
     pthread_cond_t cv;
     int stop;
     int cut;                             /* free is ending every session: new ones end at once */
+    int refused_conns;                   /* connections closed past max_connections in this burst */
     char *tls_root, *tls_cert, *tls_key; /* gp__netrpc_server_use_tls; NULL: plain */
     sconn *conns;
 };
@@ -383,6 +386,35 @@ static void start_conn(gp__netrpc_server *s, int fd)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Whether another connection may start (gp_limits.max_connections). The
+ * first refusal of a burst is logged, and the burst's count when a
+ * connection gets in again. */
+static int room_for_a_conn(gp__netrpc_server *s)
+{
+    int max = s->o.limits.max_connections > 0 ? s->o.limits.max_connections : MAX_CONNECTIONS;
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (sconn *c = s->conns; c; c = c->next)
+        n++;
+    int room = n < max, first = 0, burst = s->refused_conns;
+    if (!room)
+        first = s->refused_conns++ == 0;
+    else
+        s->refused_conns = 0;
+    pthread_mutex_unlock(&s->mu);
+    char m[96];
+    if (first) {
+        snprintf(m, sizeof m, "%d", max);
+        logf_(s, GP_LOG_WARN,
+              "%s connections already served (the cap); closing new ones (logged once per burst)",
+              m);
+    } else if (room && burst > 0) {
+        snprintf(m, sizeof m, "%d", burst);
+        logf_(s, GP_LOG_WARN, "closed %s connections past the cap", m);
+    }
+    return room;
+}
+
 static void *accept_main(void *arg)
 {
     gp__netrpc_server *s = arg;
@@ -409,6 +441,10 @@ static void *accept_main(void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
         reap(s);
+        if (!room_for_a_conn(s)) {
+            close(fd);
+            continue;
+        }
         start_conn(s, fd);
     }
 }
