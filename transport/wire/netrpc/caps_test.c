@@ -257,6 +257,20 @@ static void *fake_ctl_main(void *arg)
     return NULL;
 }
 
+/* The host's warnings about refused broker streams: logged once per
+ * burst, not once per stream. */
+static atomic_int broker_warnings;
+
+static void count_warnings(void *ctx, gp_log_level level, const char *name, const char *msg,
+                           const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx, (void)name, (void)kv, (void)nkv;
+    if (level == GP_LOG_WARN && strstr(msg, "broker: "))
+        atomic_fetch_add(&broker_warnings, 1);
+}
+
+static const gp_logger warn_counter = {.fn = count_warnings, .level = GP_LOG_WARN};
+
 /* A host conn on sv[0], the fake plugin on sv[1]. */
 static int host_and_fake_plugin(gp_conn **conn, fake_plugin *p, const gp_limits *lim)
 {
@@ -266,7 +280,8 @@ static int host_and_fake_plugin(gp_conn **conn, fake_plugin *p, const gp_limits 
     memset(p, 0, sizeof *p);
     gp__mux_config mc = {.keepalive_interval_ms = -1};
     GP_CHECK_ERR(gp__mux_session_new(sv[1], GP_MUX_SERVER, &mc, &p->sess), GP_OK);
-    gp__netrpc_client_opts o = {.call_timeout_ms = 10000, .keepalive_ms = -1};
+    gp__netrpc_client_opts o = {
+        .call_timeout_ms = 10000, .keepalive_ms = -1, .logger = &warn_counter};
     if (lim)
         o.limits = *lim;
     char err[256] = "";
@@ -307,6 +322,9 @@ static void host_facing_a_flood(int with_ids, const gp_limits *lim, int max_thre
     GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
     sampler_check(&s, with_ids ? "host, 10,000 broker ids" : "host, 10,000 streams");
     GP_CHECK_INT(s.peak_threads - s.base_threads, <=, max_threads + 1);
+    /* One burst of refusals, one warning (a second once a slot frees). */
+    int warned = atomic_load(&broker_warnings);
+    GP_CHECK(warned >= 1 && warned <= 2);
     flood_free(all);
     fake_plugin_free(&p);
     gp__conn_close(conn);
