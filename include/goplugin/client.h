@@ -34,6 +34,7 @@
 
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
+#include <goplugin/limits.h>
 #include <goplugin/log.h>
 #include <goplugin/tls.h>
 
@@ -103,6 +104,8 @@ typedef struct gp_client_config {
      * assembles one whole message before its check. Brokered connections
      * keep the default. */
     size_t max_message_bytes;
+    /* Caps on what the plugin can make this connection hold (limits.h). */
+    gp_limits limits;
 
     gp_keepalive keepalive; /* dead-plugin detection (conn.h) */
 

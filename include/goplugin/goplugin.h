@@ -10,6 +10,7 @@
 #include <goplugin/err.h>
 #include <goplugin/gob.h>
 #include <goplugin/handoff.h>
+#include <goplugin/limits.h>
 #include <goplugin/log.h>
 #include <goplugin/method.h>
 #include <goplugin/reattach.h>

@@ -22,6 +22,7 @@
 #include <goplugin/client.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
+#include <goplugin/limits.h>
 #include <goplugin/log.h>
 #include <goplugin/method.h>
 #include <goplugin/tls.h>
@@ -95,6 +96,8 @@ typedef struct gp_serve_config {
     /* Dead-host detection on each connection (conn.h): netrpc yamux
      * pings, gRPC HTTP/2 pings from the server. */
     gp_keepalive keepalive;
+    /* Caps on what a host can make each connection hold (limits.h). */
+    gp_limits limits;
     gp_logger logger; /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */

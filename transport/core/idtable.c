@@ -49,7 +49,7 @@ gp_err gp__idtable_put(gp__idtable *t, uint32_t id, void *val, bool replace)
         t->n++;
         return GP_ESTATE;
     }
-    if (!old && t->n >= GP__IDTABLE_MAX)
+    if (!old && t->n >= (t->max ? t->max : GP__IDTABLE_MAX))
         return GP_ENOMEM;
     gp__identry *e = old ? old : malloc(sizeof *e);
     if (!e)

@@ -17,13 +17,14 @@
 
 typedef struct gp__identry gp__identry;
 
-/* At most this many values wait in one table: what a peer can make us hold
- * by announcing ids nobody takes. */
+/* By default at most this many values wait in one table: what a peer can
+ * make us hold by announcing ids nobody takes (gp_limits.max_pending_ids). */
 #define GP__IDTABLE_MAX 1024
 
 typedef struct gp__idtable {
     gp__identry *head;
     size_t n;   /* values held */
+    size_t max; /* at most this many; 0: GP__IDTABLE_MAX (set after init) */
     int ttl_ms; /* how long a value waits to be taken */
     /* Frees a value the table drops: expired (nobody took it in ttl_ms), or
      * cleared. ctx is the broker's, for its log. */
@@ -38,7 +39,7 @@ void gp__idtable_init(gp__idtable *t, int ttl_ms,
 /* Holds val under id for ttl_ms. When id is already held: replace drops the
  * old value (a newer announcement wins) and returns GP_OK; otherwise the
  * first stands and GP_ESTATE is returned (val stays the caller's).
- * GP_ENOMEM: out of memory, or GP__IDTABLE_MAX values already wait; val
+ * GP_ENOMEM: out of memory, or the table's max values already wait; val
  * stays the caller's. */
 gp_err gp__idtable_put(gp__idtable *t, uint32_t id, void *val, bool replace);
 

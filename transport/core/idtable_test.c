@@ -97,6 +97,21 @@ GP_TEST(a_full_table_refuses_more)
     gp__idtable_clear(&t);
 }
 
+/* A table's own max (gp_limits.max_pending_ids) replaces the default. */
+GP_TEST(a_table_with_its_own_max_refuses_past_it)
+{
+    drops d = {0};
+    gp__idtable t;
+    gp__idtable_init(&t, 5000, count_drop, &d);
+    t.max = 3;
+    for (uint32_t id = 1; id <= 3; id++)
+        GP_CHECK_ERR(gp__idtable_put(&t, id, &a, false), GP_OK);
+    GP_CHECK_ERR(gp__idtable_put(&t, 4, &b, false), GP_ENOMEM);
+    GP_CHECK(gp__idtable_take(&t, 2) == &a);
+    GP_CHECK_ERR(gp__idtable_put(&t, 4, &b, false), GP_OK);
+    gp__idtable_clear(&t);
+}
+
 typedef struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -191,6 +206,7 @@ int main(void)
     GP_RUN(expired_values_are_dropped_as_expired);
     GP_RUN(clear_drops_everything);
     GP_RUN(a_full_table_refuses_more);
+    GP_RUN(a_table_with_its_own_max_refuses_past_it);
     GP_RUN(wait_ends_when_the_value_arrives);
     GP_RUN(wait_ends_on_close_and_on_time);
     return gp_test_done();

@@ -26,6 +26,7 @@ typedef struct gp__wire_client_opts {
     int tls_timeout_ms;       /* connect + handshake; 0 = 10 s */
     size_t max_message_bytes; /* one message, received or sent; 0 = 64 MiB */
     gp_keepalive keepalive;   /* gp_client_config.keepalive */
+    gp_limits limits;         /* gp_client_config.limits: caps per connection */
     /* gRPC broker multiplexing negotiated (handshake field 7): brokered
      * connections ride the main connection (docs/broker.md). */
     bool multiplex;
@@ -56,6 +57,7 @@ typedef struct gp__wire_server_opts {
     const gp_logger *logger;       /* may be NULL */
     size_t max_message_bytes;      /* one message, received or sent; 0 = 64 MiB */
     gp_keepalive keepalive;        /* gp_serve_config.keepalive */
+    gp_limits limits;              /* gp_serve_config.limits: caps per connection */
     const gp__stdio_source *stdio; /* serve GRPCStdio from it; NULL: none */
 } gp__wire_server_opts;
 

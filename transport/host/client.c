@@ -365,6 +365,7 @@ static gp_err connect_once(gp_client *c, gp_conn **out)
                                .log_name = c->log_name,
                                .max_message_bytes = c->max_message_bytes,
                                .keepalive = c->keepalive,
+                               .limits = c->limits,
                                .multiplex = c->mux,
                                .stdout_sink = c->stdout_sink,
                                .stderr_sink = c->stderr_sink,

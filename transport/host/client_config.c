@@ -71,6 +71,15 @@ static gp_err validate(const gp_client_config *cfg, gp_status *st)
     if (cfg->max_message_bytes > INT_MAX)
         return bad(lg, st, "max_message_bytes: expected at most %d, got %zu", INT_MAX,
                    cfg->max_message_bytes);
+    const gp_limits *l = &cfg->limits;
+    if (l->max_streams < 0 || l->max_pending_streams < 0 || l->max_broker_conns < 0 ||
+        l->max_pending_ids < 0 || l->broker_wait_ms < 0 || l->max_connections < 0)
+        return bad(lg, st,
+                   "limits: expected every field >= 0 (0 = default), got max_streams %d, "
+                   "max_pending_streams %d, max_broker_conns %d, max_pending_ids %d, "
+                   "broker_wait_ms %d, max_connections %d",
+                   l->max_streams, l->max_pending_streams, l->max_broker_conns, l->max_pending_ids,
+                   l->broker_wait_ms, l->max_connections);
     if (cfg->max_port > 65535 || cfg->min_port > 65535)
         return bad(lg, st, "min_port/max_port: expected ports up to 65535, got %u..%u",
                    cfg->min_port, cfg->max_port);
@@ -197,6 +206,7 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st
     c->call_timeout_ms = cfg->call_timeout_ms;
     c->max_message_bytes = cfg->max_message_bytes;
     c->keepalive = cfg->keepalive;
+    c->limits = cfg->limits;
     c->logger = cfg->logger;
     c->managed = cfg->managed;
     c->detached = cfg->detached;

@@ -31,6 +31,7 @@ struct gp_client {
     int start_timeout_ms, kill_grace_ms, call_timeout_ms;
     size_t max_message_bytes;
     gp_keepalive keepalive;
+    gp_limits limits;
     gp_logger logger;
     bool managed;
     bool has_sha;

@@ -718,6 +718,12 @@ GP_TEST(config_errors_name_the_field)
     GP_CHECK_CONTAINS(st.msg, "start_timeout_ms");
 
     cfg = config("good");
+    cfg.limits.max_pending_streams = -1;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "limits: expected every field >= 0 (0 = default), got max_streams 0, "
+                              "max_pending_streams -1");
+
+    cfg = config("good");
     cfg.allowed_protocols = 8;
     GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
     GP_CHECK_CONTAINS(st.msg, "allowed_protocols");

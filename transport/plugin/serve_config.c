@@ -116,6 +116,13 @@ gp_err gp__serve_transport(const gp_serve_config *cfg, gp_protocol *protocol, co
             snprintf(err, errlen, "gp_serve: unknown network \"%.40s\" (expected unix or tcp)", n);
         return GP_EINVAL;
     }
+    const gp_limits *l = &cfg->limits;
+    if (l->max_streams < 0 || l->max_pending_streams < 0 || l->max_broker_conns < 0 ||
+        l->max_pending_ids < 0 || l->broker_wait_ms < 0 || l->max_connections < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "gp_serve: limits: expected fields >= 0 (0 = default)");
+        return GP_EINVAL;
+    }
     *protocol = p;
     return GP_OK;
 }

@@ -144,6 +144,10 @@ GP_TEST(transport_choice)
     GP_CHECK_ERR(gp__serve_transport(&cfg, &p, &net, err, sizeof err), GP_EINVAL);
     GP_CHECK_STR(err, "gp_serve: unknown network \"udp\" (expected unix or tcp)");
     cfg.network = NULL;
+    cfg.limits.broker_wait_ms = -5;
+    GP_CHECK_ERR(gp__serve_transport(&cfg, &p, &net, err, sizeof err), GP_EINVAL);
+    GP_CHECK_STR(err, "gp_serve: limits: expected fields >= 0 (0 = default)");
+    cfg.limits.broker_wait_ms = 0;
     cfg.protocol = GP_PROTO_NETRPC;
     GP_CHECK_ERR(gp__serve_transport(&cfg, &p, &net, err, sizeof err), GP_OK);
     GP_CHECK_INT(p, ==, GP_PROTO_NETRPC);

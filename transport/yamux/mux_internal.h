@@ -48,6 +48,8 @@ struct gp__mux_session {
     gp__mux_stream *buckets[NBUCKETS];
     gp__mux_stream *acc_head, *acc_tail;
     int acc_len;
+    int peer_streams; /* in the table and opened by the peer (max_streams) */
+    uint64_t refused; /* SYNs refused because max_streams were open */
     uint8_t ctrl[CTRL_MAX];
     size_t ctrl_len;
     uint32_t ping_next;

@@ -245,6 +245,12 @@ static gp__mux_stream *lookup_locked(gp__mux_session *s, uint32_t id)
     return NULL;
 }
 
+/* The client opens odd ids, the server even ones. */
+static int opened_by_peer(const gp__mux_session *s, uint32_t id)
+{
+    return (int)(id & 1) == (s->role == GP_MUX_SERVER);
+}
+
 gp__mux_stream *gp__mux_stream_new_locked(gp__mux_session *s, uint32_t id)
 {
     gp__mux_stream *st = calloc(1, sizeof *st);
@@ -255,6 +261,8 @@ gp__mux_stream *gp__mux_stream_new_locked(gp__mux_session *s, uint32_t id)
     st->id = id;
     st->refs = 2; /* the table's and the (future) app handle's */
     st->in_table = 1;
+    if (opened_by_peer(s, id))
+        s->peer_streams++;
     st->recv_window = GP_MUX_INITIAL_WINDOW;
     st->send_window = GP_MUX_INITIAL_WINDOW;
     gp__cond_init_monotonic(&st->rcond);
@@ -278,6 +286,8 @@ int gp__mux_remove_locked(gp__mux_stream *st)
             break;
         }
     st->in_table = 0;
+    if (opened_by_peer(s, st->id))
+        s->peer_streams--;
     return gp__mux_stream_unref_locked(st);
 }
 
@@ -323,7 +333,9 @@ static void incoming_syn_locked(gp__mux_session *s, const gp__mux_header *h)
         protocol_error_locked(s, why);
         return;
     }
-    if (s->local_goaway || s->acc_len >= s->cfg.accept_backlog) {
+    int full = s->peer_streams >= s->cfg.max_streams;
+    if (s->local_goaway || s->acc_len >= s->cfg.accept_backlog || full) {
+        s->refused += (uint64_t)full;
         send_ctrl_locked(s, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, h->stream_id, 0);
         return;
     }
@@ -589,6 +601,8 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__m
         s->cfg.write_timeout_ms = GP_MUX_WRITE_TIMEOUT_MS;
     if (s->cfg.accept_backlog <= 0)
         s->cfg.accept_backlog = GP_MUX_ACCEPT_BACKLOG;
+    if (s->cfg.max_streams <= 0)
+        s->cfg.max_streams = GP_MUX_MAX_STREAMS;
     s->next_id = role == GP_MUX_CLIENT ? 1 : 2;
     s->refs = 1;
     pthread_mutex_init(&s->mu, NULL);
@@ -665,6 +679,14 @@ const char *gp__mux_session_error(gp__mux_session *s)
     const char *e = s->closed ? s->err : "";
     pthread_mutex_unlock(&s->mu);
     return e;
+}
+
+uint64_t gp__mux_session_refused(gp__mux_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t n = s->refused;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 int gp__mux_session_is_closed(gp__mux_session *s)

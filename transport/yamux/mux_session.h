@@ -30,7 +30,16 @@ typedef struct gp__mux_config {
     int keepalive_timeout_ms;  /* 0: 10000 (Go); ping answer deadline */
     int write_timeout_ms;      /* 0: 10000 (Go); one frame onto the socket */
     int accept_backlog;        /* 0: 256 (Go); unaccepted streams beyond it get RST */
+    /* Streams the peer opened that are still open (accepted or queued, not
+     * yet finished both ways); a SYN beyond it gets RST, so a peer cannot
+     * make us hold unbounded stream state. 0: GP_MUX_MAX_STREAMS (1024);
+     * Go's yamux has no such cap. */
+    int max_streams;
 } gp__mux_config;
+
+/* Streams the peer opened that this session refused with RST because
+ * max_streams were open (for the wires' logs). Thread-safe. */
+uint64_t gp__mux_session_refused(gp__mux_session *s);
 
 /* Starts a session over the byte stream `io`: its reader thread waits in
  * io's read (with the keepalive's timeout), frames go out through io's

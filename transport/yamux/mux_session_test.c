@@ -489,6 +489,60 @@ GP_TEST(a_full_accept_backlog_refuses_with_rst)
     close(raw);
 }
 
+/* A peer opening 10,000 streams: past max_streams open ones each SYN gets
+ * RST at once (no state kept), and a slot frees when one of them ends. */
+GP_TEST(a_peer_past_max_streams_gets_rst)
+{
+    gp__mux_config cfg = {.keepalive_interval_ms = -1, .max_streams = 3};
+    int raw;
+    gp__mux_session *s = session_and_raw(GP_MUX_SERVER, &cfg, &raw);
+    int rst = 0, acks = 0;
+    gp__mux_stream *held[3] = {0};
+    int nheld = 0;
+    uint32_t id = 1;
+    for (int batch = 0; batch < 100; batch++) {
+        uint8_t b[100 * 12];
+        for (int i = 0; i < 100; i++, id += 2) {
+            gp__mux_header h = {0, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_SYN, id, 0};
+            gp__mux_header_encode(&h, b + 12 * i);
+        }
+        raw_send(raw, b, sizeof b);
+        gp__mux_stream *st;
+        while (nheld < 3 && gp__mux_accept(s, 0, &st) == GP_OK)
+            held[nheld++] = st;
+        gp__mux_header h;
+        while (raw_next(raw, &h, 0)) {
+            rst += h.flags == GP_MUX_FLAG_RST;
+            acks += h.flags == GP_MUX_FLAG_ACK;
+        }
+    }
+    gp__mux_stream *st;
+    while (nheld < 3 && gp__mux_accept(s, 1000, &st) == GP_OK)
+        held[nheld++] = st;
+    gp__mux_header h;
+    while (rst + acks < 10000 && raw_next(raw, &h, 2000)) {
+        rst += h.flags == GP_MUX_FLAG_RST;
+        acks += h.flags == GP_MUX_FLAG_ACK;
+    }
+    GP_CHECK_INT(nheld, ==, 3);
+    GP_CHECK_INT(acks, ==, 3);
+    GP_CHECK_INT(rst, ==, 9997);
+    GP_CHECK_INT(gp__mux_session_refused(s), ==, 9997);
+    GP_CHECK_ERR(gp__mux_accept(s, 0, &st), GP_ETIMEDOUT);
+    /* The peer resets stream 1: its slot is free for the next SYN. */
+    raw_frame(raw, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, 1, 0);
+    usleep(50000);
+    raw_frame(raw, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_SYN, id, 0);
+    GP_CHECK_ERR(gp__mux_accept(s, 1000, &st), GP_OK);
+    GP_CHECK_INT(gp__mux_stream_id(st), ==, id);
+    GP_CHECK_STR(gp__mux_session_error(s), "");
+    gp__mux_stream_free(st);
+    for (int i = 0; i < nheld; i++)
+        gp__mux_stream_free(held[i]);
+    gp__mux_session_free(s);
+    close(raw);
+}
+
 GP_TEST(goaway_from_the_peer)
 {
     int raw;
@@ -681,6 +735,7 @@ int main(void)
     GP_RUN(a_duplicate_syn_tears_the_session_down);
     GP_RUN(a_syn_with_our_own_parity_is_refused);
     GP_RUN(a_full_accept_backlog_refuses_with_rst);
+    GP_RUN(a_peer_past_max_streams_gets_rst);
     GP_RUN(goaway_from_the_peer);
     GP_RUN(orphaned_stream_discards_data_and_gives_the_window_back);
     GP_RUN(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof);

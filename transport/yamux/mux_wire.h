@@ -36,5 +36,7 @@
 #define GP_MUX_ACCEPT_BACKLOG 256
 #define GP_MUX_KEEPALIVE_INTERVAL_MS 30000
 #define GP_MUX_WRITE_TIMEOUT_MS 10000
+/* Ours, not Go's: open streams the peer may hold per session. */
+#define GP_MUX_MAX_STREAMS 1024
 
 #endif

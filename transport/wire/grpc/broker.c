@@ -41,6 +41,7 @@ struct gp__grpc_broker {
     pthread_cond_t cv; /* a ConnInfo arrived, or closing */
     uint32_t next_id;
     gp__idtable infos; /* id -> info */
+    int wait_ms;       /* how long an announcement waits for its dial */
     served *servers;
     int closing;
     /* TLS of the connection that owns us (copies), used on every brokered
@@ -121,6 +122,11 @@ gp_err gp__grpc_sendq_push(gp__grpc_sendq *q, grpc_byte_buffer *bb)
         grpc_byte_buffer_destroy(bb);
         return GP_ECLOSED;
     }
+    if (q->n >= GP__GRPC_SENDQ_MAX) {
+        pthread_mutex_unlock(&q->mu);
+        grpc_byte_buffer_destroy(bb);
+        return GP_ESTATE;
+    }
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 4;
         grpc_byte_buffer **p = realloc(q->items, cap * sizeof *p);
@@ -180,7 +186,7 @@ static void info_drop(void *ctx, uint32_t id, void *val, bool expired)
     gp__grpc_broker *b = ctx;
     if (expired)
         LOGF(b, GP_LOG_DEBUG, "broker: ConnInfo for id %u not dialed within %d ms; dropped",
-             (unsigned)id, GP_BROKER_WAIT_MS);
+             (unsigned)id, b->wait_ms);
     info_free(val);
 }
 
@@ -285,11 +291,12 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
         return;
     }
     const char *net = ci.network ? ci.network : "", *addr = ci.address ? ci.address : "";
-    if (ci.service_id == 0 || (strcmp(net, "unix") != 0 && strcmp(net, "tcp") != 0) || !*addr) {
+    if (ci.service_id == 0 || (strcmp(net, "unix") != 0 && strcmp(net, "tcp") != 0) || !*addr ||
+        strnlen(addr, GP__GRPC_BROKER_ADDR_MAX + 1) > GP__GRPC_BROKER_ADDR_MAX) {
         LOGF(b, GP_LOG_WARN,
              "broker: dropped a ConnInfo: expected an id > 0, network unix or tcp and an "
-             "address, got id %u, network \"%.40s\", address \"%.100s\"",
-             (unsigned)ci.service_id, net, addr);
+             "address of 1 to %d bytes, got id %u, network \"%.40s\", address \"%.100s\"",
+             GP__GRPC_BROKER_ADDR_MAX, (unsigned)ci.service_id, net, addr);
         gp_msg_release(plugin_ConnInfo_fields, &ci);
         return;
     }
@@ -316,9 +323,9 @@ void gp__grpc_broker_received(gp__grpc_broker *b, grpc_byte_buffer *bb)
     if (rc) {
         info_free(i);
         LOGF(b, GP_LOG_WARN,
-             "broker: dropped the ConnInfo for id %u: out of memory, or %d "
+             "broker: dropped the ConnInfo for id %u: out of memory, or %zu "
              "announcements already wait to be dialed",
-             (unsigned)id, GP__IDTABLE_MAX);
+             (unsigned)id, b->infos.max);
     }
 }
 
@@ -682,8 +689,12 @@ gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out)
     b->o.logger = NULL;
     pthread_mutex_init(&b->mu, NULL);
     gp__cond_init_monotonic(&b->cv);
-    gp__idtable_init(&b->infos, GP_BROKER_WAIT_MS, info_drop, b);
-    gp__idtable_init(&b->acks, GP_BROKER_WAIT_MS, ack_drop, b);
+    b->wait_ms = o->limits.broker_wait_ms > 0 ? o->limits.broker_wait_ms : GP_BROKER_WAIT_MS;
+    size_t max_ids =
+        o->limits.max_pending_ids > 0 ? (size_t)o->limits.max_pending_ids : (size_t)GP__IDTABLE_MAX;
+    gp__idtable_init(&b->infos, b->wait_ms, info_drop, b);
+    gp__idtable_init(&b->acks, b->wait_ms, ack_drop, b);
+    b->infos.max = b->acks.max = max_ids;
     pthread_mutex_init(&b->dial_mu, NULL);
     *out = b;
     return GP_OK;

@@ -43,7 +43,20 @@ typedef struct gp__grpc_broker_opts {
     /* Called while a dial waits for a ConnInfo (want = 1) and after (0):
      * the host makes its idle poller read the stream meanwhile. May be NULL. */
     void (*want_recv)(void *ctx, int want);
+    /* max_pending_ids: ConnInfo announcements (and knock acks) waiting to
+     * be dialed; broker_wait_ms: how long each waits. Zeros: 1024, 5 s. */
+    gp_limits limits;
 } gp__grpc_broker_opts;
+
+/* A ConnInfo address longer than this is dropped: a unix path is at most
+ * 107 bytes and host:port far less, and each waiting announcement keeps
+ * its address. */
+#define GP__GRPC_BROKER_ADDR_MAX 1024
+
+/* Messages one broker stream's send queue holds while the peer does not
+ * read; past it a send fails (knock answers are dropped, a serve fails),
+ * so a peer flooding knocks cannot grow it without bound. */
+#define GP__GRPC_SENDQ_MAX 256
 
 gp_err gp__grpc_broker_new(const gp__grpc_broker_opts *o, gp__grpc_broker **out);
 
@@ -100,7 +113,8 @@ typedef struct gp__grpc_sendq {
 } gp__grpc_sendq;
 
 void gp__grpc_sendq_init(gp__grpc_sendq *q, int (*start)(void *, grpc_byte_buffer *), void *ctx);
-/* Takes bb. GP_ECLOSED after close. */
+/* Takes bb. GP_ECLOSED after close; GP_ESTATE when GP__GRPC_SENDQ_MAX
+ * messages already wait (bb is dropped). */
 gp_err gp__grpc_sendq_push(gp__grpc_sendq *q, grpc_byte_buffer *bb);
 /* The in-flight send completed: free it, start the next. */
 void gp__grpc_sendq_done(gp__grpc_sendq *q);

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -243,6 +244,111 @@ GP_TEST(concurrent_callbacks_both_ways)
     pair_stop(&p);
 }
 
+/* ASan keeps freed memory in a quarantine (256 MiB by default) that VmRSS
+ * counts: keep it small, so the RSS check below measures what the broker
+ * holds. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=8";
+}
+
+/* kB of VmRSS, or -1. */
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* A peer announcing 10,000 ids nobody dials: at most max_pending_ids wait
+ * (here 100; the rest are dropped), each for broker_wait_ms; announcements
+ * with addresses over GP__GRPC_BROKER_ADDR_MAX are dropped whole, so 100
+ * of 1 MiB each leave RSS within 16 MiB of where it was. */
+GP_TEST(announced_ids_are_capped_in_number_size_and_time)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    gp__grpc_core_ref(NULL);
+    gp__grpc_broker_opts o = {.send = deliver,
+                              .send_ctx = &p.to_host,
+                              .limits = {.max_pending_ids = 100, .broker_wait_ms = 8000}};
+    GP_CHECK_ERR(gp__grpc_broker_new(&o, &p.plugin), GP_OK);
+    char addr[64];
+    for (uint32_t id = 1; id <= 10000; id++) {
+        snprintf(addr, sizeof addr, "/nonexistent/gp-%u.sock", (unsigned)id);
+        plugin_ConnInfo ci = {.service_id = id, .network = "unix", .address = addr};
+        feed(p.plugin, &ci);
+    }
+    double fed = gp_test_now_s();
+    gp_stub *s = NULL;
+    gp_status st = {0};
+    /* id 1 waits (a dead address: the dial fails at once, with words). */
+    GP_CHECK_ERR(gp_broker_dial(gp__grpc_broker_base(p.plugin), 1, &s, &st), GP_ECONNECT);
+    GP_CHECK_CONTAINS(st.msg, "/nonexistent/gp-1.sock");
+    size_t big = (size_t)1 << 20;
+    char *huge = malloc(big + 1);
+    memset(huge, 'a', big);
+    huge[0] = '/';
+    huge[big] = '\0';
+    long before = rss_kb();
+    for (uint32_t id = 20001; id <= 20100; id++) {
+        plugin_ConnInfo ci = {.service_id = id, .network = "unix", .address = huge};
+        feed(p.plugin, &ci);
+    }
+    long after = rss_kb();
+    free(huge);
+    fprintf(stderr, "100 ConnInfo of 1 MiB: VmRSS %ld -> %ld kB\n", before, after);
+    GP_CHECK_INT(after - before, <, 16 * 1024);
+    /* id 101 came past the cap and was dropped; so was the 1 MiB one. */
+    GP_CHECK_ERR(gp_broker_dial(gp__grpc_broker_base(p.plugin), 101, &s, &st), GP_ETIMEDOUT);
+    GP_CHECK_ERR(gp_broker_dial(gp__grpc_broker_base(p.plugin), 20001, &s, &st), GP_ETIMEDOUT);
+    /* The 100 expired after broker_wait_ms: room again for new ones. */
+    while (gp_test_now_s() < fed + 8.5)
+        usleep(100000);
+    plugin_ConnInfo late = {.service_id = 30000, .network = "unix", .address = "/nonexistent/l"};
+    feed(p.plugin, &late);
+    GP_CHECK_ERR(gp_broker_dial(gp__grpc_broker_base(p.plugin), 30000, &s, &st), GP_ECONNECT);
+    GP_CHECK_ERR(gp_broker_dial(gp__grpc_broker_base(p.plugin), 2, &s, &st), GP_ETIMEDOUT);
+    gp__grpc_broker_free(p.plugin);
+    gp__grpc_core_unref(NULL);
+}
+
+static int never_starts(void *ctx, grpc_byte_buffer *bb)
+{
+    (void)ctx;
+    (void)bb;
+    return 0; /* the stream is not there: everything stays queued */
+}
+
+/* A peer that never reads its broker stream: the queue stops at
+ * GP__GRPC_SENDQ_MAX messages; further sends fail and are dropped. */
+GP_TEST(send_queue_is_bounded)
+{
+    gp__grpc_core_ref(NULL);
+    gp__grpc_sendq q;
+    gp__grpc_sendq_init(&q, never_starts, NULL);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 10000; i++) {
+        grpc_slice sl = grpc_slice_from_static_string("x");
+        grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+        gp_err rc = gp__grpc_sendq_push(&q, bb);
+        ok += rc == GP_OK;
+        refused += rc == GP_ESTATE;
+    }
+    GP_CHECK_INT(ok, ==, GP__GRPC_SENDQ_MAX);
+    GP_CHECK_INT(refused, ==, 10000 - GP__GRPC_SENDQ_MAX);
+    gp__grpc_sendq_close(&q);
+    gp__grpc_sendq_destroy(&q);
+    gp__grpc_core_unref(NULL);
+}
+
 int main(void)
 {
     GP_RUN(serves_and_dials_both_ways);
@@ -251,5 +357,7 @@ int main(void)
     GP_RUN(conninfo_for_a_dead_address_fails_the_dial_with_words);
     GP_RUN(accept_fails_when_the_stream_is_gone);
     GP_RUN_TIMEOUT(dial_of_an_id_nobody_announced_times_out_with_words, 15);
+    GP_RUN_TIMEOUT(announced_ids_are_capped_in_number_size_and_time, 40);
+    GP_RUN(send_queue_is_bounded);
     return gp_test_done();
 }

@@ -899,16 +899,23 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
         {.type = GRPC_ARG_STRING,
          .key = GRPC_ARG_DEFAULT_AUTHORITY,
          .value.string = (char *)(mk->authority ? mk->authority : "unused")},
+        /* Bounds what a plugin sending a huge message makes core buffer
+         * (grpc.h); set below. */
+        {.type = GRPC_ARG_POINTER, .key = GRPC_ARG_RESOURCE_QUOTA},
         /* Room for the maker's own (TLS: the name checked in the peer's
          * certificate). */
         {.type = GRPC_ARG_INTEGER, .key = NULL},
     };
     size_t nargs = sizeof args / sizeof args[0] - 1;
+    grpc_resource_quota *quota = gp__grpc_memory_quota(max_msg);
+    args[nargs - 1].value.pointer.p = quota;
+    args[nargs - 1].value.pointer.vtable = grpc_resource_quota_arg_vtable();
     if (mk->extra) {
         args[nargs++] = *mk->extra;
     }
     grpc_channel_args ch_args = {.num_args = nargs, .args = args};
     c->ch = mk->make(&ch_args, mk->ctx);
+    grpc_resource_quota_unref(quota); /* the channel holds its own reference */
     /* Core gives a lame channel, never NULL, on failure; calls then fail
      * with UNAVAILABLE (GP_ECLOSED). */
     if (mk->ready) {
@@ -925,6 +932,8 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
                                .log_name = c->name,
                                .call_timeout_ms = c->call_timeout_ms,
                                .want_recv = broker_want_recv};
+    if (o)
+        bo.limits = o->limits;
     if (gp__grpc_broker_new(&bo, &c->gb) != GP_OK)
         LOG(c, GP_LOG_WARN, "%s", "grpc: out of memory for the broker; gp_conn_broker is NULL");
     /* As the Go host: keep the broker stream open from the start. */

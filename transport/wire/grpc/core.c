@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "transport/msg/msg.h"
+#include "transport/wire/grpc/grpc.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_refs;
@@ -218,4 +219,13 @@ long long gp__grpc_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+grpc_resource_quota *gp__grpc_memory_quota(int max_msg)
+{
+    /* Room for two whole messages at the cap, and core's own buffers. */
+    size_t bytes = 2 * (size_t)max_msg + ((size_t)32 << 20);
+    grpc_resource_quota *q = grpc_resource_quota_create("goplugin");
+    grpc_resource_quota_resize(q, bytes);
+    return q;
 }

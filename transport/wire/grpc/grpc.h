@@ -23,6 +23,14 @@
  * cap lower and let the config raise it. */
 #define GP__GRPC_MAX_MESSAGE ((size_t)64 << 20)
 
+/* A memory quota for one server or channel whose receive cap is max_msg
+ * (the arg value below): gRPC core 1.51 assembles a whole message before
+ * its size check and opens HTTP/2 flow control to fit the announced
+ * length, so without a quota a peer announcing 4 GiB and sending it makes
+ * core buffer all of it. Past the quota core's reclaimer ends the
+ * connection holding the memory. Caller unrefs. */
+struct grpc_resource_quota *gp__grpc_memory_quota(int max_msg);
+
 /* The channel/server arg value for a cap (0: the default; at most INT_MAX). */
 static inline int gp__grpc_max_message_arg(size_t max_message_bytes)
 {
@@ -51,6 +59,7 @@ typedef struct gp__grpc_client_opts {
     int idle_after_ms;
     /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
     size_t max_message_bytes;
+    gp_limits limits; /* the broker's caps (broker.h); zeros: defaults */
 } gp__grpc_client_opts;
 
 /* A gp_conn over the connected socket `fd` (blocking or not; we set
@@ -106,6 +115,7 @@ typedef struct gp__grpc_server_opts {
     struct gp_broker *broker;
     /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
     size_t max_message_bytes;
+    gp_limits limits; /* its own broker's caps (broker.h); zeros: defaults */
 } gp__grpc_server_opts;
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,

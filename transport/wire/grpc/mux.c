@@ -53,7 +53,8 @@ struct gp__grpc_mux {
     int closing;
     char err[256];
     bridge *bridges;
-    int nbridges;
+    int nbridges, max_bridges;
+    gp__mux_config mc; /* the session's caps */
     armed arms[GP__MUX_MAX_ARMED];
     int narms;
 };
@@ -212,7 +213,7 @@ static gp_err bridge_start(gp__grpc_mux *m, gp__mux_stream *st, int fd, int lfd,
     reap(m, 0);
     bridge *b = calloc(1, sizeof *b);
     pthread_mutex_lock(&m->mu);
-    int full = m->nbridges >= GP__MUX_MAX_BRIDGES, closing = m->closing;
+    int full = m->nbridges >= m->max_bridges, closing = m->closing;
     if (b && !full && !closing) {
         b->m = m;
         b->st = st;
@@ -240,7 +241,7 @@ static gp_err bridge_start(gp__grpc_mux *m, gp__mux_stream *st, int fd, int lfd,
     snprintf(err, errlen, "%s",
              closing ? "grpc mux: the session is closed"
              : full  ? "grpc mux: too many brokered connections at once (the limit is "
-                       "GP__MUX_MAX_BRIDGES)"
+                       "gp_limits.max_broker_conns)"
                      : "grpc mux: out of memory or threads for a stream");
     return closing ? GP_ECLOSED : full ? GP_ESTATE : GP_ESYS;
 }
@@ -330,7 +331,7 @@ static void *run(void *arg)
         if (fd < 0) {
             set_err(m, "error establishing yamux session: timed out waiting for connection "
                        "to be established");
-        } else if (gp__mux_session_new(fd, GP_MUX_SERVER, NULL, &s) != GP_OK) {
+        } else if (gp__mux_session_new(fd, GP_MUX_SERVER, &m->mc, &s) != GP_OK) {
             close(fd);
             set_err(m, "error establishing yamux session: out of memory or threads");
         } else {
@@ -389,6 +390,8 @@ static gp__grpc_mux *mux_alloc(const gp__grpc_mux_opts *o)
     m->ended = o ? o->ended : NULL;
     m->ended_ctx = o ? o->ended_ctx : NULL;
     m->lfd = -1;
+    m->max_bridges = o && o->max_bridges > 0 ? o->max_bridges : GP__MUX_MAX_BRIDGES;
+    m->mc.max_streams = o ? o->max_streams : 0;
     return m;
 }
 
@@ -397,7 +400,7 @@ gp_err gp__grpc_mux_client(int fd, const gp__grpc_mux_opts *o, gp__grpc_mux **ou
 {
     *out = NULL;
     gp__grpc_mux *m = mux_alloc(o);
-    if (!m || gp__mux_session_new(fd, GP_MUX_CLIENT, NULL, &m->s) != GP_OK) {
+    if (!m || gp__mux_session_new(fd, GP_MUX_CLIENT, &m->mc, &m->s) != GP_OK) {
         free(m);
         close(fd);
         snprintf(err, errlen, "grpc mux: cannot start the yamux session (memory or threads)");

@@ -9,7 +9,7 @@
  * (open_fd), a one-shot unix listener that core dials when it must run TLS
  * itself (open_path), or a connection to the unix socket of one of our own
  * servers (streams the peer opens). Two threads pump each bridge; at most
- * GP__MUX_MAX_BRIDGES bridges exist at once (more streams are reset).
+ * max_bridges (GP__MUX_MAX_BRIDGES) exist at once (more streams are reset).
  *
  * Which of our servers a peer-opened stream goes to is decided by order
  * alone, as in go-plugin: a knock for a served id arms that id's socket
@@ -44,6 +44,8 @@ typedef struct gp__grpc_mux_opts {
      * since nobody can reach it any more. May be NULL. */
     void (*ended)(void *ctx);
     void *ended_ctx;
+    int max_bridges; /* gp_limits.max_broker_conns; 0 = GP__MUX_MAX_BRIDGES */
+    int max_streams; /* gp_limits.max_streams (the yamux session); 0 = its default */
 } gp__grpc_mux_opts;
 
 /* Host: a yamux client session over the connected raw socket `fd` (taken,

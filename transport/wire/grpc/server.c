@@ -695,6 +695,8 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
                                    .send_ctx = s,
                                    .logger = o ? o->logger : NULL,
                                    .log_name = "grpc-broker"};
+        if (o)
+            bo.limits = o->limits;
         if (gp__grpc_broker_new(&bo, &s->own_broker) == GP_OK)
             s->hbroker = gp__grpc_broker_base(s->own_broker);
     }
@@ -736,8 +738,18 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
          .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 1},
     };
-    grpc_channel_args ch_args = {.num_args = sizeof args / sizeof args[0], .args = args};
+    grpc_resource_quota *quota = gp__grpc_memory_quota(max_msg);
+    grpc_arg all[sizeof args / sizeof args[0] + 1];
+    memcpy(all, args, sizeof args);
+    all[sizeof args / sizeof args[0]] = (grpc_arg){.type = GRPC_ARG_POINTER,
+                                                   .key = GRPC_ARG_RESOURCE_QUOTA,
+                                                   .value.pointer = {
+                                                       .p = quota,
+                                                       .vtable = grpc_resource_quota_arg_vtable(),
+                                                   }};
+    grpc_channel_args ch_args = {.num_args = sizeof all / sizeof all[0], .args = all};
     s->srv = grpc_server_create(&ch_args, NULL);
+    grpc_resource_quota_unref(quota); /* the server holds its own reference */
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->srv, s->cq, NULL);
 

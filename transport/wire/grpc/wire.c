@@ -28,7 +28,8 @@ static gp__grpc_client_opts client_opts(const gp__wire_client_opts *o)
                                   .keepalive_timeout_ms = o->keepalive.timeout_ms,
                                   .check_ms = t > 0 ? t : 0,
                                   .check_timeout_ms = o->keepalive.timeout_ms,
-                                  .max_message_bytes = o->max_message_bytes};
+                                  .max_message_bytes = o->max_message_bytes,
+                                  .limits = o->limits};
 }
 
 static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out, char *err,
@@ -51,7 +52,10 @@ static gp_err dial_mux(const char *network, const char *address, int timeout_ms,
     if (!e)
         (void)gp__net_keepalive(fd, o->keepalive.time_ms, o->keepalive.timeout_ms);
     gp__grpc_mux *m = NULL;
-    gp__grpc_mux_opts mo = {.logger = o->logger, .log_name = o->log_name};
+    gp__grpc_mux_opts mo = {.logger = o->logger,
+                            .log_name = o->log_name,
+                            .max_bridges = o->limits.max_broker_conns,
+                            .max_streams = o->limits.max_streams};
     if (!e)
         e = gp__grpc_mux_client(fd, &mo, &m, err, errlen);
     if (e)
@@ -123,6 +127,7 @@ typedef struct wserver {
     gp__grpc_server *s;
     gp_service *services; /* the plugin's, then GRPCStdio; NULL without stdio */
     gp_service *stdio;
+    gp_limits limits; /* for the multiplexed session, if any */
 } wserver;
 
 #define SRV(v) (((wserver *)(v))->s)
@@ -135,13 +140,15 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
         snprintf(err, errlen, "grpc server: out of memory");
         return GP_ENOMEM;
     }
+    w->limits = o->limits;
     gp__grpc_server_opts g = {.services = o->services,
                               .nservices = o->nservices,
                               .workers = o->workers,
                               .logger = o->logger,
                               .keepalive_ms = o->keepalive.time_ms,
                               .keepalive_timeout_ms = o->keepalive.timeout_ms,
-                              .max_message_bytes = o->max_message_bytes};
+                              .max_message_bytes = o->max_message_bytes,
+                              .limits = o->limits};
     if (o->stdio) { /* GRPCStdio from the source, beside the plugin's services */
         w->stdio = gp__grpc_stdio_service_new(o->stdio);
         w->services = calloc(o->nservices + 1, sizeof *w->services);
@@ -232,7 +239,12 @@ static gp_err server_listen_mux(void *ws, const char *addr, char *err, size_t er
     if (!e)
         e = gp__net_listen_unix(addr + 5, NULL, &lfd, err, errlen);
     gp__grpc_mux *m = NULL;
-    gp__grpc_mux_opts mo = {.main_path = priv, .ended = mux_ended, .ended_ctx = s};
+    const gp_limits *l = &((wserver *)ws)->limits;
+    gp__grpc_mux_opts mo = {.main_path = priv,
+                            .ended = mux_ended,
+                            .ended_ctx = s,
+                            .max_bridges = l->max_broker_conns,
+                            .max_streams = l->max_streams};
     if (!e)
         e = gp__grpc_mux_server(lfd, &mo, &m, err, errlen);
     if (!e && gp__grpc_broker_use_mux(gp__grpc_server_own_broker(s), m) != GP_OK) {

@@ -442,7 +442,8 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     c->call_timeout_ms = o ? o->call_timeout_ms : 0;
     c->max_message = o ? o->max_message_bytes : 0;
     gp__mux_config mc = {.keepalive_interval_ms = o ? o->keepalive_ms : 0,
-                         .keepalive_timeout_ms = o ? o->keepalive_timeout_ms : 0};
+                         .keepalive_timeout_ms = o ? o->keepalive_timeout_ms : 0,
+                         .max_streams = o ? o->limits.max_streams : 0};
     gp_err rc;
     if (o && (o->tls_cert_pem || o->tls_root_pem)) {
         gp__tls_params p = {.role = GP_TLS_CLIENT,
@@ -487,7 +488,10 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
         gp__mux_broker_opts bo = {.sess = c->sess,
                                   .logger = c->has_log ? &c->log : NULL,
                                   .log_name = c->log_name,
-                                  .call_timeout_ms = c->call_timeout_ms};
+                                  .call_timeout_ms = c->call_timeout_ms,
+                                  .max_pending = o ? o->limits.max_pending_streams : 0,
+                                  .max_served = o ? o->limits.max_broker_conns : 0,
+                                  .wait_ms = o ? o->limits.broker_wait_ms : 0};
         rc = gp__mux_broker_new(&bo, &c->mb);
     }
     c->out.sink = o ? o->stdout_sink : NULL;

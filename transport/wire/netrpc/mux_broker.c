@@ -22,7 +22,8 @@ typedef struct bstream {
     gp__mux_stream *st;
     uint32_t id;
     int have_id;
-    int done; /* under b->mu: the thread has finished */
+    int served; /* under b->mu: counted in nserved, else in npending */
+    int done;   /* under b->mu: the thread has finished */
     pthread_t thread;
     struct bstream *next;
 } bstream;
@@ -34,11 +35,17 @@ struct gp__mux_broker {
     int has_log;
     char log_name[64];
     int workers, call_timeout_ms;
+    size_t max_message;
+    int max_pending, max_served, wait_ms;
+    const gp_service *(*reserved)(void *ctx, uint32_t id);
+    void *reserved_ctx;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a registration arrived, or closing */
     uint32_t next_id;
     gp__idtable regs; /* id offered by accept_and_serve -> its gp_service */
     bstream *streams;
+    int npending, nserved; /* streams in each state (the caps) */
+    int refused;           /* streams reset past a cap in this burst */
     int closing;
 };
 
@@ -76,7 +83,34 @@ static void reg_drop(void *ctx, uint32_t id, void *svc, bool expired)
     (void)svc; /* the caller's */
     if (expired)
         LOGF(b, GP_LOG_DEBUG, "broker: nobody dialed id %u within %d ms; dropped", (unsigned)id,
-             GP_BROKER_WAIT_MS);
+             b->wait_ms);
+}
+
+/* Under mu: a stream was refused past a cap. The first refusal of a burst
+ * is logged; the burst's count once a stream gets through again. */
+static void refused_locked(gp__mux_broker *b, const char *what, int cap)
+{
+    if (b->refused++ == 0)
+        LOGF(b, GP_LOG_WARN,
+             "broker: %d peer streams already %s (the cap); resetting more (logged once per "
+             "burst)",
+             cap, what);
+}
+
+static void burst_over_locked(gp__mux_broker *b)
+{
+    if (b->refused > 0)
+        LOGF(b, GP_LOG_WARN, "broker: reset %d peer streams past the caps", b->refused);
+    b->refused = 0;
+}
+
+static int64_t ms_left(const struct timespec *until)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms =
+        (int64_t)(until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+    return ms > 0 ? ms : 0;
 }
 
 static void *stream_main(void *arg)
@@ -85,41 +119,73 @@ static void *stream_main(void *arg)
     gp__mux_broker *b = s->b;
     const gp_service *svc = NULL;
     uint8_t idb[4];
+    /* One deadline for the id and the match: a pending stream holds its
+     * thread at most wait_ms. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += b->wait_ms / 1000;
+    until.tv_nsec += (long)(b->wait_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
     if (!s->have_id) {
-        gp_err rc = gp__mux_stream_read_full(s->st, idb, 4, GP_BROKER_WAIT_MS);
+        gp_err rc = gp__mux_stream_read_full(s->st, idb, 4, b->wait_ms);
         if (rc) {
             LOGF(b, GP_LOG_DEBUG, "broker: expected a 4-byte id on stream %u within %d ms, got: %s",
-                 (unsigned)gp__mux_stream_id(s->st), GP_BROKER_WAIT_MS, gp_strerror(rc));
+                 (unsigned)gp__mux_stream_id(s->st), b->wait_ms, gp_strerror(rc));
             goto out;
         }
         s->id = get_le32(idb);
     }
-    pthread_mutex_lock(&b->mu);
-    svc = gp__idtable_wait(&b->regs, s->id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
-    pthread_mutex_unlock(&b->mu);
+    size_t max_message = 0; /* brokered services keep gob's default */
+    if (b->reserved && (svc = b->reserved(b->reserved_ctx, s->id)) != NULL)
+        max_message = b->max_message;
+    if (!svc) {
+        pthread_mutex_lock(&b->mu);
+        svc = gp__idtable_wait(&b->regs, s->id, &b->mu, &b->cv, &b->closing, (int)ms_left(&until));
+        pthread_mutex_unlock(&b->mu);
+    }
     if (!svc) {
         LOGF(b, GP_LOG_DEBUG,
              "broker: stream for id %u, which nobody accepted within %d ms: closed",
-             (unsigned)s->id, GP_BROKER_WAIT_MS);
+             (unsigned)s->id, b->wait_ms);
         goto out;
     }
+    pthread_mutex_lock(&b->mu);
+    int full = b->nserved >= b->max_served;
+    if (full) {
+        refused_locked(b, "served", b->max_served);
+    } else {
+        b->npending--;
+        b->nserved++;
+        s->served = 1;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (full)
+        goto out;
     put_le32(idb, s->id);
-    gp_err rc = gp__mux_stream_write(s->st, idb, 4, GP_BROKER_WAIT_MS);
+    gp_err rc = gp__mux_stream_write(s->st, idb, 4, b->wait_ms);
     if (rc) {
         LOGF(b, GP_LOG_DEBUG, "broker: acking id %u: %s", (unsigned)s->id, gp_strerror(rc));
         goto out;
     }
     char err[GP_STATUS_MSG_MAX] = "";
-    rc = gp__netrpc_serve_service(s->st, svc, &b->base, b->workers, 0, err, sizeof err);
+    rc = gp__netrpc_serve_service(s->st, svc, &b->base, b->workers, max_message, err, sizeof err);
     if (rc && !gp__mux_session_is_closed(b->sess))
         LOGF(b, GP_LOG_DEBUG, "broker: serving id %u ended: %s", (unsigned)s->id, err);
     pthread_mutex_lock(&b->mu);
+    b->nserved--;
     s->done = 1;
     pthread_mutex_unlock(&b->mu);
     return NULL;
 out:
     gp__mux_stream_reset(s->st);
     pthread_mutex_lock(&b->mu);
+    if (s->served)
+        b->nserved--;
+    else
+        b->npending--;
     s->done = 1;
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -146,7 +212,12 @@ void gp__mux_broker_take(gp__mux_broker *b, gp__mux_stream *st, int have_id, uin
     bstream *s = calloc(1, sizeof *s);
     pthread_mutex_lock(&b->mu);
     reap_locked(b);
-    if (!s || b->closing) {
+    int full = b->npending >= b->max_pending;
+    if (full && !b->closing)
+        refused_locked(b, "wait for their id or a match", b->max_pending);
+    else if (!b->closing)
+        burst_over_locked(b);
+    if (!s || b->closing || full) {
         pthread_mutex_unlock(&b->mu);
         free(s);
         gp__mux_stream_reset(st);
@@ -157,7 +228,9 @@ void gp__mux_broker_take(gp__mux_broker *b, gp__mux_stream *st, int have_id, uin
     s->st = st;
     s->have_id = have_id;
     s->id = id;
+    b->npending++;
     if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
+        b->npending--;
         pthread_mutex_unlock(&b->mu);
         LOGF(b, GP_LOG_WARN, "broker: no thread for stream %u; closed",
              (unsigned)gp__mux_stream_id(st));
@@ -311,9 +384,15 @@ gp_err gp__mux_broker_new(const gp__mux_broker_opts *o, gp__mux_broker **out)
     snprintf(b->log_name, sizeof b->log_name, "%s", o->log_name ? o->log_name : "netrpc");
     b->workers = o->workers > 0 ? o->workers : DEFAULT_WORKERS;
     b->call_timeout_ms = o->call_timeout_ms;
+    b->max_message = o->max_message_bytes;
+    b->max_pending = o->max_pending > 0 ? o->max_pending : GP__MUX_BROKER_MAX_PENDING;
+    b->max_served = o->max_served > 0 ? o->max_served : GP__MUX_BROKER_MAX_SERVED;
+    b->wait_ms = o->wait_ms > 0 ? o->wait_ms : GP_BROKER_WAIT_MS;
+    b->reserved = o->reserved;
+    b->reserved_ctx = o->reserved_ctx;
     pthread_mutex_init(&b->mu, NULL);
     gp__cond_init_monotonic(&b->cv);
-    gp__idtable_init(&b->regs, GP_BROKER_WAIT_MS, reg_drop, b);
+    gp__idtable_init(&b->regs, b->wait_ms, reg_drop, b);
     *out = b;
     return GP_OK;
 }

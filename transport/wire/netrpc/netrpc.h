@@ -13,6 +13,7 @@
 #define GP_NETRPC_NETRPC_H
 
 #include <goplugin/conn.h>
+#include <goplugin/limits.h>
 #include <goplugin/log.h>
 #include <goplugin/server.h>
 
@@ -30,6 +31,9 @@ typedef struct gp__netrpc_client_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_root_pem, *tls_server_name;
     int tls_timeout_ms;       /* handshake; 0 = 10 s */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
+    /* Caps on what the plugin can make us hold: yamux streams, pending and
+     * served broker streams and how long they wait. Zeros: defaults. */
+    gp_limits limits;
     /* The plugin's stdout (stream 3) / stderr (stream 5) bytes, on the
      * stream's thread; NULL: logged line by line (debug / info). */
     void (*stdout_sink)(void *ctx, const void *data, size_t len);
@@ -67,6 +71,10 @@ typedef struct gp__netrpc_server_opts {
     const gp_logger *logger;  /* may be NULL */
     size_t max_message_bytes; /* one gob message on a dispensed stream; 0 = 64 MiB */
     gp_keepalive keepalive;   /* yamux pings (and TCP keepalive) per session */
+    /* Caps per connection on what a host can make us hold: yamux streams,
+     * pending and served broker streams, Dispense reservations, and how
+     * long they wait. Zeros: defaults. */
+    gp_limits limits;
     /* What the plugin printed (core/wire.h), sent on the stdout (3) and
      * stderr (5) streams of each connection; NULL: they are half-closed. */
     const struct gp__stdio_source *stdio;

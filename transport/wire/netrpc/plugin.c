@@ -32,23 +32,12 @@
 #include "transport/wire/netrpc/rpc/rpc_codec.h"
 #include "transport/wire/netrpc/service.h"
 
-/* go-plugin's MuxBroker waits: for the host's stream after Dispense, and
- * for the 4-byte id on a stream the host opened. */
-#define BROKER_WAIT_MS 5000
+/* gp_limits.max_connections by default. */
+#define MAX_CONNECTIONS 32
 /* How long a stopping server lets hosts close their sessions themselves. */
 #define CLOSE_GRACE_MS 500
 
 typedef struct sconn sconn;
-
-/* A dispensed plugin: net/rpc service `Plugin` on a broker stream. */
-typedef struct pstream {
-    sconn *c;
-    const gp_service *svc;
-    gp_broker *broker; /* gp_serve_broker() in handlers */
-    gp__mux_stream *st;
-    pthread_t thread;
-    struct pstream *next;
-} pstream;
 
 struct sconn {
     gp__netrpc_server *srv;
@@ -64,8 +53,6 @@ struct sconn {
     uint32_t next_id;
     gp__mux_broker *mb; /* ids, and streams for ids that are not Dispense's */
     gp__idtable res;    /* id handed out by Dispense -> its gp_service, until the host's stream */
-    pstream *streams;
-    int closing;
     sconn *next;
 };
 
@@ -81,6 +68,7 @@ struct gp__netrpc_server {
     pthread_cond_t cv;
     int stop;
     int cut;                             /* free is ending every session: new ones end at once */
+    int refused_conns;                   /* connections closed past max_connections in this burst */
     char *tls_root, *tls_cert, *tls_key; /* gp__netrpc_server_use_tls; NULL: plain */
     sconn *conns;
 };
@@ -91,23 +79,12 @@ static void logf_(gp__netrpc_server *s, gp_log_level lv, const char *fmt, const 
         gp_logf(&s->log, lv, "netrpc", NULL, 0, fmt, arg);
 }
 
-/* gp_serve_config.keepalive for each session's yamux pings. */
+/* gp_serve_config.keepalive (yamux pings) and .limits (streams) per session. */
 static gp__mux_config mux_config(const gp__netrpc_server *s)
 {
     return (gp__mux_config){.keepalive_interval_ms = s->o.keepalive.time_ms,
-                            .keepalive_timeout_ms = s->o.keepalive.timeout_ms};
-}
-
-static void *pstream_main(void *arg)
-{
-    pstream *p = arg;
-    gp__netrpc_server *s = p->c->srv;
-    char err[GP_STATUS_MSG_MAX] = "";
-    gp_err rc = gp__netrpc_serve_service(p->st, p->svc, p->broker, s->o.workers,
-                                         s->o.max_message_bytes, err, sizeof err);
-    if (rc && !gp__mux_session_is_closed(p->c->sess))
-        logf_(s, GP_LOG_DEBUG, "plugin stream ended: %s", err);
-    return NULL;
+                            .keepalive_timeout_ms = s->o.keepalive.timeout_ms,
+                            .max_streams = s->o.limits.max_streams};
 }
 
 /* ---- the MuxBroker: streams the host opens after stdout/stderr ----------- */
@@ -117,55 +94,20 @@ static void res_drop(void *ctx, uint32_t id, void *svc, bool expired)
     (void)ctx, (void)id, (void)svc, (void)expired; /* nobody came: nothing to free */
 }
 
-static void broker_stream(sconn *c, gp__mux_stream *st)
+/* The MuxBroker asks here first: a stream for a Dispense reservation
+ * serves that plugin. */
+static const gp_service *reserved(void *ctx, uint32_t id)
 {
-    uint8_t b[4];
-    gp_err rc = gp__mux_stream_read_full(st, b, 4, BROKER_WAIT_MS);
-    if (rc) {
-        logf_(c->srv, GP_LOG_DEBUG, "broker stream without an id: %s", gp_strerror(rc));
-        gp__mux_stream_reset(st);
-        gp__mux_stream_free(st);
-        return;
-    }
-    uint32_t id =
-        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    sconn *c = ctx;
     pthread_mutex_lock(&c->mu);
     const gp_service *svc = gp__idtable_take(&c->res, id);
     pthread_mutex_unlock(&c->mu);
-    if (!svc && c->mb) { /* not a Dispense: maybe gp_broker_accept_and_serve's */
-        gp__mux_broker_take(c->mb, st, 1, id);
-        return;
-    }
-    pstream *p = svc ? calloc(1, sizeof *p) : NULL;
-    if (!p || gp__mux_stream_write(st, b, 4, BROKER_WAIT_MS) != GP_OK) {
-        char m[64];
-        snprintf(m, sizeof m, "%u", id);
-        logf_(c->srv, GP_LOG_DEBUG,
-              svc ? "broker stream for id %s failed"
-                  : "broker stream for id %s, which nobody is waiting for: closed",
-              m);
-        free(p);
-        gp__mux_stream_reset(st);
-        gp__mux_stream_free(st);
-        return;
-    }
-    p->c = c;
-    p->svc = svc;
-    p->broker = gp__mux_broker_base(c->mb);
-    p->st = st;
-    pthread_mutex_lock(&c->mu);
-    if (c->closing || pthread_create(&p->thread, NULL, pstream_main, p) != 0) {
-        pthread_mutex_unlock(&c->mu);
-        gp__mux_stream_reset(st);
-        gp__mux_stream_free(st);
-        free(p);
-        return;
-    }
-    p->next = c->streams;
-    c->streams = p;
-    pthread_mutex_unlock(&c->mu);
+    return svc;
 }
 
+/* Every stream the host opens after 1, 3, 5 is a broker stream: the
+ * MuxBroker reads its id on a thread of its own (bounded in number and
+ * time), so a silent stream holds up no other. */
 static void *broker_main(void *arg)
 {
     sconn *c = arg;
@@ -173,7 +115,12 @@ static void *broker_main(void *arg)
         gp__mux_stream *st = NULL;
         if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
             return NULL;
-        broker_stream(c, st);
+        if (c->mb) {
+            gp__mux_broker_take(c->mb, st, 0, 0);
+        } else {
+            gp__mux_stream_reset(st);
+            gp__mux_stream_free(st);
+        }
     }
 }
 
@@ -213,9 +160,9 @@ static gp_err control_call(void *ctx, const char *method, gp__gob_value *args, g
         pthread_mutex_unlock(&c->mu);
         if (rc) {
             snprintf(errmsg, errlen,
-                     "out of memory, or %d dispensed plugins already wait for "
+                     "out of memory, or %zu dispensed plugins already wait for "
                      "their stream",
-                     GP__IDTABLE_MAX);
+                     c->res.max ? c->res.max : (size_t)GP__IDTABLE_MAX);
             return GP_ENOMEM;
         }
         reply->value.type = &gp_gob_uint_type;
@@ -313,9 +260,15 @@ static void *conn_main(void *arg)
     gp__mux_broker_opts bo = {.sess = c->sess,
                               .logger = s->has_log ? &s->log : NULL,
                               .log_name = "netrpc-broker",
-                              .workers = s->o.workers};
+                              .workers = s->o.workers,
+                              .max_message_bytes = s->o.max_message_bytes,
+                              .max_pending = s->o.limits.max_pending_streams,
+                              .max_served = s->o.limits.max_broker_conns,
+                              .wait_ms = s->o.limits.broker_wait_ms,
+                              .reserved = reserved,
+                              .reserved_ctx = c};
     if (gp__mux_broker_new(&bo, &c->mb) != GP_OK)
-        logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: Dispense only");
+        logf_(s, GP_LOG_WARN, "%s", "no memory for the MuxBroker: no plugin can be dispensed");
     /* Streams 1, 3, 5 by order of arrival: control, stdout, stderr. What
      * the plugin prints goes on 3 and 5 (fwd_main) when gp_serve gave us a
      * source; else they are half-closed, so the host's copiers see EOF. */
@@ -359,20 +312,8 @@ static void *conn_main(void *arg)
         pthread_join(c->broker, NULL);
     if (c->fwd_running) /* its next chunk fails on the closed session, or the stop ends it */
         pthread_join(c->fwd, NULL);
-    pthread_mutex_lock(&c->mu);
-    c->closing = 1;
-    pstream *streams = c->streams;
-    c->streams = NULL;
-    pthread_mutex_unlock(&c->mu);
-    while (streams) {
-        pstream *p = streams;
-        streams = p->next;
-        pthread_join(p->thread, NULL);
-        gp__mux_stream_free(p->st);
-        free(p);
-    }
+    gp__mux_broker_free(c->mb); /* joins the served streams, which may call reserved() */
     gp__idtable_clear(&c->res);
-    gp__mux_broker_free(c->mb);
     c->mb = NULL;
     gp__mux_stream_free(ctl);
     gp__mux_stream_free(out);
@@ -425,7 +366,12 @@ static void start_conn(gp__netrpc_server *s, int fd)
     c->srv = s;
     c->fd = -1;
     pthread_mutex_init(&c->mu, NULL);
-    gp__idtable_init(&c->res, BROKER_WAIT_MS, res_drop, c);
+    /* Dispense reservations wait for the host's stream as go-plugin's
+     * MuxBroker waits (5 s), or as configured. */
+    gp__idtable_init(
+        &c->res, s->o.limits.broker_wait_ms > 0 ? s->o.limits.broker_wait_ms : GP_BROKER_WAIT_MS,
+        res_drop, c);
+    c->res.max = (size_t)(s->o.limits.max_pending_ids > 0 ? s->o.limits.max_pending_ids : 0);
     (void)gp__net_keepalive(fd, s->o.keepalive.time_ms, s->o.keepalive.timeout_ms);
     gp__mux_config mc = mux_config(s);
     if (s->tls_cert) {
@@ -449,6 +395,35 @@ static void start_conn(gp__netrpc_server *s, int fd)
     c->next = s->conns;
     s->conns = c;
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Whether another connection may start (gp_limits.max_connections). The
+ * first refusal of a burst is logged, and the burst's count when a
+ * connection gets in again. */
+static int room_for_a_conn(gp__netrpc_server *s)
+{
+    int max = s->o.limits.max_connections > 0 ? s->o.limits.max_connections : MAX_CONNECTIONS;
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (sconn *c = s->conns; c; c = c->next)
+        n++;
+    int room = n < max, first = 0, burst = s->refused_conns;
+    if (!room)
+        first = s->refused_conns++ == 0;
+    else
+        s->refused_conns = 0;
+    pthread_mutex_unlock(&s->mu);
+    char m[96];
+    if (first) {
+        snprintf(m, sizeof m, "%d", max);
+        logf_(s, GP_LOG_WARN,
+              "%s connections already served (the cap); closing new ones (logged once per burst)",
+              m);
+    } else if (room && burst > 0) {
+        snprintf(m, sizeof m, "%d", burst);
+        logf_(s, GP_LOG_WARN, "closed %s connections past the cap", m);
+    }
+    return room;
 }
 
 static void *accept_main(void *arg)
@@ -477,6 +452,10 @@ static void *accept_main(void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
         reap(s);
+        if (!room_for_a_conn(s)) {
+            close(fd);
+            continue;
+        }
         start_conn(s, fd);
     }
 }

@@ -18,6 +18,7 @@ static gp_err conn_from_fd(int fd, const gp__wire_client_opts *o, gp_conn **out,
                                 .tls_server_name = o->tls_server_name,
                                 .tls_timeout_ms = o->tls_timeout_ms,
                                 .max_message_bytes = o->max_message_bytes,
+                                .limits = o->limits,
                                 .stdout_sink = o->stdout_sink,
                                 .stderr_sink = o->stderr_sink,
                                 .stdio_ctx = o->stdio_ctx};
@@ -44,6 +45,7 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                                 .logger = o->logger,
                                 .max_message_bytes = o->max_message_bytes,
                                 .keepalive = o->keepalive,
+                                .limits = o->limits,
                                 .stdio = o->stdio};
     gp__netrpc_server *s = NULL;
     gp_err e = gp__netrpc_server_new(&g, &s, err, errlen);
