@@ -125,6 +125,7 @@ int kv_detach_open(const kv_host_opts *o, kv_session *s)
     if (!kv_detach.reattach_file)
         return kv_session_open(o, s);
     memset(s, 0, sizeof *s);
+    s->detached = true;
     if (reattach_client(o, true, &s->client) != 0)
         return -1;
     gp_status st = {0};
@@ -159,6 +160,9 @@ int kv_detach_close(kv_session *s, int rc)
         if (rc != 0)
             gp_client_kill(s->client);
     }
-    kv_session_close(s); /* detached: gp_client_free leaves the plugin running */
+    /* detached: gp_client_free leaves the plugin running; else it is
+     * stopped and a bad end (a leak under ASan, a crash) fails us. */
+    if (kv_session_close(s) != 0 && rc == 0)
+        rc = 1;
     return rc;
 }

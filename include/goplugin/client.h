@@ -204,6 +204,43 @@ bool gp_client_exited(gp_client *c);
  * Thread safety: any thread. */
 bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
 
+/* How the plugin process ended, for a host to tell an expected end from
+ * a crash or a leak report (a plugin built with LeakSanitizer exits
+ * non-zero when it leaks). */
+typedef struct gp_exit_info {
+    bool exited; /* it has ended (a launched plugin: and been reaped) */
+    /* Not our child: its exit status is not ours to read, so code is -1
+     * and signal 0 even once exited is true. */
+    bool reattached;
+    int code;   /* exit code (0..255) when it exited by itself; else -1 */
+    int signal; /* the signal that ended it; else 0 */
+    /* The signal was one gp_client_kill sent: SIGKILL after the grace
+     * period (or at once, for a failed start), or SIGTERM to a plugin with
+     * no connection. A plugin that exits by itself after our graceful
+     * Shutdown has its own code here and killed_by_us false: a non-zero
+     * code then is still a failure. (The same signal sent by someone else
+     * at the same moment cannot be told apart.) */
+    bool killed_by_us;
+} gp_exit_info;
+
+/* Fill *out with how the plugin ended so far; does not wait (wait first
+ * with gp_client_wait_exit, or gp_client_kill). Before start, or while it
+ * runs, exited is false. A detached plugin let go by this client is not
+ * followed: exited stays false. Errors: GP_EINVAL (NULL c or out).
+ * Thread safety: any thread. */
+gp_err gp_client_exit_info(gp_client *c, gp_exit_info *out, gp_status *st);
+
+/* True for an end a host should report: exited by itself with a non-zero
+ * code, or killed by a signal we did not send. False while running, for a
+ * clean exit 0, for our own kill, and for a reattached plugin (no status).
+ * Thread safety: any thread. */
+bool gp_exit_info_unexpected(const gp_exit_info *e);
+
+/* "exit status 3", "killed by signal 6 (Aborted)", "killed by signal 9
+ * (Killed), sent by us", "exited" (reattached), "running". Writes at most
+ * cap bytes, NUL-terminated. Thread safety: any thread. */
+void gp_exit_info_describe(const gp_exit_info *e, char *buf, size_t cap);
+
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports
  * after a call failed. Thread safety: any thread. */

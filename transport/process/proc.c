@@ -55,6 +55,7 @@ struct gp__proc {
     size_t long_start_len;
     bool reaped;
     int status;
+    unsigned sent_sigs; /* bit n: we sent signal n (gp__proc_sent_signal) */
     bool stop;
     bool killed;
     bool thread_live;
@@ -418,6 +419,8 @@ gp_err gp__proc_signal(gp__proc *p, int sig)
 {
     pthread_mutex_lock(&p->mu);
     gp_err rc = p->reaped ? GP_ESTATE : kill(p->sp.pid, sig) == 0 ? GP_OK : GP_ESYS;
+    if (rc == GP_OK && sig > 0 && sig < 32)
+        p->sent_sigs |= 1u << sig;
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -438,6 +441,14 @@ bool gp__proc_exited(gp__proc *p, int *status)
         *status = p->status;
     pthread_mutex_unlock(&p->mu);
     return done;
+}
+
+bool gp__proc_sent_signal(gp__proc *p, int sig)
+{
+    pthread_mutex_lock(&p->mu);
+    bool sent = sig > 0 && sig < 32 && (p->sent_sigs & (1u << sig));
+    pthread_mutex_unlock(&p->mu);
+    return sent;
 }
 
 size_t gp__proc_stderr_tail(gp__proc *p, char *out, size_t cap)
@@ -490,6 +501,7 @@ void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, voi
                     "plugin failed to exit gracefully");
         killpg(p->sp.pid, SIGKILL);
         kill(p->sp.pid, SIGKILL);
+        p->sent_sigs |= 1u << SIGKILL;
     }
     bool done = wait_flag(p, &p->reaped, REAP_WAIT_MS);
     p->stop = true;

@@ -73,6 +73,12 @@ bool gp__proc_wait_exit(gp__proc *p, int timeout_ms);
 /* True once reaped; *status (may be NULL) gets the wait status. */
 bool gp__proc_exited(gp__proc *p, int *status);
 
+/* True if we sent `sig` to the plugin's main process while it was still
+ * ours: gp__proc_signal, or gp__proc_kill's SIGKILL (not the SIGKILL that
+ * reap sends to the group of an already exited main process). A plugin
+ * killed by that signal from elsewhere at the same moment looks the same. */
+bool gp__proc_sent_signal(gp__proc *p, int sig);
+
 pid_t gp__proc_pid(const gp__proc *p);
 
 /* The last stderr lines (at most ~4 KiB) into out (NUL-terminated). */
