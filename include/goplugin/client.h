@@ -122,6 +122,20 @@ typedef struct gp_client_config {
      * plugin running (also for a reattached one). gp_client_kill still
      * stops it. Write gp_client_reattach_config to a file to find it again. */
     bool detached;
+    /* Where a launched plugin's stdout and stderr go: appended to these
+     * files (created 0600 if missing) instead of pipes to this host, so the
+     * plugin can write after this host has gone (a detached plugin writing
+     * into a pipe nobody reads gets EPIPE; a Go plugin dies of SIGPIPE on
+     * its next log line). While this host runs it follows the files, so the
+     * handshake line, the logger and the stderr tail work as with pipes;
+     * it reads only what is written after the launch. NULL: a pipe. Two
+     * different files, each used by one plugin at a time; relative paths
+     * are from the host's working directory at start. Not with reattach
+     * (the plugin keeps the output it has). For detached plugins
+     * docs/lifecycle.md suggests FILE.stdout and FILE.stderr beside the
+     * reattach file FILE, as kv-host --detach does. */
+    const char *stdout_file;
+    const char *stderr_file;
 
     /* TLS on the connection (docs/security.md); at most one of the two.
      * auto_mtls: go-plugin's AutoMTLS — fresh certificates on both sides,

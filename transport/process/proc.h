@@ -42,6 +42,11 @@ typedef struct gp__proc_opts {
     const gp_logger *logger; /* borrowed for the proc's life; NULL = stderr text */
     const char *log_name;    /* copied */
     bool detached;           /* see gp__spawn_opts.detached */
+    /* Non-NULL: stdout / stderr go to this file (appended) instead of a
+     * pipe (gp__spawn_opts.out_path); copied. The owner thread follows the
+     * file while the plugin runs, so everything above (handshake line,
+     * logger, stderr tail) works the same. */
+    const char *out_path, *err_path;
 } gp__proc_opts;
 
 /* Spawn. Returns after the exec succeeded or failed; o's path, argv, envp
