@@ -13,9 +13,11 @@ typedef struct kv_host_opts {
     gp_protocol proto;
     int start_timeout_s;
     gp_log_level log_level;
-    int automtls;          /* --automtls: go-plugin's AutoMTLS */
-    int multiplex;         /* --multiplex: go-plugin's GRPCBrokerMultiplex */
-    int detached;          /* --detach: the plugin outlives kv-host (detach.h) */
+    int automtls;  /* --automtls: go-plugin's AutoMTLS */
+    int multiplex; /* --multiplex: go-plugin's GRPCBrokerMultiplex */
+    int detached;  /* --detach: the plugin outlives kv-host (detach.h) */
+    /* --detach: where the plugin's stdout and stderr go (detach.h). */
+    const char *stdout_file, *stderr_file;
     const uint8_t *sha256; /* --sha256 HEX: SecureConfig, 32 bytes, or NULL */
 } kv_host_opts;
 

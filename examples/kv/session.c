@@ -25,6 +25,8 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .auto_mtls = o->automtls,
         .grpc_broker_multiplex = o->multiplex,
         .detached = o->detached,
+        .stdout_file = o->stdout_file,
+        .stderr_file = o->stderr_file,
         .sha256 = o->sha256,
     };
     s->detached = o->detached;
