@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <goplugin/client_exit.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
 #include <goplugin/limits.h>
@@ -127,6 +128,20 @@ typedef struct gp_client_config {
      * plugin running (also for a reattached one). gp_client_kill still
      * stops it. Write gp_client_reattach_config to a file to find it again. */
     bool detached;
+    /* Where a launched plugin's stdout and stderr go: appended to these
+     * files (created 0600 if missing) instead of pipes to this host, so the
+     * plugin can write after this host has gone (a detached plugin writing
+     * into a pipe nobody reads gets EPIPE; a Go plugin dies of SIGPIPE on
+     * its next log line). While this host runs it follows the files, so the
+     * handshake line, the logger and the stderr tail work as with pipes;
+     * it reads only what is written after the launch. NULL: a pipe. Two
+     * different files, each used by one plugin at a time; relative paths
+     * are from the host's working directory at start. Not with reattach
+     * (the plugin keeps the output it has). For detached plugins
+     * docs/lifecycle.md suggests FILE.stdout and FILE.stderr beside the
+     * reattach file FILE, as kv-host --detach does. */
+    const char *stdout_file;
+    const char *stderr_file;
 
     /* TLS on the connection (docs/security.md); at most one of the two.
      * auto_mtls: go-plugin's AutoMTLS — fresh certificates on both sides,
@@ -157,7 +172,8 @@ typedef struct gp_client_config {
     void *stdio_ctx; /* kept, as logger.ctx */
 } gp_client_config;
 
-typedef struct gp_client gp_client; /* opaque */
+/* gp_client (opaque) is declared in goplugin/client_exit.h, with the
+ * calls that say whether and how the plugin exited. */
 
 /* Check `cfg` and make a client; nothing is launched yet. Everything cfg
  * points to is copied (tls files are read now), so cfg may go once this
@@ -198,16 +214,6 @@ void gp_client_kill(gp_client *c);
  * a no-op. Thread safety: once, when no other call on c (or its conn,
  * stubs) runs and none follows. */
 void gp_client_free(gp_client *c);
-
-/* True once the plugin process has exited (and been reaped).
- * Thread safety: any thread. */
-bool gp_client_exited(gp_client *c);
-
-/* Wait up to timeout_ms (< 0: no limit) for the plugin process to exit;
- * true if it has. Then, if why is non-NULL, it gets how ("exit status 3",
- * "killed by signal 9 (Killed)", "exited" for a reattached plugin).
- * Thread safety: any thread. */
-bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
 
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports
