@@ -46,6 +46,7 @@ case "$mode" in
 go-host-c-plugin)
   out=$("$go_host" --plugin "$c_plugin" --automtls --log-level debug put a 1 put b two get a get b 2>"$tmp/err")
   rc=$?
+  [ "$rc" = 0 ] || { echo "Go host's stderr:"; tail -n 30 "$tmp/err"; } # why, when it fails
   expect_eq "Go host (AutoMTLS) -> C plugin: exit 0" 0 "$rc"
   expect_eq "Go host (AutoMTLS) -> C plugin: values" $'1\ntwo' "$out"
   expect_contains "the Go host did configure AutoMTLS" "$(cat "$tmp/err")" "configuring client automatic mTLS"
