@@ -14,6 +14,7 @@
 #include <goplugin/method.h>
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
+#include <goplugin/store.h>
 #include <goplugin/supervise.h>
 #include <goplugin/supervisor.h>
 #include <goplugin/tls.h>
