@@ -53,13 +53,20 @@ struct gp_manager {
 const char *gp_manager_event_name(gp_manager_event_kind kind)
 {
     switch (kind) {
-    case GP_MANAGER_INSTALL: return "install";
-    case GP_MANAGER_ENABLE: return "enable";
-    case GP_MANAGER_DISABLE: return "disable";
-    case GP_MANAGER_REMOVE: return "remove";
-    case GP_MANAGER_START: return "start";
-    case GP_MANAGER_EXIT: return "exit";
-    case GP_MANAGER_RESTART: return "restart";
+    case GP_MANAGER_INSTALL:
+        return "install";
+    case GP_MANAGER_ENABLE:
+        return "enable";
+    case GP_MANAGER_DISABLE:
+        return "disable";
+    case GP_MANAGER_REMOVE:
+        return "remove";
+    case GP_MANAGER_START:
+        return "start";
+    case GP_MANAGER_EXIT:
+        return "exit";
+    case GP_MANAGER_RESTART:
+        return "restart";
     }
     return "unknown";
 }
@@ -154,8 +161,7 @@ static entry *find(gp_manager *m, const char *name, entry ***link)
 }
 
 /* A runner for rec (caller holds mu). On success it is in m->running. */
-static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry **out,
-                  gp_status *st)
+static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry **out, gp_status *st)
 {
     entry *e = calloc(1, sizeof *e);
     char path[4096];
@@ -245,8 +251,8 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
     m->on_event = cfg->on_event;
     m->ctx = cfg->ctx;
     pthread_mutex_init(&m->mu, NULL);
-    gp_store_open_opts o = {.root = cfg->root, .lock = true, .on_problem = on_store_problem,
-                            .ctx = m};
+    gp_store_open_opts o = {
+        .root = cfg->root, .lock = true, .on_problem = on_store_problem, .ctx = m};
     gp_err rc = gp_store_open(&o, &m->store, st);
     if (rc == GP_OK) {
         char run[4096];

@@ -109,8 +109,8 @@ static gp_client *adopt(gp__runner *r)
     /* Nothing was signalled: a failed reattach kills nothing. */
     gp_client_free(c);
     if (!stopping(r)) {
-        logw(r, GP_LOG_WARN, "cannot adopt the plugin in %s: %s; launching anew",
-             r->spec.run_file, st.msg);
+        logw(r, GP_LOG_WARN, "cannot adopt the plugin in %s: %s; launching anew", r->spec.run_file,
+             st.msg);
         drop_run_file(r);
     }
     return NULL;
@@ -188,18 +188,18 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
     if (!c) {
         if (stopping(r) && !code)
             return false;
-        first_result(r, code ? code : GP_ESTATE, why);
         gp__runner_event ev = {.kind = GP__RUNNER_EXIT, .reason = why, .code = code};
         emit(r, &ev);
+        first_result(r, code ? code : GP_ESTATE, why);
         return code != GP_ECHECKSUM && code != GP_EUNSUPPORTED;
     }
     pid_t pid = gp_client_pid(c);
     pthread_mutex_lock(&r->mu);
     r->pid = pid;
     pthread_mutex_unlock(&r->mu);
-    first_result(r, GP_OK, "");
     gp__runner_event ev = {.kind = GP__RUNNER_START, .pid = pid, .adopted = adopted};
     emit(r, &ev);
+    first_result(r, GP_OK, ""); /* after the event: a waiter has seen it */
     bool exited = watch(r, c, why);
     pthread_mutex_lock(&r->mu);
     bool leave = r->leave;

@@ -9,7 +9,8 @@
  *
  * Events come on the runner's thread, in order:
  *   START (pid, adopted) -> EXIT (reason) -> RESTART (delay) -> START ...
- * and nothing after gp__runner_stop returns. A start that fails is an EXIT
+ * and nothing after gp__runner_stop returns. gp__runner_wait_first returns
+ * after the first attempt's event. A start that fails is an EXIT
  * whose reason begins "start failed: ". A checksum mismatch (the blob is
  * not the one installed) is final: EXIT, then the runner waits for stop
  * without restarting, as a restart cannot fix it; so is a plugin that
