@@ -83,7 +83,8 @@ typedef struct gp_store_record {
 } gp_store_record;
 
 /* Called for each record or file that cannot be loaded (it is skipped) and
- * each leftover cleaned up: `file` is its path, `msg` the words. */
+ * each leftover cleaned up: `file` is its path, `msg` the words. Called
+ * after the store's mutex is released, on the thread of the call. */
 typedef void (*gp_store_problem_fn)(void *ctx, const char *file, const char *msg);
 
 typedef struct gp_store_open_opts {
@@ -166,10 +167,11 @@ gp_err gp_store_grant(gp_store *s, const char *ref, const char *const *granted, 
  * locked open. The blob stays until gc. */
 gp_err gp_store_remove(gp_store *s, const char *ref, bool force, gp_status *st);
 
-/* Delete every blob no record references, and temp files in the blob
- * folder older than 10 minutes (a concurrent install's temp file is
- * younger; its rename and its record happen together under the mutex, so
- * gc never sees its blob unreferenced). Counts what was freed. */
+/* Delete every blob no record on disk references (a record that does not
+ * load keeps every blob its text names), and the blob folder's temp files
+ * unless an install is copying. An install renames its blob and writes its
+ * record in one hold of the mutex, so gc never sees that blob unreferenced.
+ * Counts the blobs and bytes freed. Errors: GP_ESTATE (read-only), GP_ESYS. */
 gp_err gp_store_gc(gp_store *s, size_t *blobs, uint64_t *bytes, gp_status *st);
 
 /* The record as its config.json text (malloc'd, NUL-terminated, indented). */
