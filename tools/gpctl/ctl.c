@@ -210,11 +210,10 @@ static void answer(gpctl_ctl *c, int fd)
     r->timeout_ms = SERVER_READ_TIMEOUT_MS;
     int n = -1;
     char vers[16];
-    if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 ||
-        sscanf(line, "%15s %d", vers, &n) != 2 || strcmp(vers, GPCTL_CTL_VERSION) != 0 ||
-        n < 1 || n > GPCTL_CTL_MAX_ARGS) {
-        fprintf(err, "gpctl serve: expected \"%s N\" (1..%d arguments) first\n",
-                GPCTL_CTL_VERSION, GPCTL_CTL_MAX_ARGS);
+    if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 || sscanf(line, "%15s %d", vers, &n) != 2 ||
+        strcmp(vers, GPCTL_CTL_VERSION) != 0 || n < 1 || n > GPCTL_CTL_MAX_ARGS) {
+        fprintf(err, "gpctl serve: expected \"%s N\" (1..%d arguments) first\n", GPCTL_CTL_VERSION,
+                GPCTL_CTL_MAX_ARGS);
         goto done;
     }
     for (argc = 0; argc < n; argc++) {
@@ -249,7 +248,8 @@ static void *serve_main(void *arg)
 {
     gpctl_ctl *c = arg;
     for (;;) {
-        struct pollfd p[2] = {{.fd = c->lfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = c->lfd, .events = POLLIN},
+                              {.fd = c->wake[0], .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -366,8 +366,9 @@ static unsigned long long start_time(int pid)
     char state = 0;
     unsigned long long v = 0;
     /* After ")": state (3), then fields 4..21, then 22. */
-    if (sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-                      "%*s %*s %llu",
+    if (sscanf(p + 1,
+               " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+               "%*s %*s %llu",
                &state, &v) != 2 ||
         state == 'Z')
         return 0;

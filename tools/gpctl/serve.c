@@ -103,8 +103,7 @@ int gpctl_serve(const char *root, int argc, char **argv)
         if (strcmp(argv[i], "--live-restore") == 0) {
             live_restore = true;
         } else {
-            fprintf(stderr, "gpctl: serve: unknown option %s (expected --live-restore)\n",
-                    argv[i]);
+            fprintf(stderr, "gpctl: serve: unknown option %s (expected --live-restore)\n", argv[i]);
             return 1;
         }
     }
