@@ -20,6 +20,11 @@
 #include "transport/base/errf.h"
 #include "transport/store/manager_runner.h"
 
+/* The store's crash-test hook (transport/store/disk.c, declared in the
+ * store's internal.h): SIGKILL at the GP_STORE_CRASH_AT-th point of the
+ * process, counting the store's points and ours alike. */
+void gp__store_crash_point(const char *where);
+
 #define DEFAULT_START_TIMEOUT_MS 60000
 /* How long restore and enable wait for a first start beyond its timeout. */
 #define FIRST_START_SLACK_MS 5000
@@ -194,6 +199,7 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
         .backoff = m->backoff,
         .on_event = on_runner,
         .ctx = e,
+        .crash_point = gp__store_crash_point,
     };
     rc = gp__runner_start(&spec, &e->runner, st);
     if (rc) {
@@ -394,6 +400,7 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
         return rc;
     }
     rec->enabled = true;
+    gp__store_crash_point("manager: enabled, not yet launched");
     emit(m, GP_MANAGER_ENABLE, rec->name, 0, false, NULL, 0);
     stop(m, rec->name); /* a runner left over (a failed restore) */
     entry *e = NULL;
@@ -432,6 +439,7 @@ gp_err gp_manager_disable(gp_manager *m, const char *name, gp_status *st)
          * which the next manager starts again; the other order could leave
          * a disabled plugin running with nobody to stop it. */
         stop(m, rec->name);
+        gp__store_crash_point("manager: stopped, not yet disabled");
         rc = gp_store_disable(m->store, rec->name, st);
         if (rc == GP_OK)
             emit(m, GP_MANAGER_DISABLE, rec->name, 0, false, NULL, 0);

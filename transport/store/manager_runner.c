@@ -67,6 +67,12 @@ static void logw(gp__runner *r, gp_log_level lv, const char *fmt, const char *a,
     gp_logf(&r->spec.client->logger, lv, "manager", NULL, 0, fmt, a, b);
 }
 
+static void crash_point(gp__runner *r, const char *where)
+{
+    if (r->spec.crash_point)
+        r->spec.crash_point(where);
+}
+
 static void drop_run_file(gp__runner *r)
 {
     if (unlink(r->spec.run_file) != 0 && errno != ENOENT)
@@ -136,6 +142,7 @@ static gp_client *launch(gp__runner *r, gp_err *code, char *why)
         r->starting = NULL;
         pthread_mutex_unlock(&r->mu);
         if (e == GP_OK) {
+            crash_point(r, "runner: launched, run file not yet written");
             gp_reattach_config ra;
             if (gp_client_reattach_config(c, &ra) != GP_OK)
                 e = gp__status_setf(&st, GP_ESTATE, "the plugin has no reattach config");
@@ -151,8 +158,10 @@ static gp_client *launch(gp__runner *r, gp_err *code, char *why)
             }
         }
     }
-    if (e == GP_OK)
+    if (e == GP_OK) {
+        crash_point(r, "runner: run file written");
         return c;
+    }
     *code = e;
     snprintf(why, REASON_MAX, "start failed: %s", stopping(r) ? "stopped" : st.msg);
     gp_client_kill(c);
@@ -216,6 +225,7 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
     /* The file goes first: a host that reads it now would find a dead
      * address, and the next manager must not adopt a stopping plugin. */
     drop_run_file(r);
+    crash_point(r, "runner: run file removed, plugin not yet stopped");
     gp_client_kill(c);
     gp_client_free(c);
     pthread_mutex_lock(&r->mu);
@@ -249,6 +259,7 @@ static void *runner_main(void *arg)
         try_adopt = false;
         if (!again || !r->spec.restart || stopping(r))
             break;
+        crash_point(r, "runner: exited, before the restart");
         int64_t delay = gp_backoff_exited(&b, gp__now_ms());
         gp__runner_event ev = {.kind = GP__RUNNER_RESTART, .delay_ms = delay};
         emit(r, &ev);

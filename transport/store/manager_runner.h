@@ -55,6 +55,9 @@ typedef struct gp__runner_spec {
     bool allow_tcp;       /* else a plugin that serves on TCP is stopped */
     gp_backoff_config backoff;
     gp__runner_cb on_event; /* may be NULL; called on the runner thread */
+    /* Crash-test hook (GP_STORE_CRASH_AT): called at each point where a
+     * SIGKILL must leave a state the next manager recovers from. NULL: none. */
+    void (*crash_point)(const char *where);
     void *ctx;
 } gp__runner_spec;
 
