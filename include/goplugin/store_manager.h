@@ -123,14 +123,17 @@ gp_err gp_manager_remove(gp_manager *m, const char *name, bool force, gp_status 
 gp_err gp_manager_install(gp_manager *m, const gp_store_install_opts *o, gp_store_record **out,
                           gp_status *st);
 
+/* Report a plugin installed through gp_manager_store (by its name or id):
+ * the INSTALL event. Errors: GP_ENOTFOUND. */
+gp_err gp_manager_installed(gp_manager *m, const char *ref, gp_status *st);
+
 /* The manager's store, for what needs no process: get, list, gc, grant
  * (of a disabled plugin), record_json. Do not enable, disable, remove or
  * close through it. Valid until gp_manager_close. */
 gp_store *gp_manager_store(gp_manager *m);
 
 /* The run file path of `name` into buf (ROOT/run/NAME.json); its length, or
- * 0 when it does not fit. Any thread, also without a manager (m NULL:
- * `root` is used). */
+ * 0 when it does not fit. Any thread; no manager needed. */
 size_t gp_manager_run_file(const char *root, const char *name, char *buf, size_t cap);
 
 /* The running plugin's pid for `name`; 0 when it is not running (or not

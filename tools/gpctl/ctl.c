@@ -13,8 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <goplugin/reattach.h>
-
 /* A serve answers within this, or the client gives up (a command may
  * start a plugin, whose own start timeout is 60 s). */
 #define CLIENT_TIMEOUT_MS 120000
@@ -124,7 +122,16 @@ int gpctl_forward(const char *root, int argc, char *const *argv)
     close(dirfd);
     char head[64];
     snprintf(head, sizeof head, "%s %d\n", GPCTL_CTL_VERSION, argc);
-    int bad = write_all(fd, head, strlen(head));
+    char cwd[4096];
+    errno = 0;
+    if (!getcwd(cwd, sizeof cwd) || strchr(cwd, '\n')) {
+        fprintf(stderr, "gpctl: the working directory: %s\n",
+                errno ? strerror(errno) : "it holds a newline");
+        close(fd);
+        return 1;
+    }
+    int bad = write_all(fd, head, strlen(head)) || write_all(fd, cwd, strlen(cwd)) ||
+              write_all(fd, "\n", 1);
     for (int i = 0; i < argc && !bad; i++)
         bad = write_all(fd, argv[i], strlen(argv[i])) || write_all(fd, "\n", 1);
     if (bad) {
@@ -201,6 +208,7 @@ static void answer(gpctl_ctl *c, int fd)
     char *line = malloc(GPCTL_CTL_MAX_LINE + 1);
     char **argv = calloc(GPCTL_CTL_MAX_ARGS + 1, sizeof *argv);
     int argc = 0, code = 1;
+    char *cwd = NULL;
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, elen = 0;
     FILE *out = open_memstream(&obuf, &olen), *err = open_memstream(&ebuf, &elen);
@@ -216,14 +224,20 @@ static void answer(gpctl_ctl *c, int fd)
                 GPCTL_CTL_MAX_ARGS);
         goto done;
     }
+    if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 || line[0] != '/' ||
+        !(cwd = strdup(line))) {
+        fprintf(err, "gpctl serve: expected the client's working directory (absolute)\n");
+        goto done;
+    }
     for (argc = 0; argc < n; argc++) {
         if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 || !(argv[argc] = strdup(line))) {
             fprintf(err, "gpctl serve: expected %d argument lines, got %d\n", n, argc);
             goto done;
         }
     }
-    code = c->h(c->ctx, argc, argv, out, err);
+    code = c->h(c->ctx, cwd, argc, argv, out, err);
 done:
+    free(cwd);
     if (out)
         fclose(out);
     if (err)
@@ -343,53 +357,4 @@ void gpctl_ctl_stop(gpctl_ctl *c)
     close(c->wake[1]);
     close(c->dirfd);
     free(c);
-}
-
-/* ---- ls: the pid of a running plugin ---- */
-
-/* Field 22 of /proc/PID/stat (start time in ticks); 0 when unreadable. */
-static unsigned long long start_time(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
-    if (!p)
-        return 0;
-    char state = 0;
-    unsigned long long v = 0;
-    /* After ")": state (3), then fields 4..21, then 22. */
-    if (sscanf(p + 1,
-               " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-               "%*s %*s %llu",
-               &state, &v) != 2 ||
-        state == 'Z')
-        return 0;
-    return v;
-}
-
-int gpctl_running_pid(const char *root, const char *name)
-{
-    char path[4096];
-    if (!gp_manager_run_file(root, name, path, sizeof path))
-        return 0;
-    gp_reattach_config rc;
-    if (gp_reattach_file_read(path, &rc, NULL) != GP_OK)
-        return 0;
-    int pid = (int)rc.pid;
-    unsigned long long want = rc.start_time;
-    gp_reattach_config_clear(&rc);
-    if (pid <= 0)
-        return 0;
-    unsigned long long now = start_time(pid);
-    if (now == 0 || (want != 0 && now != want))
-        return 0;
-    return pid;
 }

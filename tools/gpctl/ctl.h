@@ -4,9 +4,11 @@
  * bound by serve while it holds the store's lock. One connection carries
  * one command, as lines (docs/store.md, "The control socket"):
  *
- *   gpctl -> serve   "gpctl/1 N\n", then N lines: the command's arguments
- *                    after the global options ("enable", "kv"), one per
- *                    line (an argument cannot hold a newline)
+ *   gpctl -> serve   "gpctl/1 N\n"; a line with gpctl's working directory
+ *                    (relative paths in the command are relative to it);
+ *                    then N lines: the command's arguments after the
+ *                    global options ("enable", "kv"), one per line (an
+ *                    argument cannot hold a newline)
  *   serve -> gpctl   any number of "out TEXT\n" and "err TEXT\n" lines
  *                    (gpctl prints TEXT on its stdout or stderr), then
  *                    "exit CODE\n"; then serve closes.
@@ -33,8 +35,10 @@
 int gpctl_forward(const char *root, int argc, char *const *argv);
 
 /* The serve side: runs one forwarded command against the manager, its
- * output into `out` and `err`; returns the exit code. */
-typedef int (*gpctl_ctl_handler)(void *ctx, int argc, char **argv, FILE *out, FILE *err);
+ * output into `out` and `err`; returns the exit code. `cwd` is the
+ * client's working directory. */
+typedef int (*gpctl_ctl_handler)(void *ctx, const char *cwd, int argc, char **argv, FILE *out,
+                                 FILE *err);
 
 typedef struct gpctl_ctl gpctl_ctl;
 
@@ -50,9 +54,5 @@ void gpctl_ctl_stop(gpctl_ctl *c);
 /* `gpctl serve [--live-restore]`: argv[0] is "serve". Returns the exit
  * code. */
 int gpctl_serve(const char *root, int argc, char **argv);
-
-/* The pid of NAME's running plugin in ROOT, from its run file, checked
- * against the process's start time; 0 when none is running. For ls. */
-int gpctl_running_pid(const char *root, const char *name);
 
 #endif

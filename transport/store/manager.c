@@ -492,6 +492,20 @@ gp_err gp_manager_install(gp_manager *m, const gp_store_install_opts *o, gp_stor
     return GP_OK;
 }
 
+gp_err gp_manager_installed(gp_manager *m, const char *ref, gp_status *st)
+{
+    gp__status_clear(st);
+    if (!m || !ref)
+        return gp__status_setf(st, GP_EINVAL, "gp_manager_installed: NULL argument");
+    gp_store_record *rec = NULL;
+    gp_err rc = gp_store_get(m->store, ref, &rec, st);
+    if (rc)
+        return rc;
+    emit(m, GP_MANAGER_INSTALL, rec->name, 0, false, NULL, 0);
+    gp_store_record_free(rec);
+    return GP_OK;
+}
+
 gp_store *gp_manager_store(gp_manager *m)
 {
     return m ? m->store : NULL;
