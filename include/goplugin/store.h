@@ -68,9 +68,9 @@ typedef enum gp_store_restart {
 typedef struct gp_store_record {
     char *name;
     char *tag;
-    char id[65];     /* 64 hex: 32 random bytes from getrandom, never reused */
-    char digest[65]; /* 64 hex: SHA-256 of the binary (its blob name) */
-    char **args;     /* after the binary: argv[1..] */
+    char id[65];                     /* 64 hex: 32 random bytes from getrandom, never reused */
+    char digest[65];                 /* 64 hex: SHA-256 of the binary (its blob name) */
+    char **args;                     /* after the binary: argv[1..] */
     char *cookie_key, *cookie_value; /* handshake magic cookie; may be "" */
     unsigned *versions;              /* app protocol versions, >= 1 of them */
     size_t nversions;                /* versions[0] is handshake.protocol_version */
@@ -125,19 +125,19 @@ gp_err gp_store_get(gp_store *s, const char *ref, gp_store_record **out, gp_stat
 gp_err gp_store_list(gp_store *s, gp_store_record ***out, size_t *n, gp_status *st);
 
 typedef struct gp_store_install_opts {
-    const char *path;              /* the binary, copied into the blob folder */
-    const char *name;              /* "NAME" or "NAME:TAG" */
-    const char *const *args;       /* NULL-terminated, or NULL */
-    const char *cookie_key;        /* NULL = "" */
-    const char *cookie_value;      /* NULL = "" */
-    const unsigned *versions;      /* NULL/0 = {1} */
-    size_t nversions;              /* at most 16 */
-    unsigned protocols;            /* 0 = GP_PROTO_GRPC | GP_PROTO_NETRPC */
-    const char *const *env;        /* "K=V", NULL-terminated, or NULL */
-    const char *const *required;   /* privileges, NULL-terminated, or NULL */
-    const char *const *granted;    /* ditto */
-    gp_store_restart restart;      /* default ALWAYS */
-    const uint8_t *expect_sha256;  /* 32 bytes the copy must hash to, or NULL */
+    const char *path;             /* the binary, copied into the blob folder */
+    const char *name;             /* "NAME" or "NAME:TAG" */
+    const char *const *args;      /* NULL-terminated, or NULL */
+    const char *cookie_key;       /* NULL = "" */
+    const char *cookie_value;     /* NULL = "" */
+    const unsigned *versions;     /* NULL/0 = {1} */
+    size_t nversions;             /* at most 16 */
+    unsigned protocols;           /* 0 = GP_PROTO_GRPC | GP_PROTO_NETRPC */
+    const char *const *env;       /* "K=V", NULL-terminated, or NULL */
+    const char *const *required;  /* privileges, NULL-terminated, or NULL */
+    const char *const *granted;   /* ditto */
+    gp_store_restart restart;     /* default ALWAYS */
+    const uint8_t *expect_sha256; /* 32 bytes the copy must hash to, or NULL */
 } gp_store_install_opts;
 
 /* Copy the binary (hashing as it copies; fsync; rename to its digest;
@@ -180,7 +180,7 @@ gp_err gp_store_record_json(const gp_store_record *r, char **out, gp_status *st)
  * ids, digests or privileges are GP_EPROTO). *out is the caller's. */
 gp_err gp_store_record_parse(const char *data, size_t len, gp_store_record **out, gp_status *st);
 gp_store_record *gp_store_record_copy(const gp_store_record *r); /* NULL: ENOMEM */
-void gp_store_record_free(gp_store_record *r);                  /* NULL: no-op */
+void gp_store_record_free(gp_store_record *r);                   /* NULL: no-op */
 void gp_store_record_list_free(gp_store_record **list);
 bool gp_store_record_has_privilege(const gp_store_record *r, const char *priv);
 bool gp_store_privilege_valid(const char *priv);

@@ -49,8 +49,8 @@ bool gp__store_has_prefix(const char *s, const char *p);
 /* ---- record.c: checks shared by parse and install ---- */
 
 bool gp__store_name_valid(const char *s, size_t max);
-bool gp__store_env_valid(const char *kv);    /* "K=V", K a shell name */
-bool gp__store_hex64_valid(const char *s);   /* 64 lowercase hex digits */
+bool gp__store_env_valid(const char *kv);        /* "K=V", K a shell name */
+bool gp__store_hex64_valid(const char *s);       /* 64 lowercase hex digits */
 char **gp__store_strv_dup(const char *const *v); /* NULL-terminated; NULL v: empty */
 void gp__store_strv_free(char **v);
 size_t gp__store_strv_len(const char *const *v);

@@ -90,8 +90,8 @@ gp_err gp_store_launch_new(gp_store *s, const gp_store_record *r, gp_store_launc
             rc = GP_ENOMEM;
     if (rc == GP_OK)
         rc = build_env(l, r);
-    if (rc == GP_OK && (!(l->cookie_key = strdup(r->cookie_key)) ||
-                        !(l->cookie_value = strdup(r->cookie_value))))
+    if (rc == GP_OK &&
+        (!(l->cookie_key = strdup(r->cookie_key)) || !(l->cookie_value = strdup(r->cookie_value))))
         rc = GP_ENOMEM;
     if (rc == GP_OK && !(l->versions = malloc(r->nversions * sizeof *l->versions)))
         rc = GP_ENOMEM;

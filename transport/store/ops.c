@@ -46,8 +46,7 @@ static gp_err check_list(const char *const *v, const char *what, bool (*ok)(cons
         return gp__status_setf(st, GP_EINVAL, "install: more than %d %s", MAX_LIST, what);
     for (size_t i = 0; i < n; i++) {
         if (strlen(v[i]) > MAX_STRING || (ok && !ok(v[i])))
-            return gp__status_setf(st, GP_EINVAL, "install: %s \"%.80s\" is not valid", what,
-                                   v[i]);
+            return gp__status_setf(st, GP_EINVAL, "install: %s \"%.80s\" is not valid", what, v[i]);
         for (size_t j = 0; unique && j < i; j++)
             if (strcmp(v[i], v[j]) == 0)
                 return gp__status_setf(st, GP_EINVAL, "install: %s \"%.80s\" given twice", what,
@@ -105,8 +104,7 @@ static gp_err make_record(const gp_store_install_opts *o, gp_store_record **out,
             return gp__status_setf(st, GP_EINVAL, "install: protocol version %u is not valid",
                                    o->versions[i]);
     if (o->protocols & ~(unsigned)(GP_PROTO_GRPC | GP_PROTO_NETRPC))
-        return gp__status_setf(st, GP_EINVAL, "install: unknown protocol bits 0x%x",
-                               o->protocols);
+        return gp__status_setf(st, GP_EINVAL, "install: unknown protocol bits 0x%x", o->protocols);
     if (o->restart != GP_STORE_RESTART_ALWAYS && o->restart != GP_STORE_RESTART_NO)
         return gp__status_setf(st, GP_EINVAL, "install: unknown restart policy %d",
                                (int)o->restart);
@@ -286,8 +284,8 @@ typedef gp_err (*edit_fn)(gp_store *s, gp_store_record *r, const void *arg, gp_s
 
 /* Copy the record, let edit change the copy (or refuse, or say "nothing to
  * do" by returning GP_EOF), write it atomically, swap it in. */
-static gp_err update(gp_store *s, const char *what, const char *ref, edit_fn edit,
-                     const void *arg, gp_status *st)
+static gp_err update(gp_store *s, const char *what, const char *ref, edit_fn edit, const void *arg,
+                     gp_status *st)
 {
     gp__status_clear(st);
     if (s->lockfd < 0)
@@ -298,8 +296,8 @@ static gp_err update(gp_store *s, const char *what, const char *ref, edit_fn edi
     gp_store_record *c = NULL;
     char *json = NULL;
     if (i < 0)
-        rc = gp__status_setf(st, GP_ENOTFOUND, "%s: no plugin \"%s\" in %s", what,
-                             ref ? ref : "", s->root);
+        rc = gp__status_setf(st, GP_ENOTFOUND, "%s: no plugin \"%s\" in %s", what, ref ? ref : "",
+                             s->root);
     else if (!(c = gp_store_record_copy(s->recs[i])))
         rc = gp__status_setf(st, GP_ENOMEM, "%s: out of memory", what);
     if (rc == GP_OK)
@@ -330,10 +328,10 @@ static gp_err edit_enable(gp_store *s, gp_store_record *r, const void *arg, gp_s
     if (r->enabled)
         return GP_EOF;
     char missing[400], extra[400];
-    gp__store_strv_minus((const char *const *)r->required, (const char *const *)r->granted,
-                         missing, sizeof missing);
-    gp__store_strv_minus((const char *const *)r->granted, (const char *const *)r->required,
-                         extra, sizeof extra);
+    gp__store_strv_minus((const char *const *)r->required, (const char *const *)r->granted, missing,
+                         sizeof missing);
+    gp__store_strv_minus((const char *const *)r->granted, (const char *const *)r->required, extra,
+                         sizeof extra);
     if (missing[0] || extra[0])
         return gp__status_setf(st, GP_ESTATE,
                                "enable %s: privileges do not match: required but not granted: "
@@ -362,8 +360,7 @@ static gp_err edit_grant(gp_store *s, gp_store_record *r, const void *arg, gp_st
     (void)s;
     const char *const *granted = arg;
     if (r->enabled)
-        return gp__status_setf(st, GP_ESTATE, "grant %s: it is enabled; disable it first",
-                               r->name);
+        return gp__status_setf(st, GP_ESTATE, "grant %s: it is enabled; disable it first", r->name);
     gp_err rc = check_list(granted, "granted privilege", priv_ok, true, st);
     if (rc != GP_OK)
         return rc;

@@ -13,7 +13,7 @@
 #include "transport/base/errf.h"
 
 #define RECORD_VERSION 1
-#define MAX_LIST 256  /* args, env, privileges */
+#define MAX_LIST 256 /* args, env, privileges */
 #define MAX_STRING 4096
 #define MAX_VERSIONS 16
 
@@ -170,8 +170,8 @@ gp_store_record *gp_store_record_copy(const gp_store_record *r)
     c->env = gp__store_strv_dup((const char *const *)r->env);
     c->required = gp__store_strv_dup((const char *const *)r->required);
     c->granted = gp__store_strv_dup((const char *const *)r->granted);
-    if (!c->name || !c->tag || !c->cookie_key || !c->cookie_value || !c->versions ||
-        !c->args || !c->env || !c->required || !c->granted) {
+    if (!c->name || !c->tag || !c->cookie_key || !c->cookie_value || !c->versions || !c->args ||
+        !c->env || !c->required || !c->granted) {
         gp_store_record_free(c);
         return NULL;
     }
@@ -205,15 +205,14 @@ gp_err gp_store_record_json(const gp_store_record *r, char **out, gp_status *st)
         json_array_append_new(protos, json_string("netrpc"));
     char digest[80];
     snprintf(digest, sizeof digest, "sha256:%s", r->digest);
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s, s:o, s:o}, s:o, "
-                          "s:o, s:o, s:b, s:s}",
-                          "version", RECORD_VERSION, "id", r->id, "name", r->name, "tag", r->tag,
-                          "digest", digest, "args", strv_json(r->args), "handshake",
-                          "cookie_key", r->cookie_key, "cookie_value", r->cookie_value,
-                          "protocol_versions", vers, "protocols", protos, "env",
-                          strv_json(r->env), "required_privileges", strv_json(r->required),
-                          "granted_privileges", strv_json(r->granted), "enabled", r->enabled,
-                          "restart", r->restart == GP_STORE_RESTART_NO ? "no" : "always");
+    json_t *o = json_pack(
+        "{s:i, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s, s:o, s:o}, s:o, "
+        "s:o, s:o, s:b, s:s}",
+        "version", RECORD_VERSION, "id", r->id, "name", r->name, "tag", r->tag, "digest", digest,
+        "args", strv_json(r->args), "handshake", "cookie_key", r->cookie_key, "cookie_value",
+        r->cookie_value, "protocol_versions", vers, "protocols", protos, "env", strv_json(r->env),
+        "required_privileges", strv_json(r->required), "granted_privileges", strv_json(r->granted),
+        "enabled", r->enabled, "restart", r->restart == GP_STORE_RESTART_NO ? "no" : "always");
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!text)
@@ -330,10 +329,8 @@ static bool parse_handshake(parser *p, json_t *h, gp_store_record *r)
     }
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(vers, i);
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > 0x7fffffff)
-            return BAD(p, "record: \"protocol_versions\"[%zu] is not an integer 1..2147483647",
-                       i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 0x7fffffff)
+            return BAD(p, "record: \"protocol_versions\"[%zu] is not an integer 1..2147483647", i);
         r->versions[i] = (unsigned)json_integer_value(v);
     }
     r->nversions = n;
@@ -343,7 +340,7 @@ static bool parse_handshake(parser *p, json_t *h, gp_store_record *r)
         return BAD(p, "record: \"protocols\" is not an array of \"grpc\" and/or \"netrpc\"");
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(protos, i));
-        unsigned bit = !s                       ? 0
+        unsigned bit = !s                         ? 0
                        : strcmp(s, "grpc") == 0   ? GP_PROTO_GRPC
                        : strcmp(s, "netrpc") == 0 ? GP_PROTO_NETRPC
                                                   : 0;
@@ -361,9 +358,19 @@ static bool env_item(const char *s)
 
 static bool parse_root(parser *p, json_t *o, gp_store_record *r)
 {
-    static const char *const keys[] = {
-        "version", "id",  "name", "tag", "digest", "args", "handshake", "env", "required_privileges",
-        "granted_privileges", "enabled", "restart", NULL};
+    static const char *const keys[] = {"version",
+                                       "id",
+                                       "name",
+                                       "tag",
+                                       "digest",
+                                       "args",
+                                       "handshake",
+                                       "env",
+                                       "required_privileges",
+                                       "granted_privileges",
+                                       "enabled",
+                                       "restart",
+                                       NULL};
     if (!json_is_object(o))
         return BAD(p, "record: not a JSON object");
     json_t *ver = json_object_get(o, "version");

@@ -122,8 +122,7 @@ static gp_err take_lock(gp_store *s, const gp_store_open_opts *o, gp_status *st)
     int e = errno;
     free(path);
     if (fd < 0)
-        return gp__status_setf(st, GP_ESYS, "store: cannot open %s/lock: %s", s->root,
-                               strerror(e));
+        return gp__status_setf(st, GP_ESYS, "store: cannot open %s/lock: %s", s->root, strerror(e));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         e = errno;
         pid_t holder = e == EWOULDBLOCK ? lock_holder(fd) : 0;
@@ -212,7 +211,7 @@ static gp_store_record *load_one(gp_store *s, const char *id, gp_store_record **
     size_t len;
     if (gp__store_read_file(file, GP_STORE_RECORD_MAX, &data, &len) != 0) {
         gp__store_note(s, file, "cannot read the record (skipped): %s",
-             errno == EFBIG ? "larger than the limit" : strerror(errno));
+                       errno == EFBIG ? "larger than the limit" : strerror(errno));
         return NULL;
     }
     gp_store_record *r;
@@ -422,8 +421,7 @@ gp_err gp_store_get(gp_store *s, const char *ref, gp_store_record **out, gp_stat
     gp_store_record *c = i >= 0 ? gp_store_record_copy(s->recs[i]) : NULL;
     pthread_mutex_unlock(&s->mu);
     if (i < 0)
-        return gp__status_setf(st, GP_ENOTFOUND, "no plugin \"%s\" in %s", ref ? ref : "",
-                               s->root);
+        return gp__status_setf(st, GP_ENOTFOUND, "no plugin \"%s\" in %s", ref ? ref : "", s->root);
     if (!c)
         return gp__status_setf(st, GP_ENOMEM, "store: out of memory");
     *out = c;
