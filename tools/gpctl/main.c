@@ -15,24 +15,26 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "tools/gpctl/ctl.h"
 #include "tools/gpctl/gpctl.h"
 
 void gpctl_usage(void)
 {
-    fprintf(stderr,
-            "usage: gpctl --root DIR COMMAND [ARGS...]\n"
-            "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
-            "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
-            "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
-            "                        copy PATH into the store; prints the plugin id\n"
-            "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
-            "  inspect NAME          the plugin's record (JSON)\n"
-            "  enable NAME           (refused until granted privileges = required)\n"
-            "  disable NAME\n"
-            "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
-            "  rm [-f] NAME          remove (-f: also when enabled)\n"
-            "  gc                    delete binaries no plugin uses\n"
-            "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
+    fprintf(stderr, "usage: gpctl --root DIR COMMAND [ARGS...]\n"
+                    "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
+                    "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
+                    "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
+                    "                        copy PATH into the store; prints the plugin id\n"
+                    "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
+                    "  inspect NAME          the plugin's record (JSON)\n"
+                    "  enable NAME           (refused until granted privileges = required)\n"
+                    "  disable NAME\n"
+                    "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
+                    "  rm [-f] NAME          remove (-f: also when enabled)\n"
+                    "  gc                    delete binaries no plugin uses\n"
+                    "  serve [--live-restore] run the enabled plugins, restart them on exit;\n"
+                    "                        other commands reach it through ROOT/gpctl.sock\n"
+                    "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
 }
 
 int gpctl_fail(const char *fmt, ...)
@@ -59,22 +61,26 @@ static const struct command {
     command_fn fn;
     int read_only; /* opens without the lock */
 } commands[] = {
-    {"install", gpctl_install, 0}, {"ls", gpctl_ls, 1},         {"inspect", gpctl_inspect, 1},
+    {"install", gpctl_install, 0}, {"ls", gpctl_ls, 1},           {"inspect", gpctl_inspect, 1},
     {"enable", gpctl_enable, 0},   {"disable", gpctl_disable, 0}, {"grant", gpctl_grant, 0},
     {"rm", gpctl_rm, 0},           {"gc", gpctl_gc, 0},
-    /* The manager's commands (serve, ...) go here. */
+    /* serve (serve.c) is dispatched before the store is opened. */
 };
 
 /* ======================================================================
  * FORWARD: the store is locked by a running `gpctl serve` (pid `holder`).
- * The command (argv[0] its name) is to be sent to the serve over
- * ROOT/gpctl.sock and its answer printed; the exit status returned.
- * Until the manager fills this in, say so and fail.
+ * The command (argv[0] its name) goes to the serve over ROOT/gpctl.sock
+ * (tools/gpctl/ctl.h) and its answer is printed; its exit status returned.
  * ====================================================================== */
 static int forward_to_serve(const char *root, pid_t holder, int argc, char **argv)
 {
-    (void)root, (void)argc, (void)argv;
-    return gpctl_fail("store is locked by a running gpctl serve (pid %ld)", (long)holder);
+    int code = gpctl_forward(root, argc, argv);
+    if (code >= 0)
+        return code;
+    /* Locked, but nobody answers: a serve still starting, or another
+     * gpctl editing the store directly. */
+    return gpctl_fail("store is locked by pid %ld, which does not answer on %s/%s", (long)holder,
+                      root, GPCTL_SOCK_NAME);
 }
 
 int main(int argc, char **argv)
@@ -102,6 +108,8 @@ int main(int argc, char **argv)
         gpctl_usage();
         return gpctl_fail("no command given");
     }
+    if (strcmp(argv[i], "serve") == 0) /* the manager takes the lock itself */
+        return gpctl_serve(root, argc - i, argv + i);
     const struct command *cmd = NULL;
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(commands[k].name, argv[i]) == 0)
@@ -111,10 +119,8 @@ int main(int argc, char **argv)
         return gpctl_fail("unknown command \"%s\"", argv[i]);
     }
     pid_t holder = 0;
-    gp_store_open_opts o = {.root = root,
-                            .lock = !cmd->read_only,
-                            .on_problem = gpctl_problem,
-                            .holder = &holder};
+    gp_store_open_opts o = {
+        .root = root, .lock = !cmd->read_only, .on_problem = gpctl_problem, .holder = &holder};
     gp_store *s;
     gp_status st;
     gp_err rc = gp_store_open(&o, &s, &st);

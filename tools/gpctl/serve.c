@@ -28,6 +28,12 @@ typedef struct serve {
     pthread_mutex_t log_mu;
 } serve;
 
+static const char *level_word(gp_log_level l)
+{
+    static const char *const words[] = {"INFO", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+    return (unsigned)l < sizeof words / sizeof words[0] ? words[l] : "INFO";
+}
+
 /* The manager's words and the plugins' lines, tagged with their name:
  *   2026-12-06T05:13:06.058Z [INFO]  kv: message: k=v */
 static void serve_log(void *ctx, gp_log_level level, const char *name, const char *msg,
@@ -41,8 +47,8 @@ static void serve_log(void *ctx, gp_log_level level, const char *name, const cha
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     pthread_mutex_lock(&s->log_mu);
-    fprintf(s->log, "%s.%03ldZ [%-5s] %s: %s", when, ts.tv_nsec / 1000000,
-            gp_log_level_name(level), name && name[0] ? name : "gpctl", msg);
+    fprintf(s->log, "%s.%03ldZ [%-5s] %s: %s", when, ts.tv_nsec / 1000000, level_word(level),
+            name && name[0] ? name : "gpctl", msg);
     for (size_t i = 0; i < nkv; i++)
         fprintf(s->log, "%s%s=%s", i ? " " : ": ", kv[i].key, kv[i].value);
     fputc('\n', s->log);
