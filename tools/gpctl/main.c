@@ -19,20 +19,19 @@
 
 void gpctl_usage(void)
 {
-    fprintf(stderr,
-            "usage: gpctl --root DIR COMMAND [ARGS...]\n"
-            "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
-            "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
-            "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
-            "                        copy PATH into the store; prints the plugin id\n"
-            "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
-            "  inspect NAME          the plugin's record (JSON)\n"
-            "  enable NAME           (refused until granted privileges = required)\n"
-            "  disable NAME\n"
-            "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
-            "  rm [-f] NAME          remove (-f: also when enabled)\n"
-            "  gc                    delete binaries no plugin uses\n"
-            "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
+    fprintf(stderr, "usage: gpctl --root DIR COMMAND [ARGS...]\n"
+                    "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
+                    "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
+                    "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
+                    "                        copy PATH into the store; prints the plugin id\n"
+                    "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
+                    "  inspect NAME          the plugin's record (JSON)\n"
+                    "  enable NAME           (refused until granted privileges = required)\n"
+                    "  disable NAME\n"
+                    "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
+                    "  rm [-f] NAME          remove (-f: also when enabled)\n"
+                    "  gc                    delete binaries no plugin uses\n"
+                    "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
 }
 
 int gpctl_fail(const char *fmt, ...)
@@ -59,7 +58,7 @@ static const struct command {
     command_fn fn;
     int read_only; /* opens without the lock */
 } commands[] = {
-    {"install", gpctl_install, 0}, {"ls", gpctl_ls, 1},         {"inspect", gpctl_inspect, 1},
+    {"install", gpctl_install, 0}, {"ls", gpctl_ls, 1},           {"inspect", gpctl_inspect, 1},
     {"enable", gpctl_enable, 0},   {"disable", gpctl_disable, 0}, {"grant", gpctl_grant, 0},
     {"rm", gpctl_rm, 0},           {"gc", gpctl_gc, 0},
     /* The manager's commands (serve, ...) go here. */
@@ -110,11 +109,12 @@ int main(int argc, char **argv)
         gpctl_usage();
         return gpctl_fail("unknown command \"%s\"", argv[i]);
     }
+    int bad = cmd->fn(NULL, argc - i, argv + i);
+    if (bad)
+        return bad;
     pid_t holder = 0;
-    gp_store_open_opts o = {.root = root,
-                            .lock = !cmd->read_only,
-                            .on_problem = gpctl_problem,
-                            .holder = &holder};
+    gp_store_open_opts o = {
+        .root = root, .lock = !cmd->read_only, .on_problem = gpctl_problem, .holder = &holder};
     gp_store *s;
     gp_status st;
     gp_err rc = gp_store_open(&o, &s, &st);

@@ -127,6 +127,10 @@ int gpctl_install(gp_store *s, int argc, char **argv)
     o.granted = grant.v;
     o.versions = nversions ? versions : NULL;
     o.nversions = nversions;
+    if (!s) {
+        free(cookie);
+        return 0;
+    }
     gp_store_record *r;
     gp_status st;
     gp_err err = gp_store_install(s, &o, &r, &st);
@@ -156,6 +160,8 @@ int gpctl_ls(gp_store *s, int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return gpctl_fail("ls takes no arguments");
+    if (!s)
+        return 0;
     gp_store_record **list;
     size_t n;
     gp_status st;
@@ -189,6 +195,8 @@ int gpctl_inspect(gp_store *s, int argc, char **argv)
     const char *name;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     gp_store_record *r;
     gp_status st;
     char *json;
@@ -209,6 +217,8 @@ int gpctl_enable(gp_store *s, int argc, char **argv)
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     return gp_store_enable(s, name, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
 
@@ -218,6 +228,8 @@ int gpctl_disable(gp_store *s, int argc, char **argv)
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     return gp_store_disable(s, name, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
 
@@ -227,6 +239,8 @@ int gpctl_grant(gp_store *s, int argc, char **argv)
         gpctl_usage();
         return gpctl_fail("grant: NAME is required");
     }
+    if (!s)
+        return 0;
     gp_status st;
     return gp_store_grant(s, argv[1], (const char *const *)argv + 2, &st) == GP_OK
                ? 0
@@ -239,6 +253,8 @@ int gpctl_rm(gp_store *s, int argc, char **argv)
     const char *name;
     if (one_name(argc - force, argv + force, &name))
         return 1;
+    if (!s)
+        return 0;
     gp_status st;
     return gp_store_remove(s, name, force, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
@@ -248,6 +264,8 @@ int gpctl_gc(gp_store *s, int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return gpctl_fail("gc takes no arguments");
+    if (!s)
+        return 0;
     size_t blobs;
     uint64_t bytes;
     gp_status st;
