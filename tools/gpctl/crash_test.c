@@ -262,8 +262,8 @@ static void crash_every_point(op which, const char *const *args, int min_points)
             break;
         }
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-            GP_FAILF("%s at crash point %d: wait status 0x%x, want SIGKILL or exit 0", args[0],
-                     at, status);
+            GP_FAILF("%s at crash point %d: wait status 0x%x, want SIGKILL or exit 0", args[0], at,
+                     status);
             return;
         }
         gp_store *s = check_store(at);

@@ -192,7 +192,7 @@ static int one_name(int argc, char **argv, const char **name)
 
 int gpctl_inspect(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     if (one_name(argc, argv, &name))
         return 1;
     if (!s)
@@ -213,7 +213,7 @@ int gpctl_inspect(gp_store *s, int argc, char **argv)
 
 int gpctl_enable(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
@@ -224,7 +224,7 @@ int gpctl_enable(gp_store *s, int argc, char **argv)
 
 int gpctl_disable(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
@@ -250,7 +250,7 @@ int gpctl_grant(gp_store *s, int argc, char **argv)
 int gpctl_rm(gp_store *s, int argc, char **argv)
 {
     bool force = argc > 1 && strcmp(argv[1], "-f") == 0;
-    const char *name;
+    const char *name = NULL;
     if (one_name(argc - force, argv + force, &name))
         return 1;
     if (!s)
