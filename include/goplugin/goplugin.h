@@ -15,6 +15,7 @@
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 #include <goplugin/store.h>
+#include <goplugin/store_manager.h>
 #include <goplugin/supervise.h>
 #include <goplugin/supervisor.h>
 #include <goplugin/tls.h>

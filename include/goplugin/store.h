@@ -55,8 +55,8 @@ typedef struct gp_store gp_store; /* opaque */
  * group, and no TCP:
  *   "env:NAME"                 the host's NAME variable passes through
  *   "unix-socket-group:GROUP"  its socket is made with group GROUP
- *   "tcp"                      it may serve on TCP (the manager stops a
- *                              plugin that announces tcp without it)
+ *   "tcp"                      it may serve on TCP (the manager's check:
+ *                              gp_store_record_has_privilege)
  * Enable refuses until the granted set equals the required one. */
 typedef enum gp_store_restart {
     GP_STORE_RESTART_ALWAYS = 0, /* "always": the manager restarts on exit */

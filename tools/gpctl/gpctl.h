@@ -15,7 +15,8 @@ void gpctl_problem(void *ctx, const char *file, const char *msg);
 
 /* The store commands (store_cmds.c). argv[0] is the command's name. Each
  * returns the exit status. The store is open with the lock, or read-only
- * for ls and inspect. */
+ * for ls and inspect; with s NULL a command only checks its arguments
+ * (main does that first, so a usage error creates and locks nothing). */
 int gpctl_install(gp_store *s, int argc, char **argv);
 int gpctl_ls(gp_store *s, int argc, char **argv);
 int gpctl_inspect(gp_store *s, int argc, char **argv);

@@ -118,6 +118,9 @@ int main(int argc, char **argv)
         gpctl_usage();
         return gpctl_fail("unknown command \"%s\"", argv[i]);
     }
+    int bad = cmd->fn(NULL, argc - i, argv + i);
+    if (bad)
+        return bad;
     pid_t holder = 0;
     gp_store_open_opts o = {
         .root = root, .lock = !cmd->read_only, .on_problem = gpctl_problem, .holder = &holder};

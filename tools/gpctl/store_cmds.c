@@ -127,6 +127,10 @@ int gpctl_install(gp_store *s, int argc, char **argv)
     o.granted = grant.v;
     o.versions = nversions ? versions : NULL;
     o.nversions = nversions;
+    if (!s) {
+        free(cookie);
+        return 0;
+    }
     gp_store_record *r;
     gp_status st;
     gp_err err = gp_store_install(s, &o, &r, &st);
@@ -156,6 +160,8 @@ int gpctl_ls(gp_store *s, int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return gpctl_fail("ls takes no arguments");
+    if (!s)
+        return 0;
     gp_store_record **list;
     size_t n;
     gp_status st;
@@ -186,9 +192,11 @@ static int one_name(int argc, char **argv, const char **name)
 
 int gpctl_inspect(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     gp_store_record *r;
     gp_status st;
     char *json;
@@ -205,19 +213,23 @@ int gpctl_inspect(gp_store *s, int argc, char **argv)
 
 int gpctl_enable(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     return gp_store_enable(s, name, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
 
 int gpctl_disable(gp_store *s, int argc, char **argv)
 {
-    const char *name;
+    const char *name = NULL;
     gp_status st;
     if (one_name(argc, argv, &name))
         return 1;
+    if (!s)
+        return 0;
     return gp_store_disable(s, name, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
 
@@ -227,6 +239,8 @@ int gpctl_grant(gp_store *s, int argc, char **argv)
         gpctl_usage();
         return gpctl_fail("grant: NAME is required");
     }
+    if (!s)
+        return 0;
     gp_status st;
     return gp_store_grant(s, argv[1], (const char *const *)argv + 2, &st) == GP_OK
                ? 0
@@ -236,9 +250,11 @@ int gpctl_grant(gp_store *s, int argc, char **argv)
 int gpctl_rm(gp_store *s, int argc, char **argv)
 {
     bool force = argc > 1 && strcmp(argv[1], "-f") == 0;
-    const char *name;
+    const char *name = NULL;
     if (one_name(argc - force, argv + force, &name))
         return 1;
+    if (!s)
+        return 0;
     gp_status st;
     return gp_store_remove(s, name, force, &st) == GP_OK ? 0 : gpctl_fail("%s", st.msg);
 }
@@ -248,6 +264,8 @@ int gpctl_gc(gp_store *s, int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return gpctl_fail("gc takes no arguments");
+    if (!s)
+        return 0;
     size_t blobs;
     uint64_t bytes;
     gp_status st;

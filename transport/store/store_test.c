@@ -64,7 +64,8 @@ static void on_problem(void *ctx, const char *file, const char *msg)
 
 static gp_store *open_store(bool lock, problems *p)
 {
-    gp_store_open_opts o = {.root = root, .lock = lock, .on_problem = p ? on_problem : NULL, .ctx = p};
+    gp_store_open_opts o = {
+        .root = root, .lock = lock, .on_problem = p ? on_problem : NULL, .ctx = p};
     gp_store *s = NULL;
     gp_status st;
     gp_err rc = gp_store_open(&o, &s, &st);
@@ -209,7 +210,9 @@ GP_TEST(install_refusals)
         {{.path = path, .name = "ok", .env = bad_env}, GP_EINVAL, "1X=2"},
         {{.path = "/nonexistent/x", .name = "ok"}, GP_ENOTFOUND, "/nonexistent/x"},
         {{.path = work, .name = "ok"}, GP_EINVAL, "not a regular file"},
-        {{.path = path, .name = "ok", .expect_sha256 = (const uint8_t *)"0123456789abcdef0123456789abcdef"},
+        {{.path = path,
+          .name = "ok",
+          .expect_sha256 = (const uint8_t *)"0123456789abcdef0123456789abcdef"},
          GP_ECHECKSUM,
          "expected"},
     };
