@@ -79,8 +79,9 @@ static int forward_to_serve(const char *root, pid_t holder, int argc, char **arg
         return code;
     /* Locked, but nobody answers: a serve still starting, or another
      * gpctl editing the store directly. */
-    return gpctl_fail("store is locked by pid %ld, which does not answer on %s/%s", (long)holder,
-                      root, GPCTL_SOCK_NAME);
+    return gpctl_fail("store is locked by a running gpctl serve (pid %ld), or another gpctl; "
+                      "nothing answers on %s/%s",
+                      (long)holder, root, GPCTL_SOCK_NAME);
 }
 
 int main(int argc, char **argv)
