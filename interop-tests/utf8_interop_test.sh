@@ -39,6 +39,7 @@ expect_contains "C host -> Go plugin: words name the field" "$err" \
 # Go's words would mean the request went out; ours come before any call.
 expect_lacks "C host -> Go plugin: refused locally (the Go plugin never saw it)" "$err" "unmarshal"
 out=$("$c_host" --plugin "$go_plugin" put "$good" v1 get "$good" 2>"$tmp/err")
+expect_eq "C host -> Go plugin: multi-byte UTF-8: exit 0" 0 $?
 expect_eq "C host -> Go plugin: multi-byte UTF-8 round-trips" "v1" "$out"
 
 # Go host -> C plugin, and the same against Go's own plugin for reference.
@@ -50,16 +51,20 @@ expect_contains "Go host -> C plugin: code Internal" "$err" "rpc error: code = I
 expect_contains "Go host -> C plugin: words name the field" "$err" \
   "invalid UTF-8 in string field 1 of /proto.KV/Put (at byte 1)"
 "$go_host" --plugin "$go_plugin" putraw "$bad" v >/dev/null 2>"$tmp/err"
+expect_eq "Go host -> Go plugin (reference): refused (exit 1)" 1 $?
 err=$(grep -v '\[DEBUG\]' "$tmp/err")
 expect_contains "Go host -> Go plugin (reference): code Internal" "$err" "rpc error: code = Internal"
 expect_contains "Go host -> Go plugin (reference): Go's words" "$err" "contains invalid UTF-8"
-out=$("$go_host" --plugin "$c_plugin" putraw "$good" v2 get "$good" 2>/dev/null)
+out=$("$go_host" --plugin "$c_plugin" putraw "$good" v2 get "$good" 2>"$tmp/err")
+expect_eq "Go host -> C plugin: multi-byte UTF-8: exit 0" 0 $?
 expect_eq "Go host -> C plugin: multi-byte UTF-8 round-trips" "v2" "$out"
 
 # netrpc: gob strings are any bytes, in Go and here.
 out=$("$c_host" --plugin "$go_plugin" --proto netrpc put "$bad" v3 get "$bad" 2>"$tmp/err")
+expect_eq "netrpc: C host -> Go plugin: exit 0" 0 $?
 expect_eq "netrpc: C host -> Go plugin: any bytes pass, as in Go" "v3" "$out"
-out=$("$go_host" --plugin "$c_plugin" --proto netrpc put "$bad" v4 get "$bad" 2>/dev/null)
+out=$("$go_host" --plugin "$c_plugin" --proto netrpc put "$bad" v4 get "$bad" 2>"$tmp/err")
+expect_eq "netrpc: Go host -> C plugin: exit 0" 0 $?
 expect_eq "netrpc: Go host -> C plugin: any bytes pass, as in Go" "v4" "$out"
 
 echo "$passes passed, $fails failed"

@@ -191,6 +191,17 @@ int main(int argc, char **argv)
         rc = 1;
     }
     gp_stub_free(counter);
+    /* Stop it and look at how it ended: a crash, or a leak report under
+     * LeakSanitizer, fails the run even when every call succeeded. */
+    gp_client_kill(c);
+    gp_exit_info e;
+    if (gp_client_exit_info(c, &e, NULL) == GP_OK && gp_exit_info_unexpected(&e)) {
+        char how[96];
+        gp_exit_info_describe(&e, how, sizeof how);
+        fprintf(stderr, "counter-host: plugin pid %d exited unexpectedly: %s\n",
+                (int)gp_client_pid(c), how);
+        rc = 1;
+    }
     gp_client_free(c);
     return rc;
 }

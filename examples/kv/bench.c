@@ -210,7 +210,7 @@ static int bench_startup(const kv_host_opts *o, long n, size_t size, result *r)
         }
         /* A key never put reads as empty: the first Get is the point. */
         if (get_once(s.kv, 0) != 0) {
-            kv_session_close(&s);
+            (void)kv_session_close(&s); /* failing already */
             free(ms);
             return -1;
         }
@@ -218,7 +218,10 @@ static int bench_startup(const kv_host_opts *o, long n, size_t size, result *r)
         long rss = kv_vmhwm_kib(gp_client_pid(s.client));
         if (rss > r->plugin_rss_peak_kib)
             r->plugin_rss_peak_kib = rss;
-        kv_session_close(&s);
+        if (kv_session_close(&s) != 0) {
+            free(ms);
+            return -1;
+        }
     }
     (void)size;
     qsort(ms, (size_t)n, sizeof *ms, cmp_double);
@@ -249,7 +252,8 @@ int kv_bench(const kv_host_opts *o, const kv_bench_opts *b)
         r.plugin_rss_peak_kib = kv_vmhwm_kib(gp_client_pid(s.client));
         if (rc != 0)
             kv_session_print_stderr_tail(&s);
-        kv_session_close(&s);
+        if (kv_session_close(&s) != 0)
+            rc = -1;
     } else {
         fprintf(stderr,
                 "kv-host: unknown bench mode \"%s\" (expected latency, throughput or startup)\n",

@@ -4,6 +4,7 @@
 
 #include <goplugin/goplugin.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,11 @@ typedef struct kv_host_opts {
     gp_protocol proto;
     int start_timeout_s;
     gp_log_level log_level;
-    int automtls;          /* --automtls: go-plugin's AutoMTLS */
-    int multiplex;         /* --multiplex: go-plugin's GRPCBrokerMultiplex */
-    int detached;          /* --detach: the plugin outlives kv-host (detach.h) */
+    int automtls;  /* --automtls: go-plugin's AutoMTLS */
+    int multiplex; /* --multiplex: go-plugin's GRPCBrokerMultiplex */
+    int detached;  /* --detach: the plugin outlives kv-host (detach.h) */
+    /* --detach: where the plugin's stdout and stderr go (detach.h). */
+    const char *stdout_file, *stderr_file;
     const uint8_t *sha256; /* --sha256 HEX: SecureConfig, 32 bytes, or NULL */
 } kv_host_opts;
 
@@ -22,14 +25,18 @@ typedef struct kv_session {
     gp_client *client;
     gp_conn *conn;
     gp_stub *kv;
+    bool detached; /* close lets the plugin go */
 } kv_session;
 
 /* Launch the plugin, connect, dispense "kv". On failure prints the error
  * (and the plugin's stderr tail) and returns -1 with nothing left open. */
 int kv_session_open(const kv_host_opts *o, kv_session *s);
 void kv_session_print_stderr_tail(const kv_session *s);
-/* Graceful kill and free. */
-void kv_session_close(kv_session *s);
+/* Graceful kill (unless detached) and free. Returns 0, or 1 when the
+ * plugin ended badly (a non-zero exit code of its own, or a signal we did
+ * not send: gp_exit_info_unexpected), after one line on stderr saying so.
+ * A plugin built with LeakSanitizer that leaks ends that way. */
+int kv_session_close(kv_session *s);
 
 typedef struct kv_bench_opts {
     const char *mode; /* latency | throughput | startup */

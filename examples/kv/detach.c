@@ -91,7 +91,7 @@ static int kill_plugin(const kv_host_opts *o)
 int kv_detach_check(kv_host_opts *o, char **cmd, int ncmd)
 {
     const kv_detach_opts *d = &kv_detach;
-    if (!d->detach_file && !d->reattach_file && !d->kill)
+    if (!d->detach_file && !d->reattach_file && !d->kill && !d->output_prefix)
         return -1;
     if (d->detach_file && d->reattach_file)
         return fail("--detach and --reattach: expected one of them, got both");
@@ -101,6 +101,8 @@ int kv_detach_check(kv_host_opts *o, char **cmd, int ncmd)
         return fail("--reattach FILE and --plugin PATH: expected one of them, got both");
     if (d->detach_file && !o->plugin)
         return fail("--detach FILE needs --plugin PATH");
+    if (d->output_prefix && !d->detach_file)
+        return fail("--detach-output PREFIX needs --detach FILE");
     if (o->automtls)
         return fail("--automtls cannot be combined with --detach or --reattach (a reattach "
                     "file carries no certificates)");
@@ -117,6 +119,15 @@ int kv_detach_check(kv_host_opts *o, char **cmd, int ncmd)
     if (strcmp(cmd[0], "bench") == 0)
         return fail("bench cannot be combined with --detach or --reattach");
     o->detached = d->detach_file != NULL;
+    if (o->detached) {
+        static char out[4096], err[4096];
+        const char *prefix = d->output_prefix ? d->output_prefix : d->detach_file;
+        if ((size_t)snprintf(out, sizeof out, "%s.stdout", prefix) >= sizeof out ||
+            (size_t)snprintf(err, sizeof err, "%s.stderr", prefix) >= sizeof err)
+            return fail("--detach: the output file names are too long");
+        o->stdout_file = out;
+        o->stderr_file = err;
+    }
     return -1;
 }
 
@@ -125,6 +136,7 @@ int kv_detach_open(const kv_host_opts *o, kv_session *s)
     if (!kv_detach.reattach_file)
         return kv_session_open(o, s);
     memset(s, 0, sizeof *s);
+    s->detached = true;
     if (reattach_client(o, true, &s->client) != 0)
         return -1;
     gp_status st = {0};
@@ -159,6 +171,9 @@ int kv_detach_close(kv_session *s, int rc)
         if (rc != 0)
             gp_client_kill(s->client);
     }
-    kv_session_close(s); /* detached: gp_client_free leaves the plugin running */
+    /* detached: gp_client_free leaves the plugin running; else it is
+     * stopped and a bad end (a leak under ASan, a crash) fails us. */
+    if (kv_session_close(s) != 0 && rc == 0)
+        rc = 1;
     return rc;
 }

@@ -1,8 +1,13 @@
 /* kv-host: a plugin that outlives the host, and finding it again.
  *
- *   kv-host --plugin PATH [--proto P] --detach FILE -- CMD...
+ *   kv-host --plugin PATH [--proto P] --detach FILE [--detach-output PREFIX] -- CMD...
  *   kv-host --reattach FILE -- CMD...
  *   kv-host --reattach FILE --kill
+ *
+ * A detached plugin's stdout and stderr go to PREFIX.stdout and
+ * PREFIX.stderr (appended), PREFIX being FILE unless --detach-output says
+ * otherwise, so it can still write (and log) once kv-host has exited.
+ * --kill leaves them (they are the plugin's logs).
  */
 #ifndef GP_EXAMPLES_KV_DETACH_H
 #define GP_EXAMPLES_KV_DETACH_H
@@ -11,6 +16,7 @@
 
 typedef struct kv_detach_opts {
     const char *detach_file;   /* --detach FILE */
+    const char *output_prefix; /* --detach-output PREFIX; NULL: FILE */
     const char *reattach_file; /* --reattach FILE */
     int kill;                  /* --kill */
 } kv_detach_opts;

@@ -5,14 +5,20 @@
  *       CMD: put KEY VALUE | get KEY   (run in order in one plugin session)
  *   kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup
  *           [-n N] [--size BYTES] [-c THREADS]
- *   kv-host --plugin PATH [--proto P] --detach FILE -- CMD...   (leave it running)
+ *   kv-host --plugin PATH [--proto P] --detach FILE [--detach-output PREFIX] -- CMD...
+ *                                                  (leave it running; its stdout and
+ *                                                  stderr go to PREFIX.stdout/.stderr,
+ *                                                  PREFIX = FILE by default)
  *   kv-host --reattach FILE -- CMD...                          (use it again)
  *   kv-host --reattach FILE --kill                             (stop it, remove FILE)
  *
  * --sha256 HEX: the SHA-256 (64 hex digits) PATH must have, go-plugin's
  * SecureConfig; a script (#!) plugin is checked and run as a sealed copy.
  * The command lines are a contract other tools drive: keep them exact.
- * Exit 0 on success; 1 with a one-line error (then the plugin's stderr tail).
+ * Exit 0 on success; 1 with a one-line error (then the plugin's stderr tail),
+ * also when every command succeeded but the plugin ended badly (a non-zero
+ * exit code of its own, or a signal we did not send: a crash, a leak report
+ * under ASan): "kv-host: plugin pid N exited unexpectedly: HOW".
  * KV_HOST_LOG_LEVEL = trace|debug|info|warn|error sets our log level. */
 #include <goplugin/goplugin.h>
 
@@ -35,7 +41,8 @@ static void usage(void)
             "               digits; go-plugin's SecureConfig, scripts included)\n"
             "       kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup\n"
             "               [-n N] [--size BYTES] [-c THREADS]\n"
-            "       kv-host --plugin PATH [--proto P] --detach FILE -- CMD...\n"
+            "       kv-host --plugin PATH [--proto P] --detach FILE [--detach-output PREFIX]\n"
+            "               -- CMD...   (its stdout/stderr: PREFIX.stdout/.stderr, PREFIX=FILE)\n"
             "       kv-host --reattach FILE -- CMD...\n"
             "       kv-host --reattach FILE --kill\n");
 }
@@ -172,6 +179,8 @@ int main(int argc, char **argv)
             o.multiplex = 1;
         } else if (strcmp(a, "--detach") == 0 && i + 1 < argc) {
             kv_detach.detach_file = argv[++i];
+        } else if (strcmp(a, "--detach-output") == 0 && i + 1 < argc) {
+            kv_detach.output_prefix = argv[++i];
         } else if (strcmp(a, "--reattach") == 0 && i + 1 < argc) {
             kv_detach.reattach_file = argv[++i];
         } else if (strcmp(a, "--kill") == 0) {

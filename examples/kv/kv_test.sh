@@ -25,6 +25,17 @@ expect_contains() { # name haystack needle
   case "$2" in *"$3"*) check "$1" 0 ;; *) echo "  expected to contain: $3"; echo "  got: $2"; check "$1" 1 ;; esac
 }
 
+# Every run's exit status is checked: kv-host exits 1 when its plugin ended
+# badly (a leak report under ASan, a crash), so that fails the test too.
+runs() { # name command...: stdout into $out, stderr into $tmp/err; expects exit 0
+  local name=$1
+  shift
+  out=$("$@" 2>"$tmp/err")
+  local rc=$?
+  expect_eq "$name: exit 0" 0 "$rc"
+  [ "$rc" -eq 0 ] || sed 's/^/  stderr: /' "$tmp/err" | tail -n 8
+}
+
 no_grpc_core() { # name binary: no gRPC core symbol in it
   if nm -D "$2" 2>/dev/null | grep -q grpc_init || nm "$2" 2>/dev/null | grep -q ' grpc_init$'; then
     check "$1" 1
@@ -33,44 +44,40 @@ no_grpc_core() { # name binary: no gRPC core symbol in it
   fi
 }
 
-out=$("$host" --plugin "$plugin" put a 1 put b two get a get b get missing 2>"$tmp/err")
-rc=$?
-expect_eq "puts and gets in one session (exit 0)" 0 "$rc"
+runs "puts and gets in one session" "$host" --plugin "$plugin" put a 1 put b two get a get b get missing
 expect_eq "gets print values, missing key prints an empty line" $'1\ntwo\n' "$out"$'\n'
 
-out=$("$host" --plugin "$plugin" --proto grpc --start-timeout 10 -- get a 2>/dev/null)
+runs "a new session" "$host" --plugin "$plugin" --proto grpc --start-timeout 10 -- get a
 expect_eq "each run is a new plugin session" "" "$out"
 
 # Past nanopb's 64 KiB bytes limit (argv caps one argument at 128 KiB).
 big=$(head -c 100000 /dev/zero | tr '\0' 'x')
-out=$("$host" --plugin "$plugin" put big "$big" get big 2>"$tmp/err")
+runs "100 KB" "$host" --plugin "$plugin" put big "$big" get big
 expect_eq "a 100 KB value round-trips" 100000 "${#out}"
 
 # 1 MiB through the bench mode, which checks every reply's size.
-out=$("$host" --plugin "$plugin" bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+runs "1 MiB bench" "$host" --plugin "$plugin" bench --mode latency -n 20 --size 1048576
 expect_contains "a 1 MiB value round-trips (bench)" "$out" '"size":1048576'
 
-out=$("$host" --plugin "$plugin" bench --mode throughput -n 800 -c 8 2>"$tmp/err")
+runs "throughput bench" "$host" --plugin "$plugin" bench --mode throughput -n 800 -c 8
 expect_contains "8 concurrent callers" "$out" '"threads":8'
 
 # The same over netrpc (yamux + net/rpc + gob).
-out=$("$host" --plugin "$plugin" --proto netrpc put a 1 put b two get a get b get missing 2>"$tmp/err")
-rc=$?
-expect_eq "netrpc: puts and gets in one session (exit 0)" 0 "$rc"
+runs "netrpc: puts and gets in one session" "$host" --plugin "$plugin" --proto netrpc put a 1 put b two get a get b get missing
 expect_eq "netrpc: gets print values, missing key prints an empty line" $'1\ntwo\n' "$out"$'\n'
 
-out=$("$host" --plugin "$plugin" --proto netrpc put big "$big" get big 2>"$tmp/err")
+runs "netrpc: 100 KB" "$host" --plugin "$plugin" --proto netrpc put big "$big" get big
 expect_eq "netrpc: a 100 KB value round-trips" 100000 "${#out}"
 
-out=$("$host" --plugin "$plugin" --proto netrpc bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+runs "netrpc: 1 MiB bench" "$host" --plugin "$plugin" --proto netrpc bench --mode latency -n 20 --size 1048576
 expect_contains "netrpc: a 1 MiB value round-trips (bench)" "$out" '"size":1048576'
 
-out=$("$host" --plugin "$plugin" --proto netrpc bench --mode throughput -n 800 -c 8 2>"$tmp/err")
+runs "netrpc: throughput bench" "$host" --plugin "$plugin" --proto netrpc bench --mode throughput -n 800 -c 8
 expect_contains "netrpc: 8 concurrent callers" "$out" '"threads":8'
 
 # A plugin built with //transport:goplugin_netrpc (no gRPC in the binary).
 if [ -n "${plugin_netrpc:-}" ]; then
-  out=$("$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a 2>"$tmp/err")
+  runs "netrpc-only plugin" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
   expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
   no_grpc_core "netrpc-only plugin binary has no gRPC core" "$plugin_netrpc"
   "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
@@ -81,8 +88,7 @@ fi
 # A host built with //transport:goplugin_netrpc: the wire table has netrpc
 # alone, so it drives a netrpc plugin and refuses a gRPC one with words.
 if [ -n "$host_netrpc" ]; then
-  out=$("$host_netrpc" --plugin "$plugin" --proto netrpc put a 1 get a 2>"$tmp/err"); rc=$?
-  expect_eq "netrpc-only host drives a plugin over netrpc (exit 0)" 0 "$rc"
+  runs "netrpc-only host drives a plugin over netrpc" "$host_netrpc" --plugin "$plugin" --proto netrpc put a 1 get a
   expect_eq "netrpc-only host reads back what it put" "1" "$out"
   no_grpc_core "netrpc-only host binary has no gRPC core" "$host_netrpc"
   "$host_netrpc" --plugin "$plugin" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
@@ -108,25 +114,22 @@ expect_eq "unknown KV_PLUGIN_PROTO exits 1" 1 "$rc"
 expect_contains "unknown KV_PLUGIN_PROTO is named" "$(cat "$tmp/err")" 'unknown KV_PLUGIN_PROTO "bogus"'
 
 # AutoMTLS over gRPC (more, with bad certificates, in kv_tls_test.sh).
-out=$("$host" --plugin "$plugin" --automtls put a 1 put b two get a get b 2>"$tmp/err")
-rc=$?
-expect_eq "--automtls: puts and gets (exit 0)" 0 "$rc"
+runs "--automtls: puts and gets" "$host" --plugin "$plugin" --automtls put a 1 put b two get a get b
 expect_eq "--automtls: values come back" $'1\ntwo' "$out"
-out=$("$host" --plugin "$plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+runs "--automtls: bench" "$host" --plugin "$plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536
 expect_contains "--automtls: 8 concurrent callers, 64 KiB values" "$out" '"threads":8'
 
 # AutoMTLS over netrpc: TLS under yamux.
-out=$("$host" --plugin "$plugin" --automtls --proto netrpc put a 1 put b two get a get b 2>"$tmp/err")
-rc=$?
-expect_eq "--automtls --proto netrpc: puts and gets (exit 0)" 0 "$rc"
+runs "--automtls --proto netrpc: puts and gets" "$host" --plugin "$plugin" --automtls --proto netrpc put a 1 put b two get a get b
 expect_eq "--automtls --proto netrpc: values come back" $'1\ntwo' "$out"
-out=$("$host" --plugin "$plugin" --automtls --proto netrpc bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+runs "--automtls --proto netrpc: bench" "$host" --plugin "$plugin" --automtls --proto netrpc bench --mode throughput -n 400 -c 8 --size 65536
 expect_contains "--automtls --proto netrpc: 8 concurrent callers, 64 KiB values" "$out" '"threads":8'
-out=$("$host" --plugin "$plugin" --automtls --proto netrpc bench --mode latency -n 20 --size 1048576 2>"$tmp/err")
+runs "--automtls --proto netrpc: 1 MiB bench" "$host" --plugin "$plugin" --automtls --proto netrpc bench --mode latency -n 20 --size 1048576
 expect_contains "--automtls --proto netrpc: a 1 MiB value round-trips" "$out" '"size":1048576'
 
 # Plugin log lines (hclog JSON on its stderr) reach the host's logger.
 KV_PLUGIN_LOG_LEVEL=debug KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" put k v >/dev/null 2>"$tmp/err"
+expect_eq "debug logging: exit 0" 0 $?
 expect_contains "plugin debug log lines reach the host" "$(cat "$tmp/err")" "put (1 bytes)"
 
 # No plugin left behind by any run above.

@@ -25,8 +25,11 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
         .auto_mtls = o->automtls,
         .grpc_broker_multiplex = o->multiplex,
         .detached = o->detached,
+        .stdout_file = o->stdout_file,
+        .stderr_file = o->stderr_file,
         .sha256 = o->sha256,
     };
+    s->detached = o->detached;
     gp_status st = {0};
     if (gp_client_new(&cfg, &s->client, &st) != GP_OK) {
         fprintf(stderr, "kv-host: %s\n", st.msg);
@@ -56,9 +59,23 @@ void kv_session_print_stderr_tail(const kv_session *s)
                 tail[strlen(tail) - 1] == '\n' ? "" : "\n");
 }
 
-void kv_session_close(kv_session *s)
+int kv_session_close(kv_session *s)
 {
     gp_stub_free(s->kv);
+    int rc = 0;
+    if (s->client) {
+        if (!s->detached)
+            gp_client_kill(s->client); /* to read its status before free */
+        gp_exit_info e;
+        if (gp_client_exit_info(s->client, &e, NULL) == GP_OK && gp_exit_info_unexpected(&e)) {
+            char how[96];
+            gp_exit_info_describe(&e, how, sizeof how);
+            fprintf(stderr, "kv-host: plugin pid %d exited unexpectedly: %s\n",
+                    (int)gp_client_pid(s->client), how);
+            rc = 1;
+        }
+    }
     gp_client_free(s->client);
     memset(s, 0, sizeof *s);
+    return rc;
 }

@@ -122,6 +122,20 @@ typedef struct gp_client_config {
      * plugin running (also for a reattached one). gp_client_kill still
      * stops it. Write gp_client_reattach_config to a file to find it again. */
     bool detached;
+    /* Where a launched plugin's stdout and stderr go: appended to these
+     * files (created 0600 if missing) instead of pipes to this host, so the
+     * plugin can write after this host has gone (a detached plugin writing
+     * into a pipe nobody reads gets EPIPE; a Go plugin dies of SIGPIPE on
+     * its next log line). While this host runs it follows the files, so the
+     * handshake line, the logger and the stderr tail work as with pipes;
+     * it reads only what is written after the launch. NULL: a pipe. Two
+     * different files, each used by one plugin at a time; relative paths
+     * are from the host's working directory at start. Not with reattach
+     * (the plugin keeps the output it has). For detached plugins
+     * docs/lifecycle.md suggests FILE.stdout and FILE.stderr beside the
+     * reattach file FILE, as kv-host --detach does. */
+    const char *stdout_file;
+    const char *stderr_file;
 
     /* TLS on the connection (docs/security.md); at most one of the two.
      * auto_mtls: go-plugin's AutoMTLS — fresh certificates on both sides,
@@ -203,6 +217,43 @@ bool gp_client_exited(gp_client *c);
  * "killed by signal 9 (Killed)", "exited" for a reattached plugin).
  * Thread safety: any thread. */
 bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
+
+/* How the plugin process ended, for a host to tell an expected end from
+ * a crash or a leak report (a plugin built with LeakSanitizer exits
+ * non-zero when it leaks). */
+typedef struct gp_exit_info {
+    bool exited; /* it has ended (a launched plugin: and been reaped) */
+    /* Not our child: its exit status is not ours to read, so code is -1
+     * and signal 0 even once exited is true. */
+    bool reattached;
+    int code;   /* exit code (0..255) when it exited by itself; else -1 */
+    int signal; /* the signal that ended it; else 0 */
+    /* The signal was one gp_client_kill sent: SIGKILL after the grace
+     * period (or at once, for a failed start), or SIGTERM to a plugin with
+     * no connection. A plugin that exits by itself after our graceful
+     * Shutdown has its own code here and killed_by_us false: a non-zero
+     * code then is still a failure. (The same signal sent by someone else
+     * at the same moment cannot be told apart.) */
+    bool killed_by_us;
+} gp_exit_info;
+
+/* Fill *out with how the plugin ended so far; does not wait (wait first
+ * with gp_client_wait_exit, or gp_client_kill). Before start, or while it
+ * runs, exited is false. A detached plugin let go by this client is not
+ * followed: exited stays false. Errors: GP_EINVAL (NULL c or out).
+ * Thread safety: any thread. */
+gp_err gp_client_exit_info(gp_client *c, gp_exit_info *out, gp_status *st);
+
+/* True for an end a host should report: exited by itself with a non-zero
+ * code, or killed by a signal we did not send. False while running, for a
+ * clean exit 0, for our own kill, and for a reattached plugin (no status).
+ * Thread safety: any thread. */
+bool gp_exit_info_unexpected(const gp_exit_info *e);
+
+/* "exit status 3", "killed by signal 6 (Aborted)", "killed by signal 9
+ * (Killed), sent by us", "exited" (reattached), "running". Writes at most
+ * cap bytes, NUL-terminated. Thread safety: any thread. */
+void gp_exit_info_describe(const gp_exit_info *e, char *buf, size_t cap);
 
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports

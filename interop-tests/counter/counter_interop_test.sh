@@ -18,6 +18,7 @@ for proto in grpc netrpc; do
         # stdout is the answer; stderr (go-plugin 1.0.1's host may warn about
         # the plugin's exit on netrpc) is shown only when the answer is wrong.
         out=$("$host" --plugin "$plugin" --proto $proto -- put a 3 put a 4 get a put b -10 get b get zz 2>"$errf")
+        check "$proto: $hn host -> $pn plugin: exit 0" 0 $? || cat "$errf"
         check "$proto: $hn host -> $pn plugin -> $hn AddHelper" "$(printf '7\n-10\n0')" "$out" || cat "$errf"
     done
 done

@@ -23,11 +23,13 @@ for proto in grpc netrpc; do
   out=$("$go_host" "$f" get greeting 2>"$tmp/goerr")
   rc=$?
   [ $rc -eq 0 ] || cat "$tmp/goerr"
+  expect_eq "$proto: Go host (reattached) exits 0" 0 $rc
   expect_eq "$proto: Go host reattaches and reads the value" "hello from C" "$out"
   alive "$pid"; check "$proto: the plugin still runs after the Go host" $?
   out=$("$go_host" "$f" get greeting kill 2>"$tmp/goerr")
   rc=$?
   [ $rc -eq 0 ] || cat "$tmp/goerr"
+  expect_eq "$proto: Go host (reattached, kill) exits 0" 0 $rc
   expect_eq "$proto: Go host reads again and kills" "hello from C" "$out"
   for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
   alive "$pid"; expect_eq "$proto: go-plugin's Kill stopped the C plugin" 1 $?

@@ -52,6 +52,7 @@ go-host-c-plugin)
   expect_contains "graceful shutdown over TLS" "$(cat "$tmp/err")" "graceful=true"
   head -c 1048576 /dev/urandom >"$tmp/big"
   out=$("$go_host" --plugin "$c_plugin" --automtls putfile big "$tmp/big" hammer 4 50 2>"$tmp/err")
+  expect_eq "1 MiB and 400 concurrent calls over TLS: exit 0" 0 $?
   expect_contains "1 MiB and 400 concurrent calls over TLS" "$out" "hammer: 400 calls ok"
   # netrpc: TLS under yamux.
   out=$("$go_host" --plugin "$c_plugin" --proto netrpc --automtls --log-level debug put a 1 put b two get a get b 2>"$tmp/err")
@@ -60,6 +61,7 @@ go-host-c-plugin)
   expect_eq "Go host (AutoMTLS) -> C plugin, netrpc: values" $'1\ntwo' "$out"
   expect_contains "netrpc: the Go host did configure AutoMTLS" "$(cat "$tmp/err")" "configuring client automatic mTLS"
   out=$("$go_host" --plugin "$c_plugin" --proto netrpc --automtls putfile big "$tmp/big" hammer 4 50 2>"$tmp/err")
+  expect_eq "netrpc: 1 MiB and 400 concurrent calls over TLS: exit 0" 0 $?
   expect_contains "netrpc: 1 MiB and 400 concurrent calls over TLS" "$out" "hammer: 400 calls ok"
   ;;
 c-host-go-plugin)
@@ -68,8 +70,10 @@ c-host-go-plugin)
   expect_eq "C host (AutoMTLS) -> Go plugin: exit 0" 0 "$rc"
   expect_eq "C host (AutoMTLS) -> Go plugin: values" $'1\ntwo' "$out"
   KV_HOST_LOG_LEVEL=debug "$c_host" --plugin "$go_plugin" --automtls get a >/dev/null 2>"$tmp/err"
+  expect_eq "C host (AutoMTLS, debug) -> Go plugin: exit 0" 0 $?
   expect_contains "the Go plugin did configure AutoMTLS" "$(cat "$tmp/err")" "configuring server automatic mTLS"
   out=$("$c_host" --plugin "$go_plugin" --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+  expect_eq "8 concurrent callers over TLS: exit 0" 0 $?
   expect_contains "8 concurrent callers, 64 KiB values over TLS" "$out" '"threads":8'
   # netrpc: TLS under yamux.
   out=$("$c_host" --plugin "$go_plugin" --proto netrpc --automtls put a 1 put b two get a get b 2>"$tmp/err")
@@ -77,8 +81,10 @@ c-host-go-plugin)
   expect_eq "C host (AutoMTLS) -> Go plugin, netrpc: exit 0" 0 "$rc"
   expect_eq "C host (AutoMTLS) -> Go plugin, netrpc: values" $'1\ntwo' "$out"
   KV_HOST_LOG_LEVEL=debug "$c_host" --plugin "$go_plugin" --proto netrpc --automtls get a >/dev/null 2>"$tmp/err"
+  expect_eq "C host (AutoMTLS, debug) -> Go plugin, netrpc: exit 0" 0 $?
   expect_contains "netrpc: the Go plugin did configure AutoMTLS" "$(cat "$tmp/err")" "configuring server automatic mTLS"
   out=$("$c_host" --plugin "$go_plugin" --proto netrpc --automtls bench --mode throughput -n 400 -c 8 --size 65536 2>"$tmp/err")
+  expect_eq "netrpc: 8 concurrent callers over TLS: exit 0" 0 $?
   expect_contains "netrpc: 8 concurrent callers, 64 KiB values over TLS" "$out" '"threads":8'
   ;;
 refusals)
@@ -117,7 +123,8 @@ refusals)
   out=$("$tlspeer" client "$addr" "$tmp/stranger" "$tmp/field.txt" 10 2>&1); rc=$?
   expect_eq "Go TLS client with a certificate the plugin was not given: refused ($out)" 1 "$rc"
   sleep 0.2
-  kill "$pid"; wait "$pid" 2>/dev/null
+  kill "$pid"; wait "$pid"
+  expect_eq "the C plugin stops cleanly on SIGTERM (exit 0)" 0 $?
   expect_contains "the C plugin logs why: no certificate" "$(cat "$tmp/plugin_err")" "peer did not return a certificate"
   expect_contains "the C plugin logs why: not trusted" "$(cat "$tmp/plugin_err")" "certificate verify failed"
 
@@ -146,7 +153,8 @@ refusals)
   expect_eq "netrpc: Go TLS client with a certificate the plugin was not given: refused ($out)" 1 "$rc"
   expect_contains "netrpc: refused by the plugin's TLS, stranger" "$out" "remote error: tls:"
   sleep 0.2
-  kill "$pid"; wait "$pid" 2>/dev/null
+  kill "$pid"; wait "$pid"
+  expect_eq "the C netrpc plugin stops cleanly on SIGTERM (exit 0)" 0 $?
   expect_contains "the C netrpc plugin logs why it refused" "$(cat "$tmp/plugin_err")" "refused a connection: tls:"
   ;;
 *) echo "FAIL unknown mode $mode"; exit 1 ;;

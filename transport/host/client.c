@@ -175,7 +175,9 @@ static gp_err launch(gp_client *c)
                         .exec_fd_script = script,
                         .logger = &c->logger,
                         .log_name = c->log_name,
-                        .detached = c->detached};
+                        .detached = c->detached,
+                        .out_path = c->stdout_file,
+                        .err_path = c->stderr_file};
     gp__proc *proc = NULL;
     rc = gp__proc_start(&po, &proc, err, sizeof err);
     free(envp);

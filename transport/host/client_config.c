@@ -51,6 +51,17 @@ static gp_err validate(const gp_client_config *cfg, gp_status *st)
                    "neither");
     if (cfg->reattach && cfg->grpc_broker_multiplex) /* go-plugin's words */
         return bad(lg, st, "gRPC broker multiplexing is not supported with Reattach config");
+    if (cfg->reattach && (cfg->stdout_file || cfg->stderr_file))
+        return bad(lg, st,
+                   "stdout_file, stderr_file: a running plugin (reattach) keeps the output it "
+                   "has; expected NULL with reattach");
+    if ((cfg->stdout_file && !cfg->stdout_file[0]) || (cfg->stderr_file && !cfg->stderr_file[0]))
+        return bad(lg, st, "stdout_file, stderr_file: expected a path or NULL, got \"\"");
+    if (cfg->stdout_file && cfg->stderr_file && strcmp(cfg->stdout_file, cfg->stderr_file) == 0)
+        return bad(lg, st,
+                   "stdout_file and stderr_file: expected two files (the handshake line is "
+                   "read from stdout's), got %s for both",
+                   cfg->stdout_file);
     if (cfg->reattach && cfg->sha256)
         return bad(lg, st,
                    "sha256: a running plugin (reattach) cannot be checksummed; expected "
@@ -244,7 +255,8 @@ gp_err gp_client_new(const gp_client_config *cfg, gp_client **out, gp_status *st
         }
     }
     ok = ok && dup_opt(cfg->unix_socket_dir, &c->unix_dir) &&
-         dup_opt(cfg->unix_socket_group, &c->unix_group);
+         dup_opt(cfg->unix_socket_group, &c->unix_group) &&
+         dup_opt(cfg->stdout_file, &c->stdout_file) && dup_opt(cfg->stderr_file, &c->stderr_file);
     if (!ok) {
         gp__client_destroy(c);
         return gp__status_setf(st, GP_ENOMEM, "out of memory");
@@ -268,6 +280,8 @@ void gp__client_destroy(gp_client *c)
     free(c->versions);
     free(c->unix_dir);
     free(c->unix_group);
+    free(c->stdout_file);
+    free(c->stderr_file);
     free(c->ra_network);
     free(c->ra_address);
     free(c->log_name);

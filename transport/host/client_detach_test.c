@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,46 @@
 /* go-plugin's "test-grpc": a plugin served over gRPC. */
 GP_HELPER(test_grpc)
 {
+    static const gp_service noop = {.name = "noop"};
+    gp_serve_config cfg = {
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .services = &noop,
+        .nservices = 1,
+    };
+    return gp_serve(&cfg);
+}
+
+/* A gRPC plugin that writes to its real stdout and stderr (kept before
+ * gp_serve redirects fd 1 and 2 for GRPCStdio): "early" at once, "late"
+ * lines once the file argv[1] exists (its host is gone by then). */
+static const char *late_trigger;
+static int late_out = -1, late_err = -1;
+
+static void *late_lines(void *arg)
+{
+    (void)arg;
+    while (access(late_trigger, F_OK) != 0)
+        usleep(20000);
+    for (int i = 0; i < 3; i++) {
+        dprintf(late_err, "late line %d on stderr\n", i);
+        dprintf(late_out, "late line %d on stdout\n", i);
+    }
+    return NULL;
+}
+
+GP_HELPER(late_writer)
+{
+    if (argc < 2)
+        return 2;
+    late_trigger = argv[1];
+    late_out = dup(1);
+    late_err = dup(2);
+    dprintf(late_err, "early line on stderr\n");
+    pthread_t t;
+    if (late_out < 0 || late_err < 0 || pthread_create(&t, NULL, late_lines, NULL) != 0)
+        return 1;
     static const gp_service noop = {.name = "noop"};
     gp_serve_config cfg = {
         .handshake = {.protocol_version = 1,
@@ -173,11 +215,117 @@ GP_TEST(wait_exit_reports_status)
     gp_client_free(c);
 }
 
+static bool file_has(const char *path, const char *needle, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        char *text = gp_test_read_file(path, NULL);
+        bool has = text && strstr(text, needle);
+        free(text);
+        if (has || waited >= timeout_ms)
+            return has;
+        usleep(20000);
+    }
+}
+
+GP_TEST(detached_output_goes_to_files_and_outlives_the_host)
+{
+    char dir[512], out_path[600], err_path[600], trigger[600];
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(dir, sizeof dir, "%s/gpdetachXXXXXX", base ? base : "/tmp");
+    GP_CHECK(mkdtemp(dir) != NULL);
+    snprintf(out_path, sizeof out_path, "%s/p.json.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/p.json.stderr", dir);
+    snprintf(trigger, sizeof trigger, "%s/go", dir);
+    /* Something already there stays: the files are appended to. */
+    FILE *f = fopen(err_path, "w");
+    GP_CHECK(f != NULL);
+    fputs("from before\n", f);
+    fclose(f);
+
+    gp_client_config cfg = config();
+    cfg.argv = gp_test_helper_argv("late_writer", trigger);
+    cfg.detached = true;
+    cfg.stdout_file = out_path;
+    cfg.stderr_file = err_path;
+    gp_client *c;
+    gp_conn *conn;
+    gp_status st;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    if (gp_client_connect(c, &conn, &st) != GP_OK) /* the handshake came through the file */
+        GP_FAILF("connect: %s", st.msg);
+    GP_CHECK(gp_conn_ping(conn, &st) == GP_OK);
+    pid_t pid = gp_client_pid(c);
+    /* While the host runs it follows the stderr file (the tail, the logger). */
+    char tail[256] = "";
+    for (int i = 0; i < 100 && !strstr(tail, "early line"); i++) {
+        gp_client_stderr_tail(c, tail, sizeof tail);
+        usleep(20000);
+    }
+    GP_CHECK_CONTAINS(tail, "early line on stderr");
+    GP_CHECK(!strstr(tail, "from before")); /* only what this launch wrote */
+    struct stat sb;
+    GP_CHECK_INT(stat(out_path, &sb), ==, 0); /* made by the client: private */
+    GP_CHECK_INT(sb.st_mode & 0777, ==, 0600);
+    gp_client_free(c); /* let go: nobody reads its output now */
+
+    /* It writes after its host let go: the lines land in the files and it
+     * lives on (a pipe would have ended it with SIGPIPE). */
+    f = fopen(trigger, "w");
+    GP_CHECK(f != NULL);
+    fclose(f);
+    GP_CHECK(file_has(err_path, "late line 2 on stderr", 5000));
+    GP_CHECK(file_has(out_path, "late line 2 on stdout", 5000));
+    char *text = gp_test_read_file(err_path, NULL);
+    GP_CHECK(text && strncmp(text, "from before\n", 12) == 0 && strstr(text, "early line"));
+    free(text);
+    text = gp_test_read_file(out_path, NULL);
+    GP_CHECK(text && strncmp(text, "1|1|", 4) == 0); /* the handshake line is there too */
+    free(text);
+    usleep(100000);
+    GP_CHECK(gp_test_alive(pid));
+    kill(pid, SIGTERM); /* gp_serve stops cleanly on it */
+    int status = gp_test_wait_child(pid, 10000);
+    GP_CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(out_path);
+    unlink(err_path);
+    unlink(trigger);
+    rmdir(dir);
+}
+
+GP_TEST(output_files_config_checks)
+{
+    gp_client_config cfg = config();
+    gp_client *c = NULL;
+    gp_status st;
+    cfg.stdout_file = "/tmp/same";
+    cfg.stderr_file = "/tmp/same";
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "expected two files");
+    cfg.stdout_file = "";
+    cfg.stderr_file = NULL;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "expected a path or NULL");
+    gp_reattach_config ra = {.network = "unix", .address = "/tmp/nowhere.sock"};
+    gp_client_config rcfg = {
+        .reattach = &ra, .stderr_file = "/tmp/x.stderr", .logger = {.level = GP_LOG_OFF}};
+    GP_CHECK_ERR(gp_client_new(&rcfg, &c, &st), GP_EINVAL);
+    GP_CHECK_CONTAINS(st.msg, "expected NULL with reattach");
+    /* A file that cannot be opened fails the start with its name. */
+    cfg = config();
+    cfg.stderr_file = "/nonexistent-dir/x.stderr";
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    GP_CHECK(gp_client_start(c, &st) != GP_OK);
+    GP_CHECK_CONTAINS(st.msg, "/nonexistent-dir/x.stderr");
+    gp_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
     GP_RUN(pidstat_parse);
     GP_RUN(detached_plugin_outlives_free_and_is_found_again);
     GP_RUN(wait_exit_reports_status);
+    GP_RUN(detached_output_goes_to_files_and_outlives_the_host);
+    GP_RUN(output_files_config_checks);
     return gp_test_done();
 }

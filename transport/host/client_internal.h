@@ -40,9 +40,10 @@ struct gp_client {
     gp_reattach_config ra; /* strings point to ra_network/ra_address */
     char *ra_network, *ra_address;
     char *log_name;
-    bool detached;              /* free leaves the plugin running */
-    struct gp__client_tls *tls; /* TLS on (client_tls.c), or NULL */
-    bool mux_requested;         /* cfg.grpc_broker_multiplex */
+    bool detached;                   /* free leaves the plugin running */
+    char *stdout_file, *stderr_file; /* the plugin's output files, or NULL */
+    struct gp__client_tls *tls;      /* TLS on (client_tls.c), or NULL */
+    bool mux_requested;              /* cfg.grpc_broker_multiplex */
     void (*stdout_sink)(void *, const void *, size_t);
     void (*stderr_sink)(void *, const void *, size_t);
     void *stdio_ctx;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@ enum { LINE_WAIT, LINE_GOT, LINE_TOO_LONG };
 #define READ_CHUNK 65536
 /* After the exit, what is left in the pipes is drained up to this. */
 #define DRAIN_MAX (4u << 20)
+/* Output files (gp__proc_opts.out_path) are followed through inotify;
+ * without it, looked at this often. */
+#define FOLLOW_POLL_MS 50
 /* How long kill waits for a SIGKILLed process to be reaped before it
  * gives up on it (a process stuck in the kernel). */
 #define REAP_WAIT_MS 10000
@@ -41,6 +45,7 @@ struct gp__proc {
     gp__spawn_opts sopts;
     const gp_logger *logger;
     char *log_name;
+    char *out_path, *err_path; /* output files, or NULL */
     int wake_fd;
 
     /* Guarded by mu. */
@@ -55,6 +60,7 @@ struct gp__proc {
     size_t long_start_len;
     bool reaped;
     int status;
+    unsigned sent_sigs; /* bit n: we sent signal n (gp__proc_sent_signal) */
     bool stop;
     bool killed;
     bool thread_live;
@@ -139,8 +145,10 @@ static void on_stderr_line(void *ctx, const char *line, size_t len, int piece)
     gp__hclog_rec_free(&r);
 }
 
-/* One read from a pipe; false at EOF or on a hard error. */
-static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget)
+/* Reads from a pipe or an output file up to *budget; false at EOF or on
+ * a hard error. follow: the stream is a file the plugin may still write,
+ * so its end is "nothing yet", not EOF. */
+static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget, bool follow)
 {
     char buf[8192];
     size_t got = 0;
@@ -149,6 +157,8 @@ static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (r == 0 && follow)
             break;
         if (r <= 0) {
             gp__lines *l = is_err ? &p->err_lines : &p->out_lines;
@@ -169,14 +179,55 @@ static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget)
     return true;
 }
 
+/* What is left, up to DRAIN_MAX a stream; a file's current end is its
+ * end here (the plugin has exited, or we stop following it). */
 static void drain(gp__proc *p)
 {
     size_t budget = DRAIN_MAX;
-    if (!p->out_eof && !pump(p, p->sp.out_fd, false, &budget))
+    if (!p->out_eof && !pump(p, p->sp.out_fd, false, &budget, false))
         p->out_eof = true;
     budget = DRAIN_MAX;
-    if (!p->err_eof && !pump(p, p->sp.err_fd, true, &budget))
+    if (!p->err_eof && !pump(p, p->sp.err_fd, true, &budget, false))
         p->err_eof = true;
+}
+
+/* An inotify descriptor that wakes us when an output file grows; -1 when
+ * there is no file or no inotify (then we look every FOLLOW_POLL_MS). */
+static int follow_fd(gp__proc *p)
+{
+    if (!p->out_path && !p->err_path)
+        return -1;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    const char *paths[] = {p->out_path, p->err_path};
+    for (int i = 0; i < 2; i++) {
+        if (paths[i] && inotify_add_watch(fd, paths[i], IN_MODIFY) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* Read output files as far as they go now. True if a budget ran out
+ * (more may be there: look again without waiting). */
+static bool pump_files(gp__proc *p)
+{
+    bool more = false;
+    size_t budget = READ_CHUNK;
+    if (p->sp.out_file && !p->out_eof) {
+        if (!pump(p, p->sp.out_fd, false, &budget, true))
+            p->out_eof = true;
+        more |= budget == 0;
+    }
+    budget = READ_CHUNK;
+    if (p->sp.err_file && !p->err_eof) {
+        if (!pump(p, p->sp.err_fd, true, &budget, true))
+            p->err_eof = true;
+        more |= budget == 0;
+    }
+    return more;
 }
 
 /* The main process has exited (not yet reaped): take what it wrote, kill
@@ -212,6 +263,7 @@ static bool has_exited(pid_t pid)
 
 static void watch(gp__proc *p)
 {
+    int ino = follow_fd(p);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stop, reaped = p->reaped;
@@ -219,15 +271,18 @@ static void watch(gp__proc *p)
         pthread_mutex_unlock(&p->mu);
         if (stop || (reaped && p->out_eof && p->err_eof))
             break;
-        struct pollfd fds[4];
-        int n = 0, i_out = -1, i_err = -1, i_pid = -1;
+        /* Files first: inotify only tells of writes after its watch. */
+        bool more = pump_files(p);
+        bool following = (p->sp.out_file && !p->out_eof) || (p->sp.err_file && !p->err_eof);
+        struct pollfd fds[5];
+        int n = 0, i_out = -1, i_err = -1, i_pid = -1, i_ino = -1;
         fds[n] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
         n++;
-        if (!p->out_eof) {
+        if (!p->out_eof && !p->sp.out_file) {
             i_out = n;
             fds[n++] = (struct pollfd){.fd = p->sp.out_fd, .events = POLLIN};
         }
-        if (!p->err_eof) {
+        if (!p->err_eof && !p->sp.err_file) {
             i_err = n;
             fds[n++] = (struct pollfd){.fd = p->sp.err_fd, .events = POLLIN};
         }
@@ -235,8 +290,17 @@ static void watch(gp__proc *p)
             i_pid = n;
             fds[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         }
-        /* Without a pidfd we look for the exit every 50 ms. */
+        if (following && ino >= 0) {
+            i_ino = n;
+            fds[n++] = (struct pollfd){.fd = ino, .events = POLLIN};
+        }
+        /* Without a pidfd we look for the exit every 50 ms; files without
+         * inotify as often. */
         int timeout = (!reaped && pidfd < 0) ? 50 : -1;
+        if (following && ino < 0)
+            timeout = FOLLOW_POLL_MS;
+        if (more)
+            timeout = 0;
         int rc = poll(fds, (nfds_t)n, timeout);
         if (rc < 0 && errno != EINTR)
             break;
@@ -245,16 +309,23 @@ static void watch(gp__proc *p)
             ssize_t r = read(p->wake_fd, &v, sizeof v);
             (void)r;
         }
+        if (rc > 0 && i_ino >= 0 && fds[i_ino].revents) {
+            char ev[4096]; /* the events only say "grew": read them away */
+            while (read(ino, ev, sizeof ev) > 0)
+                ;
+        }
         size_t budget = READ_CHUNK;
-        if (i_out >= 0 && fds[i_out].revents && !pump(p, p->sp.out_fd, false, &budget))
+        if (i_out >= 0 && fds[i_out].revents && !pump(p, p->sp.out_fd, false, &budget, false))
             p->out_eof = true;
         budget = READ_CHUNK;
-        if (i_err >= 0 && fds[i_err].revents && !pump(p, p->sp.err_fd, true, &budget))
+        if (i_err >= 0 && fds[i_err].revents && !pump(p, p->sp.err_fd, true, &budget, false))
             p->err_eof = true;
         if (!reaped && ((i_pid >= 0 && fds[i_pid].revents) || (pidfd < 0 && has_exited(p->sp.pid))))
             reap(p);
     }
-    /* Stopping: keep what is already in the pipes. */
+    if (ino >= 0)
+        close(ino);
+    /* Stopping: keep what is already in the pipes (and files). */
     drain(p);
     gp__lines_finish(&p->out_lines, on_stdout_line, p);
     gp__lines_finish(&p->err_lines, on_stderr_line, p);
@@ -287,6 +358,8 @@ static void proc_destroy(gp__proc *p)
         close(p->wake_fd);
     free(p->line);
     free(p->log_name);
+    free(p->out_path);
+    free(p->err_path);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->kill_mu);
@@ -315,7 +388,12 @@ gp_err gp__proc_start(const gp__proc_opts *o, gp__proc **out, char *err, size_t 
                                 .detached = o->detached};
     p->logger = o->logger;
     p->log_name = strdup(o->log_name ? o->log_name : "");
-    if (p->wake_fd < 0 || !p->log_name || gp__lines_init(&p->out_lines, GP__PROC_LINE_MAX) ||
+    p->out_path = o->out_path ? strdup(o->out_path) : NULL;
+    p->err_path = o->err_path ? strdup(o->err_path) : NULL;
+    p->sopts.out_path = p->out_path;
+    p->sopts.err_path = p->err_path;
+    if (p->wake_fd < 0 || !p->log_name || (o->out_path && !p->out_path) ||
+        (o->err_path && !p->err_path) || gp__lines_init(&p->out_lines, GP__PROC_LINE_MAX) ||
         gp__lines_init(&p->err_lines, GP__PROC_LINE_MAX)) {
         gp_err rc = p->wake_fd < 0 ? GP_ESYS : GP_ENOMEM;
         snprintf(err, errlen, "start plugin %s: %s", o->path,
@@ -418,6 +496,8 @@ gp_err gp__proc_signal(gp__proc *p, int sig)
 {
     pthread_mutex_lock(&p->mu);
     gp_err rc = p->reaped ? GP_ESTATE : kill(p->sp.pid, sig) == 0 ? GP_OK : GP_ESYS;
+    if (rc == GP_OK && sig > 0 && sig < 32)
+        p->sent_sigs |= 1u << sig;
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -438,6 +518,14 @@ bool gp__proc_exited(gp__proc *p, int *status)
         *status = p->status;
     pthread_mutex_unlock(&p->mu);
     return done;
+}
+
+bool gp__proc_sent_signal(gp__proc *p, int sig)
+{
+    pthread_mutex_lock(&p->mu);
+    bool sent = sig > 0 && sig < 32 && (p->sent_sigs & (1u << sig));
+    pthread_mutex_unlock(&p->mu);
+    return sent;
 }
 
 size_t gp__proc_stderr_tail(gp__proc *p, char *out, size_t cap)
@@ -490,6 +578,7 @@ void gp__proc_kill(gp__proc *p, int grace_ms, gp__proc_graceful_fn graceful, voi
                     "plugin failed to exit gracefully");
         killpg(p->sp.pid, SIGKILL);
         kill(p->sp.pid, SIGKILL);
+        p->sent_sigs |= 1u << SIGKILL;
     }
     bool done = wait_flag(p, &p->reaped, REAP_WAIT_MS);
     p->stop = true;

@@ -42,6 +42,11 @@ typedef struct gp__proc_opts {
     const gp_logger *logger; /* borrowed for the proc's life; NULL = stderr text */
     const char *log_name;    /* copied */
     bool detached;           /* see gp__spawn_opts.detached */
+    /* Non-NULL: stdout / stderr go to this file (appended) instead of a
+     * pipe (gp__spawn_opts.out_path); copied. The owner thread follows the
+     * file while the plugin runs, so everything above (handshake line,
+     * logger, stderr tail) works the same. */
+    const char *out_path, *err_path;
 } gp__proc_opts;
 
 /* Spawn. Returns after the exec succeeded or failed; o's path, argv, envp
@@ -72,6 +77,12 @@ bool gp__proc_wait_exit(gp__proc *p, int timeout_ms);
 
 /* True once reaped; *status (may be NULL) gets the wait status. */
 bool gp__proc_exited(gp__proc *p, int *status);
+
+/* True if we sent `sig` to the plugin's main process while it was still
+ * ours: gp__proc_signal, or gp__proc_kill's SIGKILL (not the SIGKILL that
+ * reap sends to the group of an already exited main process). A plugin
+ * killed by that signal from elsewhere at the same moment looks the same. */
+bool gp__proc_sent_signal(gp__proc *p, int sig);
 
 pid_t gp__proc_pid(const gp__proc *p);
 

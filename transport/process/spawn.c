@@ -147,12 +147,37 @@ static int above_stdio(int fd)
     return moved;
 }
 
+/* fds[0] reads what the plugin writes on fds[1]: a pipe, or with a path
+ * the file (appended; our reader starts at its current end). */
+static int stream_fds(const char *path, int fds[2], char *err, size_t errlen)
+{
+    if (!path) {
+        if (pipe2(fds, O_CLOEXEC) == 0)
+            return 0;
+        snprintf(err, errlen, "pipe for the plugin: %s", strerror(errno));
+        return -1;
+    }
+    fds[1] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fds[1] >= 0)
+        fds[0] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[1] < 0 || fds[0] < 0 || lseek(fds[0], 0, SEEK_END) < 0) {
+        snprintf(err, errlen, "plugin output file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 gp_err gp__spawn(const gp__spawn_opts *o, gp__spawned *out, char *err, size_t errlen)
 {
     out->pid = -1;
     out->pidfd = out->out_fd = out->err_fd = -1;
+    out->out_file = o->out_path != NULL;
+    out->err_file = o->err_path != NULL;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1};
-    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(st, O_CLOEXEC) != 0) {
+    if (stream_fds(o->out_path, outp, err, errlen) != 0 ||
+        stream_fds(o->err_path, errp, err, errlen) != 0)
+        goto fail;
+    if (pipe2(st, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe for the plugin: %s", strerror(errno));
         goto fail;
     }

@@ -29,12 +29,20 @@ typedef struct gp__spawn_opts {
     /* Outlives its host: no parent-death signal, stdin from /dev/null (the
      * host's stdin may be a terminal or pipe that goes away with it). */
     bool detached;
+    /* Non-NULL: that stream goes to this file, appended (created 0600),
+     * instead of a pipe, so the plugin can still write once we are gone.
+     * out_fd / err_fd then read the file from its end at spawn time. */
+    const char *out_path, *err_path;
 } gp__spawn_opts;
 
 typedef struct gp__spawned {
     pid_t pid;          /* also the process group id */
     int pidfd;          /* -1 when the kernel has no pidfd_open */
     int out_fd, err_fd; /* read ends, O_NONBLOCK | O_CLOEXEC */
+    /* That read end is a file (out_path / err_path), not a pipe: a read
+     * of 0 bytes means "nothing yet" while the plugin runs, and poll(2)
+     * always says readable. */
+    bool out_file, err_file;
 } gp__spawned;
 
 /* Fork and exec. Returns only after exec succeeded or failed: an exec

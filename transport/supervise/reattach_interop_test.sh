@@ -17,24 +17,28 @@ expect() {  # expect NAME WANT GOT
 }
 
 "$RG" write "$f" grpc unix /tmp/plugin-sock 4242
+got=$("$TOOL" read "$f") # set -e: a tool that fails fails the test
 expect go_writes_c_reads_unix \
     "protocol=grpc network=unix addr=/tmp/plugin-sock pid=4242 version=0 test=false" \
-    "$("$TOOL" read "$f")"
+    "$got"
 
 "$RG" write "$f" netrpc tcp 127.0.0.1:10001 77
+got=$("$TOOL" read "$f") # set -e: a tool that fails fails the test
 expect go_writes_c_reads_tcp \
     "protocol=netrpc network=tcp addr=127.0.0.1:10001 pid=77 version=0 test=false" \
-    "$("$TOOL" read "$f")"
+    "$got"
 
 "$TOOL" write "$f" grpc tcp 127.0.0.1:1234 99 5 true
+got=$("$RG" read "$f") # set -e: a tool that fails fails the test
 expect c_writes_go_reads_tcp \
     "protocol=grpc network=tcp addr=127.0.0.1:1234 pid=99 version=5 test=true" \
-    "$("$RG" read "$f")"
+    "$got"
 
 "$TOOL" write "$f" netrpc unix /run/p.sock 1 0 false
+got=$("$RG" read "$f") # set -e: a tool that fails fails the test
 expect c_writes_go_reads_unix \
     "protocol=netrpc network=unix addr=/run/p.sock pid=1 version=0 test=false" \
-    "$("$RG" read "$f")"
+    "$got"
 
 # go-plugin's own struct marshalled as is: Addr is a net.Addr interface, so
 # it comes out as {"Name","Net"}; goplugin-c says exactly what is wrong.

@@ -24,6 +24,7 @@ for f in own_group.pid case_group.pid; do
 done
 
 GP_TEST_SCALE=2 GP_TEST_FILTER=sleeps_forever "$victim" >"$out" 2>&1
+[ $? -ne 0 ] || bad "a hanging case exited 0 (GP_TEST_SCALE=2)"
 grep -q "^TIMEOUT sleeps_forever after 2 s" "$out" || bad "GP_TEST_SCALE=2 did not double the deadline"
 
 GP_TEST_FILTER==crashes "$victim" >"$out" 2>&1 && bad "a crashing case exited 0"

@@ -10,11 +10,15 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"io/ioutil"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -25,6 +29,33 @@ import (
 func fail(format string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "go-counter-host: "+format+"\n", a...)
 	os.Exit(1)
+}
+
+// exitWatch passes the host's log through (lines below min dropped) and
+// keeps go-plugin's "plugin process exited" line, whose error="..." is the
+// only sign of a plugin that exited badly (a crash, a leak report under
+// ASan); "plugin failed to exit gracefully" means the signal was ours.
+type exitWatch struct {
+	mu       sync.Mutex
+	out      io.Writer
+	min      hclog.Level
+	forced   bool
+	exitLine string
+}
+
+func (w *exitWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte("plugin failed to exit gracefully")) {
+		w.forced = true
+	}
+	if i := bytes.Index(p, []byte("plugin process exited")); i >= 0 {
+		w.exitLine = strings.TrimSpace(string(p[i:]))
+	}
+	if w.min > hclog.Debug && bytes.Contains(p, []byte("[DEBUG]")) {
+		return len(p), nil
+	}
+	return w.out.Write(p)
 }
 
 func main() {
@@ -62,12 +93,13 @@ func main() {
 	if os.Getenv("COUNTER_HOST_LOG_LEVEL") == "debug" {
 		level = hclog.Debug
 	}
+	watch := &exitWatch{out: os.Stderr, min: level}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  counterpeer.Handshake,
 		Plugins:          counterpeer.PluginMap(nil),
 		Cmd:              cmd,
 		AllowedProtocols: allowed,
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-counter-host", Level: level, Output: os.Stderr}),
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-counter-host", Level: hclog.Debug, Output: watch}),
 		SyncStderr:       ioutil.Discard,
 		AutoMTLS:         automtls,
 	}
@@ -114,5 +146,12 @@ func main() {
 			client.Kill()
 			fail("bad command at %q (expected put KEY N or get KEY)", args[i])
 		}
+	}
+	client.Kill()
+	watch.mu.Lock()
+	line, forced := watch.exitLine, watch.forced
+	watch.mu.Unlock()
+	if i := strings.Index(line, "error="); i >= 0 && !forced {
+		fail("plugin exited unexpectedly: %s", line[i:])
 	}
 }

@@ -163,4 +163,7 @@ func main() {
 	if runErr != nil {
 		fail(runErr)
 	}
+	if k.Unexpected != "" {
+		fail(fmt.Errorf("plugin exited unexpectedly: %s", k.Unexpected))
+	}
 }

@@ -90,20 +90,44 @@ func ParseHostOptions(args []string, defaultLogLevel string) (HostOptions, []str
 }
 
 // gracefulWatch passes log output through and remembers whether go-plugin
-// said it had to SIGKILL the plugin (Client.Kill's only observable sign).
+// said it had to SIGKILL the plugin (Client.Kill's only observable sign),
+// and how go-plugin said the plugin exited ("plugin process exited", with
+// error="..." for anything but exit 0: go-plugin's only exit status). The
+// logger runs at debug at least, so that line always comes; lines below
+// the level asked for are dropped here.
 type gracefulWatch struct {
-	mu     sync.Mutex
-	out    io.Writer
-	forced bool
+	mu       sync.Mutex
+	out      io.Writer
+	min      hclog.Level
+	forced   bool
+	exitLine string
 }
 
 const forcedKillMsg = "plugin failed to exit gracefully"
+const exitedMsg = "plugin process exited"
+
+var levelTags = []struct {
+	tag   string
+	level hclog.Level
+}{{"[TRACE]", hclog.Trace}, {"[DEBUG]", hclog.Debug}, {"[INFO]", hclog.Info},
+	{"[WARN]", hclog.Warn}, {"[ERROR]", hclog.Error}}
 
 func (w *gracefulWatch) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if bytes.Contains(p, []byte(forcedKillMsg)) {
 		w.forced = true
+	}
+	if i := bytes.Index(p, []byte(exitedMsg)); i >= 0 {
+		w.exitLine = strings.TrimSpace(string(p[i:]))
+	}
+	// hclog's lines: "TIMESTAMP [LEVEL] name: message".
+	if i := bytes.IndexByte(p, '['); i >= 0 {
+		for _, t := range levelTags {
+			if bytes.HasPrefix(p[i:], []byte(t.tag)) && t.level < w.min {
+				return len(p), nil
+			}
+		}
 	}
 	return w.out.Write(p)
 }
@@ -120,15 +144,24 @@ type Session struct {
 type KillReport struct {
 	Duration time.Duration
 	Graceful bool // go-plugin did not have to SIGKILL it
+	// Unexpected: go-plugin's words when the plugin exited badly (a
+	// non-zero status, or a signal go-plugin did not send: a crash, or a
+	// leak report under ASan); "" otherwise.
+	Unexpected string
 }
 
 // Open starts the plugin at o.Plugin, connects and dispenses "kv". On error
 // the plugin (if it started) is already killed.
 func Open(o HostOptions) (*Session, error) {
-	watch := &gracefulWatch{out: os.Stderr}
+	min := hclog.LevelFromString(o.LogLevel)
+	level := min
+	if level == hclog.NoLevel || level > hclog.Debug {
+		level = hclog.Debug // for the "plugin process exited" line
+	}
+	watch := &gracefulWatch{out: os.Stderr, min: min}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:   "go-kv-host",
-		Level:  hclog.LevelFromString(o.LogLevel),
+		Level:  level,
 		Output: watch,
 	})
 	// go-plugin puts the host's environment after cmd.Env, so an inherited
@@ -191,8 +224,13 @@ func (s *Session) Close() KillReport {
 	d := time.Since(t0)
 	s.watch.mu.Lock()
 	forced := s.watch.forced
+	line := s.watch.exitLine
 	s.watch.mu.Unlock()
-	return KillReport{Duration: d, Graceful: !forced}
+	r := KillReport{Duration: d, Graceful: !forced}
+	if i := strings.Index(line, "error="); i >= 0 && !forced {
+		r.Unexpected = line[i:]
+	}
+	return r
 }
 
 // VmHWMKiB reads the peak resident set of pid (0: this process) from
