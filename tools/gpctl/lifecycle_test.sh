@@ -101,16 +101,13 @@ expect_eq "enable through serve exits 0" 0 $?
 gpid=$(run_pid gokv)
 out=$("$host" --reattach "$root/run/gokv.json" -- put g 7 get g 2>"$tmp/err")
 expect_eq "kv-host uses the managed Go plugin" "0 7" "$? $out"
-G disable gokv 2>"$tmp/err"
-expect_eq "disable through serve exits 0" 0 $?
-[ -e "$root/run/gokv.json" ]; expect_eq "... its run file is gone at once" 1 $?
-alive "$gpid"; expect_eq "... and so is the Go plugin" 1 $?
 
 # ---- 5. SIGKILL serve (--live-restore): the next serve adopts ----
 kill -9 "$serve_pid"
 wait "$serve_pid" 2>/dev/null
 sleep 0.3
 alive "$pid2"; check "the plugin outlives a SIGKILLed serve" $?
+alive "$gpid"; check "so does the Go plugin" $?
 expect_eq "its run file stays" "$pid2" "$(run_pid kv)"
 start_serve "$tmp/serve2.log" --live-restore
 check "a new serve comes up (stale socket replaced)" $?
@@ -119,6 +116,18 @@ expect_contains "the new serve adopts the same pid" "$(cat "$tmp/serve2.log")" \
 expect_eq "ls still shows that pid" "$pid2" "$(ls_field kv 4)"
 out=$("$host" --reattach "$root/run/kv.json" -- get a 2>"$tmp/err")
 expect_eq "its data is intact" "0 2" "$? $out"
+# The Go plugin lived on too, logging into ROOT/logs (not into a pipe of
+# the dead serve, whose EPIPE would have killed it with SIGPIPE).
+expect_contains "the Go plugin is adopted too" "$(cat "$tmp/serve2.log")" \
+  "event start gokv pid=$gpid adopted=true"
+out=$("$host" --reattach "$root/run/gokv.json" -- get g put h 8 get h 2>"$tmp/err")
+expect_eq "the Go plugin kept its data and answers" "0 7 8" "$? $(echo $out)"
+alive "$gpid"; check "... and is alive after logging" $?
+[ -s "$root/logs/gokv.stderr" ]; check "its output went to ROOT/logs/gokv.stderr" $?
+G disable gokv 2>"$tmp/err"
+expect_eq "disable through serve exits 0" 0 $?
+[ -e "$root/run/gokv.json" ]; expect_eq "... its run file is gone at once" 1 $?
+wait_until bash -c "! kill -0 $gpid 2>/dev/null"; check "... and so is the Go plugin" $?
 
 # ---- 6. a tampered blob is refused at start, naming both digests ----
 cp "$plugin" "$tmp/kv-plugin-2" && printf 'padding' >>"$tmp/kv-plugin-2"

@@ -36,6 +36,7 @@ typedef struct entry {
     gp_store_launch *launch;
     gp_client_config cc; /* the launch config, plus our logger and timeouts */
     char *run_file;
+    char *out_file, *err_file; /* live restore: ROOT/logs/NAME.stdout, .stderr */
     gp__runner *runner;
     struct entry *next;
 } entry;
@@ -150,6 +151,8 @@ static void entry_free(entry *e)
     gp_store_launch_free(e->launch);
     gp_store_record_free(e->rec);
     free(e->run_file);
+    free(e->out_file);
+    free(e->err_file);
     free(e->name);
     free(e);
 }
@@ -189,6 +192,20 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
     e->cc.logger = (gp_logger){.fn = tagged_log, .ctx = e, .level = m->logger.level};
     e->cc.start_timeout_ms = m->start_timeout_ms;
     e->cc.kill_grace_ms = m->kill_grace_ms;
+    if (m->live_restore) {
+        /* A plugin that outlives this manager must not write into pipes
+         * nobody reads (EPIPE; a Go plugin dies of SIGPIPE): its output
+         * goes to files, which the client follows while we run. */
+        char op[4096], ep[4096];
+        snprintf(op, sizeof op, "%s/logs/%s.stdout", m->root, rec->name);
+        snprintf(ep, sizeof ep, "%s/logs/%s.stderr", m->root, rec->name);
+        if (!(e->out_file = strdup(op)) || !(e->err_file = strdup(ep))) {
+            entry_free(e);
+            return gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
+        }
+        e->cc.stdout_file = e->out_file;
+        e->cc.stderr_file = e->err_file;
+    }
     gp__runner_spec spec = {
         .client = &e->cc,
         .run_file = e->run_file,
@@ -260,11 +277,11 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
     gp_store_open_opts o = {
         .root = cfg->root, .lock = true, .on_problem = on_store_problem, .ctx = m};
     gp_err rc = gp_store_open(&o, &m->store, st);
-    if (rc == GP_OK) {
-        char run[4096];
-        snprintf(run, sizeof run, "%s/run", m->root);
-        if (mkdir(run, 0700) != 0 && errno != EEXIST)
-            rc = gp__status_setf(st, GP_ESYS, "manager: mkdir %s: %s", run, strerror(errno));
+    for (int i = 0; rc == GP_OK && i < 2; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", m->root, i == 0 ? "run" : "logs");
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            rc = gp__status_setf(st, GP_ESYS, "manager: mkdir %s: %s", dir, strerror(errno));
     }
     if (rc) {
         gp_store_close(m->store);
