@@ -3,14 +3,21 @@
 #ifndef GP_TOOLS_GPCTL_H
 #define GP_TOOLS_GPCTL_H
 
+#include <stdio.h>
+
 #include <goplugin/store.h>
 
-/* One line "gpctl: ..." on stderr; returns 1, the exit status of a
+/* Where commands write: stdout and stderr unless a caller (a serve
+ * answering a forwarded command) points them elsewhere for one command. */
+extern FILE *gpctl_out;
+extern FILE *gpctl_err;
+
+/* One line "gpctl: ..." on gpctl_err; returns 1, the exit status of a
  * failure (as kv-host: usage errors too). */
 int gpctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gpctl_usage(void);
 
-/* Problems found while loading: "gpctl: warning: FILE: MSG" on stderr. */
+/* Problems found while loading: "gpctl: warning: FILE: MSG" on gpctl_err. */
 void gpctl_problem(void *ctx, const char *file, const char *msg);
 
 /* The store commands (store_cmds.c). argv[0] is the command's name. Each

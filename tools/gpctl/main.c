@@ -18,32 +18,36 @@
 #include "tools/gpctl/ctl.h"
 #include "tools/gpctl/gpctl.h"
 
+FILE *gpctl_out;
+FILE *gpctl_err;
+
 void gpctl_usage(void)
 {
-    fprintf(stderr, "usage: gpctl --root DIR COMMAND [ARGS...]\n"
-                    "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
-                    "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
-                    "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
-                    "                        copy PATH into the store; prints the plugin id\n"
-                    "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
-                    "  inspect NAME          the plugin's record (JSON)\n"
-                    "  enable NAME           (refused until granted privileges = required)\n"
-                    "  disable NAME\n"
-                    "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
-                    "  rm [-f] NAME          remove (-f: also when enabled)\n"
-                    "  gc                    delete binaries no plugin uses\n"
-                    "  serve [--live-restore] run the enabled plugins, restart them on exit;\n"
-                    "                        other commands reach it through ROOT/gpctl.sock\n"
-                    "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
+    fprintf(gpctl_err,
+            "usage: gpctl --root DIR COMMAND [ARGS...]\n"
+            "  install [--proto grpc|netrpc]... [--cookie KEY=VALUE] [--env K=V]...\n"
+            "          [--require PRIV]... [--grant PRIV]... [--version N]...\n"
+            "          [--restart always|no] [--sha256 HEX] PATH NAME[:TAG] [-- ARG...]\n"
+            "                        copy PATH into the store; prints the plugin id\n"
+            "  ls                    NAME:TAG ID STATE PID, one line per plugin\n"
+            "  inspect NAME          the plugin's record (JSON)\n"
+            "  enable NAME           (refused until granted privileges = required)\n"
+            "  disable NAME\n"
+            "  grant NAME [PRIV...]  replace the granted privileges (disabled only)\n"
+            "  rm [-f] NAME          remove (-f: also when enabled)\n"
+            "  gc                    delete binaries no plugin uses\n"
+            "  serve [--live-restore] run the enabled plugins, restart them on exit;\n"
+            "                        other commands reach it through ROOT/gpctl.sock\n"
+            "  PRIV: env:NAME | unix-socket-group:GROUP | tcp\n");
 }
 
 int gpctl_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("gpctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fputs("gpctl: ", gpctl_err);
+    vfprintf(gpctl_err, fmt, ap);
+    fputc('\n', gpctl_err);
     va_end(ap);
     return 1;
 }
@@ -51,7 +55,7 @@ int gpctl_fail(const char *fmt, ...)
 void gpctl_problem(void *ctx, const char *file, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "gpctl: warning: %s: %s\n", file, msg);
+    fprintf(gpctl_err, "gpctl: warning: %s: %s\n", file, msg);
 }
 
 typedef int (*command_fn)(gp_store *s, int argc, char **argv);
@@ -86,6 +90,8 @@ static int forward_to_serve(const char *root, pid_t holder, int argc, char **arg
 
 int main(int argc, char **argv)
 {
+    gpctl_out = stdout;
+    gpctl_err = stderr;
     const char *root = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -24,7 +24,7 @@
 typedef struct serve {
     const char *root; /* absolute */
     gp_manager *m;
-    FILE *log; /* serve's own lines: a stream of its own, never `stderr` (see captured) */
+    FILE *log; /* serve's own lines: a stream of its own (see captured) */
     pthread_mutex_t log_mu;
 } serve;
 
@@ -83,11 +83,11 @@ static void on_event(const gp_manager_event *ev, void *ctx)
     pthread_mutex_unlock(&s->log_mu);
 }
 
-/* Run one of the direct-mode commands (store_cmds.c, which print on stdout
- * and stderr) on the manager's store, its output into out/err, in the
- * client's working directory. The control thread runs one command at a
- * time; nothing else in serve writes to `stdout` or `stderr` (its own
- * lines go to s->log), so pointing them at the capture is safe here. */
+/* Run one of the direct-mode commands (store_cmds.c, which write to
+ * gpctl_out and gpctl_err) on the manager's store, its output into
+ * out/err, in the client's working directory. The control thread runs one
+ * command at a time, and serve's own lines go to s->log, never through
+ * gpctl_out/gpctl_err, so pointing them at the capture is safe here. */
 static int captured(serve *s, int (*fn)(gp_store *, int, char **), const char *cwd, int argc,
                     char **argv, FILE *out, FILE *err)
 {
@@ -98,14 +98,14 @@ static int captured(serve *s, int (*fn)(gp_store *, int, char **), const char *c
             close(here);
         return 1;
     }
-    FILE *o = stdout, *e = stderr;
-    stdout = out;
-    stderr = err;
+    FILE *o = gpctl_out, *e = gpctl_err;
+    gpctl_out = out;
+    gpctl_err = err;
     int code = fn(gp_manager_store(s->m), argc, argv);
     fflush(out);
     fflush(err);
-    stdout = o;
-    stderr = e;
+    gpctl_out = o;
+    gpctl_err = e;
     if (fchdir(here) != 0)
         serve_log(s, GP_LOG_ERROR, "gpctl", "cannot return to the working directory", NULL, 0);
     close(here);

@@ -137,7 +137,7 @@ int gpctl_install(gp_store *s, int argc, char **argv)
     free(cookie);
     if (err != GP_OK)
         return gpctl_fail("%s", st.msg);
-    printf("%s\n", r->id);
+    fprintf(gpctl_out, "%s\n", r->id);
     gp_store_record_free(r);
     return 0;
 }
@@ -173,11 +173,11 @@ int gpctl_ls(gp_store *s, int argc, char **argv)
         char pidbuf[24] = "-";
         if (pid > 0)
             snprintf(pidbuf, sizeof pidbuf, "%ld", pid);
-        printf("%s:%s %s %s %s\n", r->name, r->tag, r->id, r->enabled ? "enabled" : "disabled",
-               pidbuf);
+        fprintf(gpctl_out, "%s:%s %s %s %s\n", r->name, r->tag, r->id,
+                r->enabled ? "enabled" : "disabled", pidbuf);
     }
     gp_store_record_list_free(list);
-    return fflush(stdout) == 0 ? 0 : gpctl_fail("ls: cannot write: %s", strerror(errno));
+    return fflush(gpctl_out) == 0 ? 0 : gpctl_fail("ls: cannot write: %s", strerror(errno));
 }
 
 static int one_name(int argc, char **argv, const char **name)
@@ -206,7 +206,7 @@ int gpctl_inspect(gp_store *s, int argc, char **argv)
     gp_store_record_free(r);
     if (rc != GP_OK)
         return gpctl_fail("%s", st.msg);
-    fputs(json, stdout);
+    fputs(json, gpctl_out);
     free(json);
     return 0;
 }
@@ -271,7 +271,7 @@ int gpctl_gc(gp_store *s, int argc, char **argv)
     gp_status st;
     if (gp_store_gc(s, &blobs, &bytes, &st) != GP_OK)
         return gpctl_fail("%s", st.msg);
-    printf("%zu blob%s, %llu bytes freed\n", blobs, blobs == 1 ? "" : "s",
-           (unsigned long long)bytes);
+    fprintf(gpctl_out, "%zu blob%s, %llu bytes freed\n", blobs, blobs == 1 ? "" : "s",
+            (unsigned long long)bytes);
     return 0;
 }
