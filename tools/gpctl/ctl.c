@@ -40,8 +40,6 @@ static int sock_addr(int dirfd, struct sockaddr_un *sa, char *path, size_t cap)
     return 0;
 }
 
-/* Read one line (without its newline) into buf within the deadline;
- * 1 = a line, 0 = end of stream before one, -1 = error/timeout/too long. */
 typedef struct reader {
     int fd;
     char buf[GPCTL_CTL_MAX_LINE + 1];
@@ -49,13 +47,17 @@ typedef struct reader {
     int timeout_ms;
 } reader;
 
+/* Read one line (without its newline) into `line` within the timeout;
+ * 1 = a line, 0 = end of stream before one, -1 = error, timeout, a line
+ * too long or holding a NUL byte (it could not be passed on as a C
+ * string). */
 static int read_line(reader *r, char *line, size_t cap)
 {
     for (;;) {
         char *nl = memchr(r->buf, '\n', r->len);
         if (nl) {
             size_t n = (size_t)(nl - r->buf);
-            if (n >= cap)
+            if (n >= cap || memchr(r->buf, '\0', n))
                 return -1;
             memcpy(line, r->buf, n);
             line[n] = '\0';
@@ -202,7 +204,7 @@ static int send_lines(int fd, const char *tag, const char *text, size_t len)
     return 0;
 }
 
-static void answer(gpctl_ctl *c, int fd)
+void gpctl_ctl_answer(int fd, gpctl_ctl_handler h, void *ctx)
 {
     reader *r = calloc(1, sizeof *r);
     char *line = malloc(GPCTL_CTL_MAX_LINE + 1);
@@ -216,10 +218,17 @@ static void answer(gpctl_ctl *c, int fd)
         goto done;
     r->fd = fd;
     r->timeout_ms = SERVER_READ_TIMEOUT_MS;
-    int n = -1;
-    char vers[16];
-    if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 || sscanf(line, "%15s %d", vers, &n) != 2 ||
-        strcmp(vers, GPCTL_CTL_VERSION) != 0 || n < 1 || n > GPCTL_CTL_MAX_ARGS) {
+    long n = -1;
+    const size_t vlen = strlen(GPCTL_CTL_VERSION);
+    if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) == 1 &&
+        strncmp(line, GPCTL_CTL_VERSION " ", vlen + 1) == 0 && line[vlen + 1] >= '1' &&
+        line[vlen + 1] <= '9') {
+        char *end;
+        n = strtol(line + vlen + 1, &end, 10);
+        if (*end)
+            n = -1;
+    }
+    if (n < 1 || n > GPCTL_CTL_MAX_ARGS) {
         fprintf(err, "gpctl serve: expected \"%s N\" (1..%d arguments) first\n", GPCTL_CTL_VERSION,
                 GPCTL_CTL_MAX_ARGS);
         goto done;
@@ -231,11 +240,11 @@ static void answer(gpctl_ctl *c, int fd)
     }
     for (argc = 0; argc < n; argc++) {
         if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) != 1 || !(argv[argc] = strdup(line))) {
-            fprintf(err, "gpctl serve: expected %d argument lines, got %d\n", n, argc);
+            fprintf(err, "gpctl serve: expected %ld argument lines, got %d\n", n, argc);
             goto done;
         }
     }
-    code = c->h(c->ctx, cwd, argc, argv, out, err);
+    code = h(ctx, cwd, argc, argv, out, err);
 done:
     free(cwd);
     if (out)
@@ -276,7 +285,7 @@ static void *serve_main(void *arg)
         int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
-        answer(c, fd);
+        gpctl_ctl_answer(fd, c->h, c->ctx);
         close(fd);
     }
     return NULL;

@@ -51,6 +51,12 @@ gpctl_ctl *gpctl_ctl_start(const char *root, gpctl_ctl_handler h, void *ctx);
 /* Stop answering, join the thread, remove the socket. NULL: no-op. */
 void gpctl_ctl_stop(gpctl_ctl *c);
 
+/* Answer one connection on `fd`: read the request (within 5 s), run `h`
+ * when it is well formed (else exit 1 with a line saying what was
+ * expected), write the answer. Does not close fd. The control thread's
+ * work, and the fuzz target's entry (ctl_fuzz.c). */
+void gpctl_ctl_answer(int fd, gpctl_ctl_handler h, void *ctx);
+
 /* `gpctl serve [--live-restore]`: argv[0] is "serve". Returns the exit
  * code. */
 int gpctl_serve(const char *root, int argc, char **argv);
