@@ -1,10 +1,10 @@
 /* The manager over a real store, with real plugins: this binary, installed
  * into the store (its blob is a copy of it) and run as helper "plugin".
  * Events in order for install, enable, disable, remove; restarts with
- * backoff after exits until disable; one manager per root; live restore
- * and adoption by the next manager; a changed blob refused at enable with
- * both digests; a plugin left running but no longer enabled is stopped at
- * restore. */
+ * backoff after exits until disable; none for "restart": "no"; one
+ * manager per root; live restore and adoption by the next manager; a
+ * changed blob refused at enable with both digests; a plugin left running
+ * but no longer enabled is stopped at restore. */
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 #include <goplugin/store_manager.h>
@@ -149,7 +149,8 @@ static gp_manager *open_manager(bool live_restore)
     return m;
 }
 
-static void install(gp_manager *m, const char *name, const char *crash_env)
+static void install_restart(gp_manager *m, const char *name, const char *crash_env,
+                            gp_store_restart restart)
 {
     const char *args[] = {GP_TEST_HELPER_FLAG, "plugin", NULL};
     const char *env[] = {crash_env, NULL};
@@ -159,9 +160,15 @@ static void install(gp_manager *m, const char *name, const char *crash_env)
                                .cookie_key = COOKIE_KEY,
                                .cookie_value = COOKIE_VALUE,
                                .protocols = GP_PROTO_GRPC,
-                               .env = crash_env ? env : NULL};
+                               .env = crash_env ? env : NULL,
+                               .restart = restart};
     gp_status st;
     GP_CHECK_ERR(gp_manager_install(m, &o, NULL, &st), GP_OK);
+}
+
+static void install(gp_manager *m, const char *name, const char *crash_env)
+{
+    install_restart(m, name, crash_env, GP_STORE_RESTART_ALWAYS);
 }
 
 static pid_t run_file_pid(const char *name)
@@ -226,6 +233,26 @@ GP_TEST(restarts_until_disabled)
     GP_CHECK_INT(rec.ev[7].delay_ms, ==, 200);
     GP_CHECK_INT(rec.ev[2].pid, !=, rec.ev[5].pid);
     GP_CHECK_STR(gp_manager_event_name(rec.ev[n - 1].kind), "disable");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+/* "restart": "no": an exit is final; the record stays enabled. */
+GP_TEST(restart_no_is_not_restarted)
+{
+    gp_manager *m = open_manager(false);
+    install_restart(m, "once", "MGR_CRASH_AFTER_MS=200", GP_STORE_RESTART_NO);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "once", &st), GP_OK);
+    GP_CHECK_INT(wait_events(&rec, 4), >=, 4);
+    usleep(800000);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start exit");
+    GP_CHECK_STR(rec.ev[3].reason, "exit status 3");
+    GP_CHECK_INT(gp_manager_pid(m, "once"), ==, 0);
+    GP_CHECK_INT(run_file_pid("once"), ==, 0);
+    GP_CHECK_ERR(gp_manager_disable(m, "once", &st), GP_OK);
     gp_manager_close(m);
     GP_CHECK(gp_test_no_children());
 }
@@ -331,6 +358,7 @@ int main(int argc, char **argv)
     gp_test_fixture(setup, teardown);
     GP_RUN_TIMEOUT(events_in_order, 30);
     GP_RUN_TIMEOUT(restarts_until_disabled, 30);
+    GP_RUN_TIMEOUT(restart_no_is_not_restarted, 30);
     GP_RUN_TIMEOUT(one_manager_per_root, 10);
     GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
