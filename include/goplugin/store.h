@@ -88,7 +88,7 @@ typedef struct gp_store_record {
 typedef void (*gp_store_problem_fn)(void *ctx, const char *file, const char *msg);
 
 typedef struct gp_store_open_opts {
-    const char *root; /* created (0700, with its folders) if missing, when lock */
+    const char *root; /* at most 1024 bytes; created (0700) if missing, when lock */
     /* true: take ROOT/lock (flock, non-blocking; the fd is close-on-exec,
      * so plugins never inherit it) and hold it until gp_store_close; then
      * finish interrupted removals and delete temp files. false: read-only,
