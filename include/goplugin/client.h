@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <goplugin/client_exit.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
 #include <goplugin/log.h>
@@ -166,7 +167,8 @@ typedef struct gp_client_config {
     void *stdio_ctx; /* kept, as logger.ctx */
 } gp_client_config;
 
-typedef struct gp_client gp_client; /* opaque */
+/* gp_client (opaque) is declared in goplugin/client_exit.h, with the
+ * calls that say whether and how the plugin exited. */
 
 /* Check `cfg` and make a client; nothing is launched yet. Everything cfg
  * points to is copied (tls files are read now), so cfg may go once this
@@ -207,53 +209,6 @@ void gp_client_kill(gp_client *c);
  * a no-op. Thread safety: once, when no other call on c (or its conn,
  * stubs) runs and none follows. */
 void gp_client_free(gp_client *c);
-
-/* True once the plugin process has exited (and been reaped).
- * Thread safety: any thread. */
-bool gp_client_exited(gp_client *c);
-
-/* Wait up to timeout_ms (< 0: no limit) for the plugin process to exit;
- * true if it has. Then, if why is non-NULL, it gets how ("exit status 3",
- * "killed by signal 9 (Killed)", "exited" for a reattached plugin).
- * Thread safety: any thread. */
-bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap);
-
-/* How the plugin process ended, for a host to tell an expected end from
- * a crash or a leak report (a plugin built with LeakSanitizer exits
- * non-zero when it leaks). */
-typedef struct gp_exit_info {
-    bool exited; /* it has ended (a launched plugin: and been reaped) */
-    /* Not our child: its exit status is not ours to read, so code is -1
-     * and signal 0 even once exited is true. */
-    bool reattached;
-    int code;   /* exit code (0..255) when it exited by itself; else -1 */
-    int signal; /* the signal that ended it; else 0 */
-    /* The signal was one gp_client_kill sent: SIGKILL after the grace
-     * period (or at once, for a failed start), or SIGTERM to a plugin with
-     * no connection. A plugin that exits by itself after our graceful
-     * Shutdown has its own code here and killed_by_us false: a non-zero
-     * code then is still a failure. (The same signal sent by someone else
-     * at the same moment cannot be told apart.) */
-    bool killed_by_us;
-} gp_exit_info;
-
-/* Fill *out with how the plugin ended so far; does not wait (wait first
- * with gp_client_wait_exit, or gp_client_kill). Before start, or while it
- * runs, exited is false. A detached plugin let go by this client is not
- * followed: exited stays false. Errors: GP_EINVAL (NULL c or out).
- * Thread safety: any thread. */
-gp_err gp_client_exit_info(gp_client *c, gp_exit_info *out, gp_status *st);
-
-/* True for an end a host should report: exited by itself with a non-zero
- * code, or killed by a signal we did not send. False while running, for a
- * clean exit 0, for our own kill, and for a reattached plugin (no status).
- * Thread safety: any thread. */
-bool gp_exit_info_unexpected(const gp_exit_info *e);
-
-/* "exit status 3", "killed by signal 6 (Aborted)", "killed by signal 9
- * (Killed), sent by us", "exited" (reattached), "running". Writes at most
- * cap bytes, NUL-terminated. Thread safety: any thread. */
-void gp_exit_info_describe(const gp_exit_info *e, char *buf, size_t cap);
 
 /* Copy the last bytes the plugin wrote on stderr (at most cap-1 of them,
  * NUL-terminated) into buf; returns the length copied. For error reports

@@ -6,6 +6,7 @@
 #include <goplugin/backoff.h>
 #include <goplugin/broker.h>
 #include <goplugin/client.h>
+#include <goplugin/client_exit.h>
 #include <goplugin/conn.h>
 #include <goplugin/err.h>
 #include <goplugin/gob.h>

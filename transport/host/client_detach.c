@@ -1,6 +1,7 @@
 /* Plugins that outlive their host: letting a detached plugin go on
  * gp_client_free, checking a reattach target's identity before we ever
- * signal it, and waiting for a plugin's exit. */
+ * signal it; and a plugin's exit: waiting for it, and how it went
+ * (gp_client_exit_info). */
 #include <goplugin/client.h>
 
 #include <errno.h>
@@ -9,10 +10,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "transport/base/clock.h"
+#include "transport/base/errf.h"
 #include "transport/host/client_internal.h"
 #include "transport/core/conn.h"
 #include "transport/process/pidstat.h"
@@ -142,4 +145,55 @@ bool gp_client_wait_exit(gp_client *c, int timeout_ms, char *why, size_t cap)
     if (done && gp__proc_exited(p, &status) && why && cap)
         gp__proc_describe_status(status, why, cap);
     return done;
+}
+
+gp_err gp_client_exit_info(gp_client *c, gp_exit_info *out, gp_status *st)
+{
+    gp__status_clear(st);
+    if (!out)
+        return gp__status_setf(st, GP_EINVAL, "out: expected a place for the exit info, got NULL");
+    *out = (gp_exit_info){.code = -1};
+    if (!c)
+        return gp__status_setf(st, GP_EINVAL, "client: expected a client, got NULL");
+    if (c->reattach) {
+        out->reattached = true;
+        out->exited = gp_client_exited(c);
+        return GP_OK;
+    }
+    pthread_mutex_lock(&c->mu);
+    gp__proc *p = c->proc;
+    pthread_mutex_unlock(&c->mu);
+    int status = 0;
+    if (!p || !gp__proc_exited(p, &status))
+        return GP_OK;
+    out->exited = true;
+    if (WIFEXITED(status)) {
+        out->code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        out->signal = WTERMSIG(status);
+        out->killed_by_us = gp__proc_sent_signal(p, out->signal);
+    }
+    return GP_OK;
+}
+
+bool gp_exit_info_unexpected(const gp_exit_info *e)
+{
+    if (!e || !e->exited || e->reattached)
+        return false;
+    return e->code > 0 || (e->signal > 0 && !e->killed_by_us);
+}
+
+void gp_exit_info_describe(const gp_exit_info *e, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return;
+    if (!e || !e->exited)
+        snprintf(buf, cap, "running");
+    else if (e->reattached)
+        snprintf(buf, cap, "exited");
+    else if (e->signal > 0)
+        snprintf(buf, cap, "killed by signal %d (%s)%s", e->signal, strsignal(e->signal),
+                 e->killed_by_us ? ", sent by us" : "");
+    else
+        snprintf(buf, cap, "exit status %d", e->code);
 }

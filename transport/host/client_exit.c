@@ -1,5 +1,5 @@
-/* How a launched plugin ended (gp_client_exit_info), and why a call failed
- * when the plugin died under it: a call that ends with a closed connection on a client's conn asks here whether that
+/* Says why a call failed when the plugin died under it: a call that ends
+ * with a closed connection on a client's conn asks here whether that
  * client's plugin exited, and if so the status becomes GP_EEXITED with
  * the exit in words ("plugin exited (killed by signal 9 (Killed)) during
  * the call"). The conn layer knows no clients: gp_client sets the conn's
@@ -7,11 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "transport/host/client_internal.h"
-#include "transport/base/errf.h"
 #include "transport/core/conn.h"
 
 /* The socket closes when the process dies; its owner thread reaps it a
@@ -93,55 +91,4 @@ void gp__client_exit_unwatch(gp_conn *conn)
         }
     }
     pthread_mutex_unlock(&mu);
-}
-
-gp_err gp_client_exit_info(gp_client *c, gp_exit_info *out, gp_status *st)
-{
-    gp__status_clear(st);
-    if (!out)
-        return gp__status_setf(st, GP_EINVAL, "out: expected a place for the exit info, got NULL");
-    *out = (gp_exit_info){.code = -1};
-    if (!c)
-        return gp__status_setf(st, GP_EINVAL, "client: expected a client, got NULL");
-    if (c->reattach) {
-        out->reattached = true;
-        out->exited = gp_client_exited(c);
-        return GP_OK;
-    }
-    pthread_mutex_lock(&c->mu);
-    gp__proc *p = c->proc;
-    pthread_mutex_unlock(&c->mu);
-    int status = 0;
-    if (!p || !gp__proc_exited(p, &status))
-        return GP_OK;
-    out->exited = true;
-    if (WIFEXITED(status)) {
-        out->code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        out->signal = WTERMSIG(status);
-        out->killed_by_us = gp__proc_sent_signal(p, out->signal);
-    }
-    return GP_OK;
-}
-
-bool gp_exit_info_unexpected(const gp_exit_info *e)
-{
-    if (!e || !e->exited || e->reattached)
-        return false;
-    return e->code > 0 || (e->signal > 0 && !e->killed_by_us);
-}
-
-void gp_exit_info_describe(const gp_exit_info *e, char *buf, size_t cap)
-{
-    if (!buf || cap == 0)
-        return;
-    if (!e || !e->exited)
-        snprintf(buf, cap, "running");
-    else if (e->reattached)
-        snprintf(buf, cap, "exited");
-    else if (e->signal > 0)
-        snprintf(buf, cap, "killed by signal %d (%s)%s", e->signal, strsignal(e->signal),
-                 e->killed_by_us ? ", sent by us" : "");
-    else
-        snprintf(buf, cap, "exit status %d", e->code);
 }

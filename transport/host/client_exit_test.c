@@ -21,13 +21,15 @@
 #define COOKIE_KEY "GP_CLIENT_EXIT_TEST"
 #define COOKIE_VALUE "e71f"
 
-static const char *then_mode;
+static const char *then_mode, *then_trigger;
 
-/* The plugin's own end, a moment after it is up (the host has connected). */
+/* The plugin's own end, once the file then_trigger exists (the test makes
+ * it after connecting: however slow the machine, the host is connected). */
 static void *end_later(void *arg)
 {
     (void)arg;
-    usleep(300000);
+    while (access(then_trigger, F_OK) != 0)
+        usleep(10000);
     if (strcmp(then_mode, "exit3") == 0)
         _exit(3); /* no atexit, no leak check: the code is what we test */
     if (strcmp(then_mode, "abort") == 0) {
@@ -39,10 +41,11 @@ static void *end_later(void *arg)
 }
 
 /* A gp_serve plugin; argv[1]: "serve" (ends when asked), "exit3" or
- * "abort" (ends by itself). */
+ * "abort" (ends by itself once the file argv[2] exists). */
 GP_HELPER(plugin)
 {
     then_mode = argc > 1 ? argv[1] : "serve";
+    then_trigger = argc > 2 ? argv[2] : "/nonexistent";
     pthread_t t;
     if (strcmp(then_mode, "serve") != 0 && pthread_create(&t, NULL, end_later, NULL) != 0)
         return 1;
@@ -82,9 +85,23 @@ static gp_client_config config(const char *const *argv)
     return cfg;
 }
 
+static char trigger[600];
+
+/* Let a connected "exit3" / "abort" plugin end. */
+static void pull_trigger(void)
+{
+    FILE *f = fopen(trigger, "w");
+    GP_CHECK(f != NULL);
+    if (f)
+        fclose(f);
+}
+
 static gp_client *connected(const char *mode)
 {
-    gp_client_config cfg = config(gp_test_helper_argv("plugin", mode));
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(trigger, sizeof trigger, "%s/gp_exit_trigger.%d", base ? base : "/tmp", (int)getpid());
+    unlink(trigger);
+    gp_client_config cfg = config(gp_test_helper_argv("plugin", mode, trigger));
     gp_client *c = NULL;
     gp_conn *conn;
     gp_status st;
@@ -129,6 +146,7 @@ GP_TEST(clean_exit_after_our_shutdown)
 GP_TEST(exit_code_of_its_own)
 {
     gp_client *c = connected("exit3");
+    pull_trigger();
     GP_CHECK(gp_client_wait_exit(c, 10000, NULL, 0));
     gp_exit_info e = info(c);
     GP_CHECK(e.exited && e.code == 3 && e.signal == 0 && !e.killed_by_us);
@@ -138,6 +156,7 @@ GP_TEST(exit_code_of_its_own)
     e = info(c);
     GP_CHECK(e.code == 3 && !e.killed_by_us);
     gp_client_free(c);
+    unlink(trigger);
 }
 
 GP_TEST(sigkill_from_outside)
@@ -173,12 +192,14 @@ GP_TEST(our_sigkill_after_the_grace_period)
 GP_TEST(abort_is_a_crash)
 {
     gp_client *c = connected("abort");
+    pull_trigger();
     GP_CHECK(gp_client_wait_exit(c, 10000, NULL, 0));
     gp_exit_info e = info(c);
     GP_CHECK(e.exited && e.code == -1 && e.signal == SIGABRT && !e.killed_by_us);
     GP_CHECK(gp_exit_info_unexpected(&e));
     check_words(&e, "killed by signal 6 (Aborted)");
     gp_client_free(c);
+    unlink(trigger);
 }
 
 GP_TEST(reattached_has_no_status)

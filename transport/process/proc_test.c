@@ -352,6 +352,75 @@ GP_TEST(stderr_lines_reach_the_logger)
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
+/* stdout and stderr to files (gp__proc_opts.out_path/err_path): the
+ * owner thread follows them as it reads pipes. The 200 KiB line is over
+ * one read budget (the "look again at once" path). */
+GP_TEST(output_files_are_followed)
+{
+    int fds = gp_test_count_fds();
+    pthread_mutex_lock(&log_mu);
+    nlogs = 0;
+    ybytes = 0;
+    pthread_mutex_unlock(&log_mu);
+    char out_path[600], err_path[600];
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(out_path, sizeof out_path, "%s/proc_out.%d", base ? base : "/tmp", (int)getpid());
+    snprintf(err_path, sizeof err_path, "%s/proc_err.%d", base ? base : "/tmp", (int)getpid());
+    unlink(out_path);
+    unlink(err_path);
+    char *envp[] = {"GP_TEST_CHILD=1", NULL};
+    gp__proc_opts o = {.path = gp_test_self_exe(),
+                       .argv = (char **)gp_test_helper_argv("hclog"),
+                       .envp = envp,
+                       .exec_fd = -1,
+                       .logger = &logger,
+                       .log_name = "proc_test",
+                       .out_path = out_path,
+                       .err_path = err_path};
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    char *line = NULL;
+    size_t len;
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
+    free(line);
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&log_mu);
+        int done = find_log("goroutine 1 [running]:") != NULL;
+        pthread_mutex_unlock(&log_mu);
+        if (done)
+            break;
+        usleep(10000);
+    }
+    gp__proc_free(p);
+    pthread_mutex_lock(&log_mu);
+    const rec *r = find_log("disk low");
+    GP_CHECK(r != NULL && r->level == GP_LOG_WARN);
+    r = find_log("goroutine 1 [running]:");
+    GP_CHECK(r != NULL && r->level == GP_LOG_ERROR);
+    GP_CHECK_INT(ybytes, ==, 200 * 1024);
+    pthread_mutex_unlock(&log_mu);
+    size_t n = 0;
+    char *text = gp_test_read_file(err_path, &n);
+    GP_CHECK(text && strstr(text, "disk low") && n > 200 * 1024);
+    free(text);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+
+    /* An exit before the handshake: its words come from the file too. */
+    unlink(err_path);
+    o.argv = (char **)gp_test_helper_argv("exit_msg");
+    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_EEXITED);
+    GP_CHECK_CONTAINS(err, "exit status 3");
+    char tail[4200];
+    gp__proc_stderr_tail(p, tail, sizeof tail);
+    GP_CHECK_STR(tail, "first words\nfatal: cannot open config file /etc/nope");
+    gp__proc_free(p);
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    unlink(out_path);
+    unlink(err_path);
+}
+
 GP_TEST(exec_failure_is_reported)
 {
     int fds = gp_test_count_fds();
@@ -450,6 +519,7 @@ int main(int argc, char **argv)
     GP_RUN(kill_reaches_grandchild);
     GP_RUN(graceful_kill_does_not_wait_the_grace);
     GP_RUN(stderr_lines_reach_the_logger);
+    GP_RUN(output_files_are_followed);
     GP_RUN(exec_failure_is_reported);
     GP_RUN(exec_through_the_hashed_fd);
     GP_RUN(plugin_dies_with_its_host);

@@ -2,10 +2,12 @@
 #include "transport/testing/gp_test.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,6 +177,47 @@ static int wait_case(pid_t pid, double deadline_s, const sigset_t *chld, int *st
     }
 }
 
+/* The helpers' leak file (gp_test_helper_dispatch): its path, and how
+ * much of it the cases so far have seen. */
+static char leak_path[1024];
+static off_t leak_seen;
+
+void gp_test_leak_file_init(void)
+{
+    const char *set = getenv(GP_TEST_LEAK_FILE_ENV);
+    if (set && *set) { /* a test started by another test: share its file */
+        snprintf(leak_path, sizeof leak_path, "%s", set);
+    } else {
+        const char *dir = getenv("TEST_TMPDIR");
+        snprintf(leak_path, sizeof leak_path, "%s/gp_helper_leaks.%d", dir && *dir ? dir : "/tmp",
+                 (int)getpid());
+        unlink(leak_path);
+        setenv(GP_TEST_LEAK_FILE_ENV, leak_path, 1);
+    }
+    struct stat sb;
+    leak_seen = stat(leak_path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* New lines in the leak file since the last look: printed; true if any. */
+static bool helpers_leaked(const char *name)
+{
+    if (!leak_path[0])
+        return false;
+    struct stat sb;
+    if (stat(leak_path, &sb) != 0 || sb.st_size <= leak_seen)
+        return false;
+    FILE *f = fopen(leak_path, "r");
+    if (f && fseeko(f, leak_seen, SEEK_SET) == 0) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            fprintf(stderr, "LEAK %s: %s", name, line);
+    }
+    if (f)
+        fclose(f);
+    leak_seen = sb.st_size;
+    return true;
+}
+
 void gp_test_run(const char *name, void (*fn)(void), double timeout_s)
 {
     if (!selected(name))
@@ -239,7 +282,9 @@ void gp_test_run(const char *name, void (*fn)(void), double timeout_s)
     double secs = gp_test_now_s() - t0;
     kill(-pid, SIGKILL); /* whatever the case left in its group */
     sweep_leftovers(name, false);
-    if (WIFSIGNALED(st)) {
+    if (helpers_leaked(name)) {
+        record(name, false, secs);
+    } else if (WIFSIGNALED(st)) {
         int sig = WTERMSIG(st);
         fprintf(stderr, "CRASH %s: killed by signal %d (%s)\n", name, sig, strsignal(sig));
         record(name, false, secs);
@@ -260,6 +305,8 @@ int gp_test_done(void)
         fprintf(stderr, "no case matches GP_TEST_FILTER=%s\n", f);
         return 1;
     }
-    /* Checks outside any case (in main) count too. */
-    return gp_test_cases_failed || gp_test_failed_checks ? 1 : 0;
+    /* Checks outside any case (in main) count too, and helpers run from
+     * main. */
+    bool leaked = helpers_leaked("(outside the cases)");
+    return gp_test_cases_failed || gp_test_failed_checks || leaked ? 1 : 0;
 }

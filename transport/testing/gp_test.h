@@ -155,8 +155,14 @@ void gp_test_helper_register(const char *name, gp_test_helper_fn fn);
                                 char **argv __attribute__((unused)))
 
 /* When argv is "<binary> --gp-helper NAME [args]", runs helper NAME and
- * exits with its code (2 for an unknown name); otherwise returns. */
+ * exits with its code (2 for an unknown name); otherwise returns (and sets
+ * up the leak file below). Under ASan a helper that leaks (checked when it
+ * exits normally) writes a line to the file named by GP_TEST_LEAK_FILE
+ * (the test process sets it; helpers inherit it) and exits 23; the case
+ * that ran it then fails with that line, however its host reaped it. */
 void gp_test_helper_dispatch(int argc, char **argv);
+#define GP_TEST_LEAK_FILE_ENV "GP_TEST_LEAK_FILE"
+void gp_test_leak_file_init(void);
 
 /* This binary's path (/proc/self/exe resolved). Static storage. */
 const char *gp_test_self_exe(void);
