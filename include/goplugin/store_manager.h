@@ -10,6 +10,9 @@
  * refused. A plugin that exits is launched again after the backoff delay
  * (goplugin/backoff.h); disable stops it gracefully and for good.
  *
+ * Each launch's environment also gets GP_MANAGER_ROOT=<resolved root>, by
+ * which a later manager finds a plugin launched but never published.
+ *
  * Every running plugin is published as go-plugin ReattachConfig JSON at
  * ROOT/run/NAME.json (goplugin/reattach.h), written atomically and removed
  * when it stops, so any host (kv-host --reattach, a Go host with

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <goplugin/reattach.h>
 
 #include "transport/base/errf.h"
+#include "transport/store/manager_orphans.h"
 #include "transport/store/manager_runner.h"
 
 /* The store's crash-test hook (transport/store/disk.c, declared in the
@@ -37,6 +39,7 @@ typedef struct entry {
     gp_client_config cc; /* the launch config, plus our logger and timeouts */
     char *run_file;
     char *out_file, *err_file; /* live restore: ROOT/logs/NAME.stdout, .stderr */
+    const char **env;          /* the launch's env + m->mark (pointers borrowed) */
     gp__runner *runner;
     struct entry *next;
 } entry;
@@ -44,6 +47,8 @@ typedef struct entry {
 struct gp_manager {
     gp_store *store;
     char *root;
+    char *mark;     /* "GP_MANAGER_ROOT=<resolved root>", in every launch's env */
+    char *blob_dir; /* <resolved root>/blobs/sha256 */
     bool live_restore;
     gp_backoff_config backoff;
     int start_timeout_ms, kill_grace_ms;
@@ -153,6 +158,7 @@ static void entry_free(entry *e)
     free(e->run_file);
     free(e->out_file);
     free(e->err_file);
+    free(e->env);
     free(e->name);
     free(e);
 }
@@ -189,6 +195,19 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
         return rc;
     }
     e->cc = *gp_store_launch_config(e->launch);
+    /* The mark that finds this launch again if we die before publishing it
+     * (manager_orphans.c). */
+    size_t nenv = 0;
+    while (e->cc.env && e->cc.env[nenv])
+        nenv++;
+    if (!(e->env = calloc(nenv + 2, sizeof *e->env))) {
+        entry_free(e);
+        return gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
+    }
+    for (size_t i = 0; i < nenv; i++)
+        e->env[i] = e->cc.env[i];
+    e->env[nenv] = m->mark;
+    e->cc.env = e->env;
     e->cc.logger = (gp_logger){.fn = tagged_log, .ctx = e, .level = m->logger.level};
     e->cc.start_timeout_ms = m->start_timeout_ms;
     e->cc.kill_grace_ms = m->kill_grace_ms;
@@ -283,9 +302,18 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
         if (mkdir(dir, 0700) != 0 && errno != EEXIST)
             rc = gp__status_setf(st, GP_ESYS, "manager: mkdir %s: %s", dir, strerror(errno));
     }
+    char real[PATH_MAX];
+    if (rc == GP_OK && !realpath(m->root, real))
+        rc = gp__status_setf(st, GP_ESYS, "manager: %s: %s", m->root, strerror(errno));
+    if (rc == GP_OK && (asprintf(&m->mark, "%s=%s", GP_MANAGER_ROOT_ENV, real) < 0 ||
+                        asprintf(&m->blob_dir, "%s/blobs/sha256", real) < 0)) {
+        m->mark = m->blob_dir = NULL; /* unspecified after a failure */
+        rc = gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
+    }
     if (rc) {
         gp_store_close(m->store);
         pthread_mutex_destroy(&m->mu);
+        free(m->mark);
         free(m->root);
         free(m);
         return rc;
@@ -298,7 +326,7 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
  * removed while no manager ran, with the plugin left running by a live
  * restore): stop it through its run file. The pid and start-time check of
  * the reattach keeps a reused pid safe. */
-static void stop_orphan(gp_manager *m, const char *path, const char *name)
+static void stop_unwanted(gp_manager *m, const char *path, const char *name)
 {
     gp_reattach_config rc;
     gp_status st = {0};
@@ -354,9 +382,44 @@ static void sweep_run_dir(gp_manager *m, gp_store_record **recs)
             continue;
         char path[4096 + 256];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        stop_orphan(m, path, name);
+        stop_unwanted(m, path, name);
     }
     closedir(d);
+}
+
+static void report_unpublished(void *ctx, pid_t pid)
+{
+    mlog(ctx, GP_LOG_WARN, NULL,
+         "stopping pid %d: a plugin an earlier manager launched and never published", (int)pid);
+}
+
+/* After sweep_run_dir: what run files remain name plugins to adopt; any
+ * other process launched by a manager of this root is stopped. */
+static void sweep_unpublished(gp_manager *m)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", m->root);
+    pid_t pids[1024];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) && n < sizeof pids / sizeof pids[0]) {
+        size_t len = strlen(de->d_name);
+        if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
+            continue;
+        char path[4096 + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        gp_reattach_config rc;
+        if (gp_reattach_file_read(path, &rc, NULL) == GP_OK) {
+            if (rc.pid > 0)
+                pids[n++] = rc.pid;
+            gp_reattach_config_clear(&rc);
+        }
+    }
+    if (d)
+        closedir(d);
+    gp__manager_stop_orphans(m->blob_dir, m->mark, pids, n,
+                             m->kill_grace_ms ? m->kill_grace_ms : 2000, report_unpublished, m);
 }
 
 static int first_wait_ms(gp_manager *m)
@@ -383,6 +446,7 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st)
         return rc;
     }
     sweep_run_dir(m, recs);
+    sweep_unpublished(m);
     for (size_t i = 0; i < n; i++) {
         if (!recs[i]->enabled)
             continue;
@@ -579,6 +643,8 @@ void gp_manager_close(gp_manager *m)
     pthread_mutex_unlock(&m->mu);
     gp_store_close(m->store);
     pthread_mutex_destroy(&m->mu);
+    free(m->mark);
+    free(m->blob_dir);
     free(m->root);
     free(m);
 }
