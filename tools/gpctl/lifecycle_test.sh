@@ -36,9 +36,9 @@ json_int() { sed -n "s/^ *\"$2\": *\([0-9]*\).*/\1/p" "$1" 2>/dev/null; }
 json_str() { sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$1" 2>/dev/null; }
 G() { "$gpctl" --root "$root" "$@"; }
 run_pid() { json_int "$root/run/$1.json" Pid; }
-# wait_until CMD...: up to 15 s for CMD to succeed.
+# wait_until CMD...: up to 30 s for CMD to succeed (a loaded machine).
 wait_until() {
-  for _ in $(seq 150); do "$@" && return 0; sleep 0.1; done
+  for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done
   return 1
 }
 ls_field() { G ls | awk -v n="$1" '$1 ~ "^"n":" {print $'"$2"'}'; }

@@ -26,7 +26,7 @@ check() { if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else fails=$((fails + 
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 json_int() { sed -n "s/^ *\"$2\": *\([0-9]*\).*/\1/p" "$1" 2>/dev/null; }
 wait_until() {
-  for _ in $(seq 150); do "$@" && return 0; sleep 0.1; done
+  for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done
   return 1
 }
 serving_or_dead() { grep -qs "gpctl serve: serving" "$1" || ! alive "$2"; }
