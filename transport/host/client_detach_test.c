@@ -66,6 +66,7 @@ GP_HELPER(late_writer)
     pthread_t t;
     if (late_out < 0 || late_err < 0 || pthread_create(&t, NULL, late_lines, NULL) != 0)
         return 1;
+    pthread_detach(t); /* it ends on its own, before or after gp_serve */
     static const gp_service noop = {.name = "noop"};
     gp_serve_config cfg = {
         .handshake = {.protocol_version = 1,
@@ -285,7 +286,11 @@ GP_TEST(detached_output_goes_to_files_and_outlives_the_host)
     GP_CHECK(gp_test_alive(pid));
     kill(pid, SIGTERM); /* gp_serve stops cleanly on it */
     int status = gp_test_wait_child(pid, 10000);
-    GP_CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        text = gp_test_read_file(err_path, NULL);
+        GP_FAILF("plugin wait status %#x; its stderr:\n%s", (unsigned)status, text ? text : "");
+        free(text);
+    }
     unlink(out_path);
     unlink(err_path);
     unlink(trigger);

@@ -47,8 +47,11 @@ GP_HELPER(plugin)
     then_mode = argc > 1 ? argv[1] : "serve";
     then_trigger = argc > 2 ? argv[2] : "/nonexistent";
     pthread_t t;
-    if (strcmp(then_mode, "serve") != 0 && pthread_create(&t, NULL, end_later, NULL) != 0)
-        return 1;
+    if (strcmp(then_mode, "serve") != 0) {
+        if (pthread_create(&t, NULL, end_later, NULL) != 0)
+            return 1;
+        pthread_detach(t);
+    }
     static const gp_service noop = {.name = "noop"};
     gp_serve_config cfg = {
         .handshake = {.protocol_version = 1,
