@@ -4,7 +4,8 @@
  * after exits with the delays of the backoff machine, a new pid and a new
  * run file each time; a stop is graceful and removes the run file; a stop
  * that leaves the plugin running keeps both, and the next runner adopts
- * the same pid; a wrong checksum is final and names both digests. */
+ * the same pid; a wrong checksum is final and names both digests; a
+ * plugin on TCP is refused without the "tcp" privilege. */
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 
@@ -47,6 +48,7 @@ GP_HELPER(plugin)
                       .magic_cookie_value = COOKIE_VALUE},
         .services = &noop,
         .nservices = 1,
+        .network = getenv("MGR_NETWORK"), /* "tcp" for the privilege test */
     };
     return gp_serve(&cfg);
 }
@@ -325,6 +327,37 @@ GP_TEST(checksum_mismatch_is_final)
     fixture_done(&f);
 }
 
+/* A plugin that serves on TCP: stopped at once, for good, without the
+ * "tcp" privilege; published with its tcp address with it. */
+GP_TEST(tcp_needs_the_privilege)
+{
+    fixture f;
+    fixture_init(&f, NULL);
+    f.env[0] = "MGR_NETWORK=tcp";
+    gp__runner *r = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_EUNSUPPORTED);
+    GP_CHECK_CONTAINS(st.msg, "serves on tcp 127.0.0.1:");
+    GP_CHECK_CONTAINS(st.msg, "without the \"tcp\" privilege");
+    usleep(300000);
+    GP_CHECK_INT(f.rec.n, ==, 1); /* EXIT, no RESTART */
+    GP_CHECK(!file_exists(f.run_file));
+    GP_CHECK(gp_test_no_children());
+    gp__runner_free(r);
+
+    f.rec.n = 0;
+    f.spec.allow_tcp = true;
+    GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    gp_reattach_config rc;
+    GP_CHECK_ERR(gp_reattach_file_read(f.run_file, &rc, &st), GP_OK);
+    GP_CHECK_STR(rc.network, "tcp");
+    gp_reattach_config_clear(&rc);
+    gp__runner_free(r);
+    fixture_done(&f);
+}
+
 /* A stop during the backoff wait ends it at once. */
 GP_TEST(stop_during_backoff_is_prompt)
 {
@@ -357,6 +390,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(leave_running_then_adopt, 20);
     GP_RUN_TIMEOUT(stale_run_file_launches_anew, 20);
     GP_RUN_TIMEOUT(checksum_mismatch_is_final, 20);
+    GP_RUN_TIMEOUT(tcp_needs_the_privilege, 20);
     GP_RUN_TIMEOUT(stop_during_backoff_is_prompt, 20);
     return gp_test_done();
 }
