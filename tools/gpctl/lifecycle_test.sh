@@ -30,7 +30,7 @@ trap cleanup EXIT
 
 check() { if [ "$2" -eq 0 ]; then passes=$((passes + 1)); echo "ok   $1"; else fails=$((fails + 1)); echo "FAIL $1"; fi; }
 expect_eq() { if [ "$2" == "$3" ]; then check "$1" 0; else echo "  expected: $(printf %q "$2")"; echo "  got:      $(printf %q "$3")"; check "$1" 1; fi; }
-expect_contains() { case "$2" in *"$3"*) check "$1" 0 ;; *) echo "  expected to contain: $3"; echo "  got: $2"; check "$1" 1 ;; esac; }
+expect_contains() { case "$2" in *"$3"*) check "$1" 0 ;; *) echo "  expected to contain: $3"; echo "  got: $2"; check "$1" 1; return 1 ;; esac; }
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 json_int() { sed -n "s/^ *\"$2\": *\([0-9]*\).*/\1/p" "$1" 2>/dev/null; }
 json_str() { sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$1" 2>/dev/null; }
@@ -112,7 +112,8 @@ expect_eq "its run file stays" "$pid2" "$(run_pid kv)"
 start_serve "$tmp/serve2.log" --live-restore
 check "a new serve comes up (stale socket replaced)" $?
 expect_contains "the new serve adopts the same pid" "$(cat "$tmp/serve2.log")" \
-  "event start kv pid=$pid2 adopted=true"
+  "event start kv pid=$pid2 adopted=true" ||
+  { echo "  the plugin's stderr:"; tail -20 "$root/logs/kv.stderr" | sed 's/^/    /'; }
 expect_eq "ls still shows that pid" "$pid2" "$(ls_field kv 4)"
 out=$("$host" --reattach "$root/run/kv.json" -- get a 2>"$tmp/err")
 expect_eq "its data is intact" "0 2" "$? $out"
@@ -144,6 +145,15 @@ expect_contains "... naming the recorded digest" "$out" "expected $want"
 expect_contains "... and the file's" "$out" "binary has $have"
 expect_eq "... and it stays disabled" "disabled -" "$(ls_field kvt 3) $(ls_field kvt 4)"
 [ -e "$root/run/kvt.json" ]; expect_eq "... with no run file" 1 $?
+out=$(G rm kv 2>&1)
+expect_eq "rm of an enabled plugin through serve is refused" 1 $?
+expect_contains "... saying why" "$out" "enabled"
+alive "$pid2"; check "... and the plugin runs on" $?
+G rm kvt 2>"$tmp/err"
+expect_eq "rm through serve exits 0" 0 $?
+out=$(G gc 2>"$tmp/err")
+expect_eq "gc through serve exits 0" "0 1 blob" "$? $(echo "$out" | cut -d, -f1)"
+[ -e "$blob" ]; expect_eq "... and the tampered blob is gone" 1 $?
 
 # ---- 7. SIGTERM: with --live-restore the plugin stays; without, it stops ----
 kill -TERM "$serve_pid"
@@ -166,14 +176,14 @@ G rm kv 2>"$tmp/err"
 expect_eq "rm of an enabled plugin is refused" 1 $?
 G disable kv 2>"$tmp/err"
 expect_eq "disable (direct) exits 0" 0 $?
-for n in kv kvt gokv; do
+for n in kv gokv; do
   G rm "$n" 2>"$tmp/err"
   expect_eq "rm $n exits 0" 0 $?
 done
 expect_eq "ls is empty" "" "$(G ls)"
 out=$(G gc 2>"$tmp/err")
 expect_eq "gc exits 0" 0 $?
-expect_contains "gc frees the three blobs" "$out" "3 blobs, "
+expect_contains "gc frees the two blobs left" "$out" "2 blobs, "
 expect_eq "the blob folder is empty" "" "$(ls "$root/blobs/sha256")"
 
 echo "$passes passed, $fails failed"
