@@ -7,8 +7,9 @@
  * brings back every enabled plugin: a live one is adopted through its run
  * file (after the pid and start-time check), any other is launched with
  * the record's digest as its SecureConfig checksum, so a changed blob is
- * refused. A plugin that exits is launched again after the backoff delay
- * (goplugin/backoff.h); disable stops it gracefully and for good.
+ * refused. A plugin that exits (or fails its health ping) is launched
+ * again after the backoff delay (goplugin/backoff.h); disable stops it
+ * gracefully and for good.
  *
  * Each launch's environment also gets GP_MANAGER_ROOT=<resolved root>, by
  * which a later manager finds a plugin launched but never published.
@@ -88,9 +89,14 @@ typedef struct gp_manager_config {
     const gp_backoff_config *backoff; /* NULL: gp_backoff_defaults(); copied */
     int start_timeout_ms;             /* per launch; 0 = 60000 */
     int kill_grace_ms;                /* after a graceful Shutdown; 0 = 2000 */
-    gp_logger logger;                 /* the manager's words and plugin lines */
-    gp_manager_callback on_event;     /* may be NULL */
-    void *ctx;                        /* for on_event; borrowed */
+    /* Each plugin is pinged every health_interval_ms (0 = 5000, < 0 =
+     * never); one that fails or is silent for health_timeout_ms (0 = 2000)
+     * is killed and restarted ("health check failed: ..."). */
+    int health_interval_ms;
+    int health_timeout_ms;
+    gp_logger logger;             /* the manager's words and plugin lines */
+    gp_manager_callback on_event; /* may be NULL */
+    void *ctx;                    /* for on_event; borrowed */
 } gp_manager_config;
 
 typedef struct gp_manager gp_manager; /* opaque */

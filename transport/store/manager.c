@@ -52,6 +52,7 @@ struct gp_manager {
     bool live_restore;
     gp_backoff_config backoff;
     int start_timeout_ms, kill_grace_ms;
+    int health_interval_ms, health_timeout_ms;
     gp_logger logger;
     gp_manager_callback on_event;
     void *ctx;
@@ -232,6 +233,8 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
         .live_restore = m->live_restore,
         .restart = rec->restart == GP_STORE_RESTART_ALWAYS,
         .allow_tcp = gp_store_record_has_privilege(rec, "tcp"),
+        .health_interval_ms = m->health_interval_ms,
+        .health_timeout_ms = m->health_timeout_ms,
         .backoff = m->backoff,
         .on_event = on_runner,
         .ctx = e,
@@ -278,7 +281,7 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
     gp_status bst;
     if (gp_backoff_init(&b, cfg->backoff, &bst))
         return gp__status_setf(st, GP_EINVAL, "manager: backoff: %s", bst.msg);
-    if (cfg->start_timeout_ms < 0 || cfg->kill_grace_ms < 0)
+    if (cfg->start_timeout_ms < 0 || cfg->kill_grace_ms < 0 || cfg->health_timeout_ms < 0)
         return gp__status_setf(st, GP_EINVAL, "manager: timeouts: expected >= 0");
     gp_manager *m = calloc(1, sizeof *m);
     if (!m || !(m->root = strdup(cfg->root))) {
@@ -289,6 +292,8 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
     m->backoff = b.cfg;
     m->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     m->kill_grace_ms = cfg->kill_grace_ms;
+    m->health_interval_ms = cfg->health_interval_ms;
+    m->health_timeout_ms = cfg->health_timeout_ms;
     m->logger = cfg->logger;
     m->on_event = cfg->on_event;
     m->ctx = cfg->ctx;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +80,16 @@ static void drop_run_file(gp__runner *r)
         logw(r, GP_LOG_WARN, "remove %s: %s", r->spec.run_file, strerror(errno));
 }
 
+/* A deadline for every call on our connections: the only call is the
+ * health ping, and a hung plugin must not hang a stop that waits for it. */
+static int call_deadline(const gp__runner *r)
+{
+    return r->spec.health_timeout_ms ? r->spec.health_timeout_ms : 2000;
+}
+
 /* A client for the process named by the run file, connected; NULL when
  * there is none or it does not answer (the stale file is removed). */
-static gp_client *adopt(gp__runner *r)
+static gp_client *adopt(gp__runner *r, gp_conn **conn)
 {
     gp_reattach_config rc;
     gp_status st = {0};
@@ -99,6 +107,7 @@ static gp_client *adopt(gp__runner *r)
         .allowed_protocols = rc.protocol == GP_PROTO_NONE ? GP_PROTO_NETRPC : rc.protocol,
         .start_timeout_ms = base->start_timeout_ms,
         .kill_grace_ms = base->kill_grace_ms,
+        .call_timeout_ms = call_deadline(r),
         .logger = base->logger,
         .detached = true, /* a stop may leave it running again */
     };
@@ -107,9 +116,8 @@ static gp_client *adopt(gp__runner *r)
     gp_reattach_config_clear(&rc);
     /* Not offered to stop as `starting`: a kill would stop a plugin that a
      * live-restore stop means to leave running. A dial is short. */
-    gp_conn *conn;
     if (e == GP_OK)
-        e = gp_client_connect(c, &conn, &st);
+        e = gp_client_connect(c, conn, &st);
     if (e == GP_OK)
         return c;
     /* Nothing was signalled: a failed reattach kills nothing. */
@@ -123,10 +131,11 @@ static gp_client *adopt(gp__runner *r)
 }
 
 /* Launch. On failure *code/why say why and NULL comes back. */
-static gp_client *launch(gp__runner *r, gp_err *code, char *why)
+static gp_client *launch(gp__runner *r, gp_conn **conn, gp_err *code, char *why)
 {
     gp_client_config cfg = *r->spec.client;
     cfg.reattach = NULL;
+    cfg.call_timeout_ms = call_deadline(r);
     cfg.detached = r->spec.live_restore;
     gp_client *c = NULL;
     gp_status st = {0};
@@ -136,8 +145,7 @@ static gp_client *launch(gp__runner *r, gp_err *code, char *why)
         r->starting = r->stop ? NULL : c;
         bool stop = r->stop;
         pthread_mutex_unlock(&r->mu);
-        gp_conn *conn;
-        e = stop ? GP_ESTATE : gp_client_connect(c, &conn, &st);
+        e = stop ? GP_ESTATE : gp_client_connect(c, conn, &st);
         pthread_mutex_lock(&r->mu);
         r->starting = NULL;
         pthread_mutex_unlock(&r->mu);
@@ -169,18 +177,93 @@ static gp_client *launch(gp__runner *r, gp_err *code, char *why)
     return NULL;
 }
 
-/* Wait for the exit or a stop; true if it exited (why says how). */
-static bool watch(gp__runner *r, gp_client *c, char *why)
+/* One health ping on a thread of its own, so a hung plugin cannot hang
+ * the runner; the runner joins it after the kill, which ends the call. */
+typedef struct pinger {
+    gp_conn *conn;
+    pthread_t thread;
+    atomic_bool done;
+    gp_err rc;
+    gp_status st;
+} pinger;
+
+static void *ping_main(void *arg)
 {
+    pinger *p = arg;
+    p->rc = gp_conn_ping(p->conn, &p->st);
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+static pinger *ping_start(gp_conn *conn)
+{
+    pinger *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->conn = conn;
+    atomic_init(&p->done, false);
+    if (pthread_create(&p->thread, NULL, ping_main, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void ping_join(pinger *p)
+{
+    if (p) {
+        pthread_join(p->thread, NULL);
+        free(p);
+    }
+}
+
+/* Wait for the exit, a failed health check, or a stop; true if the
+ * plugin is to be counted as exited (why says how). *pg is a ping still
+ * in flight, to join after the kill. */
+static bool watch(gp__runner *r, gp_client *c, gp_conn *conn, char *why, pinger **pg)
+{
+    int every = r->spec.health_interval_ms == 0 ? 5000 : r->spec.health_interval_ms;
+    int limit = call_deadline(r);
+    int64_t next = gp__now_ms() + every, deadline = 0;
+    pinger *p = NULL;
+    bool exited = false;
     for (;;) {
         if (stopping(r))
-            return false;
+            break;
         char w[256];
         if (gp_client_wait_exit(c, WATCH_STEP_MS, w, sizeof w)) {
             snprintf(why, REASON_MAX, "%s", w[0] ? w : "exited");
-            return true;
+            exited = true;
+            break;
+        }
+        if (every < 0 || !conn)
+            continue;
+        int64_t now = gp__now_ms();
+        if (p && atomic_load(&p->done)) {
+            gp_err rc = p->rc;
+            char msg[GP_ERRMSG_MAX];
+            snprintf(msg, sizeof msg, "%s", p->st.msg[0] ? p->st.msg : gp_strerror(rc));
+            ping_join(p);
+            p = NULL;
+            if (rc != GP_OK && !gp_client_wait_exit(c, 0, w, sizeof w)) {
+                snprintf(why, REASON_MAX, "health check failed: %s", msg);
+                exited = true;
+                break;
+            }
+            next = now + every;
+        } else if (p && now >= deadline) {
+            snprintf(why, REASON_MAX, "health check failed: no answer within %d ms", limit);
+            exited = true;
+            break;
+        } else if (!p && now >= next) {
+            p = ping_start(conn);
+            deadline = now + limit;
+            if (!p)
+                next = now + every; /* no thread now: later */
         }
     }
+    *pg = p;
+    return exited;
 }
 
 /* One life. Returns false when the runner must not launch again (a stop,
@@ -189,10 +272,11 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
 {
     char why[REASON_MAX] = "";
     gp_err code = GP_OK;
-    gp_client *c = try_adopt ? adopt(r) : NULL;
+    gp_conn *conn = NULL;
+    gp_client *c = try_adopt ? adopt(r, &conn) : NULL;
     bool adopted = c != NULL;
     if (!c && !stopping(r))
-        c = launch(r, &code, why);
+        c = launch(r, &conn, &code, why);
     gp_backoff_started(b, gp__now_ms());
     if (!c) {
         if (stopping(r) && !code)
@@ -209,11 +293,15 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
     gp__runner_event ev = {.kind = GP__RUNNER_START, .pid = pid, .adopted = adopted};
     emit(r, &ev);
     first_result(r, GP_OK, ""); /* after the event: a waiter has seen it */
-    bool exited = watch(r, c, why);
+    pinger *pg = NULL;
+    bool exited = watch(r, c, conn, why, &pg);
     pthread_mutex_lock(&r->mu);
     bool leave = r->leave;
     pthread_mutex_unlock(&r->mu);
     if (!exited && leave) {
+        /* The ping first (its call has a deadline): a free under it would
+         * pull the connection from a call still using it. */
+        ping_join(pg);
         gp_client_free(c); /* detached: the process and its run file stay */
         pthread_mutex_lock(&r->mu);
         r->pid = 0;
@@ -226,7 +314,8 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
      * address, and the next manager must not adopt a stopping plugin. */
     drop_run_file(r);
     crash_point(r, "runner: run file removed, plugin not yet stopped");
-    gp_client_kill(c);
+    gp_client_kill(c); /* graceful if alive (a failed health check), a reap if not */
+    ping_join(pg);     /* the kill closed the connection: a hung ping has ended */
     gp_client_free(c);
     pthread_mutex_lock(&r->mu);
     r->pid = 0;

@@ -53,6 +53,11 @@ typedef struct gp__runner_spec {
     bool live_restore;    /* launch detached, so a stop may leave it running */
     bool restart;         /* launch again after an exit (the record's policy) */
     bool allow_tcp;       /* else a plugin that serves on TCP is stopped */
+    /* Ping the plugin every health_interval_ms (< 0: never; 0 = 5000); one
+     * that fails or does not answer within health_timeout_ms (0 = 2000)
+     * is killed and counts as an exit ("health check failed: ..."). */
+    int health_interval_ms;
+    int health_timeout_ms;
     gp_backoff_config backoff;
     gp__runner_cb on_event; /* may be NULL; called on the runner thread */
     /* Crash-test hook (GP_STORE_CRASH_AT): called at each point where a

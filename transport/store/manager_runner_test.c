@@ -5,7 +5,8 @@
  * run file each time; a stop is graceful and removes the run file; a stop
  * that leaves the plugin running keeps both, and the next runner adopts
  * the same pid; a wrong checksum is final and names both digests; a
- * plugin on TCP is refused without the "tcp" privilege. */
+ * plugin on TCP is refused without the "tcp" privilege; a hung plugin
+ * fails its health check and is replaced. */
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 
@@ -33,12 +34,19 @@ static void *crash_later(void *arg)
     return NULL;
 }
 
+static void *hang_later(void *arg)
+{
+    usleep((useconds_t)atoi(arg) * 1000);
+    raise(SIGSTOP); /* the whole process stops: no answers, no exit */
+    return NULL;
+}
+
 GP_HELPER(plugin)
 {
-    const char *crash = getenv("MGR_CRASH_AFTER_MS");
-    if (crash) {
+    const char *crash = getenv("MGR_CRASH_AFTER_MS"), *hang = getenv("MGR_HANG_AFTER_MS");
+    if (crash || hang) {
         pthread_t t;
-        pthread_create(&t, NULL, crash_later, (void *)crash);
+        pthread_create(&t, NULL, crash ? crash_later : hang_later, (void *)(crash ? crash : hang));
         pthread_detach(t);
     }
     static const gp_service noop = {.name = "noop"};
@@ -358,6 +366,41 @@ GP_TEST(tcp_needs_the_privilege)
     fixture_done(&f);
 }
 
+/* A plugin that stops answering (SIGSTOPped) fails its health check, is
+ * killed and launched again; with pings off it is left alone. */
+GP_TEST(hung_plugin_fails_health_check)
+{
+    fixture f;
+    fixture_init(&f, NULL);
+    f.env[0] = "MGR_HANG_AFTER_MS=300";
+    f.spec.health_interval_ms = 100;
+    f.spec.health_timeout_ms = 300;
+    gp__runner *r = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    pid_t first = gp__runner_pid(r);
+    GP_CHECK_INT(wait_events(&f.rec, 4), >=, 4); /* START EXIT RESTART START */
+    gp__runner_stop(r, false);
+    GP_CHECK_INT(f.rec.ev[1].kind, ==, GP__RUNNER_EXIT);
+    GP_CHECK_CONTAINS(f.rec.ev[1].reason, "health check failed: ");
+    GP_CHECK_INT(f.rec.ev[1].pid, ==, first);
+    GP_CHECK_INT(f.rec.ev[3].kind, ==, GP__RUNNER_START);
+    GP_CHECK_INT(f.rec.ev[3].pid, !=, first);
+    GP_CHECK(gp_test_no_children());
+    gp__runner_free(r);
+
+    f.rec.n = 0;
+    f.spec.health_interval_ms = -1;
+    GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    usleep(1000000);
+    GP_CHECK_INT(f.rec.n, ==, 1); /* hung, but nobody asks */
+    gp__runner_free(r);           /* the stop still ends it: SIGKILL after the grace */
+    GP_CHECK(gp_test_no_children());
+    fixture_done(&f);
+}
+
 /* A stop during the backoff wait ends it at once. */
 GP_TEST(stop_during_backoff_is_prompt)
 {
@@ -391,6 +434,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(stale_run_file_launches_anew, 20);
     GP_RUN_TIMEOUT(checksum_mismatch_is_final, 20);
     GP_RUN_TIMEOUT(tcp_needs_the_privilege, 20);
+    GP_RUN_TIMEOUT(hung_plugin_fails_health_check, 30);
     GP_RUN_TIMEOUT(stop_during_backoff_is_prompt, 20);
     return gp_test_done();
 }
