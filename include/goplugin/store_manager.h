@@ -70,7 +70,8 @@ typedef struct gp_manager_event {
     pid_t pid;          /* START, EXIT: the process (0 when a start failed) */
     bool adopted;       /* START: found running through its run file */
     const char *reason; /* EXIT: "exit status 3", "killed by signal 9 (Killed)",
-                             * "stopped", "start failed: ..."; else "" */
+                             * "stopped", "start failed: ...", "health check
+                             * failed: ..."; else "" */
     int64_t delay_ms;   /* RESTART */
 } gp_manager_event;
 
