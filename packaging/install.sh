@@ -59,6 +59,7 @@ install)
   done
   install -m 755 "$bin/codegen/protoc-gen-goplugin-c/protoc-gen-goplugin-c" "$D$BINDIR/protoc-gen-goplugin-c"
   install -m 755 packaging/goplugin-protoc "$D$BINDIR/goplugin-protoc"
+  install -m 755 "$bin/tools/gpctl/gpctl" "$D$BINDIR/gpctl"
   install -m 644 codegen/protoc-gen-goplugin-c/wkt.options "$D$SHAREDIR/wkt.options"
   subst packaging/goplugin-config.cmake.in >"$D$CMAKEDIR/goplugin-config.cmake"
   subst packaging/goplugin-config-version.cmake.in >"$D$CMAKEDIR/goplugin-config-version.cmake"
@@ -75,7 +76,7 @@ uninstall)
     rm -f "$D$LIBDIR/lib$l.a" "$D$LIBDIR/lib$l.so" "$D$LIBDIR/lib$l.so.0" \
       "$D$LIBDIR/lib$l.so.$VERSION" "$D$PKGCONFIGDIR/$l.pc"
   done
-  rm -f "$D$BINDIR/protoc-gen-goplugin-c" "$D$BINDIR/goplugin-protoc" "$D$SHAREDIR/wkt.options" \
+  rm -f "$D$BINDIR/protoc-gen-goplugin-c" "$D$BINDIR/goplugin-protoc" "$D$BINDIR/gpctl" "$D$SHAREDIR/wkt.options" \
     "$D$CMAKEDIR/goplugin-config.cmake" "$D$CMAKEDIR/goplugin-config-version.cmake"
   # Directories only if nothing else is in them.
   rmdir "$D$SHAREDIR" "$D$CMAKEDIR" 2>/dev/null || true

@@ -31,6 +31,9 @@ Three checks, all from the source text (no Bazel query, no compiler):
                                                 a wire through core/wire.h (the
                                                 wire table), never through a
                                                 wire's header; not on each other
+     store                                      on host (the plugin store: records,
+                                                blobs, the lock; gpctl and the
+                                                manager sit on it)
 
    transport/testing is never included by library code. A folder missing from
    LAYERS is an error: add it to the table (and to docs/architecture.md).
@@ -79,6 +82,7 @@ LAYERS = {
     "wire": ["wire/grpc", "wire/netrpc"],
     "host": _ROW2,
     "plugin": _ROW2,
+    "store": ["host"],
 }
 # Layers whose folder is exactly transport/<name> (no subfolders): a new
 # folder under transport/wire/ is not "the wire table choice" by accident.

@@ -32,6 +32,7 @@ typedef enum gp_err {
     GP_ESYS,         /* an operating system call failed */
     GP_ETLS,         /* TLS or certificate failure */
     GP_EOF,          /* a stream ended: the peer sent its last message (not a failure) */
+    GP_EBUSY,        /* held by another process (a lock); st says by whom */
     GP_ERR_COUNT_    /* not an error: the number of codes */
 } gp_err;
 

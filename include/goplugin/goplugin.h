@@ -16,6 +16,8 @@
 #include <goplugin/method.h>
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
+#include <goplugin/store.h>
+#include <goplugin/store_manager.h>
 #include <goplugin/supervise.h>
 #include <goplugin/supervisor.h>
 #include <goplugin/tls.h>

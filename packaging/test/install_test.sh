@@ -76,10 +76,10 @@ fi
 pass "make install"
 
 installed_files() {
-  for f in include/goplugin/goplugin.h include/goplugin/supervise.h lib/libgoplugin.a \
+  for f in include/goplugin/goplugin.h include/goplugin/supervise.h include/goplugin/store.h lib/libgoplugin.a \
            lib/libgoplugin.so lib/libgoplugin.so.0 lib/libgoplugin-netrpc.a lib/libgoplugin-netrpc.so \
            lib/libgoplugin-netrpc.so.0 lib/pkgconfig/goplugin.pc lib/pkgconfig/goplugin-netrpc.pc \
-           lib/cmake/goplugin/goplugin-config.cmake bin/goplugin-protoc bin/protoc-gen-goplugin-c \
+           lib/cmake/goplugin/goplugin-config.cmake bin/goplugin-protoc bin/protoc-gen-goplugin-c bin/gpctl \
            share/goplugin/wkt.options; do
     [ -e "$D$PREFIX/$f" ] || { echo "missing $f"; return 1; }
   done
@@ -88,6 +88,15 @@ installed_files() {
   readelf -d "$LIB/libgoplugin-netrpc.so.0" | grep 'SONAME.*\[libgoplugin-netrpc.so.0\]' >/dev/null || { echo "netrpc SONAME"; return 1; }
 }
 check "installed files, symlinks, SONAMEs" installed_files
+
+# gpctl as installed: a store round trip (docs/store.md).
+installed_gpctl() {
+  local r=$work/gpctl-root id
+  id=$("$D$PREFIX/bin/gpctl" --root "$r" install "$D$PREFIX/bin/goplugin-protoc" tool) || return 1
+  "$D$PREFIX/bin/gpctl" --root "$r" ls | grep -qx "tool:latest $id disabled -" || return 1
+  "$D$PREFIX/bin/gpctl" --root "$r" rm tool && "$D$PREFIX/bin/gpctl" --root "$r" gc | grep -q '^1 blob, '
+}
+check "gpctl installed: install, ls, rm, gc" installed_gpctl
 
 # ---- the shared libraries export the public API only ----
 exports_public_only() {

@@ -24,6 +24,7 @@ static const char *const names[GP_ERR_COUNT_] = {
     [GP_ESYS] = "system error",
     [GP_ETLS] = "tls error",
     [GP_EOF] = "end of stream",
+    [GP_EBUSY] = "busy",
 };
 
 const char *gp_strerror(gp_err err)

@@ -225,6 +225,7 @@ const char *gp__err_name(int err)
         [GP_ESYS] = "GP_ESYS",
         [GP_ETLS] = "GP_ETLS",
         [GP_EOF] = "GP_EOF",
+        [GP_EBUSY] = "GP_EBUSY",
     };
     _Static_assert(sizeof names / sizeof names[0] == GP_ERR_COUNT_,
                    "a gp_err code has no name here");

@@ -1,0 +1,367 @@
+/* The manager over a real store, with real plugins: this binary, installed
+ * into the store (its blob is a copy of it) and run as helper "plugin".
+ * Events in order for install, enable, disable, remove; restarts with
+ * backoff after exits until disable; none for "restart": "no"; one
+ * manager per root; live restore and adoption by the next manager; a
+ * changed blob refused at enable with both digests; a plugin left running
+ * but no longer enabled is stopped at restore. */
+#include <goplugin/reattach.h>
+#include <goplugin/server.h>
+#include <goplugin/store_manager.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "transport/testing/gp_test.h"
+
+#define COOKIE_KEY "GP_MANAGER_TEST"
+#define COOKIE_VALUE "manager"
+#define MAX_EVENTS 64
+
+static void *crash_later(void *arg)
+{
+    usleep((useconds_t)atoi(arg) * 1000);
+    _exit(3);
+    return NULL;
+}
+
+GP_HELPER(plugin)
+{
+    const char *crash = getenv("MGR_CRASH_AFTER_MS");
+    if (crash) {
+        pthread_t t;
+        pthread_create(&t, NULL, crash_later, (void *)crash);
+        pthread_detach(t);
+    }
+    static const gp_service noop = {.name = "noop"};
+    gp_serve_config cfg = {
+        .handshake = {.protocol_version = 1,
+                      .magic_cookie_key = COOKIE_KEY,
+                      .magic_cookie_value = COOKIE_VALUE},
+        .services = &noop,
+        .nservices = 1,
+    };
+    return gp_serve(&cfg);
+}
+
+typedef struct rec_event {
+    gp_manager_event_kind kind;
+    char name[64];
+    pid_t pid;
+    bool adopted;
+    char reason[512];
+    int64_t delay_ms;
+} rec_event;
+
+typedef struct recorder {
+    pthread_mutex_t mu;
+    rec_event ev[MAX_EVENTS];
+    int n;
+} recorder;
+
+static void record(const gp_manager_event *ev, void *ctx)
+{
+    recorder *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    if (r->n < MAX_EVENTS) {
+        rec_event *e = &r->ev[r->n++];
+        e->kind = ev->kind;
+        snprintf(e->name, sizeof e->name, "%s", ev->name);
+        e->pid = ev->pid;
+        e->adopted = ev->adopted;
+        snprintf(e->reason, sizeof e->reason, "%s", ev->reason);
+        e->delay_ms = ev->delay_ms;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int count(recorder *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static int wait_events(recorder *r, int n)
+{
+    for (int waited = 0; waited < (int)(10000 * gp_test_scale()); waited += 20) {
+        if (count(r) >= n)
+            break;
+        usleep(20000);
+    }
+    return count(r);
+}
+
+/* "install start ..." of the events so far, for one readable check. */
+static void kinds(recorder *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%s", i ? " " : "", gp_manager_event_name(r->ev[i].kind));
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static char root[64];
+static recorder rec;
+
+static int setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/gp-mgrt-XXXXXX");
+    if (!mkdtemp(root))
+        return -1;
+    memset(&rec, 0, sizeof rec);
+    pthread_mutex_init(&rec.mu, NULL);
+    return 0;
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", root);
+}
+
+static gp_manager *open_manager(bool live_restore)
+{
+    gp_backoff_config bo = {
+        .immediate = 1, .first_delay_ms = 200, .max_delay_ms = 400, .healthy_after_ms = 60000};
+    gp_manager_config mc = {.root = root,
+                            .live_restore = live_restore,
+                            .backoff = &bo,
+                            .logger = {.level = GP_LOG_WARN},
+                            .on_event = record,
+                            .ctx = &rec};
+    gp_manager *m = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_open(&mc, &m, &st), GP_OK);
+    return m;
+}
+
+static void install_restart(gp_manager *m, const char *name, const char *crash_env,
+                            gp_store_restart restart)
+{
+    const char *args[] = {GP_TEST_HELPER_FLAG, "plugin", NULL};
+    const char *env[] = {crash_env, NULL};
+    gp_store_install_opts o = {.path = gp_test_self_exe(),
+                               .name = name,
+                               .args = args,
+                               .cookie_key = COOKIE_KEY,
+                               .cookie_value = COOKIE_VALUE,
+                               .protocols = GP_PROTO_GRPC,
+                               .env = crash_env ? env : NULL,
+                               .restart = restart};
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_install(m, &o, NULL, &st), GP_OK);
+}
+
+static void install(gp_manager *m, const char *name, const char *crash_env)
+{
+    install_restart(m, name, crash_env, GP_STORE_RESTART_ALWAYS);
+}
+
+static pid_t run_file_pid(const char *name)
+{
+    char path[256];
+    GP_CHECK(gp_manager_run_file(root, name, path, sizeof path) > 0);
+    gp_reattach_config rc;
+    if (gp_reattach_file_read(path, &rc, NULL) != GP_OK)
+        return 0;
+    pid_t pid = rc.pid;
+    gp_reattach_config_clear(&rc);
+    return pid;
+}
+
+GP_TEST(events_in_order)
+{
+    gp_manager *m = open_manager(false);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", NULL);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    GP_CHECK_INT(pid, >, 0);
+    GP_CHECK_INT(run_file_pid("p"), ==, pid);
+    GP_CHECK(gp_test_alive(pid));
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_ESTATE);
+    GP_CHECK_ERR(gp_manager_remove(m, "p", false, &st), GP_ESTATE);
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, 0);
+    GP_CHECK_INT(run_file_pid("p"), ==, 0);
+    gp_test_check_gone(pid);
+    GP_CHECK_ERR(gp_manager_remove(m, "p", false, &st), GP_OK);
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_ENOTFOUND);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start exit disable remove");
+    GP_CHECK_STR(rec.ev[2].name, "p");
+    GP_CHECK_INT(rec.ev[2].pid, ==, pid);
+    GP_CHECK_STR(rec.ev[3].reason, "stopped");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+GP_TEST(restarts_until_disabled)
+{
+    gp_manager *m = open_manager(false);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "crashy", "MGR_CRASH_AFTER_MS=300");
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "crashy", &st), GP_OK);
+    /* install enable start exit restart(0) start exit restart(200) start */
+    GP_CHECK_INT(wait_events(&rec, 9), >=, 9);
+    GP_CHECK_ERR(gp_manager_disable(m, "crashy", &st), GP_OK);
+    int n = count(&rec);
+    usleep(800000);
+    GP_CHECK_INT(count(&rec), ==, n); /* nothing after disable */
+    char k[512];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_CONTAINS(k, "install enable start exit restart start exit restart start");
+    GP_CHECK_STR(rec.ev[3].reason, "exit status 3");
+    GP_CHECK_INT(rec.ev[4].delay_ms, ==, 0);
+    GP_CHECK_INT(rec.ev[7].delay_ms, ==, 200);
+    GP_CHECK_INT(rec.ev[2].pid, !=, rec.ev[5].pid);
+    GP_CHECK_STR(gp_manager_event_name(rec.ev[n - 1].kind), "disable");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+/* "restart": "no": an exit is final; the record stays enabled. */
+GP_TEST(restart_no_is_not_restarted)
+{
+    gp_manager *m = open_manager(false);
+    install_restart(m, "once", "MGR_CRASH_AFTER_MS=200", GP_STORE_RESTART_NO);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "once", &st), GP_OK);
+    GP_CHECK_INT(wait_events(&rec, 4), >=, 4);
+    usleep(800000);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start exit");
+    GP_CHECK_STR(rec.ev[3].reason, "exit status 3");
+    GP_CHECK_INT(gp_manager_pid(m, "once"), ==, 0);
+    GP_CHECK_INT(run_file_pid("once"), ==, 0);
+    GP_CHECK_ERR(gp_manager_disable(m, "once", &st), GP_OK);
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+GP_TEST(one_manager_per_root)
+{
+    gp_manager *m = open_manager(false);
+    gp_manager_config mc = {.root = root};
+    gp_manager *m2 = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_open(&mc, &m2, &st), GP_EBUSY);
+    GP_CHECK(m2 == NULL);
+    gp_manager_close(m);
+    GP_CHECK_ERR(gp_manager_open(&mc, &m2, &st), GP_OK);
+    gp_manager_close(m2);
+}
+
+/* live restore: the first manager leaves the plugin running; the second
+ * adopts the same pid; a manager without live restore stops it at close. */
+GP_TEST(live_restore_then_adopt)
+{
+    gp_manager *m = open_manager(true);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", NULL);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_alive(pid));
+    GP_CHECK_INT(run_file_pid("p"), ==, pid);
+
+    m = open_manager(false);
+    GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, pid);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start start");
+    GP_CHECK(!rec.ev[2].adopted);
+    GP_CHECK(rec.ev[3].adopted);
+    GP_CHECK_INT(rec.ev[3].pid, ==, pid);
+    gp_manager_close(m);
+    GP_CHECK_INT(run_file_pid("p"), ==, 0);
+    GP_CHECK_INT(gp_test_wait_child(pid, 5000), !=, -1); /* launched here, then let go */
+}
+
+/* A blob changed after install: enable is refused, naming what the record
+ * wants and what the file has, and the record stays disabled. */
+GP_TEST(tampered_blob_refused)
+{
+    gp_manager *m = open_manager(false);
+    install(m, "p", NULL);
+    gp_store_record *r = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "p", &r, &st), GP_OK);
+    char blob[512];
+    GP_CHECK(gp_store_blob_path(gp_manager_store(m), r->digest, blob, sizeof blob) > 0);
+    GP_CHECK(chmod(blob, 0755) == 0);
+    int fd = open(blob, O_WRONLY | O_APPEND);
+    GP_CHECK(fd >= 0);
+    GP_CHECK(write(fd, "x", 1) == 1);
+    close(fd);
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_ECHECKSUM);
+    GP_CHECK_CONTAINS(st.msg, "checksums did not match: expected ");
+    GP_CHECK_CONTAINS(st.msg, r->digest);
+    GP_CHECK_CONTAINS(st.msg, ", binary has ");
+    gp_store_record_free(r);
+    GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "p", &r, &st), GP_OK);
+    GP_CHECK(!r->enabled);
+    gp_store_record_free(r);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable exit disable");
+    gp_manager_close(m);
+}
+
+/* A plugin left running by a live restore, then disabled while no manager
+ * ran (the store edited directly): the next restore stops it. */
+GP_TEST(restore_stops_a_plugin_no_longer_enabled)
+{
+    gp_manager *m = open_manager(true);
+    install(m, "p", NULL);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    gp_manager_close(m);
+    gp_store_open_opts o = {.root = root, .lock = true};
+    gp_store *s = NULL;
+    GP_CHECK_ERR(gp_store_open(&o, &s, &st), GP_OK);
+    GP_CHECK_ERR(gp_store_disable(s, "p", &st), GP_OK);
+    gp_store_close(s);
+    GP_CHECK(gp_test_alive(pid));
+    m = open_manager(false);
+    GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, 0);
+    GP_CHECK_INT(run_file_pid("p"), ==, 0);
+    GP_CHECK_INT(gp_test_wait_child(pid, 5000), !=, -1);
+    gp_manager_close(m);
+}
+
+int main(int argc, char **argv)
+{
+    gp_test_helper_dispatch(argc, argv);
+    gp_test_fixture(setup, teardown);
+    GP_RUN_TIMEOUT(events_in_order, 30);
+    GP_RUN_TIMEOUT(restarts_until_disabled, 30);
+    GP_RUN_TIMEOUT(restart_no_is_not_restarted, 30);
+    GP_RUN_TIMEOUT(one_manager_per_root, 10);
+    GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
+    GP_RUN_TIMEOUT(tampered_blob_refused, 30);
+    GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
+    return gp_test_done();
+}
