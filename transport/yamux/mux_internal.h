@@ -26,6 +26,7 @@
 typedef struct gp__mux_waiter {
     pthread_cond_t *cv;
     int prompt; /* waits for an answer to something it sent: gets the role first */
+    int eager;  /* not prompt, but takes a free role (it did not step back for traffic) */
     struct gp__mux_waiter *next;
 } gp__mux_waiter;
 
@@ -77,6 +78,7 @@ struct gp__mux_session {
     int64_t released_ns;     /* a waiter last gave the role up (the background's grace) */
     gp__mux_waiter *waiters; /* threads waiting for the peer without the role */
     int nprompt;             /* how many of them are prompt */
+    int neager;              /* how many are eager */
     /* keepalive, the role holder's */
     int64_t ka_next_ns, ka_deadline_ns;
     uint32_t ka_id;
@@ -102,11 +104,13 @@ gp_err gp__mux_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadl
  * waits for an answer to something it sent (a reply, a window update, a
  * ping): it keeps the role until then and gets it first from a leaving
  * leader; others give the role up once they woke someone. *back is the
- * loop's state (start at 0). GP_ETIMEDOUT once the deadline passed. */
+ * loop's state (start at 0; 1: stepped back for another stream's traffic,
+ * 2: lent the role to a prompt waiter). GP_ETIMEDOUT once the deadline
+ * passed. */
 gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stream *st,
                             int64_t deadline, int prompt, int *back);
 /* A wait loop ended (mu held): if the role is free, wake a prompt waiter to
- * take it. */
+ * take it, else an eager one. */
 void gp__mux_await_done_locked(gp__mux_session *s);
 /* Writes one frame (after pending control frames). Takes wmu; caller
  * holds neither lock. A failed write ends the session. */

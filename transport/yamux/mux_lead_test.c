@@ -21,10 +21,10 @@ static _Thread_local int who; /* this thread's tag; 0 = not a test thread */
 typedef struct spy {
     gp__stream base;
     gp__stream *inner;
-    int last_reader;  /* tag of the thread whose read last returned bytes */
-    int reading;      /* tag of the thread inside read now, -1 none */
+    int last_reader; /* tag of the thread whose read last returned bytes */
+    int reading;     /* tag of the thread inside read now, -1 none */
     int writevs;
-    int reads_by[8];  /* reads that returned bytes, per tag */
+    int reads_by[8]; /* reads that returned bytes, per tag */
 } spy;
 
 static gp_err spy_read(gp__stream *io, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,

@@ -535,7 +535,11 @@ static int poll_timeout_locked(gp__mux_session *s)
  * its next request, a stdio reader, the background reader) gives it up as
  * soon as it woke another stream's reader or a prompt waiter is queued, so
  * the role follows the traffic: the next read is done by the thread that
- * wants the bytes. Nobody is woken just because the role became free.
+ * wants the bytes. One that gave the role up only because a prompt waiter
+ * queued (not for traffic) takes it back when that waiter is done: a
+ * leaving leader wakes a prompt waiter if there is one, else such an
+ * "eager" one; a reader that stepped back for traffic is never woken just
+ * because the role became free.
  *
  * The background reader (one thread per session) covers the gaps: when no
  * thread has held the role for LEAD_GRACE_NS, it reads, so Pings, stdio
@@ -548,16 +552,23 @@ static int has_prompt_waiter_locked(gp__mux_session *s)
     return s->nprompt > 0;
 }
 
-/* The role is free: wake the first prompt waiter so it takes it. */
+/* The role is free: wake the first prompt waiter so it takes it, or else
+ * the first eager one. */
 void gp__mux_await_done_locked(gp__mux_session *s)
 {
-    if (s->leading || s->nprompt == 0)
+    if (s->leading || s->nprompt + s->neager == 0)
         return;
-    for (gp__mux_waiter *w = s->waiters; w; w = w->next)
+    gp__mux_waiter *eager = NULL;
+    for (gp__mux_waiter *w = s->waiters; w; w = w->next) {
         if (w->prompt) {
             pthread_cond_broadcast(w->cv);
             return;
         }
+        if (w->eager && !eager)
+            eager = w;
+    }
+    if (eager)
+        pthread_cond_broadcast(eager->cv);
 }
 
 /* One read of the socket and the frames in it, by the role's holder (the
@@ -631,19 +642,21 @@ static gp_err lead_step_locked(gp__mux_session *s, int64_t deadline, int bg)
 gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stream *st,
                             int64_t deadline, int prompt, int *back)
 {
-    if (!s->leading && !s->closed && !*back) {
+    /* Lent (2): take it back only once no prompt waiter wants it. */
+    if (!s->leading && !s->closed && (*back == 0 || (*back == 2 && s->nprompt == 0))) {
         gp_err e = lead_step_locked(s, deadline, 0);
         /* Follow the traffic (see above): step back, and let a prompt
          * waiter have the role. */
         if (!prompt && (s->delivered || has_prompt_waiter_locked(s))) {
-            *back = 1;
+            *back = s->delivered ? 1 : 2;
             gp__mux_await_done_locked(s);
         }
         return e;
     }
-    gp__mux_waiter w = {cv, prompt, s->waiters};
+    gp__mux_waiter w = {cv, prompt, !prompt && *back != 1, s->waiters};
     s->waiters = &w;
-    s->nprompt += prompt;
+    s->nprompt += w.prompt;
+    s->neager += w.eager;
     if (st)
         st->nwait++;
     gp_err e = gp__mux_wait_until(cv, &s->mu, deadline);
@@ -652,7 +665,8 @@ gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stre
             *p = w.next;
             break;
         }
-    s->nprompt -= prompt;
+    s->nprompt -= w.prompt;
+    s->neager -= w.eager;
     if (st)
         st->nwait--;
     return e;
