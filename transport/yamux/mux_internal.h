@@ -39,11 +39,13 @@ struct gp__mux_stream {
     int local_fin, remote_fin, reset, orphan;
     uint8_t *rbuf;
     size_t roff, rlen, rcap;
-    uint32_t inflight;    /* payload of the frame being received, not yet in rbuf */
-    uint32_t recv_window; /* bytes the peer may still send */
-    uint32_t send_window; /* bytes we may still send */
-    int nwait;            /* threads waiting on rcond without the read role */
-    int prompt;           /* reads here wait for replies (gp__mux_stream_set_prompt) */
+    uint32_t inflight;           /* payload of the frame being received, not yet in rbuf */
+    uint32_t recv_window;        /* bytes the peer may still send */
+    uint32_t send_window;        /* bytes we may still send */
+    int nwait;                   /* threads waiting on rcond without the read role */
+    int prompt;                  /* reads here wait for replies (gp__mux_stream_set_prompt) */
+    void (*watch_fn)(void *arg); /* gp__mux_stream_watch, called under mu */
+    void *watch_arg;
     pthread_cond_t rcond, wcond;
     gp__mux_stream *next;        /* hash bucket chain */
     gp__mux_stream *accept_next; /* accept queue */

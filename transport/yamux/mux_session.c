@@ -476,6 +476,8 @@ static void on_data_locked(gp__mux_session *s, const uint8_t *d, size_t n)
     if (st->nwait) {
         s->delivered = 1;
         pthread_cond_broadcast(&st->rcond);
+    } else if (st->watch_fn) {
+        st->watch_fn(st->watch_arg); /* nobody waits: tell the owner */
     }
 }
 

@@ -92,6 +92,13 @@ uint32_t gp__mux_stream_id(const gp__mux_stream *st);
  * for. Only a performance hint: every reader is served either way. */
 void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt);
 
+/* Calls fn(arg) whenever data arrives on st while no thread waits in a
+ * read of it (a net/rpc server running a call on its reading thread learns
+ * that the next request came). fn runs on the thread reading the socket
+ * with the session's lock held: it must only signal, never call back into
+ * the session. fn NULL: no more calls once this returns. */
+void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg);
+
 /* Reads up to cap bytes. GP_OK with *n > 0; GP_OK with *n == 0 means EOF
  * (peer sent FIN and everything was read). GP_ECLOSED after RST or session
  * end, GP_ETIMEDOUT. Consumed bytes reopen the peer's window (WindowUpdate

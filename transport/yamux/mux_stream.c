@@ -72,6 +72,14 @@ uint32_t gp__mux_stream_id(const gp__mux_stream *st)
     return st->id;
 }
 
+void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&st->s->mu);
+    st->watch_fn = fn;
+    st->watch_arg = arg;
+    pthread_mutex_unlock(&st->s->mu);
+}
+
 void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt)
 {
     pthread_mutex_lock(&st->s->mu);

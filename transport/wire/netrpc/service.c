@@ -131,6 +131,12 @@ static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp
     return rc;
 }
 
+/* The net/rpc server's watch hook on a yamux stream (rpc_codec.h). */
+static void watch_stream(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    gp__mux_stream_watch(ctx, fn, arg);
+}
+
 gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
                                 int workers, size_t max_message, char *err, size_t errlen)
 {
@@ -139,6 +145,8 @@ gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_br
     gp__rpc_serve_opts o = {.lim = &lim,
                             .call = plugin_call,
                             .ctx = &p,
-                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+                            .workers = workers > 0 ? workers : DEFAULT_WORKERS,
+                            .watch = watch_stream,
+                            .watch_ctx = st};
     return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }
