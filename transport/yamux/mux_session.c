@@ -680,7 +680,6 @@ static void *reader_main(void *arg)
 {
     gp__mux_session *s = arg;
     pthread_mutex_lock(&s->mu);
-    s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
     while (!s->closed) {
         int64_t now = gp__mux_now_ns();
         if (s->leading || now - s->released_ns < LEAD_GRACE_NS) {
@@ -730,6 +729,8 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__m
     gp__cond_init_monotonic(&s->ping_cond);
     gp__cond_init_monotonic(&s->bg_cond);
     gp__mux_parser_init(&s->parser, GP_MUX_INITIAL_WINDOW);
+    /* Before any thread can take the read role (a caller may, at once). */
+    s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
     if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
         gp__mux_session_destroy(s);
         return GP_ESYS;
