@@ -153,6 +153,16 @@ def main():
                   % (fmt(g), fmt(c)))
 
     print()
+    for proto in protos:
+        for placement in ("pinned", "unpinned"):
+            c = all_fig.get((proto, placement), ({}, {}))[1].get("lat_us_p50")
+            if c is None:
+                continue
+            parts = ["%.2fx %s" % (c / floors[k], k) for k in ("same-cpu", "cross-cpu", "scheduler")
+                     if floors.get(k)]
+            print("%s %s C<->C Get p50 %s us = %s floor" % (proto, placement, fmt(c), ", ".join(parts)))
+
+    print()
     print("targets (issue 15)")
     print("  %-44s %10s %10s  %s" % ("target", "measured", "limit", "verdict"))
     for proto in protos:

@@ -19,6 +19,8 @@
  * before the background reader takes the socket again; see "Who reads the
  * socket" in mux_session.c. */
 #define LEAD_GRACE_NS (2 * 1000000)
+/* The background reader's longest nap while another thread holds the role. */
+#define BG_NAP_MAX_NS (100 * 1000000)
 
 /* A thread waiting for the peer without holding the read role: the leader
  * wakes `cv` when it hands the role over. On the waiter's stack; in the

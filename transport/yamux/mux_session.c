@@ -546,8 +546,9 @@ static int poll_timeout_locked(gp__mux_session *s)
  * The background reader (one thread per session) covers the gaps: when no
  * thread has held the role for LEAD_GRACE_NS, it reads, so Pings, stdio
  * streams, SYNs and window updates are served while every caller is busy
- * elsewhere. While callers keep the role busy it only wakes once per grace
- * period to look. */
+ * elsewhere. While other threads hold the role it looks now and then,
+ * less and less often (up to BG_NAP_MAX_NS apart): a gap that opens while
+ * it naps is covered within that nap. */
 
 static int has_prompt_waiter_locked(gp__mux_session *s)
 {
@@ -675,18 +676,27 @@ gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stre
 }
 
 /* The background reader: takes the role only when no waiter has held it
- * for LEAD_GRACE_NS, and gives it back as a non-prompt leader does. */
+ * for LEAD_GRACE_NS, and gives it back as a non-prompt leader does. While
+ * another thread holds the role it only looks now and then, backing off
+ * from LEAD_GRACE_NS to BG_NAP_MAX_NS: an idle leader (a server waiting
+ * for its next request) costs a few wake-ups a second, not 500. */
 static void *reader_main(void *arg)
 {
     gp__mux_session *s = arg;
+    int64_t nap = LEAD_GRACE_NS;
     pthread_mutex_lock(&s->mu);
     while (!s->closed) {
         int64_t now = gp__mux_now_ns();
-        if (s->leading || now - s->released_ns < LEAD_GRACE_NS) {
-            int64_t until = (s->leading ? now : s->released_ns) + LEAD_GRACE_NS;
-            (void)gp__mux_wait_until(&s->bg_cond, &s->mu, until);
+        if (s->leading) {
+            (void)gp__mux_wait_until(&s->bg_cond, &s->mu, now + nap);
+            nap = nap * 2 > BG_NAP_MAX_NS ? BG_NAP_MAX_NS : nap * 2;
             continue;
         }
+        if (now - s->released_ns < LEAD_GRACE_NS) {
+            (void)gp__mux_wait_until(&s->bg_cond, &s->mu, s->released_ns + LEAD_GRACE_NS);
+            continue;
+        }
+        nap = LEAD_GRACE_NS;
         lead_step_locked(s, -1, 1);
         if (s->delivered || has_prompt_waiter_locked(s)) {
             s->released_ns = gp__mux_now_ns();

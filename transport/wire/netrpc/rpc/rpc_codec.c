@@ -104,6 +104,7 @@ static void reader_free(msg_reader *r)
 typedef struct pending {
     uint64_t seq;
     int done, abandoned;
+    pthread_cond_t cv; /* its caller waits here (not in abandoned copies) */
     gp_err err;
     char msg[GP_STATUS_MSG_MAX];
     gp__gob_value *reply;
@@ -117,7 +118,6 @@ struct gp__rpc_client {
     gp__gob_buf out;
     pthread_mutex_t wmu; /* encoder, out buffer, the write side */
     pthread_mutex_t mu;  /* seq, pending list, dead, reading */
-    pthread_cond_t cv;
     uint64_t seq;
     pending *calls;
     int reading;
@@ -149,7 +149,22 @@ static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->dead_msg, sizeof c->dead_msg, fmt, ap);
     va_end(ap);
-    pthread_cond_broadcast(&c->cv);
+    for (pending *q = c->calls; q; q = q->next)
+        if (!q->abandoned)
+            pthread_cond_signal(&q->cv);
+}
+
+/* The reading role is free: wake one caller still waiting for its reply
+ * to take it (only that one: a response wakes only its own caller). */
+static void pass_role_locked(gp__rpc_client *c)
+{
+    if (c->reading)
+        return;
+    for (pending *q = c->calls; q; q = q->next)
+        if (!q->done && !q->abandoned) {
+            pthread_cond_signal(&q->cv);
+            return;
+        }
 }
 
 static pending *unlink_seq_locked(gp__rpc_client *c, uint64_t seq)
@@ -230,7 +245,7 @@ static gp_err read_response(gp__rpc_client *c, int timeout_ms)
             p->reply = body;
             body = NULL;
         }
-        pthread_cond_broadcast(&c->cv);
+        pthread_cond_signal(&p->cv);
     }
     pthread_mutex_unlock(&c->mu);
     gp__gob_value_free(hdr);
@@ -256,7 +271,6 @@ gp_err gp__rpc_client_new(gp__stream *io, const gp__gob_limits *lim, gp__rpc_cli
     }
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_init(&c->mu, NULL);
-    gp__cond_init_monotonic(&c->cv);
     *out = c;
     return GP_OK;
 }
@@ -279,6 +293,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
     pending call;
     memset(&call, 0, sizeof call);
     pending *p = &call; /* no allocation per call */
+    gp__cond_init_monotonic(&p->cv);
     char err[GP_STATUS_MSG_MAX];
     /* Seq order on the wire follows the write lock, as Go's client. */
     pthread_mutex_lock(&c->wmu);
@@ -288,6 +303,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         set_status(st, e, c->dead_msg);
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->wmu);
+        pthread_cond_destroy(&p->cv);
         return e;
     }
     p->seq = c->seq++;
@@ -316,13 +332,14 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             done = p->done || re != GP_OK;
         }
         c->reading = 0;
-        pthread_cond_broadcast(&c->cv);
+        pass_role_locked(c);
         if (p->done) { /* read_response unlinked it */
             kill_locked(c, we, "%s", err);
             pthread_mutex_unlock(&c->mu);
             gp_err pe = p->err ? p->err : we;
             set_status(st, pe, p->err ? p->msg : err);
             gp__gob_value_free(p->reply);
+            pthread_cond_destroy(&p->cv);
             return pe;
         }
     }
@@ -333,6 +350,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         if (we != GP_OK)
             kill_locked(c, we, "%s", err);
         pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&p->cv);
         set_status(st, e != GP_OK ? e : we, err);
         return e != GP_OK ? e : we;
     }
@@ -345,14 +363,14 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             gp_err re = left == 0 ? GP_ETIMEDOUT : read_response(c, left);
             pthread_mutex_lock(&c->mu);
             c->reading = 0;
-            pthread_cond_broadcast(&c->cv); /* another waiter may read now */
+            pass_role_locked(c); /* another waiter reads now */
             if (re == GP_ETIMEDOUT && !p->done)
                 timed_out = 1;
             continue;
         }
         if (timeout_ms < 0)
-            pthread_cond_wait(&c->cv, &c->mu);
-        else if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
+            pthread_cond_wait(&p->cv, &c->mu);
+        else if (pthread_cond_timedwait(&p->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
             timed_out = 1;
     }
     if (!p->done) {
@@ -375,10 +393,13 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
                 c->calls = gone;
             }
         }
+        pass_role_locked(c); /* it may have been passed to this call */
         pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&p->cv);
         return fe;
     }
     pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&p->cv);
     e = p->err;
     set_status(st, e, p->msg);
     if (reply)
@@ -408,7 +429,6 @@ void gp__rpc_client_free(gp__rpc_client *c)
     gp__gob_buf_free(&c->out);
     pthread_mutex_destroy(&c->wmu);
     pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
