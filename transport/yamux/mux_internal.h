@@ -78,7 +78,8 @@ struct gp__mux_session {
      * caller or the background reader). The fields below `leading` belong
      * to whoever holds it; the role is taken and given up under mu. */
     int leading;
-    int delivered;           /* the leader woke a waiting reader of another stream */
+    int delivered;           /* the leader fed another stream (or woke its reader) */
+    gp__mux_stream *lead_st; /* the leader's own stream, NULL: none (the background) */
     int64_t released_ns;     /* a waiter last gave the role up (the background's grace) */
     gp__mux_waiter *waiters; /* threads waiting for the peer without the role */
     int nprompt;             /* how many of them are prompt */

@@ -198,7 +198,7 @@ GP_TEST(a_lone_caller_reads_its_own_reply_on_its_own_thread)
     who = 1;
     int rounds = 200;
     for (int i = 0; i < rounds; i++) {
-        char msg[16], echo[16];
+        char msg[32], echo[32];
         snprintf(msg, sizeof msg, "ping %03d", i);
         GP_CHECK_ERR(gp__mux_stream_write(a, msg, 8, 2000), GP_OK);
         /* The peer answers from this thread too: its read and write. */

@@ -473,8 +473,9 @@ static void on_data_locked(gp__mux_session *s, const uint8_t *d, size_t n)
     }
     memcpy(st->rbuf + st->roff + st->rlen, d, n);
     st->rlen += n;
+    if (st != s->lead_st)
+        s->delivered = 1; /* traffic for another stream: the role may follow it */
     if (st->nwait) {
-        s->delivered = 1;
         pthread_cond_broadcast(&st->rcond);
     } else if (st->watch_fn) {
         st->watch_fn(st->watch_arg); /* nobody waits: tell the owner */
@@ -535,9 +536,9 @@ static int poll_timeout_locked(gp__mux_session *s)
  * window update) keeps it until its own answer came, then wakes one prompt
  * follower to take over. A leader that is not prompt (a server waiting for
  * its next request, a stdio reader, the background reader) gives it up as
- * soon as it woke another stream's reader or a prompt waiter is queued, so
- * the role follows the traffic: the next read is done by the thread that
- * wants the bytes. One that gave the role up only because a prompt waiter
+ * soon as it read data for another stream (woken or buffered for later)
+ * or a prompt waiter is queued, so the role follows the traffic: the next
+ * read is done by the thread that wants the bytes. One that gave the role up only because a prompt waiter
  * queued (not for traffic) takes it back when that waiter is done: a
  * leaving leader wakes a prompt waiter if there is one, else such an
  * "eager" one; a reader that stepped back for traffic is never woken just
@@ -647,6 +648,7 @@ gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stre
 {
     /* Lent (2): take it back only once no prompt waiter wants it. */
     if (!s->leading && !s->closed && (*back == 0 || (*back == 2 && s->nprompt == 0))) {
+        s->lead_st = st;
         gp_err e = lead_step_locked(s, deadline, 0);
         /* Follow the traffic (see above): step back, and let a prompt
          * waiter have the role. */
@@ -697,6 +699,7 @@ static void *reader_main(void *arg)
             continue;
         }
         nap = LEAD_GRACE_NS;
+        s->lead_st = NULL;
         lead_step_locked(s, -1, 1);
         if (s->delivered || has_prompt_waiter_locked(s)) {
             s->released_ns = gp__mux_now_ns();
