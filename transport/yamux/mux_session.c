@@ -538,11 +538,11 @@ static int poll_timeout_locked(gp__mux_session *s)
  * its next request, a stdio reader, the background reader) gives it up as
  * soon as it read data for another stream (woken or buffered for later)
  * or a prompt waiter is queued, so the role follows the traffic: the next
- * read is done by the thread that wants the bytes. One that gave the role up only because a prompt waiter
- * queued (not for traffic) takes it back when that waiter is done: a
- * leaving leader wakes a prompt waiter if there is one, else such an
- * "eager" one; a reader that stepped back for traffic is never woken just
- * because the role became free.
+ * read is done by the thread that wants the bytes. One that gave the role
+ * up only because a prompt waiter queued (not for traffic) takes it back
+ * when that waiter is done: a leaving leader wakes a prompt waiter if
+ * there is one, else such an "eager" one; a reader that stepped back for
+ * traffic is never woken just because the role became free.
  *
  * The background reader (one thread per session) covers the gaps: when no
  * thread has held the role for LEAD_GRACE_NS, it reads, so Pings, stdio
