@@ -185,6 +185,9 @@ def main():
                 val = cv / gv if cv is not None and gv else None
                 shown, limit, ok = ("%.2f" % val if val is not None else "-"), "<= %.2f" % x, val is not None and val <= x
             else:
+                if cv is None:  # an absolute figure: any placement will do
+                    other = "pinned" if placement == "unpinned" else "unpinned"
+                    cv = all_fig.get((proto, other), ({}, {}))[1].get(field)
                 val = cv
                 shown, limit, ok = fmt(cv), "<= %s" % fmt(float(x)), cv is not None and cv <= x
             verdict = "met" if ok else ("not met" if val is not None else "not measured")
