@@ -46,7 +46,7 @@ format: deps
 	@scripts/format.sh
 
 bench: deps
-	@bench/run.sh
+	@bench/run.sh --proto both
 
 # make install [PREFIX=/usr/local] [DESTDIR=...] [LIBDIR=...]: headers,
 # libgoplugin{,-netrpc}.{a,so}, goplugin-protoc and protoc-gen-goplugin-c,

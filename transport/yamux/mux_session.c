@@ -1,11 +1,13 @@
 /* yamux session: see mux_session.h and docs/netrpc.md.
  *
  * Locking: `mu` guards all session and stream state; `wmu` serializes
- * frames onto the socket (a frame is written whole under it). The reader
- * thread never waits for `wmu`: the frames it must send (ping answers, RST
- * for refused streams, window credit of orphaned streams, keepalive pings)
- * go to `ctrl`, which whoever holds `wmu` flushes before its own frame and
- * re-checks after releasing it; the reader itself flushes with trylock. */
+ * frames onto the socket (a frame is written whole under it). Whoever
+ * reads the socket (the read role: a waiting caller or the background
+ * reader, see "who reads the socket" below) never waits for `wmu`: the
+ * frames it must send (ping answers, RST for refused streams, window
+ * credit of orphaned streams, keepalive pings) go to `ctrl`, which whoever
+ * holds `wmu` sends in the same writev as its own frame and re-checks
+ * after releasing it; the reader itself flushes with trylock. */
 #include "transport/base/sync.h"
 #include "transport/yamux/mux_session.h"
 
@@ -52,6 +54,7 @@ static void wake_all_locked(gp__mux_session *s)
 {
     pthread_cond_broadcast(&s->accept_cond);
     pthread_cond_broadcast(&s->ping_cond);
+    pthread_cond_broadcast(&s->bg_cond);
     for (int b = 0; b < NBUCKETS; b++)
         for (gp__mux_stream *st = s->buckets[b]; st; st = st->next) {
             pthread_cond_broadcast(&st->rcond);
@@ -133,26 +136,36 @@ static void kick_ctrl(gp__mux_session *s)
     }
 }
 
-/* Writes one frame (after any pending control frames). */
+/* Writes one frame (after any pending control frames): one writev for
+ * the control bytes, the header and the payload. */
 gp_err gp__mux_write_frame(gp__mux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                            uint32_t length, const void *payload, size_t plen)
 {
     gp__mux_header h = {GP_MUX_VERSION, type, flags, id, length};
     uint8_t hb[GP_MUX_HEADER_SIZE];
     gp__mux_header_encode(&h, hb);
-    struct iovec iov[2] = {{hb, sizeof hb}, {(void *)payload, plen}};
+    uint8_t ctrl[CTRL_MAX];
+    struct iovec iov[3];
+    int n = 0;
     char why[160];
     pthread_mutex_lock(&s->wmu);
     pthread_mutex_lock(&s->mu);
     int closed = s->closed;
+    size_t clen = s->ctrl_len;
+    if (!closed && clen) {
+        memcpy(ctrl, s->ctrl, clen);
+        s->ctrl_len = 0;
+        iov[n++] = (struct iovec){ctrl, clen};
+    }
     pthread_mutex_unlock(&s->mu);
     if (closed) {
         pthread_mutex_unlock(&s->wmu);
         return GP_ECLOSED;
     }
-    gp_err e = flush_ctrl_wlocked(s, why, sizeof why);
-    if (e == GP_OK)
-        e = send_all(s, iov, plen ? 2 : 1, why, sizeof why);
+    iov[n++] = (struct iovec){hb, sizeof hb};
+    if (plen)
+        iov[n++] = (struct iovec){(void *)payload, plen};
+    gp_err e = send_all(s, iov, n, why, sizeof why);
     pthread_mutex_unlock(&s->wmu);
     if (e != GP_OK) {
         fail_write(s, why);
@@ -218,6 +231,7 @@ void gp__mux_session_destroy(gp__mux_session *s)
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->accept_cond);
     pthread_cond_destroy(&s->ping_cond);
+    pthread_cond_destroy(&s->bg_cond);
     free(s);
 }
 
@@ -305,7 +319,7 @@ uint32_t gp__mux_window_credit_locked(gp__mux_stream *st)
     return (uint32_t)delta;
 }
 
-/* ---- reader thread ----------------------------------------------------- */
+/* ---- frames in (handled by whoever holds the read role) ---------------- */
 
 static void protocol_error_locked(gp__mux_session *s, const char *what)
 {
@@ -357,6 +371,8 @@ static void incoming_syn_locked(gp__mux_session *s, const gp__mux_header *h)
  * never sees EOF before the data that came with the FIN). */
 static int apply_end_flags_locked(gp__mux_stream *st, uint16_t flags)
 {
+    if (st->nwait)
+        st->s->delivered = 1;
     if (flags & GP_MUX_FLAG_RST) {
         st->reset = 1;
         pthread_cond_broadcast(&st->rcond);
@@ -469,7 +485,13 @@ static void on_data_locked(gp__mux_session *s, const uint8_t *d, size_t n)
     }
     memcpy(st->rbuf + st->roff + st->rlen, d, n);
     st->rlen += n;
-    pthread_cond_broadcast(&st->rcond);
+    if (st != s->lead_st)
+        s->delivered = 1; /* traffic for another stream: the role may follow it */
+    if (st->nwait) {
+        pthread_cond_broadcast(&st->rcond);
+    } else if (st->watch_fn) {
+        st->watch_fn(st->watch_arg); /* nobody waits: tell the owner */
+    }
 }
 
 /* The frame (and its payload) is complete. */
@@ -513,55 +535,109 @@ static int poll_timeout_locked(gp__mux_session *s)
     return (int)((left + 999999) / 1000000);
 }
 
-static void *reader_main(void *arg)
+/* ---- who reads the socket ------------------------------------------------
+ *
+ * One thread at a time holds the read role and reads the socket; it
+ * handles every frame it reads, for every stream. A thread that must wait
+ * for the peer (a stream read, a window update, an accept, a ping answer)
+ * takes the role itself when nobody holds it, so a caller reads its own
+ * reply with no thread hop (leader/follower, as the net/rpc client above).
+ * Otherwise it sleeps as a follower and the leader wakes it.
+ *
+ * Giving the role up: a prompt leader (it waits for an answer: a reply, a
+ * window update) keeps it until its own answer came, then wakes one prompt
+ * follower to take over. A leader that is not prompt (a server waiting for
+ * its next request, a stdio reader, the background reader) gives it up as
+ * soon as it read data for another stream (woken or buffered for later)
+ * or a prompt waiter is queued, so the role follows the traffic: the next
+ * read is done by the thread that wants the bytes. One that gave the role
+ * up only because a prompt waiter queued (not for traffic) takes it back
+ * when that waiter is done: a leaving leader wakes a prompt waiter if
+ * there is one, else such an "eager" one; a reader that stepped back for
+ * traffic is never woken just because the role became free.
+ *
+ * The background reader (one thread per session) covers the gaps: when no
+ * thread has held the role for LEAD_GRACE_NS, it reads, so Pings, stdio
+ * streams, SYNs and window updates are served while every caller is busy
+ * elsewhere. While other threads hold the role it looks now and then,
+ * less and less often (up to BG_NAP_MAX_NS apart): a gap that opens while
+ * it naps is covered within that nap. */
+
+static int has_prompt_waiter_locked(gp__mux_session *s)
 {
-    gp__mux_session *s = arg;
-    gp__mux_parser p;
-    gp__mux_parser_init(&p, GP_MUX_INITIAL_WINDOW);
+    return s->nprompt > 0;
+}
+
+/* The role is free: wake the first prompt waiter so it takes it, or else
+ * the first eager one. */
+void gp__mux_await_done_locked(gp__mux_session *s)
+{
+    if (s->leading || s->nprompt + s->neager == 0)
+        return;
+    gp__mux_waiter *eager = NULL;
+    for (gp__mux_waiter *w = s->waiters; w; w = w->next) {
+        if (w->prompt) {
+            pthread_cond_broadcast(w->cv);
+            return;
+        }
+        if (w->eager && !eager)
+            eager = w;
+    }
+    if (eager)
+        pthread_cond_broadcast(eager->cv);
+}
+
+/* One read of the socket and the frames in it, by the role's holder (the
+ * caller takes the role here and gives it up before returning). bg: the
+ * background reader (its steps do not count as a waiter's use of the role).
+ * GP_ETIMEDOUT when the deadline passed with nothing read. */
+static gp_err lead_step_locked(gp__mux_session *s, int64_t deadline, int bg)
+{
+    int timeout = poll_timeout_locked(s);
+    if (deadline >= 0) {
+        int64_t left = deadline - gp__mux_now_ns();
+        if (left <= 0)
+            return GP_ETIMEDOUT;
+        int ms = (int)((left + 999999) / 1000000);
+        if (timeout < 0 || ms < timeout)
+            timeout = ms;
+    }
+    s->leading = 1;
+    s->delivered = 0;
+    pthread_mutex_unlock(&s->mu);
+    /* The read's own timeout drives the keepalive (not poll on an fd: TLS
+     * may hold decrypted bytes the socket no longer shows). */
+    size_t n = 0;
+    char why[200] = "";
+    gp_err ioe = gp__stream_read(s->io, s->rdbuf, sizeof s->rdbuf, timeout, &n, why, sizeof why);
     pthread_mutex_lock(&s->mu);
-    s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
-    while (!s->closed) {
-        int timeout = poll_timeout_locked(s);
-        pthread_mutex_unlock(&s->mu);
-        /* The read's own timeout drives the keepalive (not poll on an fd:
-         * TLS may hold decrypted bytes the socket no longer shows). */
-        size_t n = 0;
-        char why[200] = "";
-        gp_err ioe =
-            gp__stream_read(s->io, s->rdbuf, sizeof s->rdbuf, timeout, &n, why, sizeof why);
-        pthread_mutex_lock(&s->mu);
-        if (s->closed)
-            break;
-        if (ioe != GP_OK && ioe != GP_ETIMEDOUT) {
-            teardown_locked(s, "yamux: read: %s", why[0] ? why : gp_strerror(ioe));
-            break;
-        }
-        if (ioe == GP_OK && n == 0) {
-            teardown_locked(s, "yamux: connection closed by the peer");
-            break;
-        }
+    if (s->closed) {
+        /* nothing */
+    } else if (ioe != GP_OK && ioe != GP_ETIMEDOUT) {
+        teardown_locked(s, "yamux: read: %s", why[0] ? why : gp_strerror(ioe));
+    } else if (ioe == GP_OK && n == 0) {
+        teardown_locked(s, "yamux: connection closed by the peer");
+    } else {
         const uint8_t *in = s->rdbuf;
         size_t left = ioe == GP_OK ? n : 0;
-        int destroy = 0;
         while (left > 0 && !s->closed) {
             size_t used, dl;
             const uint8_t *d;
-            gp__mux_event ev = gp__mux_parser_feed(&p, in, left, &used, &d, &dl);
+            gp__mux_event ev = gp__mux_parser_feed(&s->parser, in, left, &used, &d, &dl);
             in += used;
             left -= used;
             if (ev == GP_MUX_EV_ERROR) {
-                protocol_error_locked(s, p.err);
+                protocol_error_locked(s, s->parser.err);
                 break;
             }
             if (ev == GP_MUX_EV_HEADER) {
-                on_header_locked(s, &p.hdr);
+                on_header_locked(s, &s->parser.hdr);
             } else if (ev == GP_MUX_EV_DATA) {
                 on_data_locked(s, d, dl);
-                if (p.body_left == 0)
-                    destroy |= on_frame_end_locked(s);
+                if (s->parser.body_left == 0)
+                    (void)on_frame_end_locked(s); /* the app's session ref outlives the role */
             }
         }
-        (void)destroy; /* the app's session reference outlives the reader */
         keepalive_locked(s);
         if (s->ctrl_len > 0) {
             pthread_mutex_unlock(&s->mu);
@@ -569,9 +645,78 @@ static void *reader_main(void *arg)
             pthread_mutex_lock(&s->mu);
         }
     }
-    if (s->cur) {
-        gp__mux_stream_unref_locked(s->cur);
-        s->cur = NULL;
+    s->leading = 0;
+    if (!bg)
+        s->released_ns = gp__mux_now_ns();
+    if (s->closed)
+        pthread_cond_broadcast(&s->bg_cond); /* free waits for the role to end */
+    if (ioe == GP_ETIMEDOUT && deadline >= 0 && gp__mux_now_ns() >= deadline)
+        return GP_ETIMEDOUT;
+    return GP_OK;
+}
+
+gp_err gp__mux_await_locked(gp__mux_session *s, pthread_cond_t *cv, gp__mux_stream *st,
+                            int64_t deadline, int prompt, int *back)
+{
+    /* Lent (2): take it back only once no prompt waiter wants it. */
+    if (!s->leading && !s->closed && (*back == 0 || (*back == 2 && s->nprompt == 0))) {
+        s->lead_st = st;
+        gp_err e = lead_step_locked(s, deadline, 0);
+        /* Follow the traffic (see above): step back, and let a prompt
+         * waiter have the role. */
+        if (!prompt && (s->delivered || has_prompt_waiter_locked(s))) {
+            *back = s->delivered ? 1 : 2;
+            gp__mux_await_done_locked(s);
+        }
+        return e;
+    }
+    gp__mux_waiter w = {cv, prompt, !prompt && *back != 1, s->waiters};
+    s->waiters = &w;
+    s->nprompt += w.prompt;
+    s->neager += w.eager;
+    if (st)
+        st->nwait++;
+    gp_err e = gp__mux_wait_until(cv, &s->mu, deadline);
+    for (gp__mux_waiter **p = &s->waiters; *p; p = &(*p)->next)
+        if (*p == &w) {
+            *p = w.next;
+            break;
+        }
+    s->nprompt -= w.prompt;
+    s->neager -= w.eager;
+    if (st)
+        st->nwait--;
+    return e;
+}
+
+/* The background reader: takes the role only when no waiter has held it
+ * for LEAD_GRACE_NS, and gives it back as a non-prompt leader does. While
+ * another thread holds the role it only looks now and then, backing off
+ * from LEAD_GRACE_NS to BG_NAP_MAX_NS: an idle leader (a server waiting
+ * for its next request) costs a few wake-ups a second, not 500. */
+static void *reader_main(void *arg)
+{
+    gp__mux_session *s = arg;
+    int64_t nap = LEAD_GRACE_NS;
+    pthread_mutex_lock(&s->mu);
+    while (!s->closed) {
+        int64_t now = gp__mux_now_ns();
+        if (s->leading) {
+            (void)gp__mux_wait_until(&s->bg_cond, &s->mu, now + nap);
+            nap = nap * 2 > BG_NAP_MAX_NS ? BG_NAP_MAX_NS : nap * 2;
+            continue;
+        }
+        if (now - s->released_ns < LEAD_GRACE_NS) {
+            (void)gp__mux_wait_until(&s->bg_cond, &s->mu, s->released_ns + LEAD_GRACE_NS);
+            continue;
+        }
+        nap = LEAD_GRACE_NS;
+        s->lead_st = NULL;
+        lead_step_locked(s, -1, 1);
+        if (s->delivered || has_prompt_waiter_locked(s)) {
+            s->released_ns = gp__mux_now_ns();
+            gp__mux_await_done_locked(s);
+        }
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -609,6 +754,10 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__m
     pthread_mutex_init(&s->wmu, NULL);
     gp__cond_init_monotonic(&s->accept_cond);
     gp__cond_init_monotonic(&s->ping_cond);
+    gp__cond_init_monotonic(&s->bg_cond);
+    gp__mux_parser_init(&s->parser, GP_MUX_INITIAL_WINDOW);
+    /* Before any thread can take the read role (a caller may, at once). */
+    s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
     if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
         gp__mux_session_destroy(s);
         return GP_ESYS;
@@ -644,6 +793,12 @@ void gp__mux_session_free(gp__mux_session *s)
         return;
     gp__mux_session_close(s);
     pthread_join(s->reader, NULL);
+    /* A caller may still hold the read role: the shutdown woke its read;
+     * the stream is closed only once it has let go. */
+    pthread_mutex_lock(&s->mu);
+    while (s->leading)
+        pthread_cond_wait(&s->bg_cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&s->wmu); /* no writer is mid-frame on the stream */
     pthread_mutex_lock(&s->mu);
     gp__stream_close(s->io);
@@ -656,6 +811,10 @@ void gp__mux_session_free(gp__mux_session *s)
         destroy |= gp__mux_stream_unref_locked(st); /* the app handle nobody took */
     }
     s->acc_tail = NULL;
+    if (s->cur) { /* the last role holder's frame in progress */
+        destroy |= gp__mux_stream_unref_locked(s->cur);
+        s->cur = NULL;
+    }
     for (int b = 0; b < NBUCKETS; b++)
         while (s->buckets[b])
             destroy |= gp__mux_remove_locked(s->buckets[b]);
@@ -716,12 +875,14 @@ gp_err gp__mux_session_ping(gp__mux_session *s, int timeout_ms, int64_t *rtt_us)
     if (e != GP_OK)
         return GP_ECLOSED;
     pthread_mutex_lock(&s->mu);
+    int back = 0;
     while (!was_acked_locked(s, id) && e == GP_OK) {
         if (s->closed)
             e = GP_ECLOSED;
         else
-            e = gp__mux_wait_until(&s->ping_cond, &s->mu, dl);
+            e = gp__mux_await_locked(s, &s->ping_cond, NULL, dl, 1, &back);
     }
+    gp__mux_await_done_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (e == GP_OK && rtt_us)
         *rtt_us = (gp__mux_now_ns() - start) / 1000;

@@ -1,6 +1,9 @@
 /* Internal: a yamux session (hashicorp/yamux compatible) over a byte
  * stream (transport/base/stream.h: a connected socket, or TLS over one).
- * One reader thread per session; writes serialized by a mutex.
+ * A thread that waits for the peer (stream read, window, accept, ping)
+ * reads the socket itself while no other thread does (leader/follower);
+ * a background reader thread takes over when nobody has for 2 ms. Writes
+ * are serialized by a mutex, one writev per frame.
  *
  * Blocking API with timeouts (timeout_ms < 0: wait forever, 0: don't wait).
  * When the session ends (gp__mux_session_close, a protocol error, a lost
@@ -90,6 +93,20 @@ gp_err gp__mux_open(gp__mux_session *s, gp__mux_stream **out);
 gp_err gp__mux_accept(gp__mux_session *s, int timeout_ms, gp__mux_stream **out);
 
 uint32_t gp__mux_stream_id(const gp__mux_stream *st);
+
+/* Marks reads on st as waits for replies to what this side sent (a net/rpc
+ * client's stream): such a reader keeps the socket's read role until its
+ * reply came and is first to take it over. Unmarked readers (servers
+ * waiting for requests, stdio) give the role up to whoever the traffic is
+ * for. Only a performance hint: every reader is served either way. */
+void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt);
+
+/* Calls fn(arg) whenever data arrives on st while no thread waits in a
+ * read of it (a net/rpc server running a call on its reading thread learns
+ * that the next request came). fn runs on the thread reading the socket
+ * with the session's lock held: it must only signal, never call back into
+ * the session. fn NULL: no more calls once this returns. */
+void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg);
 
 /* Reads up to cap bytes. GP_OK with *n > 0; GP_OK with *n == 0 means EOF
  * (peer sent FIN and everything was read). GP_ECLOSED after RST or session

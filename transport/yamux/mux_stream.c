@@ -40,13 +40,15 @@ gp_err gp__mux_accept(gp__mux_session *s, int timeout_ms, gp__mux_stream **out)
     *out = NULL;
     int64_t dl = gp__mux_deadline_of(timeout_ms);
     gp_err e = GP_OK;
+    int back = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->acc_head && e == GP_OK) {
         if (s->closed)
             e = GP_ECLOSED;
         else
-            e = gp__mux_wait_until(&s->accept_cond, &s->mu, dl);
+            e = gp__mux_await_locked(s, &s->accept_cond, NULL, dl, 0, &back);
     }
+    gp__mux_await_done_locked(s);
     if (e != GP_OK) {
         pthread_mutex_unlock(&s->mu);
         return e;
@@ -70,6 +72,21 @@ uint32_t gp__mux_stream_id(const gp__mux_stream *st)
     return st->id;
 }
 
+void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&st->s->mu);
+    st->watch_fn = fn;
+    st->watch_arg = arg;
+    pthread_mutex_unlock(&st->s->mu);
+}
+
+void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt)
+{
+    pthread_mutex_lock(&st->s->mu);
+    st->prompt = prompt != 0;
+    pthread_mutex_unlock(&st->s->mu);
+}
+
 gp_err gp__mux_stream_read(gp__mux_stream *st, void *buf, size_t cap, int timeout_ms, size_t *n)
 {
     gp__mux_session *s = st->s;
@@ -79,6 +96,7 @@ gp_err gp__mux_stream_read(gp__mux_stream *st, void *buf, size_t cap, int timeou
         return GP_OK;
     pthread_mutex_lock(&s->mu);
     gp_err e = GP_OK;
+    int back = 0;
     while (st->rlen == 0) {
         if (st->reset) {
             e = GP_ECLOSED;
@@ -90,10 +108,12 @@ gp_err gp__mux_stream_read(gp__mux_stream *st, void *buf, size_t cap, int timeou
             e = GP_ECLOSED;
             break;
         }
-        e = gp__mux_wait_until(&st->rcond, &s->mu, dl);
+        /* Reads the socket itself when nobody does (mux_session.c). */
+        e = gp__mux_await_locked(s, &st->rcond, st, dl, st->prompt, &back);
         if (e != GP_OK)
             break;
     }
+    gp__mux_await_done_locked(s);
     uint32_t credit = 0;
     if (st->rlen > 0) {
         e = GP_OK;
@@ -143,8 +163,11 @@ gp_err gp__mux_stream_write(gp__mux_stream *st, const void *buf, size_t len, int
     while (len > 0) {
         pthread_mutex_lock(&s->mu);
         gp_err e = GP_OK;
+        int back = 0;
+        /* Window updates are answers: a prompt wait (it may read them itself). */
         while (e == GP_OK && !(st->local_fin || st->reset || s->closed) && st->send_window == 0)
-            e = gp__mux_wait_until(&st->wcond, &s->mu, dl);
+            e = gp__mux_await_locked(s, &st->wcond, NULL, dl, 1, &back);
+        gp__mux_await_done_locked(s);
         if (e == GP_OK && (st->local_fin || st->reset || s->closed))
             e = GP_ECLOSED;
         if (e != GP_OK) {

@@ -319,6 +319,7 @@ static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_statu
         return rc;
     }
     gp__gob_limits lim = {.max_message = c->max_message};
+    gp__mux_stream_set_prompt(s->st, 1); /* a net/rpc client: callers read their replies */
     if ((rc = gp__rpc_client_new(gp__mux_stream_io(s->st), &lim, &s->rpc))) {
         gp__mux_stream_free(s->st);
         free(s);
@@ -482,8 +483,10 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
         rc = gp__mux_open(c->sess, &c->out.st);
     if (!rc)
         rc = gp__mux_open(c->sess, &c->errs.st);
-    if (!rc)
+    if (!rc) {
+        gp__mux_stream_set_prompt(c->ctl, 1); /* Control and Dispense calls */
         rc = gp__rpc_client_new(gp__mux_stream_io(c->ctl), NULL, &c->ctl_rpc);
+    }
     if (!rc) {
         gp__mux_broker_opts bo = {.sess = c->sess,
                                   .logger = c->has_log ? &c->log : NULL,

@@ -350,6 +350,7 @@ static gp_err mb_dial(gp_broker *gb, uint32_t id, gp_stub **out, gp_status *st)
         return gp__status_set(st, GP_ENOMEM, 0, "broker: out of memory");
     }
     bs->st = s;
+    gp__mux_stream_set_prompt(s, 1); /* a net/rpc client: callers read their replies */
     rc = gp__rpc_client_new(gp__mux_stream_io(s), NULL, &bs->rpc);
     if (rc) {
         gp__mux_stream_free(s);

@@ -232,6 +232,41 @@ GP_TEST(eight_concurrent_callers_on_one_stub_overlap)
     teardown(&f);
 }
 
+/* A lone caller's call runs on the plugin thread that read it, which keeps
+ * reading afterwards (nothing else pending: no thread is woken). A request
+ * that arrives while such a call runs long must not wait for it: a
+ * follower takes the reading over. */
+GP_TEST(a_call_arriving_while_a_long_call_runs_on_the_reading_thread_does_not_wait)
+{
+    fixture f;
+    if (setup(&f) != 0)
+        return;
+    gp_status st;
+    gp_stub *stub = NULL;
+    GP_CHECK_ERR(gp_conn_dispense(f.conn, "kv", &stub, &st), GP_OK);
+    caller warm = {.stub = stub, .id = 9};
+    call_many(&warm); /* 200 sequential calls: the steady state */
+    GP_CHECK_INT(warm.ok, ==, 200);
+    for (int round = 0; round < 3; round++) {
+        caller slow = {.stub = stub, .id = 0};
+        pthread_t t;
+        pthread_create(&t, NULL, call_slow, &slow); /* 200 ms in the handler */
+        usleep(20000);
+        long long t0 = gp_test_now_ms();
+        gobpbtest_PutRequest req = {.key = "fast"}, resp;
+        memset(&resp, 0, sizeof resp);
+        GP_CHECK_ERR(gp_invoke(stub, &echo_method, &req, &resp, &st), GP_OK);
+        long long took = gp_test_now_ms() - t0;
+        gp_msg_release(gobpbtest_PutRequest_fields, &resp);
+        pthread_join(t, NULL);
+        GP_CHECK(slow.ok);
+        if (took > 120)
+            GP_FAILF("round %d: a fast call during a 200 ms call took %lld ms", round, took);
+    }
+    gp_stub_free(stub);
+    teardown(&f);
+}
+
 GP_TEST(quit_stops_the_server_and_stubs_outlive_the_conn)
 {
     fixture f;
@@ -389,6 +424,7 @@ int main(void)
 {
     GP_RUN(ping_dispense_call_and_go_error_texts);
     GP_RUN(eight_concurrent_callers_on_one_stub_overlap);
+    GP_RUN(a_call_arriving_while_a_long_call_runs_on_the_reading_thread_does_not_wait);
     GP_RUN(quit_stops_the_server_and_stubs_outlive_the_conn);
     GP_RUN(listen_addresses);
     GP_RUN_TIMEOUT(hostile_hosts_get_errors_and_the_server_goes_on, 25);

@@ -2,6 +2,7 @@
  * net/rpc client, and serving a gp_service as "Plugin"; see service.h. */
 #include "transport/wire/netrpc/service.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,7 @@ static void release_reply(gp__rpc_reply *r)
     gp__gob_pb_tree_free(&r->value);
     if (h) {
         gp_msg_release(h->desc, h->msg);
-        free(h->msg);
-        free(h);
+        free(h); /* the block holds the request and the reply too */
     }
 }
 
@@ -90,22 +90,20 @@ static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp
         return GP_ENOTFOUND;
     }
     const gp_method *m = sm->method;
-    size_t qsize = gp__msg_struct_size(m->req_pb), rsize = gp__msg_struct_size(m->resp_pb);
-    void *req = qsize ? calloc(1, qsize) : NULL;
-    held_reply *h = calloc(1, sizeof *h);
-    void *resp = rsize ? calloc(1, rsize) : NULL;
-    if (!req || !resp || !h) {
-        free(req);
-        free(resp);
-        free(h);
+    /* One block per call: the reply's holder, the request, the reply. */
+    size_t a = sizeof(max_align_t);
+    size_t hsize = (sizeof(held_reply) + a - 1) / a * a;
+    size_t qsize = (gp__msg_struct_size(m->req_pb) + a - 1) / a * a;
+    size_t rsize = gp__msg_struct_size(m->resp_pb);
+    held_reply *h = calloc(1, hsize + qsize + rsize);
+    if (!h) {
         snprintf(errmsg, errlen, "plugin: out of memory for %s", method);
         return GP_ENOMEM;
     }
+    void *req = (char *)h + hsize, *resp = (char *)h + hsize + qsize;
     char err[GP_STATUS_MSG_MAX];
     gp_err rc = gp__gob_pb_from_tree(args, m->req_gob, m->req_pb, req, err, sizeof err);
     if (rc) {
-        free(req);
-        free(resp);
         free(h);
         snprintf(errmsg, errlen, "%s", err);
         return rc;
@@ -116,7 +114,6 @@ static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp
     rc = sm->handler(p->svc->impl, req, resp, &st);
     gp__broker_leave(prev);
     gp_msg_release(m->req_pb, req);
-    free(req);
     h->desc = m->resp_pb;
     h->msg = resp;
     reply->owner = h;
@@ -131,6 +128,12 @@ static gp_err plugin_call(void *ctx, const char *method, gp__gob_value *args, gp
     return rc;
 }
 
+/* The net/rpc server's watch hook on a yamux stream (rpc_codec.h). */
+static void watch_stream(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    gp__mux_stream_watch(ctx, fn, arg);
+}
+
 gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_broker *broker,
                                 int workers, size_t max_message, char *err, size_t errlen)
 {
@@ -139,6 +142,8 @@ gp_err gp__netrpc_serve_service(gp__mux_stream *st, const gp_service *svc, gp_br
     gp__rpc_serve_opts o = {.lim = &lim,
                             .call = plugin_call,
                             .ctx = &p,
-                            .workers = workers > 0 ? workers : DEFAULT_WORKERS};
+                            .workers = workers > 0 ? workers : DEFAULT_WORKERS,
+                            .watch = watch_stream,
+                            .watch_ctx = st};
     return gp__rpc_serve_ex(gp__mux_stream_io(st), &o, err, errlen);
 }

@@ -19,7 +19,12 @@ struct gp__gob_encoder {
     size_t nsent, cap; /* [0, nsent) are on the wire; staged ones follow */
     size_t nstaged;
     int64_t next_id;
+    /* One message's body before its length prefix: kept between calls so
+     * a call allocates nothing (dropped when a big value grew it). */
+    gp__gob_buf body;
 };
+
+#define BODY_KEEP (64 * 1024)
 
 void gp__gob_encoder_set_next_id(gp__gob_encoder *e, int64_t id)
 {
@@ -41,6 +46,7 @@ void gp__gob_encoder_free(gp__gob_encoder *e)
     if (!e)
         return;
     free(e->sent);
+    gp__gob_buf_free(&e->body);
     free(e);
 }
 
@@ -407,8 +413,10 @@ gp_err gp__gob_encode(gp__gob_encoder *e, const gp__gob_value *v, gp__gob_buf *o
     int was_ok = out->ok;
     int64_t next_id = e->next_id;
     e->nstaged = 0;
-    gp__gob_buf body;
-    gp__gob_buf_init(&body, out->max);
+    gp__gob_buf body = e->body; /* its storage, reused */
+    body.len = 0;
+    body.ok = 1;
+    body.max = out->max;
     if (!v || !v->type)
         fail(&c, GP_EINVAL, "gob: encode: a value without a type");
     else if (stage_type(&c, v->type, 0) == GP_OK)
@@ -425,7 +433,9 @@ gp_err gp__gob_encode(gp__gob_encoder *e, const gp__gob_value *v, gp__gob_buf *o
         if (enc_top(&c, &body, v, 0) == GP_OK)
             put_message(out, &body);
     }
-    gp__gob_buf_free(&body);
+    if (body.cap > BODY_KEEP)
+        gp__gob_buf_free(&body);
+    e->body = body;
     if (!c.failed && !out->ok)
         fail(&c, GP_EMSGSIZE, "gob: encode: message over the %zu byte limit (or out of memory)",
              out->max);

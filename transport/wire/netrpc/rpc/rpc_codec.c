@@ -97,10 +97,14 @@ static void reader_free(msg_reader *r)
 /* No reader thread: a caller waiting for its reply takes the reading role
  * when nobody holds it, reads responses and hands each to its caller until
  * its own arrives, then gives the role up (the next waiter takes it). A
- * lone caller thus reads its own reply, with no thread hop. */
+ * lone caller thus reads its own reply, with no thread hop.
+ * A call's pending entry lives on its caller's stack; a call that gives up
+ * leaves a heap copy marked abandoned in its place (freed by whoever reads
+ * the late reply, or by gp__rpc_client_free). */
 typedef struct pending {
     uint64_t seq;
     int done, abandoned;
+    pthread_cond_t cv; /* its caller waits here (not in abandoned copies) */
     gp_err err;
     char msg[GP_STATUS_MSG_MAX];
     gp__gob_value *reply;
@@ -114,7 +118,6 @@ struct gp__rpc_client {
     gp__gob_buf out;
     pthread_mutex_t wmu; /* encoder, out buffer, the write side */
     pthread_mutex_t mu;  /* seq, pending list, dead, reading */
-    pthread_cond_t cv;
     uint64_t seq;
     pending *calls;
     int reading;
@@ -129,7 +132,8 @@ static void set_status(gp_status *st, gp_err e, const char *msg)
         return;
     st->err = e;
     st->grpc_code = 0;
-    snprintf(st->msg, sizeof st->msg, "%s", msg);
+    /* Cut to fit (the bound also tells -O2's truncation check). */
+    snprintf(st->msg, sizeof st->msg, "%.*s", (int)sizeof st->msg - 1, msg);
 }
 
 /* Marks the client dead; every waiting call wakes with the reason. */
@@ -145,7 +149,22 @@ static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->dead_msg, sizeof c->dead_msg, fmt, ap);
     va_end(ap);
-    pthread_cond_broadcast(&c->cv);
+    for (pending *q = c->calls; q; q = q->next)
+        if (!q->abandoned)
+            pthread_cond_signal(&q->cv);
+}
+
+/* The reading role is free: wake one caller still waiting for its reply
+ * to take it (only that one: a response wakes only its own caller). */
+static void pass_role_locked(gp__rpc_client *c)
+{
+    if (c->reading)
+        return;
+    for (pending *q = c->calls; q; q = q->next)
+        if (!q->done && !q->abandoned) {
+            pthread_cond_signal(&q->cv);
+            return;
+        }
 }
 
 static pending *unlink_seq_locked(gp__rpc_client *c, uint64_t seq)
@@ -226,7 +245,7 @@ static gp_err read_response(gp__rpc_client *c, int timeout_ms)
             p->reply = body;
             body = NULL;
         }
-        pthread_cond_broadcast(&c->cv);
+        pthread_cond_signal(&p->cv);
     }
     pthread_mutex_unlock(&c->mu);
     gp__gob_value_free(hdr);
@@ -252,7 +271,6 @@ gp_err gp__rpc_client_new(gp__stream *io, const gp__gob_limits *lim, gp__rpc_cli
     }
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_init(&c->mu, NULL);
-    gp__cond_init_monotonic(&c->cv);
     *out = c;
     return GP_OK;
 }
@@ -272,11 +290,10 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             dl.tv_nsec -= 1000000000;
         }
     }
-    pending *p = calloc(1, sizeof *p);
-    if (!p) {
-        set_status(st, GP_ENOMEM, "net/rpc: out of memory");
-        return GP_ENOMEM;
-    }
+    pending call;
+    memset(&call, 0, sizeof call);
+    pending *p = &call; /* no allocation per call */
+    gp__cond_init_monotonic(&p->cv);
     char err[GP_STATUS_MSG_MAX];
     /* Seq order on the wire follows the write lock, as Go's client. */
     pthread_mutex_lock(&c->wmu);
@@ -286,7 +303,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         set_status(st, e, c->dead_msg);
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->wmu);
-        free(p);
+        pthread_cond_destroy(&p->cv);
         return e;
     }
     p->seq = c->seq++;
@@ -315,14 +332,14 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             done = p->done || re != GP_OK;
         }
         c->reading = 0;
-        pthread_cond_broadcast(&c->cv);
+        pass_role_locked(c);
         if (p->done) { /* read_response unlinked it */
             kill_locked(c, we, "%s", err);
             pthread_mutex_unlock(&c->mu);
             gp_err pe = p->err ? p->err : we;
             set_status(st, pe, p->err ? p->msg : err);
             gp__gob_value_free(p->reply);
-            free(p);
+            pthread_cond_destroy(&p->cv);
             return pe;
         }
     }
@@ -333,7 +350,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         if (we != GP_OK)
             kill_locked(c, we, "%s", err);
         pthread_mutex_unlock(&c->mu);
-        free(p);
+        pthread_cond_destroy(&p->cv);
         set_status(st, e != GP_OK ? e : we, err);
         return e != GP_OK ? e : we;
     }
@@ -346,39 +363,49 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             gp_err re = left == 0 ? GP_ETIMEDOUT : read_response(c, left);
             pthread_mutex_lock(&c->mu);
             c->reading = 0;
-            pthread_cond_broadcast(&c->cv); /* another waiter may read now */
+            pass_role_locked(c); /* another waiter reads now */
             if (re == GP_ETIMEDOUT && !p->done)
                 timed_out = 1;
             continue;
         }
         if (timeout_ms < 0)
-            pthread_cond_wait(&c->cv, &c->mu);
-        else if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
+            pthread_cond_wait(&p->cv, &c->mu);
+        else if (pthread_cond_timedwait(&p->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
             timed_out = 1;
     }
     if (!p->done) {
         gp_err fe = c->dead ? c->dead_err : GP_ETIMEDOUT;
+        unlink_seq_locked(c, p->seq);
         if (c->dead) {
             set_status(st, fe, c->dead_msg);
-            unlink_seq_locked(c, p->seq);
-            free(p);
         } else {
             char m[160];
             snprintf(m, sizeof m, "net/rpc: %s: no reply within %d ms", method, timeout_ms);
             set_status(st, fe, m);
-            p->abandoned = 1; /* a later reader drops the late reply and frees p */
+            /* A later reader drops the late reply and frees the copy. Without
+             * memory for it the late reply reads as an unknown Seq and ends
+             * the client, as a broken stream would. */
+            pending *gone = calloc(1, sizeof *gone);
+            if (gone) {
+                gone->seq = p->seq;
+                gone->abandoned = 1;
+                gone->next = c->calls;
+                c->calls = gone;
+            }
         }
+        pass_role_locked(c); /* it may have been passed to this call */
         pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&p->cv);
         return fe;
     }
     pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&p->cv);
     e = p->err;
     set_status(st, e, p->msg);
     if (reply)
         *reply = p->reply;
     else
         gp__gob_value_free(p->reply);
-    free(p);
     return e;
 }
 
@@ -402,23 +429,27 @@ void gp__rpc_client_free(gp__rpc_client *c)
     gp__gob_buf_free(&c->out);
     pthread_mutex_destroy(&c->wmu);
     pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
 /* ---- server ------------------------------------------------------------------ */
 
-/* Leader/follower: the threads take turns reading. The reader of a call
- * hands the reading role on (unlocking rmu wakes a waiting thread) and runs
- * the call itself, so a call costs no thread hop; while it runs the next
- * thread reads, so calls overlap. A new thread is started when a call is
- * taken and nobody else is waiting to read, up to `workers`. */
+/* Leader/follower: the threads take turns reading (the role: rd, stop).
+ * The reader of a call runs it itself, so a call costs no thread hop:
+ *   - if more is already pending (bytes of the next request buffered here
+ *     or in the stream), it hands the role on first (wakes a follower, or
+ *     starts one, up to `workers`), so calls overlap as with Go's goroutine
+ *     per call;
+ *   - else it keeps the role while the call runs ("inline"): no thread is
+ *     woken. If a request arrives meanwhile (the stream's watch hook, see
+ *     rpc_codec.h), a follower takes the role over from it; when the call
+ *     ends, a runner that still has the role reads on.
+ * The role is a flag under mu, with a condition for followers. */
 typedef struct server {
     gp__stream *io;
     gp__rpc_serve_opts o;
     msg_reader rd;
-    pthread_mutex_t rmu; /* the reading role: rd, stop, first error */
-    int stop;            /* EOF or error seen: no more reading */
+    int stop; /* EOF or error seen: no more reading (under mu) */
     gp_err err;
     char errmsg[GP_STATUS_MSG_MAX];
 
@@ -426,8 +457,12 @@ typedef struct server {
     gp__gob_buf out;
     pthread_mutex_t wmu; /* enc, out, the write side */
 
-    pthread_mutex_t mu; /* the counts below and the thread list */
-    int waiting;        /* threads waiting for (or holding) the reading role */
+    pthread_mutex_t mu; /* the role, the counts below and the thread list */
+    pthread_cond_t cv;  /* followers: the role may be free */
+    int *owner;         /* the role's holder (its serve_one `held`), NULL: free */
+    int inline_run;     /* its holder is running a call inline: a follower may take over */
+    int arrived;        /* bytes arrived that nobody was reading (the watch hook) */
+    int waiting;        /* threads waiting for the role */
     int nthreads;
     pthread_t *threads;
 } server;
@@ -477,12 +512,13 @@ static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value 
     else
         gp__gob_value_clear(&reply.value);
     if (e != GP_OK) {
-        /* The stream is broken: wake the reader (it may hold rmu in a
-         * read), then record why. */
+        /* The stream is broken: wake the reader (it may be in a read),
+         * then record why. */
         gp__stream_shutdown(s->io);
-        pthread_mutex_lock(&s->rmu);
+        pthread_mutex_lock(&s->mu);
         set_error(s, e, err);
-        pthread_mutex_unlock(&s->rmu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
     }
     if (s->o.after_reply)
         s->o.after_reply(s->o.ctx, method, e != GP_OK ? e : he);
@@ -502,31 +538,74 @@ static void reply_error(server *s, const char *method, uint64_t seq, const char 
 
 static void *serve_thread(void *arg);
 
-/* One turn: read a call (holding the reading role), hand the role on,
- * run the call. Returns 0 when serving is over. */
-static int serve_one(server *s)
+/* The watch hook: bytes arrived on the stream while no thread read it. */
+static void on_arrival(void *arg)
+{
+    server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->arrived = 1;
+    if (s->inline_run && s->waiting)
+        pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Whether the next request has begun to arrive: bytes buffered here, or
+ * any the stream has now (read without waiting). Holding the role. */
+static int more_pending(server *s)
+{
+    msg_reader *r = &s->rd;
+    if (r->len > 0)
+        return 1;
+    if (!r->buf || r->cap - r->off - r->len == 0)
+        return 0;
+    size_t n = 0;
+    gp_err e =
+        gp__stream_read(r->io, r->buf + r->off + r->len, r->cap - r->off - r->len, 0, &n, NULL, 0);
+    if (e == GP_ETIMEDOUT)
+        return 0;
+    r->len += n;
+    return 1; /* bytes, EOF or an error: the next reader deals with them */
+}
+
+/* Starts a follower if none waits and the cap allows. mu held. */
+static void ensure_follower_locked(server *s)
+{
+    if (s->waiting == 0 && s->nthreads < s->o.workers - 1 &&
+        pthread_create(&s->threads[s->nthreads], NULL, serve_thread, s) == 0)
+        s->nthreads++;
+}
+
+/* One turn: read a call holding the role (*held: already ours), run it.
+ * Returns 0 when serving is over (the role given up). */
+static int serve_one(server *s, int *held)
 {
     pthread_mutex_lock(&s->mu);
-    s->waiting++;
-    pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&s->rmu);
-    pthread_mutex_lock(&s->mu);
-    s->waiting--;
-    pthread_mutex_unlock(&s->mu);
+    if (!*held) {
+        s->waiting++;
+        while (!s->stop && s->owner && !(s->inline_run && s->arrived))
+            pthread_cond_wait(&s->cv, &s->mu);
+        s->waiting--;
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+        s->inline_run = 0; /* taken over from a runner, if one had it */
+        s->owner = held;
+        *held = 1;
+    }
     if (s->stop) {
-        pthread_mutex_unlock(&s->rmu);
+        s->owner = NULL;
+        *held = 0;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
         return 0;
     }
+    pthread_mutex_unlock(&s->mu);
     char err[GP_STATUS_MSG_MAX];
     gp__gob_value *hdr = NULL, *args = NULL;
     const char *method = NULL;
     uint64_t seq = 0;
     gp_err e = read_value(&s->rd, -1, &hdr, err, sizeof err);
-    if (e == GP_ECLOSED && strcmp(err, "EOF") == 0) {
-        s->stop = 1; /* a clean end */
-        pthread_mutex_unlock(&s->rmu);
-        return 0;
-    }
     if (e == GP_OK)
         e = gp__gob_get_request(hdr, &method, &seq, err, sizeof err);
     if (e == GP_OK) {
@@ -535,6 +614,7 @@ static int serve_one(server *s)
             e = GP_EPROTO; /* EOF between header and body */
     }
     if (e != GP_OK) {
+        int clean = !method && e == GP_ECLOSED && strcmp(err, "EOF") == 0;
         /* A body over the size cap: say so to the caller, as Go's server
          * answers a request it read the header of; the stream cannot go on
          * (the body is unread), so reset it: a peer still writing that body
@@ -543,28 +623,58 @@ static int serve_one(server *s)
             reply_error(s, method, seq, err);
         if (method)
             gp__stream_shutdown(s->io); /* on a yamux stream: RST */
-        set_error(s, e, err);
-        pthread_mutex_unlock(&s->rmu);
+        pthread_mutex_lock(&s->mu);
+        if (clean)
+            s->stop = 1;
+        else
+            set_error(s, e, err);
+        s->owner = NULL;
+        *held = 0;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
         gp__gob_value_free(hdr);
         return 0;
     }
-    /* Someone must read the next call while this one runs. */
+    /* Someone must read the next call while this one runs: hand the role
+     * on if the next one is already coming, else keep it (see above). */
     pthread_mutex_lock(&s->mu);
-    if (s->waiting == 0 && s->nthreads < s->o.workers - 1 &&
-        pthread_create(&s->threads[s->nthreads], NULL, serve_thread, s) == 0)
-        s->nthreads++;
+    s->arrived = 0;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&s->rmu);
+    int more = s->o.workers > 1 && more_pending(s);
+    pthread_mutex_lock(&s->mu);
+    if (s->o.workers <= 1) {
+        /* sequential: the role stays ours */
+    } else if (more || s->arrived || !s->o.watch) {
+        s->owner = NULL;
+        *held = 0;
+        if (s->waiting)
+            pthread_cond_signal(&s->cv);
+        else
+            ensure_follower_locked(s);
+    } else {
+        s->inline_run = 1;
+        ensure_follower_locked(s); /* to take over if a request comes */
+    }
+    pthread_mutex_unlock(&s->mu);
     run_call(s, method, seq, args);
     gp__gob_value_free(args);
     gp__gob_value_free(hdr);
+    if (*held && s->o.workers > 1) {
+        pthread_mutex_lock(&s->mu);
+        if (s->owner == held)
+            s->inline_run = 0; /* nobody took over: read on */
+        else
+            *held = 0; /* a follower has the role now */
+        pthread_mutex_unlock(&s->mu);
+    }
     return 1;
 }
 
 static void *serve_thread(void *arg)
 {
     server *s = arg;
-    while (serve_one(s))
+    int held = 0;
+    while (serve_one(s, &held))
         ;
     return NULL;
 }
@@ -586,9 +696,9 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, 
     s->rd.io = io;
     const gp__gob_limits *lim = o->lim;
     gp__gob_buf_init(&s->out, lim && lim->max_message ? lim->max_message + 16 : 0);
-    pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     gp_err e = gp__gob_decoder_new(lim, &s->rd.dec);
     if (e == GP_OK)
         e = gp__gob_encoder_new(&s->enc);
@@ -600,7 +710,11 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, 
     } else {
         if (!s->threads)
             s->o.workers = 1;
+        if (s->o.watch && s->o.workers > 1)
+            s->o.watch(s->o.watch_ctx, on_arrival, s);
         serve_thread(s);
+        if (s->o.watch && s->o.workers > 1)
+            s->o.watch(s->o.watch_ctx, NULL, NULL); /* no call after this returns */
         /* Every thread ends at the stop; the calls they were running end
          * first (their replies may still go out). */
         for (int i = 0; i < s->nthreads; i++)
@@ -612,9 +726,9 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, 
     gp__gob_encoder_free(s->enc);
     gp__gob_buf_free(&s->out);
     reader_free(&s->rd);
-    pthread_mutex_destroy(&s->rmu);
     pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     free(s->threads);
     free(s);
     return e;

@@ -5,7 +5,10 @@
  * The client allows concurrent calls: requests go out under a lock; a
  * waiting caller takes the reading role and hands responses to their
  * callers by Seq (no reader thread: a lone caller reads its own reply).
- * The server runs calls in order or on a leader/follower pool. */
+ * The server runs calls in order or on a leader/follower pool: a call runs
+ * on the thread that read it, which hands reading on only when more is
+ * pending (or keeps it, with a watch hook on the io, until a request
+ * arrives while the call runs). */
 #ifndef GP_NETRPC_RPC_CODEC_H
 #define GP_NETRPC_RPC_CODEC_H
 
@@ -88,6 +91,15 @@ typedef struct gp__rpc_serve_opts {
     /* After a call's reply was written (result: the handler's code, or the
      * write error). May be NULL. Runs on the thread that ran the call. */
     void (*after_reply)(void *ctx, const char *method, gp_err result);
+    /* Optional, with workers > 1: lets a call run on the thread that read
+     * it while nothing else is pending, with no thread woken. The server
+     * calls watch(watch_ctx, fn, arg) before serving: from then on the io
+     * must call fn(arg) whenever bytes arrive for it that no thread is
+     * reading (fn only signals: it may run with the io's locks held); and
+     * watch(watch_ctx, NULL, NULL) at the end, after which fn is not
+     * called. NULL: a reader always hands the role on before its call. */
+    void (*watch)(void *watch_ctx, void (*fn)(void *arg), void *arg);
+    void *watch_ctx;
 } gp__rpc_serve_opts;
 
 /* Serves until EOF (GP_OK, after the calls in flight finished) or an error
