@@ -12,6 +12,8 @@ alone (no Bazel query: this runs as a test, inside Bazel):
   derives from one: gp_fuzz_target's NAME_corpus_test, the proto and Go
   rules' NAME_pb, NAME_build, ...), or target is a file in pkg. `:target` alone is in the package of the label before it.
   `//pkg`, `//pkg/...`, `//pkg:all` need the package (or folder) only.
+  `t:X` and `t:pkg:X` (docs/interop.md's short form) are
+  `//interop-tests:X` and `//interop-tests/pkg:X`.
 - `GP_TEST(name)`: a case of that name is in the sources of the target named
   last before it in the same paragraph or table row (its srcs, read from its
   BUILD rule; the whole package when the rule lists none it can read); with
@@ -27,6 +29,7 @@ DOCS = ["README.md", "interop-tests/README.md", "bench/README.md"]
 SKIP_DIRS = {".git", "node_modules"}
 
 LABEL = re.compile(r"(?<![\w/:])(//[A-Za-z0-9_./-]*(?::[A-Za-z0-9_.+-]+)?)|"
+                   r"`(t:[A-Za-z0-9_.+-]+(?::[A-Za-z0-9_.+-]+)?)`|"
                    r"(?<![\w/:])`(:[A-Za-z0-9_.+-]+)`|"
                    r"GP_TEST\(([A-Za-z0-9_]+)\)")
 CASE = re.compile(r"GP_TEST\(\s*([A-Za-z0-9_]+)\s*\)")
@@ -141,7 +144,11 @@ def check(root, verbose=False):
             if not line.strip() or line.lstrip().startswith("|"):
                 ctx = (None, None)
             for m in LABEL.finditer(line):
-                full, short, case = m.groups()
+                full, alias, short, case = m.groups()
+                if alias:
+                    # docs/interop.md: "`t:` is `//interop-tests/`".
+                    rest = alias[2:]
+                    full = "//interop-tests" + ("/" + rest if ":" in rest else ":" + rest)
                 where = "%s:%d" % (doc, ln)
                 seen += 1
                 if case:
