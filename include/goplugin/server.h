@@ -92,6 +92,10 @@ typedef struct gp_serve_config {
     /* Largest message received or sent, either wire; 0 = 64 MiB (see
      * gp_client_config.max_message_bytes); gRPC takes at most 2147483647. */
     size_t max_message_bytes;
+    /* Streaming handlers running at once per connection (each runs on a
+     * thread of its own); past it a new streaming call is refused with
+     * RESOURCE_EXHAUSTED and words, no thread is made. 0 = 128. gRPC. */
+    int max_stream_handlers;
     gp_logger logger; /* NULL fn: hclog JSON lines on stderr */
     /* Your own TLS certificates (go-plugin's TLSProvider; borrowed). NULL:
      * AutoMTLS when the host asks for it (PLUGIN_CLIENT_CERT), else none. */

@@ -54,6 +54,7 @@ typedef struct gp__wire_server_opts {
     int workers;                   /* gp_serve_config.workers */
     const gp_logger *logger;       /* may be NULL */
     size_t max_message_bytes;      /* one message, received or sent; 0 = 64 MiB */
+    int max_stream_handlers;       /* gp_serve_config.max_stream_handlers */
     const gp__stdio_source *stdio; /* serve GRPCStdio from it; NULL: none */
 } gp__wire_server_opts;
 

@@ -272,7 +272,8 @@ int gp_serve(const gp_serve_config *cfg)
                                      .nservices = choice.nservices,
                                      .workers = cfg->workers,
                                      .logger = &log,
-                                     .max_message_bytes = cfg->max_message_bytes};
+                                     .max_message_bytes = cfg->max_message_bytes,
+                                     .max_stream_handlers = cfg->max_stream_handlers};
         /* What we print after the handshake goes to the host over the
          * wire (GRPCStdio, netrpc's stdout/stderr streams: serve_stdio.h). */
         if (w->serves_stdio && (stdio = gp__serve_stdio_new()))

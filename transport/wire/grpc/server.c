@@ -9,6 +9,7 @@
  * the re-arm mutex, cancel all calls, wait for the notify tag, shut the
  * queue down, join the workers, destroy.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,7 +32,12 @@
 #include "transport/wire/grpc/stream.h"
 #include "transport/msg/msg.h"
 
-enum { MIN_PING_INTERVAL_MS = 5 * 60 * 1000 };
+/* HTTP/2 streams a connection may have open at once (SETTINGS): core holds
+ * every stream a peer opens until a request matches it, about 9 KiB each,
+ * so 10,000 streams at once cost 94 MiB of peak RSS without it and 38 MiB
+ * with it (stream_cap_test). A well-behaved client (core, grpc-go) queues
+ * past it instead of failing. At least max_stream_handlers + this margin. */
+enum { MIN_PING_INTERVAL_MS = 5 * 60 * 1000, MAX_CONCURRENT_STREAMS = 1024, STREAM_MARGIN = 256 };
 
 typedef gp__grpc_tag stag;
 
@@ -80,6 +86,8 @@ struct gp__grpc_server {
     gp__grpc_sendq bq;
     struct scall *bcall; /* under mu */
     int nstreams;        /* streaming handlers running (stream.c), under mu */
+    int max_streams;     /* cap on nstreams: past it, RESOURCE_EXHAUSTED */
+    long refused;        /* streaming calls refused at the cap, under mu */
 };
 
 typedef struct scall {
@@ -495,8 +503,23 @@ static void serve_stream(scall *c)
                               .broker = s->hbroker,
                               .logger = &s->logger};
     pthread_mutex_lock(&s->mu);
-    s->nstreams++;
+    int full = s->nstreams >= s->max_streams;
+    long refused = full ? ++s->refused : 0;
+    if (!full)
+        s->nstreams++;
     pthread_mutex_unlock(&s->mu);
+    if (full) {
+        /* A refusal, not a thread: the peer may retry once calls end. */
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "plugin: %d streaming calls already running, the most it takes at once "
+                 "(max_stream_handlers); try again when one ends",
+                 s->max_streams);
+        if (refused == 1 || refused % 1000 == 0) /* a flood logs a line per 1000 */
+            LOG(s, GP_LOG_WARN, "%s: refused (%ld so far): %s", c->sm->path, refused, msg);
+        finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        return;
+    }
     gp_err e = gp__grpc_stream_serve(&h, c->call, c->sm->m, c->sm->stream, c->sm->impl);
     if (e == GP_OK) {
         c->call = NULL; /* the stream's now */
@@ -681,6 +704,8 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         s->logger = *o->logger;
     s->logger_arg = o ? o->logger : NULL;
     s->nworkers = o && o->workers > 0 ? o->workers : 2;
+    s->max_streams =
+        o && o->max_stream_handlers > 0 ? o->max_stream_handlers : GP__GRPC_MAX_STREAM_HANDLERS;
     s->shutdown_tag.fn = on_shutdown_notified;
     pthread_mutex_init(&s->mu, NULL);
     gp__grpc_sendq_init(&s->bq, broker_start_send, s);
@@ -700,6 +725,9 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     int min_ping =
         o && o->min_ping_interval_ms > 0 ? o->min_ping_interval_ms : MIN_PING_INTERVAL_MS;
     int max_msg = gp__grpc_max_message_arg(o ? o->max_message_bytes : 0);
+    int max_open = s->max_streams <= MAX_CONCURRENT_STREAMS - STREAM_MARGIN ? MAX_CONCURRENT_STREAMS
+                   : s->max_streams > INT_MAX - STREAM_MARGIN               ? INT_MAX
+                                                              : s->max_streams + STREAM_MARGIN;
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
@@ -714,6 +742,9 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 1},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+         .value.integer = max_open},
     };
     grpc_channel_args ch_args = {.num_args = sizeof args / sizeof args[0], .args = args};
     s->srv = grpc_server_create(&ch_args, NULL);

@@ -126,7 +126,8 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                               .nservices = o->nservices,
                               .workers = o->workers,
                               .logger = o->logger,
-                              .max_message_bytes = o->max_message_bytes};
+                              .max_message_bytes = o->max_message_bytes,
+                              .max_stream_handlers = o->max_stream_handlers};
     if (o->stdio) { /* GRPCStdio from the source, beside the plugin's services */
         w->stdio = gp__grpc_stdio_service_new(o->stdio);
         w->services = calloc(o->nservices + 1, sizeof *w->services);
