@@ -47,6 +47,7 @@ def goplugin_dependencies():
         # Static: a plugin then loads 5 shared objects instead of 59, which
         # halves its start time and trims its resident memory (bench/RESULTS.md).
         static_pkgconfig = "grpc",
+        hot_code = Label("//bazel:grpc_hot_code.txt"),
     )
     _maybe(
         system_library,
