@@ -9,6 +9,7 @@
 #include "transport/core/conn.h"
 #include "transport/wire/grpc/proto/grpc_controller.pb.h"
 #include "transport/wire/grpc/proto/grpc_stdio.pb.h"
+#include "transport/wire/grpc/stream.h"
 
 #define CHUNK_MAX 4096
 
@@ -117,7 +118,7 @@ void *gp__grpc_stdio_start(gp_conn *conn,
     plugin_Empty empty;
     memset(&empty, 0, sizeof empty);
     if (!rc)
-        rc = gp_call_open(r->stub, &stream_stdio_method, &r->call, &st);
+        rc = gp__grpc_call_open_background(r->stub, &stream_stdio_method, &r->call, &st);
     if (!rc)
         rc = gp_call_send(r->call, &empty, &st);
     if (!rc)
