@@ -4,8 +4,9 @@
  * our fd (in one process core's pollers serve every fd and would hide an
  * unread socket).
  *
- * - answered: with 300 ms pings and a 1 s ack timeout, a channel idle for
- *   3 s is still up (acks unread would make core drop it after 1 s);
+ * - answered: with 300 ms pings and a 2 s ack timeout (times
+ *   GP_TEST_SCALE), a channel idle for 2 s longer than that is still up
+ *   (acks unread would make core drop it after the ack timeout);
  * - sent: the same channel, idle, notices a stopped (SIGSTOP) peer within
  *   the keepalive bound, so the next call with no deadline fails at once
  *   with GP_ECLOSED instead of hanging.
@@ -34,7 +35,7 @@ const char *__tsan_default_options(void)
     return "ignore_noninstrumented_modules=1";
 }
 
-enum { PING_MS = 300, ACK_TIMEOUT_MS = 1000 };
+enum { PING_MS = 300, ACK_TIMEOUT_MS = 2000 };
 
 /* The child: the standard services only, on the unix socket argv[1]. */
 GP_HELPER(serve)
@@ -89,11 +90,14 @@ GP_TEST(idle_channel_answers_pings_and_detects_a_stopped_peer)
         if (fd < 0)
             usleep(10 * 1000);
     }
+    /* A loaded machine (or a sanitizer) may delay an ack past a tight
+     * timeout; the test's point holds at any timeout. */
+    int ack_ms = (int)(ACK_TIMEOUT_MS * gp_test_scale());
     /* No call deadline: only keepalive can end a call to a stopped peer. */
     gp__grpc_client_opts co = {.call_timeout_ms = 0,
                                .log_name = "test",
                                .keepalive_ms = PING_MS,
-                               .keepalive_timeout_ms = ACK_TIMEOUT_MS};
+                               .keepalive_timeout_ms = ack_ms};
     gp_conn *conn = NULL;
     gp_status st;
     if (fd < 0) {
@@ -102,17 +106,18 @@ GP_TEST(idle_channel_answers_pings_and_detects_a_stopped_peer)
         GP_FAILF("conn: %s", err);
     } else {
         GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
-        /* Idle for 3 s: 10 pings, each acked in time, or the channel is gone. */
-        sleep(3);
+        /* Idle past the ack timeout: each ping acked in time, or the
+         * channel is gone. */
+        usleep((useconds_t)(ack_ms + 2000) * 1000);
         GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
         if (st.err != GP_OK)
-            GP_FAILF("after 3 s idle: %s", st.msg);
+            GP_FAILF("after %d ms idle: %s", ack_ms + 2000, st.msg);
 
-        /* Stop the peer while idle; within ping + ack timeout (1.3 s) the
-         * channel must have noticed on its own. */
+        /* Stop the peer while idle; within ping + ack timeout the channel
+         * must have noticed on its own. */
         sleep(2); /* idle again (the poller takes over after 1 s) */
         GP_CHECK_INT(kill(pid, SIGSTOP), ==, 0);
-        usleep((useconds_t)(PING_MS + ACK_TIMEOUT_MS + 1200) * 1000);
+        usleep((useconds_t)(PING_MS + ack_ms + 1200) * 1000);
         long long t0 = gp_test_now_ms();
         GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_ECLOSED);
         long long took = gp_test_now_ms() - t0;
@@ -133,6 +138,6 @@ GP_TEST(idle_channel_answers_pings_and_detects_a_stopped_peer)
 int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
-    GP_RUN_TIMEOUT(idle_channel_answers_pings_and_detects_a_stopped_peer, 60);
+    GP_RUN_TIMEOUT(idle_channel_answers_pings_and_detects_a_stopped_peer, 120);
     return gp_test_done();
 }
