@@ -804,11 +804,17 @@ static void stream_poke(gp_conn *base)
     pthread_mutex_unlock(&c->mu);
 }
 
+static void stream_want(gp_conn *base, int on)
+{
+    broker_want_recv(base, on); /* the same count: poll while it is > 0 */
+}
+
 static const gp__grpc_stream_conn stream_conn = {
     .begin = stream_begin,
     .end = stream_end,
     .is_closed = stream_conn_closed,
     .poke = stream_poke,
+    .want = stream_want,
 };
 
 static gp_err conn_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st)

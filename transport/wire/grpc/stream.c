@@ -109,9 +109,16 @@ static int wait_tag(gstream *g, wtag *w)
 /* 1: done; 0: the batch failed (the call is over); -1: core refused it. */
 static int run(gstream *g, const grpc_op *ops, size_t n, wtag *w)
 {
-    if (begin(g, ops, n, w) != GRPC_CALL_OK)
-        return -1;
-    return wait_tag(g, w) ? 1 : 0;
+    /* A background call's short batches (open, send, close, status) have
+     * the conn's poller poll until they complete, as a caller would; only
+     * its long wait for the next message is left to the sweeps. */
+    int want = g->background && w != &g->t_recv;
+    if (want)
+        g->conn_ops->want(g->conn, 1);
+    int r = begin(g, ops, n, w) != GRPC_CALL_OK ? -1 : wait_tag(g, w) ? 1 : 0;
+    if (want)
+        g->conn_ops->want(g->conn, 0);
+    return r;
 }
 
 /* ---- client ---- */

@@ -44,6 +44,9 @@ typedef struct gp__grpc_stream_conn {
     /* A background call was cancelled: have the background queue's poller
      * run its completion now rather than at its next sweep. */
     void (*poke)(gp_conn *c);
+    /* A background call waits for a short batch (on != 0) or is done
+     * waiting (0): the conn's poller polls meanwhile, even beside calls. */
+    void (*want)(gp_conn *c, int on);
 } gp__grpc_stream_conn;
 
 /* Open a streaming call of m on the conn behind stub s (the body of the
