@@ -378,6 +378,13 @@ gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_
     return gp__status_set(st, GP_OK, 0, "%s", "");
 }
 
+void gp__grpc_call_background_poll(gp_call *base, int on)
+{
+    gstream *g = (gstream *)base;
+    if (g->background)
+        g->conn_ops->want(g->conn, on);
+}
+
 /* ---- server ---- */
 
 static gp_err s_send(gp_call *base, const void *msg, gp_status *st)

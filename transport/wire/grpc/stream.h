@@ -60,6 +60,11 @@ gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_
  * before the conn closes. */
 gp_err gp__grpc_call_open_background(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st);
 
+/* While on, the conn's poller polls for the background call `c` even
+ * beside other calls, so what the peer already sent is delivered now (the
+ * stdio reader drains this way before it stops). Pair on and off. */
+void gp__grpc_call_background_poll(gp_call *c, int on);
+
 /* ---- server (server.c calls these) ---- */
 
 typedef struct gp__grpc_stream_host {
