@@ -50,6 +50,7 @@ def goplugin_dependencies():
         # Static: a plugin then loads 5 shared objects instead of 59, which
         # halves its start time and trims its resident memory (bench/RESULTS.md).
         static_pkgconfig = "grpc",
+        hot_code = Label("//bazel:grpc_hot_code.txt"),
     )
     # nanopb's runtime and jansson from Debian's source packages, which
     # scripts/deps.sh unpacks (bazel/debian_source.bzl).

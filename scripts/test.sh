@@ -23,6 +23,7 @@ CONFIGS=${GP_TEST_CONFIGS:-"plain asan tsan"}
 # (gRPC core itself is an uninstrumented archive: TSan sees our side only.)
 TSAN_TARGETS=(
   //transport/wire/grpc:grpc_test //transport/wire/grpc:broker_test //transport/wire/grpc:stream_test
+  //transport/wire/grpc:stream_cap_test //transport/wire/grpc:idle_keepalive_test //transport/wire/grpc:server_poll_test
   //transport/yamux:mux_session_test //transport/yamux:mux_lead_test //transport/wire/netrpc:mux_broker_test
   //transport/wire/netrpc:netrpc_test //transport/wire/netrpc/rpc:rpc_codec_test
   //transport/host:client_test //transport/host:client_grpc_test //transport/process:proc_test

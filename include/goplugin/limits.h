@@ -33,6 +33,10 @@ typedef struct gp_limits {
      * connection past it is closed at once. gRPC core serves connections
      * without a thread each. Ignored on the host. 0 = 32. */
     int max_connections;
+    /* Plugin, gRPC: streaming handlers running at once per connection (a
+     * thread each); past it a new streaming call is refused with
+     * RESOURCE_EXHAUSTED and words, no thread is made. 0 = 128. */
+    int max_stream_handlers;
 } gp_limits;
 
 #ifdef __cplusplus

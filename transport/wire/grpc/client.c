@@ -39,6 +39,9 @@
 enum {
     IDLE_AFTER_MS = 1000, /* no call for this long: the idle poller takes over */
     IDLE_POLL_MS = 100,   /* its poll slice; it re-checks for calls after each */
+    /* While calls run and a background stream (stdio) is open, the poller
+     * sweeps the background queue this often without staying in a poll. */
+    SWEEP_MS = 20,
     KEEPALIVE_MS = 6 * 60 * 1000,
     KEEPALIVE_TIMEOUT_MS = 20 * 1000,
 };
@@ -69,12 +72,18 @@ typedef struct reg {
 /* A call in flight, on its caller's stack, so close can cancel it. */
 typedef struct active {
     grpc_call *call;
+    int background; /* a background stream (stdio): counted in nbg */
     struct active *prev, *next;
 } active;
 
+/* Every tag on the background queue is a gp__grpc_tag: the poller runs
+ * its fn. The conn's own ones (bg_tag) go to bg_event; background streams'
+ * (stream.c) wake their waiting thread. */
 enum bg_kind { BG_RECV, BG_STATUS, BG_KICK, BG_SEND };
 typedef struct bg_tag {
+    gp__grpc_tag t; /* first: the queue hands back its address */
     enum bg_kind kind;
+    struct gconn *c;
 } bg_tag;
 
 typedef struct gconn {
@@ -124,6 +133,7 @@ typedef struct gconn {
     pthread_t checker;
     int checker_started;
     char lost[160];
+    int nbg; /* background streams open (stdio), under mu: the poller sweeps */
 } gconn;
 
 /* The health check's deadline when the conn has no call timeout. */
@@ -581,6 +591,38 @@ static void *checker_main(void *arg)
     return NULL;
 }
 
+static void bg_dispatch(gp__grpc_tag *t, int ok)
+{
+    bg_tag *b = (bg_tag *)t;
+    bg_event(b->c, b, ok);
+}
+
+/* Run one event taken from the background queue. */
+static void bg_run(grpc_event ev)
+{
+    if (ev.type != GRPC_OP_COMPLETE)
+        return;
+    GP_TAG_ACQUIRE(ev.tag);
+    ((gp__grpc_tag *)ev.tag)->fn(ev.tag, ev.success);
+}
+
+/* With mu held: deliver what sits on the background queue (a caller's
+ * polling read it) and read the socket once, without waiting. */
+static void sweep_locked(gconn *c)
+{
+    c->polling = 1;
+    pthread_mutex_unlock(&c->mu);
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(c->bg_cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type != GRPC_OP_COMPLETE)
+            break;
+        bg_run(ev);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->polling = 0;
+}
+
 static void *idle_poller(void *arg)
 {
     gconn *c = arg;
@@ -591,16 +633,23 @@ static void *idle_poller(void *arg)
         if ((c->inflight == 0 && now >= idle_at) || c->idle_after_ms < 0 || c->bg_want > 0) {
             c->polling = 1;
             pthread_mutex_unlock(&c->mu);
-            grpc_event ev = grpc_completion_queue_next(c->bg_cq, deadline_in(IDLE_POLL_MS), NULL);
-            if (ev.type == GRPC_OP_COMPLETE) {
-                GP_TAG_ACQUIRE(ev.tag);
-                bg_event(c, ev.tag, ev.success);
-            }
+            bg_run(grpc_completion_queue_next(c->bg_cq, deadline_in(IDLE_POLL_MS), NULL));
             pthread_mutex_lock(&c->mu);
             c->polling = 0;
             continue;
         }
+        /* Calls are running: they read the socket themselves. A background
+         * stream's messages land on our queue; deliver them every SWEEP_MS
+         * instead of polling beside the callers (which would take their
+         * events and hand them over: a thread hop per call). */
+        if (c->nbg > 0)
+            sweep_locked(c);
+        if (c->stopping)
+            break;
+        now = gp__grpc_now_ms();
         long long until = c->inflight ? now + c->idle_after_ms : idle_at;
+        if (c->nbg > 0 && until > now + SWEEP_MS)
+            until = now + SWEEP_MS;
         struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
@@ -707,8 +756,7 @@ static void conn_close(gp_conn *base)
             grpc_completion_queue_next(c->bg_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type != GRPC_OP_COMPLETE)
             break;
-        GP_TAG_ACQUIRE(ev.tag);
-        bg_event(c, ev.tag, ev.success);
+        bg_run(ev);
     }
     gp__grpc_broker_free(c->gb);
     c->gb = NULL;
@@ -721,9 +769,13 @@ static void conn_close(gp_conn *base)
     grpc_slice_unref(c->broker_details);
     grpc_channel_destroy(c->ch);
     grpc_completion_queue_shutdown(c->bg_cq);
-    while (grpc_completion_queue_next(c->bg_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(c->bg_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        bg_run(ev);
+    }
     grpc_completion_queue_destroy(c->bg_cq);
     for (size_t i = 0; i < c->npool; i++) {
         grpc_completion_queue_shutdown(c->pool[i]);
@@ -755,6 +807,7 @@ static grpc_call *stream_begin(gp_conn *base, const gp_method *m, grpc_completio
                                void **link, gp_status *st)
 {
     gconn *c = (gconn *)base;
+    int background = cq == NULL;
     active *a = calloc(1, sizeof *a);
     if (!a) {
         gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
@@ -766,6 +819,11 @@ static grpc_call *stream_begin(gp_conn *base, const gp_method *m, grpc_completio
         free(a);
         gp__status_set(st, GP_ECLOSED, 0, "%s: the connection is closed", m->grpc_path);
         return NULL;
+    }
+    if (background) { /* its batches complete on our queue (sweep_locked) */
+        cq = c->bg_cq;
+        c->nbg++;
+        a->background = 1;
     }
     grpc_slice method = grpc_slice_from_copied_string(m->grpc_path);
     a->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
@@ -790,6 +848,8 @@ static void stream_end(gp_conn *base, void *link)
     a->prev->next = a->next;
     a->next->prev = a->prev;
     c->last_active_ms = gp__grpc_now_ms();
+    if (a->background)
+        c->nbg--;
     int last = --c->nstubs == 0 && c->torn_down;
     pthread_mutex_unlock(&c->mu);
     free(a);
@@ -806,15 +866,37 @@ static int stream_conn_closed(gp_conn *base)
     return closed;
 }
 
+/* A background stream's batch was started: sweep now (a cancel's
+ * completion is waiting for the poller). */
+static void stream_poke(gp_conn *base)
+{
+    gconn *c = (gconn *)base;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void stream_want(gp_conn *base, int on)
+{
+    broker_want_recv(base, on); /* the same count: poll while it is > 0 */
+}
+
 static const gp__grpc_stream_conn stream_conn = {
     .begin = stream_begin,
     .end = stream_end,
     .is_closed = stream_conn_closed,
+    .poke = stream_poke,
+    .want = stream_want,
 };
 
 static gp_err conn_call_open(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st)
 {
-    return gp__grpc_call_open(&stream_conn, s, m, out, st);
+    return gp__grpc_call_open(&stream_conn, s, m, 0, out, st);
+}
+
+gp_err gp__grpc_call_open_background(gp_stub *s, const gp_method *m, gp_call **out, gp_status *st)
+{
+    return gp__grpc_call_open(&stream_conn, s, m, 1, out, st);
 }
 
 static const gp__conn_ops grpc_conn_ops = {
@@ -858,10 +940,10 @@ gp_err gp__grpc_conn_make(const gp__grpc_client_opts *o, const gp__grpc_channel_
     c->idle_after_ms = o && o->idle_after_ms ? o->idle_after_ms : IDLE_AFTER_MS;
     c->calls.next = c->calls.prev = &c->calls;
     c->broker_details = grpc_empty_slice();
-    c->t_recv.kind = BG_RECV;
-    c->t_status.kind = BG_STATUS;
-    c->t_kick.kind = BG_KICK;
-    c->t_send.kind = BG_SEND;
+    bg_tag *tags[] = {&c->t_recv, &c->t_status, &c->t_kick, &c->t_send};
+    enum bg_kind kinds[] = {BG_RECV, BG_STATUS, BG_KICK, BG_SEND};
+    for (size_t i = 0; i < 4; i++)
+        *tags[i] = (bg_tag){.t.fn = bg_dispatch, .kind = kinds[i], .c = c};
     gp__grpc_sendq_init(&c->bq, broker_start_send, c);
     grpc_metadata_array_init(&c->broker_md);
     grpc_metadata_array_init(&c->broker_trailing);

@@ -1,5 +1,6 @@
 /* Shared pieces of the gRPC wire: init/log routing and message buffers. */
 #include "transport/wire/grpc/core.h"
+#include "transport/wire/grpc/absl_tune.h"
 
 #include <grpc/support/log.h>
 
@@ -79,6 +80,12 @@ static void route_log(gpr_log_func_args *a)
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
+static void init_core(void)
+{
+    gp__grpc_absl_tune(); /* before core's threads take any mutex */
+    grpc_init();
+}
+
 void gp__grpc_core_ref(const gp_logger *lg)
 {
     pthread_mutex_lock(&g_mu);
@@ -89,7 +96,7 @@ void gp__grpc_core_ref(const gp_logger *lg)
         g_have_logger = 1;
     }
     pthread_mutex_unlock(&g_mu);
-    pthread_once(&g_init_once, grpc_init); /* never shut down: see unref */
+    pthread_once(&g_init_once, init_core); /* never shut down: see unref */
 }
 
 void gp__grpc_core_unref(const gp_logger *lg)

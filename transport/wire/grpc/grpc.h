@@ -116,7 +116,14 @@ typedef struct gp__grpc_server_opts {
     /* One message's cap, received or sent; 0 = GP__GRPC_MAX_MESSAGE. */
     size_t max_message_bytes;
     gp_limits limits; /* its own broker's caps (broker.h); zeros: defaults */
+    /* Streaming handlers (a thread each) running at once; past it a call
+     * is refused with RESOURCE_EXHAUSTED. 0 = GP__GRPC_MAX_STREAM_HANDLERS.
+     * A plugin's server serves its host's one connection, and each
+     * brokered server has its own, so this is a cap per connection. */
+    int max_stream_handlers;
 } gp__grpc_server_opts;
+
+#define GP__GRPC_MAX_STREAM_HANDLERS 128
 
 gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out, char *err,
                            size_t errlen);

@@ -1,6 +1,14 @@
 /* The gRPC server: the standard go-plugin services plus the application's
  * unary methods, on one completion queue drained by N worker threads.
  *
+ * Polling (docs/grpc.md): one worker at a time polls the queue and runs
+ * what it takes on its own thread, handler included, then polls again. The
+ * others stand by on a condvar; one joins the polling only while a worker
+ * has been inside an application handler for HELP_AFTER_MS, so a slow
+ * handler does not hold up other calls, and a fast one costs no thread
+ * hop. (Left to core, every worker waits in cq_next and core wakes a
+ * follower to poll whenever the leader takes an event: a hop per call.)
+ *
  * Each incoming call is a small state machine (scall) whose stages are the
  * tags it puts on the queue. One request per method is always outstanding,
  * re-armed as soon as it completes, plus one unregistered request that
@@ -9,6 +17,7 @@
  * the re-arm mutex, cancel all calls, wait for the notify tag, shut the
  * queue down, join the workers, destroy.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,6 +33,7 @@
 #include "transport/wire/grpc/proto/grpc_broker.pb.h"
 #include "transport/wire/grpc/proto/grpc_controller.pb.h"
 #include "transport/wire/grpc/proto/health.pb.h"
+#include "transport/base/sync.h"
 #include "transport/core/broker.h"
 #include "transport/wire/grpc/broker.h"
 #include "transport/wire/grpc/core.h"
@@ -36,6 +46,13 @@ enum {
     SERVER_KEEPALIVE_MS = 6 * 60 * 1000, /* as our host's pings */
     SERVER_KEEPALIVE_TIMEOUT_MS = 20 * 1000,
 };
+
+/* HTTP/2 streams a connection may have open at once (SETTINGS): core holds
+ * every stream a peer opens until a request matches it, about 9 KiB each,
+ * so 10,000 streams at once cost 94 MiB of peak RSS without it and 38 MiB
+ * with it (stream_cap_test). A well-behaved client (core, grpc-go) queues
+ * past it instead of failing. At least max_stream_handlers + this margin. */
+enum { MAX_CONCURRENT_STREAMS = 1024, STREAM_MARGIN = 256 };
 
 typedef gp__grpc_tag stag;
 
@@ -69,7 +86,14 @@ struct gp__grpc_server {
     smethod *methods; /* registered ones, then the catch-all */
     size_t nmethods;
     pthread_t *workers;
-    int nworkers, nrunning;
+    int nworkers, nrunning, nrunning_idx;
+    /* Polling, under mu: workers in cq_next, workers running an event,
+     * standbys in an untimed sleep; when each worker's app handler began
+     * (ms; 0 = none; indexed by t_worker). */
+    pthread_cond_t pcv;
+    int npolling, nactive, nsleeping, queue_done;
+    long long *busy_since;
+    long long last_handler_ms;
     pthread_mutex_t mu; /* guards re-arming against shutdown */
     pthread_cond_t cv;
     int started, shutting_down, shutdown_seen, stop_req;
@@ -84,6 +108,8 @@ struct gp__grpc_server {
     gp__grpc_sendq bq;
     struct scall *bcall; /* under mu */
     int nstreams;        /* streaming handlers running (stream.c), under mu */
+    int max_streams;     /* cap on nstreams: past it, RESOURCE_EXHAUSTED */
+    long refused;        /* streaming calls refused at the cap, under mu */
 };
 
 typedef struct scall {
@@ -106,6 +132,38 @@ typedef struct scall {
 } scall;
 
 #define LOG(s, lvl, ...) gp_logf(&(s)->logger, (lvl), "grpc-server", NULL, 0, __VA_ARGS__)
+
+enum {
+    HELP_AFTER_MS = 2,     /* a handler running this long: a standby polls */
+    STANDBY_WATCH_MS = 200 /* a standby ticks this long after the last handler */
+};
+
+/* This thread's worker index (busy_since), or -1 off the workers. */
+static _Thread_local int t_worker = -1;
+
+/* An app handler runs on this worker between begin and end: the standbys'
+ * watch. Only the first handler after a quiet spell wakes one. */
+static void handler_begin(gp__grpc_server *s)
+{
+    if (t_worker < 0)
+        return;
+    long long now = gp__grpc_now_ms();
+    pthread_mutex_lock(&s->mu);
+    s->busy_since[t_worker] = now ? now : 1;
+    s->last_handler_ms = now;
+    if (s->nsleeping > 0)
+        pthread_cond_signal(&s->pcv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void handler_end(gp__grpc_server *s)
+{
+    if (t_worker < 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->busy_since[t_worker] = 0;
+    pthread_mutex_unlock(&s->mu);
+}
 
 static void on_request(stag *t, int ok);
 
@@ -269,7 +327,9 @@ static void serve_app(scall *c)
     gp_status st;
     memset(&st, 0, sizeof st);
     gp_broker *prev = gp__broker_enter(c->s->hbroker);
+    handler_begin(c->s);
     gp_err e = sm->handler(sm->impl, req, resp, &st);
+    handler_end(c->s);
     gp__broker_leave(prev);
     gp_msg_release(sm->m->req_pb, req);
     free(req);
@@ -499,8 +559,23 @@ static void serve_stream(scall *c)
                               .broker = s->hbroker,
                               .logger = &s->logger};
     pthread_mutex_lock(&s->mu);
-    s->nstreams++;
+    int full = s->nstreams >= s->max_streams;
+    long refused = full ? ++s->refused : 0;
+    if (!full)
+        s->nstreams++;
     pthread_mutex_unlock(&s->mu);
+    if (full) {
+        /* A refusal, not a thread: the peer may retry once calls end. */
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "plugin: %d streaming calls already running, the most it takes at once "
+                 "(max_stream_handlers); try again when one ends",
+                 s->max_streams);
+        if (refused == 1 || refused % 1000 == 0) /* a flood logs a line per 1000 */
+            LOG(s, GP_LOG_WARN, "%s: refused (%ld so far): %s", c->sm->path, refused, msg);
+        finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        return;
+    }
     gp_err e = gp__grpc_stream_serve(&h, c->call, c->sm->m, c->sm->stream, c->sm->impl);
     if (e == GP_OK) {
         c->call = NULL; /* the stream's now */
@@ -555,18 +630,78 @@ static void on_shutdown_notified(stag *t, int ok)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Under mu: the earliest start of an app handler still running, or 0. */
+static long long oldest_busy_locked(const gp__grpc_server *s)
+{
+    long long t = 0;
+    for (int i = 0; s->busy_since && i < s->nworkers; i++)
+        if (s->busy_since[i] && (!t || s->busy_since[i] < t))
+            t = s->busy_since[i];
+    return t;
+}
+
+/* Under mu, on a worker: poll now? Nobody polls, and nobody is running an
+ * event (the runner polls again when done) or a handler has been running
+ * for HELP_AFTER_MS. */
+static int should_poll_locked(const gp__grpc_server *s, long long now)
+{
+    if (s->npolling > 0)
+        return 0;
+    long long busy = oldest_busy_locked(s);
+    return s->nactive == 0 || (busy && now - busy >= HELP_AFTER_MS);
+}
+
 static void *worker(void *arg)
 {
     gp__grpc_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    t_worker = s->nrunning_idx++;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+        long long now = gp__grpc_now_ms();
+        if (s->queue_done)
             break;
-        if (ev.type == GRPC_OP_COMPLETE) {
-            GP_TAG_ACQUIRE(ev.tag);
-            ((stag *)ev.tag)->fn(ev.tag, ev.success);
+        if (!should_poll_locked(s, now)) {
+            /* Stand by: watch the handlers while calls come (a tick every
+             * HELP_AFTER_MS, without being woken per call); after
+             * STANDBY_WATCH_MS without a handler, sleep until one starts. */
+            long long busy = oldest_busy_locked(s);
+            /* Untimed when nothing is to be watched: no handler lately, or
+             * another worker already polls beside a running handler (a
+             * handler starting on it wakes us). */
+            if ((!busy && now - s->last_handler_ms >= STANDBY_WATCH_MS) ||
+                (busy && s->npolling > 0)) {
+                s->nsleeping++;
+                pthread_cond_wait(&s->pcv, &s->mu);
+                s->nsleeping--;
+                continue;
+            }
+            long long until =
+                busy && busy + HELP_AFTER_MS > now ? busy + HELP_AFTER_MS : now + HELP_AFTER_MS;
+            struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+            pthread_cond_timedwait(&s->pcv, &s->mu, &ts);
+            continue;
         }
+        s->npolling++;
+        pthread_mutex_unlock(&s->mu);
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        pthread_mutex_lock(&s->mu);
+        s->npolling--;
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
+            s->queue_done = 1;
+            pthread_cond_broadcast(&s->pcv);
+            break;
+        }
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        s->nactive++;
+        pthread_mutex_unlock(&s->mu);
+        GP_TAG_ACQUIRE(ev.tag);
+        ((stag *)ev.tag)->fn(ev.tag, ev.success);
+        pthread_mutex_lock(&s->mu);
+        s->nactive--;
     }
+    t_worker = -1;
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -685,8 +820,12 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         s->logger = *o->logger;
     s->logger_arg = o ? o->logger : NULL;
     s->nworkers = o && o->workers > 0 ? o->workers : 2;
+    s->max_streams =
+        o && o->max_stream_handlers > 0 ? o->max_stream_handlers : GP__GRPC_MAX_STREAM_HANDLERS;
     s->shutdown_tag.fn = on_shutdown_notified;
+    s->busy_since = calloc((size_t)s->nworkers, sizeof *s->busy_since);
     pthread_mutex_init(&s->mu, NULL);
+    gp__cond_init_monotonic(&s->pcv);
     gp__grpc_sendq_init(&s->bq, broker_start_send, s);
     if (o && o->broker) {
         s->hbroker = o->broker;
@@ -711,6 +850,9 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
     int ka = o && o->keepalive_ms ? o->keepalive_ms : SERVER_KEEPALIVE_MS;
     int kat =
         o && o->keepalive_timeout_ms > 0 ? o->keepalive_timeout_ms : SERVER_KEEPALIVE_TIMEOUT_MS;
+    int max_open = s->max_streams <= MAX_CONCURRENT_STREAMS - STREAM_MARGIN ? MAX_CONCURRENT_STREAMS
+                   : s->max_streams > INT_MAX - STREAM_MARGIN               ? INT_MAX
+                                                              : s->max_streams + STREAM_MARGIN;
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_KEEPALIVE_TIME_MS,
@@ -737,6 +879,9 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 1},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+         .value.integer = max_open},
     };
     grpc_resource_quota *quota = gp__grpc_memory_quota(max_msg);
     grpc_arg all[sizeof args / sizeof args[0] + 1];
@@ -839,7 +984,7 @@ gp_err gp__grpc_server_start(gp__grpc_server *s, char *err, size_t errlen)
         return GP_ESTATE;
     }
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    if (!s->workers) {
+    if (!s->workers || !s->busy_since) {
         snprintf(err, errlen, "grpc server: out of memory");
         return GP_ENOMEM;
     }
@@ -920,7 +1065,9 @@ void gp__grpc_server_free(gp__grpc_server *s)
         grpc_server_credentials_release(s->creds);
     gp__grpc_core_unref(s->logger_arg);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->pcv);
     pthread_mutex_destroy(&s->mu);
+    free(s->busy_since);
     free(s->workers);
     free(s->methods);
     free(s);

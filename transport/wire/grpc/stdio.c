@@ -6,11 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transport/base/sync.h"
 #include "transport/core/conn.h"
+#include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/proto/grpc_controller.pb.h"
 #include "transport/wire/grpc/proto/grpc_stdio.pb.h"
+#include "transport/wire/grpc/stream.h"
 
 #define CHUNK_MAX 4096
+
+enum { DRAIN_QUIET_MS = 50, DRAIN_MAX_MS = 500 };
 
 /* google.protobuf.Empty in, a stream of StdioData out (plugin.Empty is the
  * same empty message). */
@@ -79,6 +84,10 @@ typedef struct reader {
     gp_stub *stub;
     gp_call *call;
     pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;       /* read_loop has ended, under mu */
+    unsigned nread; /* chunks delivered, under mu */
     void (*sink)(void *ctx, int channel, const void *data, size_t len);
     void (*ended)(void *ctx, bool unimplemented, const char *why);
     void *ctx;
@@ -98,9 +107,16 @@ static void *read_loop(void *arg)
         if (d.data.len)
             r->sink(r->ctx, (int)d.channel, d.data.data, d.data.len);
         gp_msg_release(plugin_StdioData_fields, &d);
+        pthread_mutex_lock(&r->mu);
+        r->nread++;
+        pthread_mutex_unlock(&r->mu);
     }
     /* UNIMPLEMENTED: a plugin without the service (go-plugin 1.0, old C). */
     r->ended(r->ctx, rc == GP_ENOTFOUND, st.msg[0] ? st.msg : gp_strerror(rc));
+    pthread_mutex_lock(&r->mu);
+    r->done = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
@@ -112,12 +128,16 @@ void *gp__grpc_stdio_start(gp_conn *conn,
     reader *r = calloc(1, sizeof *r);
     gp_status st = {0};
     gp_err rc = r ? GP_OK : GP_ENOMEM;
+    if (r) {
+        pthread_mutex_init(&r->mu, NULL);
+        gp__cond_init_monotonic(&r->cv);
+    }
     if (!rc)
         rc = conn->ops->dispense(conn, "", &r->stub, &st);
     plugin_Empty empty;
     memset(&empty, 0, sizeof empty);
     if (!rc)
-        rc = gp_call_open(r->stub, &stream_stdio_method, &r->call, &st);
+        rc = gp__grpc_call_open_background(r->stub, &stream_stdio_method, &r->call, &st);
     if (!rc)
         rc = gp_call_send(r->call, &empty, &st);
     if (!rc)
@@ -137,6 +157,8 @@ void *gp__grpc_stdio_start(gp_conn *conn,
     if (r) {
         gp_call_free(r->call);
         gp_stub_free(r->stub);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
         free(r);
     }
     return NULL;
@@ -147,9 +169,33 @@ void gp__grpc_stdio_stop(void *h)
     reader *r = h;
     if (!r)
         return;
+    /* What the plugin sent before it stopped may still wait in the
+     * transport (a background call is read in sweeps): poll for it until
+     * the stream ends (a plugin that exited) or brings nothing new for
+     * DRAIN_QUIET_MS, at most DRAIN_MAX_MS; then cancel. */
+    gp__grpc_call_background_poll(r->call, 1);
+    long long until = gp__grpc_now_ms() + DRAIN_MAX_MS;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        unsigned seen = r->nread;
+        long long now = gp__grpc_now_ms(), t = now + DRAIN_QUIET_MS;
+        if (r->done || now >= until)
+            break;
+        if (t > until)
+            t = until;
+        struct timespec ts = {.tv_sec = t / 1000, .tv_nsec = (t % 1000) * 1000000};
+        while (!r->done && r->nread == seen && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+            ;
+        if (!r->done && r->nread == seen)
+            break; /* quiet */
+    }
+    pthread_mutex_unlock(&r->mu);
+    gp__grpc_call_background_poll(r->call, 0);
     gp_call_cancel(r->call);
     pthread_join(r->thread, NULL);
     gp_call_free(r->call);
     gp_stub_free(r->stub);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }

@@ -49,7 +49,8 @@ struct gstream {
     gp_conn *conn; /* its memory outlives the call (client.c) */
     const gp__grpc_stream_conn *conn_ops;
     void *link;
-    grpc_completion_queue *cq;
+    grpc_completion_queue *cq; /* own pluck queue; NULL for a background call */
+    int background;            /* batches complete on the conn's queue: wait */
     /* server */
     gp__grpc_stream_host host;
     gp_stream_handler fn;
@@ -79,17 +80,19 @@ static grpc_call_error begin(gstream *g, const grpc_op *ops, size_t n, wtag *w)
 {
     w->g = g;
     w->t.fn = woken;
-    if (!g->server)
+    if (g->cq)
         return gp__grpc_start(g->call, ops, n, w);
     pthread_mutex_lock(&g->mu);
     w->done = 0;
     pthread_mutex_unlock(&g->mu);
+    if (g->background)
+        return gp__grpc_start(g->call, ops, n, &w->t);
     return g->host.start(g->host.ctx, g->call, ops, n, &w->t);
 }
 
 static int wait_tag(gstream *g, wtag *w)
 {
-    if (!g->server) {
+    if (g->cq) {
         grpc_event ev =
             grpc_completion_queue_pluck(g->cq, w, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         GP_TAG_ACQUIRE(w);
@@ -106,9 +109,16 @@ static int wait_tag(gstream *g, wtag *w)
 /* 1: done; 0: the batch failed (the call is over); -1: core refused it. */
 static int run(gstream *g, const grpc_op *ops, size_t n, wtag *w)
 {
-    if (begin(g, ops, n, w) != GRPC_CALL_OK)
-        return -1;
-    return wait_tag(g, w) ? 1 : 0;
+    /* A background call's short batches (open, send, close, status) have
+     * the conn's poller poll until they complete, as a caller would; only
+     * its long wait for the next message is left to the sweeps. */
+    int want = g->background && w != &g->t_recv;
+    if (want)
+        g->conn_ops->want(g->conn, 1);
+    int r = begin(g, ops, n, w) != GRPC_CALL_OK ? -1 : wait_tag(g, w) ? 1 : 0;
+    if (want)
+        g->conn_ops->want(g->conn, 0);
+    return r;
 }
 
 /* ---- client ---- */
@@ -266,6 +276,8 @@ static void any_cancel(gp_call *base)
     gstream *g = (gstream *)base;
     atomic_store(&g->cancelled, 1);
     grpc_call_cancel(g->call, NULL);
+    if (g->background)
+        g->conn_ops->poke(g->conn); /* its completion waits for the poller */
 }
 
 static void destroy(gstream *g)
@@ -296,7 +308,8 @@ static void c_free(gp_call *base)
     }
     g->conn_ops->end(g->conn, g->link);
     grpc_call_unref(g->call);
-    drop_cq(g->cq);
+    if (g->cq)
+        drop_cq(g->cq);
     destroy(g);
 }
 
@@ -326,7 +339,7 @@ static gstream *gstream_new(const gp_method *m, const gp__call_ops *ops)
 }
 
 gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_method *m,
-                          gp_call **out, gp_status *st)
+                          int background, gp_call **out, gp_status *st)
 {
     if (!m->grpc_path || m->grpc_path[0] != '/' || !m->req_pb || !m->resp_pb)
         return gp__status_set(st, GP_EINVAL, 0,
@@ -338,11 +351,13 @@ gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_
         return gp__status_set(st, GP_ENOMEM, 0, "%s: out of memory", m->grpc_path);
     g->conn = s->conn;
     g->conn_ops = ops;
-    g->cq = grpc_completion_queue_create_for_pluck(NULL);
+    g->background = background;
+    g->cq = background ? NULL : grpc_completion_queue_create_for_pluck(NULL);
     g->call = ops->begin(s->conn, m, g->cq, &g->link, st);
     if (!g->call) {
         gp_err e = st ? st->err : GP_ECLOSED;
-        drop_cq(g->cq);
+        if (g->cq)
+            drop_cq(g->cq);
         destroy(g);
         return e ? e : GP_ECLOSED;
     }
@@ -361,6 +376,13 @@ gp_err gp__grpc_call_open(const gp__grpc_stream_conn *ops, gp_stub *s, const gp_
     }
     *out = &g->base;
     return gp__status_set(st, GP_OK, 0, "%s", "");
+}
+
+void gp__grpc_call_background_poll(gp_call *base, int on)
+{
+    gstream *g = (gstream *)base;
+    if (g->background)
+        g->conn_ops->want(g->conn, on);
 }
 
 /* ---- server ---- */

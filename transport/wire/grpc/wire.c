@@ -148,7 +148,8 @@ static gp_err server_new(const gp__wire_server_opts *o, void **out, char *err, s
                               .keepalive_ms = o->keepalive.time_ms,
                               .keepalive_timeout_ms = o->keepalive.timeout_ms,
                               .max_message_bytes = o->max_message_bytes,
-                              .limits = o->limits};
+                              .limits = o->limits,
+                              .max_stream_handlers = o->limits.max_stream_handlers};
     if (o->stdio) { /* GRPCStdio from the source, beside the plugin's services */
         w->stdio = gp__grpc_stdio_service_new(o->stdio);
         w->services = calloc(o->nservices + 1, sizeof *w->services);
