@@ -28,22 +28,20 @@ bool gp__pb_budget_end(gp__pb_budget *b)
     return b->exceeded;
 }
 
-static size_t charge_of(void *p)
+/* What a block of `usable` bytes costs: glibc's chunk for it (usable + 8
+ * rounded up to 16, at least 32), whatever the allocator says: ASan
+ * reports exact sizes, and the limit should mean the same in every build. */
+static size_t cost(size_t usable)
 {
-    return p ? malloc_usable_size(p) + GP__PB_ALLOC_OVERHEAD : 0;
+    if (usable > SIZE_MAX / 2)
+        return SIZE_MAX / 2;
+    size_t c = (usable + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
 }
 
-/* Whether the budget has room to swap a block charged `old` for one of
- * `n` usable bytes. */
-static bool fits(const gp__pb_budget *b, size_t old, size_t n)
+static size_t cost_of(void *p)
 {
-    if (!b)
-        return true;
-    if (n > SIZE_MAX - GP__PB_ALLOC_OVERHEAD)
-        return false;
-    /* Saturating: a block from before the budget opened was never charged. */
-    size_t after = b->used > old ? b->used - old : 0;
-    return after <= b->limit && n + GP__PB_ALLOC_OVERHEAD <= b->limit - after;
+    return p ? cost(malloc_usable_size(p)) : 0;
 }
 
 static void recharge(gp__pb_budget *b, size_t old, size_t now)
@@ -61,24 +59,35 @@ void *gp__pb_realloc(void *p, size_t n)
     size_t usable = p ? malloc_usable_size(p) : 0;
     if (p && n <= usable)
         return p; /* nanopb never needs a block to shrink */
-    size_t old = charge_of(p);
+    size_t old = p ? cost(usable) : 0;
     size_t want = n;
-    if (p && usable / 2 <= SIZE_MAX - usable && usable + usable / 2 > n &&
-        fits(b, old, usable + usable / 2))
+    if (p && usable <= SIZE_MAX / 3 && usable + usable / 2 > n)
         want = usable + usable / 2;
-    if (!fits(b, old, want)) {
-        if (b)
+    if (b) {
+        /* Saturating: a block from before the budget opened was never
+         * charged. */
+        size_t after = b->used > old ? b->used - old : 0;
+        size_t room = b->limit > after ? b->limit - after : 0;
+        if (n > SIZE_MAX / 2 || cost(n) > room) {
             b->exceeded = true;
-        return NULL;
+            return NULL;
+        }
+        /* Near the limit, grow to what is left rather than by the exact
+         * request: an allocator that copies on realloc would otherwise
+         * copy the whole array once per element from here on. */
+        if (cost(want) > room)
+            want = (room & ~(size_t)15) - 8; /* >= n, as cost(n) <= room */
+        if (want < n)
+            want = n;
     }
     void *q = realloc(p, want);
     if (!q && want > n)
         q = realloc(p, want = n);
     if (!q)
         return NULL;
-    /* malloc may round up past the budget by a few bytes; charge what it
-     * gave, so frees credit exactly what was charged. */
-    recharge(b, old, charge_of(q));
+    /* malloc may round past the request (whole pages for big blocks):
+     * charge what it gave, which is what a free credits back. */
+    recharge(b, old, cost_of(q));
     return q;
 }
 
@@ -91,6 +100,6 @@ void gp__pb_free(void *p)
 {
     gp__pb_budget *b = current;
     if (p && b)
-        recharge(b, charge_of(p), 0);
+        recharge(b, cost_of(p), 0);
     free(p);
 }

@@ -5,8 +5,8 @@
  *
  * Why: with PB_ENABLE_MALLOC every repeated element is an allocation of
  * its own, so 2 bytes on the wire ("\x12\x00", an empty string) cost a
- * pointer, a 1-byte string and a malloc chunk: 64 MiB of them took 1.3 GiB
- * before this. gp__msg_decode opens a budget of gp__pb_decode_budget(len)
+ * pointer and a 1-byte string in a 32-byte chunk: 64 MiB of them took
+ * 1.3 GiB resident before this. gp__msg_decode opens a budget of gp__pb_decode_budget(len)
  * around pb_decode; past it an allocation fails, so the decode fails, and
  * gp__pb_budget_end says so for the error.
  *
@@ -26,22 +26,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What the budget charges per block beyond its usable size: glibc's chunk
- * header and alignment, roughly. */
-#define GP__PB_ALLOC_OVERHEAD 16
+/* The budget charges a block what glibc's malloc takes for it (usable
+ * size + 8 of header, rounded up to 16, at least 32 bytes), also under
+ * ASan, which reports exact sizes, so the limit means the same in every
+ * build. An empty string is a 32-byte chunk. */
 
 /* gp__pb_decode_budget: GP__PB_BUDGET_FACTOR x the encoded size plus
  * GP__PB_BUDGET_FLOOR. 8x fits every field kind at its densest except tiny
  * repeated strings, bytes and submessages (a packed int64 of 1-byte
- * varints is exactly 8x; a string of n >= 8 bytes is under 4x), and the
- * floor lets any message under ~1 MiB through whatever it holds (70000
- * empty strings take 3.6 MiB). */
+ * varints is exactly 8x; a repeated string of 8 bytes or more is under
+ * 5x, an empty one 22x), and the floor lets through any message of
+ * strings under ~700 KiB whatever they hold (70000 empty strings cost
+ * 3 MiB). Repeated submessages cost their struct size per element: a
+ * 2-byte empty one of a 200-byte struct is 100x, so a message of only
+ * those passes up to ~160 KiB. */
 #define GP__PB_BUDGET_FACTOR 8
 #define GP__PB_BUDGET_FLOOR ((size_t)16 << 20)
 
 typedef struct gp__pb_budget {
     size_t limit;               /* bytes the blocks of this decode may hold */
-    size_t used;                /* usable size + GP__PB_ALLOC_OVERHEAD of live blocks */
+    size_t used;                /* what the live blocks cost */
     size_t peak;                /* the most `used` was */
     bool exceeded;              /* an allocation was refused */
     struct gp__pb_budget *prev; /* the budget this one interrupted */
@@ -62,7 +66,7 @@ bool gp__pb_budget_end(gp__pb_budget *b);
 
 /* realloc(p, n), charged to this thread's budget if one is open: NULL
  * (p untouched) when it would go past the limit. A growing block gets
- * room for half again its old size when that fits. */
+ * room for half again its old size, or what is left of the budget. */
 void *gp__pb_realloc(void *p, size_t n);
 
 /* malloc(n), charged the same way. */
