@@ -106,16 +106,17 @@ gp_err gp__msg_decode(const pb_msgdesc_t *desc, pb_istream_t *in, void *msg, con
     bool over = gp__pb_budget_end(&budget);
     if (ok)
         return GP_OK;
-    if (over && err && errlen) {
+    if (over) {
         char why[192];
         snprintf(why, sizeof why,
                  "message would take more than %zu MiB to decode (%zu bytes on the wire; the "
                  "limit is %dx that + %zu MiB)",
                  budget.limit >> 20, len, GP__PB_BUDGET_FACTOR, GP__PB_BUDGET_FLOOR >> 20);
         say(err, errlen, "decode", what, why);
-    } else {
-        say(err, errlen, "decode", what, PB_GET_ERROR(in));
+        gp_msg_release(desc, msg);
+        return GP_EMSGSIZE;
     }
+    say(err, errlen, "decode", what, PB_GET_ERROR(in));
     gp_msg_release(desc, msg);
     return GP_EPROTO;
 }

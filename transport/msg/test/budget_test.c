@@ -80,7 +80,7 @@ static void hostile(uint8_t tag, size_t n, size_t max_peak)
     size_t peak = proc_status_kib("VmHWM") - rss0;
     fprintf(stderr, "%zu MiB of field %d: %.2f s, peak +%zu MiB (allowed %zu): %s\n", len >> 20,
             tag >> 3, t1 - t0, peak >> 20, max_peak >> 20, err);
-    GP_CHECK_ERR(e, GP_EPROTO);
+    GP_CHECK_ERR(e, GP_EMSGSIZE);
     char want[128];
     snprintf(want, sizeof want, "decode Outer: message would take more than %zu MiB to decode",
              gp__pb_decode_budget(len) >> 20);
@@ -189,7 +189,7 @@ GP_TEST(the_floor_lets_small_messages_through)
     memset(&out, 0, sizeof out);
     GP_CHECK_ERR(
         gp__msg_decode_buf(utf8test_Outer_fields, buf, len, &out, "Outer", err, sizeof err),
-        GP_EPROTO);
+        GP_EMSGSIZE);
     GP_CHECK_CONTAINS(err, "message would take more than 32 MiB to decode");
     free(buf);
 }
