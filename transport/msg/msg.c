@@ -2,7 +2,7 @@
  * say which message broke and how. */
 #include "transport/msg/msg.h"
 
-#include "transport/msg/pb_alloc.h"
+#include <gp_pb_alloc.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +98,7 @@ gp_err gp__msg_decode(const pb_msgdesc_t *desc, pb_istream_t *in, void *msg, con
                       char *err, size_t errlen)
 {
     /* A peer's message may not make us allocate more than a multiple of
-     * its own size (pb_alloc.h: issue 13). */
+     * its own size (bazel/nanopb_alloc.h: issue 13). */
     size_t len = in->bytes_left;
     gp__pb_budget budget;
     gp__pb_budget_begin(&budget, gp__pb_decode_budget(len));

@@ -8,8 +8,9 @@
 #include <time.h>
 
 #include "transport/msg/msg.h"
-#include "transport/msg/pb_alloc.h"
 #include "transport/msg/test/utf8.pb.h"
+
+#include <gp_pb_alloc.h>
 #include "transport/testing/gp_test.h"
 
 /* VmHWM or VmRSS of this process, in bytes (0 when unreadable). */

@@ -264,7 +264,7 @@ static void serve_app(scall *c)
     if (de != GP_OK) {
         free(req);
         free(resp);
-        /* Over the decode budget (transport/msg/pb_alloc.h) is a resource
+        /* Over the decode budget (bazel/nanopb_alloc.h) is a resource
          * limit, as gRPC's own message size cap is. */
         finish_unary(c, de == GP_EMSGSIZE ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL,
                      err);

@@ -1,6 +1,6 @@
 /* nanopb's allocator: a per-thread budget and amortised growth
- * (pb_alloc.h says why). */
-#include "transport/msg/pb_alloc.h"
+ * (nanopb_alloc.h, @nanopb//:gp_pb_alloc.h, says why). */
+#include "gp_pb_alloc.h"
 
 #include <malloc.h>
 #include <stdint.h>

@@ -1,14 +1,18 @@
-/* Internal: the allocator of nanopb's runtime (bazel/nanopb.BUILD builds
- * pb_decode.c with this header forced in, so its pb_realloc and pb_free are
- * these), and the per-thread budget that bounds what one decode may make
- * us allocate (issue 13).
+/* Internal: the allocator of nanopb's runtime, and the per-thread budget
+ * that bounds what one decode may make us allocate (issue 13). This file
+ * is bazel/nanopb_alloc.h in goplugin-c's tree and gp_pb_alloc.h in the
+ * @nanopb repository (bazel/deps.bzl links it there, so it builds the
+ * same from another workspace); bazel/nanopb.BUILD forces it into the
+ * runtime's files, so their pb_realloc and pb_free are the ones below.
+ * Include it as <gp_pb_alloc.h>.
  *
  * Why: with PB_ENABLE_MALLOC every repeated element is an allocation of
  * its own, so 2 bytes on the wire ("\x12\x00", an empty string) cost a
  * pointer and a 1-byte string in a 32-byte chunk: 64 MiB of them took
- * 1.3 GiB resident before this. gp__msg_decode opens a budget of gp__pb_decode_budget(len)
- * around pb_decode; past it an allocation fails, so the decode fails, and
- * gp__pb_budget_end says so for the error.
+ * 1.3 GiB resident before this. gp__msg_decode (transport/msg) opens a
+ * budget of gp__pb_decode_budget(len) around pb_decode; past it an
+ * allocation fails, so the decode fails, and gp__pb_budget_end says so
+ * for the error.
  *
  * Also why: nanopb grows a repeated field one element per realloc. glibc
  * often extends in place, but an allocator that copies (ASan's, or a
@@ -20,8 +24,8 @@
  * interchangeable, and the message code may fill pointer fields with
  * malloc'ed memory that pb_release later frees. Thread safety: the budget
  * is per thread; all functions may be called from any thread. */
-#ifndef GP_MSG_PB_ALLOC_H
-#define GP_MSG_PB_ALLOC_H
+#ifndef GP_PB_ALLOC_H
+#define GP_PB_ALLOC_H
 
 #include <stdbool.h>
 #include <stddef.h>
