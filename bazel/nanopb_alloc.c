@@ -23,8 +23,7 @@ void gp__pb_budget_begin(gp__pb_budget *b, size_t limit)
 
 bool gp__pb_budget_end(gp__pb_budget *b)
 {
-    if (current == b)
-        current = b->prev;
+    current = b->prev;
     return b->exceeded;
 }
 

@@ -220,6 +220,7 @@ GP_TEST(budget_charges_frees_and_nests)
     GP_CHECK_INT(outer.used, <=, before);
     gp__pb_free(a);
     GP_CHECK_INT(outer.used, ==, 0);
+    GP_CHECK_INT(outer.peak, <=, 1000);
     GP_CHECK(gp__pb_budget_end(&outer));
     /* Without a budget nothing is refused. */
     void *c = gp__pb_malloc((size_t)8 << 20);
