@@ -61,6 +61,11 @@ def goplugin_dependencies():
         package = "nanopb",
         files = ["pb.h", "pb_common.h", "pb_decode.h", "pb_encode.h",
                  "pb_common.c", "pb_decode.c", "pb_encode.c"],
+        # Our pb_realloc/pb_free: the decode budget (bazel/nanopb.BUILD).
+        extra_files = {
+            Label("//bazel:nanopb_alloc.c"): "gp_pb_alloc.c",
+            Label("//bazel:nanopb_alloc.h"): "gp_pb_alloc.h",
+        },
     )
     _maybe(
         system_library,

@@ -292,6 +292,42 @@ GP_TEST(wide_calls)
     gp_stub_free(wide);
 }
 
+/* A request that would cost the plugin far more to decode than it weighs
+ * (issue 13): 2 Mi empty tags, 4 MiB on the wire, a 32-byte block and a
+ * pointer each once decoded, past the budget of 8 x 4 + 16 = 48 MiB. The
+ * gRPC plugin answers RESOURCE_EXHAUSTED in words and keeps serving; the
+ * netrpc one refuses it in its gob decoder (1 Mi values per message). */
+GP_TEST(a_request_too_costly_to_decode)
+{
+    gp_stub *wide = NULL;
+    gp_status st = {0};
+    GP_CHECK_ERR(gp_conn_dispense(conn, "wide", &wide, &st), GP_OK);
+    if (!wide)
+        return;
+    size_t n = (size_t)2 << 20;
+    gp_test_wide_Wide req = {0}, resp = {0};
+    req.tags = malloc(n * sizeof *req.tags);
+    GP_CHECK(req.tags != NULL);
+    for (size_t i = 0; req.tags && i < n; i++)
+        req.tags[i] = "";
+    req.tags_count = req.tags ? (pb_size_t)n : 0;
+    gp_err e = gp_test_wide_Wider_Echo(wide, &req, &resp, &st);
+    fprintf(stderr, "Echo of %zu empty tags over %s: %s (%s)\n", n, wire, gp_strerror(e), st.msg);
+    free(req.tags);
+    GP_CHECK(resp.tags == NULL);
+    if (strcmp(wire, "grpc") == 0) {
+        GP_CHECK_ERR(e, GP_EREMOTE);
+        GP_CHECK_INT(st.grpc_code, ==, 8); /* RESOURCE_EXHAUSTED */
+        GP_CHECK_CONTAINS(st.msg, "message would take more than 48 MiB to decode");
+        gp_test_wide_Wide small = {.tags_count = 0}, out = {0};
+        GP_CHECK_ERR(gp_test_wide_Wider_Echo(wide, &small, &out, &st), GP_OK);
+        gp_msg_release(gp_test_wide_Wider_Echo_method.resp_pb, &out);
+    } else {
+        GP_CHECK_ERR_NE(e, GP_OK);
+    }
+    gp_stub_free(wide);
+}
+
 /* ---- streaming ---- */
 
 GP_TEST(streams)
@@ -444,6 +480,9 @@ int main(int argc, char **argv)
 #define RUN(t) gp_test_run(i ? "netrpc: " #t : "grpc: " #t, t, GP_TEST_TIMEOUT_S)
         RUN(kv_calls);
         RUN(wide_calls);
+        gp_test_run(i ? "netrpc: a_request_too_costly_to_decode"
+                      : "grpc: a_request_too_costly_to_decode",
+                    a_request_too_costly_to_decode, 6 * GP_TEST_TIMEOUT_S);
         RUN(streams);
 #undef RUN
     }

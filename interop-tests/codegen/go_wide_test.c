@@ -168,6 +168,47 @@ GP_TEST(a_repeated_field_past_65535_from_go)
     gp_msg_release(gp_interop_All_fields, &got);
 }
 
+/* A reply that would cost far more to decode than it weighs (issue 13):
+ * 1.39 Mi empty tags are 3 bytes each from Go (4 MiB, Go's default cap
+ * on what its server receives) but a 32-byte block and a pointer each
+ * here, past the gRPC decode budget of 8x + 16 MiB (~48 MiB). netrpc's
+ * gob decoder refuses it first, on its cap of values per message, and
+ * that ends the connection. */
+GP_TEST(a_reply_too_costly_to_decode_is_refused)
+{
+    size_t n = 1390000;
+    gp_interop_All req = {0}, got = {0};
+    req.tags = malloc(n * sizeof *req.tags);
+    GP_CHECK(req.tags != NULL);
+    if (!req.tags)
+        return;
+    for (size_t i = 0; i < n; i++)
+        req.tags[i] = "";
+    req.tags_count = (pb_size_t)n;
+    gp_status st = {0};
+    gp_err e = gp_interop_Wide_Echo(wide, &req, &got, &st);
+    fprintf(stderr, "Echo of %zu empty tags over %s: %s (%s)\n", n, wire, gp_strerror(e), st.msg);
+    GP_CHECK(got.tags == NULL && got.tags_count == 0);
+    gp_msg_release(gp_interop_All_fields, &got);
+    free(req.tags);
+    if (strcmp(wire, "netrpc") == 0) {
+        GP_CHECK_ERR(e, GP_EPROTO);
+        GP_CHECK_CONTAINS(st.msg, "gob: message decodes into more than");
+        return;
+    }
+    GP_CHECK_ERR(e, GP_EMSGSIZE);
+    char want[128];
+    snprintf(want, sizeof want, "message would take more than %zu MiB to decode",
+             (8 * 3 * n + ((size_t)16 << 20)) >> 20);
+    GP_CHECK_CONTAINS(st.msg, want);
+    /* The connection still works. */
+    gp_interop_All small = {.f_string = "small"};
+    memset(&got, 0, sizeof got);
+    GP_CHECK_ERR(gp_interop_Wide_Echo(wide, &small, &got, &st), GP_OK);
+    GP_CHECK_STR(got.f_string, "small");
+    gp_msg_release(gp_interop_All_fields, &got);
+}
+
 GP_TEST(server_streaming_and_wkt)
 {
     gp_status st = {0};
@@ -269,6 +310,7 @@ int main(int argc, char **argv)
 #define RUN(t, s) gp_test_run(i ? "netrpc: " #t : "grpc: " #t, t, (s))
         RUN(echo_every_field, GP_TEST_TIMEOUT_S);
         RUN(a_repeated_field_past_65535_from_go, 4 * GP_TEST_TIMEOUT_S);
+        RUN(a_reply_too_costly_to_decode_is_refused, 6 * GP_TEST_TIMEOUT_S);
         RUN(server_streaming_and_wkt, GP_TEST_TIMEOUT_S);
 #undef RUN
     }

@@ -2,6 +2,8 @@
  * say which message broke and how. */
 #include "transport/msg/msg.h"
 
+#include <gp_pb_alloc.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,15 +41,15 @@ bool gp__pb_field_callback(pb_istream_t *istream, pb_ostream_t *ostream, const p
         size_t n = istream->bytes_left;
         uint8_t *p = NULL;
         if (n > 0) {
-            p = malloc(n);
+            p = gp__pb_malloc(n); /* charged to the decode's budget */
             if (!p)
                 PB_RETURN_ERROR(istream, "out of memory for bytes field");
             if (!pb_read(istream, p, n)) {
-                free(p);
+                gp__pb_free(p);
                 return false;
             }
         }
-        free(b->data); /* a repeated occurrence: the last one wins */
+        gp__pb_free(b->data); /* a repeated occurrence: the last one wins */
         b->data = p;
         b->len = n;
         return true;
@@ -66,7 +68,7 @@ static void release_bytes(const pb_msgdesc_t *desc, void *msg)
             continue;
         if (is_gp_bytes(desc, t)) {
             gp_bytes *b = (gp_bytes *)it.pField;
-            free(b->data);
+            gp__pb_free(b->data);
             b->data = NULL;
             b->len = 0;
         } else if (PB_LTYPE_IS_SUBMSG(t) && PB_ATYPE(t) != PB_ATYPE_CALLBACK && it.submsg_desc) {
@@ -95,8 +97,25 @@ static void say(char *err, size_t errlen, const char *verb, const char *what, co
 gp_err gp__msg_decode(const pb_msgdesc_t *desc, pb_istream_t *in, void *msg, const char *what,
                       char *err, size_t errlen)
 {
-    if (pb_decode(in, desc, msg))
+    /* A peer's message may not make us allocate more than a multiple of
+     * its own size (bazel/nanopb_alloc.h: issue 13). */
+    size_t len = in->bytes_left;
+    gp__pb_budget budget;
+    gp__pb_budget_begin(&budget, gp__pb_decode_budget(len));
+    bool ok = pb_decode(in, desc, msg);
+    bool over = gp__pb_budget_end(&budget);
+    if (ok)
         return GP_OK;
+    if (over) {
+        char why[192];
+        snprintf(why, sizeof why,
+                 "message would take more than %zu MiB to decode (%zu bytes on the wire; the "
+                 "limit is %dx that + %zu MiB)",
+                 budget.limit >> 20, len, GP__PB_BUDGET_FACTOR, GP__PB_BUDGET_FLOOR >> 20);
+        say(err, errlen, "decode", what, why);
+        gp_msg_release(desc, msg);
+        return GP_EMSGSIZE;
+    }
     say(err, errlen, "decode", what, PB_GET_ERROR(in));
     gp_msg_release(desc, msg);
     return GP_EPROTO;

@@ -30,7 +30,9 @@ bool gp__pb_field_callback(pb_istream_t *istream, pb_ostream_t *ostream, const p
 
 /* Decode a message from `in` into `msg`, which must be zeroed. On failure
  * `msg` holds nothing to free and err says what broke ("decode <what>:
- * parent stream too short"). `what` names the message for the error. */
+ * parent stream too short"): GP_EPROTO, or GP_EMSGSIZE when the message
+ * would make us allocate more than gp__pb_decode_budget(its length)
+ * (8x + 16 MiB: <gp_pb_alloc.h>, bazel/nanopb_alloc.h). `what` names the message for the error. */
 gp_err gp__msg_decode(const pb_msgdesc_t *desc, pb_istream_t *in, void *msg, const char *what,
                       char *err, size_t errlen);
 

@@ -318,10 +318,14 @@ static void serve_app(scall *c)
         finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "plugin out of memory");
         return;
     }
-    if (gp__grpc_decode(c->payload, sm->m->req_pb, req, sm->path, err, sizeof err) != GP_OK) {
+    gp_err de = gp__grpc_decode(c->payload, sm->m->req_pb, req, sm->path, err, sizeof err);
+    if (de != GP_OK) {
         free(req);
         free(resp);
-        finish_unary(c, GRPC_STATUS_INTERNAL, err);
+        /* Over the decode budget (bazel/nanopb_alloc.h) is a resource
+         * limit, as gRPC's own message size cap is. */
+        finish_unary(c, de == GP_EMSGSIZE ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL,
+                     err);
         return;
     }
     gp_status st;
