@@ -87,10 +87,12 @@ c-plugin-print)
   # writes them to KV_HOST_SYNC_STDOUT/ERR files (SyncStdout/SyncStderr);
   # the C host logs them (stdout at debug, stderr at info, stream=...).
   # A Go host closes the stream at once when it kills the plugin, so bytes
-  # written just before would race it (as with a Go plugin): calls after the
-  # prints give them time ("hammer": Go hosts only).
+  # written just before would race it (as with a Go plugin): a Go host
+  # waits until both files hold the two lines ("syncwait", up to 30 s; on a
+  # loaded machine no number of calls is surely long enough), then hammers
+  # while the plugin prints on (Go hosts only).
   more=() want=1
-  case $(basename "$host") in go*) more=(hammer 2 50); want=$'hammer: 200 calls ok\n1' ;; esac
+  case $(basename "$host") in go*) more=(syncwait 2 hammer 2 50); want=$'hammer: 200 calls ok\n1' ;; esac
   out=$(KV_PLUGIN_PRINT=1 KV_HOST_SYNC_STDOUT="$tmp/sync_out" KV_HOST_SYNC_STDERR="$tmp/sync_err" \
     KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" --proto "$proto" -- put a 1 put b 2 "${more[@]}" get a 2>"$tmp/err")
   rc=$?

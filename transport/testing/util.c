@@ -61,6 +61,17 @@ int gp_test_count_threads(void)
     return n;
 }
 
+int gp_test_wait_fds_at_most(int limit, int timeout_ms)
+{
+    long long end = gp_test_now_ms() + timeout_ms;
+    int n = gp_test_count_fds();
+    while (n > limit && gp_test_now_ms() < end) {
+        usleep(10 * 1000);
+        n = gp_test_count_fds();
+    }
+    return n;
+}
+
 bool gp_test_no_children(void)
 {
     /* WNOWAIT: looking must not reap a zombie someone else will wait for. */

@@ -3,14 +3,19 @@
 // //examples/kv:kv-host:
 //
 //	go-kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls] [--] CMD...
-//	CMD: put KEY VALUE | get KEY | putfile KEY FILE | hammer THREADS CALLS | putraw KEY VALUE
+//	CMD: put KEY VALUE | get KEY | putfile KEY FILE | hammer THREADS CALLS | putraw KEY VALUE | syncwait LINES
 //
 // Go host only: putfile puts a file's bytes (one argv string cannot exceed
 // 128 KiB on Linux, and the interop test puts 1 MiB); hammer runs THREADS
 // goroutines that each put and get back CALLS distinct keys concurrently on
 // the one connection, then prints "hammer: N calls ok". putraw (gRPC only)
 // puts with the request encoded by hand, so KEY may be bytes that are not
-// UTF-8, which Go's marshaler would refuse to send.
+// UTF-8, which Go's marshaler would refuse to send. syncwait waits (up to
+// 30 s) until the KV_HOST_SYNC_STDOUT and KV_HOST_SYNC_STDERR files hold
+// LINES lines each: the plugin's output crosses its own reader thread and
+// stream, and go-plugin drops what has not arrived when Kill closes the
+// stream, so a test that checks those files waits for them here rather than
+// hoping its other calls took long enough.
 //
 // After the commands it kills the plugin as go-plugin does and prints to
 // stderr one line: "go-kv-host: kill: graceful=BOOL duration_ms=MS".
@@ -22,6 +27,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"kvpeer"
 )
@@ -40,10 +46,10 @@ func parseCommands(words []string) ([]command, error) {
 		switch verb {
 		case "put", "putfile", "hammer", "putraw":
 			n = 2
-		case "get":
+		case "get", "syncwait":
 			n = 1
 		default:
-			return nil, fmt.Errorf("unknown command %q (expected put KEY VALUE, get KEY, putfile KEY FILE, hammer THREADS CALLS or putraw KEY VALUE)", verb)
+			return nil, fmt.Errorf("unknown command %q (expected put KEY VALUE, get KEY, putfile KEY FILE, hammer THREADS CALLS, putraw KEY VALUE or syncwait LINES)", verb)
 		}
 		if i+1+n > len(words) {
 			return nil, fmt.Errorf("%s: expected %d argument(s), got %d", verb, n, len(words)-i-1)
@@ -90,6 +96,14 @@ func run(kv kvpeer.KV, cmds []command) error {
 				return fmt.Errorf("hammer: %v", err)
 			}
 			fmt.Printf("hammer: %d calls ok\n", 2*threads*calls)
+		case "syncwait":
+			lines, err := strconv.Atoi(c.args[0])
+			if err != nil || lines < 1 {
+				return fmt.Errorf("syncwait: expected a positive integer, got %q", c.args[0])
+			}
+			if err := syncWait(lines, 30*time.Second); err != nil {
+				return fmt.Errorf("syncwait: %v", err)
+			}
 		case "get":
 			v, err := kv.Get(c.args[0])
 			if err != nil {
@@ -99,6 +113,41 @@ func run(kv kvpeer.KV, cmds []command) error {
 		}
 	}
 	return nil
+}
+
+// syncWait polls the SyncStdout / SyncStderr files (KV_HOST_SYNC_STDOUT,
+// KV_HOST_SYNC_STDERR) until each holds at least `lines` lines.
+func syncWait(lines int, limit time.Duration) error {
+	var paths []string
+	for _, env := range []string{"KV_HOST_SYNC_STDOUT", "KV_HOST_SYNC_STDERR"} {
+		if p := os.Getenv(env); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("expected KV_HOST_SYNC_STDOUT or KV_HOST_SYNC_STDERR, got neither")
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		short := ""
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if n := bytes.Count(data, []byte("\n")); n < lines {
+				short = fmt.Sprintf("%s: expected %d lines, got %d: %q", p, lines, n, data)
+				break
+			}
+		}
+		if short == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %s", limit, short)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // fail prints one line: go-plugin's errors span several.

@@ -485,6 +485,11 @@ gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int *fd, char *err, size_t errlen)
     return GP_OK;
 }
 
+gp_err gp__grpc_mux_wait_session(gp__grpc_mux *m, char *err, size_t errlen)
+{
+    return session(m, err, errlen) ? GP_OK : GP_ECLOSED;
+}
+
 gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, char *path, size_t cap, char *err, size_t errlen)
 {
     gp__mux_session *s = session(m, err, errlen);

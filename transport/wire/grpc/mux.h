@@ -75,6 +75,12 @@ gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path);
 /* "" while the session is up (or not yet started), else why it ended. */
 void gp__grpc_mux_error(gp__grpc_mux *m, char *buf, size_t cap);
 
+/* Wait (up to GP__MUX_CONNECT_MS) until the session is up, as the open
+ * calls do: a plugin's comes on the mux's own thread once the host has
+ * connected, with the session's reader thread (for tests that count
+ * threads). GP_ECLOSED (err says why) when there is none. */
+gp_err gp__grpc_mux_wait_session(gp__grpc_mux *m, char *err, size_t errlen);
+
 /* Bridges alive now (for tests). */
 int gp__grpc_mux_bridges(gp__grpc_mux *m);
 

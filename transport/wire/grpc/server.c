@@ -497,7 +497,13 @@ static void on_broker_recv(stag *t, int ok)
 
 static void start_stream(scall *c, int recv)
 {
-    atomic_store(&c->refs, 2);
+    /* The broker stream's third ref (s->bcall) is taken before any op is
+     * started: both chains can complete on another worker at once (a host
+     * that closes the stream right away, e.g. go-plugin's Kill), and a ref
+     * taken after them touched, then published, a freed call that
+     * gp__grpc_server_free unref'd again (abort seen under load). */
+    int is_bcall = recv && c->s->own_broker;
+    atomic_store(&c->refs, is_bcall ? 3 : 2);
     c->t_close.fn = on_stream_closed;
     grpc_op op[2];
     memset(op, 0, sizeof op);
@@ -517,10 +523,12 @@ static void start_stream(scall *c, int recv)
     c->t_main.fn = recv ? on_broker_recv : on_stream_done;
     if (start(c, op, n, &c->t_main) != GRPC_CALL_OK)
         unref(c);
-    if (recv && c->s->own_broker) { /* our ConnInfo goes out on the newest stream */
+    if (is_bcall) { /* our ConnInfo goes out on the newest stream */
         gp__grpc_server *s = c->s;
         scall *old;
-        atomic_fetch_add(&c->refs, 1);
+        /* If it has ended already, on_stream_closed did not find it here:
+         * the ref goes with the next stream or the server's free, and a
+         * ConnInfo sent on it meanwhile fails like one on a closed call. */
         pthread_mutex_lock(&s->mu);
         old = s->bcall;
         s->bcall = c;
@@ -1058,7 +1066,7 @@ void gp__grpc_server_free(gp__grpc_server *s)
     } else { /* never started: drain here */
         worker(s);
     }
-    if (s->bcall) /* its close never came back */
+    if (s->bcall) /* its close never came back, or came before it was published */
         unref(s->bcall);
     s->bcall = NULL;
     gp__grpc_broker_free(s->own_broker);
