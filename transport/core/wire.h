@@ -43,9 +43,12 @@ typedef struct gp__wire_client_opts {
 typedef struct gp__stdio_source {
     void *ctx;
     void (*open)(void *ctx); /* a host opened the stream */
-    /* Block for the next chunk into buf (cap bytes): 1 with *channel (1
-     * stdout, 2 stderr) and *n, or 0 once the server is stopping. */
-    int (*next)(void *ctx, int *channel, void *buf, size_t cap, size_t *n);
+    /* Wait up to wait_ms for the next chunk into buf (cap bytes): 1 with
+     * *channel (1 stdout, 2 stderr) and *n, 0 once the server is stopping,
+     * -1 when nothing came in time. The bound lets a stream whose host went
+     * away end while the plugin prints nothing (its thread, and on netrpc
+     * its connection, are held until it does). */
+    int (*next)(void *ctx, int *channel, void *buf, size_t cap, size_t *n, int wait_ms);
     void (*sent)(void *ctx);  /* the chunk from next is out (or lost) */
     void (*close)(void *ctx); /* the stream ended */
 } gp__stdio_source;

@@ -285,6 +285,82 @@ GP_TEST(nothing_left_behind)
     GP_CHECK_INT(gp_test_count_threads(), <=, threads);
 }
 
+/* Threads of process pid (its /proc status). */
+static int threads_of(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Hosts that reattach, call and leave: each opened the stdio stream, and
+ * the plugin, which prints nothing meanwhile, must let each stream go
+ * (before: a thread per gRPC host, and on netrpc the whole connection,
+ * held until the plugin next printed; past gp_limits.max_connections a
+ * netrpc plugin then refused every new host). */
+static void hosts_that_leave_leave_nothing(gp_protocol proto)
+{
+    gp_client_config cfg = config_proto(false, proto);
+    gp_client *owner = NULL;
+    GP_CHECK_ERR(gp_client_new(&cfg, &owner, NULL), GP_OK);
+    gp_conn *conn = NULL;
+    gp_status st;
+    if (gp_client_connect(owner, &conn, &st) != GP_OK) {
+        GP_FAILF("connect: %s", st.msg);
+        gp_client_free(owner);
+        return;
+    }
+    GP_CHECK_INT(call_sum(conn, 1, 1), ==, GP_OK);
+    gp_reattach_config rc;
+    GP_CHECK_ERR(gp_client_reattach_config(owner, &rc), GP_OK);
+    int base = threads_of(rc.pid);
+    GP_CHECK_INT(base, >, 0);
+    enum { HOSTS = 8 };
+    for (int i = 0; i < HOSTS; i++) {
+        gp_client_config rcfg = {.reattach = &rc,
+                                 .handshake = cfg.handshake,
+                                 .allowed_protocols = proto,
+                                 .logger = cfg.logger,
+                                 .detached = true}; /* free lets it run */
+        gp_client *c = NULL;
+        GP_CHECK_ERR(gp_client_new(&rcfg, &c, NULL), GP_OK);
+        gp_conn *rconn = NULL;
+        if (c && gp_client_connect(c, &rconn, &st) == GP_OK)
+            GP_CHECK_INT(call_sum(rconn, i, 1), ==, GP_OK);
+        else
+            GP_FAILF("reattach %d: %s", i, st.msg);
+        gp_client_free(c);
+    }
+    /* Each stream looks for its host every second while nothing is printed. */
+    int deadline_ms = (int)(4000 * gp_test_scale()), now = threads_of(rc.pid);
+    for (int t = 0; t < deadline_ms && now > base + 1; t += 50) {
+        usleep(50 * 1000);
+        now = threads_of(rc.pid);
+    }
+    fprintf(stderr, "plugin threads: %d before %d hosts came and went, %d after\n", base, HOSTS,
+            now);
+    GP_CHECK_INT(now, <=, base + 1);
+    GP_CHECK_INT(call_sum(conn, 2, 2), ==, GP_OK); /* the owner's connection still works */
+    gp_client_free(owner);
+}
+
+GP_TEST(hosts_that_leave_leave_no_stdio_threads)
+{
+    hosts_that_leave_leave_nothing(GP_PROTO_GRPC);
+}
+
+GP_TEST(hosts_that_leave_leave_no_stdio_threads_over_netrpc)
+{
+    hosts_that_leave_leave_nothing(GP_PROTO_NETRPC);
+}
+
 /* The plugin: argv[1] is the wire. */
 GP_HELPER(plugin)
 {
@@ -299,5 +375,7 @@ int main(int argc, char **argv)
     GP_RUN(printf_reaches_the_sinks_over_netrpc);
     GP_RUN(default_sink_is_the_logger);
     GP_RUN(nothing_left_behind);
+    GP_RUN_TIMEOUT(hosts_that_leave_leave_no_stdio_threads, 30);
+    GP_RUN_TIMEOUT(hosts_that_leave_leave_no_stdio_threads_over_netrpc, 30);
     return gp_test_done();
 }

@@ -169,12 +169,17 @@ static void src_open(void *ctx)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int src_next(void *ctx, int *channel, void *buf, size_t cap, size_t *n)
+static int src_next(void *ctx, int *channel, void *buf, size_t cap, size_t *n, int wait_ms)
 {
     struct gp__serve_stdio *s = ctx;
+    struct timespec until = gp__deadline_in(wait_ms);
     pthread_mutex_lock(&s->mu);
     while (s->count == 0 && !s->stopping)
-        pthread_cond_wait(&s->cv, &s->mu);
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT && s->count == 0 &&
+            !s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            return -1;
+        }
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
         return 0;

@@ -17,6 +17,10 @@
 
 enum { DRAIN_QUIET_MS = 50, DRAIN_MAX_MS = 500 };
 
+/* While the plugin prints nothing, how often its stream looks whether the
+ * host is still there (a thread per stream waits meanwhile). */
+enum { HOST_CHECK_MS = 1000 };
+
 /* google.protobuf.Empty in, a stream of StdioData out (plugin.Empty is the
  * same empty message). */
 static const gp_method stream_stdio_method = {
@@ -47,8 +51,11 @@ static gp_err stream_stdio(void *impl, gp_call *call, gp_status *st)
     for (;;) {
         int ch = 0;
         size_t n = 0;
-        if (!src->next(src->ctx, &ch, buf, sizeof buf, &n))
-            break;
+        int got = src->next(src->ctx, &ch, buf, sizeof buf, &n, HOST_CHECK_MS);
+        if (got == 0 || (got < 0 && gp__grpc_stream_ended(call)))
+            break; /* stopping, or the host cancelled the stream or went away */
+        if (got < 0)
+            continue;
         plugin_StdioData d = {.channel = ch == 1 ? plugin_StdioData_Channel_STDOUT
                                                  : plugin_StdioData_Channel_STDERR,
                               .data = {.data = buf, .len = n}};

@@ -515,6 +515,15 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
+bool gp__grpc_stream_ended(gp_call *c)
+{
+    gstream *g = (gstream *)c;
+    pthread_mutex_lock(&g->mu);
+    bool ended = g->t_close.done; /* RECV_CLOSE_ON_SERVER came back */
+    pthread_mutex_unlock(&g->mu);
+    return ended;
+}
+
 gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call, const gp_method *m,
                              gp_stream_handler fn, void *impl)
 {

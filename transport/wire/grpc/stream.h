@@ -81,6 +81,10 @@ typedef struct gp__grpc_stream_host {
 /* Serve `call` (taken over: unref'd at the end) with `fn` on a new thread.
  * On GP_OK host->done is called once, when it has finished; on error the
  * caller still owns the call (cancel and unref it) and done is not called. */
+/* Plugin side, from a streaming handler: whether its call has ended (the
+ * host cancelled it or went away), without waiting. */
+bool gp__grpc_stream_ended(gp_call *c);
+
 gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call, const gp_method *m,
                              gp_stream_handler fn, void *impl);
 

@@ -221,6 +221,10 @@ static int open_tls_session(sconn *c)
     return e == GP_OK;
 }
 
+/* While the plugin prints nothing, how often fwd_main looks whether the
+ * connection has ended (conn_main joins it before the connection is let go). */
+enum { HOST_CHECK_MS = 1000 };
+
 /* What the plugin prints goes on the stdout and stderr streams, as a Go
  * netrpc plugin copies its os.Stdout/os.Stderr pipes there. */
 static void *fwd_main(void *arg)
@@ -232,8 +236,11 @@ static void *fwd_main(void *arg)
     for (;;) {
         int ch = 0;
         size_t n = 0;
-        if (!src->next(src->ctx, &ch, buf, sizeof buf, &n))
-            break;
+        int got = src->next(src->ctx, &ch, buf, sizeof buf, &n, HOST_CHECK_MS);
+        if (got == 0 || (got < 0 && gp__mux_session_is_closed(c->sess)))
+            break; /* stopping, or the host went away: conn_main waits for us */
+        if (got < 0)
+            continue;
         gp_err rc = gp__mux_stream_write(ch == 1 ? c->out : c->errs, buf, n, -1);
         src->sent(src->ctx);
         if (rc) /* the host went away; that chunk is lost, as in go-plugin */
