@@ -666,7 +666,10 @@ GP_TEST(many_start_call_kill_cycles_leak_nothing)
     long ms = gp_test_ms_since(&t0);
     fprintf(stderr, "  %d start/call/kill cycles in %ld ms\n", i, ms);
     GP_CHECK(gp_test_no_children());
-    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    /* gRPC core closes released sockets on its own threads, after the call
+     * that let them go (seen: 3 still open at once under ASan in CI); a
+     * leaked fd never closes and still fails. */
+    GP_CHECK_INT(gp_test_wait_fds_at_most(fds, (int)(5000 * gp_test_scale())), ==, fds);
     /* gRPC's executor threads come and go on their own: give them time. */
     int th = gp_test_count_threads();
     for (int k = 0; k < 50 && th > threads; k++) {
