@@ -127,7 +127,10 @@ GP_TEST(reattach_to_a_live_plugin)
     GP_CHECK(gp_client_exited(first) || (usleep(200000), gp_client_exited(first)));
     gp_client_free(second);
     gp_client_free(first);
-    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    /* gRPC core closes released sockets on its own threads, some of them
+     * the first session's, after the count above (seen in CI: 8 then 5):
+     * wait for closes in flight; a leaked fd never closes and still fails. */
+    GP_CHECK_INT(gp_test_wait_fds_at_most(fds, (int)(5000 * gp_test_scale())), <=, fds);
 }
 
 int main(int argc, char **argv)
