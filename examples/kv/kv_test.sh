@@ -27,6 +27,11 @@ expect_contains() { # name haystack needle
 
 # Every run's exit status is checked: kv-host exits 1 when its plugin ended
 # badly (a leak report under ASan, a crash), so that fails the test too.
+# Sanitizer reports also go to files: a plugin's fd 2 is the GRPCStdio pipe
+# after its handshake, and a report written there dies with the process.
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+  export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$tmp/sanitizer"
+fi
 runs() { # name command...: stdout into $out, stderr into $tmp/err; expects exit 0
   local name=$1
   shift
@@ -34,6 +39,11 @@ runs() { # name command...: stdout into $out, stderr into $tmp/err; expects exit
   local rc=$?
   expect_eq "$name: exit 0" 0 "$rc"
   [ "$rc" -eq 0 ] || sed 's/^/  stderr: /' "$tmp/err" | tail -n 8
+  if [ "$rc" -ne 0 ]; then
+    for f in "$tmp"/sanitizer.*; do
+      [ -f "$f" ] && sed 's/^/  sanitizer: /' "$f" | head -n 60 && rm -f "$f"
+    done
+  fi
 }
 
 no_grpc_core() { # name binary: no gRPC core symbol in it
