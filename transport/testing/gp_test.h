@@ -41,6 +41,8 @@
 #ifndef GP_TESTING_GP_TEST_H
 #define GP_TESTING_GP_TEST_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -192,6 +194,22 @@ int gp_test_count_threads(void);
  * returns the last count. A leaked fd is never closed, so checking the
  * result against `limit` still catches one. */
 int gp_test_wait_fds_at_most(int limit, int timeout_ms);
+
+/* A field of /proc/self/status in its own unit ("Threads", "VmRSS" in
+ * kB); -1 when absent. */
+long gp_test_status_field(const char *key);
+
+/* This process's threads, VmRSS (kB) and open fds sampled every 2 ms on a
+ * thread of its own between start and stop: the figures at start and the
+ * peaks (which count the sampler's own thread). */
+typedef struct gp_test_sampler {
+    pthread_t t;
+    atomic_int stop;
+    long base_threads, base_rss, base_fds;
+    long peak_threads, peak_rss, peak_fds;
+} gp_test_sampler;
+void gp_test_sampler_start(gp_test_sampler *s);
+void gp_test_sampler_stop(gp_test_sampler *s);
 
 /* This process has no child left, running or unreaped. */
 bool gp_test_no_children(void);

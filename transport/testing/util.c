@@ -252,3 +252,49 @@ const char *gp_test_err_text(int err, char *buf, size_t cap)
         snprintf(buf, cap, "%d (not a gp_err)", err);
     return buf;
 }
+
+long gp_test_status_field(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+            v = strtol(line + kl + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void *sampler_main(void *arg)
+{
+    gp_test_sampler *s = arg;
+    while (!atomic_load(&s->stop)) {
+        long th = gp_test_status_field("Threads"), rss = gp_test_status_field("VmRSS");
+        long fds = gp_test_count_fds();
+        if (th > s->peak_threads)
+            s->peak_threads = th;
+        if (rss > s->peak_rss)
+            s->peak_rss = rss;
+        if (fds > s->peak_fds)
+            s->peak_fds = fds;
+        usleep(2000);
+    }
+    return NULL;
+}
+
+void gp_test_sampler_start(gp_test_sampler *s)
+{
+    memset(s, 0, sizeof *s);
+    s->base_threads = gp_test_status_field("Threads");
+    s->base_rss = gp_test_status_field("VmRSS");
+    s->base_fds = gp_test_count_fds();
+    pthread_create(&s->t, NULL, sampler_main, s);
+}
+
+void gp_test_sampler_stop(gp_test_sampler *s)
+{
+    atomic_store(&s->stop, 1);
+    pthread_join(s->t, NULL);
+}

@@ -74,70 +74,11 @@ const char *__asan_default_options(void)
 #define MAX_BODY_RSS_KB (192 * 1024)
 #endif
 
-/* ---- resource sampling (as netrpc's caps_test) ---------------------------- */
+/* ---- resource checks (the sampler: gp_test.h) ---------------------------- */
 
-static long status_field(const char *key)
+static void sampler_check_rss(gp_test_sampler *s, const char *what, long max_rss_kb)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t kl = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
-            v = strtol(line + kl + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1;
-}
-
-typedef struct sampler {
-    pthread_t t;
-    atomic_int stop;
-    long base_threads, base_rss, base_fds;
-    long peak_threads, peak_rss, peak_fds;
-} sampler;
-
-static void *sample_main(void *arg)
-{
-    sampler *s = arg;
-    while (!atomic_load(&s->stop)) {
-        long th = status_field("Threads"), rss = status_field("VmRSS"), fds = count_fds();
-        if (th > s->peak_threads)
-            s->peak_threads = th;
-        if (rss > s->peak_rss)
-            s->peak_rss = rss;
-        if (fds > s->peak_fds)
-            s->peak_fds = fds;
-        usleep(2000);
-    }
-    return NULL;
-}
-
-static void sampler_start(sampler *s)
-{
-    memset(s, 0, sizeof *s);
-    s->base_threads = status_field("Threads");
-    s->base_rss = status_field("VmRSS");
-    s->base_fds = count_fds();
-    pthread_create(&s->t, NULL, sample_main, s);
-}
-
-static void sampler_check_rss(sampler *s, const char *what, long max_rss_kb)
-{
-    atomic_store(&s->stop, 1);
-    pthread_join(s->t, NULL);
+    gp_test_sampler_stop(s);
     fprintf(stderr,
             "%s: threads %ld -> peak %ld (max +%d); fds %ld -> peak %ld (max +%d); VmRSS %ld kB "
             "-> peak %ld kB (+%ld kB, max +%ld kB)\n",
@@ -148,7 +89,7 @@ static void sampler_check_rss(sampler *s, const char *what, long max_rss_kb)
     GP_CHECK_INT(s->peak_rss - s->base_rss, <=, max_rss_kb);
 }
 
-static void sampler_check(sampler *s, const char *what)
+static void sampler_check(gp_test_sampler *s, const char *what)
 {
     sampler_check_rss(s, what, MAX_EXTRA_RSS_KB);
 }
@@ -329,8 +270,8 @@ GP_TEST(server_facing_a_host_announcing_a_4gib_message)
     GP_CHECK_ERR(gp__grpc_conn_from_fd(dial_unix(path), &co, &good, err, sizeof err), GP_OK);
     GP_CHECK_ERR(get_echo(good, "before"), GP_OK);
 
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     int fd = dial_unix(path);
     GP_CHECK(fd >= 0);
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -450,8 +391,8 @@ GP_TEST(server_facing_a_host_sending_a_4gib_message)
     GP_CHECK_ERR(gp__grpc_conn_from_fd(dial_unix(path), &co, &good, err, sizeof err), GP_OK);
     GP_CHECK_ERR(get_echo(good, "before"), GP_OK);
 
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     int fd = dial_unix(path);
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     GP_CHECK_INT(send_all(fd, preface, sizeof preface - 1), ==, 0);
@@ -607,8 +548,8 @@ GP_TEST(host_facing_a_plugin_announcing_a_4gib_message)
         close(sv[1]);
         return;
     }
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     gp_status st;
     /* The first health check gets the 4 GiB answer: refused, or left
      * waiting until the call's deadline, never allocated. */

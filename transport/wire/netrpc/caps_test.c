@@ -61,73 +61,14 @@ const char *__asan_default_options(void)
 #define MAX_EXTRA_RSS_KB (64 * 1024)
 #endif
 
-/* ---- resource sampling -------------------------------------------------- */
-
-static long status_field(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t kl = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
-            v = strtol(line + kl + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
-typedef struct sampler {
-    pthread_t t;
-    atomic_int stop;
-    long base_threads, base_rss, base_fds;
-    long peak_threads, peak_rss, peak_fds;
-} sampler;
-
-static void *sample_main(void *arg)
-{
-    sampler *s = arg;
-    while (!atomic_load(&s->stop)) {
-        long th = status_field("Threads"), rss = status_field("VmRSS"), fds = count_fds();
-        if (th > s->peak_threads)
-            s->peak_threads = th;
-        if (rss > s->peak_rss)
-            s->peak_rss = rss;
-        if (fds > s->peak_fds)
-            s->peak_fds = fds;
-        usleep(2000);
-    }
-    return NULL;
-}
-
-static void sampler_start(sampler *s)
-{
-    memset(s, 0, sizeof *s);
-    s->base_threads = status_field("Threads");
-    s->base_rss = status_field("VmRSS");
-    s->base_fds = count_fds();
-    pthread_create(&s->t, NULL, sample_main, s);
-}
+/* ---- resource checks (the sampler: gp_test.h) ------------------------- */
 
 /* Stops sampling, prints the figures and checks them against the given
  * maxima (+1 thread: the sampler itself). */
-static void sampler_check_max(sampler *s, const char *what, long max_threads, long max_fds,
+static void sampler_check_max(gp_test_sampler *s, const char *what, long max_threads, long max_fds,
                               long max_rss_kb)
 {
-    atomic_store(&s->stop, 1);
-    pthread_join(s->t, NULL);
+    gp_test_sampler_stop(s);
     fprintf(stderr,
             "%s: threads %ld -> peak %ld (+%ld, max +%ld); fds %ld -> peak %ld (max +%ld); "
             "VmRSS %ld kB -> peak %ld kB (+%ld kB, max +%ld kB)\n",
@@ -139,7 +80,7 @@ static void sampler_check_max(sampler *s, const char *what, long max_threads, lo
     GP_CHECK_INT(s->peak_rss - s->base_rss, <=, max_rss_kb);
 }
 
-static void sampler_check(sampler *s, const char *what)
+static void sampler_check(gp_test_sampler *s, const char *what)
 {
     sampler_check_max(s, what, MAX_EXTRA_THREADS, MAX_EXTRA_FDS, MAX_EXTRA_RSS_KB);
 }
@@ -315,8 +256,8 @@ static void host_facing_a_flood(int with_ids, const gp_limits *lim, int max_thre
         return;
     gp_status st;
     GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     gp__mux_stream **all = flood(p.sess, with_ids);
     usleep(300000); /* the host sees the last SYNs */
     GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
@@ -389,8 +330,8 @@ GP_TEST(host_facing_a_plugin_announcing_a_4gib_message)
     gp_status st;
     gp_stub *stub = NULL;
     GP_CHECK_ERR(gp_conn_dispense(conn, "kv", &stub, &st), GP_OK);
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     gobpbtest_PutRequest req = {.key = "k"}, resp;
     memset(&resp, 0, sizeof resp);
     if (stub) {
@@ -511,8 +452,8 @@ static void plugin_facing_a_flood(int with_ids)
     raw_host h;
     GP_CHECK_INT(raw_connect(&f, &h), ==, 0);
     GP_CHECK_ERR(raw_ping(&h), GP_OK);
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     gp__mux_stream **all = flood(h.sess, with_ids);
     usleep(300000);
     /* The same host's control stream answers during the flood. */
@@ -577,8 +518,8 @@ GP_TEST(plugin_facing_a_host_announcing_a_4gib_message)
     GP_CHECK_ERR(gp__mux_open(h.sess, &bs), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_write(bs, b, 4, 5000), GP_OK);
     GP_CHECK_ERR(gp__mux_stream_read_full(bs, ack, 4, 5000), GP_OK);
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     static const uint8_t announce[6] = {0xfb, 0x01, 0x00, 0x00, 0x00, 0x00};
     GP_CHECK_ERR(gp__mux_stream_write(bs, announce, sizeof announce, 5000), GP_OK);
     uint8_t zeros[4096] = {0};
@@ -619,8 +560,8 @@ GP_TEST(plugin_facing_500_connections)
     gp_status st;
     if (good)
         GP_CHECK_ERR(gp_conn_ping(good, &st), GP_OK);
-    sampler s;
-    sampler_start(&s);
+    gp_test_sampler s;
+    gp_test_sampler_start(&s);
     int *fds = calloc(CONN_FLOOD, sizeof *fds);
     for (int i = 0; i < CONN_FLOOD; i++) {
         char err[256];
