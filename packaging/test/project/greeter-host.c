@@ -1,5 +1,6 @@
 /* greeter-host PLUGIN [grpc|netrpc] NAME...: starts PLUGIN, greets every
- * NAME, prints the answers and the plugin's count, then stops it. */
+ * NAME, prints the answers and the plugin's count, then stops it; exits 1
+ * if any call failed or the plugin ended by itself badly. */
 #include <goplugin/goplugin.h>
 
 #include <stdio.h>
@@ -68,6 +69,16 @@ int main(int argc, char **argv)
 out:
     if (stub)
         gp_stub_free(stub);
+    /* A plugin that crashed or leaked (a sanitizer build exits non-zero)
+     * fails the run even when every answer came back. */
+    gp_client_kill(c);
+    gp_exit_info e;
+    if (gp_client_exit_info(c, &e, NULL) == GP_OK && gp_exit_info_unexpected(&e)) {
+        char how[96];
+        gp_exit_info_describe(&e, how, sizeof how);
+        fprintf(stderr, "greeter-host: plugin exited unexpectedly: %s\n", how);
+        rc = 1;
+    }
     gp_client_free(c);
     return rc;
 }
