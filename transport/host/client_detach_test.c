@@ -160,7 +160,7 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
     gp_client_free(c); /* the owner thread is gone: no parent-death signal came */
     usleep(200000);
     GP_CHECK(gp_test_alive(pid));
-    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    GP_CHECK_FDS_AT_MOST(fds);
 
     /* A start time that does not match: refused, nothing signalled. */
     gp_reattach_config wrong = ra;
@@ -197,7 +197,7 @@ GP_TEST(detached_plugin_outlives_free_and_is_found_again)
     int status = 0;
     GP_CHECK_INT(waitpid(pid, &status, 0), ==, pid); /* still our child: reap it */
     GP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+    GP_CHECK_FDS_AT_MOST(fds);
 }
 
 GP_TEST(wait_exit_reports_status)

@@ -195,6 +195,13 @@ int gp_test_count_threads(void);
  * result against `limit` still catches one. */
 int gp_test_wait_fds_at_most(int limit, int timeout_ms);
 
+/* The fd check at the end of a test whose process uses gRPC: no more open
+ * than at the baseline `fds`, once closes in flight on core's threads are
+ * done (up to 5 s, scaled). The baseline may itself hold a previous test's
+ * closes in flight, hence "no more than" rather than "equal". */
+#define GP_CHECK_FDS_AT_MOST(fds) \
+    GP_CHECK_INT(gp_test_wait_fds_at_most((fds), (int)(5000 * gp_test_scale())), <=, (fds))
+
 /* A field of /proc/self/status in its own unit ("Threads", "VmRSS" in
  * kB); -1 when absent. */
 long gp_test_status_field(const char *key);

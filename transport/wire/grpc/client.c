@@ -367,6 +367,15 @@ static gp_err call_unary(gconn *c, const gp_method *m, const void *req, void *re
             return gp__status_set(st, GP_EMSGSIZE, status,
                                   "%s: message over the size limit (%s: %s)", m->grpc_path, cname,
                                   text);
+        /* The plugin refused a request while it was still being sent: its
+         * reset (ENHANCE_YOUR_CALM) can reach us before its status, and
+         * then core's text names only the reset. */
+        if (strstr(text, "RST_STREAM"))
+            return gp__status_set(st, GP_EMSGSIZE, status,
+                                  "%s: the plugin refused the request and reset the stream, "
+                                  "as it does for a message over its size limit or its memory "
+                                  "quota (%s: %s)",
+                                  m->grpc_path, cname, text);
         break;
     case GRPC_STATUS_CANCELLED:
         if (closed)
