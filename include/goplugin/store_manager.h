@@ -95,6 +95,11 @@ typedef struct gp_manager_config {
      * is killed and restarted ("health check failed: ..."). */
     int health_interval_ms;
     int health_timeout_ms;
+    /* Live restore: before each launch, a log file (ROOT/logs/NAME.stdout,
+     * .stderr) of log_rotate_bytes or more is renamed to NAME.stdout.1
+     * (replacing the one before), so restarts cannot fill the disk; one
+     * run's output is not cut. 0 = 16 MiB, < 0 = never. */
+    long long log_rotate_bytes;
     gp_logger logger;             /* the manager's words and plugin lines */
     gp_manager_callback on_event; /* may be NULL */
     void *ctx;                    /* for on_event; borrowed */

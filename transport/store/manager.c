@@ -50,6 +50,7 @@ struct gp_manager {
     char *mark;     /* "GP_MANAGER_ROOT=<resolved root>", in every launch's env */
     char *blob_dir; /* <resolved root>/blobs/sha256 */
     bool live_restore;
+    long long log_rotate_bytes; /* < 0: never */
     gp_backoff_config backoff;
     int start_timeout_ms, kill_grace_ms;
     int health_interval_ms, health_timeout_ms;
@@ -233,6 +234,7 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
         .live_restore = m->live_restore,
         .restart = rec->restart == GP_STORE_RESTART_ALWAYS,
         .allow_tcp = gp_store_record_has_privilege(rec, "tcp"),
+        .log_rotate_bytes = m->log_rotate_bytes,
         .health_interval_ms = m->health_interval_ms,
         .health_timeout_ms = m->health_timeout_ms,
         .backoff = m->backoff,
@@ -289,6 +291,7 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
         return gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
     }
     m->live_restore = cfg->live_restore;
+    m->log_rotate_bytes = cfg->log_rotate_bytes == 0 ? 16LL << 20 : cfg->log_rotate_bytes;
     m->backoff = b.cfg;
     m->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     m->kill_grace_ms = cfg->kill_grace_ms;

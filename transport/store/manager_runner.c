@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <goplugin/log.h>
@@ -130,9 +131,26 @@ static gp_client *adopt(gp__runner *r, gp_conn **conn)
     return NULL;
 }
 
+/* A log file at the cap moves to PATH.1 before the next plugin opens it
+ * (appending): the previous plugin is gone by then, so nothing is cut. */
+static void rotate_log(gp__runner *r, const char *path)
+{
+    struct stat sb;
+    if (!path || r->spec.log_rotate_bytes <= 0 || stat(path, &sb) != 0 ||
+        sb.st_size < r->spec.log_rotate_bytes)
+        return;
+    char old[4096];
+    if (snprintf(old, sizeof old, "%s.1", path) >= (int)sizeof old)
+        return;
+    if (rename(path, old) != 0)
+        logw(r, GP_LOG_WARN, "rotate %s: %s (it keeps growing)", path, strerror(errno));
+}
+
 /* Launch. On failure *code/why say why and NULL comes back. */
 static gp_client *launch(gp__runner *r, gp_conn **conn, gp_err *code, char *why)
 {
+    rotate_log(r, r->spec.client->stdout_file);
+    rotate_log(r, r->spec.client->stderr_file);
     gp_client_config cfg = *r->spec.client;
     cfg.reattach = NULL;
     cfg.call_timeout_ms = call_deadline(r);

@@ -133,12 +133,13 @@ static void teardown(void)
         fprintf(stderr, "cleanup of %s failed\n", root);
 }
 
-static gp_manager *open_manager(bool live_restore)
+static gp_manager *open_manager_rotating(bool live_restore, long long log_rotate_bytes)
 {
     gp_backoff_config bo = {
         .immediate = 1, .first_delay_ms = 200, .max_delay_ms = 400, .healthy_after_ms = 60000};
     gp_manager_config mc = {.root = root,
                             .live_restore = live_restore,
+                            .log_rotate_bytes = log_rotate_bytes,
                             .backoff = &bo,
                             .logger = {.level = GP_LOG_WARN},
                             .on_event = record,
@@ -147,6 +148,11 @@ static gp_manager *open_manager(bool live_restore)
     gp_status st;
     GP_CHECK_ERR(gp_manager_open(&mc, &m, &st), GP_OK);
     return m;
+}
+
+static gp_manager *open_manager(bool live_restore)
+{
+    return open_manager_rotating(live_restore, 0);
 }
 
 static void install_restart(gp_manager *m, const char *name, const char *crash_env,
@@ -298,6 +304,59 @@ GP_TEST(live_restore_then_adopt)
     GP_CHECK_INT(gp_test_wait_child(pid, 5000), !=, -1); /* launched here, then let go */
 }
 
+static void write_bytes(const char *path, char c, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    GP_CHECK(f != NULL);
+    if (!f)
+        return;
+    for (size_t i = 0; i < n; i++)
+        fputc(c, f);
+    GP_CHECK_INT(fclose(f), ==, 0);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+static int first_byte(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int c = f ? fgetc(f) : -2;
+    if (f)
+        fclose(f);
+    return c;
+}
+
+/* Live restore: a log file at the cap is moved to NAME.*.1 before the
+ * launch; one under it is appended to. */
+GP_TEST(live_restore_rotates_full_logs_at_launch)
+{
+    gp_manager *m = open_manager_rotating(true, 4096);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", NULL);
+    char out[128], err[128], out1[256], err1[256];
+    snprintf(out, sizeof out, "%s/logs/p.stdout", root);
+    snprintf(err, sizeof err, "%s/logs/p.stderr", root);
+    snprintf(out1, sizeof out1, "%s.1", out);
+    snprintf(err1, sizeof err1, "%s.1", err);
+    write_bytes(err, 'x', 5000); /* over: rotated */
+    write_bytes(out, 'y', 100);  /* under: kept */
+    write_bytes(err1, 'z', 10);  /* the previous .1: replaced */
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    GP_CHECK_INT(file_size(err1), ==, 5000);
+    GP_CHECK_INT(first_byte(err1), ==, 'x');
+    GP_CHECK(first_byte(err) != 'x'); /* a new file: empty, or the new plugin's lines */
+    GP_CHECK_INT(file_size(out1), ==, -1);
+    GP_CHECK_INT(first_byte(out), ==, 'y');
+    GP_CHECK(file_size(out) > 100); /* the handshake line was appended */
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_manager_close(m);
+}
+
 /* A blob changed after install: enable is refused, naming what the record
  * wants and what the file has, and the record stays disabled. */
 GP_TEST(tampered_blob_refused)
@@ -361,6 +420,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(restart_no_is_not_restarted, 30);
     GP_RUN_TIMEOUT(one_manager_per_root, 10);
     GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
+    GP_RUN_TIMEOUT(live_restore_rotates_full_logs_at_launch, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
     GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
     return gp_test_done();
