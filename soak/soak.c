@@ -475,8 +475,23 @@ int main(int argc, char **argv)
         for (int j = 0; j < ncallers; j++)
             pthread_join(callers[i][j].t, NULL);
     for (int i = 0; i < 2; i++) {
-        gp_supervisor_stop(wires[i].sup);
-        gp_supervisor_free(wires[i].sup);
+        /* Stop a running plugin, not one the last kill left restarting: a
+         * stop during a start ends it with SIGTERM, which is right but is
+         * not the clean exit checked below. */
+        wire *w = &wires[i];
+        long long until = now_ms() + 30000;
+        pthread_mutex_lock(&w->mu);
+        while (w->pid == 0 && now_ms() < until) {
+            pthread_mutex_unlock(&w->mu);
+            usleep(20 * 1000);
+            pthread_mutex_lock(&w->mu);
+        }
+        bool up = w->pid != 0;
+        pthread_mutex_unlock(&w->mu);
+        if (!up)
+            violation("%s: no plugin running 30 s after the last kill%s", w->name, "");
+        gp_supervisor_stop(w->sup);
+        gp_supervisor_free(w->sup);
     }
 
     /* Report. */
