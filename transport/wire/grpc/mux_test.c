@@ -224,12 +224,8 @@ GP_TEST(many_at_once)
     for (int i = 0; i < T; i++)
         pthread_join(t[i], NULL);
     GP_CHECK_INT(fails, ==, 0);
-    /* 20 open at the same time. Each is used once as it is dialed: the
-     * host arms a knock and routes the dialer's stream to it on another
-     * thread, and at most GP__MUX_MAX_ARMED (16) armed knocks may wait for
-     * their streams; a loaded machine's accept loop can fall that far
-     * behind 20 dials in a row (seen in CI), which go-plugin's blocking
-     * dial (WithBlock) never lets happen either. */
+    /* 20 open at the same time, each used once as it is dialed (dials in
+     * a row with no use between: many_dials_back_to_back). */
     gp_stub *stubs[20];
     gp_status st = {0};
     for (int i = 0; i < 20; i++) {
