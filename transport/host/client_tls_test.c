@@ -7,10 +7,14 @@
 #include <goplugin/client.h>
 #include <goplugin/server.h>
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -248,6 +252,95 @@ GP_TEST(automtls_unix_and_tcp)
     good_session("test-mtls");
     good_session("test-mtls-tcp");
     GP_CHECK_FDS_AT_MOST(fds);
+}
+
+/* What the kernel holds for one of our TCP sockets. */
+typedef struct ka_opts {
+    int on, idle_s, intvl_s, cnt, user_ms;
+} ka_opts;
+
+/* Our sockets connected to TCP port `port` (the plugin's), with their
+ * keepalive options; returns how many (at most cap). */
+static int sockets_to_port(int port, ka_opts *out, int cap)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < cap) {
+        int fd = atoi(e->d_name);
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (e->d_name[0] == '.' || fd == dirfd(d) ||
+            getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+            continue;
+        int p = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : -1;
+        if (p != port)
+            continue;
+        ka_opts *k = &out[n++];
+        socklen_t l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k->user_ms, &l);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* gp_keepalive ka on an AutoMTLS connection to a plugin on TCP: the socket
+ * gRPC core dialed for TLS carries the TCP keepalive a plaintext one gets
+ * from gp__net_keepalive. want.on < 0: any (not checked). */
+static void tcp_keepalive_on_tls(gp_keepalive ka, ka_opts want)
+{
+    gp_client_config cfg = config("test-mtls-tcp", true);
+    cfg.keepalive = ka;
+    gp_client *c;
+    GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
+    gp_conn *conn = NULL;
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
+    if (rc)
+        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
+    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+    gp_reattach_config ra;
+    GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
+    GP_CHECK_STR(ra.network, "tcp");
+    const char *colon = strrchr(ra.address, ':');
+    int port = colon ? atoi(colon + 1) : -1;
+    ka_opts got[8];
+    int n = sockets_to_port(port, got, 8);
+    GP_CHECK_INT(n, >=, 1);
+    for (int i = 0; i < n; i++) {
+        GP_CHECK_INT(got[i].on, ==, want.on);
+        if (!want.on)
+            continue;
+        GP_CHECK_INT(got[i].idle_s, ==, want.idle_s);
+        GP_CHECK_INT(got[i].intvl_s, ==, want.intvl_s);
+        GP_CHECK_INT(got[i].cnt, ==, want.cnt);
+        GP_CHECK_INT(got[i].user_ms, ==, want.user_ms);
+    }
+    gp_client_free(c);
+}
+
+GP_TEST(automtls_tcp_socket_has_keepalive)
+{
+    /* Set: first probe after time_ms, three probes timeout_ms / 3 apart,
+     * TCP_USER_TIMEOUT timeout_ms (transport/net/keepalive.c). */
+    tcp_keepalive_on_tls((gp_keepalive){.time_ms = 4000, .timeout_ms = 6000},
+                         (ka_opts){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
+    /* Default: Go's 15 s, Linux's 9 probes, no user timeout. */
+    tcp_keepalive_on_tls((gp_keepalive){0},
+                         (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 0});
+    /* Off. */
+    tcp_keepalive_on_tls((gp_keepalive){.time_ms = -1}, (ka_opts){.on = 0});
 }
 
 /* Start (and connect) a client that must fail; returns its error text in
@@ -543,6 +636,7 @@ int main(int argc, char **argv)
     gp_test_helper_dispatch(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     GP_RUN(automtls_unix_and_tcp);
+    GP_RUN(automtls_tcp_socket_has_keepalive);
     GP_RUN(plugin_shows_another_cert_than_it_serves);
     GP_RUN(plugin_shows_an_expired_cert);
     GP_RUN(garbage_in_field_6);

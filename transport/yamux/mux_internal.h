@@ -39,6 +39,7 @@ struct gp__mux_stream {
     int refs; /* app handle, session table, reader's current frame */
     int in_table;
     int local_fin, remote_fin, reset, orphan;
+    int peer_acked; /* a frame with ACK came (the peer accepted our stream) */
     uint8_t *rbuf;
     size_t roff, rlen, rcap;
     uint32_t inflight;           /* payload of the frame being received, not yet in rbuf */

@@ -423,6 +423,10 @@ static void on_header_locked(gp__mux_session *s, const gp__mux_header *h)
     gp__mux_stream *st = lookup_locked(s, h->stream_id);
     if (!st)
         return; /* finished or refused stream: late frames are dropped, as Go */
+    if ((h->flags & GP_MUX_FLAG_ACK) && !st->peer_acked) {
+        st->peer_acked = 1;
+        pthread_cond_broadcast(&st->wcond); /* gp__mux_stream_wait_accepted */
+    }
     if (h->type == GP_MUX_TYPE_WINDOW_UPDATE) {
         uint64_t w = (uint64_t)st->send_window + h->length;
         st->send_window = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;

@@ -94,6 +94,12 @@ gp_err gp__mux_accept(gp__mux_session *s, int timeout_ms, gp__mux_stream **out);
 
 uint32_t gp__mux_stream_id(const gp__mux_stream *st);
 
+/* For a stream we opened: waits until the peer has accepted it (a frame
+ * with ACK came: Go's yamux sends it from AcceptStream, we from
+ * gp__mux_accept). GP_OK; GP_ECLOSED when the peer reset it or the session
+ * ended first (*reset says which; may be NULL); GP_ETIMEDOUT. */
+gp_err gp__mux_stream_wait_accepted(gp__mux_stream *st, int timeout_ms, int *reset);
+
 /* Marks reads on st as waits for replies to what this side sent (a net/rpc
  * client's stream): such a reader keeps the socket's read role until its
  * reply came and is first to take it over. Unmarked readers (servers

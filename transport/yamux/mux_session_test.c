@@ -719,6 +719,37 @@ GP_TEST(a_session_runs_over_any_byte_stream_and_owns_it_on_success_only)
     GP_CHECK_INT(ck.closes, ==, 1);
 }
 
+/* gp__mux_stream_wait_accepted on streams we open, against a raw peer:
+ * silence times out, the peer's ACK (on a WindowUpdate, as Go's
+ * AcceptStream sends it) accepts, an RST says reset, the session's end
+ * wakes the wait. */
+GP_TEST(wait_accepted_sees_ack_reset_silence_and_the_end)
+{
+    int raw = -1;
+    gp__mux_session *s = session_and_raw(GP_MUX_CLIENT, &quiet, &raw);
+    gp__mux_stream *a = NULL, *b = NULL, *c = NULL;
+    GP_CHECK_ERR(gp__mux_open(s, &a), GP_OK);
+    GP_CHECK_ERR(gp__mux_open(s, &b), GP_OK);
+    GP_CHECK_ERR(gp__mux_open(s, &c), GP_OK);
+    int reset = -1;
+    GP_CHECK_ERR(gp__mux_stream_wait_accepted(a, 100, &reset), GP_ETIMEDOUT);
+    GP_CHECK_INT(reset, ==, 0);
+    raw_frame(raw, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_ACK, gp__mux_stream_id(a), 0);
+    GP_CHECK_ERR(gp__mux_stream_wait_accepted(a, 2000, &reset), GP_OK);
+    GP_CHECK_INT(reset, ==, 0);
+    raw_frame(raw, GP_MUX_TYPE_WINDOW_UPDATE, GP_MUX_FLAG_RST, gp__mux_stream_id(b), 0);
+    GP_CHECK_ERR(gp__mux_stream_wait_accepted(b, 2000, &reset), GP_ECLOSED);
+    GP_CHECK_INT(reset, ==, 1);
+    shutdown(raw, SHUT_RDWR); /* the connection drops: c is never accepted */
+    GP_CHECK_ERR(gp__mux_stream_wait_accepted(c, 2000, &reset), GP_ECLOSED);
+    GP_CHECK_INT(reset, ==, 0);
+    gp__mux_stream_free(a);
+    gp__mux_stream_free(b);
+    gp__mux_stream_free(c);
+    gp__mux_session_free(s);
+    close(raw);
+}
+
 int main(void)
 {
     GP_RUN(open_accept_and_echo_on_a_hundred_streams);
@@ -740,5 +771,6 @@ int main(void)
     GP_RUN(orphaned_stream_discards_data_and_gives_the_window_back);
     GP_RUN(data_and_fin_before_the_connection_drops_still_read_as_data_then_eof);
     GP_RUN(a_session_runs_over_any_byte_stream_and_owns_it_on_success_only);
+    GP_RUN(wait_accepted_sees_ack_reset_silence_and_the_end);
     return gp_test_done();
 }

@@ -72,6 +72,27 @@ uint32_t gp__mux_stream_id(const gp__mux_stream *st)
     return st->id;
 }
 
+gp_err gp__mux_stream_wait_accepted(gp__mux_stream *st, int timeout_ms, int *reset)
+{
+    gp__mux_session *s = st->s;
+    int64_t dl = gp__mux_deadline_of(timeout_ms);
+    gp_err e = GP_OK;
+    int back = 0;
+    pthread_mutex_lock(&s->mu);
+    /* The ACK answers our SYN: a prompt wait, as for window updates. */
+    while (e == GP_OK && !st->peer_acked && !st->reset && !s->closed)
+        e = gp__mux_await_locked(s, &st->wcond, NULL, dl, 1, &back);
+    gp__mux_await_done_locked(s);
+    if (st->peer_acked)
+        e = GP_OK;
+    else if (e == GP_OK)
+        e = GP_ECLOSED;
+    if (reset)
+        *reset = !st->peer_acked && st->reset;
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
 void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&st->s->mu);

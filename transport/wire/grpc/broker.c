@@ -526,8 +526,11 @@ static const gp__conn_ops bstub_ops = {
 
 static gp_err wrap_stub(gp_conn *conn, gp_stub **out, gp_status *st);
 
-/* Multiplexed: knock, wait for the ack, open the stream, all under
- * dial_mu so that streams open in the order of the acks (addendum A2.5). */
+/* Multiplexed: knock, wait for the ack, open the stream and wait until the
+ * peer has accepted (routed) it, all under dial_mu so that streams open in
+ * the order of the acks (addendum A2.5) and at most one armed knock of ours
+ * waits for its stream at the peer: many dials in a row cannot fill the
+ * peer's GP__MUX_MAX_ARMED. */
 static gp_err mux_dial(gp__grpc_broker *b, uint32_t id, gp_stub **out, gp_status *st)
 {
     char err[GP_STATUS_MSG_MAX] = "";
@@ -575,14 +578,14 @@ static gp_err mux_dial(gp__grpc_broker *b, uint32_t id, gp_stub **out, gp_status
     gp__grpc_tls tls;
     if (broker_tls(b, &tls)) {
         char path[108];
-        rc = gp__grpc_mux_open_path(b->mux, path, sizeof path, err, sizeof err);
+        rc = gp__grpc_mux_open_path(b->mux, b->wait_ms, path, sizeof path, err, sizeof err);
         pthread_mutex_unlock(&b->dial_mu);
         if (!rc)
             rc = gp__grpc_conn_dial_tls("unix", path, &tls, GP_BROKER_WAIT_MS, &co, &conn, err,
                                         sizeof err);
     } else {
         int fd = -1;
-        rc = gp__grpc_mux_open_fd(b->mux, &fd, err, sizeof err);
+        rc = gp__grpc_mux_open_fd(b->mux, b->wait_ms, &fd, err, sizeof err);
         pthread_mutex_unlock(&b->dial_mu);
         if (!rc)
             rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);

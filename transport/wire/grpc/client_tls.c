@@ -4,11 +4,16 @@
  * PEMs, and the name checked in the server's certificate is overridden to
  * "localhost" (go-plugin's ServerName) instead of the socket address.
  *
+ * Core dials the socket, so our TCP keepalive (gp__net_keepalive, as on
+ * the sockets we dial for plaintext) goes in through its socket mutator
+ * (tcp_keepalive.h).
+ *
  * Core says why a handshake failed only in its log, and a refused client
  * certificate often only as "Socket closed" on the next call: so we wait
  * for the channel to connect, health-check once, and on failure give the
  * ERROR lines core logged meanwhile. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +25,7 @@
 #include "transport/wire/grpc/channel.h"
 #include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/grpc.h"
+#include "transport/wire/grpc/tcp_keepalive.h"
 #include "transport/net/net.h"
 
 enum { CONNECT_TIMEOUT_MS = 10000 };
@@ -30,6 +36,7 @@ typedef struct dial {
     const char *network, *address;
     const gp__grpc_tls *tls;
     int timeout_ms;
+    int ka_time_ms, ka_timeout_ms; /* gp_keepalive, for the TCP socket */
     gp__grpc_log_capture cap;
     char why[1100];
 } dial;
@@ -42,7 +49,23 @@ static grpc_channel *make_tls(const grpc_channel_args *args, void *ctx)
     int own = d->tls->cert_pem && d->tls->key_pem;
     grpc_channel_credentials *creds =
         grpc_ssl_credentials_create(d->tls->root_pem, own ? &pair : NULL, NULL, NULL);
-    grpc_channel *ch = grpc_channel_create(d->target, creds, args);
+    /* args plus the keepalive mutator; without it (memory, another core)
+     * the channel still works, as a socket whose setsockopt failed would. */
+    grpc_arg ka;
+    int has_ka = gp__grpc_tcp_keepalive_arg(d->ka_time_ms, d->ka_timeout_ms, &ka) == 0;
+    size_t n = args ? args->num_args : 0;
+    grpc_arg *all = has_ka ? malloc((n + 1) * sizeof *all) : NULL;
+    grpc_channel_args with = {0};
+    if (all) {
+        if (n)
+            memcpy(all, args->args, n * sizeof *all);
+        all[n] = ka;
+        with = (grpc_channel_args){.num_args = n + 1, .args = all};
+    }
+    grpc_channel *ch = grpc_channel_create(d->target, creds, all ? &with : args);
+    free(all);
+    if (has_ka)
+        gp__grpc_tcp_keepalive_release(&ka);
     grpc_channel_credentials_release(creds);
     return ch;
 }
@@ -148,8 +171,14 @@ gp_err gp__grpc_conn_dial_tls(const char *network, const char *address, const gp
         snprintf(err, errlen, "grpc: TLS dial needs a root, and a certificate with its key");
         return GP_EINVAL;
     }
+    /* gp_keepalive's time_ms, as wire.c's client_opts split it: < 0 turns
+     * the pings off, > 0 is the check interval; timeout_ms as given. */
     dial d = {.tls = tls,
-              .timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : CONNECT_TIMEOUT_MS};
+              .timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : CONNECT_TIMEOUT_MS,
+              .ka_time_ms = o && o->keepalive_ms < 0 ? -1
+                            : o                      ? o->check_ms
+                                                     : 0,
+              .ka_timeout_ms = o ? o->keepalive_timeout_ms : 0};
     char where[4200];
     snprintf(where, sizeof where, "%s %s", network, address);
     d.where = where;

@@ -458,7 +458,55 @@ static gp__mux_session *session(gp__grpc_mux *m, char *err, size_t errlen)
     return s;
 }
 
-gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int *fd, char *err, size_t errlen)
+/* Opens a stream and, with accept_ms > 0, waits for the peer's yamux ACK:
+ * it comes from the peer's accept loop, which routes the stream to the
+ * knocked id's server (spending the armed knock) right there. A dial that
+ * returns only then never lets the peer's armed knocks pile up, however
+ * many dials follow. */
+static gp_err open_accepted(gp__grpc_mux *m, gp__mux_session *s, int accept_ms,
+                            gp__mux_stream **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    gp__mux_stream *st = NULL;
+    if (gp__mux_open(s, &st) != GP_OK) {
+        snprintf(err, errlen, "grpc mux: opening a stream: %s", gp__mux_session_error(s));
+        return GP_ECLOSED;
+    }
+    if (accept_ms <= 0) {
+        *out = st;
+        return GP_OK;
+    }
+    int reset = 0;
+    gp_err e = gp__mux_stream_wait_accepted(st, accept_ms, &reset);
+    if (e == GP_OK) {
+        *out = st;
+        return GP_OK;
+    }
+    unsigned id = (unsigned)gp__mux_stream_id(st);
+    if (e == GP_ETIMEDOUT)
+        snprintf(err, errlen,
+                 "grpc mux: expected the peer to accept stream %u (its yamux ACK) within %d "
+                 "ms, but nothing came",
+                 id, accept_ms);
+    else if (reset)
+        snprintf(err, errlen,
+                 "grpc mux: expected the peer to accept stream %u (its yamux ACK), but it "
+                 "reset the stream (it had no knock armed for it, or no room for another "
+                 "connection)",
+                 id);
+    else
+        snprintf(err, errlen,
+                 "grpc mux: expected the peer to accept stream %u (its yamux ACK), but the "
+                 "session ended: %s",
+                 id, gp__mux_session_error(s));
+    LOGF(m, GP_LOG_WARN, "%s", err);
+    /* A late ACK must find nothing: the peer's side of it is reset too. */
+    gp__mux_stream_reset(st);
+    gp__mux_stream_free(st);
+    return e == GP_ETIMEDOUT ? GP_ETIMEDOUT : GP_ECLOSED;
+}
+
+gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int accept_ms, int *fd, char *err, size_t errlen)
 {
     *fd = -1;
     gp__mux_session *s = session(m, err, errlen);
@@ -470,13 +518,13 @@ gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int *fd, char *err, size_t errlen)
         return GP_ESYS;
     }
     gp__mux_stream *st = NULL;
-    if (gp__mux_open(s, &st) != GP_OK) {
+    gp_err e = open_accepted(m, s, accept_ms, &st, err, errlen);
+    if (e) {
         close(sv[0]);
         close(sv[1]);
-        snprintf(err, errlen, "grpc mux: opening a stream: %s", gp__mux_session_error(s));
-        return GP_ECLOSED;
+        return e;
     }
-    gp_err e = bridge_start(m, st, sv[1], -1, NULL, err, errlen);
+    e = bridge_start(m, st, sv[1], -1, NULL, err, errlen);
     if (e) {
         close(sv[0]);
         return e;
@@ -490,7 +538,8 @@ gp_err gp__grpc_mux_wait_session(gp__grpc_mux *m, char *err, size_t errlen)
     return session(m, err, errlen) ? GP_OK : GP_ECLOSED;
 }
 
-gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, char *path, size_t cap, char *err, size_t errlen)
+gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, int accept_ms, char *path, size_t cap, char *err,
+                              size_t errlen)
 {
     gp__mux_session *s = session(m, err, errlen);
     if (!s)
@@ -503,11 +552,11 @@ gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, char *path, size_t cap, char *err
     if (e)
         return e;
     gp__mux_stream *st = NULL;
-    if (gp__mux_open(s, &st) != GP_OK) {
+    e = open_accepted(m, s, accept_ms, &st, err, errlen);
+    if (e) {
         close(lfd);
         unlink(p);
-        snprintf(err, errlen, "grpc mux: opening a stream: %s", gp__mux_session_error(s));
-        return GP_ECLOSED;
+        return e;
     }
     e = bridge_start(m, st, -1, lfd, p, err, errlen);
     if (!e)

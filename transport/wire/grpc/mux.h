@@ -60,12 +60,20 @@ gp_err gp__grpc_mux_server(int lfd, const gp__grpc_mux_opts *o, gp__grpc_mux **o
                            size_t errlen);
 
 /* Open a stream now; *fd gets a local socket bridged to it (the caller
- * owns it: a plaintext gRPC channel over it). */
-gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int *fd, char *err, size_t errlen);
+ * owns it: a plaintext gRPC channel over it). accept_ms > 0: return only
+ * once the peer has accepted the stream (its yamux ACK, sent by the accept
+ * loop that routes it), else fail within accept_ms: GP_ETIMEDOUT (no ACK),
+ * GP_ECLOSED (the peer reset it, or the session ended), err says which; the
+ * stream is reset and nothing is left behind. Brokered dials wait so that
+ * the peer's armed knocks (GP__MUX_MAX_ARMED) never pile up; 0: no wait
+ * (the main connection, which no knock precedes). */
+gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int accept_ms, int *fd, char *err, size_t errlen);
 
-/* Open a stream now; `path` gets a unix socket path whose first connection
- * (within 10 s) is bridged to the stream: for core to dial with TLS. */
-gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, char *path, size_t cap, char *err, size_t errlen);
+/* Open a stream now (accept_ms as above); `path` gets a unix socket path
+ * whose first connection (within 10 s) is bridged to the stream: for core
+ * to dial with TLS. */
+gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, int accept_ms, char *path, size_t cap, char *err,
+                              size_t errlen);
 
 /* The next stream the peer opens goes to the unix socket at `path` (id is
  * for the log). GP_ESTATE when GP__MUX_MAX_ARMED arms are pending, GP_ECLOSED

@@ -224,12 +224,8 @@ GP_TEST(many_at_once)
     for (int i = 0; i < T; i++)
         pthread_join(t[i], NULL);
     GP_CHECK_INT(fails, ==, 0);
-    /* 20 open at the same time. Each is used once as it is dialed: the
-     * host arms a knock and routes the dialer's stream to it on another
-     * thread, and at most GP__MUX_MAX_ARMED (16) armed knocks may wait for
-     * their streams; a loaded machine's accept loop can fall that far
-     * behind 20 dials in a row (seen in CI), which go-plugin's blocking
-     * dial (WithBlock) never lets happen either. */
+    /* 20 open at the same time, each used once as it is dialed (dials in
+     * a row with no use between: many_dials_back_to_back). */
     gp_stub *stubs[20];
     gp_status st = {0};
     for (int i = 0; i < 20; i++) {
@@ -255,6 +251,84 @@ GP_TEST(many_at_once)
     for (int i = 0; i < 20; i++)
         gp_stub_free(stubs[i]);
     pair_stop(&p);
+}
+
+/* 64 dials of one id back to back, nothing used in between, each way.
+ * Here the knock and its ack are a direct hand-over, so a dial that
+ * returned as soon as its stream was open would outrun the serving side's
+ * accept loop at once and fill its GP__MUX_MAX_ARMED (16) armed knocks;
+ * the dial waits until the peer accepted (routed) its stream, so none is
+ * refused. Then every one of them works. */
+static void dial_back_to_back(pair *p, gp__grpc_broker *server, gp__grpc_broker *dialer,
+                              gp__grpc_mux *server_mux)
+{
+    enum { N = 64 };
+    gp_stub *stubs[N];
+    gp_status st = {0};
+    uint32_t id = serve(server);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        stubs[i] = NULL;
+        if (gp_broker_dial(gp__grpc_broker_base(dialer), id, &stubs[i], &st) != GP_OK)
+            GP_FAILF("dial %d of %d: %s", i + 1, (int)N, st.msg);
+        else
+            ok++;
+    }
+    GP_CHECK_INT(ok, ==, N);
+    GP_CHECK_INT(p->to_host.refusals + p->to_plugin.refusals, ==, 0);
+    for (int i = 0; i < N; i++) {
+        proto_SumRequest q = {.a = i, .b = 1};
+        proto_SumResponse r = {0};
+        if (!stubs[i])
+            continue;
+        if (gp_invoke(stubs[i], &proto_AddHelper_Sum_method, &q, &r, &st) != GP_OK)
+            GP_FAILF("call on dial %d: %s", i + 1, st.msg);
+        else
+            GP_CHECK_INT(r.r, ==, i + 1);
+    }
+    GP_CHECK_INT(gp__grpc_mux_bridges(server_mux), >=, N);
+    for (int i = 0; i < N; i++)
+        gp_stub_free(stubs[i]);
+}
+
+GP_TEST(many_dials_back_to_back)
+{
+    pair p;
+    pair_start(&p);
+    dial_back_to_back(&p, p.host, p.plugin, p.hmux);
+    dial_back_to_back(&p, p.plugin, p.host, p.pmux);
+    pair_stop(&p);
+}
+
+/* A peer whose yamux never accepts our stream (a raw socket that reads
+ * nothing): the brokered open fails after the wait it was given, naming
+ * what it expected and that nothing came, and leaves no bridge, socket or
+ * file behind. */
+GP_TEST(open_the_peer_never_accepts_times_out)
+{
+    int base_fds = gp_test_count_fds();
+    int sv[2];
+    GP_CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+    gp__grpc_mux *m = NULL;
+    char err[256];
+    gp__grpc_mux_opts o = {.log_name = "host-mux"};
+    GP_CHECK_ERR(gp__grpc_mux_client(sv[0], &o, &m, err, sizeof err), GP_OK);
+    int fd = -1;
+    int64_t t0 = gp__now_ms();
+    GP_CHECK_ERR(gp__grpc_mux_open_fd(m, 300, &fd, err, sizeof err), GP_ETIMEDOUT);
+    int64_t took = gp__now_ms() - t0;
+    GP_CHECK(took >= 290 && took < 3000);
+    GP_CHECK_INT(fd, ==, -1);
+    GP_CHECK_CONTAINS(err, "expected the peer to accept stream 1 (its yamux ACK) within 300 ms, "
+                           "but nothing came");
+    char path[108] = "";
+    GP_CHECK_ERR(gp__grpc_mux_open_path(m, 300, path, sizeof path, err, sizeof err), GP_ETIMEDOUT);
+    GP_CHECK_CONTAINS(err, "stream 3");
+    GP_CHECK_INT(path[0], ==, 0);
+    GP_CHECK_INT(gp__grpc_mux_bridges(m), ==, 0);
+    gp__grpc_mux_free(m);
+    close(sv[1]);
+    GP_CHECK_INT(gp_test_count_fds(), <=, base_fds);
 }
 
 /* A knock for an id nobody serves: the refusal comes in the ack and the
@@ -345,7 +419,7 @@ GP_TEST(stream_without_knock_is_refused)
     pair_start(&p);
     int fd = -1;
     char err[256];
-    GP_CHECK_INT(gp__grpc_mux_open_fd(p.pmux, &fd, err, sizeof err), ==, GP_OK);
+    GP_CHECK_INT(gp__grpc_mux_open_fd(p.pmux, 0, &fd, err, sizeof err), ==, GP_OK);
     char buf[8];
     /* The reset may come first: then the send fails (no SIGPIPE). */
     ssize_t w = send(fd, "hello", 5, MSG_NOSIGNAL);
@@ -368,6 +442,7 @@ GP_TEST(nothing_left_behind)
     serves_and_dials_both_ways();
     serves_and_dials_both_ways_over_tls();
     many_at_once();
+    many_dials_back_to_back();
     knock_for_unknown_id();
     stream_without_knock_is_refused();
     for (int i = 0; i < 100 && gp_test_count_fds() > base_fds; i++)
@@ -431,6 +506,8 @@ int main(void)
     GP_RUN(serves_and_dials_both_ways);
     GP_RUN(serves_and_dials_both_ways_over_tls);
     GP_RUN(many_at_once);
+    GP_RUN(many_dials_back_to_back);
+    GP_RUN(open_the_peer_never_accepts_times_out);
     GP_RUN(knock_for_unknown_id);
     /* Both wait out go-plugin's 5 s broker deadline, some of it twice. */
     GP_RUN_TIMEOUT(dial_whose_ack_never_comes, 20);

@@ -62,12 +62,12 @@ static gp_err dial_mux(const char *network, const char *address, int timeout_ms,
         return e;
     if (t) {
         char path[108];
-        e = gp__grpc_mux_open_path(m, path, sizeof path, err, errlen);
+        e = gp__grpc_mux_open_path(m, 0, path, sizeof path, err, errlen);
         if (!e)
             e = gp__grpc_conn_dial_tls("unix", path, t, o->tls_timeout_ms, &g, out, err, errlen);
     } else {
         int cfd = -1;
-        e = gp__grpc_mux_open_fd(m, &cfd, err, errlen);
+        e = gp__grpc_mux_open_fd(m, 0, &cfd, err, errlen);
         if (!e)
             e = gp__grpc_conn_from_fd(cfd, &g, out, err, errlen);
     }
