@@ -4,12 +4,16 @@
 
 #include "transport/wire/netrpc/gob/gob_rpc.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define READ_CHUNK 16384
 
@@ -100,11 +104,17 @@ static void reader_free(msg_reader *r)
  * lone caller thus reads its own reply, with no thread hop.
  * A call's pending entry lives on its caller's stack; a call that gives up
  * leaves a heap copy marked abandoned in its place (freed by whoever reads
- * the late reply, or by gp__rpc_client_free). */
+ * the late reply, or by gp__rpc_client_free).
+ * A caller sleeps on its entry's `wake` word (a futex), not on a condition
+ * variable: whoever wakes it sets the word under mu but makes the wake-up
+ * call after releasing mu, so the caller does not wake only to block on
+ * mu. That call may come after the caller returned: a futex wake of a
+ * word nobody waits on does nothing, and a waiter that finds its word set
+ * re-checks its state under mu anyway. */
 typedef struct pending {
     uint64_t seq;
     int done, abandoned;
-    pthread_cond_t cv; /* its caller waits here (not in abandoned copies) */
+    _Atomic int wake; /* 1: look again (set under mu); the futex its caller sleeps on */
     gp_err err;
     char msg[GP_STATUS_MSG_MAX];
     gp__gob_value *reply;
@@ -139,6 +149,29 @@ struct gp__rpc_client {
     char dead_msg[GP_STATUS_MSG_MAX];
 };
 
+/* Sets q's word (mu held); the caller then wakes it with wake_call. */
+static _Atomic int *mark_locked(pending *q)
+{
+    atomic_store_explicit(&q->wake, 1, memory_order_release);
+    return &q->wake;
+}
+
+static void wake_call(_Atomic int *w)
+{
+    if (w)
+        syscall(SYS_futex, (void *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps while *w is 0, until woken or the CLOCK_MONOTONIC deadline
+ * (NULL: none); returns early on signals and spurious wake-ups, which the
+ * caller's loop absorbs. */
+static void sleep_call(_Atomic int *w, const struct timespec *dl)
+{
+    if (atomic_load_explicit(w, memory_order_acquire))
+        return;
+    syscall(SYS_futex, (void *)w, FUTEX_WAIT_BITSET_PRIVATE, 0, dl, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
 static void set_status(gp_status *st, gp_err e, const char *msg)
 {
     if (!st)
@@ -164,20 +197,20 @@ static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
     va_end(ap);
     for (pending *q = c->calls; q; q = q->next)
         if (!q->abandoned)
-            pthread_cond_signal(&q->cv);
+            wake_call(mark_locked(q)); /* rare: under mu */
 }
 
-/* The reading role is free: wake one caller still waiting for its reply
- * to take it (only that one: a response wakes only its own caller). */
-static void pass_role_locked(gp__rpc_client *c)
+/* The reading role is free: mark one caller still waiting for its reply
+ * to take it (only that one: a response wakes only its own caller).
+ * Returns its word for wake_call once mu is released, or NULL. */
+static _Atomic int *pass_role_locked(gp__rpc_client *c)
 {
     if (c->reading)
-        return;
+        return NULL;
     for (pending *q = c->calls; q; q = q->next)
-        if (!q->done && !q->abandoned) {
-            pthread_cond_signal(&q->cv);
-            return;
-        }
+        if (!q->done && !q->abandoned)
+            return mark_locked(q);
+    return NULL;
 }
 
 static pending *unlink_seq_locked(gp__rpc_client *c, uint64_t seq)
@@ -247,6 +280,7 @@ static gp_err read_response(gp__rpc_client *c, int timeout_ms)
         gp__gob_value_free(body);
         return GP_EPROTO;
     }
+    _Atomic int *w = NULL;
     if (p->abandoned) {
         free(p);
     } else {
@@ -258,9 +292,10 @@ static gp_err read_response(gp__rpc_client *c, int timeout_ms)
             p->reply = body;
             body = NULL;
         }
-        pthread_cond_signal(&p->cv);
+        w = mark_locked(p);
     }
     pthread_mutex_unlock(&c->mu);
+    wake_call(w);
     gp__gob_value_free(hdr);
     gp__gob_value_free(body);
     return GP_OK;
@@ -311,7 +346,6 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
     pending call;
     memset(&call, 0, sizeof call);
     pending *p = &call; /* no allocation per call */
-    gp__cond_init_monotonic(&p->cv);
     char err[GP_STATUS_MSG_MAX];
     /* Seq order on the wire follows the write lock, as Go's client. */
     pthread_mutex_lock(&c->wmu);
@@ -321,7 +355,6 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         set_status(st, e, c->dead_msg);
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->wmu);
-        pthread_cond_destroy(&p->cv);
         return e;
     }
     p->seq = c->seq++;
@@ -392,14 +425,13 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             done = p->done || re != GP_OK;
         }
         c->reading = 0;
-        pass_role_locked(c);
-        if (p->done) { /* read_response unlinked it */
+        wake_call(pass_role_locked(c)); /* rare: under mu */
+        if (p->done) {                  /* read_response unlinked it */
             kill_locked(c, we, "%s", err);
             pthread_mutex_unlock(&c->mu);
             gp_err pe = p->err ? p->err : we;
             set_status(st, pe, p->err ? p->msg : err);
             gp__gob_value_free(p->reply);
-            pthread_cond_destroy(&p->cv);
             return pe;
         }
     }
@@ -410,15 +442,17 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         if (we != GP_OK)
             kill_locked(c, we, "%s", err);
         pthread_mutex_unlock(&c->mu);
-        pthread_cond_destroy(&p->cv);
         set_status(st, e != GP_OK ? e : we, err);
         return e != GP_OK ? e : we;
     }
     int timed_out = 0;
+    _Atomic int *tow = NULL; /* a caller to wake once mu is released */
     while (!p->done && !c->dead && !timed_out) {
         if (!c->reading) {
             c->reading = 1;
             pthread_mutex_unlock(&c->mu);
+            wake_call(tow);
+            tow = NULL;
             int left = timeout_ms < 0 ? -1 : ms_left(&dl);
             gp_err re = left == 0 ? GP_ETIMEDOUT : read_response(c, left);
             pthread_mutex_lock(&c->mu);
@@ -433,14 +467,18 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
                     break;
             }
             c->reading = 0;
-            pass_role_locked(c); /* another waiter reads now */
+            tow = pass_role_locked(c); /* another waiter reads now */
             if (re == GP_ETIMEDOUT && !p->done)
                 timed_out = 1;
             continue;
         }
-        if (timeout_ms < 0)
-            pthread_cond_wait(&p->cv, &c->mu);
-        else if (pthread_cond_timedwait(&p->cv, &c->mu, &dl) != 0 && ms_left(&dl) == 0)
+        atomic_store_explicit(&p->wake, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&c->mu);
+        wake_call(tow);
+        tow = NULL;
+        sleep_call(&p->wake, timeout_ms < 0 ? NULL : &dl);
+        pthread_mutex_lock(&c->mu);
+        if (timeout_ms >= 0 && !p->done && ms_left(&dl) == 0)
             timed_out = 1;
     }
     if (!p->done) {
@@ -463,13 +501,14 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
                 c->calls = gone;
             }
         }
-        pass_role_locked(c); /* it may have been passed to this call */
+        _Atomic int *next = pass_role_locked(c); /* it may have been passed to this call */
         pthread_mutex_unlock(&c->mu);
-        pthread_cond_destroy(&p->cv);
+        wake_call(tow);
+        wake_call(next);
         return fe;
     }
     pthread_mutex_unlock(&c->mu);
-    pthread_cond_destroy(&p->cv);
+    wake_call(tow);
     e = p->err;
     set_status(st, e, p->msg);
     if (reply)
@@ -551,13 +590,13 @@ typedef struct server {
     gp__gob_buf out;
     pthread_mutex_t wmu; /* enc, out, the write side */
 
-    pthread_mutex_t mu; /* the role, the counts below, the queue and the thread list */
-    pthread_cond_t cv;  /* followers: the role may be free, or a queued call waits */
-    int *owner;         /* the role's holder (its serve_one `held`), NULL: free */
-    int inline_run;     /* its holder is running calls inline: a follower may take over */
-    int arrived;        /* bytes arrived that nobody was reading (the watch hook) */
-    int waiting;        /* threads waiting for the role */
-    int napping;        /* a follower waits with TAKEOVER_NS (watches the queue) */
+    pthread_mutex_t mu;   /* the role, the counts below, the queue and the thread list */
+    pthread_cond_t cv;    /* followers: the role may be free, or a queued call waits */
+    int *owner;           /* the role's holder (its serve_one `held`), NULL: free */
+    int inline_run;       /* its holder is running calls inline: a follower may take over */
+    int arrived;          /* bytes arrived that nobody was reading (the watch hook) */
+    int waiting;          /* threads waiting for the role */
+    int napping;          /* a follower waits with TAKEOVER_NS (watches the queue) */
     request q[BATCH_MAX]; /* the inline runner's batch not yet started, a ring */
     int qhead, qlen;
     int64_t started_ns; /* the last call of the queue started (or was queued) */
