@@ -149,27 +149,40 @@ struct gp__rpc_client {
     char dead_msg[GP_STATUS_MSG_MAX];
 };
 
+/* A caller to wake: its word, and a futex bit from its Seq, so that a
+ * late wake-up meant for a caller's previous call (same stack address)
+ * rarely disturbs its next one. */
+typedef struct waker {
+    _Atomic int *w;
+    unsigned bit;
+} waker;
+
+static unsigned seq_bit(uint64_t seq)
+{
+    return 1u << (seq & 31);
+}
+
 /* Sets q's word (mu held); the caller then wakes it with wake_call. */
-static _Atomic int *mark_locked(pending *q)
+static waker mark_locked(pending *q)
 {
     atomic_store_explicit(&q->wake, 1, memory_order_release);
-    return &q->wake;
+    return (waker){&q->wake, seq_bit(q->seq)};
 }
 
-static void wake_call(_Atomic int *w)
+static void wake_call(waker k)
 {
-    if (w)
-        syscall(SYS_futex, (void *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (k.w)
+        syscall(SYS_futex, (void *)k.w, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, k.bit);
 }
 
-/* Sleeps while *w is 0, until woken or the CLOCK_MONOTONIC deadline
+/* Sleeps while q's word is 0, until woken or the CLOCK_MONOTONIC deadline
  * (NULL: none); returns early on signals and spurious wake-ups, which the
  * caller's loop absorbs. */
-static void sleep_call(_Atomic int *w, const struct timespec *dl)
+static void sleep_call(pending *q, const struct timespec *dl)
 {
-    if (atomic_load_explicit(w, memory_order_acquire))
+    if (atomic_load_explicit(&q->wake, memory_order_acquire))
         return;
-    syscall(SYS_futex, (void *)w, FUTEX_WAIT_BITSET_PRIVATE, 0, dl, NULL, FUTEX_BITSET_MATCH_ANY);
+    syscall(SYS_futex, (void *)&q->wake, FUTEX_WAIT_BITSET_PRIVATE, 0, dl, NULL, seq_bit(q->seq));
 }
 
 static void set_status(gp_status *st, gp_err e, const char *msg)
@@ -203,14 +216,15 @@ static void kill_locked(gp__rpc_client *c, gp_err e, const char *fmt, ...)
 /* The reading role is free: mark one caller still waiting for its reply
  * to take it (only that one: a response wakes only its own caller).
  * Returns its word for wake_call once mu is released, or NULL. */
-static _Atomic int *pass_role_locked(gp__rpc_client *c)
+static waker pass_role_locked(gp__rpc_client *c)
 {
+    waker none = {NULL, 0};
     if (c->reading)
-        return NULL;
+        return none;
     for (pending *q = c->calls; q; q = q->next)
         if (!q->done && !q->abandoned)
             return mark_locked(q);
-    return NULL;
+    return none;
 }
 
 static pending *unlink_seq_locked(gp__rpc_client *c, uint64_t seq)
@@ -280,7 +294,7 @@ static gp_err read_response(gp__rpc_client *c, int timeout_ms)
         gp__gob_value_free(body);
         return GP_EPROTO;
     }
-    _Atomic int *w = NULL;
+    waker w = {NULL, 0};
     if (p->abandoned) {
         free(p);
     } else {
@@ -446,13 +460,13 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         return e != GP_OK ? e : we;
     }
     int timed_out = 0;
-    _Atomic int *tow = NULL; /* a caller to wake once mu is released */
+    waker tow = {NULL, 0}; /* a caller to wake once mu is released */
     while (!p->done && !c->dead && !timed_out) {
         if (!c->reading) {
             c->reading = 1;
             pthread_mutex_unlock(&c->mu);
             wake_call(tow);
-            tow = NULL;
+            tow.w = NULL;
             int left = timeout_ms < 0 ? -1 : ms_left(&dl);
             gp_err re = left == 0 ? GP_ETIMEDOUT : read_response(c, left);
             pthread_mutex_lock(&c->mu);
@@ -475,8 +489,8 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
         atomic_store_explicit(&p->wake, 0, memory_order_relaxed);
         pthread_mutex_unlock(&c->mu);
         wake_call(tow);
-        tow = NULL;
-        sleep_call(&p->wake, timeout_ms < 0 ? NULL : &dl);
+        tow.w = NULL;
+        sleep_call(p, timeout_ms < 0 ? NULL : &dl);
         pthread_mutex_lock(&c->mu);
         if (timeout_ms >= 0 && !p->done && ms_left(&dl) == 0)
             timed_out = 1;
@@ -501,7 +515,7 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
                 c->calls = gone;
             }
         }
-        _Atomic int *next = pass_role_locked(c); /* it may have been passed to this call */
+        waker next = pass_role_locked(c); /* it may have been passed to this call */
         pthread_mutex_unlock(&c->mu);
         wake_call(tow);
         wake_call(next);
