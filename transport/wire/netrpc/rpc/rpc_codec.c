@@ -836,6 +836,13 @@ static int follow_locked(server *s, request *rq)
         }
     }
     s->waiting--;
+    if (got == 2 && s->qlen > 0) {
+        /* Someone else watches the rest of the queue now. */
+        if (s->waiting)
+            pthread_cond_signal(&s->cv);
+        else
+            ensure_follower_locked(s);
+    }
     return got;
 }
 
