@@ -894,7 +894,12 @@ static int serve_one(server *s, int *held)
     request bad;
     char bad_err[GP_STATUS_MSG_MAX];
     gp_err be = GP_OK;
-    while (s->o.watch && nmore < BATCH_MAX) {
+    /* Room in the queue: a runner that lost the role may still be working
+     * through its batch (only the role's holder adds to the queue). */
+    pthread_mutex_lock(&s->mu);
+    int room = BATCH_MAX - s->qlen;
+    pthread_mutex_unlock(&s->mu);
+    while (s->o.watch && nmore < room) {
         be = read_request(s, 0, &bad, bad_err, sizeof bad_err);
         if (be == GP_ETIMEDOUT && !bad.hdr) {
             be = GP_OK;

@@ -8,6 +8,7 @@
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -497,7 +498,7 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
 typedef struct hammer {
     gp__rpc_client *c;
     int id;
-    volatile int *stop;
+    atomic_int *stop;
     int done, bad;
 } hammer;
 
@@ -505,7 +506,7 @@ static void *hammer_main(void *arg)
 {
     hammer *h = arg;
     char word[32];
-    while (!*h->stop) {
+    while (!atomic_load(h->stop)) {
         snprintf(word, sizeof word, "w%d.%d", h->id, h->done);
         gp__gob_value v = str(word), *reply = NULL;
         gp_status st;
@@ -536,7 +537,7 @@ GP_TEST(sixteen_callers_on_one_client_all_make_progress)
     gp__rpc_client *c;
     GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
     enum { N = 16 };
-    volatile int stop = 0;
+    atomic_int stop = 0;
     hammer h[N];
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
@@ -544,7 +545,7 @@ GP_TEST(sixteen_callers_on_one_client_all_make_progress)
         pthread_create(&th[i], NULL, hammer_main, &h[i]);
     }
     usleep(1000000);
-    stop = 1;
+    atomic_store(&stop, 1);
     int min = 1 << 30, max = 0, total = 0;
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
