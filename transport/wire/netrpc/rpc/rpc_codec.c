@@ -581,6 +581,10 @@ void gp__rpc_client_free(gp__rpc_client *c)
  * The role is a flag under mu, with a condition for followers. */
 #define BATCH_MAX 32
 #define TAKEOVER_NS (2 * 1000000)
+/* Replies of a batch wait (`held`) while the same thread runs the next
+ * queued call, up to this many bytes, so a batch's replies go out in few
+ * writes. */
+#define HELD_MAX (64 * 1024)
 /* A follower keeps napping with TAKEOVER_NS this long after the last
  * batch, so a busy stream does not wake one per batch to watch it. */
 #define BUSY_NS (50 * 1000000)
@@ -602,7 +606,8 @@ typedef struct server {
 
     gp__gob_encoder *enc;
     gp__gob_buf out;
-    pthread_mutex_t wmu; /* enc, out, the write side */
+    gp__gob_buf held;    /* encoded replies not yet written (a batch's) */
+    pthread_mutex_t wmu; /* enc, out, held, the write side */
 
     pthread_mutex_t mu;   /* the role, the counts below, the queue and the thread list */
     pthread_cond_t cv;    /* followers: the role may be free, or a queued call waits */
@@ -613,8 +618,10 @@ typedef struct server {
     int napping;          /* a follower waits with TAKEOVER_NS (watches the queue) */
     request q[BATCH_MAX]; /* the inline runner's batch not yet started, a ring */
     int qhead, qlen;
-    int64_t started_ns; /* the last call of the queue started (or was queued) */
-    int64_t batch_ns;   /* the last batch was queued */
+    int64_t started_ns;      /* the last call of the queue started (or was queued) */
+    int64_t batch_ns;        /* the last batch was queued */
+    int deferred;            /* runners in a batch: they may hold replies in `held` */
+    int64_t held_checked_ns; /* a follower wrote them during the call started then */
     int nthreads;
     pthread_t *threads;
 } server;
@@ -635,8 +642,41 @@ static void set_error(server *s, gp_err e, const char *msg)
     s->stop = 1;
 }
 
-/* Runs one call and writes its reply. */
-static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value *args)
+/* The stream is broken: wake the reader (it may be in a read), then
+ * record why. */
+static void write_failed(server *s, gp_err e, const char *err)
+{
+    gp__stream_shutdown(s->io);
+    pthread_mutex_lock(&s->mu);
+    set_error(s, e, err);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Writes the held replies. wmu held. */
+static gp_err write_held_wlocked(server *s, char *err, size_t errlen)
+{
+    gp_err e = GP_OK;
+    if (s->held.len > 0 &&
+        (e = gp__stream_write(s->io, s->held.data, s->held.len, -1, NULL, 0)) != GP_OK)
+        snprintf(err, errlen, "net/rpc: write replies: %s", gp_strerror(e));
+    s->held.len = 0;
+    return e;
+}
+
+static void flush_held(server *s)
+{
+    char err[GP_STATUS_MSG_MAX];
+    pthread_mutex_lock(&s->wmu);
+    gp_err e = write_held_wlocked(s, err, sizeof err);
+    pthread_mutex_unlock(&s->wmu);
+    if (e != GP_OK)
+        write_failed(s, e, err);
+}
+
+/* Runs one call and writes its reply, with the held ones; defer: this
+ * thread runs another queued call next, so the reply may be held. */
+static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value *args, int defer)
 {
     gp__rpc_reply reply;
     memset(&reply, 0, sizeof reply);
@@ -663,22 +703,24 @@ static void run_call(server *s, const char *method, uint64_t seq, gp__gob_value 
         else
             e = gp__gob_put_empty_struct(s->enc, &s->out, err, sizeof err);
     }
-    if (e == GP_OK && (e = gp__stream_write(s->io, s->out.data, s->out.len, -1, NULL, 0)) != GP_OK)
-        snprintf(err, sizeof err, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
+    int fits = e == GP_OK && s->out.len <= HELD_MAX - s->held.len;
+    if (e == GP_OK && (defer || s->held.len > 0) && fits) {
+        gp__gob_put_bytes(&s->held, s->out.data, s->out.len); /* fits: no error */
+        if (!defer)
+            e = write_held_wlocked(s, err, sizeof err);
+    } else if (e == GP_OK) {
+        e = write_held_wlocked(s, err, sizeof err);
+        if (e == GP_OK &&
+            (e = gp__stream_write(s->io, s->out.data, s->out.len, -1, NULL, 0)) != GP_OK)
+            snprintf(err, sizeof err, "net/rpc: write reply to %s: %s", method, gp_strerror(e));
+    }
     pthread_mutex_unlock(&s->wmu);
     if (reply.release)
         reply.release(&reply);
     else
         gp__gob_value_clear(&reply.value);
-    if (e != GP_OK) {
-        /* The stream is broken: wake the reader (it may be in a read),
-         * then record why. */
-        gp__stream_shutdown(s->io);
-        pthread_mutex_lock(&s->mu);
-        set_error(s, e, err);
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-    }
+    if (e != GP_OK)
+        write_failed(s, e, err);
     if (s->o.after_reply)
         s->o.after_reply(s->o.ctx, method, e != GP_OK ? e : he);
 }
@@ -690,9 +732,9 @@ static void request_free(request *rq)
     memset(rq, 0, sizeof *rq);
 }
 
-static void run_request(server *s, request *rq)
+static void run_request(server *s, request *rq, int defer)
 {
-    run_call(s, rq->method, rq->seq, rq->args);
+    run_call(s, rq->method, rq->seq, rq->args, defer);
     request_free(rq);
 }
 
@@ -820,13 +862,23 @@ static int follow_locked(server *s, request *rq)
             break;
         }
         int64_t now = now_ns();
-        if (s->qlen > 0 && now - s->started_ns >= TAKEOVER_NS) {
+        int watch_q = s->qlen > 0;
+        int watch_held = s->deferred && s->held_checked_ns != s->started_ns;
+        if (watch_q && now - s->started_ns >= TAKEOVER_NS) {
             pop_locked(s, rq);
             got = 2;
             break;
         }
-        if (!s->napping && (s->qlen > 0 || now - s->batch_ns < BUSY_NS)) {
-            int64_t until = (s->qlen > 0 ? s->started_ns : now) + TAKEOVER_NS;
+        if (watch_held && now - s->started_ns >= TAKEOVER_NS) {
+            /* A runner's call is slow: the replies it holds go now. */
+            s->held_checked_ns = s->started_ns;
+            pthread_mutex_unlock(&s->mu);
+            flush_held(s);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        if (!s->napping && (watch_q || watch_held || now - s->batch_ns < BUSY_NS)) {
+            int64_t until = (watch_q || watch_held ? s->started_ns : now) + TAKEOVER_NS;
             struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
             s->napping = 1;
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
@@ -861,7 +913,7 @@ static int serve_one(server *s, int *held)
         }
         if (got == 2) {
             pthread_mutex_unlock(&s->mu);
-            run_request(s, &rq);
+            run_request(s, &rq, 0); /* writes the held replies first */
             return 1;
         }
         s->inline_run = 0; /* taken over from a runner, if one had it */
@@ -884,7 +936,7 @@ static int serve_one(server *s, int *held)
         return 0;
     }
     if (s->o.workers <= 1) { /* sequential: the role stays ours */
-        run_request(s, &first);
+        run_request(s, &first, 0);
         return 1;
     }
     /* The batch: every further request already here (only with the watch
@@ -930,27 +982,33 @@ static int serve_one(server *s, int *held)
         for (int i = 0; i < nmore; i++)
             s->q[(s->qhead + s->qlen++) % BATCH_MAX] = more[i];
         if (nmore) {
+            s->deferred += !s->o.after_reply; /* after_reply: once on the wire */
             s->started_ns = s->batch_ns = now_ns();
             if (!s->napping && s->waiting)
                 pthread_cond_signal(&s->cv); /* one follower watches the queue */
         }
         ensure_follower_locked(s); /* to take over if a request comes */
     }
+    int defer = nmore > 0 && !s->o.after_reply;
     pthread_mutex_unlock(&s->mu);
-    run_request(s, &first);
+    run_request(s, &first, defer);
     for (;;) {
         request rq;
         pthread_mutex_lock(&s->mu);
         if (s->stop)
             drop_queue_locked(s);
         if (s->qlen == 0) {
+            s->deferred -= nmore > 0 && !s->o.after_reply;
             pthread_mutex_unlock(&s->mu);
             break;
         }
         pop_locked(s, &rq);
+        defer = s->qlen > 0 && !s->o.after_reply;
         pthread_mutex_unlock(&s->mu);
-        run_request(s, &rq);
+        run_request(s, &rq, defer);
     }
+    if (defer)
+        flush_held(s); /* a follower took the call after our last one */
     if (be != GP_OK) {
         read_failed(s, be, bad_err, &bad, held);
         return 0;
@@ -992,6 +1050,7 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, 
     s->rd.io = io;
     const gp__gob_limits *lim = o->lim;
     gp__gob_buf_init(&s->out, lim && lim->max_message ? lim->max_message + 16 : 0);
+    gp__gob_buf_init(&s->held, HELD_MAX);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     gp__cond_init_monotonic(&s->cv);
@@ -1021,9 +1080,11 @@ gp_err gp__rpc_serve_ex(gp__stream *io, const gp__rpc_serve_opts *o, char *err, 
     pthread_mutex_lock(&s->mu);
     drop_queue_locked(s); /* none, as every runner drains its batch; for safety */
     pthread_mutex_unlock(&s->mu);
+    flush_held(s); /* nothing held either: every runner writes its last reply */
     gp__stream_close_write(io);
     gp__gob_encoder_free(s->enc);
     gp__gob_buf_free(&s->out);
+    gp__gob_buf_free(&s->held);
     reader_free(&s->rd);
     pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->mu);

@@ -364,15 +364,16 @@ static void *batch_serve_main(void *arg)
 
 /* Writes n requests (method[i], Seq i, string argument) in one stream
  * write, so the server reads them in one go: one batch. */
-static void write_batch(gp__mux_stream *st, gp__gob_encoder *enc, const char **methods, int n)
+static void write_batch(gp__mux_stream *st, gp__gob_encoder *enc, const char **methods, int n,
+                        uint64_t seq0)
 {
     gp__gob_buf out;
     gp__gob_buf_init(&out, 0);
     char err[200];
     for (int i = 0; i < n; i++) {
         gp__gob_value v = str(methods[i]);
-        GP_CHECK_ERR(gp__gob_put_request(enc, &out, methods[i], (uint64_t)i, err, sizeof err),
-                     GP_OK);
+        GP_CHECK_ERR(
+            gp__gob_put_request(enc, &out, methods[i], seq0 + (uint64_t)i, err, sizeof err), GP_OK);
         GP_CHECK_ERR(gp__gob_encode(enc, &v, &out, err, sizeof err), GP_OK);
     }
     GP_CHECK_ERR(gp__mux_stream_write(st, out.data, out.len, 2000), GP_OK);
@@ -460,7 +461,7 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
         const char *echo[16];
         for (int i = 0; i < 16; i++)
             echo[i] = "Plugin.Echo";
-        write_batch(f.c, enc, echo, 16);
+        write_batch(f.c, enc, echo, 16, 0);
         uint64_t seqs[16];
         int failed[16];
         GP_CHECK_INT(read_responses(&rr, 16, 5000, seqs, failed), ==, 16);
@@ -473,7 +474,7 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
         /* Wait, then Release, in one write: Wait runs first and blocks. */
         const char *pair[2] = {"Plugin.Wait", "Plugin.Release"};
         long long t0 = gp_test_now_ms();
-        write_batch(f.c, enc, pair, 2);
+        write_batch(f.c, enc, pair, 2, 0);
         GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
         long long took = gp_test_now_ms() - t0;
         GP_CHECK_INT(seqs[0], ==, 1); /* Release answered first, Wait after it */
@@ -481,6 +482,19 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
         GP_CHECK(!failed[0] && !failed[1]);
         if (took > 1000)
             GP_FAILF("round %d: Release behind a blocked Wait took %lld ms", round, took);
+        /* Echo, then Wait as the batch's last call: Echo's reply, held
+         * while the batch runs, goes out while Wait still blocks. */
+        pthread_mutex_lock(&b.mu);
+        b.released = 0;
+        pthread_mutex_unlock(&b.mu);
+        const char *last[2] = {"Plugin.Echo", "Plugin.Wait"};
+        write_batch(f.c, enc, last, 2, 10);
+        GP_CHECK_INT(read_responses(&rr, 1, 1000, seqs, failed), ==, 1);
+        GP_CHECK_INT(seqs[0], ==, 10);
+        const char *release[1] = {"Plugin.Release"};
+        write_batch(f.c, enc, release, 1, 12);
+        GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+        GP_CHECK(!failed[0] && !failed[1]);
         gp__gob_encoder_free(enc);
         gp__gob_decoder_free(rr.dec);
         gp__mux_stream_close(f.c); /* EOF: the server ends */
