@@ -472,8 +472,9 @@ gp_err gp__rpc_call(gp__rpc_client *c, const char *method, const gp__gob_value *
             pthread_mutex_lock(&c->mu);
             /* Own reply in: first deliver every other reply already read
              * (without waiting), so the next reader is woken once per
-             * batch of replies, not once per reply. */
-            while (re == GP_OK && p->done && !c->dead) {
+             * batch of replies, not once per reply. (What the stream had
+             * came in with the last read: the codec's buffer holds it.) */
+            while (re == GP_OK && p->done && !c->dead && c->rd.len > 0) {
                 pthread_mutex_unlock(&c->mu);
                 gp_err de = read_response(c, 0);
                 pthread_mutex_lock(&c->mu);
@@ -951,7 +952,9 @@ static int serve_one(server *s, int *held)
     pthread_mutex_lock(&s->mu);
     int room = BATCH_MAX - s->qlen;
     pthread_mutex_unlock(&s->mu);
-    while (s->o.watch && nmore < room) {
+    /* What the stream had came in with the last read: the codec's
+     * buffer holds it (nothing there: no batch, and no read tried). */
+    while (s->o.watch && nmore < room && s->rd.len > 0) {
         be = read_request(s, 0, &bad, bad_err, sizeof bad_err);
         if (be == GP_ETIMEDOUT && !bad.hdr) {
             be = GP_OK;
