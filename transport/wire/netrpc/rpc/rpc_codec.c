@@ -914,7 +914,8 @@ static int serve_one(server *s, int *held)
         }
         if (got == 2) {
             pthread_mutex_unlock(&s->mu);
-            run_request(s, &rq, 0); /* writes the held replies first */
+            flush_held(s); /* they waited for a slow call already */
+            run_request(s, &rq, 0);
             return 1;
         }
         s->inline_run = 0; /* taken over from a runner, if one had it */
@@ -985,14 +986,17 @@ static int serve_one(server *s, int *held)
         for (int i = 0; i < nmore; i++)
             s->q[(s->qhead + s->qlen++) % BATCH_MAX] = more[i];
         if (nmore) {
-            s->deferred += !s->o.after_reply; /* after_reply: once on the wire */
             s->started_ns = s->batch_ns = now_ns();
             if (!s->napping && s->waiting)
                 pthread_cond_signal(&s->cv); /* one follower watches the queue */
         }
         ensure_follower_locked(s); /* to take over if a request comes */
     }
-    int defer = nmore > 0 && !s->o.after_reply;
+    /* Replies are held only while this thread runs another queued call
+     * next; after_reply hooks want theirs on the wire first. */
+    int defer = s->qlen > 0 && !s->o.after_reply;
+    s->deferred += defer; /* a napping follower watches what we hold */
+    int counted = defer;
     pthread_mutex_unlock(&s->mu);
     run_request(s, &first, defer);
     for (;;) {
@@ -1001,12 +1005,14 @@ static int serve_one(server *s, int *held)
         if (s->stop)
             drop_queue_locked(s);
         if (s->qlen == 0) {
-            s->deferred -= nmore > 0 && !s->o.after_reply;
+            s->deferred -= counted;
             pthread_mutex_unlock(&s->mu);
             break;
         }
         pop_locked(s, &rq);
         defer = s->qlen > 0 && !s->o.after_reply;
+        if (defer && !counted)
+            s->deferred++, counted = 1;
         pthread_mutex_unlock(&s->mu);
         run_request(s, &rq, defer);
     }
