@@ -2,13 +2,16 @@
  * Each direction is one gob stream: the client sends (Request header,
  * argument) pairs, the server (Response header, reply) pairs.
  *
- * The client allows concurrent calls: requests go out under a lock; a
- * waiting caller takes the reading role and hands responses to their
- * callers by Seq (no reader thread: a lone caller reads its own reply).
+ * The client allows concurrent calls: one caller at a time writes, and
+ * sends the requests others queued meanwhile; a waiting caller takes the
+ * reading role and hands responses to their callers by Seq (no reader
+ * thread: a lone caller reads its own reply), every one it read before it
+ * passes the role on.
  * The server runs calls in order or on a leader/follower pool: a call runs
- * on the thread that read it, which hands reading on only when more is
- * pending (or keeps it, with a watch hook on the io, until a request
- * arrives while the call runs). */
+ * on the thread that read it, with every further request already received
+ * (a batch, whose replies go out together), and that thread hands reading
+ * on only when more is pending (or keeps it, with a watch hook on the io,
+ * until a request arrives while the calls run). */
 #ifndef GP_NETRPC_RPC_CODEC_H
 #define GP_NETRPC_RPC_CODEC_H
 
@@ -91,8 +94,9 @@ typedef struct gp__rpc_serve_opts {
     /* After a call's reply was written (result: the handler's code, or the
      * write error). May be NULL. Runs on the thread that ran the call. */
     void (*after_reply)(void *ctx, const char *method, gp_err result);
-    /* Optional, with workers > 1: lets a call run on the thread that read
-     * it while nothing else is pending, with no thread woken. The server
+    /* Optional, with workers > 1: lets a call (or a batch of requests that
+     * arrived together) run on the thread that read it, with no thread
+     * woken; a follower takes over when more arrives meanwhile. The server
      * calls watch(watch_ctx, fn, arg) before serving: from then on the io
      * must call fn(arg) whenever bytes arrive for it that no thread is
      * reading (fn only signals: it may run with the io's locks held); and

@@ -8,6 +8,7 @@
 #include "transport/testing/gp_test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -289,11 +290,302 @@ GP_TEST(a_call_times_out_and_its_late_reply_is_dropped)
     fixture_down(&f);
 }
 
+/* ---- the threaded server's batches (gp__rpc_serve_ex with the watch hook) ---- */
+
+/* Plugin.Wait blocks until Plugin.Release ran (at most 5 s); Plugin.Echo
+ * answers its string. Each call records the thread that ran it. */
+typedef struct batch_srv {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int released;
+    int ncalls;
+    pthread_t ran_on[64];
+} batch_srv;
+
+static gp_err batch_call(void *ctx, const char *method, gp__gob_value *args, gp__rpc_reply *reply,
+                         char *errmsg, size_t errlen)
+{
+    batch_srv *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    if (b->ncalls < 64)
+        b->ran_on[b->ncalls] = pthread_self();
+    b->ncalls++;
+    if (strcmp(method, "Plugin.Release") == 0) {
+        b->released = 1;
+        pthread_cond_broadcast(&b->cv);
+    } else if (strcmp(method, "Plugin.Wait") == 0) {
+        long long until = gp_test_now_ms() + 5000;
+        while (!b->released && gp_test_now_ms() < until) {
+            pthread_mutex_unlock(&b->mu);
+            usleep(1000);
+            pthread_mutex_lock(&b->mu);
+        }
+        if (!b->released) {
+            pthread_mutex_unlock(&b->mu);
+            snprintf(errmsg, errlen, "Wait ran alone: Release never ran");
+            return GP_ETIMEDOUT;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    const char *s;
+    char err[200];
+    if (gp__gob_get_string(args, &s, err, sizeof err) != GP_OK)
+        return GP_EINVAL;
+    reply->value.type = &gp_gob_string_type;
+    reply->value.u.bytes.data = (uint8_t *)strdup(s);
+    reply->value.u.bytes.len = strlen(s);
+    return GP_OK;
+}
+
+static void watch_stream(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    gp__mux_stream_watch(ctx, fn, arg);
+}
+
+typedef struct batch_serve_args {
+    gp__mux_stream *st;
+    batch_srv *b;
+    int workers;
+    gp_err result;
+    char err[256];
+} batch_serve_args;
+
+static void *batch_serve_main(void *arg)
+{
+    batch_serve_args *a = arg;
+    gp__rpc_serve_opts o = {.call = batch_call,
+                            .ctx = a->b,
+                            .workers = a->workers,
+                            .watch = watch_stream,
+                            .watch_ctx = a->st};
+    a->result = gp__rpc_serve_ex(gp__mux_stream_io(a->st), &o, a->err, sizeof a->err);
+    return NULL;
+}
+
+/* Writes n requests (method[i], Seq i, string argument) in one stream
+ * write, so the server reads them in one go: one batch. */
+static void write_batch(gp__mux_stream *st, gp__gob_encoder *enc, const char **methods, int n,
+                        uint64_t seq0)
+{
+    gp__gob_buf out;
+    gp__gob_buf_init(&out, 0);
+    char err[200];
+    for (int i = 0; i < n; i++) {
+        gp__gob_value v = str(methods[i]);
+        GP_CHECK_ERR(
+            gp__gob_put_request(enc, &out, methods[i], seq0 + (uint64_t)i, err, sizeof err), GP_OK);
+        GP_CHECK_ERR(gp__gob_encode(enc, &v, &out, err, sizeof err), GP_OK);
+    }
+    GP_CHECK_ERR(gp__mux_stream_write(st, out.data, out.len, 2000), GP_OK);
+    gp__gob_buf_free(&out);
+}
+
+/* The responses of one stream (one gob stream: types defined once). */
+typedef struct resp_reader {
+    gp__mux_stream *st;
+    gp__gob_decoder *dec;
+    uint8_t buf[65536];
+    size_t len;
+} resp_reader;
+
+/* Reads n responses within timeout_ms: their Seqs in arrival order, and
+ * whether each carried an Error. Returns how many came. */
+static int read_responses(resp_reader *r, int n, int timeout_ms, uint64_t *seqs, int *failed)
+{
+    gp__gob_decoder *dec = r->dec;
+    gp__mux_stream *st = r->st;
+    uint8_t *buf = r->buf;
+    size_t len = r->len;
+    int got = 0, want_body = 0;
+    long long until = gp_test_now_ms() + timeout_ms;
+    char err[200];
+    while (got < n && gp_test_now_ms() < until) {
+        const uint8_t *body;
+        size_t blen, used;
+        if (gp__gob_frame(buf, len, 1 << 20, &body, &blen, &used, err, sizeof err) != GP_OK) {
+            GP_FAILF("bad frame: %s", err);
+            break;
+        }
+        if (!body) {
+            size_t k = 0;
+            if (gp__mux_stream_read(st, buf + len, sizeof r->buf - len, 100, &k) == GP_ECLOSED)
+                break;
+            len += k;
+            continue;
+        }
+        gp__gob_value *v = NULL;
+        GP_CHECK_ERR(gp__gob_decode_message(dec, body, blen, &v, err, sizeof err), GP_OK);
+        memmove(buf, buf + used, len - used);
+        len -= used;
+        if (!v)
+            continue; /* a type definition */
+        if (!want_body) {
+            const char *m, *e;
+            GP_CHECK_ERR(gp__gob_get_response(v, &m, &seqs[got], &e, err, sizeof err), GP_OK);
+            failed[got] = e[0] != 0;
+            if (e[0])
+                fprintf(stderr, "Seq %llu: %s\n", (unsigned long long)seqs[got], e);
+        } else {
+            got++;
+        }
+        want_body = !want_body;
+        gp__gob_value_free(v);
+    }
+    r->len = len;
+    return got;
+}
+
+/* Requests that arrive together run on the thread that read them, one
+ * after the other, with their replies as they finish; a call that waits
+ * for a later call of its own batch (Go runs each call on a goroutine, so
+ * a peer may rely on that) does not deadlock: after TAKEOVER_NS a follower
+ * takes the later call. */
+GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_the_rest)
+{
+    for (int round = 0; round < 3; round++) {
+        fixture f;
+        fixture_up(&f);
+        batch_srv b = {.ncalls = 0};
+        pthread_mutex_init(&b.mu, NULL);
+        pthread_cond_init(&b.cv, NULL);
+        batch_serve_args sa = {.st = f.s, .b = &b, .workers = 4};
+        pthread_t srv;
+        pthread_create(&srv, NULL, batch_serve_main, &sa);
+        gp__gob_encoder *enc;
+        GP_CHECK_ERR(gp__gob_encoder_new(&enc), GP_OK);
+        static resp_reader rr;
+        rr.st = f.c;
+        rr.len = 0;
+        GP_CHECK_ERR(gp__gob_decoder_new(NULL, &rr.dec), GP_OK);
+        /* 16 quick calls in one write: all answered, mostly by one thread. */
+        const char *echo[16];
+        for (int i = 0; i < 16; i++)
+            echo[i] = "Plugin.Echo";
+        write_batch(f.c, enc, echo, 16, 0);
+        uint64_t seqs[16];
+        int failed[16];
+        GP_CHECK_INT(read_responses(&rr, 16, 5000, seqs, failed), ==, 16);
+        int same = 0;
+        for (int i = 0; i < 16 && i < b.ncalls; i++)
+            same += pthread_equal(b.ran_on[i], b.ran_on[0]) != 0;
+        /* A follower may take a call that waited 2 ms (a preempted runner on a
+         * loaded machine), but the batch as a whole runs inline. */
+        GP_CHECK_INT(same, >=, 8);
+        /* Wait, then Release, in one write: Wait runs first and blocks. */
+        const char *pair[2] = {"Plugin.Wait", "Plugin.Release"};
+        long long t0 = gp_test_now_ms();
+        write_batch(f.c, enc, pair, 2, 0);
+        GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+        long long took = gp_test_now_ms() - t0;
+        GP_CHECK_INT(seqs[0], ==, 1); /* Release answered first, Wait after it */
+        GP_CHECK_INT(seqs[1], ==, 0);
+        GP_CHECK(!failed[0] && !failed[1]);
+        if (took > 1000)
+            GP_FAILF("round %d: Release behind a blocked Wait took %lld ms", round, took);
+        /* Echo, then Wait as the batch's last call: Echo's reply, held
+         * while the batch runs, goes out while Wait still blocks. */
+        pthread_mutex_lock(&b.mu);
+        b.released = 0;
+        pthread_mutex_unlock(&b.mu);
+        const char *last[2] = {"Plugin.Echo", "Plugin.Wait"};
+        write_batch(f.c, enc, last, 2, 10);
+        GP_CHECK_INT(read_responses(&rr, 1, 1000, seqs, failed), ==, 1);
+        GP_CHECK_INT(seqs[0], ==, 10);
+        const char *release[1] = {"Plugin.Release"};
+        write_batch(f.c, enc, release, 1, 12);
+        GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+        GP_CHECK(!failed[0] && !failed[1]);
+        gp__gob_encoder_free(enc);
+        gp__gob_decoder_free(rr.dec);
+        gp__mux_stream_close(f.c); /* EOF: the server ends */
+        pthread_join(srv, NULL);
+        GP_CHECK_ERR(sa.result, GP_OK);
+        fixture_down(&f);
+        pthread_mutex_destroy(&b.mu);
+        pthread_cond_destroy(&b.cv);
+    }
+}
+
+/* Many callers on one client, against the threaded server: each one's
+ * calls make progress (no caller starves while the others keep the reading
+ * and writing roles busy), and every reply reaches its own caller. */
+typedef struct hammer {
+    gp__rpc_client *c;
+    int id;
+    atomic_int *stop;
+    int done, bad;
+} hammer;
+
+static void *hammer_main(void *arg)
+{
+    hammer *h = arg;
+    char word[32];
+    while (!atomic_load(h->stop)) {
+        snprintf(word, sizeof word, "w%d.%d", h->id, h->done);
+        gp__gob_value v = str(word), *reply = NULL;
+        gp_status st;
+        if (gp__rpc_call(h->c, "Plugin.Echo", &v, &reply, 5000, &st) != GP_OK) {
+            h->bad++;
+            break;
+        }
+        const char *s = NULL;
+        char err[200];
+        if (gp__gob_get_string(reply, &s, err, sizeof err) != GP_OK || strcmp(s, word) != 0)
+            h->bad++;
+        gp__gob_value_free(reply);
+        h->done++;
+    }
+    return NULL;
+}
+
+GP_TEST(sixteen_callers_on_one_client_all_make_progress)
+{
+    fixture f;
+    fixture_up(&f);
+    batch_srv b = {.ncalls = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    batch_serve_args sa = {.st = f.s, .b = &b, .workers = 8};
+    pthread_t srv;
+    pthread_create(&srv, NULL, batch_serve_main, &sa);
+    gp__rpc_client *c;
+    GP_CHECK_ERR(gp__rpc_client_new(gp__mux_stream_io(f.c), NULL, &c), GP_OK);
+    enum { N = 16 };
+    atomic_int stop = 0;
+    hammer h[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = (hammer){.c = c, .id = i, .stop = &stop};
+        pthread_create(&th[i], NULL, hammer_main, &h[i]);
+    }
+    usleep(1000000);
+    atomic_store(&stop, 1);
+    int min = 1 << 30, max = 0, total = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        GP_CHECK_INT(h[i].bad, ==, 0);
+        min = h[i].done < min ? h[i].done : min;
+        max = h[i].done > max ? h[i].done : max;
+        total += h[i].done;
+    }
+    fprintf(stderr, "16 callers, 1 s: %d calls, per caller %d..%d\n", total, min, max);
+    GP_CHECK_INT(min, >=, 1);
+    GP_CHECK_INT(min * 20, >=, max); /* nobody gets less than 1/20 of the busiest */
+    gp__rpc_client_free(c);
+    pthread_join(srv, NULL);
+    fixture_down(&f);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+}
+
 int main(void)
 {
     GP_RUN(the_first_call_is_the_captured_control_ping_and_a_captured_reply_decodes);
     GP_RUN(concurrent_calls_are_matched_by_seq_and_errors_carry_go_text);
     GP_RUN(hostile_responses_fail_the_client_with_words);
     GP_RUN(a_call_times_out_and_its_late_reply_is_dropped);
+    GP_RUN_TIMEOUT(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_the_rest,
+                   60);
+    GP_RUN_TIMEOUT(sixteen_callers_on_one_client_all_make_progress, 60);
     return gp_test_done();
 }
