@@ -263,9 +263,14 @@ static void host_facing_a_flood(int with_ids, const gp_limits *lim, int max_thre
     GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
     sampler_check(&s, with_ids ? "host, 10,000 broker ids" : "host, 10,000 streams");
     GP_CHECK_INT(s.peak_threads - s.base_threads, <=, max_threads + 1);
-    /* One burst of refusals, one warning (a second once a slot frees). */
+    /* Refusals are logged per burst (its first, then its count once a
+     * stream gets through), not per stream: usually 1-2 lines. On a slow
+     * machine the host's accepts interleave with the flood and split it
+     * into a few bursts; 10,000 refusals must still not make more than a
+     * handful of lines. */
     int warned = atomic_load(&broker_warnings);
-    GP_CHECK(warned >= 1 && warned <= 2);
+    if (warned < 1 || warned > 20)
+        GP_FAILF("expected 1 to 20 warnings about refused broker streams, got %d", warned);
     flood_free(all);
     fake_plugin_free(&p);
     gp__conn_close(conn);
