@@ -9,13 +9,15 @@ From another workspace, these three lines and nothing else:
 It declares Debian's libraries and tools (@grpc, @mbedtls, @system_tools:
 bazel/system_libs.bzl), nanopb's runtime and jansson built from Debian's
 source packages (@nanopb, @jansson: bazel/debian_source.bzl; run
-scripts/deps.sh in the goplugin-c checkout first) and the offline stubs of the
-repositories bazel_tools itself names (@rules_cc, @rules_java,
+scripts/deps.sh in the goplugin-c checkout first), whether lld is there for
+a static plugin link (@gp_static_link: bazel/static_link.bzl) and the
+offline stubs of the repositories bazel_tools itself names (@rules_cc, @rules_java,
 @remote_coverage_tools), so Bazel downloads nothing. A repository the
 workspace already declares under one of these names is left alone.
 """
 
 load("//bazel:debian_source.bzl", "debian_source")
+load("//bazel:static_link.bzl", "static_link")
 load("//bazel:system_libs.bzl", "system_library", "system_tools")
 
 def _stub_repository_impl(rctx):
@@ -89,3 +91,5 @@ def goplugin_dependencies():
         system_files = {"src/jansson_config.h": "/usr/include/jansson_config.h"},
     )
     _maybe(system_tools, "system_tools")
+    # lld or not, for the static examples/kv:kv-plugin-netrpc.
+    _maybe(static_link, "gp_static_link")

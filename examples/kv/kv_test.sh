@@ -90,6 +90,19 @@ if [ -n "${plugin_netrpc:-}" ]; then
   runs "netrpc-only plugin" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
   expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
   no_grpc_core "netrpc-only plugin binary has no gRPC core" "$plugin_netrpc"
+  # Linked static outside sanitizer builds: a named socket group is looked
+  # up without NSS modules, found or not (a static glibc loading one crashes).
+  runs "netrpc-only plugin, PLUGIN_UNIX_SOCKET_GROUP by name" \
+    env PLUGIN_UNIX_SOCKET_GROUP="$(id -gn)" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
+  expect_eq "netrpc-only plugin, socket group by name: value" "1" "$out"
+  env PLUGIN_UNIX_SOCKET_GROUP=gp-no-such-group "$host" --plugin "$plugin_netrpc" --proto netrpc \
+    get a >/dev/null 2>"$tmp/err"
+  rc=$?
+  expect_eq "netrpc-only plugin, unknown socket group: kv-host exits 1" 1 "$rc"
+  expect_contains "netrpc-only plugin, unknown socket group: the plugin says why" "$(cat "$tmp/err")" \
+    'unknown group'
+  case "$(cat "$tmp/err")" in *"killed by signal"*) check "netrpc-only plugin, unknown socket group: no crash" 1 ;;
+  *) check "netrpc-only plugin, unknown socket group: no crash" 0 ;; esac
   "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
   expect_eq "netrpc-only plugin asked for grpc exits 1" 1 "$rc"
   expect_contains "netrpc-only plugin says grpc is not built in" "$(cat "$tmp/err")" "grpc is not built into this plugin"

@@ -10,6 +10,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#ifdef KV_PLUGIN_STATIC
+#include <nss.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +150,15 @@ static gp_log_level parse_level(const char *s)
 
 int main(void)
 {
+#ifdef KV_PLUGIN_STATIC
+    /* Linked static (BUILD): glibc cannot load an NSS module here, and
+     * trying one (nsswitch.conf's "group: files systemd", for a group
+     * /etc/group lacks) crashes. A PLUGIN_UNIX_SOCKET_GROUP name is looked
+     * up in /etc/group alone. Only then: NSS's set-up costs start time. */
+    const char *group = getenv("PLUGIN_UNIX_SOCKET_GROUP");
+    if (group && *group && (*group < '0' || *group > '9'))
+        __nss_configure_lookup("group", "files");
+#endif
     const char *proto_env = getenv("KV_PLUGIN_PROTO");
     gp_protocol proto = GP_PROTO_GRPC;
     if (proto_env && *proto_env) {

@@ -26,21 +26,15 @@ typedef struct chunk {
     uint8_t data[GP__STDIO_CHUNK];
 } chunk;
 
-typedef struct reader {
-    struct gp__serve_stdio *s;
-    int ch;
-    int fd; /* the pipe's read end */
-    pthread_t thread;
-    bool running;
-} reader;
-
 struct gp__serve_stdio {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a chunk came, room was made, a stream came or went, stopping */
     chunk q[GP__STDIO_QUEUE];
     size_t head, count;
-    int orig[3]; /* the real fd 1 and fd 2 (index by channel); -1 before redirect */
-    reader rd[3];
+    int orig[3];      /* the real fd 1 and fd 2 (index by channel); -1 before redirect */
+    int rfd[3];       /* the pipes' read ends (index by channel); -1 before redirect */
+    pthread_t reader; /* one thread reads both pipes */
+    bool reader_running;
     int streams;      /* StreamStdio calls being served */
     int sending;      /* chunks taken off the queue, reply in progress */
     int taking;       /* readers between poll and queueing what they read */
@@ -113,46 +107,56 @@ static void take_chunk(struct gp__serve_stdio *s, int ch, const uint8_t *p, size
     pthread_mutex_unlock(&s->mu);
 }
 
-static void *read_pipe(void *arg)
+/* One read of channel ch's pipe; false at its end (or a hard error). */
+static bool read_one(struct gp__serve_stdio *s, int ch, uint8_t *buf)
 {
-    reader *r = arg;
-    struct gp__serve_stdio *s = r->s;
+    /* Counted from before the read until queued, so that a drain at
+     * stop never sees an empty pipe and an empty queue in between. */
+    pthread_mutex_lock(&s->mu);
+    s->taking++;
+    pthread_mutex_unlock(&s->mu);
+    ssize_t n = read(s->rfd[ch], buf, GP__STDIO_CHUNK);
+    if (n > 0)
+        take_chunk(s, ch, buf, (size_t)n);
+    pthread_mutex_lock(&s->mu);
+    s->taking--;
+    pthread_mutex_unlock(&s->mu);
+    return n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN));
+}
+
+/* Both pipes on one thread (a thread fewer to start with the plugin). */
+static void *read_pipes(void *arg)
+{
+    struct gp__serve_stdio *s = arg;
     uint8_t buf[GP__STDIO_CHUNK];
+    bool open[3] = {false, true, true};
     /* Once closing, read what is there for at most POLL_MS more: a child
      * that inherited fd 1 or 2 and keeps writing must not hold the stop. */
     int64_t until_ms = -1;
-    for (;;) {
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
-        int pr = poll(&p, 1, POLL_MS);
-        if (pr == 0) {
-            pthread_mutex_lock(&s->mu);
-            bool closing = s->closing;
-            pthread_mutex_unlock(&s->mu);
-            if (closing) /* a child may still hold the pipe: do not wait for it */
-                break;
-            continue;
-        }
+    while (open[1] || open[2]) {
+        struct pollfd p[2];
+        int chs[2], n = 0;
+        for (int ch = 1; ch <= 2; ch++)
+            if (open[ch]) {
+                p[n] = (struct pollfd){.fd = s->rfd[ch], .events = POLLIN};
+                chs[n++] = ch;
+            }
+        int pr = poll(p, (nfds_t)n, POLL_MS);
         if (pr < 0 && errno == EINTR)
             continue;
-        /* Counted from before the read until queued, so that a drain at
-         * stop never sees an empty pipe and an empty queue in between. */
+        if (pr < 0)
+            break;
+        for (int i = 0; i < n && pr > 0; i++)
+            if (p[i].revents && !read_one(s, chs[i], buf))
+                open[chs[i]] = false;
         pthread_mutex_lock(&s->mu);
-        s->taking++;
-        pthread_mutex_unlock(&s->mu);
-        ssize_t n = read(r->fd, buf, sizeof buf);
-        if (n > 0)
-            take_chunk(s, r->ch, buf, (size_t)n);
-        pthread_mutex_lock(&s->mu);
-        s->taking--;
         bool closing = s->closing;
         pthread_mutex_unlock(&s->mu);
+        if (closing && pr == 0) /* a child may still hold the pipe: do not wait for it */
+            break;
         if (closing && until_ms < 0)
             until_ms = gp__now_ms() + POLL_MS;
         if (closing && gp__now_ms() >= until_ms)
-            break;
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
             break;
     }
     return NULL;
@@ -222,7 +226,7 @@ gp__serve_stdio *gp__serve_stdio_new(void)
     pthread_mutex_init(&s->mu, NULL);
     gp__cond_init_monotonic(&s->cv);
     s->orig[0] = s->orig[1] = s->orig[2] = -1;
-    s->rd[1].fd = s->rd[2].fd = -1;
+    s->rfd[0] = s->rfd[1] = s->rfd[2] = -1;
     s->src = (gp__stdio_source){
         .ctx = s, .open = src_open, .next = src_next, .sent = src_sent, .close = src_close};
     return s;
@@ -251,13 +255,13 @@ static void restore_fds(gp__serve_stdio *s)
     pthread_mutex_lock(&s->mu);
     s->closing = true;
     pthread_mutex_unlock(&s->mu);
+    if (s->reader_running)
+        pthread_join(s->reader, NULL);
+    s->reader_running = false;
     for (int ch = 1; ch <= 2; ch++) {
-        if (s->rd[ch].running)
-            pthread_join(s->rd[ch].thread, NULL);
-        s->rd[ch].running = 0;
-        if (s->rd[ch].fd >= 0)
-            close(s->rd[ch].fd);
-        s->rd[ch].fd = -1;
+        if (s->rfd[ch] >= 0)
+            close(s->rfd[ch]);
+        s->rfd[ch] = -1;
     }
     pthread_mutex_lock(&s->mu);
     flush_queue_locked(s);
@@ -296,27 +300,31 @@ gp_err gp__serve_stdio_redirect(gp__serve_stdio *s, char *err, size_t errlen)
     pthread_mutex_lock(&s->mu);
     s->deadline_ms = gp__now_ms() + GP__STDIO_WAIT_MS;
     pthread_mutex_unlock(&s->mu);
-    int rfd[3] = {-1, p1[0], p2[0]};
-    for (int ch = 1; ch <= 2; ch++) {
-        reader *r = &s->rd[ch];
-        r->s = s;
-        r->ch = ch;
-        r->fd = rfd[ch];
-        r->running = pthread_create(&r->thread, NULL, read_pipe, r) == 0;
+    s->rfd[1] = p1[0];
+    s->rfd[2] = p2[0];
+    return GP_OK;
+}
+
+gp_err gp__serve_stdio_start(gp__serve_stdio *s, char *err, size_t errlen)
+{
+    if (s->rfd[1] < 0) {
+        snprintf(err, errlen, "stdio: not redirected");
+        return GP_ESTATE;
     }
-    if (!s->rd[1].running || !s->rd[2].running) {
+    s->reader_running = pthread_create(&s->reader, NULL, read_pipes, s) == 0;
+    if (!s->reader_running) {
         /* A channel nobody reads would block the plugin's writes: undo. */
         restore_fds(s);
-        snprintf(err, errlen, "stdio: cannot start the pipe readers");
+        snprintf(err, errlen, "stdio: cannot start the pipe reader");
         return GP_ESYS;
     }
     return GP_OK;
 }
 
-static int pipe_pending(const reader *r)
+static int pipe_pending(const struct gp__serve_stdio *s, int ch)
 {
     int n = 0;
-    if (r->running && ioctl(r->fd, FIONREAD, &n) != 0)
+    if (s->reader_running && ioctl(s->rfd[ch], FIONREAD, &n) != 0)
         n = 0;
     return n;
 }
@@ -336,8 +344,7 @@ void gp__serve_stdio_stopping(gp__serve_stdio *s)
          * its handler may just be starting. */
         bool idle = s->count == 0 && s->sending == 0 && s->taking == 0;
         pthread_mutex_unlock(&s->mu);
-        if ((idle && pipe_pending(&s->rd[1]) == 0 && pipe_pending(&s->rd[2]) == 0) ||
-            gp__now_ms() >= end)
+        if ((idle && pipe_pending(s, 1) == 0 && pipe_pending(s, 2) == 0) || gp__now_ms() >= end)
             break;
         usleep(1000);
     }

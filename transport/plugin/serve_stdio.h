@@ -1,6 +1,6 @@
 /* Internal to gp_serve: GRPCStdio, plugin side (spec addendum A4.1). From
- * the handshake line on, fd 1 and fd 2 are pipes; a thread per pipe reads
- * chunks of at most 1024 bytes, and the wire's plugin.GRPCStdio/StreamStdio
+ * the handshake line on, fd 1 and fd 2 are pipes; one thread reads both,
+ * in chunks of at most 1024 bytes, and the wire's plugin.GRPCStdio/StreamStdio
  * (wire/grpc/stdio.c, through gp__stdio_source) sends one StdioData per
  * chunk (channel 1 or 2) to the host that opened it. So
  * whatever the plugin prints (printf, fprintf(stderr), write(1, ...), child
@@ -34,9 +34,13 @@ gp__serve_stdio *gp__serve_stdio_new(void);
 const gp__stdio_source *gp__serve_stdio_source(gp__serve_stdio *s);
 
 /* Once the server is listening, before the handshake line (so that no
- * call can print before it): redirect fd 1 and fd 2 and start the readers.
- * On failure nothing is redirected (err says why). */
+ * call can print before it): redirect fd 1 and fd 2. On failure nothing is
+ * redirected (err says why). */
 gp_err gp__serve_stdio_redirect(gp__serve_stdio *s, char *err, size_t errlen);
+
+/* After the redirect: start the thread that reads both pipes. On failure
+ * fd 1 and fd 2 are put back (err says why). */
+gp_err gp__serve_stdio_start(gp__serve_stdio *s, char *err, size_t errlen);
 
 /* Where the handshake line goes: the real stdout (1 when not redirected,
  * or s NULL). */

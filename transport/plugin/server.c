@@ -305,7 +305,8 @@ int gp_serve(const gp_serve_config *cfg)
     if (!e && stdio) {
         /* Before the line: a call may run as soon as the host reads it. */
         char why[256];
-        if (gp__serve_stdio_redirect(stdio, why, sizeof why) != GP_OK) {
+        if (gp__serve_stdio_redirect(stdio, why, sizeof why) != GP_OK ||
+            gp__serve_stdio_start(stdio, why, sizeof why) != GP_OK) {
             gp_log_kv kv = {"error", why};
             gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "stdout/stderr are not forwarded to the host");
         }

@@ -88,6 +88,21 @@ GP_HELPER(hclog)
     return 0;
 }
 
+/* Prints its blocked-signal mask as the kernel has it. */
+GP_HELPER(sigmask)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "SigBlk:", 7) == 0)
+            fputs(line, stdout);
+    if (f)
+        fclose(f);
+    fflush(stdout);
+    sleep(30);
+    return 0;
+}
+
 /* ---- a logger that records what arrives ---- */
 
 typedef struct rec {
@@ -441,6 +456,47 @@ GP_TEST(exec_failure_is_reported)
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* The child shares our memory until its exec (spawn.c): with our handler
+ * installed and signals blocked here, it still starts with an empty mask,
+ * and we keep ours. */
+GP_TEST(child_starts_with_an_empty_signal_mask)
+{
+    int fds = gp_test_count_fds();
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    GP_CHECK_INT(sigaction(SIGUSR1, &sa, &old_sa), ==, 0);
+    sigset_t blk, old_mask, now;
+    sigemptyset(&blk);
+    sigaddset(&blk, SIGUSR2);
+    sigaddset(&blk, SIGUSR1);
+    GP_CHECK_INT(pthread_sigmask(SIG_BLOCK, &blk, &old_mask), ==, 0);
+    char err[512] = "";
+    gp__proc *p = NULL;
+    GP_CHECK_ERR(start("sigmask", -1, &p, err, sizeof err), GP_OK);
+    char *line = NULL;
+    size_t len;
+    if (p)
+        GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
+    GP_CHECK_STR(line ? line : "", "SigBlk:\t0000000000000000");
+    free(line);
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    GP_CHECK(sigismember(&now, SIGUSR2) && sigismember(&now, SIGUSR1));
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGUSR1, &old_sa, NULL);
+    if (p) {
+        pid_t pid = gp__proc_pid(p);
+        gp__proc_free(p);
+        gp_test_check_gone(pid);
+    }
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
 GP_TEST(exec_through_the_hashed_fd)
 {
     int fds = gp_test_count_fds();
@@ -521,6 +577,7 @@ int main(int argc, char **argv)
     GP_RUN(stderr_lines_reach_the_logger);
     GP_RUN(output_files_are_followed);
     GP_RUN(exec_failure_is_reported);
+    GP_RUN(child_starts_with_an_empty_signal_mask);
     GP_RUN(exec_through_the_hashed_fd);
     GP_RUN(plugin_dies_with_its_host);
     return gp_test_done();

@@ -1,6 +1,7 @@
 /* Internal: start a plugin process.
  *
- * fork + exec rather than posix_spawn, because the child needs three things
+ * Our own vfork-style clone + exec (fork in sanitizer builds: spawn.c)
+ * rather than posix_spawn, because the child needs three things
  * posix_spawn cannot do: PR_SET_PDEATHSIG, fexecve of an already hashed
  * descriptor, and marking every inherited descriptor close-on-exec.
  * The child gets: its own process group (so a kill reaches its children,
@@ -45,7 +46,7 @@ typedef struct gp__spawned {
     bool out_file, err_file;
 } gp__spawned;
 
-/* Fork and exec. Returns only after exec succeeded or failed: an exec
+/* Start and exec. Returns only after exec succeeded or failed: an exec
  * failure (no such file, not executable) is reported here as GP_ESYS with
  * the reason, and that child is already reaped. */
 gp_err gp__spawn(const gp__spawn_opts *o, gp__spawned *out, char *err, size_t errlen);

@@ -3,6 +3,7 @@
 #include "transport/wire/netrpc/netrpc.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +65,30 @@ struct nconn {
     size_t max_message; /* dispensed streams' gob cap; 0 = gob's default */
 };
 
+/* The dispensed stream as the net/rpc client reads it: the MuxBroker's
+ * 4-byte ack comes first and is checked there, so the first call goes out
+ * right behind the id instead of a round trip later (a go-plugin plugin
+ * reads the id, acks, then serves the stream: the request waits in its
+ * buffer). See ack_read. */
+typedef struct ack_io {
+    gp__stream base;
+    gp__stream *inner; /* the mux stream's io */
+    uint32_t id;
+    uint8_t got[4];
+    size_t ngot;      /* ack bytes read; the ack was checked at 4 */
+    int64_t until_ms; /* gp__now_ms(): the ack is due by then */
+    bool bad;         /* it was another id (in got): every read fails */
+    /* Why the ack failed, for the calls' status (net/rpc reports its reads'
+     * errors by code): written once, by the reading thread, then failed
+     * is set. */
+    char why[160];
+    atomic_int failed;
+} ack_io;
+
 typedef struct nstub {
     gp_stub base;
     gp__mux_stream *st;
+    ack_io io;
     gp__rpc_client *rpc;
     int call_timeout_ms;
 } nstub;
@@ -252,6 +274,104 @@ static gp_err nc_shutdown(gp_conn *gc, int timeout_ms, gp_status *st)
     return rc;
 }
 
+static gp_err ack_fail(ack_io *a, gp_err rc, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static gp_err ack_fail(ack_io *a, gp_err rc, char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!atomic_load(&a->failed)) {
+        vsnprintf(a->why, sizeof a->why, fmt, ap);
+        atomic_store(&a->failed, 1);
+    }
+    va_end(ap);
+    snprintf(why, whylen, "%s", a->why);
+    return rc;
+}
+
+/* A failed call on a stub whose ack failed says so. */
+static void ack_reason(nstub *s, gp_err rc, gp_status *st)
+{
+    if (rc && st && atomic_load(&s->io.failed))
+        snprintf(st->msg, sizeof st->msg, "%s", s->io.why);
+}
+
+/* Reads the ack (once), then passes reads through. A missing or wrong ack
+ * fails the read, and so the first call and the client, with the words
+ * Dispense used to return. The net/rpc client reads from one thread at a
+ * time (its reading role), so ngot needs no lock. */
+static gp_err ack_read(gp__stream *gs, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
+                       size_t whylen)
+{
+    ack_io *a = (ack_io *)gs;
+    while (a->ngot < 4 || a->bad) {
+        uint32_t v = (uint32_t)a->got[0] | (uint32_t)a->got[1] << 8 | (uint32_t)a->got[2] << 16 |
+                     (uint32_t)a->got[3] << 24;
+        if (a->bad)
+            return ack_fail(a, GP_EPROTO, why, whylen, "MuxBroker: bad ack: expected id %u, got %u",
+                            (unsigned)a->id, (unsigned)v);
+        int64_t left = a->until_ms - gp__now_ms();
+        if (left <= 0)
+            return ack_fail(a, GP_ETIMEDOUT, why, whylen,
+                            "MuxBroker: expected the plugin to ack id %u within %d ms",
+                            (unsigned)a->id, BROKER_WAIT_MS);
+        int wait = timeout_ms >= 0 && timeout_ms < left ? timeout_ms : (int)left;
+        size_t got = 0;
+        gp_err rc =
+            gp__stream_read(a->inner, a->got + a->ngot, 4 - a->ngot, wait, &got, why, whylen);
+        if (rc == GP_ETIMEDOUT && wait == timeout_ms)
+            return rc; /* the caller's own deadline */
+        if (rc == GP_ETIMEDOUT)
+            continue; /* the ack's: said above */
+        if (rc)
+            return ack_fail(a, rc, why, whylen,
+                            "MuxBroker: expected the plugin to ack id %u, got: %s", (unsigned)a->id,
+                            gp_strerror(rc));
+        if (got == 0)
+            return ack_fail(a, GP_ECLOSED, why, whylen,
+                            "MuxBroker: the plugin closed the stream for id %u before its ack "
+                            "(nobody serves that id?)",
+                            (unsigned)a->id);
+        a->ngot += got;
+        if (a->ngot == 4)
+            a->bad = ((uint32_t)a->got[0] | (uint32_t)a->got[1] << 8 | (uint32_t)a->got[2] << 16 |
+                      (uint32_t)a->got[3] << 24) != a->id;
+    }
+    return gp__stream_read(a->inner, buf, cap, timeout_ms, n, why, whylen);
+}
+
+static gp_err ack_writev(gp__stream *gs, struct iovec *iov, int iovcnt, int timeout_ms, char *why,
+                         size_t whylen)
+{
+    return gp__stream_writev(((ack_io *)gs)->inner, iov, iovcnt, timeout_ms, why, whylen);
+}
+
+static void ack_close_write(gp__stream *gs)
+{
+    gp__stream_close_write(((ack_io *)gs)->inner);
+}
+
+static void ack_shutdown(gp__stream *gs)
+{
+    gp__stream_shutdown(((ack_io *)gs)->inner);
+}
+
+static void ack_close(gp__stream *gs)
+{
+    (void)gs; /* the stub owns the mux stream */
+}
+
+static const gp__stream_ops ack_ops = {
+    .read = ack_read,
+    .writev = ack_writev,
+    .close_write = ack_close_write,
+    .shutdown = ack_shutdown,
+    .close = ack_close,
+};
+
+/* Opens the MuxBroker stream for id and sends the id; its ack is read with
+ * the first reply (ack_io). */
 static gp_err broker_dial(nconn *c, uint32_t id, gp__mux_stream **out, gp_status *st)
 {
     gp__mux_stream *s = NULL;
@@ -260,24 +380,12 @@ static gp_err broker_dial(nconn *c, uint32_t id, gp__mux_stream **out, gp_status
         return gp__status_set(st, rc, 0, "MuxBroker: open a stream for id %u: %s", id,
                               rc == GP_ECLOSED ? gp__mux_session_error(c->sess) : gp_strerror(rc));
     uint8_t b[4] = {(uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16), (uint8_t)(id >> 24)};
-    uint8_t ack[4];
     rc = gp__mux_stream_write(s, b, 4, BROKER_WAIT_MS);
-    if (!rc)
-        rc = gp__mux_stream_read_full(s, ack, 4, BROKER_WAIT_MS);
     if (rc) {
         gp__mux_stream_reset(s);
         gp__mux_stream_free(s);
-        return gp__status_set(st, rc, 0,
-                              "MuxBroker: expected the plugin to ack id %u within %d ms, got: %s",
-                              id, BROKER_WAIT_MS, gp_strerror(rc));
-    }
-    uint32_t got =
-        (uint32_t)ack[0] | (uint32_t)ack[1] << 8 | (uint32_t)ack[2] << 16 | (uint32_t)ack[3] << 24;
-    if (got != id) {
-        gp__mux_stream_reset(s);
-        gp__mux_stream_free(s);
-        return gp__status_set(st, GP_EPROTO, 0, "MuxBroker: bad ack: expected id %u, got %u", id,
-                              got);
+        return gp__status_set(st, rc, 0, "MuxBroker: sending id %u to the plugin: %s", id,
+                              gp_strerror(rc));
     }
     *out = s;
     return GP_OK;
@@ -320,7 +428,11 @@ static gp_err nc_dispense(gp_conn *gc, const char *name, gp_stub **out, gp_statu
     }
     gp__gob_limits lim = {.max_message = c->max_message};
     gp__mux_stream_set_prompt(s->st, 1); /* a net/rpc client: callers read their replies */
-    if ((rc = gp__rpc_client_new(gp__mux_stream_io(s->st), &lim, &s->rpc))) {
+    s->io = (ack_io){.base.ops = &ack_ops,
+                     .inner = gp__mux_stream_io(s->st),
+                     .id = (uint32_t)id,
+                     .until_ms = gp__now_ms() + BROKER_WAIT_MS};
+    if ((rc = gp__rpc_client_new(&s->io.base, &lim, &s->rpc))) {
         gp__mux_stream_free(s->st);
         free(s);
         return gp__status_set(st, rc, 0, "starting the net/rpc client for %s: %s", name,
@@ -341,6 +453,7 @@ static gp_err nc_invoke(gp_stub *gs, const gp_method *m, const void *req, void *
         st = &tmp;
     memset(st, 0, sizeof *st);
     gp_err rc = gp__netrpc_invoke(s->rpc, m, req, resp, s->call_timeout_ms, st);
+    ack_reason(s, rc, st);
     return add_session_reason((nconn *)gs->conn, rc, st);
 }
 
@@ -361,6 +474,7 @@ gp_err gp__netrpc_stub_call(gp_stub *gs, const char *method, const gp__gob_value
     gp_err rc = gp__rpc_call(s->rpc, method, args, reply, s->call_timeout_ms, st);
     if (rc == GP_EREMOTE && strncmp(st->msg, "rpc: can't find ", 16) == 0)
         st->err = rc = GP_ENOTFOUND;
+    ack_reason(s, rc, st);
     return rc;
 }
 

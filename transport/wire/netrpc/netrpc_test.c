@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -427,6 +428,116 @@ GP_TEST(hostile_hosts_get_errors_and_the_server_goes_on)
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
 }
 
+/* ---- a raw plugin, to see what the host does with the broker's ack ---- */
+
+/* What the raw plugin does with the dispensed stream, once it has the id. */
+enum { ACK_WRONG, ACK_NONE };
+
+typedef struct raw_plugin {
+    gp__mux_session *sess;
+    gp__mux_stream *ctl, *out, *errs, *bs;
+    int mode;
+    uint8_t id[4];
+    size_t early; /* bytes behind the id before we answered: the first call */
+    pthread_t thread, ctl_thread;
+    bool ctl_running;
+} raw_plugin;
+
+/* Control.Ping and Dispenser.Dispense (id 7). */
+static gp_err raw_control(void *ctx, const char *method, const gp__gob_value *args,
+                          gp__gob_value *reply, char *errmsg, size_t errlen)
+{
+    (void)ctx;
+    (void)args;
+    (void)errmsg;
+    (void)errlen;
+    if (strcmp(method, "Dispenser.Dispense") == 0) {
+        reply->type = &gp_gob_uint_type;
+        reply->u.u = 7;
+    } else {
+        reply->type = &gp_gob_empty_struct_type;
+    }
+    return GP_OK;
+}
+
+static void *raw_serve_control(void *arg)
+{
+    raw_plugin *p = arg;
+    char err[256];
+    gp__rpc_serve(gp__mux_stream_io(p->ctl), NULL, raw_control, p, err, sizeof err);
+    return NULL;
+}
+
+static void *raw_plugin_main(void *arg)
+{
+    raw_plugin *p = arg;
+    if (gp__mux_accept(p->sess, 5000, &p->ctl) || gp__mux_accept(p->sess, 5000, &p->out) ||
+        gp__mux_accept(p->sess, 5000, &p->errs))
+        return NULL;
+    p->ctl_running = pthread_create(&p->ctl_thread, NULL, raw_serve_control, p) == 0;
+    if (gp__mux_accept(p->sess, 5000, &p->bs) || gp__mux_stream_read_full(p->bs, p->id, 4, 5000))
+        return NULL;
+    /* The host's first call comes right behind the id, before any ack. */
+    char buf[256];
+    gp__mux_stream_read(p->bs, buf, sizeof buf, 5000, &p->early);
+    if (p->mode == ACK_WRONG) {
+        uint8_t wrong[4] = {(uint8_t)(p->id[0] + 1), p->id[1], p->id[2], p->id[3]};
+        gp__mux_stream_write(p->bs, wrong, 4, 5000);
+    } else {
+        gp__mux_stream_reset(p->bs);
+    }
+    return NULL;
+}
+
+/* Dispense no longer waits for the MuxBroker's ack: the first call goes
+ * out behind the id, and a wrong or missing ack fails that call (and the
+ * stub's later ones) with the words Dispense used to give. */
+GP_TEST(the_broker_ack_is_checked_with_the_first_call)
+{
+    int fds = gp_test_count_fds();
+    for (int mode = ACK_WRONG; mode <= ACK_NONE; mode++) {
+        int sv[2];
+        GP_CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        raw_plugin p = {.mode = mode};
+        GP_CHECK_ERR(gp__mux_session_new(sv[1], GP_MUX_SERVER, NULL, &p.sess), GP_OK);
+        GP_CHECK_INT(pthread_create(&p.thread, NULL, raw_plugin_main, &p), ==, 0);
+        char err[256] = "";
+        gp_conn *conn = NULL;
+        gp__netrpc_client_opts co = {.call_timeout_ms = 10000};
+        GP_CHECK_ERR(gp__netrpc_conn_from_fd(sv[0], &co, &conn, err, sizeof err), GP_OK);
+        gp_status st;
+        gp_stub *kv = NULL;
+        if (conn) {
+            GP_CHECK_ERR(gp_conn_ping(conn, &st), GP_OK);
+            GP_CHECK_ERR(gp_conn_dispense(conn, "kv", &kv, &st), GP_OK);
+        }
+        gp__gob_value arg = {.type = &gp_gob_string_type};
+        arg.u.bytes.data = (uint8_t *)"k";
+        arg.u.bytes.len = 1;
+        for (int i = 0; i < 2 && kv; i++) { /* the stub stays failed */
+            gp__gob_value *reply = NULL;
+            GP_CHECK(gp__netrpc_stub_call(kv, "Plugin.Get", &arg, &reply, &st) != GP_OK);
+            GP_CHECK_CONTAINS(st.msg, mode == ACK_WRONG ? "bad ack: expected id 7, got 8"
+                                                        : "expected the plugin to ack id 7");
+            gp__gob_value_free(reply);
+        }
+        pthread_join(p.thread, NULL);
+        GP_CHECK(p.id[0] == 7 && p.id[1] == 0 && p.id[2] == 0 && p.id[3] == 0);
+        GP_CHECK_INT(p.early, >, 0);
+        gp_stub_free(kv);
+        gp__conn_close(conn);
+        gp__mux_session_close(p.sess);
+        if (p.ctl_running)
+            pthread_join(p.ctl_thread, NULL);
+        gp__mux_stream_free(p.ctl);
+        gp__mux_stream_free(p.out);
+        gp__mux_stream_free(p.errs);
+        gp__mux_stream_free(p.bs);
+        gp__mux_session_free(p.sess);
+    }
+    GP_CHECK_INT(gp_test_count_fds(), ==, fds);
+}
+
 int main(void)
 {
     GP_RUN(ping_dispense_call_and_go_error_texts);
@@ -435,5 +546,6 @@ int main(void)
     GP_RUN(quit_stops_the_server_and_stubs_outlive_the_conn);
     GP_RUN(listen_addresses);
     GP_RUN_TIMEOUT(hostile_hosts_get_errors_and_the_server_goes_on, 25);
+    GP_RUN(the_broker_ack_is_checked_with_the_first_call);
     return gp_test_done();
 }
