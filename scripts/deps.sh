@@ -15,6 +15,7 @@ PKGS=(
   golang-golang-x-net-dev golang-github-golang-protobuf-1-3-dev
   golang-goprotobuf-dev golang-github-hashicorp-yamux-dev
   python3-grpcio python3-protobuf openssl
+  lld
 )
 
 # Source packages: name, and the installed binary package whose version the
