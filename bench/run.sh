@@ -80,6 +80,7 @@ pingpong=$bin/bench/pingpong
 measure=bench/measure.py
 
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/goplugin-c-bench.XXXXXX")}
+mkdir -p "$OUT"
 runs=$OUT/runs.jsonl
 : >"$runs"
 export BENCH_ERR=$OUT/last.err
