@@ -33,6 +33,7 @@ TSAN_TARGETS=(
   //transport/wire/netrpc:caps_test //transport/wire/grpc:caps_test //transport/wire/grpc:server_bcall_test
   //transport/store:store_test //transport/store:manager_runner_test //transport/store:manager_test
   //transport/host:client_exit_test //transport/host:client_detach_test
+  //transport/wire/grpc:compression_test
 )
 passed=0
 failed=0

@@ -894,6 +894,11 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
          .value.integer = max_open},
+        /* We never compress replies; compressed requests are still taken
+         * (client.c, the same arg). */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_ENABLE_PER_MESSAGE_COMPRESSION,
+         .value.integer = 0},
     };
     grpc_resource_quota *quota = gp__grpc_memory_quota(max_msg);
     grpc_arg all[sizeof args / sizeof args[0] + 1];

@@ -253,10 +253,14 @@ GP_TEST(freeing_the_server_ends_waiting_handlers)
     f.srv = NULL;
     GP_CHECK_INT(atomic_load(&handlers_done), ==, before + 1);
     /* In one process the server's socket may outlive its free for a while
-     * (core closes it asynchronously), so the host side ends its call. */
+     * (core closes it asynchronously), so the host side ends its call.
+     * The server's own cancel ("Cancelling all calls", UNAVAILABLE) may
+     * have arrived first: without core's compress filter in the client's
+     * stack (client.c) it always does. */
     gp_call_cancel(call);
     GP_CHECK_ERR(gp_call_finish(call, &st), GP_ECLOSED);
-    GP_CHECK_CONTAINS(st.msg, "the call was cancelled");
+    if (!strstr(st.msg, "connection to the plugin lost"))
+        GP_CHECK_CONTAINS(st.msg, "the call was cancelled");
     gp_call_free(call);
     down(&f);
 }
