@@ -1,0 +1,130 @@
+/* gRPC core's own assertion failures (GPR_ASSERT, and the debug asserts
+ * Debian's build keeps) log one ERROR line and abort. Core's lines reach
+ * our logger at DEBUG (core.c route_log), so a plugin logging at INFO lost
+ * the only words on why it died: kv-host saw "killed by signal 6" and
+ * nothing else. That line must now arrive at ERROR, with or without a
+ * logger; core's other lines stay at DEBUG. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+
+#include "transport/testing/gp_test.h"
+#include "transport/wire/grpc/core.h"
+
+/* Trips a real core assertion: a batch on a call whose queue is shut down
+ * (core asserts it can queue the batch's tag). argv[1]: "logger" to log
+ * through an INFO-level hclog logger, "none" for no logger at all. */
+GP_HELPER(trip_assert)
+{
+    gp_logger lg = {.fn = gp_log_json_stderr, .level = GP_LOG_INFO};
+    int with_logger = argc > 1 && strcmp(argv[1], "logger") == 0;
+    gp__grpc_core_ref(with_logger ? &lg : NULL);
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create("unix:/nonexistent/gp-core-log-test", creds, NULL);
+    grpc_channel_credentials_release(creds);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_slice method = grpc_slice_from_static_string("/x.Y/Z");
+    grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
+                                               gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_completion_queue_shutdown(cq);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    static int tag;
+    grpc_call_start_batch(call, &op, 1, &tag, NULL); /* aborts */
+    fprintf(stderr, "core did not abort\n");
+    return 3;
+}
+
+/* Runs the helper with stderr into a file; its text, and the wait status. */
+static char *run_helper(const char *mode, int *status)
+{
+    char path[] = "/tmp/gpcorelogXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        GP_FAILF("mkstemp: %s", strerror(errno));
+        return NULL;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        execv(gp_test_self_exe(), (char **)gp_test_helper_argv("trip_assert", mode));
+        _exit(127);
+    }
+    close(fd);
+    *status = pid < 0 ? -1 : gp_test_wait_child(pid, (int)(10000 * gp_test_scale()));
+    if (*status == -1) {
+        GP_FAILF("helper %s did not end", mode);
+        if (pid > 0)
+            gp_test_reap(pid, 0);
+        unlink(path);
+        return NULL;
+    }
+    char *text = gp_test_read_file(path, NULL);
+    unlink(path);
+    return text;
+}
+
+GP_TEST(core_assert_reaches_an_info_logger_at_error)
+{
+    int status;
+    char *text = run_helper("logger", &status);
+    if (!text)
+        return;
+    GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    GP_CHECK_CONTAINS(text, "\"@level\":\"error\"");
+    GP_CHECK_CONTAINS(text, "gRPC core is aborting: assertion failed");
+    free(text);
+}
+
+GP_TEST(core_assert_without_a_logger_goes_to_stderr)
+{
+    int status;
+    char *text = run_helper("none", &status);
+    if (!text)
+        return;
+    GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    GP_CHECK_CONTAINS(text, "[ERROR]");
+    GP_CHECK_CONTAINS(text, "gRPC core is aborting: assertion failed");
+    free(text);
+}
+
+/* Records what reaches a logger. */
+static char g_seen[4096];
+static gp_log_level g_seen_level;
+static void keep(void *ctx, gp_log_level level, const char *name, const char *msg,
+                 const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx, (void)name, (void)kv, (void)nkv;
+    g_seen_level = level;
+    snprintf(g_seen, sizeof g_seen, "%s", msg);
+}
+
+GP_TEST(other_core_errors_stay_at_debug)
+{
+    gp_logger lg = {.fn = keep, .level = GP_LOG_TRACE};
+    gp__grpc_core_ref(&lg);
+    g_seen[0] = 0;
+    gpr_log(GPR_ERROR, "%s", "Handshake failed with fatal error SSL_ERROR_SSL");
+    GP_CHECK_STR(g_seen, "Handshake failed with fatal error SSL_ERROR_SSL");
+    GP_CHECK_INT(g_seen_level, ==, GP_LOG_DEBUG);
+    gp__grpc_core_unref(&lg);
+}
+
+int main(int argc, char **argv)
+{
+    gp_test_helper_dispatch(argc, argv);
+    GP_RUN_TIMEOUT(core_assert_reaches_an_info_logger_at_error, 20);
+    GP_RUN_TIMEOUT(core_assert_without_a_logger_goes_to_stderr, 20);
+    GP_RUN(other_core_errors_stay_at_debug);
+    return gp_test_done();
+}
