@@ -4,6 +4,7 @@
  * decode as the declared type, a connection closed under an open stream,
  * and a server freed while a handler waits. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,13 @@ static const gp_method hold_m = {.grpc_path = "/test.S/Hold",
                                  .resp_pb = proto_GetResponse_fields,
                                  .kind = GP_CLIENT_STREAM};
 
+/* Tsd: hold, with a thread-local value whose destructor is slow (as
+ * OpenSSL's per-thread cleanup after a TLS write on that thread). */
+static const gp_method tsd_m = {.grpc_path = "/test.S/Tsd",
+                                .req_pb = proto_GetRequest_fields,
+                                .resp_pb = proto_GetResponse_fields,
+                                .kind = GP_CLIENT_STREAM};
+
 static atomic_int handlers_done;
 static atomic_int hold_entered;
 
@@ -81,8 +89,25 @@ static gp_err hold(void *impl, gp_call *call, gp_status *st)
     return e;
 }
 
-static const gp_service_stream streams[] = {{&echo_m, echo}, {&hold_m, hold}};
-static const gp_service svc = {.name = "s", .streams = streams, .nstreams = 2};
+static pthread_key_t tsd_key;
+static atomic_int tsd_destroyed;
+
+static void tsd_destructor(void *v)
+{
+    (void)v;
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&tsd_destroyed, 1);
+}
+
+static gp_err tsd_hold(void *impl, gp_call *call, gp_status *st)
+{
+    pthread_setspecific(tsd_key, &tsd_key);
+    return hold(impl, call, st);
+}
+
+static const gp_service_stream streams[] = {{&echo_m, echo}, {&hold_m, hold}, {&tsd_m, tsd_hold}};
+static const gp_service svc = {.name = "s", .streams = streams, .nstreams = 3};
 
 typedef struct fx {
     gp__grpc_server *srv;
@@ -261,11 +286,67 @@ GP_TEST(freeing_the_server_ends_waiting_handlers)
     down(&f);
 }
 
+/* A plugin exits right after gp_serve frees the server: a handler thread
+ * still running its thread-local destructors then raced the process's
+ * atexit cleanup (OpenSSL's: a double free, SIGABRT, seen once in CI on
+ * the AutoMTLS bench). The free joins the handler threads. */
+GP_TEST(a_freed_server_has_joined_its_handler_threads)
+{
+    fx f;
+    if (up(&f) != 0)
+        return;
+    int entered = atomic_load(&hold_entered);
+    int destroyed = atomic_load(&tsd_destroyed);
+    gp_status st;
+    gp_call *call = NULL;
+    GP_CHECK_ERR(gp_call_open(f.stub, &tsd_m, &call, &st), GP_OK);
+    proto_GetRequest q = {.key = "x"};
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+    wait_for(&hold_entered, entered + 1);
+    gp__grpc_server_free(f.srv);
+    f.srv = NULL;
+    GP_CHECK_INT(atomic_load(&tsd_destroyed), ==, destroyed + 1);
+    gp_call_cancel(call);
+    gp_call_free(call);
+    down(&f);
+}
+
+/* Handler threads that ended while the server runs are joined too (at the
+ * next streaming call): none is left to exit behind the free. */
+GP_TEST(ended_handler_threads_are_joined_while_serving)
+{
+    fx f;
+    if (up(&f) != 0)
+        return;
+    int destroyed = atomic_load(&tsd_destroyed);
+    gp_status st;
+    for (int i = 0; i < 3; i++) {
+        int entered = atomic_load(&hold_entered);
+        gp_call *call = NULL;
+        GP_CHECK_ERR(gp_call_open(f.stub, &tsd_m, &call, &st), GP_OK);
+        proto_GetRequest q = {.key = "x"};
+        GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+        wait_for(&hold_entered, entered + 1);
+        GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK);
+        proto_GetResponse a;
+        memset(&a, 0, sizeof a);
+        GP_CHECK_ERR_NE(gp_call_recv(call, &a, &st), GP_OK); /* the handler's end */
+        gp_call_free(call);
+    }
+    gp__grpc_server_free(f.srv);
+    f.srv = NULL;
+    GP_CHECK_INT(atomic_load(&tsd_destroyed), ==, destroyed + 3);
+    down(&f);
+}
+
 int main(void)
 {
+    pthread_key_create(&tsd_key, tsd_destructor);
     GP_RUN(bidi_echo_in_process);
     GP_RUN(a_message_of_another_type_is_refused_in_words);
     GP_RUN(closing_the_conn_cancels_open_streams);
     GP_RUN(freeing_the_server_ends_waiting_handlers);
+    GP_RUN(a_freed_server_has_joined_its_handler_threads);
+    GP_RUN(ended_handler_threads_are_joined_while_serving);
     return gp_test_done();
 }
