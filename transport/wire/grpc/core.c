@@ -3,6 +3,7 @@
 #include "transport/wire/grpc/absl_tune.h"
 
 #include <grpc/support/log.h>
+#include <openssl/crypto.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -100,6 +101,13 @@ static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static void init_core(void)
 {
     gp__grpc_absl_tune(); /* before core's threads take any mutex */
+    /* Core's TLS is OpenSSL 3, which by default frees its globals in an
+     * atexit handler. Core is never shut down and its threads (and ours
+     * that wrote through TLS) may still be ending at exit: their
+     * thread-local OpenSSL cleanup then races that handler, a double free
+     * and SIGABRT (gRPC issue 38539; later gRPC releases do this too). The
+     * first initialisation decides; the process's exit frees the rest. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     grpc_init();
 }
 

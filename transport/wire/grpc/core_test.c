@@ -1,4 +1,6 @@
-/* gRPC core's own assertion failures (GPR_ASSERT, and the debug asserts
+/* Process-wide settings of gRPC core (core.c).
+ *
+ * Core's own assertion failures (GPR_ASSERT, and the debug asserts
  * Debian's build keeps) log one ERROR line and abort. Core's lines reach
  * our logger at DEBUG (core.c route_log), so a plugin logging at INFO lost
  * the only words on why it died: kv-host saw "killed by signal 6" and
@@ -16,6 +18,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "transport/testing/gp_test.h"
 #include "transport/wire/grpc/core.h"
@@ -45,8 +49,54 @@ GP_HELPER(trip_assert)
     return 3;
 }
 
+/* Set by the helper below: check, after exit's handlers, whether
+ * OpenSSL's atexit cleanup ran. */
+static int g_check_openssl_at_exit;
+
+/* Runs after the atexit handlers (ELF destructors of the executable run
+ * last): once OPENSSL_cleanup has run, OpenSSL refuses to initialise. */
+__attribute__((destructor)) static void openssl_after_exit(void)
+{
+    if (!g_check_openssl_at_exit)
+        return;
+    int alive = OPENSSL_init_crypto(0, NULL) == 1;
+    static const char yes[] = "openssl alive after exit handlers\n";
+    static const char no[] = "openssl cleaned up by an exit handler\n";
+    if (write(2, alive ? yes : no, alive ? sizeof yes - 1 : sizeof no - 1) < 0)
+        _exit(4);
+}
+
+/* Core up, then OpenSSL initialised as core's TLS does it on first use
+ * (a plain OPENSSL_init_ssl), then a normal exit. */
+GP_HELPER(openssl_exit)
+{
+    gp__grpc_core_ref(NULL);
+    OPENSSL_init_ssl(0, NULL);
+    g_check_openssl_at_exit = 1;
+    return 0;
+}
+
 /* Runs the helper with stderr into a file; its text, and the wait status. */
+static char *run_helper_named(const char *name, const char *mode, int *status);
 static char *run_helper(const char *mode, int *status)
+{
+    return run_helper_named("trip_assert", mode, status);
+}
+
+/* OpenSSL's atexit cleanup would race threads still ending at exit (core
+ * is never shut down): a double free, SIGABRT. Core's init turns it off. */
+GP_TEST(openssl_has_no_atexit_cleanup)
+{
+    int status;
+    char *text = run_helper_named("openssl_exit", "", &status);
+    if (!text)
+        return;
+    GP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    GP_CHECK_CONTAINS(text, "openssl alive after exit handlers");
+    free(text);
+}
+
+static char *run_helper_named(const char *name, const char *mode, int *status)
 {
     char path[] = "/tmp/gpcorelogXXXXXX";
     int fd = mkstemp(path);
@@ -57,7 +107,7 @@ static char *run_helper(const char *mode, int *status)
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fd, 2);
-        execv(gp_test_self_exe(), (char **)gp_test_helper_argv("trip_assert", mode));
+        execv(gp_test_self_exe(), (char **)gp_test_helper_argv(name, mode));
         _exit(127);
     }
     close(fd);
@@ -126,5 +176,6 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(core_assert_reaches_an_info_logger_at_error, 20);
     GP_RUN_TIMEOUT(core_assert_without_a_logger_goes_to_stderr, 20);
     GP_RUN(other_core_errors_stay_at_debug);
+    GP_RUN_TIMEOUT(openssl_has_no_atexit_cleanup, 20);
     return gp_test_done();
 }
