@@ -584,9 +584,20 @@ static void stream_done(void *ctx)
 }
 
 /* Join the handler threads that are done (each is at most finishing its
- * exit). Not under mu, not on a handler thread. */
-static void reap_handlers(gp__grpc_server *s)
+ * exit): wait for them, or (!wait, on a worker) only the ones already gone.
+ * Not under mu, not on a handler thread. */
+static void reap_handlers(gp__grpc_server *s, int wait)
 {
+    if (!wait) {
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < s->nended;)
+            if (pthread_tryjoin_np(s->ended[i], NULL) == 0)
+                s->ended[i] = s->ended[--s->nended];
+            else
+                i++;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int have = s->nended > 0;
@@ -605,7 +616,7 @@ static void wait_handlers(gp__grpc_server *s)
     while (s->nstreams > 0)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
-    reap_handlers(s);
+    reap_handlers(s, 1);
 }
 
 static void serve_stream(scall *c)
@@ -616,7 +627,7 @@ static void serve_stream(scall *c)
                               .ctx = s,
                               .broker = s->hbroker,
                               .logger = &s->logger};
-    reap_handlers(s); /* the ones done since the last stream */
+    reap_handlers(s, 0); /* the ones gone since the last stream */
     pthread_mutex_lock(&s->mu);
     int full = s->nstreams >= s->max_streams;
     long refused = full ? ++s->refused : 0;
