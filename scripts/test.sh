@@ -30,7 +30,7 @@ TSAN_TARGETS=(
   //transport/host:supervisor_test //transport/tls:stream_test
   //transport/wire/grpc:mux_test //transport/wire/grpc:broker_tls_test //transport/core:idtable_test
   //transport/host:client_stdio_test //transport/host:client_mux_test //transport/base/test:stream_test
-  //transport/wire/netrpc:caps_test //transport/wire/grpc:caps_test //transport/wire/grpc:server_bcall_test
+  //transport/wire/netrpc:caps_test //transport/wire/grpc:caps_test //transport/wire/grpc:server_bcall_test //transport/wire/grpc:core_test
   //transport/store:store_test //transport/store:manager_runner_test //transport/store:manager_test
   //transport/host:client_exit_test //transport/host:client_detach_test
   //transport/wire/grpc:compression_test

@@ -155,6 +155,16 @@ KV_PLUGIN_LOG_LEVEL=debug KV_HOST_LOG_LEVEL=debug "$host" --plugin "$plugin" put
 expect_eq "debug logging: exit 0" 0 $?
 expect_contains "plugin debug log lines reach the host" "$(cat "$tmp/err")" "put (1 bytes)"
 
+# A plugin that ends badly: kv-host says so, with the end of the plugin's
+# stderr (a sanitizer's or an abort's words would be there; kv-host logs
+# raw stderr lines only at debug).
+printf '#!/bin/sh\n"%s"\necho "kv-wrapper: last words before a bad exit" >&2\nexit 3\n' "$plugin" >"$tmp/bin/bad-exit"
+chmod +x "$tmp/bin/bad-exit"
+"$host" --plugin "$tmp/bin/bad-exit" put a 1 >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "plugin with a bad exit: kv-host exits 1" 1 "$rc"
+expect_contains "plugin with a bad exit is reported" "$(cat "$tmp/err")" "exited unexpectedly: exit status 3"
+expect_contains "plugin with a bad exit: its last stderr lines are shown" "$(cat "$tmp/err")" "kv-wrapper: last words before a bad exit"
+
 # No plugin left behind by any run above.
 left=$( (pgrep -f "^$plugin\$"; [ -n "$plugin_netrpc" ] && pgrep -f "^$plugin_netrpc\$") | wc -l)
 expect_eq "no plugin process left running" 0 "$left"

@@ -72,6 +72,9 @@ int kv_session_close(kv_session *s)
             gp_exit_info_describe(&e, how, sizeof how);
             fprintf(stderr, "kv-host: plugin pid %d exited unexpectedly: %s\n",
                     (int)gp_client_pid(s->client), how);
+            /* Its last words (a sanitizer's or core's report, an abort
+             * message) are on its real stderr, which we log only at debug. */
+            kv_session_print_stderr_tail(s);
             rc = 1;
         }
     }

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +56,94 @@ static void write_fd(int fd, const uint8_t *p, size_t n)
             return;
         p += w;
         n -= (size_t)w;
+    }
+}
+
+/* ---- a fatal signal while redirected ----
+ * A plugin that aborts (abort(), a sanitizer's report with abort_on_error,
+ * std::terminate, an assertion) writes its last words to fd 2, our pipe:
+ * the readers and the stream die with the process and the words are lost
+ * (a CI abort under ASan left nothing). On such a signal, while fd 1 and
+ * fd 2 are redirected, what is queued and what is still in the pipes goes
+ * to the real stderr, then the process dies of the same signal. Only
+ * signals still at their default action: a sanitizer's own handlers stay. */
+static const int fatal_sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+#define NFATAL (sizeof fatal_sigs / sizeof fatal_sigs[0])
+static struct gp__serve_stdio *_Atomic g_fatal; /* the redirect in force */
+static bool g_fatal_ours[NFATAL];               /* handlers we installed */
+
+static void on_fatal_signal(int sig)
+{
+    struct gp__serve_stdio *s = atomic_exchange(&g_fatal, NULL);
+    int out = s ? s->orig[2] : -1;
+    if (out >= 0) {
+        /* No locks here: the process is ending; reads are bounded. */
+        char line[96] = "plugin: fatal signal ";
+        size_t n = sizeof "plugin: fatal signal " - 1;
+        char digits[12];
+        size_t nd = 0;
+        for (unsigned v = (unsigned)sig; nd == 0 || v > 0; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        while (nd > 0)
+            line[n++] = digits[--nd];
+        static const char tail[] = "; its output not yet sent to the host follows\n";
+        memcpy(line + n, tail, sizeof tail - 1);
+        write_fd(out, (const uint8_t *)line, n + sizeof tail - 1);
+        size_t count = s->count < GP__STDIO_QUEUE ? s->count : GP__STDIO_QUEUE;
+        for (size_t i = 0; i < count; i++) {
+            const chunk *c = &s->q[(s->head + i) % GP__STDIO_QUEUE];
+            write_fd(out, c->data, c->n < sizeof c->data ? c->n : sizeof c->data);
+        }
+        uint8_t buf[GP__STDIO_CHUNK];
+        for (int ch = 2; ch >= 1; ch--) {
+            int fd = s->rd[ch].fd;
+            if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0)
+                continue;
+            for (int k = 0; k < 64; k++) {
+                ssize_t r = read(fd, buf, sizeof buf);
+                if (r <= 0)
+                    break;
+                write_fd(out, buf, (size_t)r);
+            }
+        }
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    raise(sig); /* blocked in here: delivered, at its default, on return */
+}
+
+static void fatal_watch_on(struct gp__serve_stdio *s)
+{
+    atomic_store(&g_fatal, s);
+    for (size_t i = 0; i < NFATAL; i++) {
+        struct sigaction old, sa;
+        if (sigaction(fatal_sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+            old.sa_handler != SIG_DFL)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        g_fatal_ours[i] = sigaction(fatal_sigs[i], &sa, NULL) == 0;
+    }
+}
+
+static void fatal_watch_off(struct gp__serve_stdio *s)
+{
+    struct gp__serve_stdio *want = s;
+    if (!atomic_compare_exchange_strong(&g_fatal, &want, NULL))
+        return; /* not the redirect in force */
+    for (size_t i = 0; i < NFATAL; i++) {
+        struct sigaction cur;
+        if (g_fatal_ours[i] && sigaction(fatal_sigs[i], NULL, &cur) == 0 &&
+            !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == on_fatal_signal) {
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof dfl);
+            dfl.sa_handler = SIG_DFL;
+            sigaction(fatal_sigs[i], &dfl, NULL);
+        }
+        g_fatal_ours[i] = false;
     }
 }
 
@@ -244,6 +334,7 @@ int gp__serve_stdio_real_stdout(gp__serve_stdio *s)
 
 static void restore_fds(gp__serve_stdio *s)
 {
+    fatal_watch_off(s);
     if (s->orig[1] >= 0) {
         fflush(stdout);
         fflush(stderr);
@@ -318,6 +409,7 @@ gp_err gp__serve_stdio_start(gp__serve_stdio *s, char *err, size_t errlen)
         snprintf(err, errlen, "stdio: cannot start the pipe reader");
         return GP_ESYS;
     }
+    fatal_watch_on(s);
     return GP_OK;
 }
 

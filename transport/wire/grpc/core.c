@@ -3,6 +3,7 @@
 #include "transport/wire/grpc/absl_tune.h"
 
 #include <grpc/support/log.h>
+#include <openssl/crypto.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -61,6 +62,15 @@ void gp__grpc_capture_end(gp__grpc_log_capture *cap)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Core's GPR_ASSERT (and, in Debian's build, which keeps debug asserts,
+ * GPR_DEBUG_ASSERT) logs this at ERROR and then calls abort(). */
+static int is_fatal(const gpr_log_func_args *a)
+{
+    static const char prefix[] = "assertion failed";
+    return a->severity == GPR_LOG_SEVERITY_ERROR && a->message &&
+           strncmp(a->message, prefix, sizeof prefix - 1) == 0;
+}
+
 static void route_log(gpr_log_func_args *a)
 {
     pthread_mutex_lock(&g_mu);
@@ -68,13 +78,21 @@ static void route_log(gpr_log_func_args *a)
     int have = g_have_logger;
     capture_line(a);
     pthread_mutex_unlock(&g_mu);
-    if (!have)
-        return; /* never core's own stderr: that is the plugin's log channel */
     char line[16];
     snprintf(line, sizeof line, "%d", a->line);
     gp_log_kv kv[] = {{"file", a->file ? a->file : ""},
                       {"line", line},
                       {"severity", gpr_log_severity_string(a->severity)}};
+    if (is_fatal(a)) {
+        /* The process aborts next: the one line that says why must reach
+         * the host whatever the log level (a plugin's stderr is its log
+         * channel; with no logger, text on stderr). */
+        gp_logf(have ? &lg : NULL, GP_LOG_ERROR, "grpc", kv, 3, "gRPC core is aborting: %s",
+                a->message);
+        return;
+    }
+    if (!have)
+        return; /* never core's own stderr: that is the plugin's log channel */
     gp_logf(&lg, GP_LOG_DEBUG, "grpc", kv, 3, "%s", a->message ? a->message : "");
 }
 
@@ -83,6 +101,13 @@ static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static void init_core(void)
 {
     gp__grpc_absl_tune(); /* before core's threads take any mutex */
+    /* Core's TLS is OpenSSL 3, which by default frees its globals in an
+     * atexit handler. Core is never shut down and its threads (and ours
+     * that wrote through TLS) may still be ending at exit: their
+     * thread-local OpenSSL cleanup then races that handler, a double free
+     * and SIGABRT (gRPC issue 38539; later gRPC releases do this too). The
+     * first initialisation decides; the process's exit frees the rest. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     grpc_init();
 }
 

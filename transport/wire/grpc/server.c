@@ -108,8 +108,12 @@ struct gp__grpc_server {
     gp__grpc_sendq bq;
     struct scall *bcall; /* under mu */
     int nstreams;        /* streaming handlers running (stream.c), under mu */
-    int max_streams;     /* cap on nstreams: past it, RESOURCE_EXHAUSTED */
-    long refused;        /* streaming calls refused at the cap, under mu */
+    /* Handler threads that are done but may still be exiting, to join
+     * (reap_handlers), under mu. */
+    pthread_t *ended;
+    int nended, capended;
+    int max_streams; /* cap on nstreams: past it, RESOURCE_EXHAUSTED */
+    long refused;    /* streaming calls refused at the cap, under mu */
 };
 
 typedef struct scall {
@@ -553,13 +557,66 @@ static grpc_call_error stream_start(void *ctx, grpc_call *call, const grpc_op *o
     return e;
 }
 
+/* On the handler's thread, its last touch of the server. The thread is
+ * joined later: after this it still runs its thread-local destructors
+ * (OpenSSL's among them, once a TLS write ran on it), and a plugin that
+ * exits meanwhile races them against OpenSSL's atexit cleanup: a double
+ * free, SIGABRT (gRPC issue 38539). */
 static void stream_done(void *ctx)
 {
     gp__grpc_server *s = ctx;
     pthread_mutex_lock(&s->mu);
+    if (s->nended == s->capended) {
+        int cap = s->capended ? 2 * s->capended : 8;
+        pthread_t *p = realloc(s->ended, (size_t)cap * sizeof *p);
+        if (p) {
+            s->ended = p;
+            s->capended = cap;
+        }
+    }
+    if (s->nended < s->capended)
+        s->ended[s->nended++] = pthread_self();
+    else
+        pthread_detach(pthread_self()); /* out of memory: as before */
     s->nstreams--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Join the handler threads that are done (each is at most finishing its
+ * exit): wait for them, or (!wait, on a worker) only the ones already gone.
+ * Not under mu, not on a handler thread. */
+static void reap_handlers(gp__grpc_server *s, int wait)
+{
+    if (!wait) {
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < s->nended;)
+            if (pthread_tryjoin_np(s->ended[i], NULL) == 0)
+                s->ended[i] = s->ended[--s->nended];
+            else
+                i++;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int have = s->nended > 0;
+        pthread_t t = have ? s->ended[--s->nended] : (pthread_t)0;
+        pthread_mutex_unlock(&s->mu);
+        if (!have)
+            return;
+        pthread_join(t, NULL);
+    }
+}
+
+/* Wait until no streaming handler runs, and join their threads. */
+static void wait_handlers(gp__grpc_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->nstreams > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    reap_handlers(s, 1);
 }
 
 static void serve_stream(scall *c)
@@ -570,6 +627,7 @@ static void serve_stream(scall *c)
                               .ctx = s,
                               .broker = s->hbroker,
                               .logger = &s->logger};
+    reap_handlers(s, 0); /* the ones gone since the last stream */
     pthread_mutex_lock(&s->mu);
     int full = s->nstreams >= s->max_streams;
     long refused = full ? ++s->refused : 0;
@@ -594,7 +652,10 @@ static void serve_stream(scall *c)
         scall_free(c);
         return;
     }
-    stream_done(s);
+    pthread_mutex_lock(&s->mu); /* no thread to join */
+    s->nstreams--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
     LOG(s, GP_LOG_ERROR, "%s: cannot start the handler thread (%s)", c->sm->path, gp_strerror(e));
     finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "plugin cannot start a handler thread");
 }
@@ -1051,10 +1112,7 @@ void gp__grpc_server_free(gp__grpc_server *s)
     grpc_server_cancel_all_calls(s->srv);
     /* Streaming handlers see their calls cancelled (through the workers,
      * which still run) and return. */
-    pthread_mutex_lock(&s->mu);
-    while (s->nstreams > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
+    wait_handlers(s);
     if (s->nrunning > 0) {
         pthread_mutex_lock(&s->mu);
         while (!s->shutdown_seen)
@@ -1071,6 +1129,11 @@ void gp__grpc_server_free(gp__grpc_server *s)
     } else { /* never started: drain here */
         worker(s);
     }
+    /* A streaming call matched before the shutdown whose request a worker
+     * ran after the wait above started a handler then: its batches fail
+     * now (cq_shut), and the ones it started before came back before the
+     * queue's end. It must not outlive the server it uses. */
+    wait_handlers(s);
     if (s->bcall) /* its close never came back, or came before it was published */
         unref(s->bcall);
     s->bcall = NULL;
@@ -1084,6 +1147,7 @@ void gp__grpc_server_free(gp__grpc_server *s)
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->pcv);
     pthread_mutex_destroy(&s->mu);
+    free(s->ended);
     free(s->busy_since);
     free(s->workers);
     free(s->methods);

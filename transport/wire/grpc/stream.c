@@ -535,12 +535,8 @@ gp_err gp__grpc_stream_serve(const gp__grpc_stream_host *host, grpc_call *call, 
     g->host = *host;
     g->fn = fn;
     g->impl = impl;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
-    int rc = pthread_create(&th, &attr, serve_thread, g);
-    pthread_attr_destroy(&attr);
+    pthread_t th; /* joinable: host->done records it for its host to join */
+    int rc = pthread_create(&th, NULL, serve_thread, g);
     if (rc != 0) {
         g->call = NULL;
         destroy(g);

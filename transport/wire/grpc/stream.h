@@ -71,7 +71,9 @@ typedef struct gp__grpc_stream_host {
     /* Start a batch on the server's queue unless it is shutting down. */
     grpc_call_error (*start)(void *ctx, grpc_call *call, const grpc_op *ops, size_t n,
                              gp__grpc_tag *tag);
-    /* The handler's thread is done with everything the host lent. */
+    /* The handler's thread is done with everything the host lent. Called
+     * on that thread, which is joinable: the host joins it (pthread_self()
+     * here) or detaches it. */
     void (*done)(void *ctx);
     void *ctx;
     struct gp_broker *broker; /* gp_serve_broker() inside the handler */

@@ -4,6 +4,7 @@
  * decode as the declared type, a connection closed under an open stream,
  * and a server freed while a handler waits. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include <goplugin/conn.h>
+#include <grpc/grpc.h>
+#include <grpc/support/time.h>
 #include <goplugin/server.h>
 
 #include "transport/wire/grpc/proto/health.pb.h"
@@ -44,6 +47,13 @@ static const gp_method hold_m = {.grpc_path = "/test.S/Hold",
                                  .req_pb = proto_GetRequest_fields,
                                  .resp_pb = proto_GetResponse_fields,
                                  .kind = GP_CLIENT_STREAM};
+
+/* Tsd: hold, with a thread-local value whose destructor is slow (as
+ * OpenSSL's per-thread cleanup after a TLS write on that thread). */
+static const gp_method tsd_m = {.grpc_path = "/test.S/Tsd",
+                                .req_pb = proto_GetRequest_fields,
+                                .resp_pb = proto_GetResponse_fields,
+                                .kind = GP_CLIENT_STREAM};
 
 static atomic_int handlers_done;
 static atomic_int hold_entered;
@@ -81,8 +91,61 @@ static gp_err hold(void *impl, gp_call *call, gp_status *st)
     return e;
 }
 
-static const gp_service_stream streams[] = {{&echo_m, echo}, {&hold_m, hold}};
-static const gp_service svc = {.name = "s", .streams = streams, .nstreams = 2};
+static pthread_key_t tsd_key;
+static atomic_int tsd_destroyed;
+
+static void tsd_destructor(void *v)
+{
+    (void)v;
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&tsd_destroyed, 1);
+}
+
+static gp_err tsd_hold(void *impl, gp_call *call, gp_status *st)
+{
+    pthread_setspecific(tsd_key, &tsd_key);
+    return hold(impl, call, st);
+}
+
+/* Late: a streaming handler that takes its time to return once its call
+ * ended; Block: a unary handler that holds its worker until released. */
+static const gp_method late_m = {.grpc_path = "/test.S/Late",
+                                 .req_pb = proto_GetRequest_fields,
+                                 .resp_pb = proto_GetResponse_fields,
+                                 .kind = GP_CLIENT_STREAM};
+static const gp_method block_m = {.grpc_path = "/test.S/Block",
+                                  .req_pb = proto_GetRequest_fields,
+                                  .resp_pb = proto_GetResponse_fields};
+static atomic_int late_started, late_returned, block_entered, block_release;
+
+static gp_err late(void *impl, gp_call *call, gp_status *st)
+{
+    atomic_fetch_add(&late_started, 1);
+    gp_err e = hold(impl, call, st);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&late_returned, 1);
+    return e;
+}
+
+static gp_err block(void *impl, const void *req, void *resp, gp_status *st)
+{
+    (void)impl, (void)req, (void)resp, (void)st;
+    atomic_fetch_add(&block_entered, 1);
+    while (!atomic_load(&block_release)) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return GP_OK;
+}
+
+static const gp_service_stream streams[] = {
+    {&echo_m, echo}, {&hold_m, hold}, {&tsd_m, tsd_hold}, {&late_m, late}};
+static const gp_service_method methods[] = {{&block_m, block}};
+static const gp_service svc = {
+    .name = "s", .methods = methods, .nmethods = 1, .streams = streams, .nstreams = 4};
+static int g_workers = 2; /* for the next up() */
 
 typedef struct fx {
     gp__grpc_server *srv;
@@ -102,7 +165,7 @@ static int up(fx *f)
     snprintf(f->path, sizeof f->path, "%s/s.sock", f->dir);
     char err[256] = "", addr[160];
     snprintf(addr, sizeof addr, "unix:%s", f->path);
-    gp__grpc_server_opts so = {.services = &svc, .nservices = 1, .workers = 2};
+    gp__grpc_server_opts so = {.services = &svc, .nservices = 1, .workers = g_workers};
     if (gp__grpc_server_new(&so, &f->srv, err, sizeof err) != GP_OK ||
         gp__grpc_server_listen(f->srv, addr, NULL, err, sizeof err) != GP_OK ||
         gp__grpc_server_start(f->srv, err, sizeof err) != GP_OK) {
@@ -265,11 +328,138 @@ GP_TEST(freeing_the_server_ends_waiting_handlers)
     down(&f);
 }
 
+/* A plugin exits right after gp_serve frees the server: a handler thread
+ * still running its thread-local destructors then raced the process's
+ * atexit cleanup (OpenSSL's: a double free, SIGABRT, seen once in CI on
+ * the AutoMTLS bench). The free joins the handler threads. */
+GP_TEST(a_freed_server_has_joined_its_handler_threads)
+{
+    fx f;
+    if (up(&f) != 0)
+        return;
+    int entered = atomic_load(&hold_entered);
+    int destroyed = atomic_load(&tsd_destroyed);
+    gp_status st;
+    gp_call *call = NULL;
+    GP_CHECK_ERR(gp_call_open(f.stub, &tsd_m, &call, &st), GP_OK);
+    proto_GetRequest q = {.key = "x"};
+    GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+    wait_for(&hold_entered, entered + 1);
+    gp__grpc_server_free(f.srv);
+    f.srv = NULL;
+    GP_CHECK_INT(atomic_load(&tsd_destroyed), ==, destroyed + 1);
+    gp_call_cancel(call);
+    gp_call_free(call);
+    down(&f);
+}
+
+/* Handler threads that ended while the server runs are joined too (at the
+ * next streaming call): none is left to exit behind the free. */
+GP_TEST(ended_handler_threads_are_joined_while_serving)
+{
+    fx f;
+    if (up(&f) != 0)
+        return;
+    int destroyed = atomic_load(&tsd_destroyed);
+    gp_status st;
+    for (int i = 0; i < 3; i++) {
+        int entered = atomic_load(&hold_entered);
+        gp_call *call = NULL;
+        GP_CHECK_ERR(gp_call_open(f.stub, &tsd_m, &call, &st), GP_OK);
+        proto_GetRequest q = {.key = "x"};
+        GP_CHECK_ERR(gp_call_send(call, &q, &st), GP_OK);
+        wait_for(&hold_entered, entered + 1);
+        GP_CHECK_ERR(gp_call_close_send(call, &st), GP_OK);
+        proto_GetResponse a;
+        memset(&a, 0, sizeof a);
+        GP_CHECK_ERR_NE(gp_call_recv(call, &a, &st), GP_OK); /* the handler's end */
+        gp_call_free(call);
+    }
+    gp__grpc_server_free(f.srv);
+    f.srv = NULL;
+    GP_CHECK_INT(atomic_load(&tsd_destroyed), ==, destroyed + 3);
+    down(&f);
+}
+
+static void *free_server(void *srv)
+{
+    gp__grpc_server_free(srv);
+    return NULL;
+}
+
+typedef struct invoker {
+    gp_stub *stub;
+    pthread_t t;
+} invoker;
+
+static void *invoke_block(void *arg)
+{
+    invoker *iv = arg;
+    proto_GetRequest q = {.key = "b"};
+    proto_GetResponse a;
+    memset(&a, 0, sizeof a);
+    gp_status st;
+    gp_invoke(iv->stub, &block_m, &q, &a, &st); /* its outcome does not matter */
+    gp_msg_release(proto_GetResponse_fields, &a);
+    return NULL;
+}
+
+/* A streaming call that core matched before the shutdown, but whose
+ * request the (only, busy) worker ran after gp__grpc_server_free's first
+ * wait for handlers: its handler started then, and the free returned
+ * while it ran, leaving it to use the freed server. The free now waits for
+ * it too. */
+GP_TEST(a_handler_started_during_the_free_ends_before_it_returns)
+{
+    g_workers = 1;
+    fx f;
+    int ok = up(&f);
+    g_workers = 2;
+    if (ok != 0)
+        return;
+    atomic_store(&block_release, 0);
+    int blocked = atomic_load(&block_entered), started = atomic_load(&late_started);
+    int returned = atomic_load(&late_returned);
+    invoker iv = {.stub = f.stub};
+    GP_CHECK_INT(pthread_create(&iv.t, NULL, invoke_block, &iv), ==, 0);
+    wait_for(&block_entered, blocked + 1); /* the worker is taken */
+    gp_status st;
+    gp_call *call = NULL;
+    GP_CHECK_ERR(gp_call_open(f.stub, &late_m, &call, &st), GP_OK);
+    /* Poll so that core reads the call's headers and matches it to an
+     * armed request (any queue's poll runs the sockets' I/O). */
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_completion_queue_next(
+        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(300, GPR_TIMESPAN)),
+        NULL);
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_completion_queue_destroy(cq);
+    GP_CHECK_INT(atomic_load(&late_started), ==, started); /* matched, not run */
+    pthread_t freer;
+    GP_CHECK_INT(pthread_create(&freer, NULL, free_server, f.srv), ==, 0);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the free is past its first wait for handlers */
+    atomic_store(&block_release, 1);
+    pthread_join(freer, NULL);
+    f.srv = NULL;
+    GP_CHECK_INT(atomic_load(&late_started), ==, started + 1);
+    GP_CHECK_INT(atomic_load(&late_returned), ==, returned + 1);
+    pthread_join(iv.t, NULL);
+    gp_call_cancel(call);
+    gp_call_free(call);
+    down(&f);
+}
+
 int main(void)
 {
+    pthread_key_create(&tsd_key, tsd_destructor);
     GP_RUN(bidi_echo_in_process);
     GP_RUN(a_message_of_another_type_is_refused_in_words);
     GP_RUN(closing_the_conn_cancels_open_streams);
     GP_RUN(freeing_the_server_ends_waiting_handlers);
+    GP_RUN(a_freed_server_has_joined_its_handler_threads);
+    GP_RUN(ended_handler_threads_are_joined_while_serving);
+    GP_RUN(a_handler_started_during_the_free_ends_before_it_returns);
     return gp_test_done();
 }
