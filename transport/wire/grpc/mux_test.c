@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "transport/base/clock.h"
+#include "transport/core/conn.h"
 #include "transport/net/net.h"
 #include "transport/testing/gp_test.h"
 #include "transport/testing/proto/counter.gp.h"
@@ -370,6 +371,65 @@ GP_TEST(dial_whose_ack_never_comes)
     pair_stop(&p);
 }
 
+static grpc_byte_buffer *knock_bb(uint32_t id);
+
+/* A dialer like go-plugin 1.8's, which opens its stream as soon as it has
+ * the ack and does not wait for our accept loop (here it does not even wait
+ * for the acks): 64 knocks back to back. GP__MUX_MAX_ARMED are acked at
+ * once; the rest are held, neither acked nor refused (go-plugin holds its
+ * ack back the same way), and each is acked once a stream spent an arm.
+ * Opening one stream per ack, unaccepted, all 64 reach the served id. */
+GP_TEST(knocks_past_the_armed_wait_for_room)
+{
+    enum { N = 64 };
+    pair p;
+    pair_start(&p);
+    uint32_t id = serve(p.plugin);
+    for (int i = 0; i < N; i++) {
+        grpc_byte_buffer *bb = knock_bb(id);
+        gp__grpc_broker_received(p.plugin, bb);
+        grpc_byte_buffer_destroy(bb);
+    }
+    GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
+    GP_CHECK_INT(p.to_host.refusals, ==, 0);
+    gp_conn *conns[N];
+    int opened = 0;
+    int64_t end = gp__now_ms() + 20000;
+    while (opened < N && gp__now_ms() < end) {
+        if (opened >= p.to_host.acks) { /* as Go: no stream before its ack */
+            usleep(1000);
+            continue;
+        }
+        int fd = -1;
+        char err[256];
+        gp__grpc_client_opts co = {.call_timeout_ms = 10000};
+        if (gp__grpc_mux_open_fd(p.hmux, 0, &fd, err, sizeof err) != GP_OK ||
+            gp__grpc_conn_from_fd(fd, &co, &conns[opened], err, sizeof err) != GP_OK) {
+            GP_FAILF("stream %d: %s", opened + 1, err);
+            break;
+        }
+        opened++;
+    }
+    GP_CHECK_INT(opened, ==, N);
+    GP_CHECK_INT(p.to_host.acks, ==, N);
+    GP_CHECK_INT(p.to_host.refusals, ==, 0);
+    for (int i = 0; i < opened; i++) {
+        gp_status st = {0};
+        gp_stub *s = NULL;
+        proto_SumRequest q = {.a = i, .b = 1};
+        proto_SumResponse r = {0};
+        if (conns[i]->ops->dispense(conns[i], "", &s, &st) != GP_OK ||
+            gp_invoke(s, &proto_AddHelper_Sum_method, &q, &r, &st) != GP_OK)
+            GP_FAILF("call on stream %d: %s", i + 1, st.msg);
+        else
+            GP_CHECK_INT(r.r, ==, i + 1);
+        gp_stub_free(s);
+    }
+    for (int i = 0; i < opened; i++)
+        gp__conn_close(conns[i]);
+    pair_stop(&p);
+}
+
 static grpc_byte_buffer *knock_bb(uint32_t id)
 {
     plugin_ConnInfo ci = {.service_id = id, .has_knock = true, .knock = {.knock = true}};
@@ -381,8 +441,9 @@ static grpc_byte_buffer *knock_bb(uint32_t id)
 }
 
 /* A flood of knocks (a served id and unknown ones) arms at most
- * GP__MUX_MAX_ARMED streams, refuses the rest in the ack, starts no thread,
- * and the session still serves afterwards once the arms expire. */
+ * GP__MUX_MAX_ARMED streams, holds back max_broker_conns (128) more without
+ * an answer, refuses the rest in the ack, starts no thread, and the session
+ * still serves afterwards once the arms and held knocks expire. */
 GP_TEST(flood_of_knocks)
 {
     pair p;
@@ -394,8 +455,9 @@ GP_TEST(flood_of_knocks)
         gp__grpc_broker_received(p.plugin, bb);
         grpc_byte_buffer_destroy(bb);
     }
-    /* 16 armed; of the refusals at most 64 a second are answered (the
-     * send queue stays small), the rest go unanswered. */
+    /* 16 armed, 128 held (unanswered while no stream spends an arm); of
+     * the refusals at most 64 a second are answered (the send queue stays
+     * small), the rest go unanswered. */
     GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
     GP_CHECK(p.to_host.refusals >= 1 && p.to_host.refusals <= 2 * 64);
     GP_CHECK_INT(gp_test_count_threads(), <=, threads);
@@ -509,6 +571,7 @@ int main(void)
     GP_RUN(many_dials_back_to_back);
     GP_RUN(open_the_peer_never_accepts_times_out);
     GP_RUN(knock_for_unknown_id);
+    GP_RUN_TIMEOUT(knocks_past_the_armed_wait_for_room, 30);
     /* Both wait out go-plugin's 5 s broker deadline, some of it twice. */
     GP_RUN_TIMEOUT(dial_whose_ack_never_comes, 20);
     GP_RUN_TIMEOUT(flood_of_knocks, 20);
