@@ -64,14 +64,17 @@ typedef struct pair {
     gp__grpc_mux *hmux, *pmux;
 } pair;
 
-/* max_bridges: the host mux's gp_limits.max_broker_conns (0: default). */
-static void pair_start_capped(pair *p, int max_bridges)
+/* max_bridges: the host mux's gp_limits.max_broker_conns (0: default);
+ * wait_ms: both brokers' gp_limits.broker_wait_ms (0: default). */
+static void pair_start_with(pair *p, int max_bridges, int wait_ms)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->to_plugin.mu, NULL);
     pthread_mutex_init(&p->to_host.mu, NULL);
-    gp__grpc_broker_opts ho = {.send = deliver, .send_ctx = &p->to_plugin};
-    gp__grpc_broker_opts po = {.send = deliver, .send_ctx = &p->to_host};
+    gp__grpc_broker_opts ho = {
+        .send = deliver, .send_ctx = &p->to_plugin, .limits.broker_wait_ms = wait_ms};
+    gp__grpc_broker_opts po = {
+        .send = deliver, .send_ctx = &p->to_host, .limits.broker_wait_ms = wait_ms};
     GP_CHECK_INT(gp__grpc_broker_new(&ho, &p->host), ==, GP_OK);
     GP_CHECK_INT(gp__grpc_broker_new(&po, &p->plugin), ==, GP_OK);
     p->to_plugin.peer = p->plugin;
@@ -98,7 +101,7 @@ static void pair_start_capped(pair *p, int max_bridges)
 
 static void pair_start(pair *p)
 {
-    pair_start_capped(p, 0);
+    pair_start_with(p, 0, 0);
 }
 
 static void pair_stop(pair *p)
@@ -371,6 +374,26 @@ GP_TEST(dial_whose_ack_never_comes)
     pair_stop(&p);
 }
 
+/* The wait for the ack is the configured broker_wait_ms, not go-plugin's
+ * fixed 5 s. */
+GP_TEST(dial_whose_ack_never_comes_waits_broker_wait_ms)
+{
+    pair p;
+    pair_start_with(&p, 0, 700);
+    uint32_t id = serve(p.host);
+    p.to_host.drop = 1;
+    gp_status st = {0};
+    int64_t t0 = gp__now_ms();
+    GP_CHECK_INT(call(p.plugin, id, 1, &st), ==, GP_ETIMEDOUT);
+    int64_t took = gp__now_ms() - t0;
+    GP_CHECK(took >= 650 && took < 3500);
+    GP_CHECK_CONTAINS(st.msg, "timeout waiting for multiplexing knock handshake on id 1");
+    p.to_host.drop = 0;
+    if (call(p.plugin, id, 1, &st) != GP_OK)
+        GP_FAILF("dial after the lost knock: %s", st.msg);
+    pair_stop(&p);
+}
+
 static grpc_byte_buffer *knock_bb(uint32_t id);
 
 /* A dialer like go-plugin 1.8's, which opens its stream as soon as it has
@@ -521,7 +544,7 @@ GP_TEST(nothing_left_behind)
 GP_TEST(bridges_past_max_broker_conns_are_refused)
 {
     pair p;
-    pair_start_capped(&p, 4);
+    pair_start_with(&p, 4, 0);
     gp_status st = {0};
     uint32_t id = serve(p.host);
     gp_stub *stubs[4];
@@ -575,6 +598,7 @@ int main(void)
     /* Both wait out go-plugin's 5 s broker deadline, some of it twice. */
     GP_RUN_TIMEOUT(dial_whose_ack_never_comes, 20);
     GP_RUN_TIMEOUT(flood_of_knocks, 20);
+    GP_RUN(dial_whose_ack_never_comes_waits_broker_wait_ms);
     GP_RUN(stream_without_knock_is_refused);
     GP_RUN(bridges_past_max_broker_conns_are_refused);
     GP_RUN_TIMEOUT(nothing_left_behind, 20);
