@@ -204,6 +204,13 @@ static gp_err send_knock(gp__grpc_broker *b, uint32_t id, bool ack, const char *
     return rc ? rc : b->o.send(b->o.send_ctx, bb);
 }
 
+/* The mux's on_ack: the knock for id is armed (armed first, then the ack:
+ * the peer opens its stream as soon as it reads the ack). */
+static void ack_armed(void *ctx, uint32_t id)
+{
+    send_knock(ctx, id, true, NULL);
+}
+
 static void ack_drop(void *ctx, uint32_t id, void *val, bool expired)
 {
     gp__grpc_broker *b = ctx;
@@ -219,16 +226,19 @@ static void knock_received(gp__grpc_broker *b, const plugin_ConnInfo *ci)
 {
     uint32_t id = ci->service_id;
     if (ci->knock.knock && !ci->knock.ack) {
-        char why[96] = "";
+        char why[96] = "", path[108] = "";
         pthread_mutex_lock(&b->mu);
-        const char *path = NULL;
         for (served *s = b->servers; s; s = s->next)
             if (s->id == id)
-                path = s->path;
-        gp_err rc = !b->mux ? GP_EUNSUPPORTED
-                    : !path ? GP_ENOTFOUND
-                            : gp__grpc_mux_arm(b->mux, id, path);
+                snprintf(path, sizeof path, "%s", s->path);
+        gp__grpc_mux *mux = b->mux;
         pthread_mutex_unlock(&b->mu);
+        /* Not under mu: arming may send acks (of knocks held until now). */
+        gp_err rc = !mux       ? GP_EUNSUPPORTED
+                    : !path[0] ? GP_ENOTFOUND
+                               : gp__grpc_mux_arm(mux, id, path, b->wait_ms);
+        if (rc == GP_OK)
+            return; /* the mux acks it (on_ack), now or once there is room */
         if (rc == GP_EUNSUPPORTED)
             snprintf(why, sizeof why, "knock for id %u but this connection does not multiplex",
                      (unsigned)id);
@@ -236,7 +246,7 @@ static void knock_received(gp__grpc_broker *b, const plugin_ConnInfo *ci)
             snprintf(why, sizeof why, "no listener for id %u", (unsigned)id);
         else if (rc == GP_ESTATE)
             snprintf(why, sizeof why, "too many knocks pending; id %u refused", (unsigned)id);
-        else if (rc)
+        else
             snprintf(why, sizeof why, "the connection is closing");
         if (why[0]) {
             pthread_mutex_lock(&b->mu);
@@ -251,9 +261,7 @@ static void knock_received(gp__grpc_broker *b, const plugin_ConnInfo *ci)
             if (quiet)
                 return;
         }
-        /* Armed first, then the ack: the peer opens its stream as soon as
-         * it reads the ack. A refusal tells the dialer at once. */
-        send_knock(b, id, true, why);
+        send_knock(b, id, true, why); /* a refusal tells the dialer at once */
         return;
     }
     if (!ci->knock.knock || !ci->knock.ack) {
@@ -547,7 +555,7 @@ static gp_err mux_dial(gp__grpc_broker *b, uint32_t id, gp_stub **out, gp_status
     if (b->o.want_recv)
         b->o.want_recv(b->o.send_ctx, 1);
     pthread_mutex_lock(&b->mu);
-    char *ack = gp__idtable_wait(&b->acks, id, &b->mu, &b->cv, &b->closing, GP_BROKER_WAIT_MS);
+    char *ack = gp__idtable_wait(&b->acks, id, &b->mu, &b->cv, &b->closing, b->wait_ms);
     int closing = b->closing;
     pthread_mutex_unlock(&b->mu);
     if (b->o.want_recv)
@@ -714,8 +722,10 @@ gp_err gp__grpc_broker_use_mux(gp__grpc_broker *b, gp__grpc_mux *mux)
         return GP_EINVAL;
     pthread_mutex_lock(&b->mu);
     int set = b->mux != NULL;
-    if (!set)
+    if (!set) {
         b->mux = mux;
+        gp__grpc_mux_on_ack(mux, ack_armed, b);
+    }
     pthread_mutex_unlock(&b->mu);
     return set ? GP_ESTATE : GP_OK;
 }

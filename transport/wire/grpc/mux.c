@@ -33,7 +33,8 @@ typedef struct bridge {
 typedef struct armed {
     uint32_t id;
     char path[108];
-    int64_t deadline_ms;
+    int64_t deadline_ms; /* acked: of the arm; else: of the wait for room */
+    int acked;           /* live: the next stream may be this one's */
 } armed;
 
 struct gp__grpc_mux {
@@ -55,8 +56,18 @@ struct gp__grpc_mux {
     bridge *bridges;
     int nbridges, max_bridges;
     gp__mux_config mc; /* the session's caps */
-    armed arms[GP__MUX_MAX_ARMED];
-    int narms;
+    /* Knocks in arrival order: the acked ones (at most GP__MUX_MAX_ARMED)
+     * first, then those held back until one of them is used (at most
+     * max_bridges: each would become a bridge anyway). */
+    armed *arms;
+    int narms, cap_arms;
+    /* Acks to send, in the order the arms went live: one thread at a time
+     * sends them (outside mu), so the peer reads them in that order and
+     * opens its streams in the order route() spends the arms. */
+    uint32_t *unsent;
+    int nunsent, sending;
+    void (*ack)(void *, uint32_t);
+    void *ack_ctx;
 };
 
 #define LOGF(m, lvl, ...)                                                   \
@@ -246,26 +257,87 @@ static gp_err bridge_start(gp__grpc_mux *m, gp__mux_stream *st, int fd, int lfd,
     return closing ? GP_ECLOSED : full ? GP_ESTATE : GP_ESYS;
 }
 
+/* ---- knocks: arms and held knocks ------------------------------------------ */
+
+/* Under mu: drop expired arms (the peer never opened their stream) and
+ * held knocks that found no room in time (unanswered, as go-plugin leaves
+ * a knock whose AcceptKnock still blocks; the dialer times out). */
+static void prune_locked(gp__grpc_mux *m, int64_t now)
+{
+    int kept = 0;
+    for (int i = 0; i < m->narms; i++) {
+        armed *a = &m->arms[i];
+        if (a->deadline_ms >= now) {
+            m->arms[kept++] = *a;
+            continue;
+        }
+        LOGF(m, GP_LOG_DEBUG, "grpc mux: knock for id %u %s", (unsigned)a->id,
+             a->acked ? "expired unused" : "found no room in time; left unanswered");
+    }
+    m->narms = kept;
+}
+
+/* Under mu: held knocks go live (in order) while fewer than
+ * GP__MUX_MAX_ARMED are; their acks are queued for send_acks. */
+static void promote_locked(gp__grpc_mux *m, int64_t now)
+{
+    int live = 0;
+    for (int i = 0; i < m->narms && live < GP__MUX_MAX_ARMED; i++) {
+        armed *a = &m->arms[i];
+        if (!a->acked) {
+            a->acked = 1;
+            a->deadline_ms = now + GP__MUX_ARM_MS;
+            /* Full only if a hostile peer opens streams for acks it has not
+             * been sent yet: that arm goes unanswered. */
+            if (m->nunsent < 2 * m->cap_arms)
+                m->unsent[m->nunsent++] = a->id;
+        }
+        live++;
+    }
+}
+
+/* Send the queued acks, unless another thread is at it (it sends ours too,
+ * after its own: the order stays that of the arms). */
+static void send_acks(gp__grpc_mux *m)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->sending) {
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
+    m->sending = 1;
+    while (m->nunsent > 0) {
+        uint32_t id = m->unsent[0];
+        memmove(m->unsent, m->unsent + 1, (size_t)(m->nunsent - 1) * sizeof *m->unsent);
+        m->nunsent--;
+        void (*ack)(void *, uint32_t) = m->ack;
+        void *ctx = m->ack_ctx;
+        pthread_mutex_unlock(&m->mu);
+        if (ack)
+            ack(ctx, id);
+        pthread_mutex_lock(&m->mu);
+    }
+    m->sending = 0;
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* ---- streams the peer opens ---------------------------------------------- */
 
 static void route(gp__grpc_mux *m, gp__mux_stream *st)
 {
     char path[108] = "";
     uint32_t id = 0;
-    int64_t now = gp__now_ms();
     pthread_mutex_lock(&m->mu);
-    while (m->narms > 0 && !path[0]) {
-        armed a = m->arms[0];
+    prune_locked(m, gp__now_ms());
+    if (m->narms > 0 && m->arms[0].acked) {
+        memcpy(path, m->arms[0].path, sizeof path);
+        id = m->arms[0].id;
         memmove(m->arms, m->arms + 1, (size_t)(m->narms - 1) * sizeof *m->arms);
         m->narms--;
-        if (a.deadline_ms < now) {
-            LOGF(m, GP_LOG_DEBUG, "grpc mux: knock for id %u expired unused", (unsigned)a.id);
-            continue;
-        }
-        memcpy(path, a.path, sizeof path);
-        id = a.id;
     }
+    promote_locked(m, gp__now_ms()); /* the room it left goes to a held knock */
     pthread_mutex_unlock(&m->mu);
+    send_acks(m);
     if (path[0]) {
         LOGF(m, GP_LOG_DEBUG, "grpc mux: sending conn to brokered listener, id %u", (unsigned)id);
     } else if (m->main_path[0]) {
@@ -373,6 +445,15 @@ static void *run(void *arg)
 
 /* ---- API ----------------------------------------------------------------- */
 
+static void mux_dealloc(gp__grpc_mux *m)
+{
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m->arms);
+    free(m->unsent);
+    free(m);
+}
+
 static gp__grpc_mux *mux_alloc(const gp__grpc_mux_opts *o)
 {
     gp__grpc_mux *m = calloc(1, sizeof *m);
@@ -392,6 +473,13 @@ static gp__grpc_mux *mux_alloc(const gp__grpc_mux_opts *o)
     m->lfd = -1;
     m->max_bridges = o && o->max_bridges > 0 ? o->max_bridges : GP__MUX_MAX_BRIDGES;
     m->mc.max_streams = o ? o->max_streams : 0;
+    m->cap_arms = GP__MUX_MAX_ARMED + m->max_bridges;
+    m->arms = calloc((size_t)m->cap_arms, sizeof *m->arms);
+    m->unsent = calloc(2 * (size_t)m->cap_arms, sizeof *m->unsent);
+    if (!m->arms || !m->unsent) {
+        mux_dealloc(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -401,7 +489,8 @@ gp_err gp__grpc_mux_client(int fd, const gp__grpc_mux_opts *o, gp__grpc_mux **ou
     *out = NULL;
     gp__grpc_mux *m = mux_alloc(o);
     if (!m || gp__mux_session_new(fd, GP_MUX_CLIENT, &m->mc, &m->s) != GP_OK) {
-        free(m);
+        if (m)
+            mux_dealloc(m);
         close(fd);
         snprintf(err, errlen, "grpc mux: cannot start the yamux session (memory or threads)");
         return GP_ESYS;
@@ -409,7 +498,7 @@ gp_err gp__grpc_mux_client(int fd, const gp__grpc_mux_opts *o, gp__grpc_mux **ou
     LOGF(m, GP_LOG_DEBUG, "%s", "grpc mux: client muxer connected");
     if (pthread_create(&m->thread, NULL, run, m) != 0) {
         gp__mux_session_free(m->s);
-        free(m);
+        mux_dealloc(m);
         snprintf(err, errlen, "grpc mux: cannot start a thread");
         return GP_ESYS;
     }
@@ -432,7 +521,7 @@ gp_err gp__grpc_mux_server(int lfd, const gp__grpc_mux_opts *o, gp__grpc_mux **o
     m->lfd = lfd;
     if (pthread_create(&m->thread, NULL, run, m) != 0) {
         close(lfd);
-        free(m);
+        mux_dealloc(m);
         snprintf(err, errlen, "grpc mux: cannot start a thread");
         return GP_ESYS;
     }
@@ -564,28 +653,39 @@ gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, int accept_ms, char *path, size_t
     return e;
 }
 
-gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path)
+void gp__grpc_mux_on_ack(gp__grpc_mux *m, void (*ack)(void *ctx, uint32_t id), void *ctx)
 {
     pthread_mutex_lock(&m->mu);
-    /* Expired arms make room (they would be skipped anyway). */
+    m->ack = ack;
+    m->ack_ctx = ctx;
+    pthread_mutex_unlock(&m->mu);
+}
+
+gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path, int wait_ms)
+{
+    pthread_mutex_lock(&m->mu);
     int64_t now = gp__now_ms();
-    int kept = 0;
-    for (int i = 0; i < m->narms; i++)
-        if (m->arms[i].deadline_ms >= now)
-            m->arms[kept++] = m->arms[i];
-    m->narms = kept;
+    prune_locked(m, now); /* expired arms make room */
+    promote_locked(m, now);
     gp_err e = GP_OK;
     if (m->closing || m->err[0])
         e = GP_ECLOSED;
-    else if (m->narms >= GP__MUX_MAX_ARMED)
+    else if (m->narms >= m->cap_arms)
         e = GP_ESTATE;
     else {
         armed *a = &m->arms[m->narms++];
         a->id = id;
         snprintf(a->path, sizeof a->path, "%s", path);
-        a->deadline_ms = gp__now_ms() + GP__MUX_ARM_MS;
+        a->acked = 0;
+        a->deadline_ms = now + (wait_ms > 0 ? wait_ms : GP__MUX_ARM_MS);
+        promote_locked(m, now); /* live at once if there is room */
+        if (!a->acked)
+            LOGF(m, GP_LOG_DEBUG,
+                 "grpc mux: knock for id %u held: %d knocks wait for their streams", (unsigned)id,
+                 GP__MUX_MAX_ARMED);
     }
     pthread_mutex_unlock(&m->mu);
+    send_acks(m);
     return e;
 }
 
@@ -634,7 +734,5 @@ void gp__grpc_mux_free(gp__grpc_mux *m)
         close(m->lfd);
     if (m->server && m->main_path[0]) /* core leaves its socket file */
         unlink(m->main_path);
-    pthread_mutex_destroy(&m->mu);
-    pthread_cond_destroy(&m->cv);
-    free(m);
+    mux_dealloc(m);
 }

@@ -16,7 +16,8 @@
  * (gp__grpc_mux_arm), and the next stream the peer opens goes there. Without
  * an armed id, the plugin sends the stream to its main server and the host
  * resets it (Go hosts never accept such a stream). Arms not used within
- * GP__MUX_ARM_MS expire. broker.c speaks the knocks. */
+ * GP__MUX_ARM_MS expire; knocks past GP__MUX_MAX_ARMED wait for room before
+ * they are acked. broker.c speaks the knocks. */
 #ifndef GP_GRPC_MUX_H
 #define GP_GRPC_MUX_H
 
@@ -75,10 +76,20 @@ gp_err gp__grpc_mux_open_fd(gp__grpc_mux *m, int accept_ms, int *fd, char *err, 
 gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, int accept_ms, char *path, size_t cap, char *err,
                               size_t errlen);
 
-/* The next stream the peer opens goes to the unix socket at `path` (id is
- * for the log). GP_ESTATE when GP__MUX_MAX_ARMED arms are pending, GP_ECLOSED
- * after the session ended. */
-gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path);
+/* A knock for a served id: the next stream the peer opens after it reads
+ * this knock's ack goes to the unix socket at `path` (id is for the log).
+ * The ack is sent through the on_ack callback (in the order the arms went
+ * live, outside every lock of ours): at once while fewer than
+ * GP__MUX_MAX_ARMED acked knocks wait for their streams, else once one of
+ * them is used or expires (GP__MUX_ARM_MS), as go-plugin holds back its ack
+ * (AcceptKnock blocks) instead of refusing. A knock that found no room
+ * within wait_ms is dropped unanswered (its dialer times out). GP_ESTATE
+ * when GP__MUX_MAX_ARMED + max_bridges knocks are pending already (refuse
+ * it), GP_ECLOSED after the session ended. May call on_ack itself. */
+gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path, int wait_ms);
+
+/* Set (once, before arming) what sends a knock's ack for id. */
+void gp__grpc_mux_on_ack(gp__grpc_mux *m, void (*ack)(void *ctx, uint32_t id), void *ctx);
 
 /* "" while the session is up (or not yet started), else why it ended. */
 void gp__grpc_mux_error(gp__grpc_mux *m, char *buf, size_t cap);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "transport/base/clock.h"
+#include "transport/core/conn.h"
 #include "transport/net/net.h"
 #include "transport/testing/gp_test.h"
 #include "transport/testing/proto/counter.gp.h"
@@ -63,14 +64,17 @@ typedef struct pair {
     gp__grpc_mux *hmux, *pmux;
 } pair;
 
-/* max_bridges: the host mux's gp_limits.max_broker_conns (0: default). */
-static void pair_start_capped(pair *p, int max_bridges)
+/* max_bridges: the host mux's gp_limits.max_broker_conns (0: default);
+ * wait_ms: both brokers' gp_limits.broker_wait_ms (0: default). */
+static void pair_start_with(pair *p, int max_bridges, int wait_ms)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->to_plugin.mu, NULL);
     pthread_mutex_init(&p->to_host.mu, NULL);
-    gp__grpc_broker_opts ho = {.send = deliver, .send_ctx = &p->to_plugin};
-    gp__grpc_broker_opts po = {.send = deliver, .send_ctx = &p->to_host};
+    gp__grpc_broker_opts ho = {
+        .send = deliver, .send_ctx = &p->to_plugin, .limits.broker_wait_ms = wait_ms};
+    gp__grpc_broker_opts po = {
+        .send = deliver, .send_ctx = &p->to_host, .limits.broker_wait_ms = wait_ms};
     GP_CHECK_INT(gp__grpc_broker_new(&ho, &p->host), ==, GP_OK);
     GP_CHECK_INT(gp__grpc_broker_new(&po, &p->plugin), ==, GP_OK);
     p->to_plugin.peer = p->plugin;
@@ -97,7 +101,7 @@ static void pair_start_capped(pair *p, int max_bridges)
 
 static void pair_start(pair *p)
 {
-    pair_start_capped(p, 0);
+    pair_start_with(p, 0, 0);
 }
 
 static void pair_stop(pair *p)
@@ -370,6 +374,85 @@ GP_TEST(dial_whose_ack_never_comes)
     pair_stop(&p);
 }
 
+/* The wait for the ack is the configured broker_wait_ms, not go-plugin's
+ * fixed 5 s. */
+GP_TEST(dial_whose_ack_never_comes_waits_broker_wait_ms)
+{
+    pair p;
+    pair_start_with(&p, 0, 700);
+    uint32_t id = serve(p.host);
+    p.to_host.drop = 1;
+    gp_status st = {0};
+    int64_t t0 = gp__now_ms();
+    GP_CHECK_INT(call(p.plugin, id, 1, &st), ==, GP_ETIMEDOUT);
+    int64_t took = gp__now_ms() - t0;
+    GP_CHECK(took >= 650 && took < 3500);
+    GP_CHECK_CONTAINS(st.msg, "timeout waiting for multiplexing knock handshake on id 1");
+    p.to_host.drop = 0;
+    if (call(p.plugin, id, 1, &st) != GP_OK)
+        GP_FAILF("dial after the lost knock: %s", st.msg);
+    pair_stop(&p);
+}
+
+static grpc_byte_buffer *knock_bb(uint32_t id);
+
+/* A dialer like go-plugin 1.8's, which opens its stream as soon as it has
+ * the ack and does not wait for our accept loop (here it does not even wait
+ * for the acks): 64 knocks back to back. GP__MUX_MAX_ARMED are acked at
+ * once; the rest are held, neither acked nor refused (go-plugin holds its
+ * ack back the same way), and each is acked once a stream spent an arm.
+ * Opening one stream per ack, unaccepted, all 64 reach the served id. */
+GP_TEST(knocks_past_the_armed_wait_for_room)
+{
+    enum { N = 64 };
+    pair p;
+    pair_start(&p);
+    uint32_t id = serve(p.plugin);
+    for (int i = 0; i < N; i++) {
+        grpc_byte_buffer *bb = knock_bb(id);
+        gp__grpc_broker_received(p.plugin, bb);
+        grpc_byte_buffer_destroy(bb);
+    }
+    GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
+    GP_CHECK_INT(p.to_host.refusals, ==, 0);
+    gp_conn *conns[N];
+    int opened = 0;
+    int64_t end = gp__now_ms() + 20000;
+    while (opened < N && gp__now_ms() < end) {
+        if (opened >= p.to_host.acks) { /* as Go: no stream before its ack */
+            usleep(1000);
+            continue;
+        }
+        int fd = -1;
+        char err[256];
+        gp__grpc_client_opts co = {.call_timeout_ms = 10000};
+        if (gp__grpc_mux_open_fd(p.hmux, 0, &fd, err, sizeof err) != GP_OK ||
+            gp__grpc_conn_from_fd(fd, &co, &conns[opened], err, sizeof err) != GP_OK) {
+            GP_FAILF("stream %d: %s", opened + 1, err);
+            break;
+        }
+        opened++;
+    }
+    GP_CHECK_INT(opened, ==, N);
+    GP_CHECK_INT(p.to_host.acks, ==, N);
+    GP_CHECK_INT(p.to_host.refusals, ==, 0);
+    for (int i = 0; i < opened; i++) {
+        gp_status st = {0};
+        gp_stub *s = NULL;
+        proto_SumRequest q = {.a = i, .b = 1};
+        proto_SumResponse r = {0};
+        if (conns[i]->ops->dispense(conns[i], "", &s, &st) != GP_OK ||
+            gp_invoke(s, &proto_AddHelper_Sum_method, &q, &r, &st) != GP_OK)
+            GP_FAILF("call on stream %d: %s", i + 1, st.msg);
+        else
+            GP_CHECK_INT(r.r, ==, i + 1);
+        gp_stub_free(s);
+    }
+    for (int i = 0; i < opened; i++)
+        gp__conn_close(conns[i]);
+    pair_stop(&p);
+}
+
 static grpc_byte_buffer *knock_bb(uint32_t id)
 {
     plugin_ConnInfo ci = {.service_id = id, .has_knock = true, .knock = {.knock = true}};
@@ -381,8 +464,9 @@ static grpc_byte_buffer *knock_bb(uint32_t id)
 }
 
 /* A flood of knocks (a served id and unknown ones) arms at most
- * GP__MUX_MAX_ARMED streams, refuses the rest in the ack, starts no thread,
- * and the session still serves afterwards once the arms expire. */
+ * GP__MUX_MAX_ARMED streams, holds back max_broker_conns (128) more without
+ * an answer, refuses the rest in the ack, starts no thread, and the session
+ * still serves afterwards once the arms and held knocks expire. */
 GP_TEST(flood_of_knocks)
 {
     pair p;
@@ -394,8 +478,9 @@ GP_TEST(flood_of_knocks)
         gp__grpc_broker_received(p.plugin, bb);
         grpc_byte_buffer_destroy(bb);
     }
-    /* 16 armed; of the refusals at most 64 a second are answered (the
-     * send queue stays small), the rest go unanswered. */
+    /* 16 armed, 128 held (unanswered while no stream spends an arm); of
+     * the refusals at most 64 a second are answered (the send queue stays
+     * small), the rest go unanswered. */
     GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
     GP_CHECK(p.to_host.refusals >= 1 && p.to_host.refusals <= 2 * 64);
     GP_CHECK_INT(gp_test_count_threads(), <=, threads);
@@ -459,7 +544,7 @@ GP_TEST(nothing_left_behind)
 GP_TEST(bridges_past_max_broker_conns_are_refused)
 {
     pair p;
-    pair_start_capped(&p, 4);
+    pair_start_with(&p, 4, 0);
     gp_status st = {0};
     uint32_t id = serve(p.host);
     gp_stub *stubs[4];
@@ -509,9 +594,11 @@ int main(void)
     GP_RUN(many_dials_back_to_back);
     GP_RUN(open_the_peer_never_accepts_times_out);
     GP_RUN(knock_for_unknown_id);
+    GP_RUN_TIMEOUT(knocks_past_the_armed_wait_for_room, 30);
     /* Both wait out go-plugin's 5 s broker deadline, some of it twice. */
     GP_RUN_TIMEOUT(dial_whose_ack_never_comes, 20);
     GP_RUN_TIMEOUT(flood_of_knocks, 20);
+    GP_RUN(dial_whose_ack_never_comes_waits_broker_wait_ms);
     GP_RUN(stream_without_knock_is_refused);
     GP_RUN(bridges_past_max_broker_conns_are_refused);
     GP_RUN_TIMEOUT(nothing_left_behind, 20);

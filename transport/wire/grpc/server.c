@@ -39,6 +39,7 @@
 #include "transport/wire/grpc/core.h"
 #include "transport/wire/grpc/grpc.h"
 #include "transport/wire/grpc/stream.h"
+#include "transport/wire/grpc/tcp_keepalive.h"
 #include "transport/msg/msg.h"
 
 enum {
@@ -962,7 +963,7 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
          .value.integer = 0},
     };
     grpc_resource_quota *quota = gp__grpc_memory_quota(max_msg);
-    grpc_arg all[sizeof args / sizeof args[0] + 1];
+    grpc_arg all[sizeof args / sizeof args[0] + 2];
     memcpy(all, args, sizeof args);
     all[sizeof args / sizeof args[0]] = (grpc_arg){.type = GRPC_ARG_POINTER,
                                                    .key = GRPC_ARG_RESOURCE_QUOTA,
@@ -970,9 +971,20 @@ gp_err gp__grpc_server_new(const gp__grpc_server_opts *o, gp__grpc_server **out,
                                                        .p = quota,
                                                        .vtable = grpc_resource_quota_arg_vtable(),
                                                    }};
-    grpc_channel_args ch_args = {.num_args = sizeof all / sizeof all[0], .args = all};
+    size_t nall = sizeof args / sizeof args[0] + 1;
+    /* TCP keepalive on the sockets core accepts itself (TLS, TCP), as on
+     * those we accept (tcp_keepalive.h); gp_keepalive.time_ms < 0: none. */
+    grpc_arg tka;
+    int has_tka = !(o && o->keepalive_ms < 0) &&
+                  gp__grpc_tcp_keepalive_arg(o ? o->keepalive_ms : 0,
+                                             o ? o->keepalive_timeout_ms : 0, &tka) == 0;
+    if (has_tka)
+        all[nall++] = tka;
+    grpc_channel_args ch_args = {.num_args = nall, .args = all};
     s->srv = grpc_server_create(&ch_args, NULL);
     grpc_resource_quota_unref(quota); /* the server holds its own reference */
+    if (has_tka)
+        gp__grpc_tcp_keepalive_release(&tka);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->srv, s->cq, NULL);
 

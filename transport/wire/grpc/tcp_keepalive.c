@@ -11,9 +11,12 @@
  * //host:client_tls_test checks the options on the socket. */
 #include "transport/wire/grpc/tcp_keepalive.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <grpc/support/sync.h>
 
@@ -21,7 +24,10 @@
 
 #define CORE_VERSION_PREFIX "29."
 
-enum { USAGE_CLIENT_CONNECTION = 0 }; /* core's GRPC_FD_CLIENT_CONNECTION_USAGE */
+/* core's grpc_fd_usage: GRPC_FD_CLIENT_CONNECTION_USAGE, _SERVER_LISTENER_,
+ * _SERVER_CONNECTION_ (tcp_server_posix.cc calls the mutator with the last
+ * on each socket it accepts, through mutate_fd_2 only). */
+enum { USAGE_CLIENT_CONNECTION = 0, USAGE_SERVER_LISTENER = 1, USAGE_SERVER_CONNECTION = 2 };
 
 typedef struct sock_info {
     int fd;
@@ -47,8 +53,20 @@ static bool ka_mutate_2(const sock_info *info, grpc_socket_mutator *gm)
     /* Best effort, as on our own sockets (wire.c): a setsockopt refused by
      * the kernel must not fail the connection. Unix sockets are left as
      * they are by gp__net_keepalive. */
-    if (info->usage == USAGE_CLIENT_CONNECTION)
+    if (info->usage == USAGE_CLIENT_CONNECTION) {
         (void)gp__net_keepalive(info->fd, m->time_ms, m->timeout_ms);
+    } else if (info->usage == USAGE_SERVER_CONNECTION) {
+        /* Core's server already bounds unacknowledged data by its HTTP/2
+         * keepalive timeout (TCP_USER_TIMEOUT); the default keepalive, which
+         * sets none, must not take that away. */
+        int user_ms = 0;
+        socklen_t l = sizeof user_ms;
+        int keep = m->time_ms == 0 &&
+                   getsockopt(info->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, &l) == 0;
+        (void)gp__net_keepalive(info->fd, m->time_ms, m->timeout_ms);
+        if (keep)
+            (void)setsockopt(info->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
+    }
     return true;
 }
 

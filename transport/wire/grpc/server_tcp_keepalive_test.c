@@ -1,0 +1,153 @@
+/* TCP keepalive on the sockets gRPC core accepts for our server itself (a
+ * TCP listener, plaintext or TLS as under AutoMTLS): gp_keepalive's TCP
+ * settings, as Go's net package sets keepalive on the connections a
+ * go-plugin plugin accepts. Server and client run in this process, so the
+ * accepted socket is one of our descriptors: the one whose local port is
+ * the listener's and which has a peer. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport/core/conn.h"
+#include "transport/net/net.h"
+#include "transport/testing/gp_test.h"
+#include "transport/tls/certgen.h"
+#include "transport/wire/grpc/grpc.h"
+
+static gp__tls_keypair host_kp, plugin_kp;
+
+typedef struct ka_opts {
+    int on, idle_s, intvl_s, cnt, user_ms;
+} ka_opts;
+
+/* The connected sockets whose local port is `port`: the server's side. */
+static int accepted_on(int port, ka_opts *out, int cap)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < cap) {
+        int fd = atoi(e->d_name);
+        /* Core listens on a dual-stack socket: 127.0.0.1 as ::ffff:127.0.0.1. */
+        struct sockaddr_storage me, peer;
+        socklen_t ml = sizeof me, pl = sizeof peer;
+        if (e->d_name[0] == '.' || fd == dirfd(d) ||
+            getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+            continue;
+        int p = me.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&me)->sin_port)
+                : me.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
+                                           : -1;
+        if (p != port)
+            continue;
+        ka_opts *k = &out[n++];
+        socklen_t l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k->user_ms, &l);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Serve on 127.0.0.1 (TLS or not) with gp_keepalive ka, connect and call
+ * once, then check the accepted socket. */
+static void check(int tls, gp_keepalive ka, ka_opts want)
+{
+    char err[512];
+    gp__grpc_server_opts so = {.keepalive_ms = ka.time_ms,
+                               .keepalive_timeout_ms = ka.timeout_ms};
+    gp__grpc_server *s = NULL;
+    GP_CHECK_ERR(gp__grpc_server_new(&so, &s, err, sizeof err), GP_OK);
+    gp__grpc_tls plugin_side = {.root_pem = host_kp.cert_pem,
+                                .cert_pem = plugin_kp.cert_pem,
+                                .key_pem = plugin_kp.key_pem};
+    gp__grpc_tls host_side = {.root_pem = plugin_kp.cert_pem,
+                              .cert_pem = host_kp.cert_pem,
+                              .key_pem = host_kp.key_pem};
+    if (tls)
+        GP_CHECK_ERR(gp__grpc_server_use_tls(s, &plugin_side, err, sizeof err), GP_OK);
+    int port = 0;
+    GP_CHECK_ERR(gp__grpc_server_listen(s, "127.0.0.1:0", &port, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__grpc_server_start(s, err, sizeof err), GP_OK);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    gp__grpc_client_opts co = {.call_timeout_ms = 10000};
+    gp_conn *conn = NULL;
+    gp_err rc;
+    if (tls) {
+        rc = gp__grpc_conn_dial_tls("tcp", addr, &host_side, 10000, &co, &conn, err, sizeof err);
+    } else {
+        int fd = -1;
+        rc = gp__net_dial("tcp", addr, 10000, 0, &fd, err, sizeof err);
+        if (!rc)
+            rc = gp__grpc_conn_from_fd(fd, &co, &conn, err, sizeof err);
+    }
+    if (rc)
+        GP_FAILF("connect to %s: %s", addr, err);
+    gp_status st = {0};
+    if (conn && gp_conn_ping(conn, &st) != GP_OK)
+        GP_FAILF("ping: %s", st.msg);
+    ka_opts got[8];
+    int n = accepted_on(port, got, 8);
+    GP_CHECK_INT(n, ==, 1);
+    for (int i = 0; i < n; i++) {
+        GP_CHECK_INT(got[i].on, ==, want.on);
+        if (!want.on)
+            continue;
+        GP_CHECK_INT(got[i].idle_s, ==, want.idle_s);
+        GP_CHECK_INT(got[i].intvl_s, ==, want.intvl_s);
+        GP_CHECK_INT(got[i].cnt, ==, want.cnt);
+        GP_CHECK_INT(got[i].user_ms, ==, want.user_ms);
+    }
+    if (conn)
+        gp__conn_close(conn);
+    gp__grpc_server_free(s);
+}
+
+GP_TEST(tls_accepted_socket_has_keepalive)
+{
+    /* Set: first probe after time_ms, three probes timeout_ms / 3 apart,
+     * TCP_USER_TIMEOUT timeout_ms (transport/net/keepalive.c). */
+    check(1, (gp_keepalive){.time_ms = 4000, .timeout_ms = 6000},
+          (ka_opts){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
+    /* Default: Go's 15 s, Linux's 9 probes; the TCP_USER_TIMEOUT core sets
+     * from the server's HTTP/2 keepalive timeout (20 s) stays. */
+    check(1, (gp_keepalive){0},
+          (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
+    /* Off. */
+    check(1, (gp_keepalive){.time_ms = -1}, (ka_opts){.on = 0});
+}
+
+GP_TEST(plaintext_tcp_accepted_socket_has_keepalive)
+{
+    check(0, (gp_keepalive){0},
+          (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
+}
+
+int main(void)
+{
+    char err[256];
+    if (gp__tls_certgen(NULL, &host_kp, err, sizeof err) ||
+        gp__tls_certgen(NULL, &plugin_kp, err, sizeof err)) {
+        fprintf(stderr, "certgen: %s\n", err);
+        return 1;
+    }
+    GP_RUN(tls_accepted_socket_has_keepalive);
+    GP_RUN(plaintext_tcp_accepted_socket_has_keepalive);
+    gp__tls_keypair_free(&host_kp);
+    gp__tls_keypair_free(&plugin_kp);
+    return gp_test_done();
+}
