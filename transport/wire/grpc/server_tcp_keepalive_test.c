@@ -67,16 +67,13 @@ static int accepted_on(int port, ka_opts *out, int cap)
 static void check(int tls, gp_keepalive ka, ka_opts want)
 {
     char err[512];
-    gp__grpc_server_opts so = {.keepalive_ms = ka.time_ms,
-                               .keepalive_timeout_ms = ka.timeout_ms};
+    gp__grpc_server_opts so = {.keepalive_ms = ka.time_ms, .keepalive_timeout_ms = ka.timeout_ms};
     gp__grpc_server *s = NULL;
     GP_CHECK_ERR(gp__grpc_server_new(&so, &s, err, sizeof err), GP_OK);
-    gp__grpc_tls plugin_side = {.root_pem = host_kp.cert_pem,
-                                .cert_pem = plugin_kp.cert_pem,
-                                .key_pem = plugin_kp.key_pem};
-    gp__grpc_tls host_side = {.root_pem = plugin_kp.cert_pem,
-                              .cert_pem = host_kp.cert_pem,
-                              .key_pem = host_kp.key_pem};
+    gp__grpc_tls plugin_side = {
+        .root_pem = host_kp.cert_pem, .cert_pem = plugin_kp.cert_pem, .key_pem = plugin_kp.key_pem};
+    gp__grpc_tls host_side = {
+        .root_pem = plugin_kp.cert_pem, .cert_pem = host_kp.cert_pem, .key_pem = host_kp.key_pem};
     if (tls)
         GP_CHECK_ERR(gp__grpc_server_use_tls(s, &plugin_side, err, sizeof err), GP_OK);
     int port = 0;
