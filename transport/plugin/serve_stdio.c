@@ -96,7 +96,7 @@ static void on_fatal_signal(int sig)
         }
         uint8_t buf[GP__STDIO_CHUNK];
         for (int ch = 2; ch >= 1; ch--) {
-            int fd = s->rd[ch].fd;
+            int fd = s->rfd[ch];
             if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0)
                 continue;
             for (int k = 0; k < 64; k++) {
