@@ -27,12 +27,13 @@ GP_HELPER(printer)
 {
     gp__serve_stdio *s = gp__serve_stdio_new();
     char err[256];
-    if (!s || gp__serve_stdio_redirect(s, err, sizeof err) != GP_OK)
+    if (!s || gp__serve_stdio_redirect(s, err, sizeof err) != GP_OK ||
+        gp__serve_stdio_start(s, err, sizeof err) != GP_OK)
         return 3;
     fprintf(stderr, "plugin's last words on stderr\n");
     printf("and on stdout\n");
     fflush(stdout);
-    sleep_ms(100); /* the readers queue them (no stream: they wait for one) */
+    sleep_ms(100); /* the reader queues them (no stream: they wait for one) */
     if (argc > 1 && strcmp(argv[1], "abort") == 0)
         abort();
     gp__serve_stdio_free(s);
