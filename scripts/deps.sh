@@ -14,7 +14,7 @@ PKGS=(
   cmake golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev
   golang-golang-x-net-dev golang-github-golang-protobuf-1-3-dev
   golang-goprotobuf-dev golang-github-hashicorp-yamux-dev
-  python3-grpcio python3-protobuf openssl
+  python3-grpcio python3-protobuf openssl libssl-dev
   lld
 )
 
