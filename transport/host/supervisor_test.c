@@ -378,7 +378,11 @@ GP_TEST(stop_during_backoff_is_prompt)
 {
     warm_up_grpc();
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
-    const char *env[] = {"SUP_CRASH_AFTER_MS=50", NULL};
+    /* The crash must come after the start (handshake, dial, health check):
+     * 50 ms was shorter than a start under ASan on a loaded machine (CI). */
+    char crash[64];
+    snprintf(crash, sizeof crash, "SUP_CRASH_AFTER_MS=%d", (int)(300 * gp_test_scale()));
+    const char *env[] = {crash, NULL};
     gp_client_config cc = client_config(env);
     gp_backoff_config b = {
         .immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 60000, .healthy_after_ms = 10000};

@@ -405,7 +405,11 @@ GP_TEST(hung_plugin_fails_health_check)
 GP_TEST(stop_during_backoff_is_prompt)
 {
     fixture f;
-    fixture_init(&f, "100");
+    /* The crash must come after the start (100 ms was shorter than a start
+     * under ASan on a loaded machine, CI): START EXIT RESTART. */
+    char crash[32];
+    snprintf(crash, sizeof crash, "%d", (int)(300 * gp_test_scale()));
+    fixture_init(&f, crash);
     f.spec.backoff = (gp_backoff_config){
         .immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 30000, .healthy_after_ms = 60000};
     gp__runner *r = NULL;
