@@ -254,51 +254,10 @@ GP_TEST(automtls_unix_and_tcp)
     GP_CHECK_FDS_AT_MOST(fds);
 }
 
-/* What the kernel holds for one of our TCP sockets. */
-typedef struct ka_opts {
-    int on, idle_s, intvl_s, cnt, user_ms;
-} ka_opts;
-
-/* Our sockets connected to TCP port `port` (the plugin's), with their
- * keepalive options; returns how many (at most cap). */
-static int sockets_to_port(int port, ka_opts *out, int cap)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL && n < cap) {
-        int fd = atoi(e->d_name);
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (e->d_name[0] == '.' || fd == dirfd(d) ||
-            getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-            continue;
-        int p = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : -1;
-        if (p != port)
-            continue;
-        ka_opts *k = &out[n++];
-        socklen_t l = sizeof(int);
-        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k->user_ms, &l);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* gp_keepalive ka on an AutoMTLS connection to a plugin on TCP: the socket
  * gRPC core dialed for TLS carries the TCP keepalive a plaintext one gets
  * from gp__net_keepalive. want.on < 0: any (not checked). */
-static void tcp_keepalive_on_tls(gp_keepalive ka, ka_opts want)
+static void tcp_keepalive_on_tls(gp_keepalive ka, gp_test_tcp_ka want)
 {
     gp_client_config cfg = config("test-mtls-tcp", true);
     cfg.keepalive = ka;
@@ -315,8 +274,8 @@ static void tcp_keepalive_on_tls(gp_keepalive ka, ka_opts want)
     GP_CHECK_STR(ra.network, "tcp");
     const char *colon = strrchr(ra.address, ':');
     int port = colon ? atoi(colon + 1) : -1;
-    ka_opts got[8];
-    int n = sockets_to_port(port, got, 8);
+    gp_test_tcp_ka got[8];
+    int n = gp_test_tcp_ka_of(port, false, got, 8);
     GP_CHECK_INT(n, >=, 1);
     for (int i = 0; i < n; i++) {
         GP_CHECK_INT(got[i].on, ==, want.on);
@@ -334,13 +293,15 @@ GP_TEST(automtls_tcp_socket_has_keepalive)
 {
     /* Set: first probe after time_ms, three probes timeout_ms / 3 apart,
      * TCP_USER_TIMEOUT timeout_ms (transport/net/keepalive.c). */
-    tcp_keepalive_on_tls((gp_keepalive){.time_ms = 4000, .timeout_ms = 6000},
-                         (ka_opts){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
+    tcp_keepalive_on_tls(
+        (gp_keepalive){.time_ms = 4000, .timeout_ms = 6000},
+        (gp_test_tcp_ka){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
     /* Default: Go's 15 s, Linux's 9 probes, no user timeout. */
-    tcp_keepalive_on_tls((gp_keepalive){0},
-                         (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 0});
+    tcp_keepalive_on_tls(
+        (gp_keepalive){0},
+        (gp_test_tcp_ka){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 0});
     /* Off. */
-    tcp_keepalive_on_tls((gp_keepalive){.time_ms = -1}, (ka_opts){.on = 0});
+    tcp_keepalive_on_tls((gp_keepalive){.time_ms = -1}, (gp_test_tcp_ka){.on = 0});
 }
 
 /* Start (and connect) a client that must fail; returns its error text in

@@ -45,39 +45,10 @@ GP_HELPER(printer)
     return 0;
 }
 
-static char *run_printer(const char *mode, int *status)
-{
-    char path[] = "/tmp/gpstdioXXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        GP_FAILF("mkstemp: %s", strerror(errno));
-        return NULL;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(gp_test_self_exe(), (char **)gp_test_helper_argv("printer", mode));
-        _exit(127);
-    }
-    close(fd);
-    *status = pid < 0 ? -1 : gp_test_wait_child(pid, (int)(10000 * gp_test_scale()));
-    if (*status == -1) {
-        GP_FAILF("printer %s did not end", mode);
-        if (pid > 0)
-            gp_test_reap(pid, 0);
-        unlink(path);
-        return NULL;
-    }
-    char *text = gp_test_read_file(path, NULL);
-    unlink(path);
-    return text;
-}
-
 GP_TEST(an_abort_while_forwarding_leaves_the_last_words_on_real_stderr)
 {
     int status;
-    char *text = run_printer("abort", &status);
+    char *text = gp_test_run_helper_output("printer", "abort", true, &status);
     if (!text)
         return;
     GP_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
@@ -90,7 +61,7 @@ GP_TEST(an_abort_while_forwarding_leaves_the_last_words_on_real_stderr)
 GP_TEST(undoing_the_redirect_restores_the_default_action)
 {
     int status;
-    char *text = run_printer("free", &status);
+    char *text = gp_test_run_helper_output("printer", "free", true, &status);
     if (!text)
         return;
     GP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

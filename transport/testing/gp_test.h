@@ -177,6 +177,13 @@ const char *gp_test_self_exe(void);
 #define gp_test_helper_argv(...) \
     ((const char *[]){gp_test_self_exe(), GP_TEST_HELPER_FLAG, __VA_ARGS__, NULL})
 
+/* Runs helper `name` with argument `arg` in a child whose stderr (and its
+ * stdout too, with `with_stdout`) goes to a temporary file, and waits up
+ * to 10 s x GP_TEST_SCALE. Its wait status goes to *status; returns what
+ * it wrote (malloc'd, NUL-terminated), or NULL after a failed check (no
+ * file, or it did not end: then it is killed and reaped). */
+char *gp_test_run_helper_output(const char *name, const char *arg, bool with_stdout, int *status);
+
 /* ---- things many tests need ---- */
 
 /* Open file descriptors of this process (counts /proc/self/fd). */
@@ -239,6 +246,15 @@ char *gp_test_read_file(const char *path, size_t *len);
  * signal's number if a signal ended it), or -1 when it had not ended by
  * then (it is then SIGKILLed and reaped). */
 int gp_test_reap(pid_t pid, int timeout_ms);
+
+/* The TCP keepalive settings of a socket (getsockopt). */
+typedef struct gp_test_tcp_ka {
+    int on, idle_s, intvl_s, cnt, user_ms;
+} gp_test_tcp_ka;
+
+/* This process's connected sockets whose local port (`local`) or peer port
+ * is `port`: their keepalive settings into out, at most cap; how many. */
+int gp_test_tcp_ka_of(int port, bool local, gp_test_tcp_ka *out, int cap);
 
 /* Monotonic clock. */
 long long gp_test_now_ms(void);

@@ -1,6 +1,7 @@
 /* Helper processes: one dispatcher for every test that re-executes itself. */
 #include "transport/testing/gp_test.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,34 @@ const char *gp_test_self_exe(void)
         path[n] = '\0';
     }
     return path;
+}
+
+char *gp_test_run_helper_output(const char *name, const char *arg, bool with_stdout, int *status)
+{
+    char path[] = "/tmp/gphelperoutXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        GP_FAILF("mkstemp: %s", strerror(errno));
+        return NULL;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (with_stdout)
+            dup2(fd, 1);
+        dup2(fd, 2);
+        execv(gp_test_self_exe(), (char **)gp_test_helper_argv(name, arg));
+        _exit(127);
+    }
+    close(fd);
+    *status = pid < 0 ? -1 : gp_test_wait_child(pid, (int)(10000 * gp_test_scale()));
+    if (*status == -1) {
+        GP_FAILF("helper %s %s did not end", name, arg ? arg : "");
+        if (pid > 0)
+            gp_test_reap(pid, 0);
+        unlink(path);
+        return NULL;
+    }
+    char *text = gp_test_read_file(path, NULL);
+    unlink(path);
+    return text;
 }

@@ -2,9 +2,12 @@
  * clocks, writing everything. */
 #include "transport/testing/gp_test.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -297,4 +300,44 @@ void gp_test_sampler_stop(gp_test_sampler *s)
 {
     atomic_store(&s->stop, 1);
     pthread_join(s->t, NULL);
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET    ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+           : ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+                                       : -1;
+}
+
+int gp_test_tcp_ka_of(int port, bool local, gp_test_tcp_ka *out, int cap)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < cap) {
+        int fd = atoi(e->d_name);
+        /* Connected sockets only; a dual-stack listener's 127.0.0.1 shows
+         * as ::ffff:127.0.0.1 (AF_INET6). */
+        struct sockaddr_storage me, peer;
+        socklen_t ml = sizeof me, pl = sizeof peer;
+        if (e->d_name[0] == '.' || fd == dirfd(d) ||
+            getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+            port_of(local ? &me : &peer) != port)
+            continue;
+        gp_test_tcp_ka *k = &out[n++];
+        socklen_t l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, &l);
+        l = sizeof(int);
+        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k->user_ms, &l);
+    }
+    if (d)
+        closedir(d);
+    return n;
 }

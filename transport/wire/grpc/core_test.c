@@ -126,11 +126,10 @@ GP_HELPER(openssl_thread_ends_at_exit)
     return 0;
 }
 
-/* Runs the helper with stderr into a file; its text, and the wait status. */
-static char *run_helper_named(const char *name, const char *mode, int *status);
+/* The trip_assert helper in `mode`: what it wrote to stderr, its wait status. */
 static char *run_helper(const char *mode, int *status)
 {
-    return run_helper_named("trip_assert", mode, status);
+    return gp_test_run_helper_output("trip_assert", mode, false, status);
 }
 
 /* OpenSSL's atexit cleanup would race threads still ending at exit (core
@@ -138,7 +137,7 @@ static char *run_helper(const char *mode, int *status)
 GP_TEST(openssl_has_no_atexit_cleanup)
 {
     int status;
-    char *text = run_helper_named("openssl_exit", "", &status);
+    char *text = gp_test_run_helper_output("openssl_exit", "", false, &status);
     if (!text)
         return;
     GP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -149,40 +148,12 @@ GP_TEST(openssl_has_no_atexit_cleanup)
 GP_TEST(a_thread_ending_at_exit_leaks_no_openssl_state)
 {
     int status;
-    char *text = run_helper_named("openssl_thread_ends_at_exit", "", &status);
+    char *text = gp_test_run_helper_output("openssl_thread_ends_at_exit", "", false, &status);
     if (!text)
         return;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         GP_FAILF("helper ended with wait status %#x; its stderr:\n%s", (unsigned)status, text);
     free(text);
-}
-
-static char *run_helper_named(const char *name, const char *mode, int *status)
-{
-    char path[] = "/tmp/gpcorelogXXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        GP_FAILF("mkstemp: %s", strerror(errno));
-        return NULL;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd, 2);
-        execv(gp_test_self_exe(), (char **)gp_test_helper_argv(name, mode));
-        _exit(127);
-    }
-    close(fd);
-    *status = pid < 0 ? -1 : gp_test_wait_child(pid, (int)(10000 * gp_test_scale()));
-    if (*status == -1) {
-        GP_FAILF("helper %s did not end", mode);
-        if (pid > 0)
-            gp_test_reap(pid, 0);
-        unlink(path);
-        return NULL;
-    }
-    char *text = gp_test_read_file(path, NULL);
-    unlink(path);
-    return text;
 }
 
 GP_TEST(core_assert_reaches_an_info_logger_at_error)

@@ -21,50 +21,9 @@
 
 static gp__tls_keypair host_kp, plugin_kp;
 
-typedef struct ka_opts {
-    int on, idle_s, intvl_s, cnt, user_ms;
-} ka_opts;
-
-/* The connected sockets whose local port is `port`: the server's side. */
-static int accepted_on(int port, ka_opts *out, int cap)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL && n < cap) {
-        int fd = atoi(e->d_name);
-        /* Core listens on a dual-stack socket: 127.0.0.1 as ::ffff:127.0.0.1. */
-        struct sockaddr_storage me, peer;
-        socklen_t ml = sizeof me, pl = sizeof peer;
-        if (e->d_name[0] == '.' || fd == dirfd(d) ||
-            getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
-            getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
-            continue;
-        int p = me.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&me)->sin_port)
-                : me.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
-                                           : -1;
-        if (p != port)
-            continue;
-        ka_opts *k = &out[n++];
-        socklen_t l = sizeof(int);
-        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, &l);
-        l = sizeof(int);
-        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k->user_ms, &l);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Serve on 127.0.0.1 (TLS or not) with gp_keepalive ka, connect and call
  * once, then check the accepted socket. */
-static void check(int tls, gp_keepalive ka, ka_opts want)
+static void check(int tls, gp_keepalive ka, gp_test_tcp_ka want)
 {
     char err[512];
     gp__grpc_server_opts so = {.keepalive_ms = ka.time_ms, .keepalive_timeout_ms = ka.timeout_ms};
@@ -97,8 +56,8 @@ static void check(int tls, gp_keepalive ka, ka_opts want)
     gp_status st = {0};
     if (conn && gp_conn_ping(conn, &st) != GP_OK)
         GP_FAILF("ping: %s", st.msg);
-    ka_opts got[8];
-    int n = accepted_on(port, got, 8);
+    gp_test_tcp_ka got[8];
+    int n = gp_test_tcp_ka_of(port, true, got, 8);
     GP_CHECK_INT(n, ==, 1);
     for (int i = 0; i < n; i++) {
         GP_CHECK_INT(got[i].on, ==, want.on);
@@ -119,19 +78,19 @@ GP_TEST(tls_accepted_socket_has_keepalive)
     /* Set: first probe after time_ms, three probes timeout_ms / 3 apart,
      * TCP_USER_TIMEOUT timeout_ms (transport/net/keepalive.c). */
     check(1, (gp_keepalive){.time_ms = 4000, .timeout_ms = 6000},
-          (ka_opts){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
+          (gp_test_tcp_ka){.on = 1, .idle_s = 4, .intvl_s = 2, .cnt = 3, .user_ms = 6000});
     /* Default: Go's 15 s, Linux's 9 probes; the TCP_USER_TIMEOUT core sets
      * from the server's HTTP/2 keepalive timeout (20 s) stays. */
     check(1, (gp_keepalive){0},
-          (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
+          (gp_test_tcp_ka){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
     /* Off. */
-    check(1, (gp_keepalive){.time_ms = -1}, (ka_opts){.on = 0});
+    check(1, (gp_keepalive){.time_ms = -1}, (gp_test_tcp_ka){.on = 0});
 }
 
 GP_TEST(plaintext_tcp_accepted_socket_has_keepalive)
 {
     check(0, (gp_keepalive){0},
-          (ka_opts){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
+          (gp_test_tcp_ka){.on = 1, .idle_s = 15, .intvl_s = 15, .cnt = 9, .user_ms = 20000});
 }
 
 int main(void)
