@@ -326,6 +326,7 @@ int gp_test_tcp_ka_of(int port, bool local, gp_test_tcp_ka *out, int cap)
             port_of(local ? &me : &peer) != port)
             continue;
         gp_test_tcp_ka *k = &out[n++];
+        *k = (gp_test_tcp_ka){0}; /* a getsockopt that fails leaves 0 */
         socklen_t l = sizeof(int);
         getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &k->on, &l);
         l = sizeof(int);
