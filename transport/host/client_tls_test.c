@@ -224,17 +224,23 @@ static gp_client_config config(const char *mode, bool auto_mtls)
     return cfg;
 }
 
+/* Connects c and pings once; the connection stays c's. */
+static void connect_and_ping(gp_client *c, const char *what)
+{
+    gp_conn *conn = NULL;
+    gp_status st;
+    gp_err rc = gp_client_connect(c, &conn, &st);
+    if (rc)
+        GP_FAILF("connect (%s): %s: %s", what, gp_strerror(rc), st.msg);
+    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+}
+
 static void good_session(const char *mode)
 {
     gp_client_config cfg = config(mode, true);
     gp_client *c;
     GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
-    gp_conn *conn = NULL;
-    gp_status st;
-    gp_err rc = gp_client_connect(c, &conn, &st);
-    if (rc)
-        GP_FAILF("connect (%s): %s: %s", mode, gp_strerror(rc), st.msg);
-    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+    connect_and_ping(c, mode);
     pid_t pid = gp_client_pid(c);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -256,19 +262,14 @@ GP_TEST(automtls_unix_and_tcp)
 
 /* gp_keepalive ka on an AutoMTLS connection to a plugin on TCP: the socket
  * gRPC core dialed for TLS carries the TCP keepalive a plaintext one gets
- * from gp__net_keepalive. want.on < 0: any (not checked). */
+ * from gp__net_keepalive. */
 static void tcp_keepalive_on_tls(gp_keepalive ka, gp_test_tcp_ka want)
 {
     gp_client_config cfg = config("test-mtls-tcp", true);
     cfg.keepalive = ka;
     gp_client *c;
     GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
-    gp_conn *conn = NULL;
-    gp_status st;
-    gp_err rc = gp_client_connect(c, &conn, &st);
-    if (rc)
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
-    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+    connect_and_ping(c, "test-mtls-tcp");
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
     GP_CHECK_STR(ra.network, "tcp");
@@ -277,15 +278,7 @@ static void tcp_keepalive_on_tls(gp_keepalive ka, gp_test_tcp_ka want)
     gp_test_tcp_ka got[8];
     int n = gp_test_tcp_ka_of(port, false, got, 8);
     GP_CHECK_INT(n, >=, 1);
-    for (int i = 0; i < n; i++) {
-        GP_CHECK_INT(got[i].on, ==, want.on);
-        if (!want.on)
-            continue;
-        GP_CHECK_INT(got[i].idle_s, ==, want.idle_s);
-        GP_CHECK_INT(got[i].intvl_s, ==, want.intvl_s);
-        GP_CHECK_INT(got[i].cnt, ==, want.cnt);
-        GP_CHECK_INT(got[i].user_ms, ==, want.user_ms);
-    }
+    gp_test_check_tcp_ka(got, n, want);
     gp_client_free(c);
 }
 
@@ -455,12 +448,7 @@ GP_TEST(user_tls_both_sides)
     cfg.tls = &tls;
     gp_client *c;
     GP_CHECK_ERR(gp_client_new(&cfg, &c, NULL), GP_OK);
-    gp_conn *conn = NULL;
-    gp_status st;
-    gp_err rc = gp_client_connect(c, &conn, &st);
-    if (rc)
-        GP_FAILF("connect: %s: %s", gp_strerror(rc), st.msg);
-    GP_CHECK(conn && gp_conn_ping(conn, &st) == GP_OK);
+    connect_and_ping(c, "user-tls");
     /* Reattach with the same TLS config. */
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
@@ -468,11 +456,7 @@ GP_TEST(user_tls_both_sides)
         .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000, .tls = &tls};
     gp_client *again;
     GP_CHECK_ERR(gp_client_new(&rcfg, &again, NULL), GP_OK);
-    gp_conn *conn2 = NULL;
-    rc = gp_client_connect(again, &conn2, &st);
-    if (rc)
-        GP_FAILF("reattach over TLS: %s: %s", gp_strerror(rc), st.msg);
-    GP_CHECK(conn2 && gp_conn_ping(conn2, &st) == GP_OK);
+    connect_and_ping(again, "reattach over TLS");
     gp_client_free(again);
     gp_client_free(c);
 

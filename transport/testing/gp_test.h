@@ -256,6 +256,10 @@ typedef struct gp_test_tcp_ka {
  * is `port`: their keepalive settings into out, at most cap; how many. */
 int gp_test_tcp_ka_of(int port, bool local, gp_test_tcp_ka *out, int cap);
 
+/* Checks each of got[0..n) against want: `on` always, the rest only when
+ * want.on is set. */
+void gp_test_check_tcp_ka(const gp_test_tcp_ka *got, int n, gp_test_tcp_ka want);
+
 /* Monotonic clock. */
 long long gp_test_now_ms(void);
 double gp_test_now_s(void);

@@ -342,3 +342,16 @@ int gp_test_tcp_ka_of(int port, bool local, gp_test_tcp_ka *out, int cap)
         closedir(d);
     return n;
 }
+
+void gp_test_check_tcp_ka(const gp_test_tcp_ka *got, int n, gp_test_tcp_ka want)
+{
+    for (int i = 0; i < n; i++) {
+        GP_CHECK_INT(got[i].on, ==, want.on);
+        if (!want.on)
+            continue;
+        GP_CHECK_INT(got[i].idle_s, ==, want.idle_s);
+        GP_CHECK_INT(got[i].intvl_s, ==, want.intvl_s);
+        GP_CHECK_INT(got[i].cnt, ==, want.cnt);
+        GP_CHECK_INT(got[i].user_ms, ==, want.user_ms);
+    }
+}

@@ -59,15 +59,7 @@ static void check(int tls, gp_keepalive ka, gp_test_tcp_ka want)
     gp_test_tcp_ka got[8];
     int n = gp_test_tcp_ka_of(port, true, got, 8);
     GP_CHECK_INT(n, ==, 1);
-    for (int i = 0; i < n; i++) {
-        GP_CHECK_INT(got[i].on, ==, want.on);
-        if (!want.on)
-            continue;
-        GP_CHECK_INT(got[i].idle_s, ==, want.idle_s);
-        GP_CHECK_INT(got[i].intvl_s, ==, want.intvl_s);
-        GP_CHECK_INT(got[i].cnt, ==, want.cnt);
-        GP_CHECK_INT(got[i].user_ms, ==, want.user_ms);
-    }
+    gp_test_check_tcp_ka(got, n, want);
     if (conn)
         gp__conn_close(conn);
     gp__grpc_server_free(s);
