@@ -300,6 +300,20 @@ static int threads_of(pid_t pid)
     return n;
 }
 
+/* The plugin starts its signal and stdio threads just after its line,
+ * while the host dials: its count once it holds still for 200 ms. */
+static int settled_threads_of(pid_t pid)
+{
+    int n = threads_of(pid);
+    for (int same = 0, i = 0; same < 4 && i < 100; i++) {
+        usleep(50 * 1000);
+        int m = threads_of(pid);
+        same = m == n ? same + 1 : 0;
+        n = m;
+    }
+    return n;
+}
+
 /* Hosts that reattach, call and leave: each opened the stdio stream, and
  * the plugin, which prints nothing meanwhile, must let each stream go
  * (before: a thread per gRPC host, and on netrpc the whole connection,
@@ -320,7 +334,7 @@ static void hosts_that_leave_leave_nothing(gp_protocol proto)
     GP_CHECK_INT(call_sum(conn, 1, 1), ==, GP_OK);
     gp_reattach_config rc;
     GP_CHECK_ERR(gp_client_reattach_config(owner, &rc), GP_OK);
-    int base = threads_of(rc.pid);
+    int base = settled_threads_of(rc.pid);
     GP_CHECK_INT(base, >, 0);
     enum { HOSTS = 8 };
     for (int i = 0; i < HOSTS; i++) {

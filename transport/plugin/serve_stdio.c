@@ -402,7 +402,7 @@ gp_err gp__serve_stdio_start(gp__serve_stdio *s, char *err, size_t errlen)
         snprintf(err, errlen, "stdio: not redirected");
         return GP_ESTATE;
     }
-    s->reader_running = pthread_create(&s->reader, NULL, read_pipes, s) == 0;
+    s->reader_running = gp__thread_start_small(&s->reader, read_pipes, s) == 0;
     if (!s->reader_running) {
         /* A channel nobody reads would block the plugin's writes: undo. */
         restore_fds(s);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/base/sync.h"
 #include "transport/handshake/handshake.h"
 #include "transport/net/net.h"
 #include "transport/plugin/serve_config.h"
@@ -283,17 +284,6 @@ int gp_serve(const gp_serve_config *cfg)
         if (!e)
             e = gp__serve_tls_apply(&tls, w, srv, err, sizeof err);
     }
-    if (!e) {
-        watch.wire = w;
-        watch.server = srv;
-        watch.log = &log;
-        if (pthread_create(&watch.thread, NULL, watch_signals, &watch) == 0) {
-            watch.running = true;
-        } else {
-            snprintf(err, sizeof err, "cannot start the signal thread");
-            e = GP_ESYS;
-        }
-    }
     if (!e && strcmp(network, "unix") == 0) {
         e = listen_unix(w, srv, mux, unix_path, sizeof unix_path, err, sizeof err);
         snprintf(line.address, sizeof line.address, "%s", unix_path);
@@ -302,19 +292,30 @@ int gp_serve(const gp_serve_config *cfg)
     }
     if (!e)
         e = w->server_start(srv, err, sizeof err);
-    if (!e && stdio) {
-        /* Before the line: a call may run as soon as the host reads it. */
-        char why[256];
-        if (gp__serve_stdio_redirect(stdio, why, sizeof why) != GP_OK ||
-            gp__serve_stdio_start(stdio, why, sizeof why) != GP_OK) {
-            gp_log_kv kv = {"error", why};
-            gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "stdout/stderr are not forwarded to the host");
-        }
-    }
+    /* Before the line: a call may print as soon as the host reads it. */
+    char why[256] = "";
+    bool redirected = !e && stdio && gp__serve_stdio_redirect(stdio, why, sizeof why) == GP_OK;
     if (!e) {
         gp_log_kv kv[2] = {{"network", line.network}, {"address", line.address}};
         gp_logf(&log, GP_LOG_DEBUG, "", kv, 2, "plugin address");
         e = print_handshake(gp__serve_stdio_real_stdout(stdio), &line, err, sizeof err);
+    }
+    /* The threads start after the line, while the host dials: what a
+     * call prints waits in the pipe, a signal stays pending (blocked). */
+    if (!e && stdio && (!redirected || gp__serve_stdio_start(stdio, why, sizeof why) != GP_OK)) {
+        gp_log_kv kv = {"error", why};
+        gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "stdout/stderr are not forwarded to the host");
+    }
+    if (!e) {
+        watch.wire = w;
+        watch.server = srv;
+        watch.log = &log;
+        if (gp__thread_start_small(&watch.thread, watch_signals, &watch) == 0) {
+            watch.running = true;
+        } else {
+            snprintf(err, sizeof err, "cannot start the signal thread");
+            e = GP_ESYS;
+        }
     }
     if (!e)
         w->server_wait(srv);

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,9 +736,12 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__m
     if (!io || !io->ops || !io->ops->read || !io->ops->writev || !io->ops->shutdown ||
         !io->ops->close || (role != GP_MUX_CLIENT && role != GP_MUX_SERVER))
         return GP_EINVAL;
-    gp__mux_session *s = calloc(1, sizeof *s);
+    /* rdbuf stays untouched until a read fills it: a new plugin process
+     * would otherwise fault in all of its 64 KiB at once. */
+    gp__mux_session *s = malloc(sizeof *s);
     if (!s)
         return GP_ENOMEM;
+    memset(s, 0, offsetof(gp__mux_session, rdbuf));
     s->io = io;
     s->role = role;
     if (cfg)
@@ -762,7 +766,7 @@ gp_err gp__mux_session_new_stream(gp__stream *io, gp__mux_role role, const gp__m
     gp__mux_parser_init(&s->parser, GP_MUX_INITIAL_WINDOW);
     /* Before any thread can take the read role (a caller may, at once). */
     s->ka_next_ns = gp__mux_now_ns() + (int64_t)s->cfg.keepalive_interval_ms * 1000000;
-    if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
+    if (gp__thread_start_small(&s->reader, reader_main, s) != 0) {
         gp__mux_session_destroy(s);
         return GP_ESYS;
     }

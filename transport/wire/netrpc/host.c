@@ -531,7 +531,7 @@ static int start_stdio(nconn *c, stdio_fwd *f, const char *stream, gp_log_level 
     f->c = c;
     f->stream = stream;
     f->level = lv;
-    f->running = pthread_create(&f->thread, NULL, stdio_main, f) == 0;
+    f->running = gp__thread_start_small(&f->thread, stdio_main, f) == 0;
     return f->running;
 }
 
@@ -616,7 +616,7 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     c->out.sink_ctx = c->errs.sink_ctx = o ? o->stdio_ctx : NULL;
     if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||
                 !start_stdio(c, &c->errs, "stderr", GP_LOG_INFO) ||
-                !(c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0)))
+                !(c->broker_running = gp__thread_start_small(&c->broker, broker_main, c) == 0)))
         rc = GP_ESYS;
     if (rc) {
         snprintf(err, errlen, "opening the control and stdio streams: %s%s%s", gp_strerror(rc),

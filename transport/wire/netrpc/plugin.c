@@ -287,12 +287,12 @@ static void *conn_main(void *arg)
     if (!rc) {
         c->out = out;
         c->errs = errs;
-        c->fwd_running = s->o.stdio && pthread_create(&c->fwd, NULL, fwd_main, c) == 0;
+        c->fwd_running = s->o.stdio && gp__thread_start_small(&c->fwd, fwd_main, c) == 0;
         if (!c->fwd_running) {
             gp__mux_stream_close(out);
             gp__mux_stream_close(errs);
         }
-        c->broker_running = pthread_create(&c->broker, NULL, broker_main, c) == 0;
+        c->broker_running = gp__thread_start_small(&c->broker, broker_main, c) == 0;
         gp__rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
         rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
@@ -390,7 +390,7 @@ static void start_conn(gp__netrpc_server *s, int fd)
         return;
     }
     pthread_mutex_lock(&s->mu);
-    if (s->stop || pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+    if (s->stop || gp__thread_start_small(&c->thread, conn_main, c) != 0) {
         pthread_mutex_unlock(&s->mu);
         if (c->fd >= 0)
             close(c->fd);
@@ -556,7 +556,7 @@ gp_err gp__netrpc_server_start(gp__netrpc_server *s, char *err, size_t errlen)
         snprintf(err, errlen, "netrpc server: start before listen");
         return GP_ESTATE;
     }
-    if (pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+    if (gp__thread_start_small(&s->acceptor, accept_main, s) != 0) {
         snprintf(err, errlen, "netrpc server: cannot start the accept thread");
         return GP_ESYS;
     }

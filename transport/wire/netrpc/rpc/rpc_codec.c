@@ -794,6 +794,7 @@ static void read_failed(server *s, gp_err e, const char *err, request *rq, int *
 }
 
 static void *serve_thread(void *arg);
+static void ensure_follower_locked(server *s);
 
 /* The watch hook: bytes arrived on the stream while no thread read it. */
 static void on_arrival(void *arg)
@@ -803,6 +804,8 @@ static void on_arrival(void *arg)
     s->arrived = 1;
     if (s->inline_run && s->waiting)
         pthread_cond_signal(&s->cv);
+    else if (s->inline_run)
+        ensure_follower_locked(s); /* it takes the role at once */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -990,7 +993,11 @@ static int serve_one(server *s, int *held)
             if (!s->napping && s->waiting)
                 pthread_cond_signal(&s->cv); /* one follower watches the queue */
         }
-        ensure_follower_locked(s); /* to take over if a request comes */
+        /* A lone call runs with no follower started: on_arrival starts
+         * one if a request comes meanwhile (a thread is costly to start,
+         * and most streams never see two calls at once). */
+        if (nmore || be != GP_OK)
+            ensure_follower_locked(s);
     }
     /* Replies are held only while this thread runs another queued call
      * next; after_reply hooks want theirs on the wire first. */

@@ -508,6 +508,63 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
     }
 }
 
+/* One call at a time starts no thread besides the serving one (a thread
+ * is costly to start); a call that comes while a lone call runs gets a
+ * follower at once: Release, written while Wait blocks, is served. */
+GP_TEST(lone_calls_start_no_follower_and_a_call_meanwhile_gets_one)
+{
+    fixture f;
+    fixture_up(&f);
+    batch_srv b = {.ncalls = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    batch_serve_args sa = {.st = f.s, .b = &b, .workers = 4};
+    pthread_t srv;
+    pthread_create(&srv, NULL, batch_serve_main, &sa);
+    gp__gob_encoder *enc;
+    GP_CHECK_ERR(gp__gob_encoder_new(&enc), GP_OK);
+    static resp_reader rr;
+    rr.st = f.c;
+    rr.len = 0;
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &rr.dec), GP_OK);
+    const char *echo[1] = {"Plugin.Echo"};
+    uint64_t seqs[2];
+    int failed[2];
+    int before = gp_test_count_threads();
+    for (int i = 0; i < 10; i++) {
+        write_batch(f.c, enc, echo, 1, (uint64_t)i);
+        GP_CHECK_INT(read_responses(&rr, 1, 5000, seqs, failed), ==, 1);
+        GP_CHECK_INT(seqs[0], ==, (uint64_t)i);
+    }
+    GP_CHECK_INT(gp_test_count_threads(), ==, before);
+    const char *wait[1] = {"Plugin.Wait"}, *release[1] = {"Plugin.Release"};
+    write_batch(f.c, enc, wait, 1, 20);
+    for (int i = 0; i < 500; i++) { /* Wait runs (on the serving thread) */
+        pthread_mutex_lock(&b.mu);
+        int n = b.ncalls;
+        pthread_mutex_unlock(&b.mu);
+        if (n == 11)
+            break;
+        usleep(1000);
+    }
+    long long t0 = gp_test_now_ms();
+    write_batch(f.c, enc, release, 1, 21);
+    GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+    GP_CHECK(seqs[0] + seqs[1] == 41 && !failed[0] && !failed[1]);
+    long long took = gp_test_now_ms() - t0;
+    if (took > 1000)
+        GP_FAILF("Release behind a lone blocked Wait took %lld ms", took);
+    GP_CHECK_INT(gp_test_count_threads(), >, before);
+    gp__gob_encoder_free(enc);
+    gp__gob_decoder_free(rr.dec);
+    gp__mux_stream_close(f.c);
+    pthread_join(srv, NULL);
+    GP_CHECK_ERR(sa.result, GP_OK);
+    fixture_down(&f);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+}
+
 /* Many callers on one client, against the threaded server: each one's
  * calls make progress (no caller starves while the others keep the reading
  * and writing roles busy), and every reply reaches its own caller. */
@@ -588,6 +645,7 @@ int main(void)
     GP_RUN(a_call_times_out_and_its_late_reply_is_dropped);
     GP_RUN_TIMEOUT(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_the_rest,
                    60);
+    GP_RUN_TIMEOUT(lone_calls_start_no_follower_and_a_call_meanwhile_gets_one, 60);
     GP_RUN_TIMEOUT(sixteen_callers_on_one_client_all_make_progress, 60);
     return gp_test_done();
 }
