@@ -70,6 +70,8 @@ struct gp__mux_session {
     gp__mux_stream *buckets[NBUCKETS];
     gp__mux_stream *acc_head, *acc_tail;
     int acc_len;
+    void (*accept_fn)(void *arg); /* gp__mux_accept_watch */
+    void *accept_arg;
     int peer_streams; /* in the table and opened by the peer (max_streams) */
     uint64_t refused; /* SYNs refused because max_streams were open */
     uint8_t ctrl[CTRL_MAX];

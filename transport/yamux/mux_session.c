@@ -366,6 +366,8 @@ static void incoming_syn_locked(gp__mux_session *s, const gp__mux_header *h)
     s->acc_tail = st;
     s->acc_len++;
     pthread_cond_signal(&s->accept_cond);
+    if (s->accept_fn)
+        s->accept_fn(s->accept_arg);
 }
 
 /* FIN / RST of the frame just finished (after its payload, so a reader

@@ -109,10 +109,18 @@ void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt);
 
 /* Calls fn(arg) whenever data arrives on st while no thread waits in a
  * read of it (a net/rpc server running a call on its reading thread learns
- * that the next request came). fn runs on the thread reading the socket
- * with the session's lock held: it must only signal, never call back into
- * the session. fn NULL: no more calls once this returns. */
+ * that the next request came; a host starts the thread that copies a stdio
+ * stream once something comes on it), and at once if data already waits
+ * unread. fn runs with the session's lock held, on the thread reading the
+ * socket: it may signal or start a thread, never call back into the
+ * session. fn NULL: no more calls once this returns. */
 void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg);
+
+/* Calls fn(arg) whenever the peer opens a stream (it waits for
+ * gp__mux_accept), and at once if one already waits; as
+ * gp__mux_stream_watch: lets a side that is rarely dialled start its
+ * accepting thread only when a stream comes. */
+void gp__mux_accept_watch(gp__mux_session *s, void (*fn)(void *arg), void *arg);
 
 /* Reads up to cap bytes. GP_OK with *n > 0; GP_OK with *n == 0 means EOF
  * (peer sent FIN and everything was read). GP_ECLOSED after RST or session

@@ -98,7 +98,19 @@ void gp__mux_stream_watch(gp__mux_stream *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&st->s->mu);
     st->watch_fn = fn;
     st->watch_arg = arg;
+    if (fn && st->rlen > 0 && !st->nwait)
+        fn(arg); /* it came before the watch */
     pthread_mutex_unlock(&st->s->mu);
+}
+
+void gp__mux_accept_watch(gp__mux_session *s, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    s->accept_fn = fn;
+    s->accept_arg = arg;
+    if (fn && s->acc_head)
+        fn(arg);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void gp__mux_stream_set_prompt(gp__mux_stream *st, int prompt)

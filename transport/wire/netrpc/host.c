@@ -117,17 +117,25 @@ static void logf_(nconn *c, gp_log_level lv, const char *stream, const char *fmt
 
 /* ---- stdout / stderr streams (3 and 5) ---------------------------------- */
 
-/* Forwards the plugin's bytes line by line to the logger (go-plugin copies
- * them to SyncStdout/SyncStderr, which discard by default). */
-static void *stdio_main(void *arg)
+/* Copies what comes on f's stream to its sink or, line by line, to the
+ * logger (go-plugin copies them to SyncStdout/SyncStderr, which discard by
+ * default), until the stream ends or until_ms passes (gp__now_ms; < 0:
+ * no bound). */
+static void copy_stdio(stdio_fwd *f, int64_t until_ms)
 {
-    stdio_fwd *f = arg;
     char line[STDIO_LINE_MAX + 1];
     size_t len = 0;
     for (;;) {
         char buf[4096];
         size_t n = 0;
-        if (gp__mux_stream_read(f->st, buf, sizeof buf, -1, &n) != GP_OK || n == 0)
+        int wait_ms = -1;
+        if (until_ms >= 0) {
+            int64_t left = until_ms - gp__now_ms();
+            if (left <= 0)
+                break;
+            wait_ms = (int)left;
+        }
+        if (gp__mux_stream_read(f->st, buf, sizeof buf, wait_ms, &n) != GP_OK || n == 0)
             break;
         if (f->sink) { /* gp_client_config.stdout_sink / stderr_sink */
             f->sink(f->sink_ctx, buf, n);
@@ -155,15 +163,37 @@ static void *stdio_main(void *arg)
     f->ended = 1;
     pthread_cond_broadcast(&f->c->cv);
     pthread_mutex_unlock(&f->c->mu);
+}
+
+static void *stdio_main(void *arg)
+{
+    copy_stdio(arg, -1);
     return NULL;
+}
+
+/* The stream's watch: its copier starts with the first bytes, so a plugin
+ * that prints nothing costs the host no thread. Session lock held. */
+static void stdio_arrived(void *arg)
+{
+    stdio_fwd *f = arg;
+    if (!f->running) /* a failed start is tried again at the next bytes */
+        f->running = gp__thread_start_small(&f->thread, stdio_main, f) == 0;
 }
 
 /* After Quit the plugin sends what it printed last and closes its stdout
  * and stderr streams: wait for both ends (at most ms) before the session
- * goes, so those bytes are not lost in flight. */
+ * goes, so those bytes are not lost in flight. A stream with no copier yet
+ * is read to its end here. */
 static void wait_stdio_ends(nconn *c, int ms)
 {
-    struct timespec until = gp__deadline_in(ms);
+    int64_t until_ms = gp__now_ms() + ms;
+    stdio_fwd *fs[2] = {&c->out, &c->errs};
+    for (int i = 0; i < 2; i++) {
+        gp__mux_stream_watch(fs[i]->st, NULL, NULL); /* no copier starts after this */
+        if (!fs[i]->running)
+            copy_stdio(fs[i], until_ms);
+    }
+    struct timespec until = gp__deadline_in(until_ms - gp__now_ms());
     pthread_mutex_lock(&c->mu);
     while ((c->out.running && !c->out.ended) || (c->errs.running && !c->errs.ended)) {
         if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
@@ -186,6 +216,16 @@ static void *broker_main(void *arg)
         gp__mux_broker_take(c->mb, st, 0, 0);
     }
     return NULL;
+}
+
+/* The session's accept watch: the accepting thread starts with the first
+ * stream the plugin opens (most plugins never dial the host's broker).
+ * Session lock held. */
+static void broker_arrived(void *arg)
+{
+    nconn *c = arg;
+    if (!c->broker_running)
+        c->broker_running = gp__thread_start_small(&c->broker, broker_main, c) == 0;
 }
 
 static gp_broker *nc_broker(gp_conn *gc)
@@ -495,6 +535,12 @@ static void nc_close(gp_conn *gc)
     c->closing = 1;
     pthread_mutex_unlock(&c->mu);
     gp__mux_session_close(c->sess);
+    /* No copier or accepter starts after these. */
+    if (c->out.st)
+        gp__mux_stream_watch(c->out.st, NULL, NULL);
+    if (c->errs.st)
+        gp__mux_stream_watch(c->errs.st, NULL, NULL);
+    gp__mux_accept_watch(c->sess, NULL, NULL);
     pthread_mutex_lock(&c->mu);
     while (c->ctl_busy)
         pthread_cond_wait(&c->cv, &c->mu);
@@ -526,13 +572,12 @@ static const gp__conn_ops ops = {
     .broker = nc_broker,
 };
 
-static int start_stdio(nconn *c, stdio_fwd *f, const char *stream, gp_log_level lv)
+static void watch_stdio(nconn *c, stdio_fwd *f, const char *stream, gp_log_level lv)
 {
     f->c = c;
     f->stream = stream;
     f->level = lv;
-    f->running = gp__thread_start_small(&f->thread, stdio_main, f) == 0;
-    return f->running;
+    gp__mux_stream_watch(f->st, stdio_arrived, f);
 }
 
 gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn **out, char *err,
@@ -614,10 +659,11 @@ gp_err gp__netrpc_conn_from_fd(int fd, const gp__netrpc_client_opts *o, gp_conn 
     c->out.sink = o ? o->stdout_sink : NULL;
     c->errs.sink = o ? o->stderr_sink : NULL;
     c->out.sink_ctx = c->errs.sink_ctx = o ? o->stdio_ctx : NULL;
-    if (!rc && (!start_stdio(c, &c->out, "stdout", GP_LOG_DEBUG) ||
-                !start_stdio(c, &c->errs, "stderr", GP_LOG_INFO) ||
-                !(c->broker_running = gp__thread_start_small(&c->broker, broker_main, c) == 0)))
-        rc = GP_ESYS;
+    if (!rc) { /* their threads start with their first traffic */
+        watch_stdio(c, &c->out, "stdout", GP_LOG_DEBUG);
+        watch_stdio(c, &c->errs, "stderr", GP_LOG_INFO);
+        gp__mux_accept_watch(c->sess, broker_arrived, c);
+    }
     if (rc) {
         snprintf(err, errlen, "opening the control and stdio streams: %s%s%s", gp_strerror(rc),
                  gp__mux_session_error(c->sess)[0] ? ": " : "", gp__mux_session_error(c->sess));
