@@ -118,8 +118,8 @@ extern char **environ;
  * killed. */
 static double spawn_line_us(const char *path, const char *arg)
 {
-    char *env[] = {"BASIC_PLUGIN=hello", "PLUGIN_PROTOCOL_VERSIONS=1", "KV_PLUGIN_PROTO=netrpc",
-                   "PLUGIN_MIN_PORT=10000", "PLUGIN_MAX_PORT=25000", NULL};
+    char *env[] = {"BASIC_PLUGIN=hello",    "PLUGIN_PROTOCOL_VERSIONS=1", "KV_PLUGIN_PROTO=netrpc",
+                   "PLUGIN_MIN_PORT=10000", "PLUGIN_MAX_PORT=25000",      NULL};
     double v[RUNS];
     for (int i = 0; i < RUNS; i++) {
         int out[2], in[2];

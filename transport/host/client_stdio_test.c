@@ -282,6 +282,8 @@ GP_TEST(nothing_left_behind)
      * own a little later. */
     for (int i = 0; i < 100 && gp_test_count_threads() > threads; i++)
         usleep(20 * 1000);
+    if (gp_test_count_threads() > threads)
+        gp_test_print_threads();
     GP_CHECK_INT(gp_test_count_threads(), <=, threads);
 }
 

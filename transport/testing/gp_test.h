@@ -194,6 +194,10 @@ int gp_test_count_fds(void);
  * and grows those pools on demand, so they are not ours to leak. */
 int gp_test_count_threads(void);
 
+/* Every thread of this process to stderr, tid and name (for a failed
+ * count: which thread stayed). */
+void gp_test_print_threads(void);
+
 /* A descriptor a library hands to another thread to close (gRPC core
  * closes released sockets on its own threads) stays open a while after the
  * call that released it, on a loaded machine for long. This polls the

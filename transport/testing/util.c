@@ -64,6 +64,31 @@ int gp_test_count_threads(void)
     return n;
 }
 
+void gp_test_print_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *e;
+    fprintf(stderr, "threads:");
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(comm, sizeof comm, f))
+                comm[0] = 0;
+            fclose(f);
+        }
+        comm[strcspn(comm, "\n")] = 0;
+        fprintf(stderr, " %s(%s)%s", e->d_name, comm, is_grpc_pool_thread(comm) ? "*" : "");
+    }
+    fprintf(stderr, "  (*: gRPC core's pools, not counted)\n");
+    closedir(d);
+}
+
 int gp_test_wait_fds_at_most(int limit, int timeout_ms)
 {
     long long end = gp_test_now_ms() + timeout_ms;
