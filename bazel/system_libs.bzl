@@ -64,7 +64,13 @@ def _opt_linkopts(rctx):
             "-lm", "-ldl", "-lrt", "-pthread", "-no-pie"]
     hot = rctx.path(rctx.attr.hot_code) if rctx.attr.hot_code else None
     if hot and rctx.which("ld.lld"):
-        opts += ["-fuse-ld=lld", "-Wl,--symbol-ordering-file=%s" % hot,
+        # A copy named by its content: an edit of the list changes the
+        # links' command lines, so they run again (the links do not see
+        # the file itself, only its path).
+        text = rctx.read(hot)
+        copy = "hot_code_%d.txt" % (hash(text) & 0x7fffffff)
+        rctx.file(copy, text)
+        opts += ["-fuse-ld=lld", "-Wl,--symbol-ordering-file=%s" % rctx.path(copy),
                  "-Wl,--no-warn-symbol-ordering"]
     return opts
 
