@@ -290,8 +290,6 @@ int gp_serve(const gp_serve_config *cfg)
     } else if (!e) {
         e = listen_tcp(w, srv, line.address, sizeof line.address, err, sizeof err);
     }
-    if (!e)
-        e = w->server_start(srv, err, sizeof err);
     /* Before the line: a call may print as soon as the host reads it. */
     char why[256] = "";
     bool redirected = !e && stdio && gp__serve_stdio_redirect(stdio, why, sizeof why) == GP_OK;
@@ -300,8 +298,12 @@ int gp_serve(const gp_serve_config *cfg)
         gp_logf(&log, GP_LOG_DEBUG, "", kv, 2, "plugin address");
         e = print_handshake(gp__serve_stdio_real_stdout(stdio), &line, err, sizeof err);
     }
-    /* The threads start after the line, while the host dials: what a
-     * call prints waits in the pipe, a signal stays pending (blocked). */
+    /* The threads start after the line, while the host dials: the socket
+     * listens already (a dial waits in its backlog), what a call prints
+     * waits in the pipe, a signal stays pending (blocked). A process's
+     * first thread is its costliest to start (bench/vmcost). */
+    if (!e)
+        e = w->server_start(srv, err, sizeof err);
     if (!e && stdio && (!redirected || gp__serve_stdio_start(stdio, why, sizeof why) != GP_OK)) {
         gp_log_kv kv = {"error", why};
         gp_logf(&log, GP_LOG_WARN, "", &kv, 1, "stdout/stderr are not forwarded to the host");

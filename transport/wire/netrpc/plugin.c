@@ -108,9 +108,24 @@ static const gp_service *reserved(void *ctx, uint32_t id)
 /* Every stream the host opens after 1, 3, 5 is a broker stream: the
  * MuxBroker reads its id on a thread of its own (bounded in number and
  * time), so a silent stream holds up no other. */
+static void *fwd_main(void *arg);
+
+/* The thread that copies what the plugin prints to the host's stdout and
+ * stderr streams; without one they are half-closed, so the host's copiers
+ * see EOF. Joined by conn_main, after the broker's thread. */
+static void start_fwd(sconn *c)
+{
+    c->fwd_running = c->srv->o.stdio && gp__thread_start_small(&c->fwd, fwd_main, c) == 0;
+    if (!c->fwd_running) {
+        gp__mux_stream_close(c->out);
+        gp__mux_stream_close(c->errs);
+    }
+}
+
 static void *broker_main(void *arg)
 {
     sconn *c = arg;
+    start_fwd(c);
     for (;;) {
         gp__mux_stream *st = NULL;
         if (gp__mux_accept(c->sess, -1, &st) != GP_OK)
@@ -287,12 +302,11 @@ static void *conn_main(void *arg)
     if (!rc) {
         c->out = out;
         c->errs = errs;
-        c->fwd_running = s->o.stdio && gp__thread_start_small(&c->fwd, fwd_main, c) == 0;
-        if (!c->fwd_running) {
-            gp__mux_stream_close(out);
-            gp__mux_stream_close(errs);
-        }
+        /* The broker's thread starts the stdio forwarder (one thread start
+         * fewer before the host's Ping is answered). */
         c->broker_running = gp__thread_start_small(&c->broker, broker_main, c) == 0;
+        if (!c->broker_running)
+            start_fwd(c);
         gp__rpc_serve_opts o = {.call = control_call, .ctx = c, .after_reply = control_after};
         char err[GP_STATUS_MSG_MAX] = "";
         rc = gp__rpc_serve_ex(gp__mux_stream_io(ctl), &o, err, sizeof err);
