@@ -40,7 +40,9 @@ static int is_grpc_pool_thread(const char *comm)
     return 0;
 }
 
-int gp_test_count_threads(void)
+/* Walks this process's threads: fn(ctx, tid, name) for each (the name
+ * without its newline). Returns how many, -1 if /proc cannot be read. */
+static int each_thread(void (*fn)(void *ctx, const char *tid, const char *comm), void *ctx)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
@@ -58,35 +60,37 @@ int gp_test_count_threads(void)
                 comm[0] = 0;
             fclose(f);
         }
-        n += !is_grpc_pool_thread(comm);
+        comm[strcspn(comm, "\n")] = 0;
+        fn(ctx, e->d_name, comm);
+        n++;
     }
     closedir(d);
     return n;
 }
 
+static void count_ours(void *ctx, const char *tid, const char *comm)
+{
+    (void)tid;
+    *(int *)ctx += !is_grpc_pool_thread(comm);
+}
+
+int gp_test_count_threads(void)
+{
+    int n = 0;
+    return each_thread(count_ours, &n) < 0 ? -1 : n;
+}
+
+static void print_one(void *ctx, const char *tid, const char *comm)
+{
+    (void)ctx;
+    fprintf(stderr, " %s(%s)%s", tid, comm, is_grpc_pool_thread(comm) ? "*" : "");
+}
+
 void gp_test_print_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return;
-    struct dirent *e;
     fprintf(stderr, "threads:");
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (!fgets(comm, sizeof comm, f))
-                comm[0] = 0;
-            fclose(f);
-        }
-        comm[strcspn(comm, "\n")] = 0;
-        fprintf(stderr, " %s(%s)%s", e->d_name, comm, is_grpc_pool_thread(comm) ? "*" : "");
-    }
+    each_thread(print_one, NULL);
     fprintf(stderr, "  (*: gRPC core's pools, not counted)\n");
-    closedir(d);
 }
 
 int gp_test_wait_fds_at_most(int limit, int timeout_ms)

@@ -97,7 +97,7 @@ struct gp__mux_session {
     gp__mux_parser parser;
     gp__mux_stream *cur;
     gp__mux_header cur_hdr;
-    uint8_t rdbuf[READ_CHUNK];
+    uint8_t rdbuf[READ_CHUNK]; /* last: the session's allocation zeroes all but it */
 };
 
 int64_t gp__mux_now_ns(void);

@@ -105,9 +105,6 @@ static const gp_service *reserved(void *ctx, uint32_t id)
     return svc;
 }
 
-/* Every stream the host opens after 1, 3, 5 is a broker stream: the
- * MuxBroker reads its id on a thread of its own (bounded in number and
- * time), so a silent stream holds up no other. */
 static void *fwd_main(void *arg);
 
 /* The thread that copies what the plugin prints to the host's stdout and
@@ -122,6 +119,9 @@ static void start_fwd(sconn *c)
     }
 }
 
+/* Every stream the host opens after 1, 3, 5 is a broker stream: the
+ * MuxBroker reads its id on a thread of its own (bounded in number and
+ * time), so a silent stream holds up no other. */
 static void *broker_main(void *arg)
 {
     sconn *c = arg;

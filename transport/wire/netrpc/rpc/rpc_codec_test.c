@@ -435,6 +435,44 @@ static int read_responses(resp_reader *r, int n, int timeout_ms, uint64_t *seqs,
     return got;
 }
 
+/* A threaded server (4 workers, with the watch hook) on a fresh fixture,
+ * and what writes its requests and reads its replies. */
+typedef struct batch_fixture {
+    fixture f;
+    batch_srv b;
+    batch_serve_args sa;
+    pthread_t srv;
+    gp__gob_encoder *enc;
+    resp_reader rr;
+} batch_fixture;
+
+static void batch_up(batch_fixture *t)
+{
+    fixture_up(&t->f);
+    t->b = (batch_srv){.ncalls = 0};
+    pthread_mutex_init(&t->b.mu, NULL);
+    pthread_cond_init(&t->b.cv, NULL);
+    t->sa = (batch_serve_args){.st = t->f.s, .b = &t->b, .workers = 4};
+    pthread_create(&t->srv, NULL, batch_serve_main, &t->sa);
+    GP_CHECK_ERR(gp__gob_encoder_new(&t->enc), GP_OK);
+    t->rr.st = t->f.c;
+    t->rr.len = 0;
+    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &t->rr.dec), GP_OK);
+}
+
+/* EOF to the server, which must end cleanly. */
+static void batch_down(batch_fixture *t)
+{
+    gp__gob_encoder_free(t->enc);
+    gp__gob_decoder_free(t->rr.dec);
+    gp__mux_stream_close(t->f.c);
+    pthread_join(t->srv, NULL);
+    GP_CHECK_ERR(t->sa.result, GP_OK);
+    fixture_down(&t->f);
+    pthread_mutex_destroy(&t->b.mu);
+    pthread_cond_destroy(&t->b.cv);
+}
+
 /* Requests that arrive together run on the thread that read them, one
  * after the other, with their replies as they finish; a call that waits
  * for a later call of its own batch (Go runs each call on a goroutine, so
@@ -443,39 +481,27 @@ static int read_responses(resp_reader *r, int n, int timeout_ms, uint64_t *seqs,
 GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_the_rest)
 {
     for (int round = 0; round < 3; round++) {
-        fixture f;
-        fixture_up(&f);
-        batch_srv b = {.ncalls = 0};
-        pthread_mutex_init(&b.mu, NULL);
-        pthread_cond_init(&b.cv, NULL);
-        batch_serve_args sa = {.st = f.s, .b = &b, .workers = 4};
-        pthread_t srv;
-        pthread_create(&srv, NULL, batch_serve_main, &sa);
-        gp__gob_encoder *enc;
-        GP_CHECK_ERR(gp__gob_encoder_new(&enc), GP_OK);
-        static resp_reader rr;
-        rr.st = f.c;
-        rr.len = 0;
-        GP_CHECK_ERR(gp__gob_decoder_new(NULL, &rr.dec), GP_OK);
+        static batch_fixture t;
+        batch_up(&t);
         /* 16 quick calls in one write: all answered, mostly by one thread. */
         const char *echo[16];
         for (int i = 0; i < 16; i++)
             echo[i] = "Plugin.Echo";
-        write_batch(f.c, enc, echo, 16, 0);
+        write_batch(t.f.c, t.enc, echo, 16, 0);
         uint64_t seqs[16];
         int failed[16];
-        GP_CHECK_INT(read_responses(&rr, 16, 5000, seqs, failed), ==, 16);
+        GP_CHECK_INT(read_responses(&t.rr, 16, 5000, seqs, failed), ==, 16);
         int same = 0;
-        for (int i = 0; i < 16 && i < b.ncalls; i++)
-            same += pthread_equal(b.ran_on[i], b.ran_on[0]) != 0;
+        for (int i = 0; i < 16 && i < t.b.ncalls; i++)
+            same += pthread_equal(t.b.ran_on[i], t.b.ran_on[0]) != 0;
         /* A follower may take a call that waited 2 ms (a preempted runner on a
          * loaded machine), but the batch as a whole runs inline. */
         GP_CHECK_INT(same, >=, 8);
         /* Wait, then Release, in one write: Wait runs first and blocks. */
         const char *pair[2] = {"Plugin.Wait", "Plugin.Release"};
         long long t0 = gp_test_now_ms();
-        write_batch(f.c, enc, pair, 2, 0);
-        GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+        write_batch(t.f.c, t.enc, pair, 2, 0);
+        GP_CHECK_INT(read_responses(&t.rr, 2, 6000, seqs, failed), ==, 2);
         long long took = gp_test_now_ms() - t0;
         /* Both answered, Wait without its error: Release ran while Wait
          * blocked. Their replies may come in either order (Wait polls every
@@ -486,25 +512,18 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
             GP_FAILF("round %d: Release behind a blocked Wait took %lld ms", round, took);
         /* Echo, then Wait as the batch's last call: Echo's reply, held
          * while the batch runs, goes out while Wait still blocks. */
-        pthread_mutex_lock(&b.mu);
-        b.released = 0;
-        pthread_mutex_unlock(&b.mu);
+        pthread_mutex_lock(&t.b.mu);
+        t.b.released = 0;
+        pthread_mutex_unlock(&t.b.mu);
         const char *last[2] = {"Plugin.Echo", "Plugin.Wait"};
-        write_batch(f.c, enc, last, 2, 10);
-        GP_CHECK_INT(read_responses(&rr, 1, 1000, seqs, failed), ==, 1);
+        write_batch(t.f.c, t.enc, last, 2, 10);
+        GP_CHECK_INT(read_responses(&t.rr, 1, 1000, seqs, failed), ==, 1);
         GP_CHECK_INT(seqs[0], ==, 10);
         const char *release[1] = {"Plugin.Release"};
-        write_batch(f.c, enc, release, 1, 12);
-        GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+        write_batch(t.f.c, t.enc, release, 1, 12);
+        GP_CHECK_INT(read_responses(&t.rr, 2, 6000, seqs, failed), ==, 2);
         GP_CHECK(!failed[0] && !failed[1]);
-        gp__gob_encoder_free(enc);
-        gp__gob_decoder_free(rr.dec);
-        gp__mux_stream_close(f.c); /* EOF: the server ends */
-        pthread_join(srv, NULL);
-        GP_CHECK_ERR(sa.result, GP_OK);
-        fixture_down(&f);
-        pthread_mutex_destroy(&b.mu);
-        pthread_cond_destroy(&b.cv);
+        batch_down(&t);
     }
 }
 
@@ -513,27 +532,15 @@ GP_TEST(a_batch_runs_on_the_reading_thread_and_a_blocked_call_does_not_hold_up_t
  * follower at once: Release, written while Wait blocks, is served. */
 GP_TEST(lone_calls_start_no_follower_and_a_call_meanwhile_gets_one)
 {
-    fixture f;
-    fixture_up(&f);
-    batch_srv b = {.ncalls = 0};
-    pthread_mutex_init(&b.mu, NULL);
-    pthread_cond_init(&b.cv, NULL);
-    batch_serve_args sa = {.st = f.s, .b = &b, .workers = 4};
-    pthread_t srv;
-    pthread_create(&srv, NULL, batch_serve_main, &sa);
-    gp__gob_encoder *enc;
-    GP_CHECK_ERR(gp__gob_encoder_new(&enc), GP_OK);
-    static resp_reader rr;
-    rr.st = f.c;
-    rr.len = 0;
-    GP_CHECK_ERR(gp__gob_decoder_new(NULL, &rr.dec), GP_OK);
+    static batch_fixture t;
+    batch_up(&t);
     const char *echo[1] = {"Plugin.Echo"};
     uint64_t seqs[2];
     int failed[2];
     int before = gp_test_count_threads();
     for (int i = 0; i < 10; i++) {
-        write_batch(f.c, enc, echo, 1, (uint64_t)i);
-        GP_CHECK_INT(read_responses(&rr, 1, 5000, seqs, failed), ==, 1);
+        write_batch(t.f.c, t.enc, echo, 1, (uint64_t)i);
+        GP_CHECK_INT(read_responses(&t.rr, 1, 5000, seqs, failed), ==, 1);
         GP_CHECK_INT(seqs[0], ==, (uint64_t)i);
         /* The server's thread is back reading before the next one (a call
          * that comes while it still writes the reply starts a follower). */
@@ -541,31 +548,24 @@ GP_TEST(lone_calls_start_no_follower_and_a_call_meanwhile_gets_one)
     }
     GP_CHECK_INT(gp_test_count_threads(), ==, before);
     const char *wait[1] = {"Plugin.Wait"}, *release[1] = {"Plugin.Release"};
-    write_batch(f.c, enc, wait, 1, 20);
+    write_batch(t.f.c, t.enc, wait, 1, 20);
     for (int i = 0; i < 500; i++) { /* Wait runs (on the serving thread) */
-        pthread_mutex_lock(&b.mu);
-        int n = b.ncalls;
-        pthread_mutex_unlock(&b.mu);
+        pthread_mutex_lock(&t.b.mu);
+        int n = t.b.ncalls;
+        pthread_mutex_unlock(&t.b.mu);
         if (n == 11)
             break;
         usleep(1000);
     }
     long long t0 = gp_test_now_ms();
-    write_batch(f.c, enc, release, 1, 21);
-    GP_CHECK_INT(read_responses(&rr, 2, 6000, seqs, failed), ==, 2);
+    write_batch(t.f.c, t.enc, release, 1, 21);
+    GP_CHECK_INT(read_responses(&t.rr, 2, 6000, seqs, failed), ==, 2);
     GP_CHECK(seqs[0] + seqs[1] == 41 && !failed[0] && !failed[1]);
     long long took = gp_test_now_ms() - t0;
     if (took > 1000)
         GP_FAILF("Release behind a lone blocked Wait took %lld ms", took);
     GP_CHECK_INT(gp_test_count_threads(), >, before);
-    gp__gob_encoder_free(enc);
-    gp__gob_decoder_free(rr.dec);
-    gp__mux_stream_close(f.c);
-    pthread_join(srv, NULL);
-    GP_CHECK_ERR(sa.result, GP_OK);
-    fixture_down(&f);
-    pthread_mutex_destroy(&b.mu);
-    pthread_cond_destroy(&b.cv);
+    batch_down(&t);
 }
 
 /* Many callers on one client, against the threaded server: each one's
