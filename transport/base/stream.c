@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -20,7 +21,21 @@ typedef struct fd_stream {
     gp__stream base; /* first: the ops receive this pointer */
     int fd;
     atomic_int shut; /* shutdown was called: calls fail with GP_ECLOSED */
+    /* The read spin's record (spin_read): misses in a row, and how many
+     * reads go straight to poll before the next try. Relaxed: a hint. */
+    atomic_int spin_misses, spin_skip;
 } fd_stream;
+
+/* How long a read that finds nothing tries again before it sleeps in
+ * poll, unless GOPLUGIN_READ_SPIN_US says otherwise: a reply on its way
+ * often comes sooner than a sleep and a wake-up on another CPU cost
+ * (docs/netrpc.md, "Reading before sleeping"). */
+#define SPIN_NS 20000
+/* After this many misses in a row a stream stops trying for a while
+ * (2, 4, ... up to SPIN_SKIP_MAX reads): an idle peer, or one on the same
+ * CPU that cannot answer while we try, costs little. */
+#define SPIN_MISSES_OK 3
+#define SPIN_SKIP_MAX 64
 
 static void say(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -65,6 +80,64 @@ static gp_err shut_error(const char *op, char *why, size_t whylen)
     return GP_ECLOSED;
 }
 
+/* On one CPU a spin only delays the peer it waits for (yielding lets it
+ * run, but callers yielding to each other cost more than they save). */
+int64_t gp__stream_read_spin_ns(void)
+{
+    static _Atomic int64_t known = -1;
+    int64_t ns = atomic_load_explicit(&known, memory_order_relaxed);
+    if (ns >= 0)
+        return ns;
+    ns = SPIN_NS;
+    const char *e = getenv("GOPLUGIN_READ_SPIN_US");
+    if (e && *e) {
+        char *end;
+        long us = strtol(e, &end, 10);
+        if (*end == '\0' && us >= 0)
+            ns = (us > 1000 ? 1000 : us) * 1000;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+        ns = 0;
+    atomic_store_explicit(&known, ns, memory_order_relaxed);
+    return ns;
+}
+
+/* Before a read sleeps: tries recv again for gp__stream_read_spin_ns(), yielding the
+ * CPU between tries (on one CPU, the peer runs then and answers). 1 with
+ * *n bytes; 0 for nothing (or EOF, or an error: poll's path sees them). */
+static int spin_read(fd_stream *s, void *buf, size_t cap, size_t *n)
+{
+    int64_t spin_ns = gp__stream_read_spin_ns();
+    if (spin_ns == 0)
+        return 0;
+    int skip = atomic_load_explicit(&s->spin_skip, memory_order_relaxed);
+    if (skip > 0) {
+        atomic_store_explicit(&s->spin_skip, skip - 1, memory_order_relaxed);
+        return 0;
+    }
+    int64_t until = now_ns() + spin_ns;
+    do {
+        ssize_t k = recv(s->fd, buf, cap, MSG_DONTWAIT);
+        if (k > 0) {
+            atomic_store_explicit(&s->spin_misses, 0, memory_order_relaxed);
+            *n = (size_t)k;
+            return 1;
+        }
+        if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return 0;
+        sched_yield();
+    } while (now_ns() < until && !is_shut(s));
+    int m = atomic_load_explicit(&s->spin_misses, memory_order_relaxed) + 1;
+    atomic_store_explicit(&s->spin_misses, m, memory_order_relaxed);
+    if (m >= SPIN_MISSES_OK) {
+        int sh = m - SPIN_MISSES_OK + 1;
+        atomic_store_explicit(&s->spin_skip, sh >= 6 ? SPIN_SKIP_MAX : 1 << sh,
+                              memory_order_relaxed);
+    }
+    return 0;
+}
+
 static gp_err fd_read(gp__stream *st, void *buf, size_t cap, int timeout_ms, size_t *n, char *why,
                       size_t whylen)
 {
@@ -77,6 +150,8 @@ static gp_err fd_read(gp__stream *st, void *buf, size_t cap, int timeout_ms, siz
     /* The clock is read only when a wait has to be resumed. */
     int64_t start = timeout_ms > 0 ? now_ns() : 0;
     int ms = timeout_ms;
+    if (timeout_ms != 0 && !is_shut(s) && spin_read(s, buf, cap, n))
+        return GP_OK;
     for (;;) {
         if (is_shut(s))
             return shut_error("read", why, whylen);
@@ -196,6 +271,8 @@ gp_err gp__stream_fd_new(int fd, gp__stream **out)
     s->base.ops = &fd_ops;
     s->fd = fd;
     atomic_init(&s->shut, 0);
+    atomic_init(&s->spin_misses, 0);
+    atomic_init(&s->spin_skip, 0);
     *out = &s->base;
     return GP_OK;
 }

@@ -19,6 +19,7 @@
 #include <goplugin/err.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 typedef struct gp__stream gp__stream;
@@ -93,6 +94,13 @@ static inline void gp__stream_close(gp__stream *s)
  * (fd < 0), GP_ENOMEM (fd stays the caller's). close_write is
  * shutdown(SHUT_WR), shutdown is shutdown(SHUT_RDWR). */
 gp_err gp__stream_fd_new(int fd, gp__stream **out);
+
+/* How long a read on an fd stream that finds nothing tries again, yielding
+ * the CPU, before it sleeps in poll (ns), fixed at the first call: 20 us,
+ * or GOPLUGIN_READ_SPIN_US (microseconds, 0: never, at most 1000); 0 when
+ * the process may run on one CPU only. A stream whose tries keep finding
+ * nothing stops trying for a while (up to 64 reads). */
+int64_t gp__stream_read_spin_ns(void);
 
 /* Frees an fd stream without closing its fd and returns the fd: for a
  * caller whose next step failed and whose contract leaves the fd with its

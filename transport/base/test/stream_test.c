@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,6 +270,50 @@ GP_TEST(close_closes_the_fd_and_release_does_not)
     GP_CHECK_INT(gp__stream_fd_release(&other), ==, -1);
 }
 
+/* In a child (the length is fixed per process): GOPLUGIN_READ_SPIN_US as
+ * given (NULL: unset), on one CPU or not; the spin's length in us, or -1. */
+static long spin_us_in_child(const char *env, int one_cpu)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (env)
+            setenv("GOPLUGIN_READ_SPIN_US", env, 1);
+        else
+            unsetenv("GOPLUGIN_READ_SPIN_US");
+        if (one_cpu) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0)
+                _exit(255);
+        }
+        _exit((int)(gp__stream_read_spin_ns() / 1000 / 10)); /* in 10 us */
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) == 255)
+        return -1;
+    return (long)WEXITSTATUS(st) * 10;
+}
+
+/* A read that finds nothing tries again for 20 us before it sleeps, as
+ * GOPLUGIN_READ_SPIN_US says (0: never; at most 1000 us; junk: the
+ * default), and never when the process may run on one CPU only (there
+ * the peer it waits for cannot answer meanwhile). The latency it buys is
+ * measured in the bench (docs/netrpc.md), not here. */
+GP_TEST(a_read_spins_only_where_the_peer_can_answer_meanwhile)
+{
+    cpu_set_t set;
+    GP_CHECK_INT(sched_getaffinity(0, sizeof set, &set), ==, 0);
+    long many = CPU_COUNT(&set) > 1; /* else every answer is 0 */
+    GP_CHECK_INT(spin_us_in_child(NULL, 0), ==, many * 20);
+    GP_CHECK_INT(spin_us_in_child("0", 0), ==, 0);
+    GP_CHECK_INT(spin_us_in_child("50", 0), ==, many * 50);
+    GP_CHECK_INT(spin_us_in_child("99999", 0), ==, many * 1000);
+    GP_CHECK_INT(spin_us_in_child("junk", 0), ==, many * 20);
+    GP_CHECK_INT(spin_us_in_child(NULL, 1), ==, 0);
+    GP_CHECK_INT(spin_us_in_child("50", 1), ==, 0);
+}
+
 int main(void)
 {
     GP_RUN(reads_are_short_when_little_is_there);
@@ -279,5 +325,6 @@ int main(void)
     GP_RUN(close_write_is_a_half_close);
     GP_RUN(shutdown_wakes_a_blocked_read);
     GP_RUN(close_closes_the_fd_and_release_does_not);
+    GP_RUN(a_read_spins_only_where_the_peer_can_answer_meanwhile);
     return gp_test_done();
 }
