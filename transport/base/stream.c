@@ -35,6 +35,9 @@ typedef struct fd_stream {
  * (2, 4, ... up to SPIN_SKIP_MAX reads): an idle peer, or one on the same
  * CPU that cannot answer while we try, costs little. */
 #define SPIN_MISSES_OK 3
+/* A yield that took longer ran another thread: the CPU is wanted, and a
+ * spin would take it from work that is not ours to delay. */
+#define YIELD_RAN_OTHERS_NS 5000
 #define SPIN_SKIP_MAX 64
 
 static void say(char *why, size_t whylen, const char *fmt, ...)
@@ -126,7 +129,10 @@ static int spin_read(fd_stream *s, void *buf, size_t cap, size_t *n)
         }
         if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             return 0;
+        int64_t before = now_ns();
         sched_yield();
+        if (now_ns() - before > YIELD_RAN_OTHERS_NS)
+            break; /* another thread wanted this CPU: let it have it, and sleep */
     } while (now_ns() < until && !is_shut(s));
     int m = atomic_load_explicit(&s->spin_misses, memory_order_relaxed) + 1;
     atomic_store_explicit(&s->spin_misses, m, memory_order_relaxed);
