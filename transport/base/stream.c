@@ -119,7 +119,7 @@ static int spin_read(fd_stream *s, void *buf, size_t cap, size_t *n)
         atomic_store_explicit(&s->spin_skip, skip - 1, memory_order_relaxed);
         return 0;
     }
-    int64_t until = now_ns() + spin_ns;
+    int64_t now = now_ns(), until = now + spin_ns;
     do {
         ssize_t k = recv(s->fd, buf, cap, MSG_DONTWAIT);
         if (k > 0) {
@@ -131,9 +131,10 @@ static int spin_read(fd_stream *s, void *buf, size_t cap, size_t *n)
             return 0;
         int64_t before = now_ns();
         sched_yield();
-        if (now_ns() - before > YIELD_RAN_OTHERS_NS)
+        now = now_ns();
+        if (now - before > YIELD_RAN_OTHERS_NS)
             break; /* another thread wanted this CPU: let it have it, and sleep */
-    } while (now_ns() < until && !is_shut(s));
+    } while (now < until && !is_shut(s));
     int m = atomic_load_explicit(&s->spin_misses, memory_order_relaxed) + 1;
     atomic_store_explicit(&s->spin_misses, m, memory_order_relaxed);
     if (m >= SPIN_MISSES_OK) {
