@@ -112,8 +112,13 @@ static double spawn_line_us(const char *path, const char *arg)
     double v[RUNS];
     for (int i = 0; i < RUNS; i++) {
         int out[2], in[2];
-        if (pipe(out) != 0 || pipe(in) != 0)
+        if (pipe(out) != 0)
             return -1;
+        if (pipe(in) != 0) {
+            close(out[0]);
+            close(out[1]);
+            return -1;
+        }
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, out[1], 1);
