@@ -24,7 +24,10 @@ def _system_library_impl(rctx):
 def _static_linkopts(rctx, libdir):
     """Link flags that pull rctx.attr.static_pkgconfig's libraries in from
     their static archives (one group, so their order does not matter);
-    libraries without an archive stay dynamic."""
+    libraries without an archive stay dynamic. Archives are named by file
+    (-l:libX.a) rather than between -Bstatic and -Bdynamic, which would turn
+    dynamic search back on after them: a binary linked -static (the
+    example gRPC plugin) must be able to stay fully static."""
     if not rctx.attr.static_pkgconfig:
         return []
     res = rctx.execute(["pkg-config", "--libs", "--static", rctx.attr.static_pkgconfig])
@@ -37,12 +40,11 @@ def _static_linkopts(rctx, libdir):
             continue
         lib = flag[2:]
         if rctx.path("%s/lib%s.a" % (libdir, lib)).exists:
-            if flag not in static:
-                static.append(flag)
+            if ("-l:lib%s.a" % lib) not in static:
+                static.append("-l:lib%s.a" % lib)
         elif flag not in dynamic:
             dynamic.append(flag)
-    return (["-Wl,-Bstatic", "-Wl,--start-group"] + static +
-            ["-Wl,--end-group", "-Wl,-Bdynamic"] + dynamic)
+    return ["-Wl,--start-group"] + static + ["-Wl,--end-group"] + dynamic
 
 _RUNTIME_LINKOPTS = ["-lstdc++", "-lm", "-ldl", "-lrt", "-pthread"]
 
@@ -60,7 +62,7 @@ def _opt_linkopts(rctx):
     - with lld (when installed): the functions a plugin and a host run
       (bazel/grpc_hot_code.txt, scripts/grpc_hot_code.sh) are laid out
       first, so they share fewer 64 KiB fault-around windows."""
-    opts = ["-Wl,-Bstatic", "-lstdc++", "-Wl,-Bdynamic", "-Wl,--as-needed",
+    opts = ["-l:libstdc++.a", "-Wl,--as-needed",
             "-lm", "-ldl", "-lrt", "-pthread", "-no-pie"]
     hot = rctx.path(rctx.attr.hot_code) if rctx.attr.hot_code else None
     if hot and rctx.which("ld.lld"):

@@ -4,7 +4,9 @@
 # An -c opt link with lld puts them first (--symbol-ordering-file), so the
 # code they touch sits in fewer pages; the kernel maps a binary's text 64 KiB
 # around each fault, so scattered hot code costs resident memory
-# (docs/grpc.md, "Footprint"). Run it after a Debian gRPC upgrade.
+# (docs/grpc.md, "Footprint"). The example plugin links static, so libc's
+# functions are in the list too (scripts/hot_code_list.py). Run it after a
+# Debian gRPC or glibc upgrade.
 #
 #   scripts/grpc_hot_code.sh        (needs valgrind)
 set -euo pipefail
@@ -27,18 +29,6 @@ for tls in "" --automtls; do
   "${vg[@]}" "$work/kv-host" --plugin "$work/plugin.sh" --start-timeout 120 --proto grpc $tls \
     bench --mode throughput -n 400 -c 4 >/dev/null
 done
-# Every function named in the profiles (fn= and cfn= lines), first seen first.
-python3 - "$work" >bazel/grpc_hot_code.txt <<'EOF'
-import glob, re, sys
-seen, out = set(), []
-for f in sorted(glob.glob(sys.argv[1] + "/cg.*.out")):
-    for line in open(f, errors="replace"):
-        m = re.match(r"c?fn=\(\d+\) (\S+)", line)
-        if m:
-            name = m.group(1).split("'")[0]
-            if not name.startswith("0x") and name not in seen:
-                seen.add(name)
-                out.append(name)
-print("\n".join(out))
-EOF
+# Every function named in the profiles, with each IFUNC variant's siblings.
+python3 scripts/hot_code_list.py "$work" "$work/kv-plugin" >bazel/grpc_hot_code.txt
 echo "bazel/grpc_hot_code.txt: $(wc -l <bazel/grpc_hot_code.txt) functions" >&2

@@ -85,24 +85,51 @@ expect_contains "netrpc: a 1 MiB value round-trips (bench)" "$out" '"size":10485
 runs "netrpc: throughput bench" "$host" --plugin "$plugin" --proto netrpc bench --mode throughput -n 800 -c 8
 expect_contains "netrpc: 8 concurrent callers" "$out" '"threads":8'
 
+# Both kv plugins link static outside sanitizer builds: a named socket group
+# is looked up without NSS modules, found or not (a static glibc loading one
+# crashes). name plugin proto
+socket_group_checks() {
+  local name=$1 plug=$2 proto=$3 rc
+  runs "$name, PLUGIN_UNIX_SOCKET_GROUP by name" \
+    env PLUGIN_UNIX_SOCKET_GROUP="$(id -gn)" "$host" --plugin "$plug" --proto "$proto" put a 1 get a
+  expect_eq "$name, socket group by name: value" "1" "$out"
+  env PLUGIN_UNIX_SOCKET_GROUP=gp-no-such-group "$host" --plugin "$plug" --proto "$proto" \
+    get a >/dev/null 2>"$tmp/err"
+  rc=$?
+  expect_eq "$name, unknown socket group: kv-host exits 1" 1 "$rc"
+  expect_contains "$name, unknown socket group: the plugin says why" "$(cat "$tmp/err")" \
+    'unknown group'
+  case "$(cat "$tmp/err")" in *"killed by signal"*) check "$name, unknown socket group: no crash" 1 ;;
+  *) check "$name, unknown socket group: no crash" 0 ;; esac
+}
+socket_group_checks "gRPC plugin" "$plugin" grpc
+
+# Over TCP (KV_PLUGIN_NETWORK): the static plugin binds an IP literal,
+# which needs no NSS either.
+for proto in grpc netrpc; do
+  runs "$proto over tcp" env KV_PLUGIN_NETWORK=tcp "$host" --plugin "$plugin" --proto "$proto" put a 1 get a
+  expect_eq "$proto over tcp: value" "1" "$out"
+  # Its handshake line names the address.
+  : >"$tmp/line"
+  env KV_PLUGIN_NETWORK=tcp KV_PLUGIN_PROTO=$proto BASIC_PLUGIN=hello PLUGIN_PROTOCOL_VERSIONS=1 \
+    "$plugin" >"$tmp/line" 2>/dev/null </dev/null &
+  pid=$!
+  for _ in $(seq 200); do [ -s "$tmp/line" ] && break; sleep 0.05; done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  expect_contains "$proto over tcp: the plugin served on tcp" "$(head -n 1 "$tmp/line")" \
+    "|tcp|127.0.0.1:"
+done
+env KV_PLUGIN_NETWORK=udp "$host" --plugin "$plugin" get a >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "KV_PLUGIN_NETWORK=udp: kv-host exits 1" 1 "$rc"
+expect_contains "KV_PLUGIN_NETWORK=udp: the plugin says why" "$(cat "$tmp/err")" \
+  'unknown network \"udp\" (expected unix or tcp)'
+
 # A plugin built with //transport:goplugin_netrpc (no gRPC in the binary).
 if [ -n "${plugin_netrpc:-}" ]; then
   runs "netrpc-only plugin" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
   expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
   no_grpc_core "netrpc-only plugin binary has no gRPC core" "$plugin_netrpc"
-  # Linked static outside sanitizer builds: a named socket group is looked
-  # up without NSS modules, found or not (a static glibc loading one crashes).
-  runs "netrpc-only plugin, PLUGIN_UNIX_SOCKET_GROUP by name" \
-    env PLUGIN_UNIX_SOCKET_GROUP="$(id -gn)" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
-  expect_eq "netrpc-only plugin, socket group by name: value" "1" "$out"
-  env PLUGIN_UNIX_SOCKET_GROUP=gp-no-such-group "$host" --plugin "$plugin_netrpc" --proto netrpc \
-    get a >/dev/null 2>"$tmp/err"
-  rc=$?
-  expect_eq "netrpc-only plugin, unknown socket group: kv-host exits 1" 1 "$rc"
-  expect_contains "netrpc-only plugin, unknown socket group: the plugin says why" "$(cat "$tmp/err")" \
-    'unknown group'
-  case "$(cat "$tmp/err")" in *"killed by signal"*) check "netrpc-only plugin, unknown socket group: no crash" 1 ;;
-  *) check "netrpc-only plugin, unknown socket group: no crash" 0 ;; esac
+  socket_group_checks "netrpc-only plugin" "$plugin_netrpc" netrpc
   "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
   expect_eq "netrpc-only plugin asked for grpc exits 1" 1 "$rc"
   expect_contains "netrpc-only plugin says grpc is not built in" "$(cat "$tmp/err")" "grpc is not built into this plugin"

@@ -185,6 +185,9 @@ int main(void)
         .services = proto_KV_register(&kv, KV_PLUGIN_NAME, &impl, &st),
         .nservices = 1,
         .protocol = proto,
+        /* "tcp" serves on 127.0.0.1 (PLUGIN_MIN_PORT..MAX_PORT); unset or
+         * "unix", a Unix socket; gp_serve refuses anything else, in words. */
+        .network = getenv("KV_PLUGIN_NETWORK"),
         .logger = st.log,
     };
     int rc = gp_serve(&cfg);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,12 @@ struct gp__grpc_mux {
     int nunsent, sending;
     void (*ack)(void *, uint32_t);
     void *ack_ctx;
+    /* While a knock is held, a thread wakes at the next deadline of an arm,
+     * so room an unused arm leaves goes to the held knock then, not only
+     * when a stream or a knock comes (started by arm, rarely needed). */
+    pthread_t expiry;
+    pthread_cond_t expiry_cv; /* closing */
+    int expiry_started, expiry_running;
 };
 
 #define LOGF(m, lvl, ...)                                                   \
@@ -296,6 +303,64 @@ static void promote_locked(gp__grpc_mux *m, int64_t now)
     }
 }
 
+static void send_acks(gp__grpc_mux *m);
+
+/* Under mu: whether a knock waits for room; and the next deadline of any
+ * knock (an arm's end or a held knock's), the time something may change. */
+static int held_locked(const gp__grpc_mux *m, int64_t *next)
+{
+    int held = 0;
+    *next = INT64_MAX;
+    for (int i = 0; i < m->narms; i++) {
+        held |= !m->arms[i].acked;
+        if (m->arms[i].deadline_ms < *next)
+            *next = m->arms[i].deadline_ms;
+    }
+    return held;
+}
+
+/* The held knocks' clock: prunes and promotes at each deadline until no
+ * knock is held (or the mux closes), then ends. */
+static void *expiry_main(void *arg)
+{
+    gp__grpc_mux *m = arg;
+    pthread_mutex_lock(&m->mu);
+    int64_t next;
+    while (!m->closing && held_locked(m, &next)) {
+        int64_t now = gp__now_ms();
+        if (now <= next) {
+            struct timespec ts = gp__deadline_in(next - now + 1);
+            pthread_cond_timedwait(&m->expiry_cv, &m->mu, &ts);
+            continue;
+        }
+        prune_locked(m, now);
+        promote_locked(m, now);
+        if (m->nunsent > 0) {
+            pthread_mutex_unlock(&m->mu);
+            send_acks(m);
+            pthread_mutex_lock(&m->mu);
+        }
+    }
+    m->expiry_running = 0;
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Under mu, with a knock just held: make sure the clock runs. */
+static void expiry_ensure_locked(gp__grpc_mux *m)
+{
+    if (m->expiry_running || m->closing)
+        return;
+    if (m->expiry_started) /* it ended (under mu, its last use of it) */
+        pthread_join(m->expiry, NULL);
+    m->expiry_started = m->expiry_running =
+        gp__thread_start_small(&m->expiry, expiry_main, m) == 0;
+    if (!m->expiry_started)
+        LOGF(m, GP_LOG_WARN, "%s",
+             "grpc mux: no thread for held knocks' deadlines; a held knock goes live "
+             "only when a stream or a knock comes");
+}
+
 /* Send the queued acks, unless another thread is at it (it sends ours too,
  * after its own: the order stays that of the arms). */
 static void send_acks(gp__grpc_mux *m)
@@ -449,6 +514,7 @@ static void mux_dealloc(gp__grpc_mux *m)
 {
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
+    pthread_cond_destroy(&m->expiry_cv);
     free(m->arms);
     free(m->unsent);
     free(m);
@@ -461,6 +527,7 @@ static gp__grpc_mux *mux_alloc(const gp__grpc_mux_opts *o)
         return NULL;
     pthread_mutex_init(&m->mu, NULL);
     gp__cond_init_monotonic(&m->cv);
+    gp__cond_init_monotonic(&m->expiry_cv);
     if (o && o->logger) {
         m->log = *o->logger;
         m->has_log = 1;
@@ -679,10 +746,12 @@ gp_err gp__grpc_mux_arm(gp__grpc_mux *m, uint32_t id, const char *path, int wait
         a->acked = 0;
         a->deadline_ms = now + (wait_ms > 0 ? wait_ms : GP__MUX_ARM_MS);
         promote_locked(m, now); /* live at once if there is room */
-        if (!a->acked)
+        if (!a->acked) {
             LOGF(m, GP_LOG_DEBUG,
                  "grpc mux: knock for id %u held: %d knocks wait for their streams", (unsigned)id,
                  GP__MUX_MAX_ARMED);
+            expiry_ensure_locked(m);
+        }
     }
     pthread_mutex_unlock(&m->mu);
     send_acks(m);
@@ -712,6 +781,7 @@ void gp__grpc_mux_free(gp__grpc_mux *m)
     pthread_mutex_lock(&m->mu);
     m->closing = 1;
     pthread_cond_broadcast(&m->cv);
+    pthread_cond_broadcast(&m->expiry_cv);
     gp__mux_session *s = m->s;
     /* Wake the pumps blocked on local sockets. */
     for (bridge *b = m->bridges; b; b = b->next)
@@ -722,6 +792,8 @@ void gp__grpc_mux_free(gp__grpc_mux *m)
         gp__mux_session_close(s); /* wakes the stream pumps and the accept loop */
     if (m->thread_started)
         pthread_join(m->thread, NULL);
+    if (m->expiry_started) /* closing: no new one starts */
+        pthread_join(m->expiry, NULL);
     /* The plugin's thread may have set the session after we looked. */
     pthread_mutex_lock(&m->mu);
     s = m->s;

@@ -81,8 +81,9 @@ gp_err gp__grpc_mux_open_path(gp__grpc_mux *m, int accept_ms, char *path, size_t
  * The ack is sent through the on_ack callback (in the order the arms went
  * live, outside every lock of ours): at once while fewer than
  * GP__MUX_MAX_ARMED acked knocks wait for their streams, else once one of
- * them is used or expires (GP__MUX_ARM_MS), as go-plugin holds back its ack
- * (AcceptKnock blocks) instead of refusing. A knock that found no room
+ * them is used or expires (GP__MUX_ARM_MS; while a knock is held a thread
+ * wakes at each deadline), as go-plugin holds back its ack (AcceptKnock
+ * blocks) instead of refusing. A knock that found no room
  * within wait_ms is dropped unanswered (its dialer times out). GP_ESTATE
  * when GP__MUX_MAX_ARMED + max_bridges knocks are pending already (refuse
  * it), GP_ECLOSED after the session ended. May call on_ack itself. */
