@@ -353,8 +353,7 @@ static void expiry_ensure_locked(gp__grpc_mux *m)
         return;
     if (m->expiry_started) /* it ended (under mu, its last use of it) */
         pthread_join(m->expiry, NULL);
-    m->expiry_started = m->expiry_running =
-        gp__thread_start_small(&m->expiry, expiry_main, m) == 0;
+    m->expiry_started = m->expiry_running = gp__thread_start_small(&m->expiry, expiry_main, m) == 0;
     if (!m->expiry_started)
         LOGF(m, GP_LOG_WARN, "%s",
              "grpc mux: no thread for held knocks' deadlines; a held knock goes live "

@@ -560,7 +560,8 @@ gp_err gp__gob_decode_message(gp__gob_decoder *d, const uint8_t *msg, size_t len
         return gp__gob_rd_fail(&r, "gob: stream already failed");
     if (len > d->lim.max_message) {
         d->broken = 1;
-        snprintf(err, errlen, "gob: message of %zu bytes exceeds the limit of %zu", len,
+        snprintf(err, errlen,
+                 "gob: a message of %zu bytes exceeds the limit of %zu (max_message_bytes)", len,
                  d->lim.max_message);
         return GP_EMSGSIZE;
     }

@@ -463,7 +463,7 @@ GP_TEST(hostile_input_fails_with_words)
     expect_bad("04 02 00 01 07", "1 bytes of extra data after a value");
     expect_bad("01 00", "value with type id 0");
     expect_bad("00", "empty message");
-    expect_bad("fe0400", "message of 1024 bytes exceeds the limit of 512");
+    expect_bad("fe0400", "a message of 1024 bytes exceeds the limit of 512 (max_message_bytes)");
     /* Definitions: id below 64, duplicate, extra bytes, two kinds, no kind. */
     expect_bad("0a 7d 02 01 02 7e 00 01 0c 00 00", "definition of type id 63");
     expect_bad("0c ff81 02 01 02 ff82 00 01 0c 00 00  0c ff81 02 01 02 ff82 00 01 0c 00 00",

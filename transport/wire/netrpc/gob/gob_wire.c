@@ -219,7 +219,8 @@ gp_err gp__gob_frame(const uint8_t *in, size_t n, size_t max_message, const uint
         return GP_EPROTO;
     }
     if (len > max_message) {
-        snprintf(err, errlen, "gob: message of %llu bytes exceeds the limit of %zu",
+        snprintf(err, errlen,
+                 "gob: a message of %llu bytes exceeds the limit of %zu (max_message_bytes)",
                  (unsigned long long)len, max_message);
         return GP_EMSGSIZE;
     }
