@@ -20,6 +20,13 @@
  * at least half again, checked with malloc_usable_size, so copies are
  * amortised O(1) per element.
  *
+ * Also why: a block of GP__PB_PREFAULT_MIN or more is about to be written
+ * whole (a value read off the wire), often into heap pages glibc handed
+ * back to the kernel after the last large free; gp__pb_realloc maps its
+ * pages in with one madvise(MADV_POPULATE_WRITE) instead of a fault per
+ * page (gp__pb_prefault; docs/grpc.md, "Large messages and glibc's
+ * heap").
+ *
  * Blocks are plain malloc blocks: free() and gp__pb_free() are
  * interchangeable, and the message code may fill pointer fields with
  * malloc'ed memory that pb_release later frees. Thread safety: the budget
@@ -44,6 +51,10 @@
  * 3 MiB). Repeated submessages cost their struct size per element: a
  * 2-byte empty one of a 200-byte struct is 100x, so a message of only
  * those passes up to ~160 KiB. */
+/* Blocks (or the grown part of one) this big have their pages mapped in at
+ * once (above). */
+#define GP__PB_PREFAULT_MIN ((size_t)256 << 10)
+
 #define GP__PB_BUDGET_FACTOR 8
 #define GP__PB_BUDGET_FLOOR ((size_t)16 << 20)
 
@@ -78,6 +89,12 @@ void *gp__pb_malloc(size_t n);
 
 /* free(p), credited back to an open budget. */
 void gp__pb_free(void *p);
+
+/* Maps in the pages of [p, p+n) that lie whole inside it, at once, when n is
+ * GP__PB_PREFAULT_MIN or more: for a buffer about to be written whole
+ * (gp__pb_realloc does it for its blocks; the gRPC wire for the slice it
+ * encodes a large message into). No-op before Linux 5.14. */
+void gp__pb_prefault(void *p, size_t n);
 
 /* nanopb's hooks (pb.h keeps them when defined first). */
 #undef pb_realloc

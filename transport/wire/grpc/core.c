@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <gp_pb_alloc.h>
 #include "transport/msg/msg.h"
 #include "transport/wire/grpc/grpc.h"
 
@@ -155,6 +156,7 @@ gp_err gp__grpc_encode(const pb_msgdesc_t *desc, const void *msg, grpc_byte_buff
     if (e != GP_OK)
         return e;
     grpc_slice s = grpc_slice_malloc(n);
+    gp__pb_prefault(GRPC_SLICE_START_PTR(s), n); /* large: written whole just below */
     e = gp__msg_encode_buf(desc, msg, GRPC_SLICE_START_PTR(s), n, NULL, what, err, errlen);
     if (e == GP_OK)
         *out = grpc_raw_byte_buffer_create(&s, 1); /* takes its own ref */
