@@ -70,10 +70,14 @@ void gp__pb_prefault(void *p, size_t n)
     if (n < GP__PB_PREFAULT_MIN || atomic_load_explicit(&prefault_off, memory_order_relaxed))
         return;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t b = ((uintptr_t)p + n) & ~(page - 1);
+    /* The pages at either end hold other blocks' bytes too: populating
+     * maps them, it writes nothing. */
+    uintptr_t a = (uintptr_t)p & ~(page - 1);
+    uintptr_t b = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+    int saved = errno; /* callers of malloc do not expect it to move */
     if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
         atomic_store_explicit(&prefault_off, 1, memory_order_relaxed); /* before Linux 5.14 */
+    errno = saved;
 #else
     (void)p;
     (void)n;
@@ -115,7 +119,7 @@ void *gp__pb_realloc(void *p, size_t n)
     /* malloc may round past the request (whole pages for big blocks):
      * charge what it gave, which is what a free credits back. */
     recharge(b, old, cost_of(q));
-    size_t fresh = q == p ? usable : 0; /* a block that moved was copied whole */
+    size_t fresh = p ? usable : 0; /* moved or not, the old part is resident */
     if (n > fresh)
         gp__pb_prefault((char *)q + fresh, n - fresh);
     return q;

@@ -90,7 +90,7 @@ void *gp__pb_malloc(size_t n);
 /* free(p), credited back to an open budget. */
 void gp__pb_free(void *p);
 
-/* Maps in the pages of [p, p+n) that lie whole inside it, at once, when n is
+/* Maps in every page [p, p+n) touches, at once, when n is
  * GP__PB_PREFAULT_MIN or more: for a buffer about to be written whole
  * (gp__pb_realloc does it for its blocks; the gRPC wire for the slice it
  * encodes a large message into). No-op before Linux 5.14. */

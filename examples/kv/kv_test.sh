@@ -5,7 +5,8 @@ set -uo pipefail
 host=$1 plugin=$2 plugin_netrpc=${3:-} host_netrpc=${4:-}
 fails=0 passes=0
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 # Private copies: the "nothing left running" check must not see the
 # plugins of tests that run at the same time.
 mkdir -p "$tmp/bin" && cp "$plugin" "$tmp/bin/kv-plugin" || { echo "FAIL cannot copy the plugin"; exit 1; }
@@ -47,7 +48,11 @@ runs() { # name command...: stdout into $out, stderr into $tmp/err; expects exit
 }
 
 no_grpc_core() { # name binary: no gRPC core symbol in it
-  if nm -D "$2" 2>/dev/null | grep -q grpc_init || nm "$2" 2>/dev/null | grep -q ' grpc_init$'; then
+  # Whole outputs first: `nm | grep -q` fails under pipefail when grep
+  # stops reading early, which would read as "not there".
+  local syms
+  syms=$(nm -D "$2" 2>/dev/null; nm "$2" 2>/dev/null)
+  if grep -qE '(^| )grpc_init$' <<<"$syms"; then
     check "$1" 1
   else
     check "$1" 0
@@ -102,6 +107,23 @@ socket_group_checks() {
   case "$(cat "$tmp/err")" in *"killed by signal"*) check "$name, unknown socket group: no crash" 1 ;;
   *) check "$name, unknown socket group: no crash" 0 ;; esac
 }
+# Static outside sanitizer builds (BUILD): no program interpreter, or a
+# sanitizer's runtime in it. name binary
+static_unless_sanitized() {
+  # Whole outputs first: `cmd | grep -q` fails under pipefail when grep
+  # stops reading early.
+  local headers syms
+  headers=$(readelf -l "$2" 2>&1)
+  syms=$(nm "$2" 2>&1)
+  if [[ "$headers" != *"Program Headers"* ]]; then
+    check "$1 (readelf read it)" 1
+  elif [[ "$headers" != *INTERP* ]] || grep -qE ' (__asan_init|__tsan_init|__ubsan_handle_[a-z_]+)$' <<<"$syms"; then
+    check "$1" 0
+  else
+    check "$1" 1
+  fi
+}
+static_unless_sanitized "gRPC plugin: linked static (unless sanitized)" "$plugin"
 socket_group_checks "gRPC plugin" "$plugin" grpc
 
 # Over TCP (KV_PLUGIN_NETWORK): the static plugin binds an IP literal,
@@ -115,7 +137,10 @@ for proto in grpc netrpc; do
     "$plugin" >"$tmp/line" 2>/dev/null </dev/null &
   pid=$!
   for _ in $(seq 200); do [ -s "$tmp/line" ] && break; sleep 0.05; done
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  kill "$pid" 2>/dev/null
+  # It exits on SIGTERM; one that hung would be killed here after 10 s.
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
   expect_contains "$proto over tcp: the plugin served on tcp" "$(head -n 1 "$tmp/line")" \
     "|tcp|127.0.0.1:"
 done
@@ -129,6 +154,7 @@ if [ -n "${plugin_netrpc:-}" ]; then
   runs "netrpc-only plugin" "$host" --plugin "$plugin_netrpc" --proto netrpc put a 1 get a
   expect_eq "netrpc-only plugin binary serves netrpc" "1" "$out"
   no_grpc_core "netrpc-only plugin binary has no gRPC core" "$plugin_netrpc"
+  static_unless_sanitized "netrpc-only plugin: linked static (unless sanitized)" "$plugin_netrpc"
   socket_group_checks "netrpc-only plugin" "$plugin_netrpc" netrpc
   "$host" --plugin "$plugin_netrpc" --proto grpc get a >/dev/null 2>"$tmp/err"; rc=$?
   expect_eq "netrpc-only plugin asked for grpc exits 1" 1 "$rc"

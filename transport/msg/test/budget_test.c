@@ -250,13 +250,14 @@ GP_TEST(growth_is_geometric)
 }
 
 /* A block of GP__PB_PREFAULT_MIN or more has its pages mapped in before
- * anyone writes it (one madvise instead of a fault per page). 8 MiB is past
- * glibc's mmap threshold in a fresh process, so it starts unmapped. */
+ * anyone writes it (one madvise instead of a fault per page). 40 MiB is
+ * past the highest mmap threshold glibc ever sets (32 MiB), so the block is
+ * a fresh mapping that starts with no page resident. */
 static size_t resident_pages(void *p, size_t len, size_t *total)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)(page - 1);
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1); /* every page it touches */
+    uintptr_t b = ((uintptr_t)p + len + page - 1) & ~(uintptr_t)(page - 1);
     *total = (b - a) / page;
     unsigned char *v = calloc(*total ? *total : 1, 1);
     size_t n = 0;
@@ -270,17 +271,17 @@ static size_t resident_pages(void *p, size_t len, size_t *total)
 GP_TEST(a_big_block_is_mapped_in_before_it_is_written)
 {
     size_t total = 0;
-    char *big = gp__pb_malloc((size_t)8 << 20);
+    char *big = gp__pb_malloc((size_t)40 << 20);
     GP_CHECK(big != NULL);
-    size_t in = resident_pages(big, (size_t)8 << 20, &total);
+    size_t in = resident_pages(big, (size_t)40 << 20, &total);
     if (in != total)
-        GP_FAILF("8 MiB block: %zu of %zu pages resident before a write (MADV_POPULATE_WRITE "
+        GP_FAILF("40 MiB block: %zu of %zu pages resident before a write (MADV_POPULATE_WRITE "
                  "needs Linux 5.14)",
                  in, total);
     /* Growing it in place or not, the new part is mapped in too. */
-    big = gp__pb_realloc(big, (size_t)16 << 20);
+    big = gp__pb_realloc(big, (size_t)48 << 20);
     GP_CHECK(big != NULL);
-    in = resident_pages(big, (size_t)16 << 20, &total);
+    in = resident_pages(big, (size_t)48 << 20, &total);
     GP_CHECK_INT(in, ==, total);
     gp__pb_free(big);
 }

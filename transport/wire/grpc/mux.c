@@ -320,13 +320,13 @@ static int held_locked(const gp__grpc_mux *m, int64_t *next)
 }
 
 /* The held knocks' clock: prunes and promotes at each deadline until no
- * knock is held (or the mux closes), then ends. */
+ * knock is held (or the mux closes, or its session ended), then ends. */
 static void *expiry_main(void *arg)
 {
     gp__grpc_mux *m = arg;
     pthread_mutex_lock(&m->mu);
     int64_t next;
-    while (!m->closing && held_locked(m, &next)) {
+    while (!m->closing && !m->err[0] && held_locked(m, &next)) {
         int64_t now = gp__now_ms();
         if (now <= next) {
             struct timespec ts = gp__deadline_in(next - now + 1);
@@ -353,7 +353,9 @@ static void expiry_ensure_locked(gp__grpc_mux *m)
         return;
     if (m->expiry_started) /* it ended (under mu, its last use of it) */
         pthread_join(m->expiry, NULL);
-    m->expiry_started = m->expiry_running = gp__thread_start_small(&m->expiry, expiry_main, m) == 0;
+    /* A default stack: the acks it sends go into gRPC core (a batch on the
+     * broker stream), which may write and encrypt on this thread. */
+    m->expiry_started = m->expiry_running = pthread_create(&m->expiry, NULL, expiry_main, m) == 0;
     if (!m->expiry_started)
         LOGF(m, GP_LOG_WARN, "%s",
              "grpc mux: no thread for held knocks' deadlines; a held knock goes live "
