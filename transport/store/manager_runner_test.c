@@ -372,7 +372,11 @@ GP_TEST(hung_plugin_fails_health_check)
 {
     fixture f;
     fixture_init(&f, NULL);
-    f.env[0] = "MGR_HANG_AFTER_MS=300";
+    /* Scaled: a hang before the first start's health check would fail
+     * the start itself (see stop_during_backoff_is_prompt). */
+    char hang[64];
+    snprintf(hang, sizeof hang, "MGR_HANG_AFTER_MS=%d", (int)(300 * gp_test_scale()));
+    f.env[0] = hang;
     f.spec.health_interval_ms = 100;
     f.spec.health_timeout_ms = 300;
     gp__runner *r = NULL;

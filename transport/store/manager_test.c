@@ -177,6 +177,16 @@ static void install(gp_manager *m, const char *name, const char *crash_env)
     install_restart(m, name, crash_env, GP_STORE_RESTART_ALWAYS);
 }
 
+/* MGR_CRASH_AFTER_MS=ms, scaled: the crash must come after the start's
+ * health check, and a start under ASan on a loaded machine took longer
+ * than 200 ms (CI). The returned string is static: use it at once. */
+static const char *crash_env(int ms)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, "MGR_CRASH_AFTER_MS=%d", (int)(ms * gp_test_scale()));
+    return buf;
+}
+
 static pid_t run_file_pid(const char *name)
 {
     char path[256];
@@ -222,7 +232,7 @@ GP_TEST(restarts_until_disabled)
 {
     gp_manager *m = open_manager(false);
     GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
-    install(m, "crashy", "MGR_CRASH_AFTER_MS=300");
+    install(m, "crashy", crash_env(300));
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "crashy", &st), GP_OK);
     /* install enable start exit restart(0) start exit restart(200) start */
@@ -247,7 +257,7 @@ GP_TEST(restarts_until_disabled)
 GP_TEST(restart_no_is_not_restarted)
 {
     gp_manager *m = open_manager(false);
-    install_restart(m, "once", "MGR_CRASH_AFTER_MS=200", GP_STORE_RESTART_NO);
+    install_restart(m, "once", crash_env(200), GP_STORE_RESTART_NO);
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "once", &st), GP_OK);
     GP_CHECK_INT(wait_events(&rec, 4), >=, 4);
