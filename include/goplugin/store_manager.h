@@ -95,10 +95,13 @@ typedef struct gp_manager_config {
      * is killed and restarted ("health check failed: ..."). */
     int health_interval_ms;
     int health_timeout_ms;
-    /* Live restore: before each launch, a log file (ROOT/logs/NAME.stdout,
-     * .stderr) of log_rotate_bytes or more is renamed to NAME.stdout.1
-     * (replacing the one before), so restarts cannot fill the disk; one
-     * run's output is not cut. 0 = 16 MiB, < 0 = never. */
+    /* Live restore: a log file (ROOT/logs/NAME.stdout, .stderr) of
+     * log_rotate_bytes or more becomes NAME.stdout.1 (replacing the one
+     * before): renamed before each launch, and while the plugin runs
+     * (looked at every second) copied and cut back to empty in place, so
+     * neither restarts nor one long run can fill the disk. A line written
+     * in the microseconds between the copy and the cut is lost. 0 = 16
+     * MiB, < 0 = never. */
     long long log_rotate_bytes;
     gp_logger logger;             /* the manager's words and plugin lines */
     gp_manager_callback on_event; /* may be NULL */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,8 +159,15 @@ static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget, bool follow)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (r == 0 && follow)
+        if (r == 0 && follow) {
+            /* Cut back while we follow (the store's log cap): read on
+             * from its new start. */
+            struct stat sb;
+            off_t at = lseek(fd, 0, SEEK_CUR);
+            if (fstat(fd, &sb) == 0 && at > sb.st_size && lseek(fd, 0, SEEK_SET) == 0)
+                continue;
             break;
+        }
         if (r <= 0) {
             gp__lines *l = is_err ? &p->err_lines : &p->out_lines;
             gp__lines_finish(l, is_err ? on_stderr_line : on_stdout_line, p);

@@ -19,9 +19,13 @@
 #include "transport/base/clock.h"
 #include "transport/base/errf.h"
 #include "transport/base/sync.h"
+#include "transport/store/log_rotate.h"
 
 /* How often the exit wait looks for a stop. */
 #define WATCH_STEP_MS 100
+/* How often a running plugin's log files are held to their cap: a file
+ * can pass it by what the plugin writes in this time. */
+#define LOG_CHECK_MS 1000
 #define REASON_MAX 1024
 
 struct gp__runner {
@@ -131,26 +135,14 @@ static gp_client *adopt(gp__runner *r, gp_conn **conn)
     return NULL;
 }
 
-/* A log file at the cap moves to PATH.1 before the next plugin opens it
- * (appending): the previous plugin is gone by then, so nothing is cut. */
-static void rotate_log(gp__runner *r, const char *path)
-{
-    struct stat sb;
-    if (!path || r->spec.log_rotate_bytes <= 0 || stat(path, &sb) != 0 ||
-        sb.st_size < r->spec.log_rotate_bytes)
-        return;
-    char old[4096];
-    if (snprintf(old, sizeof old, "%s.1", path) >= (int)sizeof old)
-        return;
-    if (rename(path, old) != 0)
-        logw(r, GP_LOG_WARN, "rotate %s: %s (it keeps growing)", path, strerror(errno));
-}
-
 /* Launch. On failure *code/why say why and NULL comes back. */
 static gp_client *launch(gp__runner *r, gp_conn **conn, gp_err *code, char *why)
 {
-    rotate_log(r, r->spec.client->stdout_file);
-    rotate_log(r, r->spec.client->stderr_file);
+    /* The previous plugin is gone: nothing writes the files now. */
+    gp__log_rotate_rename(r->spec.client->stdout_file, r->spec.log_rotate_bytes,
+                          &r->spec.client->logger);
+    gp__log_rotate_rename(r->spec.client->stderr_file, r->spec.log_rotate_bytes,
+                          &r->spec.client->logger);
     gp_client_config cfg = *r->spec.client;
     cfg.reattach = NULL;
     cfg.call_timeout_ms = call_deadline(r);
@@ -235,6 +227,15 @@ static void ping_join(pinger *p)
     }
 }
 
+/* Held to the cap while the plugin runs (launched or adopted: the paths
+ * are the record's either way). */
+static void cut_logs(gp__runner *r)
+{
+    const gp_client_config *cc = r->spec.client;
+    gp__log_rotate_cut(cc->stdout_file, r->spec.log_rotate_bytes, &cc->logger);
+    gp__log_rotate_cut(cc->stderr_file, r->spec.log_rotate_bytes, &cc->logger);
+}
+
 /* Wait for the exit, a failed health check, or a stop; true if the
  * plugin is to be counted as exited (why says how). *pg is a ping still
  * in flight, to join after the kill. */
@@ -242,7 +243,7 @@ static bool watch(gp__runner *r, gp_client *c, gp_conn *conn, char *why, pinger 
 {
     int every = r->spec.health_interval_ms == 0 ? 5000 : r->spec.health_interval_ms;
     int limit = call_deadline(r);
-    int64_t next = gp__now_ms() + every, deadline = 0;
+    int64_t next = gp__now_ms() + every, deadline = 0, next_log = gp__now_ms() + LOG_CHECK_MS;
     pinger *p = NULL;
     bool exited = false;
     for (;;) {
@@ -254,9 +255,13 @@ static bool watch(gp__runner *r, gp_client *c, gp_conn *conn, char *why, pinger 
             exited = true;
             break;
         }
+        int64_t now = gp__now_ms();
+        if (now >= next_log) {
+            cut_logs(r);
+            next_log = now + LOG_CHECK_MS;
+        }
         if (every < 0 || !conn)
             continue;
-        int64_t now = gp__now_ms();
         if (p && atomic_load(&p->done)) {
             gp_err rc = p->rc;
             char msg[GP_ERRMSG_MAX];

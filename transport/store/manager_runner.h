@@ -53,8 +53,9 @@ typedef struct gp__runner_spec {
     bool live_restore;    /* launch detached, so a stop may leave it running */
     bool restart;         /* launch again after an exit (the record's policy) */
     bool allow_tcp;       /* else a plugin that serves on TCP is stopped */
-    /* client->stdout_file / stderr_file of this size or more are renamed to
-     * PATH.1 before a launch; <= 0: never. */
+    /* client->stdout_file / stderr_file of this size or more become PATH.1:
+     * renamed before a launch, copied and cut while a plugin runs
+     * (log_rotate.h); <= 0: never. */
     long long log_rotate_bytes;
     /* Ping the plugin every health_interval_ms (< 0: never; 0 = 5000); one
      * that fails or does not answer within health_timeout_ms (0 = 2000)

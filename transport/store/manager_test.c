@@ -4,7 +4,8 @@
  * backoff after exits until disable; none for "restart": "no"; one
  * manager per root; live restore and adoption by the next manager; a
  * changed blob refused at enable with both digests; a plugin left running
- * but no longer enabled is stopped at restore. */
+ * but no longer enabled is stopped at restore; logs held to their cap at
+ * launch and while a plugin runs. */
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 #include <goplugin/store_manager.h>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +34,37 @@ static void *crash_later(void *arg)
     return NULL;
 }
 
+/* MGR_CHATTER: hclog lines on the real stderr (raw fd 2 writes would go
+ * to the host over GRPCStdio instead): a burst of over 6000 bytes at
+ * once, then "tick N" every 100 ms: over a 4096-byte cap at the first
+ * look, under it for seconds after. */
+static void *chatter(void *arg)
+{
+    (void)arg;
+    gp_logger lg = {.fn = gp_log_json_stderr, .level = GP_LOG_TRACE};
+    char a[101];
+    memset(a, 'a', sizeof a - 1);
+    a[sizeof a - 1] = '\0';
+    for (int i = 0; i < 60; i++)
+        gp_logf(&lg, GP_LOG_INFO, "chatter", NULL, 0, "%s", a);
+    for (int i = 0;; i++) {
+        gp_logf(&lg, GP_LOG_INFO, "chatter", NULL, 0, "tick %d", i);
+        usleep(100000);
+    }
+    return NULL;
+}
+
 GP_HELPER(plugin)
 {
     const char *crash = getenv("MGR_CRASH_AFTER_MS");
     if (crash) {
         pthread_t t;
         pthread_create(&t, NULL, crash_later, (void *)crash);
+        pthread_detach(t);
+    }
+    if (getenv("MGR_CHATTER")) {
+        pthread_t t;
+        pthread_create(&t, NULL, chatter, NULL);
         pthread_detach(t);
     }
     static const gp_service noop = {.name = "noop"};
@@ -133,6 +160,10 @@ static void teardown(void)
         fprintf(stderr, "cleanup of %s failed\n", root);
 }
 
+/* The manager's logger (a case may point it elsewhere: each runs in a
+ * process of its own). */
+static gp_logger mgr_logger = {.level = GP_LOG_WARN};
+
 static gp_manager *open_manager_rotating(bool live_restore, long long log_rotate_bytes)
 {
     gp_backoff_config bo = {
@@ -141,7 +172,7 @@ static gp_manager *open_manager_rotating(bool live_restore, long long log_rotate
                             .live_restore = live_restore,
                             .log_rotate_bytes = log_rotate_bytes,
                             .backoff = &bo,
-                            .logger = {.level = GP_LOG_WARN},
+                            .logger = mgr_logger,
                             .on_event = record,
                             .ctx = &rec};
     gp_manager *m = NULL;
@@ -367,6 +398,64 @@ GP_TEST(live_restore_rotates_full_logs_at_launch)
     gp_manager_close(m);
 }
 
+static atomic_int ticks_logged;
+
+static void count_ticks(void *ctx, gp_log_level level, const char *name, const char *msg,
+                        const gp_log_kv *kv, size_t nkv)
+{
+    (void)ctx, (void)level, (void)name, (void)kv, (void)nkv;
+    if (strncmp(msg, "tick ", 5) == 0)
+        atomic_fetch_add(&ticks_logged, 1);
+}
+
+static bool wait_until_size(const char *path, long long at_least)
+{
+    for (int waited = 0; waited < (int)(10000 * gp_test_scale()); waited += 20) {
+        if (file_size(path) >= at_least)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+/* A running plugin's log at the cap is copied to NAME.*.1 and cut in
+ * place: the plugin lives on (same pid, no exit), its next lines start the
+ * file again (no hole: it appends), and the manager still follows them. */
+GP_TEST(a_running_plugin_s_log_is_cut_at_the_cap)
+{
+    mgr_logger = (gp_logger){.fn = count_ticks, .level = GP_LOG_TRACE};
+    gp_manager *m = open_manager_rotating(true, 4096);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", "MGR_CHATTER=1");
+    char err[128], err1[256];
+    snprintf(err, sizeof err, "%s/logs/p.stderr", root);
+    snprintf(err1, sizeof err1, "%s.1", err);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    GP_CHECK(wait_until_size(err1, 6000));
+    char *old = gp_test_read_file(err1, NULL);
+    GP_CHECK(old && strstr(old, "\"aaaaaaaaaa"));
+    free(old);
+    int seen = atomic_load(&ticks_logged);
+    /* Three more ticks: in the new file from its first byte, and followed. */
+    int64_t until = gp_test_now_ms() + (int64_t)(5000 * gp_test_scale());
+    while (atomic_load(&ticks_logged) < seen + 3 && gp_test_now_ms() < until)
+        usleep(20000);
+    GP_CHECK_INT(atomic_load(&ticks_logged), >=, seen + 3);
+    GP_CHECK_INT(first_byte(err), ==, '{');
+    GP_CHECK_INT(file_size(err), <, 4096);
+    char *now = gp_test_read_file(err, NULL);
+    GP_CHECK(now && !strstr(now, "aaaa"));
+    free(now);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, pid);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start");
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_manager_close(m);
+}
+
 /* A blob changed after install: enable is refused, naming what the record
  * wants and what the file has, and the record stays disabled. */
 GP_TEST(tampered_blob_refused)
@@ -431,6 +520,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(one_manager_per_root, 10);
     GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
     GP_RUN_TIMEOUT(live_restore_rotates_full_logs_at_launch, 30);
+    GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
     GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
     return gp_test_done();

@@ -1,0 +1,94 @@
+/* Log files at their cap: renamed between runs, copied and cut during one
+ * (log_rotate.h says why two ways). */
+#include "transport/store/log_rotate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool at_cap(const char *path, long long cap)
+{
+    struct stat sb;
+    return path && cap > 0 && stat(path, &sb) == 0 && sb.st_size >= cap;
+}
+
+static bool old_name(const char *path, const char *suffix, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s%s", path, suffix);
+    return n > 0 && (size_t)n < cap;
+}
+
+void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg)
+{
+    char old[4096];
+    if (!at_cap(path, cap) || !old_name(path, ".1", old, sizeof old))
+        return;
+    if (rename(path, old) != 0)
+        gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0, "rotate %s: %s (it keeps growing)", path,
+                strerror(errno));
+}
+
+/* Copy in to out until in's end, or until limit bytes; false on an error
+ * (errno set). */
+static bool copy_to_end(int in, int out, long long limit)
+{
+    char buf[65536];
+    long long done = 0;
+    while (done < limit) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false;
+        if (n == 0)
+            return true;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return false;
+            off += w;
+        }
+        done += n;
+    }
+    return true;
+}
+
+bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
+{
+    char old[4096], tmp[4096];
+    if (!at_cap(path, cap) || !old_name(path, ".1", old, sizeof old) ||
+        !old_name(path, ".1.tmp", tmp, sizeof tmp))
+        return false;
+    const char *step = "open";
+    int in = open(path, O_RDWR | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = out >= 0;
+    /* Copy, move the copy into place, then catch up on what came meanwhile
+     * (out still names the moved file) and cut at once: the loss window is
+     * that last read to the cut, and a failure before the cut loses
+     * nothing. */
+    if (ok && !(ok = copy_to_end(in, out, 2 * cap)))
+        step = "copy";
+    if (ok && !(ok = rename(tmp, old) == 0))
+        step = "rename";
+    if (ok && !(ok = copy_to_end(in, out, cap)))
+        step = "copy";
+    if (ok && !(ok = ftruncate(in, 0) == 0))
+        step = "truncate";
+    int err = errno;
+    if (out >= 0)
+        close(out);
+    if (in >= 0)
+        close(in);
+    if (!ok) {
+        unlink(tmp);
+        gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0, "rotate %s: %s: %s (it keeps growing)",
+                path, step, strerror(err));
+    }
+    return ok;
+}

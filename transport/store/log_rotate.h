@@ -1,0 +1,30 @@
+/* Keeping a plugin's log files (ROOT/logs/NAME.stdout, .stderr) bounded.
+ * The plugin writes them itself, appending through descriptors it holds,
+ * so that its output outlives a manager (live restore). Two moves:
+ *   - before a launch nobody writes the file: rename it to PATH.1;
+ *   - while a plugin runs, a rename would not move its writes (its
+ *     descriptor follows the inode): copy the file to PATH.1 and cut it
+ *     back to empty in place.
+ * Both replace the PATH.1 before; both are no-ops under the cap. */
+#ifndef GP_STORE_LOG_ROTATE_H
+#define GP_STORE_LOG_ROTATE_H
+
+#include <stdbool.h>
+
+#include <goplugin/log.h>
+
+/* PATH of cap bytes or more (cap > 0) becomes PATH.1. Failures are logged
+ * as warnings on lg (the file keeps growing) and otherwise ignored. */
+void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg);
+
+/* PATH of cap bytes or more (cap > 0) is copied to PATH.1 (through
+ * PATH.1.tmp, renamed into place) and truncated to 0 bytes. What the
+ * plugin appends between the copy's last read and the cut, a few
+ * microseconds, is lost: the cost of cutting a file another process holds
+ * open (logrotate's copytruncate has the same). The copy stops after 3 *
+ * cap bytes, so a writer faster than the copy cannot hold it forever. A
+ * failure before the cut loses nothing; failures are logged as on rename.
+ * Returns true if the file was cut. */
+bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg);
+
+#endif
