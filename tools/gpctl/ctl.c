@@ -19,12 +19,27 @@
 /* A client must send its request within this. */
 #define SERVER_READ_TIMEOUT_MS 5000
 
+/* Connections answered at once: an enable waits for its plugin's start
+ * (up to 60 s), and must not hold up a disable, or a second enable. A
+ * ninth waits in the listen queue until one ends. */
+#define CTL_WORKERS 8
+
+typedef struct worker {
+    struct gpctl_ctl *c;
+    int fd;
+    pthread_t thread;
+    bool used, done; /* guarded by c->mu */
+} worker;
+
 struct gpctl_ctl {
     int dirfd, lfd, wake[2];
     char path[64]; /* /proc/self/fd/N/gpctl.sock */
     gpctl_ctl_handler h;
     void *ctx;
     pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a worker is done */
+    worker w[CTL_WORKERS];
 };
 
 /* The socket's address through an O_PATH fd of the root: short whatever
@@ -267,6 +282,52 @@ done:
     free(r);
 }
 
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    gpctl_ctl_answer(w->fd, w->c->h, w->c->ctx);
+    close(w->fd);
+    pthread_mutex_lock(&w->c->mu);
+    w->done = true;
+    pthread_cond_signal(&w->c->cv);
+    pthread_mutex_unlock(&w->c->mu);
+    return NULL;
+}
+
+/* Join the workers that are done; with `all`, wait for every one. */
+static void reap_workers(gpctl_ctl *c, bool all)
+{
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < CTL_WORKERS; i++) {
+        worker *w = &c->w[i];
+        while (all && w->used && !w->done)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (w->used && w->done) {
+            pthread_join(w->thread, NULL);
+            w->used = w->done = false;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A free worker slot, waiting for one to finish if all are busy. */
+static worker *free_worker(gpctl_ctl *c)
+{
+    for (;;) {
+        reap_workers(c, false);
+        pthread_mutex_lock(&c->mu);
+        for (int i = 0; i < CTL_WORKERS; i++) {
+            if (!c->w[i].used) {
+                c->w[i].used = true;
+                pthread_mutex_unlock(&c->mu);
+                return &c->w[i];
+            }
+        }
+        pthread_cond_wait(&c->cv, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
 static void *serve_main(void *arg)
 {
     gpctl_ctl *c = arg;
@@ -282,12 +343,29 @@ static void *serve_main(void *arg)
             break;
         if (!p[0].revents)
             continue;
+        /* A slot first: while all are busy, connections wait in the
+         * listen queue (their gpctl waits too). */
+        worker *w = free_worker(c);
         int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            pthread_mutex_lock(&c->mu);
+            w->used = false;
+            pthread_mutex_unlock(&c->mu);
             continue;
-        gpctl_ctl_answer(fd, c->h, c->ctx);
-        close(fd);
+        }
+        w->c = c;
+        w->fd = fd;
+        w->done = false;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            /* No thread: answer here, one at a time, as before. */
+            gpctl_ctl_answer(fd, c->h, c->ctx);
+            close(fd);
+            pthread_mutex_lock(&c->mu);
+            w->used = false;
+            pthread_mutex_unlock(&c->mu);
+        }
     }
+    reap_workers(c, true);
     return NULL;
 }
 
@@ -301,6 +379,8 @@ gpctl_ctl *gpctl_ctl_start(const char *root, gpctl_ctl_handler h, void *ctx)
     c->h = h;
     c->ctx = ctx;
     c->lfd = c->wake[0] = c->wake[1] = -1;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
     struct sockaddr_un sa;
     const char *what = "open the root";
     c->dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -347,6 +427,8 @@ fail:
     }
     if (c->dirfd >= 0)
         close(c->dirfd);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
     free(c);
     return NULL;
 }
@@ -365,5 +447,7 @@ void gpctl_ctl_stop(gpctl_ctl *c)
     close(c->wake[0]);
     close(c->wake[1]);
     close(c->dirfd);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
     free(c);
 }

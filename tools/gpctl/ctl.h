@@ -43,12 +43,14 @@ typedef int (*gpctl_ctl_handler)(void *ctx, const char *cwd, int argc, char **ar
 typedef struct gpctl_ctl gpctl_ctl;
 
 /* Bind ROOT/gpctl.sock (a stale one is replaced: the caller holds the
- * store's lock, so no other serve owns it) and answer connections on a
- * thread, one at a time, through `h`. Prints its own failure on stderr
- * and returns NULL. */
+ * store's lock, so no other serve owns it) and answer connections
+ * through `h`, up to 8 at once, each on a thread of its own (so `h` is
+ * called concurrently); more wait in the listen queue. Prints its own
+ * failure on stderr and returns NULL. */
 gpctl_ctl *gpctl_ctl_start(const char *root, gpctl_ctl_handler h, void *ctx);
 
-/* Stop answering, join the thread, remove the socket. NULL: no-op. */
+/* Stop answering, wait for the commands under way, remove the socket.
+ * NULL: no-op. */
 void gpctl_ctl_stop(gpctl_ctl *c);
 
 /* Answer one connection on `fd`: read the request (within 5 s), run `h`

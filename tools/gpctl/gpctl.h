@@ -25,6 +25,9 @@ void gpctl_problem(void *ctx, const char *file, const char *msg);
  * for ls and inspect; with s NULL a command only checks its arguments
  * (main does that first, so a usage error creates and locks nothing). */
 int gpctl_install(gp_store *s, int argc, char **argv);
+/* Where install's PATH is in its argv (after the options), or -1: a serve
+ * makes a relative one absolute against the client's directory. */
+int gpctl_install_path_index(int argc, char *const *argv);
 int gpctl_ls(gp_store *s, int argc, char **argv);
 int gpctl_inspect(gp_store *s, int argc, char **argv);
 int gpctl_enable(gp_store *s, int argc, char **argv);

@@ -157,6 +157,33 @@ out=$(G gc 2>"$tmp/err")
 expect_eq "gc through serve exits 0" "0 1 blob" "$? $(echo "$out" | cut -d, -f1)"
 [ -e "$blob" ]; expect_eq "... and the tampered blob is gone" 1 $?
 
+# ---- 6b. commands are answered at once: an enable whose plugin never
+# answers (the start timeout is 60 s) holds up neither other commands nor
+# a disable of that plugin ----
+printf '#!/bin/sh\nexec sleep 600\n' >"$tmp/silent.sh" && chmod +x "$tmp/silent.sh"
+gpctl_abs=$(realpath "$gpctl")
+(cd "$tmp" && "$gpctl_abs" --root "$root" install --cookie BASIC_PLUGIN=hello silent.sh silent) \
+  >/dev/null 2>"$tmp/err"
+expect_eq "install through serve takes a path relative to gpctl's directory" 0 $?
+t0=$(date +%s%N)
+G enable silent 2>"$tmp/silent.err" &
+enabler=$!
+wait_until grep -q "event enable silent" "$tmp/serve2.log"; check "an enable that will not finish is under way" $?
+out=$(G gc 2>&1)
+expect_eq "gc through serve answers meanwhile" "0" "$?"
+G disable silent 2>"$tmp/err"
+expect_eq "a disable of the starting plugin answers" 0 $?
+wait "$enabler"
+expect_eq "the waiting enable exits 1" 1 $?
+expect_contains "... saying why" "$(cat "$tmp/silent.err")" "plugin silent was disabled or removed while it started"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 10000 ]; check "... all within 10 s, not after the start timeout ($ms ms)" $?
+expect_eq "the silent plugin is disabled, with no pid" "disabled -" "$(ls_field silent 3) $(ls_field silent 4)"
+G rm silent 2>"$tmp/err"
+expect_eq "rm silent exits 0" 0 $?
+out=$(G gc 2>"$tmp/err")
+expect_eq "gc frees its blob" "0 1 blob" "$? $(echo "$out" | cut -d, -f1)"
+
 # ---- 7. SIGTERM: with --live-restore the plugin stays; without, it stops ----
 kill -TERM "$serve_pid"
 wait "$serve_pid"

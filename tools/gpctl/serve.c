@@ -26,6 +26,7 @@ typedef struct serve {
     gp_manager *m;
     FILE *log; /* serve's own lines: a stream of its own (see captured) */
     pthread_mutex_t log_mu;
+    pthread_mutex_t cmd_mu; /* see captured */
 } serve;
 
 static const char *level_word(gp_log_level l)
@@ -85,19 +86,13 @@ static void on_event(const gp_manager_event *ev, void *ctx)
 
 /* Run one of the direct-mode commands (store_cmds.c, which write to
  * gpctl_out and gpctl_err) on the manager's store, its output into
- * out/err, in the client's working directory. The control thread runs one
- * command at a time, and serve's own lines go to s->log, never through
- * gpctl_out/gpctl_err, so pointing them at the capture is safe here. */
-static int captured(serve *s, int (*fn)(gp_store *, int, char **), const char *cwd, int argc,
-                    char **argv, FILE *out, FILE *err)
+ * out/err. Forwarded commands run concurrently (ctl.h), and these share
+ * the two globals: one at a time, under cmd_mu (they are quick: no plugin
+ * starts). Serve's own lines go to s->log, never through them. */
+static int captured(serve *s, int (*fn)(gp_store *, int, char **), int argc, char **argv, FILE *out,
+                    FILE *err)
 {
-    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (here < 0 || chdir(cwd) != 0) {
-        fprintf(err, "gpctl: %s: %s\n", cwd, strerror(errno));
-        if (here >= 0)
-            close(here);
-        return 1;
-    }
+    pthread_mutex_lock(&s->cmd_mu);
     FILE *o = gpctl_out, *e = gpctl_err;
     gpctl_out = out;
     gpctl_err = err;
@@ -106,9 +101,27 @@ static int captured(serve *s, int (*fn)(gp_store *, int, char **), const char *c
     fflush(err);
     gpctl_out = o;
     gpctl_err = e;
-    if (fchdir(here) != 0)
-        serve_log(s, GP_LOG_ERROR, "gpctl", "cannot return to the working directory", NULL, 0);
-    close(here);
+    pthread_mutex_unlock(&s->cmd_mu);
+    return code;
+}
+
+/* install with its PATH made absolute against the client's directory cwd
+ * (a chdir would move every thread, and the plugins started meanwhile). */
+static int install_from(serve *s, const char *cwd, int argc, char **argv, FILE *out, FILE *err)
+{
+    int at = gpctl_install_path_index(argc, argv);
+    char *given = at > 0 ? argv[at] : NULL, *abs = NULL;
+    if (given && given[0] != '/') {
+        if (asprintf(&abs, "%s/%s", cwd, given) < 0) {
+            fprintf(err, "gpctl: out of memory\n");
+            return 1;
+        }
+        argv[at] = abs;
+    }
+    int code = captured(s, gpctl_install, argc, argv, out, err);
+    if (abs)
+        argv[at] = given; /* argv is the caller's to free */
+    free(abs);
     return code;
 }
 
@@ -151,7 +164,7 @@ static int handle(void *ctx, const char *cwd, int argc, char **argv, FILE *out, 
             fprintf(err, "gpctl: out of memory\n");
             return 1;
         }
-        int code = captured(s, gpctl_install, cwd, argc, argv, mine, err);
+        int code = install_from(s, cwd, argc, argv, mine, err);
         fclose(mine);
         fwrite(text, 1, len, out);
         if (code == 0) {
@@ -162,9 +175,9 @@ static int handle(void *ctx, const char *cwd, int argc, char **argv, FILE *out, 
         return code;
     }
     if (strcmp(cmd, "grant") == 0)
-        return captured(s, gpctl_grant, cwd, argc, argv, out, err);
+        return captured(s, gpctl_grant, argc, argv, out, err);
     if (strcmp(cmd, "gc") == 0)
-        return captured(s, gpctl_gc, cwd, argc, argv, out, err);
+        return captured(s, gpctl_gc, argc, argv, out, err);
     fprintf(err, "gpctl: %s: not a command a running serve takes\n", cmd);
     return 1;
 }
@@ -198,6 +211,7 @@ int gpctl_serve(const char *root_arg, int argc, char **argv)
     if (logfd < 0 || !(s.log = fdopen(logfd, "w")))
         return gpctl_fail("serve: stderr: %s", strerror(errno));
     pthread_mutex_init(&s.log_mu, NULL);
+    pthread_mutex_init(&s.cmd_mu, NULL);
     gp_manager_config mc = {
         .root = root,
         .live_restore = live_restore,
@@ -237,5 +251,6 @@ out:
         fprintf(s.log, "gpctl serve: stopped\n");
     fclose(s.log);
     pthread_mutex_destroy(&s.log_mu);
+    pthread_mutex_destroy(&s.cmd_mu);
     return code;
 }

@@ -39,6 +39,16 @@ static int parse_hex32(const char *s, uint8_t out[32])
     return 0;
 }
 
+int gpctl_install_path_index(int argc, char *const *argv)
+{
+    /* As gpctl_install's option loop: "--NAME VALUE" pairs until "--" or
+     * a word without a dash. */
+    int i = 1;
+    while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0)
+        i += 2;
+    return i < argc ? i : -1;
+}
+
 int gpctl_install(gp_store *s, int argc, char **argv)
 {
     strlist env = {0}, req = {0}, grant = {0};

@@ -87,8 +87,8 @@ bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
         close(in);
     if (!ok) {
         unlink(tmp);
-        gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0, "rotate %s: %s: %s (it keeps growing)",
-                path, step, strerror(err));
+        gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0, "rotate %s: %s: %s (it keeps growing)", path,
+                step, strerror(err));
     }
     return ok;
 }

@@ -42,6 +42,11 @@ typedef struct entry {
     const char **env;          /* the launch's env + m->mark (pointers borrowed) */
     gp__runner *runner;
     struct entry *next;
+    /* Guarded by m->mu. An enable waiting for the first start, without
+     * the lock, holds the entry: a stop meanwhile unlinks it, and the last
+     * waiter frees it. */
+    int waiters;
+    bool unlinked;
 } entry;
 
 struct gp_manager {
@@ -262,7 +267,10 @@ static void stop(gp_manager *m, const char *name)
         return;
     *link = e->next;
     gp__runner_stop(e->runner, false);
-    entry_free(e);
+    if (e->waiters > 0)
+        e->unlinked = true;
+    else
+        entry_free(e);
 }
 
 static void on_store_problem(void *ctx, const char *file, const char *msg)
@@ -494,9 +502,25 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
     stop(m, rec->name); /* a runner left over (a failed restore) */
     entry *e = NULL;
     rc = run(m, rec, false, &e, st);
-    if (rc == GP_OK)
+    bool ours = true;
+    if (rc == GP_OK) {
+        /* The wait (up to the start timeout) without the lock: a disable
+         * of this plugin, and every command on the others, go on. */
+        e->waiters++;
+        pthread_mutex_unlock(&m->mu);
         rc = gp__runner_wait_first(e->runner, first_wait_ms(m), st);
-    if (rc) {
+        pthread_mutex_lock(&m->mu);
+        e->waiters--;
+        ours = !e->unlinked;
+        if (!ours && e->waiters == 0)
+            entry_free(e);
+    }
+    if (rc && !ours) {
+        /* A disable or rm stopped it meanwhile: the record is theirs. */
+        gp__status_clear(st);
+        rc = gp__status_setf(st, GP_ESTATE, "plugin %s was disabled or removed while it started",
+                             rec->name);
+    } else if (rc) {
         /* Back to disabled: an enabled plugin that cannot start would be
          * retried by every manager, for nothing. */
         gp_status keep = {0};

@@ -5,7 +5,8 @@
  * manager per root; live restore and adoption by the next manager; a
  * changed blob refused at enable with both digests; a plugin left running
  * but no longer enabled is stopped at restore; logs held to their cap at
- * launch and while a plugin runs. */
+ * launch and while a plugin runs; an enable that waits for a start blocks
+ * no other call. */
 #include <goplugin/reattach.h>
 #include <goplugin/server.h>
 #include <goplugin/store_manager.h>
@@ -62,6 +63,9 @@ GP_HELPER(plugin)
         pthread_create(&t, NULL, crash_later, (void *)crash);
         pthread_detach(t);
     }
+    if (getenv("MGR_SILENT")) /* never a handshake line */
+        for (;;)
+            pause();
     if (getenv("MGR_CHATTER")) {
         pthread_t t;
         pthread_create(&t, NULL, chatter, NULL);
@@ -304,6 +308,63 @@ GP_TEST(restart_no_is_not_restarted)
     GP_CHECK(gp_test_no_children());
 }
 
+typedef struct enabler {
+    gp_manager *m;
+    const char *name;
+    gp_err rc;
+    gp_status st;
+} enabler;
+
+static void *enable_main(void *arg)
+{
+    enabler *a = arg;
+    a->rc = gp_manager_enable(a->m, a->name, &a->st);
+    return NULL;
+}
+
+/* An enable waits for its start without holding the manager: while a
+ * plugin that never answers is being started (60 s start timeout), another
+ * plugin is enabled, and a disable stops the launch; the waiting enable
+ * then fails saying so. */
+GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
+{
+    gp_manager *m = open_manager(false);
+    install(m, "silent", "MGR_SILENT=1");
+    install(m, "p", NULL);
+    enabler a = {.m = m, .name = "silent"};
+    pthread_t t;
+    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
+    GP_CHECK_INT(wait_events(&rec, 3), >=, 3); /* install install enable */
+    usleep(200000);                            /* its launch under way */
+    int64_t t0 = gp_test_now_ms();
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    GP_CHECK(gp_manager_pid(m, "p") > 0);
+    GP_CHECK_ERR(gp_manager_disable(m, "silent", &st), GP_OK);
+    pthread_join(t, NULL);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, (int64_t)(10000 * gp_test_scale()));
+    GP_CHECK_ERR(a.rc, GP_ESTATE);
+    GP_CHECK_STR(a.st.msg, "plugin silent was disabled or removed while it started");
+    GP_CHECK_INT(gp_manager_pid(m, "silent"), ==, 0);
+    gp_store_record *r = NULL;
+    GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "silent", &r, &st), GP_OK);
+    GP_CHECK(r && !r->enabled);
+    gp_store_record_free(r);
+    /* Enabled again, and removed with force while it starts: the same. */
+    a = (enabler){.m = m, .name = "silent"};
+    int n = count(&rec);
+    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
+    GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1); /* enable */
+    usleep(200000);
+    GP_CHECK_ERR(gp_manager_remove(m, "silent", true, &st), GP_OK);
+    pthread_join(t, NULL);
+    GP_CHECK_ERR(a.rc, GP_ESTATE);
+    GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "silent", &r, &st), GP_ENOTFOUND);
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
 GP_TEST(one_manager_per_root)
 {
     gp_manager *m = open_manager(false);
@@ -520,6 +581,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(one_manager_per_root, 10);
     GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
     GP_RUN_TIMEOUT(live_restore_rotates_full_logs_at_launch, 30);
+    GP_RUN_TIMEOUT(an_enable_waiting_for_a_start_blocks_nothing, 30);
     GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
     GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
