@@ -125,10 +125,11 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st);
 /* Mark enabled (the store checks the granted privileges) and launch; waits
  * for the launch. If it fails the record is set back to disabled and its
  * words come back (a changed blob: GP_ECHECKSUM naming both digests).
- * Enabling an enabled plugin is GP_ESTATE. Other calls go on during the
- * wait: a disable or remove of this plugin stops the launch, and this
- * call then fails with GP_ESTATE ("... was disabled or removed while it
- * started"). */
+ * Enabling an enabled plugin is GP_ESTATE. After gp_manager_restore,
+ * other calls go on during the wait (gp_manager_close still comes alone
+ * and last): a disable or remove of this plugin stops the launch, and
+ * this call then fails with GP_ESTATE ("... was disabled or removed while
+ * it started"). Before it, the wait holds off the other calls. */
 gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st);
 
 /* Stop gracefully (no restart) and mark disabled. GP_ESTATE if it is not

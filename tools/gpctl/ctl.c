@@ -289,43 +289,54 @@ static void *worker_main(void *arg)
     close(w->fd);
     pthread_mutex_lock(&w->c->mu);
     w->done = true;
-    pthread_cond_signal(&w->c->cv);
+    pthread_cond_broadcast(&w->c->cv);
     pthread_mutex_unlock(&w->c->mu);
     return NULL;
 }
 
-/* Join the workers that are done; with `all`, wait for every one. */
-static void reap_workers(gpctl_ctl *c, bool all)
+/* Join every worker (each ends with its command). */
+static void join_workers(gpctl_ctl *c)
 {
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < CTL_WORKERS; i++) {
         worker *w = &c->w[i];
-        while (all && w->used && !w->done)
+        while (w->used && !w->done)
             pthread_cond_wait(&c->cv, &c->mu);
-        if (w->used && w->done) {
+        if (w->used)
             pthread_join(w->thread, NULL);
-            w->used = w->done = false;
-        }
+        w->used = w->done = false;
     }
     pthread_mutex_unlock(&c->mu);
 }
 
-/* A free worker slot, waiting for one to finish if all are busy. */
+/* A slot for the next connection: a free one, or a finished worker's
+ * (joined here: it has set done, its last touch of c), else wait for one
+ * to finish. One hold of the lock, so no finish is missed. */
 static worker *free_worker(gpctl_ctl *c)
 {
+    pthread_mutex_lock(&c->mu);
     for (;;) {
-        reap_workers(c, false);
-        pthread_mutex_lock(&c->mu);
         for (int i = 0; i < CTL_WORKERS; i++) {
-            if (!c->w[i].used) {
-                c->w[i].used = true;
+            worker *w = &c->w[i];
+            if (w->used && w->done) {
+                pthread_join(w->thread, NULL);
+                w->used = w->done = false;
+            }
+            if (!w->used) {
+                w->used = true;
                 pthread_mutex_unlock(&c->mu);
-                return &c->w[i];
+                return w;
             }
         }
         pthread_cond_wait(&c->cv, &c->mu);
-        pthread_mutex_unlock(&c->mu);
     }
+}
+
+static void release_slot(gpctl_ctl *c, worker *w)
+{
+    pthread_mutex_lock(&c->mu);
+    w->used = false;
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void *serve_main(void *arg)
@@ -346,11 +357,15 @@ static void *serve_main(void *arg)
         /* A slot first: while all are busy, connections wait in the
          * listen queue (their gpctl waits too). */
         worker *w = free_worker(c);
+        /* A stop may have come while we waited for the slot. */
+        struct pollfd wake = {.fd = c->wake[0], .events = POLLIN};
+        if (poll(&wake, 1, 0) > 0) {
+            release_slot(c, w);
+            break;
+        }
         int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
-            pthread_mutex_lock(&c->mu);
-            w->used = false;
-            pthread_mutex_unlock(&c->mu);
+            release_slot(c, w);
             continue;
         }
         w->c = c;
@@ -360,12 +375,10 @@ static void *serve_main(void *arg)
             /* No thread: answer here, one at a time, as before. */
             gpctl_ctl_answer(fd, c->h, c->ctx);
             close(fd);
-            pthread_mutex_lock(&c->mu);
-            w->used = false;
-            pthread_mutex_unlock(&c->mu);
+            release_slot(c, w);
         }
     }
-    reap_workers(c, true);
+    join_workers(c);
     return NULL;
 }
 

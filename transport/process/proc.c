@@ -146,6 +146,16 @@ static void on_stderr_line(void *ctx, const char *line, size_t len, int piece)
     gp__hclog_rec_free(&r);
 }
 
+/* An output file cut back since we read it (the store's log cap): true
+ * after a seek to its new start. A cut the file has already grown back
+ * past goes unseen (we read on from where we were). */
+static bool cut_back(int fd)
+{
+    struct stat sb;
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    return fstat(fd, &sb) == 0 && at > sb.st_size && lseek(fd, 0, SEEK_SET) == 0;
+}
+
 /* Reads from a pipe or an output file up to *budget; false at EOF or on
  * a hard error. follow: the stream is a file the plugin may still write,
  * so its end is "nothing yet", not EOF. */
@@ -159,15 +169,10 @@ static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget, bool follow)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (r == 0 && follow) {
-            /* Cut back while we follow (the store's log cap): read on
-             * from its new start. */
-            struct stat sb;
-            off_t at = lseek(fd, 0, SEEK_CUR);
-            if (fstat(fd, &sb) == 0 && at > sb.st_size && lseek(fd, 0, SEEK_SET) == 0)
-                continue;
+        if (r == 0 && (is_err ? p->sp.err_file : p->sp.out_file) && cut_back(fd))
+            continue;
+        if (r == 0 && follow)
             break;
-        }
         if (r <= 0) {
             gp__lines *l = is_err ? &p->err_lines : &p->out_lines;
             gp__lines_finish(l, is_err ? on_stderr_line : on_stdout_line, p);

@@ -31,9 +31,9 @@ void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg)
                 strerror(errno));
 }
 
-/* Copy in to out until in's end, or until limit bytes; false on an error
- * (errno set). */
-static bool copy_to_end(int in, int out, long long limit)
+/* Copy in to out until in's end or limit bytes: 1 at the end, 0 at the
+ * limit first, -1 on an error (errno set). */
+static int copy_to_end(int in, int out, long long limit)
 {
     char buf[65536];
     long long done = 0;
@@ -42,20 +42,20 @@ static bool copy_to_end(int in, int out, long long limit)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return false;
+            return -1;
         if (n == 0)
-            return true;
+            return 1;
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
-                return false;
+                return -1;
             off += w;
         }
         done += n;
     }
-    return true;
+    return 0;
 }
 
 bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
@@ -72,12 +72,23 @@ bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
      * (out still names the moved file) and cut at once: the loss window is
      * that last read to the cut, and a failure before the cut loses
      * nothing. */
-    if (ok && !(ok = copy_to_end(in, out, 2 * cap)))
+    struct stat sb;
+    if (ok && !(ok = fstat(in, &sb) == 0))
+        step = "stat";
+    if (ok && !(ok = copy_to_end(in, out, (long long)sb.st_size + cap) >= 0))
         step = "copy";
     if (ok && !(ok = rename(tmp, old) == 0))
         step = "rename";
-    if (ok && !(ok = copy_to_end(in, out, cap)))
+    int end = ok ? copy_to_end(in, out, cap) : -1;
+    if (ok && !(ok = end >= 0))
         step = "copy";
+    /* Still no end: the plugin writes faster than we copy. No cut this
+     * time (it would drop what the copy did not reach). */
+    if (ok && end == 0) {
+        ok = false;
+        step = "the plugin writes faster than the copy";
+        errno = EAGAIN;
+    }
     if (ok && !(ok = ftruncate(in, 0) == 0))
         step = "truncate";
     int err = errno;

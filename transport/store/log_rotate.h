@@ -21,10 +21,12 @@ void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg)
  * PATH.1.tmp, renamed into place) and truncated to 0 bytes. What the
  * plugin appends between the copy's last read and the cut, a few
  * microseconds, is lost: the cost of cutting a file another process holds
- * open (logrotate's copytruncate has the same). The copy stops after 3 *
- * cap bytes, so a writer faster than the copy cannot hold it forever. A
- * failure before the cut loses nothing; failures are logged as on rename.
- * Returns true if the file was cut. */
+ * open (logrotate's copytruncate has the same). A writer that keeps ahead
+ * of the copy (2 * cap bytes past the size the file had when it began) is
+ * not cut this time: PATH.1 then holds a copy of the file's start, and the
+ * file is kept whole. Nothing of PATH is lost on a failure either (the
+ * previous PATH.1 may have been replaced); failures are logged as on
+ * rename. Returns true if the file was cut. */
 bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg);
 
 #endif

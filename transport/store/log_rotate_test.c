@@ -1,7 +1,7 @@
 /* Log files held to a cap: a rename between runs; a copy and a cut in
  * place while a writer holds the file open (appending), whose next write
- * then starts the file again; nothing under the cap; a failure before the
- * cut loses nothing and says why. */
+ * then starts the file again; all of a file far over the cap kept; nothing
+ * under the cap; a failure before the cut loses nothing and says why. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -117,6 +117,19 @@ GP_TEST(a_cut_keeps_the_writer_writing_from_the_start)
     GP_CHECK_STR(warned, "");
 }
 
+/* A second of a chatty plugin can take a file far past a small cap: all
+ * of it is kept. */
+GP_TEST(a_file_far_over_the_cap_is_copied_whole)
+{
+    int fd = writer();
+    put(fd, 'a', 50000);
+    GP_CHECK(gp__log_rotate_cut(path, 4096, &lg));
+    GP_CHECK_INT(size_of(old), ==, 50000);
+    GP_CHECK_INT(byte_at(old, 49999), ==, 'a');
+    GP_CHECK_INT(size_of(path), ==, 0);
+    close(fd);
+}
+
 GP_TEST(a_rename_between_runs)
 {
     int fd = writer();
@@ -147,6 +160,7 @@ int main(void)
     gp_test_fixture(setup, teardown);
     GP_RUN(under_the_cap_nothing_moves);
     GP_RUN(a_cut_keeps_the_writer_writing_from_the_start);
+    GP_RUN(a_file_far_over_the_cap_is_copied_whole);
     GP_RUN(a_rename_between_runs);
     GP_RUN(a_failed_copy_cuts_nothing_and_says_why);
     return gp_test_done();

@@ -464,7 +464,8 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st)
     sweep_run_dir(m, recs);
     sweep_unpublished(m);
     for (size_t i = 0; i < n; i++) {
-        if (!recs[i]->enabled)
+        /* Skipped too: one an enable before this restore already runs. */
+        if (!recs[i]->enabled || find(m, recs[i]->name, NULL))
             continue;
         entry *e;
         gp_status rst;
@@ -503,7 +504,11 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
     entry *e = NULL;
     rc = run(m, rec, false, &e, st);
     bool ours = true;
-    if (rc == GP_OK) {
+    if (rc == GP_OK && !m->restored) {
+        /* Before restore: it must not see this launch half done (it would
+         * take it for an orphan, and start the plugin a second time). */
+        rc = gp__runner_wait_first(e->runner, first_wait_ms(m), st);
+    } else if (rc == GP_OK) {
         /* The wait (up to the start timeout) without the lock: a disable
          * of this plugin, and every command on the others, go on. */
         e->waiters++;

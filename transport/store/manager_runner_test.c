@@ -186,7 +186,10 @@ static bool file_exists(const char *p)
 GP_TEST(restarts_on_exit_with_backoff)
 {
     fixture f;
-    fixture_init(&f, "300");
+    /* Scaled: the crash must come after each start's health check. */
+    char crash[32];
+    snprintf(crash, sizeof crash, "%d", (int)(300 * gp_test_scale()));
+    fixture_init(&f, crash);
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
@@ -398,9 +401,9 @@ GP_TEST(hung_plugin_fails_health_check)
     f.spec.health_interval_ms = -1;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
     GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
-    usleep(1000000);
-    GP_CHECK_INT(f.rec.n, ==, 1); /* hung, but nobody asks */
-    gp__runner_free(r);           /* the stop still ends it: SIGKILL after the grace */
+    usleep((useconds_t)(300 * gp_test_scale() + 700) * 1000); /* past the hang */
+    GP_CHECK_INT(f.rec.n, ==, 1);                             /* hung, but nobody asks */
+    gp__runner_free(r); /* the stop still ends it: SIGKILL after the grace */
     GP_CHECK(gp_test_no_children());
     fixture_done(&f);
 }

@@ -329,6 +329,7 @@ static void *enable_main(void *arg)
 GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
 {
     gp_manager *m = open_manager(false);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK); /* after it: waits unlocked */
     install(m, "silent", "MGR_SILENT=1");
     install(m, "p", NULL);
     enabler a = {.m = m, .name = "silent"};
@@ -361,6 +362,26 @@ GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
     GP_CHECK_ERR(a.rc, GP_ESTATE);
     GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "silent", &r, &st), GP_ENOTFOUND);
     GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+/* An enable before restore: restore leaves that plugin to its runner
+ * (before, it adopted it a second time through its run file). */
+GP_TEST(restore_after_an_enable_starts_nothing_twice)
+{
+    gp_manager *m = open_manager(false);
+    install(m, "p", NULL);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, pid);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install enable start");
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_test_check_gone(pid);
     gp_manager_close(m);
     GP_CHECK(gp_test_no_children());
 }
@@ -582,6 +603,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(live_restore_then_adopt, 30);
     GP_RUN_TIMEOUT(live_restore_rotates_full_logs_at_launch, 30);
     GP_RUN_TIMEOUT(an_enable_waiting_for_a_start_blocks_nothing, 30);
+    GP_RUN_TIMEOUT(restore_after_an_enable_starts_nothing_twice, 30);
     GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
     GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
