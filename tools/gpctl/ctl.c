@@ -20,8 +20,9 @@
 #define SERVER_READ_TIMEOUT_MS 5000
 
 /* Connections answered at once: an enable waits for its plugin's start
- * (up to 60 s), and must not hold up a disable, or a second enable. A
- * ninth waits in the listen queue until one ends. */
+ * (up to 67 s with the manager's defaults), and must not hold up a
+ * disable, or a second enable. A ninth waits in the listen queue until
+ * one ends. */
 #define CTL_WORKERS 8
 
 typedef struct worker {
