@@ -84,22 +84,21 @@ bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
         step = "copy";
     /* Still no end: the plugin writes faster than we copy. No cut this
      * time (it would drop what the copy did not reach). */
-    if (ok && end == 0) {
-        ok = false;
-        step = "the plugin writes faster than the copy";
-        errno = EAGAIN;
-    }
-    if (ok && !(ok = ftruncate(in, 0) == 0))
+    bool outpaced = ok && end == 0;
+    if (ok && !outpaced && !(ok = ftruncate(in, 0) == 0))
         step = "truncate";
     int err = errno;
     if (out >= 0)
         close(out);
     if (in >= 0)
         close(in);
-    if (!ok) {
-        unlink(tmp);
+    if (outpaced)
+        gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0,
+                "rotate %s: the plugin writes faster than the copy; not cut this time", path);
+    else if (!ok)
         gp_logf(lg, GP_LOG_WARN, "manager", NULL, 0, "rotate %s: %s: %s (it keeps growing)", path,
                 step, strerror(err));
-    }
-    return ok;
+    if (!ok)
+        unlink(tmp);
+    return ok && !outpaced;
 }

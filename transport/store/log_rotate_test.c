@@ -4,6 +4,8 @@
  * under the cap; a failure before the cut loses nothing and says why. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -130,6 +132,43 @@ GP_TEST(a_file_far_over_the_cap_is_copied_whole)
     close(fd);
 }
 
+static atomic_bool writing;
+
+static void *write_fast(void *arg)
+{
+    int fd = *(int *)arg;
+    char chunk[4096];
+    memset(chunk, 'w', sizeof chunk);
+    /* At most 64 MiB: a slow round must not fill the disk. */
+    for (int i = 0; i < 16384 && atomic_load(&writing); i++)
+        if (write(fd, chunk, sizeof chunk) < 0)
+            break;
+    return NULL;
+}
+
+/* A writer that stays ahead of the copy (a 1-byte cap: any line between
+ * the copy's end and its catch-up is "ahead") is not cut that round, and
+ * that is said. */
+GP_TEST(a_writer_ahead_of_the_copy_is_not_cut)
+{
+    int fd = writer();
+    put(fd, 'a', 100);
+    atomic_store(&writing, true);
+    pthread_t t;
+    GP_CHECK_INT(pthread_create(&t, NULL, write_fast, &fd), ==, 0);
+    bool seen = false;
+    long long until = gp_test_now_ms() + (long long)(5000 * gp_test_scale());
+    while (!seen && gp_test_now_ms() < until) {
+        warned[0] = '\0';
+        bool cut = gp__log_rotate_cut(path, 1, &lg);
+        seen = !cut && strstr(warned, "the plugin writes faster than the copy; not cut this time");
+    }
+    atomic_store(&writing, false);
+    pthread_join(t, NULL);
+    GP_CHECK(seen);
+    close(fd);
+}
+
 GP_TEST(a_rename_between_runs)
 {
     int fd = writer();
@@ -161,6 +200,7 @@ int main(void)
     GP_RUN(under_the_cap_nothing_moves);
     GP_RUN(a_cut_keeps_the_writer_writing_from_the_start);
     GP_RUN(a_file_far_over_the_cap_is_copied_whole);
+    GP_RUN(a_writer_ahead_of_the_copy_is_not_cut);
     GP_RUN(a_rename_between_runs);
     GP_RUN(a_failed_copy_cuts_nothing_and_says_why);
     return gp_test_done();
