@@ -11,12 +11,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A serve answers within this, or the client gives up (a command may
  * start a plugin, whose own start timeout is 60 s). */
 #define CLIENT_TIMEOUT_MS 120000
-/* A client must send its request within this. */
+/* A client must send its whole request within this. */
 #define SERVER_READ_TIMEOUT_MS 5000
 
 /* Connections answered at once: an enable waits for its plugin's start
@@ -60,8 +61,16 @@ typedef struct reader {
     int fd;
     char buf[GPCTL_CTL_MAX_LINE + 1];
     size_t len;
-    int timeout_ms;
+    int timeout_ms;     /* for each wait; */
+    long long until_ms; /* or, if not 0, one deadline for all (now_ms) */
 } reader;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Read one line (without its newline) into `line` within the timeout;
  * 1 = a line, 0 = end of stream before one, -1 = error, timeout, a line
@@ -84,7 +93,8 @@ static int read_line(reader *r, char *line, size_t cap)
         if (r->len >= GPCTL_CTL_MAX_LINE)
             return -1;
         struct pollfd p = {.fd = r->fd, .events = POLLIN};
-        int pr = poll(&p, 1, r->timeout_ms);
+        long long left = r->until_ms ? r->until_ms - now_ms() : r->timeout_ms;
+        int pr = left <= 0 ? 0 : poll(&p, 1, (int)left);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr <= 0)
@@ -233,7 +243,9 @@ void gpctl_ctl_answer(int fd, gpctl_ctl_handler h, void *ctx)
     if (!r || !line || !argv || !out || !err)
         goto done;
     r->fd = fd;
-    r->timeout_ms = SERVER_READ_TIMEOUT_MS;
+    /* The whole request within it: a client that trickles bytes must
+     * not hold a worker (and a stop) for longer. */
+    r->until_ms = now_ms() + SERVER_READ_TIMEOUT_MS;
     long n = -1;
     const size_t vlen = strlen(GPCTL_CTL_VERSION);
     if (read_line(r, line, GPCTL_CTL_MAX_LINE + 1) == 1 &&

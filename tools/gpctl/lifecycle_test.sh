@@ -184,6 +184,37 @@ expect_eq "rm silent exits 0" 0 $?
 out=$(G gc 2>"$tmp/err")
 expect_eq "gc frees its blob" "0 1 blob" "$? $(echo "$out" | cut -d, -f1)"
 
+# ---- 6c. a client that trickles its request (a byte every 0.8 s) has 5 s
+# for all of it, not 5 s per byte: it cannot hold a worker, or a stop ----
+out=$(timeout 60 python3 - "$root/gpctl.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(0.2)
+t0, got = time.monotonic(), b""
+s.sendall(b"gpctl/1 1\n")
+for c in b"/tmp/a-directory-sent-one-byte-at-a-time\n":
+    try:
+        s.send(bytes([c]))
+    except OSError:
+        pass  # serve has answered and closed: read what it said
+    try:
+        d = s.recv(4096)
+        got += d
+        if not d or b"exit " in got:
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+    time.sleep(0.8)
+print(int((time.monotonic() - t0) * 1000), got.decode().strip().replace("\n", "|"))
+PY
+)
+ms=${out%% *}
+expect_contains "a trickled request is refused" "$out" "|exit 1"
+[ "${ms:-99999}" -lt 15000 ]; check "... after the 5 s for the whole request ($ms ms; all of it would take 33 s)" $?
+
 # ---- 7. SIGTERM: with --live-restore the plugin stays; without, it stops ----
 kill -TERM "$serve_pid"
 wait "$serve_pid"
