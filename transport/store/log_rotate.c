@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,12 +59,12 @@ static int copy_to_end(int in, int out, long long limit)
     return 0;
 }
 
-bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
+int gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
 {
     char old[4096], tmp[4096];
     if (!at_cap(path, cap) || !old_name(path, ".1", old, sizeof old) ||
         !old_name(path, ".1.tmp", tmp, sizeof tmp))
-        return false;
+        return 0;
     const char *step = "open";
     int in = open(path, O_RDWR | O_CLOEXEC);
     int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -100,5 +101,5 @@ bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
                 step, strerror(err));
     if (!ok)
         unlink(tmp);
-    return ok && !outpaced;
+    return ok && !outpaced ? 1 : -1;
 }

@@ -9,8 +9,6 @@
 #ifndef GP_STORE_LOG_ROTATE_H
 #define GP_STORE_LOG_ROTATE_H
 
-#include <stdbool.h>
-
 #include <goplugin/log.h>
 
 /* PATH of cap bytes or more (cap > 0) becomes PATH.1. Failures are logged
@@ -26,7 +24,9 @@ void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg)
  * not cut this time: PATH.1 then holds a copy of the file's start, and the
  * file is kept whole. Nothing of PATH is lost on a failure either (the
  * previous PATH.1 may have been replaced); failures are logged as on
- * rename. Returns true if the file was cut. */
-bool gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg);
+ * rename. Returns 1 if the file was cut, 0 if there was nothing to do
+ * (under the cap, no path, cap <= 0), -1 if it was not cut (a warning
+ * said why). */
+int gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg);
 
 #endif

@@ -83,16 +83,16 @@ GP_TEST(under_the_cap_nothing_moves)
 {
     int fd = writer();
     put(fd, 'a', 100);
-    GP_CHECK(!gp__log_rotate_cut(path, 4096, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(path, 4096, &lg), ==, 0);
     gp__log_rotate_rename(path, 4096, &lg);
     GP_CHECK_INT(size_of(path), ==, 100);
     GP_CHECK_INT(size_of(old), ==, -1);
     /* A cap of 0 or less is "never". */
     put(fd, 'a', 5000);
-    GP_CHECK(!gp__log_rotate_cut(path, 0, &lg));
-    GP_CHECK(!gp__log_rotate_cut(path, -1, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(path, 0, &lg), ==, 0);
+    GP_CHECK_INT(gp__log_rotate_cut(path, -1, &lg), ==, 0);
     GP_CHECK_INT(size_of(path), ==, 5100);
-    GP_CHECK(!gp__log_rotate_cut(NULL, 4096, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(NULL, 4096, &lg), ==, 0);
     close(fd);
     GP_CHECK_STR(warned, "");
 }
@@ -104,7 +104,7 @@ GP_TEST(a_cut_keeps_the_writer_writing_from_the_start)
     close(prev);
     int fd = writer();
     put(fd, 'a', 5000);
-    GP_CHECK(gp__log_rotate_cut(path, 4096, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(path, 4096, &lg), ==, 1);
     GP_CHECK_INT(size_of(old), ==, 5000);
     GP_CHECK_INT(byte_at(old, 0), ==, 'a');
     GP_CHECK_INT(byte_at(old, 4999), ==, 'a');
@@ -125,7 +125,7 @@ GP_TEST(a_file_far_over_the_cap_is_copied_whole)
 {
     int fd = writer();
     put(fd, 'a', 50000);
-    GP_CHECK(gp__log_rotate_cut(path, 4096, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(path, 4096, &lg), ==, 1);
     GP_CHECK_INT(size_of(old), ==, 50000);
     GP_CHECK_INT(byte_at(old, 49999), ==, 'a');
     GP_CHECK_INT(size_of(path), ==, 0);
@@ -160,8 +160,9 @@ GP_TEST(a_writer_ahead_of_the_copy_is_not_cut)
     long long until = gp_test_now_ms() + (long long)(5000 * gp_test_scale());
     while (!seen && gp_test_now_ms() < until) {
         warned[0] = '\0';
-        bool cut = gp__log_rotate_cut(path, 1, &lg);
-        seen = !cut && strstr(warned, "the plugin writes faster than the copy; not cut this time");
+        int cut = gp__log_rotate_cut(path, 1, &lg);
+        seen = cut == -1 &&
+               strstr(warned, "the plugin writes faster than the copy; not cut this time");
     }
     atomic_store(&writing, false);
     pthread_join(t, NULL);
@@ -186,7 +187,7 @@ GP_TEST(a_failed_copy_cuts_nothing_and_says_why)
     put(fd, 'a', 5000);
     /* The copy's file cannot be made (a directory has its name). */
     GP_CHECK(mkdir(tmp, 0700) == 0);
-    GP_CHECK(!gp__log_rotate_cut(path, 4096, &lg));
+    GP_CHECK_INT(gp__log_rotate_cut(path, 4096, &lg), ==, -1);
     GP_CHECK_INT(size_of(path), ==, 5000);
     GP_CHECK_INT(size_of(old), ==, -1);
     GP_CHECK_CONTAINS(warned, "rotate ");

@@ -26,6 +26,8 @@
 /* How often a running plugin's log files are held to their cap: a file
  * can pass it by what the plugin writes in this time. */
 #define LOG_CHECK_MS 1000
+/* After a cut that failed (or was outpaced). */
+#define LOG_RETRY_MS 60000
 #define REASON_MAX 1024
 
 struct gp__runner {
@@ -228,12 +230,14 @@ static void ping_join(pinger *p)
 }
 
 /* Held to the cap while the plugin runs (launched or adopted: the paths
- * are the record's either way). */
-static void cut_logs(gp__runner *r)
+ * are the record's either way). The next look in ms: a cut that failed
+ * said why in a warning, and is not tried (nor said) again every second. */
+static int cut_logs(gp__runner *r)
 {
     const gp_client_config *cc = r->spec.client;
-    gp__log_rotate_cut(cc->stdout_file, r->spec.log_rotate_bytes, &cc->logger);
-    gp__log_rotate_cut(cc->stderr_file, r->spec.log_rotate_bytes, &cc->logger);
+    int o = gp__log_rotate_cut(cc->stdout_file, r->spec.log_rotate_bytes, &cc->logger);
+    int e = gp__log_rotate_cut(cc->stderr_file, r->spec.log_rotate_bytes, &cc->logger);
+    return o < 0 || e < 0 ? LOG_RETRY_MS : LOG_CHECK_MS;
 }
 
 /* Wait for the exit, a failed health check, or a stop; true if the
@@ -256,10 +260,8 @@ static bool watch(gp__runner *r, gp_client *c, gp_conn *conn, char *why, pinger 
             break;
         }
         int64_t now = gp__now_ms();
-        if (now >= next_log) {
-            cut_logs(r);
-            next_log = now + LOG_CHECK_MS;
-        }
+        if (now >= next_log)
+            next_log = now + cut_logs(r);
         if (every < 0 || !conn)
             continue;
         if (p && atomic_load(&p->done)) {

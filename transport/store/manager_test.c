@@ -480,14 +480,16 @@ GP_TEST(live_restore_rotates_full_logs_at_launch)
     gp_manager_close(m);
 }
 
-static atomic_int ticks_logged;
+static atomic_int ticks_logged, rotate_warnings;
 
 static void count_ticks(void *ctx, gp_log_level level, const char *name, const char *msg,
                         const gp_log_kv *kv, size_t nkv)
 {
-    (void)ctx, (void)level, (void)name, (void)kv, (void)nkv;
+    (void)ctx, (void)name, (void)kv, (void)nkv;
     if (strncmp(msg, "tick ", 5) == 0)
         atomic_fetch_add(&ticks_logged, 1);
+    if (level == GP_LOG_WARN && strncmp(msg, "rotate ", 7) == 0)
+        atomic_fetch_add(&rotate_warnings, 1);
 }
 
 static bool wait_until_size(const char *path, long long at_least)
@@ -536,6 +538,30 @@ GP_TEST(a_running_plugin_s_log_is_cut_at_the_cap)
     GP_CHECK_STR(k, "install enable start");
     GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
     gp_manager_close(m);
+}
+
+/* A cut that cannot be made (its copy's name is taken by a directory)
+ * is said once, then left for a minute: not a warning every second. */
+GP_TEST(a_failing_cut_is_not_retried_every_second)
+{
+    mgr_logger = (gp_logger){.fn = count_ticks, .level = GP_LOG_TRACE};
+    gp_manager *m = open_manager_rotating(true, 4096);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", "MGR_CHATTER=1");
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s/logs/p.stderr.1.tmp", root);
+    GP_CHECK(mkdir(tmp, 0700) == 0);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    int64_t until = gp_test_now_ms() + (int64_t)(10000 * gp_test_scale());
+    while (atomic_load(&rotate_warnings) == 0 && gp_test_now_ms() < until)
+        usleep(20000);
+    GP_CHECK_INT(atomic_load(&rotate_warnings), ==, 1);
+    usleep(3500000); /* three more looks' time at the 1 s pace */
+    GP_CHECK_INT(atomic_load(&rotate_warnings), ==, 1);
+    GP_CHECK_ERR(gp_manager_disable(m, "p", &st), GP_OK);
+    gp_manager_close(m);
+    rmdir(tmp);
 }
 
 /* A blob changed after install: enable is refused, naming what the record
@@ -605,6 +631,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(an_enable_waiting_for_a_start_blocks_nothing, 30);
     GP_RUN_TIMEOUT(restore_after_an_enable_starts_nothing_twice, 30);
     GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
+    GP_RUN_TIMEOUT(a_failing_cut_is_not_retried_every_second, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
     GP_RUN_TIMEOUT(restore_stops_a_plugin_no_longer_enabled, 30);
     return gp_test_done();
