@@ -129,15 +129,19 @@ typedef struct fixture {
     gp__runner_spec spec;
 } fixture;
 
-static void fixture_init(fixture *f, const char *crash_ms)
+/* crash_ms > 0: the plugin exits with status 3 that long after its start,
+ * scaled by GP_TEST_SCALE (the crash must come after each start's health
+ * check, which ASan on a loaded machine slows past 100 ms, CI). */
+static void fixture_init(fixture *f, int crash_ms)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/gp-mgr-XXXXXX");
     GP_CHECK(mkdtemp(f->dir) != NULL);
     snprintf(f->run_file, sizeof f->run_file, "%s/p.json", f->dir);
     static char crash_env[64];
-    snprintf(crash_env, sizeof crash_env, "MGR_CRASH_AFTER_MS=%s", crash_ms ? crash_ms : "");
-    f->env[0] = crash_ms ? crash_env : NULL;
+    snprintf(crash_env, sizeof crash_env, "MGR_CRASH_AFTER_MS=%d",
+             (int)(crash_ms * gp_test_scale()));
+    f->env[0] = crash_ms > 0 ? crash_env : NULL;
     static const char *argv[4];
     argv[0] = gp_test_self_exe();
     argv[1] = GP_TEST_HELPER_FLAG;
@@ -186,10 +190,7 @@ static bool file_exists(const char *p)
 GP_TEST(restarts_on_exit_with_backoff)
 {
     fixture f;
-    /* Scaled: the crash must come after each start's health check. */
-    char crash[32];
-    snprintf(crash, sizeof crash, "%d", (int)(300 * gp_test_scale()));
-    fixture_init(&f, crash);
+    fixture_init(&f, 300);
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
@@ -228,7 +229,7 @@ GP_TEST(restarts_on_exit_with_backoff)
 GP_TEST(stop_is_graceful_and_final)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
@@ -255,7 +256,7 @@ GP_TEST(stop_is_graceful_and_final)
 GP_TEST(leave_running_then_adopt)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     f.spec.live_restore = true;
     gp__runner *r = NULL;
     gp_status st;
@@ -288,7 +289,7 @@ GP_TEST(leave_running_then_adopt)
 GP_TEST(stale_run_file_launches_anew)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     pid_t dead = fork();
     if (dead == 0)
         _exit(0);
@@ -318,7 +319,7 @@ GP_TEST(stale_run_file_launches_anew)
 GP_TEST(checksum_mismatch_is_final)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     uint8_t want[32];
     memset(want, 0x11, sizeof want);
     f.cc.sha256 = want;
@@ -343,7 +344,7 @@ GP_TEST(checksum_mismatch_is_final)
 GP_TEST(tcp_needs_the_privilege)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     f.env[0] = "MGR_NETWORK=tcp";
     gp__runner *r = NULL;
     gp_status st;
@@ -374,7 +375,7 @@ GP_TEST(tcp_needs_the_privilege)
 GP_TEST(hung_plugin_fails_health_check)
 {
     fixture f;
-    fixture_init(&f, NULL);
+    fixture_init(&f, 0);
     /* Scaled: a hang before the first start's health check would fail
      * the start itself (see stop_during_backoff_is_prompt). */
     char hang[64];
@@ -412,11 +413,7 @@ GP_TEST(hung_plugin_fails_health_check)
 GP_TEST(stop_during_backoff_is_prompt)
 {
     fixture f;
-    /* The crash must come after the start (100 ms was shorter than a start
-     * under ASan on a loaded machine, CI): START EXIT RESTART. */
-    char crash[32];
-    snprintf(crash, sizeof crash, "%d", (int)(300 * gp_test_scale()));
-    fixture_init(&f, crash);
+    fixture_init(&f, 300); /* START EXIT RESTART */
     f.spec.backoff = (gp_backoff_config){
         .immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 30000, .healthy_after_ms = 60000};
     gp__runner *r = NULL;
