@@ -280,14 +280,7 @@ GP_TEST(nothing_left_behind)
     GP_CHECK_INT(gp_test_count_fds(), <=, fds);
     /* Our threads are joined by gp_client_free; gRPC core ends some of its
      * own a little later. */
-    int now = gp_test_count_threads();
-    for (int i = 0; i < 100 && now > threads; i++) {
-        usleep(20 * 1000);
-        now = gp_test_count_threads();
-    }
-    if (now > threads)
-        gp_test_print_threads();
-    GP_CHECK_INT(now, <=, threads);
+    GP_CHECK_THREADS_AT_MOST(threads);
 }
 
 /* Threads of process pid (its /proc status). */

@@ -152,9 +152,7 @@ static rec_event *nth(recorder *r, gp_sup_event_kind k, int i)
  * (gRPC's own may come and go: fewer is fine, more is a leak). */
 static bool threads_settle(int before)
 {
-    for (int i = 0; i < 300 && gp_test_count_threads() > before; i++)
-        usleep(10000);
-    return gp_test_count_threads() <= before;
+    return gp_test_wait_threads_at_most(before, (int)(3000 * gp_test_scale())) <= before;
 }
 
 /* ---- config ---- */

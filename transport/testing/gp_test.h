@@ -213,6 +213,19 @@ int gp_test_wait_fds_at_most(int limit, int timeout_ms);
 #define GP_CHECK_FDS_AT_MOST(fds) \
     GP_CHECK_INT(gp_test_wait_fds_at_most((fds), (int)(5000 * gp_test_scale())), <=, (fds))
 
+/* The same for threads: polls gp_test_count_threads every 10 ms until it
+ * is at most `limit` or `timeout_ms` passed, and returns the last count
+ * (printing the threads when it is still over). Check that sample, not a
+ * fresh count: a gRPC thread just spawned carries our process's name until
+ * it names itself, so one more count can see a thread that is not ours. */
+int gp_test_wait_threads_at_most(int limit, int timeout_ms);
+
+/* The thread check at the end of a test: no more than `threads` once the
+ * ones that are ending are gone (up to 5 s, scaled). */
+#define GP_CHECK_THREADS_AT_MOST(threads)                                                    \
+    GP_CHECK_INT(gp_test_wait_threads_at_most((threads), (int)(5000 * gp_test_scale())), <=, \
+                 (threads))
+
 /* A field of /proc/self/status in its own unit ("Threads", "VmRSS" in
  * kB); -1 when absent. */
 long gp_test_status_field(const char *key);

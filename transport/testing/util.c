@@ -93,6 +93,19 @@ void gp_test_print_threads(void)
     fprintf(stderr, "  (*: gRPC core's pools, not counted)\n");
 }
 
+int gp_test_wait_threads_at_most(int limit, int timeout_ms)
+{
+    long long end = gp_test_now_ms() + timeout_ms;
+    int n = gp_test_count_threads();
+    while (n > limit && gp_test_now_ms() < end) {
+        usleep(10 * 1000);
+        n = gp_test_count_threads();
+    }
+    if (n > limit)
+        gp_test_print_threads();
+    return n;
+}
+
 int gp_test_wait_fds_at_most(int limit, int timeout_ms)
 {
     long long end = gp_test_now_ms() + timeout_ms;
