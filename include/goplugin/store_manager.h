@@ -31,7 +31,8 @@
  * The plugins' log lines reach `logger` with the logger name set to the
  * plugin's name. Errors follow docs/errors.md: a gp_err and words in `st`
  * (NULL: not wanted). Every call may run on any thread, concurrently with
- * the others, except gp_manager_close (alone and last).
+ * the others, except gp_manager_close (alone and last: gp_manager_shutdown
+ * first ends the waits of calls on other threads).
  */
 #ifndef GOPLUGIN_STORE_MANAGER_H
 #define GOPLUGIN_STORE_MANAGER_H
@@ -163,7 +164,16 @@ size_t gp_manager_run_file(const char *root, const char *name, char *buf, size_t
 pid_t gp_manager_pid(gp_manager *m, const char *name);
 
 /* Stop every plugin (gracefully, in parallel; with live_restore: let them
- * run on, run files kept), release the lock and free. NULL: no-op. */
+ * run on, run files kept), and start nothing more: an enable waiting for
+ * its plugin's start returns at once with GP_ESTATE ("manager: shutting
+ * down while plugin NAME started; ...") and leaves the record enabled, for
+ * the next manager; later enables, disables, removes and restores fail
+ * with GP_ESTATE (the records stay as they are). The other calls go on. A server calls this, then ends the threads that call
+ * the manager, then gp_manager_close. Any thread; again: no-op. */
+void gp_manager_shutdown(gp_manager *m);
+
+/* gp_manager_shutdown if it has not run, then release the lock and free.
+ * Alone and last: no other call on m may be running. NULL: no-op. */
 void gp_manager_close(gp_manager *m);
 
 #ifdef __cplusplus

@@ -459,13 +459,19 @@ fail:
     return NULL;
 }
 
+void gpctl_ctl_unpublish(gpctl_ctl *c)
+{
+    if (c)
+        unlinkat(c->dirfd, GPCTL_SOCK_NAME, 0); /* ENOENT the second time */
+}
+
 void gpctl_ctl_stop(gpctl_ctl *c)
 {
     if (!c)
         return;
     /* The file first: a gpctl from now on edits the store directly (once
      * the lock is free) instead of talking to a serve that is going. */
-    unlinkat(c->dirfd, GPCTL_SOCK_NAME, 0);
+    gpctl_ctl_unpublish(c);
     ssize_t w = write(c->wake[1], "x", 1);
     (void)w;
     pthread_join(c->thread, NULL);

@@ -49,8 +49,13 @@ typedef struct gpctl_ctl gpctl_ctl;
  * failure on stderr and returns NULL. */
 gpctl_ctl *gpctl_ctl_start(const char *root, gpctl_ctl_handler h, void *ctx);
 
-/* Stop answering, wait for the commands under way, remove the socket.
- * NULL: no-op. */
+/* Remove the socket file: no new client reaches this serve (a gpctl from
+ * then on edits the store directly, once the lock is free). The commands
+ * under way go on. NULL: no-op. */
+void gpctl_ctl_unpublish(gpctl_ctl *c);
+
+/* Remove the socket (if not yet), stop answering, wait for the commands
+ * under way. NULL: no-op. */
 void gpctl_ctl_stop(gpctl_ctl *c);
 
 /* Answer one connection on `fd`: read the request (within 5 s), run `h`

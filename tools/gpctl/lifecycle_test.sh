@@ -224,9 +224,29 @@ alive "$pid2"; check "... leaving the plugin running" $?
 start_serve "$tmp/serve3.log"
 check "serve (no live restore) comes up" $?
 expect_contains "... adopts the plugin" "$(cat "$tmp/serve3.log")" "event start kv pid=$pid2 adopted=true"
+# An enable waiting for a plugin that never answers does not hold up the
+# stop: the stop ends the wait (before, up to the 60 s start timeout).
+G install --cookie BASIC_PLUGIN=hello "$tmp/silent.sh" silent2 >/dev/null 2>"$tmp/err"
+expect_eq "install silent2" 0 $?
+G enable silent2 2>"$tmp/silent2.err" &
+enabler=$!
+wait_until grep -q "event enable silent2" "$tmp/serve3.log"; check "an enable that will not finish is under way" $?
+sleep 0.2
+t0=$(date +%s%N)
 kill -TERM "$serve_pid"
 wait "$serve_pid"
 expect_eq "SIGTERM: serve exits 0" 0 $?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 30000 ]; check "... within 30 s of SIGTERM, not after the 60 s start timeout ($ms ms)" $?
+wait "$enabler"
+expect_eq "the waiting enable exits 1" 1 $?
+expect_contains "... saying why" "$(cat "$tmp/silent2.err")" \
+  "manager: shutting down while plugin silent2 started; it stays enabled and starts with the next manager"
+expect_eq "silent2 stays enabled, with no pid" "enabled -" "$(ls_field silent2 3) $(ls_field silent2 4)"
+G disable silent2 2>"$tmp/err" && G rm silent2 2>>"$tmp/err"
+expect_eq "disable and rm silent2 (direct) exit 0" 0 $?
+out=$(G gc 2>"$tmp/err")
+expect_eq "gc frees its blob" "0 1 blob" "$? $(echo "$out" | cut -d, -f1)"
 wait_until bash -c "! kill -0 $pid2 2>/dev/null"; check "... having stopped the plugin" $?
 expect_contains "... gracefully" "$(cat "$tmp/serve3.log")" "event exit kv pid=$pid2 reason=stopped"
 [ -e "$root/run/kv.json" ]; expect_eq "... and removed its run file" 1 $?

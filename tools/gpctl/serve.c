@@ -245,6 +245,10 @@ int gpctl_serve(const char *root_arg, int argc, char **argv)
     fflush(s.log);
     pthread_mutex_unlock(&s.log_mu);
 out:
+    /* No new client; then the plugins, which ends a worker's wait for a
+     * plugin's start (up to a minute), so the workers join at once. */
+    gpctl_ctl_unpublish(ctl);
+    gp_manager_shutdown(s.m);
     gpctl_ctl_stop(ctl);
     gp_manager_close(s.m);
     if (code == 0)

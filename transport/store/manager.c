@@ -66,6 +66,7 @@ struct gp_manager {
     pthread_mutex_t mu; /* one operation at a time; guards the fields below */
     entry *running;     /* a runner each */
     bool restored;
+    bool closing; /* gp_manager_shutdown ran: nothing starts any more */
 };
 
 const char *gp_manager_event_name(gp_manager_event_kind kind)
@@ -449,9 +450,10 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st)
     if (!m)
         return gp__status_setf(st, GP_EINVAL, "gp_manager_restore: NULL manager");
     pthread_mutex_lock(&m->mu);
-    if (m->restored) {
+    if (m->restored || m->closing) {
         pthread_mutex_unlock(&m->mu);
-        return gp__status_setf(st, GP_ESTATE, "manager: already restored");
+        return gp__status_setf(st, GP_ESTATE, "manager: %s",
+                               m->closing ? "shutting down" : "already restored");
     }
     m->restored = true;
     gp_store_record **recs = NULL;
@@ -486,6 +488,11 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
     if (!m || !name)
         return gp__status_setf(st, GP_EINVAL, "gp_manager_enable: NULL argument");
     pthread_mutex_lock(&m->mu);
+    if (m->closing) {
+        pthread_mutex_unlock(&m->mu);
+        return gp__status_setf(st, GP_ESTATE, "manager: shutting down; plugin %s not enabled",
+                               name);
+    }
     gp_store_record *rec = NULL;
     gp_err rc = gp_store_get(m->store, name, &rec, st);
     if (rc == GP_OK && rec->enabled)
@@ -525,6 +532,14 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
         gp__status_clear(st);
         rc = gp__status_setf(st, GP_ESTATE, "plugin %s was disabled or removed while it started",
                              rec->name);
+    } else if (rc && m->closing) {
+        /* Cut short by the shutdown, not failed: the record stays
+         * enabled, so the next manager starts it. */
+        gp__status_clear(st);
+        rc = gp__status_setf(st, GP_ESTATE,
+                             "manager: shutting down while plugin %s started; it stays enabled "
+                             "and starts with the next manager",
+                             rec->name);
     } else if (rc) {
         /* Back to disabled: an enabled plugin that cannot start would be
          * retried by every manager, for nothing. */
@@ -548,6 +563,11 @@ gp_err gp_manager_disable(gp_manager *m, const char *name, gp_status *st)
     if (!m || !name)
         return gp__status_setf(st, GP_EINVAL, "gp_manager_disable: NULL argument");
     pthread_mutex_lock(&m->mu);
+    if (m->closing) { /* its plugin is stopped, or left running for the next manager */
+        pthread_mutex_unlock(&m->mu);
+        return gp__status_setf(st, GP_ESTATE, "manager: shutting down; plugin %s left as it is",
+                               name);
+    }
     gp_store_record *rec = NULL;
     gp_err rc = gp_store_get(m->store, name, &rec, st);
     if (rc == GP_OK && !rec->enabled)
@@ -573,6 +593,11 @@ gp_err gp_manager_remove(gp_manager *m, const char *name, bool force, gp_status 
     if (!m || !name)
         return gp__status_setf(st, GP_EINVAL, "gp_manager_remove: NULL argument");
     pthread_mutex_lock(&m->mu);
+    if (m->closing) { /* its plugin is stopped, or left running for the next manager */
+        pthread_mutex_unlock(&m->mu);
+        return gp__status_setf(st, GP_ESTATE, "manager: shutting down; plugin %s left as it is",
+                               name);
+    }
     gp_store_record *rec = NULL;
     gp_err rc = gp_store_get(m->store, name, &rec, st);
     if (rc == GP_OK && rec->enabled && !force)
@@ -649,11 +674,10 @@ static void *stop_one(void *arg)
     return NULL;
 }
 
-void gp_manager_close(gp_manager *m)
+/* Every runner stopped (with live restore: left running), in parallel: a
+ * plugin's graceful stop may take its grace period. Under m->mu. */
+static void stop_all(gp_manager *m)
 {
-    if (!m)
-        return;
-    pthread_mutex_lock(&m->mu);
     size_t n = 0;
     for (entry *e = m->running; e; e = e->next)
         n++;
@@ -672,6 +696,26 @@ void gp_manager_close(gp_manager *m)
             pthread_join(t[i], NULL);
     free(t);
     free(made);
+}
+
+void gp_manager_shutdown(gp_manager *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if (!m->closing) {
+        m->closing = true;
+        stop_all(m);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void gp_manager_close(gp_manager *m)
+{
+    if (!m)
+        return;
+    gp_manager_shutdown(m);
+    pthread_mutex_lock(&m->mu);
     while (m->running) {
         entry *e = m->running;
         m->running = e->next;

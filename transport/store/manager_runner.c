@@ -306,7 +306,10 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
     if (!c) {
         if (stopping(r) && !code)
             return false;
-        gp__runner_event ev = {.kind = GP__RUNNER_EXIT, .reason = why, .code = code};
+        /* A start cut short by a stop did what was asked: no error (the
+         * event's code sets the log level); the first result still fails. */
+        gp__runner_event ev = {
+            .kind = GP__RUNNER_EXIT, .reason = why, .code = stopping(r) ? GP_OK : code};
         emit(r, &ev);
         first_result(r, code ? code : GP_ESTATE, why);
         return code != GP_ECHECKSUM && code != GP_EUNSUPPORTED;

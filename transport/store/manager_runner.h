@@ -38,7 +38,7 @@ typedef struct gp__runner_event {
     pid_t pid;          /* START, EXIT: the process (0 if a start failed) */
     bool adopted;       /* START: a live process found through the run file */
     const char *reason; /* EXIT: "exit status 1", "start failed: ...", ... */
-    gp_err code;        /* EXIT: the start's error, GP_OK for an exit */
+    gp_err code;        /* EXIT: the start's error; GP_OK for an exit or a start a stop cut short */
     int64_t delay_ms;   /* RESTART */
 } gp__runner_event;
 
