@@ -218,7 +218,7 @@ static gp_client_config config(const char *mode, bool auto_mtls)
                       .magic_cookie_value = COOKIE_VALUE},
         .allowed_protocols = GP_PROTO_GRPC,
         .start_timeout_ms = 10000,
-        .kill_grace_ms = 3000,
+        .kill_grace_ms = (int)(3000 * gp_test_scale()),
         .auto_mtls = auto_mtls,
     };
     return cfg;
@@ -246,7 +246,7 @@ static void good_session(const char *mode)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     gp_client_kill(c);
     /* GRPCController.Shutdown went through over TLS: no grace period. */
-    GP_CHECK(gp_test_ms_since(&t0) < 1500);
+    GP_CHECK(gp_test_ms_since(&t0) < 1500 * gp_test_scale());
     GP_CHECK_INT(kill(pid, 0), ==, -1);
     gp_client_free(c);
 }
@@ -452,8 +452,10 @@ GP_TEST(user_tls_both_sides)
     /* Reattach with the same TLS config. */
     gp_reattach_config ra;
     GP_CHECK_ERR(gp_client_reattach_config(c, &ra), GP_OK);
-    gp_client_config rcfg = {
-        .reattach = &ra, .allowed_protocols = GP_PROTO_GRPC, .kill_grace_ms = 3000, .tls = &tls};
+    gp_client_config rcfg = {.reattach = &ra,
+                             .allowed_protocols = GP_PROTO_GRPC,
+                             .kill_grace_ms = (int)(3000 * gp_test_scale()),
+                             .tls = &tls};
     gp_client *again;
     GP_CHECK_ERR(gp_client_new(&rcfg, &again, NULL), GP_OK);
     connect_and_ping(again, "reattach over TLS");

@@ -123,9 +123,10 @@ static int count_kind(recorder *r, gp_sup_event_kind k)
 }
 
 /* Wait until `want` events of kind k were seen; false on timeout. */
+/* timeout_ms is scaled here (GP_TEST_SCALE). */
 static bool wait_for(recorder *r, gp_sup_event_kind k, int want, int timeout_ms)
 {
-    int64_t deadline = gp_test_now_ms() + timeout_ms;
+    int64_t deadline = gp_test_now_ms() + (int64_t)(timeout_ms * gp_test_scale());
     pthread_mutex_lock(&r->mu);
     while (count_kind(r, k) < want && gp_test_now_ms() < deadline) {
         pthread_mutex_unlock(&r->mu);
@@ -135,6 +136,15 @@ static bool wait_for(recorder *r, gp_sup_event_kind k, int want, int timeout_ms)
     bool ok = count_kind(r, k) >= want;
     pthread_mutex_unlock(&r->mu);
     return ok;
+}
+
+/* "KEY=ms" into buf, ms scaled: a plugin's crash or hang must come after
+ * its start (exec, handshake, dial, health check), which a sanitizer on a
+ * loaded machine makes several times slower. */
+static const char *scaled_env(char *buf, size_t cap, const char *key, int ms)
+{
+    snprintf(buf, cap, "%s=%d", key, (int)(ms * gp_test_scale()));
+    return buf;
 }
 
 /* The i-th event of kind k (0-based), or NULL. mu not needed after stop. */
@@ -207,11 +217,14 @@ GP_TEST(crash_at_once_backs_off)
     warm_up_grpc();
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     /* Long enough to connect even on a loaded machine, far below
-     * healthy_after_ms. */
-    const char *env[] = {"SUP_CRASH_AFTER_MS=300", NULL};
+     * healthy_after_ms (both scaled). */
+    char crash[64];
+    const char *env[] = {scaled_env(crash, sizeof crash, "SUP_CRASH_AFTER_MS", 300), NULL};
     gp_client_config cc = client_config(env);
-    gp_backoff_config b = {
-        .immediate = 2, .first_delay_ms = 200, .max_delay_ms = 400, .healthy_after_ms = 5000};
+    gp_backoff_config b = {.immediate = 2,
+                           .first_delay_ms = 200,
+                           .max_delay_ms = 400,
+                           .healthy_after_ms = (int)(5000 * gp_test_scale())};
     recorder r;
     rec_init(&r);
     gp_supervisor_config sc = {
@@ -256,12 +269,16 @@ GP_TEST(crash_after_a_while_resets)
 {
     warm_up_grpc();
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
-    const char *env[] = {"SUP_CRASH_AFTER_MS=1000", NULL};
+    char crash[64];
+    const char *env[] = {scaled_env(crash, sizeof crash, "SUP_CRASH_AFTER_MS", 1000), NULL};
     gp_client_config cc = client_config(env);
     /* Up 300 ms counts as healthy: every exit starts the count again, so
-     * each restart is immediate although only one is allowed in a row. */
-    gp_backoff_config b = {
-        .immediate = 1, .first_delay_ms = 3000, .max_delay_ms = 3000, .healthy_after_ms = 300};
+     * each restart is immediate although only one is allowed in a row.
+     * Scaled as the crash is: the start must take less than their gap. */
+    gp_backoff_config b = {.immediate = 1,
+                           .first_delay_ms = 3000,
+                           .max_delay_ms = 3000,
+                           .healthy_after_ms = (int)(300 * gp_test_scale())};
     recorder r;
     rec_init(&r);
     gp_supervisor_config sc = {
@@ -292,7 +309,8 @@ GP_TEST(hang_fails_health_check_and_restarts)
 {
     warm_up_grpc();
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
-    const char *env[] = {"SUP_HANG_AFTER_MS=800", NULL};
+    char hang[64];
+    const char *env[] = {scaled_env(hang, sizeof hang, "SUP_HANG_AFTER_MS", 800), NULL};
     gp_client_config cc = client_config(env);
     cc.call_timeout_ms = 3000; /* bounds connect's own ping should a start meet the hang */
     recorder r;
@@ -328,7 +346,9 @@ GP_TEST(netrpc_hang_and_crash)
 {
     warm_up_grpc();
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
-    const char *env[] = {"SUP_PROTO=netrpc", "SUP_HANG_AFTER_MS=800", NULL};
+    char hang[64];
+    const char *env[] = {"SUP_PROTO=netrpc",
+                         scaled_env(hang, sizeof hang, "SUP_HANG_AFTER_MS", 800), NULL};
     gp_client_config cc = client_config(env);
     cc.allowed_protocols = GP_PROTO_NETRPC;
     cc.call_timeout_ms = 3000;
@@ -353,7 +373,9 @@ GP_TEST(netrpc_hang_and_crash)
         print_events(&r);
     rec_free(&r);
 
-    const char *env2[] = {"SUP_PROTO=netrpc", "SUP_CRASH_AFTER_MS=300", NULL};
+    char crash[64];
+    const char *env2[] = {"SUP_PROTO=netrpc",
+                          scaled_env(crash, sizeof crash, "SUP_CRASH_AFTER_MS", 300), NULL};
     cc.env = env2;
     rec_init(&r);
     GP_CHECK_ERR(gp_supervisor_new(&sc, &s, NULL), GP_OK);
@@ -379,8 +401,7 @@ GP_TEST(stop_during_backoff_is_prompt)
     /* The crash must come after the start (handshake, dial, health check):
      * 50 ms was shorter than a start under ASan on a loaded machine (CI). */
     char crash[64];
-    snprintf(crash, sizeof crash, "SUP_CRASH_AFTER_MS=%d", (int)(300 * gp_test_scale()));
-    const char *env[] = {crash, NULL};
+    const char *env[] = {scaled_env(crash, sizeof crash, "SUP_CRASH_AFTER_MS", 300), NULL};
     gp_client_config cc = client_config(env);
     gp_backoff_config b = {
         .immediate = 0, .first_delay_ms = 30000, .max_delay_ms = 60000, .healthy_after_ms = 10000};
@@ -394,8 +415,8 @@ GP_TEST(stop_during_backoff_is_prompt)
     int64_t t0 = gp_test_now_ms();
     gp_supervisor_stop(s);
     int64_t took = gp_test_now_ms() - t0;
-    GP_CHECK(took < 500);
-    gp_supervisor_stop(s); /* idempotent */
+    GP_CHECK(took < 500 * gp_test_scale()); /* not the 30 s delay */
+    gp_supervisor_stop(s);                  /* idempotent */
     gp_supervisor_free(s);
     rec_event *d = nth(&r, GP_SUP_RESTARTING, 0);
     GP_CHECK(d && d->delay_ms == 30000);
@@ -415,7 +436,7 @@ GP_TEST(stop_running_plugin_is_graceful)
     int fds = gp_test_count_fds(), threads = gp_test_count_threads();
     const char *env[] = {NULL};
     gp_client_config cc = client_config(env);
-    cc.kill_grace_ms = 5000;
+    cc.kill_grace_ms = (int)(5000 * gp_test_scale());
     recorder r;
     rec_init(&r);
     gp_supervisor_config sc = {
@@ -428,7 +449,7 @@ GP_TEST(stop_running_plugin_is_graceful)
     int64_t t0 = gp_test_now_ms();
     gp_supervisor_stop(s);
     /* The Shutdown RPC worked: well under the 5 s grace period. */
-    GP_CHECK(gp_test_now_ms() - t0 < 2500);
+    GP_CHECK(gp_test_now_ms() - t0 < 2500 * gp_test_scale());
     gp_supervisor_free(s);
     GP_CHECK_INT(count_kind(&r, GP_SUP_STARTED), ==, 1);
     GP_CHECK_INT(count_kind(&r, GP_SUP_RESTARTING), ==, 0);
@@ -517,10 +538,10 @@ int main(int argc, char **argv)
 {
     gp_test_helper_dispatch(argc, argv);
     GP_RUN(bad_configs);
-    GP_RUN_TIMEOUT(crash_at_once_backs_off, 15);
-    GP_RUN_TIMEOUT(crash_after_a_while_resets, 15);
-    GP_RUN_TIMEOUT(hang_fails_health_check_and_restarts, 15);
-    GP_RUN_TIMEOUT(netrpc_hang_and_crash, 15);
+    GP_RUN_TIMEOUT(crash_at_once_backs_off, 30);
+    GP_RUN_TIMEOUT(crash_after_a_while_resets, 30);
+    GP_RUN_TIMEOUT(hang_fails_health_check_and_restarts, 30);
+    GP_RUN_TIMEOUT(netrpc_hang_and_crash, 30);
     GP_RUN(stop_during_backoff_is_prompt);
     GP_RUN(stop_running_plugin_is_graceful);
     GP_RUN(start_failure_counts_as_exit);

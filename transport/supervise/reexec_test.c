@@ -233,11 +233,16 @@ GP_TEST(failure_carries_stderr)
 GP_TEST(timeout_kills_and_reaps)
 {
     int fds = gp_test_count_fds();
-    outcome o = run("hang", "null", 300);
+    /* Scaled: the re-executed child must reach its hang (a sanitizer's
+     * start-up) before the timeout, or SIGTERM meets it early. */
+    int limit = (int)(300 * gp_test_scale());
+    outcome o = run("hang", "null", limit);
     GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
-    GP_CHECK_STR(o.st.msg, "action \"hang\" did not finish within 300 ms");
-    GP_CHECK_INT(o.ms, >=, 290);
-    GP_CHECK_INT(o.ms, <, 1200); /* SIGTERM was enough */
+    char want[128];
+    snprintf(want, sizeof want, "action \"hang\" did not finish within %d ms", limit);
+    GP_CHECK_STR(o.st.msg, want);
+    GP_CHECK_INT(o.ms, >=, limit - 10);
+    GP_CHECK_INT(o.ms, <, limit + 900 * gp_test_scale()); /* SIGTERM was enough */
     done(&o);
     GP_CHECK_INT(gp_test_count_fds(), ==, fds);
     GP_CHECK(gp_test_no_children());
@@ -245,10 +250,12 @@ GP_TEST(timeout_kills_and_reaps)
 
 GP_TEST(timeout_escalates_to_sigkill)
 {
-    outcome o = run("hang-term", "null", 200);
+    /* Scaled: the child must have ignored SIGTERM before it comes. */
+    int limit = (int)(200 * gp_test_scale());
+    outcome o = run("hang-term", "null", limit);
     GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
-    GP_CHECK_INT(o.ms, >=, 200 + GP_ACTION_KILL_GRACE_MS - 20);
-    GP_CHECK_INT(o.ms, <, 200 + GP_ACTION_KILL_GRACE_MS + 2000);
+    GP_CHECK_INT(o.ms, >=, limit + GP_ACTION_KILL_GRACE_MS - 20);
+    GP_CHECK_INT(o.ms, <, limit + GP_ACTION_KILL_GRACE_MS + 2000 * gp_test_scale());
     done(&o);
     GP_CHECK(gp_test_no_children());
 }
@@ -268,7 +275,8 @@ static void check_dies(pid_t pid)
 
 GP_TEST(timeout_kills_the_whole_group)
 {
-    outcome o = run("hang-helper", "null", 300);
+    /* Scaled: the child must have started its helper and said so. */
+    outcome o = run("hang-helper", "null", (int)(300 * gp_test_scale()));
     GP_CHECK_ERR(o.rc, GP_ETIMEDOUT);
     GP_CHECK_CONTAINS(o.st.msg, "helper=");
     pid_t helper = 0;
@@ -285,7 +293,7 @@ GP_TEST(leftover_helper_does_not_stall_the_result)
 {
     outcome o = run("leave-helper", "null", 10000);
     GP_CHECK_ERR(o.rc, GP_OK);
-    GP_CHECK_INT(o.ms, <, 3000);
+    GP_CHECK_INT(o.ms, <, 3000 * gp_test_scale());
     pid_t helper = 0;
     const char *h = o.result ? strstr(o.result, "\"helper\": ") : NULL;
     if (h)

@@ -368,7 +368,10 @@ GP_TEST(accept_sends_the_exact_ack_go_expects_and_answers_pings)
 
 GP_TEST(keepalive_tears_down_a_peer_that_stops_answering)
 {
-    gp__mux_config cfg = {.keepalive_interval_ms = 50, .keepalive_timeout_ms = 100};
+    /* All three times scaled together: the check after the sleep has 30 ms
+     * (scaled) before the second ping's deadline. */
+    int interval = (int)(50 * gp_test_scale()), timeout = (int)(100 * gp_test_scale());
+    gp__mux_config cfg = {.keepalive_interval_ms = interval, .keepalive_timeout_ms = timeout};
     int raw;
     gp__mux_session *s = session_and_raw(GP_MUX_CLIENT, &cfg, &raw);
     /* Answer the first ping: the session stays up past one timeout. */
@@ -377,11 +380,14 @@ GP_TEST(keepalive_tears_down_a_peer_that_stops_answering)
     GP_CHECK_INT(h.type, ==, GP_MUX_TYPE_PING);
     GP_CHECK_INT(h.flags, ==, GP_MUX_FLAG_SYN);
     raw_frame(raw, GP_MUX_TYPE_PING, GP_MUX_FLAG_ACK, 0, h.length);
-    usleep(120000);
+    usleep((useconds_t)(120000 * gp_test_scale()));
     GP_CHECK_STR(gp__mux_session_error(s), "");
     /* Now go silent. */
-    GP_CHECK_CONTAINS(wait_closed(s, 3000), "yamux: keepalive timeout: no answer to ping");
-    GP_CHECK_CONTAINS(gp__mux_session_error(s), "within 100 ms");
+    GP_CHECK_CONTAINS(wait_closed(s, (int)(3000 * gp_test_scale())),
+                      "yamux: keepalive timeout: no answer to ping");
+    char within[32];
+    snprintf(within, sizeof within, "within %d ms", timeout);
+    GP_CHECK_CONTAINS(gp__mux_session_error(s), within);
     gp__mux_session_free(s);
     close(raw);
 }

@@ -533,16 +533,19 @@ GP_TEST(flood_of_knocks)
     pair_start(&p);
     uint32_t id = serve(p.plugin);
     int threads = gp_test_count_threads();
+    int64_t t0 = gp_test_now_ms();
     for (int i = 0; i < 2000; i++) {
         grpc_byte_buffer *bb = knock_bb(i % 2 ? id : 1000 + (uint32_t)i);
         gp__grpc_broker_received(p.plugin, bb);
         grpc_byte_buffer_destroy(bb);
     }
+    /* The flood spans this many clock seconds (slow under a sanitizer). */
+    int64_t seconds = gp_test_now_ms() / 1000 - t0 / 1000 + 1;
     /* 16 armed, 128 held (unanswered while no stream spends an arm); of
      * the refusals at most 64 a second are answered (the send queue stays
      * small), the rest go unanswered. */
     GP_CHECK_INT(p.to_host.acks, ==, GP__MUX_MAX_ARMED);
-    GP_CHECK(p.to_host.refusals >= 1 && p.to_host.refusals <= 2 * 64);
+    GP_CHECK(p.to_host.refusals >= 1 && p.to_host.refusals <= seconds * 64);
     /* One thread at most: the held knocks' clock. */
     GP_CHECK_INT(gp_test_count_threads(), <=, threads + 1);
     /* Garbled messages on the stream are dropped. */
@@ -593,9 +596,7 @@ GP_TEST(nothing_left_behind)
     many_dials_back_to_back();
     knock_for_unknown_id();
     stream_without_knock_is_refused();
-    for (int i = 0; i < 100 && gp_test_count_fds() > base_fds; i++)
-        usleep(50 * 1000);
-    GP_CHECK_INT(gp_test_count_fds(), <=, base_fds);
+    GP_CHECK_FDS_AT_MOST(base_fds);
     /* Threads that end late under a sanitizer on a loaded machine still
      * end; a leaked one never does. */
     GP_CHECK_THREADS_AT_MOST(base_threads);

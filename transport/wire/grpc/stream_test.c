@@ -430,7 +430,9 @@ GP_TEST(a_handler_started_during_the_free_ends_before_it_returns)
      * armed request (any queue's poll runs the sockets' I/O). */
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
     grpc_completion_queue_next(
-        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(300, GPR_TIMESPAN)),
+        cq,
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis((int64_t)(300 * gp_test_scale()), GPR_TIMESPAN)),
         NULL);
     grpc_completion_queue_shutdown(cq);
     grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

@@ -544,7 +544,7 @@ GP_TEST(lone_calls_start_no_follower_and_a_call_meanwhile_gets_one)
         GP_CHECK_INT(seqs[0], ==, (uint64_t)i);
         /* The server's thread is back reading before the next one (a call
          * that comes while it still writes the reply starts a follower). */
-        usleep(50 * 1000);
+        usleep((useconds_t)(50 * 1000 * gp_test_scale()));
     }
     GP_CHECK_INT(gp_test_count_threads(), ==, before);
     const char *wait[1] = {"Plugin.Wait"}, *release[1] = {"Plugin.Release"};
