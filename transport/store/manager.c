@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <goplugin/reattach.h>
@@ -53,6 +54,7 @@ struct gp_manager {
     gp_store *store;
     char *root;
     char *mark;     /* "GP_MANAGER_ROOT=<resolved root>", in every launch's env */
+    char *self;     /* "GP_MANAGER_SELF=<pid>.<ns>": this manager's, ditto */
     char *blob_dir; /* <resolved root>/blobs/sha256 */
     bool live_restore;
     long long log_rotate_bytes; /* < 0: never */
@@ -208,13 +210,14 @@ static gp_err run(gp_manager *m, const gp_store_record *rec, bool adopt, entry *
     size_t nenv = 0;
     while (e->cc.env && e->cc.env[nenv])
         nenv++;
-    if (!(e->env = calloc(nenv + 2, sizeof *e->env))) {
+    if (!(e->env = calloc(nenv + 3, sizeof *e->env))) {
         entry_free(e);
         return gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
     }
     for (size_t i = 0; i < nenv; i++)
         e->env[i] = e->cc.env[i];
     e->env[nenv] = m->mark;
+    e->env[nenv + 1] = m->self;
     e->cc.env = e->env;
     e->cc.logger = (gp_logger){.fn = tagged_log, .ctx = e, .level = m->logger.level};
     e->cc.start_timeout_ms = m->start_timeout_ms;
@@ -322,15 +325,23 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
     char real[PATH_MAX];
     if (rc == GP_OK && !realpath(m->root, real))
         rc = gp__status_setf(st, GP_ESYS, "manager: %s: %s", m->root, strerror(errno));
+    /* The pid and the clock: unique among the managers of this root (a
+     * reused pid comes with a later time). */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     if (rc == GP_OK && (asprintf(&m->mark, "%s=%s", GP_MANAGER_ROOT_ENV, real) < 0 ||
+                        asprintf(&m->self, "%s=%ld.%lld", GP_MANAGER_SELF_ENV, (long)getpid(),
+                                 (long long)now.tv_sec * 1000000000LL + now.tv_nsec) < 0 ||
                         asprintf(&m->blob_dir, "%s/blobs/sha256", real) < 0)) {
-        m->mark = m->blob_dir = NULL; /* unspecified after a failure */
+        m->mark = m->self = m->blob_dir = NULL; /* unspecified after a failure */
         rc = gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
     }
     if (rc) {
         gp_store_close(m->store);
         pthread_mutex_destroy(&m->mu);
         free(m->mark);
+        free(m->self);
+        free(m->blob_dir);
         free(m->root);
         free(m);
         return rc;
@@ -435,7 +446,9 @@ static void sweep_unpublished(gp_manager *m)
     }
     if (d)
         closedir(d);
-    gp__manager_stop_orphans(m->blob_dir, m->mark, pids, n,
+    /* Not our own launches: a restart under way (of a plugin enabled
+     * before this restore) has no run file yet. */
+    gp__manager_stop_orphans(m->blob_dir, m->mark, m->self, pids, n,
                              m->kill_grace_ms ? m->kill_grace_ms : 2000, report_unpublished, m);
 }
 
@@ -725,6 +738,7 @@ void gp_manager_close(gp_manager *m)
     gp_store_close(m->store);
     pthread_mutex_destroy(&m->mu);
     free(m->mark);
+    free(m->self);
     free(m->blob_dir);
     free(m->root);
     free(m);

@@ -3,7 +3,9 @@
  * launch and the run file leaves a process nobody knows of. Every launch
  * carries GP_MANAGER_ROOT=<root> in its environment; here any process that
  * runs a blob of this root, carries that mark, and is named by no run file
- * is stopped (SIGTERM, the grace period, SIGKILL). A pidfd is opened
+ * is stopped (SIGTERM, the grace period, SIGKILL), unless it also carries
+ * the calling manager's own mark: a launch of this manager whose run file
+ * is not written yet (a restart under way while restore runs). A pidfd is opened
  * before the checks, so a pid reused meanwhile is never signalled. */
 #include "transport/store/manager_orphans.h"
 
@@ -85,8 +87,9 @@ static void stop(int fd, int grace_ms)
         pidfd_signal(fd, SIGKILL);
 }
 
-size_t gp__manager_stop_orphans(const char *blob_dir, const char *mark, const pid_t *published,
-                                size_t npub, int grace_ms, gp__orphan_fn report, void *ctx)
+size_t gp__manager_stop_orphans(const char *blob_dir, const char *mark, const char *own_mark,
+                                const pid_t *published, size_t npub, int grace_ms,
+                                gp__orphan_fn report, void *ctx)
 {
     char prefix[4096];
     snprintf(prefix, sizeof prefix, "%s/", blob_dir);
@@ -105,7 +108,8 @@ size_t gp__manager_stop_orphans(const char *blob_dir, const char *mark, const pi
         int fd = pidfd_open(pid);
         if (fd < 0)
             continue; /* gone, or no pidfd: leave it rather than risk a reused pid */
-        if (exe_under(pid, prefix) && has_mark(pid, mark)) {
+        if (exe_under(pid, prefix) && has_mark(pid, mark) &&
+            !(own_mark && has_mark(pid, own_mark))) {
             if (report)
                 report(ctx, pid);
             stop(fd, grace_ms);
