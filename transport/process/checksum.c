@@ -1,13 +1,15 @@
 /* SHA-256 with mbedTLS 2.28 (the _ret API); the sealed copy (checksum.h). */
 #include "transport/process/checksum.h"
 
+#include "transport/base/fdcopy.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <unistd.h>
 
 int gp__ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
@@ -78,40 +80,6 @@ static int exec_memfd(void)
     return m;
 }
 
-/* All of `from` into `to`: in the kernel (sendfile), or by hand where
- * sendfile refuses the pair. */
-static int copy_all(int from, int to)
-{
-    for (;;) {
-        ssize_t n = sendfile(to, from, NULL, 1 << 30);
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            continue;
-        if (errno == EINTR)
-            continue;
-        if (errno != EINVAL && errno != ENOSYS)
-            return -1;
-        break;
-    }
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read(from, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return (int)r;
-        for (ssize_t off = 0; off < r;) {
-            ssize_t w = write(to, buf + off, (size_t)(r - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return -1;
-            off += w;
-        }
-    }
-}
-
 gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool *script, char *err,
                          size_t errlen)
 {
@@ -132,7 +100,7 @@ gp_err gp__checksum_open(const char *path, const uint8_t want[32], int *fd, bool
             close(f);
             return GP_ESYS;
         }
-        if (copy_all(f, run) != 0) {
+        if (gp__fd_copy(f, run, LLONG_MAX) != 1) {
             snprintf(err, errlen, "read plugin script %s for its checksum: %s", path,
                      strerror(errno));
             close(f);

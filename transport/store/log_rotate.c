@@ -2,6 +2,8 @@
  * (log_rotate.h says why two ways). */
 #include "transport/store/log_rotate.h"
 
+#include "transport/base/fdcopy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -32,33 +34,6 @@ void gp__log_rotate_rename(const char *path, long long cap, const gp_logger *lg)
                 strerror(errno));
 }
 
-/* Copy in to out until in's end or limit bytes: 1 at the end, 0 at the
- * limit first, -1 on an error (errno set). */
-static int copy_to_end(int in, int out, long long limit)
-{
-    char buf[65536];
-    long long done = 0;
-    while (done < limit) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return 1;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return -1;
-            off += w;
-        }
-        done += n;
-    }
-    return 0;
-}
-
 int gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
 {
     char old[4096], tmp[4096];
@@ -76,11 +51,11 @@ int gp__log_rotate_cut(const char *path, long long cap, const gp_logger *lg)
     struct stat sb;
     if (ok && !(ok = fstat(in, &sb) == 0))
         step = "stat";
-    if (ok && !(ok = copy_to_end(in, out, (long long)sb.st_size + cap) >= 0))
+    if (ok && !(ok = gp__fd_copy(in, out, (long long)sb.st_size + cap) >= 0))
         step = "copy";
     if (ok && !(ok = rename(tmp, old) == 0))
         step = "rename";
-    int end = ok ? copy_to_end(in, out, cap) : -1;
+    int end = ok ? gp__fd_copy(in, out, cap) : -1;
     if (ok && !(ok = end >= 0))
         step = "copy";
     /* Still no end: the plugin writes faster than we copy. No cut this

@@ -1,10 +1,16 @@
 #include <goplugin/err.h>
 #include <goplugin/log.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "transport/base/errf.h"
+#include "transport/base/fdcopy.h"
 #include "transport/base/strbuf.h"
 #include "transport/testing/gp_test.h"
 
@@ -88,6 +94,66 @@ GP_TEST(status_setf_keeps_the_first_error)
     GP_CHECK_INT((int)sizeof st.msg, ==, GP_ERRMSG_MAX);
 }
 
+/* A file of n bytes 0, 1, 2, ... (mod 251), read from its start. */
+static int pattern_file(size_t n)
+{
+    FILE *f = tmpfile();
+    for (size_t i = 0; f && i < n; i++)
+        fputc((int)(i % 251), f);
+    if (!f || fflush(f) != 0)
+        return -1;
+    int fd = dup(fileno(f));
+    fclose(f);
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+static bool is_pattern(int fd, size_t from, size_t n)
+{
+    unsigned char b[1];
+    lseek(fd, 0, SEEK_SET);
+    for (size_t i = 0; i < n; i++)
+        if (read(fd, b, 1) != 1 || b[0] != (from + i) % 251)
+            return false;
+    return read(fd, b, 1) == 0;
+}
+
+/* File to file (sendfile): up to the limit (0), on to the end (1), both
+ * offsets moved on; a pipe (sendfile refuses it as a source) by hand. */
+GP_TEST(fd_copy_to_the_limit_and_to_the_end)
+{
+    const size_t n = 200000;
+    int in = pattern_file(n), out = memfd_create("copy", 0);
+    GP_CHECK(in >= 0 && out >= 0);
+    GP_CHECK_INT(gp__fd_copy(in, out, 70000), ==, 0);
+    GP_CHECK_INT(lseek(in, 0, SEEK_CUR), ==, 70000);
+    GP_CHECK_INT(gp__fd_copy(in, out, 1LL << 40), ==, 1);
+    GP_CHECK(is_pattern(out, 0, n));
+    GP_CHECK_INT(gp__fd_copy(in, out, 10), ==, 1); /* at the end already */
+    int p[2];
+    GP_CHECK_INT(pipe(p), ==, 0);
+    unsigned char buf[1000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i % 251);
+    GP_CHECK_INT(write(p[1], buf, sizeof buf), ==, (long)sizeof buf);
+    close(p[1]);
+    int out2 = memfd_create("copy2", 0);
+    GP_CHECK_INT(gp__fd_copy(p[0], out2, 400), ==, 0);
+    GP_CHECK_INT(gp__fd_copy(p[0], out2, 1LL << 40), ==, 1);
+    GP_CHECK(is_pattern(out2, 0, sizeof buf));
+    /* A destination that cannot be written: -1 and errno. */
+    lseek(in, 0, SEEK_SET);
+    int ro = open("/dev/null", O_RDONLY);
+    errno = 0;
+    GP_CHECK_INT(gp__fd_copy(in, ro, 100), ==, -1);
+    GP_CHECK(errno != 0);
+    close(ro);
+    close(p[0]);
+    close(in);
+    close(out);
+    close(out2);
+}
+
 int main(void)
 {
     GP_RUN(strerror_covers_every_code);
@@ -97,5 +163,6 @@ int main(void)
     GP_RUN(level_names);
     GP_RUN(errf_keeps_the_first_error);
     GP_RUN(status_setf_keeps_the_first_error);
+    GP_RUN(fd_copy_to_the_limit_and_to_the_end);
     return gp_test_done();
 }
