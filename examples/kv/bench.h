@@ -12,6 +12,7 @@ typedef struct kv_host_opts {
     const char *plugin;
     gp_protocol proto;
     int start_timeout_s;
+    int kill_grace_ms; /* --kill-grace: after Shutdown, before SIGKILL; 0 = 2000 */
     gp_log_level log_level;
     int automtls;  /* --automtls: go-plugin's AutoMTLS */
     int multiplex; /* --multiplex: go-plugin's GRPCBrokerMultiplex */

@@ -42,6 +42,7 @@ static int reattach_client(const kv_host_opts *o, bool detached, gp_client **out
         .reattach = &rc,
         .allowed_protocols = rc.protocol == GP_PROTO_NONE ? GP_PROTO_NETRPC : rc.protocol,
         .start_timeout_ms = o->start_timeout_s * 1000,
+        .kill_grace_ms = o->kill_grace_ms,
         .logger = {.level = o->log_level},
         .detached = detached,
     };

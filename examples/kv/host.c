@@ -1,7 +1,7 @@
 /* kv-host: drives a KV plugin (any language, grpc or netrpc).
  *
  *   kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS] [--automtls]
- *           [--multiplex] [--sha256 HEX] [--] CMD...
+ *           [--multiplex] [--sha256 HEX] [--kill-grace MS] [--] CMD...
  *       CMD: put KEY VALUE | get KEY   (run in order in one plugin session)
  *   kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup
  *           [-n N] [--size BYTES] [-c THREADS]
@@ -12,6 +12,9 @@
  *   kv-host --reattach FILE -- CMD...                          (use it again)
  *   kv-host --reattach FILE --kill                             (stop it, remove FILE)
  *
+ * --kill-grace MS: how long a stopping plugin has to exit after the
+ * graceful Shutdown before SIGKILL (default 2000, go-plugin's 2 s; also for
+ * --kill).
  * --sha256 HEX: the SHA-256 (64 hex digits) PATH must have, go-plugin's
  * SecureConfig; a script (#!) plugin is checked and run as a sealed copy.
  * The command lines are a contract other tools drive: keep them exact.
@@ -35,8 +38,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kv-host --plugin PATH [--proto grpc|netrpc] [--start-timeout SECONDS]\n"
-            "               [--automtls] [--multiplex] [--sha256 HEX] [--] CMD...\n"
+            "               [--automtls] [--multiplex] [--sha256 HEX] [--kill-grace MS]\n"
+            "               [--] CMD...\n"
             "       CMD: put KEY VALUE | get KEY\n"
+            "       --kill-grace MS: a stopping plugin's time to exit before SIGKILL\n"
+            "               (default 2000)\n"
             "       --sha256 HEX: refuse to run PATH unless its SHA-256 is HEX (64 hex\n"
             "               digits; go-plugin's SecureConfig, scripts included)\n"
             "       kv-host --plugin PATH [--proto P] bench --mode latency|throughput|startup\n"
@@ -169,6 +175,11 @@ int main(int argc, char **argv)
             if (parse_num(argv[++i], 1, 86400, &v) != 0)
                 return fail("bad --start-timeout \"%s\" (expected seconds, 1..86400)", argv[i]);
             o.start_timeout_s = (int)v;
+        } else if (strcmp(a, "--kill-grace") == 0 && i + 1 < argc) {
+            long v;
+            if (parse_num(argv[++i], 1, 600000, &v) != 0)
+                return fail("bad --kill-grace \"%s\" (expected milliseconds, 1..600000)", argv[i]);
+            o.kill_grace_ms = (int)v;
         } else if (strcmp(a, "--automtls") == 0) {
             o.automtls = 1;
         } else if (strcmp(a, "--sha256") == 0 && i + 1 < argc) {

@@ -179,6 +179,10 @@ fi
 expect_eq "bad command exits 1" 1 "$rc"
 expect_contains "bad command names what was expected" "$(cat "$tmp/err")" "expected put KEY VALUE or get KEY"
 
+"$host" --plugin "$plugin" --kill-grace 0 get a >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "--kill-grace 0 exits 1" 1 "$rc"
+expect_contains "... naming the range" "$(cat "$tmp/err")" 'bad --kill-grace "0" (expected milliseconds, 1..600000)'
+
 "$host" --plugin "$tmp/no-such-plugin" get a >/dev/null 2>"$tmp/err"; rc=$?
 expect_eq "missing plugin binary exits 1" 1 "$rc"
 expect_contains "missing plugin binary is named" "$(cat "$tmp/err")" "no-such-plugin"

@@ -21,6 +21,7 @@ int kv_session_open(const kv_host_opts *o, kv_session *s)
                       .magic_cookie_value = KV_COOKIE_VALUE},
         .allowed_protocols = o->proto,
         .start_timeout_ms = o->start_timeout_s * 1000,
+        .kill_grace_ms = o->kill_grace_ms,
         .logger = {.level = o->log_level},
         .auto_mtls = o->automtls,
         .grpc_broker_multiplex = o->multiplex,

@@ -194,7 +194,7 @@ GP_TEST(restarts_on_exit_with_backoff)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     /* START EXIT RESTART x3, then START */
     GP_CHECK_INT(wait_events(&f.rec, 10), >=, 10);
     gp__runner_stop(r, false);
@@ -233,7 +233,7 @@ GP_TEST(stop_is_graceful_and_final)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     pid_t pid = gp__runner_pid(r);
     GP_CHECK_INT(pid, >, 0);
     GP_CHECK(file_exists(f.run_file));
@@ -261,7 +261,7 @@ GP_TEST(leave_running_then_adopt)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     pid_t pid = gp__runner_pid(r);
     gp__runner_stop(r, true);
     gp__runner_free(r);
@@ -271,7 +271,7 @@ GP_TEST(leave_running_then_adopt)
 
     f.spec.adopt = true;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     GP_CHECK_INT(gp__runner_pid(r), ==, pid);
     GP_CHECK_INT(f.rec.n, ==, 2);
     GP_CHECK(f.rec.ev[1].adopted);
@@ -305,7 +305,7 @@ GP_TEST(stale_run_file_launches_anew)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     GP_CHECK_INT(f.rec.n, ==, 1);
     GP_CHECK(!f.rec.ev[0].adopted);
     GP_CHECK_INT(f.rec.ev[0].file_pid, ==, gp__runner_pid(r));
@@ -326,7 +326,7 @@ GP_TEST(checksum_mismatch_is_final)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_ECHECKSUM);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_ECHECKSUM);
     GP_CHECK_CONTAINS(st.msg, "start failed: checksums did not match: expected "
                               "1111111111111111111111111111111111111111111111111111111111111111"
                               ", binary has ");
@@ -349,7 +349,7 @@ GP_TEST(tcp_needs_the_privilege)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_EUNSUPPORTED);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_EUNSUPPORTED);
     GP_CHECK_CONTAINS(st.msg, "serves on tcp 127.0.0.1:");
     GP_CHECK_CONTAINS(st.msg, "without the \"tcp\" privilege");
     usleep(300000);
@@ -361,7 +361,7 @@ GP_TEST(tcp_needs_the_privilege)
     f.rec.n = 0;
     f.spec.allow_tcp = true;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     gp_reattach_config rc;
     GP_CHECK_ERR(gp_reattach_file_read(f.run_file, &rc, &st), GP_OK);
     GP_CHECK_STR(rc.network, "tcp");
@@ -386,7 +386,7 @@ GP_TEST(hung_plugin_fails_health_check)
     gp__runner *r = NULL;
     gp_status st;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     pid_t first = gp__runner_pid(r);
     GP_CHECK_INT(wait_events(&f.rec, 4), >=, 4); /* START EXIT RESTART START */
     gp__runner_stop(r, false);
@@ -401,7 +401,7 @@ GP_TEST(hung_plugin_fails_health_check)
     f.rec.n = 0;
     f.spec.health_interval_ms = -1;
     GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
-    GP_CHECK_ERR(gp__runner_wait_first(r, 10000, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, (int)(10000 * gp_test_scale()), &st), GP_OK);
     usleep((useconds_t)(300 * gp_test_scale() + 700) * 1000); /* past the hang */
     GP_CHECK_INT(f.rec.n, ==, 1);                             /* hung, but nobody asks */
     gp__runner_free(r); /* the stop still ends it: SIGKILL after the grace */
