@@ -12,7 +12,9 @@
  * gracefully and for good.
  *
  * Each launch's environment also gets GP_MANAGER_ROOT=<resolved root>, by
- * which a later manager finds a plugin launched but never published.
+ * which a later manager finds a plugin launched but never published, and
+ * GP_MANAGER_SELF=<pid>.<time>, which names the manager that launched it
+ * (restore leaves its own manager's launches alone).
  *
  * Every running plugin is published as go-plugin ReattachConfig JSON at
  * ROOT/run/NAME.json (goplugin/reattach.h), written atomically and removed
@@ -120,12 +122,14 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
 /* Adopt or launch every enabled plugin; returns once each has had its
  * first attempt. A plugin that fails to start is reported (EXIT, the
  * logger) and retried with backoff; the call fails only for the manager's
- * own trouble (GP_ESTATE: called twice, GP_ENOMEM, GP_ESYS). */
+ * own trouble (GP_ESTATE: called twice or after gp_manager_shutdown;
+ * GP_ENOMEM, GP_ESYS). It holds off the other calls while it waits. */
 gp_err gp_manager_restore(gp_manager *m, gp_status *st);
 
 /* Mark enabled (the store checks the granted privileges) and launch; waits
  * for the launch. If it fails the record is set back to disabled and its
- * words come back (a changed blob: GP_ECHECKSUM naming both digests).
+ * words come back (a changed blob: GP_ECHECKSUM naming both digests);
+ * not when gp_manager_shutdown cut the start short (below).
  * Enabling an enabled plugin is GP_ESTATE. After gp_manager_restore,
  * other calls go on during the wait (gp_manager_close still comes alone
  * and last): a disable or remove of this plugin stops the launch, and
@@ -134,11 +138,12 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st);
 gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st);
 
 /* Stop gracefully (no restart) and mark disabled. GP_ESTATE if it is not
- * enabled; GP_ENOTFOUND for an unknown name. */
+ * enabled or after gp_manager_shutdown; GP_ENOTFOUND for an unknown name. */
 gp_err gp_manager_disable(gp_manager *m, const char *name, gp_status *st);
 
 /* Remove the record (refused while enabled unless force, which stops the
- * plugin first). Blobs stay until gp_manager_gc. */
+ * plugin first; GP_ESTATE after gp_manager_shutdown). Blobs stay until
+ * gp_manager_gc. */
 gp_err gp_manager_remove(gp_manager *m, const char *name, bool force, gp_status *st);
 
 /* gp_store_install through the manager (the store is locked by it), then
@@ -164,12 +169,16 @@ size_t gp_manager_run_file(const char *root, const char *name, char *buf, size_t
 pid_t gp_manager_pid(gp_manager *m, const char *name);
 
 /* Stop every plugin (gracefully, in parallel; with live_restore: let them
- * run on, run files kept), and start nothing more: an enable waiting for
- * its plugin's start returns at once with GP_ESTATE ("manager: shutting
- * down while plugin NAME started; ...") and leaves the record enabled, for
- * the next manager; later enables, disables, removes and restores fail
- * with GP_ESTATE (the records stay as they are). The other calls go on. A server calls this, then ends the threads that call
- * the manager, then gp_manager_close. Any thread; again: no-op. */
+ * run on, run files kept), and start nothing more. An enable waiting
+ * unlocked for its plugin's start (one after restore) returns at once
+ * with GP_ESTATE ("manager: shutting down while plugin NAME started; ...")
+ * and leaves the record enabled, for the next manager. Later enables,
+ * disables, removes and restores fail with GP_ESTATE (records stay as they
+ * are); the other calls go on. A wait that holds the manager (restore, an
+ * enable before it) is waited for: up to the start timeout. A server
+ * calls this, then ends the threads that call the manager, then
+ * gp_manager_close. Any thread but the callbacks' (on_event, the logger:
+ * it joins their threads); again: no-op. */
 void gp_manager_shutdown(gp_manager *m);
 
 /* gp_manager_shutdown if it has not run, then release the lock and free.

@@ -1,6 +1,7 @@
 /* The manager: the store's lock for its life, one runner per enabled
  * plugin, the run files, and the events. One mutex serialises the
- * operations (enable, disable, remove, restore, close); the runners call
+ * operations (enable, disable, remove, restore, shutdown, close); an
+ * enable after restore waits for its start without it. The runners call
  * back without it, so an operation may stop a runner (and wait for its
  * thread) while holding it. */
 #include <goplugin/store_manager.h>
@@ -329,13 +330,17 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
      * reused pid comes with a later time). */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (rc == GP_OK && (asprintf(&m->mark, "%s=%s", GP_MANAGER_ROOT_ENV, real) < 0 ||
-                        asprintf(&m->self, "%s=%ld.%lld", GP_MANAGER_SELF_ENV, (long)getpid(),
-                                 (long long)now.tv_sec * 1000000000LL + now.tv_nsec) < 0 ||
-                        asprintf(&m->blob_dir, "%s/blobs/sha256", real) < 0)) {
-        m->mark = m->self = m->blob_dir = NULL; /* unspecified after a failure */
+    /* A failed asprintf leaves its pointer unspecified: reset that one. */
+    if (rc == GP_OK && asprintf(&m->mark, "%s=%s", GP_MANAGER_ROOT_ENV, real) < 0)
+        m->mark = NULL;
+    if (rc == GP_OK && m->mark &&
+        asprintf(&m->self, "%s=%ld.%lld", GP_MANAGER_SELF_ENV, (long)getpid(),
+                 (long long)now.tv_sec * 1000000000LL + now.tv_nsec) < 0)
+        m->self = NULL;
+    if (rc == GP_OK && m->self && asprintf(&m->blob_dir, "%s/blobs/sha256", real) < 0)
+        m->blob_dir = NULL;
+    if (rc == GP_OK && !m->blob_dir)
         rc = gp__status_setf(st, GP_ENOMEM, "manager: out of memory");
-    }
     if (rc) {
         gp_store_close(m->store);
         pthread_mutex_destroy(&m->mu);
@@ -545,7 +550,7 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
         gp__status_clear(st);
         rc = gp__status_setf(st, GP_ESTATE, "plugin %s was disabled or removed while it started",
                              rec->name);
-    } else if (rc && m->closing) {
+    } else if (rc && m->closing && gp__runner_first_cut(e->runner)) {
         /* Cut short by the shutdown, not failed: the record stays
          * enabled, so the next manager starts it. */
         gp__status_clear(st);

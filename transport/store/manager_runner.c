@@ -40,6 +40,7 @@ struct gp__runner {
     gp_client *starting; /* being started: stop kills it */
     pid_t pid;
     bool first_done;
+    bool first_cut; /* it ended because of a stop */
     gp_err first_rc;
     char first_msg[GP_ERRMSG_MAX];
 };
@@ -58,11 +59,12 @@ static bool stopping(gp__runner *r)
     return s;
 }
 
-static void first_result(gp__runner *r, gp_err rc, const char *msg)
+static void first_result(gp__runner *r, gp_err rc, const char *msg, bool cut)
 {
     pthread_mutex_lock(&r->mu);
     if (!r->first_done) {
         r->first_done = true;
+        r->first_cut = cut;
         r->first_rc = rc;
         snprintf(r->first_msg, sizeof r->first_msg, "%s", msg ? msg : "");
         pthread_cond_broadcast(&r->cv);
@@ -183,7 +185,7 @@ static gp_client *launch(gp__runner *r, gp_conn **conn, gp_err *code, char *why)
         return c;
     }
     *code = e;
-    snprintf(why, REASON_MAX, "start failed: %s", stopping(r) ? "stopped" : st.msg);
+    snprintf(why, REASON_MAX, "start failed: %s", st.msg);
     gp_client_kill(c);
     gp_client_free(c);
     return NULL;
@@ -304,14 +306,18 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
         c = launch(r, &conn, &code, why);
     gp_backoff_started(b, gp__now_ms());
     if (!c) {
-        if (stopping(r) && !code)
+        /* Looked at once. A verdict on the blob stands whatever else
+         * happened; any other failure during a stop is the stop's doing. */
+        bool cut = stopping(r) && code != GP_ECHECKSUM && code != GP_EUNSUPPORTED;
+        if (cut && !code)
             return false;
+        if (cut)
+            snprintf(why, REASON_MAX, "start failed: stopped");
         /* A start cut short by a stop did what was asked: no error (the
          * event's code sets the log level); the first result still fails. */
-        gp__runner_event ev = {
-            .kind = GP__RUNNER_EXIT, .reason = why, .code = stopping(r) ? GP_OK : code};
+        gp__runner_event ev = {.kind = GP__RUNNER_EXIT, .reason = why, .code = cut ? GP_OK : code};
         emit(r, &ev);
-        first_result(r, code ? code : GP_ESTATE, why);
+        first_result(r, code && !cut ? code : GP_ESTATE, why, cut);
         return code != GP_ECHECKSUM && code != GP_EUNSUPPORTED;
     }
     pid_t pid = gp_client_pid(c);
@@ -320,7 +326,7 @@ static bool one_life(gp__runner *r, gp_backoff *b, bool try_adopt)
     pthread_mutex_unlock(&r->mu);
     gp__runner_event ev = {.kind = GP__RUNNER_START, .pid = pid, .adopted = adopted};
     emit(r, &ev);
-    first_result(r, GP_OK, ""); /* after the event: a waiter has seen it */
+    first_result(r, GP_OK, "", false); /* after the event: a waiter has seen it */
     pinger *pg = NULL;
     bool exited = watch(r, c, conn, why, &pg);
     pthread_mutex_lock(&r->mu);
@@ -383,7 +389,7 @@ static void *runner_main(void *arg)
         if (!backoff_wait(r, delay))
             break;
     }
-    first_result(r, GP_ESTATE, "stopped");
+    first_result(r, GP_ESTATE, "stopped", true);
     return NULL;
 }
 
@@ -419,6 +425,14 @@ gp_err gp__runner_wait_first(gp__runner *r, int timeout_ms, gp_status *st)
     snprintf(msg, sizeof msg, "%s", r->first_done ? r->first_msg : "still starting");
     pthread_mutex_unlock(&r->mu);
     return rc ? gp__status_setf(st, rc, "%s", msg) : GP_OK;
+}
+
+bool gp__runner_first_cut(gp__runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool cut = r->first_done && r->first_cut;
+    pthread_mutex_unlock(&r->mu);
+    return cut;
 }
 
 void gp__runner_stop(gp__runner *r, bool leave_running)

@@ -80,6 +80,11 @@ gp_err gp__runner_start(const gp__runner_spec *spec, gp__runner **out, gp_status
  * it is still starting). Any thread. */
 gp_err gp__runner_wait_first(gp__runner *r, int timeout_ms, gp_status *st);
 
+/* The first attempt has ended, failed, because a stop came ("start
+ * failed: stopped"), not on its own (a checksum verdict never counts as
+ * cut). Any thread. */
+bool gp__runner_first_cut(gp__runner *r);
+
 /* Stop for good and join. leave_running: a running plugin is let go (its
  * run file stays, for the next manager to adopt); else it is stopped
  * gracefully (Shutdown, grace period, SIGKILL) and its run file removed.

@@ -44,6 +44,9 @@ static void *hang_later(void *arg)
 GP_HELPER(plugin)
 {
     const char *crash = getenv("MGR_CRASH_AFTER_MS"), *hang = getenv("MGR_HANG_AFTER_MS");
+    if (getenv("MGR_SILENT")) /* never a handshake line */
+        for (;;)
+            pause();
     if (crash || hang) {
         pthread_t t;
         pthread_create(&t, NULL, crash ? crash_later : hang_later, (void *)(crash ? crash : hang));
@@ -334,6 +337,7 @@ GP_TEST(checksum_mismatch_is_final)
     GP_CHECK_INT(f.rec.n, ==, 1);
     GP_CHECK_INT(f.rec.ev[0].kind, ==, GP__RUNNER_EXIT);
     GP_CHECK_INT(f.rec.ev[0].code, ==, GP_ECHECKSUM);
+    GP_CHECK(!gp__runner_first_cut(r)); /* a verdict, not a stop's doing */
     GP_CHECK(!file_exists(f.run_file));
     gp__runner_free(r);
     fixture_done(&f);
@@ -409,6 +413,32 @@ GP_TEST(hung_plugin_fails_health_check)
     fixture_done(&f);
 }
 
+/* A stop while the plugin starts (it never prints its handshake line):
+ * the first result fails as cut by the stop, and the EXIT carries no
+ * error code (the manager logs it at INFO). */
+GP_TEST(a_stop_during_the_start_is_no_failure)
+{
+    fixture f;
+    fixture_init(&f, 0);
+    f.env[0] = "MGR_SILENT=1";
+    gp__runner *r = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp__runner_start(&f.spec, &r, &st), GP_OK);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 200, &st), GP_ETIMEDOUT);
+    GP_CHECK(!gp__runner_first_cut(r));             /* no result yet */
+    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    gp__runner_stop(r, false);
+    GP_CHECK_ERR(gp__runner_wait_first(r, 0, &st), GP_ESTATE);
+    GP_CHECK(gp__runner_first_cut(r));
+    GP_CHECK_INT(f.rec.n, ==, 1);
+    GP_CHECK_INT(f.rec.ev[0].kind, ==, GP__RUNNER_EXIT);
+    GP_CHECK_INT(f.rec.ev[0].code, ==, GP_OK);
+    GP_CHECK_STR(f.rec.ev[0].reason, "start failed: stopped");
+    gp__runner_free(r);
+    fixture_done(&f);
+    GP_CHECK(gp_test_no_children());
+}
+
 /* A stop during the backoff wait ends it at once. */
 GP_TEST(stop_during_backoff_is_prompt)
 {
@@ -438,6 +468,7 @@ int main(int argc, char **argv)
     gp_test_helper_dispatch(argc, argv);
     GP_RUN_TIMEOUT(restarts_on_exit_with_backoff, 30);
     GP_RUN_TIMEOUT(stop_is_graceful_and_final, 20);
+    GP_RUN_TIMEOUT(a_stop_during_the_start_is_no_failure, 20);
     GP_RUN_TIMEOUT(leave_running_then_adopt, 20);
     GP_RUN_TIMEOUT(stale_run_file_launches_anew, 20);
     GP_RUN_TIMEOUT(checksum_mismatch_is_final, 20);

@@ -347,8 +347,8 @@ GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
     enabler a = {.m = m, .name = "silent"};
     pthread_t t;
     GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, 3), >=, 3); /* install install enable */
-    usleep(200000);                            /* its launch under way */
+    GP_CHECK_INT(wait_events(&rec, 3), >=, 3);      /* install install enable */
+    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
     int64_t t0 = gp_test_now_ms();
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
@@ -368,7 +368,7 @@ GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
     int n = count(&rec);
     GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
     GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1); /* enable */
-    usleep(200000);
+    usleep((useconds_t)(200000 * gp_test_scale()));
     GP_CHECK_ERR(gp_manager_remove(m, "silent", true, &st), GP_OK);
     pthread_join(t, NULL);
     GP_CHECK_ERR(a.rc, GP_ESTATE);
@@ -394,8 +394,8 @@ GP_TEST(a_shutdown_ends_an_enable_s_wait)
     enabler a = {.m = m, .name = "silent"};
     pthread_t t;
     GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, 5), >=, 5); /* install install enable start enable */
-    usleep(200000);                            /* its launch under way */
+    GP_CHECK_INT(wait_events(&rec, 5), >=, 5);      /* install install enable start enable */
+    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
     int64_t t0 = gp_test_now_ms();
     gp_manager_shutdown(m);
     pthread_join(t, NULL);

@@ -164,6 +164,7 @@ GP_TEST(serving_needs_own_certificate)
 GP_TEST(nothing_left_behind)
 {
     tls_both_ways();
+    usleep((useconds_t)(300000 * gp_test_scale())); /* that session's closes settle */
     int base_fds = gp_test_count_fds(), base_threads = gp_test_count_threads();
     tls_both_ways();
     plaintext_dialer_fails_against_tls_server();
