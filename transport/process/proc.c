@@ -37,6 +37,16 @@ enum { LINE_WAIT, LINE_GOT, LINE_TOO_LONG };
  * gives up on it (a process stuck in the kernel). */
 #define REAP_WAIT_MS 10000
 
+/* The last bytes read from an output file, which end at our read offset.
+ * The plugin only appends, so they stay as they are unless the file was
+ * cut back (the store's log cap) since: then the bytes there differ, or
+ * are gone. */
+#define FOLLOW_MARK 32
+typedef struct follow_mark {
+    unsigned char b[FOLLOW_MARK];
+    size_t n;
+} follow_mark;
+
 struct gp__proc {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -71,7 +81,8 @@ struct gp__proc {
     pthread_t thread;
     gp__lines out_lines, err_lines;
     bool out_eof, err_eof;
-    bool panicking; /* a Go panic began on stderr */
+    follow_mark out_mark, err_mark; /* output files only */
+    bool panicking;                 /* a Go panic began on stderr */
 };
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -146,14 +157,35 @@ static void on_stderr_line(void *ctx, const char *line, size_t len, int piece)
     gp__hclog_rec_free(&r);
 }
 
-/* An output file cut back since we read it (the store's log cap): true
- * after a seek to its new start. A cut the file has already grown back
- * past goes unseen (we read on from where we were). */
-static bool cut_back(int fd)
+static void mark_read(follow_mark *m, const char *buf, size_t r)
 {
-    struct stat sb;
+    if (r >= FOLLOW_MARK) {
+        memcpy(m->b, buf + r - FOLLOW_MARK, FOLLOW_MARK);
+        m->n = FOLLOW_MARK;
+        return;
+    }
+    size_t keep = m->n < FOLLOW_MARK - r ? m->n : FOLLOW_MARK - r;
+    memmove(m->b, m->b + m->n - keep, keep);
+    memcpy(m->b + keep, buf, r);
+    m->n = keep + r;
+}
+
+/* Before each read of an output file: was it cut back since we read it
+ * (shorter than our offset, or grown back past it with other bytes)? Then
+ * read on from its new start. */
+static void rewind_if_cut(int fd, follow_mark *m)
+{
+    if (m->n == 0)
+        return;
     off_t at = lseek(fd, 0, SEEK_CUR);
-    return fstat(fd, &sb) == 0 && at > sb.st_size && lseek(fd, 0, SEEK_SET) == 0;
+    unsigned char now[FOLLOW_MARK];
+    if (at < (off_t)m->n)
+        return; /* not where we left it: nothing to compare */
+    ssize_t r = pread(fd, now, m->n, at - (off_t)m->n);
+    if (r == (ssize_t)m->n && memcmp(now, m->b, m->n) == 0)
+        return;
+    if (lseek(fd, 0, SEEK_SET) == 0)
+        m->n = 0;
 }
 
 /* Reads from a pipe or an output file up to *budget; false at EOF or on
@@ -163,14 +195,18 @@ static bool pump(gp__proc *p, int fd, bool is_err, size_t *budget, bool follow)
 {
     char buf[8192];
     size_t got = 0;
+    follow_mark *mark =
+        (is_err ? p->sp.err_file : p->sp.out_file) ? (is_err ? &p->err_mark : &p->out_mark) : NULL;
     while (got < *budget) {
+        if (mark)
+            rewind_if_cut(fd, mark);
         ssize_t r = read(fd, buf, sizeof buf);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (r == 0 && (is_err ? p->sp.err_file : p->sp.out_file) && cut_back(fd))
-            continue;
+        if (r > 0 && mark)
+            mark_read(mark, buf, (size_t)r);
         if (r == 0 && follow)
             break;
         if (r <= 0) {

@@ -114,9 +114,13 @@ typedef struct rec {
 } rec;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t log_cv = PTHREAD_COND_INITIALIZER;
 static rec logs[64];
 static int nlogs;
 static size_t ybytes; /* 'y' bytes delivered (the 200 KiB line) */
+/* A line that holds the owner thread in the logger until released. */
+static const char *hold_at;
+static bool holding;
 
 static void capture(void *ctx, gp_log_level level, const char *name, const char *msg,
                     const gp_log_kv *kv, size_t nkv)
@@ -136,6 +140,13 @@ static void capture(void *ctx, gp_log_level level, const char *name, const char 
             size_t l = strlen(r->kv);
             snprintf(r->kv + l, sizeof r->kv - l, "%s=%s;", kv[i].key, kv[i].value);
         }
+    }
+    if (hold_at && strcmp(msg, hold_at) == 0) {
+        holding = true;
+        pthread_cond_broadcast(&log_cv);
+        while (hold_at)
+            pthread_cond_wait(&log_cv, &log_mu);
+        holding = false;
     }
     pthread_mutex_unlock(&log_mu);
 }
@@ -436,6 +447,78 @@ GP_TEST(output_files_are_followed)
     unlink(err_path);
 }
 
+/* The store's log cap cuts a followed file back to empty, and the plugin
+ * writes it past our read offset before we read again (here: while the
+ * owner thread is held in the logger). We read on from the file's new
+ * start: no line lost, none begun in its middle. */
+GP_TEST(a_file_cut_and_regrown_is_read_from_its_start)
+{
+    pthread_mutex_lock(&log_mu);
+    nlogs = 0;
+    hold_at = "first line";
+    pthread_mutex_unlock(&log_mu);
+    char err_path[600];
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(err_path, sizeof err_path, "%s/proc_cut.%d", base ? base : "/tmp", (int)getpid());
+    unlink(err_path);
+    char *envp[] = {"GP_TEST_CHILD=1", NULL};
+    gp__proc_opts o = {.path = gp_test_self_exe(),
+                       .argv = (char **)gp_test_helper_argv("mock"),
+                       .envp = envp,
+                       .exec_fd = -1,
+                       .logger = &logger,
+                       .log_name = "proc_test",
+                       .err_path = err_path};
+    char err[512] = "";
+    gp__proc *p;
+    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    char *line = NULL;
+    size_t len;
+    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
+    free(line);
+    int fd = open(err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    GP_CHECK(fd >= 0);
+    GP_CHECK(gp_test_write_all(fd, "first line\n", 11) == 0);
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < 500 && !holding; i++) {
+        pthread_mutex_unlock(&log_mu);
+        usleep(10000);
+        pthread_mutex_lock(&log_mu);
+    }
+    bool held = holding;
+    pthread_mutex_unlock(&log_mu);
+    GP_CHECK(held);
+    /* The cut, and 20 lines (200 bytes, past our 11) before we read. */
+    GP_CHECK_INT(ftruncate(fd, 0), ==, 0);
+    for (int i = 0; i < 20; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "second %02d\n", i);
+        GP_CHECK(gp_test_write_all(fd, l, strlen(l)) == 0);
+    }
+    close(fd);
+    pthread_mutex_lock(&log_mu);
+    hold_at = NULL;
+    pthread_cond_broadcast(&log_cv);
+    for (int i = 0; i < 500 && !find_log("second 19"); i++) {
+        pthread_mutex_unlock(&log_mu);
+        usleep(10000);
+        pthread_mutex_lock(&log_mu);
+    }
+    int missing = 0, middles = 0;
+    for (int i = 0; i < 20; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "second %02d", i);
+        missing += find_log(l) == NULL;
+    }
+    for (int i = 0; i < nlogs; i++)
+        middles += strncmp(logs[i].msg, "second", 6) != 0 && strstr(logs[i].msg, "cond") != NULL;
+    pthread_mutex_unlock(&log_mu);
+    gp__proc_free(p);
+    unlink(err_path);
+    GP_CHECK_INT(missing, ==, 0);
+    GP_CHECK_INT(middles, ==, 0);
+}
+
 GP_TEST(exec_failure_is_reported)
 {
     int fds = gp_test_count_fds();
@@ -576,6 +659,7 @@ int main(int argc, char **argv)
     GP_RUN(graceful_kill_does_not_wait_the_grace);
     GP_RUN(stderr_lines_reach_the_logger);
     GP_RUN(output_files_are_followed);
+    GP_RUN(a_file_cut_and_regrown_is_read_from_its_start);
     GP_RUN(exec_failure_is_reported);
     GP_RUN(child_starts_with_an_empty_signal_mask);
     GP_RUN(exec_through_the_hashed_fd);
