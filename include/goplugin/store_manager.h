@@ -123,18 +123,18 @@ gp_err gp_manager_open(const gp_manager_config *cfg, gp_manager **out, gp_status
  * first attempt. A plugin that fails to start is reported (EXIT, the
  * logger) and retried with backoff; the call fails only for the manager's
  * own trouble (GP_ESTATE: called twice or after gp_manager_shutdown;
- * GP_ENOMEM, GP_ESYS). It holds off the other calls while it waits. */
+ * GP_ENOMEM, GP_ESYS). Other calls go on while it waits; a shutdown ends
+ * the wait. */
 gp_err gp_manager_restore(gp_manager *m, gp_status *st);
 
 /* Mark enabled (the store checks the granted privileges) and launch; waits
  * for the launch. If it fails the record is set back to disabled and its
  * words come back (a changed blob: GP_ECHECKSUM naming both digests);
  * not when gp_manager_shutdown cut the start short (below).
- * Enabling an enabled plugin is GP_ESTATE. After gp_manager_restore,
- * other calls go on during the wait (gp_manager_close still comes alone
- * and last): a disable or remove of this plugin stops the launch, and
- * this call then fails with GP_ESTATE ("... was disabled or removed while
- * it started"). Before it, the wait holds off the other calls. */
+ * Enabling an enabled plugin is GP_ESTATE. Other calls go on during the
+ * wait (gp_manager_close still comes alone and last): a disable or remove
+ * of this plugin stops the launch, and this call then fails with
+ * GP_ESTATE ("... was disabled or removed while it started"). */
 gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st);
 
 /* Stop gracefully (no restart) and mark disabled. GP_ESTATE if it is not
@@ -169,15 +169,13 @@ size_t gp_manager_run_file(const char *root, const char *name, char *buf, size_t
 pid_t gp_manager_pid(gp_manager *m, const char *name);
 
 /* Stop every plugin (gracefully, in parallel; with live_restore: let them
- * run on, run files kept), and start nothing more. An enable waiting
- * unlocked for its plugin's start (one after restore) returns at once
- * with GP_ESTATE ("manager: shutting down while plugin NAME started; ...")
- * and leaves the record enabled, for the next manager. Later enables,
- * disables, removes and restores fail with GP_ESTATE (records stay as they
- * are); the other calls go on. A wait that holds the manager (restore, an
- * enable before it) is waited for: up to the start timeout. A server
- * calls this, then ends the threads that call the manager, then
- * gp_manager_close. Any thread but the callbacks' (on_event, the logger:
+ * run on, run files kept), and start nothing more. An enable waiting for
+ * its plugin's start returns at once with GP_ESTATE ("manager: shutting
+ * down while plugin NAME started; ...") and leaves the record enabled,
+ * for the next manager; a restore waiting for first starts returns at
+ * once. Later enables, disables, removes and restores fail with GP_ESTATE
+ * (records stay as they are); the other calls go on. A server calls this,
+ * then ends the threads that call the manager, then gp_manager_close. Any thread but the callbacks' (on_event, the logger:
  * it joins their threads); again: no-op. */
 void gp_manager_shutdown(gp_manager *m);
 

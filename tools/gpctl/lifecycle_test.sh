@@ -243,6 +243,29 @@ expect_eq "the waiting enable exits 1" 1 $?
 expect_contains "... saying why" "$(cat "$tmp/silent2.err")" \
   "manager: shutting down while plugin silent2 started; it stays enabled and starts with the next manager"
 expect_eq "silent2 stays enabled, with no pid" "enabled -" "$(ls_field silent2 3) $(ls_field silent2 4)"
+# The next serve's restore waits for silent2's first start (60 s): a
+# SIGTERM meanwhile is taken at once, and ends that wait.
+# A process this serve launched carries GP_MANAGER_SELF=<its pid>.<time>.
+# (grep's own status is 2 when a process vanished as it read, so its
+# output decides.)
+launched_by() {
+  local hits
+  hits=$(grep -lz "^GP_MANAGER_SELF=$1\\." /proc/[0-9]*/environ 2>/dev/null | tr '\0' ' ')
+  [ -n "$hits" ]
+}
+"$gpctl" --root "$root" serve 2>>"$tmp/serve4.log" &
+serve_pid=$!
+pids+=("$serve_pid")
+wait_until launched_by "$serve_pid"; check "serve restores (its launches run)" $?
+t0=$(date +%s%N)
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+expect_eq "SIGTERM during restore: serve exits 0" 0 $?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 30000 ]; check "... within 30 s, not after the 60 s start timeout ($ms ms)" $?
+grep -q "gpctl serve: serving" "$tmp/serve4.log"; expect_eq "... without saying serving" 1 $?
+launched_by "$serve_pid"; expect_eq "... and no process it launched is left" 1 $?
+expect_eq "silent2 is still enabled" "enabled" "$(ls_field silent2 3)"
 G disable silent2 2>"$tmp/err" && G rm silent2 2>>"$tmp/err"
 expect_eq "disable and rm silent2 (direct) exit 0" 0 $?
 out=$(G gc 2>"$tmp/err")

@@ -27,6 +27,8 @@ typedef struct serve {
     FILE *log; /* serve's own lines: a stream of its own (see captured) */
     pthread_mutex_t log_mu;
     pthread_mutex_t cmd_mu; /* see captured */
+    bool live_restore;
+    bool stopping; /* under log_mu: a signal came; no "serving" line now */
 } serve;
 
 static const char *level_word(gp_log_level l)
@@ -182,6 +184,28 @@ static int handle(void *ctx, const char *cwd, int argc, char **argv, FILE *out, 
     return 1;
 }
 
+/* Restore, then say "serving" (tests and operators wait for that line),
+ * unless a signal came meanwhile. */
+static void *restore_main(void *arg)
+{
+    serve *s = arg;
+    gp_status st = {0};
+    gp_err rc = gp_manager_restore(s->m, &st);
+    pthread_mutex_lock(&s->log_mu);
+    bool stopping = s->stopping;
+    pthread_mutex_unlock(&s->log_mu);
+    if (rc && !stopping)
+        serve_log(s, GP_LOG_ERROR, "gpctl", st.msg, NULL, 0);
+    pthread_mutex_lock(&s->log_mu);
+    if (!s->stopping) {
+        fprintf(s->log, "gpctl serve: serving %s%s\n", s->root,
+                s->live_restore ? " (live restore)" : "");
+        fflush(s->log);
+    }
+    pthread_mutex_unlock(&s->log_mu);
+    return NULL;
+}
+
 int gpctl_serve(const char *root_arg, int argc, char **argv)
 {
     bool live_restore = false;
@@ -222,6 +246,8 @@ int gpctl_serve(const char *root_arg, int argc, char **argv)
     gp_status st = {0};
     int code = 0;
     gpctl_ctl *ctl = NULL;
+    pthread_t restorer = {0};
+    bool restoring = false;
     if (gp_manager_open(&mc, &s.m, &st)) {
         code = gpctl_fail("serve: %s", st.msg);
         goto out;
@@ -230,25 +256,29 @@ int gpctl_serve(const char *root_arg, int argc, char **argv)
         code = 1;
         goto out;
     }
-    if (gp_manager_restore(s.m, &st))
-        serve_log(&s, GP_LOG_ERROR, "gpctl", st.msg, NULL, 0);
-    pthread_mutex_lock(&s.log_mu);
-    fprintf(s.log, "gpctl serve: serving %s%s\n", root, live_restore ? " (live restore)" : "");
-    fflush(s.log);
-    pthread_mutex_unlock(&s.log_mu);
+    /* Restore on a thread of its own, so that a signal is taken at once:
+     * restore waits for each plugin's first start, up to a minute. */
+    s.live_restore = live_restore;
+    restoring = pthread_create(&restorer, NULL, restore_main, &s) == 0;
+    if (!restoring)
+        restore_main(&s);
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
         ;
     pthread_mutex_lock(&s.log_mu);
+    s.stopping = true;
     fprintf(s.log, "gpctl serve: %s: %s\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             live_restore ? "leaving the plugins running" : "stopping the plugins");
     fflush(s.log);
     pthread_mutex_unlock(&s.log_mu);
 out:
-    /* No new client; then the plugins, which ends a worker's wait for a
-     * plugin's start (up to a minute), so the workers join at once. */
+    /* No new client; then the plugins, which ends a restore's or a
+     * worker's wait for a plugin's start (up to a minute), so they end at
+     * once. */
     gpctl_ctl_unpublish(ctl);
     gp_manager_shutdown(s.m);
+    if (restoring)
+        pthread_join(restorer, NULL);
     gpctl_ctl_stop(ctl);
     gp_manager_close(s.m);
     if (code == 0)

@@ -1,7 +1,7 @@
 /* The manager: the store's lock for its life, one runner per enabled
  * plugin, the run files, and the events. One mutex serialises the
- * operations (enable, disable, remove, restore, shutdown, close); an
- * enable after restore waits for its start without it. The runners call
+ * operations (enable, disable, remove, restore, shutdown, close); enable
+ * and restore wait for starts without it. The runners call
  * back without it, so an operation may stop a runner (and wait for its
  * thread) while holding it. */
 #include <goplugin/store_manager.h>
@@ -492,11 +492,34 @@ gp_err gp_manager_restore(gp_manager *m, gp_status *st)
         if (run(m, recs[i], true, &e, &rst) != GP_OK)
             mlog(m, GP_LOG_ERROR, recs[i]->name, "cannot restore: %s", rst.msg);
     }
-    /* Launches run in parallel; wait for each first attempt. */
-    for (entry *e = m->running; e; e = e->next)
-        (void)gp__runner_wait_first(e->runner, first_wait_ms(m), NULL);
     gp_store_record_list_free(recs);
+    /* Launches run in parallel; wait for each first attempt, without the
+     * lock (as an enable does): a shutdown, or a disable of one of them,
+     * is not held up by a plugin that never answers. */
+    size_t nw = 0;
+    for (entry *e = m->running; e; e = e->next)
+        nw++;
+    entry **w = calloc(nw ? nw : 1, sizeof *w);
+    if (!w) { /* no room to hold them: wait under the lock */
+        for (entry *e = m->running; e; e = e->next)
+            (void)gp__runner_wait_first(e->runner, first_wait_ms(m), NULL);
+        pthread_mutex_unlock(&m->mu);
+        return GP_OK;
+    }
+    size_t i = 0;
+    for (entry *e = m->running; e; e = e->next, i++) {
+        w[i] = e;
+        e->waiters++;
+    }
     pthread_mutex_unlock(&m->mu);
+    for (i = 0; i < nw; i++)
+        (void)gp__runner_wait_first(w[i]->runner, first_wait_ms(m), NULL);
+    pthread_mutex_lock(&m->mu);
+    for (i = 0; i < nw; i++)
+        if (--w[i]->waiters == 0 && w[i]->unlinked)
+            entry_free(w[i]);
+    pthread_mutex_unlock(&m->mu);
+    free(w);
     return GP_OK;
 }
 
@@ -529,13 +552,12 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
     entry *e = NULL;
     rc = run(m, rec, false, &e, st);
     bool ours = true;
-    if (rc == GP_OK && !m->restored) {
-        /* Before restore: it must not see this launch half done (it would
-         * take it for an orphan, and start the plugin a second time). */
-        rc = gp__runner_wait_first(e->runner, first_wait_ms(m), st);
-    } else if (rc == GP_OK) {
+    if (rc == GP_OK) {
         /* The wait (up to the start timeout) without the lock: a disable
-         * of this plugin, and every command on the others, go on. */
+         * of this plugin, and every command on the others, go on. Also
+         * before restore: it skips a name that has a runner, and its
+         * sweep leaves this manager's own launches alone (GP_MANAGER_SELF),
+         * so it takes this launch for no orphan. */
         e->waiters++;
         pthread_mutex_unlock(&m->mu);
         rc = gp__runner_wait_first(e->runner, first_wait_ms(m), st);

@@ -423,6 +423,76 @@ GP_TEST(a_shutdown_ends_an_enable_s_wait)
     GP_CHECK_STR(k, "install install enable start enable exit exit");
 }
 
+typedef struct restorer {
+    gp_manager *m;
+    gp_err rc;
+} restorer;
+
+static void *restore_main(void *arg)
+{
+    restorer *a = arg;
+    a->rc = gp_manager_restore(a->m, NULL);
+    return NULL;
+}
+
+/* Restore waits for first starts without holding the manager: a shutdown
+ * ends its wait for a plugin that never answers at once, and the record
+ * stays enabled. */
+GP_TEST(a_shutdown_ends_restore_s_wait)
+{
+    gp_manager *m = open_manager(false);
+    install(m, "silent", "MGR_SILENT=1");
+    gp_status st;
+    GP_CHECK_ERR(gp_store_enable(gp_manager_store(m), "silent", &st), GP_OK);
+    restorer a = {.m = m};
+    pthread_t t;
+    GP_CHECK_INT(pthread_create(&t, NULL, restore_main, &a), ==, 0);
+    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    int64_t t0 = gp_test_now_ms();
+    gp_manager_shutdown(m);
+    pthread_join(t, NULL);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, (int64_t)(10000 * gp_test_scale()));
+    GP_CHECK_ERR(a.rc, GP_OK);
+    gp_store_record *r = NULL;
+    GP_CHECK_ERR(gp_store_get(gp_manager_store(m), "silent", &r, &st), GP_OK);
+    GP_CHECK(r && r->enabled);
+    gp_store_record_free(r);
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
+/* Before restore too, an enable waits without holding the manager: another
+ * enable and a disable of the starting plugin go on, and restore then
+ * starts nothing twice. */
+GP_TEST(before_restore_an_enable_waits_unlocked_too)
+{
+    gp_manager *m = open_manager(false);
+    install(m, "silent", "MGR_SILENT=1");
+    install(m, "p", NULL);
+    enabler a = {.m = m, .name = "silent"};
+    pthread_t t;
+    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
+    GP_CHECK_INT(wait_events(&rec, 3), >=, 3);      /* install install enable */
+    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    int64_t t0 = gp_test_now_ms();
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t pid = gp_manager_pid(m, "p");
+    GP_CHECK(pid > 0);
+    GP_CHECK_ERR(gp_manager_disable(m, "silent", &st), GP_OK);
+    pthread_join(t, NULL);
+    GP_CHECK_INT(gp_test_now_ms() - t0, <, (int64_t)(10000 * gp_test_scale()));
+    GP_CHECK_ERR(a.rc, GP_ESTATE);
+    GP_CHECK_STR(a.st.msg, "plugin silent was disabled or removed while it started");
+    GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
+    GP_CHECK_INT(gp_manager_pid(m, "p"), ==, pid);
+    char k[256];
+    kinds(&rec, k, sizeof k);
+    GP_CHECK_STR(k, "install install enable enable start exit disable");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
 /* An enable before restore: restore leaves that plugin to its runner
  * (before, it adopted it a second time through its run file). */
 GP_TEST(restore_after_an_enable_starts_nothing_twice)
@@ -714,6 +784,8 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(restore_after_an_enable_starts_nothing_twice, 30);
     GP_RUN_TIMEOUT(a_shutdown_ends_an_enable_s_wait, 30);
     GP_RUN_TIMEOUT(restore_leaves_its_own_unpublished_launch_alone, 30);
+    GP_RUN_TIMEOUT(a_shutdown_ends_restore_s_wait, 30);
+    GP_RUN_TIMEOUT(before_restore_an_enable_waits_unlocked_too, 30);
     GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
     GP_RUN_TIMEOUT(a_failing_cut_is_not_retried_every_second, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
