@@ -175,15 +175,23 @@ static void mark_read(follow_mark *m, const char *buf, size_t r)
  * read on from its new start. */
 static void rewind_if_cut(int fd, follow_mark *m)
 {
-    if (m->n == 0)
-        return;
     off_t at = lseek(fd, 0, SEEK_CUR);
-    unsigned char now[FOLLOW_MARK];
+    if (at <= 0)
+        return;
+    if (m->n == 0) {
+        /* Nothing read here yet (we start at the end of a file that was
+         * there): a file now shorter than our offset was cut. */
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && at > sb.st_size)
+            lseek(fd, 0, SEEK_SET);
+        return;
+    }
     if (at < (off_t)m->n)
         return; /* not where we left it: nothing to compare */
+    unsigned char now[FOLLOW_MARK];
     ssize_t r = pread(fd, now, m->n, at - (off_t)m->n);
-    if (r == (ssize_t)m->n && memcmp(now, m->b, m->n) == 0)
-        return;
+    if (r < 0 || (r == (ssize_t)m->n && memcmp(now, m->b, m->n) == 0))
+        return; /* a read error is no cut: the read below will say */
     if (lseek(fd, 0, SEEK_SET) == 0)
         m->n = 0;
 }

@@ -474,13 +474,14 @@ GP_TEST(a_file_cut_and_regrown_is_read_from_its_start)
     GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
     char *line = NULL;
     size_t len;
-    GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(gp__proc_wait_line(p, (int)(5000 * gp_test_scale()), &line, &len, err, sizeof err),
+                 GP_OK);
     free(line);
     int fd = open(err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
     GP_CHECK(fd >= 0);
     GP_CHECK(gp_test_write_all(fd, "first line\n", 11) == 0);
     pthread_mutex_lock(&log_mu);
-    for (int i = 0; i < 500 && !holding; i++) {
+    for (int i = 0; i < (int)(500 * gp_test_scale()) && !holding; i++) {
         pthread_mutex_unlock(&log_mu);
         usleep(10000);
         pthread_mutex_lock(&log_mu);
@@ -499,7 +500,7 @@ GP_TEST(a_file_cut_and_regrown_is_read_from_its_start)
     pthread_mutex_lock(&log_mu);
     hold_at = NULL;
     pthread_cond_broadcast(&log_cv);
-    for (int i = 0; i < 500 && !find_log("second 19"); i++) {
+    for (int i = 0; i < (int)(500 * gp_test_scale()) && !find_log("second 19"); i++) {
         pthread_mutex_unlock(&log_mu);
         usleep(10000);
         pthread_mutex_lock(&log_mu);

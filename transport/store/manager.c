@@ -427,7 +427,10 @@ static void report_unpublished(void *ctx, pid_t pid)
 }
 
 /* After sweep_run_dir: what run files remain name plugins to adopt; any
- * other process launched by a manager of this root is stopped. */
+ * other process launched by a manager of this root is stopped. A name
+ * this manager already runs (an enable before restore) does not count:
+ * its run file may still name the process an earlier manager left, which
+ * the new launch replaces (ours are spared by their GP_MANAGER_SELF). */
 static void sweep_unpublished(gp_manager *m)
 {
     char dir[4096];
@@ -439,6 +442,10 @@ static void sweep_unpublished(gp_manager *m)
     while (d && (de = readdir(d)) && n < sizeof pids / sizeof pids[0]) {
         size_t len = strlen(de->d_name);
         if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(len - 5), de->d_name);
+        if (find(m, name, NULL))
             continue;
         char path[4096 + 256];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);

@@ -66,6 +66,9 @@ GP_HELPER(plugin)
     if (getenv("MGR_SILENT")) /* never a handshake line */
         for (;;)
             pause();
+    const char *slow = getenv("MGR_SLOW_START_MS"); /* a handshake line that late */
+    if (slow)
+        usleep((useconds_t)atoi(slow) * 1000);
     if (getenv("MGR_CHATTER")) {
         pthread_t t;
         pthread_create(&t, NULL, chatter, NULL);
@@ -748,6 +751,46 @@ GP_TEST(tampered_blob_refused)
 
 /* A plugin left running by a live restore, then disabled while no manager
  * ran (the store edited directly): the next restore stops it. */
+/* A plugin left running by a live-restore manager, then disabled with no
+ * manager, then enabled again before the next manager's restore: the new
+ * launch replaces the old process, which restore stops although the run
+ * file still names it while the new one starts (before, it ran on beside
+ * the new one, unmanaged). */
+GP_TEST(an_enable_before_restore_replaces_a_process_left_running)
+{
+    char slow[64];
+    snprintf(slow, sizeof slow, "MGR_SLOW_START_MS=%d", (int)(1500 * gp_test_scale()));
+    gp_manager *m = open_manager(true);
+    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
+    install(m, "p", slow);
+    gp_status st;
+    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
+    pid_t old = gp_manager_pid(m, "p");
+    gp_manager_close(m);
+    GP_CHECK(gp_test_alive(old));
+    gp_store_open_opts o = {.root = root, .lock = true};
+    gp_store *s = NULL;
+    GP_CHECK_ERR(gp_store_open(&o, &s, &st), GP_OK);
+    GP_CHECK_ERR(gp_store_disable(s, "p", &st), GP_OK);
+    gp_store_close(s);
+    m = open_manager(false);
+    enabler a = {.m = m, .name = "p"};
+    pthread_t t;
+    int n = count(&rec);
+    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
+    GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1); /* enable: its launch starts */
+    GP_CHECK_INT(run_file_pid("p"), ==, old);          /* the new one is not up yet */
+    GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
+    pthread_join(t, NULL);
+    GP_CHECK_ERR(a.rc, GP_OK);
+    pid_t now = gp_manager_pid(m, "p");
+    GP_CHECK(now > 0 && now != old);
+    GP_CHECK_INT(run_file_pid("p"), ==, now);
+    GP_CHECK_INT(gp_test_wait_child(old, (int)(5000 * gp_test_scale())), !=, -1); /* stopped */
+    gp_manager_close(m);
+    GP_CHECK(gp_test_no_children());
+}
+
 GP_TEST(restore_stops_a_plugin_no_longer_enabled)
 {
     gp_manager *m = open_manager(true);
@@ -786,6 +829,7 @@ int main(int argc, char **argv)
     GP_RUN_TIMEOUT(restore_leaves_its_own_unpublished_launch_alone, 30);
     GP_RUN_TIMEOUT(a_shutdown_ends_restore_s_wait, 30);
     GP_RUN_TIMEOUT(before_restore_an_enable_waits_unlocked_too, 30);
+    GP_RUN_TIMEOUT(an_enable_before_restore_replaces_a_process_left_running, 30);
     GP_RUN_TIMEOUT(a_running_plugin_s_log_is_cut_at_the_cap, 30);
     GP_RUN_TIMEOUT(a_failing_cut_is_not_retried_every_second, 30);
     GP_RUN_TIMEOUT(tampered_blob_refused, 30);
