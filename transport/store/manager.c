@@ -579,7 +579,7 @@ gp_err gp_manager_enable(gp_manager *m, const char *name, gp_status *st)
         gp__status_clear(st);
         rc = gp__status_setf(st, GP_ESTATE, "plugin %s was disabled or removed while it started",
                              rec->name);
-    } else if (rc && m->closing && gp__runner_first_cut(e->runner)) {
+    } else if (rc && m->closing && e && gp__runner_first_cut(e->runner)) {
         /* Cut short by the shutdown, not failed: the record stays
          * enabled, so the next manager starts it. */
         gp__status_clear(st);
