@@ -175,6 +175,23 @@ static gp_err start(const char *mode, int exec_fd, gp__proc **p, char *err, size
     return gp__proc_start(&o, p, err, errlen);
 }
 
+/* The helper `mode` with its stdout and stderr going to these files (NULL:
+ * a pipe), which the owner thread follows. */
+static gp_err start_to_files(const char *mode, const char *out_path, const char *err_path,
+                             gp__proc **p, char *err, size_t errlen)
+{
+    char *envp[] = {"GP_TEST_CHILD=1", NULL};
+    gp__proc_opts o = {.path = gp_test_self_exe(),
+                       .argv = (char **)gp_test_helper_argv(mode),
+                       .envp = envp,
+                       .exec_fd = -1,
+                       .logger = &logger,
+                       .log_name = "proc_test",
+                       .out_path = out_path,
+                       .err_path = err_path};
+    return gp__proc_start(&o, p, err, errlen);
+}
+
 /* ---- cases ---- */
 
 GP_TEST(good_line_then_kill)
@@ -394,18 +411,9 @@ GP_TEST(output_files_are_followed)
     snprintf(err_path, sizeof err_path, "%s/proc_err.%d", base ? base : "/tmp", (int)getpid());
     unlink(out_path);
     unlink(err_path);
-    char *envp[] = {"GP_TEST_CHILD=1", NULL};
-    gp__proc_opts o = {.path = gp_test_self_exe(),
-                       .argv = (char **)gp_test_helper_argv("hclog"),
-                       .envp = envp,
-                       .exec_fd = -1,
-                       .logger = &logger,
-                       .log_name = "proc_test",
-                       .out_path = out_path,
-                       .err_path = err_path};
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(start_to_files("hclog", out_path, err_path, &p, err, sizeof err), GP_OK);
     char *line = NULL;
     size_t len;
     GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_OK);
@@ -434,8 +442,7 @@ GP_TEST(output_files_are_followed)
 
     /* An exit before the handshake: its words come from the file too. */
     unlink(err_path);
-    o.argv = (char **)gp_test_helper_argv("exit_msg");
-    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(start_to_files("exit_msg", out_path, err_path, &p, err, sizeof err), GP_OK);
     GP_CHECK_ERR(gp__proc_wait_line(p, 5000, &line, &len, err, sizeof err), GP_EEXITED);
     GP_CHECK_CONTAINS(err, "exit status 3");
     char tail[4200];
@@ -461,17 +468,9 @@ GP_TEST(a_file_cut_and_regrown_is_read_from_its_start)
     const char *base = getenv("TEST_TMPDIR");
     snprintf(err_path, sizeof err_path, "%s/proc_cut.%d", base ? base : "/tmp", (int)getpid());
     unlink(err_path);
-    char *envp[] = {"GP_TEST_CHILD=1", NULL};
-    gp__proc_opts o = {.path = gp_test_self_exe(),
-                       .argv = (char **)gp_test_helper_argv("mock"),
-                       .envp = envp,
-                       .exec_fd = -1,
-                       .logger = &logger,
-                       .log_name = "proc_test",
-                       .err_path = err_path};
     char err[512] = "";
     gp__proc *p;
-    GP_CHECK_ERR(gp__proc_start(&o, &p, err, sizeof err), GP_OK);
+    GP_CHECK_ERR(start_to_files("mock", NULL, err_path, &p, err, sizeof err), GP_OK);
     char *line = NULL;
     size_t len;
     GP_CHECK_ERR(gp__proc_wait_line(p, (int)(5000 * gp_test_scale()), &line, &len, err, sizeof err),

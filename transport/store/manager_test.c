@@ -325,6 +325,20 @@ static void *enable_main(void *arg)
     return NULL;
 }
 
+/* gp_manager_enable(m, name) on a thread of its own (its result in *a
+ * after the join); returns once its ENABLE event came and its launch has
+ * had a moment to get under way. */
+static pthread_t enable_in_background(enabler *a, gp_manager *m, const char *name)
+{
+    *a = (enabler){.m = m, .name = name};
+    int n = count(&rec);
+    pthread_t t;
+    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, a), ==, 0);
+    GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1);
+    usleep((useconds_t)(200000 * gp_test_scale()));
+    return t;
+}
+
 /* An enable waits for its start without holding the manager: while a
  * plugin that never answers is being started (60 s start timeout), another
  * plugin is enabled, and a disable stops the launch; the waiting enable
@@ -347,11 +361,8 @@ GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
     GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK); /* after it: waits unlocked */
     install(m, "silent", "MGR_SILENT=1");
     install(m, "p", NULL);
-    enabler a = {.m = m, .name = "silent"};
-    pthread_t t;
-    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, 3), >=, 3);      /* install install enable */
-    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    enabler a;
+    pthread_t t = enable_in_background(&a, m, "silent");
     int64_t t0 = gp_test_now_ms();
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
@@ -367,11 +378,7 @@ GP_TEST(an_enable_waiting_for_a_start_blocks_nothing)
     GP_CHECK(r && !r->enabled);
     gp_store_record_free(r);
     /* Enabled again, and removed with force while it starts: the same. */
-    a = (enabler){.m = m, .name = "silent"};
-    int n = count(&rec);
-    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1); /* enable */
-    usleep((useconds_t)(200000 * gp_test_scale()));
+    t = enable_in_background(&a, m, "silent");
     GP_CHECK_ERR(gp_manager_remove(m, "silent", true, &st), GP_OK);
     pthread_join(t, NULL);
     GP_CHECK_ERR(a.rc, GP_ESTATE);
@@ -394,11 +401,8 @@ GP_TEST(a_shutdown_ends_an_enable_s_wait)
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
     pid_t pid = gp_manager_pid(m, "p");
-    enabler a = {.m = m, .name = "silent"};
-    pthread_t t;
-    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, 5), >=, 5);      /* install install enable start enable */
-    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    enabler a;
+    pthread_t t = enable_in_background(&a, m, "silent");
     int64_t t0 = gp_test_now_ms();
     gp_manager_shutdown(m);
     pthread_join(t, NULL);
@@ -472,11 +476,8 @@ GP_TEST(before_restore_an_enable_waits_unlocked_too)
     gp_manager *m = open_manager(false);
     install(m, "silent", "MGR_SILENT=1");
     install(m, "p", NULL);
-    enabler a = {.m = m, .name = "silent"};
-    pthread_t t;
-    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, 3), >=, 3);      /* install install enable */
-    usleep((useconds_t)(200000 * gp_test_scale())); /* its launch under way */
+    enabler a;
+    pthread_t t = enable_in_background(&a, m, "silent");
     int64_t t0 = gp_test_now_ms();
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
@@ -554,21 +555,40 @@ GP_TEST(one_manager_per_root)
     gp_manager_close(m2);
 }
 
-/* live restore: the first manager leaves the plugin running; the second
- * adopts the same pid; a manager without live restore stops it at close. */
-GP_TEST(live_restore_then_adopt)
+/* A live-restore manager installs and enables "p" (env: one entry or
+ * NULL), and closes, leaving it running: its pid. */
+static pid_t left_running(const char *env)
 {
     gp_manager *m = open_manager(true);
     GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
-    install(m, "p", NULL);
+    install(m, "p", env);
     gp_status st;
     GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
     pid_t pid = gp_manager_pid(m, "p");
     gp_manager_close(m);
     GP_CHECK(gp_test_alive(pid));
-    GP_CHECK_INT(run_file_pid("p"), ==, pid);
+    return pid;
+}
 
-    m = open_manager(false);
+/* Disabled in the store, with no manager running. */
+static void disable_without_manager(const char *name)
+{
+    gp_store_open_opts o = {.root = root, .lock = true};
+    gp_store *s = NULL;
+    gp_status st;
+    GP_CHECK_ERR(gp_store_open(&o, &s, &st), GP_OK);
+    GP_CHECK_ERR(gp_store_disable(s, name, &st), GP_OK);
+    gp_store_close(s);
+}
+
+/* live restore: the first manager leaves the plugin running; the second
+ * adopts the same pid; a manager without live restore stops it at close. */
+GP_TEST(live_restore_then_adopt)
+{
+    pid_t pid = left_running(NULL);
+    GP_CHECK_INT(run_file_pid("p"), ==, pid);
+    gp_status st;
+    gp_manager *m = open_manager(false);
     GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
     GP_CHECK_INT(gp_manager_pid(m, "p"), ==, pid);
     char k[256];
@@ -579,7 +599,8 @@ GP_TEST(live_restore_then_adopt)
     GP_CHECK_INT(rec.ev[3].pid, ==, pid);
     gp_manager_close(m);
     GP_CHECK_INT(run_file_pid("p"), ==, 0);
-    GP_CHECK_INT(gp_test_wait_child(pid, 5000), !=, -1); /* launched here, then let go */
+    GP_CHECK_INT(gp_test_wait_child(pid, (int)(5000 * gp_test_scale())), !=,
+                 -1); /* launched here, then let go */
 }
 
 static void write_bytes(const char *path, char c, size_t n)
@@ -760,26 +781,13 @@ GP_TEST(an_enable_before_restore_replaces_a_process_left_running)
 {
     char slow[64];
     snprintf(slow, sizeof slow, "MGR_SLOW_START_MS=%d", (int)(1500 * gp_test_scale()));
-    gp_manager *m = open_manager(true);
-    GP_CHECK_ERR(gp_manager_restore(m, NULL), GP_OK);
-    install(m, "p", slow);
+    pid_t old = left_running(slow);
+    disable_without_manager("p");
     gp_status st;
-    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
-    pid_t old = gp_manager_pid(m, "p");
-    gp_manager_close(m);
-    GP_CHECK(gp_test_alive(old));
-    gp_store_open_opts o = {.root = root, .lock = true};
-    gp_store *s = NULL;
-    GP_CHECK_ERR(gp_store_open(&o, &s, &st), GP_OK);
-    GP_CHECK_ERR(gp_store_disable(s, "p", &st), GP_OK);
-    gp_store_close(s);
-    m = open_manager(false);
-    enabler a = {.m = m, .name = "p"};
-    pthread_t t;
-    int n = count(&rec);
-    GP_CHECK_INT(pthread_create(&t, NULL, enable_main, &a), ==, 0);
-    GP_CHECK_INT(wait_events(&rec, n + 1), >=, n + 1); /* enable: its launch starts */
-    GP_CHECK_INT(run_file_pid("p"), ==, old);          /* the new one is not up yet */
+    gp_manager *m = open_manager(false);
+    enabler a;
+    pthread_t t = enable_in_background(&a, m, "p");
+    GP_CHECK_INT(run_file_pid("p"), ==, old); /* the new one is not up yet */
     GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
     pthread_join(t, NULL);
     GP_CHECK_ERR(a.rc, GP_OK);
@@ -793,23 +801,15 @@ GP_TEST(an_enable_before_restore_replaces_a_process_left_running)
 
 GP_TEST(restore_stops_a_plugin_no_longer_enabled)
 {
-    gp_manager *m = open_manager(true);
-    install(m, "p", NULL);
-    gp_status st;
-    GP_CHECK_ERR(gp_manager_enable(m, "p", &st), GP_OK);
-    pid_t pid = gp_manager_pid(m, "p");
-    gp_manager_close(m);
-    gp_store_open_opts o = {.root = root, .lock = true};
-    gp_store *s = NULL;
-    GP_CHECK_ERR(gp_store_open(&o, &s, &st), GP_OK);
-    GP_CHECK_ERR(gp_store_disable(s, "p", &st), GP_OK);
-    gp_store_close(s);
+    pid_t pid = left_running(NULL);
+    disable_without_manager("p");
     GP_CHECK(gp_test_alive(pid));
-    m = open_manager(false);
+    gp_manager *m = open_manager(false);
+    gp_status st;
     GP_CHECK_ERR(gp_manager_restore(m, &st), GP_OK);
     GP_CHECK_INT(gp_manager_pid(m, "p"), ==, 0);
     GP_CHECK_INT(run_file_pid("p"), ==, 0);
-    GP_CHECK_INT(gp_test_wait_child(pid, 5000), !=, -1);
+    GP_CHECK_INT(gp_test_wait_child(pid, (int)(5000 * gp_test_scale())), !=, -1);
     gp_manager_close(m);
 }
 
