@@ -114,6 +114,10 @@ typedef struct gp__wire {
                          void (*ended)(void *ctx, bool unimplemented, const char *why), void *ctx,
                          char *err, size_t errlen);
     void (*stdio_stop)(void *h);
+    /* While on (counted), read the stream as its bytes come rather than in
+     * the wire's sweeps: around a stop, so that what the plugin sends as
+     * it ends is read before the connection goes. NULL: always read so. */
+    void (*stdio_follow)(void *h, int on);
 } gp__wire;
 
 extern const gp__wire gp__wire_grpc;   /* wire/grpc/wire.c */

@@ -107,6 +107,10 @@ void gp__client_exit_unwatch(gp_conn *conn);
  * cannot start: logged); stop it before conn is closed. NULL is a no-op. */
 struct gp__client_stdio *gp__client_stdio_start(gp_client *c, gp_conn *conn);
 void gp__client_stdio_stop(struct gp__client_stdio *s);
+/* Read the stream as its bytes come while on (counted; NULL: no-op): from
+ * before the Shutdown request until the plugin is gone, so that what it
+ * prints and sends as it stops is read before the connection breaks. */
+void gp__client_stdio_follow(struct gp__client_stdio *s, int on);
 
 /* The managed-client registry (client_registry.c). */
 void gp__client_registry_add(gp_client *c);

@@ -119,6 +119,12 @@ struct gp__client_stdio *gp__client_stdio_start(gp_client *c, gp_conn *conn)
     return NULL;
 }
 
+void gp__client_stdio_follow(struct gp__client_stdio *s, int on)
+{
+    if (s && s->w->stdio_follow)
+        s->w->stdio_follow(s->reader, on);
+}
+
 void gp__client_stdio_stop(struct gp__client_stdio *s)
 {
     if (!s)

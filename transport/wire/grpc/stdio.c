@@ -171,6 +171,13 @@ void *gp__grpc_stdio_start(gp_conn *conn,
     return NULL;
 }
 
+void gp__grpc_stdio_follow(void *h, int on)
+{
+    reader *r = h;
+    if (r)
+        gp__grpc_call_background_poll(r->call, on);
+}
+
 void gp__grpc_stdio_stop(void *h)
 {
     reader *r = h;

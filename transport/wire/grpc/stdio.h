@@ -23,5 +23,6 @@ void *gp__grpc_stdio_start(gp_conn *conn,
                            void (*ended)(void *ctx, bool unimplemented, const char *why), void *ctx,
                            char *err, size_t errlen);
 void gp__grpc_stdio_stop(void *h);
+void gp__grpc_stdio_follow(void *h, int on);
 
 #endif

@@ -276,4 +276,5 @@ const gp__wire gp__wire_grpc = {
     .serves_stdio = true,
     .stdio_start = gp__grpc_stdio_start,
     .stdio_stop = gp__grpc_stdio_stop,
+    .stdio_follow = gp__grpc_stdio_follow,
 };
