@@ -93,14 +93,22 @@ void gp_test_print_threads(void)
     fprintf(stderr, "  (*: gRPC core's pools, not counted)\n");
 }
 
-int gp_test_wait_threads_at_most(int limit, int timeout_ms)
+/* count() every 10 ms until at most limit or timeout_ms passed: the last
+ * sample. */
+static int wait_count_at_most(int (*count)(void), int limit, int timeout_ms)
 {
     long long end = gp_test_now_ms() + timeout_ms;
-    int n = gp_test_count_threads();
+    int n = count();
     while (n > limit && gp_test_now_ms() < end) {
         usleep(10 * 1000);
-        n = gp_test_count_threads();
+        n = count();
     }
+    return n;
+}
+
+int gp_test_wait_threads_at_most(int limit, int timeout_ms)
+{
+    int n = wait_count_at_most(gp_test_count_threads, limit, timeout_ms);
     if (n > limit)
         gp_test_print_threads();
     return n;
@@ -108,13 +116,7 @@ int gp_test_wait_threads_at_most(int limit, int timeout_ms)
 
 int gp_test_wait_fds_at_most(int limit, int timeout_ms)
 {
-    long long end = gp_test_now_ms() + timeout_ms;
-    int n = gp_test_count_fds();
-    while (n > limit && gp_test_now_ms() < end) {
-        usleep(10 * 1000);
-        n = gp_test_count_fds();
-    }
-    return n;
+    return wait_count_at_most(gp_test_count_fds, limit, timeout_ms);
 }
 
 bool gp_test_no_children(void)
